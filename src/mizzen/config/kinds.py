@@ -1,0 +1,95 @@
+"""The one kind table: every kind Mizzen accepts, with its API group, versions, plural and short names.
+
+The loader, the store, the HTTP API and the CLI all read this table; none of them hard-code kinds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """Static facts about one kind."""
+
+    kind: str
+    group: str  # "" for the Kubernetes core group
+    versions: tuple[str, ...]  # accepted versions, preferred (storage) version first
+    plural: str
+    short_names: tuple[str, ...] = ()
+    namespaced: bool = True
+
+    @property
+    def preferred_api_version(self) -> str:
+        return f"{self.group}/{self.versions[0]}" if self.group else self.versions[0]
+
+    @property
+    def api_versions(self) -> tuple[str, ...]:
+        return tuple(f"{self.group}/{v}" if self.group else v for v in self.versions)
+
+    @property
+    def qualified(self) -> str:
+        """``virtualservice.networking.istio.io`` as kubectl prints it (``service`` for core)."""
+        return f"{self.kind.lower()}.{self.group}" if self.group else self.kind.lower()
+
+    def api_path(self, namespace: str, name: str | None = None, version: str | None = None) -> str:
+        """Kubernetes REST path, e.g. ``/apis/networking.istio.io/v1/namespaces/default/virtualservices``."""
+        ver = version or self.versions[0]
+        base = f"/apis/{self.group}/{ver}" if self.group else f"/api/{ver}"
+        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        return f"{path}/{name}" if name else path
+
+
+NETWORKING = "networking.istio.io"
+SECURITY = "security.istio.io"
+_NET_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+_SEC_VERSIONS = ("v1", "v1beta1")
+
+KINDS: tuple[KindInfo, ...] = (
+    KindInfo("VirtualService", NETWORKING, _NET_VERSIONS, "virtualservices", ("vs",)),
+    KindInfo("DestinationRule", NETWORKING, _NET_VERSIONS, "destinationrules", ("dr",)),
+    KindInfo("Gateway", NETWORKING, _NET_VERSIONS, "gateways", ("gw",)),
+    KindInfo("ServiceEntry", NETWORKING, _NET_VERSIONS, "serviceentries", ("se",)),
+    KindInfo("WorkloadEntry", NETWORKING, _NET_VERSIONS, "workloadentries", ("we",)),
+    KindInfo("WorkloadGroup", NETWORKING, _NET_VERSIONS, "workloadgroups", ("wg",)),
+    KindInfo("Sidecar", NETWORKING, _NET_VERSIONS, "sidecars"),
+    KindInfo("PeerAuthentication", SECURITY, _SEC_VERSIONS, "peerauthentications", ("pa",)),
+    KindInfo("AuthorizationPolicy", SECURITY, _SEC_VERSIONS, "authorizationpolicies", ("ap",)),
+    KindInfo("RequestAuthentication", SECURITY, _SEC_VERSIONS, "requestauthentications", ("ra",)),
+    KindInfo("Service", "", ("v1",), "services", ("svc",)),
+    KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", ("sa",)),
+    # Mizzen's own kind for TLS credentials referenced by Gateway `credentialName`
+    # (created with `mizzen create secret tls`), shaped like a Kubernetes TLS Secret.
+    KindInfo("Secret", "", ("v1",), "secrets"),
+)
+
+_BY_KIND = {k.kind: k for k in KINDS}
+_BY_NAME: dict[str, KindInfo] = {}
+for _k in KINDS:
+    for _alias in (_k.kind.lower(), _k.plural, *_k.short_names, _k.qualified, f"{_k.plural}.{_k.group}"):
+        _BY_NAME.setdefault(_alias, _k)
+
+
+class UnknownKindError(LookupError):
+    """A kind name, plural or short name that is not in the table."""
+
+
+def by_kind(kind: str) -> KindInfo | None:
+    """Look up a canonical kind name (``VirtualService``); ``None`` when Mizzen does not run it."""
+    return _BY_KIND.get(kind)
+
+
+def resolve(name: str) -> KindInfo:
+    """Resolve what a user typed (``vs``, ``virtualservices``, ``VirtualService``, ``gw.networking.istio.io``)."""
+    info = _BY_NAME.get(name.lower()) or _BY_KIND.get(name)
+    if info is None:
+        raise UnknownKindError(f'the server doesn\'t have a resource type "{name}"')
+    return info
+
+
+def by_api_version(api_version: str, kind: str) -> KindInfo | None:
+    """The kind for a document's ``apiVersion``/``kind`` pair, or ``None`` if Mizzen does not run it."""
+    info = _BY_KIND.get(kind)
+    if info is None or api_version not in info.api_versions:
+        return None
+    return info

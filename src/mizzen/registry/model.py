@@ -1,0 +1,87 @@
+"""What the registry produces: services (with ports) and the endpoints behind each service port.
+
+Services come from Kubernetes ``Service`` objects and ``ServiceEntry`` resources; endpoints come from
+``WorkloadEntry`` resources (user-applied or registered by ``mizzen run``) selected by a Service
+selector or a ServiceEntry ``workloadSelector``, and from ServiceEntry inline ``endpoints``.
+All types are immutable and hashable so snapshots can be compared and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Protocol = Literal["HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO", "MYSQL", "REDIS",
+                   "UDP", "UNSUPPORTED"]
+Resolution = Literal["STATIC", "DNS", "DNS_ROUND_ROBIN", "NONE"]
+Location = Literal["MESH_INTERNAL", "MESH_EXTERNAL"]
+
+
+@dataclass(frozen=True, order=True)
+class ServicePort:
+    """One port of a service. ``protocol`` follows Istio's rules (port name prefix / appProtocol)."""
+
+    number: int
+    name: str = ""
+    protocol: str = "TCP"
+    target_port: int | None = None  # Service targetPort (number) / ServiceEntry targetPort
+    target_port_name: str = ""  # Service targetPort given as a name
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service in the mesh registry, identified by its fully-qualified hostname."""
+
+    hostname: str  # "reviews.default.svc.cluster.local" or "www.example.com"
+    namespace: str
+    name: str  # the Kubernetes Service / ServiceEntry name
+    ports: tuple[ServicePort, ...]
+    source_kind: Literal["Service", "ServiceEntry"] = "Service"
+    resolution: Resolution = "STATIC"
+    location: Location = "MESH_INTERNAL"
+    addresses: tuple[str, ...] = ()  # VIPs (ServiceEntry addresses)
+    export_to: tuple[str, ...] = ("*",)
+    labels: tuple[tuple[str, str], ...] = ()
+    selector: tuple[tuple[str, str], ...] | None = None  # None: no selector (endpoints are explicit)
+
+    def port(self, number: int) -> ServicePort | None:
+        return next((p for p in self.ports if p.number == number), None)
+
+
+@dataclass(frozen=True, order=True)
+class Endpoint:
+    """One endpoint of one service port: where to send traffic and who is there.
+
+    ``address``:``port`` is what Envoy connects to (for a ``mizzen run`` workload: its sidecar's
+    inbound listener).
+    """
+
+    address: str
+    port: int
+    service_port: int  # the ServicePort.number this endpoint serves
+    labels: tuple[tuple[str, str], ...] = ()
+    workload: str = ""  # workload (WorkloadEntry) name
+    namespace: str = ""
+    service_account: str = ""
+    weight: int = 1
+    healthy: bool = True
+    locality: str = ""
+    tls_mode: str = ""  # "istio" when the workload runs a Mizzen sidecar able to do mTLS
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """Immutable view of every service and the endpoints of each (hostname, service port)."""
+
+    services: tuple[Service, ...] = ()
+    endpoints: tuple[tuple[tuple[str, int], tuple[Endpoint, ...]], ...] = field(default=())
+
+    def endpoints_of(self, hostname: str, port: int) -> tuple[Endpoint, ...]:
+        for key, eps in self.endpoints:
+            if key == (hostname, port):
+                return eps
+        return ()

