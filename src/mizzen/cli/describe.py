@@ -1,0 +1,276 @@
+"""``mizzen describe``: what reaches a workload or service, and what looks wrong, like ``istioctl x describe``.
+
+Pure: it takes the Kubernetes-shaped JSON the API returns (Services, ServiceEntries, WorkloadEntries,
+DestinationRules, VirtualServices, Gateways, PeerAuthentications) and renders text. Output follows
+istioctl's sections and warning texts, e.g. ``WARNING: No destinations match pod subsets (checked 1
+HTTP routes)`` / ``Route to non-matching subset v1 for (everything)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Obj = Mapping[str, Any]
+SEP = "--------------------"
+
+
+@dataclass
+class World:
+    """Every object describe may look at, grouped by kind."""
+
+    objects: Mapping[str, Sequence[Obj]] = field(default_factory=dict)
+    gateway_url: str = ""  # e.g. "http://127.0.0.1:8080" for the ingress gateway
+    gateway_labels: Mapping[str, str] = field(default_factory=dict)
+
+    def of(self, kind: str) -> Sequence[Obj]:
+        return self.objects.get(kind, ())
+
+
+def _ns(o: Obj) -> str:
+    return str(o.get("metadata", {}).get("namespace", "default"))
+
+
+def _name(o: Obj) -> str:
+    return str(o.get("metadata", {}).get("name", ""))
+
+
+def fqdn(host: str, namespace: str) -> str:
+    """Resolve a short host relative to ``namespace`` the way Istio does: only dot-less names expand."""
+    if "." in host or host.startswith("*"):
+        return host
+    return f"{host}.{namespace}.svc.cluster.local"
+
+
+def _selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def services_for(world: World, labels: Mapping[str, str], namespace: str) -> list[Obj]:
+    """Kubernetes Services (same namespace) whose selector matches the labels."""
+    return [s for s in world.of("Service")
+            if _ns(s) == namespace and _selects(s.get("spec", {}).get("selector"), labels)]
+
+
+def service_host(svc: Obj) -> str:
+    return f"{_name(svc)}.{_ns(svc)}.svc.cluster.local"
+
+
+def destination_rule_for(world: World, host: str) -> Obj | None:
+    matches = [d for d in world.of("DestinationRule") if fqdn(str(d["spec"].get("host", "")), _ns(d)) == host]
+    matches.sort(key=lambda d: str(d.get("metadata", {}).get("creationTimestamp", "")))
+    return matches[0] if matches else None
+
+
+def virtual_services_for(world: World, host: str) -> list[Obj]:
+    """Mesh-bound VirtualServices whose hosts include ``host``."""
+    out = []
+    for vs in world.of("VirtualService"):
+        spec = vs.get("spec", {})
+        gws = spec.get("gateways") or ["mesh"]
+        if "mesh" in gws and any(fqdn(str(h), _ns(vs)) == host for h in spec.get("hosts", [])):
+            out.append(vs)
+    return out
+
+
+def _match_facts(match: Obj) -> str:
+    facts = []
+    uri = match.get("uri") or {}
+    for kind, fmt in (("exact", "{}"), ("prefix", "{}*"), ("regex", "{}")):
+        if kind in uri:
+            facts.append(fmt.format(uri[kind]))
+    headers = match.get("headers") or {}
+    if headers:
+        hs = ", ".join(f"{k}={next(iter(v.values()), '') if v else ''}" for k, v in sorted(headers.items()))
+        facts.append(f"when headers are {hs}")
+    return " ".join(facts)
+
+
+def _route_condition(rule: Obj) -> str:
+    matches = rule.get("match") or []
+    if not matches:
+        return "(everything)"
+    return "(" + " or ".join(_match_facts(m) for m in matches) + ")"
+
+
+def _subset_labels(dr: Obj | None, subset: str) -> Mapping[str, str] | None:
+    if dr is None:
+        return None
+    for s in dr.get("spec", {}).get("subsets", []) or []:
+        if s.get("name") == subset:
+            return dict(s.get("labels", {}) or {})
+    return None
+
+
+def describe_routes(vs: Obj, host: str, dr: Obj | None, labels: Mapping[str, str]) -> list[str]:
+    """Lines for one VirtualService: what of it reaches a workload with ``labels``."""
+    rules = vs.get("spec", {}).get("http", []) or []
+    lines: list[str] = []
+    reaching: list[str] = []
+    missing: list[str] = []
+    for rule in rules:
+        dests = [d for d in rule.get("route", []) or []
+                 if fqdn(str(d.get("destination", {}).get("host", "")), _ns(vs)) == host]
+        for d in dests:
+            subset = str(d.get("destination", {}).get("subset", ""))
+            cond = _route_condition(rule)
+            weight = f" with weight {d['weight']}%" if "weight" in d and len(dests) > 1 else ""
+            if not subset:
+                reaching.append(f"Route to host \"{host}\"{weight} {cond}".rstrip())
+                continue
+            sl = _subset_labels(dr, subset)
+            if sl is None:
+                missing.append(f"Route to UNKNOWN subset {subset}; check DestinationRule "
+                               f"{_name(dr) if dr else '(none)'}" if dr else
+                               f"Warning: Route to subset {subset} but NO DESTINATION RULE defining subsets!")
+            elif all(labels.get(k) == v for k, v in sl.items()):
+                reaching.append(f"Route to subset {subset}{weight} {cond}".rstrip())
+            else:
+                missing.append(f"Route to non-matching subset {subset} for {cond}")
+        lines.extend(_rule_extras(rule) if dests else [])
+    if reaching:
+        lines = [f"   {len(rules)} HTTP route(s)", *[f"   {r}" for r in reaching], *lines]
+        if missing:
+            lines.append(f"   {len(missing)} additional destination(s) that will not reach this pod")
+            lines.extend(f"      {m}" for m in missing)
+    else:
+        lines = [f"   WARNING: No destinations match pod subsets (checked {len(rules)} HTTP routes)",
+                 *[f"      {m}" for m in missing]]
+    return lines
+
+
+def _rule_extras(rule: Obj) -> list[str]:
+    out = []
+    fault = rule.get("fault") or {}
+    if "delay" in fault:
+        d = fault["delay"]
+        pct = (d.get("percentage") or {}).get("value", d.get("percent", 100))
+        out.append(f"   Fault injection: delay {d.get('fixedDelay', '')} for {pct}% of requests")
+    if "abort" in fault:
+        a = fault["abort"]
+        pct = (a.get("percentage") or {}).get("value", 100)
+        code = a.get("httpStatus", a.get("grpcStatus", ""))
+        out.append(f"   Fault injection: abort {code} for {pct}% of requests")
+    if rule.get("timeout"):
+        out.append(f"   Timeout: {rule['timeout']}")
+    if rule.get("retries"):
+        r = rule["retries"]
+        out.append(f"   Retries: {r.get('attempts', 0)} attempts" +
+                   (f", per try timeout {r['perTryTimeout']}" if r.get("perTryTimeout") else "") +
+                   (f", on {r['retryOn']}" if r.get("retryOn") else ""))
+    return out
+
+
+def describe_destination_rule(dr: Obj, labels: Mapping[str, str]) -> list[str]:
+    spec = dr.get("spec", {})
+    lines = [f'DestinationRule: {_name(dr)} for "{spec.get("host", "")}"']
+    subsets = spec.get("subsets", []) or []
+    match = [s["name"] for s in subsets if all(labels.get(k) == v for k, v in (s.get("labels") or {}).items())]
+    other = [s["name"] for s in subsets if s["name"] not in match]
+    if subsets and match:
+        lines.append(f"   Matching subsets: {','.join(match)}")
+        if other:
+            lines.append(f"      (Non-matching subsets {','.join(other)})")
+    elif subsets:
+        lines.append(f"   WARNING POD DOES NOT MATCH ANY SUBSETS.  (Non matching subsets {','.join(other)})")
+    tp = spec.get("trafficPolicy")
+    if not tp:
+        lines.append("   No Traffic Policy")
+    else:
+        if (tp.get("tls") or {}).get("mode"):
+            lines.append(f"   Traffic Policy TLS Mode: {tp['tls']['mode']}")
+        policies = [k for k in ("loadBalancer", "connectionPool", "outlierDetection") if k in tp]
+        if policies:
+            lines.append("   Policies: " + " ".join(policies))
+    return lines
+
+
+def describe_gateways(world: World, host: str) -> list[str]:
+    lines: list[str] = []
+    for vs in world.of("VirtualService"):
+        spec = vs.get("spec", {})
+        gws = [g for g in spec.get("gateways", []) or [] if g != "mesh"]
+        if not gws:
+            continue
+        rules = [r for r in spec.get("http", []) or []
+                 if any(fqdn(str(d.get("destination", {}).get("host", "")), _ns(vs)) == host
+                        for d in r.get("route", []) or [])]
+        if not rules:
+            continue
+        url = world.gateway_url or "(gateway address unknown)"
+        lines += [SEP, f"Exposed on Ingress Gateway {url}", f"VirtualService: {_name(vs)}"]
+        for r in rules:
+            facts = [_match_facts(m) for m in r.get("match", []) or []]
+            lines.append("   " + (", ".join(f for f in facts if f) or "(everything)"))
+    return lines
+
+
+def describe_workload(world: World, name: str, namespace: str) -> str:
+    """The full ``describe workload`` text; raises LookupError when the workload is unknown."""
+    we = next((w for w in world.of("WorkloadEntry") if _name(w) == name and _ns(w) == namespace), None)
+    if we is None:
+        raise LookupError(f'workload "{name}" not found in namespace "{namespace}"')
+    spec = we.get("spec", {})
+    labels = dict(spec.get("labels", {}) or {})
+    ports = spec.get("ports", {}) or {}
+    out = [f"Workload: {name}" + (f".{namespace}" if namespace != "default" else ""),
+           f"   Address: {spec.get('address', '')}",
+           "   Ports: " + (", ".join(f"{p} ({n})" for n, p in sorted(ports.items())) or "none"),
+           "   Labels: " + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
+    services = services_for(world, labels, namespace)
+    if not services:
+        out.append(f"Warning: No Services select workload {name}")
+    for svc in services:
+        out += describe_service_for_labels(world, svc, labels)
+    out += _mtls_lines(world, labels, namespace)
+    return "\n".join(out) + "\n"
+
+
+def describe_service_for_labels(world: World, svc: Obj, labels: Mapping[str, str]) -> list[str]:
+    host = service_host(svc)
+    out = [SEP, f"Service: {_name(svc)}"]
+    for p in svc.get("spec", {}).get("ports", []) or []:
+        proto = str(p.get("name", "")).split("-")[0].upper() or "TCP"
+        target = p.get("targetPort", p.get("port"))
+        out.append(f"   Port: {p.get('name', '')} {p.get('port')}/{proto} targets pod port {target}")
+    dr = destination_rule_for(world, host)
+    if dr is not None:
+        out += describe_destination_rule(dr, labels)
+    for vs in virtual_services_for(world, host):
+        out += [f"VirtualService: {_name(vs)}", *describe_routes(vs, host, dr, labels)]
+    out += describe_gateways(world, host)
+    return out
+
+
+def _mtls_lines(world: World, labels: Mapping[str, str], namespace: str) -> list[str]:
+    pas = world.of("PeerAuthentication")
+    if not pas:
+        return []
+    mode, applied = "PERMISSIVE", []
+    for scope in ("mesh", "namespace", "workload"):
+        for pa in pas:
+            sel = (pa.get("spec", {}).get("selector") or {}).get("matchLabels")
+            is_mesh = _ns(pa) == "istio-system" and not sel
+            is_ns = _ns(pa) == namespace and not sel
+            is_wl = _ns(pa) == namespace and sel and _selects(sel, labels)
+            if {"mesh": is_mesh, "namespace": is_ns, "workload": is_wl}[scope]:
+                m = (pa.get("spec", {}).get("mtls") or {}).get("mode", "UNSET")
+                if m != "UNSET":
+                    mode = m
+                applied.append(f"{_name(pa)}.{_ns(pa)}")
+    return [SEP, "Effective PeerAuthentication:", f"   Workload mTLS mode: {mode}",
+            *(["Applied PeerAuthentication:", "   " + ", ".join(applied)] if applied else [])]
+
+
+def describe_service(world: World, name: str, namespace: str) -> str:
+    """``describe service``: the analysis for each workload the service selects."""
+    svc = next((s for s in world.of("Service") if _name(s) == name and _ns(s) == namespace), None)
+    if svc is None:
+        raise LookupError(f'service "{name}" not found in namespace "{namespace}"')
+    selector = svc.get("spec", {}).get("selector") or {}
+    workloads = [w for w in world.of("WorkloadEntry")
+                 if _ns(w) == namespace and _selects(selector, w.get("spec", {}).get("labels") or {})]
+    if not workloads:
+        return f'Service "{name}" has no workloads.\n'
+    return "".join(describe_workload(world, _name(w), namespace) for w in workloads)
