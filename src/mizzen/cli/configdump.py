@@ -123,7 +123,7 @@ def _chain_destination(chain: Mapping[str, Any]) -> str:
 
 
 def listener_rows(items: Sequence[Mapping[str, Any]]) -> list[Row]:
-    rows = []
+    rows: list[Row] = []
     for lis in items:
         addr, port = _addr(lis)
         for chain in lis.get("filter_chains", []):
@@ -186,7 +186,7 @@ def _is_404(route: Mapping[str, Any]) -> bool:
 def endpoint_rows(clusters_json: Mapping[str, Any], *, cluster: str = "", address: str = "",
                   port: str = "", status: str = "") -> list[Row]:
     """Rows from ``/clusters?format=json``."""
-    rows = []
+    rows: list[Row] = []
     for cs in clusters_json.get("cluster_statuses", []):
         cname = str(cs.get("name", ""))
         if cluster and cluster not in cname:
@@ -208,7 +208,7 @@ def endpoint_rows(clusters_json: Mapping[str, Any], *, cluster: str = "", addres
 def secret_rows(dump: Mapping[str, Any], certs: Mapping[str, Any] | None = None) -> list[Row]:
     sec = section(dump, "SecretsConfigDump")
     details = _cert_details(certs or {})
-    rows = []
+    rows: list[Row] = []
     for state, key in (("ACTIVE", "dynamic_active_secrets"), ("WARMING", "dynamic_warming_secrets")):
         for s in sec.get(key, []):
             name = str(s.get("name", ""))
@@ -232,7 +232,7 @@ def _cert_details(certs: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
 
 def table(header: Row, rows: Iterable[Row]) -> str:
     """Left-aligned columns separated by at least 5 spaces (istioctl's tabwriter padding)."""
-    rows = [header, *rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["     ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    all_rows = [header, *rows]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(header))]
+    lines = ["     ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in all_rows]
     return "\n".join(lines) + "\n"
