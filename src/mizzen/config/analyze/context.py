@@ -1,0 +1,204 @@
+"""What every analyzer reads: the resources by kind, the mesh's hosts, the known workloads.
+
+Hosts follow Istio's analyzer rules: a Kubernetes Service ``reviews`` in ``default`` is the host
+``reviews.default.svc.cluster.local``; short names are resolved relative to the namespace of the
+resource that mentions them; visibility (``exportTo``, or the ``networking.istio.io/exportTo``
+annotation on a Service) is kept as a *scope* in front of the host (``*/host``, ``ns/host``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizzen.config.resource import Resource
+
+from .messages import Message, MessageType
+
+CLUSTER_DOMAIN = "svc.cluster.local"
+EXPORT_ALL = "*"
+EXPORT_LOCAL = "."
+MESH_GATEWAY = "mesh"
+EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+SUPPRESS_ANNOTATION = "galley.istio.io/analyze-suppress"
+
+_FQDN = re.compile(r"^(.+)\.(.+)\.svc\.cluster\.local$")
+
+
+def to_fqdn(namespace: str, host: str) -> str:
+    """``reviews`` -> ``reviews.<namespace>.svc.cluster.local``; wildcards and dotted names unchanged."""
+    if host.startswith("*") or "." in host:
+        return host
+    return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
+
+
+def name_of_host(default_namespace: str, host: str) -> tuple[str, str]:
+    """(namespace, name) a host refers to: parsed from a Kubernetes FQDN, else a short name in the namespace."""
+    m = _FQDN.match(host)
+    if m:
+        return m.group(2), m.group(1)
+    return default_namespace, host
+
+
+def hosts_match(a: str, b: str) -> bool:
+    """Istio's ``host.Name.Matches``: equal, or one wildcard host covers the other."""
+    if a == b:
+        return True
+    a_wild, b_wild = a.startswith("*"), b.startswith("*")
+    if a_wild and b_wild:
+        shorter, longer = sorted((a[1:], b[1:]), key=len)
+        return longer.endswith(shorter)
+    if a_wild:
+        return b.endswith(a[1:])
+    if b_wild:
+        return a.endswith(b[1:])
+    return False
+
+
+def selector_string(labels: Mapping[str, str]) -> str:
+    """A label selector as Kubernetes prints it: ``app=reviews,version=v1`` (keys sorted)."""
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+
+
+def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """True when every selector label is present with the same value (an empty selector selects all)."""
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def export_scopes(export_to: Sequence[str], namespace: str) -> set[str]:
+    """The namespaces (or ``*``) a resource is visible in."""
+    if not export_to or EXPORT_ALL in export_to:
+        return {EXPORT_ALL}
+    return {namespace if e == EXPORT_LOCAL else e for e in export_to}
+
+
+@dataclass(frozen=True)
+class MeshPort:
+    """A port of a mesh service."""
+
+    number: int
+    name: str = ""
+    protocol: str = ""
+    target_port: str = ""
+
+
+@dataclass(frozen=True)
+class MeshService:
+    """A Kubernetes Service or a ServiceEntry, seen as hosts + ports + workload selector."""
+
+    resource: Resource
+    hosts: tuple[str, ...]
+    ports: tuple[MeshPort, ...]
+    selector: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Labels of one running workload; ``namespace`` is ``None`` when the caller did not say."""
+
+    labels: Mapping[str, str]
+    namespace: str | None = None
+
+
+def spec_list(value: Any) -> list[Any]:
+    """A spec field that should be a list, or ``[]`` when absent or malformed (validation reports those)."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def spec_map(value: Any) -> Mapping[str, Any]:
+    """A spec field that should be an object, or ``{}``."""
+    return value if isinstance(value, Mapping) else {}
+
+
+@dataclass
+class Context:
+    """The inputs of one analysis run and the messages reported so far."""
+
+    resources: Sequence[Resource]
+    workloads: list[Workload]
+    workloads_known: bool
+    pod_workloads_known: bool
+    messages: list[Message] = field(default_factory=list)
+    _by_kind: dict[str, list[Resource]] = field(default_factory=dict)
+    services: dict[str, MeshService] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, resources: Sequence[Resource], workloads: Sequence[Mapping[str, str]] | None) -> Context:
+        entries = [r for r in resources if r.kind == "WorkloadEntry"]
+        known = [Workload(dict(spec_map(r.spec.get("labels"))), r.namespace) for r in entries]
+        known += [Workload(dict(w)) for w in workloads or ()]
+        ctx = cls(resources, known, workloads is not None or bool(entries), workloads is not None)
+        for r in resources:
+            ctx._by_kind.setdefault(r.kind, []).append(r)
+        ctx._index_services()
+        return ctx
+
+    def of(self, kind: str) -> list[Resource]:
+        """All resources of a kind, in input order."""
+        return self._by_kind.get(kind, [])
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        return any(r.namespace == namespace and r.name == name for r in self.of(kind))
+
+    def report(self, mtype: MessageType, resource: Resource, *args: object, path: str = "") -> None:
+        """Record a message about ``resource``, located at the line of ``path`` when the loader knows it."""
+        line = resource.origin.line_of(path)
+        self.messages.append(Message(mtype, resource.kind, resource.namespace, resource.name,
+                                     mtype.render(*args), resource.origin.file, line))
+
+    def _index_services(self) -> None:
+        for se in self.of("ServiceEntry"):
+            ports = tuple(_mesh_port(p) for p in spec_list(se.spec.get("ports")) if isinstance(p, Mapping))
+            selector = spec_map(spec_map(se.spec.get("workloadSelector")).get("labels"))
+            hosts = tuple(str(h) for h in spec_list(se.spec.get("hosts")))
+            svc = MeshService(se, hosts, ports, dict(selector))
+            scopes = export_scopes([str(e) for e in spec_list(se.spec.get("exportTo"))], se.namespace)
+            for h in hosts:
+                for scope in scopes:
+                    self.services[f"{scope}/{to_fqdn(se.namespace, h)}"] = svc
+        for s in self.of("Service"):
+            ports = tuple(_service_port(p) for p in spec_list(s.spec.get("ports")) if isinstance(p, Mapping))
+            host = to_fqdn(s.namespace, s.name)
+            svc = MeshService(s, (host,), ports, dict(spec_map(s.spec.get("selector"))))
+            anno = s.metadata.annotations.get(EXPORT_TO_ANNOTATION, "")
+            scopes = {s.namespace if e == EXPORT_LOCAL else e for e in anno.split(",")} if anno else {EXPORT_ALL}
+            for scope in scopes:
+                self.services[f"{scope}/{host}"] = svc
+
+    def find_service(self, source_ns: str, export_to: Iterable[str], host: str) -> MeshService | None:
+        """The service a host names, as seen from ``source_ns`` (Istio's ``GetDestinationHost``)."""
+        fqdn = to_fqdn(source_ns, host)
+        hit = self.services.get(f"{EXPORT_ALL}/{fqdn}")
+        if hit:
+            return hit
+        scopes = [source_ns if e == EXPORT_LOCAL else e for e in export_to] or [source_ns]
+        for scope in scopes:
+            hit = self.services.get(f"{scope}/{fqdn}")
+            if hit:
+                return hit
+        bare = host.removeprefix("*")
+        for key, svc in self.services.items():
+            scope, _, se_host = key.partition("/")
+            if se_host.startswith("*") and scope in (EXPORT_ALL, source_ns) and bare.endswith(se_host[1:]):
+                return svc
+        return None
+
+
+def _mesh_port(p: Mapping[str, Any]) -> MeshPort:
+    return MeshPort(_int(p.get("number")), str(p.get("name", "")), str(p.get("protocol", "")),
+                    str(p.get("targetPort", "")))
+
+
+def _service_port(p: Mapping[str, Any]) -> MeshPort:
+    target = p.get("targetPort", p.get("port"))
+    return MeshPort(_int(p.get("port")), str(p.get("name", "")), str(p.get("protocol", "TCP")),
+                    "" if target is None else str(target))
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,48 @@
+"""ServiceEntry analyzers: TCP ports without addresses (IST0134) and one host:port declared with
+different protocols by several ServiceEntries (IST0177)."""
+
+from __future__ import annotations
+
+from mizzen.config.resource import Resource
+
+from . import messages as m
+from .context import EXPORT_ALL, Context, export_scopes, spec_list, spec_map
+
+
+def analyze_addresses(ctx: Context) -> None:
+    """IST0134: without ``addresses``, a TCP (or protocol-less) port matches all traffic on that port."""
+    for se in ctx.of("ServiceEntry"):
+        if spec_list(se.spec.get("addresses")):
+            continue
+        for i, port in enumerate(spec_list(se.spec.get("ports"))):
+            if str(spec_map(port).get("protocol", "")) in ("", "TCP"):
+                ctx.report(m.SERVICE_ENTRY_ADDRESSES_REQUIRED, se, path=f"spec.ports[{i}]")
+
+
+def analyze_conflicting_protocols(ctx: Context) -> None:
+    """IST0177: ServiceEntries visible in one namespace give one host and port different protocols."""
+    index: dict[tuple[str, str, int], list[tuple[str, Resource]]] = {}
+    for se in ctx.of("ServiceEntry"):
+        scopes = export_scopes([str(e) for e in spec_list(se.spec.get("exportTo"))], se.namespace)
+        for scope in sorted(scopes):
+            for host in spec_list(se.spec.get("hosts")):
+                for port in spec_list(se.spec.get("ports")):
+                    port = spec_map(port)
+                    number = port.get("number")
+                    if isinstance(number, int):
+                        entry = (str(port.get("protocol", "")).upper(), se)
+                        index.setdefault((scope, str(host), number), []).append(entry)
+    reported: set[tuple[str, str]] = set()
+    for (scope, host, number), entries in index.items():
+        if scope != EXPORT_ALL:
+            entries = entries + index.get((EXPORT_ALL, host, number), [])
+        protocols = sorted({p for p, _ in entries})
+        if len(protocols) < 2:
+            continue
+        names = ", ".join(sorted({f"{se.namespace}/{se.name}" for _, se in entries}))
+        for _, se in entries:
+            if (se.namespace, se.name) in reported:
+                continue
+            reported.add((se.namespace, se.name))
+            ctx.report(m.CONFLICTING_SE_PROTOCOL, se, names, m.quote(host), number, ", ".join(protocols),
+                       path="metadata.name")
