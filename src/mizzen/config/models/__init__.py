@@ -1,0 +1,69 @@
+"""Typed, immutable views of each kind's spec, derived from the same description as the schema.
+
+:func:`parse_spec` turns a :class:`Resource` into its model (``VirtualService``, ``DestinationRule``…).
+Field names are snake_case here; paths and messages use the user's camelCase (see :mod:`..schema`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mizzen.config.models.core import Secret, Service, ServiceAccount
+from mizzen.config.models.destination_rule import DestinationRule
+from mizzen.config.models.gateway import Gateway
+from mizzen.config.models.security import AuthorizationPolicy, PeerAuthentication, RequestAuthentication
+from mizzen.config.models.service_entry import ServiceEntry
+from mizzen.config.models.sidecar import Sidecar
+from mizzen.config.models.virtual_service import VirtualService
+from mizzen.config.models.workload_entry import WorkloadEntry, WorkloadGroup
+from mizzen.config.resource import Resource
+from mizzen.config.schema import build
+
+SPEC_MODELS: dict[str, type] = {
+    "VirtualService": VirtualService,
+    "DestinationRule": DestinationRule,
+    "Gateway": Gateway,
+    "ServiceEntry": ServiceEntry,
+    "WorkloadEntry": WorkloadEntry,
+    "WorkloadGroup": WorkloadGroup,
+    "Sidecar": Sidecar,
+    "PeerAuthentication": PeerAuthentication,
+    "AuthorizationPolicy": AuthorizationPolicy,
+    "RequestAuthentication": RequestAuthentication,
+    "Service": Service,
+    "ServiceAccount": ServiceAccount,
+    "Secret": Secret,
+}
+"""The spec model of every kind in the kind table."""
+
+
+class UnknownModelError(LookupError):
+    """``parse_spec`` was given a kind that has no model."""
+
+
+def parse_spec(resource: Resource) -> Any:
+    """The typed model of ``resource.spec`` (lenient: mistyped fields take their defaults)."""
+    model = SPEC_MODELS.get(resource.kind)
+    if model is None:
+        raise UnknownModelError(f"no model for kind {resource.kind}")
+    return build(model, resource.spec)
+
+
+__all__ = [
+    "SPEC_MODELS",
+    "AuthorizationPolicy",
+    "DestinationRule",
+    "Gateway",
+    "PeerAuthentication",
+    "RequestAuthentication",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "ServiceEntry",
+    "Sidecar",
+    "UnknownModelError",
+    "VirtualService",
+    "WorkloadEntry",
+    "WorkloadGroup",
+    "parse_spec",
+]

@@ -1,0 +1,69 @@
+"""Kubernetes core kinds Mizzen reads: Service, ServiceAccount and (TLS) Secret (``v1``)."""
+
+# fld() returns a dataclasses.field(); ruff cannot see through the wrapper.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mizzen.config.schema import fld
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """A port of a Kubernetes Service."""
+
+    name: str | None = fld()
+    port: int = fld(0, required=True)
+    target_port: int | str | None = fld()
+    protocol: Literal["TCP", "UDP", "SCTP"] | None = fld()
+    app_protocol: str | None = fld()
+    node_port: int | None = fld()
+
+
+@dataclass(frozen=True)
+class Service:
+    """The spec of a Kubernetes Service (fields Mizzen does not use are accepted and kept)."""
+
+    ports: tuple[ServicePort, ...] = fld(())
+    selector: Mapping[str, str] = fld(dict)
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"] | None = fld()
+    cluster_ip: str | None = fld(json="clusterIP")
+    cluster_ips: tuple[str, ...] = fld((), json="clusterIPs")
+    external_name: str | None = fld()
+    external_ips: tuple[str, ...] = fld((), json="externalIPs")
+    session_affinity: str | None = fld()
+    session_affinity_config: Any = fld()
+    load_balancer_ip: str | None = fld(json="loadBalancerIP")
+    load_balancer_source_ranges: tuple[str, ...] = fld(())
+    load_balancer_class: str | None = fld()
+    external_traffic_policy: str | None = fld()
+    internal_traffic_policy: str | None = fld()
+    health_check_node_port: int | None = fld()
+    ip_families: tuple[str, ...] = fld(())
+    ip_family_policy: str | None = fld()
+    publish_not_ready_addresses: bool | None = fld()
+    allocate_load_balancer_node_ports: bool | None = fld()
+    traffic_distribution: str | None = fld()
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """A ServiceAccount: a workload identity; its body fields are accepted and ignored."""
+
+    secrets: tuple[Any, ...] = fld(())
+    image_pull_secrets: tuple[Any, ...] = fld(())
+    automount_service_account_token: bool | None = fld()
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A Secret (top-level ``type``/``data``/``stringData``); Mizzen uses TLS secrets for gateways."""
+
+    type: str | None = fld()
+    data: Mapping[str, str] = fld(dict)
+    string_data: Mapping[str, str] = fld(dict)
+    immutable: bool | None = fld()

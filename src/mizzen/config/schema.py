@@ -1,0 +1,319 @@
+"""One description per kind drives both the typed model and schema validation.
+
+A kind's spec is described by frozen dataclasses (in :mod:`mizzen.config.models`). Their type hints
+are the schema: ``str``, ``int``, ``float``, ``bool``, :data:`Duration`, ``Literal[...]`` (enums),
+``tuple[X, ...]`` (lists), ``Mapping[str, X]`` (maps), nested dataclasses (objects), unions of
+scalars (``int | str``) and ``Any`` (free-form). Field metadata (set with :func:`fld`) adds the JSON
+name (derived from the snake_case attribute: ``http1_max_pending_requests`` →
+``http1MaxPendingRequests``), ``required``, one-of groups and deprecation notes.
+
+:func:`check` walks a raw (user-written, camelCase) value against a dataclass and collects every
+violation with its field path; :func:`build` turns the same raw value into the dataclass, leniently
+(a badly typed field falls back to its default), so semantic rules can still run on the rest.
+Like protobuf's JSON decoder, both the camelCase name and the proto (snake_case) name are accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal, NewType
+
+from mizzen.config.codes import violation
+from mizzen.config.report import Violation
+
+Duration = NewType("Duration", str)
+"""A duration in Istio's syntax (``1h``, ``1.5s``, ``500ms``, ``1m30s``); kept as written."""
+
+AnyDuration = NewType("AnyDuration", str)
+"""A duration where ``0s`` is meaningful (e.g. a session cookie TTL); no 1ms minimum."""
+
+_MISSING: Any = object()
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def fld(default: Any = None, *, json: str | None = None, required: bool = False, oneof: str | None = None,
+        deprecated: str | None = None) -> Any:
+    """Declare a model field. Tuples default to ``()``; pass ``default=dict`` for an empty map."""
+    meta = {"json": json, "required": required, "oneof": oneof, "deprecated": deprecated}
+    if default is dict:
+        return dataclasses.field(default_factory=dict, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """The schema facts of one dataclass field."""
+
+    attr: str
+    json: str
+    proto: str
+    hint: Any
+    required: bool
+    oneof: str | None
+    deprecated: str | None
+
+
+def camel(attr: str) -> str:
+    """``max_requests_per_connection`` → ``maxRequestsPerConnection`` (a trailing ``_`` is dropped)."""
+    head, *rest = attr.rstrip("_").split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+@cache
+def fields_of(cls: type) -> tuple[FieldSpec, ...]:
+    """The schema of a model dataclass, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        json_name = f.metadata.get("json") or camel(f.name)
+        out.append(FieldSpec(f.name, json_name, f.name.rstrip("_"), hints[f.name], bool(f.metadata.get("required")),
+                             f.metadata.get("oneof"), f.metadata.get("deprecated")))
+    return tuple(out)
+
+
+def json_names(cls: type) -> list[str]:
+    """The JSON field names of a model dataclass."""
+    return [f.json for f in fields_of(cls)]
+
+
+def _lookup(raw: Mapping[str, Any], spec: FieldSpec) -> tuple[str, Any]:
+    if spec.json in raw:
+        return spec.json, raw[spec.json]
+    if spec.proto in raw:
+        return spec.proto, raw[spec.proto]
+    return spec.json, _MISSING
+
+
+def _is_set(value: Any) -> bool:
+    return value is not _MISSING and value is not None and value != "" and value != [] and value != {}
+
+
+# -- durations -------------------------------------------------------------------------------------
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in an Istio duration string (``1m30s`` → 90.0), or ``None`` if it does not parse."""
+    body = text.strip()
+    if body.startswith("-") or body.startswith("+"):
+        body = body[1:]
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(body):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    if pos != len(body) or not body:
+        return None
+    return -total if text.strip().startswith("-") else total
+
+
+def duration_problem(text: str, *, zero_ok: bool = False) -> str | None:
+    """Istio's complaint about a duration string, or ``None`` when it is acceptable."""
+    seconds = duration_seconds(text)
+    if seconds is None:
+        return f"invalid duration \"{text}\" (use e.g. 500ms, 1.5s, 2m, 1h)"
+    if seconds < 0 or (seconds < 0.001 - 1e-12 and not (zero_ok and seconds == 0)):
+        return "duration must be greater than 1ms"
+    if abs(round(seconds * 1000) - seconds * 1000) > 1e-6:
+        return "only durations to ms precision are supported"
+    return None
+
+
+# -- schema checking -------------------------------------------------------------------------------
+
+def check(cls: type, raw: Any, path: str) -> list[Violation]:
+    """Every schema violation of ``raw`` against model ``cls``, with field paths under ``path``."""
+    out: list[Violation] = []
+    _check_value(cls, raw, path, out)
+    return out
+
+
+def _check_object(cls: type, raw: Any, path: str, out: list[Violation]) -> None:
+    if not isinstance(raw, Mapping):
+        out.append(violation("MZ1002", f"must be an object, got {type_name(raw)}", path))
+        return
+    specs = fields_of(cls)
+    known = {s.json for s in specs} | {s.proto for s in specs}
+    for key in raw:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), [s.json for s in specs], n=1, cutoff=0.6)
+            extra = f"; did you mean \"{hint[0]}\"?" if hint else ""
+            out.append(violation("MZ1001", f"unknown field \"{key}\"{extra}", _join(path, str(key))))
+    groups: dict[str, list[str]] = {}
+    for spec in specs:
+        key, value = _lookup(raw, spec)
+        sub = _join(path, key)
+        if spec.required and not _is_set(value):
+            out.append(violation("MZ1003", f"field \"{spec.json}\" is required", sub))
+        if value is _MISSING or value is None:
+            continue
+        if spec.oneof:
+            groups.setdefault(spec.oneof, []).append(spec.json)
+        if spec.deprecated:
+            out.append(violation("MZ1007", f"\"{spec.json}\" is deprecated; {spec.deprecated}", sub))
+        _check_value(spec.hint, value, sub, out)
+    for members in groups.values():
+        if len(members) > 1:
+            names = ", ".join(s.json for s in specs if s.oneof and s.json in members)
+            out.append(violation("MZ1005", f"only one of {names} may be set", path))
+
+
+def _strip_none(hint: Any) -> Any:
+    """``X | None`` → ``X`` (unions of several scalars are kept as they are)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = tuple(t for t in typing.get_args(hint) if t is not type(None))
+        return rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+    return hint
+
+
+def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None:
+    hint = _strip_none(hint)
+    if value is None or hint is Any:
+        return
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        _check_object(hint, value, path, out)
+        return
+    if hint is Duration or hint is AnyDuration:
+        if not isinstance(value, str):
+            out.append(violation("MZ1002", f"must be a duration string such as \"1s\", got {type_name(value)}",
+                                 path))
+        elif (problem := duration_problem(value, zero_ok=hint is AnyDuration)) is not None:
+            out.append(violation("MZ1006", problem, path))
+        return
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            out.append(violation("MZ1004", f"invalid value {_show(value)}; expected one of "
+                                            f"{', '.join(str(a) for a in allowed)}", path))
+        return
+    if origin is tuple:
+        if not isinstance(value, list):
+            out.append(violation("MZ1002", f"must be a list, got {type_name(value)}", path))
+            return
+        item = typing.get_args(hint)[0]
+        for i, v in enumerate(value):
+            _check_value(item, v, f"{path}[{i}]", out)
+        return
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping):
+            out.append(violation("MZ1002", f"must be a map, got {type_name(value)}", path))
+            return
+        item = typing.get_args(hint)[1]
+        for k, v in value.items():
+            _check_value(item, v, _join(path, str(k)), out)
+        return
+    scalars = _scalar_types(hint)
+    if not any(_scalar_ok(t, value) for t in scalars):
+        want = " or ".join(_SCALAR_NAMES[t] for t in scalars)
+        out.append(violation("MZ1002", f"must be {want}, got {type_name(value)} {_show(value)}", path))
+
+
+_SCALAR_NAMES: dict[Any, str] = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+def _scalar_types(hint: Any) -> tuple[Any, ...]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(t for t in typing.get_args(hint) if t is not type(None))
+    return (hint,)
+
+
+def _scalar_ok(t: Any, value: Any) -> bool:
+    if t is bool:
+        return isinstance(value, bool)
+    if t is int:
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+    if t is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if t is str:
+        return isinstance(value, str)
+    return t is Any
+
+
+def type_name(value: Any) -> str:
+    """The JSON type of ``value`` as a user would call it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, Mapping):
+        return "map"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f"\"{value}\""
+    if isinstance(value, list | Mapping):
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# -- building models -------------------------------------------------------------------------------
+
+def build(cls: type, raw: Any) -> Any:
+    """An instance of model ``cls`` from ``raw``; fields that are missing or mistyped get their default."""
+    if not isinstance(raw, Mapping):
+        raw = {}
+    kwargs: dict[str, Any] = {}
+    for spec in fields_of(cls):
+        _, value = _lookup(raw, spec)
+        if value is _MISSING or value is None:
+            continue
+        converted = _convert(spec.hint, value)
+        if converted is not _MISSING:
+            kwargs[spec.attr] = converted
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    hint = _strip_none(hint)
+    if hint is Any:
+        return value
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return build(hint, value) if isinstance(value, Mapping) else _MISSING
+    if hint is Duration or hint is AnyDuration:
+        return value if isinstance(value, str) and duration_seconds(value) is not None else _MISSING
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return value if value in typing.get_args(hint) else _MISSING
+    if origin is tuple:
+        if not isinstance(value, list):
+            return _MISSING
+        item = typing.get_args(hint)[0]
+        return tuple(c for c in (_convert(item, v) for v in value) if c is not _MISSING)
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping):
+            return _MISSING
+        item = typing.get_args(hint)[1]
+        return {str(k): c for k, v in value.items() if (c := _convert(item, v)) is not _MISSING}
+    for t in _scalar_types(hint):
+        if _scalar_ok(t, value):
+            if t is int:
+                return int(value)
+            if t is float:
+                return float(value)
+            return value
+    return _MISSING
