@@ -1,0 +1,266 @@
+"""The grpc.aio shell around :class:`~mizzen.xds.stream.Stream`: one task per ADS stream.
+
+Each stream gets an inbox fed by a reader task (requests) and by the :class:`SnapshotCache` (wake-ups),
+and a loop that hands every item to the sans-IO state machine and writes the responses it returns.
+Wake-ups coalesce: while a stream is busy writing, any number of snapshot sets leave a single wake-up,
+and the stream then reads the newest snapshot. The server knows nothing of Istio; the control plane
+learns about proxies through ``on_connect``/``on_disconnect`` and feeds the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any as AnyType
+
+import grpc
+from envoy.service.discovery.v3 import discovery_pb2
+
+from mizzen.xds import types
+from mizzen.xds.cache import SnapshotCache
+from mizzen.xds.errors import ProtocolError
+from mizzen.xds.metrics import XdsMetrics
+from mizzen.xds.protocol import Acked, Action, Connected, Ignored, Nacked, NodeInfo, Response
+from mizzen.xds.status import ProxyStatus, TypeStatus
+from mizzen.xds.stream import Stream
+
+log = logging.getLogger(__name__)
+
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+NodeCallback = Callable[[NodeInfo], Awaitable[None]]
+AckCallback = Callable[[str, str, str], None]  # (node_id, type_url, version)
+
+_WAKE = object()
+_CLOSED = object()
+_SUPERSEDED = object()
+
+
+class _Connection:
+    """One open ADS stream: the state machine plus the shell's bookkeeping."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self.stream = Stream()
+        self.context = context
+        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.wake_pending = False
+        self.connected_since = time.time()
+        self.peer = str(context.peer())
+        self.pushes: dict[str, tuple[str, float]] = {}  # type -> (nonce, snapshot set time) awaiting ACK
+
+    @property
+    def node_id(self) -> str:
+        return self.stream.node.node_id if self.stream.node else ""
+
+    def wake(self) -> None:
+        if not self.wake_pending:
+            self.wake_pending = True
+            self.inbox.put_nowait(_WAKE)
+
+
+class XdsServer:
+    """A State-of-the-World ADS server serving per-node snapshots from a :class:`SnapshotCache`."""
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        *,
+        token: str | None = None,
+        on_connect: NodeCallback | None = None,
+        on_disconnect: NodeCallback | None = None,
+        on_ack: AckCallback | None = None,
+    ) -> None:
+        """``token``: required bearer token (None = no auth). Callbacks see every identified stream."""
+        self.cache = cache
+        self.metrics = XdsMetrics()
+        self._token = token
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._on_ack = on_ack
+        self._current: dict[str, _Connection] = {}  # node id -> the stream serving it
+        self._open: set[_Connection] = set()  # identified streams (superseded ones until they close)
+        self._server: grpc.aio.Server | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0 = a free port) and return the bound port."""
+        server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 256 * 1024 * 1024),
+        ])
+        handler = grpc.stream_stream_rpc_method_handler(
+            self._handle,
+            request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+            response_serializer=_identity,
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, {"StreamAggregatedResources": handler}),)
+        )
+        bound: int = server.add_insecure_port(f"{host}:{port}")
+        await server.start()
+        self._server = server
+        log.info("xDS server listening on %s:%d", host, bound)
+        return bound
+
+    async def stop(self, grace: float = 0.5) -> None:
+        """Close every stream and stop listening."""
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def status(self) -> list[ProxyStatus]:
+        """Sync status of every connected proxy, sorted by node id."""
+        return [self._proxy_status(self._current[n]) for n in sorted(self._current)]
+
+    def proxy_status(self, node_id: str) -> ProxyStatus | None:
+        """Sync status of one connected proxy, or None when it is not connected."""
+        conn = self._current.get(node_id)
+        return self._proxy_status(conn) if conn else None
+
+    def sent_resources(self, node_id: str, *, acked: bool = False) -> dict[str, dict[str, bytes]]:
+        """``{type_url: {name: Any bytes}}`` last sent to (or, with ``acked``, ACKed by) a connected node."""
+        conn = self._current.get(node_id)
+        if conn is None:
+            return {}
+        return {t: dict(s.acked if acked else s.sent) for t, s in conn.stream.types.items()}
+
+    def metrics_text(self) -> str:
+        """The server's metrics in Prometheus text format."""
+        self.metrics.connected = len(self._current)
+        return self.metrics.render()
+
+    @staticmethod
+    def _proxy_status(conn: _Connection) -> ProxyStatus:
+        assert conn.stream.node is not None  # only identified streams are registered
+        states = conn.stream.types
+        return ProxyStatus(
+            node=conn.stream.node, connected_since=conn.connected_since, peer=conn.peer,
+            types=tuple(TypeStatus.of(states[t]) for t in types.ordered(states)),
+        )
+
+    # --- one stream -------------------------------------------------------------------------------
+
+    async def _handle(self, requests: AsyncIterator[AnyType], context: grpc.aio.ServicerContext) -> None:
+        if not self._authorized(context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        conn = _Connection(context)
+        reader = asyncio.create_task(self._read(requests, conn))
+        try:
+            await self._serve(conn)
+        finally:
+            reader.cancel()
+            self._closed(conn)
+
+    def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
+        if self._token is None:
+            return True
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                return hmac.compare_digest(value.encode(), f"Bearer {self._token}".encode())
+        return False
+
+    async def _read(self, requests: AsyncIterator[AnyType], conn: _Connection) -> None:
+        try:
+            async for request in requests:
+                conn.inbox.put_nowait(request)
+        except (grpc.RpcError, asyncio.CancelledError) as exc:
+            log.debug("ADS stream %s read ended: %r", conn.peer, exc)
+        finally:
+            conn.inbox.put_nowait(_CLOSED)
+
+    async def _serve(self, conn: _Connection) -> None:
+        while True:
+            item = await conn.inbox.get()
+            if item is _CLOSED:
+                return
+            if item is _SUPERSEDED:
+                await conn.context.abort(grpc.StatusCode.ABORTED, f"superseded by a newer stream for {conn.node_id}")
+            if item is _WAKE:
+                conn.wake_pending = False
+                await self._push(conn, conn.stream.snapshot_updated(self.cache.get(conn.node_id)), woken=True)
+                continue
+            try:
+                actions = conn.stream.receive(item)
+            except ProtocolError as exc:
+                log.warning("ADS stream %s: %s", conn.peer, exc)
+                await conn.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await self._act(conn, actions)
+
+    async def _act(self, conn: _Connection, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Response):
+                await self._push(conn, [action], woken=False)
+            elif isinstance(action, Connected):
+                await self._connected(conn, action.node)
+            elif isinstance(action, Acked):
+                self._acked(conn, action)
+            elif isinstance(action, Nacked):
+                self.metrics.nacks[action.type_url] += 1
+                conn.pushes.pop(action.type_url, None)
+                log.warning("proxy %s rejected %s (nonce %s): %s", conn.node_id,
+                            types.SHORT_NAMES.get(action.type_url, action.type_url), action.nonce, action.message)
+            elif isinstance(action, Ignored):
+                self.metrics.stale[action.type_url] += 1
+
+    async def _push(self, conn: _Connection, responses: list[Response], *, woken: bool) -> None:
+        set_time = self.cache.set_time(conn.node_id) if woken else None
+        for response in responses:
+            if set_time is not None:
+                conn.pushes[response.type_url] = (response.nonce, set_time)
+            await conn.context.write(response.serialize())
+            self.metrics.pushes[response.type_url] += 1
+
+    def _acked(self, conn: _Connection, ack: Acked) -> None:
+        pending = conn.pushes.get(ack.type_url)
+        if pending is not None and pending[0] == ack.nonce:
+            del conn.pushes[ack.type_url]
+            self.metrics.observe_latency(time.monotonic() - pending[1])
+        if self._on_ack is not None:
+            try:
+                self._on_ack(conn.node_id, ack.type_url, ack.version)
+            except Exception:  # a measuring hook must never break the stream
+                log.exception("on_ack hook failed")
+
+    async def _connected(self, conn: _Connection, node: NodeInfo) -> None:
+        previous = self._current.get(node.node_id)
+        if previous is not None:
+            log.warning("node %s opened a new stream (%s); closing the old one (%s)",
+                        node.node_id, conn.peer, previous.peer)
+            previous.inbox.put_nowait(_SUPERSEDED)
+        self._current[node.node_id] = conn
+        self._open.add(conn)
+        self.cache.watch(node.node_id, conn.wake)
+        log.info("proxy %s connected from %s (Envoy %s)", node.node_id, conn.peer, node.envoy_version)
+        if self._on_connect is not None:
+            await self._on_connect(node)
+        conn.wake()  # serve whatever snapshot exists now (on_connect normally just set it)
+
+    def _closed(self, conn: _Connection) -> None:
+        node = conn.stream.node
+        if node is None:
+            return
+        self._open.discard(conn)
+        self.cache.unwatch(node.node_id, conn.wake)
+        if self._current.get(node.node_id) is not conn:
+            return  # superseded: the node is still connected through its newer stream
+        del self._current[node.node_id]
+        log.info("proxy %s disconnected", node.node_id)
+        if self._on_disconnect is not None:
+            task = asyncio.get_running_loop().create_task(self._notify_disconnect(self._on_disconnect, node))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _notify_disconnect(callback: NodeCallback, node: NodeInfo) -> None:
+        try:
+            await callback(node)
+        except Exception:  # the stream is gone; nothing to abort, but the failure must be visible
+            log.exception("on_disconnect for %s failed", node.node_id)
+
+
+def _identity(data: bytes) -> bytes:
+    return data
