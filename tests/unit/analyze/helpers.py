@@ -10,10 +10,9 @@ from typing import Any
 
 import yaml
 
+from mizzen.config.analyze import Message
 from mizzen.config.kinds import by_kind
 from mizzen.config.resource import Metadata, Origin, Resource
-
-from mizzen.config.analyze import Message
 
 
 def _walk(node: yaml.Node, path: str, lines: dict[str, int]) -> Any:

@@ -32,7 +32,10 @@ def port_protocol_known(port: Mapping[str, Any]) -> bool:
 def analyze_port_names(ctx: Context) -> None:
     """Report each unconventional port of Services outside Kubernetes' system namespaces."""
     for svc in ctx.of("Service"):
-        if svc.namespace in SYSTEM_NAMESPACES:
+        # Like istioctl, skip Kubernetes' own namespaces and Istio's own services (label ``istio``).
+        if svc.namespace in SYSTEM_NAMESPACES or "istio" in svc.metadata.labels:
+            continue
+        if svc.metadata.labels.get("release") == "istio":
             continue
         for i, port in enumerate(spec_list(svc.spec.get("ports"))):
             port = spec_map(port)
