@@ -1,0 +1,173 @@
+"""Istio's standard metrics, computed from Envoy access-log entries (see ``translate/telemetry.py``).
+
+:class:`Telemetry` is the one object the control plane holds: the ALS servicer feeds it entries, the
+HTTP layer reads ``prometheus_text()``, ``graph()`` and ``service_series()``. It is plain synchronous
+code (one dict update per request), called from the event loop only, so it needs no locks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from envoy.data.accesslog.v3 import accesslog_pb2
+
+from mizzen.registry.model import RegistrySnapshot
+from mizzen.telemetry import graph as graph_view
+from mizzen.telemetry.labels import Facts, derive, peer_from_node_id, response_flags
+from mizzen.telemetry.model import LABEL_NAMES, TCP_LABEL_NAMES, EndpointIndex, Peer, RegistrySource
+from mizzen.telemetry.prom import Family
+from mizzen.telemetry.series import TrafficSeries, is_error
+from mizzen.translate.model import Proxy
+
+_TCP_CONNECTED = accesslog_pb2.AccessLogType.Value("TcpUpstreamConnected")
+_TCP_PERIODIC = accesslog_pb2.AccessLogType.Value("TcpPeriodic")
+_MAX_OPEN_TCP = 100000  # connections whose byte counts we remember between periodic entries
+
+
+class Telemetry:
+    """Aggregates access-log entries into Prometheus metrics and a recent-traffic view.
+
+    ``registry`` returns the current registry snapshot (endpoints resolve upstream addresses to
+    workloads); it is re-indexed only when a different snapshot object comes back.
+    """
+
+    def __init__(self, registry: RegistrySource | None = None, *,
+                 clock: Callable[[], float] = time.time, max_series: int = 10000) -> None:
+        self._registry = registry or RegistrySnapshot
+        self._snapshot: RegistrySnapshot | None = None
+        self._index = EndpointIndex()
+        self._clock = clock
+        self._nodes: dict[str, Peer] = {}  # node id -> peer, learned from ALS streams
+        self._tcp_seen: dict[tuple[str, int], tuple[int, int]] = {}  # (node, stream) -> bytes so far
+        self.series = TrafficSeries()
+        self.entries = Family("mizzen_telemetry_access_log_entries_total",
+                              "Access-log entries received from proxies.", "counter", ("type",))
+        self.requests = Family("istio_requests_total", "Requests, by Istio's standard labels.",
+                               "counter", LABEL_NAMES, max_series=max_series)
+        self.duration = Family("istio_request_duration_milliseconds", "Request duration in milliseconds.",
+                               "histogram", LABEL_NAMES, max_series=max_series)
+        self.request_bytes = Family("istio_request_bytes", "Request size (headers and body) in bytes.",
+                                    "histogram", LABEL_NAMES, max_series=max_series)
+        self.response_bytes = Family("istio_response_bytes", "Response size (headers and body) in bytes.",
+                                     "histogram", LABEL_NAMES, max_series=max_series)
+        self.tcp_sent = Family("istio_tcp_sent_bytes_total", "Bytes sent to the downstream in TCP connections.",
+                               "counter", TCP_LABEL_NAMES, max_series=max_series)
+        self.tcp_received = Family("istio_tcp_received_bytes_total",
+                                   "Bytes received from the downstream in TCP connections.",
+                                   "counter", TCP_LABEL_NAMES, max_series=max_series)
+        self.tcp_opened = Family("istio_tcp_connections_opened_total", "TCP connections opened.",
+                                 "counter", TCP_LABEL_NAMES, max_series=max_series)
+        self.tcp_closed = Family("istio_tcp_connections_closed_total", "TCP connections closed.",
+                                 "counter", TCP_LABEL_NAMES, max_series=max_series)
+
+    # --- input -------------------------------------------------------------------------------------
+
+    def record_http(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: Proxy) -> Facts:
+        """Count one HTTP request logged by ``node``; returns the facts it was counted under."""
+        self.entries.inc(("http",))
+        common, req, resp = entry.common_properties, entry.request, entry.response
+        headers = {k.lower(): v for k, v in req.request_headers.items()}
+        reporter, source, destination, service, policy = derive(
+            common, self._learn(node), self._current_index(), request_headers=headers,
+            authority=req.authority, peer_lookup=self._peer,
+        )
+        protocol = "grpc" if headers.get("content-type", "").startswith("application/grpc") else "http"
+        code = resp.response_code.value
+        facts = Facts(reporter, source, destination, service, protocol, code,
+                      response_flags(common.response_flags), policy)
+        labels = facts.labels()
+        duration_ms = _duration_ms(common)
+        self.requests.inc(labels)
+        self.duration.observe(labels, duration_ms)
+        self.request_bytes.observe(labels, req.request_headers_bytes + req.request_body_bytes)
+        self.response_bytes.observe(labels, resp.response_headers_bytes + resp.response_body_bytes)
+        self._track(facts, duration_ms, is_error(code))
+        return facts
+
+    def record_tcp(self, entry: accesslog_pb2.TCPAccessLogEntry, node: Proxy) -> Facts:
+        """Count one TCP access-log entry (connect, periodic or end) logged by ``node``."""
+        self.entries.inc(("tcp",))
+        common = entry.common_properties
+        reporter, source, destination, service, policy = derive(
+            common, self._learn(node), self._current_index(), request_headers={}, authority="",
+            peer_lookup=self._peer,
+        )
+        facts = Facts(reporter, source, destination, service, "tcp", 0,
+                      response_flags(common.response_flags), policy)
+        labels = facts.labels(tcp=True)
+        kind = common.access_log_type
+        key = (node.node_id, common.stream_id)
+        known = key in self._tcp_seen
+        # Envoy reports the bytes so far on every entry of a connection: count the growth only.
+        props = entry.connection_properties
+        seen_rx, seen_tx = self._tcp_seen.pop(key, (0, 0))
+        self.tcp_received.inc(labels, max(0, props.received_bytes - seen_rx))
+        self.tcp_sent.inc(labels, max(0, props.sent_bytes - seen_tx))
+        if kind in (_TCP_CONNECTED, _TCP_PERIODIC):
+            if len(self._tcp_seen) < _MAX_OPEN_TCP:
+                self._tcp_seen[key] = (props.received_bytes, props.sent_bytes)
+        else:  # the connection ended (or an entry from a logger without access_log_options)
+            self.tcp_closed.inc(labels)
+        # Opened on the connect entry; at the end only if no connect entry came (it failed, or the
+        # tcp_proxy was configured without flush_access_log_on_connected).
+        if kind == _TCP_CONNECTED or (kind != _TCP_PERIODIC and not known):
+            self.tcp_opened.inc(labels)
+            self._track(facts, _duration_ms(common), bool(common.response_flags.ListFields()))
+        return facts
+
+    def observe_node(self, proxy: Proxy) -> None:
+        """Learn a proxy's identity (e.g. when it connects over xDS) for peer-id lookups."""
+        self._learn(proxy)
+
+    # --- output ------------------------------------------------------------------------------------
+
+    def prometheus_text(self) -> str:
+        """All metric families in Prometheus text format (ends with a newline when not empty)."""
+        out: list[str] = []
+        for family in (self.requests, self.duration, self.request_bytes, self.response_bytes,
+                       self.tcp_sent, self.tcp_received, self.tcp_opened, self.tcp_closed, self.entries):
+            family.render(out)
+        return "\n".join(out) + "\n" if out else ""
+
+    def graph(self, window_s: float = 60.0) -> dict[str, object]:
+        """The mesh graph over the last ``window_s`` seconds (see :mod:`mizzen.telemetry.graph`)."""
+        return graph_view.graph(self.series, self._clock(), window_s)
+
+    def service_series(self, service: str, window_s: float = 600.0) -> dict[str, object]:
+        """Request rate, error rate and latency percentiles over time for one service."""
+        return graph_view.service_series(self.series, service, self._clock(), window_s)
+
+    # --- internals ---------------------------------------------------------------------------------
+
+    def _track(self, facts: Facts, duration_ms: float, error: bool) -> None:
+        # The live graph counts each hop once: from the client's entry when the client is a mesh
+        # proxy, from the server's entry only when the caller is outside the mesh (unknown source).
+        if facts.reporter == "destination" and facts.source.kind != "unknown":
+            return
+        self.series.add(self._clock(), facts.source, facts.service, facts.destination,
+                        protocol=facts.protocol, duration_ms=duration_ms, error=error)
+
+    def _learn(self, proxy: Proxy) -> Peer:
+        peer = Peer.of_proxy(proxy)
+        self._nodes[proxy.node_id] = peer
+        return peer
+
+    def _peer(self, node_id: str) -> Peer | None:
+        return self._nodes.get(node_id) or peer_from_node_id(node_id)
+
+    def _current_index(self) -> EndpointIndex:
+        snapshot = self._registry()
+        if snapshot is not self._snapshot:
+            self._snapshot = snapshot
+            self._index = EndpointIndex.from_snapshot(snapshot)
+        return self._index
+
+
+def _duration_ms(common: accesslog_pb2.AccessLogCommon) -> float:
+    """Istio's request duration: until the last byte went downstream (else the stream's duration)."""
+    for field in ("time_to_last_downstream_tx_byte", "duration"):
+        if common.HasField(field):
+            d = getattr(common, field)
+            return float(d.seconds * 1000.0 + d.nanos / 1e6)
+    return 0.0

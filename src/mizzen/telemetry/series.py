@@ -1,0 +1,148 @@
+"""Recent traffic in time buckets, for the dashboard's live graph and per-service charts.
+
+Prometheus counters answer "how many since start"; the dashboard needs "how much in the last minute"
+without a Prometheus server. Each traffic key (source node, destination service, destination workload)
+keeps a ring of fixed-width buckets with a count, an error count and a fine latency histogram;
+percentiles over a window merge the histograms. Memory is bounded by keys x retention / step.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mizzen.telemetry.model import UNKNOWN, Peer, ServiceRef
+
+STEP_S = 5
+# Geometric latency bins (x1.15 from 0.1 ms to ~10 min): percentiles within ~7% without storing samples.
+LATENCY_BOUNDS = tuple(0.1 * 1.15**i for i in range(112))
+
+
+@dataclass
+class Bucket:
+    """Traffic in one time step for one key."""
+
+    requests: int = 0
+    errors: int = 0
+    latency: dict[int, int] = field(default_factory=dict)  # bin index -> count
+
+    def add(self, duration_ms: float, error: bool) -> None:
+        self.requests += 1
+        self.errors += int(error)
+        i = bisect.bisect_left(LATENCY_BOUNDS, duration_ms)
+        self.latency[i] = self.latency.get(i, 0) + 1
+
+    def merge(self, other: Bucket) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        for i, n in other.latency.items():
+            self.latency[i] = self.latency.get(i, 0) + n
+
+
+def percentile(latency: dict[int, int], q: float) -> float | None:
+    """The q-quantile (0..1) of a binned latency distribution, interpolated inside its bin."""
+    total = sum(latency.values())
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i in sorted(latency):
+        n = latency[i]
+        if seen + n >= rank:
+            lo = LATENCY_BOUNDS[i - 1] if i > 0 else 0.0
+            hi = LATENCY_BOUNDS[i] if i < len(LATENCY_BOUNDS) else lo * 1.15
+            frac = (rank - seen) / n if n else 1.0
+            return round(lo + (hi - lo) * frac, 3)
+        seen += n
+    return round(LATENCY_BOUNDS[-1], 3)
+
+
+TrafficKey = tuple[str, str, str]  # (source node key, service hostname, destination node key)
+
+
+class TrafficSeries:
+    """Bucketed recent traffic per (source, service, destination workload), plus the nodes seen."""
+
+    def __init__(self, *, retention_s: int = 900, max_keys: int = 2000) -> None:
+        self.retention_s = retention_s
+        self.max_keys = max_keys
+        self.rings: dict[TrafficKey, dict[int, Bucket]] = {}
+        self.protocols: dict[TrafficKey, str] = {}
+        self.peers: dict[str, Peer] = {}
+        self.services: dict[str, ServiceRef] = {}
+        self.dropped = 0
+
+    def add(self, now: float, source: Peer, service: ServiceRef, destination: Peer, *,
+            protocol: str, duration_ms: float, error: bool) -> None:
+        """Count one request (or TCP connection) at time ``now``."""
+        key = (source.node_key, service.hostname, destination.node_key)
+        ring = self.rings.get(key)
+        if ring is None:
+            if len(self.rings) >= self.max_keys:
+                self.dropped += 1  # bounded memory beats completeness for a live view
+                return
+            ring = self.rings[key] = {}
+            self.protocols[key] = protocol
+            for peer in (source, destination):
+                if peer.kind != "unknown":
+                    self.peers[peer.node_key] = peer
+            self.services[service.hostname] = service
+        slot = int(now // STEP_S)
+        bucket = ring.get(slot)
+        if bucket is None:
+            bucket = ring[slot] = Bucket()
+            self._expire(ring, slot)
+        bucket.add(duration_ms, error)
+
+    def _expire(self, ring: dict[int, Bucket], slot: int) -> None:
+        oldest = slot - self.retention_s // STEP_S
+        for old in [s for s in ring if s < oldest]:
+            del ring[old]
+
+    def window(self, key: TrafficKey, now: float, window_s: float) -> Bucket:
+        """Everything ``key`` carried in the last ``window_s`` seconds, merged into one bucket."""
+        first = int((now - window_s) // STEP_S) + 1
+        merged = Bucket()
+        for slot, bucket in self.rings.get(key, {}).items():
+            if slot >= first:
+                merged.merge(bucket)
+        return merged
+
+    def timeline(self, keys: Iterable[TrafficKey], now: float, window_s: float) -> list[tuple[int, Bucket]]:
+        """Per-step merged buckets over the window, oldest first, empty steps included."""
+        last = int(now // STEP_S)
+        first = last - max(1, math.ceil(window_s / STEP_S)) + 1
+        steps = {slot: Bucket() for slot in range(first, last + 1)}
+        for key in keys:
+            for slot, bucket in self.rings.get(key, {}).items():
+                if slot in steps:
+                    steps[slot].merge(bucket)
+        return [(slot * STEP_S, steps[slot]) for slot in sorted(steps)]
+
+
+def is_error(response_code: int) -> bool:
+    """Errors as Kiali colours them: 5xx, and no response at all (code 0)."""
+    return response_code >= 500 or response_code == 0
+
+
+def summarize(bucket: Bucket, window_s: float) -> dict[str, object]:
+    """Rate, error rate and latency percentiles of a merged bucket."""
+    n = bucket.requests
+    return {
+        "requests": n,
+        "errors": bucket.errors,
+        "rps": round(n / window_s, 3) if window_s > 0 else 0.0,
+        "errorRate": round(bucket.errors / n, 4) if n else 0.0,
+        "p50": percentile(bucket.latency, 0.50),
+        "p90": percentile(bucket.latency, 0.90),
+        "p99": percentile(bucket.latency, 0.99),
+    }
+
+
+def node_json(peer: Peer) -> dict[str, object]:
+    label = peer.workload if peer.kind == "gateway" else (
+        f"{peer.app} {peer.version}" if peer.app != UNKNOWN and peer.version != UNKNOWN else peer.workload)
+    return {"id": peer.node_key, "type": peer.kind, "name": peer.workload, "namespace": peer.namespace,
+            "app": peer.app, "version": peer.version, "label": label}

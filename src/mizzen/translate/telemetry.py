@@ -1,0 +1,178 @@
+"""Pure builders for the telemetry parts of a proxy's config: access loggers, tracing, the zipkin cluster.
+
+Why the gRPC Access Log Service (ALS) is Mizzen's metrics source: Istio computes its standard metrics
+inside istio-proxy with a stats filter stock Envoy does not have. Stock Envoy's own stats are keyed by
+cluster, not by (source workload, destination workload, response code, response flags), so they cannot
+be turned into ``istio_requests_total`` accurately. An ALS entry, on the other hand, carries every fact
+Istio's labels need for one request (response code and flags, duration, bytes, upstream host and
+cluster, route, protocol) and its stream names the reporting Envoy node. Envoy batches entries and
+streams them on the existing ``xds-grpc`` cluster, so no extra process or port is needed; the control
+plane does one aggregate update per request.
+
+The translator's HCM / tcp_proxy code calls these builders; they take plain values and return Envoy v3
+proto-JSON dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+Direction = Literal["outbound", "inbound", "gateway"]
+
+XDS_CLUSTER = "xds-grpc"
+ZIPKIN_CLUSTER = "zipkin"
+LOG_NAME = "mizzen"
+DIRECTION_TAG = "mizzen.direction"  # custom tag on every ALS entry: which listener side logged it
+PEER_ID_HEADER = "x-envoy-peer-metadata-id"  # Istio's header name for the calling proxy's node id
+TRACE_HEADERS = ("x-b3-traceid", "x-b3-spanid", "x-request-id")
+
+# Istio's default TEXT access-log format (meshConfig.accessLogFormat unset, accessLogEncoding TEXT).
+# %RESPONSE_FLAGS% prints FI, DI, NR, UF, UH, UO, UT, URX... as in Istio's logs.
+ISTIO_DEFAULT_LOG_FORMAT = (
+    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
+    "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "
+    '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
+    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
+    '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% '
+    "%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% "
+    "%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n"
+)
+
+_HTTP_GRPC_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig"
+_TCP_GRPC_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig"
+_FILE_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+_ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig"
+
+
+def http_access_loggers(
+    proxy_direction: Direction, *, file_path: str | None, auth_token: str | None = None,
+) -> list[dict[str, object]]:
+    """Access loggers for an HTTP connection manager: ALS to the control plane, plus a file log if asked.
+
+    ``auth_token``: the control plane's bearer token, sent as gRPC metadata on the ALS stream (Envoy
+    cannot reuse the ADS stream's metadata); omit it when the server exempts the ALS method from auth.
+    """
+    config: dict[str, object] = {
+        "@type": _HTTP_GRPC_TYPE,
+        "common_config": _common_config(proxy_direction, auth_token),
+        # The peer id tells the server side which proxy called (Istio's metadata-exchange idea); the
+        # content type tells gRPC from HTTP; the trace id links a metric to its trace.
+        "additional_request_headers_to_log": [PEER_ID_HEADER, "content-type", *TRACE_HEADERS],
+    }
+    loggers: list[dict[str, object]] = [{"name": "envoy.access_loggers.http_grpc", "typed_config": config}]
+    if file_path:
+        loggers.append(file_access_logger(file_path))
+    return loggers
+
+
+def tcp_access_loggers(
+    proxy_direction: Direction, *, file_path: str | None, auth_token: str | None = None,
+) -> list[dict[str, object]]:
+    """Access loggers for a tcp_proxy filter (pair with :func:`tcp_access_log_options`)."""
+    config: dict[str, object] = {
+        "@type": _TCP_GRPC_TYPE, "common_config": _common_config(proxy_direction, auth_token),
+    }
+    loggers: list[dict[str, object]] = [{"name": "envoy.access_loggers.tcp_grpc", "typed_config": config}]
+    if file_path:
+        loggers.append(file_access_logger(file_path))
+    return loggers
+
+
+def tcp_access_log_options(flush_interval: str = "10s") -> dict[str, object]:
+    """tcp_proxy ``access_log_options``: log on connect (connections opened) and periodically (bytes).
+
+    Without these, Envoy logs a TCP connection only when it closes, so long-lived connections would be
+    invisible in ``istio_tcp_connections_opened_total`` and the byte counters until they end.
+    """
+    return {"access_log_flush_interval": flush_interval, "flush_access_log_on_connected": True}
+
+
+def file_access_logger(path: str, log_format: str = ISTIO_DEFAULT_LOG_FORMAT) -> dict[str, object]:
+    """A file access log in Istio's default text format."""
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": _FILE_TYPE, "path": path,
+            "log_format": {"text_format_source": {"inline_string": log_format}},
+        },
+    }
+
+
+def peer_id_header(node_id: str) -> dict[str, object]:
+    """A ``request_headers_to_add`` entry naming the calling proxy, for outbound and gateway routes.
+
+    The server-side sidecar logs it, so inbound metrics (``reporter="destination"``) know their source.
+    """
+    return {
+        "header": {"key": PEER_ID_HEADER, "value": node_id},
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+    }
+
+
+def tracing_config(
+    sampling_percent: float, *, cluster: str = ZIPKIN_CLUSTER, collector_host: str = "127.0.0.1:15014",
+    auth_token: str | None = None, tags: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """HCM ``tracing`` for a Zipkin (JSON v2) tracer posting to ``/api/v2/spans`` on ``cluster``.
+
+    As Istio does, ``random_sampling`` is the mesh's sampling percentage (Istio's default 1%) and
+    client/overall sampling stay at 100%, so a request carrying ``x-b3-sampled: 1`` is always traced.
+    ``tags`` become literal custom tags on every span (e.g. ``istio.canonical_service``).
+    """
+    zipkin: dict[str, object] = {
+        "@type": _ZIPKIN_TYPE,
+        "collector_cluster": cluster,
+        "collector_endpoint": "/api/v2/spans",
+        "collector_endpoint_version": "HTTP_JSON",
+        "collector_hostname": collector_host,
+        "shared_span_context": False,
+        "trace_id_128bit": True,
+    }
+    if auth_token:
+        # collector_service is the only way to add a header to Envoy's span POSTs.
+        zipkin["collector_service"] = {
+            "http_uri": {"uri": f"http://{collector_host}/api/v2/spans", "cluster": cluster, "timeout": "5s"},
+            "request_headers_to_add": [
+                {"header": {"key": "authorization", "value": f"Bearer {auth_token}"}},
+            ],
+        }
+    config: dict[str, object] = {
+        "client_sampling": {"value": 100.0},
+        "random_sampling": {"value": float(sampling_percent)},
+        "overall_sampling": {"value": 100.0},
+        "provider": {"name": "envoy.tracers.zipkin", "typed_config": zipkin},
+    }
+    if tags:
+        config["custom_tags"] = [{"tag": k, "literal": {"value": v}} for k, v in sorted(tags.items())]
+    return config
+
+
+def zipkin_cluster(address: str, port: int) -> dict[str, object]:
+    """STATIC cluster ``zipkin`` pointing at the span collector (the control plane's HTTP port)."""
+    return {
+        "name": ZIPKIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ZIPKIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": address, "port_value": port},
+            }}}]}],
+        },
+    }
+
+
+def _common_config(direction: Direction, auth_token: str | None) -> dict[str, object]:
+    grpc_service: dict[str, object] = {"envoy_grpc": {"cluster_name": XDS_CLUSTER}}
+    if auth_token:
+        grpc_service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {auth_token}"}]
+    return {
+        "log_name": LOG_NAME,
+        "transport_api_version": "V3",
+        "grpc_service": grpc_service,
+        # A literal tag on every entry says which side logged it, so the server needs no guessing
+        # from cluster names (a no-route 404 at an inbound listener has no cluster at all).
+        "custom_tags": [{"tag": DIRECTION_TAG, "literal": {"value": direction}}],
+        "buffer_flush_interval": "1s",
+    }
