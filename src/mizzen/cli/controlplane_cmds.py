@@ -1,0 +1,83 @@
+"""``mizzen controlplane`` (foreground), ``mizzen up`` (background), ``mizzen down`` and ``mizzen status``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import click
+
+from mizzen.controlplane.home import Home, resolve_home
+from mizzen.controlplane.process import ProcessError, start_background, status, stop_background
+from mizzen.controlplane.server import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, ControlPlane, ControlPlaneError
+
+ControlPlaneHook = Callable[[ControlPlane], None]
+
+#: Called with each new foreground ControlPlane before it starts; the integrator appends the hook
+#: that adds the xDS server, registry and translator (extensions and routes) here.
+CONTROLPLANE_HOOKS: list[ControlPlaneHook] = []
+
+_ADDRESS = click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
+_PORT = click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="HTTP API port.")
+_XDS_PORT = click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="xDS gRPC port.")
+
+
+@click.command("controlplane")
+@_ADDRESS
+@_PORT
+@_XDS_PORT
+def controlplane(address: str, port: int, xds_port: int) -> None:
+    """Run the control plane in the foreground (Ctrl-C stops it)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cp = ControlPlane(resolve_home(), address=address, port=port, xds_port=xds_port)
+        for hook in CONTROLPLANE_HOOKS:
+            hook(cp)
+        asyncio.run(cp.run())
+    except ControlPlaneError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("up")
+@_ADDRESS
+@_PORT
+@_XDS_PORT
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for readiness.")
+def up(address: str, port: int, xds_port: int, timeout: float) -> None:
+    """Start the control plane in the background (pid and log in $MIZZEN_HOME)."""
+    home = Home(resolve_home())
+    try:
+        pid = start_background(home, address, port, xds_port, timeout)
+    except ProcessError as exc:
+        raise click.ClickException(str(exc)) from exc
+    host = f"[{address}]" if ":" in address else address
+    click.echo(f"control plane running (pid {pid}): API http://{host}:{port}, xDS {host}:{xds_port}")
+    click.echo(f"home {home.root}, log {home.log_file}")
+
+
+@click.command("down")
+def down() -> None:
+    """Stop the background control plane."""
+    home = Home(resolve_home())
+    pid = stop_background(home)
+    click.echo(f"control plane stopped (pid {pid})" if pid else "the control plane is not running")
+
+
+@click.command("status")
+def status_cmd() -> None:
+    """Report whether the control plane is running, healthy and ready."""
+    home = Home(resolve_home())
+    st = status(home)
+    if st.pid is None:
+        click.echo(f"control plane: not running (home {home.root})")
+        raise SystemExit(1)
+    state = "ready" if st.ready else "healthy, not ready" if st.healthy else "not answering"
+    click.echo(f"control plane: running (pid {st.pid}), {state}")
+    click.echo(f"API: {st.url or 'unknown'}")
+    click.echo(f"home: {home.root}")
+    if not st.healthy:
+        raise SystemExit(1)
+
+
+COMMANDS = (controlplane, up, down, status_cmd)

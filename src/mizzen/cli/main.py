@@ -1,0 +1,67 @@
+"""The ``mizzen`` command: kubectl habits for Istio configuration, without Kubernetes.
+
+Every failure prints one line ``error: ...`` on stderr. Exit codes: 0 success, 1 failure,
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from mizzen import __version__
+from mizzen.cli import config_cmds, controlplane_cmds
+from mizzen.cli.client import ClientError, ClientSettings
+
+
+class MizzenGroup(click.Group):
+    """The root group: turns client errors into one-line messages and resolves command aliases."""
+
+    aliases: dict[str, str] = {}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClientError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=MizzenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--server", "-s", envvar="MIZZEN_ADDRESS", default=None, metavar="URL",
+              help="Control plane API address (default: $MIZZEN_ADDRESS, else http://127.0.0.1:15014).")
+@click.version_option(__version__, prog_name="mizzen")
+@click.pass_context
+def cli(ctx: click.Context, server: str | None) -> None:
+    """Mizzen: Istio's traffic management without Kubernetes."""
+    ctx.obj = ClientSettings(server=server)
+
+
+def add_commands(commands: tuple[click.Command, ...], aliases: dict[str, str] | None = None) -> None:
+    """Register a module's commands (and short aliases such as ``ps`` -> ``proxy-status``)."""
+    for command in commands:
+        cli.add_command(command)
+    MizzenGroup.aliases.update(aliases or {})
+
+
+add_commands(controlplane_cmds.COMMANDS)
+add_commands(config_cmds.COMMANDS)
+
+# --- Integrator: register other command modules below -------------------------------------------------
+# e.g. from mizzen.cli import inspect_cmds; add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
+# and, for `mizzen controlplane`, controlplane_cmds.CONTROLPLANE_HOOKS.append(<wire xDS/registry/...>).
+# --- end of integrator block ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mizzen")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""The Kubernetes-shaped HTTP API over the config store.
+
+Paths follow Kubernetes for every kind in :data:`mizzen.config.kinds.KINDS` and each of its versions::
+
+    /apis/<group>/<version>/<plural>                          GET list across namespaces
+    /apis/<group>/<version>/namespaces/<ns>/<plural>          GET list, POST create
+    /apis/<group>/<version>/namespaces/<ns>/<plural>/<name>   GET, PUT create-or-replace, DELETE
+    /api/v1/...                                               the same for core kinds (Service, ...)
+    POST /api/mizzen/v1/apply                                 batch apply, all or nothing
+
+Writes are validated with :func:`mizzen.config.validate`, the same code as ``mizzen validate``; a
+rejected write answers 422 with a Kubernetes ``Status`` whose ``details.violations`` is the report.
+Store calls run in a worker thread so a large, fsync-bound apply never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from mizzen.config import validate
+from mizzen.config.kinds import KINDS, KindInfo
+from mizzen.config.loader import BODY_FIELDS, Skipped, to_resource
+from mizzen.config.report import Report
+from mizzen.config.resource import Origin, Resource
+from mizzen.controlplane.metrics import Family, Registry, Sample
+from mizzen.store import ApplyResult, ConfigStore
+from mizzen.store.errors import Compacted, Conflict, Invalid, NotFound, StoreError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Details = Mapping[str, Any] | None
+APPLY_PATH = "/api/mizzen/v1/apply"
+_REASONS = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
+            410: "Gone", 413: "RequestEntityTooLarge", 422: "Invalid", 500: "InternalError"}
+
+
+def status_body(code: int, reason: str, message: str, details: Details = None) -> dict[str, Any]:
+    """A Kubernetes ``Status`` object describing a failure."""
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                            "message": message, "reason": reason, "code": code}
+    if details:
+        body["details"] = dict(details)
+    return body
+
+
+def status_response(code: int, reason: str, message: str, details: Details = None) -> web.Response:
+    """A JSON response carrying :func:`status_body`."""
+    return web.json_response(status_body(code, reason, message, details), status=code)
+
+
+class ApiError(Exception):
+    """A failure the API reports as a ``Status`` with the given HTTP code."""
+
+    def __init__(self, code: int, reason: str, message: str, details: Details = None) -> None:
+        super().__init__(message)
+        self.response = status_response(code, reason, message, details)
+
+
+def document_of(resource: Resource, api_version: str | None = None) -> dict[str, Any]:
+    """The Kubernetes JSON of a stored object; body fields of kinds like Secret go back to the top level."""
+    doc = resource.to_json()
+    if api_version:
+        doc["apiVersion"] = api_version
+    body_fields = BODY_FIELDS.get(resource.kind, ())
+    if body_fields:
+        spec = doc.pop("spec")
+        doc.update({k: spec.pop(k) for k in body_fields if k in spec})
+        if spec:
+            doc["spec"] = spec
+    return doc
+
+
+def _violations_details(report: Report, kind: str = "", name: str = "") -> dict[str, Any]:
+    details: dict[str, Any] = {"violations": report.to_json()}
+    if kind:
+        details["kind"] = kind
+    if name:
+        details["name"] = name
+    return details
+
+
+def _invalid(report: Report) -> ApiError:
+    errors = report.errors
+    first = str(errors[0]) if errors else "invalid"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    message = f"the configuration is invalid: {first}{more}"
+    return ApiError(422, "Invalid", message, _violations_details(report))
+
+
+def _store_error(exc: StoreError) -> ApiError:
+    if isinstance(exc, NotFound):
+        return ApiError(404, "NotFound", str(exc), {"kind": exc.kind, "name": exc.name})
+    if isinstance(exc, Conflict):
+        return ApiError(409, "Conflict", str(exc), {"kind": exc.kind, "name": exc.name})
+    if isinstance(exc, Invalid):
+        return ApiError(422, "Invalid", str(exc), {"kind": exc.kind, "name": exc.name})
+    if isinstance(exc, Compacted):
+        return ApiError(410, "Expired", str(exc))
+    return ApiError(500, "InternalError", f"store error: {exc}")
+
+
+@dataclass
+class Converted:
+    """Documents turned into resources, with every problem found and the skipped kinds."""
+
+    resources: list[Resource]
+    skipped: list[Skipped]
+    report: Report
+
+
+def convert(documents: Sequence[Any], origins: Sequence[Any]) -> Converted:
+    """Convert API documents (with the CLI's origins, when sent) and validate them all."""
+    out = Converted([], [], Report())
+    for i, doc in enumerate(documents):
+        raw = origins[i] if i < len(origins) and isinstance(origins[i], dict) else {}
+        lines = raw.get("lines")
+        if not isinstance(lines, dict):
+            lines = {}
+        origin = Origin(str(raw.get("file", "")), {str(k): int(v) for k, v in lines.items()})
+        conv = to_resource(doc, origin)
+        out.report.extend(conv.violations)
+        if conv.resource is not None:
+            out.resources.append(conv.resource)
+        if conv.skipped is not None:
+            out.skipped.append(conv.skipped)
+    out.report.extend(validate(out.resources).violations)
+    return out
+
+
+def _label_selector(text: str) -> Callable[[Mapping[str, str]], bool]:
+    """A predicate for a Kubernetes equality-based label selector (``a=b,c!=d,e,!f``)."""
+    terms: list[tuple[str, str, str]] = []  # (operator, key, value)
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            terms.append(("!=", k.strip(), v.strip()))
+        elif "=" in term:
+            k, v = term.replace("==", "=").split("=", 1)
+            terms.append(("=", k.strip(), v.strip()))
+        elif term.startswith("!"):
+            terms.append(("!", term[1:].strip(), ""))
+        else:
+            terms.append(("exists", term, ""))
+
+    def matches(labels: Mapping[str, str]) -> bool:
+        for op, key, value in terms:
+            ok = {"!=": labels.get(key) != value, "=": labels.get(key) == value,
+                  "!": key not in labels, "exists": key in labels}[op]
+            if not ok:
+                return False
+        return True
+
+    return matches
+
+
+class ConfigApi:
+    """Request handlers bound to one store."""
+
+    def __init__(self, store: ConfigStore, metrics: Registry) -> None:
+        self.store = store
+        # Serialises writes so POST's create-only check and the write that follows cannot interleave.
+        self._write_lock = asyncio.Lock()
+        self._applied = metrics.counter("mizzen_config_applied_objects_total",
+                                        "Objects written through the API, by kind and action")
+        metrics.register_collector(self._collect)
+
+    def _collect(self) -> list[Family]:
+        revision, objects = self.store.snapshot()
+        counts: dict[str, int] = {}
+        for r in objects:
+            counts[r.kind] = counts.get(r.kind, 0) + 1
+        per_kind = [Sample("mizzen_config_objects", (("kind", k),), n) for k, n in sorted(counts.items())]
+        return [
+            Family("mizzen_config_objects", "gauge", "Objects in the config store, by kind", per_kind),
+            Family("mizzen_config_revision", "gauge", "The config store's current revision",
+                   [Sample("mizzen_config_revision", (), float(revision))]),
+        ]
+
+    def _count(self, results: Sequence[ApplyResult]) -> None:
+        for r in results:
+            self._applied.inc(kind=r.key[0], action=r.action)
+
+    async def apply(self, request: web.Request) -> web.Response:
+        """``POST /api/mizzen/v1/apply``: validate every document, then store all or none."""
+        body = await _json_body(request)
+        documents = body.get("documents")
+        if not isinstance(documents, list):
+            raise ApiError(400, "BadRequest", 'the body must be {"documents": [...], "origins": [...]}')
+        raw_origins = body.get("origins")
+        origins: list[Any] = raw_origins if isinstance(raw_origins, list) else []
+        dry_run = bool(body.get("dryRun", False))
+        conv = await asyncio.to_thread(convert, documents, origins)
+        if not conv.report.ok:
+            raise _invalid(conv.report)
+        async with self._write_lock:
+            results = await self._store_call(self.store.apply, conv.resources, dry_run=dry_run)
+        if not dry_run:
+            self._count(results)
+        return web.json_response({
+            "results": [{"kind": r.key[0], "namespace": r.key[1], "name": r.key[2], "action": r.action}
+                        for r in results],
+            "report": conv.report.to_json(),
+            "skipped": [{"apiVersion": s.api_version, "kind": s.kind, "name": s.name, "file": s.file,
+                         "line": s.line} for s in conv.skipped],
+            "dryRun": dry_run,
+        })
+
+    async def _store_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except StoreError as exc:
+            raise _store_error(exc) from exc
+
+    def list_handler(self, info: KindInfo, version: str, namespaced: bool) -> Handler:
+        api_version = f"{info.group}/{version}" if info.group else version
+
+        async def handler(request: web.Request) -> web.Response:
+            ns = request.match_info.get("namespace") if namespaced else None
+            revision, objects = await self._store_call(self.store.snapshot)
+            items = [r for r in objects if r.kind == info.kind and (ns is None or r.namespace == ns)]
+            selector = request.query.get("labelSelector")
+            if selector:
+                matches = _label_selector(selector)
+                items = [r for r in items if matches(r.metadata.labels)]
+            return web.json_response({
+                "apiVersion": api_version, "kind": f"{info.kind}List",
+                "metadata": {"resourceVersion": str(revision)},
+                "items": [document_of(r, api_version) for r in items],
+            })
+
+        return handler
+
+    def get_handler(self, info: KindInfo, version: str) -> Handler:
+        api_version = f"{info.group}/{version}" if info.group else version
+
+        async def handler(request: web.Request) -> web.Response:
+            m = request.match_info
+            found = await self._store_call(self.store.get, info.kind, m["namespace"], m["name"])
+            return web.json_response(document_of(found, api_version))
+
+        return handler
+
+    def delete_handler(self, info: KindInfo, version: str) -> Handler:
+        api_version = f"{info.group}/{version}" if info.group else version
+
+        async def handler(request: web.Request) -> web.Response:
+            key = (info.kind, request.match_info["namespace"], request.match_info["name"])
+            async with self._write_lock:
+                [gone] = await self._store_call(self.store.delete, [key])
+            return web.json_response(document_of(gone, api_version))
+
+        return handler
+
+    def write_handler(self, info: KindInfo, version: str, *, create_only: bool) -> Handler:
+        api_version = f"{info.group}/{version}" if info.group else version
+
+        async def handler(request: web.Request) -> web.Response:
+            resource = await self._one_resource(request, info, api_version)
+            async with self._write_lock:
+                if create_only and await self._exists(resource):
+                    raise ApiError(409, "AlreadyExists", f'{info.qualified} "{resource.name}" already exists',
+                                   {"kind": info.plural, "name": resource.name})
+                [result] = await self._store_call(self.store.apply, [resource])
+            self._count([result])
+            code = 201 if result.action == "created" else 200
+            return web.json_response(document_of(result.resource, api_version), status=code)
+
+        return handler
+
+    async def _exists(self, resource: Resource) -> bool:
+        try:
+            await asyncio.to_thread(self.store.get, *resource.key)
+        except NotFound:
+            return False
+        return True
+
+    async def _one_resource(self, request: web.Request, info: KindInfo, api_version: str) -> Resource:
+        doc = await _json_body(request)
+        ns, name = request.match_info["namespace"], request.match_info.get("name")
+        meta = doc.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise ApiError(400, "BadRequest", "metadata must be an object")
+        meta.setdefault("namespace", ns)
+        if name is not None:
+            meta.setdefault("name", name)
+        doc.setdefault("apiVersion", api_version)
+        doc.setdefault("kind", info.kind)
+        if doc["kind"] != info.kind or meta["namespace"] != ns or (name is not None and meta["name"] != name):
+            body_ref = f"{doc['kind']} {meta['namespace']}/{meta.get('name')}"
+            raise ApiError(400, "BadRequest", f"the body ({body_ref}) does not match the path {request.path}")
+        conv = await asyncio.to_thread(convert, [doc], [])
+        if not conv.report.ok or not conv.resources:
+            raise _invalid(conv.report)
+        resource = conv.resources[0]
+        # PUT with a resourceVersion is an optimistic-concurrency update, as in Kubernetes.
+        rv = meta.get("resourceVersion")
+        return resource.with_metadata(resource_version=str(rv)) if rv else resource
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "BadRequest", "the request body must be a JSON object")
+    return body
+
+
+def register(app: web.Application, api: ConfigApi) -> None:
+    """Add the config routes for every kind and version to ``app``."""
+    app.router.add_post(APPLY_PATH, api.apply)
+    for info in KINDS:
+        for version in info.versions:
+            base = f"/apis/{info.group}/{version}" if info.group else f"/api/{version}"
+            coll = f"{base}/namespaces/{{namespace}}/{info.plural}"
+            app.router.add_get(f"{base}/{info.plural}", api.list_handler(info, version, namespaced=False))
+            app.router.add_get(coll, api.list_handler(info, version, namespaced=True))
+            app.router.add_post(coll, api.write_handler(info, version, create_only=True))
+            app.router.add_get(coll + "/{name}", api.get_handler(info, version))
+            app.router.add_put(coll + "/{name}", api.write_handler(info, version, create_only=False))
+            app.router.add_delete(coll + "/{name}", api.delete_handler(info, version))
+
+
+def errors_middleware(metrics: Registry) -> Middleware:
+    """Turn every failure into a JSON ``Status`` and count requests by route and code."""
+    requests = metrics.counter("mizzen_api_requests_total", "HTTP API requests, by method, route and code")
+    seconds = metrics.histogram("mizzen_api_request_duration_seconds", "HTTP API request latency, by route")
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await _respond(request, handler)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        requests.inc(method=request.method, route=route, code=str(response.status))
+        seconds.observe(time.perf_counter() - started, route=route)
+        return response
+
+    return middleware
+
+
+async def _respond(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        reason = _REASONS.get(exc.status, exc.reason.replace(" ", ""))
+        message = "the server could not find the requested resource" if exc.status == 404 else exc.reason
+        return status_response(exc.status, reason, f"{message} ({request.method} {request.path})")
+    except StoreError as exc:
+        return _store_error(exc).response
+    except Exception as exc:
+        log.exception("internal error handling %s %s", request.method, request.path)
+        return status_response(500, "InternalError", f"internal error: {exc}")

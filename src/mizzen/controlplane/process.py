@@ -1,0 +1,129 @@
+"""Running the control plane in the background: ``mizzen up``, ``mizzen down``, ``mizzen status``.
+
+``up`` starts ``mizzen controlplane`` as a detached process (its own session, output appended to
+``$MIZZEN_HOME/controlplane.log``) and waits until ``/readyz`` answers; the process writes its own pid
+file, so ``down`` and ``status`` work the same for a foreground control plane.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from mizzen.controlplane.home import Home
+from mizzen.controlplane.server import running_pid
+
+
+class ProcessError(Exception):
+    """Starting or stopping the background control plane failed."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``mizzen status`` reports."""
+
+    pid: int | None
+    url: str | None
+    healthy: bool
+    ready: bool
+
+
+def controlplane_command(address: str, port: int, xds_port: int) -> list[str]:
+    """The command line of a foreground control plane run by this Python."""
+    return [sys.executable, "-m", "mizzen.cli.main", "controlplane",
+            "--address", address, "--port", str(port), "--xds-port", str(xds_port)]
+
+
+def start_background(home: Home, address: str, port: int, xds_port: int, timeout: float = 30.0) -> int:
+    """Start a detached control plane and wait for ``/readyz``; return its pid."""
+    existing = running_pid(home)
+    if existing is not None:
+        raise ProcessError(f"the control plane is already running (pid {existing}, home {home.root})")
+    home.ensure()
+    env = {**os.environ, "MIZZEN_HOME": str(home.root)}
+    with open(home.log_file, "ab") as log_fh:
+        proc = subprocess.Popen(
+            controlplane_command(address, port, xds_port), stdin=subprocess.DEVNULL, stdout=log_fh,
+            stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    host = f"[{address}]" if ":" in address else address
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ProcessError(f"the control plane exited with code {proc.returncode}; "
+                               f"last log lines:\n{tail(home, 15)}")
+        if probe(url, "/readyz"):
+            return proc.pid
+        time.sleep(0.1)
+    proc.terminate()
+    raise ProcessError(f"the control plane did not become ready within {timeout:.0f}s; see {home.log_file}")
+
+
+def stop_background(home: Home, timeout: float = 15.0) -> int | None:
+    """Stop the control plane recorded in ``home`` (SIGTERM, then SIGKILL); return its pid or ``None``."""
+    pid = running_pid(home)
+    if pid is None:
+        home.pid_file.unlink(missing_ok=True)
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    home.pid_file.unlink(missing_ok=True)
+    home.address_file.unlink(missing_ok=True)
+    return pid
+
+
+def status(home: Home) -> Status:
+    """The recorded pid (if alive), the address it wrote, and its health and readiness."""
+    pid = running_pid(home)
+    try:
+        url = home.address_file.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        url = None
+    if pid is None or url is None:
+        return Status(pid, url, False, False)
+    return Status(pid, url, probe(url, "/healthz"), probe(url, "/readyz"))
+
+
+def probe(url: str, path: str) -> bool:
+    """True when ``GET url+path`` answers 200."""
+    try:
+        return httpx.get(url + path, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def tail(home: Home, lines: int) -> str:
+    """The last ``lines`` lines of the control-plane log."""
+    try:
+        text = home.log_file.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # Reap it if it is our child (it is not, after `mizzen up`, but tests may call this directly).
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

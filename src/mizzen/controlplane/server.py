@@ -1,0 +1,188 @@
+"""The control-plane process: the HTTP API over the store, plus the extensions the integrator plugs in.
+
+:class:`ControlPlane` owns the store, the metrics registry and the aiohttp application. Other
+components add routes to :attr:`ControlPlane.app` before :meth:`ControlPlane.start` and join the
+life cycle as *extensions* (xDS server, registry, translator): ``start`` brings the API up, then starts
+each extension in order; ``stop`` stops them in reverse order, then the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Protocol
+
+from aiohttp import web
+
+from mizzen.controlplane.api import ConfigApi, errors_middleware, register
+from mizzen.controlplane.auth import Authenticator
+from mizzen.controlplane.home import Home, resolve_home
+from mizzen.controlplane.metrics import Registry
+from mizzen.controlplane.openapi import build_openapi
+from mizzen.store import ConfigStore, SqliteStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ADDRESS = "127.0.0.1"
+DEFAULT_PORT = 15014
+DEFAULT_XDS_PORT = 15010
+MAX_BODY = 64 * 1024 * 1024  # a large apply (thousands of documents) is one request
+
+
+class ControlPlaneError(Exception):
+    """The control plane cannot start (already running in this home, port taken, ...)."""
+
+
+class Extension(Protocol):
+    """A component whose life cycle follows the control plane's."""
+
+    async def start(self, cp: ControlPlane) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ControlPlane:
+    """One control plane: store + HTTP API on ``address:port`` + extensions (xDS on ``xds_port``)."""
+
+    def __init__(
+        self,
+        home: Path | str | None = None,
+        address: str = DEFAULT_ADDRESS,
+        port: int = DEFAULT_PORT,
+        xds_port: int = DEFAULT_XDS_PORT,
+        store: ConfigStore | None = None,
+    ) -> None:
+        self.home = Home(resolve_home(home))
+        self.home.ensure()
+        self.token = self.home.ensure_token()
+        self.address = address
+        self.port = port
+        self.xds_port = xds_port
+        self._owns_store = store is None
+        self.store: ConfigStore = store if store is not None else SqliteStore(self.home.db)
+        self.metrics = Registry()
+        self.auth = Authenticator(self.token)
+        self.app = web.Application(
+            middlewares=[errors_middleware(self.metrics), self.auth.middleware], client_max_size=MAX_BODY
+        )
+        self.config_api = ConfigApi(self.store, self.metrics)
+        register(self.app, self.config_api)
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/metrics", self._metrics)
+        self.app.router.add_get("/openapi/v3", self._openapi)
+        self.extensions: list[Extension] = []
+        self.ready = False
+        self._runner: web.AppRunner | None = None
+        self._started: list[Extension] = []
+
+    @property
+    def url(self) -> str:
+        """The API's base URL, e.g. ``http://127.0.0.1:15014``."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Serve the API, then start every extension; ready once all have started."""
+        self._claim_pid_file()
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, self.address, self.port).start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._release_pid_file()
+            raise ControlPlaneError(f"cannot listen on {self.address}:{self.port}: {exc.strerror or exc}") from exc
+        self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked for
+        self.home.address_file.write_text(self.url + "\n", encoding="utf-8")
+        for ext in self.extensions:
+            try:
+                await ext.start(self)
+            except Exception:
+                log.exception("extension %s failed to start; stopping", type(ext).__name__)
+                await self.stop()
+                raise
+            self._started.append(ext)
+        self.ready = True
+        log.info("control plane ready: API %s, xDS port %d, home %s", self.url, self.xds_port, self.home.root)
+
+    async def stop(self) -> None:
+        """Stop extensions in reverse order, then the API; close the store if we opened it."""
+        self.ready = False
+        while self._started:
+            ext = self._started.pop()
+            try:
+                await ext.stop()
+            except Exception:
+                # Keep stopping the rest: one broken extension must not leave others running.
+                log.exception("extension %s failed to stop", type(ext).__name__)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._owns_store:
+            self.store.close()
+        self.home.address_file.unlink(missing_ok=True)
+        self._release_pid_file()
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM or SIGINT, then stop (the foreground ``mizzen controlplane``)."""
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await self.start()
+        try:
+            await stopping.wait()
+            log.info("stopping the control plane")
+        finally:
+            await self.stop()
+
+    def _claim_pid_file(self) -> None:
+        other = running_pid(self.home)
+        if other is not None and other != os.getpid():
+            raise ControlPlaneError(f"a control plane is already running with home {self.home.root} (pid {other})")
+        self.home.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+
+    def _release_pid_file(self) -> None:
+        if running_pid(self.home) == os.getpid():
+            self.home.pid_file.unlink(missing_ok=True)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self.ready:
+            return web.Response(text="ok")
+        return web.Response(status=503, text="starting")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(self.metrics.render)
+        return web.Response(text=body, content_type="text/plain", charset="utf-8",
+                            headers={"X-Prometheus-Format": "0.0.4"})
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(build_openapi(), dumps=lambda o: json.dumps(o, indent=None))
+
+
+def running_pid(home: Home) -> int | None:
+    """The pid recorded in ``home`` if that process is alive, else ``None``."""
+    try:
+        pid = int(home.pid_file.read_text(encoding="utf-8").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, owned by someone else
+    # After a crash the pid may have been reused by an unrelated process.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid  # no /proc here: trust the signal check
+    return pid if b"mizzen" in cmdline else None

@@ -1,0 +1,126 @@
+"""Start a real control-plane process for tests: free ports, its own ``MIZZEN_HOME``, stopped by pid.
+
+    with controlplane(tmp_path) as cp:
+        httpx.get(cp.address + "/api/v1/services", headers=cp.headers())
+
+The process runs ``python -m mizzen.cli.main controlplane`` exactly as users do, with its output in
+``<home>/controlplane.log`` (shown in errors when it fails to become ready).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningControlPlane:
+    """A control-plane subprocess and how to reach it."""
+
+    address: str  # http://127.0.0.1:<port>
+    token: str
+    home: Path
+    port: int
+    xds_port: int
+    process: subprocess.Popen[bytes]
+    args: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def xds_address(self) -> str:
+        return f"127.0.0.1:{self.xds_port}"
+
+    def headers(self) -> dict[str, str]:
+        """The Authorization header for the API."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point clients (CLI, agent) at this control plane."""
+        return {"MIZZEN_HOME": str(self.home), "MIZZEN_ADDRESS": self.address, "MIZZEN_TOKEN": self.token,
+                "MIZZEN_XDS_ADDRESS": self.xds_address}
+
+    def log(self) -> str:
+        """The process's output so far."""
+        try:
+            return (self.home / "controlplane.log").read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM by pid and wait; SIGKILL if it does not exit in time."""
+        if self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL by pid (a crash) and reap the process."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def start_controlplane(
+    home: Path | None = None, *, timeout: float = 30.0, extra_args: Sequence[str] = ()
+) -> RunningControlPlane:
+    """Start a control plane on free ports with ``home`` (a new temp dir by default); wait for /readyz."""
+    home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="mizzen-home-"))
+    home.mkdir(parents=True, exist_ok=True)
+    port, xds_port = free_port(), free_port()
+    args = [sys.executable, "-m", "mizzen.cli.main", "controlplane", "--address", "127.0.0.1",
+            "--port", str(port), "--xds-port", str(xds_port), *extra_args]
+    env = {**os.environ, "MIZZEN_HOME": str(home)}
+    for key in ("MIZZEN_ADDRESS", "MIZZEN_TOKEN"):
+        env.pop(key, None)
+    with open(home / "controlplane.log", "ab") as log:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    address = f"http://127.0.0.1:{port}"
+    cp = RunningControlPlane(address, "", home, port, xds_port, proc, args)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the control plane exited with code {proc.returncode}:\n{cp.log()}")
+        try:
+            if httpx.get(address + "/readyz", timeout=1.0).status_code == 200:
+                cp.token = (home / "token").read_text(encoding="utf-8").strip()
+                return cp
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    cp.kill()
+    raise RuntimeError(f"the control plane was not ready after {timeout}s:\n{cp.log()}")
+
+
+def restart(cp: RunningControlPlane, *, timeout: float = 30.0) -> RunningControlPlane:
+    """Start a new control plane on the same home (after :meth:`RunningControlPlane.kill` or ``stop``)."""
+    return start_controlplane(cp.home, timeout=timeout)
+
+
+@contextmanager
+def controlplane(home: Path | None = None, *, timeout: float = 30.0) -> Iterator[RunningControlPlane]:
+    """A running control plane for the duration of a ``with`` block."""
+    cp = start_controlplane(home, timeout=timeout)
+    try:
+        yield cp
+    finally:
+        cp.stop()
