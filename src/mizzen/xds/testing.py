@@ -1,0 +1,117 @@
+"""Test doubles shipped with the library: a sans-IO fake Envoy and a real grpc.aio ADS client.
+
+:class:`FakeEnvoy` builds the ``DiscoveryRequest`` messages an Envoy would send (node on the first
+request, echoing nonces, ACK with the new version, NACK with the old one), so stream tests can wire
+it to a :class:`~mizzen.xds.stream.Stream` in memory. :class:`AdsClient` speaks the same protocol over
+gRPC to an :class:`~mizzen.xds.server.XdsServer` (integration tests, the fan-out benchmark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any as AnyType
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import struct_pb2
+from google.rpc import status_pb2
+
+from mizzen.xds.protocol import Response
+
+METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+
+
+class FakeEnvoy:
+    """Builds requests like Envoy does; tracks the last nonce and applied version per type."""
+
+    def __init__(self, node_id: str = "sidecar~127.0.0.1~app.default~default.svc.cluster.local",
+                 metadata: Mapping[str, object] | None = None, version: tuple[int, int, int] = (1, 40, 0)) -> None:
+        self.node = base_pb2.Node(id=node_id, cluster="app.default", user_agent_name="envoy")
+        self.node.user_agent_build_version.version.major_number = version[0]
+        self.node.user_agent_build_version.version.minor_number = version[1]
+        self.node.user_agent_build_version.version.patch = version[2]
+        if metadata:
+            struct = struct_pb2.Struct()
+            struct.update(dict(metadata))
+            self.node.metadata.CopyFrom(struct)
+        self.nonces: dict[str, str] = {}
+        self.versions: dict[str, str] = {}
+        self.names: dict[str, list[str]] = {}
+        self._first = True
+
+    def request(self, type_url: str, names: Iterable[str] = (), *, nonce: str | None = None,
+                version: str | None = None) -> AnyType:
+        """A (re)subscription request echoing the last nonce and version unless given."""
+        self.names[type_url] = list(names)
+        return self._build(type_url, nonce=self.nonces.get(type_url, "") if nonce is None else nonce,
+                           version=self.versions.get(type_url, "") if version is None else version)
+
+    def ack(self, response: Response | AnyType, names: Iterable[str] | None = None) -> AnyType:
+        """ACK a response: its nonce and version, the current (or given) subscription."""
+        if names is not None:
+            self.names[response.type_url] = list(names)
+        self.nonces[response.type_url] = response.nonce
+        self.versions[response.type_url] = _version(response)
+        return self._build(response.type_url, nonce=response.nonce, version=_version(response))
+
+    def nack(self, response: Response | AnyType, message: str = "rejected") -> AnyType:
+        """NACK a response: its nonce, the previous good version, an error_detail."""
+        self.nonces[response.type_url] = response.nonce
+        req = self._build(response.type_url, nonce=response.nonce, version=self.versions.get(response.type_url, ""))
+        req.error_detail.CopyFrom(status_pb2.Status(code=3, message=message))
+        return req
+
+    def _build(self, type_url: str, *, nonce: str, version: str) -> AnyType:
+        req = discovery_pb2.DiscoveryRequest(type_url=type_url, response_nonce=nonce, version_info=version,
+                                             resource_names=self.names.get(type_url, []))
+        if self._first:
+            req.node.CopyFrom(self.node)
+            self._first = False
+        return req
+
+
+def _version(response: Response | AnyType) -> str:
+    return response.version if isinstance(response, Response) else str(response.version_info)
+
+
+class AdsClient:
+    """A minimal ADS client over grpc.aio: send requests, receive ``DiscoveryResponse`` messages."""
+
+    def __init__(self, target: str, *, token: str | None = None, envoy: FakeEnvoy | None = None) -> None:
+        self.envoy = envoy or FakeEnvoy()
+        self._channel = grpc.aio.insecure_channel(target)
+        self._outbox: asyncio.Queue[AnyType | None] = asyncio.Queue()
+        metadata = (("authorization", f"Bearer {token}"),) if token is not None else None
+        call = self._channel.stream_stream(
+            METHOD,
+            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
+        )
+        self.call = call(self._requests(), metadata=metadata)
+
+    async def _requests(self) -> AsyncIterator[AnyType]:
+        while (req := await self._outbox.get()) is not None:
+            yield req
+
+    def send(self, request: AnyType) -> None:
+        """Queue a request for the stream."""
+        self._outbox.put_nowait(request)
+
+    def subscribe(self, type_url: str, names: Iterable[str] = ()) -> None:
+        """Send a (re)subscription request for a type."""
+        self.send(self.envoy.request(type_url, names))
+
+    async def receive(self, timeout: float = 5.0) -> AnyType:
+        """The next DiscoveryResponse (raises TimeoutError, or grpc.aio.AioRpcError if the stream ended)."""
+        response = await asyncio.wait_for(self.call.read(), timeout)
+        if response is grpc.aio.EOF:
+            raise EOFError("ADS stream closed by the server")
+        return response
+
+    async def close(self) -> None:
+        """End the stream and the channel."""
+        self._outbox.put_nowait(None)
+        self.call.cancel()
+        await self._channel.close()
