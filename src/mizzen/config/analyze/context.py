@@ -148,6 +148,11 @@ class Context:
         self.messages.append(Message(mtype, resource.kind, resource.namespace, resource.name,
                                      mtype.render(*args), resource.origin.file, line))
 
+    def report_at(self, mtype: MessageType, resource: Resource, line: int | None, *args: object) -> None:
+        """Record a message at a line already known (e.g. from a validation violation)."""
+        self.messages.append(Message(mtype, resource.kind, resource.namespace, resource.name,
+                                     mtype.render(*args), resource.origin.file, line))
+
     def _index_services(self) -> None:
         for se in self.of("ServiceEntry"):
             ports = tuple(_mesh_port(p) for p in spec_list(se.spec.get("ports")) if isinstance(p, Mapping))

@@ -49,6 +49,8 @@ REFERENCED_RESOURCE_NOT_FOUND = _t("IST0101", "ReferencedResourceNotFound", "Err
                                    "A resource being referenced does not exist.")
 SCHEMA_VALIDATION_ERROR = _t("IST0106", "SchemaValidationError", "Error", "Schema validation error: %s",
                              "The resource has a schema validation error.")
+SCHEMA_WARNING = _t("IST0133", "SchemaWarning", "Warning", "Schema validation warning: %s",
+                    "The resource has a schema validation warning.")
 CONFLICTING_MESH_GATEWAY_VS_HOSTS = _t(
     "IST0109", "ConflictingMeshGatewayVirtualServiceHosts", "Error",
     "The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined "
@@ -128,7 +130,7 @@ CATALOGUE: dict[str, MessageType] = {
         CONFLICTING_SIDECAR_WORKLOAD_SELECTORS, MULTIPLE_SIDECARS_WITHOUT_SELECTORS,
         VS_DESTINATION_PORT_SELECTOR_REQUIRED, PORT_NAME_NOT_UNDER_NAMING_CONVENTION,
         NO_SERVER_CERT_VERIFICATION_DESTINATION, NO_SERVER_CERT_VERIFICATION_PORT, VS_UNREACHABLE_RULE,
-        VS_INEFFECTIVE_MATCH, VS_HOST_NOT_FOUND_IN_GATEWAY, SERVICE_ENTRY_ADDRESSES_REQUIRED,
+        VS_INEFFECTIVE_MATCH, VS_HOST_NOT_FOUND_IN_GATEWAY, SCHEMA_WARNING, SERVICE_ENTRY_ADDRESSES_REQUIRED,
         INGRESS_ROUTE_RULES_NOT_AFFECTED, CONFLICTING_GATEWAYS, GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
         DR_SUBSET_NOT_SELECT_PODS, UNKNOWN_DR_HOST, CONFLICTING_SE_PROTOCOL,
     )

@@ -14,13 +14,14 @@ from fnmatch import fnmatchcase
 
 from mizzen.config.resource import Resource
 
-from . import deprecation, destinationrule, gateway, rules, service, serviceentry, sidecar, virtualservice
+from . import deprecation, destinationrule, gateway, rules, schema, service, serviceentry, sidecar, virtualservice
 from .context import SUPPRESS_ANNOTATION, Context
 from .messages import Message
 
 Analyzer = Callable[[Context], None]
 
 ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
+    ("schema.ValidationAnalyzer", schema.analyze_schema),
     ("deprecation.DeprecationAnalyzer", deprecation.analyze_deprecated_fields),
     ("virtualservice.DestinationHostAnalyzer", virtualservice.analyze_destination_hosts),
     ("virtualservice.DestinationRuleAnalyzer", virtualservice.analyze_destination_subsets),
@@ -74,6 +75,7 @@ def analyze(
     namespace: str | None = None,
     all_namespaces: bool = False,
     suppress: Sequence[str] = (),
+    extra_messages: Sequence[Message] = (),
 ) -> list[Message]:
     """Analyze resources and return the sorted, de-duplicated messages.
 
@@ -83,6 +85,8 @@ def analyze(
     reporting every selector as matching nothing. ``namespace`` keeps only messages about resources in
     that namespace unless ``all_namespaces``. ``suppress`` takes ``CODE=Kind ns/name`` patterns;
     the annotation ``galley.istio.io/analyze-suppress: "IST0101,IST0102"`` suppresses codes per resource.
+    ``extra_messages`` (e.g. the loader's problems, see :func:`.schema.violation_messages`) are filtered,
+    de-duplicated and sorted together with the analyzers' own.
     """
     rules_ = [Suppression.parse(s) for s in suppress]
     ctx = Context.build(resources, workloads)
@@ -90,7 +94,7 @@ def analyze(
         analyzer(ctx)
     annotated = _annotation_suppressions(resources)
     kept: set[Message] = set()
-    for msg in ctx.messages:
+    for msg in [*ctx.messages, *extra_messages]:
         if any(r.matches(msg) for r in rules_):
             continue
         codes = annotated.get((msg.kind, msg.namespace, msg.name), ())
