@@ -1,0 +1,324 @@
+"""The asyncio shell around :class:`~mizzen.agent.supervisor.Supervisor`: it performs the actions
+(processes, probe, registration, timers) and feeds back what happens as events.
+
+Children run in their own sessions so a terminal's Ctrl-C reaches only the agent, which then stops
+them in order (deregister, SIGTERM, SIGKILL after a grace period); on Linux they also get SIGTERM
+if the agent itself dies, so a killed agent leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mizzen.agent import supervisor as sv
+from mizzen.agent.bootstrap import build_bootstrap
+from mizzen.agent.envoy import envoy_command
+from mizzen.agent.errors import AlreadyRunningError, RegistrationError
+from mizzen.agent.registration import RegistrationClient
+from mizzen.agent.spec import Allocation, WorkloadSpec, allocate, app_argv, app_env, proxy_of, workload_entry
+
+log = logging.getLogger("mizzen.agent")
+
+STOP_GRACE_S = 5.0
+PROBE_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Files of one running workload under ``$MIZZEN_HOME``."""
+
+    app_log: Path
+    envoy_log: Path
+    access_log: Path
+    state_file: Path
+    bootstrap: Path
+
+    @classmethod
+    def of(cls, home: Path, spec: WorkloadSpec) -> RunPaths:
+        logs, workloads = home / "logs", home / "workloads"
+        stem = f"{spec.namespace}.{spec.name}"
+        return cls(app_log=logs / f"{spec.name}.app.log", envoy_log=logs / f"{spec.name}.envoy.log",
+                   access_log=logs / f"{spec.name}.access.log", state_file=workloads / f"{stem}.json",
+                   bootstrap=workloads / f"{stem}.envoy.json")
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """How to reach the control plane."""
+
+    api_url: str
+    xds_address: tuple[str, int]
+    token: str
+
+
+class WorkloadRunner:
+    """Runs one workload (or gateway) in the foreground until it stops; :meth:`run` returns the exit code."""
+
+    def __init__(self, spec: WorkloadSpec, *, home: Path, envoy: Path, control_plane: ControlPlane,
+                 policy: sv.Policy | None = None, out: Callable[[str], None] = print) -> None:
+        self.spec, self.envoy, self.cp, self.out = spec, envoy, control_plane, out
+        self.paths = RunPaths.of(home, spec)
+        self.machine = sv.Supervisor(has_app=spec.has_app, registers=spec.registers, policy=policy)
+        self.alloc: Allocation | None = None
+        self._events: asyncio.Queue[sv.Event] = asyncio.Queue()
+        self._procs: dict[sv.Which, asyncio.subprocess.Process] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._timers: list[asyncio.TimerHandle] = []
+        self._client = RegistrationClient(control_plane.api_url, control_plane.token)
+
+    async def run(self) -> int:
+        """Start everything, supervise, and return the exit code once everything has stopped."""
+        self._claim_state_file()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._events.put_nowait, sv.StopRequested(sig.name))
+        try:
+            self.alloc = allocate(self.spec)
+            self._write_bootstrap(self.alloc)
+            self._events.put_nowait(sv.Start())
+            while True:
+                event = await self._events.get()
+                for action in self.machine.handle(event, loop.time()):
+                    code = await self._perform(action)
+                    if code is not None:
+                        return code
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self._cleanup()
+
+    async def _perform(self, action: sv.Action) -> int | None:
+        match action:
+            case sv.StartProcess(which=which):
+                await self._start(which)
+            case sv.StopProcess(which=which, force=force):
+                self._signal(which, signal.SIGKILL if force else signal.SIGTERM)
+            case sv.ProbeApp():
+                self._task("probe", self._probe())
+            case sv.CancelProbe():
+                self._cancel("probe")
+            case sv.Register():
+                self._task("register", self._register())
+            case sv.Deregister():
+                self._cancel("register")
+                self._task("deregister", self._deregister())
+            case sv.StartTimer(name=name, delay=delay):
+                loop = asyncio.get_running_loop()
+                self._timers.append(loop.call_later(delay, self._events.put_nowait, sv.TimerFired(name)))
+            case sv.Notify(message=message, level=level):
+                log.log(logging.getLevelName(level.upper()), "%s.%s: %s", self.spec.name,
+                        self.spec.namespace, message)
+            case sv.Up():
+                self._write_state("running")
+                self.out(self.summary())
+            case sv.Exit(code=code):
+                return code
+        return None
+
+    # --- processes ---
+    async def _start(self, which: sv.Which) -> None:
+        assert self.alloc is not None
+        if which == "envoy":
+            argv = envoy_command(self.envoy, self.paths.bootstrap, concurrency=self.spec.concurrency)
+            env, log_path = dict(os.environ), self.paths.envoy_log
+        else:
+            argv = app_argv(self.spec, self.alloc)
+            env, log_path = app_env(self.spec, self.alloc, os.environ), self.paths.app_log
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as logf:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=asyncio.subprocess.STDOUT,
+                    env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            except OSError as exc:
+                log.error("cannot start %s %r: %s", which, argv[0], exc)
+                self._events.put_nowait(sv.ProcessExited(which, 127))
+                return
+        self._procs[which] = proc
+        self._task(f"wait-{which}-{proc.pid}", self._wait(which, proc))
+        self._write_state("starting" if self.machine.state is not sv.State.RUNNING else "running")
+
+    async def _wait(self, which: sv.Which, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        self._events.put_nowait(sv.ProcessExited(which, code))
+
+    def _signal(self, which: sv.Which, sig: signal.Signals) -> None:
+        proc = self._procs.get(which)
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):  # it exited meanwhile; its waiter reports it
+            os.killpg(proc.pid, sig)
+        if sig != signal.SIGKILL:
+            loop = asyncio.get_running_loop()
+            self._timers.append(loop.call_later(STOP_GRACE_S, self._signal, which, signal.SIGKILL))
+
+    # --- probe and registration ---
+    async def _probe(self) -> None:
+        assert self.alloc is not None
+        port = self.alloc.app.get(self.spec.ports[0].name) if self.spec.ports else None
+        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+            while port is not None and not await self._probe_once(client, port):
+                await asyncio.sleep(PROBE_INTERVAL_S)
+        self._events.put_nowait(sv.AppReady())
+
+    async def _probe_once(self, client: httpx.AsyncClient, port: int) -> bool:
+        if self.spec.ready_path:
+            try:
+                resp = await client.get(f"http://127.0.0.1:{port}{self.spec.ready_path}")
+            except httpx.HTTPError:
+                return False
+            return 200 <= resp.status_code < 400  # Kubernetes' httpGet probe rule
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    async def _register(self) -> None:
+        assert self.alloc is not None
+        try:
+            await self._client.register(workload_entry(self.spec, self.alloc))
+        except RegistrationError as exc:
+            self._events.put_nowait(sv.RegistrationFailed(str(exc)))
+        else:
+            self._events.put_nowait(sv.Registered())
+
+    async def _deregister(self) -> None:
+        try:
+            await self._client.deregister(self.spec.namespace, self.spec.name)
+        except RegistrationError as exc:
+            self._events.put_nowait(sv.Deregistered(str(exc)))
+        else:
+            self._events.put_nowait(sv.Deregistered())
+
+    # --- bookkeeping ---
+    def _task(self, name: str, coro: Any) -> None:
+        self._tasks[name] = asyncio.create_task(coro, name=name)
+
+    def _cancel(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    async def _cleanup(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        for proc in self._procs.values():
+            if proc.returncode is None:  # only after an unexpected error: never leave children behind
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self._client.aclose()
+        for path in (self.paths.state_file, self.paths.bootstrap):
+            path.unlink(missing_ok=True)
+
+    def _claim_state_file(self) -> None:
+        try:
+            other = json.loads(self.paths.state_file.read_text())
+        except (OSError, ValueError):
+            return
+        pid = other.get("pid") if isinstance(other, dict) else None
+        if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+            raise AlreadyRunningError(
+                f"{self.spec.name}.{self.spec.namespace} is already running here (agent pid {pid}); "
+                f"stop it first or pick another --name")
+        log.info("replacing stale state file %s", self.paths.state_file)
+
+    def _write_bootstrap(self, alloc: Allocation) -> None:
+        proxy = proxy_of(self.spec, alloc, access_log=str(self.paths.access_log))
+        config = build_bootstrap(proxy, admin_port=alloc.admin, token=self.cp.token,
+                                 xds_address=self.cp.xds_address)
+        _write_private(self.paths.bootstrap, json.dumps(config, indent=1))
+
+    def _write_state(self, status: str) -> None:
+        _write_private(self.paths.state_file, json.dumps(self.state(status), indent=1))
+
+    def state(self, status: str = "running") -> dict[str, Any]:
+        """What ``$MIZZEN_HOME/workloads/<ns>.<name>.json`` holds: enough to find and reach the workload."""
+        alloc = self.alloc
+        assert alloc is not None
+        return {
+            "name": self.spec.name, "namespace": self.spec.namespace, "type": self.spec.proxy_type,
+            "status": status, "pid": os.getpid(),
+            "appPid": _pid(self._procs.get("app")), "envoyPid": _pid(self._procs.get("envoy")),
+            "address": self.spec.address, "labels": dict(self.spec.labels),
+            "ports": {"app": dict(alloc.app), "inbound": dict(alloc.inbound), "admin": alloc.admin,
+                      "httpProxy": alloc.http_proxy,
+                      "upstreams": [{"host": u.host, "port": u.port, "bind": u.bind,
+                                     "listenPort": u.listen_port} for u in alloc.upstreams]},
+            "admin": f"127.0.0.1:{alloc.admin}",
+            "httpProxy": f"127.0.0.1:{alloc.http_proxy}" if alloc.http_proxy else None,
+            "logs": {"app": str(self.paths.app_log), "envoy": str(self.paths.envoy_log),
+                     "access": str(self.paths.access_log)},
+        }
+
+    def summary(self) -> str:
+        """Human summary of the allocated ports, printed once the workload is up."""
+        alloc = self.alloc
+        assert alloc is not None
+        kind = "gateway" if self.spec.proxy_type == "router" else "workload"
+        lines = [f"{kind} {self.spec.name}.{self.spec.namespace} is up"]
+        for port in self.spec.ports:
+            app = alloc.app.get(port.name)
+            target = f" -> app 127.0.0.1:{app}" if app else ""
+            lines.append(f"  port {port.name}={port.number}: sidecar {self.spec.address}:"
+                         f"{alloc.inbound.get(port.name)}{target}")
+        if alloc.http_proxy:
+            lines.append(f"  HTTP proxy: http://127.0.0.1:{alloc.http_proxy}  (the app's HTTP_PROXY)")
+        lines += [f"  upstream {u.host}:{u.port} at {u.bind}:{u.listen_port}" for u in alloc.upstreams]
+        lines.append(f"  Envoy admin: http://127.0.0.1:{alloc.admin}")
+        lines.append(f"  logs: {self.paths.envoy_log.parent}/{self.spec.name}.*.log")
+        return "\n".join(lines)
+
+
+def _pid(proc: asyncio.subprocess.Process | None) -> int | None:
+    return proc.pid if proc is not None and proc.returncode is None else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_private(path: Path, text: str) -> None:
+    # The bootstrap holds the control-plane token: create it 0600 before writing anything.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the agent dies (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

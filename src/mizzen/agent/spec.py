@@ -1,0 +1,222 @@
+"""What to run, parsed from the command line, and everything derived from it once ports are chosen.
+
+:class:`WorkloadSpec` is what the user asked for; :class:`Allocation` the ports the agent picked;
+the functions below derive the Envoy :class:`~mizzen.translate.model.Proxy`, the app's argv and
+environment, and the WorkloadEntry the agent registers. All pure except :func:`allocate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mizzen.agent.errors import PortSpecError
+from mizzen.agent.ports import free_ports
+from mizzen.registry.protocols import protocol_from_name
+from mizzen.translate.model import InboundPort, Proxy, Upstream
+
+REGISTERED_BY = "mizzen.io/registered-by"
+NO_PROXY = "localhost,127.0.0.1"
+# The app never needs the control-plane token; keep it out of the app's environment.
+_WITHHELD_ENV = ("MIZZEN_TOKEN",)
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A service port the workload serves: ``--port http=9080``."""
+
+    name: str
+    number: int
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    """``--upstream reviews:9080=127.0.0.1:19080``; ``listen_port`` None = pick a free one."""
+
+    host: str
+    port: int
+    bind: str = "127.0.0.1"
+    listen_port: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """A workload (sidecar with an app) or a gateway (router, Envoy only), as requested."""
+
+    name: str
+    namespace: str = "default"
+    proxy_type: Literal["sidecar", "router"] = "sidecar"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    service_account: str = "default"
+    ports: tuple[PortSpec, ...] = ()
+    ready_path: str | None = None
+    address: str = "127.0.0.1"
+    upstreams: tuple[UpstreamSpec, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ()
+    concurrency: int = 1
+
+    @property
+    def has_app(self) -> bool:
+        return bool(self.command)
+
+    @property
+    def registers(self) -> bool:
+        """Only a sidecar that serves ports is an endpoint worth registering."""
+        return self.proxy_type == "sidecar" and bool(self.ports)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Ports the agent chose. ``app``/``inbound`` are keyed by port name."""
+
+    admin: int
+    app: Mapping[str, int] = field(default_factory=dict)
+    inbound: Mapping[str, int] = field(default_factory=dict)
+    http_proxy: int | None = None
+    upstreams: tuple[Upstream, ...] = ()
+
+
+def parse_labels(value: str) -> dict[str, str]:
+    """``app=reviews,version=v2`` -> dict."""
+    out: dict[str, str] = {}
+    for item in filter(None, (x.strip() for x in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise PortSpecError(f"label must be KEY=VALUE, got {item!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def parse_env(values: Iterable[str]) -> dict[str, str]:
+    """``K=V`` items -> dict."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise PortSpecError(f"--env must be KEY=VALUE, got {item!r}")
+        out[key] = val
+    return out
+
+
+def parse_port(value: str) -> PortSpec:
+    """``http=9080`` -> PortSpec (the name decides the protocol, as a Kubernetes port name does)."""
+    name, sep, number = value.partition("=")
+    if not sep or not name or not _is_port(number):
+        raise PortSpecError(f"--port must be NAME=NUMBER (e.g. http=9080), got {value!r}")
+    return PortSpec(name=name.strip(), number=int(number))
+
+
+def parse_upstream(value: str) -> UpstreamSpec:
+    """``host:port[=[bind:]listen_port]`` -> UpstreamSpec."""
+    target, _, local = value.partition("=")
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not _is_port(port):
+        raise PortSpecError(f"--upstream must be HOST:PORT[=[IP:]LOCAL_PORT], got {value!r}")
+    if not local:
+        return UpstreamSpec(host=host, port=int(port))
+    bind, _, listen = local.rpartition(":")
+    if not _is_port(listen):
+        raise PortSpecError(f"--upstream local port must be a number, got {value!r}")
+    return UpstreamSpec(host=host, port=int(port), bind=bind or "127.0.0.1", listen_port=int(listen))
+
+
+def allocate(spec: WorkloadSpec) -> Allocation:
+    """Pick free ports: admin, per service port an app port and a sidecar inbound port, the outbound
+    HTTP-proxy port (sidecars), and each upstream without an explicit local port."""
+    sidecar = spec.proxy_type == "sidecar"
+    names = [p.name for p in spec.ports]
+    wanted_upstreams = [u for u in spec.upstreams if u.listen_port is None]
+    count = 1 + (len(names) if spec.has_app else 0) + (len(names) + 1 if sidecar else 0)
+    picked = iter(free_ports(count + len(wanted_upstreams)))
+    admin = next(picked)
+    app = {n: next(picked) for n in names} if spec.has_app else {}
+    inbound = {n: next(picked) for n in names} if sidecar else {}
+    http_proxy = next(picked) if sidecar else None
+    upstreams = tuple(
+        Upstream(host=u.host, port=u.port, bind=u.bind,
+                 listen_port=u.listen_port if u.listen_port is not None else next(picked))
+        for u in spec.upstreams
+    )
+    return Allocation(admin=admin, app=app, inbound=inbound, http_proxy=http_proxy, upstreams=upstreams)
+
+
+def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Proxy:
+    """The Proxy the control plane will see (it reads it back from the node metadata)."""
+    inbound = tuple(
+        InboundPort(service_port=p.number, name=p.name, protocol=_inbound_protocol(p.name),
+                    listen_port=alloc.inbound[p.name], app_port=alloc.app.get(p.name, p.number))
+        for p in spec.ports if p.name in alloc.inbound
+    )
+    return Proxy(
+        id=f"{spec.name}.{spec.namespace}", type=spec.proxy_type, name=spec.name,
+        namespace=spec.namespace, ip=spec.address, labels=dict(spec.labels),
+        service_account=spec.service_account, http_proxy_port=alloc.http_proxy, inbound=inbound,
+        upstreams=alloc.upstreams, bind_address=spec.address, access_log=access_log,
+    )
+
+
+def app_argv(spec: WorkloadSpec, alloc: Allocation) -> list[str]:
+    """The app's argv with ``{port}`` (first service port) and ``{port_<name>}`` substituted."""
+    subs = {f"{{port_{name}}}": str(port) for name, port in alloc.app.items()}
+    if spec.ports and spec.ports[0].name in alloc.app:
+        subs["{port}"] = str(alloc.app[spec.ports[0].name])
+    out = []
+    for arg in spec.command:
+        for key, val in subs.items():
+            arg = arg.replace(key, val)
+        out.append(arg)
+    return out
+
+
+def app_env(spec: WorkloadSpec, alloc: Allocation, base: Mapping[str, str]) -> dict[str, str]:
+    """The app's environment: ``base`` plus PORT, the sidecar as HTTP proxy, identity, and ``--env``."""
+    env = {k: v for k, v in base.items() if k not in _WITHHELD_ENV}
+    if spec.ports and spec.ports[0].name in alloc.app:
+        env["PORT"] = str(alloc.app[spec.ports[0].name])
+    for name, port in alloc.app.items():
+        env[f"MIZZEN_PORT_{_env_name(name)}"] = str(port)
+    if alloc.http_proxy is not None:
+        proxy = f"http://127.0.0.1:{alloc.http_proxy}"
+        env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
+    for up in alloc.upstreams:
+        env[f"MIZZEN_UPSTREAM_{_env_name(up.host)}_{up.port}"] = f"{up.bind}:{up.listen_port}"
+    env.update(MIZZEN_WORKLOAD=spec.name, MIZZEN_NAMESPACE=spec.namespace,
+               MIZZEN_LABELS=",".join(f"{k}={v}" for k, v in sorted(spec.labels.items())))
+    env.update(spec.env)
+    return env
+
+
+def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
+    """The WorkloadEntry the agent registers: other proxies reach this workload at its sidecar's
+    inbound ports, so ``ports`` maps each service port name to the sidecar's listen port."""
+    annotations = {REGISTERED_BY: "agent", "mizzen.io/admin": f"127.0.0.1:{alloc.admin}"}
+    if alloc.http_proxy is not None:
+        annotations["mizzen.io/http-proxy"] = f"127.0.0.1:{alloc.http_proxy}"
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "WorkloadEntry",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "annotations": annotations},
+        "spec": {
+            "address": spec.address,
+            "ports": dict(alloc.inbound),
+            "labels": dict(spec.labels),
+            "serviceAccount": spec.service_account,
+        },
+    }
+
+
+def _inbound_protocol(name: str) -> str:
+    # Ports named like Istio's auto-detected ones are treated as HTTP: the inbound listener is
+    # an HTTP connection manager, which is what `mizzen run` workloads overwhelmingly are.
+    protocol = protocol_from_name(name)
+    return "HTTP" if protocol == "UNSUPPORTED" else protocol
+
+
+def _env_name(value: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in value).upper()
+
+
+def _is_port(value: str) -> bool:
+    return value.isdigit() and 0 < int(value) < 65536

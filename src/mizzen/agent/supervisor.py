@@ -1,0 +1,296 @@
+"""Sans-IO supervision of one workload: the app, its Envoy, and its registration.
+
+Theory of operation. The :class:`Supervisor` is fed :data:`Event` values (with the current monotonic
+time) and answers with :data:`Action` values; it never touches a process, socket or clock, so every
+path is unit-testable. A thin asyncio shell (:mod:`mizzen.agent.runner`) performs the actions and
+turns what happens into events.
+
+::
+
+    STARTING ──start──► WAITING_READY ──AppReady──► REGISTERING ──Registered──► RUNNING
+       (gateway, or a workload that serves no port: straight to RUNNING)
+    any state ──StopRequested / AppExited / too many Envoy crashes──► STOPPING ──► STOPPED
+
+Envoy dying outside STOPPING is restarted after a backoff (doubling, reset once Envoy has stayed up
+for ``stable_after`` seconds); after ``max_quick_restarts`` consecutive short-lived runs the
+workload gives up and stops, because the cause (bad config, port taken) will not fix itself.
+Registration failures are retried with the same kind of backoff. Stopping deregisters first (so
+peers stop sending traffic), then stops the app and Envoy; a second stop request kills them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+Which = Literal["app", "envoy"]
+
+
+class State(enum.Enum):
+    """Where the workload is in its life."""
+
+    STARTING = "starting"
+    WAITING_READY = "waiting-ready"
+    REGISTERING = "registering"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+# --- events (what happened) ---
+@dataclass(frozen=True)
+class Start:
+    """Begin: start the processes."""
+
+
+@dataclass(frozen=True)
+class ProcessExited:
+    """The app or Envoy exited with ``code`` (negative: killed by that signal)."""
+
+    which: Which
+    code: int
+
+
+@dataclass(frozen=True)
+class AppReady:
+    """The readiness probe succeeded."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The WorkloadEntry was stored by the control plane."""
+
+
+@dataclass(frozen=True)
+class RegistrationFailed:
+    """Registering failed (control plane down, refused...)."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Deregistered:
+    """Deregistration finished (``error`` is set when it failed; stopping goes on regardless)."""
+
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """A signal or the user asked to stop."""
+
+    reason: str = "signal"
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    """A timer started by :class:`StartTimer` elapsed."""
+
+    name: str
+
+
+Event = Start | ProcessExited | AppReady | Registered | RegistrationFailed | Deregistered | StopRequested \
+    | TimerFired
+
+
+# --- actions (what to do) ---
+@dataclass(frozen=True)
+class StartProcess:
+    """Spawn the app or Envoy."""
+
+    which: Which
+
+
+@dataclass(frozen=True)
+class StopProcess:
+    """Ask a process to stop (SIGTERM), or kill it when ``force``."""
+
+    which: Which
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ProbeApp:
+    """Start probing the app until it is ready (reported as :class:`AppReady`)."""
+
+
+@dataclass(frozen=True)
+class CancelProbe:
+    """Stop probing."""
+
+
+@dataclass(frozen=True)
+class Register:
+    """Create-or-replace the WorkloadEntry."""
+
+
+@dataclass(frozen=True)
+class Deregister:
+    """Delete the WorkloadEntry."""
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Report :class:`TimerFired` ``name`` after ``delay`` seconds."""
+
+    name: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Tell the user something (``level`` is a logging level name)."""
+
+    message: str
+    level: Literal["info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class Up:
+    """The workload is fully up (print the allocated ports)."""
+
+
+@dataclass(frozen=True)
+class Exit:
+    """Supervision is over; exit with ``code``."""
+
+    code: int
+
+
+Action = StartProcess | StopProcess | ProbeApp | CancelProbe | Register | Deregister | StartTimer | Notify \
+    | Up | Exit
+
+RESTART_TIMER = "restart-envoy"
+REGISTER_TIMER = "retry-register"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Timing knobs of supervision."""
+
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    stable_after: float = 10.0  # an Envoy that lived this long is "stable": backoff resets
+    max_quick_restarts: int = 5
+
+
+class Supervisor:
+    """The workload's state machine. Call :meth:`handle` with each event; perform what it returns."""
+
+    def __init__(self, *, has_app: bool, registers: bool, policy: Policy | None = None) -> None:
+        self.has_app = has_app
+        self.registers = registers
+        self.policy = policy or Policy()
+        self.state = State.STARTING
+        self.running: set[Which] = set()
+        self.registered = False
+        self.exit_code = 0
+        self._deregistering = False
+        self._envoy_started_at = 0.0
+        self._quick_crashes = 0
+        self._register_backoff = self.policy.initial_backoff
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Advance on ``event`` (at monotonic time ``now``) and return the actions to perform."""
+        if self.state is State.STOPPED:
+            return []
+        match event:
+            case Start():
+                return self._start(now)
+            case ProcessExited(which=which, code=code):
+                return self._exited(which, code, now)
+            case AppReady() if self.state is State.WAITING_READY:
+                return self._ready()
+            case Registered() if self.state is State.REGISTERING:
+                self.registered = True
+                self.state = State.RUNNING
+                return [Notify("registered WorkloadEntry"), Up()]
+            case RegistrationFailed(error=error) if self.state is State.REGISTERING:
+                delay, self._register_backoff = self._register_backoff, self._next(self._register_backoff)
+                return [Notify(f"registration failed ({error}); retrying in {delay:g}s", "warning"),
+                        StartTimer(REGISTER_TIMER, delay)]
+            case Deregistered(error=error) if self._deregistering:
+                self._deregistering = False
+                self.registered = False
+                note = [Notify(f"deregistration failed: {error}", "warning")] if error else []
+                return note + self._stop_processes(force=False) + self._maybe_done()
+            case StopRequested(reason=reason):
+                return self._stop_requested(reason)
+            case TimerFired(name=name):
+                return self._timer(name, now)
+        return []
+
+    def _start(self, now: float) -> list[Action]:
+        self._envoy_started_at = now
+        self.running.add("envoy")
+        actions: list[Action] = [StartProcess("envoy")]
+        if not self.has_app:
+            self.state = State.RUNNING
+            return [*actions, Up()]
+        self.running.add("app")
+        self.state = State.WAITING_READY
+        return [*actions, StartProcess("app"), ProbeApp()]
+
+    def _ready(self) -> list[Action]:
+        if not self.registers:
+            self.state = State.RUNNING
+            return [Up()]
+        self.state = State.REGISTERING
+        return [Register()]
+
+    def _exited(self, which: Which, code: int, now: float) -> list[Action]:
+        self.running.discard(which)
+        if self.state is State.STOPPING:
+            return self._maybe_done()
+        if which == "app":
+            self.exit_code = code if code > 0 else (0 if code == 0 else 128 - code)
+            return self._begin_stop(f"app exited with code {code}", "warning" if code else "info")
+        uptime = now - self._envoy_started_at
+        self._quick_crashes = 0 if uptime >= self.policy.stable_after else self._quick_crashes + 1
+        if self._quick_crashes >= self.policy.max_quick_restarts:
+            self.exit_code = 1
+            return self._begin_stop(f"Envoy exited with code {code} {self._quick_crashes} times in a row; "
+                                    "giving up (see its log)", "error")
+        delay = min(self.policy.max_backoff, self.policy.initial_backoff * 2 ** max(0, self._quick_crashes - 1))
+        return [Notify(f"Envoy exited with code {code}; restarting in {delay:g}s", "warning"),
+                StartTimer(RESTART_TIMER, delay)]
+
+    def _timer(self, name: str, now: float) -> list[Action]:
+        if name == RESTART_TIMER and self.state is not State.STOPPING and "envoy" not in self.running:
+            self._envoy_started_at = now
+            self.running.add("envoy")
+            return [StartProcess("envoy")]
+        if name == REGISTER_TIMER and self.state is State.REGISTERING:
+            return [Register()]
+        return []
+
+    def _stop_requested(self, reason: str) -> list[Action]:
+        if self.state is State.STOPPING:
+            # A second request: the user is impatient; do not wait for graceful exits.
+            return [Notify("stopping now"), *self._stop_processes(force=True)]
+        return self._begin_stop(f"stopping ({reason})", "info")
+
+    def _begin_stop(self, message: str, level: Literal["info", "warning", "error"]) -> list[Action]:
+        was = self.state
+        self.state = State.STOPPING
+        actions: list[Action] = [Notify(message, level)]
+        if was is State.WAITING_READY:
+            actions.append(CancelProbe())
+        if self.registers and was in (State.REGISTERING, State.RUNNING):
+            # Deregister before stopping so that peers stop routing here while we still answer.
+            self._deregistering = True
+            return [*actions, Deregister()]
+        return actions + self._stop_processes(force=False) + self._maybe_done()
+
+    def _stop_processes(self, *, force: bool) -> list[Action]:
+        return [StopProcess(which, force) for which in ("app", "envoy") if which in self.running]
+
+    def _maybe_done(self) -> list[Action]:
+        if self.running or self._deregistering:
+            return []
+        self.state = State.STOPPED
+        return [Exit(self.exit_code)]
+
+    def _next(self, delay: float) -> float:
+        return min(self.policy.max_backoff, delay * 2)

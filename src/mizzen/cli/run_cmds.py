@@ -1,0 +1,115 @@
+"""``mizzen run`` (a workload with its Envoy sidecar) and ``mizzen gateway`` (an ingress gateway Envoy).
+
+Both run in the foreground until Ctrl-C (or SIGTERM), which stops every process they started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+
+from mizzen.agent.envoy import checked_envoy
+from mizzen.agent.errors import AgentError
+from mizzen.agent.runner import ControlPlane, WorkloadRunner
+from mizzen.agent.settings import api_address, mizzen_home, read_token, xds_address
+from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_port, parse_upstream
+
+
+def _common(func: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option("--xds-address", default=None, metavar="HOST:PORT",
+                     help="Control plane xDS address [env MIZZEN_XDS_ADDRESS; default 127.0.0.1:15010]."),
+        click.option("--server", default=None, metavar="URL",
+                     help="Control plane HTTP API [env MIZZEN_ADDRESS; default http://127.0.0.1:15014]."),
+        click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
+                     help="Envoy worker threads."),
+        click.option("-v", "--verbose", is_flag=True, help="Log every supervision step."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.command("run", context_settings={"allow_interspersed_args": False})
+@click.option("--name", required=True, help="Workload name (the WorkloadEntry name).")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--labels", "-l", "labels", default="", metavar="K=V,...",
+              help="Workload labels, e.g. app=reviews,version=v2.")
+@click.option("--service-account", default="default", show_default=True)
+@click.option("--port", "ports", multiple=True, metavar="NAME=NUMBER",
+              help="A service port the app serves, e.g. http=9080 (repeatable). The app listens on $PORT.")
+@click.option("--ready-path", default=None, metavar="PATH",
+              help="HTTP readiness path (default: the app is ready when its port accepts connections).")
+@click.option("--address", default="127.0.0.1", show_default=True, help="This workload's endpoint address.")
+@click.option("--upstream", "upstreams", multiple=True, metavar="HOST:PORT[=[IP:]PORT]",
+              help="A local TCP/gRPC port forwarding to a mesh service (repeatable).")
+@click.option("--env", "envs", multiple=True, metavar="K=V", help="Extra environment for the app (repeatable).")
+@_common
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_command(name: str, namespace: str, labels: str, service_account: str, ports: Sequence[str],
+                ready_path: str | None, address: str, upstreams: Sequence[str], envs: Sequence[str],
+                xds_address: str | None, server: str | None, concurrency: int, verbose: bool,
+                command: Sequence[str]) -> None:
+    """Run COMMAND as a mesh workload with an Envoy sidecar (foreground; Ctrl-C stops both).
+
+    \b
+    Example:
+      mizzen run --name reviews-v2 --labels app=reviews,version=v2 \\
+          --service-account bookinfo-reviews --port http=9080 --ready-path /health \\
+          -- python -m mizzen.testing.echo --port {port}
+    """
+    try:
+        spec = WorkloadSpec(
+            name=name, namespace=namespace, proxy_type="sidecar", labels=parse_labels(labels),
+            service_account=service_account, ports=tuple(parse_port(p) for p in ports),
+            ready_path=ready_path, address=address, upstreams=tuple(parse_upstream(u) for u in upstreams),
+            env=parse_env(envs), command=tuple(command), concurrency=concurrency,
+        )
+    except AgentError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    _supervise(spec, xds=xds_address, server=server, verbose=verbose)
+
+
+@click.command("gateway")
+@click.option("--name", default="istio-ingressgateway", show_default=True)
+@click.option("-n", "--namespace", default="istio-system", show_default=True)
+@click.option("--labels", "-l", "labels", default="istio=ingressgateway", show_default=True, metavar="K=V,...",
+              help="Labels that Gateway selectors match.")
+@click.option("--service-account", default="istio-ingressgateway-service-account", show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Address the gateway's server ports bind to.")
+@_common
+def gateway_command(name: str, namespace: str, labels: str, service_account: str, address: str,
+                    xds_address: str | None, server: str | None, concurrency: int, verbose: bool) -> None:
+    """Run an ingress gateway: an Envoy configured from the Gateway resources that select its labels."""
+    try:
+        spec = WorkloadSpec(name=name, namespace=namespace, proxy_type="router", labels=parse_labels(labels),
+                            service_account=service_account, address=address, concurrency=concurrency)
+    except AgentError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    _supervise(spec, xds=xds_address, server=server, verbose=verbose)
+
+
+def _supervise(spec: WorkloadSpec, *, xds: str | None, server: str | None, verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="mizzen %(levelname)s %(message)s")
+    if not verbose:  # one line per probe/registration request is noise, not news
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    home = mizzen_home()
+    try:
+        envoy = checked_envoy()
+        control_plane = ControlPlane(api_url=api_address(server), xds_address=xds_address(xds),
+                                     token=read_token(home))
+        runner = WorkloadRunner(spec, home=home, envoy=envoy, control_plane=control_plane,
+                                out=lambda text: click.echo(text))
+        code = asyncio.run(runner.run())
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+__all__ = ["gateway_command", "run_command"]

@@ -1,0 +1,137 @@
+"""Echo test backend: answers any request with who it is and what it received, so routing can be
+checked from outside.
+
+Run: ``python -m mizzen.testing.echo --port N [--name NAME] [--version V]`` (``--port`` defaults to
+``$PORT``, the name to ``$MIZZEN_WORKLOAD``, the version to the ``version`` label in
+``$MIZZEN_LABELS``). Every answer is JSON ``{workload, version, method, path, query, headers, host}``.
+Behaviour controls, from the query string or an ``x-echo-<name>`` request header:
+
+- ``status=503``: answer with that status;
+- ``delay=2``: wait that many seconds (float) first;
+- ``fail_first=N``: the first N requests for this path answer 503, later ones 200 (a per-process
+  counter per path, for retry tests);
+- ``GET /__count``: per-path request counts; ``GET /health``: 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+MAX_DELAY_S = 300.0
+
+
+class EchoServer(ThreadingHTTPServer):
+    """A threaded HTTP server that remembers how often each path was requested."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], *, workload: str, version: str) -> None:
+        super().__init__(address, EchoHandler)
+        self.workload, self.version = workload, version
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def count(self, path: str) -> int:
+        """Record one request for ``path`` and return how many there have been, this one included."""
+        with self.lock:
+            self.counts[path] += 1
+            return self.counts[path]
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """Answers every method the same way."""
+
+    server: EchoServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's upstream connection pool expects
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def _answer(self) -> None:
+        url = urlsplit(self.path)
+        self._drain_body()
+        if url.path == "/health":
+            return self._send(200, {"status": "ok"})
+        if url.path == "/__count":
+            with self.server.lock:
+                return self._send(200, {"counts": dict(self.server.counts)})
+        seen = self.server.count(url.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        delay = min(MAX_DELAY_S, float(self._control(query, "delay") or 0))
+        if delay > 0:
+            time.sleep(delay)
+        status = int(self._control(query, "status") or 200)
+        fail_first = int(self._control(query, "fail_first") or 0)
+        if seen <= fail_first:
+            status = 503
+        body = {
+            "workload": self.server.workload, "version": self.server.version, "method": self.command,
+            "path": url.path, "query": query, "headers": {k.lower(): v for k, v in self.headers.items()},
+            "host": self.headers.get("host", ""), "count": seen,
+        }
+        self._send(status, body)
+
+    def _control(self, query: dict[str, str], name: str) -> str:
+        return query.get(name) or self.headers.get(f"x-echo-{name.replace('_', '-')}") or ""
+
+    def _drain_body(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body, sort_keys=True).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if os.environ.get("ECHO_VERBOSE"):
+            super().log_message(format, *args)
+
+
+def serve(port: int, *, host: str = "127.0.0.1", workload: str = "", version: str = "") -> EchoServer:
+    """A bound (not yet serving) echo server; call ``serve_forever()`` on it."""
+    return EchoServer((host, port), workload=workload, version=version)
+
+
+def _label(key: str) -> str:
+    # `mizzen run` passes the workload labels as MIZZEN_LABELS=k=v,k2=v2.
+    pairs = (item.partition("=") for item in os.environ.get("MIZZEN_LABELS", "").split(","))
+    return next((v for k, _, v in pairs if k == key), "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m mizzen.testing.echo", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--name", default=os.environ.get("MIZZEN_WORKLOAD", "echo"))
+    parser.add_argument("--version", default=_label("version"),
+                        help="default: the workload's `version` label ($MIZZEN_LABELS)")
+    args = parser.parse_args(argv)
+    server = serve(args.port, host=args.host, workload=args.name, version=args.version)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
