@@ -159,7 +159,9 @@ def make_server(app: App, host: str = "127.0.0.1", port: int = 0) -> Server:
 def start_in_thread(app: App, host: str = "127.0.0.1", port: int = 0) -> Server:
     """Start ``app`` in a daemon thread and return the server (``shutdown()`` then ``server_close()``)."""
     server = make_server(app, host, port)
-    threading.Thread(target=server.serve_forever, name=f"bookinfo-{app.name}", daemon=True).start()
+    # A short poll interval keeps shutdown() quick: tests start and stop many of these.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"bookinfo-{app.name}",
+                     daemon=True).start()
     return server
 
 
