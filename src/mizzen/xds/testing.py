@@ -77,7 +77,10 @@ def _version(response: Response | AnyType) -> str:
 
 
 class AdsClient:
-    """A minimal ADS client over grpc.aio: send requests, receive ``DiscoveryResponse`` messages."""
+    """A minimal ADS client over grpc.aio: send requests, receive ``DiscoveryResponse`` messages.
+
+    Create it inside a running event loop.
+    """
 
     def __init__(self, target: str, *, token: str | None = None, envoy: FakeEnvoy | None = None) -> None:
         self.envoy = envoy or FakeEnvoy()
@@ -90,6 +93,20 @@ class AdsClient:
             response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
         )
         self.call = call(self._requests(), metadata=metadata)
+        self._inbox: asyncio.Queue[AnyType | BaseException] = asyncio.Queue()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        # Reading in a task of its own: cancelling a pending call.read() would cancel the whole RPC.
+        try:
+            async for response in self.call:
+                self._inbox.put_nowait(response)
+            self._inbox.put_nowait(EOFError("ADS stream closed by the server"))
+        except grpc.aio.AioRpcError as exc:
+            self._inbox.put_nowait(exc)
+        except asyncio.CancelledError:
+            self._inbox.put_nowait(EOFError("ADS stream cancelled"))
+            raise
 
     async def _requests(self) -> AsyncIterator[AnyType]:
         while (req := await self._outbox.get()) is not None:
@@ -105,13 +122,16 @@ class AdsClient:
 
     async def receive(self, timeout: float = 5.0) -> AnyType:
         """The next DiscoveryResponse (raises TimeoutError, or grpc.aio.AioRpcError if the stream ended)."""
-        response = await asyncio.wait_for(self.call.read(), timeout)
-        if response is grpc.aio.EOF:
-            raise EOFError("ADS stream closed by the server")
-        return response
+        item = await asyncio.wait_for(self._inbox.get(), timeout)
+        if isinstance(item, BaseException):
+            self._inbox.put_nowait(item)  # the stream stays ended for later calls too
+            raise item
+        return item
 
     async def close(self) -> None:
         """End the stream and the channel."""
         self._outbox.put_nowait(None)
         self.call.cancel()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
         await self._channel.close()
