@@ -22,7 +22,6 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Literal, NewType
 
 from mizzen.config.codes import violation
@@ -67,16 +66,22 @@ def camel(attr: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-@cache
+_FIELDS: dict[type, tuple[FieldSpec, ...]] = {}
+
+
 def fields_of(cls: type) -> tuple[FieldSpec, ...]:
-    """The schema of a model dataclass, in declaration order."""
+    """The schema of a model dataclass, in declaration order (computed once per class)."""
+    cached = _FIELDS.get(cls)
+    if cached is not None:
+        return cached
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
         json_name = f.metadata.get("json") or camel(f.name)
         out.append(FieldSpec(f.name, json_name, f.name.rstrip("_"), hints[f.name], bool(f.metadata.get("required")),
                              f.metadata.get("oneof"), f.metadata.get("deprecated")))
-    return tuple(out)
+    _FIELDS[cls] = tuple(out)
+    return _FIELDS[cls]
 
 
 def json_names(cls: type) -> list[str]:

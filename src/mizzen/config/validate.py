@@ -51,7 +51,8 @@ def validate_resource(res: Resource) -> list[Violation]:
     rule = RULES.get(res.kind)
     if rule is not None:
         found.extend(rule(res, root))
-    return locate(res, found)
+    # Reading order: by line, schema problems before rule problems on the same line (sort is stable).
+    return sorted(locate(res, found), key=lambda v: v.line or 0)
 
 
 def locate(res: Resource, found: Sequence[Violation]) -> list[Violation]:
