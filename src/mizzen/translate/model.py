@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from mizzen.config.resource import Resource
 from mizzen.registry.model import RegistrySnapshot
@@ -156,7 +156,7 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
     )
 
 
-def _records(value: object) -> list[Mapping[str, object]]:
+def _records(value: object) -> list[Mapping[str, Any]]:
     if isinstance(value, list | tuple):
         return [v for v in value if isinstance(v, Mapping)]
     return []

@@ -1,0 +1,139 @@
+"""CDS: outbound clusters per service port and per DestinationRule subset, inbound clusters to the
+app, and the special clusters (BlackHoleCluster, PassthroughCluster, zipkin)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mizzen.registry.model import Service, ServicePort
+from mizzen.translate import names
+from mizzen.translate.common import JSONDict, as_map
+from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
+from mizzen.translate.model import InboundPort
+from mizzen.translate.policies import traffic
+from mizzen.translate.scope import DestinationPolicy, Scope
+
+H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
+
+# One DNS cache shared by every dynamic-forward-proxy cluster and the HTTP filter (Envoy requires the
+# same configuration wherever a cache name appears).
+DNS_CACHE_CONFIG: JSONDict = {"name": names.DNS_CACHE, "dns_lookup_family": "V4_ONLY"}
+
+ADS_SOURCE: JSONDict = {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}
+
+
+def build_clusters(scope: Scope) -> dict[str, JSONDict]:
+    """All clusters for the proxy, keyed by name and sorted."""
+    out: dict[str, JSONDict] = {}
+    for svc in scope.services:
+        policy = scope.destination_policy(svc.hostname)
+        for port in svc.ports:
+            out.update(_service_port_clusters(scope, svc, port, policy))
+    if scope.proxy.type == "sidecar":
+        for inbound in scope.proxy.inbound:
+            c = inbound_cluster(inbound, scope.mesh.mesh.connect_timeout)
+            out[c["name"]] = c
+        out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
+    out[names.BLACKHOLE_CLUSTER] = {"name": names.BLACKHOLE_CLUSTER, "type": "STATIC",
+                                    "connect_timeout": scope.mesh.mesh.connect_timeout}
+    if scope.mesh.mesh.zipkin_address:
+        out[names.ZIPKIN_CLUSTER] = zipkin_cluster(scope.mesh.mesh.zipkin_address,
+                                                   scope.mesh.mesh.connect_timeout)
+    return dict(sorted(out.items()))
+
+
+def _service_port_clusters(scope: Scope, svc: Service, port: ServicePort,
+                           policy: DestinationPolicy) -> dict[str, JSONDict]:
+    out: dict[str, JSONDict] = {}
+    for subset in (None, *policy.subsets):
+        c = outbound_cluster(scope, svc, port, policy, subset)
+        out[c["name"]] = c
+    return out
+
+
+def outbound_cluster(scope: Scope, svc: Service, port: ServicePort, policy: DestinationPolicy,
+                     subset: Mapping[str, Any] | None) -> JSONDict:
+    """One ``outbound|port|subset|host`` cluster with Istio's defaults and the DR's policy applied."""
+    subset_name = str(subset.get("name", "")) if subset is not None else ""
+    name = names.outbound_cluster(port.number, subset_name, svc.hostname)
+    cluster: JSONDict = {"name": name, "connect_timeout": scope.mesh.mesh.connect_timeout}
+    kind = cluster_kind(svc)
+    if kind == "EDS":
+        cluster["type"] = "EDS"
+        cluster["eds_cluster_config"] = {"service_name": name, "eds_config": ADS_SOURCE}
+    elif kind == "DYNAMIC":
+        cluster.update(dynamic_cluster(name, scope.mesh.mesh.connect_timeout))
+    else:
+        eps = subset_endpoints(scope.mesh.registry.endpoints_of(svc.hostname, port.number), subset)
+        cluster["type"] = kind
+        cluster["dns_lookup_family"] = "V4_ONLY"
+        cluster["dns_refresh_rate"] = "60s"
+        cluster["respect_dns_ttl"] = True
+        cluster["load_assignment"] = _dns_assignment(name, svc, port, eps)
+    block = traffic.effective_policy(policy.traffic_policy, subset, port.number)
+    if kind != "DYNAMIC":
+        traffic.apply_load_balancer(cluster, as_map(block.get("loadBalancer")))
+    pool = as_map(block.get("connectionPool"))
+    cluster["circuit_breakers"] = traffic.circuit_breakers(pool)
+    traffic.apply_connection_pool(cluster, pool, port.protocol in H2_PROTOCOLS)
+    if "outlierDetection" in block:
+        od = as_map(block["outlierDetection"])
+        cluster["outlier_detection"] = traffic.outlier_detection(od)
+        cluster["common_lb_config"] = {"healthy_panic_threshold": {"value": float(od.get("minHealthPercent", 0))}}
+    tls = traffic.upstream_tls(as_map(block.get("tls")), svc.hostname)
+    if tls is not None:
+        cluster["transport_socket"] = tls
+    meta: dict[str, str] = {}
+    if policy.source is not None:
+        meta["config"] = names.config_path("DestinationRule", policy.source.namespace, policy.source.name)
+    if subset_name:
+        meta["subset"] = subset_name
+    if meta:
+        cluster["metadata"] = names.istio_metadata(**meta)
+    return cluster
+
+
+def _dns_assignment(name: str, svc: Service, port: ServicePort, eps: list[Any]) -> JSONDict:
+    if eps:
+        return load_assignment(name, eps)
+    # A DNS ServiceEntry without endpoints resolves its own host name.
+    target = port.target_port or port.number
+    return {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+        {"endpoint": {"address": socket_address(svc.hostname, target)}}]}]}
+
+
+def dynamic_cluster(name: str, connect_timeout: str) -> JSONDict:
+    """A dynamic-forward-proxy cluster: connects to the host the request names (no iptables, so this
+    is how ALLOW_ANY passthrough and resolution-NONE services reach their destination)."""
+    return {
+        "name": name, "connect_timeout": connect_timeout, "lb_policy": "CLUSTER_PROVIDED",
+        "cluster_type": {"name": "envoy.clusters.dynamic_forward_proxy", "typed_config": {
+            "@type": names.T_DFP_CLUSTER, "dns_cache_config": DNS_CACHE_CONFIG}},
+    }
+
+
+def inbound_cluster(port: InboundPort, connect_timeout: str) -> JSONDict:
+    """``inbound|<service port>||``: STATIC to the app on 127.0.0.1:<app port>."""
+    name = names.inbound_cluster(port.service_port)
+    cluster: JSONDict = {
+        "name": name, "type": "STATIC", "connect_timeout": connect_timeout, "lb_policy": "LEAST_REQUEST",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": socket_address("127.0.0.1", port.app_port)}}]}]},
+        "circuit_breakers": traffic.circuit_breakers({}),
+    }
+    if port.protocol.upper() in H2_PROTOCOLS:
+        cluster["typed_extension_protocol_options"] = {names.HTTP_PROTOCOL_OPTIONS: {
+            "@type": names.T_HTTP_PROTOCOL_OPTIONS, "explicit_http_config": {"http2_protocol_options": {}}}}
+    return cluster
+
+
+def zipkin_cluster(address: str, connect_timeout: str) -> JSONDict:
+    """The ``zipkin`` collector cluster for ``host:port``."""
+    host, _, port = address.rpartition(":")
+    return {
+        "name": names.ZIPKIN_CLUSTER, "type": "STRICT_DNS", "connect_timeout": connect_timeout,
+        "dns_lookup_family": "V4_ONLY",
+        "load_assignment": {"cluster_name": names.ZIPKIN_CLUSTER, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": socket_address(host or "127.0.0.1", int(port or 9411))}}]}]},
+    }

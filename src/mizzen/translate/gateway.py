@@ -1,0 +1,250 @@
+"""Router (ingress gateway) resources: listeners per Gateway server port, virtual hosts from server
+hosts x bound VirtualService hosts (several VSs merged, catch-alls last), 404 when nothing attaches,
+``httpsRedirect``, and HTTPS termination with ``credentialName`` secrets served over SDS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mizzen.config.resource import Resource
+from mizzen.translate import names
+from mizzen.translate.clusters import ADS_SOURCE
+from mizzen.translate.common import JSONDict, as_int, as_list, as_map, labels_match
+from mizzen.translate.endpoints import socket_address
+from mizzen.translate.filters import hcm, http_filters, tcp_proxy
+from mizzen.translate.hosts import fqdn, host_matches, hosts_intersect
+from mizzen.translate.match import is_catch_all
+from mizzen.translate.routes import RouteContext, gateway_ref, http_routes
+from mizzen.translate.scope import Scope
+from mizzen.translate.tcp import sni_filter_chains, tcp_destinations, tls_routes
+from mizzen.translate.vhosts import route_config
+
+HTTP_SERVER_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
+
+
+@dataclass(frozen=True)
+class Server:
+    """One ``servers[]`` entry with the Gateway it belongs to."""
+
+    gateway: Resource
+    spec: Mapping[str, Any]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.gateway.namespace}/{self.gateway.name}"
+
+    @property
+    def port(self) -> int:
+        return as_int(as_map(self.spec.get("port")).get("number"))
+
+    @property
+    def protocol(self) -> str:
+        return str(as_map(self.spec.get("port")).get("protocol", "HTTP")).upper()
+
+    @property
+    def port_name(self) -> str:
+        return str(as_map(self.spec.get("port")).get("name", ""))
+
+    @property
+    def tls(self) -> Mapping[str, Any]:
+        return as_map(self.spec.get("tls"))
+
+    @property
+    def hosts(self) -> list[tuple[str, str]]:
+        """(namespace filter, host) pairs: ``ns/host``, ``./host`` (gateway's namespace) or ``host``."""
+        out = []
+        for h in as_list(self.spec.get("hosts")):
+            ns, _, host = str(h).rpartition("/")
+            out.append((self.gateway.namespace if ns == "." else (ns or "*"), host.lower()))
+        return out
+
+    @property
+    def terminates_tls(self) -> bool:
+        return self.protocol == "HTTPS" and str(self.tls.get("mode", "SIMPLE")) in ("SIMPLE", "MUTUAL")
+
+
+def selected_servers(scope: Scope) -> list[Server]:
+    """Servers of every Gateway whose selector matches the proxy's labels (any namespace)."""
+    out: list[Server] = []
+    for gw in scope.mesh.of("Gateway"):
+        if labels_match(as_map(gw.spec.get("selector")), scope.proxy.labels):
+            out.extend(Server(gw, as_map(s)) for s in as_list(gw.spec.get("servers")))
+    return [s for s in out if s.port > 0]
+
+
+def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSONDict], dict[str, JSONDict]]:
+    """(listeners, route configs, secrets) for a router proxy."""
+    by_port: dict[int, list[Server]] = {}
+    for server in selected_servers(scope):
+        by_port.setdefault(server.port, []).append(server)
+    listeners: dict[str, JSONDict] = {}
+    routes: dict[str, JSONDict] = {}
+    secrets: dict[str, JSONDict] = {}
+    for port, servers in sorted(by_port.items()):
+        chains: list[JSONDict] = []
+        plain_http = [s for s in servers if s.protocol in HTTP_SERVER_PROTOCOLS]
+        if plain_http:
+            rc = _route_config(scope, names.gateway_http_rds(port), port, plain_http)
+            routes[rc["name"]] = rc
+            chains.append({"filters": [_hcm(scope, rc["name"], port)]})
+        for server in (s for s in servers if s.terminates_tls):
+            rds = names.gateway_https_rds(port, server.port_name, server.gateway.name, server.gateway.namespace)
+            routes[rds] = _route_config(scope, rds, port, [server])
+            chain = _tls_chain(scope, server, rds, port, secrets)
+            if chain is not None:
+                chains.append(chain)
+        chains += _l4_chains(scope, port, [s for s in servers if s not in plain_http and not s.terminates_tls])
+        if not chains:
+            continue
+        name = names.listener("0.0.0.0", port)
+        bind = str(servers[0].spec.get("bind") or scope.proxy.bind_address)
+        listener: JSONDict = {"name": name, "address": socket_address(bind, port), "filter_chains": chains,
+                              "traffic_direction": "OUTBOUND"}
+        if any("filter_chain_match" in c for c in chains):
+            listener["listener_filters"] = [{"name": names.TLS_INSPECTOR,
+                                             "typed_config": {"@type": names.T_TLS_INSPECTOR}}]
+        listeners[name] = listener
+    return listeners, routes, secrets
+
+
+def _hcm(scope: Scope, rds: str, port: int) -> JSONDict:
+    return hcm(scope.proxy, scope.mesh.mesh, f"outbound_0.0.0.0_{port}", rds=rds, filters=http_filters(False),
+               gateway=True)
+
+
+def bound_virtual_services(scope: Scope, refs: set[str]) -> list[Resource]:
+    """VSs whose ``gateways`` name one of ``refs`` (``ns/name``), in creation order."""
+    out = []
+    for vs in scope.virtual_services:
+        gws = {gateway_ref(str(g), vs.namespace) for g in as_list(vs.spec.get("gateways"))}
+        if gws & refs and as_list(vs.spec.get("hosts")):
+            out.append(vs)
+    return out
+
+
+def _vs_host(raw: str, vs: Resource) -> str:
+    return fqdn(raw, vs.namespace) if raw != "*" else raw
+
+
+def _route_config(scope: Scope, name: str, port: int, servers: list[Server]) -> JSONDict:
+    """Vhosts for servers on one port: each VS host that intersects a server host (and whose namespace
+    the server admits) becomes a vhost; VSs naming the same host are merged."""
+    refs = {s.ref for s in servers}
+    ctx = RouteContext(scope, port, frozenset(refs))
+    merged: dict[str, list[JSONDict]] = {}
+    redirect: dict[str, bool] = {}
+    for vs in bound_virtual_services(scope, refs):
+        for raw in as_list(vs.spec.get("hosts")):
+            vs_host = _vs_host(str(raw), vs)
+            for server in servers:
+                if vs.spec.get("gateways") and server.ref not in {
+                        gateway_ref(str(g), vs.namespace) for g in as_list(vs.spec.get("gateways"))}:
+                    continue
+                host = _intersection(server, vs, vs_host)
+                if host is None:
+                    continue
+                routes = merged.setdefault(host, [])
+                if not any(r.get("_vs") == vs.key for r in routes):
+                    routes.extend({**r, "_vs": vs.key} for r in http_routes(ctx, vs))
+                redirect[host] = redirect.get(host, False) or bool(server.tls.get("httpsRedirect"))
+    vhosts = [_vhost(host, port, routes, redirect[host]) for host, routes in sorted(merged.items())]
+    if not vhosts:
+        vhosts = [{"name": names.gateway_blackhole_vhost(port), "domains": ["*"], "routes": []}]
+    rc = route_config(name, vhosts)
+    rc["ignore_port_in_host_matching"] = True
+    return rc
+
+
+def _intersection(server: Server, vs: Resource, vs_host: str) -> str | None:
+    for ns, host in server.hosts:
+        if ns not in ("*", vs.namespace):
+            continue
+        if hosts_intersect(host, vs_host):
+            # The narrower of the two names the vhost (a VS "*" under server "*.example.com").
+            return vs_host if host_matches(host, vs_host) else host
+    return None
+
+
+def _vhost(host: str, port: int, routes: list[JSONDict], https_redirect: bool) -> JSONDict:
+    # Merge order: creation order across VSs, catch-all routes last; nothing after the first catch-all.
+    ordered = [r for r in routes if not is_catch_all(r["match"])] + [r for r in routes if is_catch_all(r["match"])]
+    clean: list[JSONDict] = []
+    for r in ordered:
+        clean.append({k: v for k, v in r.items() if k != "_vs"})
+        if is_catch_all(r["match"]):
+            break
+    vhost: JSONDict = {"name": names.vhost(host, port), "domains": [host], "routes": clean}
+    if https_redirect:
+        vhost["require_tls"] = "ALL"
+    return vhost
+
+
+def _tls_chain(scope: Scope, server: Server, rds: str, port: int, secrets: dict[str, JSONDict]) -> JSONDict | None:
+    credential = str(server.tls.get("credentialName") or "")
+    secret = _secret(scope, server.gateway.namespace, credential)
+    if secret is None:
+        return None  # Istio leaves the server out until its credential exists
+    secrets[secret["name"]] = secret
+    common: JSONDict = {"tls_certificate_sds_secret_configs": [{"name": secret["name"], "sds_config": ADS_SOURCE}],
+                        "alpn_protocols": ["h2", "http/1.1"]}
+    context: JSONDict = {"@type": names.T_DOWNSTREAM_TLS, "common_tls_context": common}
+    if str(server.tls.get("mode")) == "MUTUAL":
+        ca = _ca_secret(scope, server.gateway.namespace, credential)
+        if ca is not None:
+            secrets[ca["name"]] = ca
+            common["validation_context_sds_secret_config"] = {"name": ca["name"], "sds_config": ADS_SOURCE}
+            context["require_client_certificate"] = True
+    chain: JSONDict = {"filters": [_hcm(scope, rds, port)],
+                       "transport_socket": {"name": names.TLS_SOCKET, "typed_config": context}}
+    sni = sorted({h for _, h in server.hosts if h != "*"})
+    if sni:
+        chain["filter_chain_match"] = {"server_names": sni}
+    return chain
+
+
+def _secret_resource(scope: Scope, namespace: str, name: str) -> Resource | None:
+    return next((r for r in scope.mesh.of("Secret") if r.namespace == namespace and r.name == name), None)
+
+
+def _secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None:
+    """A TLS certificate Secret from a ``kubernetes.io/tls`` Secret (``data`` is base64 already)."""
+    res = _secret_resource(scope, namespace, credential) if credential else None
+    if res is None:
+        return None
+    data = as_map(res.spec.get("data"))
+    if not data.get("tls.crt") or not data.get("tls.key"):
+        return None
+    return {"name": names.secret_name(credential), "tls_certificate": {
+        "certificate_chain": {"inline_bytes": str(data["tls.crt"])},
+        "private_key": {"inline_bytes": str(data["tls.key"])}}}
+
+
+def _ca_secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None:
+    res = _secret_resource(scope, namespace, credential) or _secret_resource(scope, namespace, f"{credential}-cacert")
+    ca = as_map(res.spec.get("data")).get("ca.crt") if res is not None else None
+    if not ca:
+        return None
+    return {"name": names.secret_name(credential) + "-cacert",
+            "validation_context": {"trusted_ca": {"inline_bytes": str(ca)}}}
+
+
+def _l4_chains(scope: Scope, port: int, servers: list[Server]) -> list[JSONDict]:
+    """TCP servers -> tcp_proxy from bound VS ``tcp`` rules; TLS PASSTHROUGH -> SNI chains."""
+    chains: list[JSONDict] = []
+    for server in servers:
+        ctx = RouteContext(scope, port, frozenset({server.ref}))
+        stat = f"outbound_0.0.0.0_{port}"
+
+        def make(dests: list[tuple[str, int]], stat: str = stat) -> JSONDict:
+            return tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests)
+
+        for vs in bound_virtual_services(scope, {server.ref}):
+            if server.protocol == "TLS":
+                chains += sni_filter_chains(tls_routes(ctx, vs), make)
+            elif as_list(vs.spec.get("tcp")):
+                dests = tcp_destinations(ctx, vs, _vs_host(str(as_list(vs.spec["hosts"])[0]), vs))
+                chains.append({"filters": [tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests)]})
+                return chains
+    return chains

@@ -1,0 +1,96 @@
+"""Sidecar LDS: the outbound HTTP-proxy listener, inbound listeners to the app, and explicit
+upstream listeners for TCP/gRPC clients (there are no iptables: every listener binds a real port)."""
+
+from __future__ import annotations
+
+from mizzen.translate import names
+from mizzen.translate.common import JSONDict
+from mizzen.translate.endpoints import socket_address
+from mizzen.translate.filters import hcm, http_filters, tcp_proxy
+from mizzen.translate.hosts import resolve
+from mizzen.translate.model import InboundPort, Upstream
+from mizzen.translate.routes import RouteContext
+from mizzen.translate.scope import Scope
+from mizzen.translate.tcp import sni_filter_chains, tcp_destinations, tls_routes
+from mizzen.translate.vhosts import is_http, mesh_virtual_services, select_virtual_service, upstream_route_config
+
+TLS_PROTOCOLS = frozenset({"TLS", "HTTPS"})
+
+
+def sidecar_listeners(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSONDict]]:
+    """(listeners, extra route configs for upstream listeners) for a sidecar, both keyed by name."""
+    listeners: dict[str, JSONDict] = {}
+    routes: dict[str, JSONDict] = {}
+    proxy = scope.proxy
+    if proxy.http_proxy_port:
+        lis = http_proxy_listener(scope, proxy.http_proxy_port)
+        listeners[lis["name"]] = lis
+    for port in proxy.inbound:
+        lis = inbound_listener(scope, port)
+        listeners[lis["name"]] = lis
+    for upstream in proxy.upstreams:
+        lis, rc = upstream_listener(scope, upstream)
+        listeners[lis["name"]] = lis
+        if rc is not None:
+            routes[rc["name"]] = rc
+    return listeners, routes
+
+
+def _listener(name: str, address: str, port: int, chains: list[JSONDict], direction: str) -> JSONDict:
+    return {"name": name, "address": socket_address(address, port), "filter_chains": chains,
+            "traffic_direction": direction}
+
+
+def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
+    """``127.0.0.1:<http proxy port>`` -> HCM on RDS ``http_proxy`` (with the dynamic forward proxy
+    filter, so ALLOW_ANY passthrough reaches hosts the mesh does not know)."""
+    name = names.listener("127.0.0.1", port)
+    filt = hcm(scope.proxy, scope.mesh.mesh, f"outbound_{name}", rds=names.RDS_HTTP_PROXY,
+               filters=http_filters(True))
+    return _listener(name, "127.0.0.1", port, [{"filters": [filt]}], "OUTBOUND")
+
+
+def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
+    """``<proxy ip>:<listen port>`` -> the app via ``inbound|<service port>||``."""
+    proxy = scope.proxy
+    name = names.listener(proxy.ip, port.listen_port)
+    cluster = names.inbound_cluster(port.service_port)
+    stat = f"inbound_{proxy.ip}_{port.service_port}"
+    if port.protocol.upper() in ("TCP", "TLS", "MONGO", "MYSQL", "REDIS"):
+        filt = tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)])
+    else:
+        route = {"name": names.DEFAULT_ROUTE, "match": {"prefix": "/"},
+                 "route": {"cluster": cluster, "timeout": "0s"},
+                 "decorator": {"operation": f"{proxy.name}.{proxy.namespace}:{port.service_port}/*"}}
+        rc = {"name": cluster, "validate_clusters": False, "virtual_hosts": [
+            {"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}]}
+        filt = hcm(proxy, scope.mesh.mesh, stat, route_config=rc, filters=http_filters(False))
+    return _listener(name, proxy.ip, port.listen_port, [{"filters": [filt]}], "INBOUND")
+
+
+def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSONDict | None]:
+    """An explicit local port for one service port: HTTP/gRPC -> HCM on a route config for just that
+    service; TLS -> SNI chains from ``tls`` rules; TCP -> tcp_proxy (``tcp`` rules, weights)."""
+    proxy = scope.proxy
+    host = resolve(upstream.host, proxy.namespace, (s.hostname for s in scope.mesh.registry.services))
+    svc = scope.service(host)
+    sp = svc.port(upstream.port) if svc is not None else None
+    name = names.listener(upstream.bind, upstream.listen_port)
+    stat = f"outbound_{upstream.bind}_{upstream.listen_port}"
+    if svc is not None and sp is not None and is_http(sp):
+        rc = upstream_route_config(scope, svc, upstream.port)
+        filt = hcm(proxy, scope.mesh.mesh, stat, rds=rc["name"], filters=http_filters(False))
+        return _listener(name, upstream.bind, upstream.listen_port, [{"filters": [filt]}], "OUTBOUND"), rc
+    ctx = RouteContext(scope, upstream.port)
+    vs = select_virtual_service(mesh_virtual_services(scope), host)
+    default = tcp_proxy(proxy, scope.mesh.mesh, stat, tcp_destinations(ctx, vs, host))
+    lis = _listener(name, upstream.bind, upstream.listen_port, [{"filters": [default]}], "OUTBOUND")
+    if sp is not None and sp.protocol.upper() in TLS_PROTOCOLS:
+        chains = sni_filter_chains(tls_routes(ctx, vs),
+                                   lambda dests: tcp_proxy(proxy, scope.mesh.mesh, stat, dests))
+        if chains:
+            lis["filter_chains"] = chains
+            lis["default_filter_chain"] = {"filters": [default]}
+            lis["listener_filters"] = [{"name": names.TLS_INSPECTOR,
+                                        "typed_config": {"@type": names.T_TLS_INSPECTOR}}]
+    return lis, None

@@ -1,0 +1,58 @@
+"""VirtualService ``retries`` and Istio's default HTTP retry policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mizzen.translate import names
+from mizzen.translate.common import JSONDict, as_int, duration
+
+DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+
+
+def default_retry_policy(hashing: bool = False) -> JSONDict:
+    """Istio's default policy (2 retries on connection-level failures; app 5xx is not retried)."""
+    policy: JSONDict = {"retry_on": DEFAULT_RETRY_ON, "num_retries": 2}
+    if not hashing:
+        policy["retry_host_predicate"] = [_previous_hosts()]
+    policy["host_selection_retry_max_attempts"] = 5
+    return policy
+
+
+def retry_policy(retries: Mapping[str, Any] | None, hashing: bool = False) -> JSONDict | None:
+    """The ``retry_policy`` for a route: default without ``retries``; none for ``attempts: 0``."""
+    if retries is None:
+        return default_retry_policy(hashing)
+    attempts = as_int(retries.get("attempts"))
+    if attempts <= 0:
+        return None
+    policy = default_retry_policy(hashing or retries.get("retryIgnorePreviousHosts") is False)
+    policy["num_retries"] = attempts
+    retry_on = str(retries.get("retryOn") or "")
+    if retry_on:
+        conditions, codes = [], []
+        for part in (p.strip() for p in retry_on.split(",")):
+            if part.isdigit():
+                codes.append(int(part))
+            elif part:
+                conditions.append(part)
+        if codes and "retriable-status-codes" not in conditions:
+            conditions.append("retriable-status-codes")
+        policy["retry_on"] = ",".join(conditions)
+        if codes:
+            policy["retriable_status_codes"] = codes
+    per_try = duration(retries.get("perTryTimeout"))
+    if per_try is not None:
+        policy["per_try_timeout"] = per_try
+    if retries.get("retryRemoteLocalities"):
+        policy["retry_priority"] = {"name": names.PREVIOUS_PRIORITIES, "typed_config": {
+            "@type": names.T_PREVIOUS_PRIORITIES, "update_frequency": 2}}
+    backoff = duration(retries.get("backoff"))
+    if backoff is not None:
+        policy["retry_back_off"] = {"base_interval": backoff}
+    return policy
+
+
+def _previous_hosts() -> JSONDict:
+    return {"name": names.PREVIOUS_HOSTS, "typed_config": {"@type": names.T_PREVIOUS_HOSTS}}

@@ -1,0 +1,147 @@
+"""What one proxy can see: visible services, merged DestinationRules, VirtualServices, its Sidecar.
+
+Istio computes a ``SidecarScope`` per proxy; this is the same idea, reduced to what the builders read.
+Visibility follows ``exportTo``; a ``Sidecar`` resource's ``egress.hosts`` narrows the services (the
+main push-size reducer), and its ``outboundTrafficPolicy`` overrides the mesh's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizzen.config.resource import Resource
+from mizzen.registry.model import Service
+from mizzen.translate.common import as_list, as_map, exported_to, labels_match
+from mizzen.translate.hosts import fqdn, host_matches, match_specificity
+from mizzen.translate.model import MeshSnapshot, Proxy
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    """The DestinationRules for one host merged as Istio does: first ``trafficPolicy`` wins, subsets
+    unioned in order (a duplicate subset name keeps the first)."""
+
+    host: str
+    traffic_policy: Mapping[str, Any] = field(default_factory=dict)
+    subsets: tuple[Mapping[str, Any], ...] = ()
+    source: Resource | None = None  # the first DR (provenance metadata)
+
+    def subset(self, name: str) -> Mapping[str, Any] | None:
+        return next((s for s in self.subsets if s.get("name") == name), None)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The per-proxy view every builder reads."""
+
+    proxy: Proxy
+    mesh: MeshSnapshot
+    services: tuple[Service, ...]  # visible and in Sidecar egress scope, sorted by hostname
+    virtual_services: tuple[Resource, ...]  # visible VSs, creation order
+    destination_rules: tuple[Resource, ...]  # visible DRs, creation order
+    sidecar: Resource | None
+    outbound_policy: str  # "ALLOW_ANY" | "REGISTRY_ONLY"
+
+    def service(self, hostname: str) -> Service | None:
+        """The visible service named ``hostname`` (exact), if any."""
+        return next((s for s in self.services if s.hostname == hostname), None)
+
+    def destination_policy(self, hostname: str) -> DestinationPolicy:
+        """Merged DestinationRules for ``hostname``: exact host first, else the most specific wildcard."""
+        return _merge_rules(hostname, self.destination_rules, self.proxy)
+
+
+def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
+    """Compute the proxy's scope from the snapshot (pure)."""
+    sidecar = select_sidecar(proxy, mesh) if proxy.type == "sidecar" else None
+    visible = [s for s in mesh.registry.services if exported_to(s.export_to, s.namespace, proxy.namespace)]
+    if sidecar is not None:
+        egress = _egress_hosts(sidecar)
+        if egress:
+            visible = [s for s in visible if _egress_allows(egress, s, sidecar.namespace)]
+    services = tuple(sorted(visible, key=lambda s: s.hostname))
+    vss = tuple(r for r in mesh.of("VirtualService") if _visible(r, proxy))
+    drs = tuple(r for r in mesh.of("DestinationRule") if _visible(r, proxy) and _dr_applies(r, proxy))
+    policy = mesh.mesh.outbound_traffic_policy
+    if sidecar is not None:
+        mode = as_map(sidecar.spec.get("outboundTrafficPolicy")).get("mode")
+        if mode in ("ALLOW_ANY", "REGISTRY_ONLY"):
+            policy = mode
+    return Scope(proxy, mesh, services, vss, drs, sidecar, str(policy))
+
+
+def _visible(resource: Resource, proxy: Proxy) -> bool:
+    export = resource.spec.get("exportTo")
+    return exported_to([str(e) for e in as_list(export)] or None, resource.namespace, proxy.namespace)
+
+
+def _dr_applies(dr: Resource, proxy: Proxy) -> bool:
+    selector = as_map(dr.spec.get("workloadSelector")).get("matchLabels")
+    if selector is None:
+        return True
+    return dr.namespace == proxy.namespace and labels_match(as_map(selector), proxy.labels)
+
+
+def select_sidecar(proxy: Proxy, mesh: MeshSnapshot) -> Resource | None:
+    """Istio's precedence: a workload-selecting Sidecar in the proxy's namespace, then the namespace's
+    selector-less Sidecar, then the root namespace's selector-less Sidecar (the mesh default)."""
+    sidecars = mesh.of("Sidecar")
+    own = [s for s in sidecars if s.namespace == proxy.namespace]
+    for s in own:
+        selector = as_map(as_map(s.spec.get("workloadSelector")).get("labels"))
+        if selector and labels_match(selector, proxy.labels):
+            return s
+    for s in own:
+        if not as_map(s.spec.get("workloadSelector")).get("labels"):
+            return s
+    root = mesh.mesh.root_namespace
+    return next((s for s in sidecars if s.namespace == root and not s.spec.get("workloadSelector")), None)
+
+
+def _egress_hosts(sidecar: Resource) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for egress in as_list(sidecar.spec.get("egress")):
+        for entry in as_list(as_map(egress).get("hosts")):
+            ns, _, host = str(entry).partition("/")
+            if host:
+                out.append((ns, host.lower()))
+    return out
+
+
+def _egress_allows(egress: list[tuple[str, str]], svc: Service, sidecar_ns: str) -> bool:
+    for ns, host in egress:
+        if ns == "~":
+            continue
+        target_ns = sidecar_ns if ns == "." else ns
+        if target_ns != "*" and target_ns != svc.namespace:
+            continue
+        pattern = fqdn(host, svc.namespace) if "." not in host and host != "*" else host
+        if host_matches(pattern, svc.hostname):
+            return True
+    return False
+
+
+def _merge_rules(hostname: str, rules: tuple[Resource, ...], proxy: Proxy) -> DestinationPolicy:
+    candidates: list[tuple[int, int, Resource]] = []
+    for index, dr in enumerate(rules):
+        host = fqdn(str(dr.spec.get("host", "")), dr.namespace)
+        if host and host_matches(host, hostname):
+            # Istio looks in the proxy's namespace first, then the service's, then elsewhere.
+            rank = 0 if dr.namespace == proxy.namespace else 1
+            candidates.append((-match_specificity(host), rank * 100_000 + index, dr))
+    if not candidates:
+        return DestinationPolicy(hostname)
+    best = min(c[0] for c in candidates)
+    chosen = [c[2] for c in sorted(c for c in candidates if c[0] == best)]
+    policy: Mapping[str, Any] = {}
+    subsets: dict[str, Mapping[str, Any]] = {}
+    for dr in chosen:
+        if not policy and as_map(dr.spec.get("trafficPolicy")):
+            policy = as_map(dr.spec.get("trafficPolicy"))
+        for s in as_list(dr.spec.get("subsets")):
+            name = str(as_map(s).get("name", ""))
+            if name and name not in subsets:
+                subsets[name] = as_map(s)
+    return DestinationPolicy(hostname, policy, tuple(subsets.values()), chosen[0])

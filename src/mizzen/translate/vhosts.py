@@ -1,0 +1,124 @@
+"""Sidecar route configurations: one virtual host per (service, port) with Istio's domain variants
+(``host:port`` forms, since HTTP-proxy clients send them), routes from the first VirtualService for
+the host (sidecars do not merge VirtualServices), Istio's default route otherwise, and the catch-all
+``allow_any`` / ``block_all`` virtual host."""
+
+from __future__ import annotations
+
+from mizzen.config.resource import Resource
+from mizzen.registry.model import Service, ServicePort
+from mizzen.translate import names
+from mizzen.translate.common import JSONDict, as_list
+from mizzen.translate.hosts import domain_variants, fqdn, host_matches, match_specificity, with_port
+from mizzen.translate.routes import RouteContext, default_route, http_routes
+from mizzen.translate.scope import Scope
+
+HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "UNSUPPORTED", ""})
+MAX_DIRECT_BODY = 1048576
+
+
+def is_http(port: ServicePort) -> bool:
+    """True for ports whose protocol the HTTP proxy routes (HTTP family and undeclared)."""
+    return port.protocol.upper() in HTTP_PROTOCOLS
+
+
+def mesh_virtual_services(scope: Scope) -> list[Resource]:
+    """VirtualServices that apply to sidecars: bound to ``mesh`` (or unbound), not delegates."""
+    out = []
+    for vs in scope.virtual_services:
+        gateways = [str(g) for g in as_list(vs.spec.get("gateways"))]
+        if as_list(vs.spec.get("hosts")) and (not gateways or "mesh" in gateways):
+            out.append(vs)
+    return out
+
+
+def vs_hosts(vs: Resource) -> list[str]:
+    """The VS's hosts resolved relative to its namespace."""
+    return [fqdn(str(h), vs.namespace) for h in as_list(vs.spec.get("hosts"))]
+
+
+def select_virtual_service(vss: list[Resource], hostname: str) -> Resource | None:
+    """Sidecars take one VS per host: the most specific host match, then the oldest."""
+    best: tuple[int, int] | None = None
+    chosen = None
+    for index, vs in enumerate(vss):
+        for h in vs_hosts(vs):
+            if host_matches(h, hostname):
+                key = (-match_specificity(h), index)
+                if best is None or key < best:
+                    best, chosen = key, vs
+    return chosen
+
+
+def service_routes(scope: Scope, vss: list[Resource], svc: Service, port: int) -> list[JSONDict]:
+    """Routes for one service port: the selected VS's routes, else the default route."""
+    vs = select_virtual_service(vss, svc.hostname)
+    if vs is None:
+        return [default_route(scope, svc.hostname, port)]
+    return http_routes(RouteContext(scope, port), vs)
+
+
+def http_proxy_route_config(scope: Scope) -> JSONDict:
+    """The ``http_proxy`` route configuration behind the sidecar's outbound HTTP-proxy listener."""
+    vss = mesh_virtual_services(scope)
+    seen: set[str] = set()
+    vhosts: list[JSONDict] = []
+    for svc in scope.services:
+        for port in svc.ports:
+            if not is_http(port):
+                continue
+            domains = _unique(with_port(domain_variants(svc, scope.proxy.namespace), port.number), seen)
+            vhosts.append({"name": names.vhost(svc.hostname, port.number), "domains": domains,
+                           "routes": service_routes(scope, vss, svc, port.number)})
+    vhosts += _non_registry_vhosts(scope, vss, seen)
+    vhosts = [v for v in vhosts if v["domains"]]
+    vhosts.sort(key=lambda v: str(v["name"]))
+    vhosts.append(catch_all_vhost(scope.outbound_policy))
+    return route_config(names.RDS_HTTP_PROXY, vhosts)
+
+
+def _non_registry_vhosts(scope: Scope, vss: list[Resource], seen: set[str]) -> list[JSONDict]:
+    """VS hosts naming no service (``bookinfo.com``) get their own vhost on port 80."""
+    out = []
+    known = [s.hostname for s in scope.services]
+    for vs in vss:
+        for host in vs_hosts(vs):
+            if host == "*" or any(host_matches(host, k) for k in known):
+                continue
+            if select_virtual_service(vss, host) is not vs:
+                continue
+            domains = _unique(with_port([host], 80), seen)
+            routes = http_routes(RouteContext(scope, 80), vs)
+            out.append({"name": names.vhost(host, 80), "domains": domains, "routes": routes})
+    return out
+
+
+def _unique(domains: list[str], seen: set[str]) -> list[str]:
+    """Drop domains another vhost already has (Envoy rejects duplicates; first wins, as in Istio)."""
+    out = [d for d in dict.fromkeys(domains) if d not in seen]
+    seen.update(out)
+    return out
+
+
+def catch_all_vhost(policy: str) -> JSONDict:
+    """``allow_any`` (to PassthroughCluster) or ``block_all`` (502) for unknown hosts."""
+    if policy == "REGISTRY_ONLY":
+        return {"name": names.BLOCK_ALL, "domains": ["*"], "routes": [
+            {"name": names.BLOCK_ALL, "match": {"prefix": "/"}, "direct_response": {"status": 502}}]}
+    return {"name": names.ALLOW_ANY, "domains": ["*"], "routes": [
+        {"name": names.ALLOW_ANY, "match": {"prefix": "/"},
+         "route": {"cluster": names.PASSTHROUGH_CLUSTER, "timeout": "0s"}}]}
+
+
+def upstream_route_config(scope: Scope, svc: Service, port: int) -> JSONDict:
+    """Route config for an explicit upstream port bound to one service (any authority)."""
+    vss = mesh_virtual_services(scope)
+    vhost = {"name": names.vhost(svc.hostname, port), "domains": ["*"],
+             "routes": service_routes(scope, vss, svc, port)}
+    return route_config(names.upstream_route_config(svc.hostname, port), [vhost])
+
+
+def route_config(name: str, vhosts: list[JSONDict]) -> JSONDict:
+    """A RouteConfiguration with Istio's settings (clusters not validated: unknown -> 503)."""
+    return {"name": name, "virtual_hosts": vhosts, "validate_clusters": False,
+            "max_direct_response_body_size_bytes": MAX_DIRECT_BODY}
