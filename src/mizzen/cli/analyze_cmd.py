@@ -1,0 +1,134 @@
+"""``mizzen analyze``: Istio's configuration analyzers on files, on the live mesh, or both.
+
+Behaves like ``istioctl analyze``: messages go to stdout in ``log`` (default), ``json`` or ``yaml``;
+the verdict goes to stderr. Exit codes: 0 no issue at or above ``--failure-threshold``; 79 issues
+found; 65 some files could not be parsed; 2 bad usage; 1 the control plane could not be asked.
+With no files, the live configuration is analyzed (as istioctl analyzes the cluster by default);
+``--live`` adds the live configuration to the files, the files winning for the same object.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from mizzen.cli.client import ApiClient
+from mizzen.config.analyze import ANALYZERS, FORMATS, SuppressionError, analyze, at_or_above, render
+from mizzen.config.analyze.runner import Suppression
+from mizzen.config.analyze.schema import violation_messages
+from mizzen.config.format import format_violation
+from mizzen.config.kinds import KINDS
+from mizzen.config.loader import load_paths, to_resource
+from mizzen.config.report import Violation
+from mizzen.config.resource import Origin, Resource
+
+EXIT_ISSUES = 79
+EXIT_PARSE = 65
+DOCS = "https://istio.io/latest/docs/reference/config/analysis"
+LEVELS = ("Error", "Warning", "Info")
+# Credentials and identities are never needed to analyze traffic configuration: not fetched.
+LIVE_SKIPPED_KINDS = frozenset({"Secret", "ServiceAccount"})
+
+
+def _level(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    for level in LEVELS:
+        if level.lower() == value.lower():
+            return level
+    raise click.BadParameter(f"must be one of {', '.join(LEVELS)}")
+
+
+def _suppressions(values: Sequence[str]) -> list[str]:
+    """``-S`` values, each possibly a comma-separated list, checked up front."""
+    out = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    for text in out:
+        try:
+            Suppression.parse(text)
+        except SuppressionError as exc:
+            raise click.BadParameter(str(exc), param_hint="--suppress") from exc
+    return out
+
+
+def live_resources(client: ApiClient) -> list[Resource]:
+    """Every traffic-relevant object the control plane holds, across namespaces."""
+    out: list[Resource] = []
+    for info in KINDS:
+        if info.kind in LIVE_SKIPPED_KINDS:
+            continue
+        for doc in client.list_objects(info):
+            conv = to_resource(doc, Origin())
+            if conv.resource is not None:
+                out.append(conv.resource)
+    return out
+
+
+def _merge(files: Sequence[Resource], live: Sequence[Resource]) -> list[Resource]:
+    """Live objects overridden by file objects with the same kind, namespace and name."""
+    keys = {r.key for r in files}
+    return [r for r in live if r.key not in keys] + list(files)
+
+
+def _is_parse_problem(v: Violation) -> bool:
+    # MZ00xx: reading and parsing (see mizzen.config.codes); nothing to attach an analysis message to.
+    return v.level == "error" and (v.code.startswith("MZ00") or not v.resource)
+
+
+@click.command("analyze")
+@click.argument("paths", nargs=-1)
+@click.option("-f", "--filename", "files", multiple=True,
+              help="A file, a folder of .yaml/.yml/.json files, or - for stdin (repeatable).")
+@click.option("-R", "--recursive", is_flag=True, help="Process folders recursively.")
+@click.option("--live", is_flag=True, help="Also analyze the configuration the control plane holds.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Report issues in every namespace.")
+@click.option("-n", "--namespace", default="default", show_default=True, help="Report issues in this namespace.")
+@click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="log", show_default=True)
+@click.option("-S", "--suppress", multiple=True, metavar="CODE=Kind ns/name",
+              help='Suppress matching messages, e.g. "IST0102=Namespace frod" (wildcards allowed; repeatable).')
+@click.option("--failure-threshold", default="Error", show_default=True, callback=_level,
+              help="Lowest level (Info, Warning, Error) that makes the command fail with exit code 79.")
+@click.option("--output-threshold", default="Info", show_default=True, callback=_level,
+              help="Lowest level (Info, Warning, Error) to print.")
+@click.option("-L", "--list-analyzers", is_flag=True, help="List the analyzers and exit.")
+@click.pass_context
+def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...], recursive: bool,
+                    live: bool, all_namespaces: bool, namespace: str, fmt: str, suppress: tuple[str, ...],
+                    failure_threshold: str, output_threshold: str, list_analyzers: bool) -> None:
+    """Analyze Istio configuration and report potential issues, as istioctl analyze does."""
+    if list_analyzers:
+        for name, _ in ANALYZERS:
+            click.echo(name)
+        return
+    suppressions = _suppressions(suppress)
+    inputs = [*files, *paths]
+    loaded = load_paths(inputs, recursive=recursive) if inputs else None
+    resources = list(loaded.resources) if loaded else []
+    problems = list(loaded.report.violations) if loaded else []
+    parse_errors = [v for v in problems if _is_parse_problem(v)]
+    for v in parse_errors:
+        click.echo(format_violation(v), err=True)
+    if live or not inputs:
+        resources = _merge(resources, live_resources(ApiClient.from_context(ctx)))
+    extra = violation_messages(v for v in problems if not _is_parse_problem(v))
+    messages = analyze(resources, namespace=namespace, all_namespaces=all_namespaces, suppress=suppressions,
+                       extra_messages=extra)
+    shown = at_or_above(messages, output_threshold)
+    target = "all namespaces" if all_namespaces else f"namespace: {namespace}"
+    if shown or fmt != "log":
+        click.echo(render(shown, fmt), nl=False)
+    elif not parse_errors:
+        click.echo(f"\u2714 No validation issues found when analyzing {target}.", err=True)
+    else:
+        n = len({v.file for v in parse_errors})
+        click.echo(f"No validation issues found when analyzing {target} (but {n} file{'s' if n != 1 else ''} "
+                   "could not be parsed).", err=True)
+    if at_or_above(messages, failure_threshold):
+        click.echo(f"Error: Analyzers found issues when analyzing {target}.", err=True)
+        click.echo(f"See {DOCS} for more information about causes and resolutions.", err=True)
+        sys.exit(EXIT_ISSUES)
+    if parse_errors:
+        click.echo("Error: Some files couldn't be parsed.", err=True)
+        sys.exit(EXIT_PARSE)
+
+
+COMMANDS: tuple[click.Command, ...] = (analyze_command,)

@@ -1,0 +1,146 @@
+"""``mizzen analyze`` on files: exit codes 0/79/65, istioctl's log lines and verdicts, thresholds, formats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mizzen.cli.analyze_cmd import analyze_command
+
+SAMPLES = Path("/work/shared/istio-samples")
+
+SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: reviews
+spec:
+  selector:
+    app: reviews
+  ports:
+  - port: 9080
+    name: http
+"""
+
+BOGUS = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews-bogus
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination:
+        host: reviews-bogus
+"""
+
+UNCONVENTIONAL = SERVICE.replace("name: http", "name: web")
+
+
+def run(*args: str, cwd: Path) -> Result:
+    """Invoke the command in-process (paths are absolute, so ``cwd`` only documents where files live)."""
+    assert cwd.is_dir()
+    return CliRunner().invoke(analyze_command, list(args), catch_exceptions=False)
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    (tmp_path / name).write_text(text)
+    return str(tmp_path / name)
+
+
+def test_clean_files_exit_0_with_the_check_mark_line(tmp_path: Path) -> None:
+    """No issues: nothing on stdout, istioctl's check-mark line on stderr, exit 0."""
+    result = run(write(tmp_path, "svc.yaml", SERVICE), cwd=tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "\u2714 No validation issues found when analyzing namespace: default.\n"
+
+
+def test_errors_exit_79_with_log_lines(tmp_path: Path) -> None:
+    """An error prints istioctl's log line on stdout and the verdict plus docs hint on stderr; exit 79."""
+    path = write(tmp_path, "reviews.yaml", BOGUS)
+    result = run("-f", path, cwd=tmp_path)
+    assert result.exit_code == 79
+    assert result.stdout == (f"Error [IST0101] (VirtualService default/reviews-bogus {path}:10) "
+                             'Referenced host not found: "reviews-bogus"\n')
+    assert result.stderr == (
+        "Error: Analyzers found issues when analyzing namespace: default.\n"
+        "See https://istio.io/latest/docs/reference/config/analysis for more information about causes and "
+        "resolutions.\n")
+
+
+def test_info_messages_do_not_fail_by_default(tmp_path: Path) -> None:
+    """Below the default failure threshold (Error) messages are printed and the exit code is 0."""
+    result = run(write(tmp_path, "svc.yaml", UNCONVENTIONAL), cwd=tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Info [IST0118] (Service default/reviews ")
+
+
+def test_failure_threshold_info_makes_infos_fail(tmp_path: Path) -> None:
+    """``--failure-threshold Info`` turns the same Info message into exit 79."""
+    result = run("--failure-threshold", "info", write(tmp_path, "svc.yaml", UNCONVENTIONAL), cwd=tmp_path)
+    assert result.exit_code == 79
+
+
+def test_output_threshold_hides_lower_levels_but_not_the_verdict(tmp_path: Path) -> None:
+    """``--output-threshold Error`` hides the Info line; with nothing shown the check-mark line appears."""
+    result = run("--output-threshold", "Error", write(tmp_path, "svc.yaml", UNCONVENTIONAL), cwd=tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "No validation issues found" in result.stderr
+
+
+def test_suppress_drops_the_message(tmp_path: Path) -> None:
+    """``-S CODE=Kind ns/name`` removes the error, so the command succeeds."""
+    path = write(tmp_path, "reviews.yaml", BOGUS)
+    result = run("-S", "IST0101=VirtualService default/reviews-bogus", path, cwd=tmp_path)
+    assert result.exit_code == 0
+    bad = run("-S", "IST0101", path, cwd=tmp_path)
+    assert bad.exit_code == 2
+
+
+def test_json_output(tmp_path: Path) -> None:
+    """``-o json`` prints istioctl's JSON list (and still exits 79 on errors)."""
+    path = write(tmp_path, "reviews.yaml", BOGUS)
+    result = run("-o", "json", path, cwd=tmp_path)
+    assert result.exit_code == 79
+    [item] = json.loads(result.stdout)
+    assert item["code"] == "IST0101" and item["origin"] == "VirtualService default/reviews-bogus"
+    assert item["reference"] == f"{path}:10"
+
+
+def test_unparseable_file_exits_65(tmp_path: Path) -> None:
+    """A file that is not YAML is reported and the command exits 65 ("Some files couldn't be parsed.")."""
+    bad = write(tmp_path, "bad.yaml", "kind: [unclosed\n")
+    result = run(bad, write(tmp_path, "svc.yaml", SERVICE), cwd=tmp_path)
+    assert result.exit_code == 65
+    assert "bad.yaml" in result.stderr
+    assert result.stderr.endswith("Error: Some files couldn't be parsed.\n")
+
+
+def test_namespace_and_all_namespaces(tmp_path: Path) -> None:
+    """Issues in another namespace are ignored with ``-n default`` and found with ``-A``."""
+    path = write(tmp_path, "team.yaml", BOGUS.replace("  name: reviews-bogus\n",
+                                                      "  name: reviews-bogus\n  namespace: team\n"))
+    assert run(path, cwd=tmp_path).exit_code == 0
+    result = run("-A", path, cwd=tmp_path)
+    assert result.exit_code == 79
+    assert "analyzing all namespaces." in result.stderr
+
+
+def test_list_analyzers(tmp_path: Path) -> None:
+    """``-L`` lists analyzer names."""
+    result = run("-L", cwd=tmp_path)
+    assert result.exit_code == 0
+    assert "virtualservice.DestinationHostAnalyzer" in result.stdout.splitlines()
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="Istio samples not present")
+def test_bookinfo_samples_exit_0(tmp_path: Path) -> None:
+    """Bookinfo with all DRs, all-v1 VSs and the gateway: only istioctl's IST0140 warning, exit 0."""
+    names = ("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml", "bookinfo-gateway.yaml")
+    result = run(*(str(SAMPLES / n) for n in names), cwd=tmp_path)
+    assert result.exit_code == 0
+    assert [line.split(" ")[1] for line in result.stdout.splitlines()] == ["[IST0140]"]
