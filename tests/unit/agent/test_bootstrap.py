@@ -1,0 +1,148 @@
+"""Envoy bootstrap: node identity and metadata, control-plane cluster, ADS, stats pruning."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+
+from mizzen.agent.bootstrap import STATS_INCLUSIONS, build_bootstrap
+from mizzen.agent.envoy import find_envoy
+from mizzen.translate.model import InboundPort, Proxy, Upstream, proxy_from_node
+
+SIDECAR = Proxy(
+    id="reviews-v2.default", type="sidecar", name="reviews-v2", namespace="default",
+    labels={"app": "reviews", "version": "v2"}, service_account="bookinfo-reviews", http_proxy_port=15101,
+    inbound=(InboundPort(9080, "http", "HTTP", 15102, 15103),),
+    upstreams=(Upstream("ratings", 9080, 19080),), access_log="/tmp/reviews-v2.access.log",
+)
+GATEWAY = Proxy(id="istio-ingressgateway.istio-system", type="router", name="istio-ingressgateway",
+                namespace="istio-system", labels={"istio": "ingressgateway"}, bind_address="127.0.0.2")
+
+
+def boot(proxy: Proxy = SIDECAR, **kw: Any) -> dict[str, Any]:
+    return build_bootstrap(proxy, admin_port=15000, token="s3cret", **kw)
+
+
+def test_node_id_and_cluster_in_istio_shape() -> None:
+    """The node id is Istio's sidecar~ip~name.ns~ns.svc.cluster.local; cluster is <app>.<ns>."""
+    node = boot()["node"]
+    assert node["id"] == "sidecar~127.0.0.1~reviews-v2.default~default.svc.cluster.local"
+    assert node["cluster"] == "reviews.default"
+
+
+def test_gateway_node_is_router_named_after_itself() -> None:
+    """A gateway is a router node whose cluster falls back to its name (no app label)."""
+    node = boot(GATEWAY)["node"]
+    assert node["id"].startswith("router~127.0.0.1~istio-ingressgateway.istio-system~")
+    assert node["cluster"] == "istio-ingressgateway.istio-system"
+    assert node["metadata"]["MIZZEN_BIND"] == "127.0.0.2"
+    assert "MIZZEN_HTTP_PROXY_PORT" not in node["metadata"]
+
+
+def test_metadata_contract_keys() -> None:
+    """Metadata carries Istio's keys (no interception, mizzen version) and Mizzen's port facts."""
+    meta = boot(version="9.9.9")["node"]["metadata"]
+    assert meta["INTERCEPTION_MODE"] == "NONE"
+    assert meta["ISTIO_VERSION"] == "mizzen-9.9.9"
+    assert meta["LABELS"] == {"app": "reviews", "version": "v2"}
+    assert meta["MIZZEN_ADMIN"] == "127.0.0.1:15000"
+    assert meta["MIZZEN_ACCESS_LOG"] == "/tmp/reviews-v2.access.log"
+    assert meta["MIZZEN_INBOUND"] == [
+        {"servicePort": 9080, "name": "http", "protocol": "HTTP", "listenPort": 15102, "appPort": 15103}]
+
+
+@pytest.mark.parametrize("proxy", [SIDECAR, GATEWAY], ids=["sidecar", "gateway"])
+def test_metadata_round_trips_through_envoy_proto(proxy: Proxy) -> None:
+    """The control plane decodes exactly the Proxy the agent encoded, after a trip through protobuf."""
+    from envoy.config.bootstrap.v3 import bootstrap_pb2
+    from envoy.extensions.resource_monitors.downstream_connections.v3 import downstream_connections_pb2
+    from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+
+    assert downstream_connections_pb2 and http_protocol_options_pb2  # registered for the Any fields
+    msg = json_format.ParseDict(boot(proxy), bootstrap_pb2.Bootstrap())
+    node = json_format.MessageToDict(msg.node, preserving_proto_field_name=True)
+    assert proxy_from_node(node["id"], node["metadata"]) == proxy
+
+
+def test_xds_cluster_and_ads_carry_token() -> None:
+    """Clusters and listeners come over ADS from xds-grpc, which is HTTP/2 and sends the bearer token."""
+    b = boot(xds_address=("127.0.0.9", 25010))
+    (cluster,) = b["static_resources"]["clusters"]
+    assert cluster["name"] == "xds-grpc" and cluster["type"] == "STATIC"
+    addr = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    assert addr == {"socket_address": {"address": "127.0.0.9", "port_value": 25010}}
+    opts = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    assert "http2_protocol_options" in opts["explicit_http_config"]
+    ads = b["dynamic_resources"]["ads_config"]
+    assert ads["api_type"] == "GRPC" and ads["transport_api_version"] == "V3"
+    assert ads["grpc_services"][0]["initial_metadata"] == [{"key": "authorization", "value": "Bearer s3cret"}]
+    assert b["dynamic_resources"]["cds_config"]["ads"] == {}
+    assert b["dynamic_resources"]["lds_config"]["ads"] == {}
+
+
+def test_xds_cluster_by_host_name_uses_dns() -> None:
+    """A control plane given by host name is resolved by DNS rather than treated as an IP."""
+    (cluster,) = boot(xds_address=("cp.example.internal", 15010))["static_resources"]["clusters"]
+    assert cluster["type"] == "STRICT_DNS"
+
+
+def test_admin_on_loopback() -> None:
+    """Envoy's admin listens on loopback only, on the allocated port."""
+    assert boot()["admin"]["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 15000}}
+
+
+def _kept(name: str) -> bool:
+    for pattern in STATS_INCLUSIONS:
+        if "prefix" in pattern and name.startswith(pattern["prefix"]):
+            return True
+        if "safe_regex" in pattern and re.fullmatch(pattern["safe_regex"]["regex"], name):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("stat", [
+    "cluster_manager.cds.update_success", "listener_manager.lds.update_rejected", "server.state",
+    "control_plane.connected_state", "cluster.outbound|9080|v1|reviews.default.svc.cluster.local.upstream_rq_2xx",
+    "cluster.outbound|9080||ratings.default.svc.cluster.local.upstream_rq_time",
+    "cluster.outbound|9080||ratings.default.svc.cluster.local.upstream_cx_active",
+    "cluster.outbound|9080||ratings.default.svc.cluster.local.circuit_breakers.default.rq_open",
+    "cluster.outbound|9080||ratings.default.svc.cluster.local.outlier_detection.ejections_active",
+    "http.outbound_0.0.0.0_9080.downstream_rq_5xx", "http.http_proxy.rds.http_proxy.update_success",
+])
+def test_stats_needed_for_inspection_are_kept(stat: str) -> None:
+    """Stats that proxy-status, telemetry and the dashboard read pass the inclusion list."""
+    assert _kept(stat)
+
+
+@pytest.mark.parametrize("stat", [
+    "cluster.outbound|9080||ratings.default.svc.cluster.local.lb_healthy_panic",
+    "cluster.outbound|9080||ratings.default.svc.cluster.local.bind_errors",
+    "vhost.reviews.vcluster.other.upstream_rq_retry", "http.outbound.rq_direct_response",
+    "listener.127.0.0.1_15001.http.outbound.downstream_rq_2xx_extra_tag", "runtime.load_success",
+])
+def test_other_stats_are_pruned(stat: str) -> None:
+    """Stats nobody reads are excluded (the point of pruning)."""
+    assert not _kept(stat)
+
+
+def test_bootstrap_is_deterministic_json() -> None:
+    """Same input, byte-identical JSON."""
+    assert json.dumps(boot(), sort_keys=True) == json.dumps(boot(), sort_keys=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("proxy", [SIDECAR, GATEWAY], ids=["sidecar", "gateway"])
+def test_real_envoy_validates_bootstrap(proxy: Proxy, tmp_path: Path) -> None:
+    """The pinned Envoy accepts the bootstrap in --mode validate."""
+    path = tmp_path / "bootstrap.json"
+    path.write_text(json.dumps(boot(proxy)))
+    out = subprocess.run([str(find_envoy()), "--mode", "validate", "-c", str(path), "-l", "warning"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "OK" in out.stdout + out.stderr

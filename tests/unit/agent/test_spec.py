@@ -1,0 +1,123 @@
+"""Command-line values, port allocation, and what the app, Envoy and the control plane get."""
+
+from __future__ import annotations
+
+import pytest
+
+from mizzen.agent.errors import PortSpecError
+from mizzen.agent.spec import (
+    Allocation,
+    PortSpec,
+    UpstreamSpec,
+    WorkloadSpec,
+    allocate,
+    app_argv,
+    app_env,
+    parse_env,
+    parse_labels,
+    parse_port,
+    parse_upstream,
+    proxy_of,
+    workload_entry,
+)
+from mizzen.translate.model import Upstream
+
+SPEC = WorkloadSpec(
+    name="reviews-v2", labels={"app": "reviews", "version": "v2"}, service_account="bookinfo-reviews",
+    ports=(PortSpec("http", 9080), PortSpec("grpc-api", 9090)), command=("app", "--listen={port}", "{port_grpc-api}"),
+    upstreams=(UpstreamSpec("ratings", 9080, listen_port=19080), UpstreamSpec("db", 5432)),
+)
+ALLOC = Allocation(admin=20000, app={"http": 20001, "grpc-api": 20002}, inbound={"http": 20003, "grpc-api": 20004},
+                   http_proxy=20005, upstreams=(Upstream("ratings", 9080, 19080),))
+
+
+def test_parse_labels_and_env() -> None:
+    """--labels is comma-separated K=V; --env values keep '=' after the first."""
+    assert parse_labels("app=reviews, version=v2") == {"app": "reviews", "version": "v2"}
+    assert parse_labels("") == {}
+    assert parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
+    with pytest.raises(PortSpecError):
+        parse_labels("app")
+    with pytest.raises(PortSpecError):
+        parse_env(["=1"])
+
+
+def test_parse_port() -> None:
+    """--port is NAME=NUMBER with a valid port number."""
+    assert parse_port("http=9080") == PortSpec("http", 9080)
+    for bad in ("9080", "http=", "http=0", "http=70000", "=9080"):
+        with pytest.raises(PortSpecError):
+            parse_port(bad)
+
+
+def test_parse_upstream_forms() -> None:
+    """--upstream takes an optional local bind address and port."""
+    assert parse_upstream("reviews:9080=127.0.0.1:19080") == UpstreamSpec("reviews", 9080, "127.0.0.1", 19080)
+    assert parse_upstream("reviews:9080=19080") == UpstreamSpec("reviews", 9080, "127.0.0.1", 19080)
+    assert parse_upstream("reviews.default.svc.cluster.local:9080") == UpstreamSpec(
+        "reviews.default.svc.cluster.local", 9080)
+    for bad in ("reviews", "reviews:x", "reviews:9080=abc"):
+        with pytest.raises(PortSpecError):
+            parse_upstream(bad)
+
+
+def test_allocate_sidecar_ports_are_distinct() -> None:
+    """A sidecar gets admin, app and inbound ports per service port, an HTTP-proxy port and upstream ports."""
+    alloc = allocate(SPEC)
+    ports = [alloc.admin, *alloc.app.values(), *alloc.inbound.values(), alloc.http_proxy,
+             *(u.listen_port for u in alloc.upstreams)]
+    assert len(ports) == len(set(ports)) == 8
+    assert set(alloc.app) == set(alloc.inbound) == {"http", "grpc-api"}
+    assert alloc.upstreams[0] == Upstream("ratings", 9080, 19080)
+
+
+def test_allocate_gateway_only_admin() -> None:
+    """A gateway needs only an admin port (its listeners come from Gateway resources)."""
+    alloc = allocate(WorkloadSpec(name="gw", proxy_type="router"))
+    assert alloc.app == {} and alloc.inbound == {} and alloc.http_proxy is None and alloc.admin > 0
+
+
+def test_app_argv_substitutes_ports() -> None:
+    """{port} is the first service port's app port; {port_<name>} each named one."""
+    assert app_argv(SPEC, ALLOC) == ["app", "--listen=20001", "20002"]
+
+
+def test_app_env() -> None:
+    """The app gets PORT, the sidecar as HTTP proxy (not for localhost), its identity and --env, not the token."""
+    spec = WorkloadSpec(name="r", namespace="ns", labels={"version": "v1"}, ports=(PortSpec("http", 9080),),
+                        env={"EXTRA": "1", "PORT": "override-wins"}, command=("x",))
+    env = app_env(spec, Allocation(admin=1, app={"http": 2}, inbound={"http": 3}, http_proxy=4),
+                  {"PATH": "/bin", "MIZZEN_TOKEN": "secret"})
+    assert env["HTTP_PROXY"] == env["http_proxy"] == "http://127.0.0.1:4"
+    assert env["NO_PROXY"] == env["no_proxy"] == "localhost,127.0.0.1"
+    assert (env["MIZZEN_WORKLOAD"], env["MIZZEN_NAMESPACE"], env["MIZZEN_LABELS"]) == ("r", "ns", "version=v1")
+    assert env["MIZZEN_PORT_HTTP"] == "2" and env["PATH"] == "/bin" and env["EXTRA"] == "1"
+    assert env["PORT"] == "override-wins"
+    assert "MIZZEN_TOKEN" not in env
+
+
+def test_proxy_of_records_ports_for_the_control_plane() -> None:
+    """Inbound ports map service port -> sidecar listen port -> app port, with protocol from the name."""
+    proxy = proxy_of(SPEC, ALLOC, access_log="/logs/a.log")
+    assert proxy.id == "reviews-v2.default" and proxy.type == "sidecar"
+    assert [(p.service_port, p.name, p.protocol, p.listen_port, p.app_port) for p in proxy.inbound] == [
+        (9080, "http", "HTTP", 20003, 20001), (9090, "grpc-api", "GRPC", 20004, 20002)]
+    assert proxy.http_proxy_port == 20005 and proxy.access_log == "/logs/a.log"
+    assert proxy.upstreams == ALLOC.upstreams and proxy.service_account == "bookinfo-reviews"
+
+
+def test_workload_entry_points_at_sidecar_inbound_ports() -> None:
+    """The registered WorkloadEntry maps each port name to the sidecar's inbound port and marks the agent."""
+    entry = workload_entry(SPEC, ALLOC)
+    assert entry["apiVersion"] == "networking.istio.io/v1" and entry["kind"] == "WorkloadEntry"
+    assert entry["metadata"]["name"] == "reviews-v2" and entry["metadata"]["namespace"] == "default"
+    assert entry["metadata"]["annotations"]["mizzen.io/registered-by"] == "agent"
+    assert entry["spec"] == {"address": "127.0.0.1", "ports": {"http": 20003, "grpc-api": 20004},
+                             "labels": {"app": "reviews", "version": "v2"}, "serviceAccount": "bookinfo-reviews"}
+
+
+def test_only_sidecars_with_ports_register() -> None:
+    """Gateways and client-only workloads are not endpoints, so they do not register."""
+    assert SPEC.registers
+    assert not WorkloadSpec(name="c", command=("x",)).registers
+    assert not WorkloadSpec(name="g", proxy_type="router", ports=(PortSpec("http", 80),)).registers
