@@ -96,7 +96,7 @@ metadata:
   name: default
 spec:
   outboundTrafficPolicy:
-    mode: REGISTRY_ONLY
+    mode: ALLOW_ANY
     egressProxy:
       host: egress
 """

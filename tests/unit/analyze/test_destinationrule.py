@@ -97,6 +97,7 @@ spec:
       tls:
         mode: MUTUAL
         clientCertificate: /etc/certs/c.pem
+        privateKey: /etc/certs/key.pem
 """
     msgs = analyze(resources(tls))
     assert codes(msgs) == ["IST0128", "IST0129"]
