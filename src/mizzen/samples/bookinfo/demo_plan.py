@@ -1,0 +1,123 @@
+"""What ``mizzen demo`` starts and checks, as data: command lines, files, page classification, next steps.
+
+Pure functions only (no processes, no network), so the plan is unit-tested on its own; the command in
+:mod:`mizzen.cli.demo_cmd` executes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mizzen.samples.bookinfo import paths
+
+API_PORT = 15014
+XDS_PORT = 15010
+GATEWAY_PORT = 8080
+API_URL = f"http://127.0.0.1:{API_PORT}"
+PRODUCT_PAGE_URL = f"http://127.0.0.1:{GATEWAY_PORT}/productpage"
+DASHBOARD_URL = f"{API_URL}/"
+
+#: Which mesh port each listening process needs, and who normally owns it.
+PORTS: tuple[tuple[int, str], ...] = (
+    (API_PORT, "the control plane's HTTP API"),
+    (XDS_PORT, "the control plane's xDS server"),
+    (GATEWAY_PORT, "the ingress gateway (Bookinfo's Gateway listens on 8080)"),
+)
+
+STAR = "glyphicon glyphicon-star"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One Bookinfo workload: ``<app>-<version>`` with its labels and service account."""
+
+    app: str
+    version: str
+
+    @property
+    def name(self) -> str:
+        """The workload name, e.g. ``reviews-v2``."""
+        return f"{self.app}-{self.version}"
+
+    @property
+    def service_account(self) -> str:
+        """The Kubernetes-style service account, e.g. ``bookinfo-reviews``."""
+        return f"bookinfo-{self.app}"
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("details", "v1"), Workload("ratings", "v1"), Workload("reviews", "v1"),
+    Workload("reviews", "v2"), Workload("reviews", "v3"), Workload("productpage", "v1"),
+)
+
+
+def mizzen_argv(python: str, *args: str) -> list[str]:
+    """``python -m mizzen.cli.main ARGS``: works without the console script on PATH."""
+    return [python, "-m", "mizzen.cli.main", *args]
+
+
+def controlplane_argv(python: str) -> list[str]:
+    """The control plane on its default loopback ports."""
+    return mizzen_argv(python, "controlplane", "--address", "127.0.0.1", "--port", str(API_PORT),
+                       "--xds-port", str(XDS_PORT))
+
+
+def gateway_argv(python: str) -> list[str]:
+    """The ingress gateway that Bookinfo's Gateway (selector istio=ingressgateway) configures."""
+    return mizzen_argv(python, "gateway", "--name", "istio-ingressgateway", "-n", "istio-system",
+                       "--labels", "istio=ingressgateway", "--address", "127.0.0.1")
+
+
+def workload_argv(python: str, workload: Workload) -> list[str]:
+    """``mizzen run`` for one workload: the Bookinfo service on ``{port}`` behind its sidecar."""
+    app_cmd = [python, "-m", f"mizzen.samples.bookinfo.{workload.app}", "--port", "{port}"]
+    if workload.app == "reviews":
+        app_cmd += ["--version", workload.version]
+    return mizzen_argv(
+        python, "run", "--name", workload.name, "-n", "default",
+        "--labels", f"app={workload.app},version={workload.version}",
+        "--service-account", workload.service_account, "--port", "http=9080", "--ready-path", "/health",
+        "--", *app_cmd,
+    )
+
+
+def setup_files() -> list[Path]:
+    """What the demo applies: the Services, Bookinfo's gateway and the destination rules."""
+    return [paths.platform_file(), paths.networking_file("bookinfo-gateway"),
+            paths.networking_file("destination-rule-all")]
+
+
+def apply_argv(python: str, files: Sequence[Path]) -> list[str]:
+    """One all-or-nothing ``mizzen apply`` of ``files``."""
+    args: list[str] = ["apply"]
+    for file in files:
+        args += ["-f", str(file)]
+    return mizzen_argv(python, *args)
+
+
+def reviews_version(page: str) -> str | None:
+    """Which reviews version rendered a product page: v1 no stars, v2 black, v3 red; None if no reviews."""
+    if "Book Reviews" not in page:
+        return None
+    if STAR not in page:
+        return "v1"
+    return "v3" if "gap-x-1 text-red-500" in page else "v2"
+
+
+def next_steps(mizzen: str = "mizzen") -> str:
+    """The walkthrough commands printed once the demo is up."""
+    net = paths.networking_dir()
+    lines = [
+        "Next steps (Istio's traffic-management tasks, with Istio's own YAML):",
+        f"  {mizzen} apply -f {net}/virtual-service-all-v1.yaml            # everyone sees reviews v1",
+        f"  {mizzen} apply -f {net}/virtual-service-reviews-test-v2.yaml   # sign in as jason: black stars",
+        f"  {mizzen} apply -f {net}/virtual-service-reviews-50-v3.yaml     # half the pages show red stars",
+        f"  {mizzen} apply -f {net}/virtual-service-reviews-v3.yaml        # red stars every time",
+        f"  {mizzen} apply -f {net}/virtual-service-ratings-test-delay.yaml  # jason: reviews fail after ~6 s",
+        f"  {mizzen} apply -f {net}/virtual-service-ratings-test-abort.yaml  # jason: ratings unavailable",
+        f"  {mizzen} get virtualservices        # what is applied",
+        f"  {mizzen} proxy-status               # every proxy and its sync state",
+    ]
+    return "\n".join(lines)
