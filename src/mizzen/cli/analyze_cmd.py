@@ -69,6 +69,20 @@ def _merge(files: Sequence[Resource], live: Sequence[Resource]) -> list[Resource
     return [r for r in live if r.key not in keys] + list(files)
 
 
+def _dedupe(resources: Sequence[Resource]) -> tuple[list[Resource], list[Violation]]:
+    """Keep the first object of each kind/namespace/name; later ones are input errors, as in istioctl
+    ("item already exists"), e.g. when analysing a folder where several files define ``reviews``."""
+    first: dict[tuple[str, str, str], Resource] = {}
+    duplicates: list[Violation] = []
+    for r in resources:
+        seen = first.setdefault(r.key, r)
+        if seen is not r:
+            where = seen.origin.where()
+            duplicates.append(Violation("MZ2002", f"item already exists (first defined at {where})", "metadata.name",
+                                        "error", r.origin.file, r.origin.line_of("metadata.name"), r.ref()))
+    return list(first.values()), duplicates
+
+
 def _is_parse_problem(v: Violation) -> bool:
     # MZ00xx: reading and parsing (see mizzen.config.codes); nothing to attach an analysis message to.
     return v.level == "error" and (v.code.startswith("MZ00") or not v.resource)
@@ -104,7 +118,8 @@ def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str
     loaded = load_paths(inputs, recursive=recursive) if inputs else None
     resources = list(loaded.resources) if loaded else []
     problems = list(loaded.report.violations) if loaded else []
-    parse_errors = [v for v in problems if _is_parse_problem(v)]
+    resources, duplicates = _dedupe(resources)
+    parse_errors = [v for v in problems if _is_parse_problem(v)] + duplicates
     for v in parse_errors:
         click.echo(format_violation(v), err=True)
     if live or not inputs:

@@ -144,3 +144,14 @@ def test_bookinfo_samples_exit_0(tmp_path: Path) -> None:
     result = run(*(str(SAMPLES / n) for n in names), cwd=tmp_path)
     assert result.exit_code == 0
     assert [line.split(" ")[1] for line in result.stdout.splitlines()] == ["[IST0140]"]
+
+
+def test_duplicate_objects_across_files_are_input_errors(tmp_path: Path) -> None:
+    """Two files defining the same VirtualService: the second is "item already exists", exit 65, no IST0109."""
+    vs = BOGUS.replace("reviews-bogus\n", "reviews\n")
+    first, second = write(tmp_path, "a.yaml", vs), write(tmp_path, "b.yaml", vs)
+    result = run(write(tmp_path, "svc.yaml", SERVICE), first, second, cwd=tmp_path)
+    assert result.exit_code == 65
+    assert f"{second}:4: error MZ2002 VirtualService default/reviews: metadata.name: item already exists " \
+           f"(first defined at {first}:1)" in result.stderr
+    assert "IST0109" not in result.stdout
