@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from mizzen.config.models.common import PortSelector, WorkloadSelector
+from mizzen.config.models.common import LabelSelector, PortSelector
 from mizzen.config.schema import AnyDuration, Duration, fld
 
 SimpleLB = Literal["UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"]
@@ -235,4 +235,4 @@ class DestinationRule:
     traffic_policy: TrafficPolicy | None = fld()
     subsets: tuple[Subset, ...] = fld(())
     export_to: tuple[str, ...] = fld(())
-    workload_selector: WorkloadSelector | None = fld()
+    workload_selector: LabelSelector | None = fld()

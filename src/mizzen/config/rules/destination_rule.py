@@ -38,7 +38,7 @@ def check(res: Resource, root: str) -> Found:
         traffic_policy(dr.traffic_policy, f"{root}.trafficPolicy", out)
     out.extend(names.export_to_problems(dr.export_to, f"{root}.exportTo"))
     if dr.workload_selector is not None:
-        common.labels(dr.workload_selector.labels, f"{root}.workloadSelector.labels", out)
+        common.labels(dr.workload_selector.match_labels, f"{root}.workloadSelector.matchLabels", out)
         if any(e not in (".", res.namespace) for e in dr.export_to):
             out.append(violation("MZ2203", "destination rule with workload selector must be exported only to its "
                                            "own namespace", f"{root}.exportTo"))

@@ -1,0 +1,94 @@
+"""The schema engine: names, durations, type checks, one-of groups and lenient model building."""
+
+from __future__ import annotations
+
+import pytest
+
+from mizzen.config import load_text, parse_spec
+from mizzen.config.models import SPEC_MODELS
+from mizzen.config.models.destination_rule import DestinationRule, OutlierDetection
+from mizzen.config.models.virtual_service import HTTPRoute, VirtualService
+from mizzen.config.schema import build, camel, check, duration_problem, duration_seconds, json_names
+
+
+def test_camel_case_names() -> None:
+    """snake_case attributes map to Istio's camelCase JSON names."""
+    assert camel("http1_max_pending_requests") == "http1MaxPendingRequests"
+    assert camel("consecutive_5xx_errors") == "consecutive5xxErrors"
+    assert camel("from_") == "from"
+    assert "consecutive5xxErrors" in json_names(OutlierDetection)
+    assert "mirrorPercentage" in json_names(HTTPRoute)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("1h", 3600.0), ("1.5s", 1.5), ("500ms", 0.5), ("1m30s", 90.0),
+                                               ("0s", 0.0), ("250us", 0.00025)])
+def test_duration_parsing(text: str, seconds: float) -> None:
+    """Istio duration strings parse to seconds."""
+    assert duration_seconds(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("1ms", None), ("0.5ms", "duration must be greater than 1ms"), ("0s", "duration must be greater than 1ms"),
+    ("1.0005s", "only durations to ms precision are supported"), ("5", "invalid duration"),
+    ("five seconds", "invalid duration"), ("-1s", "duration must be greater than 1ms"),
+])
+def test_duration_rules(text: str, problem: str | None) -> None:
+    """Durations below 1ms, below ms precision or malformed are reported."""
+    found = duration_problem(text)
+    assert (found is None) if problem is None else (found is not None and found.startswith(problem))
+
+
+def test_zero_allowed_where_meaningful() -> None:
+    """A 0s session-cookie TTL is accepted."""
+    assert duration_problem("0s", zero_ok=True) is None
+
+
+def test_check_reports_unknown_wrong_type_required_and_oneof_together() -> None:
+    """One pass reports every schema problem with its path."""
+    raw = {"host": 5, "subsets": [{"labels": {"a": "b"}}], "trafficPolicy": {"loadBalancer": {
+        "simple": "RANDOM", "consistentHash": {"useSourceIp": True}}}, "exportTo": ["."], "hots": 1}
+    found = {(v.code, v.path) for v in check(DestinationRule, raw, "spec")}
+    assert found == {("MZ1002", "spec.host"), ("MZ1003", "spec.subsets[0].name"),
+                     ("MZ1005", "spec.trafficPolicy.loadBalancer"), ("MZ1001", "spec.hots")}
+
+
+def test_did_you_mean() -> None:
+    """An unknown field close to a known one gets a suggestion."""
+    [v] = check(VirtualService, {"hosts": ["a"], "htpp": []}, "spec")
+    assert v.message == 'unknown field "htpp"; did you mean "http"?'
+
+
+def test_proto_names_are_accepted() -> None:
+    """Like protobuf's JSON decoder, snake_case field names are accepted and parsed."""
+    raw = {"host": "r", "traffic_policy": {"outlier_detection": {"consecutive_5xx_errors": 3}}}
+    assert check(DestinationRule, raw, "spec") == []
+    model = build(DestinationRule, raw)
+    assert model.traffic_policy.outlier_detection.consecutive_5xx_errors == 3
+
+
+def test_build_is_lenient() -> None:
+    """Mistyped fields fall back to defaults; the rest of the model is still built."""
+    model = build(VirtualService, {"hosts": "reviews", "http": [{"timeout": 5, "route": [
+        {"destination": {"host": "reviews"}, "weight": "x"}]}]})
+    assert model.hosts == ()
+    assert model.http[0].timeout is None
+    assert model.http[0].route[0].destination.host == "reviews"
+    assert model.http[0].route[0].weight is None
+
+
+def test_parse_spec_returns_typed_models() -> None:
+    """parse_spec gives frozen typed models with snake_case fields."""
+    text = ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\nspec:\n"
+            "  host: reviews\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n")
+    dr = parse_spec(load_text(text).resources[0])
+    assert isinstance(dr, DestinationRule)
+    assert dr.subsets[0].labels == {"version": "v1"}
+    with pytest.raises(AttributeError):
+        dr.host = "x"  # type: ignore[misc]
+
+
+def test_every_kind_has_a_model() -> None:
+    """Every kind in the kind table has a spec model."""
+    from mizzen.config import KINDS
+
+    assert {k.kind for k in KINDS} == set(SPEC_MODELS)
