@@ -24,7 +24,7 @@ SECRET_HEADER: Row = ("RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL N
 def section(dump: Mapping[str, Any], suffix: str) -> Mapping[str, Any]:
     """The ``configs[]`` entry whose ``@type`` ends with ``suffix`` (e.g. ``ClustersConfigDump``)."""
     for cfg in dump.get("configs", []):
-        if str(cfg.get("@type", "")).endswith(suffix):
+        if str(cfg.get("@type", "")).rsplit(".", 1)[-1] == suffix:
             return dict(cfg)
     return {}
 

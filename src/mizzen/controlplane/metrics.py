@@ -116,6 +116,7 @@ class Registry:
     def __init__(self) -> None:
         self._metrics: dict[str, _Metric] = {}
         self._collectors: list[Collector] = []
+        self._text_collectors: list[Callable[[], str]] = []
 
     def counter(self, name: str, help: str) -> Counter:
         return self._add(Counter(name, help))
@@ -136,6 +137,10 @@ class Registry:
         """Call ``collector`` at every scrape and include the families it returns."""
         self._collectors.append(collector)
 
+    def register_text_collector(self, collector: Callable[[], str]) -> None:
+        """Append ``collector()`` (already Prometheus text, e.g. from the xDS server) to every scrape."""
+        self._text_collectors.append(collector)
+
     def families(self) -> list[Family]:
         out = [m.family() for m in self._metrics.values()]
         for collector in self._collectors:
@@ -152,7 +157,11 @@ class Registry:
                 label_text = ",".join(f'{k}="{_escape_label(v)}"' for k, v in s.labels)
                 head = f"{s.name}{{{label_text}}}" if label_text else s.name
                 lines.append(f"{head} {_num(s.value)}")
-        return "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
+        for collector in self._text_collectors:
+            extra = collector()
+            text += extra if extra.endswith("\n") or not extra else extra + "\n"
+        return text
 
 
 def _num(value: float) -> str:

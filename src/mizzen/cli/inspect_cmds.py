@@ -1,0 +1,328 @@
+"""``mizzen proxy-status``, ``proxy-config`` and ``describe``: istioctl's inspection verbs.
+
+Everything comes from the control plane's HTTP API: sync status from its xDS server, generated config
+from its translator, and each Envoy's live admin data relayed through it (admin stays on loopback).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+import yaml
+
+from mizzen.cli import configdump as cd
+from mizzen.cli.client import ApiClient
+from mizzen.cli.describe import World, describe_service, describe_workload
+
+STATUS_TYPES = ("CDS", "LDS", "EDS", "RDS")
+DESCRIBE_KINDS = ("Service", "ServiceEntry", "WorkloadEntry", "DestinationRule", "VirtualService",
+                  "Gateway", "PeerAuthentication")
+
+
+def _client(ctx: click.Context) -> ApiClient:
+    return ApiClient.from_context(ctx)
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return ""
+    secs = max(0, int(time.time() - ts))
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60}s"
+    return f"{secs // 3600}h{(secs % 3600) // 60}m"
+
+
+def status_cell(entry: Mapping[str, Any]) -> str:
+    """``SYNCED (12s)``; NOT SENT has no age, as istioctl prints it."""
+    status = str(entry.get("status", "NOT SENT"))
+    age = _ago(entry.get("lastSentTime"))
+    return f"{status} ({age})" if age and status != "NOT SENT" else status
+
+
+def status_rows(proxies: Sequence[Mapping[str, Any]], *, wide: bool) -> list[cd.Row]:
+    rows: list[cd.Row] = []
+    for p in proxies:
+        xds = p.get("xds", {})
+        cells = tuple(status_cell(xds.get(t, {})) for t in STATUS_TYPES)
+        row: cd.Row = (str(p["id"]), "Mizzen", *cells, str(p.get("controlPlane", "")),
+                       str(p.get("envoyVersion", "")))
+        if wide:
+            errors = "; ".join(f"{t}: {xds[t]['lastError']}" for t in STATUS_TYPES
+                               if xds.get(t, {}).get("lastError"))
+            row = (*row, errors or "-")
+        rows.append(row)
+    return rows
+
+
+@click.command("proxy-status")
+@click.argument("proxy", required=False)
+@click.option("-n", "--namespace", default=None, help="Only proxies in this namespace.")
+@click.option("-o", "--output", type=click.Choice(["table", "wide", "json", "yaml"]), default="table")
+@click.pass_context
+def proxy_status(ctx: click.Context, proxy: str | None, namespace: str | None, output: str) -> None:
+    """Sync status of every connected proxy, or a config diff for one proxy."""
+    client = _client(ctx)
+    if proxy:
+        _proxy_diff(client, proxy)
+        return
+    params = {"namespace": namespace} if namespace else None
+    items = client.get_json("/api/mizzen/v1/proxies", params=params)["items"]
+    if output in ("json", "yaml"):
+        _dump(items, output)
+        return
+    header: cd.Row = ("NAME", "CLUSTER", *STATUS_TYPES, "CONTROL PLANE", "VERSION")
+    if output == "wide":
+        header = (*header, "ERRORS")
+    click.echo(cd.table(header, status_rows(items, wide=output == "wide")), nl=False)
+
+
+def _proxy_diff(client: ApiClient, proxy: str) -> None:
+    data = client.get_json(f"/api/mizzen/v1/proxies/{_pid(proxy)}/syncdiff")
+    for sec in data["sections"]:
+        title = sec["title"]
+        suffix = f" (RDS last loaded at {sec['lastLoaded']})" if title == "Routes" and sec["lastLoaded"] else ""
+        if sec["match"]:
+            click.echo(f"{title} Match{suffix}")
+        else:
+            click.echo(f"{title} Don't Match{suffix}")
+            click.echo(sec["diff"], nl=False)
+
+
+def _pid(proxy: str) -> str:
+    """Accept ``name``, ``name.namespace`` or ``workload/name.namespace``."""
+    return proxy.split("/", 1)[-1]
+
+
+def _dump(obj: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(obj, indent=2))
+    else:
+        click.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
+
+
+@click.group("proxy-config")
+def proxy_config() -> None:
+    """Envoy configuration of one proxy, as istioctl proxy-config shows it."""
+
+
+_output_option = click.option("-o", "--output", type=click.Choice(["short", "json", "yaml"]), default="short")
+
+
+def _admin(ctx: click.Context, proxy: str, path: str, params: Mapping[str, str] | None = None) -> Any:
+    return _client(ctx).get_json(f"/api/mizzen/v1/proxies/{_pid(proxy)}/admin/{path}", params=params)
+
+
+@proxy_config.command("cluster")
+@click.argument("proxy")
+@click.option("--fqdn", default="")
+@click.option("--port", default="")
+@click.option("--subset", default="")
+@click.option("--direction", default="")
+@_output_option
+@click.pass_context
+def pc_cluster(ctx: click.Context, proxy: str, fqdn: str, port: str, subset: str, direction: str,
+               output: str) -> None:
+    """Clusters: SERVICE FQDN, PORT, SUBSET, DIRECTION, TYPE, DESTINATION RULE."""
+    dump = _admin(ctx, proxy, "config_dump")
+    items = cd.clusters(dump)
+    keep = {r[0:4] for r in cd.filter_clusters([cd.cluster_row(c) for c in items], fqdn=fqdn, port=port,
+                                                   subset=subset, direction=direction)}
+    items = [c for c in items if cd.cluster_row(c)[0:4] in keep]
+    if output != "short":
+        _dump(items, output)
+        return
+    click.echo(cd.table(cd.CLUSTER_HEADER, [cd.cluster_row(c) for c in items]), nl=False)
+
+
+@proxy_config.command("listener")
+@click.argument("proxy")
+@click.option("--port", default="")
+@click.option("--address", default="")
+@_output_option
+@click.pass_context
+def pc_listener(ctx: click.Context, proxy: str, port: str, address: str, output: str) -> None:
+    """Listeners: ADDRESSES, PORT, MATCH, DESTINATION (one row per filter chain)."""
+    items = cd.listeners(_admin(ctx, proxy, "config_dump"))
+    rows = [r for r in cd.listener_rows(items) if (not port or r[1] == port) and (not address or r[0] == address)]
+    if output != "short":
+        _dump([i for i in items if not port or str(i.get("address", {}).get("socket_address", {})
+                                                     .get("port_value")) == port], output)
+        return
+    click.echo(cd.table(cd.LISTENER_HEADER, rows), nl=False)
+
+
+@proxy_config.command("route")
+@click.argument("proxy")
+@click.option("--name", default="", help="Route configuration name, e.g. http_proxy or http.8080.")
+@_output_option
+@click.pass_context
+def pc_route(ctx: click.Context, proxy: str, name: str, output: str) -> None:
+    """Routes: NAME, VHOST NAME, DOMAINS, MATCH, VIRTUAL SERVICE."""
+    configs = cd.route_configs(_admin(ctx, proxy, "config_dump"))
+    if output != "short":
+        _dump([c for c in configs if not name or c.get("name") == name], output)
+        return
+    click.echo(cd.table(cd.ROUTE_HEADER, cd.route_rows(configs, name=name)), nl=False)
+
+
+@proxy_config.command("endpoint")
+@click.argument("proxy")
+@click.option("--cluster", default="")
+@click.option("--address", default="")
+@click.option("--port", default="")
+@click.option("--status", default="")
+@_output_option
+@click.pass_context
+def pc_endpoint(ctx: click.Context, proxy: str, cluster: str, address: str, port: str, status: str,
+                output: str) -> None:
+    """Endpoints: ENDPOINT, STATUS, OUTLIER CHECK, CLUSTER."""
+    data = _admin(ctx, proxy, "clusters", {"format": "json"})
+    if output != "short":
+        _dump(data, output)
+        return
+    rows = cd.endpoint_rows(data, cluster=cluster, address=address, port=port, status=status)
+    click.echo(cd.table(cd.ENDPOINT_HEADER, rows), nl=False)
+
+
+@proxy_config.command("bootstrap")
+@click.argument("proxy")
+@click.option("-o", "--output", type=click.Choice(["short", "json", "yaml"]), default="json")
+@click.pass_context
+def pc_bootstrap(ctx: click.Context, proxy: str, output: str) -> None:
+    """The Envoy bootstrap (JSON by default; -o short prints versions)."""
+    dump = _admin(ctx, proxy, "config_dump")
+    boot = cd.section(dump, "BootstrapConfigDump").get("bootstrap", {})
+    if output == "short":
+        meta = boot.get("node", {}).get("metadata", {})
+        click.echo(f"Mizzen Version:      {meta.get('ISTIO_VERSION', '')}")
+        version = boot.get("node", {}).get("user_agent_build_version", {}).get("version", {})
+        click.echo("Envoy Version:       " + ".".join(str(version.get(k, 0))
+                                                       for k in ("major_number", "minor_number", "patch")))
+        return
+    _dump(boot, output)
+
+
+@proxy_config.command("secret")
+@click.argument("proxy")
+@_output_option
+@click.pass_context
+def pc_secret(ctx: click.Context, proxy: str, output: str) -> None:
+    """Secrets: RESOURCE NAME, TYPE, STATUS, VALID CERT, SERIAL NUMBER, NOT AFTER, NOT BEFORE."""
+    dump = _admin(ctx, proxy, "config_dump")
+    if output != "short":
+        _dump(cd.section(dump, "SecretsConfigDump"), output)
+        return
+    rows = cd.secret_rows(dump, _admin(ctx, proxy, "certs"))
+    if not rows:
+        click.echo("No active or warming secrets found.")
+        return
+    click.echo(cd.table(cd.SECRET_HEADER, rows), nl=False)
+
+
+@proxy_config.command("all")
+@click.argument("proxy")
+@_output_option
+@click.pass_context
+def pc_all(ctx: click.Context, proxy: str, output: str) -> None:
+    """Clusters, listeners, routes, endpoints and secrets in one view."""
+    dump = _admin(ctx, proxy, "config_dump")
+    if output != "short":
+        _dump(dump, output)
+        return
+    click.echo(cd.table(cd.CLUSTER_HEADER, [cd.cluster_row(c) for c in cd.clusters(dump)]))
+    click.echo(cd.table(cd.LISTENER_HEADER, cd.listener_rows(cd.listeners(dump))))
+    click.echo(cd.table(cd.ROUTE_HEADER, cd.route_rows(cd.route_configs(dump))))
+    eps = _admin(ctx, proxy, "clusters", {"format": "json"})
+    click.echo(cd.table(cd.ENDPOINT_HEADER, cd.endpoint_rows(eps)), nl=False)
+
+
+@proxy_config.command("log")
+@click.argument("proxy")
+@click.option("--level", default="", help="Set every logger to this level (trace, debug, info, warning, ...).")
+@click.option("--reset", is_flag=True, help="Reset every logger to warning.")
+@click.pass_context
+def pc_log(ctx: click.Context, proxy: str, level: str, reset: bool) -> None:
+    """Show or change Envoy's log levels."""
+    client = _client(ctx)
+    path = f"/api/mizzen/v1/proxies/{_pid(proxy)}/admin/logging"
+    target = "warning" if reset else level
+    if target:
+        text = client.post_text(path, params={"level": target})
+    else:
+        text = client.post_text(path)
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+@click.group("describe")
+def describe() -> None:
+    """Explain what reaches a workload or service, with istioctl's warnings."""
+
+
+def _world(ctx: click.Context) -> World:
+    client = _client(ctx)
+    objects: dict[str, Sequence[Mapping[str, Any]]] = {}
+    for kind in DESCRIBE_KINDS:
+        objects[kind] = client.list_all(kind)
+    gw_url = ""
+    for p in client.get_json("/api/mizzen/v1/proxies")["items"]:
+        if p.get("type") == "router":
+            gw_url = _gateway_url(p, objects.get("Gateway", []))
+            break
+    return World(objects=objects, gateway_url=gw_url)
+
+
+def _gateway_url(proxy: Mapping[str, Any], gateways: Sequence[Mapping[str, Any]]) -> str:
+    labels = proxy.get("labels", {})
+    for gw in gateways:
+        sel = gw.get("spec", {}).get("selector", {}) or {}
+        if sel and all(labels.get(k) == v for k, v in sel.items()):
+            server = (gw["spec"].get("servers") or [{}])[0]
+            port = server.get("port", {}).get("number", 80)
+            scheme = "https" if server.get("port", {}).get("protocol") == "HTTPS" else "http"
+            return f"{scheme}://{proxy.get('bindAddress') or '127.0.0.1'}:{port}"
+    return ""
+
+
+@describe.command("workload")
+@click.argument("name")
+@click.option("-n", "--namespace", default="default")
+@click.pass_context
+def describe_workload_cmd(ctx: click.Context, name: str, namespace: str) -> None:
+    """Describe one workload (a `mizzen run` instance or a WorkloadEntry)."""
+    name, namespace = _split(name, namespace)
+    try:
+        click.echo(describe_workload(_world(ctx), name, namespace), nl=False)
+    except LookupError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@describe.command("service")
+@click.argument("name")
+@click.option("-n", "--namespace", default="default")
+@click.pass_context
+def describe_service_cmd(ctx: click.Context, name: str, namespace: str) -> None:
+    """Describe a service through each workload it selects."""
+    name, namespace = _split(name, namespace)
+    try:
+        click.echo(describe_service(_world(ctx), name, namespace), nl=False)
+    except LookupError as e:
+        raise click.ClickException(str(e)) from e
+
+
+def _split(name: str, namespace: str) -> tuple[str, str]:
+    name = name.split("/", 1)[-1]
+    if "." in name:
+        base, ns = name.split(".", 1)
+        return base, ns
+    return name, namespace
+
+
+COMMANDS = (proxy_status, proxy_config, describe)
+ALIASES = {"ps": "proxy-status", "pc": "proxy-config"}
+

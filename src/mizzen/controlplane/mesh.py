@@ -1,0 +1,263 @@
+"""The mesh controller: store events -> registry and config index -> translate -> per-proxy xDS snapshots.
+
+Theory of operation
+-------------------
+* :class:`MeshState` holds the world as the translator sees it: every config resource by kind and the
+  incremental :class:`~mizzen.registry.Registry`. Applying a store event updates it and returns a
+  :class:`PushRequest` saying how much output may have changed: a WorkloadEntry only moves endpoints
+  (the EDS fast path, clusters are never rebuilt or resent), anything else is a full push.
+* :class:`MeshController` keeps one :class:`~mizzen.translate.model.Proxy` per connected Envoy (decoded
+  from its node metadata) and runs pushes through a :class:`PushQueue`: a push starts at once when idle,
+  and changes arriving during a push coalesce into the next one.
+* A push translates each affected proxy (pure), encodes the result (the xds layer caches serialized
+  resources by content, so proxies with the same scope share bytes) and hands a per-type snapshot to the
+  xDS cache. Per-type content versions mean an unchanged type is never resent.
+* Workloads registered by agents (annotation ``mizzen.io/registered-by: agent``) are removed when their
+  proxy has been disconnected longer than a grace period, so endpoints never outlive their process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizzen.config.resource import Resource
+from mizzen.controlplane.pusher import PushQueue, PushRequest
+from mizzen.registry import Registry
+from mizzen.translate import build_endpoints, translate
+from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources, proxy_from_node
+from mizzen.xds import types as xt
+from mizzen.xds.encode import encode
+from mizzen.xds import NodeInfo, Snapshot, SnapshotCache
+
+log = logging.getLogger("mizzen.mesh")
+
+AGENT_ANNOTATION = "mizzen.io/registered-by"
+REGISTRY_KINDS = frozenset({"Service", "ServiceEntry", "WorkloadEntry"})
+ENDPOINT_ONLY_KINDS = frozenset({"WorkloadEntry"})
+
+
+def _order(r: Resource) -> tuple[str, str, str]:
+    return (r.metadata.creation_timestamp, r.metadata.namespace, r.metadata.name)
+
+
+class MeshState:
+    """Config resources by kind plus the incremental registry; produces immutable MeshSnapshots."""
+
+    def __init__(self, mesh_config: MeshConfig) -> None:
+        self.mesh_config = mesh_config
+        self.registry = Registry()
+        self._configs: dict[str, dict[tuple[str, str], Resource]] = {}
+        self._snapshot: MeshSnapshot | None = None
+
+    def apply(self, event_type: str, resource: Resource) -> PushRequest:
+        """Fold one store change into the state; return what must be recomputed."""
+        kind = resource.kind
+        key = (resource.metadata.namespace, resource.metadata.name)
+        bucket = self._configs.setdefault(kind, {})
+        if event_type == "DELETED":
+            bucket.pop(key, None)
+        else:
+            bucket[key] = resource
+        self._snapshot = None
+        reason = f"{event_type.lower()} {kind} {key[0]}/{key[1]}"
+        if kind in REGISTRY_KINDS:
+            changed = self.registry.apply(event_type, resource)
+            if kind in ENDPOINT_ONLY_KINDS:
+                return PushRequest(endpoints=set(changed), reasons={reason})
+        return PushRequest(full=True, reasons={reason})
+
+    def snapshot(self) -> MeshSnapshot:
+        """The current world, rebuilt lazily after changes."""
+        if self._snapshot is None:
+            configs = {k: tuple(sorted(v.values(), key=_order)) for k, v in self._configs.items() if v}
+            self._snapshot = MeshSnapshot(configs=configs, registry=self.registry.snapshot(),
+                                          mesh=self.mesh_config)
+        return self._snapshot
+
+    def resources(self, kind: str) -> list[Resource]:
+        return sorted(self._configs.get(kind, {}).values(), key=_order)
+
+
+@dataclass
+class ProxyRecord:
+    """A connected (or recently disconnected) proxy and what we last computed for it."""
+
+    proxy: Proxy
+    node: NodeInfo
+    connected: bool = True
+    connected_at: float = field(default_factory=time.time)
+    disconnected_at: float | None = None
+    last_output: ProxyResources | None = None
+    last_error: str = ""
+
+
+class MeshController:
+    """Owns the push pipeline between the store and the xDS cache (see the module docstring)."""
+
+    def __init__(self, cache: SnapshotCache, mesh_config: MeshConfig | None = None, *,
+                 delete_workload: Callable[[str, str], Any] | None = None,
+                 agent_grace_s: float = 10.0) -> None:
+        self.cache = cache
+        self.state = MeshState(mesh_config or MeshConfig())
+        self.proxies: dict[str, ProxyRecord] = {}
+        self._queue = PushQueue()
+        self._wake = asyncio.Event()
+        self._delete_workload = delete_workload
+        self._agent_grace_s = agent_grace_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self.push_count = 0
+        self.push_errors = 0
+        self.last_push_seconds = 0.0
+        self.on_push: Callable[[str, float], None] | None = None  # (reason, seconds) for metrics
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._push_loop(), name="mizzen-push"))
+        self._tasks.append(asyncio.create_task(self._reaper_loop(), name="mizzen-reaper"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # --- inputs ------------------------------------------------------------------------------
+    def on_store_event(self, event_type: str, resource: Resource) -> None:
+        """Called for every store change, in revision order."""
+        self._request(self.state.apply(event_type, resource))
+
+    async def on_connect(self, node: NodeInfo) -> None:
+        """A proxy opened an ADS stream: decode its identity and compute its snapshot before serving."""
+        proxy = proxy_from_node(node.node_id, node.metadata)
+        self.proxies[node.node_id] = ProxyRecord(proxy=proxy, node=node)
+        self._compute(node.node_id, full=True)
+
+    async def on_disconnect(self, node: NodeInfo) -> None:
+        rec = self.proxies.get(node.node_id)
+        if rec is not None and rec.node is node:
+            rec.connected = False
+            rec.disconnected_at = time.time()
+
+    def _request(self, req: PushRequest) -> None:
+        if self._queue.request(req):
+            self._wake.set()
+
+    # --- pushing -----------------------------------------------------------------------------
+    async def _push_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            req = self._queue.start()
+            while req is not None:
+                started = time.perf_counter()
+                await self._push(req)
+                self.last_push_seconds = time.perf_counter() - started
+                self.push_count += 1
+                if self.on_push is not None:
+                    self.on_push(",".join(sorted(req.reasons)) or "push", self.last_push_seconds)
+                req = self._queue.start() if self._queue.done() else None
+
+    async def _push(self, req: PushRequest) -> None:
+        for node_id, rec in list(self.proxies.items()):
+            if not rec.connected:
+                continue
+            self._compute(node_id, full=req.full or node_id in req.proxies)
+            await asyncio.sleep(0)  # let ACKs and API requests through between proxies
+
+    def _compute(self, node_id: str, *, full: bool) -> None:
+        rec = self.proxies.get(node_id)
+        if rec is None:
+            return
+        mesh = self.state.snapshot()
+        try:
+            if full or rec.last_output is None:
+                out = translate(rec.proxy, mesh)
+                rec.last_output = out
+                types = {
+                    xt.CLUSTER: encode(xt.CLUSTER, out.clusters),
+                    xt.ENDPOINT: encode(xt.ENDPOINT, out.endpoints),
+                    xt.LISTENER: encode(xt.LISTENER, out.listeners),
+                    xt.ROUTE: encode(xt.ROUTE, out.routes),
+                    xt.SECRET: encode(xt.SECRET, out.secrets),
+                }
+                self.cache.set(node_id, Snapshot(types))
+            else:
+                eps = build_endpoints(rec.proxy, mesh)
+                rec.last_output = ProxyResources(
+                    clusters=rec.last_output.clusters, endpoints=eps, listeners=rec.last_output.listeners,
+                    routes=rec.last_output.routes, secrets=rec.last_output.secrets)
+                self.cache.update_types(node_id, {xt.ENDPOINT: encode(xt.ENDPOINT, eps)})
+            rec.last_error = ""
+        except Exception as exc:  # one proxy's bad output must not stop pushes to the others
+            self.push_errors += 1
+            rec.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("translating config for %s failed; it keeps its last good config", node_id)
+
+    # --- agent-registered workloads whose proxy went away ------------------------------------
+    async def _reaper_loop(self) -> None:
+        started = time.time()
+        while True:
+            await asyncio.sleep(1.0)
+            await self._reap(started)
+
+    async def _reap(self, started: float) -> None:
+        now = time.time()
+        connected = {(r.proxy.namespace, r.proxy.name) for r in self.proxies.values() if r.connected}
+        for node_id, rec in list(self.proxies.items()):
+            if not rec.connected and rec.disconnected_at and now - rec.disconnected_at > self._agent_grace_s:
+                del self.proxies[node_id]
+                self.cache.remove(node_id)
+        if self._delete_workload is None or now - started < self._agent_grace_s:
+            return
+        for we in self.state.resources("WorkloadEntry"):
+            if we.metadata.annotations.get(AGENT_ANNOTATION) != "agent":
+                continue
+            key = (we.metadata.namespace, we.metadata.name)
+            if key in connected:
+                continue
+            last = self._last_seen(key)
+            if last is None or now - last > self._agent_grace_s:
+                log.info("removing workload %s/%s: its proxy has been gone for more than %.0fs",
+                         key[0], key[1], self._agent_grace_s)
+                result = self._delete_workload(*key)
+                if asyncio.iscoroutine(result):
+                    await result
+
+    def _last_seen(self, key: tuple[str, str]) -> float | None:
+        for rec in self.proxies.values():
+            if (rec.proxy.namespace, rec.proxy.name) == key:
+                return rec.disconnected_at
+        return None
+
+    # --- read side for the API ---------------------------------------------------------------
+    def proxy_by_id(self, proxy_id: str) -> ProxyRecord | None:
+        """Find a proxy by Istio proxy id (``name.namespace``), node id, or bare name."""
+        for node_id, rec in self.proxies.items():
+            if proxy_id in (rec.proxy.id, node_id, rec.proxy.name):
+                return rec
+        return None
+
+    def workloads(self) -> list[Mapping[str, Any]]:
+        """Workload entries joined with what their proxies reported (for ``mizzen get workloads``)."""
+        out: list[Mapping[str, Any]] = []
+        for we in self.state.resources("WorkloadEntry"):
+            rec = self.proxy_by_id(f"{we.metadata.name}.{we.metadata.namespace}")
+            out.append({"workloadEntry": we.to_json(), "proxy": _proxy_json(rec) if rec else None})
+        return out
+
+
+def _proxy_json(rec: ProxyRecord) -> dict[str, Any]:
+    p = rec.proxy
+    return {
+        "id": p.id, "type": p.type, "connected": rec.connected, "nodeId": rec.node.node_id,
+        "httpProxy": f"http://127.0.0.1:{p.http_proxy_port}" if p.http_proxy_port else "",
+        "admin": str(rec.node.metadata.get("MIZZEN_ADMIN", "")),
+        "inbound": [{"servicePort": i.service_port, "listenPort": i.listen_port, "appPort": i.app_port,
+                     "name": i.name, "protocol": i.protocol} for i in p.inbound],
+        "envoyVersion": rec.node.envoy_version, "lastError": rec.last_error,
+    }

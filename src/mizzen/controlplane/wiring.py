@@ -1,0 +1,105 @@
+"""Wires the mesh into the control-plane process: xDS server, mesh controller, store watch, inspection API.
+
+This is the composition root's mesh half (``server.py`` is the API half): the only place where the
+store, the registry, the translator and the xDS server meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mizzen.controlplane import inspect_api
+from mizzen.controlplane.mesh import MeshController
+from mizzen.controlplane.server import ControlPlane
+from mizzen.store.errors import NotFound
+from mizzen.translate.model import MeshConfig
+from mizzen.xds import SnapshotCache, XdsServer
+
+log = logging.getLogger("mizzen.wiring")
+
+
+def load_mesh_config(path: Path) -> MeshConfig:
+    """Read an Istio MeshConfig subset from ``path`` (absent file: Istio's defaults)."""
+    if not path.exists():
+        return MeshConfig()
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    otp = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
+    if otp not in ("ALLOW_ANY", "REGISTRY_ONLY"):
+        raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {otp!r}")
+    tracing = ((data.get("defaultConfig") or {}).get("tracing") or {})
+    return MeshConfig(
+        outbound_traffic_policy=otp,
+        connect_timeout=str(data.get("connectTimeout", "10s")),
+        trust_domain=str(data.get("trustDomain", "cluster.local")),
+        root_namespace=str(data.get("rootNamespace", "istio-system")),
+        tracing_sampling=float(tracing.get("sampling", 1.0)),
+        access_log_format=str(data.get("accessLogFormat", "")),
+    )
+
+
+class MeshExtension:
+    """The control plane's mesh: serves xDS on ``cp.xds_port`` from the store's current config."""
+
+    def __init__(self, cp: ControlPlane, mesh_config: MeshConfig | None = None) -> None:
+        self.cp = cp
+        self.cache = SnapshotCache()
+        self.controller = MeshController(self.cache, mesh_config or load_mesh_config(cp.home.root / "mesh.yaml"),
+                                         delete_workload=self._delete_workload)
+        self.xds = XdsServer(self.cache, token=cp.token, on_connect=self.controller.on_connect,
+                             on_disconnect=self.controller.on_disconnect)
+        self._watch: asyncio.Task[None] | None = None
+        inspect_api.register(cp.app, self.controller, self.xds)
+        cp.metrics.register_text_collector(self._metrics_text)
+
+    async def start(self, cp: ControlPlane) -> None:
+        # Load everything before accepting streams, so a reconnecting Envoy never gets empty config.
+        revision, resources = cp.store.snapshot()
+        for resource in resources:
+            self.controller.state.apply("ADDED", resource)
+        cp.xds_port = await self.xds.start(cp.address, cp.xds_port)
+        self.controller.start()
+        self._watch = asyncio.create_task(self._follow(revision), name="mizzen-store-watch")
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await self.controller.stop()
+        await self.xds.stop()
+
+    async def _follow(self, revision: int) -> None:
+        async for event in self.cp.store.watch(revision):
+            self.controller.on_store_event(event.type, event.resource)
+
+    def _delete_workload(self, namespace: str, name: str) -> None:
+        try:
+            self.cp.store.delete([("WorkloadEntry", namespace, name)])
+        except NotFound:
+            pass
+
+    def _metrics_text(self) -> str:
+        c = self.controller
+        lines = [
+            "# HELP mizzen_pushes_total Pushes run by the control plane (each covers every affected proxy).",
+            "# TYPE mizzen_pushes_total counter",
+            f"mizzen_pushes_total {c.push_count}",
+            "# HELP mizzen_push_errors_total Proxies whose config failed to translate (they keep the last good one).",
+            "# TYPE mizzen_push_errors_total counter",
+            f"mizzen_push_errors_total {c.push_errors}",
+            "# HELP mizzen_last_push_seconds Duration of the last push.",
+            "# TYPE mizzen_last_push_seconds gauge",
+            f"mizzen_last_push_seconds {c.last_push_seconds:.6f}",
+        ]
+        return "\n".join(lines) + "\n" + self.xds.metrics_text()
+
+
+def install(cp: ControlPlane) -> None:
+    """CONTROLPLANE_HOOKS entry: add the mesh to a control plane before it starts."""
+    cp.extensions.append(MeshExtension(cp))
