@@ -9,12 +9,13 @@ With no files, the live configuration is analyzed (as istioctl analyzes the clus
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import click
 
-from mizzen.cli.client import ApiClient
+from mizzen.cli.client import ApiClient, ApiError
 from mizzen.config.analyze import ANALYZERS, FORMATS, SuppressionError, analyze, at_or_above, render
 from mizzen.config.analyze.runner import Suppression
 from mizzen.config.analyze.schema import violation_messages
@@ -30,6 +31,9 @@ DOCS = "https://istio.io/latest/docs/reference/config/analysis"
 LEVELS = ("Error", "Warning", "Info")
 # Credentials and identities are never needed to analyze traffic configuration: not fetched.
 LIVE_SKIPPED_KINDS = frozenset({"Secret", "ServiceAccount"})
+PROXIES_PATH = "/api/mizzen/v1/proxies"
+
+log = logging.getLogger(__name__)
 
 
 def _level(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -61,6 +65,20 @@ def live_resources(client: ApiClient) -> list[Resource]:
             if conv.resource is not None:
                 out.append(conv.resource)
     return out
+
+
+def live_workloads(client: ApiClient) -> list[Mapping[str, str]] | None:
+    """Labels of the connected proxies (sidecars and gateways), or ``None`` if the API cannot list them."""
+    try:
+        body = client.get_json(PROXIES_PATH)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        log.info("the control plane does not list proxies (%s); workload-dependent checks are skipped", exc)
+        return None
+    items = body.get("items", []) if isinstance(body, dict) else []
+    return [{str(k): str(v) for k, v in (item.get("labels") or {}).items()} for item in items
+            if isinstance(item, dict)]
 
 
 def _merge(files: Sequence[Resource], live: Sequence[Resource]) -> list[Resource]:
@@ -122,11 +140,17 @@ def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str
     parse_errors = [v for v in problems if _is_parse_problem(v)] + duplicates
     for v in parse_errors:
         click.echo(format_violation(v), err=True)
+    workloads: list[Mapping[str, str]] | None = None
     if live or not inputs:
-        resources = _merge(resources, live_resources(ApiClient.from_context(ctx)))
+        client = ApiClient.from_context(ctx)
+        try:
+            resources = _merge(resources, live_resources(client))
+            workloads = live_workloads(client)
+        finally:
+            client.close()
     extra = violation_messages(v for v in problems if not _is_parse_problem(v))
-    messages = analyze(resources, namespace=namespace, all_namespaces=all_namespaces, suppress=suppressions,
-                       extra_messages=extra)
+    messages = analyze(resources, workloads=workloads, namespace=namespace, all_namespaces=all_namespaces,
+                       suppress=suppressions, extra_messages=extra)
     shown = at_or_above(messages, output_threshold)
     target = "all namespaces" if all_namespaces else f"namespace: {namespace}"
     if shown or fmt != "log":

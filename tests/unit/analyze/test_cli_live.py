@@ -39,6 +39,32 @@ spec:
     name: http
 """
 
+ENTRY = """apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: reviews-v1
+spec:
+  address: 127.0.0.1
+  labels:
+    app: reviews
+    version: v1
+"""
+
+GATEWAY = """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 8080
+      name: http
+      protocol: HTTP
+    hosts: ["*"]
+"""
+
 DR = """apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -60,7 +86,7 @@ def _apply(cp: RunningControlPlane, text: str) -> None:
 
 def test_live_configuration_is_analyzed_and_files_complete_it(controlplane: RunningControlPlane,
                                                                tmp_path: Path) -> None:
-    """Live VS to an unknown host fails (79, no file in the origin); a file adding the Service and DR fixes it."""
+    """Live VS to an unknown host fails (79, no file in the origin); files adding Service, DR and workload fix it."""
     _apply(controlplane, BOGUS)
     runner = CliRunner()
     result = runner.invoke(analyze_command, [], env=controlplane.env(), catch_exceptions=False)
@@ -71,7 +97,7 @@ def test_live_configuration_is_analyzed_and_files_complete_it(controlplane: Runn
         '"reviews+v1"',
     ]
     fix = tmp_path / "fix.yaml"
-    fix.write_text(SERVICE + "---\n" + DR)
+    fix.write_text(SERVICE + "---\n" + DR + "---\n" + ENTRY)
     result = runner.invoke(analyze_command, ["--live", str(fix)], env=controlplane.env(), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert result.stderr == "\u2714 No validation issues found when analyzing namespace: default.\n"
@@ -79,20 +105,19 @@ def test_live_configuration_is_analyzed_and_files_complete_it(controlplane: Runn
 
 def test_live_workload_entries_enable_subset_checks(controlplane: RunningControlPlane) -> None:
     """With a registered WorkloadEntry for v1 only, a DR subset v2 is IST0173 on the live mesh."""
-    entry = """apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata:
-  name: reviews-v1
-spec:
-  address: 127.0.0.1
-  labels:
-    app: reviews
-    version: v1
-"""
     dr = DR + "  - name: v2\n    labels:\n      version: v2\n"
-    _apply(controlplane, SERVICE + "---\n" + dr + "---\n" + entry)
+    _apply(controlplane, SERVICE + "---\n" + dr + "---\n" + ENTRY)
     result = CliRunner().invoke(analyze_command, ["--live"], env=controlplane.env(), catch_exceptions=False)
     assert result.exit_code == 79
     assert result.stdout == ("Error [IST0173] (DestinationRule default/reviews) The Subset v2 defined in the "
                              "DestinationRule does not select any pods. Which may lead to 503 UH "
                              "(NoHealthyUpstream).\n")
+
+
+def test_gateway_without_connected_gateway_proxy(controlplane: RunningControlPlane) -> None:
+    """The live mesh knows its proxies: a Gateway whose selector matches none is IST0101 "selector"."""
+    _apply(controlplane, GATEWAY)
+    result = CliRunner().invoke(analyze_command, [], env=controlplane.env(), catch_exceptions=False)
+    assert result.exit_code == 79
+    assert result.stdout == ('Error [IST0101] (Gateway default/gw) Referenced selector not found: '
+                             '"istio=ingressgateway"\n')
