@@ -23,6 +23,9 @@ from mizzen.config.kinds import by_kind
 from mizzen.config.report import Report, Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
 
+# libyaml's parser is ~10x faster and keeps the same marks; fall back to pure Python without it.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 STDIN = "<stdin>"
 SUFFIXES = (".yaml", ".yml", ".json")
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
@@ -98,7 +101,7 @@ def _expand(path: Path, recursive: bool, report: Report) -> list[Path]:
 def load_text(text: str, file: str = STDIN) -> LoadResult:
     """Load all documents of one YAML (or JSON) text; ``file`` names it in locations."""
     result = LoadResult()
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         while True:
             try:
