@@ -53,16 +53,32 @@ class Response:
     resources: Mapping[str, bytes]
 
     def serialize(self) -> bytes:
-        """The wire form of ``envoy.service.discovery.v3.DiscoveryResponse``, resources sorted by name."""
-        parts = [_field(1, self.version.encode())]
-        parts.extend(_field(2, self.resources[name]) for name in sorted(self.resources))
-        parts.append(_field(4, self.type_url.encode()))
-        parts.append(_field(5, self.nonce.encode()))
-        return b"".join(parts)
+        """The wire form of ``envoy.service.discovery.v3.DiscoveryResponse``, resources sorted by name.
+
+        Everything but the nonce is shared by the proxies that get the same resources, so that part is
+        cached, keyed by the resource bytes objects themselves (hashes of bytes are cached by Python).
+        """
+        names = tuple(sorted(self.resources))
+        values = tuple(self.resources[n] for n in names)
+        key = (self.type_url, self.version, names, values)
+        body = _BODIES.get(key)
+        if body is None:
+            parts = [_field(1, self.version.encode())]
+            parts.extend(_field(2, value) for value in values)
+            parts.append(_field(4, self.type_url.encode()))
+            body = b"".join(parts)
+            _BODIES[key] = body
+            if len(_BODIES) > _BODY_CACHE_SIZE:
+                _BODIES.pop(next(iter(_BODIES)))  # oldest first: dicts keep insertion order
+        return body + _field(5, self.nonce.encode())
 
     def to_proto(self) -> AnyType:
         """The same response as a ``DiscoveryResponse`` message (tests, debugging)."""
         return discovery_pb2.DiscoveryResponse.FromString(self.serialize())
+
+
+_BODY_CACHE_SIZE = 256
+_BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...]], bytes] = {}
 
 
 def _field(number: int, payload: bytes) -> bytes:

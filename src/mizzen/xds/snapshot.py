@@ -107,11 +107,11 @@ class Snapshot:
         """Problems with references between types (see the module docstring); empty when consistent."""
         problems: list[str] = []
         routes = self.resources(types.ROUTE)
-        for listener, name in _referenced_routes(self.resources(types.LISTENER)):
+        for listener, name in referenced_routes(self.resources(types.LISTENER)):
             if name not in routes:
                 problems.append(f"listener {listener!r} references missing route configuration {name!r}")
         endpoints = self.resources(types.ENDPOINT)
-        for cluster, name in _referenced_endpoints(self.resources(types.CLUSTER)):
+        for cluster, name in referenced_endpoints(self.resources(types.CLUSTER)):
             if name not in endpoints:
                 problems.append(f"EDS cluster {cluster!r} has no ClusterLoadAssignment {name!r}")
         return problems
@@ -137,7 +137,8 @@ def decode(data: bytes) -> AnyType:
     return msg
 
 
-def _referenced_routes(listeners: Resources) -> Iterator[tuple[str, str]]:
+def referenced_routes(listeners: Resources) -> Iterator[tuple[str, str]]:
+    """``(listener name, route config name)`` for every RDS reference in HTTP connection managers."""
     from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 
     hcm_url = "type.googleapis.com/" + hcm.HttpConnectionManager.DESCRIPTOR.full_name
@@ -156,7 +157,8 @@ def _referenced_routes(listeners: Resources) -> Iterator[tuple[str, str]]:
                     yield name, manager.rds.route_config_name
 
 
-def _referenced_endpoints(clusters: Resources) -> Iterator[tuple[str, str]]:
+def referenced_endpoints(clusters: Resources) -> Iterator[tuple[str, str]]:
+    """``(cluster name, EDS service name)`` for every EDS cluster."""
     from envoy.config.cluster.v3 import cluster_pb2
 
     for name, data in clusters.items():

@@ -71,6 +71,9 @@ class TypeState:
     sent: dict[str, bytes] = field(default_factory=dict)  # what the proxy has or is applying, by name
     acked: dict[str, bytes] = field(default_factory=dict)  # what the proxy confirmed, by name
     force: bool = False  # answer with the whole subscription next time, even if unchanged
+    # Named types: the snapshot version for which ``sent`` already covers the subscription, so an
+    # update that did not change this type costs a string compare instead of a diff.
+    covered_version: str = ""
 
     def subscribe(self, resource_names: Iterable[str]) -> set[str]:
         """Apply a request's ``resource_names`` (with the legacy wildcard rule); return newly added names."""
@@ -86,6 +89,7 @@ class TypeState:
         else:
             self.wildcard = True
         self.names = names
+        self.covered_version = ""
         if not self.wildcard:
             self.sent = {n: b for n, b in self.sent.items() if n in names}
             self.acked = {n: b for n, b in self.acked.items() if n in names}
@@ -101,6 +105,7 @@ class Stream:
         self.snapshot: Snapshot | None = None
         self._clock = clock
         self._nonce = 0
+        self._order: tuple[str, ...] = ()  # self.types in push order (types are only ever added)
 
     def receive(self, request: AnyType) -> list[Action]:
         """Handle one ``DiscoveryRequest``; return what to do (responses to write, events to report)."""
@@ -142,7 +147,9 @@ class Stream:
         if snapshot is None:
             return []
         self.snapshot = snapshot
-        return self._push(types.ordered(self.types))
+        if len(self._order) != len(self.types):
+            self._order = types.ordered(self.types)
+        return self._push(self._order)
 
     def _push(self, type_urls: Iterable[str]) -> list[Response]:
         out: list[Response] = []
@@ -181,8 +188,11 @@ class Stream:
             payload = dict(available)
             state.sent = dict(payload)
         else:
+            if not force and version == state.covered_version:
+                return None
             wanted = {n: available[n] for n in state.names if n in available}
             payload = wanted if force else {n: b for n, b in wanted.items() if state.sent.get(n) != b}
+            state.covered_version = version
             if not payload:
                 return None
             state.sent.update(payload)

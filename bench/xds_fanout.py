@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""ADS fan-out: time from ``cache.set`` of a new snapshot for every node until every proxy has ACKed it.
+
+N simulated Envoys (grpc.aio clients in a separate process, one gRPC channel each) subscribe like
+Envoy does: wildcard CDS and LDS, then EDS for the clusters and RDS for the route configs they
+received, ACKing every response. Each repeat publishes a snapshot with one route changed (a
+VirtualService edit) for all N nodes and measures, on the server, until the last ACK arrives.
+
+    .venv/bin/python bench/xds_fanout.py --proxies 100 1000 [--services 50] [--repeats 20] [--change route]
+
+Prints, per N, the median, p99 and max over the repeats, plus the server's RSS per connected proxy.
+Targets (issue 3, not tests): <= 1 s at 1000 simulated proxies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+
+from mizzen.xds import types
+from mizzen.xds.cache import SnapshotCache
+from mizzen.xds.server import XdsServer
+from mizzen.xds.snapshot import Snapshot
+from mizzen.xds.testing import AdsClient, FakeEnvoy
+
+CDS, EDS, LDS, RDS = types.CLUSTER, types.ENDPOINT, types.LISTENER, types.ROUTE
+TOKEN = "bench-token"
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+def node_id(i: int) -> str:
+    return f"sidecar~127.0.0.1~p{i}.default~default.svc.cluster.local"
+
+
+def build_snapshot(services: int, rev: int, change: str) -> Snapshot:
+    """A sidecar-like scope: per service an EDS cluster, its endpoints and a virtual host; one HTTP listener."""
+    hosts = [f"svc{i}.default.svc.cluster.local" for i in range(services)]
+    names = [f"outbound|9080||{h}" for h in hosts]
+    clusters = {n: {"name": n, "type": "EDS", "connect_timeout": f"{10 + (rev if change == 'cluster' else 0)}s",
+                    "eds_cluster_config": {"service_name": n, "eds_config": {"ads": {}, "resource_api_version": "V3"}}}
+                for n in names}
+    endpoints = {n: {"cluster_name": n, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+        "address": f"127.0.0.{2 + j}", "port_value": 20000 + i + (rev if change == "endpoint" and i == 0 else 0)}}}}
+        for j in range(3)]}]} for i, n in enumerate(names)}
+    vhosts = [{"name": f"{h}:9080", "domains": [h, f"{h}:9080", h.split(".")[0]], "routes": [{
+        "match": {"prefix": f"/v{rev}" if change == "route" and i == 0 else "/"},
+        "route": {"cluster": n, "timeout": "0s"}}]} for i, (h, n) in enumerate(zip(hosts, names, strict=True))]
+    listener = {"name": "http_proxy", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 15001}},
+                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                "typed_config": {"@type": HCM, "stat_prefix": "outbound",
+                                                                 "rds": {"route_config_name": "http_proxy",
+                                                                         "config_source": {"ads": {}}},
+                                                                 "http_filters": [{"name": "envoy.filters.http.router",
+                                                                                   "typed_config": {"@type":
+                "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}
+    return Snapshot.from_dicts({
+        CDS: clusters, EDS: endpoints, LDS: {"http_proxy": listener},
+        RDS: {"http_proxy": {"name": "http_proxy", "virtual_hosts": vhosts}},
+    })
+
+
+# --- simulated Envoys (child process) ---------------------------------------------------------------
+
+async def simulated_envoy(target: str, i: int) -> None:
+    """Subscribe and ACK like Envoy: CDS/LDS wildcard, then EDS/RDS by the names they reference."""
+    client = AdsClient(target, token=TOKEN, envoy=FakeEnvoy(node_id(i)))
+    client.subscribe(CDS)
+    client.subscribe(LDS)
+    while True:
+        resp = await client.receive(timeout=3600)
+        client.send(client.envoy.ack(resp))
+        if resp.type_url == CDS:
+            names = sorted(_cluster_service(r) for r in resp.resources)
+            if names != client.envoy.names.get(EDS):
+                client.subscribe(EDS, names)
+        elif resp.type_url == LDS:
+            routes = sorted({n for r in resp.resources for n in _route_names(r)})
+            if routes != client.envoy.names.get(RDS):
+                client.subscribe(RDS, routes)
+
+
+def _cluster_service(resource: object) -> str:
+    c = cluster_pb2.Cluster()
+    resource.Unpack(c)  # type: ignore[attr-defined]
+    return c.eds_cluster_config.service_name or c.name
+
+
+def _route_names(resource: object) -> list[str]:
+    listener = listener_pb2.Listener()
+    resource.Unpack(listener)  # type: ignore[attr-defined]
+    out = []
+    for chain in listener.filter_chains:
+        for f in chain.filters:
+            if f.typed_config.type_url == HCM:
+                m = hcm_pb2.HttpConnectionManager()
+                f.typed_config.Unpack(m)
+                out.append(m.rds.route_config_name)
+    return out
+
+
+async def run_clients(port: int, count: int, first: int) -> None:
+    target = f"127.0.0.1:{port}"
+    tasks = []
+    for i in range(first, first + count):
+        tasks.append(asyncio.create_task(simulated_envoy(target, i)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # a gentle ramp, like Envoys starting over a few seconds
+    await asyncio.gather(*tasks)
+
+
+# --- the measuring server (parent process) ----------------------------------------------------------
+
+class Tracker:
+    """Counts nodes whose ACKed versions reached the target versions of every changed type."""
+
+    def __init__(self) -> None:
+        self.acked: dict[str, dict[str, str]] = {}
+        self.target: dict[str, str] = {}
+        self.pending: set[str] = set()
+        self.done = asyncio.Event()
+
+    def on_ack(self, node: str, type_url: str, version: str) -> None:
+        self.acked.setdefault(node, {})[type_url] = version
+        if node in self.pending and all(self.acked[node].get(t) == v for t, v in self.target.items()):
+            self.pending.discard(node)
+            if not self.pending:
+                self.done.set()
+
+    def expect(self, nodes: list[str], target: dict[str, str]) -> None:
+        self.target = target
+        self.pending = {n for n in nodes if any(self.acked.get(n, {}).get(t) != v for t, v in target.items())}
+        self.done = asyncio.Event()
+        if not self.pending:
+            self.done.set()
+
+
+def child_cpu(pid: int) -> float:
+    """CPU seconds used so far by the simulated-Envoy process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def measure(n: int, services: int, repeats: int, change: str) -> list[float]:
+    cache, tracker = SnapshotCache(), Tracker()
+    base = build_snapshot(services, 0, change)
+    nodes = [node_id(i) for i in range(n)]
+    for node in nodes:
+        cache.set(node, base)
+    server = XdsServer(cache, token=TOKEN, on_ack=tracker.on_ack)
+    port = await server.start("127.0.0.1", 0)
+    rss_before = rss_mb()
+    child = subprocess.Popen([sys.executable, __file__, "--_clients", str(n), "--_port", str(port)])
+    try:
+        all_types = {t: base.version(t) for t in (CDS, EDS, LDS, RDS)}
+        tracker.expect(nodes, all_types)
+        await asyncio.wait_for(tracker.done.wait(), timeout=60 + n / 10)
+        rss = rss_mb()
+        print(f"  {n} proxies connected and synced; server RSS {rss:.0f} MB "
+              f"({(rss - rss_before) * 1024 / n:.0f} KB per proxy)", flush=True)
+        samples = []
+        cpu, client_cpu = [], []
+        previous = base
+        for rev in range(1, repeats + 1):
+            snap = build_snapshot(services, rev, change)
+            changed = {t: snap.version(t) for t in snap.type_urls if snap.version(t) != previous.version(t)}
+            if CDS in changed:
+                changed[EDS] = snap.version(EDS)  # EDS is always re-sent after CDS
+            tracker.expect(nodes, changed)
+            t0, c0, k0 = time.perf_counter(), time.process_time(), child_cpu(child.pid)
+            for node in nodes:
+                cache.set(node, snap)
+            await asyncio.wait_for(tracker.done.wait(), timeout=60)
+            samples.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            client_cpu.append(child_cpu(child.pid) - k0)
+            previous = snap
+            await asyncio.sleep(0.05)
+        print(f"  CPU per fan-out: server median {statistics.median(cpu) * 1000:.0f} ms, "
+              f"simulated Envoys median {statistics.median(client_cpu) * 1000:.0f} ms", flush=True)
+        return samples
+    finally:
+        child.terminate()
+        child.wait(10)
+        await server.stop(0)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--proxies", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--services", type=int, default=50, help="services in each proxy's scope")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--change", choices=["route", "cluster", "endpoint"], default="route")
+    parser.add_argument("--_clients", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--_port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._clients:
+        asyncio.run(run_clients(args._port, args._clients, 0))
+        return
+    print(f"xds fan-out: {args.services} services per proxy, change={args.change}, {args.repeats} repeats, "
+          f"{os.cpu_count()} CPUs")
+    for n in args.proxies:
+        samples = asyncio.run(measure(n, args.services, args.repeats, args.change))
+        ms = [s * 1000 for s in samples]
+        print(f"N={n:5d}  set->all ACKed  median {statistics.median(ms):7.1f} ms  p99 {p99(ms):7.1f} ms  "
+              f"max {max(ms):7.1f} ms  min {min(ms):7.1f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()
