@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import click
 
 from mizzen.cli.client import ApiClient, ApiError
-from mizzen.config.analyze import ANALYZERS, FORMATS, SuppressionError, analyze, at_or_above, render
+from mizzen.config.analyze import ANALYZERS, FORMATS, Message, SuppressionError, analyze, at_or_above, render
 from mizzen.config.analyze.runner import Suppression
 from mizzen.config.analyze.schema import violation_messages
 from mizzen.config.format import format_violation
@@ -132,11 +133,35 @@ def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str
             click.echo(name)
         return
     suppressions = _suppressions(suppress)
-    inputs = [*files, *paths]
+    found = _gather(ctx, [*files, *paths], recursive, live)
+    messages = analyze(found.resources, workloads=found.workloads, namespace=namespace,
+                       all_namespaces=all_namespaces, suppress=suppressions, extra_messages=found.extra)
+    target = "all namespaces" if all_namespaces else f"namespace: {namespace}"
+    _print(at_or_above(messages, output_threshold), fmt, target, found.parse_errors)
+    if at_or_above(messages, failure_threshold):
+        click.echo(f"Error: Analyzers found issues when analyzing {target}.", err=True)
+        click.echo(f"See {DOCS} for more information about causes and resolutions.", err=True)
+        sys.exit(EXIT_ISSUES)
+    if found.parse_errors:
+        click.echo("Error: Some files couldn't be parsed.", err=True)
+        sys.exit(EXIT_PARSE)
+
+
+@dataclass
+class _Inputs:
+    """What to analyze: resources, running workloads (``None``: unknown), and the inputs' problems."""
+
+    resources: list[Resource]
+    workloads: list[Mapping[str, str]] | None
+    parse_errors: list[Violation]
+    extra: list[Message]
+
+
+def _gather(ctx: click.Context, inputs: list[str], recursive: bool, live: bool) -> _Inputs:
+    """Load the files (reporting unparseable ones) and, with ``--live`` or no files, the live mesh."""
     loaded = load_paths(inputs, recursive=recursive) if inputs else None
-    resources = list(loaded.resources) if loaded else []
     problems = list(loaded.report.violations) if loaded else []
-    resources, duplicates = _dedupe(resources)
+    resources, duplicates = _dedupe(loaded.resources if loaded else [])
     parse_errors = [v for v in problems if _is_parse_problem(v)] + duplicates
     for v in parse_errors:
         click.echo(format_violation(v), err=True)
@@ -149,10 +174,11 @@ def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str
         finally:
             client.close()
     extra = violation_messages(v for v in problems if not _is_parse_problem(v))
-    messages = analyze(resources, workloads=workloads, namespace=namespace, all_namespaces=all_namespaces,
-                       suppress=suppressions, extra_messages=extra)
-    shown = at_or_above(messages, output_threshold)
-    target = "all namespaces" if all_namespaces else f"namespace: {namespace}"
+    return _Inputs(resources, workloads, parse_errors, extra)
+
+
+def _print(shown: Sequence[Message], fmt: str, target: str, parse_errors: Sequence[Violation]) -> None:
+    """Messages on stdout; with none in ``log`` format, istioctl's "No validation issues" line on stderr."""
     if shown or fmt != "log":
         click.echo(render(shown, fmt), nl=False)
     elif not parse_errors:
@@ -161,13 +187,6 @@ def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str
         n = len({v.file for v in parse_errors})
         click.echo(f"No validation issues found when analyzing {target} (but {n} file{'s' if n != 1 else ''} "
                    "could not be parsed).", err=True)
-    if at_or_above(messages, failure_threshold):
-        click.echo(f"Error: Analyzers found issues when analyzing {target}.", err=True)
-        click.echo(f"See {DOCS} for more information about causes and resolutions.", err=True)
-        sys.exit(EXIT_ISSUES)
-    if parse_errors:
-        click.echo("Error: Some files couldn't be parsed.", err=True)
-        sys.exit(EXIT_PARSE)
 
 
 COMMANDS: tuple[click.Command, ...] = (analyze_command,)
