@@ -12,7 +12,7 @@ from mizzen.translate.common import JSONDict, as_map
 from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
 from mizzen.translate.model import InboundPort
 from mizzen.translate.policies import traffic
-from mizzen.translate.scope import DestinationPolicy, Scope
+from mizzen.translate.scope import DestinationPolicy, Scope, inbound_ports
 
 H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
 
@@ -31,7 +31,7 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
         for port in svc.ports:
             out.update(_service_port_clusters(scope, svc, port, policy))
     if scope.proxy.type == "sidecar":
-        for inbound in scope.proxy.inbound:
+        for inbound in inbound_ports(scope):
             c = inbound_cluster(inbound, scope.mesh.mesh.connect_timeout)
             out[c["name"]] = c
         out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)

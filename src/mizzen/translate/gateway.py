@@ -4,6 +4,7 @@ hosts x bound VirtualService hosts (several VSs merged, catch-alls last), 404 wh
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -213,7 +214,7 @@ def _secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None:
     res = _secret_resource(scope, namespace, credential) if credential else None
     if res is None:
         return None
-    data = as_map(res.spec.get("data"))
+    data = _secret_data(res)
     if not data.get("tls.crt") or not data.get("tls.key"):
         return None
     return {"name": names.secret_name(credential), "tls_certificate": {
@@ -221,9 +222,17 @@ def _secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None:
         "private_key": {"inline_bytes": str(data["tls.key"])}}}
 
 
+def _secret_data(res: Resource) -> dict[str, str]:
+    """``data`` (base64) merged with ``stringData`` (plain, encoded here), as Kubernetes does."""
+    out = {str(k): str(v) for k, v in as_map(res.spec.get("data")).items()}
+    for k, v in as_map(res.spec.get("stringData")).items():
+        out[str(k)] = base64.b64encode(str(v).encode()).decode()
+    return out
+
+
 def _ca_secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None:
     res = _secret_resource(scope, namespace, credential) or _secret_resource(scope, namespace, f"{credential}-cacert")
-    ca = as_map(res.spec.get("data")).get("ca.crt") if res is not None else None
+    ca = _secret_data(res).get("ca.crt") if res is not None else None
     if not ca:
         return None
     return {"name": names.secret_name(credential) + "-cacert",

@@ -10,7 +10,7 @@ from mizzen.translate.filters import hcm, http_filters, tcp_proxy
 from mizzen.translate.hosts import resolve
 from mizzen.translate.model import InboundPort, Upstream
 from mizzen.translate.routes import RouteContext
-from mizzen.translate.scope import Scope
+from mizzen.translate.scope import Scope, inbound_ports
 from mizzen.translate.tcp import sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import is_http, mesh_virtual_services, select_virtual_service, upstream_route_config
 
@@ -25,7 +25,7 @@ def sidecar_listeners(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
     if proxy.http_proxy_port:
         lis = http_proxy_listener(scope, proxy.http_proxy_port)
         listeners[lis["name"]] = lis
-    for port in proxy.inbound:
+    for port in inbound_ports(scope):
         lis = inbound_listener(scope, port)
         listeners[lis["name"]] = lis
     for upstream in proxy.upstreams:

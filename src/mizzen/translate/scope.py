@@ -13,9 +13,9 @@ from typing import Any
 
 from mizzen.config.resource import Resource
 from mizzen.registry.model import Service
-from mizzen.translate.common import as_list, as_map, exported_to, labels_match
+from mizzen.translate.common import as_int, as_list, as_map, exported_to, labels_match
 from mizzen.translate.hosts import fqdn, host_matches, match_specificity
-from mizzen.translate.model import MeshSnapshot, Proxy
+from mizzen.translate.model import InboundPort, MeshSnapshot, Proxy
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,27 @@ def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
         if mode in ("ALLOW_ANY", "REGISTRY_ONLY"):
             policy = mode
     return Scope(proxy, mesh, services, vss, drs, sidecar, str(policy))
+
+
+def inbound_ports(scope: Scope) -> tuple[InboundPort, ...]:
+    """The proxy's inbound ports, with a Sidecar ``ingress`` applied: an entry for a port the agent
+    already serves redirects it to ``defaultEndpoint``; other entries add a listener on that port."""
+    ports = {p.service_port: p for p in scope.proxy.inbound}
+    if scope.sidecar is None:
+        return tuple(ports.values())
+    for ingress in as_list(scope.sidecar.spec.get("ingress")):
+        ingress = as_map(ingress)
+        port = as_map(ingress.get("port"))
+        number = as_int(port.get("number"))
+        _, _, target = str(ingress.get("defaultEndpoint", "")).rpartition(":")
+        if not number or not target.isdigit():
+            continue  # unix:// endpoints and malformed entries: nothing this proxy can bind
+        current = ports.get(number)
+        ports[number] = InboundPort(
+            service_port=number, name=str(port.get("name", current.name if current else "")),
+            protocol=str(port.get("protocol", current.protocol if current else "HTTP")).upper(),
+            listen_port=current.listen_port if current else number, app_port=int(target))
+    return tuple(sorted(ports.values(), key=lambda p: p.service_port))
 
 
 def _visible(resource: Resource, proxy: Proxy) -> bool:
