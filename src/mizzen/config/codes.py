@@ -67,7 +67,6 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2108", "DuplicateHost", "error", "The same host listed twice in one VirtualService."),
     Code("MZ2109", "InvalidDelegate", "error",
          "A delegate VirtualService sets hosts, gateways, tcp or tls, or a bad delegate ref."),
-    Code("MZ2110", "MissingHosts", "error", "A VirtualService without hosts that is not used as a delegate."),
     Code("MZ2111", "InvalidGatewayRef", "error", "A gateway reference that is not 'mesh', a name or namespace/name."),
     Code("MZ2112", "InvalidRetries", "error", "Retries with negative attempts or an invalid retryOn policy."),
     Code("MZ2113", "InvalidDirectResponse", "error",
