@@ -236,7 +236,11 @@ class XdsServer:
         self.cache.watch(node.node_id, conn.wake)
         log.info("proxy %s connected from %s (Envoy %s)", node.node_id, conn.peer, node.envoy_version)
         if self._on_connect is not None:
-            await self._on_connect(node)
+            try:
+                await self._on_connect(node)
+            except Exception:  # the proxy retries; without a snapshot there is nothing right to serve
+                log.exception("on_connect for %s failed; closing its stream", node.node_id)
+                await conn.context.abort(grpc.StatusCode.UNAVAILABLE, "control plane could not prepare config")
         conn.wake()  # serve whatever snapshot exists now (on_connect normally just set it)
 
     def _closed(self, conn: _Connection) -> None:

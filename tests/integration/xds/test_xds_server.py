@@ -34,9 +34,12 @@ class Harness:
                                 on_disconnect=self.on_disconnect, on_ack=lambda *a: self.acks.append(a))
         self.port = 0
         self.clients: list[AdsClient] = []
+        self.fail_connect = False
 
     async def on_connect(self, node: NodeInfo) -> None:
         self.connected.append(node)
+        if self.fail_connect:
+            raise RuntimeError("translator exploded")
         if self.initial is not None:
             self.cache.set(node.node_id, self.initial)
 
@@ -194,3 +197,26 @@ async def test_many_sets_coalesce_while_stream_is_busy(h: Harness) -> None:
             break
     assert last is not None
     assert last.version_info == snapshot(routes={"r1": "c19"}).version(RDS)
+
+
+async def test_failing_on_connect_closes_stream_unavailable(h: Harness) -> None:
+    """If on_connect raises, the stream ends with UNAVAILABLE (Envoy retries) and the node is not listed."""
+
+    h.fail_connect = True
+    client = h.client()
+    client.subscribe(CDS)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.receive()
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    await until(lambda: not h.server.status())
+
+
+async def test_unsubscribed_type_is_not_sent_and_absent_from_status(h: Harness) -> None:
+    """Only types the proxy requested are pushed; status lists exactly those."""
+    client = h.client()
+    client.subscribe(LDS)
+    lds = await client.receive()
+    assert lds.type_url == LDS
+    with pytest.raises(TimeoutError):
+        await client.receive(timeout=0.2)
+    assert [t.type_url for t in h.server.status()[0].types] == [LDS]
