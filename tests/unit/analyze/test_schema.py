@@ -32,11 +32,11 @@ spec:
 
 
 def test_schema_error_is_ist0106_at_the_field_line() -> None:
-    """A misspelt field is IST0106 with the validator's message, at that field's line."""
+    """A misspelt field is IST0106 with the field path and the validator's message, at that field's line."""
     msgs = analyze(resources(TEXT, "r.yaml"))
     assert [m.log_line() for m in msgs] == [
-        'Error [IST0106] (VirtualService default/r r.yaml:20) Schema validation error: unknown field "weigth"; '
-        'did you mean "weight"?'
+        'Error [IST0106] (VirtualService default/r r.yaml:20) Schema validation error: '
+        'spec.http[0].route[0].weigth: unknown field "weigth"; did you mean "weight"?'
     ]
 
 

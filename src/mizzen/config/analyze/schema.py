@@ -18,14 +18,19 @@ from .messages import Message
 COVERED_ELSEWHERE = frozenset({"MZ1007", "MZ2802"})
 
 
+def _detail(v: Violation) -> str:
+    # Mizzen's validation messages rely on the field path for context ("must be a list, got string").
+    return f"{v.path}: {v.message}" if v.path else v.message
+
+
 def analyze_schema(ctx: Context) -> None:
     """Validate every resource; errors are IST0106, other warnings IST0133."""
     for res in ctx.resources:
         for v in validate_resource(res):
             if v.level == "error":
-                ctx.report_at(m.SCHEMA_VALIDATION_ERROR, res, v.line, v.message)
+                ctx.report_at(m.SCHEMA_VALIDATION_ERROR, res, v.line, _detail(v))
             elif v.code not in COVERED_ELSEWHERE:
-                ctx.report_at(m.SCHEMA_WARNING, res, v.line, v.message)
+                ctx.report_at(m.SCHEMA_WARNING, res, v.line, _detail(v))
 
 
 def violation_messages(violations: Iterable[Violation]) -> list[Message]:
@@ -46,5 +51,5 @@ def violation_messages(violations: Iterable[Violation]) -> list[Message]:
             continue
         else:
             mtype = m.SCHEMA_WARNING
-        out.append(Message(mtype, kind, ns, name, mtype.render(v.message), v.file, v.line))
+        out.append(Message(mtype, kind, ns, name, mtype.render(_detail(v)), v.file, v.line))
     return out
