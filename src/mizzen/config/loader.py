@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import datetime
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mizzen.config.codes import violation
-from mizzen.config.kinds import by_kind
+from mizzen.config.kinds import KindInfo, by_kind
 from mizzen.config.report import Report, Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
 
@@ -82,7 +82,7 @@ def load_paths(paths: Sequence[str], *, recursive: bool = False) -> LoadResult:
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                result.report.add(_at(violation("MZ0006", f"cannot read {file}: {exc}"), str(file), None))
+                result.report.add(replace(violation("MZ0006", f"cannot read {file}: {exc}"), file=str(file)))
                 continue
             result.merge(load_text(text, str(file)))
     return result
@@ -94,7 +94,7 @@ def _expand(path: Path, recursive: bool, report: Report) -> list[Path]:
         return sorted(p for p in found if p.is_file() and p.suffix.lower() in SUFFIXES)
     if path.is_file():
         return [path]
-    report.add(_at(violation("MZ0006", f"the path \"{path}\" does not exist"), str(path), None))
+    report.add(replace(violation("MZ0006", f"the path \"{path}\" does not exist"), file=str(path)))
     return []
 
 
@@ -112,10 +112,10 @@ def load_text(text: str, file: str = STDIN) -> LoadResult:
                 mark = exc.problem_mark or exc.context_mark
                 line = mark.line + 1 if mark is not None else None
                 msg = f"yaml: {exc.problem or exc}" + (f" {exc.context}" if exc.context and exc.problem else "")
-                result.report.add(_at(violation("MZ0001", msg), file, line))
+                result.report.add(replace(violation("MZ0001", msg), file=file, line=line))
                 break
             except yaml.YAMLError as exc:
-                result.report.add(_at(violation("MZ0001", f"yaml: {exc}"), file, None))
+                result.report.add(replace(violation("MZ0001", f"yaml: {exc}"), file=file))
                 break
             if node is not None:
                 _load_document(node, _Builder(loader, file), result)
@@ -141,8 +141,8 @@ class _Builder:
                 name = str(key)
                 sub = f"{path}.{name}" if path else name
                 if name in out:
-                    problems.append(_at(violation("MZ0002", f"duplicate key \"{name}\"", sub),
-                                        self.file, key_node.start_mark.line + 1))
+                    problems.append(replace(violation("MZ0002", f"duplicate key \"{name}\"", sub),
+                                            file=self.file, line=key_node.start_mark.line + 1))
                 lines[sub] = key_node.start_mark.line + 1
                 out[name] = self.build(value_node, sub, lines, problems)
             return out
@@ -169,12 +169,12 @@ def _load_document(node: yaml.Node, builder: _Builder, result: LoadResult) -> No
     if doc is None:
         return  # an empty document (e.g. a trailing '---') is not an error
     if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-        for i, item_node in enumerate(_items_nodes(node)):
+        for item_node in _items_nodes(node):
             item_lines: dict[str, int] = {}
             item = builder.build(item_node, "", item_lines, [])  # duplicates already reported above
-            _add(to_resource(item, Origin(builder.file, item_lines)), result, f"items[{i}]")
+            _add(to_resource(item, Origin(builder.file, item_lines)), result)
         return
-    _add(to_resource(doc, Origin(builder.file, lines)), result, "")
+    _add(to_resource(doc, Origin(builder.file, lines)), result)
 
 
 def _items_nodes(node: yaml.Node) -> Iterator[yaml.Node]:
@@ -192,7 +192,7 @@ class Converted:
     violations: list[Violation] = field(default_factory=list)
 
 
-def _add(conv: Converted, result: LoadResult, prefix: str) -> None:
+def _add(conv: Converted, result: LoadResult) -> None:
     if conv.resource is not None:
         result.resources.append(conv.resource)
     if conv.skipped is not None:
@@ -202,96 +202,112 @@ def _add(conv: Converted, result: LoadResult, prefix: str) -> None:
 
 def to_resource(doc: JSON, origin: Origin) -> Converted:
     """Turn one decoded document (from YAML or the API's JSON) into a Resource, a Skipped, or problems."""
-    conv = Converted()
-    line = origin.line_of("")
-
-    def problem(code: str, message: str, path: str = "", ref: str = "") -> None:
-        v = _at(violation(code, message, path), origin.file, origin.line_of(path))
-        conv.violations.append(Violation(**{**v.__dict__, "resource": ref}))
-
-    if not isinstance(doc, dict):
-        problem("MZ0003", f"document must be a mapping, got {_type_name(doc)}")
-        return conv
-    api_version, kind = doc.get("apiVersion"), doc.get("kind")
-    meta = doc.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    for key, value in (("apiVersion", api_version), ("kind", kind)):
-        if not isinstance(value, str) or not value:
-            problem("MZ0004", f"{key} not set", key)
-    if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
-        return conv
-    info = by_kind(kind)
-    if info is None or (info.group and not api_version.startswith(info.group + "/")) or (
-        not info.group and "/" in api_version
-    ):
-        conv.skipped = Skipped(api_version, kind, name if isinstance(name, str) else "", origin.file, line)
-        return conv
-    ref_ns = meta.get("namespace") if isinstance(meta, dict) else None
-    ref = f"{kind} {ref_ns if isinstance(ref_ns, str) and ref_ns else DEFAULT_NAMESPACE}/{name or ''}"
-    if api_version not in info.api_versions:
-        problem("MZ0005", f"{kind} is not served as {api_version}; use one of "
-                          f"{', '.join(info.api_versions)}", "apiVersion", ref)
-        return conv
-    metadata = _metadata(meta, problem, ref)
-    body_fields = BODY_FIELDS.get(kind, ())
-    for key in doc:
-        if key not in TOP_LEVEL and key not in body_fields:
-            problem("MZ1001", f"unknown field \"{key}\"", key, ref)
-    spec = doc.get("spec", {})
-    if spec is None:
-        spec = {}
-    if not isinstance(spec, dict):
-        problem("MZ1002", f"spec must be a mapping, got {_type_name(spec)}", "spec", ref)
-        spec = {}
-    if body_fields:
-        spec = {**spec, **{k: doc[k] for k in body_fields if k in doc}}
-    if metadata is None:
-        return conv
-    conv.resource = Resource(api_version, info.kind, metadata, spec, origin)
-    return conv
+    return _DocReader(origin).read(doc)
 
 
-def _metadata(meta: JSON, problem: Any, ref: str) -> Metadata | None:
-    if not isinstance(meta, dict):
-        problem("MZ0004", "metadata.name not set", "metadata", ref)
-        return None
-    name, namespace = meta.get("name"), meta.get("namespace")
-    ok = True
-    if not isinstance(name, str) or not name:
-        problem("MZ0004", "metadata.name not set", "metadata.name", ref)
-        ok = False
-    if namespace is not None and not isinstance(namespace, str):
-        problem("MZ0007", f"metadata.namespace must be a string, got {_type_name(namespace)}",
-                "metadata.namespace", ref)
-        ok = False
-    maps: dict[str, Mapping[str, str]] = {}
-    for key in ("labels", "annotations"):
-        value = meta.get(key)
-        maps[key] = _string_map(value, f"metadata.{key}", problem, ref)
-    for key in meta:
-        if key not in ("name", "namespace", "labels", "annotations", *IGNORED_METADATA):
-            problem("MZ1001", f"unknown field \"{key}\"", f"metadata.{key}", ref)
-    if not ok:
-        return None
-    return Metadata(name=str(name), namespace=namespace or DEFAULT_NAMESPACE,
-                    labels=maps["labels"], annotations=maps["annotations"])
+class _DocReader:
+    """Checks one document's identity, metadata and body, collecting problems located via ``origin``."""
 
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self.conv = Converted()
+        self.ref = ""
 
-def _string_map(value: JSON, path: str, problem: Any, ref: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problem("MZ0007", f"{path.rsplit('.', 1)[-1]} must be a map of strings, got {_type_name(value)}", path, ref)
-        return {}
-    out: dict[str, str] = {}
-    for k, v in value.items():
-        if isinstance(v, str):
-            out[k] = v
-        else:
-            # Kubernetes rejects `version: 1`; the value must be quoted.
-            problem("MZ0007", f"value of \"{k}\" must be a string, got {_type_name(v)} (quote it)",
-                    f"{path}.{k}", ref)
-    return out
+    def problem(self, code: str, message: str, path: str = "") -> None:
+        v = violation(code, message, path)
+        self.conv.violations.append(replace(v, file=self.origin.file, line=self.origin.line_of(path),
+                                            resource=self.ref))
+
+    def read(self, doc: JSON) -> Converted:
+        if not isinstance(doc, dict):
+            self.problem("MZ0003", f"document must be a mapping, got {_type_name(doc)}")
+            return self.conv
+        info = self._identity(doc)
+        if info is None:
+            return self.conv
+        metadata = self._metadata(doc.get("metadata"))
+        spec = self._body(doc, info.kind)
+        if metadata is not None:
+            self.conv.resource = Resource(doc["apiVersion"], info.kind, metadata, spec, self.origin)
+        return self.conv
+
+    def _identity(self, doc: dict[str, JSON]) -> KindInfo | None:
+        """The kind's table entry, or None when the document is skipped or unusable."""
+        api_version, kind, meta = doc.get("apiVersion"), doc.get("kind"), doc.get("metadata")
+        for key, value in (("apiVersion", api_version), ("kind", kind)):
+            if not isinstance(value, str) or not value:
+                self.problem("MZ0004", f"{key} not set", key)
+        if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
+            return None
+        meta = meta if isinstance(meta, dict) else {}
+        name, ns = meta.get("name"), meta.get("namespace")
+        info = by_kind(kind)
+        # A kind we run but from another API group (Knative's Service) is someone else's kind.
+        if info is None or (info.group and not api_version.startswith(info.group + "/")) or (
+                not info.group and "/" in api_version):
+            skipped_name = name if isinstance(name, str) else ""
+            self.conv.skipped = Skipped(api_version, kind, skipped_name, self.origin.file, self.origin.line_of(""))
+            return None
+        self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{name or ''}"
+        if api_version not in info.api_versions:
+            self.problem("MZ0005", f"{kind} is not served as {api_version}; use one of "
+                                   f"{', '.join(info.api_versions)}", "apiVersion")
+            return None
+        return info
+
+    def _metadata(self, meta: JSON) -> Metadata | None:
+        if not isinstance(meta, dict):
+            self.problem("MZ0004", "metadata.name not set", "metadata")
+            return None
+        name, namespace = meta.get("name"), meta.get("namespace")
+        ok = True
+        if not isinstance(name, str) or not name:
+            self.problem("MZ0004", "metadata.name not set", "metadata.name")
+            ok = False
+        if namespace is not None and not isinstance(namespace, str):
+            self.problem("MZ0007", f"metadata.namespace must be a string, got {_type_name(namespace)}",
+                         "metadata.namespace")
+            ok = False
+        labels = self._string_map(meta.get("labels"), "metadata.labels")
+        annotations = self._string_map(meta.get("annotations"), "metadata.annotations")
+        for key in meta:
+            if key not in ("name", "namespace", "labels", "annotations", *IGNORED_METADATA):
+                self.problem("MZ1001", f"unknown field \"{key}\"", f"metadata.{key}")
+        if not ok:
+            return None
+        return Metadata(name=str(name), namespace=namespace or DEFAULT_NAMESPACE, labels=labels,
+                        annotations=annotations)
+
+    def _string_map(self, value: JSON, path: str) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem("MZ0007", f"{path.rsplit('.', 1)[-1]} must be a map of strings, got {_type_name(value)}",
+                         path)
+            return {}
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            if isinstance(v, str):
+                out[k] = v
+            else:
+                # Kubernetes rejects `version: 1`; the value must be quoted.
+                self.problem("MZ0007", f"value of \"{k}\" must be a string, got {_type_name(v)} (quote it)",
+                             f"{path}.{k}")
+        return out
+
+    def _body(self, doc: dict[str, JSON], kind: str) -> dict[str, JSON]:
+        """``spec`` (plus top-level payload fields such as a Secret's ``data``); unknown top-level fields."""
+        body_fields = BODY_FIELDS.get(kind, ())
+        for key in doc:
+            if key not in TOP_LEVEL and key not in body_fields:
+                self.problem("MZ1001", f"unknown field \"{key}\"", key)
+        spec = doc.get("spec")
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            self.problem("MZ1002", f"spec must be a mapping, got {_type_name(spec)}", "spec")
+            spec = {}
+        return {**spec, **{k: doc[k] for k in body_fields if k in doc}}
 
 
 def _type_name(value: JSON) -> str:
@@ -310,8 +326,3 @@ def _type_name(value: JSON) -> str:
     if isinstance(value, dict):
         return "map"
     return type(value).__name__
-
-
-def _at(v: Violation, file: str, line: int | None) -> Violation:
-    return Violation(code=v.code, message=v.message, path=v.path, level=v.level, file=file, line=line,
-                     resource=v.resource)
