@@ -4,7 +4,7 @@
 
 import { fmt, s } from "./dom.js";
 
-const COL = 230;        // horizontal distance between layers
+const COL = 250;        // horizontal distance between layers
 const ROW = 120;        // vertical distance between nodes of a layer
 const MARGIN = 70;
 const R = 18;           // node radius
@@ -74,14 +74,16 @@ export function edgeState(edge) {
 }
 
 function edgeLabel(edge) {
-  if (!edge.requests) return "idle";
-  const p99 = edge.p99 === null ? "–" : `${fmt(edge.p99, 1)}ms`;
-  return `${fmt(edge.rps)} rps · ${fmt(edge.errorRate * 100, 1)}% err · p99 ${p99}`;
+  if (!edge.requests) return ["idle"];
+  const p99 = edge.p99 === null ? "–" : `${fmt(edge.p99, 1)} ms`;
+  return [`${fmt(edge.rps)} rps · ${fmt(edge.errorRate * 100, 1)}% err`, `p99 ${p99}`];
 }
 
 export function renderGraph(data, onNode) {
   const { pos, width, height } = layout(data.nodes, data.edges);
-  const svg = s("svg", { class: "graph", width, height, viewBox: `0 0 ${width} ${height}`, "data-testid": "graph" });
+  // Scales down to the page width (CSS) but never above natural size, so labels stay legible.
+  const svg = s("svg", { class: "graph", viewBox: `0 0 ${width} ${height}`, "data-testid": "graph" });
+  svg.style.maxWidth = `${width}px`;
   svg.append(s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7,
     markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#94a3b8" }))));
   const edgeLayer = s("g", {});
@@ -100,15 +102,16 @@ export function renderGraph(data, onNode) {
     edgeLayer.append(s("g", { class: `edge ${state}`, "data-testid": "graph-edge", "data-source": e.source,
       "data-target": e.target, "data-rps": e.rps, "data-error-rate": e.errorRate },
       s("path", { d, "marker-end": "url(#arrow)" }),
-      s("title", {}, `${e.source} → ${e.target}\n${edgeLabel(e)}`)));
-    const mx = forward ? (x1 + x2) / 2 : (x1 + x2) / 2;
+      s("title", {}, `${e.source} → ${e.target}\n${edgeLabel(e).join(" · ")}`)));
+    const mx = (x1 + x2) / 2;
     const my = forward ? (y1 + y2) / 2 : Math.max(y1, y2) + 60;
-    const text = edgeLabel(e);
+    const lines = edgeLabel(e);
+    const wide = Math.max(...lines.map((l) => l.length)) * 5.8;
     const g = s("g", { class: `edge ${state}`, "data-testid": "edge-label", "data-source": e.source, "data-target": e.target });
-    g.append(s("rect", { class: "label-bg", x: mx - text.length * 2.9, y: my - 8, width: text.length * 5.8, height: 14, rx: 3 }));
-    g.append(s("text", { x: mx, y: my + 3, "text-anchor": "middle" }, text));
+    g.append(s("rect", { class: "label-bg", x: mx - wide / 2, y: my - 9, width: wide, height: lines.length * 13 + 2, rx: 3 }));
+    lines.forEach((line, i) => g.append(s("text", { x: mx, y: my + 2 + i * 13, "text-anchor": "middle" }, line)));
     if (e.share !== undefined) {
-      g.append(s("text", { class: "share", x: mx, y: my - 12, "text-anchor": "middle", "data-testid": "edge-share",
+      g.append(s("text", { class: "share", x: mx, y: my - 13, "text-anchor": "middle", "data-testid": "edge-share",
         "data-source": e.source, "data-target": e.target, "data-share": e.share }, `${fmt(e.share * 100, 1)}%`));
     }
     labelLayer.append(g);
