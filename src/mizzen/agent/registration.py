@@ -28,6 +28,21 @@ class RegistrationClient:
         meta = entry["metadata"]
         await self._call("PUT", _GROUP_PATH.format(ns=meta["namespace"], name=meta["name"]), json=entry)
 
+    async def ensure(self, entry: dict[str, Any]) -> bool:
+        """Re-create the WorkloadEntry if it no longer exists; True when it had to."""
+        meta = entry["metadata"]
+        path = _GROUP_PATH.format(ns=meta["namespace"], name=meta["name"])
+        try:
+            resp = await self._client.get(path)
+        except httpx.HTTPError as exc:
+            raise RegistrationError(f"GET {self._client.base_url}{path}: {exc!r}") from exc
+        if resp.status_code == 404:
+            await self.register(entry)
+            return True
+        if not resp.is_success:
+            raise RegistrationError(f"GET {path}: HTTP {resp.status_code}: {_message(resp)}")
+        return False
+
     async def deregister(self, namespace: str, name: str) -> None:
         """DELETE the WorkloadEntry (already gone is fine)."""
         await self._call("DELETE", _GROUP_PATH.format(ns=namespace, name=name), missing_ok=True)

@@ -107,13 +107,20 @@ class WorkloadRunner:
             case sv.StopProcess(which=which, force=force):
                 self._signal(which, signal.SIGKILL if force else signal.SIGTERM)
             case sv.ProbeApp():
-                self._task("probe", self._probe())
+                self._task("probe-app", self._probe())
+            case sv.ProbeEnvoy():
+                self._task("probe-envoy", self._probe_envoy())
             case sv.CancelProbe():
-                self._cancel("probe")
+                self._cancel("probe-app")
+                self._cancel("probe-envoy")
             case sv.Register():
                 self._task("register", self._register())
+            case sv.EnsureRegistered():
+                if "ensure" not in self._tasks or self._tasks["ensure"].done():
+                    self._task("ensure", self._ensure_registered())
             case sv.Deregister():
                 self._cancel("register")
+                self._cancel("ensure")
                 self._task("deregister", self._deregister())
             case sv.StartTimer(name=name, delay=delay):
                 loop = asyncio.get_running_loop()
@@ -174,6 +181,18 @@ class WorkloadRunner:
                 await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.AppReady())
 
+    async def _probe_envoy(self) -> None:
+        assert self.alloc is not None
+        url = f"http://127.0.0.1:{self.alloc.admin}/ready"
+        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+            while True:
+                try:
+                    await client.get(url)  # any answer will do: LIVE needs the control plane too
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(PROBE_INTERVAL_S)
+        self._events.put_nowait(sv.EnvoyReady())
+
     async def _probe_once(self, client: httpx.AsyncClient, port: int) -> bool:
         if self.spec.ready_path:
             try:
@@ -198,6 +217,15 @@ class WorkloadRunner:
             self._events.put_nowait(sv.RegistrationFailed(str(exc)))
         else:
             self._events.put_nowait(sv.Registered())
+
+    async def _ensure_registered(self) -> None:
+        assert self.alloc is not None
+        try:
+            if await self._client.ensure(workload_entry(self.spec, self.alloc)):
+                log.warning("%s.%s: WorkloadEntry was gone; registered it again", self.spec.name,
+                            self.spec.namespace)
+        except RegistrationError as exc:
+            log.warning("%s.%s: cannot check registration: %s", self.spec.name, self.spec.namespace, exc)
 
     async def _deregister(self) -> None:
         try:

@@ -7,14 +7,17 @@ turns what happens into events.
 
 ::
 
-    STARTING ──start──► WAITING_READY ──AppReady──► REGISTERING ──Registered──► RUNNING
-       (gateway, or a workload that serves no port: straight to RUNNING)
+    STARTING ──start──► WAITING_READY ──AppReady + EnvoyReady──► REGISTERING ──Registered──► RUNNING
+       (a gateway has no app; a gateway or a workload serving no port skips REGISTERING)
     any state ──StopRequested / AppExited / too many Envoy crashes──► STOPPING ──► STOPPED
 
 Envoy dying outside STOPPING is restarted after a backoff (doubling, reset once Envoy has stayed up
 for ``stable_after`` seconds); after ``max_quick_restarts`` consecutive short-lived runs the
 workload gives up and stops, because the cause (bad config, port taken) will not fix itself.
-Registration failures are retried with the same kind of backoff. Stopping deregisters first (so
+Registration failures are retried with the same kind of backoff. Once registered, the entry is
+re-checked every ``refresh_every`` seconds and re-created if it vanished: the control plane removes
+agent entries whose proxy stayed disconnected past its grace period (an Envoy restart backoff can
+exceed it), and the endpoint must come back when the proxy does. Stopping deregisters first (so
 peers stop sending traffic), then stops the app and Envoy; a second stop request kills them.
 """
 
@@ -58,6 +61,11 @@ class AppReady:
 
 
 @dataclass(frozen=True)
+class EnvoyReady:
+    """Envoy's admin endpoint answers (the process is up; it may still wait for its config)."""
+
+
+@dataclass(frozen=True)
 class Registered:
     """The WorkloadEntry was stored by the control plane."""
 
@@ -90,7 +98,7 @@ class TimerFired:
     name: str
 
 
-Event = Start | ProcessExited | AppReady | Registered | RegistrationFailed | Deregistered | StopRequested \
+Event = Start | ProcessExited | AppReady | EnvoyReady | Registered | RegistrationFailed | Deregistered | StopRequested \
     | TimerFired
 
 
@@ -116,13 +124,24 @@ class ProbeApp:
 
 
 @dataclass(frozen=True)
+class ProbeEnvoy:
+    """Poll Envoy's admin endpoint until it answers (reported as :class:`EnvoyReady`)."""
+
+
+@dataclass(frozen=True)
 class CancelProbe:
-    """Stop probing."""
+    """Stop probing (app and Envoy)."""
 
 
 @dataclass(frozen=True)
 class Register:
     """Create-or-replace the WorkloadEntry."""
+
+
+@dataclass(frozen=True)
+class EnsureRegistered:
+    """Check the WorkloadEntry still exists and re-create it if not (e.g. the control plane dropped
+    it while Envoy was down, or lost it); failures are only logged."""
 
 
 @dataclass(frozen=True)
@@ -158,11 +177,12 @@ class Exit:
     code: int
 
 
-Action = StartProcess | StopProcess | ProbeApp | CancelProbe | Register | Deregister | StartTimer | Notify \
-    | Up | Exit
+Action = StartProcess | StopProcess | ProbeApp | ProbeEnvoy | CancelProbe | Register | EnsureRegistered | Deregister \
+    | StartTimer | Notify | Up | Exit
 
 RESTART_TIMER = "restart-envoy"
 REGISTER_TIMER = "retry-register"
+REFRESH_TIMER = "refresh-registration"
 
 
 @dataclass(frozen=True)
@@ -173,6 +193,7 @@ class Policy:
     max_backoff: float = 30.0
     stable_after: float = 10.0  # an Envoy that lived this long is "stable": backoff resets
     max_quick_restarts: int = 5
+    refresh_every: float = 5.0  # how often a running workload checks its WorkloadEntry still exists
 
 
 class Supervisor:
@@ -187,6 +208,8 @@ class Supervisor:
         self.registered = False
         self.exit_code = 0
         self._deregistering = False
+        self._app_ready = False
+        self._envoy_ready = False
         self._envoy_started_at = 0.0
         self._quick_crashes = 0
         self._register_backoff = self.policy.initial_backoff
@@ -201,11 +224,16 @@ class Supervisor:
             case ProcessExited(which=which, code=code):
                 return self._exited(which, code, now)
             case AppReady() if self.state is State.WAITING_READY:
+                self._app_ready = True
+                return self._ready()
+            case EnvoyReady() if self.state is State.WAITING_READY:
+                self._envoy_ready = True
                 return self._ready()
             case Registered() if self.state is State.REGISTERING:
                 self.registered = True
                 self.state = State.RUNNING
-                return [Notify("registered WorkloadEntry"), Up()]
+                return [Notify("registered WorkloadEntry"), Up(),
+                        StartTimer(REFRESH_TIMER, self.policy.refresh_every)]
             case RegistrationFailed(error=error) if self.state is State.REGISTERING:
                 delay, self._register_backoff = self._register_backoff, self._next(self._register_backoff)
                 return [Notify(f"registration failed ({error}); retrying in {delay:g}s", "warning"),
@@ -224,15 +252,15 @@ class Supervisor:
     def _start(self, now: float) -> list[Action]:
         self._envoy_started_at = now
         self.running.add("envoy")
-        actions: list[Action] = [StartProcess("envoy")]
-        if not self.has_app:
-            self.state = State.RUNNING
-            return [*actions, Up()]
-        self.running.add("app")
         self.state = State.WAITING_READY
-        return [*actions, StartProcess("app"), ProbeApp()]
+        if not self.has_app:
+            return [StartProcess("envoy"), ProbeEnvoy()]
+        self.running.add("app")
+        return [StartProcess("envoy"), ProbeEnvoy(), StartProcess("app"), ProbeApp()]
 
     def _ready(self) -> list[Action]:
+        if not self._envoy_ready or (self.has_app and not self._app_ready):
+            return []
         if not self.registers:
             self.state = State.RUNNING
             return [Up()]
@@ -263,6 +291,8 @@ class Supervisor:
             return [StartProcess("envoy")]
         if name == REGISTER_TIMER and self.state is State.REGISTERING:
             return [Register()]
+        if name == REFRESH_TIMER and self.state is State.RUNNING and self.registered:
+            return [EnsureRegistered(), StartTimer(REFRESH_TIMER, self.policy.refresh_every)]
         return []
 
     def _stop_requested(self, reason: str) -> list[Action]:

@@ -129,8 +129,8 @@ def run_args(name: str, env_file: Path, *extra: str) -> list[str]:
 
 def test_run_registers_supervises_and_deregisters(cp: RunningControlPlane, agents: Callable[..., Agent],
                                                   tmp_path: Path) -> None:
-    """The app gets $PORT and HTTP_PROXY, the WorkloadEntry points at the sidecar, Envoy's admin answers,
-    a killed Envoy is restarted, and SIGINT stops both processes and deletes the entry."""
+    """The app gets $PORT and HTTP_PROXY, the WorkloadEntry points at the sidecar (and comes back when
+    deleted), Envoy's admin answers, a killed Envoy is restarted, and SIGINT stops both and deregisters."""
     env_file = tmp_path / "env.json"
     agent = agents(run_args("echo-v1", env_file), "default.echo-v1")
     state = agent.wait_running()
@@ -156,6 +156,9 @@ def test_run_registers_supervises_and_deregisters(cp: RunningControlPlane, agent
     assert info["node"]["id"] == "sidecar~127.0.0.1~echo-v1.default~default.svc.cluster.local"
     assert info["node"]["metadata"]["MIZZEN_HTTP_PROXY_PORT"] == ports["httpProxy"]
     assert httpx.get(f"{admin}/ready", timeout=5).text.strip() in {"LIVE", "PRE_INITIALIZING", "INITIALIZING"}
+
+    httpx.delete(cp.address + WE_PATH.format("default", "echo-v1"), headers=cp.headers(), timeout=5)
+    wait_for(lambda: get_entry(cp, "echo-v1").status_code == 200, 30, agent.log)  # re-registered
 
     first_envoy = state["envoyPid"]
     os.kill(first_envoy, signal.SIGKILL)

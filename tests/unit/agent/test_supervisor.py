@@ -9,6 +9,7 @@ from mizzen.agent.supervisor import State, Supervisor
 def started(has_app: bool = True, registers: bool = True, policy: sv.Policy | None = None) -> Supervisor:
     machine = Supervisor(has_app=has_app, registers=registers, policy=policy)
     machine.handle(sv.Start(), 0.0)
+    machine.handle(sv.EnvoyReady(), 0.05)
     return machine
 
 
@@ -24,10 +25,20 @@ def kinds(actions: list[sv.Action]) -> list[type]:
 
 
 def test_start_spawns_envoy_and_app_and_probes() -> None:
-    """Starting a workload starts Envoy and the app, then probes the app."""
+    """Starting a workload starts Envoy and the app and probes both."""
     machine = Supervisor(has_app=True, registers=True)
-    assert machine.handle(sv.Start(), 0.0) == [sv.StartProcess("envoy"), sv.StartProcess("app"), sv.ProbeApp()]
+    assert machine.handle(sv.Start(), 0.0) == [
+        sv.StartProcess("envoy"), sv.ProbeEnvoy(), sv.StartProcess("app"), sv.ProbeApp()]
     assert machine.state is State.WAITING_READY
+
+
+def test_registration_waits_for_both_app_and_envoy() -> None:
+    """The entry is registered only once the app is ready and Envoy's admin answers, in either order."""
+    for first, second in ((sv.AppReady(), sv.EnvoyReady()), (sv.EnvoyReady(), sv.AppReady())):
+        machine = Supervisor(has_app=True, registers=True)
+        machine.handle(sv.Start(), 0.0)
+        assert machine.handle(first, 0.1) == []
+        assert machine.handle(second, 0.2) == [sv.Register()]
 
 
 def test_ready_app_is_registered_then_up() -> None:
@@ -35,8 +46,18 @@ def test_ready_app_is_registered_then_up() -> None:
     machine = started()
     assert machine.handle(sv.AppReady(), 1.0) == [sv.Register()]
     assert machine.state is State.REGISTERING
-    assert kinds(machine.handle(sv.Registered(), 1.1)) == [sv.Up]
+    assert kinds(machine.handle(sv.Registered(), 1.1)) == [sv.Up, sv.StartTimer]
     assert machine.state is State.RUNNING and machine.registered
+
+
+def test_running_workload_rechecks_its_registration_periodically() -> None:
+    """Once registered, each refresh timer checks the entry still exists and re-arms itself."""
+    machine = running()
+    interval = machine.policy.refresh_every
+    assert machine.handle(sv.TimerFired(sv.REFRESH_TIMER), 10.0) == [
+        sv.EnsureRegistered(), sv.StartTimer(sv.REFRESH_TIMER, interval)]
+    machine.handle(sv.StopRequested(), 11.0)
+    assert machine.handle(sv.TimerFired(sv.REFRESH_TIMER), 12.0) == []
 
 
 def test_workload_without_ports_is_up_without_registering() -> None:
@@ -49,7 +70,8 @@ def test_workload_without_ports_is_up_without_registering() -> None:
 def test_gateway_has_no_app() -> None:
     """A gateway runs Envoy only and is up at once."""
     machine = Supervisor(has_app=False, registers=False)
-    assert machine.handle(sv.Start(), 0.0) == [sv.StartProcess("envoy"), sv.Up()]
+    assert machine.handle(sv.Start(), 0.0) == [sv.StartProcess("envoy"), sv.ProbeEnvoy()]
+    assert machine.handle(sv.EnvoyReady(), 0.1) == [sv.Up()]
     assert machine.state is State.RUNNING
 
 
