@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mizzen.testing.controlplane import RunningControlPlane, start_controlplane
+from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, cli_runner, start_controlplane
 
 CLIENT_ENV = ("MIZZEN_HOME", "MIZZEN_ADDRESS", "MIZZEN_TOKEN", "MIZZEN_XDS_ADDRESS")
 
@@ -32,33 +30,24 @@ def controlplane(tmp_path: Path) -> Iterator[RunningControlPlane]:
         cp.stop()
 
 
-@dataclass
-class CliResult:
-    """What one ``mizzen`` invocation printed and returned."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-MizzenCli = Callable[..., CliResult]
+@pytest.fixture(scope="module")
+def shared_controlplane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningControlPlane]:
+    """One control-plane process for a whole test module (starting one costs about a second)."""
+    cp = start_controlplane(tmp_path_factory.mktemp("shared-cp-home"))
+    try:
+        yield cp
+    finally:
+        cp.stop()
 
 
 @pytest.fixture
-def mizzen(controlplane: RunningControlPlane) -> MizzenCli:
-    """Run ``mizzen ARGS`` (in-process, click's runner) against the test's control plane over HTTP."""
-    return cli_runner(controlplane.env())
+def cp(shared_controlplane: RunningControlPlane) -> RunningControlPlane:
+    """The module's shared control plane, emptied of all objects before the test."""
+    shared_controlplane.wipe()
+    return shared_controlplane
 
 
-def cli_runner(env: dict[str, str]) -> MizzenCli:
-    """A ``mizzen`` invoker with ``env`` added to the environment."""
-    from mizzen.cli.main import cli
-
-    def run(*args: str, input: str | None = None, extra_env: dict[str, str] | None = None) -> CliResult:
-        result = CliRunner().invoke(cli, list(args), input=input, env={**env, **(extra_env or {})},
-                                    prog_name="mizzen")
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return CliResult(result.exit_code, result.stdout, result.stderr)
-
-    return run
+@pytest.fixture
+def mizzen(cp: RunningControlPlane) -> MizzenCli:
+    """Run ``mizzen ARGS`` (in-process, click's runner) against a real control plane over HTTP."""
+    return cli_runner(cp.env())

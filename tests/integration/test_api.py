@@ -20,31 +20,31 @@ def vs_doc(name: str, host: str = "reviews", ns: str = "default", **extra: Any) 
 
 
 @pytest.fixture
-def api(controlplane: RunningControlPlane) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=controlplane.address, headers=controlplane.headers(), timeout=30) as client:
+def api(cp: RunningControlPlane) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=cp.address, headers=cp.headers(), timeout=30) as client:
         yield client
 
 
-def test_probes_need_no_token(controlplane: RunningControlPlane) -> None:
+def test_probes_need_no_token(cp: RunningControlPlane) -> None:
     """/healthz and /readyz answer without a token."""
-    assert httpx.get(controlplane.address + "/healthz").text == "ok"
-    assert httpx.get(controlplane.address + "/readyz").status_code == 200
+    assert httpx.get(cp.address + "/healthz").text == "ok"
+    assert httpx.get(cp.address + "/readyz").status_code == 200
 
 
-def test_token_required_everywhere_else(controlplane: RunningControlPlane) -> None:
+def test_token_required_everywhere_else(cp: RunningControlPlane) -> None:
     """Without or with a wrong token the API answers 401 with a JSON Status."""
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {controlplane.token}"}):
-        r = httpx.get(controlplane.address + VS_PATH, headers=headers)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {cp.token}"}):
+        r = httpx.get(cp.address + VS_PATH, headers=headers)
         assert r.status_code == 401
         body = r.json()
         assert body["kind"] == "Status" and body["reason"] == "Unauthorized" and body["code"] == 401
 
 
-def test_token_file_is_private(controlplane: RunningControlPlane) -> None:
+def test_token_file_is_private(cp: RunningControlPlane) -> None:
     """The token is created at first start in MIZZEN_HOME with mode 0600."""
-    token_file = controlplane.home / "token"
+    token_file = cp.home / "token"
     assert token_file.stat().st_mode & 0o777 == 0o600
-    assert token_file.read_text().strip() == controlplane.token
+    assert token_file.read_text().strip() == cp.token
 
 
 def test_put_get_list_delete(api: httpx.Client) -> None:
@@ -185,10 +185,11 @@ def test_openapi_describes_paths(api: httpx.Client) -> None:
     assert "Status" in doc["components"]["schemas"]
 
 
-def test_metrics(api: httpx.Client) -> None:
+def test_metrics(controlplane: RunningControlPlane) -> None:
     """/metrics serves Prometheus text with store and request metrics."""
-    api.put(f"{VS_PATH}/a", json=vs_doc("a"))
-    text = api.get("/metrics").text
+    with httpx.Client(base_url=controlplane.address, headers=controlplane.headers()) as api:
+        api.put(f"{VS_PATH}/a", json=vs_doc("a"))
+        text = api.get("/metrics").text
     assert 'mizzen_config_objects{kind="VirtualService"} 1' in text
     assert "# TYPE mizzen_api_requests_total counter" in text
     assert 'mizzen_config_applied_objects_total{action="created",kind="VirtualService"} 1' in text

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +63,19 @@ class RunningControlPlane:
         except FileNotFoundError:
             return ""
 
+    def wipe(self) -> None:
+        """Delete every stored object through the API (so one process can serve many tests)."""
+        from mizzen.config.kinds import KINDS
+
+        with httpx.Client(base_url=self.address, headers=self.headers(), timeout=30) as client:
+            for info in KINDS:
+                base = f"/apis/{info.group}/{info.versions[0]}" if info.group else f"/api/{info.versions[0]}"
+                listed = client.get(f"{base}/{info.plural}")
+                listed.raise_for_status()
+                for item in listed.json()["items"]:
+                    meta = item["metadata"]
+                    client.delete(info.api_path(meta["namespace"], meta["name"])).raise_for_status()
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by pid and wait; SIGKILL if it does not exit in time."""
         if self.process.poll() is not None:
@@ -81,7 +94,7 @@ class RunningControlPlane:
 
 
 def start_controlplane(
-    home: Path | None = None, *, timeout: float = 30.0, extra_args: Sequence[str] = ()
+    home: Path | None = None, *, timeout: float = 120.0, extra_args: Sequence[str] = ()
 ) -> RunningControlPlane:
     """Start a control plane on free ports with ``home`` (a new temp dir by default); wait for /readyz."""
     home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="mizzen-home-"))
@@ -111,16 +124,47 @@ def start_controlplane(
     raise RuntimeError(f"the control plane was not ready after {timeout}s:\n{cp.log()}")
 
 
-def restart(cp: RunningControlPlane, *, timeout: float = 30.0) -> RunningControlPlane:
+def restart(cp: RunningControlPlane, *, timeout: float = 120.0) -> RunningControlPlane:
     """Start a new control plane on the same home (after :meth:`RunningControlPlane.kill` or ``stop``)."""
     return start_controlplane(cp.home, timeout=timeout)
 
 
 @contextmanager
-def controlplane(home: Path | None = None, *, timeout: float = 30.0) -> Iterator[RunningControlPlane]:
+def controlplane(home: Path | None = None, *, timeout: float = 120.0) -> Iterator[RunningControlPlane]:
     """A running control plane for the duration of a ``with`` block."""
     cp = start_controlplane(home, timeout=timeout)
     try:
         yield cp
     finally:
         cp.stop()
+
+
+@dataclass
+class CliResult:
+    """What one ``mizzen`` invocation printed and returned."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+MizzenCli = Callable[..., CliResult]
+
+
+def cli_runner(env: dict[str, str]) -> MizzenCli:
+    """A ``mizzen ARGS`` invoker (in-process, click's runner) with ``env`` added to the environment.
+
+    Call it as ``run("get", "vs", "-A", input=None, extra_env={...})``; unexpected exceptions propagate.
+    """
+    from click.testing import CliRunner
+
+    from mizzen.cli.main import cli
+
+    def run(*args: str, input: str | None = None, extra_env: dict[str, str] | None = None) -> CliResult:
+        result = CliRunner().invoke(cli, list(args), input=input, env={**env, **(extra_env or {})},
+                                    prog_name="mizzen")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return run
