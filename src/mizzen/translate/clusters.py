@@ -66,10 +66,7 @@ def outbound_cluster(scope: Scope, svc: Service, port: ServicePort, policy: Dest
         cluster.update(dynamic_cluster(name, scope.mesh.mesh.connect_timeout))
     else:
         eps = subset_endpoints(scope.mesh.registry.endpoints_of(svc.hostname, port.number), subset)
-        cluster["type"] = kind
-        cluster["dns_lookup_family"] = "V4_ONLY"
-        cluster["dns_refresh_rate"] = "60s"
-        cluster["respect_dns_ttl"] = True
+        cluster["cluster_type"] = dns_cluster_type(logical=kind == "LOGICAL_DNS")
         cluster["load_assignment"] = _dns_assignment(name, svc, port, eps)
     block = traffic.effective_policy(policy.traffic_policy, subset, port.number)
     if kind != "DYNAMIC":
@@ -103,6 +100,16 @@ def _dns_assignment(name: str, svc: Service, port: ServicePort, eps: list[Any]) 
         {"endpoint": {"address": socket_address(svc.hostname, target)}}]}]}
 
 
+def dns_cluster_type(logical: bool) -> JSONDict:
+    """Envoy's DNS cluster extension (the Cluster-level DNS fields are deprecated in 1.40) with Istio's
+    settings: refresh 60s, respect TTL, IPv4. ``logical`` = LOGICAL_DNS (DNS_ROUND_ROBIN)."""
+    config: JSONDict = {"@type": names.T_DNS_CLUSTER, "dns_refresh_rate": "60s", "respect_dns_ttl": True,
+                        "dns_lookup_family": "V4_ONLY"}
+    if logical:
+        config["all_addresses_in_single_endpoint"] = True
+    return {"name": names.DNS_CLUSTER, "typed_config": config}
+
+
 def dynamic_cluster(name: str, connect_timeout: str) -> JSONDict:
     """A dynamic-forward-proxy cluster: connects to the host the request names (no iptables, so this
     is how ALLOW_ANY passthrough and resolution-NONE services reach their destination)."""
@@ -132,8 +139,8 @@ def zipkin_cluster(address: str, connect_timeout: str) -> JSONDict:
     """The ``zipkin`` collector cluster for ``host:port``."""
     host, _, port = address.rpartition(":")
     return {
-        "name": names.ZIPKIN_CLUSTER, "type": "STRICT_DNS", "connect_timeout": connect_timeout,
-        "dns_lookup_family": "V4_ONLY",
+        "name": names.ZIPKIN_CLUSTER, "connect_timeout": connect_timeout,
+        "cluster_type": dns_cluster_type(logical=False),
         "load_assignment": {"cluster_name": names.ZIPKIN_CLUSTER, "endpoints": [{"lb_endpoints": [
             {"endpoint": {"address": socket_address(host or "127.0.0.1", int(port or 9411))}}]}]},
     }

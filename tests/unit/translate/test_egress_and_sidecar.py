@@ -24,11 +24,11 @@ def se(host: str = "httpbin.example.com", resolution: str = "DNS", endpoints: st
 
 
 def test_dns_service_entry_reachable_by_name() -> None:
-    """A DNS ServiceEntry gets a STRICT_DNS cluster and a vhost for host and host:80."""
+    """A DNS ServiceEntry gets a DNS (STRICT_DNS) cluster and a vhost for host and host:80."""
     m = bookinfo(se(endpoints="  endpoints: [{address: 127.0.0.1, ports: {http: 18080}}]\n"))
     res = translate(sidecar(), m)
     c = res.clusters["outbound|80||httpbin.example.com"]
-    assert c["type"] == "STRICT_DNS"
+    assert c["cluster_type"]["name"] == "envoy.cluster.dns"
     addr = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
     assert (addr["address"], addr["port_value"]) == ("127.0.0.1", 18080)
     for host in ("httpbin.example.com", "httpbin.example.com:80"):
