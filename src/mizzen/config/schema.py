@@ -202,7 +202,7 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
                                             f"{', '.join(str(a) for a in allowed)}", path))
         return
     if origin is tuple:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             out.append(violation("MZ1002", f"must be a list, got {type_name(value)}", path))
             return
         item = typing.get_args(hint)[0]
@@ -305,7 +305,7 @@ def _convert(hint: Any, value: Any) -> Any:
     if origin is Literal:
         return value if value in typing.get_args(hint) else _MISSING
     if origin is tuple:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             return _MISSING
         item = typing.get_args(hint)[0]
         return tuple(c for c in (_convert(item, v) for v in value) if c is not _MISSING)

@@ -92,3 +92,21 @@ def test_every_kind_has_a_model() -> None:
     from mizzen.config import KINDS
 
     assert {k.kind for k in KINDS} == set(SPEC_MODELS)
+
+
+def test_spec_as_is_typed_and_checks_the_kind() -> None:
+    """spec_as returns the named model and refuses a model of another kind."""
+    from mizzen.config.models import UnknownModelError, spec_as
+
+    res = load_text("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\n"
+                    "spec:\n  host: reviews\n").resources[0]
+    assert spec_as(res, DestinationRule).host == "reviews"
+    with pytest.raises(UnknownModelError):
+        spec_as(res, VirtualService)
+
+
+def test_frozen_specs_with_tuples_validate_like_lists() -> None:
+    """A spec whose lists are tuples (e.g. frozen by a store) checks and builds the same."""
+    raw = {"hosts": ("reviews",), "http": ({"route": ({"destination": {"host": "reviews"}},)},)}
+    assert check(VirtualService, raw, "spec") == []
+    assert build(VirtualService, raw).http[0].route[0].destination.host == "reviews"

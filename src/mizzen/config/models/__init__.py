@@ -6,7 +6,7 @@ Field names are snake_case here; paths and messages use the user's camelCase (se
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from mizzen.config.models.core import Secret, Service, ServiceAccount
 from mizzen.config.models.destination_rule import DestinationRule
@@ -37,6 +37,9 @@ SPEC_MODELS: dict[str, type] = {
 """The spec model of every kind in the kind table."""
 
 
+T = TypeVar("T")
+
+
 class UnknownModelError(LookupError):
     """``parse_spec`` was given a kind that has no model."""
 
@@ -47,6 +50,17 @@ def parse_spec(resource: Resource) -> Any:
     if model is None:
         raise UnknownModelError(f"no model for kind {resource.kind}")
     return build(model, resource.spec)
+
+
+def spec_as(resource: Resource, model: type[T]) -> T:
+    """``parse_spec`` with a static type: ``spec_as(res, VirtualService).http[0].route``.
+
+    Raises :class:`UnknownModelError` if ``model`` is not the model of ``resource.kind``.
+    """
+    if SPEC_MODELS.get(resource.kind) is not model:
+        raise UnknownModelError(f"{resource.kind} is not modelled by {model.__name__}")
+    result: T = build(model, resource.spec)
+    return result
 
 
 __all__ = [
@@ -66,4 +80,5 @@ __all__ = [
     "WorkloadEntry",
     "WorkloadGroup",
     "parse_spec",
+    "spec_as",
 ]
