@@ -43,7 +43,7 @@ returned, so an ACK can never arrive for a nonce the state does not know yet.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any as AnyType
 
@@ -68,8 +68,10 @@ class TypeState:
     last_error: str = ""
     last_error_time: float | None = None
     last_sent_time: float | None = None
-    sent: dict[str, bytes] = field(default_factory=dict)  # what the proxy has or is applying, by name
-    acked: dict[str, bytes] = field(default_factory=dict)  # what the proxy confirmed, by name
+    # What the proxy has or is applying, and what it confirmed, by name. Replaced, never mutated, so they
+    # can share the snapshot's own read-only mappings (wildcard types) and each other.
+    sent: Mapping[str, bytes] = field(default_factory=dict)
+    acked: Mapping[str, bytes] = field(default_factory=dict)
     force: bool = False  # answer with the whole subscription next time, even if unchanged
     # Named types: the snapshot version for which ``sent`` already covers the subscription, so an
     # update that did not change this type costs a string compare instead of a diff.
@@ -137,7 +139,7 @@ class Stream:
             state.nonce_acked = nonce
             state.version_acked = request.version_info
             state.last_error = ""
-            state.acked = dict(state.sent)
+            state.acked = state.sent  # safe to share: ``sent`` is always replaced, never mutated
             actions.append(Acked(type_url, request.version_info, nonce))
         actions.extend(self._push([type_url]))
         return actions
@@ -185,8 +187,8 @@ class Stream:
         if state.wildcard:
             if not force and version == state.version_sent:
                 return None
-            payload = dict(available)
-            state.sent = dict(payload)
+            payload = available
+            state.sent = available
         else:
             if not force and version == state.covered_version:
                 return None
@@ -195,7 +197,7 @@ class Stream:
             state.covered_version = version
             if not payload:
                 return None
-            state.sent.update(payload)
+            state.sent = {**state.sent, **payload}
         self._nonce += 1
         state.nonce_sent = str(self._nonce)
         state.version_sent = version
