@@ -9,6 +9,7 @@ from xds_builders import snapshot
 from mizzen.xds import types
 from mizzen.xds.errors import ProtocolError
 from mizzen.xds.protocol import Acked, Action, Connected, Ignored, Nacked, Response
+from mizzen.xds.snapshot import EMPTY_VERSION, Snapshot
 from mizzen.xds.stream import Stream
 from mizzen.xds.testing import FakeEnvoy
 
@@ -276,3 +277,40 @@ def test_removed_cluster_disappears_from_full_state() -> None:
     stream, _ = synced_pair()
     cds = stream.snapshot_updated(snapshot({"a": "1s"}))[0]
     assert cds.type_url == CDS and set(cds.resources) == {"a"}
+
+
+def test_rejected_endpoints_not_forced_again_by_cluster_push() -> None:
+    """After an EDS NACK, a CDS change does not drag the rejected, unchanged endpoints along."""
+    stream, envoy = synced_pair()
+    eds = only(stream.snapshot_updated(snapshot(ports={"a": 1})))
+    stream.receive(envoy.nack(eds, "bad endpoint"))
+    sent = stream.snapshot_updated(snapshot({"a": "4s", "b": "1s"}, ports={"a": 1}))
+    assert [r.type_url for r in sent] == [CDS]
+
+
+def test_type_missing_from_snapshot_is_served_empty() -> None:
+    """A wildcard type the snapshot lacks is answered with an empty response (the proxy has none)."""
+    stream, envoy = Stream(), FakeEnvoy()
+    stream.snapshot_updated(Snapshot())
+    lds = only(stream.receive(envoy.request(LDS)))
+    assert lds.resources == {} and lds.version == EMPTY_VERSION
+
+
+def test_stale_request_does_not_change_subscription() -> None:
+    """A stale request's resource names are ignored along with it."""
+    stream, envoy = synced_pair()
+    old = stream_last(stream, EDS)
+    stream.snapshot_updated(snapshot(ports={"a": 2}))
+    assert responses(stream.receive(envoy.ack(old, names=["a"]))) == []
+    assert stream.types[EDS].names == {"a", "b"}
+
+
+def test_status_fields_track_sent_and_acked_versions() -> None:
+    """Version and nonce sent/acked, last sent time and error time follow the exchange."""
+    stream, envoy = synced_pair()
+    state = stream.types[RDS]
+    assert state.version_acked == state.version_sent and state.last_sent_time == 100.0
+    rds = only(stream.snapshot_updated(snapshot(routes={"r1": "b"})))
+    assert state.version_sent == rds.version != state.version_acked
+    stream.receive(envoy.ack(rds))
+    assert state.version_acked == rds.version and state.nonce_acked == rds.nonce
