@@ -252,6 +252,8 @@ class Demo:
         if self._dashboard_exists():
             self.say(f"Dashboard: {plan.DASHBOARD_URL}")
         self.say(f"Bookinfo's networking YAML: {plan.setup_files()[1].parent}")
+        if self.home != _resolve_home(None):
+            self.say(f"In another terminal, first: export MIZZEN_HOME={self.home}")
         self.say(plan.next_steps())
 
     def _dashboard_exists(self) -> bool:

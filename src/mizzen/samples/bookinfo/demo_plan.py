@@ -106,18 +106,22 @@ def reviews_version(page: str) -> str | None:
     return "v3" if "gap-x-1 text-red-500" in page else "v2"
 
 
+_WALKTHROUGH = (
+    ("virtual-service-all-v1.yaml", "everyone sees reviews v1 (no stars)"),
+    ("virtual-service-reviews-test-v2.yaml", "sign in as jason: black stars (v2); everyone else v1"),
+    ("virtual-service-reviews-50-v3.yaml", "about half the pages show red stars (v3)"),
+    ("virtual-service-reviews-v3.yaml", "red stars every time"),
+    ("virtual-service-ratings-test-delay.yaml", "after all-v1 + test-v2: jason's reviews fail after ~6 s"),
+    ("virtual-service-ratings-test-abort.yaml", "jason: 'Ratings service is currently unavailable'"),
+)
+
+
 def next_steps(mizzen: str = "mizzen") -> str:
     """The walkthrough commands printed once the demo is up."""
     net = paths.networking_dir()
-    lines = [
-        "Next steps (Istio's traffic-management tasks, with Istio's own YAML):",
-        f"  {mizzen} apply -f {net}/virtual-service-all-v1.yaml            # everyone sees reviews v1",
-        f"  {mizzen} apply -f {net}/virtual-service-reviews-test-v2.yaml   # sign in as jason: black stars",
-        f"  {mizzen} apply -f {net}/virtual-service-reviews-50-v3.yaml     # half the pages show red stars",
-        f"  {mizzen} apply -f {net}/virtual-service-reviews-v3.yaml        # red stars every time",
-        f"  {mizzen} apply -f {net}/virtual-service-ratings-test-delay.yaml  # jason: reviews fail after ~6 s",
-        f"  {mizzen} apply -f {net}/virtual-service-ratings-test-abort.yaml  # jason: ratings unavailable",
-        f"  {mizzen} get virtualservices        # what is applied",
-        f"  {mizzen} proxy-status               # every proxy and its sync state",
-    ]
+    lines = ["Next steps (Istio's traffic-management tasks, with the same YAML):"]
+    for file_name, effect in _WALKTHROUGH:
+        lines += [f"  # {effect}", f"  {mizzen} apply -f {net / file_name}"]
+    lines += ["  # what is applied, and every proxy's sync state",
+              f"  {mizzen} get virtualservices", f"  {mizzen} proxy-status"]
     return "\n".join(lines)

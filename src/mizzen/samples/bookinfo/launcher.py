@@ -173,21 +173,32 @@ def _wait_gone(record: ProcessRecord, popen: subprocess.Popen[bytes] | None, tim
 
 def stop_process(record: ProcessRecord, popen: subprocess.Popen[bytes] | None = None,
                  timeout: float = 15.0) -> None:
-    """SIGTERM the process, wait up to ``timeout``, then SIGKILL it and its process group.
+    """SIGTERM the process, wait up to ``timeout``, then SIGKILL it and its process group."""
+    if _terminate(record, popen):
+        _finish(record, popen, time.monotonic() + timeout)
 
-    The group is the session the demo created for it (its PID), so this reaches the app and Envoy a
-    ``mizzen run`` started if that agent could not stop them itself.
-    """
+
+def _terminate(record: ProcessRecord, popen: subprocess.Popen[bytes] | None) -> bool:
+    """Send SIGTERM; False when the process is already gone (and reaped)."""
     if not record.alive():
         if popen is not None:
             popen.poll()  # reap it
-        return
+        return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(record.pid, signal.SIGTERM)
-    if _wait_gone(record, popen, timeout):
-        _kill_group(record.pid, signal.SIGTERM)  # leftovers of a process that exited without cleaning up
+    return True
+
+
+def _finish(record: ProcessRecord, popen: subprocess.Popen[bytes] | None, deadline: float) -> None:
+    """Wait for a terminated process until ``deadline``, then kill it.
+
+    The process group is the session the demo created for it (its PID), so the group signals reach the
+    app and Envoy a ``mizzen run`` started if that agent exited without stopping them.
+    """
+    if _wait_gone(record, popen, max(0.0, deadline - time.monotonic())):
+        _kill_group(record.pid, signal.SIGTERM)
         return
-    log.warning("%s (pid %d) did not stop within %.0fs; killing it", record.name, record.pid, timeout)
+    log.warning("%s (pid %d) did not stop in time; killing it", record.name, record.pid)
     _kill_group(record.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.kill(record.pid, signal.SIGKILL)
@@ -204,12 +215,26 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def stop_all(records: Sequence[ProcessRecord], popens: Mapping[int, subprocess.Popen[bytes]] | None = None,
-             report: Callable[[str], None] = lambda _s: None, timeout: float = 15.0) -> None:
-    """Stop ``records`` in reverse start order (the control plane, started first, stops last)."""
-    for record in reversed(records):
-        if record.alive():
-            report(f"stopping {record.name} (pid {record.pid})")
-        stop_process(record, (popens or {}).get(record.pid), timeout)
+             report: Callable[[str], None] = lambda _s: None, timeout: float = 15.0,
+             last: Sequence[str] = ("controlplane",)) -> None:
+    """Stop ``records``: all but those named in ``last`` together, then those (the control plane last).
+
+    The first wave is signalled at once and waited for with one shared deadline, so stopping seven
+    proxies takes as long as the slowest, not the sum.
+    """
+    popens = popens or {}
+    first = [r for r in records if r.name not in last]
+    final = [r for r in records if r.name in last]
+    for wave in (first, final):
+        deadline = time.monotonic() + timeout
+        stopping = []
+        for record in reversed(wave):
+            if record.alive():
+                report(f"stopping {record.name} (pid {record.pid})")
+            if _terminate(record, popens.get(record.pid)):
+                stopping.append(record)
+        for record in stopping:
+            _finish(record, popens.get(record.pid), deadline)
 
 
 def tail(path: str | Path, lines: int = 12) -> str:

@@ -1,0 +1,217 @@
+"""The README's demo, end to end: `mizzen demo --detach`, then Istio's Bookinfo tasks with Istio's own YAML.
+
+Every outcome of reference/bookinfo.md section 7 is checked through the ingress gateway on
+127.0.0.1:8080, with the files of Istio's samples applied unchanged. The demo uses fixed ports
+(15014, 15010, 8080), so this module needs them free; `mizzen demo --down` always runs at the end.
+
+After each apply the tests wait (bounded) until the new routing is observable, then measure: config
+reaching seven Envoys takes a moment, and the measurement must not count the old routing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mizzen.samples.bookinfo.demo_plan import reviews_version
+
+pytestmark = pytest.mark.e2e
+
+GATEWAY = "http://127.0.0.1:8080"
+STAR = "glyphicon glyphicon-star"
+REVIEWS_ERROR = "Sorry, product reviews are currently unavailable for this book."
+RATINGS_ERROR = "Ratings service is currently unavailable"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _samples() -> Path:
+    for candidate in (os.environ.get("MIZZEN_ISTIO_SAMPLES"), REPO / "tests" / "fixtures" / "istio-samples",
+                      "/work/shared/istio-samples"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    pytest.skip("Istio's sample YAML not found (set MIZZEN_ISTIO_SAMPLES)")
+
+
+class Bookinfo:
+    """The running demo: apply Istio's files and fetch pages through the gateway."""
+
+    def __init__(self, home: Path, samples: Path) -> None:
+        self.home = home
+        self.samples = samples
+        self.env = {**os.environ, "MIZZEN_HOME": str(home)}
+        self.env.pop("MIZZEN_TOKEN", None)
+        self.env.pop("MIZZEN_ADDRESS", None)
+        self.http = httpx.Client(base_url=GATEWAY, timeout=30.0, trust_env=False)
+        self.cookies: dict[str, str] = {}
+
+    def mizzen(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m mizzen.cli.main ARGS`` against this demo's home."""
+        return subprocess.run([sys.executable, "-m", "mizzen.cli.main", *args], env=self.env, text=True,
+                              capture_output=True, timeout=timeout, check=False)
+
+    def apply(self, *names: str) -> None:
+        """``mizzen apply -f`` each of Istio's files, one apply per file, in order (as the tasks do)."""
+        for name in names:
+            done = self.mizzen("apply", "-f", str(self.samples / name), timeout=60)
+            assert done.returncode == 0, f"apply {name} failed:\n{done.stdout}{done.stderr}"
+
+    def login(self, user: str) -> None:
+        """Sign in through the gateway (`curl -c jar $GW/login --data username=...`) and keep the cookie."""
+        resp = self.http.post("/login", data={"username": user, "passwd": "password"})
+        assert resp.status_code == 302, resp.text
+        self.cookies[user] = resp.cookies["session"]
+        self.http.cookies.clear()  # anonymous requests must not carry the last user's session
+
+    def page(self, user: str | None = None) -> str:
+        """GET /productpage through the gateway, as ``user`` (signed in) or anonymous."""
+        headers = {"Cookie": f"session={self.cookies[user]}"} if user else {}
+        resp = self.http.get("/productpage", headers=headers)
+        assert resp.status_code == 200, resp.status_code
+        return resp.text
+
+    def timed_page(self, user: str | None = None) -> tuple[float, str]:
+        """A product page and how long it took."""
+        started = time.monotonic()
+        text = self.page(user)
+        return time.monotonic() - started, text
+
+    def api_status(self, path: str, user: str | None = None, timeout: float = 10.0) -> int | None:
+        """Status of a productpage API call through the gateway (None when it takes longer than ``timeout``)."""
+        headers = {"Cookie": f"session={self.cookies[user]}"} if user else {}
+        try:
+            return self.http.get(path, headers=headers, timeout=timeout).status_code
+        except httpx.TimeoutException:
+            return None
+
+
+def settle(check: Callable[[], bool], what: str, timeout: float = 45.0, in_a_row: int = 3) -> None:
+    """Wait until ``check`` holds ``in_a_row`` times in a row: the new config has reached the proxies."""
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while time.monotonic() < deadline:
+        streak = streak + 1 if check() else 0
+        if streak >= in_a_row:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what}: not observed within {timeout:.0f}s")
+
+
+def _versions(bookinfo: Bookinfo, n: int, user: str | None = None) -> list[str | None]:
+    return [reviews_version(bookinfo.page(user)) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bookinfo]:
+    """`mizzen demo --detach` in a fresh home, plus Istio's bookinfo/gateway/destination-rule files."""
+    demo = Bookinfo(tmp_path_factory.mktemp("mizzen-home"), _samples())
+    started = demo.mizzen("demo", "--detach", "--timeout", "240", timeout=420)
+    try:
+        assert started.returncode == 0, f"mizzen demo failed:\n{started.stdout}\n{started.stderr}"
+        assert "http://127.0.0.1:8080/productpage" in started.stdout
+        demo.apply("bookinfo.yaml", "bookinfo-gateway.yaml", "destination-rule-all.yaml")
+        yield demo
+    finally:
+        stopped = demo.mizzen("demo", "--down", timeout=180)
+        demo.http.close()
+        assert stopped.returncode == 0, stopped.stderr
+        assert not (demo.home / "demo.json").exists()
+
+
+def test_gateway_serves_the_title_and_404s_unknown_paths(bookinfo: Bookinfo) -> None:
+    """/productpage has the Bookinfo title; a path the gateway's VirtualService does not route is a 404."""
+    assert "<title>Simple Bookstore App</title>" in bookinfo.page()
+    assert bookinfo.http.get("/no-such-path").status_code == 404
+
+
+def test_without_virtual_services_all_three_versions_appear(bookinfo: Bookinfo) -> None:
+    """With no VirtualService for reviews, 30 requests see reviews v1, v2 and v3."""
+    assert set(_versions(bookinfo, 30)) == {"v1", "v2", "v3"}
+
+
+def test_all_v1_shows_no_stars(bookinfo: Bookinfo) -> None:
+    """virtual-service-all-v1.yaml: no page has stars in 30 requests."""
+    bookinfo.apply("virtual-service-all-v1.yaml")
+    settle(lambda: reviews_version(bookinfo.page()) == "v1", "all traffic on reviews v1", in_a_row=6)
+    pages = [bookinfo.page() for _ in range(30)]
+    assert all(STAR not in p and "Book Reviews" in p for p in pages)
+
+
+def test_jason_gets_v2_others_v1(bookinfo: Bookinfo) -> None:
+    """virtual-service-reviews-test-v2.yaml: jason sees black stars every time; anonymous and alice none."""
+    bookinfo.apply("virtual-service-reviews-test-v2.yaml")
+    bookinfo.login("jason")
+    bookinfo.login("alice")
+    settle(lambda: reviews_version(bookinfo.page("jason")) == "v2", "jason routed to reviews v2")
+    for _ in range(15):
+        page = bookinfo.page("jason")
+        assert page.count(STAR) == 9 and "text-black-500" in page and "text-red-500" not in page
+    assert set(_versions(bookinfo, 15)) == {"v1"}
+    assert set(_versions(bookinfo, 15, "alice")) == {"v1"}
+
+
+def test_fifty_fifty_v1_v3(bookinfo: Bookinfo) -> None:
+    """virtual-service-reviews-50-v3.yaml: of 100 pages, 50 +- 15 show red stars and the rest none."""
+    bookinfo.apply("virtual-service-reviews-50-v3.yaml")
+    settle(lambda: reviews_version(bookinfo.page()) == "v3", "some traffic on reviews v3", in_a_row=1)
+    time.sleep(1.0)  # let every proxy take the weighted route before counting
+    versions = _versions(bookinfo, 100)
+    assert set(versions) <= {"v1", "v3"}
+    assert 35 <= versions.count("v3") <= 65, versions.count("v3")
+
+
+def test_all_v3_shows_red_stars(bookinfo: Bookinfo) -> None:
+    """virtual-service-reviews-v3.yaml: red stars on every page."""
+    bookinfo.apply("virtual-service-reviews-v3.yaml")
+    settle(lambda: reviews_version(bookinfo.page()) == "v3", "all traffic on reviews v3", in_a_row=8)
+    for _ in range(30):
+        page = bookinfo.page()
+        assert page.count(STAR) == 9 and '<div class="flex gap-x-1 text-red-500">' in page
+
+
+def test_delay_fault_fails_jasons_reviews_after_about_6_seconds(bookinfo: Bookinfo) -> None:
+    """ratings-test-delay (with all-v1, test-v2): jason waits 5-8 s for the reviews error; others are fast."""
+    bookinfo.apply("virtual-service-all-v1.yaml", "virtual-service-reviews-test-v2.yaml")
+    settle(lambda: reviews_version(bookinfo.page("jason")) == "v2", "jason back on reviews v2")
+    bookinfo.apply("virtual-service-ratings-test-delay.yaml")
+    # productpage calls ratings directly on this API route: once jason's call hangs, the delay is live.
+    settle(lambda: bookinfo.api_status("/api/v1/products/0/ratings", "jason", timeout=1.5) is None,
+           "the 7 s delay on jason's ratings calls", in_a_row=1)
+    time.sleep(1.0)
+    elapsed, page = bookinfo.timed_page("jason")
+    assert 5.0 <= elapsed <= 8.0, elapsed
+    assert REVIEWS_ERROR in page and "Error fetching product reviews" in page and "Book Details" in page
+    for user in (None, "alice"):
+        elapsed, page = bookinfo.timed_page(user)
+        assert elapsed < 2.0, (user, elapsed)
+        assert "Book Reviews" in page and REVIEWS_ERROR not in page and STAR not in page
+
+
+def test_abort_fault_shows_ratings_unavailable_to_jason_only(bookinfo: Bookinfo) -> None:
+    """ratings-test-abort: jason's page says ratings are unavailable; anonymous and alice pages do not."""
+    bookinfo.apply("virtual-service-ratings-test-abort.yaml")
+    settle(lambda: bookinfo.api_status("/api/v1/products/0/ratings", "jason") == 500, "the abort for jason")
+    for _ in range(5):
+        page = bookinfo.page("jason")
+        assert page.count(RATINGS_ERROR) == 2 and STAR not in page and "Book Reviews" in page
+    for user in (None, "alice"):
+        page = bookinfo.page(user)
+        assert RATINGS_ERROR not in page and "Book Reviews" in page
+
+
+def test_details_fault_shows_details_error_and_reviews(bookinfo: Bookinfo) -> None:
+    """fault-injection-details-v1.yaml: the details error is shown while reviews still render."""
+    bookinfo.apply("fault-injection-details-v1.yaml")
+    settle(lambda: bookinfo.api_status("/api/v1/products/0") == 555, "the 555 abort on details")
+    for _ in range(5):
+        page = bookinfo.page()
+        assert "Error fetching product details" in page
+        assert "Sorry, product details are currently unavailable for this book." in page
+        assert "Book Reviews" in page and "Book Details" not in page
+    assert "<title>Simple Bookstore App</title>" in page
