@@ -98,8 +98,14 @@ def _load_balancer(lb: LoadBalancerSettings, path: str, out: Found) -> None:
             out.append(violation("MZ2204", "aggression must be >= 1", f"{path}.warmup.aggression"))
         common.percent_value(lb.warmup.minimum_percent, f"{path}.warmup.minimumPercent", out)
     ch = lb.consistent_hash
-    if ch is not None and ch.http_cookie is not None and not ch.http_cookie.name:
-        out.append(violation("MZ1003", "name required for HttpCookie", f"{path}.consistentHash.httpCookie.name"))
+    if ch is not None and ch.maglev is not None and ch.maglev.table_size is not None \
+            and not _is_prime(ch.maglev.table_size):
+        out.append(violation("MZ2204", "tableSize must be a prime number", f"{path}.consistentHash.maglev.tableSize"))
+
+
+def _is_prime(n: int) -> bool:
+    # Maglev's lookup table must have a prime size; table sizes are small enough for trial division.
+    return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
 
 
 def _non_negative(values: dict[str, int | None], path: str, out: Found) -> None:

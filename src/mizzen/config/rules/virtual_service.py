@@ -26,6 +26,7 @@ from mizzen.config.models.virtual_service import (
 from mizzen.config.resource import Resource
 from mizzen.config.rules import common
 from mizzen.config.rules.common import Found
+from mizzen.config.schema import duration_seconds
 
 MESH = "mesh"
 GRPC_STATUS = frozenset({
@@ -152,8 +153,14 @@ def _match(m: HTTPMatchRequest, path: str, out: Found) -> None:
     common.string_matches(m.query_params, f"{path}.queryParams", out, "query parameter")
     common.port(m.port, f"{path}.port", out)
     common.labels(m.source_labels, f"{path}.sourceLabels", out)
+    _source_namespace(m.source_namespace, f"{path}.sourceNamespace", out)
     for i, gw in enumerate(m.gateways):
         _gateway_ref(gw, f"{path}.gateways[{i}]", out)
+
+
+def _source_namespace(ns: str | None, path: str, out: Found) -> None:
+    if ns and not names.is_dns1123_label(ns):
+        out.append(violation("MZ2001", f"invalid sourceNamespace \"{ns}\": {names.LABEL_MSG}", path))
 
 
 def _weights(weights: Sequence[tuple[int | None, str]], out: Found) -> None:
@@ -276,6 +283,9 @@ def _cors(c: CorsPolicy | None, path: str, out: Found) -> None:
     for i, method in enumerate(c.allow_methods):
         if method not in common.HTTP_METHODS:
             out.append(violation("MZ2117", f"{method} is not a valid HTTP method", f"{path}.allowMethods[{i}]"))
+    seconds = duration_seconds(c.max_age) if c.max_age else None
+    if seconds is not None and not float(seconds).is_integer():
+        out.append(violation("MZ2117", "max_age duration is accurate only to seconds precision", f"{path}.maxAge"))
     for field, values in (("allowHeaders", c.allow_headers), ("exposeHeaders", c.expose_headers)):
         for i, h in enumerate(values):
             if not h:
@@ -312,6 +322,7 @@ def _tcp_route(tcp: TCPRoute, path: str, out: Found) -> None:
         common.cidrs(m.destination_subnets, f"{mp}.destinationSubnets", out)
         common.port(m.port, f"{mp}.port", out)
         common.labels(m.source_labels, f"{mp}.sourceLabels", out)
+        _source_namespace(m.source_namespace, f"{mp}.sourceNamespace", out)
         for j, gw in enumerate(m.gateways):
             _gateway_ref(gw, f"{mp}.gateways[{j}]", out)
 
