@@ -16,6 +16,7 @@ from mizzen.telemetry.series import STEP_S, Bucket, TrafficKey, TrafficSeries, n
 
 def graph(series: TrafficSeries, now: float, window_s: float) -> dict[str, object]:
     """Nodes and edges over the last ``window_s`` seconds; idle edges kept (rps 0) so the layout is stable."""
+    series.prune(now)
     to_service: dict[tuple[str, str], Bucket] = defaultdict(Bucket)
     to_workload: dict[tuple[str, str], Bucket] = defaultdict(Bucket)
     protocols: dict[tuple[str, str], str] = {}

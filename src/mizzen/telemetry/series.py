@@ -73,6 +73,7 @@ class TrafficSeries:
         self.peers: dict[str, Peer] = {}
         self.services: dict[str, ServiceRef] = {}
         self.dropped = 0
+        self._pruned_at = 0.0
 
     def add(self, now: float, source: Peer, service: ServiceRef, destination: Peer, *,
             protocol: str, duration_ms: float, error: bool) -> None:
@@ -100,6 +101,23 @@ class TrafficSeries:
         oldest = slot - self.retention_s // STEP_S
         for old in [s for s in ring if s < oldest]:
             del ring[old]
+
+    def prune(self, now: float, every_s: float = 30.0) -> None:
+        """Forget traffic older than the retention, and keys and nodes left without any (workloads gone)."""
+        if now - self._pruned_at < every_s:
+            return
+        self._pruned_at = now
+        slot = int(now // STEP_S)
+        for key in list(self.rings):
+            ring = self.rings[key]
+            self._expire(ring, slot)
+            if not ring:
+                del self.rings[key]
+                del self.protocols[key]
+        nodes = {k[0] for k in self.rings} | {k[2] for k in self.rings}
+        self.peers = {k: v for k, v in self.peers.items() if k in nodes}
+        hosts = {k[1] for k in self.rings}
+        self.services = {k: v for k, v in self.services.items() if k in hosts}
 
     def window(self, key: TrafficKey, now: float, window_s: float) -> Bucket:
         """Everything ``key`` carried in the last ``window_s`` seconds, merged into one bucket."""

@@ -104,3 +104,11 @@ def test_percentile_interpolates_within_bins() -> None:
     assert p50 is not None and 44 <= p50 <= 56
     assert p99 is not None and 90 <= p99 <= 115
     assert percentile({}, 0.5) is None
+
+
+def test_nodes_of_vanished_workloads_leave_after_retention(telemetry: Telemetry, clock: Clock) -> None:
+    """Once a workload's traffic is older than the retention, its node and edges disappear."""
+    _drive(telemetry, 4)
+    clock.now += telemetry.series.retention_s + 60
+    graph = telemetry.graph(60)
+    assert graph["nodes"] == [] and graph["edges"] == []
