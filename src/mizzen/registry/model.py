@@ -9,6 +9,7 @@ All types are immutable and hashable so snapshots can be compared and cached.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Protocol = Literal["HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO", "MYSQL", "REDIS",
@@ -81,7 +82,12 @@ class RegistrySnapshot:
     endpoints: tuple[tuple[tuple[str, int], tuple[Endpoint, ...]], ...] = field(default=())
 
     def endpoints_of(self, hostname: str, port: int) -> tuple[Endpoint, ...]:
-        for key, eps in self.endpoints:
-            if key == (hostname, port):
-                return eps
-        return ()
+        """Endpoints of one service port (``()`` when none); O(1) after the first call."""
+        return self._endpoint_index.get((hostname, port), ())
+
+    @cached_property
+    def _endpoint_index(self) -> dict[tuple[str, int], tuple[Endpoint, ...]]:
+        # The translator asks once per service port; a linear scan would make translation O(n^2).
+        # (cached_property writes the instance __dict__ directly, so it works on a frozen dataclass
+        # and, not being a field, takes no part in equality or hashing.)
+        return dict(self.endpoints)

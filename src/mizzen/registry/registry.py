@@ -5,6 +5,10 @@ endpoints per service port.
 date from store change events: a Service/ServiceEntry change recomputes that resource's services, a
 WorkloadEntry change recomputes only the services in its namespace whose selector matched it before
 or matches it now. ``apply`` answers which hostnames changed, so the control plane pushes only those.
+
+Indexes keep every step proportional to what changed, not to the mesh: services with a selector
+are indexed by one of their selector's label pairs, workloads by each of their label pairs, and the
+merged per-(hostname, port) endpoint table is patched only for the hostnames that changed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ DELETE_EVENTS = frozenset({"DELETED", "DELETE", "REMOVED"})
 
 ResourceKey = tuple[str, str, str]
 PortEndpoints = dict[int, tuple[Endpoint, ...]]
+LabelPair = tuple[str, str]
+_ANY: LabelPair = ("", "")  # bucket of empty selectors (a ServiceEntry workloadSelector {} selects all)
 
 
 class Registry:
@@ -30,8 +36,14 @@ class Registry:
     def __init__(self) -> None:
         self._defs: dict[ResourceKey, tuple[ServiceDef, ...]] = {}
         self._endpoints: dict[ResourceKey, tuple[PortEndpoints, ...]] = {}  # parallel to _defs
-        self._workloads: dict[tuple[str, str], Workload] = {}
-        self._selecting: dict[str, set[ResourceKey]] = defaultdict(set)  # namespace -> keys w/ selector
+        self._by_host: dict[str, set[ResourceKey]] = defaultdict(set)
+        # namespace -> one selector pair -> keys of resources whose services select with it
+        self._selecting: dict[str, dict[LabelPair, set[ResourceKey]]] = defaultdict(lambda: defaultdict(set))
+        self._workloads: dict[str, dict[str, Workload]] = defaultdict(dict)  # namespace -> name -> workload
+        self._workloads_by_label: dict[str, dict[LabelPair, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self._merged: dict[tuple[str, int], tuple[Endpoint, ...]] = {}
+        self._merged_ports: dict[str, set[int]] = {}
+        self._services: tuple[Service, ...] | None = ()
         self._snapshot: RegistrySnapshot | None = None
 
     def apply(self, event_type: str, resource: Resource) -> set[str]:
@@ -44,74 +56,126 @@ class Registry:
         else:
             return set()
         if changed:
+            self._remerge(changed)
             self._snapshot = None
         return changed
 
     def snapshot(self) -> RegistrySnapshot:
         """The current registry as an immutable, sorted snapshot (cached until the next change)."""
         if self._snapshot is None:
-            self._snapshot = self._assemble()
+            if self._services is None:
+                services = (d.service for defs in self._defs.values() for d in defs)
+                self._services = tuple(sorted(services, key=lambda s: (s.hostname, s.namespace, s.source_kind,
+                                                                       s.name)))
+            self._snapshot = RegistrySnapshot(services=self._services,
+                                              endpoints=tuple(sorted(self._merged.items())))
         return self._snapshot
 
     def _apply_service(self, resource: Resource, deleted: bool) -> set[str]:
         key = resource.key
         old_defs, old_eps = self._defs.pop(key, ()), self._endpoints.pop(key, ())
-        self._selecting[resource.namespace].discard(key)
+        self._index_service(key, old_defs, add=False)
         new_defs = () if deleted else service_defs(resource)
         if new_defs:
             self._defs[key] = new_defs
+            self._index_service(key, new_defs, add=True)
             self._endpoints[key] = self._compute(key)
-            if any(d.service.selector is not None for d in new_defs):
-                self._selecting[resource.namespace].add(key)
         new_eps = self._endpoints.get(key, ())
         if old_defs == new_defs and old_eps == new_eps:
             return set()
+        if old_defs != new_defs:
+            self._services = None
         return {d.service.hostname for d in (*old_defs, *new_defs)}
 
     def _apply_workload(self, resource: Resource, deleted: bool) -> set[str]:
-        wkey = (resource.namespace, resource.name)
-        old = self._workloads.pop(wkey, None)
+        ns = resource.namespace
+        old = self._workloads[ns].pop(resource.name, None)
         new = None if deleted else workload_of(resource)
-        if new is not None:
-            self._workloads[wkey] = new
         if old == new:
+            if new is not None:
+                self._workloads[ns][resource.name] = new
             return set()
+        for pair in old.labels if old else ():
+            self._workloads_by_label[ns][pair].discard(resource.name)
+        if new is not None:
+            self._workloads[ns][resource.name] = new
+            for pair in new.labels:
+                self._workloads_by_label[ns][pair].add(resource.name)
         changed: set[str] = set()
-        for key in sorted(self._selecting.get(resource.namespace, ())):
+        for key in sorted(self._candidates(ns, old) | self._candidates(ns, new)):
             defs = self._defs[key]
-            if not any(_matches(d, w) for d in defs for w in (old, new) if w is not None):
+            if not any(selects(d.service.selector, w.labels) for d in defs for w in (old, new) if w is not None):
                 continue
             before, after = self._endpoints[key], self._compute(key)
             self._endpoints[key] = after
             changed.update(d.service.hostname for d, b, a in zip(defs, before, after, strict=True) if b != a)
         return changed
 
+    def _candidates(self, namespace: str, workload: Workload | None) -> set[ResourceKey]:
+        """Resources whose selector might match ``workload``: indexed under one of its label pairs."""
+        if workload is None:
+            return set()
+        buckets = self._selecting.get(namespace, {})
+        out = set(buckets.get(_ANY, ()))
+        for pair in workload.labels:
+            out |= buckets.get(pair, set())
+        return out
+
+    def _index_service(self, key: ResourceKey, defs: tuple[ServiceDef, ...], *, add: bool) -> None:
+        for d in defs:
+            hosts = self._by_host[d.service.hostname]
+            hosts.add(key) if add else hosts.discard(key)
+            selector = d.service.selector
+            if selector is not None:
+                bucket = self._selecting[key[1]][selector[0] if selector else _ANY]
+                bucket.add(key) if add else bucket.discard(key)
+
     def _compute(self, key: ResourceKey) -> tuple[PortEndpoints, ...]:
-        namespace = key[1]
-        candidates = [w for (ns, _), w in self._workloads.items() if ns == namespace]
-        return tuple(endpoints_for(d, candidates) for d in self._defs[key])
+        # Selectors only reach workloads of the service's own namespace; narrow by the rarest pair.
+        ns = key[1]
+        out = []
+        for d in self._defs[key]:
+            selector = d.service.selector
+            if selector:
+                names = min((self._workloads_by_label[ns].get(p, set()) for p in selector), key=len)
+                candidates = [self._workloads[ns][n] for n in sorted(names)]
+            else:
+                candidates = list(self._workloads.get(ns, {}).values()) if selector == () else []
+            out.append(endpoints_for(d, candidates))
+        return tuple(out)
 
-    def _assemble(self) -> RegistrySnapshot:
-        services: list[Service] = []
-        merged: dict[tuple[str, int], set[Endpoint]] = defaultdict(set)
-        for key, defs in self._defs.items():
-            for sdef, eps in zip(defs, self._endpoints[key], strict=True):
-                services.append(sdef.service)
-                for port, port_eps in eps.items():
-                    # Same hostname from several resources: Istio merges their endpoints per port.
-                    merged[(sdef.service.hostname, port)].update(port_eps)
-        services.sort(key=lambda s: (s.hostname, s.namespace, s.source_kind, s.name))
-        endpoints = tuple((k, tuple(sorted(v))) for k, v in sorted(merged.items()))
-        return RegistrySnapshot(services=tuple(services), endpoints=endpoints)
-
-
-def _matches(sdef: ServiceDef, workload: Workload) -> bool:
-    return workload.namespace == sdef.service.namespace and selects(sdef.service.selector, workload.labels)
+    def _remerge(self, hostnames: set[str]) -> None:
+        for host in hostnames:
+            for port in self._merged_ports.pop(host, ()):
+                del self._merged[(host, port)]
+            merged: dict[int, set[Endpoint]] = defaultdict(set)
+            for key in self._by_host.get(host, ()):
+                for sdef, eps in zip(self._defs[key], self._endpoints[key], strict=True):
+                    if sdef.service.hostname == host:
+                        # Same hostname from several resources: Istio merges their endpoints per port.
+                        for port, port_eps in eps.items():
+                            merged[port].update(port_eps)
+            for port, eps_set in merged.items():
+                self._merged[(host, port)] = tuple(sorted(eps_set))
+            if merged:
+                self._merged_ports[host] = set(merged)
+            if not self._by_host.get(host):
+                self._by_host.pop(host, None)
 
 
 def build_registry(resources: Iterable[Resource]) -> RegistrySnapshot:
-    """The registry of a set of resources (other kinds are ignored); pure and deterministic."""
-    registry = Registry()
-    for resource in sorted((r for r in resources if r.kind in REGISTRY_KINDS), key=lambda r: r.key):
-        registry.apply("ADDED", resource)
-    return registry.snapshot()
+    """The registry of a set of resources (other kinds are ignored); pure and deterministic.
+
+    Written directly from the rules (every service against every workload), without the indexes of
+    :class:`Registry`, so it doubles as the reference the incremental registry is tested against.
+    """
+    items = list(resources)
+    workloads = [w for r in items if (w := workload_of(r)) is not None]
+    defs = [d for r in items for d in service_defs(r)]
+    merged: dict[tuple[str, int], set[Endpoint]] = defaultdict(set)
+    for sdef in defs:
+        for port, eps in endpoints_for(sdef, workloads).items():
+            merged[(sdef.service.hostname, port)].update(eps)
+    services = sorted((d.service for d in defs), key=lambda s: (s.hostname, s.namespace, s.source_kind, s.name))
+    return RegistrySnapshot(services=tuple(services),
+                            endpoints=tuple((k, tuple(sorted(v))) for k, v in sorted(merged.items())))

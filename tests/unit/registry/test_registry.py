@@ -257,3 +257,36 @@ def test_service_entry_host_change_reports_old_and_new() -> None:
     reg.apply("ADDED", res("ServiceEntry", "e", {**spec, "hosts": ["a.com"]}))
     assert reg.apply("MODIFIED", res("ServiceEntry", "e", {**spec, "hosts": ["b.com"]})) == {"a.com", "b.com"}
     assert [s.hostname for s in reg.snapshot().services] == ["b.com"]
+
+
+def test_random_event_sequences_match_full_rebuild() -> None:
+    """Any sequence of adds, relabels and deletes leaves the incremental registry equal to a full build."""
+    import random
+
+    rng = random.Random(7)
+    apps = ["a", "b", "c"]
+    reg, live = Registry(), {}
+    for step in range(400):
+        kind = rng.choice(["svc", "se", "we", "we", "we"])
+        name = f"{kind}{rng.randrange(4)}"
+        ns = rng.choice(["default", "other"])
+        if kind == "svc":
+            resource = kube_svc(name, [{"name": "http", "port": 9080}, {"name": "tcp", "port": rng.choice([1, 2])}],
+                                rng.choice([{"app": rng.choice(apps)}, {"app": "a", "v": "1"}, None]), ns=ns)
+        elif kind == "se":
+            resource = res("ServiceEntry", name, {
+                "hosts": [rng.choice(["x.com", "y.com", f"{name}.com"])], "resolution": "STATIC",
+                "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                "workloadSelector": {"labels": rng.choice([{}, {"app": rng.choice(apps)}])}}, ns=ns)
+        else:
+            resource = we(name, {"app": rng.choice(apps), "v": rng.choice(["1", "2"])},
+                          f"10.0.0.{rng.randrange(3)}", ports=rng.choice([None, {"http": 7000}]), ns=ns)
+        if rng.random() < 0.25:
+            reg.apply("DELETED", resource)
+            live.pop(resource.key, None)
+        else:
+            reg.apply("MODIFIED", resource)
+            live[resource.key] = resource
+        if step % 20 == 0:
+            assert reg.snapshot() == build_registry(live.values())
+    assert reg.snapshot() == build_registry(live.values())
