@@ -91,8 +91,6 @@ def _tls(tls: ServerTLSSettings | None, protocol: str, path: str, out: Found) ->
     if mode == "ISTIO_MUTUAL" and (tls.server_certificate or tls.private_key or tls.ca_certificates or has_credential):
         out.append(violation("MZ2305", "cannot have associated private key, server certificate, CA certificates or "
                                        "credentialName in ISTIO_MUTUAL mode", path))
-    if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH") and protocol == "HTTPS" and tls.mode is not None:
-        out.append(violation("MZ2305", f"{mode} mode requires the TLS protocol, not HTTPS", f"{path}.mode"))
     if (tls.min_protocol_version and tls.max_protocol_version and tls.max_protocol_version != "TLS_AUTO"
             and TLS_ORDER.index(tls.min_protocol_version) > TLS_ORDER.index(tls.max_protocol_version)):
         out.append(violation("MZ2305", "Tls min version is greater than Tls max version", f"{path}.minProtocolVersion"))
