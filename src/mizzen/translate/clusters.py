@@ -65,7 +65,7 @@ def outbound_cluster(scope: Scope, svc: Service, port: ServicePort, policy: Dest
     elif kind == "DYNAMIC":
         cluster.update(dynamic_cluster(name, scope.mesh.mesh.connect_timeout))
     else:
-        eps = subset_endpoints(scope.mesh.registry.endpoints_of(svc.hostname, port.number), subset)
+        eps = subset_endpoints(scope.endpoints_of(svc.hostname, port.number), subset)
         cluster["cluster_type"] = dns_cluster_type(logical=kind == "LOGICAL_DNS")
         cluster["load_assignment"] = _dns_assignment(name, svc, port, eps)
     block = traffic.effective_policy(policy.traffic_policy, subset, port.number)

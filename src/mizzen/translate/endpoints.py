@@ -57,13 +57,12 @@ def socket_address(address: str, port: int) -> JSONDict:
 def build_endpoints_for_scope(scope: Scope) -> dict[str, JSONDict]:
     """Every EDS cluster's load assignment in the proxy's scope, keyed by cluster name (sorted)."""
     out: dict[str, JSONDict] = {}
-    registry = scope.mesh.registry
     for svc in scope.services:
         if cluster_kind(svc) != "EDS":
             continue
         policy = scope.destination_policy(svc.hostname)
         for port in svc.ports:
-            eps = registry.endpoints_of(svc.hostname, port.number)
+            eps = scope.endpoints_of(svc.hostname, port.number)
             name = names.outbound_cluster(port.number, "", svc.hostname)
             out[name] = load_assignment(name, subset_endpoints(eps, None))
             for subset in policy.subsets:

@@ -25,7 +25,7 @@ def resolve(host: str, namespace: str, known: Iterable[str] = ()) -> str:
     """Like :func:`fqdn`, but also accepts ``name.ns`` / ``name.ns.svc`` when that service exists."""
     full = fqdn(host, namespace)
     if "." in host and not host.endswith(DOMAIN_SUFFIX) and not host.startswith("*"):
-        known_set = set(known)
+        known_set = known if isinstance(known, frozenset | set) else set(known)
         if full not in known_set:
             for suffix in (f".{DOMAIN_SUFFIX}", ".cluster.local"):
                 candidate = full + suffix if not full.endswith(".svc") else full + ".cluster.local"

@@ -72,7 +72,7 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSOND
     """An explicit local port for one service port: HTTP/gRPC -> HCM on a route config for just that
     service; TLS -> SNI chains from ``tls`` rules; TCP -> tcp_proxy (``tcp`` rules, weights)."""
     proxy = scope.proxy
-    host = resolve(upstream.host, proxy.namespace, (s.hostname for s in scope.mesh.registry.services))
+    host = resolve(upstream.host, proxy.namespace, scope.known_hosts)
     svc = scope.service(host)
     sp = svc.port(upstream.port) if svc is not None else None
     name = names.listener(upstream.bind, upstream.listen_port)

@@ -253,7 +253,7 @@ def destination(ctx: RouteContext, dest: Mapping[str, Any], namespace: str) -> t
     unknown host or subset still yields a cluster name: Envoy answers 503 (no cluster), like Istio.
     """
     scope = ctx.scope
-    host = resolve(str(dest.get("host", "")), namespace, (s.hostname for s in scope.mesh.registry.services))
+    host = resolve(str(dest.get("host", "")), namespace, scope.known_hosts)
     port = as_int(as_map(dest.get("port")).get("number"))
     if not port:
         svc = scope.service(host)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.config.resource import Resource
-from mizzen.registry.model import Service
+from mizzen.registry.model import Endpoint, Service
 from mizzen.translate.common import as_int, as_list, as_map, exported_to, labels_match
 from mizzen.translate.hosts import fqdn, host_matches, match_specificity
 from mizzen.translate.model import InboundPort, MeshSnapshot, Proxy
@@ -43,14 +43,34 @@ class Scope:
     destination_rules: tuple[Resource, ...]  # visible DRs, creation order
     sidecar: Resource | None
     outbound_policy: str  # "ALLOW_ANY" | "REGISTRY_ONLY"
+    # Indexes and memo tables: translation must stay linear in the number of services.
+    _by_host: dict[str, Service] = field(default_factory=dict, compare=False)
+    _endpoints: dict[tuple[str, int], tuple[Endpoint, ...]] = field(default_factory=dict, compare=False)
+    _rules_by_host: dict[str, list[tuple[int, Resource]]] = field(default_factory=dict, compare=False)
+    _wildcard_rules: list[tuple[int, str, Resource]] = field(default_factory=list, compare=False)
+    _policies: dict[str, DestinationPolicy] = field(default_factory=dict, compare=False)
+    known_hosts: frozenset[str] = frozenset()  # every registry hostname (visible or not)
 
     def service(self, hostname: str) -> Service | None:
         """The visible service named ``hostname`` (exact), if any."""
-        return next((s for s in self.services if s.hostname == hostname), None)
+        return self._by_host.get(hostname)
+
+    def endpoints_of(self, hostname: str, port: int) -> tuple[Endpoint, ...]:
+        """Registry endpoints of one service port."""
+        return self._endpoints.get((hostname, port), ())
 
     def destination_policy(self, hostname: str) -> DestinationPolicy:
         """Merged DestinationRules for ``hostname``: exact host first, else the most specific wildcard."""
-        return _merge_rules(hostname, self.destination_rules, self.proxy)
+        cached = self._policies.get(hostname)
+        if cached is None:
+            candidates = self._rules_by_host.get(hostname, [])
+            if not candidates:
+                wild = [(-match_specificity(h), i, r) for i, h, r in self._wildcard_rules if host_matches(h, hostname)]
+                best = min((w[0] for w in wild), default=0)
+                candidates = [(i, r) for s, i, r in wild if s == best]
+            cached = _merge_rules(hostname, candidates, self.proxy)
+            self._policies[hostname] = cached
+        return cached
 
 
 def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
@@ -61,7 +81,10 @@ def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
         egress = _egress_hosts(sidecar)
         if egress:
             visible = [s for s in visible if _egress_allows(egress, s, sidecar.namespace)]
-    services = tuple(sorted(visible, key=lambda s: s.hostname))
+    by_host: dict[str, Service] = {}
+    for s in sorted(visible, key=lambda s: s.hostname):
+        by_host.setdefault(s.hostname, s)  # one service per host name (first wins)
+    services = tuple(by_host.values())
     vss = tuple(r for r in mesh.of("VirtualService") if _visible(r, proxy))
     drs = tuple(r for r in mesh.of("DestinationRule") if _visible(r, proxy) and _dr_applies(r, proxy))
     policy = mesh.mesh.outbound_traffic_policy
@@ -69,7 +92,16 @@ def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
         mode = as_map(sidecar.spec.get("outboundTrafficPolicy")).get("mode")
         if mode in ("ALLOW_ANY", "REGISTRY_ONLY"):
             policy = mode
-    return Scope(proxy, mesh, services, vss, drs, sidecar, str(policy))
+    rules_by_host: dict[str, list[tuple[int, Resource]]] = {}
+    wildcard_rules: list[tuple[int, str, Resource]] = []
+    for index, dr in enumerate(drs):
+        host = fqdn(str(dr.spec.get("host", "")), dr.namespace)
+        if host.startswith("*"):
+            wildcard_rules.append((index, host, dr))
+        elif host:
+            rules_by_host.setdefault(host, []).append((index, dr))
+    return Scope(proxy, mesh, services, vss, drs, sidecar, str(policy), by_host, dict(mesh.registry.endpoints),
+                 rules_by_host, wildcard_rules, {}, frozenset(s.hostname for s in mesh.registry.services))
 
 
 def inbound_ports(scope: Scope) -> tuple[InboundPort, ...]:
@@ -144,18 +176,11 @@ def _egress_allows(egress: list[tuple[str, str]], svc: Service, sidecar_ns: str)
     return False
 
 
-def _merge_rules(hostname: str, rules: tuple[Resource, ...], proxy: Proxy) -> DestinationPolicy:
-    candidates: list[tuple[int, int, Resource]] = []
-    for index, dr in enumerate(rules):
-        host = fqdn(str(dr.spec.get("host", "")), dr.namespace)
-        if host and host_matches(host, hostname):
-            # Istio looks in the proxy's namespace first, then the service's, then elsewhere.
-            rank = 0 if dr.namespace == proxy.namespace else 1
-            candidates.append((-match_specificity(host), rank * 100_000 + index, dr))
+def _merge_rules(hostname: str, candidates: list[tuple[int, Resource]], proxy: Proxy) -> DestinationPolicy:
     if not candidates:
         return DestinationPolicy(hostname)
-    best = min(c[0] for c in candidates)
-    chosen = [c[2] for c in sorted(c for c in candidates if c[0] == best)]
+    # Istio looks in the proxy's namespace first, then the service's, then elsewhere.
+    chosen = [r for _, _, r in sorted((0 if r.namespace == proxy.namespace else 1, i, r) for i, r in candidates)]
     policy: Mapping[str, Any] = {}
     subsets: dict[str, Mapping[str, Any]] = {}
     for dr in chosen:

@@ -37,22 +37,38 @@ def vs_hosts(vs: Resource) -> list[str]:
     return [fqdn(str(h), vs.namespace) for h in as_list(vs.spec.get("hosts"))]
 
 
+class VirtualServiceIndex:
+    """Sidecars take one VS per host: an exact host match (oldest first), else the most specific
+    wildcard. Indexed once so choosing is O(1) per service for exact hosts."""
+
+    def __init__(self, vss: list[Resource]) -> None:
+        self.vss = vss
+        self.exact: dict[str, Resource] = {}
+        self.wildcards: list[tuple[int, int, str, Resource]] = []
+        for index, vs in enumerate(vss):
+            for h in vs_hosts(vs):
+                if h.startswith("*"):
+                    self.wildcards.append((-match_specificity(h), index, h, vs))
+                else:
+                    self.exact.setdefault(h, vs)
+        self.wildcards.sort(key=lambda w: (w[0], w[1]))
+
+    def select(self, hostname: str) -> Resource | None:
+        """The VS whose routes apply to ``hostname`` for sidecars, if any."""
+        found = self.exact.get(hostname)
+        if found is not None:
+            return found
+        return next((vs for _, _, h, vs in self.wildcards if host_matches(h, hostname)), None)
+
+
 def select_virtual_service(vss: list[Resource], hostname: str) -> Resource | None:
-    """Sidecars take one VS per host: the most specific host match, then the oldest."""
-    best: tuple[int, int] | None = None
-    chosen = None
-    for index, vs in enumerate(vss):
-        for h in vs_hosts(vs):
-            if host_matches(h, hostname):
-                key = (-match_specificity(h), index)
-                if best is None or key < best:
-                    best, chosen = key, vs
-    return chosen
+    """The VS sidecars use for ``hostname`` (see :class:`VirtualServiceIndex`)."""
+    return VirtualServiceIndex(vss).select(hostname)
 
 
-def service_routes(scope: Scope, vss: list[Resource], svc: Service, port: int) -> list[JSONDict]:
+def service_routes(scope: Scope, index: VirtualServiceIndex, svc: Service, port: int) -> list[JSONDict]:
     """Routes for one service port: the selected VS's routes, else the default route."""
-    vs = select_virtual_service(vss, svc.hostname)
+    vs = index.select(svc.hostname)
     if vs is None:
         return [default_route(scope, svc.hostname, port)]
     return http_routes(RouteContext(scope, port), vs)
@@ -60,7 +76,7 @@ def service_routes(scope: Scope, vss: list[Resource], svc: Service, port: int) -
 
 def http_proxy_route_config(scope: Scope) -> JSONDict:
     """The ``http_proxy`` route configuration behind the sidecar's outbound HTTP-proxy listener."""
-    vss = mesh_virtual_services(scope)
+    index = VirtualServiceIndex(mesh_virtual_services(scope))
     seen: set[str] = set()
     vhosts: list[JSONDict] = []
     for svc in scope.services:
@@ -69,23 +85,25 @@ def http_proxy_route_config(scope: Scope) -> JSONDict:
                 continue
             domains = _unique(with_port(domain_variants(svc, scope.proxy.namespace), port.number), seen)
             vhosts.append({"name": names.vhost(svc.hostname, port.number), "domains": domains,
-                           "routes": service_routes(scope, vss, svc, port.number)})
-    vhosts += _non_registry_vhosts(scope, vss, seen)
+                           "routes": service_routes(scope, index, svc, port.number)})
+    vhosts += _non_registry_vhosts(scope, index, seen)
     vhosts = [v for v in vhosts if v["domains"]]
     vhosts.sort(key=lambda v: str(v["name"]))
     vhosts.append(catch_all_vhost(scope.outbound_policy))
     return route_config(names.RDS_HTTP_PROXY, vhosts)
 
 
-def _non_registry_vhosts(scope: Scope, vss: list[Resource], seen: set[str]) -> list[JSONDict]:
+def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[JSONDict]:
     """VS hosts naming no service (``bookinfo.com``) get their own vhost on port 80."""
     out = []
     known = [s.hostname for s in scope.services]
-    for vs in vss:
+    for vs in index.vss:
         for host in vs_hosts(vs):
-            if host == "*" or any(host_matches(host, k) for k in known):
+            if host == "*" or scope.service(host) is not None:
                 continue
-            if select_virtual_service(vss, host) is not vs:
+            if host.startswith("*") and any(host_matches(host, k) for k in known):
+                continue
+            if index.select(host) is not vs:
                 continue
             domains = _unique(with_port([host], 80), seen)
             routes = http_routes(RouteContext(scope, 80), vs)
@@ -112,9 +130,9 @@ def catch_all_vhost(policy: str) -> JSONDict:
 
 def upstream_route_config(scope: Scope, svc: Service, port: int) -> JSONDict:
     """Route config for an explicit upstream port bound to one service (any authority)."""
-    vss = mesh_virtual_services(scope)
+    index = VirtualServiceIndex(mesh_virtual_services(scope))
     vhost = {"name": names.vhost(svc.hostname, port), "domains": ["*"],
-             "routes": service_routes(scope, vss, svc, port)}
+             "routes": service_routes(scope, index, svc, port)}
     return route_config(names.upstream_route_config(svc.hostname, port), [vhost])
 
 
