@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from mizzen.translate.model import MeshConfig, Proxy
+
 Direction = Literal["outbound", "inbound", "gateway"]
 
 XDS_CLUSTER = "xds-grpc"
@@ -161,6 +163,33 @@ def zipkin_cluster(address: str, port: int) -> dict[str, object]:
             }}}]}],
         },
     }
+
+
+def hcm_telemetry(
+    proxy: Proxy, mesh: MeshConfig, direction: Direction, *, auth_token: str | None = None,
+) -> dict[str, object]:
+    """The ``access_log`` and (when the mesh has a Zipkin address) ``tracing`` fields of one HCM.
+
+    The file log goes to the proxy's access-log path (node metadata), in the mesh's format or Istio's
+    default; spans carry the proxy's workload and namespace as Istio's literal tags do.
+    """
+    loggers = http_access_loggers(direction, file_path=None, auth_token=auth_token)
+    if proxy.access_log:
+        loggers.append(file_access_logger(proxy.access_log, mesh.access_log_format or ISTIO_DEFAULT_LOG_FORMAT))
+    fields: dict[str, object] = {"access_log": loggers}
+    if mesh.zipkin_address:
+        tags = {"istio.canonical_service": proxy.labels.get("app", proxy.name), "istio.namespace": proxy.namespace}
+        fields["tracing"] = tracing_config(mesh.tracing_sampling, collector_host=mesh.zipkin_address,
+                                           auth_token=auth_token, tags=tags)
+    return fields
+
+
+def mesh_zipkin_cluster(mesh: MeshConfig) -> dict[str, object] | None:
+    """The ``zipkin`` cluster for ``mesh.zipkin_address`` (``host:port``), or None without tracing."""
+    if not mesh.zipkin_address:
+        return None
+    host, _, port = mesh.zipkin_address.rpartition(":")
+    return zipkin_cluster(host.strip("[]"), int(port))
 
 
 def _common_config(direction: Direction, auth_token: str | None) -> dict[str, object]:

@@ -70,3 +70,21 @@ def test_peer_id_header_overwrites() -> None:
     """The peer header names the node and overwrites any value a client sent."""
     header = t.peer_id_header("sidecar~127.0.0.1~a.default~default.svc.cluster.local")
     assert header["append_action"] == "OVERWRITE_IF_EXISTS_OR_ADD"
+
+
+def test_hcm_telemetry_follows_proxy_and_mesh() -> None:
+    """hcm_telemetry: ALS always, the file log at the proxy's path, tracing only with a Zipkin address."""
+    from mizzen.translate.model import MeshConfig, Proxy
+
+    proxy = Proxy(id="reviews-v1.default", type="sidecar", name="reviews-v1", namespace="default",
+                  labels={"app": "reviews"}, access_log="/tmp/reviews.log")
+    plain = t.hcm_telemetry(proxy, MeshConfig(), "inbound")
+    assert "tracing" not in plain and len(plain["access_log"]) == 2  # type: ignore[arg-type]
+    traced = t.hcm_telemetry(proxy, MeshConfig(zipkin_address="127.0.0.1:15014", tracing_sampling=100.0),
+                             "outbound", auth_token="tok")
+    msg = _hcm(**traced)
+    assert msg.tracing.random_sampling.value == 100.0
+    assert {tag.tag for tag in msg.tracing.custom_tags} == {"istio.canonical_service", "istio.namespace"}
+    assert t.mesh_zipkin_cluster(MeshConfig()) is None
+    cluster = t.mesh_zipkin_cluster(MeshConfig(zipkin_address="127.0.0.1:15014"))
+    assert cluster is not None and cluster["name"] == "zipkin"
