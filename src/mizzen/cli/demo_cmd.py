@@ -22,7 +22,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 import httpx
@@ -80,7 +79,7 @@ class Demo:
         return env
 
     def token(self) -> str:
-        """The API token: ``$MIZZEN_TOKEN`` when reusing a control plane that way, else this home's file."""
+        """The API token: ``$MIZZEN_TOKEN`` for a reused control plane if set, else this home's token file."""
         if self.state.reused_controlplane and os.environ.get("MIZZEN_TOKEN"):
             return os.environ["MIZZEN_TOKEN"]
         try:
@@ -141,12 +140,11 @@ class Demo:
                 f"with `mizzen demo --down --home <that home>`.")
 
     def _our_controlplane_answers(self) -> bool:
-        """True when a ready control plane on 15014 accepts this home's token (so it is ours to reuse)."""
+        """True when a ready control plane on 15014 accepts our token (so it is ours to reuse)."""
+        self.state.reused_controlplane = True  # token() may then take $MIZZEN_TOKEN, as other clients do
         try:
-            if self.http.get(plan.API_URL + "/readyz").status_code != 200:
-                return False
-            self.state.reused_controlplane = True  # token() then honours $MIZZEN_TOKEN
-            ok = self.api_get("/api/v1/namespaces/default/services").status_code == 200
+            ok = (self.http.get(plan.API_URL + "/readyz").status_code == 200
+                  and self.api_get("/api/v1/namespaces/default/services").status_code == 200)
         except httpx.HTTPError:
             ok = False
         self.state.reused_controlplane = ok
@@ -202,7 +200,7 @@ class Demo:
         """Wait for registration, proxy sync and a product page through the gateway showing v1, v2 and v3."""
         self.say(f"[5/5] waiting for the workloads, the proxies and {plan.PRODUCT_PAGE_URL} ...")
         deadline = time.monotonic() + self.timeout
-        progress = _Progress(self.say)
+        progress = plan.WaitProgress(self.say)
         while time.monotonic() < deadline:
             self.check_children("waiting for Bookinfo")
             progress.registered(self._registered())
@@ -234,7 +232,7 @@ class Demo:
             return None
         if resp.status_code != 200:
             return set()
-        return {p["id"] for p in resp.json().get("items", []) if _all_acked(p)}
+        return {p["id"] for p in resp.json().get("items", []) if plan.proxy_synced(p)}
 
     def _page_version(self) -> str | None:
         try:
@@ -273,63 +271,6 @@ class Demo:
         if current is not None and current.demo_pid == os.getpid():
             path.unlink(missing_ok=True)
         self.http.close()
-
-
-def _all_acked(proxy: dict[str, Any]) -> bool:
-    statuses = [t.get("status") for t in proxy.get("xds", {}).values()]
-    return bool(proxy.get("connected", True)) and all(s in ("SYNCED", "NOT SENT") for s in statuses) \
-        and "SYNCED" in statuses
-
-
-class _Progress:
-    """Tracks what the wait has seen and prints each new fact once."""
-
-    def __init__(self, say: Any) -> None:
-        self.say = say
-        self.names = {w.name for w in plan.WORKLOADS}
-        self.proxies = {f"{w.name}.default" for w in plan.WORKLOADS} | {"istio-ingressgateway.istio-system"}
-        self.seen_registered: set[str] = set()
-        self.seen_synced: set[str] = set()
-        self.sync_known = True
-        self.versions: set[str] = set()
-
-    def registered(self, names: set[str]) -> None:
-        for name in sorted((names & self.names) - self.seen_registered):
-            self.say(f"      {name} registered")
-        self.seen_registered |= names & self.names
-
-    def synced(self, ids: set[str] | None) -> None:
-        if ids is None:
-            self.sync_known = False
-            return
-        if self.proxies <= ids and not self.proxies <= self.seen_synced:
-            self.say(f"      all {len(self.proxies)} proxies synced")
-        self.seen_synced = ids & self.proxies
-
-    def page(self, version: str | None) -> None:
-        if version is not None and version not in self.versions:
-            self.say(f"      product page served with reviews {version}")
-            self.versions.add(version)
-
-    @property
-    def all_registered(self) -> bool:
-        return self.seen_registered >= self.names
-
-    @property
-    def proxies_ok(self) -> bool:
-        return not self.sync_known or self.seen_synced >= self.proxies
-
-    @property
-    def done(self) -> bool:
-        return self.all_registered and self.proxies_ok and self.versions >= {"v1", "v2", "v3"}
-
-    def missing(self) -> str:
-        if not self.all_registered:
-            return "not registered: " + ", ".join(sorted(self.names - self.seen_registered))
-        if not self.proxies_ok:
-            return "proxies not synced: " + ", ".join(sorted(self.proxies - self.seen_synced))
-        return "reviews versions not seen through the gateway: " + ", ".join(
-            sorted({"v1", "v2", "v3"} - self.versions))
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:

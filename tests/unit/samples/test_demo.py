@@ -147,3 +147,40 @@ def test_down_without_a_demo_says_so(tmp_path: Path) -> None:
     """`demo --down` with nothing recorded reports that no demo runs and succeeds."""
     result = CliRunner().invoke(demo_command, ["--home", str(tmp_path), "--down"])
     assert result.exit_code == 0 and "no demo is running" in result.output
+
+
+def test_proxy_synced_needs_every_sent_type_acked() -> None:
+    """A proxy counts as synced when every sent type is SYNCED; STALE, ERROR or nothing sent is not."""
+    assert plan.proxy_synced({"xds": {"CDS": {"status": "SYNCED"}, "SDS": {"status": "NOT SENT"}}})
+    assert not plan.proxy_synced({"xds": {"CDS": {"status": "SYNCED"}, "LDS": {"status": "STALE"}}})
+    assert not plan.proxy_synced({"xds": {"CDS": {"status": "NOT SENT"}}})
+    assert not plan.proxy_synced({"connected": False, "xds": {"CDS": {"status": "SYNCED"}}})
+
+
+def test_wait_progress_reports_each_fact_once_and_knows_when_done() -> None:
+    """Progress lines appear once per new fact; done needs registrations, sync and all three versions."""
+    lines: list[str] = []
+    progress = plan.WaitProgress(lines.append)
+    names = {w.name for w in plan.WORKLOADS}
+    progress.registered({"details-v1", "unrelated"})
+    progress.registered({"details-v1"})
+    assert lines == ["      details-v1 registered"]
+    assert "not registered" in progress.missing()
+    progress.registered(names)
+    progress.synced({f"{n}.default" for n in names})
+    assert not progress.proxies_ok and "istio-ingressgateway.istio-system" in progress.missing()
+    progress.synced({f"{n}.default" for n in names} | {"istio-ingressgateway.istio-system"})
+    for version in ("v1", "v1", None, "v3"):
+        progress.page(version)
+    assert not progress.done and progress.missing().endswith("v2")
+    progress.page("v2")
+    assert progress.done
+    assert lines.count("      all 7 proxies synced") == 1
+    assert lines.count("      product page served with reviews v1") == 1
+
+
+def test_without_a_proxy_list_sync_is_not_required() -> None:
+    """When the control plane has no proxy list, the wait relies on registration and the page."""
+    progress = plan.WaitProgress(lambda _s: None)
+    progress.synced(None)
+    assert progress.proxies_ok

@@ -6,9 +6,10 @@ Pure functions only (no processes, no network), so the plan is unit-tested on it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mizzen.samples.bookinfo import paths
 
@@ -27,6 +28,8 @@ PORTS: tuple[tuple[int, str], ...] = (
 )
 
 STAR = "glyphicon glyphicon-star"
+VERSIONS = frozenset({"v1", "v2", "v3"})
+GATEWAY_PROXY = "istio-ingressgateway.istio-system"
 
 
 @dataclass(frozen=True)
@@ -125,3 +128,71 @@ def next_steps(mizzen: str = "mizzen") -> str:
     lines += ["  # what is applied, and every proxy's sync state",
               f"  {mizzen} get virtualservices", f"  {mizzen} proxy-status"]
     return "\n".join(lines)
+
+
+def proxy_synced(proxy: Mapping[str, Any]) -> bool:
+    """True for a connected proxy (a ``/api/mizzen/v1/proxies`` item) whose every sent xDS type is ACKed."""
+    statuses = [t.get("status") for t in proxy.get("xds", {}).values()]
+    acked = all(s in ("SYNCED", "NOT SENT") for s in statuses) and "SYNCED" in statuses
+    return bool(proxy.get("connected", True)) and acked
+
+
+class WaitProgress:
+    """What the demo's wait has seen so far; reports each new fact once through ``say``.
+
+    Ready means: all six workloads registered, all seven proxies synced (when the control plane offers a
+    proxy list), and product pages through the gateway rendered by reviews v1, v2 and v3.
+    """
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.names = {w.name for w in WORKLOADS}
+        self.proxies = {f"{w.name}.default" for w in WORKLOADS} | {GATEWAY_PROXY}
+        self.seen_registered: set[str] = set()
+        self.seen_synced: set[str] = set()
+        self.sync_known = True
+        self.versions: set[str] = set()
+
+    def registered(self, names: set[str]) -> None:
+        """Workload entries currently registered."""
+        for name in sorted((names & self.names) - self.seen_registered):
+            self.say(f"      {name} registered")
+        self.seen_registered |= names & self.names
+
+    def synced(self, ids: set[str] | None) -> None:
+        """Ids of proxies currently synced; None when the control plane has no proxy list."""
+        if ids is None:
+            self.sync_known = False
+            return
+        if self.proxies <= ids and not self.proxies <= self.seen_synced:
+            self.say(f"      all {len(self.proxies)} proxies synced")
+        self.seen_synced = ids & self.proxies
+
+    def page(self, version: str | None) -> None:
+        """The reviews version of one product page fetched through the gateway (None: no good page)."""
+        if version is not None and version not in self.versions:
+            self.say(f"      product page served with reviews {version}")
+            self.versions.add(version)
+
+    @property
+    def all_registered(self) -> bool:
+        """Every workload has registered."""
+        return self.seen_registered >= self.names
+
+    @property
+    def proxies_ok(self) -> bool:
+        """Every proxy is synced (or sync status is not available)."""
+        return not self.sync_known or self.seen_synced >= self.proxies
+
+    @property
+    def done(self) -> bool:
+        """Everything the demo waits for has been seen."""
+        return self.all_registered and self.proxies_ok and self.versions >= VERSIONS
+
+    def missing(self) -> str:
+        """What is still missing, for the timeout message."""
+        if not self.all_registered:
+            return "not registered: " + ", ".join(sorted(self.names - self.seen_registered))
+        if not self.proxies_ok:
+            return "proxies not synced: " + ", ".join(sorted(self.proxies - self.seen_synced))
+        return "reviews versions not seen through the gateway: " + ", ".join(sorted(VERSIONS - self.versions))
