@@ -10,7 +10,7 @@ Public API::
 from mizzen.config.format import format_report
 from mizzen.config.kinds import KINDS, resolve
 from mizzen.config.loader import LoadResult, Skipped, load_paths, load_text
-from mizzen.config.models import parse_spec
+from mizzen.config.models import parse_spec, spec_as
 from mizzen.config.report import Report, Violation
 from mizzen.config.resource import Metadata, Origin, Resource
 from mizzen.config.validate import validate
@@ -29,5 +29,6 @@ __all__ = [
     "load_text",
     "parse_spec",
     "resolve",
+    "spec_as",
     "validate",
 ]
