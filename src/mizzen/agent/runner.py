@@ -139,7 +139,8 @@ class WorkloadRunner:
     async def _start(self, which: sv.Which) -> None:
         assert self.alloc is not None
         if which == "envoy":
-            argv = envoy_command(self.envoy, self.paths.bootstrap, concurrency=self.spec.concurrency)
+            argv = envoy_command(self.envoy, self.paths.bootstrap, concurrency=self.spec.concurrency,
+                                 log_level=self.spec.envoy_log_level)
             env, log_path = dict(os.environ), self.paths.envoy_log
         else:
             argv = app_argv(self.spec, self.alloc)

@@ -56,6 +56,7 @@ class WorkloadSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] = ()
     concurrency: int = 1
+    envoy_log_level: str = "warning"
 
     @property
     def has_app(self) -> bool:

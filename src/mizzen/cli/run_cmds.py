@@ -27,6 +27,9 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
                      help="Control plane HTTP API [env MIZZEN_ADDRESS; default http://127.0.0.1:15014]."),
         click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
                      help="Envoy worker threads."),
+        click.option("--envoy-log-level", default="warning", show_default=True,
+                     type=click.Choice(["trace", "debug", "info", "warning", "error", "critical", "off"]),
+                     help="Envoy's log level (its log is $MIZZEN_HOME/logs/<name>.envoy.log)."),
         click.option("-v", "--verbose", is_flag=True, help="Log every supervision step."),
     ]
     for option in reversed(options):
@@ -52,9 +55,13 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(name: str, namespace: str, labels: str, service_account: str, ports: Sequence[str],
                 ready_path: str | None, address: str, upstreams: Sequence[str], envs: Sequence[str],
-                xds_address: str | None, server: str | None, concurrency: int, verbose: bool,
-                command: Sequence[str]) -> None:
+                xds_address: str | None, server: str | None, concurrency: int, envoy_log_level: str,
+                verbose: bool, command: Sequence[str]) -> None:
     """Run COMMAND as a mesh workload with an Envoy sidecar (foreground; Ctrl-C stops both).
+
+    The app listens on $PORT (also substituted for {port} in its arguments) and reaches other services
+    through its sidecar, which it gets as HTTP_PROXY: `http://reviews:9080/...` works unchanged. Once
+    the app is ready, the workload is registered as a WorkloadEntry; it is deleted again on stop.
 
     \b
     Example:
@@ -68,6 +75,7 @@ def run_command(name: str, namespace: str, labels: str, service_account: str, po
             service_account=service_account, ports=tuple(parse_port(p) for p in ports),
             ready_path=ready_path, address=address, upstreams=tuple(parse_upstream(u) for u in upstreams),
             env=parse_env(envs), command=tuple(command), concurrency=concurrency,
+            envoy_log_level=envoy_log_level,
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -84,11 +92,13 @@ def run_command(name: str, namespace: str, labels: str, service_account: str, po
               help="Address the gateway's server ports bind to.")
 @_common
 def gateway_command(name: str, namespace: str, labels: str, service_account: str, address: str,
-                    xds_address: str | None, server: str | None, concurrency: int, verbose: bool) -> None:
+                    xds_address: str | None, server: str | None, concurrency: int, envoy_log_level: str,
+                    verbose: bool) -> None:
     """Run an ingress gateway: an Envoy configured from the Gateway resources that select its labels."""
     try:
         spec = WorkloadSpec(name=name, namespace=namespace, proxy_type="router", labels=parse_labels(labels),
-                            service_account=service_account, address=address, concurrency=concurrency)
+                            service_account=service_account, address=address, concurrency=concurrency,
+                            envoy_log_level=envoy_log_level)
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
     _supervise(spec, xds=xds_address, server=server, verbose=verbose)

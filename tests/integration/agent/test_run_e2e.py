@@ -213,3 +213,13 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_killed_agent_takes_its_children_along(cp: RunningControlPlane, agents: Callable[..., Agent],
+                                               tmp_path: Path) -> None:
+    """If the agent itself is SIGKILLed, the app and Envoy do not outlive it."""
+    agent = agents(run_args("echo-orphan", tmp_path / "env.json"), "default.echo-orphan")
+    state = agent.wait_running()
+    agent.proc.kill()
+    agent.proc.wait(10)
+    wait_for(lambda: not alive(state["appPid"]) and not alive(state["envoyPid"]), 15)
