@@ -52,6 +52,7 @@ class _Handlers:
         view["labels"] = dict(rec.proxy.labels)
         view["controlPlane"] = INSTANCE
         st = statuses.get(rec.node.node_id)
+        snap = self.mesh.cache.get(rec.node.node_id)
         types: dict[str, Any] = {}
         for type_url in (xt.CLUSTER, xt.LISTENER, xt.ENDPOINT, xt.ROUTE, xt.SECRET):
             ts = st.type(type_url) if st is not None else None
@@ -64,6 +65,7 @@ class _Handlers:
                 "versionSent": ts.version_sent, "versionAcked": ts.version_acked,
                 "lastError": ts.last_error, "lastErrorTime": ts.last_error_time,
                 "lastSentTime": ts.last_sent_time,
+                "snapshotVersion": snap.version(type_url) if snap is not None and snap.has(type_url) else "",
             }
         view["xds"] = types
         return view
@@ -74,7 +76,9 @@ class _Handlers:
         rows = [self._proxy_view(rec, statuses) for rec in self.mesh.proxies.values()
                 if rec.connected and (not ns or rec.proxy.namespace == ns)]
         rows.sort(key=lambda r: r["id"])
-        return web.json_response({"items": rows})
+        return web.json_response({"items": rows, "revision": self.mesh.revision,
+                                  "pushedRevision": self.mesh.pushed_revision,
+                                  "converged": self.mesh.converged})
 
     def _find(self, request: web.Request) -> ProxyRecord:
         rec = self.mesh.proxy_by_id(request.match_info["proxy"])

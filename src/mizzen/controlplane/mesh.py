@@ -110,6 +110,8 @@ class MeshController:
         self._delete_workload = delete_workload
         self._agent_grace_s = agent_grace_s
         self._tasks: list[asyncio.Task[None]] = []
+        self.revision = 0  # last store revision folded into the state
+        self.pushed_revision = 0  # last store revision whose push has completed
         self.push_count = 0
         self.push_errors = 0
         self.last_push_seconds = 0.0
@@ -127,9 +129,15 @@ class MeshController:
         self._tasks.clear()
 
     # --- inputs ------------------------------------------------------------------------------
-    def on_store_event(self, event_type: str, resource: Resource) -> None:
+    def on_store_event(self, event_type: str, resource: Resource, revision: int = 0) -> None:
         """Called for every store change, in revision order."""
+        self.revision = max(self.revision, revision)
         self._request(self.state.apply(event_type, resource))
+
+    @property
+    def converged(self) -> bool:
+        """True when every store change seen so far has been pushed (acks are the xDS server's side)."""
+        return not self._queue.busy and self.pushed_revision >= self.revision
 
     async def on_connect(self, node: NodeInfo) -> None:
         """A proxy opened an ADS stream: decode its identity and compute its snapshot before serving."""
@@ -155,7 +163,9 @@ class MeshController:
             req = self._queue.start()
             while req is not None:
                 started = time.perf_counter()
+                target = self.revision
                 await self._push(req)
+                self.pushed_revision = max(self.pushed_revision, target)
                 self.last_push_seconds = time.perf_counter() - started
                 self.push_count += 1
                 if self.on_push is not None:

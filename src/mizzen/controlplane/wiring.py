@@ -62,6 +62,7 @@ class MeshExtension:
         revision, resources = cp.store.snapshot()
         for resource in resources:
             self.controller.state.apply("ADDED", resource)
+        self.controller.revision = self.controller.pushed_revision = revision
         cp.xds_port = await self.xds.start(cp.address, cp.xds_port)
         self.controller.start()
         self._watch = asyncio.create_task(self._follow(revision), name="mizzen-store-watch")
@@ -76,7 +77,7 @@ class MeshExtension:
 
     async def _follow(self, revision: int) -> None:
         async for event in self.cp.store.watch(revision):
-            self.controller.on_store_event(event.type, event.resource)
+            self.controller.on_store_event(event.type, event.resource, event.revision)
 
     def _delete_workload(self, namespace: str, name: str) -> None:
         try:

@@ -1,0 +1,210 @@
+"""A real mesh for tests: workloads started with ``mizzen run`` against a running control plane.
+
+    with controlplane(tmp) as cp, Mesh(cp) as mesh:
+        mesh.apply(SERVICES_YAML)
+        client = mesh.run("client", {"app": "client"})
+        mesh.run("echo-v1", {"app": "echo", "version": "v1"})
+        mesh.wait_synced()
+        client.get("http://echo:9080/").json()["version"]
+
+Every process is started by pid and stopped by pid (SIGTERM, then SIGKILL). ``wait_synced`` waits until
+the control plane has pushed every store change and every proxy has ACKed what it was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mizzen.config import load_text
+from mizzen.testing.controlplane import RunningControlPlane
+
+
+class MeshError(RuntimeError):
+    """A workload or the mesh did not reach the expected state in time."""
+
+
+@dataclass
+class Workload:
+    """One ``mizzen run`` process (agent + app + Envoy)."""
+
+    name: str
+    namespace: str
+    process: subprocess.Popen[bytes]
+    home: Path
+    log_path: Path
+    _state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "workloads" / f"{self.namespace}.{self.name}.json"
+
+    def state(self) -> dict[str, Any]:
+        """The agent's state file (ports, pids, logs)."""
+        if not self._state:
+            self._state = json.loads(self.state_file.read_text())
+        return self._state
+
+    @property
+    def http_proxy(self) -> str:
+        """``http://127.0.0.1:<port>``: send requests here to go through this workload's sidecar."""
+        return f"http://{self.state()['httpProxy']}"
+
+    @property
+    def admin(self) -> str:
+        return f"http://{self.state()['admin']}"
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        """An HTTP client whose requests go through this workload's sidecar, like the app's own calls."""
+        return httpx.Client(proxy=self.http_proxy, timeout=timeout, trust_env=False)
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None, timeout: float = 30.0) -> httpx.Response:
+        with self.client(timeout) as c:
+            return c.get(url, headers=dict(headers or {}))
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+class Mesh:
+    """Workloads and config on one control plane; a context manager that stops what it started."""
+
+    def __init__(self, cp: RunningControlPlane) -> None:
+        self.cp = cp
+        self.workloads: list[Workload] = []
+        self.http = httpx.Client(base_url=cp.address, headers=cp.headers(), timeout=30.0, trust_env=False)
+
+    def __enter__(self) -> Mesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for w in reversed(self.workloads):
+            w.stop()
+        self.workloads.clear()
+        self.http.close()
+
+    # --- config ------------------------------------------------------------------------------
+    def apply(self, text: str, *, file: str = "test.yaml") -> dict[str, Any]:
+        """Apply YAML through the batch API (all-or-nothing); raises on validation errors."""
+        loaded = load_text(text, file=file)
+        if not loaded.report.ok:
+            raise MeshError("; ".join(str(v) for v in loaded.report.errors))
+        docs = [r.to_json(server_fields=False) for r in loaded.resources]
+        origins = [{"file": r.origin.file, "lines": dict(r.origin.lines)} for r in loaded.resources]
+        resp = self.http.post("/api/mizzen/v1/apply", json={"documents": docs, "origins": origins})
+        if resp.status_code >= 400:
+            raise MeshError(f"apply failed ({resp.status_code}): {resp.text}")
+        return dict(resp.json())
+
+    def delete(self, kind_plural_path: str) -> None:
+        """DELETE a REST path, e.g. ``/apis/networking.istio.io/v1/namespaces/default/virtualservices/x``."""
+        resp = self.http.delete(kind_plural_path)
+        if resp.status_code >= 400:
+            raise MeshError(f"delete failed ({resp.status_code}): {resp.text}")
+
+    # --- workloads ---------------------------------------------------------------------------
+    def run(self, name: str, labels: Mapping[str, str], *, namespace: str = "default",
+            ports: Sequence[str] = ("http=9080",), command: Sequence[str] | None = None,
+            ready_path: str | None = "/health", service_account: str = "default",
+            extra_args: Sequence[str] = (), wait: bool = True) -> Workload:
+        """Start ``mizzen run`` (default app: the echo backend) and wait until it is registered."""
+        version = labels.get("version", "")
+        app = list(command) if command else [sys.executable, "-m", "mizzen.testing.echo", "--port", "{port}",
+                                             "--name", name, *(["--version", version] if version else [])]
+        args = [sys.executable, "-m", "mizzen.cli.main", "run", "--name", name, "-n", namespace,
+                "--labels", ",".join(f"{k}={v}" for k, v in labels.items()),
+                "--service-account", service_account, *[a for p in ports for a in ("--port", p)],
+                *(["--ready-path", ready_path] if ready_path else []), *extra_args, "--", *app]
+        log_path = self.cp.home / "logs" / f"test-run-{namespace}.{name}.out"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.cp.env()}
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        w = Workload(name, namespace, proc, self.cp.home, log_path)
+        self.workloads.append(w)
+        if wait:
+            self._wait_running(w)
+        return w
+
+    def _wait_running(self, w: Workload, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if w.process.poll() is not None:
+                raise MeshError(f"workload {w.name} exited ({w.process.returncode}):\n{w.log()}")
+            if w.state_file.exists() and self.proxy(f"{w.name}.{w.namespace}") is not None:
+                try:
+                    if json.loads(w.state_file.read_text()).get("status") == "running":
+                        return
+                except json.JSONDecodeError:
+                    pass  # being written
+            time.sleep(0.1)
+        raise MeshError(f"workload {w.name} not running after {timeout}s:\n{w.log()}")
+
+    # --- status ------------------------------------------------------------------------------
+    def proxies(self) -> dict[str, Any]:
+        return dict(self.http.get("/api/mizzen/v1/proxies").json())
+
+    def proxy(self, proxy_id: str) -> dict[str, Any] | None:
+        return next((p for p in self.proxies()["items"] if p["id"] == proxy_id), None)
+
+    def revision(self) -> int:
+        meta = self.http.get("/api/v1/namespaces/default/services").json().get("metadata", {})
+        return int(meta.get("resourceVersion", 0))
+
+    def wait_synced(self, timeout: float = 20.0, *, allow_errors: bool = False) -> dict[str, Any]:
+        """Wait until every store change is pushed and every proxy ACKed (or, if allowed, NACKed) it."""
+        target = self.revision()
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.proxies()
+            if last["converged"] and last["pushedRevision"] >= target and all(
+                    _synced(p, allow_errors) for p in last["items"]):
+                return last
+            time.sleep(0.05)
+        raise MeshError(f"mesh not synced after {timeout}s: {json.dumps(last)[:2000]}")
+
+
+def _synced(proxy: Mapping[str, Any], allow_errors: bool) -> bool:
+    """Every type ACKed at the control plane's current version (or NACKed at it, when allowed)."""
+    for t in ("CDS", "LDS", "EDS", "RDS"):
+        x = proxy["xds"][t]
+        current = x.get("snapshotVersion", "")
+        if x["status"] == "NOT SENT":
+            continue
+        if x["status"] == "SYNCED" and x.get("versionAcked") == current:
+            continue
+        if allow_errors and x["status"] == "ERROR" and x.get("versionSent") == current:
+            continue
+        return False
+    return True
