@@ -66,6 +66,12 @@ def _kind_of(kind: str) -> KindInfo:
         raise ClientError(str(exc)) from None
 
 
+def _not_found(info: KindInfo, name: str) -> str:
+    """kubectl's line for a missing object: ``Error from server (NotFound): services "x" not found``."""
+    resource = f"{info.plural}.{info.group}" if info.group else info.plural
+    return f'Error from server (NotFound): {resource} "{name}" not found'
+
+
 def _qualified(kind: str) -> str:
     info = by_kind(kind)
     return info.qualified if info else kind.lower()
@@ -125,8 +131,7 @@ def get(ctx: click.Context, kinds: str, names: tuple[str, ...], namespace: str, 
                 except ApiError as exc:
                     if exc.status != 404:
                         raise
-                    click.echo(f'Error from server (NotFound): {info.plural}.{info.group or ""}'.rstrip(".")
-                               + f' "{name}" not found', err=True)
+                    click.echo(_not_found(info, name), err=True)
                     missing += 1
         else:
             objects = client.list_objects(info, None if all_namespaces else namespace)
@@ -198,7 +203,7 @@ def delete(ctx: click.Context, files: tuple[str, ...], recursive: bool, args: tu
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            click.echo(f'Error from server (NotFound): {info.qualified} "{name}" not found in {ns}', err=True)
+            click.echo(_not_found(info, name), err=True)
             failed += 1
             continue
         click.echo(f'{info.qualified} "{name}" deleted')
