@@ -22,6 +22,7 @@ from mizzen.config.codes import violation
 from mizzen.config.kinds import KindInfo, by_kind
 from mizzen.config.report import Report, Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
+from mizzen.config.schema import unknown_field
 
 # libyaml's parser is ~10x faster and keeps the same marks; fall back to pure Python without it.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -39,6 +40,7 @@ IGNORED_METADATA = (
     "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "generateName",
     "selfLink", "finalizers", "ownerReferences", "managedFields", "deletionGracePeriodSeconds",
 )
+METADATA_FIELDS = ("name", "namespace", "labels", "annotations", *IGNORED_METADATA)
 
 
 @dataclass(frozen=True)
@@ -271,8 +273,8 @@ class _DocReader:
         labels = self._string_map(meta.get("labels"), "metadata.labels")
         annotations = self._string_map(meta.get("annotations"), "metadata.annotations")
         for key in meta:
-            if key not in ("name", "namespace", "labels", "annotations", *IGNORED_METADATA):
-                self.problem("MZ1001", f"unknown field \"{key}\"", f"metadata.{key}")
+            if key not in METADATA_FIELDS:
+                self.problem("MZ1001", unknown_field(str(key), METADATA_FIELDS[:4]), f"metadata.{key}")
         if not ok:
             return None
         return Metadata(name=str(name), namespace=namespace or DEFAULT_NAMESPACE, labels=labels,
@@ -300,7 +302,7 @@ class _DocReader:
         body_fields = BODY_FIELDS.get(kind, ())
         for key in doc:
             if key not in TOP_LEVEL and key not in body_fields:
-                self.problem("MZ1001", f"unknown field \"{key}\"", key)
+                self.problem("MZ1001", unknown_field(str(key), (*TOP_LEVEL, *body_fields)), key)
         spec = doc.get("spec")
         if spec is None:
             spec = {}

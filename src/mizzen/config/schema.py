@@ -20,7 +20,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NewType
 
@@ -82,6 +82,12 @@ def fields_of(cls: type) -> tuple[FieldSpec, ...]:
                              f.metadata.get("oneof"), f.metadata.get("deprecated")))
     _FIELDS[cls] = tuple(out)
     return _FIELDS[cls]
+
+
+def unknown_field(key: str, known: Sequence[str]) -> str:
+    """``unknown field "weigth"; did you mean "weight"?`` (the hint only when one name is close)."""
+    hint = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"unknown field \"{key}\"" + (f"; did you mean \"{hint[0]}\"?" if hint else "")
 
 
 def json_names(cls: type) -> list[str]:
@@ -150,9 +156,7 @@ def _check_object(cls: type, raw: Any, path: str, out: list[Violation]) -> None:
     known = {s.json for s in specs} | {s.proto for s in specs}
     for key in raw:
         if key not in known:
-            hint = difflib.get_close_matches(str(key), [s.json for s in specs], n=1, cutoff=0.6)
-            extra = f"; did you mean \"{hint[0]}\"?" if hint else ""
-            out.append(violation("MZ1001", f"unknown field \"{key}\"{extra}", _join(path, str(key))))
+            out.append(violation("MZ1001", unknown_field(str(key), [s.json for s in specs]), _join(path, str(key))))
     groups: dict[str, list[str]] = {}
     for spec in specs:
         key, value = _lookup(raw, spec)

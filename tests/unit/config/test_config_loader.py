@@ -175,3 +175,11 @@ def test_to_resource_accepts_api_json() -> None:
     conv = to_resource(doc, Origin("api.json", {"": 3}))
     assert conv.resource is not None and conv.resource.key == ("Gateway", "ns", "g")
     assert not conv.violations
+
+
+def test_top_level_and_metadata_typos_get_suggestions() -> None:
+    """A misspelt top-level or metadata key is an unknown field with a suggestion."""
+    text = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n  lables: {}\nsepc: {}\n"
+    messages = {(v.path, v.message) for v in load_text(text).report}
+    assert messages == {("metadata.lables", 'unknown field "lables"; did you mean "labels"?'),
+                        ("sepc", 'unknown field "sepc"; did you mean "spec"?')}
