@@ -14,6 +14,7 @@ from typing import Any
 import click
 import yaml
 
+from mizzen.cli import workload_cmds
 from mizzen.cli.client import ApiClient, ApiError, ClientError, violation_from_json
 from mizzen.cli.output import table
 from mizzen.config import load_paths, validate
@@ -117,9 +118,12 @@ def apply(ctx: click.Context, files: tuple[str, ...], recursive: bool, dry_run: 
 @click.pass_context
 def get(ctx: click.Context, kinds: str, names: tuple[str, ...], namespace: str, all_namespaces: bool,
         output: str | None) -> None:
-    """Show objects of one or more kinds (vs,dr,gw,svc,...), as kubectl does."""
-    infos = [_kind_of(k) for k in kinds.split(",") if k]
+    """Show objects of one or more kinds (vs,dr,gw,svc,... and workloads), as kubectl does."""
     client = ApiClient.from_context(ctx)
+    if kinds.lower() in workload_cmds.WORKLOAD_NAMES:
+        workload_cmds.show_workloads(client, names, namespace, all_namespaces, output)
+        return
+    infos = [_kind_of(k) for k in kinds.split(",") if k]
     found: list[tuple[KindInfo, list[dict[str, Any]]]] = []
     missing = 0
     for info in infos:

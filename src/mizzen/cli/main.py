@@ -54,11 +54,13 @@ add_commands(config_cmds.COMMANDS)
 
 # --- Integrator: register other command modules below -------------------------------------------------
 # e.g. from mizzen.cli import inspect_cmds; add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
+add_commands(workload_cmds.COMMANDS)
 # and, for `mizzen controlplane`, controlplane_cmds.CONTROLPLANE_HOOKS.append(<wire xDS/registry/...>).
-from mizzen.cli import analyze_cmd, demo_cmd, inspect_cmds, run_cmds  # noqa: E402
+from mizzen.cli import analyze_cmd, demo_cmd, inspect_cmds, run_cmds, workload_cmds  # noqa: E402
 from mizzen.controlplane import wiring  # noqa: E402
 
 add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
+add_commands(workload_cmds.COMMANDS)
 add_commands((run_cmds.run_command, run_cmds.gateway_command, analyze_cmd.analyze_command,
               demo_cmd.demo_command))
 controlplane_cmds.CONTROLPLANE_HOOKS.append(wiring.install)

@@ -1,0 +1,105 @@
+"""``mizzen get workloads`` and ``mizzen logs``: the workloads `mizzen run` started, and their logs.
+
+``get workloads`` joins each WorkloadEntry with what its proxy reported to the control plane (connection,
+ports, the outbound HTTP-proxy address a person or a tool can use with ``curl -x``). ``logs`` reads the
+files the agent writes under ``$MIZZEN_HOME/logs`` on this host.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from mizzen.cli import configdump as cd
+from mizzen.cli.client import ApiClient
+from mizzen.controlplane.home import resolve_home
+
+WORKLOAD_NAMES = frozenset({"workload", "workloads", "wl"})
+
+
+def workload_rows(items: Sequence[Mapping[str, Any]], *, wide: bool, all_ns: bool) -> list[cd.Row]:
+    rows: list[cd.Row] = []
+    for item in items:
+        we = item["workloadEntry"]
+        meta, spec = we["metadata"], we.get("spec", {})
+        proxy = item.get("proxy") or {}
+        ports = ",".join(f"{p['servicePort']}->{p['listenPort']}" for p in proxy.get("inbound", [])) or \
+            ",".join(f"{n}:{p}" for n, p in sorted((spec.get("ports") or {}).items()))
+        status = "CONNECTED" if proxy.get("connected") else ("DISCONNECTED" if proxy else "NO PROXY")
+        row: cd.Row = ((meta.get("namespace", ""),) if all_ns else ()) + (
+            meta["name"], str(spec.get("address", "")), ports or "-", status, proxy.get("httpProxy") or "-")
+        if wide:
+            labels = ",".join(f"{k}={v}" for k, v in sorted((spec.get("labels") or {}).items()))
+            row = (*row, labels or "-", proxy.get("admin") or "-", proxy.get("envoyVersion") or "-")
+        rows.append(row)
+    return rows
+
+
+def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_ns: bool,
+                   output: str | None) -> None:
+    items = client.get_json("/api/mizzen/v1/workloads")["items"]
+    items = [i for i in items if (all_ns or i["workloadEntry"]["metadata"].get("namespace") == namespace)
+             and (not names or i["workloadEntry"]["metadata"]["name"] in names)]
+    if output == "json":
+        click.echo(json.dumps({"items": items}, indent=2))
+        return
+    if output == "yaml":
+        click.echo(yaml.safe_dump({"items": items}, sort_keys=False), nl=False)
+        return
+    if output == "name":
+        for i in items:
+            click.echo(f"workload/{i['workloadEntry']['metadata']['name']}")
+        return
+    if not items:
+        click.echo(f"No workloads found in {'any' if all_ns else namespace} namespace.", err=True)
+        return
+    header: cd.Row = ((("NAMESPACE",) if all_ns else ()) + ("NAME", "ADDRESS", "PORTS", "PROXY", "HTTP PROXY"))
+    if output == "wide":
+        header = (*header, "LABELS", "ADMIN", "ENVOY")
+    click.echo(cd.table(header, workload_rows(items, wide=output == "wide", all_ns=all_ns)), nl=False)
+
+
+def _log_file(name: str, namespace: str, which: str) -> Path:
+    home = resolve_home()
+    state = home / "workloads" / f"{namespace}.{name}.json"
+    if state.exists():
+        logs = json.loads(state.read_text()).get("logs", {})
+        if logs.get(which):
+            return Path(logs[which])
+    path = home / "logs" / f"{name}.{which}.log"
+    if not path.exists():
+        raise click.ClickException(f'no {which} log for workload "{name}" in {home / "logs"} '
+                                   "(logs live on the host that runs the workload)")
+    return path
+
+
+@click.command("logs")
+@click.argument("workload")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--proxy", "proxy", is_flag=True, help="The sidecar's access log (Istio's format, response flags).")
+@click.option("--envoy", "envoy", is_flag=True, help="Envoy's own log.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", type=int, default=-1, help="Only the last N lines.")
+def logs(workload: str, namespace: str, proxy: bool, envoy: bool, follow: bool, tail: int) -> None:
+    """Show a workload's app log, or its sidecar's access log with --proxy."""
+    which = "access" if proxy else "envoy" if envoy else "app"
+    path = _log_file(workload.split("/", 1)[-1], namespace, which)
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.readlines()
+        for line in lines[-tail:] if tail >= 0 else lines:
+            click.echo(line, nl=False)
+        while follow:
+            line = fh.readline()
+            if line:
+                click.echo(line, nl=False)
+            else:
+                time.sleep(0.2)
+
+
+COMMANDS = (logs,)
