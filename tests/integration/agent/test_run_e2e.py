@@ -223,3 +223,37 @@ def test_killed_agent_takes_its_children_along(cp: RunningControlPlane, agents: 
     agent.proc.kill()
     agent.proc.wait(10)
     wait_for(lambda: not alive(state["appPid"]) and not alive(state["envoyPid"]), 15)
+
+
+def test_requests_through_a_client_sidecar_reach_registered_workloads(
+        cp: RunningControlPlane, agents: Callable[..., Agent], tmp_path: Path) -> None:
+    """A Service selecting two `mizzen run` workloads is reachable by name through a third workload's
+    HTTP proxy, and both versions answer."""
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "mesh-echo", "namespace": "default"},
+               "spec": {"selector": {"app": "mesh-echo"}, "ports": [{"name": "http", "port": 9080}]}}
+    resp = httpx.put(f"{cp.address}/api/v1/namespaces/default/services/mesh-echo", json=service,
+                     headers=cp.headers(), timeout=10)
+    assert resp.is_success, resp.text
+    backends = [agents(["run", "--name", f"mesh-echo-{v}", "--labels", f"app=mesh-echo,version={v}",
+                        "--port", "http=9080", "--ready-path", "/health", "--",
+                        sys.executable, "-m", "mizzen.testing.echo"], f"default.mesh-echo-{v}")
+                for v in ("v1", "v2")]
+    client = agents(["run", "--name", "mesh-client", "--labels", "app=mesh-client", "--",
+                     sys.executable, "-c", "import time; time.sleep(3600)"], "default.mesh-client")
+    for backend in backends:
+        backend.wait_running()
+    proxy = f"http://{client.wait_running()['httpProxy']}"
+
+    def versions() -> set[str] | None:
+        seen = set()
+        with httpx.Client(proxy=proxy, timeout=5) as http:
+            for _ in range(12):
+                r = http.get("http://mesh-echo:9080/hello")
+                if r.status_code != 200:
+                    return None
+                seen.add(r.json()["version"])
+        return seen if seen == {"v1", "v2"} else None
+
+    wait_for(versions, 60, lambda: client.log() + backends[0].log())
+    for agent in (client, *backends):
+        assert agent.stop() == 0, agent.log()
