@@ -1,4 +1,7 @@
-"""Istio's own sample YAML must load and validate without a single error or warning."""
+"""Istio's own sample YAML must load and validate without a single error or warning.
+
+Checked twice: the shared reference copy (when present) and the copy packaged in ``mizzen.samples``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,31 @@ from pathlib import Path
 
 import pytest
 
+import mizzen.samples
 from mizzen.config import format_report, load_paths, validate
 
 SAMPLES = Path("/work/shared/istio-samples")
 FILES = sorted(SAMPLES.glob("*.yaml")) if SAMPLES.is_dir() else []
+PACKAGED = sorted((Path(mizzen.samples.__file__).parent / "bookinfo").glob("*/*.yaml"))
+shared_only = pytest.mark.skipif(not FILES, reason="shared Istio samples folder not present")
 
-pytestmark = pytest.mark.skipif(not FILES, reason="Istio samples folder not present")
+
+@pytest.mark.parametrize("path", PACKAGED, ids=[p.name for p in PACKAGED])
+def test_packaged_sample_is_valid(path: Path) -> None:
+    """Each Bookinfo YAML shipped with Mizzen loads and validates with no violations."""
+    result = load_paths([str(path)])
+    report = validate(result.resources)
+    assert result.resources
+    assert not result.report.violations, format_report(result.report)
+    assert not report.violations, format_report(report)
 
 
+def test_packaged_samples_include_platform_and_networking() -> None:
+    """The packaged copy holds bookinfo.yaml and the 21 networking files."""
+    assert len(PACKAGED) == 22
+
+
+@shared_only
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_sample_is_valid(path: Path) -> None:
     """Each sample file loads without parse problems and validates with no violations."""
@@ -24,11 +44,13 @@ def test_sample_is_valid(path: Path) -> None:
     assert not report.violations, format_report(report)
 
 
+@shared_only
 def test_there_are_22_samples() -> None:
     """All 22 sample files are exercised."""
     assert len(FILES) == 22
 
 
+@shared_only
 def test_bookinfo_deployments_are_skipped_with_lines() -> None:
     """bookinfo.yaml's Deployments are reported as skipped, each with the line of its document."""
     path = SAMPLES / "bookinfo.yaml"
@@ -42,6 +64,7 @@ def test_bookinfo_deployments_are_skipped_with_lines() -> None:
     assert {r.kind for r in result.resources} == {"Service", "ServiceAccount"}
 
 
+@shared_only
 def test_folder_of_samples_loads_in_name_order() -> None:
     """Loading the samples folder reads files sorted by name."""
     result = load_paths([str(SAMPLES)])
