@@ -248,7 +248,7 @@ class Demo:
         self.say("")
         self.say(f"Bookinfo is up. Product page: {plan.PRODUCT_PAGE_URL}")
         if self._dashboard_exists():
-            self.say(f"Dashboard: {plan.DASHBOARD_URL}")
+            self.say(f"Dashboard: {plan.DASHBOARD_URL}  (to sign in: mizzen dashboard)")
         self.say(f"Bookinfo's networking YAML: {plan.setup_files()[1].parent}")
         if self.home != _resolve_home(None):
             self.say(f"In another terminal, first: export MIZZEN_HOME={self.home}")
