@@ -250,7 +250,7 @@ def _l4_chains(scope: Scope, port: int, servers: list[Server]) -> list[JSONDict]
             return tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests)
 
         for vs in bound_virtual_services(scope, {server.ref}):
-            if server.protocol == "TLS":
+            if server.protocol in ("TLS", "HTTPS"):  # PASSTHROUGH: route by SNI, no termination
                 chains += sni_filter_chains(tls_routes(ctx, vs), make)
             elif as_list(vs.spec.get("tcp")):
                 dests = tcp_destinations(ctx, vs, _vs_host(str(as_list(vs.spec["hosts"])[0]), vs))

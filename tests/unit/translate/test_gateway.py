@@ -164,3 +164,25 @@ def test_gateway_gets_clusters_for_services() -> None:
     res = translate(gateway_proxy(), bookinfo("bookinfo-gateway.yaml"))
     assert PRODUCTPAGE in res.clusters and PRODUCTPAGE in res.endpoints
     assert "PassthroughCluster" not in res.clusters
+
+
+def test_https_passthrough_routes_by_sni() -> None:
+    """An HTTPS server with tls.mode PASSTHROUGH forwards by SNI from the bound VS's tls rules."""
+    servers = """  - port: {number: 8443, name: https, protocol: HTTPS}
+    hosts: [nginx.example.com]
+    tls: {mode: PASSTHROUGH}
+"""
+    route = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: nginx, namespace: default}
+spec:
+  hosts: [nginx.example.com]
+  gateways: [istio-system/gw]
+  tls:
+  - match: [{port: 8443, sniHosts: [nginx.example.com]}]
+    route: [{destination: {host: my-nginx, port: {number: 443}}}]
+"""
+    res = translate(gateway_proxy(), bookinfo(gw(servers), route))
+    r = simulate(res, listener_port=8443, sni="nginx.example.com")
+    assert r.cluster == "outbound|443||my-nginx.default.svc.cluster.local"
+    assert simulate(res, listener_port=8443, sni="other.example.com").error == "no filter chain"
