@@ -53,9 +53,6 @@ add_commands(controlplane_cmds.COMMANDS)
 add_commands(config_cmds.COMMANDS)
 
 # --- Integrator: register other command modules below -------------------------------------------------
-# e.g. from mizzen.cli import inspect_cmds; add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
-add_commands(workload_cmds.COMMANDS)
-# and, for `mizzen controlplane`, controlplane_cmds.CONTROLPLANE_HOOKS.append(<wire xDS/registry/...>).
 from mizzen.cli import analyze_cmd, demo_cmd, inspect_cmds, run_cmds, workload_cmds  # noqa: E402
 from mizzen.controlplane import wiring  # noqa: E402
 
