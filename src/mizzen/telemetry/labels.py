@@ -13,7 +13,7 @@ Theory of operation. Every entry is logged by one Envoy, on one side of a hop:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from envoy.config.core.v3 import address_pb2
@@ -63,12 +63,17 @@ class Facts:
         return (*head, str(self.response_code), self.response_flags, self.security_policy)
 
 
+_FLAG_CODE = dict(RESPONSE_FLAG_CODES)
+_FLAG_ORDER = {field: i for i, (field, _code) in enumerate(RESPONSE_FLAG_CODES)}
+
+
 def response_flags(flags: accesslog_pb2.ResponseFlags) -> str:
     """``FI``, ``UF,URX``... or ``-`` when no flag is set, as %RESPONSE_FLAGS% prints them."""
-    codes = [code for field, code in RESPONSE_FLAG_CODES if getattr(flags, field)]
-    if flags.HasField("unauthorized_details"):
-        codes.append("UAEX")
-    return ",".join(codes) or "-"
+    present = flags.ListFields()  # only the set fields: usually none, so this is the cheap path
+    if not present:
+        return "-"
+    names = sorted((fd.name for fd, _value in present), key=lambda n: _FLAG_ORDER.get(n, len(_FLAG_ORDER)))
+    return ",".join(_FLAG_CODE.get(n, "UAEX" if n == "unauthorized_details" else n) for n in names)
 
 
 def direction(common: accesslog_pb2.AccessLogCommon, node_is_gateway: bool) -> str:
@@ -83,7 +88,7 @@ def direction(common: accesslog_pb2.AccessLogCommon, node_is_gateway: bool) -> s
 
 def derive(
     common: accesslog_pb2.AccessLogCommon, node: Peer, index: EndpointIndex, *,
-    request_headers: dict[str, str], authority: str, peer_lookup: PeerLookup,
+    request_headers: Mapping[str, str], authority: str, peer_lookup: PeerLookup,
 ) -> tuple[str, Peer, Peer, ServiceRef, str]:
     """(reporter, source, destination, service, security policy) for one entry logged by ``node``."""
     side = direction(common, node.kind == "gateway")
@@ -102,7 +107,8 @@ def derive(
     upstream = _socket(common.upstream_remote_address)
     info = index.endpoint(*upstream) if upstream else None
     destination = info.peer if info else Peer()
-    destination = _with_principal(destination, UNKNOWN)  # principal only known with upstream mTLS
+    if destination.principal != UNKNOWN:  # a principal is only known with upstream mTLS
+        destination = _with_principal(destination, UNKNOWN)
     service = outbound_service(common.upstream_cluster, authority, index)
     return "source", node, destination, service, UNKNOWN
 

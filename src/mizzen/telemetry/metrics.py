@@ -22,6 +22,7 @@ from mizzen.translate.model import Proxy
 
 _TCP_CONNECTED = accesslog_pb2.AccessLogType.Value("TcpUpstreamConnected")
 _TCP_PERIODIC = accesslog_pb2.AccessLogType.Value("TcpPeriodic")
+_MAX_CACHED_PROXIES = 10000
 _MAX_OPEN_TCP = 100000  # connections whose byte counts we remember between periodic entries
 
 
@@ -39,6 +40,7 @@ class Telemetry:
         self._index = EndpointIndex()
         self._clock = clock
         self._nodes: dict[str, Peer] = {}  # node id -> peer, learned from ALS streams
+        self._peer_of: dict[int, tuple[Proxy, Peer]] = {}
         self._tcp_seen: dict[tuple[str, int], tuple[int, int]] = {}  # (node, stream) -> bytes so far
         self.series = TrafficSeries()
         self.entries = Family("mizzen_telemetry_access_log_entries_total",
@@ -67,7 +69,7 @@ class Telemetry:
         """Count one HTTP request logged by ``node``; returns the facts it was counted under."""
         self.entries.inc(("http",))
         common, req, resp = entry.common_properties, entry.request, entry.response
-        headers = {k.lower(): v for k, v in req.request_headers.items()}
+        headers = req.request_headers  # keys are the lower-case names our logger config lists
         reporter, source, destination, service, policy = derive(
             common, self._learn(node), self._current_index(), request_headers=headers,
             authority=req.authority, peer_lookup=self._peer,
@@ -149,8 +151,16 @@ class Telemetry:
                         protocol=facts.protocol, duration_ms=duration_ms, error=error)
 
     def _learn(self, proxy: Proxy) -> Peer:
+        # The ALS servicer passes one Proxy object per stream: remember its Peer by identity (the
+        # cached tuple keeps the object alive, so its id cannot be reused while cached).
+        cached = self._peer_of.get(id(proxy))
+        if cached is not None and cached[0] is proxy:
+            return cached[1]
         peer = Peer.of_proxy(proxy)
         self._nodes[proxy.node_id] = peer
+        if len(self._peer_of) >= _MAX_CACHED_PROXIES:
+            self._peer_of.clear()
+        self._peer_of[id(proxy)] = (proxy, peer)
         return peer
 
     def _peer(self, node_id: str) -> Peer | None:
@@ -166,8 +176,7 @@ class Telemetry:
 
 def _duration_ms(common: accesslog_pb2.AccessLogCommon) -> float:
     """Istio's request duration: until the last byte went downstream (else the stream's duration)."""
-    for field in ("time_to_last_downstream_tx_byte", "duration"):
-        if common.HasField(field):
-            d = getattr(common, field)
-            return float(d.seconds * 1000.0 + d.nanos / 1e6)
-    return 0.0
+    d = common.time_to_last_downstream_tx_byte
+    if not (d.seconds or d.nanos):
+        d = common.duration
+    return float(d.seconds * 1000.0 + d.nanos / 1e6)
