@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mizzen.agent.errors import PortSpecError
-from mizzen.agent.ports import free_ports
+from mizzen.agent.ports import free_ports, port_is_free
 from mizzen.registry.protocols import protocol_from_name
 from mizzen.translate.model import InboundPort, Proxy, Upstream
 
@@ -126,6 +126,10 @@ def parse_upstream(value: str) -> UpstreamSpec:
 def allocate(spec: WorkloadSpec) -> Allocation:
     """Pick free ports: admin, per service port an app port and a sidecar inbound port, the outbound
     HTTP-proxy port (sidecars), and each upstream without an explicit local port."""
+    for u in spec.upstreams:
+        if u.listen_port is not None and not port_is_free(u.listen_port, u.bind):
+            raise PortSpecError(f"--upstream {u.host}:{u.port}: local port {u.bind}:{u.listen_port} is already "
+                                "in use; pick another or leave it out to get a free one")
     sidecar = spec.proxy_type == "sidecar"
     names = [p.name for p in spec.ports]
     wanted_upstreams = [u for u in spec.upstreams if u.listen_port is None]

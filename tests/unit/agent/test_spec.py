@@ -20,12 +20,13 @@ from mizzen.agent.spec import (
     proxy_of,
     workload_entry,
 )
+from mizzen.testing.ports import free_port
 from mizzen.translate.model import Upstream
 
 SPEC = WorkloadSpec(
     name="reviews-v2", labels={"app": "reviews", "version": "v2"}, service_account="bookinfo-reviews",
     ports=(PortSpec("http", 9080), PortSpec("grpc-api", 9090)), command=("app", "--listen={port}", "{port_grpc-api}"),
-    upstreams=(UpstreamSpec("ratings", 9080, listen_port=19080), UpstreamSpec("db", 5432)),
+    upstreams=(UpstreamSpec("ratings", 9080, listen_port=free_port()), UpstreamSpec("db", 5432)),
 )
 ALLOC = Allocation(admin=20000, app={"http": 20001, "grpc-api": 20002}, inbound={"http": 20003, "grpc-api": 20004},
                    http_proxy=20005, upstreams=(Upstream("ratings", 9080, 19080),))
@@ -68,7 +69,19 @@ def test_allocate_sidecar_ports_are_distinct() -> None:
              *(u.listen_port for u in alloc.upstreams)]
     assert len(ports) == len(set(ports)) == 8
     assert set(alloc.app) == set(alloc.inbound) == {"http", "grpc-api"}
-    assert alloc.upstreams[0] == Upstream("ratings", 9080, 19080)
+    assert alloc.upstreams[0] == Upstream("ratings", 9080, SPEC.upstreams[0].listen_port or 0)
+
+
+def test_allocate_refuses_busy_explicit_upstream_port() -> None:
+    """An explicit --upstream local port that is already bound is a clear error, not a silent Envoy failure."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(PortSpecError, match=f"127.0.0.1:{port} is already in use"):
+            allocate(WorkloadSpec(name="x", upstreams=(UpstreamSpec("reviews", 9080, listen_port=port),)))
 
 
 def test_allocate_gateway_only_admin() -> None:
