@@ -34,6 +34,7 @@ log = logging.getLogger("mizzen.agent")
 
 STOP_GRACE_S = 5.0
 PROBE_INTERVAL_S = 0.1
+SYNC_WARN_AFTER_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class WorkloadRunner:
             case sv.Up():
                 self._write_state("running")
                 self.out(self.summary())
+                self._task("watch-sync", self._report_sync())
             case sv.Exit(code=code):
                 return code
         return None
@@ -193,6 +195,27 @@ class WorkloadRunner:
                 except httpx.HTTPError:
                     await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.EnvoyReady())
+
+    async def _report_sync(self) -> None:
+        """Say once whether Envoy received its configuration (admin /ready turns LIVE), so that an
+        unreachable or unconfigured control plane is visible right away rather than as failed requests."""
+        assert self.alloc is not None
+        url = f"http://127.0.0.1:{self.alloc.admin}/ready"
+        deadline = asyncio.get_running_loop().time() + SYNC_WARN_AFTER_S
+        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    if (await client.get(url)).text.strip() == "LIVE":
+                        log.info("%s.%s: Envoy is LIVE (configuration received from the control plane)",
+                                 self.spec.name, self.spec.namespace)
+                        return
+                except httpx.HTTPError:
+                    pass  # Envoy restarting: the supervisor handles that; keep asking until the deadline
+                await asyncio.sleep(0.2)
+        host, port = self.cp.xds_address
+        log.warning("%s.%s: Envoy has no configuration after %.0fs; is the control plane's xDS reachable at "
+                    "%s:%d? (Envoy log: %s)", self.spec.name, self.spec.namespace, SYNC_WARN_AFTER_S, host, port,
+                    self.paths.envoy_log)
 
     async def _probe_once(self, client: httpx.AsyncClient, port: int) -> bool:
         if self.spec.ready_path:
