@@ -32,7 +32,7 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
             out.update(_service_port_clusters(scope, svc, port, policy))
     if scope.proxy.type == "sidecar":
         for inbound in inbound_ports(scope):
-            c = inbound_cluster(inbound, scope.mesh.mesh.connect_timeout)
+            c = inbound_cluster(inbound, scope.mesh.mesh.connect_timeout, inbound_pool(scope, inbound))
             out[c["name"]] = c
         out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
     out[names.BLACKHOLE_CLUSTER] = {"name": names.BLACKHOLE_CLUSTER, "type": "STATIC",
@@ -120,18 +120,34 @@ def dynamic_cluster(name: str, connect_timeout: str) -> JSONDict:
     }
 
 
-def inbound_cluster(port: InboundPort, connect_timeout: str) -> JSONDict:
+def inbound_pool(scope: Scope, port: InboundPort) -> Mapping[str, Any]:
+    """The connection pool guarding the app: the Sidecar's ``inboundConnectionPool``, else the
+    ``connectionPool`` of the DestinationRule of the proxy's own service on that port (as Istio does,
+    so the server side enforces the capacity clients are told about)."""
+    if scope.sidecar is not None and "inboundConnectionPool" in scope.sidecar.spec:
+        return as_map(scope.sidecar.spec["inboundConnectionPool"])
+    proxy = scope.proxy
+    for svc in scope.mesh.registry.services:
+        if (svc.namespace == proxy.namespace and svc.selector and svc.port(port.service_port) is not None
+                and all(proxy.labels.get(k) == v for k, v in svc.selector)):
+            policy = scope.destination_policy(svc.hostname).traffic_policy
+            pool = traffic.effective_policy(policy, None, port.service_port).get("connectionPool")
+            if pool:
+                return as_map(pool)
+    return {}
+
+
+def inbound_cluster(port: InboundPort, connect_timeout: str, pool: Mapping[str, Any] | None = None) -> JSONDict:
     """``inbound|<service port>||``: STATIC to the app on 127.0.0.1:<app port>."""
     name = names.inbound_cluster(port.service_port)
+    pool = pool or {}
     cluster: JSONDict = {
         "name": name, "type": "STATIC", "connect_timeout": connect_timeout, "lb_policy": "LEAST_REQUEST",
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
             {"endpoint": {"address": socket_address("127.0.0.1", port.app_port)}}]}]},
-        "circuit_breakers": traffic.circuit_breakers({}),
+        "circuit_breakers": traffic.circuit_breakers(pool),
     }
-    if port.protocol.upper() in H2_PROTOCOLS:
-        cluster["typed_extension_protocol_options"] = {names.HTTP_PROTOCOL_OPTIONS: {
-            "@type": names.T_HTTP_PROTOCOL_OPTIONS, "explicit_http_config": {"http2_protocol_options": {}}}}
+    traffic.apply_connection_pool(cluster, pool, port.protocol.upper() in H2_PROTOCOLS)
     return cluster
 
 

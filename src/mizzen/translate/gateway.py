@@ -79,7 +79,7 @@ def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
     """(listeners, route configs, secrets) for a router proxy."""
     by_port: dict[int, list[Server]] = {}
     for server in selected_servers(scope):
-        by_port.setdefault(server.port, []).append(server)
+        by_port.setdefault(listen_port(scope, server.port), []).append(server)
     listeners: dict[str, JSONDict] = {}
     routes: dict[str, JSONDict] = {}
     secrets: dict[str, JSONDict] = {}
@@ -110,6 +110,21 @@ def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
     return listeners, routes, secrets
 
 
+def listen_port(scope: Scope, port: int) -> int:
+    """Istio's ``resolvePorts``: a server port that is a port of the gateway's own Service binds that
+    port's targetPort (server 80 -> 8080); other numbers bind as written."""
+    proxy = scope.proxy
+    for svc in scope.mesh.registry.services:
+        if (svc.namespace != proxy.namespace or not svc.selector or svc.source_kind != "Service"
+                or ("experimental.istio.io/disable-gateway-port-translation", "true") in svc.labels):
+            continue
+        if all(proxy.labels.get(k) == v for k, v in svc.selector):
+            sp = svc.port(port)
+            if sp is not None and sp.target_port:
+                return sp.target_port
+    return port
+
+
 def _hcm(scope: Scope, rds: str, port: int) -> JSONDict:
     return hcm(scope.proxy, scope.mesh.mesh, f"outbound_0.0.0.0_{port}", rds=rds, filters=http_filters(False),
                gateway=True)
@@ -133,7 +148,8 @@ def _route_config(scope: Scope, name: str, port: int, servers: list[Server]) -> 
     """Vhosts for servers on one port: each VS host that intersects a server host (and whose namespace
     the server admits) becomes a vhost; VSs naming the same host are merged."""
     refs = {s.ref for s in servers}
-    ctx = RouteContext(scope, port, frozenset(refs))
+    # match.port compares with the server's port as written (80), not the port bound after translation.
+    ctx = RouteContext(scope, servers[0].port, frozenset(refs))
     merged: dict[str, list[JSONDict]] = {}
     redirect: dict[str, bool] = {}
     for vs in bound_virtual_services(scope, refs):
@@ -243,7 +259,7 @@ def _l4_chains(scope: Scope, port: int, servers: list[Server]) -> list[JSONDict]
     """TCP servers -> tcp_proxy from bound VS ``tcp`` rules; TLS PASSTHROUGH -> SNI chains."""
     chains: list[JSONDict] = []
     for server in servers:
-        ctx = RouteContext(scope, port, frozenset({server.ref}))
+        ctx = RouteContext(scope, server.port, frozenset({server.ref}))
         stat = f"outbound_0.0.0.0_{port}"
 
         def make(dests: list[tuple[str, int]], stat: str = stat) -> JSONDict:

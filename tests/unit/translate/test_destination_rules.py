@@ -137,3 +137,12 @@ spec:
     c = clusters(bookinfo(svc))["outbound|7070||echo.default.svc.cluster.local"]
     opts = c["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
     assert opts["explicit_http_config"] == {"http2_protocol_options": {}}
+
+
+def test_own_service_connection_pool_guards_inbound_cluster() -> None:
+    """The DR connectionPool of the proxy's own service also limits its inbound cluster (Istio)."""
+    m = bookinfo(dr("  trafficPolicy: {connectionPool: {tcp: {maxConnections: 7}}}\n"))
+    reviews = translate(sidecar("reviews-v1", "reviews"), m).clusters["inbound|9080||"]
+    assert reviews["circuit_breakers"]["thresholds"][0]["max_connections"] == 7
+    other = translate(sidecar(), m).clusters["inbound|9080||"]
+    assert other["circuit_breakers"]["thresholds"][0]["max_connections"] == 4294967295

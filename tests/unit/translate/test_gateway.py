@@ -186,3 +186,20 @@ spec:
     r = simulate(res, listener_port=8443, sni="nginx.example.com")
     assert r.cluster == "outbound|443||my-nginx.default.svc.cluster.local"
     assert simulate(res, listener_port=8443, sni="other.example.com").error == "no filter chain"
+
+
+def test_server_port_translated_to_gateway_service_target_port() -> None:
+    """Server port 80 binds the gateway Service's targetPort 8080 (Istio's port translation)."""
+    service = """apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  ports: [{name: http2, port: 80, targetPort: 8080}]
+"""
+    servers = "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n"
+    route = vs("x", "['*']", "[istio-system/gw]",
+               "  - match: [{port: 80}]\n    route: [{destination: {host: productpage, port: {number: 9080}}}]\n")
+    res = translate(gateway_proxy(), bookinfo(service, gw(servers), route))
+    assert list(res.listeners) == ["0.0.0.0_8080"] and list(res.routes) == ["http.8080"]
+    assert simulate(res, listener_port=8080, host="a", path="/").cluster == PRODUCTPAGE
