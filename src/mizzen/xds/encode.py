@@ -23,6 +23,7 @@ from typing import Any as AnyType
 
 from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
 
+from mizzen.xds import dictproto
 from mizzen.xds.errors import EncodeError
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ extensions/access_loggers/file/v3/file_pb2 extensions/access_loggers/stream/v3/s
 extensions/access_loggers/grpc/v3/als_pb2 extensions/access_loggers/open_telemetry/v3/logs_service_pb2
 extensions/access_loggers/filters/cel/v3/cel_pb2 extensions/formatter/metadata/v3/metadata_pb2
 extensions/clusters/dynamic_forward_proxy/v3/cluster_pb2 extensions/clusters/aggregate/v3/cluster_pb2
+extensions/clusters/dns/v3/dns_cluster_pb2 extensions/clusters/common/dns/v3/dns_pb2
 extensions/common/dynamic_forward_proxy/v3/dns_cache_pb2
 extensions/network/dns_resolver/cares/v3/cares_dns_resolver_pb2
 extensions/upstreams/http/v3/http_protocol_options_pb2 extensions/upstreams/tcp/v3/tcp_protocol_options_pb2
@@ -187,11 +189,17 @@ class Encoder:
 
 
 def _serialize(type_url: str, name: str, body: Mapping[str, object]) -> bytes:
-    msg = message_class(type_url)()
+    cls = message_class(type_url)
+    msg = cls()
     try:
-        json_format.ParseDict(body, msg)
-    except json_format.ParseError as exc:
-        raise EncodeError(f"{_short(type_url)} {name!r} does not parse: {exc}") from exc
+        dictproto.fill(msg, body)
+    except (dictproto.Unsupported, TypeError, ValueError, KeyError, AttributeError):
+        # The fast path is only a shortcut: json_format decides (and words any error).
+        msg = cls()
+        try:
+            json_format.ParseDict(body, msg)
+        except json_format.ParseError as exc:
+            raise EncodeError(f"{_short(type_url)} {name!r} does not parse: {exc}") from exc
     _check_name(type_url, name, msg)
     value = msg.SerializeToString(deterministic=True)
     out: bytes = any_pb2.Any(type_url=type_url, value=value).SerializeToString(deterministic=True)
