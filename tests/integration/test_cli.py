@@ -129,6 +129,7 @@ def test_get_formats(mizzen: MizzenCli) -> None:
     assert "SELECTOR" in wide.stdout and "app=reviews" in wide.stdout
     names = mizzen("get", "svc", "-o", "name").stdout.split()
     assert names == ["service/details", "service/productpage", "service/ratings", "service/reviews"]
+    assert mizzen("get", "svc", "-l", "app=ratings", "-o", "name").stdout.split() == ["service/ratings"]
     one = yaml.safe_load(mizzen("get", "svc", "reviews", "-o", "yaml").stdout)
     assert one["kind"] == "Service" and one["metadata"]["name"] == "reviews" and one["metadata"]["uid"]
     many = json.loads(mizzen("get", "svc", "-o", "json").stdout)

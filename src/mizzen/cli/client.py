@@ -168,14 +168,16 @@ class ApiClient:
     def post_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
         return self.request("POST", path, params=params).text
 
-    def list_objects(self, info: KindInfo, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Objects of one kind in ``namespace`` (all namespaces when ``None``)."""
+    def list_objects(self, info: KindInfo, namespace: str | None = None, *,
+                     selector: str = "") -> list[dict[str, Any]]:
+        """Objects of one kind in ``namespace`` (all namespaces when ``None``), optionally label-selected."""
         if namespace is None:
             base = f"/apis/{info.group}/{info.versions[0]}" if info.group else f"/api/{info.versions[0]}"
             path = f"{base}/{info.plural}"
         else:
             path = info.api_path(namespace)
-        items: list[dict[str, Any]] = self.get_json(path)["items"]
+        params = {"labelSelector": selector} if selector else None
+        items: list[dict[str, Any]] = self.get_json(path, params=params)["items"]
         return items
 
     def list_all(self, kind: str) -> list[dict[str, Any]]:

@@ -113,11 +113,12 @@ def apply(ctx: click.Context, files: tuple[str, ...], recursive: bool, dry_run: 
 @click.argument("names", nargs=-1)
 @click.option("-n", "--namespace", default="default", show_default=True, help="The namespace to look in.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List objects in every namespace.")
+@click.option("-l", "--selector", default="", help="Label selector, e.g. app=reviews,version!=v1.")
 @click.option("-o", "--output", type=click.Choice(["yaml", "json", "wide", "name"]), default=None,
               help="Output format (default: a table).")
 @click.pass_context
 def get(ctx: click.Context, kinds: str, names: tuple[str, ...], namespace: str, all_namespaces: bool,
-        output: str | None) -> None:
+        selector: str, output: str | None) -> None:
     """Show objects of one or more kinds (vs,dr,gw,svc,... and workloads), as kubectl does."""
     client = ApiClient.from_context(ctx)
     if kinds.lower() in workload_cmds.WORKLOAD_NAMES:
@@ -138,7 +139,7 @@ def get(ctx: click.Context, kinds: str, names: tuple[str, ...], namespace: str, 
                     click.echo(_not_found(info, name), err=True)
                     missing += 1
         else:
-            objects = client.list_objects(info, None if all_namespaces else namespace)
+            objects = client.list_objects(info, None if all_namespaces else namespace, selector=selector)
         found.append((info, objects))
     _show(found, output, all_namespaces and not names, namespace, quiet=missing > 0)
     if missing:

@@ -6,6 +6,7 @@ Paths follow Kubernetes for every kind in :data:`mizzen.config.kinds.KINDS` and 
     /apis/<group>/<version>/namespaces/<ns>/<plural>          GET list, POST create
     /apis/<group>/<version>/namespaces/<ns>/<plural>/<name>   GET, PUT create-or-replace, DELETE
     /api/v1/...                                               the same for core kinds (Service, ...)
+    GET ...?watch=true[&resourceVersion=N]                    a stream of change events, one JSON per line
     POST /api/mizzen/v1/apply                                 batch apply, all or nothing
 
 Writes are validated with :func:`mizzen.config.validate`, the same code as ``mizzen validate``; a
@@ -16,6 +17,7 @@ Store calls run in a worker thread so a large, fsync-bound apply never stalls th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -169,6 +171,7 @@ class ConfigApi:
         self.store = store
         # Serialises writes so POST's create-only check and the write that follows cannot interleave.
         self._write_lock = asyncio.Lock()
+        self._watches: set[asyncio.Task[Any]] = set()
         self._applied = metrics.counter("mizzen_config_applied_objects_total",
                                         "Objects written through the API, by kind and action")
         metrics.register_collector(self._collect)
@@ -223,14 +226,17 @@ class ConfigApi:
     def list_handler(self, info: KindInfo, version: str, namespaced: bool) -> Handler:
         api_version = f"{info.group}/{version}" if info.group else version
 
-        async def handler(request: web.Request) -> web.Response:
+        async def handler(request: web.Request) -> web.StreamResponse:
             ns = request.match_info.get("namespace") if namespaced else None
+            matches = _label_selector(request.query.get("labelSelector", ""))
+
+            def wanted(r: Resource) -> bool:
+                return r.kind == info.kind and (ns is None or r.namespace == ns) and matches(r.metadata.labels)
+
+            if request.query.get("watch") in ("1", "true"):
+                return await self._watch(request, wanted, api_version)
             revision, objects = await self._store_call(self.store.snapshot)
-            items = [r for r in objects if r.kind == info.kind and (ns is None or r.namespace == ns)]
-            selector = request.query.get("labelSelector")
-            if selector:
-                matches = _label_selector(selector)
-                items = [r for r in items if matches(r.metadata.labels)]
+            items = [r for r in objects if wanted(r)]
             return web.json_response({
                 "apiVersion": api_version, "kind": f"{info.kind}List",
                 "metadata": {"resourceVersion": str(revision)},
@@ -238,6 +244,44 @@ class ConfigApi:
             })
 
         return handler
+
+    async def _watch(self, request: web.Request, wanted: Callable[[Resource], bool],
+                     api_version: str) -> web.StreamResponse:
+        """Kubernetes-style watch: one JSON line ``{"type", "object"}`` per change after ``resourceVersion``.
+
+        Without ``resourceVersion`` the current objects arrive first as ADDED events, as in Kubernetes.
+        """
+        raw = request.query.get("resourceVersion", "")
+        if raw and not raw.isdigit():
+            raise ApiError(400, "BadRequest", f"resourceVersion must be a number, got {raw!r}")
+        if raw:
+            since, initial = int(raw), []
+            await self._store_call(self.store.events_since, since)  # 410 Expired now, before streaming
+        else:
+            since, objects = await self._store_call(self.store.snapshot)
+            initial = [r for r in objects if wanted(r)]
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        task = asyncio.current_task()
+        if task is not None:
+            self._watches.add(task)
+        try:
+            for r in initial:
+                await _write_event(response, "ADDED", document_of(r, api_version))
+            async for event in self.store.watch(since):
+                if wanted(event.resource):
+                    await _write_event(response, event.type, document_of(event.resource, api_version))
+        except (ConnectionResetError, asyncio.CancelledError):
+            log.debug("watch on %s ended", request.path)
+        finally:
+            if task is not None:
+                self._watches.discard(task)
+        return response
+
+    async def close(self) -> None:
+        """End every open watch (called before the HTTP server shuts down, which waits for handlers)."""
+        for task in list(self._watches):
+            task.cancel()
 
     def get_handler(self, info: KindInfo, version: str) -> Handler:
         api_version = f"{info.group}/{version}" if info.group else version
@@ -304,6 +348,10 @@ class ConfigApi:
         # PUT with a resourceVersion is an optimistic-concurrency update, as in Kubernetes.
         rv = meta.get("resourceVersion")
         return resource.with_metadata(resource_version=str(rv)) if rv else resource
+
+
+async def _write_event(response: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
+    await response.write(json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n")
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -35,13 +35,15 @@ def _kind_paths(info: KindInfo, version: str) -> dict[str, Any]:
     obj, lst, tag = info.kind, f"{info.kind}List", info.kind
     body = {"required": True, "content": {"application/json": {"schema": {"$ref": _REF + obj}}}}
     selector = _param("labelSelector", "query")
+    watch = [_param("watch", "query"), _param("resourceVersion", "query")]
     return {
         f"{base}/{info.plural}": {"get": {
-            "tags": [tag], "summary": f"List {info.plural} in all namespaces", "parameters": [selector],
+            "tags": [tag], "summary": f"List (or watch) {info.plural} in all namespaces",
+            "parameters": [selector, *watch],
             "responses": {"200": _response(lst, "the list"), **_ERRORS}}},
         coll: {
             "parameters": [_param("namespace")],
-            "get": {"tags": [tag], "summary": f"List {info.plural}", "parameters": [selector],
+            "get": {"tags": [tag], "summary": f"List (or watch) {info.plural}", "parameters": [selector, *watch],
                     "responses": {"200": _response(lst, "the list"), **_ERRORS}},
             "post": {"tags": [tag], "summary": f"Create a {obj}", "requestBody": body,
                      "responses": {"201": _response(obj, "created"), "409": _response("Status", "exists"),

@@ -120,6 +120,7 @@ class ControlPlane:
             except Exception:
                 # Keep stopping the rest: one broken extension must not leave others running.
                 log.exception("extension %s failed to stop", type(ext).__name__)
+        await self.config_api.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -80,6 +80,8 @@ class SqliteStore(StoreBase):
             self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
+            # Another process on the same file (a second tool, a crashed predecessor's recovery) waits, not fails.
+            self._conn.execute("PRAGMA busy_timeout=10000")
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
