@@ -127,7 +127,8 @@ def convert(documents: Sequence[Any], origins: Sequence[Any]) -> Converted:
         lines = raw.get("lines")
         if not isinstance(lines, dict):
             lines = {}
-        origin = Origin(str(raw.get("file", "")), {str(k): int(v) for k, v in lines.items()})
+        # Origins only locate errors; a malformed line map is dropped rather than failing the request.
+        origin = Origin(str(raw.get("file", "")), {str(k): v for k, v in lines.items() if isinstance(v, int)})
         conv = to_resource(doc, origin)
         out.report.extend(conv.violations)
         if conv.resource is not None:
