@@ -9,6 +9,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 import click
 
@@ -17,6 +18,7 @@ from mizzen.agent.errors import AgentError
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.settings import api_address, mizzen_home, read_token, xds_address
 from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_port, parse_upstream
+from mizzen.agent.template import template_from_manifests
 
 
 def _common(func: click.decorators.FC) -> click.decorators.FC:
@@ -42,7 +44,10 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("--labels", "-l", "labels", default="", metavar="K=V,...",
               help="Workload labels, e.g. app=reviews,version=v2.")
-@click.option("--service-account", default="default", show_default=True)
+@click.option("--service-account", default=None, help="Service account [default: from --from, else default].")
+@click.option("--from", "manifests", multiple=True, type=click.File("r"), metavar="FILE",
+              help="Kubernetes YAML (e.g. Istio's bookinfo.yaml): labels, service account and ports are taken "
+                   "from the Deployment named NAME and the Services selecting it; options given here win.")
 @click.option("--port", "ports", multiple=True, metavar="NAME=NUMBER",
               help="A service port the app serves, e.g. http=9080 (repeatable). The app listens on $PORT.")
 @click.option("--ready-path", default=None, metavar="PATH",
@@ -53,10 +58,10 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
 @click.option("--env", "envs", multiple=True, metavar="K=V", help="Extra environment for the app (repeatable).")
 @_common
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run_command(name: str, namespace: str, labels: str, service_account: str, ports: Sequence[str],
-                ready_path: str | None, address: str, upstreams: Sequence[str], envs: Sequence[str],
-                xds_address: str | None, server: str | None, concurrency: int, envoy_log_level: str,
-                verbose: bool, command: Sequence[str]) -> None:
+def run_command(name: str, namespace: str, labels: str, service_account: str | None, manifests: Sequence[TextIO],
+                ports: Sequence[str], ready_path: str | None, address: str, upstreams: Sequence[str],
+                envs: Sequence[str], xds_address: str | None, server: str | None, concurrency: int,
+                envoy_log_level: str, verbose: bool, command: Sequence[str]) -> None:
     """Run COMMAND as a mesh workload with an Envoy sidecar (foreground; Ctrl-C stops both).
 
     The app listens on $PORT (also substituted for {port} in its arguments) and reaches other services
@@ -68,12 +73,17 @@ def run_command(name: str, namespace: str, labels: str, service_account: str, po
       mizzen run --name reviews-v2 --labels app=reviews,version=v2 \\
           --service-account bookinfo-reviews --port http=9080 --ready-path /health \\
           -- python -m mizzen.testing.echo --port {port}
+      mizzen run --from bookinfo.yaml --name reviews-v2 -- python -m mizzen.testing.echo
     """
     try:
+        template = template_from_manifests([f.read() for f in manifests], name, namespace) if manifests else None
+        port_specs = tuple(parse_port(p) for p in ports) or (template.ports if template else ())
         spec = WorkloadSpec(
-            name=name, namespace=namespace, proxy_type="sidecar", labels=parse_labels(labels),
-            service_account=service_account, ports=tuple(parse_port(p) for p in ports),
-            ready_path=ready_path, address=address, upstreams=tuple(parse_upstream(u) for u in upstreams),
+            name=name, namespace=namespace, proxy_type="sidecar",
+            labels={**(template.labels if template else {}), **parse_labels(labels)},
+            service_account=service_account or (template.service_account if template else "default"),
+            ports=port_specs, ready_path=ready_path or (template.ready_path if template else None),
+            address=address, upstreams=tuple(parse_upstream(u) for u in upstreams),
             env=parse_env(envs), command=tuple(command), concurrency=concurrency,
             envoy_log_level=envoy_log_level,
         )
