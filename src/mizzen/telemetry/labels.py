@@ -109,19 +109,29 @@ def derive(
     destination = info.peer if info else Peer()
     if destination.principal != UNKNOWN:  # a principal is only known with upstream mTLS
         destination = _with_principal(destination, UNKNOWN)
-    service = outbound_service(common.upstream_cluster, authority, index)
+    service = outbound_service(common.upstream_cluster, authority, index, node.namespace)
     return "source", node, destination, service, UNKNOWN
 
 
-def outbound_service(cluster: str, authority: str, index: EndpointIndex) -> ServiceRef:
-    """The destination service named by an outbound cluster; the authority for passthrough/no cluster."""
+def outbound_service(cluster: str, authority: str, index: EndpointIndex, namespace: str = "default") -> ServiceRef:
+    """The destination service named by an outbound cluster; else the one the authority names.
+
+    No cluster happens when a filter answered before the router picked one (a fault-injected abort,
+    a no-route 404): the authority is then resolved like a Kubernetes name from the client's
+    namespace (``reviews`` -> ``reviews.<ns>.svc.cluster.local``), when the registry has it.
+    """
     parts = cluster.split("|")
     if len(parts) == 4 and parts[0] == "outbound" and parts[3]:
         return index.service(parts[3])
     host = _host(authority)
     if cluster in ("PassthroughCluster", "BlackHoleCluster"):
         return ServiceRef(host or UNKNOWN, cluster, UNKNOWN)
-    return index.service(host) if host else ServiceRef()
+    if not host:
+        return ServiceRef()
+    for candidate in (host, f"{host}.{namespace}.svc.cluster.local", f"{host}.svc.cluster.local"):
+        if candidate in index.services:
+            return index.services[candidate]
+    return index.service(host)
 
 
 def _inbound_service(candidates: tuple[str, ...], authority: str, index: EndpointIndex) -> ServiceRef:

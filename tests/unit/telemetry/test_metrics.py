@@ -178,3 +178,10 @@ def test_series_cardinality_is_bounded() -> None:
 def test_empty_telemetry_renders_nothing() -> None:
     """With no traffic there are no series and no stray HELP lines."""
     assert Telemetry().prometheus_text() == ""
+
+
+def test_abort_without_cluster_resolves_short_authority_in_client_namespace(telemetry: Telemetry) -> None:
+    """A fault abort has no upstream cluster; 'reviews:9080' from namespace default is reviews.default..."""
+    facts = telemetry.record_http(http_entry("outbound", code=500, flags=("fault_injected",),
+                                             authority="reviews:9080"), PRODUCTPAGE)
+    assert facts.service.hostname == REVIEWS and facts.service.namespace == "default"
