@@ -89,6 +89,13 @@ class XdsServer:
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
+            # Find proxies that vanished without closing their stream (host gone, network cut), as
+            # Istio does (30 s / 10 s); tolerate clients' own keepalive pings.
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
         ])
         handler = grpc.stream_stream_rpc_method_handler(
             self._handle,
