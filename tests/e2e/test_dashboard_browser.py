@@ -134,8 +134,15 @@ async def virtualservices(_request: web.Request) -> web.Response:
     return web.json_response({"kind": "VirtualServiceList", "items": [vs]})
 
 
+class Site:
+    """The running test server and the telemetry behind it (to add traffic while the page is open)."""
+
+    def __init__(self, url: str, telemetry: Telemetry) -> None:
+        self.url, self.telemetry = url, telemetry
+
+
 @pytest_asyncio.fixture
-async def base_url() -> AsyncIterator[str]:
+async def site() -> AsyncIterator[Site]:
     clock = Clock()
     snapshot = registry()
     telemetry = Telemetry(lambda: snapshot, clock=clock)
@@ -153,14 +160,15 @@ async def base_url() -> AsyncIterator[str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Site(f"http://127.0.0.1:{port}", telemetry)
     finally:
         await runner.cleanup()
 
 
 @pytest.mark.asyncio
-async def test_dashboard_shows_graph_service_charts_and_trace(base_url: str) -> None:
+async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> None:
     """Log in, see the Bookinfo graph with a 50/50 reviews split, a service's charts and a trace timeline."""
+    base_url = site.url
     from playwright.async_api import async_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -188,6 +196,14 @@ async def test_dashboard_shows_graph_service_charts_and_trace(base_url: str) -> 
             assert all(t.endswith("%") for t in await shares.all_text_contents())
             await page.screenshot(path=str(ARTIFACTS / "dashboard-graph.png"), full_page=True)
 
+            # Live refresh: shift traffic to v3 while the page is open; the shown share follows.
+            for _ in range(200):
+                site.telemetry.record_http(_out("reviews", "reviews-v3", 9), sidecar("productpage-v1"))
+            v3_share = '[data-testid="edge-share"][data-target="workload:reviews-v3.default"]'
+            await page.wait_for_function(
+                "sel => { const el = document.querySelector(sel); return el && Number(el.dataset.share) > 0.7; }",
+                arg=v3_share, timeout=10000)
+
             await page.locator(f'[data-testid="graph-node"][data-node-id="service:{fqdn("reviews")}"]').click()
             await page.get_by_test_id("chart-latency").wait_for()
             for chart in ("chart-rps", "chart-errors", "chart-latency"):
@@ -203,6 +219,10 @@ async def test_dashboard_shows_graph_service_charts_and_trace(base_url: str) -> 
             assert await spans.evaluate_all("els => els.map(e => e.dataset.service)") == [
                 "istio-ingressgateway", "productpage-v1", "reviews-v3", "ratings-v1"]
             await page.screenshot(path=str(ARTIFACTS / "dashboard-trace.png"), full_page=True)
+
+            await page.goto(base_url + "/#/services")
+            await page.locator('[data-testid="service-row"]').first.wait_for()
+            assert await page.locator('[data-testid="service-row"]').count() == 4
 
             await page.goto(base_url + "/#/proxies")
             await page.locator('[data-testid="proxy-row"]').first.wait_for()
