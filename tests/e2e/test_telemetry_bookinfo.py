@@ -125,6 +125,58 @@ def test_fifty_fifty_counts_match_requests_sent(demo: Demo) -> None:
     assert 0.3 <= shares["workload:reviews-v3.default"] <= 0.7
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "artifacts"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_dashboard_shows_bookinfo(demo: Demo) -> None:
+    """The dashboard (one-time login URL) shows the Bookinfo graph with v1/v3 shares, charts and a full trace."""
+    from playwright.sync_api import sync_playwright
+
+    for _ in range(40):  # fresh 50/50 traffic inside the graph's one-minute window
+        demo.gateway.get("/productpage")
+    time.sleep(2)
+    token = (demo.home / "token").read_text().strip()
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 950})
+            page.goto(f"{API}/?token={token}")
+            page.locator('[data-testid="graph-node"][data-node-id="workload:ratings-v1.default"]').wait_for()
+            ids = set(page.locator('[data-testid="graph-node"]').evaluate_all("els => els.map(e => e.dataset.nodeId)"))
+            assert {"workload:productpage-v1.default", "workload:reviews-v1.default", "workload:reviews-v3.default",
+                    f"service:{REVIEWS}", f"service:{RATINGS}"} <= ids, ids
+            assert any(i.startswith("gateway:istio-ingressgateway") for i in ids), ids
+            shares = dict(page.locator(f'[data-testid="edge-share"][data-source="service:{REVIEWS}"]').evaluate_all(
+                "els => els.map(e => [e.dataset.target, Number(e.dataset.share)])"))
+            assert 0.3 <= shares["workload:reviews-v1.default"] <= 0.7, shares
+            assert 0.3 <= shares["workload:reviews-v3.default"] <= 0.7, shares
+            page.screenshot(path=str(ARTIFACTS / "bookinfo-graph.png"), full_page=True)
+
+            page.locator(f'[data-testid="graph-node"][data-node-id="service:{REVIEWS}"]').click()
+            page.get_by_test_id("chart-latency").wait_for()
+            assert page.locator('[data-testid="chart-rps"] path.line').count() >= 1
+            page.screenshot(path=str(ARTIFACTS / "bookinfo-service.png"), full_page=True)
+
+            page.goto(f"{API}/#/traces")
+            page.locator('[data-testid="trace-row"]').first.wait_for()
+            row = page.locator('[data-testid="trace-row"]', has_text="ratings-v1").first
+            row.locator("a").click()
+            page.locator('[data-testid="trace-span"]').first.wait_for()
+            services = set(page.locator('[data-testid="trace-span"]').evaluate_all(
+                "els => els.map(e => e.dataset.service)"))
+            assert {"productpage-v1", "reviews-v3", "ratings-v1"} <= services, services
+            assert any(s.startswith("istio-ingressgateway") for s in services), services
+            page.screenshot(path=str(ARTIFACTS / "bookinfo-trace.png"), full_page=True)
+        finally:
+            browser.close()
+
+
 def test_trace_spans_gateway_productpage_reviews_ratings(demo: Demo) -> None:
     """A sampled request yields one trace with spans from the gateway, productpage, reviews v3 and ratings."""
     demo.apply("virtual-service-reviews-v3.yaml")
