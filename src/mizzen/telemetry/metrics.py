@@ -41,7 +41,7 @@ class Telemetry:
         self._clock = clock
         self._nodes: dict[str, Peer] = {}  # node id -> peer, learned from ALS streams
         self._peer_of: dict[int, tuple[Proxy, Peer]] = {}
-        self._tcp_seen: dict[tuple[str, int], tuple[int, int]] = {}  # (node, stream) -> bytes so far
+        self._tcp_seen: dict[tuple[str, str], tuple[int, int]] = {}  # (node, stream id) -> bytes so far
         self.series = TrafficSeries()
         self.entries = Family("mizzen_telemetry_access_log_entries_total",
                               "Access-log entries received from proxies.", "counter", ("type",))
@@ -127,9 +127,16 @@ class Telemetry:
     def prometheus_text(self) -> str:
         """All metric families in Prometheus text format (ends with a newline when not empty)."""
         out: list[str] = []
-        for family in (self.requests, self.duration, self.request_bytes, self.response_bytes,
-                       self.tcp_sent, self.tcp_received, self.tcp_opened, self.tcp_closed, self.entries):
+        families = (self.requests, self.duration, self.request_bytes, self.response_bytes,
+                    self.tcp_sent, self.tcp_received, self.tcp_opened, self.tcp_closed)
+        for family in (*families, self.entries):
             family.render(out)
+        dropped = Family("mizzen_telemetry_series_dropped_total",
+                         "Samples not recorded because a metric reached its series limit.", "counter", ("metric",))
+        for family in families:
+            if family.dropped:
+                dropped.inc((family.name,), family.dropped)
+        dropped.render(out)
         return "\n".join(out) + "\n" if out else ""
 
     def graph(self, window_s: float = 60.0) -> dict[str, object]:

@@ -173,6 +173,7 @@ def test_series_cardinality_is_bounded() -> None:
                               PRODUCTPAGE)
     assert len(_series(telemetry.prometheus_text(), "istio_requests_total")) == 3
     assert telemetry.requests.dropped == 7
+    assert 'mizzen_telemetry_series_dropped_total{metric="istio_requests_total"} 7' in telemetry.prometheus_text()
 
 
 def test_empty_telemetry_renders_nothing() -> None:
