@@ -115,7 +115,10 @@ class Telemetry:
         # tcp_proxy was configured without flush_access_log_on_connected).
         if kind == _TCP_CONNECTED or (kind != _TCP_PERIODIC and not known):
             self.tcp_opened.inc(labels)
-            self._track(facts, _duration_ms(common), bool(common.response_flags.ListFields()))
+            # TCP carries no peer header, so a server-side entry cannot tell a mesh client from an
+            # outside one: the live graph takes TCP hops from the client side only.
+            if reporter == "source":
+                self._track(facts, _duration_ms(common), bool(common.response_flags.ListFields()))
         return facts
 
     def observe_node(self, proxy: Proxy) -> None:

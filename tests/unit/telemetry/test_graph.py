@@ -112,3 +112,16 @@ def test_nodes_of_vanished_workloads_leave_after_retention(telemetry: Telemetry,
     clock.now += telemetry.series.retention_s + 60
     graph = telemetry.graph(60)
     assert graph["nodes"] == [] and graph["edges"] == []
+
+
+def test_tcp_hops_are_drawn_once_from_the_client_side(telemetry: Telemetry) -> None:
+    """A TCP connection logged by client and server sidecars is one connection on the graph."""
+    from mizzen.telemetry.entries import tcp_entry
+
+    cluster = f"outbound|9080||{REVIEWS}"
+    telemetry.record_tcp(tcp_entry("outbound", cluster=cluster, upstream=V1_ADDR), PRODUCTPAGE)
+    telemetry.record_tcp(tcp_entry("inbound", cluster="inbound|9080||"), REVIEWS_V1)
+    edges = telemetry.graph(60)["edges"]
+    assert isinstance(edges, list)
+    assert sum(e["requests"] for e in edges if e["target"] == f"service:{REVIEWS}") == 1
+    assert all(e["protocol"] == "tcp" for e in edges)
