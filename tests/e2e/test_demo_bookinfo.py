@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from mizzen.samples.bookinfo.demo_plan import reviews_version
+from mizzen.testing.samples import istio_samples_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _samples() -> Path:
-    for candidate in (os.environ.get("MIZZEN_ISTIO_SAMPLES"), REPO / "tests" / "fixtures" / "istio-samples",
-                      "/work/shared/istio-samples"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    pytest.skip("Istio's sample YAML not found (set MIZZEN_ISTIO_SAMPLES)")
+    return istio_samples_dir()
 
 
 class Bookinfo:

@@ -11,8 +11,9 @@ from pathlib import Path
 import yaml
 
 from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, cli_runner, free_port
+from mizzen.testing.samples import istio_samples_dir
 
-SAMPLES = Path("/work/shared/istio-samples")
+SAMPLES = istio_samples_dir()
 if not SAMPLES.is_dir():  # the copy shipped with the package, when the shared folder is absent
     SAMPLES = Path(__file__).resolve().parents[2] / "src/mizzen/samples/bookinfo/networking"
 SAMPLE_FILES = sorted(SAMPLES.glob("*.yaml"))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mizzen.agent.errors import AgentError
 from mizzen.agent.spec import PortSpec
 from mizzen.agent.template import template_from_manifests
+from mizzen.testing.samples import istio_samples_dir
 
-BOOKINFO = Path("/work/shared/istio-samples/bookinfo.yaml")
+BOOKINFO = istio_samples_dir() / "bookinfo.yaml"
 SAMPLE = """
 apiVersion: v1
 kind: Service

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mizzen.cli.analyze_cmd import analyze_command
+from mizzen.testing.samples import istio_samples_dir
 
-SAMPLES = Path("/work/shared/istio-samples")
+SAMPLES = istio_samples_dir()
 
 SERVICE = """apiVersion: v1
 kind: Service

