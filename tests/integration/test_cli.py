@@ -283,3 +283,15 @@ def test_up_status_down(tmp_path: Path) -> None:
         down = run("down")
     assert down.exit_code == 0 and "stopped" in down.stdout
     assert run("status").exit_code == 1
+
+
+def test_the_whole_samples_folder_applies_in_one_command_last_definition_wins(mizzen: MizzenCli) -> None:
+    """`apply -f <folder>` applies every file in name order like kubectl: a redefined object ends as its last form."""
+    r = mizzen("apply", "-f", str(SAMPLES))
+    assert r.exit_code == 0, r.stderr
+    assert "virtualservice.networking.istio.io/reviews created" in r.stdout
+    assert "MZ2002" in r.stderr  # the redefinitions are reported as warnings
+    got = mizzen("get", "vs", "reviews", "-o", "json")
+    assert got.exit_code == 0, got.stderr
+    # virtual-service-reviews-v3.yaml sorts last among the files defining `reviews`.
+    assert json.loads(got.stdout)["spec"]["http"][0]["route"][0]["destination"]["subset"] == "v3"

@@ -45,7 +45,9 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ1007", "DeprecatedField", "warning", "A deprecated field; Istio still accepts it but may ignore it."),
     # -- rules shared by several kinds --------------------------------------------------------
     Code("MZ2001", "InvalidName", "error", "metadata.name or metadata.namespace is not a valid DNS-1123 name."),
-    Code("MZ2002", "DuplicateResource", "error", "The same kind, namespace and name appears twice in one batch."),
+    Code("MZ2002", "DuplicateResource", "warning",
+         "The same kind, namespace and name appears twice in one batch; the later definition is applied "
+         "(kubectl applies documents in order)."),
     Code("MZ2003", "InvalidLabel", "error", "A label key or value breaks Kubernetes label syntax."),
     Code("MZ2004", "InvalidHost", "error", "A host name is not a valid FQDN, short name or wildcard."),
     Code("MZ2005", "InvalidPort", "error", "A port number outside 1..65535."),

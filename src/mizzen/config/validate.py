@@ -35,7 +35,8 @@ def validate(resources: Sequence[Resource]) -> Report:
         if first is not res:
             where = first.origin.where()
             found = [violation("MZ2002", f"{res.ref()} is defined more than once in this batch"
-                               + (f" (first at {where})" if where else ""), "metadata.name")]
+                               + (f" (first at {where})" if where else "") + "; this later definition is applied",
+                               "metadata.name")]
             report.extend(locate(res, found))
     return report
 

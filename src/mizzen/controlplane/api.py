@@ -136,6 +136,9 @@ def convert(documents: Sequence[Any], origins: Sequence[Any]) -> Converted:
         if conv.skipped is not None:
             out.skipped.append(conv.skipped)
     out.report.extend(validate(out.resources).violations)
+    # Like kubectl, documents apply in order: a later definition of the same object replaces an earlier one.
+    last = {r.key: i for i, r in enumerate(out.resources)}
+    out.resources[:] = [r for i, r in enumerate(out.resources) if last[r.key] == i]
     return out
 
 
