@@ -176,6 +176,8 @@ class XdsServer:
                 conn.inbox.put_nowait(request)
         except (grpc.RpcError, asyncio.CancelledError) as exc:
             log.debug("ADS stream %s read ended: %r", conn.peer, exc)
+        except Exception:  # e.g. an undecodable request: end this stream, visibly
+            log.exception("ADS stream %s: reading requests failed", conn.peer)
         finally:
             conn.inbox.put_nowait(_CLOSED)
 
