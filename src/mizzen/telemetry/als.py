@@ -7,6 +7,7 @@ bad entry is logged and skipped rather than ending the stream.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -33,12 +34,16 @@ class AccessLogSink(Protocol):
 class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
     """``envoy.service.accesslog.v3.AccessLogService`` feeding a sink.
 
+    ``token``: when given, a stream must carry ``authorization: Bearer <token>`` metadata (the access
+    loggers send it, see ``translate.telemetry``), like the ADS streams on the same port.
     ``is_known(node_id)``: when given, entries from nodes it rejects are dropped (e.g. proxies that
     never connected over xDS), so a stray client cannot invent traffic.
     """
 
-    def __init__(self, sink: AccessLogSink, *, is_known: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, sink: AccessLogSink, *, token: str | None = None,
+                 is_known: Callable[[str], bool] | None = None) -> None:
         self._sink = sink
+        self._token = token
         self._is_known = is_known
         self.streams = 0  # open streams, for the control plane's own metrics
 
@@ -50,6 +55,8 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
         self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: Any,
     ) -> als_pb2.StreamAccessLogsResponse:
         """Consume one Envoy's stream until it closes."""
+        if not self._authorized(context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         node: Proxy | None = None
         accepted = True
         self.streams += 1
@@ -66,6 +73,14 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
         finally:
             self.streams -= 1
         return als_pb2.StreamAccessLogsResponse()
+
+    def _authorized(self, context: Any) -> bool:
+        if self._token is None:
+            return True
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                return hmac.compare_digest(value.encode(), f"Bearer {self._token}".encode())
+        return False
 
     def _deliver(self, message: als_pb2.StreamAccessLogsMessage, node: Proxy) -> None:
         for http in message.http_logs.log_entry:

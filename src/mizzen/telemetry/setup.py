@@ -16,8 +16,8 @@ from mizzen.telemetry.traces import TraceStore
 
 def install(
     app: web.Application, grpc_server: grpc.aio.Server, registry: RegistrySource, *,
-    is_known: Callable[[str], bool] | None = None, forward_url: str | None = None, keep_traces: bool = True,
-    max_traces: int = 1000,
+    token: str | None = None, is_known: Callable[[str], bool] | None = None,
+    forward_url: str | None = None, keep_traces: bool = True, max_traces: int = 1000,
 ) -> tuple[Telemetry, TraceStore]:
     """Add the ALS servicer to ``grpc_server`` (before it starts) and the telemetry routes to ``app``.
 
@@ -26,6 +26,6 @@ def install(
     """
     telemetry = Telemetry(registry)
     traces = TraceStore(max_traces=max_traces, keep=keep_traces, forward_url=forward_url)
-    AccessLogService(telemetry, is_known=is_known).add_to_server(grpc_server)
+    AccessLogService(telemetry, token=token, is_known=is_known).add_to_server(grpc_server)
     routes.register(app, telemetry, traces)
     return telemetry, traces

@@ -44,7 +44,8 @@ def _messages(node_id: str, n: int) -> list[als_pb2.StreamAccessLogsMessage]:
     return out
 
 
-async def _stream(service: AccessLogService, messages: list[als_pb2.StreamAccessLogsMessage]) -> None:
+async def _stream(service: AccessLogService, messages: list[als_pb2.StreamAccessLogsMessage],
+                  token: str | None = None) -> None:
     server = grpc.aio.server()
     service.add_to_server(server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -57,7 +58,8 @@ async def _stream(service: AccessLogService, messages: list[als_pb2.StreamAccess
                 for m in messages:
                     yield m
 
-            await stub.StreamAccessLogs(gen())
+            metadata = (("authorization", f"Bearer {token}"),) if token else None
+            await stub.StreamAccessLogs(gen(), metadata=metadata)
     finally:
         await server.stop(None)
 
@@ -80,3 +82,15 @@ async def test_unknown_nodes_are_ignored(telemetry: Telemetry) -> None:
     await _stream(service, _messages(NODE_ID, 2))
     assert telemetry.prometheus_text() == ""
     assert service.streams == 0
+
+
+@pytest.mark.asyncio
+async def test_token_is_required_when_configured(telemetry: Telemetry) -> None:
+    """With a token, a stream without it is UNAUTHENTICATED and one with it is counted."""
+    service = AccessLogService(telemetry, token="s3cret")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _stream(service, _messages(NODE_ID, 1))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert telemetry.prometheus_text() == ""
+    await _stream(service, _messages(NODE_ID, 1), token="s3cret")
+    assert "istio_requests_total{" in telemetry.prometheus_text()
