@@ -202,8 +202,9 @@ async def measure(n: int, services: int, repeats: int, change: str, envoys: bool
         # Simulated proxies share one snapshot; real Envoys each need their own listener port, while
         # clusters, endpoints and routes are still encoded once and shared (the encoder's cache).
         built: dict[int, Snapshot] = {}
-        return {node: built.setdefault(ports[node], build_snapshot(services, rev, change, ports[node]))
-                for node in nodes}
+        for port in set(ports.values()):
+            built[port] = build_snapshot(services, rev, change, port)
+        return {node: built[ports[node]] for node in nodes}
 
     base = publish(0)
     for node in nodes:
