@@ -94,7 +94,9 @@ def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
             rds = names.gateway_https_rds(port, server.port_name, server.gateway.name, server.gateway.namespace)
             routes[rds] = _route_config(scope, rds, port, [server])
             chain = _tls_chain(scope, server, rds, port, secrets)
-            if chain is not None:
+            # Two servers claiming the same SNI names on one port: the first wins (Envoy rejects twins).
+            if chain is not None and all(c.get("filter_chain_match") != chain.get("filter_chain_match")
+                                         for c in chains):
                 chains.append(chain)
         chains += _l4_chains(scope, port, [s for s in servers if s not in plain_http and not s.terminates_tls])
         if not chains:
@@ -200,14 +202,19 @@ def _vhost(host: str, port: int, routes: list[JSONDict], https_redirect: bool) -
 
 def _tls_chain(scope: Scope, server: Server, rds: str, port: int, secrets: dict[str, JSONDict]) -> JSONDict | None:
     credential = str(server.tls.get("credentialName") or "")
-    secret = _secret(scope, server.gateway.namespace, credential)
-    if secret is None:
-        return None  # Istio leaves the server out until its credential exists
-    secrets[secret["name"]] = secret
-    common: JSONDict = {"tls_certificate_sds_secret_configs": [{"name": secret["name"], "sds_config": ADS_SOURCE}],
-                        "alpn_protocols": ["h2", "http/1.1"]}
+    common: JSONDict = {"alpn_protocols": ["h2", "http/1.1"]}
+    if not credential and server.tls.get("serverCertificate") and server.tls.get("privateKey"):
+        # Istio's older file-mounted certificates: paths on the gateway's host.
+        common["tls_certificates"] = [{"certificate_chain": {"filename": str(server.tls["serverCertificate"])},
+                                       "private_key": {"filename": str(server.tls["privateKey"])}}]
+    else:
+        secret = _secret(scope, server.gateway.namespace, credential)
+        if secret is None:
+            return None  # Istio leaves the server out until its credential exists
+        secrets[secret["name"]] = secret
+        common["tls_certificate_sds_secret_configs"] = [{"name": secret["name"], "sds_config": ADS_SOURCE}]
     context: JSONDict = {"@type": names.T_DOWNSTREAM_TLS, "common_tls_context": common}
-    if str(server.tls.get("mode")) == "MUTUAL":
+    if str(server.tls.get("mode")) == "MUTUAL" and credential:
         ca = _ca_secret(scope, server.gateway.namespace, credential)
         if ca is not None:
             secrets[ca["name"]] = ca

@@ -203,3 +203,19 @@ spec:
     res = translate(gateway_proxy(), bookinfo(service, gw(servers), route))
     assert list(res.listeners) == ["0.0.0.0_8080"] and list(res.routes) == ["http.8080"]
     assert simulate(res, listener_port=8080, host="a", path="/").cluster == PRODUCTPAGE
+
+
+def test_https_with_certificate_files_and_duplicate_sni() -> None:
+    """serverCertificate/privateKey files work without SDS; a second server with the same SNI is dropped."""
+    servers = """  - port: {number: 8443, name: https, protocol: HTTPS}
+    hosts: [bookinfo.com]
+    tls: {mode: SIMPLE, serverCertificate: /certs/c.pem, privateKey: /certs/k.pem}
+  - port: {number: 8443, name: https-2, protocol: HTTPS}
+    hosts: [bookinfo.com]
+    tls: {mode: SIMPLE, serverCertificate: /certs/c2.pem, privateKey: /certs/k2.pem}
+"""
+    res = translate(gateway_proxy(), bookinfo(gw(servers)))
+    (chain,) = res.listeners["0.0.0.0_8443"]["filter_chains"]
+    certs = chain["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"]
+    assert certs[0]["certificate_chain"] == {"filename": "/certs/c.pem"}
+    assert res.secrets == {}
