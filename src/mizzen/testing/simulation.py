@@ -80,7 +80,7 @@ def simulate(resources: ProxyResources, *, listener_port: int, host: str = "", p
     if listener is None:
         return Result(error="no listener")
     lname = str(listener.get("name", ""))
-    chain = _filter_chain(listener, sni)
+    chain = _filter_chain(listener, sni, tls=bool(sni) or scheme == "https")
     if chain is None:
         return Result(listener=lname, error="no filter chain")
     for filt in chain.get("filters", []):
@@ -124,16 +124,21 @@ def _find_listener(resources: ProxyResources, port: int) -> Mapping[str, Any] | 
     return None
 
 
-def _filter_chain(listener: Mapping[str, Any], sni: str) -> Mapping[str, Any] | None:
-    chains = listener.get("filter_chains", [])
-    for chain in chains:
-        names = chain.get("filter_chain_match", {}).get("server_names")
-        if names and sni and any(_domain_matches(n, sni) for n in names):
-            return chain  # type: ignore[no-any-return]
-    for chain in chains:
-        if not chain.get("filter_chain_match"):
-            return chain  # type: ignore[no-any-return]
-    return listener.get("default_filter_chain")
+def _filter_chain(listener: Mapping[str, Any], sni: str, tls: bool) -> Mapping[str, Any] | None:
+    """Envoy's filter-chain choice: server names first, then transport protocol, then no match."""
+    best: tuple[int, Mapping[str, Any]] | None = None
+    for chain in listener.get("filter_chains", []):
+        match = chain.get("filter_chain_match", {})
+        names = match.get("server_names")
+        if names and not (sni and any(_domain_matches(n, sni) for n in names)):
+            continue
+        protocol = match.get("transport_protocol")
+        if protocol and (protocol == "tls") != tls:
+            continue
+        rank = (2 if names else 0) + (1 if protocol else 0)
+        if best is None or rank > best[0]:
+            best = (rank, chain)
+    return best[1] if best is not None else listener.get("default_filter_chain")
 
 
 def _weighted(spec: Any) -> tuple[tuple[str, int], ...]:

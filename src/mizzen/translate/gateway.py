@@ -222,9 +222,11 @@ def _tls_chain(scope: Scope, server: Server, rds: str, port: int, secrets: dict[
             context["require_client_certificate"] = True
     chain: JSONDict = {"filters": [_hcm(scope, rds, port)],
                        "transport_socket": {"name": names.TLS_SOCKET, "typed_config": context}}
+    # transport_protocol lets a plain-HTTP server share the port (tls_inspector tells them apart).
+    chain["filter_chain_match"] = {"transport_protocol": "tls"}
     sni = sorted({h for _, h in server.hosts if h != "*"})
     if sni:
-        chain["filter_chain_match"] = {"server_names": sni}
+        chain["filter_chain_match"]["server_names"] = sni
     return chain
 
 

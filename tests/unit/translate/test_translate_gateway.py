@@ -145,7 +145,7 @@ def test_https_simple_with_credential_name() -> None:
     assert list(res.secrets) == ["kubernetes://bookinfo-credential"]
     assert list(res.routes) == ["https.8443.https.gw.istio-system"]
     chain = res.listeners["0.0.0.0_8443"]["filter_chains"][0]
-    assert chain["filter_chain_match"] == {"server_names": ["bookinfo.com"]}
+    assert chain["filter_chain_match"] == {"transport_protocol": "tls", "server_names": ["bookinfo.com"]}
     sds = chain["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificate_sds_secret_configs"]
     assert sds[0]["name"] == "kubernetes://bookinfo-credential" and "ads" in sds[0]["sds_config"]
     r = simulate(res, listener_port=8443, host="bookinfo.com", sni="bookinfo.com", scheme="https")
@@ -219,3 +219,15 @@ def test_https_with_certificate_files_and_duplicate_sni() -> None:
     certs = chain["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"]
     assert certs[0]["certificate_chain"] == {"filename": "/certs/c.pem"}
     assert res.secrets == {}
+
+
+def test_http_and_https_servers_share_a_port() -> None:
+    """A plain-HTTP and a terminated-HTTPS server on one port get separate chains told apart by TLS."""
+    servers = HTTP_8080 + """  - port: {number: 8080, name: https, protocol: HTTPS}
+    hosts: ['*']
+    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
+"""
+    res = translate(gateway_proxy(), bookinfo(gw(servers)))
+    chains = res.listeners["0.0.0.0_8080"]["filter_chains"]
+    assert [c.get("filter_chain_match") for c in chains] == [None, {"transport_protocol": "tls"}]
+    assert res.listeners["0.0.0.0_8080"]["listener_filters"][0]["name"] == "envoy.filters.listener.tls_inspector"
