@@ -55,11 +55,12 @@ add_commands(config_cmds.COMMANDS)
 # --- Integrator: register other command modules below -------------------------------------------------
 from mizzen.cli import analyze_cmd, demo_cmd, inspect_cmds, run_cmds, workload_cmds  # noqa: E402
 from mizzen.controlplane import wiring  # noqa: E402
+from mizzen.dashboard.cli import dashboard_command  # noqa: E402
 
 add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
 add_commands(workload_cmds.COMMANDS)
 add_commands((run_cmds.run_command, run_cmds.gateway_command, analyze_cmd.analyze_command,
-              demo_cmd.demo_command))
+              demo_cmd.demo_command, dashboard_command))
 controlplane_cmds.CONTROLPLANE_HOOKS.append(wiring.install)
 # --- end of integrator block ----------------------------------------------------------------------------
 

@@ -26,6 +26,18 @@ class Authenticator:
         self.token = token
         self.public_paths: set[str] = set(PUBLIC_PATHS)
         self.public_prefixes: list[str] = []
+        # Extra places a token may come from (the dashboard's HttpOnly cookie). They are accepted for
+        # reads only, so a page elsewhere cannot make the browser change config (no CSRF writes).
+        self.read_token_sources: list[Callable[[web.Request], str | None]] = []
+
+    def _read_token_ok(self, request: web.Request) -> bool:
+        if request.method not in ("GET", "HEAD"):
+            return False
+        for source in self.read_token_sources:
+            given = source(request)
+            if given and hmac.compare_digest(given.encode(), self.token.encode()):
+                return True
+        return False
 
     def is_public(self, path: str) -> bool:
         return path in self.public_paths or any(path.startswith(p) for p in self.public_prefixes)
@@ -41,7 +53,8 @@ class Authenticator:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.is_public(request.path) or self.allowed(request.headers.get("Authorization")):
+        if self.is_public(request.path) or self.allowed(request.headers.get("Authorization")) \
+                or self._read_token_ok(request):
             return await handler(request)
         if not request.headers.get("Authorization"):
             message = "Unauthorized: this API needs 'Authorization: Bearer <token>' (see $MIZZEN_HOME/token)"

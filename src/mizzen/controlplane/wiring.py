@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mizzen import dashboard
 from mizzen.controlplane import inspect_api
 from mizzen.controlplane.mesh import MeshController
 from mizzen.controlplane.server import ControlPlane
 from mizzen.store.errors import NotFound
+from mizzen.telemetry import AccessLogService, Telemetry, TraceStore
+from mizzen.telemetry import register as register_telemetry
 from mizzen.translate.model import MeshConfig
-from mizzen.xds import SnapshotCache, XdsServer
+from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
 log = logging.getLogger("mizzen.wiring")
 
@@ -33,7 +37,9 @@ def load_mesh_config(path: Path) -> MeshConfig:
     if otp not in ("ALLOW_ANY", "REGISTRY_ONLY"):
         raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {otp!r}")
     tracing = ((data.get("defaultConfig") or {}).get("tracing") or {})
+    zipkin = str(((tracing.get("zipkin") or {}).get("address")) or "")
     return MeshConfig(
+        zipkin_address=zipkin,
         outbound_traffic_policy=otp,
         connect_timeout=str(data.get("connectTimeout", "10s")),
         trust_domain=str(data.get("trustDomain", "cluster.local")),
@@ -49,13 +55,37 @@ class MeshExtension:
     def __init__(self, cp: ControlPlane, mesh_config: MeshConfig | None = None) -> None:
         self.cp = cp
         self.cache = SnapshotCache()
-        self.controller = MeshController(self.cache, mesh_config or load_mesh_config(cp.home.root / "mesh.yaml"),
-                                         delete_workload=self._delete_workload)
-        self.xds = XdsServer(self.cache, token=cp.token, on_connect=self.controller.on_connect,
+        config = mesh_config or load_mesh_config(cp.home.root / "mesh.yaml")
+        # Proxies stream access logs (metrics) and post spans (traces) back to this control plane.
+        config = dataclasses.replace(
+            config, access_log_service=True, telemetry_token=cp.token,
+            zipkin_address=config.zipkin_address or f"{cp.address}:{cp.port}")
+        self.controller = MeshController(self.cache, config, delete_workload=self._delete_workload)
+        self.xds = XdsServer(self.cache, token=cp.token, on_connect=self._on_connect,
                              on_disconnect=self.controller.on_disconnect)
+        self.telemetry = Telemetry(lambda: self.controller.state.snapshot().registry)
+        self.traces = TraceStore()
+        als = AccessLogService(self.telemetry, token=cp.token, is_known=self._is_connected)
+        self.xds.add_service(als.add_to_server)
         self._watch: asyncio.Task[None] | None = None
         inspect_api.register(cp.app, self.controller, self.xds)
+        register_telemetry(cp.app, self.telemetry, self.traces)
+        dashboard.register(cp.app, lambda: cp.token)
+        cp.auth.public_paths |= set(dashboard.PUBLIC_PATHS)
+        cp.auth.public_prefixes.extend(dashboard.PUBLIC_PREFIXES)
+        cp.auth.read_token_sources.append(dashboard.token_from_request)
         cp.metrics.register_text_collector(self._metrics_text)
+        cp.metrics.register_text_collector(self.telemetry.prometheus_text)
+
+    async def _on_connect(self, node: NodeInfo) -> None:
+        await self.controller.on_connect(node)
+        rec = self.controller.proxies.get(node.node_id)
+        if rec is not None:
+            self.telemetry.observe_node(rec.proxy)
+
+    def _is_connected(self, node_id: str) -> bool:
+        rec = self.controller.proxies.get(node_id)
+        return rec is not None and rec.connected
 
     async def start(self, cp: ControlPlane) -> None:
         # Load everything before accepting streams, so a reconnecting Envoy never gets empty config.
@@ -80,10 +110,9 @@ class MeshExtension:
             self.controller.on_store_event(event.type, event.resource, event.revision)
 
     def _delete_workload(self, namespace: str, name: str) -> None:
-        try:
+        # Already gone (the agent deregistered on its way out): nothing to clean up.
+        with contextlib.suppress(NotFound):
             self.cp.store.delete([("WorkloadEntry", namespace, name)])
-        except NotFound:
-            pass
 
     def _metrics_text(self) -> str:
         c = self.controller

@@ -72,6 +72,10 @@ class MeshConfig:
     tracing_sampling: float = 1.0  # percent; Istio's default is 1%
     zipkin_address: str = ""  # host:port of a Zipkin collector ("" = no tracing)
     access_log_format: str = ""  # "" = Istio's default text format
+    # Stream every request's access-log entry to the control plane (Envoy's gRPC access-log service on
+    # the `xds-grpc` cluster), from which Istio's standard metrics are derived.
+    access_log_service: bool = False
+    telemetry_token: str = ""  # bearer token proxies present to the access-log service and span collector
 
 
 @dataclass(frozen=True)

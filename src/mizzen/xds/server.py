@@ -83,6 +83,11 @@ class XdsServer:
         self._open: set[_Connection] = set()  # identified streams (superseded ones until they close)
         self._server: grpc.aio.Server | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._extra_services: list[Callable[[grpc.aio.Server], None]] = []
+
+    def add_service(self, register: Callable[[grpc.aio.Server], None]) -> None:
+        """Serve another gRPC service on the same port (e.g. Envoy's access-log service); call before start."""
+        self._extra_services.append(register)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 = a free port) and return the bound port."""
@@ -105,6 +110,8 @@ class XdsServer:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, {"StreamAggregatedResources": handler}),)
         )
+        for register in self._extra_services:
+            register(server)
         bound: int = server.add_insecure_port(f"{host}:{port}")
         await server.start()
         self._server = server
