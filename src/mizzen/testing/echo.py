@@ -10,7 +10,12 @@ Behaviour controls, from the query string or an ``x-echo-<name>`` request header
 - ``delay=2``: wait that many seconds (float) first;
 - ``fail_first=N``: the first N requests for this path answer 503, later ones 200 (a per-process
   counter per path, for retry tests);
-- ``GET /__count``: per-path request counts; ``GET /health``: 200.
+- ``GET /__count``: per-path request counts; ``GET /__last``: the last requests this process
+  answered (newest last, at most 50; each as in the answer), e.g. to see what a mirror delivered;
+  ``GET /health``: 200 (always, also with ``--status``).
+
+``--status 500`` makes every answer (except ``/health`` and the ``/__`` paths) use that status unless a
+request asks for another: a workload that always fails, for outlier-detection tests.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import json
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 MAX_DELAY_S = 300.0
+RECENT = 50
 
 
 class EchoServer(ThreadingHTTPServer):
@@ -34,10 +40,11 @@ class EchoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], *, workload: str, version: str) -> None:
+    def __init__(self, address: tuple[str, int], *, workload: str, version: str, status: int = 200) -> None:
         super().__init__(address, EchoHandler)
-        self.workload, self.version = workload, version
+        self.workload, self.version, self.status = workload, version, status
         self.counts: Counter[str] = Counter()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.lock = threading.Lock()
 
     def count(self, path: str) -> int:
@@ -69,12 +76,15 @@ class EchoHandler(BaseHTTPRequestHandler):
         if url.path == "/__count":
             with self.server.lock:
                 return self._send(200, {"counts": dict(self.server.counts)})
+        if url.path == "/__last":
+            with self.server.lock:
+                return self._send(200, {"requests": list(self.server.recent)})
         seen = self.server.count(url.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         delay = min(MAX_DELAY_S, float(self._control(query, "delay") or 0))
         if delay > 0:
             time.sleep(delay)
-        status = int(self._control(query, "status") or 200)
+        status = int(self._control(query, "status") or self.server.status)
         fail_first = int(self._control(query, "fail_first") or 0)
         if seen <= fail_first:
             status = 503
@@ -83,6 +93,8 @@ class EchoHandler(BaseHTTPRequestHandler):
             "path": url.path, "query": query, "headers": {k.lower(): v for k, v in self.headers.items()},
             "host": self.headers.get("host", ""), "count": seen,
         }
+        with self.server.lock:
+            self.server.recent.append(body)
         self._send(status, body)
 
     def _control(self, query: dict[str, str], name: str) -> str:
@@ -107,9 +119,10 @@ class EchoHandler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def serve(port: int, *, host: str = "127.0.0.1", workload: str = "", version: str = "") -> EchoServer:
+def serve(port: int, *, host: str = "127.0.0.1", workload: str = "", version: str = "",
+          status: int = 200) -> EchoServer:
     """A bound (not yet serving) echo server; call ``serve_forever()`` on it."""
-    return EchoServer((host, port), workload=workload, version=version)
+    return EchoServer((host, port), workload=workload, version=version, status=status)
 
 
 def _label(key: str) -> str:
@@ -126,8 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default=os.environ.get("MIZZEN_WORKLOAD", "echo"))
     parser.add_argument("--version", default=_label("version"),
                         help="default: the workload's `version` label ($MIZZEN_LABELS)")
+    parser.add_argument("--status", type=int, default=200,
+                        help="status of every answer unless the request asks for another (default 200)")
     args = parser.parse_args(argv)
-    server = serve(args.port, host=args.host, workload=args.name, version=args.version)
+    server = serve(args.port, host=args.host, workload=args.name, version=args.version, status=args.status)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
