@@ -55,6 +55,13 @@ class Scope:
         """The visible service named ``hostname`` (exact), if any."""
         return self._by_host.get(hostname)
 
+    def allows_host(self, hostname: str, namespace: str) -> bool:
+        """Whether the proxy's Sidecar ``egress.hosts`` (if any) admit a host defined in ``namespace``."""
+        if self.sidecar is None:
+            return True
+        egress = _egress_hosts(self.sidecar)
+        return not egress or egress_allows_host(egress, hostname, namespace, self.sidecar.namespace)
+
     def endpoints_of(self, hostname: str, port: int) -> tuple[Endpoint, ...]:
         """Registry endpoints of one service port."""
         return self._endpoints.get((hostname, port), ())
@@ -164,14 +171,19 @@ def _egress_hosts(sidecar: Resource) -> list[tuple[str, str]]:
 
 
 def _egress_allows(egress: list[tuple[str, str]], svc: Service, sidecar_ns: str) -> bool:
+    return egress_allows_host(egress, svc.hostname, svc.namespace, sidecar_ns)
+
+
+def egress_allows_host(egress: list[tuple[str, str]], hostname: str, namespace: str, sidecar_ns: str) -> bool:
+    """True when a Sidecar ``egress.hosts`` entry (``ns/host``) admits ``hostname`` from ``namespace``."""
     for ns, host in egress:
         if ns == "~":
             continue
         target_ns = sidecar_ns if ns == "." else ns
-        if target_ns != "*" and target_ns != svc.namespace:
+        if target_ns != "*" and target_ns != namespace:
             continue
-        pattern = fqdn(host, svc.namespace) if "." not in host and host != "*" else host
-        if host_matches(pattern, svc.hostname):
+        pattern = fqdn(host, namespace) if "." not in host and host != "*" else host
+        if host_matches(pattern, hostname):
             return True
     return False
 

@@ -99,7 +99,7 @@ def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str
     known = [s.hostname for s in scope.services]
     for vs in index.vss:
         for host in vs_hosts(vs):
-            if host == "*" or scope.service(host) is not None:
+            if host == "*" or scope.service(host) is not None or not scope.allows_host(host, vs.namespace):
                 continue
             if host.startswith("*") and any(host_matches(host, k) for k in known):
                 continue

@@ -114,3 +114,19 @@ def test_sidecar_ingress_adds_inbound_listener() -> None:
     assert ep["address"]["socket_address"]["port_value"] == 31000
     assert proxy.inbound == (InboundPort(9080, "http", "HTTP", 20001, 30001),)
     assert "127.0.0.1_20001" in res.listeners
+
+
+def test_sidecar_egress_hosts_also_scope_virtual_service_hosts() -> None:
+    """A VS host outside the Sidecar's egress hosts gets no vhost for that proxy."""
+    site = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: site, namespace: default}
+spec:
+  hosts: [bookinfo.com]
+  http: [{route: [{destination: {host: productpage}}]}]
+"""
+    names = lambda m: [v["name"] for v in translate(sidecar(), m).routes["http_proxy"]["virtual_hosts"]]  # noqa: E731
+    assert "bookinfo.com:80" in names(bookinfo(site))
+    scoped = bookinfo(site, SIDECAR.format(spec="  egress: [{hosts: [./ratings]}]\n"))
+    assert "bookinfo.com:80" not in names(scoped)
+    assert "bookinfo.com:80" in names(bookinfo(site, SIDECAR.format(spec="  egress: [{hosts: [./*]}]\n")))
