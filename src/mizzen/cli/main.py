@@ -62,6 +62,9 @@ add_commands(workload_cmds.COMMANDS)
 add_commands((run_cmds.run_command, run_cmds.gateway_command, analyze_cmd.analyze_command,
               demo_cmd.demo_command, dashboard_command))
 controlplane_cmds.CONTROLPLANE_HOOKS.append(wiring.install)
+from mizzen.cli import secret_cmds  # noqa: E402
+
+add_commands(secret_cmds.COMMANDS)
 # --- end of integrator block ----------------------------------------------------------------------------
 
 
