@@ -3,7 +3,8 @@ checked from outside.
 
 Run: ``python -m mizzen.testing.echo --port N [--name NAME] [--version V]`` (``--port`` defaults to
 ``$PORT``, the name to ``$MIZZEN_WORKLOAD``, the version to the ``version`` label in
-``$MIZZEN_LABELS``). Every answer is JSON ``{workload, version, method, path, query, headers, host}``.
+``$MIZZEN_LABELS``). Every answer is JSON ``{workload, version, method, path, query, headers, host}`` (a repeated
+header's values joined by ``,``).
 Behaviour controls, from the query string or an ``x-echo-<name>`` request header:
 
 - ``status=503``: answer with that status;
@@ -90,12 +91,20 @@ class EchoHandler(BaseHTTPRequestHandler):
             status = 503
         body = {
             "workload": self.server.workload, "version": self.server.version, "method": self.command,
-            "path": url.path, "query": query, "headers": {k.lower(): v for k, v in self.headers.items()},
+            "path": url.path, "query": query, "headers": self._headers(),
             "host": self.headers.get("host", ""), "count": seen,
         }
         with self.server.lock:
             self.server.recent.append(body)
         self._send(status, body)
+
+    def _headers(self) -> dict[str, str]:
+        # A repeated header is shown once, its values joined by "," (as HTTP allows), so a test can
+        # see that a proxy appended a value rather than replacing it.
+        seen: dict[str, list[str]] = {}
+        for key, value in self.headers.items():
+            seen.setdefault(key.lower(), []).append(value)
+        return {k: ",".join(v) for k, v in seen.items()}
 
     def _control(self, query: dict[str, str], name: str) -> str:
         return query.get(name) or self.headers.get(f"x-echo-{name.replace('_', '-')}") or ""
