@@ -1,50 +1,49 @@
 """Network and HTTP filter builders shared by sidecar and gateway listeners: the HTTP connection
-manager (fault -> cors -> router, as Istio orders them), tcp_proxy, access logs and tracing."""
+manager (fault -> cors -> router, as Istio orders them), tcp_proxy, access logs and tracing (the
+telemetry parts come from :mod:`mizzen.translate.telemetry`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
-from mizzen.translate import names
+from mizzen.translate import names, telemetry
 from mizzen.translate.clusters import ADS_SOURCE, DNS_CACHE_CONFIG
 from mizzen.translate.common import JSONDict
 from mizzen.translate.model import MeshConfig, Proxy
 
-# Istio's default text access-log format (MeshConfig accessLogFormat unset, accessLogEncoding TEXT).
-ISTIO_TEXT_LOG_FORMAT = (
-    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
-    "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "
-    '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
-    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
-    '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% '
-    "%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% "
-    "%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n"
-)
+Direction = Literal["outbound", "inbound", "gateway"]
 
 
-def access_logs(proxy: Proxy, mesh: MeshConfig) -> list[JSONDict]:
-    """A file access log in Istio's format when the proxy asked for one."""
-    if not proxy.access_log:
-        return []
-    fmt = mesh.access_log_format or ISTIO_TEXT_LOG_FORMAT
-    if not fmt.endswith("\n"):
-        fmt += "\n"
-    return [{"name": names.FILE_ACCESS_LOG, "typed_config": {
-        "@type": names.T_FILE_ACCESS_LOG, "path": proxy.access_log,
-        "log_format": {"text_format_source": {"inline_string": fmt}}}}]
+def access_logs(proxy: Proxy, mesh: MeshConfig, direction: Direction, *, tcp: bool = False) -> list[JSONDict]:
+    """Access loggers: the access-log service stream to the control plane (Istio's metrics come from
+    it) when the mesh enables it, plus a file log in Istio's text format when the proxy asked for one."""
+    token = mesh.telemetry_token or None
+    loggers: list[JSONDict] = []
+    if mesh.access_log_service:
+        build = telemetry.tcp_access_loggers if tcp else telemetry.http_access_loggers
+        loggers += build(direction, file_path=None, auth_token=token)
+    if proxy.access_log:
+        fmt = mesh.access_log_format or telemetry.ISTIO_DEFAULT_LOG_FORMAT
+        loggers.append(telemetry.file_access_logger(proxy.access_log, fmt if fmt.endswith("\n") else fmt + "\n"))
+    return loggers
 
 
-def tracing(mesh: MeshConfig) -> JSONDict | None:
-    """Zipkin tracing with the mesh's sampling percentage (``None`` when no collector is set)."""
+def tracing(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
+    """Zipkin tracing with the mesh's sampling percentage (``None`` when no collector is set); spans carry
+    the workload's canonical service and namespace as Istio's tags do."""
     if not mesh.zipkin_address:
         return None
-    return {
-        "random_sampling": {"value": mesh.tracing_sampling},
-        "provider": {"name": names.ZIPKIN, "typed_config": {
-            "@type": names.T_ZIPKIN, "collector_cluster": names.ZIPKIN_CLUSTER,
-            "collector_endpoint": "/api/v2/spans", "collector_endpoint_version": "HTTP_JSON",
-            "trace_id_128bit": True, "shared_span_context": False}},
-    }
+    tags = {"istio.canonical_service": proxy.labels.get("app", proxy.name), "istio.namespace": proxy.namespace}
+    return telemetry.tracing_config(mesh.tracing_sampling, cluster=names.ZIPKIN_CLUSTER,
+                                    collector_host=mesh.zipkin_address, auth_token=mesh.telemetry_token or None,
+                                    tags=tags)
+
+
+def peer_headers(proxy: Proxy, mesh: MeshConfig) -> list[JSONDict]:
+    """Route-config ``request_headers_to_add`` naming this proxy, so the server side's access log knows
+    the calling workload (Istio's metadata exchange, done with a header)."""
+    return [telemetry.peer_id_header(proxy.node_id)] if mesh.access_log_service else []
 
 
 def http_filters(dynamic_forward: bool) -> list[JSONDict]:
@@ -61,9 +60,8 @@ def http_filters(dynamic_forward: bool) -> list[JSONDict]:
     return out
 
 
-def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, rds: str | None = None,
-        route_config: JSONDict | None = None, filters: Sequence[JSONDict] | None = None,
-        gateway: bool = False) -> JSONDict:
+def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, direction: Direction, rds: str | None = None,
+        route_config: JSONDict | None = None, filters: Sequence[JSONDict] | None = None) -> JSONDict:
     """An HTTP connection manager network filter using RDS ``rds`` or an inline ``route_config``."""
     config: JSONDict = {"@type": names.T_HCM, "stat_prefix": stat_prefix}
     if rds is not None:
@@ -76,26 +74,28 @@ def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, rds: str | None = N
     # Apps reach the sidecar as their HTTP proxy, so requests arrive in absolute form.
     config["http_protocol_options"] = {"allow_absolute_url": True}
     config["upgrade_configs"] = [{"upgrade_type": "websocket"}]
-    if gateway:
+    if direction == "gateway":
         config["use_remote_address"] = True
-    logs = access_logs(proxy, mesh)
+    logs = access_logs(proxy, mesh, direction)
     if logs:
         config["access_log"] = logs
-    trace = tracing(mesh)
+    trace = tracing(proxy, mesh)
     if trace is not None:
         config["tracing"] = trace
     return {"name": names.HCM, "typed_config": config}
 
 
-def tcp_proxy(proxy: Proxy, mesh: MeshConfig, stat_prefix: str,
-              clusters: Sequence[tuple[str, int]]) -> JSONDict:
+def tcp_proxy(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, clusters: Sequence[tuple[str, int]],
+              direction: Direction = "outbound") -> JSONDict:
     """A tcp_proxy to one cluster or a weighted set."""
     config: JSONDict = {"@type": names.T_TCP_PROXY, "stat_prefix": stat_prefix}
     if len(clusters) == 1:
         config["cluster"] = clusters[0][0]
     else:
         config["weighted_clusters"] = {"clusters": [{"name": c, "weight": w} for c, w in clusters]}
-    logs = access_logs(proxy, mesh)
+    logs = access_logs(proxy, mesh, direction, tcp=True)
     if logs:
         config["access_log"] = logs
+        if mesh.access_log_service:
+            config["access_log_options"] = telemetry.tcp_access_log_options()
     return {"name": names.TCP_PROXY, "typed_config": config}

@@ -14,7 +14,7 @@ from mizzen.translate import names
 from mizzen.translate.clusters import ADS_SOURCE
 from mizzen.translate.common import JSONDict, as_int, as_list, as_map, labels_match
 from mizzen.translate.endpoints import socket_address
-from mizzen.translate.filters import hcm, http_filters, tcp_proxy
+from mizzen.translate.filters import hcm, http_filters, peer_headers, tcp_proxy
 from mizzen.translate.hosts import fqdn, host_matches, hosts_intersect
 from mizzen.translate.match import is_catch_all
 from mizzen.translate.routes import RouteContext, gateway_ref, http_routes
@@ -129,7 +129,7 @@ def listen_port(scope: Scope, port: int) -> int:
 
 def _hcm(scope: Scope, rds: str, port: int) -> JSONDict:
     return hcm(scope.proxy, scope.mesh.mesh, f"outbound_0.0.0.0_{port}", rds=rds, filters=http_filters(False),
-               gateway=True)
+               direction="gateway")
 
 
 def bound_virtual_services(scope: Scope, refs: set[str]) -> list[Resource]:
@@ -171,7 +171,7 @@ def _route_config(scope: Scope, name: str, port: int, servers: list[Server]) -> 
     vhosts = [_vhost(host, port, routes, redirect[host]) for host, routes in sorted(merged.items())]
     if not vhosts:
         vhosts = [{"name": names.gateway_blackhole_vhost(port), "domains": ["*"], "routes": []}]
-    rc = route_config(name, vhosts)
+    rc = route_config(name, vhosts, peer_headers(scope.proxy, scope.mesh.mesh))
     rc["ignore_port_in_host_matching"] = True
     return rc
 
@@ -272,13 +272,13 @@ def _l4_chains(scope: Scope, port: int, servers: list[Server]) -> list[JSONDict]
         stat = f"outbound_0.0.0.0_{port}"
 
         def make(dests: list[tuple[str, int]], stat: str = stat) -> JSONDict:
-            return tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests)
+            return tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests, "gateway")
 
         for vs in bound_virtual_services(scope, {server.ref}):
             if server.protocol in ("TLS", "HTTPS"):  # PASSTHROUGH: route by SNI, no termination
                 chains += sni_filter_chains(tls_routes(ctx, vs), make)
             elif as_list(vs.spec.get("tcp")):
                 dests = tcp_destinations(ctx, vs, _vs_host(str(as_list(vs.spec["hosts"])[0]), vs))
-                chains.append({"filters": [tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests)]})
+                chains.append({"filters": [tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests, "gateway")]})
                 return chains
     return chains

@@ -45,7 +45,7 @@ def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
     """``127.0.0.1:<http proxy port>`` -> HCM on RDS ``http_proxy`` (with the dynamic forward proxy
     filter, so ALLOW_ANY passthrough reaches hosts the mesh does not know)."""
     name = names.listener("127.0.0.1", port)
-    filt = hcm(scope.proxy, scope.mesh.mesh, f"outbound_{name}", rds=names.RDS_HTTP_PROXY,
+    filt = hcm(scope.proxy, scope.mesh.mesh, f"outbound_{name}", direction="outbound", rds=names.RDS_HTTP_PROXY,
                filters=http_filters(True))
     return _listener(name, "127.0.0.1", port, [{"filters": [filt]}], "OUTBOUND")
 
@@ -57,14 +57,14 @@ def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
     cluster = names.inbound_cluster(port.service_port)
     stat = f"inbound_{proxy.ip}_{port.service_port}"
     if port.protocol.upper() in ("TCP", "TLS", "MONGO", "MYSQL", "REDIS"):
-        filt = tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)])
+        filt = tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound")
     else:
         route = {"name": names.DEFAULT_ROUTE, "match": {"prefix": "/"},
                  "route": {"cluster": cluster, "timeout": "0s"},
                  "decorator": {"operation": f"{proxy.name}.{proxy.namespace}:{port.service_port}/*"}}
         rc = {"name": cluster, "validate_clusters": False, "virtual_hosts": [
             {"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}]}
-        filt = hcm(proxy, scope.mesh.mesh, stat, route_config=rc, filters=http_filters(False))
+        filt = hcm(proxy, scope.mesh.mesh, stat, direction="inbound", route_config=rc, filters=http_filters(False))
     return _listener(name, proxy.ip, port.listen_port, [{"filters": [filt]}], "INBOUND")
 
 
@@ -79,7 +79,7 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSOND
     stat = f"outbound_{upstream.bind}_{upstream.listen_port}"
     if svc is not None and sp is not None and is_http(sp):
         rc = upstream_route_config(scope, svc, upstream.port)
-        filt = hcm(proxy, scope.mesh.mesh, stat, rds=rc["name"], filters=http_filters(False))
+        filt = hcm(proxy, scope.mesh.mesh, stat, direction="outbound", rds=rc["name"], filters=http_filters(False))
         return _listener(name, upstream.bind, upstream.listen_port, [{"filters": [filt]}], "OUTBOUND"), rc
     ctx = RouteContext(scope, upstream.port)
     vs = select_virtual_service(mesh_virtual_services(scope), host)

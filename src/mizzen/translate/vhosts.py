@@ -9,6 +9,7 @@ from mizzen.config.resource import Resource
 from mizzen.registry.model import Service, ServicePort
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict, as_list
+from mizzen.translate.filters import peer_headers
 from mizzen.translate.hosts import domain_variants, fqdn, host_matches, match_specificity, with_port
 from mizzen.translate.routes import RouteContext, default_route, http_routes
 from mizzen.translate.scope import Scope
@@ -90,7 +91,7 @@ def http_proxy_route_config(scope: Scope) -> JSONDict:
     vhosts = [v for v in vhosts if v["domains"]]
     vhosts.sort(key=lambda v: str(v["name"]))
     vhosts.append(catch_all_vhost(scope.outbound_policy))
-    return route_config(names.RDS_HTTP_PROXY, vhosts)
+    return route_config(names.RDS_HTTP_PROXY, vhosts, peer_headers(scope.proxy, scope.mesh.mesh))
 
 
 def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[JSONDict]:
@@ -133,10 +134,15 @@ def upstream_route_config(scope: Scope, svc: Service, port: int) -> JSONDict:
     index = VirtualServiceIndex(mesh_virtual_services(scope))
     vhost = {"name": names.vhost(svc.hostname, port), "domains": ["*"],
              "routes": service_routes(scope, index, svc, port)}
-    return route_config(names.upstream_route_config(svc.hostname, port), [vhost])
+    return route_config(names.upstream_route_config(svc.hostname, port), [vhost],
+                        peer_headers(scope.proxy, scope.mesh.mesh))
 
 
-def route_config(name: str, vhosts: list[JSONDict]) -> JSONDict:
-    """A RouteConfiguration with Istio's settings (clusters not validated: unknown -> 503)."""
-    return {"name": name, "virtual_hosts": vhosts, "validate_clusters": False,
-            "max_direct_response_body_size_bytes": MAX_DIRECT_BODY}
+def route_config(name: str, vhosts: list[JSONDict], headers: list[JSONDict] | None = None) -> JSONDict:
+    """A RouteConfiguration with Istio's settings (clusters not validated: unknown -> 503), adding
+    ``headers`` to every request it routes."""
+    rc: JSONDict = {"name": name, "virtual_hosts": vhosts, "validate_clusters": False,
+                    "max_direct_response_body_size_bytes": MAX_DIRECT_BODY}
+    if headers:
+        rc["request_headers_to_add"] = headers
+    return rc

@@ -106,3 +106,22 @@ def test_envoy_accepts_bookinfo_translation() -> None:
     for res in (translate(proxy, m), translate(gateway_proxy(), m)):
         out = envoy_validate(res)
         assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_access_log_service_streams_to_the_control_plane() -> None:
+    """With the mesh's access-log service on, HCMs and tcp_proxies stream to xds-grpc with the token, and
+    outbound route configs name the calling proxy in a header (for the server side's metrics)."""
+    m = bookinfo(mesh=MeshConfig(access_log_service=True, telemetry_token="tok"))
+    proxy = dataclasses.replace(sidecar(), upstreams=(Upstream("mongo", 27017, 19017),))
+    res = translate(proxy, m)
+    hcm = res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
+    (als,) = hcm["access_log"]
+    grpc = als["typed_config"]["common_config"]["grpc_service"]
+    assert grpc["envoy_grpc"] == {"cluster_name": "xds-grpc"}
+    assert grpc["initial_metadata"] == [{"key": "authorization", "value": "Bearer tok"}]
+    tcp = res.listeners["127.0.0.1_19017"]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert tcp["access_log"][0]["name"] == "envoy.access_loggers.tcp_grpc" and "access_log_options" in tcp
+    header = res.routes["http_proxy"]["request_headers_to_add"][0]["header"]
+    assert header == {"key": "x-envoy-peer-metadata-id", "value": proxy.node_id}
+    assert "access_log" not in translate(proxy, bookinfo()).listeners["127.0.0.1_15080"]["filter_chains"][0][
+        "filters"][0]["typed_config"]

@@ -30,6 +30,13 @@ def static_bootstrap(resources: ProxyResources) -> dict[str, Any]:
             c["load_assignment"] = resources.endpoints.get(c["name"], {"cluster_name": c["name"]})
         clusters.append(c)
     listeners = [_inline_routes(copy.deepcopy(dict(lis)), resources) for lis in resources.listeners.values()]
+    # The agent's bootstrap has the control-plane cluster the access-log service streams on.
+    clusters.append({"name": "xds-grpc", "type": "STATIC", "connect_timeout": "1s",
+                     "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                         "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                         "explicit_http_config": {"http2_protocol_options": {}}}},
+                     "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [
+                         {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9}}}}]}]}})
     return {
         "node": {"id": "sidecar~127.0.0.1~validate.default~default.svc.cluster.local", "cluster": "validate"},
         "static_resources": {"clusters": clusters, "listeners": listeners,
