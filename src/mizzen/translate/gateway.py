@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.config.resource import Resource
@@ -152,23 +152,17 @@ def _route_config(scope: Scope, name: str, port: int, servers: list[Server]) -> 
     refs = {s.ref for s in servers}
     # match.port compares with the server's port as written (80), not the port bound after translation.
     ctx = RouteContext(scope, servers[0].port, frozenset(refs))
-    merged: dict[str, list[JSONDict]] = {}
-    redirect: dict[str, bool] = {}
+    drafts: dict[str, _VhostDraft] = {}
     for vs in bound_virtual_services(scope, refs):
+        bound = {gateway_ref(str(g), vs.namespace) for g in as_list(vs.spec.get("gateways"))}
+        routes = http_routes(ctx, vs)
         for raw in as_list(vs.spec.get("hosts")):
             vs_host = _vs_host(str(raw), vs)
-            for server in servers:
-                if vs.spec.get("gateways") and server.ref not in {
-                        gateway_ref(str(g), vs.namespace) for g in as_list(vs.spec.get("gateways"))}:
-                    continue
+            for server in (s for s in servers if s.ref in bound):
                 host = _intersection(server, vs, vs_host)
-                if host is None:
-                    continue
-                routes = merged.setdefault(host, [])
-                if not any(r.get("_vs") == vs.key for r in routes):
-                    routes.extend({**r, "_vs": vs.key} for r in http_routes(ctx, vs))
-                redirect[host] = redirect.get(host, False) or bool(server.tls.get("httpsRedirect"))
-    vhosts = [_vhost(host, port, routes, redirect[host]) for host, routes in sorted(merged.items())]
+                if host is not None:
+                    drafts.setdefault(host, _VhostDraft()).add(vs, routes, bool(server.tls.get("httpsRedirect")))
+    vhosts = [draft.build(host, port) for host, draft in sorted(drafts.items())]
     if not vhosts:
         vhosts = [{"name": names.gateway_blackhole_vhost(port), "domains": ["*"], "routes": []}]
     rc = route_config(name, vhosts, peer_headers(scope.proxy, scope.mesh.mesh))
@@ -186,18 +180,32 @@ def _intersection(server: Server, vs: Resource, vs_host: str) -> str | None:
     return None
 
 
-def _vhost(host: str, port: int, routes: list[JSONDict], https_redirect: bool) -> JSONDict:
-    # Merge order: creation order across VSs, catch-all routes last; nothing after the first catch-all.
-    ordered = [r for r in routes if not is_catch_all(r["match"])] + [r for r in routes if is_catch_all(r["match"])]
-    clean: list[JSONDict] = []
-    for r in ordered:
-        clean.append({k: v for k, v in r.items() if k != "_vs"})
-        if is_catch_all(r["match"]):
-            break
-    vhost: JSONDict = {"name": names.vhost(host, port), "domains": [host], "routes": clean}
-    if https_redirect:
-        vhost["require_tls"] = "ALL"
-    return vhost
+@dataclass
+class _VhostDraft:
+    """One gateway vhost being merged from several VirtualServices."""
+
+    routes: list[JSONDict] = field(default_factory=list)
+    sources: set[tuple[str, str, str]] = field(default_factory=set)
+    https_redirect: bool = False
+
+    def add(self, vs: Resource, routes: list[JSONDict], https_redirect: bool) -> None:
+        if vs.key not in self.sources:  # a VS naming two hosts that map to this vhost counts once
+            self.sources.add(vs.key)
+            self.routes.extend(routes)
+        self.https_redirect = self.https_redirect or https_redirect
+
+    def build(self, host: str, port: int) -> JSONDict:
+        # Merge order: creation order across VSs, catch-alls last; nothing after the first catch-all.
+        ordered = sorted(self.routes, key=lambda r: is_catch_all(r["match"]))
+        routes: list[JSONDict] = []
+        for r in ordered:
+            routes.append(r)
+            if is_catch_all(r["match"]):
+                break
+        vhost: JSONDict = {"name": names.vhost(host, port), "domains": [host], "routes": routes}
+        if self.https_redirect:
+            vhost["require_tls"] = "ALL"
+        return vhost
 
 
 def _tls_chain(scope: Scope, server: Server, rds: str, port: int, secrets: dict[str, JSONDict]) -> JSONDict | None:
