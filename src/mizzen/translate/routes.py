@@ -228,8 +228,9 @@ def _route_action(ctx: RouteContext, spec: Mapping[str, Any], vs: Resource) -> t
     else:
         action["weighted_clusters"] = {"clusters": [_cluster_weight(d, c, w) for (d, c, _, _), w in kept]}
     action["timeout"] = duration(spec.get("timeout"), "0s")
-    _, _, first_host, first_port = kept[0][0]
-    hashing = len(kept) == 1 and _apply_hash_policy(ctx.scope, first_host, first_port, action)
+    _, first_cluster, first_host, first_port = kept[0][0]
+    subset = (names.parse_outbound_cluster(first_cluster) or (0, "", ""))[1]
+    hashing = len(kept) == 1 and _apply_hash_policy(ctx.scope, first_host, first_port, action, subset)
     policy = retry.retry_policy(as_map(spec["retries"]) if "retries" in spec else None, hashing)
     if policy is not None:
         action["retry_policy"] = policy
@@ -261,9 +262,10 @@ def destination(ctx: RouteContext, dest: Mapping[str, Any], namespace: str) -> t
     return names.outbound_cluster(port, str(dest.get("subset", "") or ""), host), host, port
 
 
-def _apply_hash_policy(scope: Scope, host: str, port: int, action: JSONDict) -> bool:
+def _apply_hash_policy(scope: Scope, host: str, port: int, action: JSONDict, subset: str = "") -> bool:
+    """Add the route-side hash policy when the destination (subset) load-balances by consistent hash."""
     policy = scope.destination_policy(host)
-    block = traffic.effective_policy(policy.traffic_policy, None, port)
+    block = traffic.effective_policy(policy.traffic_policy, policy.subset(subset) if subset else None, port)
     hp = traffic.hash_policy(as_map(block.get("loadBalancer")))
     if hp:
         action["hash_policy"] = hp

@@ -146,3 +146,24 @@ def test_own_service_connection_pool_guards_inbound_cluster() -> None:
     assert reviews["circuit_breakers"]["thresholds"][0]["max_connections"] == 7
     other = translate(sidecar(), m).clusters["inbound|9080||"]
     assert other["circuit_breakers"]["thresholds"][0]["max_connections"] == 4294967295
+
+
+def test_subset_consistent_hash_applies_to_routes_to_that_subset() -> None:
+    """A subset-level consistentHash gives routes to that subset a hash policy; other routes none."""
+    m = bookinfo(dr("""  subsets:
+  - {name: v1, labels: {version: v1}, trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: u}}}}
+  - {name: v2, labels: {version: v2}}
+"""), """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /two}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+""")
+    res = translate(sidecar(), m)
+    assert simulate(res, listener_port=PROXY_PORT, host="reviews:9080").route["route"]["hash_policy"] == [
+        {"header": {"header_name": "u"}}]
+    assert "hash_policy" not in simulate(res, listener_port=PROXY_PORT, host="reviews:9080", path="/two").route["route"]
