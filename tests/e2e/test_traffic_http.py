@@ -56,9 +56,8 @@ spec:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     with controlplane(tmp_path_factory.mktemp("traffic-http")) as cp, Mesh(cp) as m:
         m.apply(SERVICES)
-        m.run("client", {"app": "client", "version": "v1"})
-        m.run("echo-v1", {"app": "echo", "version": "v1"})
-        m.run("shadow", {"app": "shadow", "version": "v1"})
+        m.run_all([("client", {"app": "client", "version": "v1"}), ("echo-v1", {"app": "echo", "version": "v1"}),
+                   ("shadow", {"app": "shadow", "version": "v1"})])
         m.wait_synced()
         yield m
 

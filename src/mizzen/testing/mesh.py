@@ -156,6 +156,14 @@ class Mesh:
             self._wait_running(w)
         return w
 
+    def run_all(self, specs: Sequence[tuple[str, Mapping[str, str]]], **kwargs: Any) -> list[Workload]:
+        """Start several ``(name, labels)`` workloads at once (same options for all), then wait for each:
+        on 2 cores starting them side by side is much faster than one after the other."""
+        started = [self.run(name, labels, wait=False, **kwargs) for name, labels in specs]
+        for w in started:
+            self._wait_running(w, timeout=60.0)
+        return started
+
     def _wait_running(self, w: Workload, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,168 @@
+"""DestinationRule traffic policies through real Envoy sidecars started by `mizzen run` (issue 4): circuit
+breaking (Istio's task), outlier detection and consistent hashing, each checked from outside as a user would:
+status codes, which workload answered, and the client sidecar's own Envoy stats.
+
+The module shares one control plane, a client and three backend services: `slow` (one echo), `mixed` (a
+healthy echo and one that always answers 500) and `sticky` (three echoes).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mizzen.testing.controlplane import controlplane
+from mizzen.testing.mesh import Mesh, Workload
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """
+apiVersion: v1
+kind: Service
+metadata: {name: client}
+spec: {selector: {app: client}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: slow}
+spec: {selector: {app: slow}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mixed}
+spec: {selector: {app: mixed}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec: {selector: {app: sticky}, ports: [{name: http, port: 9080}]}
+---
+# Istio's circuit-breaking task (httpbin), on our slow echo.
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: slow}
+spec:
+  host: slow
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mixed}
+spec:
+  host: mixed
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: sticky}
+spec:
+  host: sticky
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpHeaderName: x-user}}
+"""
+
+SLOW_CLUSTER = "outbound|9080||slow.default.svc.cluster.local"
+MIXED_CLUSTER = "outbound|9080||mixed.default.svc.cluster.local"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    with controlplane(tmp_path_factory.mktemp("traffic-policies")) as cp, Mesh(cp) as m:
+        m.apply(CONFIG)
+        m.run("bad", {"app": "mixed", "version": "v2"}, wait=False, command=[
+            sys.executable, "-m", "mizzen.testing.echo", "--port", "{port}", "--name", "bad", "--status", "500"])
+        m.run_all([("client", {"app": "client", "version": "v1"}), ("slow", {"app": "slow", "version": "v1"}),
+                   ("good", {"app": "mixed", "version": "v1"}),
+                   *((f"sticky-{i}", {"app": "sticky", "version": f"v{i}"}) for i in (1, 2, 3))])
+        m.wait_synced()
+        yield m
+
+
+@pytest.fixture(scope="module")
+def client(mesh: Mesh) -> Workload:
+    return next(w for w in mesh.workloads if w.name == "client")
+
+
+def _stat(client: Workload, name: str) -> int:
+    """One counter from the workload's Envoy admin /stats (0 when Envoy has not created it yet)."""
+    text = httpx.get(f"{client.admin}/stats", params={"filter": name}, timeout=10, trust_env=False).text
+    for line in text.splitlines():
+        key, _, value = line.partition(": ")
+        if key == name:
+            return int(value)
+    return 0
+
+
+def test_circuit_breaker_rejects_overflow_with_503(client: Workload) -> None:
+    """maxConnections 1 / http1MaxPendingRequests 1: 3 concurrent clients get some 503s, overflow counted."""
+    statuses: collections.Counter[int] = collections.Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(3)
+
+    def load() -> None:
+        with client.client() as c:
+            start.wait()
+            for _ in range(10):
+                code = c.get("http://slow:9080/get?delay=0.2").status_code
+                with lock:
+                    statuses[code] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert set(statuses) == {200, 503}, statuses
+    assert statuses[200] >= 10, statuses  # the breaker sheds the excess, not everything
+    assert _stat(client, f"cluster.{SLOW_CLUSTER}.upstream_rq_pending_overflow") > 0
+
+
+def test_single_requests_pass_the_circuit_breaker(client: Workload) -> None:
+    """One request at a time never trips the breaker (the DR limits concurrency, not the request rate)."""
+    with client.client() as c:
+        assert {c.get("http://slow:9080/get").status_code for _ in range(10)} == {200}
+
+
+def test_outlier_detection_ejects_the_failing_endpoint(client: Workload) -> None:
+    """consecutive5xxErrors 1: after the failing endpoint answers one 500 it is ejected; later requests all
+    reach the healthy one."""
+    with client.client() as c:
+        first = []
+        while len(first) < 40 and 500 not in first:  # the bad endpoint gets picked sooner or later
+            first.append(c.get("http://mixed:9080/").status_code)
+        later = [c.get("http://mixed:9080/") for _ in range(30)]
+    assert 500 in first, first
+    assert {(r.status_code, r.json()["workload"]) for r in later} == {(200, "good")}
+    assert _stat(client, f"cluster.{MIXED_CLUSTER}.outlier_detection.ejections_enforced_consecutive_5xx") >= 1
+
+
+def _workloads(c: httpx.Client, n: int, user: str) -> collections.Counter[str]:
+    return collections.Counter(
+        c.get("http://sticky:9080/", headers={"x-user": user}).json()["workload"] for _ in range(n))
+
+
+def test_consistent_hash_keeps_a_header_value_on_one_endpoint(client: Workload) -> None:
+    """consistentHash on x-user: 100 requests with one value land on one of three endpoints."""
+    with client.client() as c:
+        seen = _workloads(c, 100, "alice")
+    assert len(seen) == 1 and sum(seen.values()) == 100, seen
+
+
+def test_consistent_hash_spreads_different_header_values(client: Workload) -> None:
+    """Different x-user values are spread over the endpoints, each value still sticky."""
+    owners = {}
+    with client.client() as c:
+        for i in range(20):
+            seen = _workloads(c, 5, f"user-{i}")
+            assert len(seen) == 1, seen
+            owners[f"user-{i}"] = next(iter(seen))
+    assert len(set(owners.values())) >= 2, owners
