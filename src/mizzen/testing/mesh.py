@@ -160,9 +160,13 @@ class Mesh:
         """Start several ``(name, labels)`` workloads at once (same options for all), then wait for each:
         on 2 cores starting them side by side is much faster than one after the other."""
         started = [self.run(name, labels, wait=False, **kwargs) for name, labels in specs]
-        for w in started:
-            self._wait_running(w, timeout=60.0)
+        self.wait_running(*started)
         return started
+
+    def wait_running(self, *workloads: Workload, timeout: float = 60.0) -> None:
+        """Wait until each workload started with ``run(..., wait=False)`` is registered and running."""
+        for w in workloads:
+            self._wait_running(w, timeout)
 
     def _wait_running(self, w: Workload, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
