@@ -19,20 +19,24 @@ Theory of operation
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.config.resource import Resource
 from mizzen.controlplane.pusher import PushQueue, PushRequest
 from mizzen.registry import Registry
-from mizzen.translate import build_endpoints, translate
+from mizzen.translate import build_endpoints, sharing, translate
 from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources, proxy_from_node
+from mizzen.translate.scope import Scope, build_scope
+from mizzen.xds import NodeInfo, Snapshot, SnapshotCache
 from mizzen.xds import types as xt
 from mizzen.xds.encode import encode
-from mizzen.xds import NodeInfo, Snapshot, SnapshotCache
+from mizzen.xds.snapshot import EMPTY_VERSION, content_version
 
 log = logging.getLogger("mizzen.mesh")
 
@@ -173,35 +177,27 @@ class MeshController:
                 req = self._queue.start() if self._queue.done() else None
 
     async def _push(self, req: PushRequest) -> None:
+        shared = _SharedCache(self.state.snapshot())
         for node_id, rec in list(self.proxies.items()):
             if not rec.connected:
                 continue
-            self._compute(node_id, full=req.full or node_id in req.proxies)
+            self._compute(node_id, full=req.full or node_id in req.proxies, shared=shared)
             await asyncio.sleep(0)  # let ACKs and API requests through between proxies
 
-    def _compute(self, node_id: str, *, full: bool) -> None:
+    def _compute(self, node_id: str, *, full: bool, shared: _SharedCache | None = None) -> None:
         rec = self.proxies.get(node_id)
         if rec is None:
             return
-        mesh = self.state.snapshot()
+        shared = shared or _SharedCache(self.state.snapshot())
         try:
             if full or rec.last_output is None:
-                out = translate(rec.proxy, mesh)
+                out, snapshot = shared.full(rec.proxy)
                 rec.last_output = out
-                types = {
-                    xt.CLUSTER: encode(xt.CLUSTER, out.clusters),
-                    xt.ENDPOINT: encode(xt.ENDPOINT, out.endpoints),
-                    xt.LISTENER: encode(xt.LISTENER, out.listeners),
-                    xt.ROUTE: encode(xt.ROUTE, out.routes),
-                    xt.SECRET: encode(xt.SECRET, out.secrets),
-                }
-                self.cache.set(node_id, Snapshot(types))
+                self.cache.set(node_id, snapshot)
             else:
-                eps = build_endpoints(rec.proxy, mesh)
-                rec.last_output = ProxyResources(
-                    clusters=rec.last_output.clusters, endpoints=eps, listeners=rec.last_output.listeners,
-                    routes=rec.last_output.routes, secrets=rec.last_output.secrets)
-                self.cache.update_types(node_id, {xt.ENDPOINT: encode(xt.ENDPOINT, eps)})
+                eps, encoded = shared.endpoints(rec.proxy)
+                rec.last_output = dataclasses.replace(rec.last_output, endpoints=eps)
+                self.cache.update_types(node_id, {xt.ENDPOINT: encoded})
             rec.last_error = ""
         except Exception as exc:  # one proxy's bad output must not stop pushes to the others
             self.push_errors += 1
@@ -259,6 +255,75 @@ class MeshController:
             rec = self.proxy_by_id(f"{we.metadata.name}.{we.metadata.namespace}")
             out.append({"workloadEntry": we.to_json(), "proxy": _proxy_json(rec) if rec else None})
         return out
+
+
+_TYPES = ((xt.CLUSTER, "clusters"), (xt.ENDPOINT, "endpoints"), (xt.LISTENER, "listeners"), (xt.ROUTE, "routes"),
+          (xt.SECRET, "secrets"))
+
+
+def _encode_all(res: ProxyResources) -> dict[str, dict[str, bytes]]:
+    return {t: encode(t, getattr(res, attr)) for t, attr in _TYPES}
+
+
+class _SharedCache:
+    """One push's memo: shared sidecar resources (translated and encoded) per sharing key.
+
+    Proxies with the same :func:`~mizzen.translate.sharing.sharing_key` get the very same shared
+    output, so it is built once per push; only each proxy's own listeners and inbound clusters are built
+    per proxy. Gateways are translated whole.
+    """
+
+    def __init__(self, mesh: MeshSnapshot) -> None:
+        self.mesh = mesh
+        self.selectors = sharing.label_selectors(mesh)
+        self._shared: dict[Hashable, _Shared] = {}
+
+    def _shared_for(self, proxy: Proxy) -> _Shared | None:
+        key = sharing.sharing_key(proxy, self.mesh, self.selectors)
+        if key is None:
+            return None
+        if key not in self._shared:
+            scope = build_scope(proxy, self.mesh)
+            res = sharing.shared_resources(proxy, self.mesh, scope)
+            encoded = _encode_all(res)
+            self._shared[key] = _Shared(scope, res, encoded, {t: content_version(r) for t, r in encoded.items()})
+        return self._shared[key]
+
+    def full(self, proxy: Proxy) -> tuple[ProxyResources, Snapshot]:
+        """The proxy's whole output and its snapshot."""
+        shared = self._shared_for(proxy)
+        if shared is None:
+            out = translate(proxy, self.mesh)
+            return out, Snapshot(_encode_all(out))
+        # Same key, same scope: only the proxy itself differs (its ports, name, access-log path).
+        local = sharing.local_resources(proxy, self.mesh, dataclasses.replace(shared.scope, proxy=proxy))
+        local_enc = _encode_all(local)
+        types = {t: {**shared.encoded[t], **local_enc[t]} for t, _ in _TYPES}
+        # Hash only the proxy's own resources; the shared part's version was computed once per key.
+        versions = {t: _combine(shared.versions[t], content_version(local_enc[t])) for t, _ in _TYPES}
+        return sharing.merge(shared.resources, local), Snapshot(types, versions)
+
+    def endpoints(self, proxy: Proxy) -> tuple[Mapping[str, Mapping[str, object]], dict[str, bytes]]:
+        """Only the proxy's EDS resources (the endpoint fast path)."""
+        shared = self._shared_for(proxy)
+        if shared is not None:
+            return shared.resources.endpoints, shared.encoded[xt.ENDPOINT]
+        eps = build_endpoints(proxy, self.mesh)
+        return eps, encode(xt.ENDPOINT, eps)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shared:
+    scope: Scope
+    resources: ProxyResources
+    encoded: dict[str, dict[str, bytes]]
+    versions: dict[str, str]
+
+
+def _combine(shared_version: str, local_version: str) -> str:
+    if local_version == EMPTY_VERSION:
+        return shared_version
+    return hashlib.blake2b(f"{shared_version}/{local_version}".encode(), digest_size=8).hexdigest()
 
 
 def _proxy_json(rec: ProxyRecord) -> dict[str, Any]:
