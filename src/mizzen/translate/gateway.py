@@ -92,12 +92,13 @@ def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
             chains.append({"filters": [_hcm(scope, rc["name"], port)]})
         for server in (s for s in servers if s.terminates_tls):
             rds = names.gateway_https_rds(port, server.port_name, server.gateway.name, server.gateway.namespace)
-            routes[rds] = _route_config(scope, rds, port, [server])
             chain = _tls_chain(scope, server, rds, port, secrets)
             # Two servers claiming the same SNI names on one port: the first wins (Envoy rejects twins).
+            # A server left out (no credential yet) gets no route config either: nothing would use it.
             if chain is not None and all(c.get("filter_chain_match") != chain.get("filter_chain_match")
                                          for c in chains):
                 chains.append(chain)
+                routes[rds] = _route_config(scope, rds, port, [server])
         chains += _l4_chains(scope, port, [s for s in servers if s not in plain_http and not s.terminates_tls])
         if not chains:
             continue
@@ -216,14 +217,16 @@ def _tls_chain(scope: Scope, server: Server, rds: str, port: int, secrets: dict[
         common["tls_certificates"] = [{"certificate_chain": {"filename": str(server.tls["serverCertificate"])},
                                        "private_key": {"filename": str(server.tls["privateKey"])}}]
     else:
-        secret = _secret(scope, server.gateway.namespace, credential)
+        # Istio reads credentialName from the gateway workload's namespace (istio-system), wherever the
+        # Gateway resource lives.
+        secret = _secret(scope, scope.proxy.namespace, credential)
         if secret is None:
             return None  # Istio leaves the server out until its credential exists
         secrets[secret["name"]] = secret
         common["tls_certificate_sds_secret_configs"] = [{"name": secret["name"], "sds_config": ADS_SOURCE}]
     context: JSONDict = {"@type": names.T_DOWNSTREAM_TLS, "common_tls_context": common}
     if str(server.tls.get("mode")) == "MUTUAL" and credential:
-        ca = _ca_secret(scope, server.gateway.namespace, credential)
+        ca = _ca_secret(scope, scope.proxy.namespace, credential)
         if ca is not None:
             secrets[ca["name"]] = ca
             common["validation_context_sds_secret_config"] = {"name": ca["name"], "sds_config": ADS_SOURCE}
