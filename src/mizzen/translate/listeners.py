@@ -4,15 +4,22 @@ upstream listeners for TCP/gRPC clients (there are no iptables: every listener b
 from __future__ import annotations
 
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict
+from mizzen.translate.common import JSONDict, as_int, as_list, as_map
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
 from mizzen.translate.hosts import resolve
 from mizzen.translate.model import InboundPort, Upstream
 from mizzen.translate.routes import RouteContext
-from mizzen.translate.scope import Scope, inbound_ports
+from mizzen.translate.scope import Scope, egress_allows_host, inbound_ports
 from mizzen.translate.tcp import sni_filter_chains, tcp_destinations, tls_routes
-from mizzen.translate.vhosts import is_http, mesh_virtual_services, select_virtual_service, upstream_route_config
+from mizzen.translate.vhosts import (
+    HTTP_PROTOCOLS,
+    is_http,
+    mesh_virtual_services,
+    select_virtual_service,
+    sidecar_route_config,
+    upstream_route_config,
+)
 
 TLS_PROTOCOLS = frozenset({"TLS", "HTTPS"})
 
@@ -33,7 +40,49 @@ def sidecar_listeners(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
         listeners[lis["name"]] = lis
         if rc is not None:
             routes[rc["name"]] = rc
+    for lis, rc in sidecar_egress_listeners(scope):
+        listeners.setdefault(lis["name"], lis)
+        if rc is not None:
+            routes.setdefault(rc["name"], rc)
     return listeners, routes
+
+
+def sidecar_egress_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | None]]:
+    """Istio's no-iptables mode: a Sidecar ``egress`` entry with a ``port`` and ``captureMode: NONE`` (or
+    an explicit ``bind``) binds a real listener on ``bind`` (default 127.0.0.1) at that port. HTTP ports
+    route by Host over RDS ``"<port>"`` for the entry's hosts; other ports proxy TCP to the entry's
+    (first) service on that port.
+
+    Entries without either stay scoping-only: workloads here share one network namespace, so binding
+    the same port for every workload a namespace-wide Sidecar selects would collide (and be NACKed).
+    """
+    out: list[tuple[JSONDict, JSONDict | None]] = []
+    sidecar = scope.sidecar
+    if sidecar is None:
+        return out
+    for egress in (as_map(e) for e in as_list(sidecar.spec.get("egress"))):
+        port_spec = as_map(egress.get("port"))
+        number = as_int(port_spec.get("number"))
+        if not number or (egress.get("captureMode") != "NONE" and not egress.get("bind")):
+            continue
+        hosts = [(ns, h.lower()) for ns, _, h in (str(x).partition("/") for x in as_list(egress.get("hosts"))) if h]
+        services = [s for s in scope.services if s.port(number) is not None
+                    and egress_allows_host(hosts, s.hostname, s.namespace, sidecar.namespace)]
+        bind = str(egress.get("bind") or "127.0.0.1")
+        name = names.listener(bind, number)
+        stat = f"outbound_{bind}_{number}"
+        protocol = str(port_spec.get("protocol", "TCP")).upper()
+        if protocol in HTTP_PROTOCOLS:
+            rc = sidecar_route_config(scope, str(number), services, only_port=number)
+            filt = hcm(scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rc["name"],
+                       filters=http_filters(True))
+            out.append((_listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), rc))
+        elif services:
+            ctx = RouteContext(scope, number)
+            vs = select_virtual_service(mesh_virtual_services(scope), services[0].hostname)
+            filt = tcp_proxy(scope.proxy, scope.mesh.mesh, stat, tcp_destinations(ctx, vs, services[0].hostname))
+            out.append((_listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), None))
+    return out
 
 
 def _listener(name: str, address: str, port: int, chains: list[JSONDict], direction: str) -> JSONDict:

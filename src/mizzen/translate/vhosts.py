@@ -5,6 +5,8 @@ the host (sidecars do not merge VirtualServices), Istio's default route otherwis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mizzen.config.resource import Resource
 from mizzen.registry.model import Service, ServicePort
 from mizzen.translate import names
@@ -77,21 +79,28 @@ def service_routes(scope: Scope, index: VirtualServiceIndex, svc: Service, port:
 
 def http_proxy_route_config(scope: Scope) -> JSONDict:
     """The ``http_proxy`` route configuration behind the sidecar's outbound HTTP-proxy listener."""
+    return sidecar_route_config(scope, names.RDS_HTTP_PROXY, scope.services)
+
+
+def sidecar_route_config(scope: Scope, name: str, services: Sequence[Service], only_port: int = 0) -> JSONDict:
+    """Vhosts for the HTTP ports of ``services`` (all ports, or ``only_port``), VS-only hosts, and the
+    catch-all: the ``http_proxy`` config, or Istio's per-port config ``"<port>"`` of a Sidecar egress."""
     index = VirtualServiceIndex(mesh_virtual_services(scope))
     seen: set[str] = set()
     vhosts: list[JSONDict] = []
-    for svc in scope.services:
+    for svc in services:
         for port in svc.ports:
-            if not is_http(port):
+            if not is_http(port) or (only_port and port.number != only_port):
                 continue
             domains = _unique(with_port(domain_variants(svc, scope.proxy.namespace), port.number), seen)
             vhosts.append({"name": names.vhost(svc.hostname, port.number), "domains": domains,
                            "routes": service_routes(scope, index, svc, port.number)})
-    vhosts += _non_registry_vhosts(scope, index, seen)
+    if not only_port or only_port == 80:
+        vhosts += _non_registry_vhosts(scope, index, seen)
     vhosts = [v for v in vhosts if v["domains"]]
     vhosts.sort(key=lambda v: str(v["name"]))
     vhosts.append(catch_all_vhost(scope.outbound_policy))
-    return route_config(names.RDS_HTTP_PROXY, vhosts, peer_headers(scope.proxy, scope.mesh.mesh))
+    return route_config(name, vhosts, peer_headers(scope.proxy, scope.mesh.mesh))
 
 
 def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[JSONDict]:

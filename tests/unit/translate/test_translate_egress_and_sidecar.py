@@ -130,3 +130,23 @@ spec:
     scoped = bookinfo(site, SIDECAR.format(spec="  egress: [{hosts: [./ratings]}]\n"))
     assert "bookinfo.com:80" not in names(scoped)
     assert "bookinfo.com:80" in names(bookinfo(site, SIDECAR.format(spec="  egress: [{hosts: [./*]}]\n")))
+
+
+def test_sidecar_egress_port_binds_a_listener() -> None:
+    """Istio's no-iptables Sidecar: an egress entry with a port and captureMode NONE gets a listener on
+    127.0.0.1:<port> routing by Host over RDS "<port>" to the entry's hosts (without it: scoping only)."""
+    spec = """  egress:
+  - port: {number: 9080, protocol: HTTP, name: http}
+    captureMode: NONE
+    hosts: [./reviews, ./ratings]
+  - hosts: [./*]
+"""
+    scoping_only = bookinfo(SIDECAR.format(spec=spec.replace("    captureMode: NONE\n", "")))
+    assert "127.0.0.1_9080" not in translate(sidecar(), scoping_only).listeners
+    res = translate(sidecar(), bookinfo("destination-rule-all.yaml", "virtual-service-all-v1.yaml",
+                                        SIDECAR.format(spec=spec)))
+    assert "127.0.0.1_9080" in res.listeners
+    vhosts = [v["name"] for v in res.routes["9080"]["virtual_hosts"]]
+    assert vhosts == ["ratings.default.svc.cluster.local:9080", "reviews.default.svc.cluster.local:9080", "allow_any"]
+    r = simulate(res, listener_port=9080, host="reviews:9080")
+    assert r.cluster == "outbound|9080|v1|reviews.default.svc.cluster.local"
