@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ class MeshExtension:
         config = dataclasses.replace(
             config, access_log_service=True, telemetry_token=cp.token,
             zipkin_address=config.zipkin_address or f"{cp.address}:{cp.port}")
-        self.controller = MeshController(self.cache, config, delete_workload=self._delete_workload)
+        grace = float(os.environ.get("MIZZEN_WORKLOAD_GRACE_SECONDS", "10"))
+        self.controller = MeshController(self.cache, config, delete_workload=self._delete_workload,
+                                         agent_grace_s=grace)
         self.xds = XdsServer(self.cache, token=cp.token, on_connect=self._on_connect,
                              on_disconnect=self.controller.on_disconnect)
         self.telemetry = Telemetry(lambda: self.controller.state.snapshot().registry)

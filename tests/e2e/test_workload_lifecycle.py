@@ -1,0 +1,70 @@
+"""Endpoints never outlive their process: registration, clean stop, and an agent that vanishes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mizzen.testing.controlplane import RunningControlPlane, controlplane
+from mizzen.testing.mesh import Mesh
+
+pytestmark = pytest.mark.e2e
+
+SERVICE = """apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec: {selector: {app: echo}, ports: [{name: http, port: 9080}]}
+"""
+WE = "/apis/networking.istio.io/v1/namespaces/default/workloadentries/"
+
+
+@pytest.fixture
+def cp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningControlPlane]:
+    monkeypatch.setenv("MIZZEN_WORKLOAD_GRACE_SECONDS", "2")
+    with controlplane(tmp_path_factory.mktemp("lifecycle")) as c:
+        yield c
+
+
+def _wait(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_stop_deregisters_and_endpoint_disappears(cp: RunningControlPlane) -> None:
+    """A workload stopped with SIGTERM removes its WorkloadEntry; clients stop reaching it."""
+    with Mesh(cp) as mesh:
+        mesh.apply(SERVICE)
+        client = mesh.run("client", {"app": "client"})
+        a = mesh.run("echo-a", {"app": "echo", "version": "a"})
+        mesh.run("echo-b", {"app": "echo", "version": "b"})
+        mesh.wait_synced()
+        assert mesh.http.get(WE + "echo-a").status_code == 200
+        a.stop()
+        _wait(lambda: mesh.http.get(WE + "echo-a").status_code == 404)
+        mesh.wait_synced()
+        assert {client.get("http://echo:9080/").json()["version"] for _ in range(10)} == {"b"}
+
+
+def test_a_vanished_agent_is_removed_after_the_grace_period(cp: RunningControlPlane) -> None:
+    """SIGKILL of the whole workload (agent, app, Envoy) cannot deregister; the control plane drops it."""
+    with Mesh(cp) as mesh:
+        mesh.apply(SERVICE)
+        w = mesh.run("echo-gone", {"app": "echo", "version": "a"})
+        mesh.wait_synced()
+        state = w.state()
+        for pid in (state["pid"], state["envoyPid"], state["appPid"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        w.process.wait(10)
+        assert mesh.http.get(WE + "echo-gone").status_code == 200  # nobody deregistered it
+        _wait(lambda: mesh.http.get(WE + "echo-gone").status_code == 404, timeout=30)
+        assert all(p["id"] != "echo-gone.default" for p in mesh.proxies()["items"])
