@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mizzen.testing.controlplane import RunningControlPlane, controlplane, free_port
+from mizzen.testing.controlplane import CliResult, RunningControlPlane, cli_runner, controlplane, free_port
 from mizzen.testing.mesh import Mesh, MeshError
-from mizzen.testing.tls import TlsFiles, make_certificates
+from mizzen.testing.tls import TlsFiles, make_certificates, make_client_certificate
 
 pytestmark = pytest.mark.e2e
 
@@ -255,9 +255,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_certificates(tmp_path_factory.mktemp("certs"), ["a.example.com", "b.example.com"])
 
 
-def _mizzen(cp: RunningControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mizzen.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **cp.env()}, timeout=60, check=False)
+def _mizzen(cp: RunningControlPlane, *args: str) -> CliResult:
+    """`mizzen ARGS` against the module's control plane (in-process, click's runner)."""
+    return cli_runner(cp.env())(*args)
 
 
 def test_https_with_credential_name(mesh: Mesh, gw: Gateway, certs: TlsFiles) -> None:
@@ -266,7 +266,7 @@ def test_https_with_credential_name(mesh: Mesh, gw: Gateway, certs: TlsFiles) ->
     port = free_port()
     created = _mizzen(mesh.cp, "create", "secret", "tls", "my-cred", "--cert", str(certs.cert),
                       "--key", str(certs.key), "-n", "istio-system")
-    assert created.returncode == 0 and created.stdout.strip() == "secret/my-cred created", created
+    assert created.exit_code == 0 and created.stdout.strip() == "secret/my-cred created", created
     tls_a = "{mode: SIMPLE, credentialName: my-cred}"
     tls_b = "{mode: SIMPLE, credentialName: missing-cred}"
     mesh.apply(docs(gateway("gw", server(port, "[a.example.com]", "https-a", "HTTPS", tls_a)
@@ -281,24 +281,43 @@ def test_https_with_credential_name(mesh: Mesh, gw: Gateway, certs: TlsFiles) ->
         gw.get(port, "b.example.com", scheme="https", verify=verify, sni="b.example.com", retry=False)
 
     secrets = _mizzen(mesh.cp, "pc", "secret", GATEWAY_ID)
-    assert secrets.returncode == 0, secrets.stderr
+    assert secrets.exit_code == 0, secrets.stderr
     row = next(line.split() for line in secrets.stdout.splitlines() if line.startswith("kubernetes://my-cred"))
     assert row[1:4] == ["Cert", "Chain", "ACTIVE"], secrets.stdout
     assert "missing-cred" not in secrets.stdout
 
     assert _mizzen(mesh.cp, "create", "secret", "tls", "missing-cred", "--cert", str(certs.cert),
-                   "--key", str(certs.key), "-n", "istio-system").returncode == 0
+                   "--key", str(certs.key), "-n", "istio-system").exit_code == 0
     mesh.wait_synced()
     r = gw.get(port, "b.example.com", scheme="https", verify=verify, sni="b.example.com")
     assert r.status_code == 200 and r.json()["workload"] == "beta"
 
 
+def test_mutual_tls_requires_a_client_certificate(mesh: Mesh, gw: Gateway, certs: TlsFiles) -> None:
+    """MUTUAL with a secret carrying ca.crt (`create secret tls --ca-cert`) admits only clients the CA signed."""
+    port = free_port()
+    assert _mizzen(mesh.cp, "create", "secret", "tls", "mtls-cred", "--cert", str(certs.cert), "--key",
+                   str(certs.key), "--ca-cert", str(certs.ca_cert), "-n", "istio-system").exit_code == 0
+    mesh.apply(docs(gateway("gw", server(port, "[a.example.com]", "https", "HTTPS",
+                                         "{mode: MUTUAL, credentialName: mtls-cred}")),
+                    vs("va", "[a.example.com]", "[gw]", to("alpha"))))
+    mesh.wait_synced()
+    client_cert, client_key = make_client_certificate(certs, "client")
+    with_cert = ssl.create_default_context(cafile=str(certs.ca_cert))
+    with_cert.load_cert_chain(str(client_cert), str(client_key))
+    r = gw.get(port, "a.example.com", scheme="https", verify=with_cert, sni="a.example.com")
+    assert r.status_code == 200 and r.json()["workload"] == "alpha"
+    without = ssl.create_default_context(cafile=str(certs.ca_cert))
+    with pytest.raises(httpx.TransportError):  # the gateway ends the handshake: no client certificate
+        gw.get(port, "a.example.com", scheme="https", verify=without, sni="a.example.com", retry=False)
+
+
 def test_create_secret_tls_refuses_a_duplicate(mesh: Mesh, certs: TlsFiles) -> None:
     """`create secret tls` stores a kubernetes.io/tls Secret and, like kubectl create, refuses an existing name."""
     args = ("create", "secret", "tls", "dup", "--cert", str(certs.cert), "--key", str(certs.key))
-    assert _mizzen(mesh.cp, *args).returncode == 0
+    assert _mizzen(mesh.cp, *args).exit_code == 0
     stored = mesh.http.get("/api/v1/namespaces/default/secrets/dup").json()
     assert stored["type"] == "kubernetes.io/tls" and set(stored["data"]) == {"tls.crt", "tls.key"}
     again = _mizzen(mesh.cp, *args)
-    assert again.returncode == 1 and "already exists" in again.stderr, again
+    assert again.exit_code == 1 and "already exists" in again.stderr, again
     assert json.loads(_mizzen(mesh.cp, "get", "secret", "dup", "-o", "json").stdout)["metadata"]["name"] == "dup"
