@@ -40,10 +40,19 @@ def tracing(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
                                     tags=tags)
 
 
-def peer_headers(proxy: Proxy, mesh: MeshConfig) -> list[JSONDict]:
-    """Route-config ``request_headers_to_add`` naming this proxy, so the server side's access log knows
-    the calling workload (Istio's metadata exchange, done with a header)."""
-    return [telemetry.peer_id_header(proxy.node_id)] if mesh.access_log_service else []
+def peer_header_filter(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
+    """A header_mutation HTTP filter naming this proxy on every request it sends, so the server side's
+    access log knows the calling workload (Istio's metadata exchange, done with a header).
+
+    It lives in the proxy's own listener, not in the route configuration, because route configurations
+    are shared by every proxy with the same scope (see :mod:`mizzen.translate.sharing`).
+    """
+    if not mesh.access_log_service:
+        return None
+    header = telemetry.peer_id_header(proxy.node_id)
+    return {"name": names.HEADER_MUTATION, "typed_config": {
+        "@type": names.T_HEADER_MUTATION,
+        "mutations": {"request_mutations": [{"append": header}]}}}
 
 
 def http_filters(dynamic_forward: bool) -> list[JSONDict]:
@@ -76,6 +85,9 @@ def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, direction: Directio
     config["upgrade_configs"] = [{"upgrade_type": "websocket"}]
     if direction == "gateway":
         config["use_remote_address"] = True
+    peer = peer_header_filter(proxy, mesh) if direction in ("outbound", "gateway") else None
+    if peer is not None:  # just before the router, the last filter
+        config["http_filters"] = [*config["http_filters"][:-1], peer, config["http_filters"][-1]]
     logs = access_logs(proxy, mesh, direction)
     if logs:
         config["access_log"] = logs
@@ -86,9 +98,11 @@ def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, direction: Directio
 
 
 def tcp_proxy(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, clusters: Sequence[tuple[str, int]],
-              direction: Direction = "outbound") -> JSONDict:
+              direction: Direction = "outbound", idle_timeout: str | None = None) -> JSONDict:
     """A tcp_proxy to one cluster or a weighted set."""
     config: JSONDict = {"@type": names.T_TCP_PROXY, "stat_prefix": stat_prefix}
+    if idle_timeout is not None:
+        config["idle_timeout"] = idle_timeout
     if len(clusters) == 1:
         config["cluster"] = clusters[0][0]
     else:

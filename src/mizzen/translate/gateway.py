@@ -14,12 +14,12 @@ from mizzen.translate import names
 from mizzen.translate.clusters import ADS_SOURCE
 from mizzen.translate.common import JSONDict, as_int, as_list, as_map, labels_match
 from mizzen.translate.endpoints import socket_address
-from mizzen.translate.filters import hcm, http_filters, peer_headers, tcp_proxy
+from mizzen.translate.filters import hcm, http_filters
 from mizzen.translate.hosts import fqdn, host_matches, hosts_intersect
 from mizzen.translate.match import is_catch_all
 from mizzen.translate.routes import RouteContext, gateway_ref, http_routes
 from mizzen.translate.scope import Scope
-from mizzen.translate.tcp import sni_filter_chains, tcp_destinations, tls_routes
+from mizzen.translate.tcp import outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import route_config
 
 HTTP_SERVER_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
@@ -166,7 +166,7 @@ def _route_config(scope: Scope, name: str, port: int, servers: list[Server]) -> 
     vhosts = [draft.build(host, port) for host, draft in sorted(drafts.items())]
     if not vhosts:
         vhosts = [{"name": names.gateway_blackhole_vhost(port), "domains": ["*"], "routes": []}]
-    rc = route_config(name, vhosts, peer_headers(scope.proxy, scope.mesh.mesh))
+    rc = route_config(name, vhosts)
     rc["ignore_port_in_host_matching"] = True
     return rc
 
@@ -282,14 +282,14 @@ def _l4_chains(scope: Scope, port: int, servers: list[Server]) -> list[JSONDict]
         ctx = RouteContext(scope, server.port, frozenset({server.ref}))
         stat = f"outbound_0.0.0.0_{port}"
 
-        def make(dests: list[tuple[str, int]], stat: str = stat) -> JSONDict:
-            return tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests, "gateway")
+        def make(dests: list[tuple[str, int]], stat: str = stat, ctx: RouteContext = ctx) -> JSONDict:
+            return outbound_tcp_proxy(ctx, stat, dests)
 
         for vs in bound_virtual_services(scope, {server.ref}):
             if server.protocol in ("TLS", "HTTPS"):  # PASSTHROUGH: route by SNI, no termination
                 chains += sni_filter_chains(tls_routes(ctx, vs), make)
             elif as_list(vs.spec.get("tcp")):
                 dests = tcp_destinations(ctx, vs, _vs_host(str(as_list(vs.spec["hosts"])[0]), vs))
-                chains.append({"filters": [tcp_proxy(scope.proxy, scope.mesh.mesh, stat, dests, "gateway")]})
+                chains.append({"filters": [outbound_tcp_proxy(ctx, stat, dests)]})
                 return chains
     return chains

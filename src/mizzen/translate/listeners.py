@@ -11,7 +11,7 @@ from mizzen.translate.hosts import resolve
 from mizzen.translate.model import InboundPort, Upstream
 from mizzen.translate.routes import RouteContext
 from mizzen.translate.scope import Scope, egress_allows_host, inbound_ports
-from mizzen.translate.tcp import sni_filter_chains, tcp_destinations, tls_routes
+from mizzen.translate.tcp import outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import (
     HTTP_PROTOCOLS,
     is_http,
@@ -80,7 +80,7 @@ def sidecar_egress_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | No
         elif services:
             ctx = RouteContext(scope, number)
             vs = select_virtual_service(mesh_virtual_services(scope), services[0].hostname)
-            filt = tcp_proxy(scope.proxy, scope.mesh.mesh, stat, tcp_destinations(ctx, vs, services[0].hostname))
+            filt = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, services[0].hostname))
             out.append((_listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), None))
     return out
 
@@ -132,11 +132,11 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSOND
         return _listener(name, upstream.bind, upstream.listen_port, [{"filters": [filt]}], "OUTBOUND"), rc
     ctx = RouteContext(scope, upstream.port)
     vs = select_virtual_service(mesh_virtual_services(scope), host)
-    default = tcp_proxy(proxy, scope.mesh.mesh, stat, tcp_destinations(ctx, vs, host))
+    default = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, host))
     lis = _listener(name, upstream.bind, upstream.listen_port, [{"filters": [default]}], "OUTBOUND")
     if sp is not None and sp.protocol.upper() in TLS_PROTOCOLS:
         chains = sni_filter_chains(tls_routes(ctx, vs),
-                                   lambda dests: tcp_proxy(proxy, scope.mesh.mesh, stat, dests))
+                                   lambda dests: outbound_tcp_proxy(ctx, stat, dests))
         if chains:
             lis["filter_chains"] = chains
             lis["default_filter_chain"] = {"filters": [default]}

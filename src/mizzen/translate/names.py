@@ -18,6 +18,7 @@ DNS_CACHE = "dynamic_forward_proxy_cache_config"
 
 # --- filter names
 HCM = "envoy.filters.network.http_connection_manager"
+HEADER_MUTATION = "envoy.filters.http.header_mutation"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 FAULT = "envoy.filters.http.fault"
 CORS = "envoy.filters.http.cors"
@@ -34,6 +35,7 @@ HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 # --- type URLs of the Any values we embed
 _T = "type.googleapis.com/"
+T_HEADER_MUTATION = _T + "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation"
 T_HCM = _T + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 T_TCP_PROXY = _T + "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 T_FAULT = _T + "envoy.extensions.filters.http.fault.v3.HTTPFault"

@@ -7,9 +7,26 @@ from typing import Any
 
 from mizzen.config.resource import Resource
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_int, as_list, as_map, labels_match
+from mizzen.translate.common import JSONDict, as_int, as_list, as_map, duration, labels_match
+from mizzen.translate.filters import Direction, tcp_proxy
 from mizzen.translate.hosts import host_matches
+from mizzen.translate.policies import traffic
 from mizzen.translate.routes import RouteContext, destination, gateway_ref
+
+
+def outbound_tcp_proxy(ctx: RouteContext, stat_prefix: str, dests: list[tuple[str, int]]) -> JSONDict:
+    """A tcp_proxy for outbound (or gateway) destinations, with the first destination's DestinationRule
+    ``connectionPool.tcp.idleTimeout`` as its idle timeout (Istio's translation)."""
+    scope = ctx.scope
+    idle = None
+    parsed = names.parse_outbound_cluster(dests[0][0]) if dests else None
+    if parsed is not None:
+        port, subset, host = parsed
+        policy = scope.destination_policy(host)
+        block = traffic.effective_policy(policy.traffic_policy, policy.subset(subset) if subset else None, port)
+        idle = duration(as_map(as_map(block.get("connectionPool")).get("tcp")).get("idleTimeout"))
+    direction: Direction = "gateway" if ctx.gateways is not None else "outbound"
+    return tcp_proxy(scope.proxy, scope.mesh.mesh, stat_prefix, dests, direction, idle)
 
 
 def l4_applies(ctx: RouteContext, vs: Resource, match: Mapping[str, Any]) -> bool:

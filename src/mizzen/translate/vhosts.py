@@ -11,7 +11,6 @@ from mizzen.config.resource import Resource
 from mizzen.registry.model import Service, ServicePort
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict, as_list
-from mizzen.translate.filters import peer_headers
 from mizzen.translate.hosts import domain_variants, fqdn, host_matches, match_specificity, with_port
 from mizzen.translate.routes import RouteContext, default_route, http_routes
 from mizzen.translate.scope import Scope
@@ -100,7 +99,7 @@ def sidecar_route_config(scope: Scope, name: str, services: Sequence[Service], o
     vhosts = [v for v in vhosts if v["domains"]]
     vhosts.sort(key=lambda v: str(v["name"]))
     vhosts.append(catch_all_vhost(scope.outbound_policy))
-    return route_config(name, vhosts, peer_headers(scope.proxy, scope.mesh.mesh))
+    return route_config(name, vhosts)
 
 
 def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[JSONDict]:
@@ -143,8 +142,7 @@ def upstream_route_config(scope: Scope, svc: Service, port: int) -> JSONDict:
     index = VirtualServiceIndex(mesh_virtual_services(scope))
     vhost = {"name": names.vhost(svc.hostname, port), "domains": ["*"],
              "routes": service_routes(scope, index, svc, port)}
-    return route_config(names.upstream_route_config(svc.hostname, port), [vhost],
-                        peer_headers(scope.proxy, scope.mesh.mesh))
+    return route_config(names.upstream_route_config(svc.hostname, port), [vhost])
 
 
 def route_config(name: str, vhosts: list[JSONDict], headers: list[JSONDict] | None = None) -> JSONDict:

@@ -91,3 +91,18 @@ def test_namespace_is_part_of_the_key_and_gateways_share_nothing() -> None:
     gw = Proxy(id="gw.istio-system", type="router", name="gw", namespace="istio-system",
                labels={"istio": "ingressgateway"})
     assert sharing_key(gw, mesh) is None
+
+
+def test_sharing_holds_with_telemetry_on() -> None:
+    """With the access-log service on (as the control plane runs), the peer header stays per proxy."""
+    import dataclasses
+
+    mesh = _mesh(SELECTORS)
+    mesh = dataclasses.replace(mesh, mesh=dataclasses.replace(mesh.mesh, access_log_service=True,
+                                                              telemetry_token="t", zipkin_address="127.0.0.1:1"))
+    a, b = PROXIES[0], _proxy("details-v1", "details", "v1", 31000)
+    for p in (a, b):
+        assert merge(shared_resources(p, mesh), local_resources(p, mesh)) == translate(p, mesh)
+    assert shared_resources(a, mesh) == shared_resources(b, mesh)
+    listener = translate(b, mesh).listeners["127.0.0.1_31000"]
+    assert "details-v1.default" in str(listener)  # its own identity, in its own listener

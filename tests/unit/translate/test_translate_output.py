@@ -110,7 +110,8 @@ def test_envoy_accepts_bookinfo_translation() -> None:
 
 def test_access_log_service_streams_to_the_control_plane() -> None:
     """With the mesh's access-log service on, HCMs and tcp_proxies stream to xds-grpc with the token, and
-    outbound route configs name the calling proxy in a header (for the server side's metrics)."""
+    the outbound listener names the calling proxy in a header (for the server side's metrics); route
+    configurations stay free of per-proxy values so proxies of one scope can share them."""
     m = bookinfo(mesh=MeshConfig(access_log_service=True, telemetry_token="tok"))
     proxy = dataclasses.replace(sidecar(), upstreams=(Upstream("mongo", 27017, 19017),))
     res = translate(proxy, m)
@@ -121,7 +122,10 @@ def test_access_log_service_streams_to_the_control_plane() -> None:
     assert grpc["initial_metadata"] == [{"key": "authorization", "value": "Bearer tok"}]
     tcp = res.listeners["127.0.0.1_19017"]["filter_chains"][0]["filters"][0]["typed_config"]
     assert tcp["access_log"][0]["name"] == "envoy.access_loggers.tcp_grpc" and "access_log_options" in tcp
-    header = res.routes["http_proxy"]["request_headers_to_add"][0]["header"]
+    filters = hcm["http_filters"]
+    assert [f["name"] for f in filters][-2:] == ["envoy.filters.http.header_mutation", "envoy.filters.http.router"]
+    header = filters[-2]["typed_config"]["mutations"]["request_mutations"][0]["append"]["header"]
     assert header == {"key": "x-envoy-peer-metadata-id", "value": proxy.node_id}
+    assert "request_headers_to_add" not in res.routes["http_proxy"]
     assert "access_log" not in translate(proxy, bookinfo()).listeners["127.0.0.1_15080"]["filter_chains"][0][
         "filters"][0]["typed_config"]

@@ -106,3 +106,11 @@ spec:
     r = simulate(res, listener_port=17070, host="127.0.0.1:17070", path="/pkg.Echo/Call", headers={"x-v": "2"})
     assert r.cluster == "outbound|7070|v2|echo.default.svc.cluster.local"
     assert r.route_config == "echo.default.svc.cluster.local:7070"
+
+
+def test_tcp_idle_timeout_from_destination_rule() -> None:
+    """DR connectionPool.tcp.idleTimeout becomes the tcp_proxy idle_timeout."""
+    pool = MONGO.replace("  subsets:", "  trafficPolicy: {connectionPool: {tcp: {idleTimeout: 30m}}}\n  subsets:")
+    proxy = dataclasses.replace(sidecar(), upstreams=(Upstream("mongo", 27017, 19000),))
+    lis = translate(proxy, bookinfo(pool)).listeners["127.0.0.1_19000"]
+    assert lis["filter_chains"][0]["filters"][0]["typed_config"]["idle_timeout"] == "1800s"

@@ -13,6 +13,7 @@ import envoy.extensions.clusters.dynamic_forward_proxy.v3.cluster_pb2
 import envoy.extensions.filters.http.cors.v3.cors_pb2
 import envoy.extensions.filters.http.dynamic_forward_proxy.v3.dynamic_forward_proxy_pb2
 import envoy.extensions.filters.http.fault.v3.fault_pb2
+import envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2
 import envoy.extensions.filters.http.router.v3.router_pb2
 import envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2
 import envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2
