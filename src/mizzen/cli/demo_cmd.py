@@ -42,6 +42,13 @@ CONTROLPLANE_READY_TIMEOUT = 60.0
 POLL_INTERVAL = 0.5
 
 
+DEMO_MESH_CONFIG = """# Mesh settings for the Bookinfo demo (Istio MeshConfig fields). Edit and restart to change.
+defaultConfig:
+  tracing:
+    sampling: 100
+"""
+
+
 class _Interrupted(Exception):
     """SIGINT or SIGTERM arrived while the demo was starting or running."""
 
@@ -156,6 +163,10 @@ class Demo:
             self.say(f"[1/5] control plane: reusing the one already running at {plan.API_URL} "
                      "(it stays running afterwards)")
             return
+        mesh_config = self.home / "mesh.yaml"
+        if not mesh_config.exists():
+            # The demo traces every request (Istio's demo profile samples 100%; its default is 1%).
+            mesh_config.write_text(DEMO_MESH_CONFIG, encoding="utf-8")
         item = self.start("controlplane", plan.controlplane_argv(self.python))
         self.say(f"[1/5] control plane: starting (pid {item.record.pid}, log {item.record.log})")
         deadline = time.monotonic() + CONTROLPLANE_READY_TIMEOUT
