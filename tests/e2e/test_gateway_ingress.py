@@ -198,6 +198,20 @@ def test_listener_per_port_and_vhosts_from_server_and_vs_hosts(mesh: Mesh, gw: G
     assert gw.backend(p2, "a.example.com") == "404"  # the second server only has b.example.com
 
 
+def test_gateways_sharing_a_port_share_its_listener(mesh: Mesh, gw: Gateway) -> None:
+    """Two Gateways with HTTP servers on one port are merged into one listener; each VS sees only its gateway."""
+    port = free_port()
+    mesh.apply(docs(gateway("g1", server(port, "[a.example.com]", name="http-a")),
+                    gateway("g2", server(port, "[b.example.com]", name="http-b"), namespace="istio-system"),
+                    vs("va", "[a.example.com]", "[g1]", to("alpha")),
+                    vs("vb", "['*']", "[istio-system/g2]", to("beta"))))
+    mesh.wait_synced()
+    assert f"0.0.0.0_{port}" in gw.listeners(mesh)
+    assert gw.backend(port, "a.example.com") == "alpha"
+    assert gw.backend(port, "b.example.com") == "beta"  # vb's "*" narrowed to g2's host
+    assert gw.backend(port, "c.example.com") == "404"
+
+
 def test_no_matching_route_or_no_vs_is_404(mesh: Mesh, gw: Gateway) -> None:
     """A path no route matches is 404 (like Bookinfo's gateway); a server with no bound VS answers 404."""
     p1, p2 = free_port(), free_port()
