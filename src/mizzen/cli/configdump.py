@@ -82,13 +82,19 @@ def _cluster_type(c: Mapping[str, Any]) -> str:
     return "EDS" if "eds_cluster_config" in c else "STATIC"
 
 
+def sort_cluster_rows(rows: Iterable[Row]) -> list[Row]:
+    """istioctl's order: by service FQDN (non-Istio names by their own name), then port, subset, direction."""
+    return sorted(rows, key=lambda r: (r[0], int(r[1]) if r[1].isdigit() else -1, r[2], r[3]))
+
+
 def filter_clusters(rows: Iterable[Row], *, fqdn: str = "", port: str = "", subset: str = "",
                     direction: str = "") -> list[Row]:
     return [r for r in rows if (not fqdn or fqdn in r[0]) and (not port or r[1] == port)
             and (not subset or subset in r[2]) and (not direction or r[3] == direction)]
 
 
-def _addr(lis: Mapping[str, Any]) -> tuple[str, str]:
+def listener_address(lis: Mapping[str, Any]) -> tuple[str, str]:
+    """``(address, port)`` of a listener's socket address."""
     sa = (lis.get("address", {}) or {}).get("socket_address", {}) or {}
     return str(sa.get("address", "")), str(sa.get("port_value", ""))
 
@@ -125,7 +131,7 @@ def _chain_destination(chain: Mapping[str, Any]) -> str:
 def listener_rows(items: Sequence[Mapping[str, Any]]) -> list[Row]:
     rows: list[Row] = []
     for lis in items:
-        addr, port = _addr(lis)
+        addr, port = listener_address(lis)
         for chain in lis.get("filter_chains", []):
             rows.append((addr, port, _chain_match(chain), _chain_destination(chain)))
     return rows
@@ -152,13 +158,21 @@ def _match_text(match: Mapping[str, Any]) -> str:
 
 
 def _short_domains(domains: Sequence[str]) -> str:
-    """Up to two shortest port-less domains, then ``+ N more...`` (istioctl's unexpanded view)."""
-    plain = sorted({d for d in domains if ":" not in d or d.startswith("[")}, key=lambda d: (len(d), d))
-    if not plain:
-        plain = sorted(set(domains), key=lambda d: (len(d), d))
-    shown = plain[:2]
-    more = len(plain) - len(shown)
+    """istioctl's DOMAINS cell: port-less names, ``.svc`` duplicates of the FQDN dropped, the two shortest
+    shown, then ``+ N more...`` (``reviews, reviews.default + 1 more...``)."""
+    plain = {_strip_port(d) for d in domains}
+    plain -= {d[: -len(".cluster.local")] for d in plain if d.endswith(".svc.cluster.local")}
+    ordered = sorted(plain, key=lambda d: (len(d), d))
+    shown = ordered[:2]
+    more = len(ordered) - len(shown)
     return ", ".join(shown) + (f" + {more} more..." if more > 0 else "")
+
+
+def _strip_port(domain: str) -> str:
+    if domain.startswith("["):  # [::1]:9080
+        return domain.split("]", 1)[0] + "]"
+    host, sep, port = domain.rpartition(":")
+    return host if sep and port.isdigit() else domain
 
 
 def route_rows(configs: Sequence[Mapping[str, Any]], *, name: str = "") -> list[Row]:
@@ -174,9 +188,15 @@ def route_rows(configs: Sequence[Mapping[str, Any]], *, name: str = "") -> list[
             if not routes:
                 rows.append((rc_name, vh_name, domains, "/*", "404"))
             for r in routes:
+                if _is_passthrough(r):  # istioctl hides the allow_any catch-all
+                    continue
                 rows.append((rc_name, vh_name, domains, _match_text(r.get("match", {})),
                              config_ref(r.get("metadata")) or ("404" if _is_404(r) else "")))
     return rows
+
+
+def _is_passthrough(route: Mapping[str, Any]) -> bool:
+    return (route.get("route") or {}).get("cluster") == "PassthroughCluster"
 
 
 def _is_404(route: Mapping[str, Any]) -> bool:
@@ -202,7 +222,13 @@ def endpoint_rows(clusters_json: Mapping[str, Any], *, cluster: str = "", addres
             if status and st != status:
                 continue
             rows.append((ep, st, outlier, cname))
-    return rows
+    return sorted(rows, key=_endpoint_key)
+
+
+def _endpoint_key(row: Row) -> tuple[str, int, str]:
+    """istioctl orders endpoints by address, then port, then cluster."""
+    host, _, port = row[0].rpartition(":")
+    return host, int(port) if port.isdigit() else 0, row[3]
 
 
 def secret_rows(dump: Mapping[str, Any], certs: Mapping[str, Any] | None = None) -> list[Row]:

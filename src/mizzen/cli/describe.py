@@ -16,13 +16,22 @@ Obj = Mapping[str, Any]
 SEP = "--------------------"
 
 
+@dataclass(frozen=True)
+class GatewayProxy:
+    """A running gateway (``mizzen gateway``): its namespace, the labels Gateway selectors match, its address."""
+
+    namespace: str
+    labels: Mapping[str, str]
+    address: str = "127.0.0.1"
+
+
 @dataclass
 class World:
-    """Every object describe may look at, grouped by kind."""
+    """Every object describe may look at, grouped by kind, and the gateways that are running."""
 
     objects: Mapping[str, Sequence[Obj]] = field(default_factory=dict)
-    gateway_url: str = ""  # e.g. "http://127.0.0.1:8080" for the ingress gateway
-    gateway_labels: Mapping[str, str] = field(default_factory=dict)
+    gateway_url: str = ""  # a fixed ingress URL, used when ``gateways`` is empty (offline rendering)
+    gateways: Sequence[GatewayProxy] = ()
 
     def of(self, kind: str) -> Sequence[Obj]:
         return self.objects.get(kind, ())
@@ -187,23 +196,62 @@ def describe_destination_rule(dr: Obj, labels: Mapping[str, str]) -> list[str]:
 
 
 def describe_gateways(world: World, host: str) -> list[str]:
+    """istioctl's ingress section: each gateway-bound VirtualService routing to ``host``, with the URL of
+    the running gateway that serves it."""
     lines: list[str] = []
     for vs in world.of("VirtualService"):
-        spec = vs.get("spec", {})
-        gws = [g for g in spec.get("gateways", []) or [] if g != "mesh"]
-        if not gws:
-            continue
-        rules = [r for r in spec.get("http", []) or []
+        gws = [g for g in vs.get("spec", {}).get("gateways", []) or [] if g != "mesh"]
+        rules = [r for r in vs.get("spec", {}).get("http", []) or []
                  if any(fqdn(str(d.get("destination", {}).get("host", "")), _ns(vs)) == host
                         for d in r.get("route", []) or [])]
-        if not rules:
+        if not gws or not rules:
             continue
-        url = world.gateway_url or "(gateway address unknown)"
-        lines += [SEP, f"Exposed on Ingress Gateway {url}", f"VirtualService: {_name(vs)}"]
-        for r in rules:
-            facts = [_match_facts(m) for m in r.get("match", []) or []]
-            lines.append("   " + (", ".join(f for f in facts if f) or "(everything)"))
+        urls = [u for u in (_gateway_url(world, _gateway_object(world, str(g), _ns(vs))) for g in gws) if u]
+        if not urls:
+            lines += [SEP, "Skipping Gateway information (no ingress gateway pods)"]
+            continue
+        matches = ", ".join(f for r in rules for f in (_match_facts(m) for m in r.get("match", []) or []) if f)
+        for url in dict.fromkeys(urls):
+            lines += [SEP, f"Exposed on Ingress Gateway {url}", f"VirtualService: {_name(vs)}",
+                      "   " + (matches or "(everything)")]
     return lines
+
+
+def _gateway_object(world: World, ref: str, vs_namespace: str) -> Obj | None:
+    """Resolve a VirtualService's ``gateways`` entry (``name`` or ``ns/name``) to the Gateway object."""
+    ns, _, name = ref.rpartition("/")
+    ns = ns or vs_namespace
+    return next((g for g in world.of("Gateway") if _name(g) == name and _ns(g) == ns), None)
+
+
+def _gateway_url(world: World, gateway: Obj | None) -> str:
+    """Where the running gateway selected by ``gateway`` serves its first HTTP(S) server."""
+    if gateway is None:
+        return ""
+    servers = gateway.get("spec", {}).get("servers", []) or []
+    server = next((s for s in servers if str(s.get("port", {}).get("protocol", "")).upper()
+                   in ("HTTP", "HTTPS", "HTTP2")), servers[0] if servers else {})
+    number = int(server.get("port", {}).get("number", 80))
+    scheme = "https" if str(server.get("port", {}).get("protocol", "")).upper() == "HTTPS" else "http"
+    selector = gateway.get("spec", {}).get("selector") or {}
+    for proxy in world.gateways:
+        if _selects(selector, proxy.labels):
+            port = _listen_port(world, proxy, number)
+            default = 443 if scheme == "https" else 80
+            return f"{scheme}://{proxy.address}" + ("" if port == default else f":{port}")
+    return world.gateway_url
+
+
+def _listen_port(world: World, proxy: GatewayProxy, number: int) -> int:
+    """Istio's gateway port translation: a server port that is a port of the gateway's own Service binds
+    that port's targetPort."""
+    for svc in world.of("Service"):
+        if _ns(svc) != proxy.namespace or not _selects(svc.get("spec", {}).get("selector"), proxy.labels):
+            continue
+        for p in svc.get("spec", {}).get("ports", []) or []:
+            if p.get("port") == number and isinstance(p.get("targetPort"), int):
+                return int(p["targetPort"])
+    return number
 
 
 def describe_workload(world: World, name: str, namespace: str) -> str:

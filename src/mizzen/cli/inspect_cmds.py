@@ -16,7 +16,7 @@ import yaml
 
 from mizzen.cli import configdump as cd
 from mizzen.cli.client import ApiClient
-from mizzen.cli.describe import World, describe_service, describe_workload
+from mizzen.cli.describe import GatewayProxy, World, describe_service, describe_workload
 
 STATUS_TYPES = ("CDS", "LDS", "EDS", "RDS")
 DESCRIBE_KINDS = ("Service", "ServiceEntry", "WorkloadEntry", "DestinationRule", "VirtualService",
@@ -83,7 +83,10 @@ def proxy_status(ctx: click.Context, proxy: str | None, namespace: str | None, o
 
 
 def _proxy_diff(client: ApiClient, proxy: str) -> None:
+    view = client.get_json(f"/api/mizzen/v1/proxies/{_pid(proxy)}")
     data = client.get_json(f"/api/mizzen/v1/proxies/{_pid(proxy)}/syncdiff")
+    for line in nack_lines(view):
+        click.echo(line)
     for sec in data["sections"]:
         title = sec["title"]
         suffix = f" (RDS last loaded at {sec['lastLoaded']})" if title == "Routes" and sec["lastLoaded"] else ""
@@ -92,6 +95,17 @@ def _proxy_diff(client: ApiClient, proxy: str) -> None:
         else:
             click.echo(f"{title} Don't Match{suffix}")
             click.echo(sec["diff"], nl=False)
+
+
+def nack_lines(view: Mapping[str, Any]) -> list[str]:
+    """Why Envoy's config differs: each xDS type it rejected, with Envoy's message."""
+    lines = []
+    for t in STATUS_TYPES:
+        entry = view.get("xds", {}).get(t, {})
+        if entry.get("status") == "ERROR" and entry.get("lastError"):
+            version = entry.get("versionSent") or "?"
+            lines.append(f"{t} ERROR: Envoy rejected version {version}: {entry['lastError']}")
+    return lines
 
 
 def _pid(proxy: str) -> str:
@@ -129,15 +143,13 @@ def _admin(ctx: click.Context, proxy: str, path: str, params: Mapping[str, str] 
 def pc_cluster(ctx: click.Context, proxy: str, fqdn: str, port: str, subset: str, direction: str,
                output: str) -> None:
     """Clusters: SERVICE FQDN, PORT, SUBSET, DIRECTION, TYPE, DESTINATION RULE."""
-    dump = _admin(ctx, proxy, "config_dump")
-    items = cd.clusters(dump)
-    keep = {r[0:4] for r in cd.filter_clusters([cd.cluster_row(c) for c in items], fqdn=fqdn, port=port,
-                                                   subset=subset, direction=direction)}
-    items = [c for c in items if cd.cluster_row(c)[0:4] in keep]
+    pairs = [(cd.cluster_row(c), c) for c in cd.clusters(_admin(ctx, proxy, "config_dump"))]
+    kept = set(cd.filter_clusters([r for r, _ in pairs], fqdn=fqdn, port=port, subset=subset,
+                                  direction=direction))
     if output != "short":
-        _dump(items, output)
+        _dump([c for r, c in pairs if r in kept], output)
         return
-    click.echo(cd.table(cd.CLUSTER_HEADER, [cd.cluster_row(c) for c in items]), nl=False)
+    click.echo(cd.table(cd.CLUSTER_HEADER, cd.sort_cluster_rows(r for r, _ in pairs if r in kept)), nl=False)
 
 
 @proxy_config.command("listener")
@@ -148,13 +160,13 @@ def pc_cluster(ctx: click.Context, proxy: str, fqdn: str, port: str, subset: str
 @click.pass_context
 def pc_listener(ctx: click.Context, proxy: str, port: str, address: str, output: str) -> None:
     """Listeners: ADDRESSES, PORT, MATCH, DESTINATION (one row per filter chain)."""
-    items = cd.listeners(_admin(ctx, proxy, "config_dump"))
-    rows = [r for r in cd.listener_rows(items) if (not port or r[1] == port) and (not address or r[0] == address)]
+    items = [i for i in cd.listeners(_admin(ctx, proxy, "config_dump"))
+             if (not port or cd.listener_address(i)[1] == port)
+             and (not address or cd.listener_address(i)[0] == address)]
     if output != "short":
-        _dump([i for i in items if not port or str(i.get("address", {}).get("socket_address", {})
-                                                     .get("port_value")) == port], output)
+        _dump(items, output)
         return
-    click.echo(cd.table(cd.LISTENER_HEADER, rows), nl=False)
+    click.echo(cd.table(cd.LISTENER_HEADER, cd.listener_rows(items)), nl=False)
 
 
 @proxy_config.command("route")
@@ -235,27 +247,46 @@ def pc_all(ctx: click.Context, proxy: str, output: str) -> None:
     if output != "short":
         _dump(dump, output)
         return
-    click.echo(cd.table(cd.CLUSTER_HEADER, [cd.cluster_row(c) for c in cd.clusters(dump)]))
+    click.echo(cd.table(cd.CLUSTER_HEADER, cd.sort_cluster_rows(cd.cluster_row(c) for c in cd.clusters(dump))))
     click.echo(cd.table(cd.LISTENER_HEADER, cd.listener_rows(cd.listeners(dump))))
     click.echo(cd.table(cd.ROUTE_HEADER, cd.route_rows(cd.route_configs(dump))))
+    secrets = cd.secret_rows(dump, _admin(ctx, proxy, "certs"))
+    if secrets:
+        click.echo(cd.table(cd.SECRET_HEADER, secrets))
     eps = _admin(ctx, proxy, "clusters", {"format": "json"})
     click.echo(cd.table(cd.ENDPOINT_HEADER, cd.endpoint_rows(eps)), nl=False)
 
 
+LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
+
+
+def log_params(level: str) -> dict[str, str]:
+    """Envoy ``/logging`` parameters for istioctl's ``--level``: ``debug`` (every logger) or
+    ``router:debug,http:info`` (named loggers). Raises click.BadParameter on an unknown level."""
+    pairs = [p.strip() for p in level.split(",") if p.strip()]
+    named = [p.partition(":") for p in pairs]
+    for logger, colon, lvl in named:
+        value = lvl if colon else logger
+        if value not in LOG_LEVELS or (colon and not logger):
+            raise click.BadParameter(f"{value!r} is not a log level ({', '.join(LOG_LEVELS)}); use LEVEL or "
+                                     "LOGGER:LEVEL[,LOGGER:LEVEL...]", param_hint="--level")
+    if len(pairs) == 1 and not named[0][1]:
+        return {"level": pairs[0]}
+    if any(not colon for _, colon, _ in named):
+        raise click.BadParameter("mix of LEVEL and LOGGER:LEVEL", param_hint="--level")
+    return {"paths": ",".join(pairs)}
+
+
 @proxy_config.command("log")
 @click.argument("proxy")
-@click.option("--level", default="", help="Set every logger to this level (trace, debug, info, warning, ...).")
+@click.option("--level", default="", help="LEVEL for every logger, or LOGGER:LEVEL[,LOGGER:LEVEL...] "
+                                          "(levels: trace, debug, info, warning, error, critical, off).")
 @click.option("--reset", is_flag=True, help="Reset every logger to warning.")
 @click.pass_context
 def pc_log(ctx: click.Context, proxy: str, level: str, reset: bool) -> None:
     """Show or change Envoy's log levels."""
-    client = _client(ctx)
-    path = f"/api/mizzen/v1/proxies/{_pid(proxy)}/admin/logging"
-    target = "warning" if reset else level
-    if target:
-        text = client.post_text(path, params={"level": target})
-    else:
-        text = client.post_text(path)
+    params = {"level": "warning"} if reset else (log_params(level) if level else None)
+    text = _client(ctx).post_text(f"/api/mizzen/v1/proxies/{_pid(proxy)}/admin/logging", params=params)
     click.echo(text, nl=not text.endswith("\n"))
 
 
@@ -269,24 +300,10 @@ def _world(ctx: click.Context) -> World:
     objects: dict[str, Sequence[Mapping[str, Any]]] = {}
     for kind in DESCRIBE_KINDS:
         objects[kind] = client.list_all(kind)
-    gw_url = ""
-    for p in client.get_json("/api/mizzen/v1/proxies")["items"]:
-        if p.get("type") == "router":
-            gw_url = _gateway_url(p, objects.get("Gateway", []))
-            break
-    return World(objects=objects, gateway_url=gw_url)
-
-
-def _gateway_url(proxy: Mapping[str, Any], gateways: Sequence[Mapping[str, Any]]) -> str:
-    labels = proxy.get("labels", {})
-    for gw in gateways:
-        sel = gw.get("spec", {}).get("selector", {}) or {}
-        if sel and all(labels.get(k) == v for k, v in sel.items()):
-            server = (gw["spec"].get("servers") or [{}])[0]
-            port = server.get("port", {}).get("number", 80)
-            scheme = "https" if server.get("port", {}).get("protocol") == "HTTPS" else "http"
-            return f"{scheme}://{proxy.get('bindAddress') or '127.0.0.1'}:{port}"
-    return ""
+    gateways = [GatewayProxy(namespace=str(p.get("namespace", "")), labels=dict(p.get("labels", {})),
+                             address=str(p.get("bindAddress") or "127.0.0.1"))
+                for p in client.get_json("/api/mizzen/v1/proxies")["items"] if p.get("type") == "router"]
+    return World(objects=objects, gateways=gateways)
 
 
 @describe.command("workload")

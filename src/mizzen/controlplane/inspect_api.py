@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from mizzen.controlplane import syncdiff
+from mizzen.controlplane.api import ApiError
 from mizzen.controlplane.mesh import MeshController, ProxyRecord, _proxy_json
 from mizzen.xds import types as xt
 from mizzen.xds.server import XdsServer
@@ -50,6 +52,7 @@ class _Handlers:
         view["namespace"] = rec.proxy.namespace
         view["name"] = rec.proxy.name
         view["labels"] = dict(rec.proxy.labels)
+        view["bindAddress"] = rec.proxy.bind_address
         view["controlPlane"] = INSTANCE
         st = statuses.get(rec.node.node_id)
         snap = self.mesh.cache.get(rec.node.node_id)
@@ -81,11 +84,13 @@ class _Handlers:
                                   "converged": self.mesh.converged})
 
     def _find(self, request: web.Request) -> ProxyRecord:
-        rec = self.mesh.proxy_by_id(request.match_info["proxy"])
+        # ApiError (not web.HTTPNotFound): the API middleware replaces HTTPException messages with a
+        # generic "could not find the requested resource", and the CLI prints this message as is.
+        wanted = request.match_info["proxy"]
+        rec = self.mesh.proxy_by_id(wanted)
         if rec is None or not rec.connected:
-            raise web.HTTPNotFound(text=json.dumps(_status(404, "NotFound",
-                                   f'proxy "{request.match_info["proxy"]}" is not connected')),
-                                   content_type="application/json")
+            raise ApiError(404, "NotFound", f'proxy "{wanted}" is not connected to this control plane '
+                                            "(mizzen proxy-status lists the connected proxies)")
         return rec
 
     async def get_proxy(self, request: web.Request) -> web.Response:
@@ -109,50 +114,40 @@ class _Handlers:
         path = request.match_info["path"].strip("/")
         allowed = ADMIN_WRITE if request.method == "POST" else ADMIN_READ
         if request.method not in ("GET", "POST") or path not in allowed:
-            raise web.HTTPForbidden(text=json.dumps(_status(403, "Forbidden",
-                                    f"admin endpoint {request.method} /{path} is not exposed")),
-                                    content_type="application/json")
-        admin = str(rec.node.metadata.get("MIZZEN_ADMIN", ""))
-        if not admin:
-            raise web.HTTPServiceUnavailable(text=json.dumps(_status(503, "ServiceUnavailable",
-                                             "the proxy did not report an admin address")),
-                                             content_type="application/json")
-        url = f"http://{admin}/{path}"
-        timeout = aiohttp.ClientTimeout(total=30)
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as session, \
-                    session.request(request.method, url, params=request.query) as resp:
-                body = await resp.read()
-                return web.Response(body=body, status=resp.status,
-                                    content_type=resp.content_type or "text/plain")
-        except aiohttp.ClientError as exc:
-            raise web.HTTPBadGateway(text=json.dumps(_status(502, "BadGateway",
-                                     f"cannot reach Envoy admin at {admin}: {exc}")),
-                                     content_type="application/json") from exc
+            raise ApiError(403, "Forbidden", f"admin endpoint {request.method} /{path} is not exposed")
+        status, content_type, body = await _admin_call(rec, request.method, path, request.query)
+        return web.Response(body=body, status=status, content_type=content_type)
 
     async def sync_diff(self, request: web.Request) -> web.Response:
         """Compare the generated config with the proxy's live ``/config_dump`` (``proxy-status <proxy>``)."""
         rec = self._find(request)
-        dump = json.loads(await self._admin_get(rec, "config_dump"))
+        status, _, body = await _admin_call(rec, "GET", "config_dump", {})
+        if status != 200:
+            raise ApiError(502, "BadGateway", f"Envoy admin /config_dump answered {status}: {body[:200]!r}")
+        dump = json.loads(body)
         out = rec.last_output
         expected = {"clusters": dict(out.clusters), "listeners": dict(out.listeners),
                     "routes": dict(out.routes)} if out else {}
         sections = syncdiff.compare(expected, dump)
         return web.json_response({"proxy": rec.proxy.id, "sections": [s.to_json() for s in sections]})
 
-    async def _admin_get(self, rec: ProxyRecord, path: str) -> bytes:
-        admin = str(rec.node.metadata.get("MIZZEN_ADMIN", ""))
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
-                    session.get(f"http://{admin}/{path}") as resp:
-                return await resp.read()
-        except aiohttp.ClientError as exc:
-            raise web.HTTPBadGateway(text=json.dumps(_status(502, "BadGateway",
-                                     f"cannot reach Envoy admin at {admin}: {exc}")),
-                                     content_type="application/json") from exc
-
     async def workloads(self, request: web.Request) -> web.Response:
         return web.json_response({"items": self.mesh.workloads()})
+
+
+async def _admin_call(rec: ProxyRecord, method: str, path: str,
+                      params: Mapping[str, str]) -> tuple[int, str, bytes]:
+    """One request to the proxy's Envoy admin (loopback, address from the node metadata)."""
+    admin = str(rec.node.metadata.get("MIZZEN_ADMIN", ""))
+    if not admin:
+        raise ApiError(503, "ServiceUnavailable", f"proxy {rec.proxy.id} did not report an admin address")
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
+                session.request(method, f"http://{admin}/{path}", params=dict(params)) as resp:
+            return resp.status, resp.content_type or "text/plain", await resp.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ApiError(502, "BadGateway", f"cannot reach the Envoy admin of {rec.proxy.id} at {admin}: "
+                                          f"{exc or type(exc).__name__}") from exc
 
 
 def _redact_secret(secret: Any) -> Any:
@@ -164,8 +159,3 @@ def _redact_secret(secret: Any) -> Any:
     if "private_key" in tls:
         tls["private_key"] = {"inline_string": "[redacted]"}
     return data
-
-
-def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-            "message": message, "code": code}
