@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from mizzen.testing.controlplane import controlplane
@@ -83,15 +84,26 @@ def test_redirects_answer_with_status_and_location(mesh: Mesh, client: Workload)
     redirect: {authority: other.example.com, redirectCode: 302}
   - match: [{uri: {prefix: /secure}}]
     redirect: {scheme: https, port: 8443, uri: /tls-home, redirectCode: 308}
+  - match: [{uri: {prefix: /default-port}}]
+    redirect: {scheme: https, derivePort: FROM_PROTOCOL_DEFAULT}
+  - match: [{uri: {prefix: /same-port}}]
+    redirect: {authority: mirror.example.com, derivePort: FROM_REQUEST_PORT}
   - route: [{destination: {host: echo}}]""")
     with client.client() as c:
         moved = c.get("http://echo:9080/moved?x=1")
         elsewhere = c.get("http://echo:9080/elsewhere/page")
         secure = c.get("http://echo:9080/secure")
+        default_port = c.get("http://echo:9080/default-port")
+        same_port = c.get("http://echo:9080/same-port")
         normal = c.get("http://echo:9080/stays")
     assert (moved.status_code, moved.headers["location"]) == (301, "http://echo:9080/new-home?x=1")
     assert (elsewhere.status_code, elsewhere.headers["location"]) == (302, "http://other.example.com/elsewhere/page")
     assert (secure.status_code, secure.headers["location"]) == (308, "https://echo:8443/tls-home")
+    # FROM_PROTOCOL_DEFAULT: "443 for HTTPS" (Istio's API doc), written out or implied by the scheme.
+    target = httpx.URL(default_port.headers["location"])
+    assert default_port.status_code == 301
+    assert (target.scheme, target.host, target.port or 443, target.path) == ("https", "echo", 443, "/default-port")
+    assert (same_port.status_code, same_port.headers["location"]) == (301, "http://mirror.example.com:9080/same-port")
     assert normal.status_code == 200 and normal.json()["path"] == "/stays"
 
 

@@ -170,7 +170,7 @@ def _rule_body(ctx: RouteContext, rule: Rule) -> JSONDict | None:
     rule_headers = headers.header_ops(as_map(spec.get("headers")))
     authority = rule_headers.pop("host_rewrite_literal", None)
     if "redirect" in spec:
-        redirect = _redirect(as_map(spec["redirect"]))
+        redirect = _redirect(as_map(spec["redirect"]), ctx.port)
         if redirect is None:
             return None
         body["redirect"] = redirect
@@ -305,7 +305,7 @@ def _mirror(ctx: RouteContext, dest: Mapping[str, Any], namespace: str, fraction
     return {"cluster": cluster, "runtime_fraction": {"default_value": fraction}, "trace_sampled": False}
 
 
-def _redirect(spec: Mapping[str, Any]) -> JSONDict | None:
+def _redirect(spec: Mapping[str, Any], request_port: int) -> JSONDict | None:
     code = as_int(spec.get("redirectCode"), 301)
     if code not in _REDIRECT_CODES:
         return None  # Istio drops the action for codes Envoy cannot express
@@ -325,6 +325,10 @@ def _redirect(spec: Mapping[str, Any]) -> JSONDict | None:
         out["port_redirect"] = port
     elif derive == "FROM_PROTOCOL_DEFAULT":
         out["port_redirect"] = 443 if scheme == "https" else 80
+    elif derive == "FROM_REQUEST_PORT":
+        # Envoy cannot copy the port from the request, but routes are built per request port (as Istio
+        # does); without it a new authority would lose the port.
+        out["port_redirect"] = request_port
     out["response_code"] = _REDIRECT_CODES[code]
     return out
 
