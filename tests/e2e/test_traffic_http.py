@@ -211,3 +211,24 @@ def test_mirror_percentage_mirrors_that_share(mesh: Mesh, client: Workload) -> N
     time.sleep(0.5)  # let the last fire-and-forget copies land
     mirrored = _shadow_count(client, path, n, timeout=0)
     assert abs(mirrored - n / 2) < 4.5 * (n * 0.25) ** 0.5, mirrored
+
+
+def test_cors_policy_answers_preflight_and_marks_allowed_origins(mesh: Mesh, client: Workload) -> None:
+    """corsPolicy: a preflight from an allowed origin is answered by the sidecar; other origins get no grant."""
+    _apply(mesh, """  - corsPolicy:
+      allowOrigins: [{exact: "https://app.example.com"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-custom]
+      maxAge: 24h
+    route: [{destination: {host: echo}}]""")
+    preflight = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
+    with client.client() as c:
+        allowed = c.options("http://echo:9080/cors", headers=preflight)
+        simple = c.get("http://echo:9080/cors", headers={"origin": "https://app.example.com"})
+        other = c.get("http://echo:9080/cors", headers={"origin": "https://evil.example.com"})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert allowed.headers["access-control-allow-methods"] == "GET,POST"
+    assert allowed.headers["access-control-max-age"] == "86400"
+    assert simple.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert other.status_code == 200 and "access-control-allow-origin" not in other.headers

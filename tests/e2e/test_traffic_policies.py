@@ -61,6 +61,19 @@ spec:
   trafficPolicy:
     outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky-cookie}
+spec: {selector: {app: sticky}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: sticky-cookie}
+spec:
+  host: sticky-cookie
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpCookie: {name: session, ttl: 60s}}}
+---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: sticky}
@@ -166,3 +179,18 @@ def test_consistent_hash_spreads_different_header_values(client: Workload) -> No
             assert len(seen) == 1, seen
             owners[f"user-{i}"] = next(iter(seen))
     assert len(set(owners.values())) >= 2, owners
+
+
+def test_cookie_hash_sets_a_session_cookie_that_keeps_the_endpoint(client: Workload) -> None:
+    """consistentHash httpCookie with ttl: the sidecar sets the cookie on the first answer; requests carrying it
+    stay on one endpoint, and fresh sessions are spread."""
+    owners = set()
+    for _ in range(10):
+        with client.client() as c:
+            first = c.get("http://sticky-cookie:9080/")
+            cookie = first.cookies.get("session")
+            assert cookie, first.headers
+            seen = {c.get("http://sticky-cookie:9080/").json()["workload"] for _ in range(10)}
+        assert seen == {first.json()["workload"]}
+        owners |= seen
+    assert len(owners) >= 2, owners

@@ -67,6 +67,9 @@ metadata: {name: greeter}
 spec:
   hosts: [greeter]
   http:
+  - match: [{headers: {x-fail: {exact: "yes"}}}]
+    fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}
+    route: [{destination: {host: greeter, subset: v1}}]
   - match: [{headers: {x-version: {exact: v2}}}]
     route: [{destination: {host: greeter, subset: v2}}]
   - route: [{destination: {host: greeter, subset: v1}}]
@@ -129,3 +132,13 @@ def test_grpc_call_routes_by_header_through_two_sidecars(client: Workload) -> No
         v2 = {hello(b"hi", timeout=10, metadata=[("x-version", "v2")]) for _ in range(5)}
     assert plain == {b"v1:hi"}
     assert v2 == {b"v2:hi"}
+
+
+def test_grpc_abort_fault_returns_the_grpc_status(client: Workload) -> None:
+    """fault.abort.grpcStatus UNAVAILABLE: the caller gets that gRPC status from the client sidecar."""
+    with grpc.insecure_channel(f"127.0.0.1:{_upstream(client, 'greeter')}") as channel:
+        hello = channel.unary_unary(grpcecho.METHOD)
+        with pytest.raises(grpc.RpcError) as failed:
+            hello(b"hi", timeout=10, metadata=[("x-fail", "yes")])
+        assert hello(b"hi", timeout=10) == b"v1:hi"
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
