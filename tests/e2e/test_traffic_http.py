@@ -1,5 +1,6 @@
 """VirtualService HTTP actions through real Envoy sidecars started by `mizzen run` (issue 4): redirect,
-rewrite, directResponse, header manipulation and mirroring, each checked as a user would see it.
+rewrite, directResponse, header manipulation, mirroring and CORS, each checked as a user would see it; and a
+Sidecar resource scoping one workload's egress.
 
 One control plane and three workloads (a client, the echo backend and a shadow backend) are shared by the
 module; each test applies the VirtualService it needs, waits until every proxy ACKed it, and sends requests
@@ -8,6 +9,7 @@ through the client's sidecar exactly as an app with HTTP_PROXY would.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mizzen.testing.controlplane import controlplane
+from mizzen.testing.controlplane import controlplane, free_port
+from mizzen.testing.echo import serve
 from mizzen.testing.mesh import Mesh, Workload
 
 pytestmark = pytest.mark.e2e
@@ -232,3 +235,46 @@ def test_cors_policy_answers_preflight_and_marks_allowed_origins(mesh: Mesh, cli
     assert allowed.headers["access-control-max-age"] == "86400"
     assert simple.headers["access-control-allow-origin"] == "https://app.example.com"
     assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+
+
+SIDECAR_PATH = "/apis/networking.istio.io/v1/namespaces/default/sidecars/client"
+
+
+def _cluster_names(w: Workload) -> set[str]:
+    """The clusters the workload's Envoy has now (admin /clusters)."""
+    text = httpx.get(f"{w.admin}/clusters", timeout=10, trust_env=False).text
+    return {line.split("::", 1)[0] for line in text.splitlines() if "::" in line}
+
+
+def test_sidecar_resource_scopes_egress_and_blocks_the_rest(mesh: Mesh, client: Workload) -> None:
+    """Default ALLOW_ANY passes through to an unregistered server; a Sidecar for the client with egress hosts
+    ["./shadow"] and REGISTRY_ONLY removes echo's clusters from its Envoy and answers 502 for echo and the
+    unregistered server, while shadow stays reachable."""
+    outside = serve(free_port(), workload="outside")
+    threading.Thread(target=outside.serve_forever, daemon=True).start()
+    outside_url = f"http://127.0.0.1:{outside.server_address[1]}/passthrough"
+    echo_cluster = "outbound|9080||echo.default.svc.cluster.local"
+    try:
+        assert client.get(outside_url).json()["workload"] == "outside"
+        assert echo_cluster in _cluster_names(client)
+        mesh.apply("""apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: client}
+spec:
+  workloadSelector: {labels: {app: client}}
+  egress: [{hosts: ["./shadow"]}]
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+""")
+        mesh.wait_synced()
+        clusters = _cluster_names(client)
+        assert echo_cluster not in clusters and "outbound|9080||shadow.default.svc.cluster.local" in clusters
+        assert client.get("http://echo:9080/").status_code == 502
+        assert client.get(outside_url).status_code == 502
+        assert client.get("http://shadow:9080/").json()["workload"] == "shadow"
+        assert outside.counts["/passthrough"] == 1
+    finally:
+        mesh.delete(SIDECAR_PATH)
+        mesh.wait_synced()
+        outside.shutdown()
+        outside.server_close()
+    assert client.get("http://echo:9080/").status_code == 200
