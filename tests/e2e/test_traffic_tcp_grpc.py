@@ -1,14 +1,17 @@
-"""TCP and gRPC through real Envoy sidecars started by `mizzen run` (issue 4): a weighted `tcp` route splits
-connections, and a gRPC call is routed by a header (gRPC metadata) through two sidecars.
+"""TCP, TLS and gRPC through real Envoy sidecars started by `mizzen run` (issue 4): a weighted `tcp` route
+splits connections, `tls` routes pick a backend by SNI without terminating TLS, and a gRPC call is routed by a
+header (gRPC metadata) through two sidecars.
 
-Neither client speaks through the HTTP proxy: the client workload gets explicit local upstream ports
-(`mizzen run --upstream tcpecho:7000 --upstream greeter:7070`), as a TCP or gRPC app would use them.
+None of these clients speaks through the HTTP proxy: the client workload gets explicit local upstream ports
+(`mizzen run --upstream tcpecho:7000 --upstream greeter:7070 --upstream front:8443`), as a TCP, TLS or gRPC
+app would use them.
 """
 
 from __future__ import annotations
 
 import collections
 import socket
+import ssl
 import sys
 from collections.abc import Iterator
 
@@ -18,6 +21,7 @@ import pytest
 from mizzen.testing import grpcecho
 from mizzen.testing.controlplane import controlplane
 from mizzen.testing.mesh import Mesh, Workload
+from mizzen.testing.tls import TlsFiles, make_certificates
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +40,32 @@ apiVersion: v1
 kind: Service
 metadata: {name: greeter}
 spec: {selector: {app: greeter}, ports: [{name: grpc, port: 7070}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: front}
+spec: {selector: {app: front}, ports: [{name: tls, port: 8443}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tls-a}
+spec: {selector: {app: tls-a}, ports: [{name: tls, port: 8443}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tls-b}
+spec: {selector: {app: tls-b}, ports: [{name: tls, port: 8443}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front}
+spec:
+  hosts: [front, "*.example.com"]
+  tls:
+  - match: [{port: 8443, sniHosts: [a.example.com]}]
+    route: [{destination: {host: tls-a}}]
+  - match: [{sniHosts: [b.example.com]}]
+    route: [{destination: {host: tls-b}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -77,16 +107,25 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def certs(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_certificates(tmp_path_factory.mktemp("certs"), ["a.example.com", "b.example.com"])
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory, certs: TlsFiles) -> Iterator[Mesh]:
     with controlplane(tmp_path_factory.mktemp("traffic-tcp-grpc")) as cp, Mesh(cp) as m:
         m.apply(CONFIG)
+        for name in ("tls-a", "tls-b"):
+            m.run(name, {"app": name, "version": "v1"}, ports=("tls=8443",), ready_path=None, wait=False,
+                  command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--port", "{port}",
+                           "--cert", str(certs.cert), "--key", str(certs.key)])
         for v in ("v1", "v2"):
             m.run(f"tcpecho-{v}", {"app": "tcpecho", "version": v}, ports=("tcp=7000",), ready_path=None,
                   wait=False, command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--port", "{port}"])
             m.run(f"greeter-{v}", {"app": "greeter", "version": v}, ports=("grpc=7070",), ready_path=None,
                   wait=False, command=[sys.executable, "-m", "mizzen.testing.grpcecho", "--port", "{port}"])
         m.run("client", {"app": "client", "version": "v1"}, wait=False,
-              extra_args=("--upstream", "tcpecho:7000", "--upstream", "greeter:7070"))
+              extra_args=("--upstream", "tcpecho:7000", "--upstream", "greeter:7070", "--upstream", "front:8443"))
         m.wait_running(*m.workloads)
         m.wait_synced()
         yield m
@@ -122,6 +161,22 @@ def test_tcp_weighted_route_splits_connections(client: Workload) -> None:
     counts = collections.Counter(_greeting(port) for _ in range(n))
     assert set(counts) == {"tcpecho-v1", "tcpecho-v2"}, counts
     assert abs(counts["tcpecho-v2"] - n * 0.3) < 4.5 * (n * 0.3 * 0.7) ** 0.5, counts
+
+
+def _tls_greeting(port: int, sni: str, ca: str) -> str:
+    """Open TLS with ``sni`` through the client's local port, verify the backend's certificate, read its name."""
+    context = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=sni) as tls:
+        return tls.makefile("rb").readline().decode().strip()
+
+
+def test_tls_routes_pick_the_backend_by_sni(client: Workload, certs: TlsFiles) -> None:
+    """tls routes: SNI a.example.com reaches tls-a, b.example.com tls-b; TLS is end to end (the backend's
+    certificate verifies), the sidecars only read the SNI."""
+    port = _upstream(client, "front")
+    assert {_tls_greeting(port, "a.example.com", str(certs.ca_cert)) for _ in range(5)} == {"tls-a"}
+    assert {_tls_greeting(port, "b.example.com", str(certs.ca_cert)) for _ in range(5)} == {"tls-b"}
 
 
 def test_grpc_call_routes_by_header_through_two_sidecars(client: Workload) -> None:

@@ -1,8 +1,9 @@
 """TCP test backend: on every connection it first sends its name, then echoes what it receives, so a
 test can tell which backend a TCP route chose.
 
-Run: ``python -m mizzen.testing.tcpecho --port N [--name NAME]`` (``--port`` defaults to ``$PORT``, the
-name to ``$MIZZEN_WORKLOAD``). The greeting is ``<name>\\n``.
+Run: ``python -m mizzen.testing.tcpecho --port N [--name NAME] [--cert FILE --key FILE]`` (``--port``
+defaults to ``$PORT``, the name to ``$MIZZEN_WORKLOAD``). The greeting is ``<name>\\n``. With ``--cert`` and
+``--key`` every connection is TLS first (a TLS backend for SNI routing tests).
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ import argparse
 import contextlib
 import os
 import socketserver
+import ssl
 
 
 class TcpEchoHandler(socketserver.BaseRequestHandler):
     """Greets with the server's name, then echoes until the peer closes."""
 
     server: TcpEchoServer
+
+    def setup(self) -> None:
+        if self.server.tls is not None:
+            self.request = self.server.tls.wrap_socket(self.request, server_side=True)
 
     def handle(self) -> None:
         self.request.sendall(self.server.name.encode() + b"\n")
@@ -30,9 +36,9 @@ class TcpEchoServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], name: str) -> None:
+    def __init__(self, address: tuple[str, int], name: str, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(address, TcpEchoHandler)
-        self.name = name
+        self.name, self.tls = name, tls
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,8 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7000")))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--name", default=os.environ.get("MIZZEN_WORKLOAD", "tcpecho"))
+    parser.add_argument("--cert", help="PEM certificate: serve TLS (with --key)")
+    parser.add_argument("--key", help="PEM private key for --cert")
     args = parser.parse_args(argv)
-    with TcpEchoServer((args.host, args.port), args.name) as server, contextlib.suppress(KeyboardInterrupt):
+    tls = None
+    if args.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.cert, args.key)
+    with TcpEchoServer((args.host, args.port), args.name, tls) as server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
 
