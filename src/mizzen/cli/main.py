@@ -59,6 +59,9 @@ from mizzen.dashboard.cli import dashboard_command  # noqa: E402
 
 add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
 add_commands(workload_cmds.COMMANDS)
+for _command in workload_cmds.PROXY_CONFIG_COMMANDS:
+    inspect_cmds.proxy_config.add_command(_command)
+    inspect_cmds.proxy_config.add_command(_command, name="envoy-stats")
 add_commands((run_cmds.run_command, run_cmds.gateway_command, analyze_cmd.analyze_command,
               demo_cmd.demo_command, dashboard_command))
 controlplane_cmds.CONTROLPLANE_HOOKS.append(wiring.install)

@@ -102,4 +102,22 @@ def logs(workload: str, namespace: str, proxy: bool, envoy: bool, follow: bool, 
                 time.sleep(0.2)
 
 
+@click.command("stats")
+@click.argument("proxy")
+@click.option("--filter", "filter_", default="", help="Only stats whose name matches this regex.")
+@click.option("-o", "--output", type=click.Choice(["short", "json", "prom"]), default="short")
+@click.pass_context
+def stats(ctx: click.Context, proxy: str, filter_: str, output: str) -> None:
+    """A proxy's Envoy stats (istioctl's `proxy-config envoy-stats`), e.g. circuit-breaker overflows."""
+    client = ApiClient.from_context(ctx)
+    path = "stats/prometheus" if output == "prom" else "stats"
+    params = {"filter": filter_} if filter_ else {}
+    if output == "json":
+        params["format"] = "json"
+    pid = proxy.split("/", 1)[-1]
+    resp = client.request("GET", f"/api/mizzen/v1/proxies/{pid}/admin/{path}", params=params)
+    click.echo(resp.text, nl=not resp.text.endswith("\n"))
+
+
 COMMANDS = (logs,)
+PROXY_CONFIG_COMMANDS = (stats,)
