@@ -1,9 +1,9 @@
 """DestinationRule traffic policies through real Envoy sidecars started by `mizzen run` (issue 4): circuit
-breaking (Istio's task), outlier detection and consistent hashing, each checked from outside as a user would:
-status codes, which workload answered, and the client sidecar's own Envoy stats.
+breaking (Istio's task), outlier detection, consistent hashing (header, cookie) and round robin, each checked
+from outside as a user would: status codes, which workload answered, and the client sidecar's own Envoy stats.
 
-The module shares one control plane, a client and three backend services: `slow` (one echo), `mixed` (a
-healthy echo and one that always answers 500) and `sticky` (three echoes).
+The module shares one control plane, a client and these backends: `slow` (one echo), `mixed` (a healthy echo
+and one that always answers 500) and three echoes behind `sticky`, `sticky-cookie` and `rotating`.
 """
 
 from __future__ import annotations
@@ -73,6 +73,19 @@ spec:
   host: sticky-cookie
   trafficPolicy:
     loadBalancer: {consistentHash: {httpCookie: {name: session, ttl: 60s}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: rotating}
+spec: {selector: {app: sticky}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: rotating}
+spec:
+  host: rotating
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -194,3 +207,10 @@ def test_cookie_hash_sets_a_session_cookie_that_keeps_the_endpoint(client: Workl
         assert seen == {first.json()["workload"]}
         owners |= seen
     assert len(owners) >= 2, owners
+
+
+def test_round_robin_takes_the_endpoints_in_turn(client: Workload) -> None:
+    """loadBalancer simple ROUND_ROBIN: 30 sequential requests over three endpoints give each of them 10."""
+    with client.client() as c:
+        seen = collections.Counter(c.get("http://rotating:9080/").json()["workload"] for _ in range(30))
+    assert seen == {"sticky-1": 10, "sticky-2": 10, "sticky-3": 10}, seen
