@@ -212,3 +212,24 @@ def test_details_fault_shows_details_error_and_reviews(bookinfo: Bookinfo) -> No
         assert "Sorry, product details are currently unavailable for this book." in page
         assert "Book Reviews" in page and "Book Details" not in page
     assert "<title>Simple Bookstore App</title>" in page
+
+
+def _readme_block(after: str) -> str:
+    """The YAML of the first ``mizzen apply -f - <<'EOF'`` block after the heading ``after`` in README.md."""
+    text = (REPO / "README.md").read_text()
+    start = text.index(after)
+    body = text[text.index("<<'EOF'\n", start) + len("<<'EOF'\n"):]
+    return body[:body.index("\nEOF\n")] + "\n"
+
+
+def test_readme_request_timeout_example(bookinfo: Bookinfo) -> None:
+    """The README's request-timeout walkthrough: reviews times out at 0.5 s, the page returns in about 1 s."""
+    bookinfo.apply("virtual-service-all-v1.yaml")
+    done = subprocess.run([sys.executable, "-m", "mizzen.cli.main", "apply", "-f", "-"], env=bookinfo.env,
+                          input=_readme_block("**Request timeouts**"), text=True, capture_output=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    settle(lambda: REVIEWS_ERROR in bookinfo.page(), "the 0.5 s reviews timeout")
+    elapsed, page = bookinfo.timed_page()
+    assert REVIEWS_ERROR in page
+    assert 0.8 <= elapsed < 2.5, elapsed  # 2 attempts x 0.5 s, far below the 2 s ratings delay x 2
