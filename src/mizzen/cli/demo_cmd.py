@@ -26,6 +26,7 @@ from types import FrameType
 import click
 import httpx
 
+from mizzen.dashboard.cli import login_url
 from mizzen.samples.bookinfo import demo_plan as plan
 from mizzen.samples.bookinfo.launcher import (
     DemoError,
@@ -259,7 +260,8 @@ class Demo:
         self.say("")
         self.say(f"Bookinfo is up. Product page: {plan.PRODUCT_PAGE_URL}")
         if self._dashboard_exists():
-            self.say(f"Dashboard: {plan.DASHBOARD_URL}  (to sign in: mizzen dashboard)")
+            # A one-time sign-in link (the token is this user's own, from their MIZZEN_HOME).
+            self.say(f"Dashboard: {login_url(plan.API_URL, self.token())}  (or: mizzen dashboard)")
         self.say(f"Bookinfo's networking YAML: {plan.setup_files()[1].parent}")
         if self.home != _resolve_home(None):
             self.say(f"In another terminal, first: export MIZZEN_HOME={self.home}")
