@@ -13,6 +13,7 @@ the control plane has pushed every store change and every proxy has ACKed what i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,16 +81,24 @@ class Workload:
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    _terminate(proc)
+    _reap(proc, timeout)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the workload's process group (agent, app, Envoy) unless it already exited."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for a terminated workload; SIGKILL its group if it does not exit in time."""
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
 
 
@@ -108,8 +117,11 @@ class Mesh:
         self.close()
 
     def close(self) -> None:
+        # Signal every workload first, then wait: they shut down side by side, not one after another.
         for w in reversed(self.workloads):
-            w.stop()
+            _terminate(w.process)
+        for w in reversed(self.workloads):
+            _reap(w.process, 10.0)
         self.workloads.clear()
         self.http.close()
 
