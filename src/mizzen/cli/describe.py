@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mizzen.cli import configdump as cd
+
 Obj = Mapping[str, Any]
 SEP = "--------------------"
 
@@ -32,6 +34,10 @@ class World:
     objects: Mapping[str, Sequence[Obj]] = field(default_factory=dict)
     gateway_url: str = ""  # a fixed ingress URL, used when ``gateways`` is empty (offline rendering)
     gateways: Sequence[GatewayProxy] = ()
+    # Envoy /config_dump of each workload's own proxy ("name.namespace"): which DestinationRule and
+    # VirtualServices it really uses, as istioctl reads them from the pod. Without a dump, describe
+    # falls back to the stored objects.
+    dumps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def of(self, kind: str) -> Sequence[Obj]:
         return self.objects.get(kind, ())
@@ -270,25 +276,71 @@ def describe_workload(world: World, name: str, namespace: str) -> str:
     if not services:
         out.append(f"Warning: No Services select workload {name}")
     for svc in services:
-        out += describe_service_for_labels(world, svc, labels)
+        out += describe_service_for_labels(world, svc, labels, world.dumps.get(f"{name}.{namespace}"))
     out += _mtls_lines(world, labels, namespace)
     return "\n".join(out) + "\n"
 
 
-def describe_service_for_labels(world: World, svc: Obj, labels: Mapping[str, str]) -> list[str]:
+def describe_service_for_labels(world: World, svc: Obj, labels: Mapping[str, str],
+                                dump: Mapping[str, Any] | None = None) -> list[str]:
+    """The per-Service section; with the workload's ``dump``, the DR and VSs its proxy actually uses."""
     host = service_host(svc)
     out = [SEP, f"Service: {_name(svc)}"]
-    for p in svc.get("spec", {}).get("ports", []) or []:
+    ports = svc.get("spec", {}).get("ports", []) or []
+    for p in ports:
         proto = str(p.get("name", "")).split("-")[0].upper() or "TCP"
         target = p.get("targetPort", p.get("port"))
         out.append(f"   Port: {p.get('name', '')} {p.get('port')}/{proto} targets pod port {target}")
-    dr = destination_rule_for(world, host)
+    if dump is None:
+        dr = destination_rule_for(world, host)
+        vss = virtual_services_for(world, host)
+    else:
+        dr_refs, vs_refs = configs_in_use(dump, host, [int(p.get("port", 0)) for p in ports])
+        dr, stale = _resolve(world, "DestinationRule", dr_refs[:1])
+        vss, stale_vs = _resolve_all(world, "VirtualService", vs_refs)
+        out += [f"WARNING: Proxy is stale; it references to non-existent destination rule {r}" for r in stale]
+        out += [f"WARNING: Proxy is stale; it references to non-existent virtual service {r}" for r in stale_vs]
     if dr is not None:
         out += describe_destination_rule(dr, labels)
-    for vs in virtual_services_for(world, host):
+    for vs in vss:
         out += [f"VirtualService: {_name(vs)}", *describe_routes(vs, host, dr, labels)]
     out += describe_gateways(world, host)
     return out
+
+
+def configs_in_use(dump: Mapping[str, Any], host: str, ports: Sequence[int]) -> tuple[list[str], list[str]]:
+    """``name.ns`` of the DestinationRules (from ``outbound|port|*|host`` clusters) and VirtualServices
+    (from routes of the ``host:port`` virtual hosts) that produced a proxy's config for ``host``."""
+    drs: dict[str, None] = {}
+    for c in cd.clusters(dump):
+        parts = str(c.get("name", "")).split("|")
+        wanted = len(parts) == 4 and parts[0] == "outbound" and parts[3] == host and int(parts[1] or 0) in ports
+        if wanted and (ref := cd.config_ref(c.get("metadata"))):
+            drs[ref] = None
+    vss: dict[str, None] = {}
+    vhosts = {f"{host}:{p}" for p in ports}
+    for rc in cd.route_configs(dump):
+        for vh in rc.get("virtual_hosts", []):
+            if vh.get("name") in vhosts:
+                vss.update((ref, None) for r in vh.get("routes", []) if (ref := cd.config_ref(r.get("metadata"))))
+    return list(drs), list(vss)
+
+
+def _resolve(world: World, kind: str, refs: Sequence[str]) -> tuple[Obj | None, list[str]]:
+    found, stale = _resolve_all(world, kind, refs)
+    return (found[0] if found else None), stale
+
+
+def _resolve_all(world: World, kind: str, refs: Sequence[str]) -> tuple[list[Obj], list[str]]:
+    found, stale = [], []
+    for ref in refs:
+        name, _, ns = ref.partition(".")
+        obj = next((o for o in world.of(kind) if _name(o) == name and _ns(o) == ns), None)
+        if obj is None:
+            stale.append(ref)
+        else:
+            found.append(obj)
+    return found, stale
 
 
 def _mtls_lines(world: World, labels: Mapping[str, str], namespace: str) -> list[str]:
@@ -311,14 +363,19 @@ def _mtls_lines(world: World, labels: Mapping[str, str], namespace: str) -> list
             *(["Applied PeerAuthentication:", "   " + ", ".join(applied)] if applied else [])]
 
 
-def describe_service(world: World, name: str, namespace: str) -> str:
-    """``describe service``: the analysis for each workload the service selects."""
+def service_workloads(world: World, name: str, namespace: str) -> list[str]:
+    """Names of the WorkloadEntries the Service selects; raises LookupError for an unknown Service."""
     svc = next((s for s in world.of("Service") if _name(s) == name and _ns(s) == namespace), None)
     if svc is None:
         raise LookupError(f'service "{name}" not found in namespace "{namespace}"')
     selector = svc.get("spec", {}).get("selector") or {}
-    workloads = [w for w in world.of("WorkloadEntry")
-                 if _ns(w) == namespace and _selects(selector, w.get("spec", {}).get("labels") or {})]
+    return [_name(w) for w in world.of("WorkloadEntry")
+            if _ns(w) == namespace and _selects(selector, w.get("spec", {}).get("labels") or {})]
+
+
+def describe_service(world: World, name: str, namespace: str) -> str:
+    """``describe service``: the analysis for each workload the service selects."""
+    workloads = service_workloads(world, name, namespace)
     if not workloads:
         return f'Service "{name}" has no workloads.\n'
-    return "".join(describe_workload(world, _name(w), namespace) for w in workloads)
+    return "".join(describe_workload(world, w, namespace) for w in workloads)

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import click
 import yaml
 
 from mizzen.cli import configdump as cd
-from mizzen.cli.client import ApiClient
-from mizzen.cli.describe import GatewayProxy, World, describe_service, describe_workload
+from mizzen.cli.client import ApiClient, ApiError
+from mizzen.cli.describe import GatewayProxy, World, describe_service, describe_workload, service_workloads
 
 STATUS_TYPES = ("CDS", "LDS", "EDS", "RDS")
 DESCRIBE_KINDS = ("Service", "ServiceEntry", "WorkloadEntry", "DestinationRule", "VirtualService",
@@ -306,6 +307,17 @@ def _world(ctx: click.Context) -> World:
     return World(objects=objects, gateways=gateways)
 
 
+def _with_dumps(ctx: click.Context, world: World, workloads: Sequence[str], namespace: str) -> World:
+    """Add each workload's live Envoy config dump (skipped, with a note, when its proxy is not connected)."""
+    dumps: dict[str, Mapping[str, Any]] = {}
+    for name in workloads:
+        try:
+            dumps[f"{name}.{namespace}"] = _admin(ctx, f"{name}.{namespace}", "config_dump")
+        except ApiError as exc:
+            click.echo(f"note: {exc}; describing {name} from the stored configuration", err=True)
+    return replace(world, dumps=dumps)
+
+
 @describe.command("workload")
 @click.argument("name")
 @click.option("-n", "--namespace", default="default")
@@ -313,8 +325,10 @@ def _world(ctx: click.Context) -> World:
 def describe_workload_cmd(ctx: click.Context, name: str, namespace: str) -> None:
     """Describe one workload (a `mizzen run` instance or a WorkloadEntry)."""
     name, namespace = _split(name, namespace)
+    world = _world(ctx)
     try:
-        click.echo(describe_workload(_world(ctx), name, namespace), nl=False)
+        describe_workload(world, name, namespace)  # unknown names fail before any proxy is asked
+        click.echo(describe_workload(_with_dumps(ctx, world, [name], namespace), name, namespace), nl=False)
     except LookupError as e:
         raise click.ClickException(str(e)) from e
 
@@ -326,8 +340,10 @@ def describe_workload_cmd(ctx: click.Context, name: str, namespace: str) -> None
 def describe_service_cmd(ctx: click.Context, name: str, namespace: str) -> None:
     """Describe a service through each workload it selects."""
     name, namespace = _split(name, namespace)
+    world = _world(ctx)
     try:
-        click.echo(describe_service(_world(ctx), name, namespace), nl=False)
+        workloads = service_workloads(world, name, namespace)
+        click.echo(describe_service(_with_dumps(ctx, world, workloads, namespace), name, namespace), nl=False)
     except LookupError as e:
         raise click.ClickException(str(e)) from e
 

@@ -4,7 +4,7 @@ import click
 import pytest
 
 from mizzen.cli import configdump as cd
-from mizzen.cli.describe import GatewayProxy, World, describe_workload
+from mizzen.cli.describe import GatewayProxy, World, configs_in_use, describe_workload
 from mizzen.cli.inspect_cmds import log_params, nack_lines
 
 
@@ -101,3 +101,48 @@ def test_no_running_gateway_skips_gateway_information() -> None:
         text = describe_workload(_gateway_world(gateways, None), "productpage-v1", "default")
         assert "Skipping Gateway information (no ingress gateway pods)" in text
         assert "Exposed on" not in text
+
+
+def _meta(kind: str, name: str) -> dict:
+    return {"filter_metadata": {"istio": {"config": f"/apis/networking.istio.io/v1/namespaces/default/{kind}/{name}"}}}
+
+
+HOST = "reviews.default.svc.cluster.local"
+REVIEWS_DUMP = {"configs": [
+    {"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", "dynamic_active_clusters": [
+        {"cluster": {"name": f"outbound|9080|v1|{HOST}", "metadata": _meta("destination-rule", "reviews")}},
+        {"cluster": {"name": "outbound|9080||ratings.default.svc.cluster.local",
+                     "metadata": _meta("destination-rule", "ratings")}}]},
+    {"@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump", "dynamic_route_configs": [
+        {"route_config": {"name": "http_proxy", "virtual_hosts": [
+            {"name": f"{HOST}:9080", "routes": [{"metadata": _meta("virtual-service", "reviews-old")}]},
+            {"name": "ratings.default.svc.cluster.local:9080",
+             "routes": [{"metadata": _meta("virtual-service", "ratings")}]}]}}]}]}
+
+
+def test_configs_in_use_come_from_the_proxy_dump() -> None:
+    """The DR comes from the host's outbound clusters, the VSs from its host:port virtual host."""
+    assert configs_in_use(REVIEWS_DUMP, HOST, [9080]) == (["reviews.default"], ["reviews-old.default"])
+    assert configs_in_use(REVIEWS_DUMP, HOST, [9081]) == ([], [])
+
+
+def test_describe_with_dump_uses_what_the_proxy_holds_and_flags_stale_refs() -> None:
+    """A VS the proxy still uses but the store no longer has is reported as istioctl's stale-proxy warning;
+    a stored VS the proxy does not use is not described."""
+    objs = {
+        "Service": [{"metadata": {"name": "reviews", "namespace": "default"},
+                     "spec": {"selector": {"app": "reviews"}, "ports": [{"name": "http", "port": 9080}]}}],
+        "WorkloadEntry": [{"metadata": {"name": "reviews-v1", "namespace": "default"},
+                           "spec": {"labels": {"app": "reviews", "version": "v1"}}}],
+        "DestinationRule": [{"metadata": {"name": "reviews", "namespace": "default"},
+                             "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}],
+        "VirtualService": [{"metadata": {"name": "reviews-new", "namespace": "default"},
+                            "spec": {"hosts": ["reviews"],
+                                     "http": [{"route": [{"destination": {"host": "reviews"}}]}]}}],
+    }
+    world = World(objects=objs, dumps={"reviews-v1.default": REVIEWS_DUMP})
+    text = describe_workload(world, "reviews-v1", "default")
+    assert "WARNING: Proxy is stale; it references to non-existent virtual service reviews-old.default" in text
+    assert 'DestinationRule: reviews for "reviews"' in text
+    assert "reviews-new" not in text
+    assert "VirtualService: reviews-new" in describe_workload(World(objects=objs), "reviews-v1", "default")
