@@ -177,6 +177,21 @@ def test_request_and_response_headers_at_route_and_destination_level(mesh: Mesh,
     assert "x-envoy-upstream-service-time" not in r.headers
 
 
+def test_destination_headers_follow_the_chosen_weighted_destination(mesh: Mesh, client: Workload) -> None:
+    """With two weighted destinations, each destination's header operations apply only when it is chosen."""
+    _apply(mesh, """  - route:
+    - destination: {host: echo}
+      weight: 50
+      headers: {request: {set: {x-picked: echo}}, response: {add: {x-served-by: echo}}}
+    - destination: {host: shadow}
+      weight: 50
+      headers: {request: {set: {x-picked: shadow}}, response: {add: {x-served-by: shadow}}}""")
+    with client.client() as c:
+        answers = [c.get("http://echo:9080/weighted") for _ in range(40)]
+    seen = {(r.json()["workload"], r.json()["headers"]["x-picked"], r.headers["x-served-by"]) for r in answers}
+    assert seen == {("echo-v1", "echo", "echo"), ("shadow", "shadow", "shadow")}, seen
+
+
 def _shadow_count(client: Workload, path: str, expected: int, timeout: float = 5.0) -> int:
     """The shadow's count for ``path`` once it reaches ``expected`` (mirroring is fire-and-forget)."""
     deadline = time.monotonic() + timeout
@@ -187,11 +202,15 @@ def _shadow_count(client: Workload, path: str, expected: int, timeout: float = 5
         time.sleep(0.1)
 
 
-def test_mirror_delivers_a_copy_while_the_client_gets_the_primary_answer(mesh: Mesh, client: Workload) -> None:
-    """mirror to shadow: the shadow receives each request with Host `echo-shadow`, the client sees only echo."""
+@pytest.mark.parametrize("mirror", ["mirror: {host: shadow}",
+                                    "mirrors: [{destination: {host: shadow}, percentage: {value: 100}}]"])
+def test_mirror_delivers_a_copy_while_the_client_gets_the_primary_answer(mesh: Mesh, client: Workload,
+                                                                          mirror: str) -> None:
+    """mirror (or mirrors[]) to shadow: the shadow receives each request with Host `echo-shadow`, the client
+    sees only echo's answers."""
     path = f"/mirrored-{uuid.uuid4().hex[:8]}"
-    _apply(mesh, """  - route: [{destination: {host: echo}}]
-    mirror: {host: shadow}""")
+    _apply(mesh, f"""  - route: [{{destination: {{host: echo}}}}]
+    {mirror}""")
     answers = [client.get(f"http://echo:9080{path}").json() for _ in range(3)]
     assert {a["workload"] for a in answers} == {"echo-v1"}
     assert _shadow_count(client, path, 3) == 3
