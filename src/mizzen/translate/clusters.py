@@ -8,7 +8,7 @@ from typing import Any
 
 from mizzen.registry.model import Service, ServicePort
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_map
+from mizzen.translate.common import JSONDict, as_float, as_map
 from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
 from mizzen.translate.model import InboundPort
 from mizzen.translate.policies import traffic
@@ -77,7 +77,7 @@ def outbound_cluster(scope: Scope, svc: Service, port: ServicePort, policy: Dest
     if "outlierDetection" in block:
         od = as_map(block["outlierDetection"])
         cluster["outlier_detection"] = traffic.outlier_detection(od)
-        cluster["common_lb_config"] = {"healthy_panic_threshold": {"value": float(od.get("minHealthPercent", 0))}}
+        cluster["common_lb_config"] = {"healthy_panic_threshold": {"value": as_float(od.get("minHealthPercent"))}}
     tls = traffic.upstream_tls(as_map(block.get("tls")), svc.hostname)
     if tls is not None:
         cluster["transport_socket"] = tls

@@ -47,19 +47,25 @@ def percent_of(spec: Mapping[str, Any], key: str = "percentage", legacy: str = "
     """Istio's ``percentage{value}`` (MILLION) or deprecated int ``percent`` (HUNDRED); absent = 0%."""
     pct = spec.get(key)
     if isinstance(pct, Mapping):
-        return fractional_percent(_number(pct.get("value")))
-    return {"numerator": max(0, min(100, int(_number(spec.get(legacy))))), "denominator": "HUNDRED"}
+        return fractional_percent(as_float(pct.get("value")))
+    return {"numerator": max(0, min(100, int(as_float(spec.get(legacy))))), "denominator": "HUNDRED"}
 
 
-def _number(value: object) -> float:
+def as_float(value: object, default: float = 0.0) -> float:
+    """``value`` as a float (numbers and numeric strings), else ``default``."""
+    number = _number(value, None)
+    return default if number is None else number
+
+
+def _number(value: object, default: float | None = 0.0) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         try:
             return float(value)
         except ValueError:
-            return 0.0
-    return 0.0
+            return default
+    return default
 
 
 def labels_match(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
@@ -96,3 +102,8 @@ def as_int(value: object, default: int = 0) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return default
+
+
+def as_count(value: object, default: int = 0) -> int:
+    """``value`` as a non-negative int (Envoy's counters and limits are unsigned)."""
+    return max(0, as_int(value, default))

@@ -175,7 +175,10 @@ def _rule_body(ctx: RouteContext, rule: Rule) -> JSONDict | None:
             return None
         body["redirect"] = redirect
     elif "directResponse" in spec:
-        body["direct_response"] = _direct_response(as_map(spec["directResponse"]))
+        direct = _direct_response(as_map(spec["directResponse"]))
+        if direct is None:
+            return None
+        body["direct_response"] = direct
     else:
         action, dest_headers = _route_action(ctx, spec, vs)
         if action is None:
@@ -333,12 +336,24 @@ def _redirect(spec: Mapping[str, Any], request_port: int) -> JSONDict | None:
     return out
 
 
-def _direct_response(spec: Mapping[str, Any]) -> JSONDict:
-    out: JSONDict = {"status": as_int(spec.get("status"), 200)}
+def _direct_response(spec: Mapping[str, Any]) -> JSONDict | None:
+    status = as_int(spec.get("status"), 200)
+    if not 200 <= status < 600:
+        return None  # Envoy only sends 2xx-5xx; Istio's validation rejects the rest
+    out: JSONDict = {"status": status}
     body = as_map(spec.get("body"))
     if "string" in body:
         out["body"] = {"inline_string": str(body["string"])}
     elif "bytes" in body:
-        raw = body["bytes"]
-        out["body"] = {"inline_bytes": raw if isinstance(raw, str) else base64.b64encode(bytes(raw)).decode()}
+        out["body"] = {"inline_bytes": _base64(body["bytes"])}
     return out
+
+
+def _base64(raw: object) -> str:
+    """Istio's ``body.bytes`` is base64 text; anything else is encoded as the UTF-8 of its text."""
+    text = raw if isinstance(raw, str) else "" if raw is None else str(raw)
+    try:
+        base64.b64decode(text, validate=True)
+        return text
+    except ValueError:
+        return base64.b64encode(text.encode()).decode()

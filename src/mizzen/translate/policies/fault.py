@@ -30,11 +30,12 @@ def fault_config(fault: Mapping[str, Any]) -> JSONDict | None:
     abort = as_map(fault.get("abort"))
     if abort:
         body: JSONDict | None = None
-        if "httpStatus" in abort:
-            body = {"http_status": as_int(abort.get("httpStatus"))}
+        status = as_int(abort.get("httpStatus"))
+        if "httpStatus" in abort and 200 <= status < 600:
+            body = {"http_status": status}
         elif "grpcStatus" in abort:
-            status = abort.get("grpcStatus")
-            code = GRPC_CODES.get(str(status).upper()) if not isinstance(status, int) else status
+            grpc = abort.get("grpcStatus")
+            code = GRPC_CODES.get(str(grpc).upper()) if not isinstance(grpc, int) else max(0, grpc)
             body = {"grpc_status": code if code is not None else 2}
         if body is not None:
             body["percentage"] = percent_of(abort)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_int, as_list, as_map, duration
+from mizzen.translate.common import JSONDict, as_count, as_list, as_map, duration
 
 MAX_U32 = 4294967295
 _BLOCKS = ("loadBalancer", "connectionPool", "outlierDetection", "tls", "tunnel", "proxyProtocol")
@@ -28,7 +28,7 @@ def _port_level(policy: Mapping[str, Any], port: int) -> dict[str, Any]:
     out = {k: policy[k] for k in _BLOCKS if k in policy}
     for pls in as_list(policy.get("portLevelSettings")):
         pls = as_map(pls)
-        if as_int(as_map(pls.get("port")).get("number")) == port:
+        if as_count(as_map(pls.get("port")).get("number")) == port:
             out.update({k: pls[k] for k in _BLOCKS if k in pls})
     return out
 
@@ -48,11 +48,11 @@ def apply_load_balancer(cluster: JSONDict, lb: Mapping[str, Any]) -> None:
         maglev = as_map(ch.get("maglev"))
         if "maglev" in ch:
             cluster["lb_policy"] = "MAGLEV"
-            if as_int(maglev.get("tableSize")):
-                cluster["maglev_lb_config"] = {"table_size": as_int(maglev.get("tableSize"))}
+            if as_count(maglev.get("tableSize")):
+                cluster["maglev_lb_config"] = {"table_size": as_count(maglev.get("tableSize"))}
         else:
             ring = as_map(ch.get("ringHash"))
-            size = as_int(ring.get("minimumRingSize")) or as_int(ch.get("minimumRingSize")) or 1024
+            size = as_count(ring.get("minimumRingSize")) or as_count(ch.get("minimumRingSize")) or 1024
             cluster["lb_policy"] = "RING_HASH"
             cluster["ring_hash_lb_config"] = {"minimum_ring_size": size}
 
@@ -84,10 +84,10 @@ def circuit_breakers(pool: Mapping[str, Any]) -> JSONDict:
     """Thresholds from ``connectionPool`` (Istio emits 2^32-1 for everything unset or zero)."""
     tcp, http = as_map(pool.get("tcp")), as_map(pool.get("http"))
     return {"thresholds": [{
-        "max_connections": as_int(tcp.get("maxConnections")) or MAX_U32,
-        "max_pending_requests": as_int(http.get("http1MaxPendingRequests")) or MAX_U32,
-        "max_requests": as_int(http.get("http2MaxRequests")) or MAX_U32,
-        "max_retries": as_int(http.get("maxRetries")) or MAX_U32,
+        "max_connections": as_count(tcp.get("maxConnections")) or MAX_U32,
+        "max_pending_requests": as_count(http.get("http1MaxPendingRequests")) or MAX_U32,
+        "max_requests": as_count(http.get("http2MaxRequests")) or MAX_U32,
+        "max_retries": as_count(http.get("maxRetries")) or MAX_U32,
         "track_remaining": True,
     }]}
 
@@ -101,8 +101,8 @@ def apply_connection_pool(cluster: JSONDict, pool: Mapping[str, Any], h2: bool) 
     keepalive = as_map(tcp.get("tcpKeepalive"))
     if "tcpKeepalive" in tcp:
         ka: JSONDict = {}
-        if as_int(keepalive.get("probes")):
-            ka["keepalive_probes"] = as_int(keepalive.get("probes"))
+        if as_count(keepalive.get("probes")):
+            ka["keepalive_probes"] = as_count(keepalive.get("probes"))
         for src, dst in (("time", "keepalive_time"), ("interval", "keepalive_interval")):
             secs = duration(keepalive.get(src))
             if secs is not None:
@@ -112,15 +112,15 @@ def apply_connection_pool(cluster: JSONDict, pool: Mapping[str, Any], h2: bool) 
     idle = duration(http.get("idleTimeout"))
     if idle is not None:
         common["idle_timeout"] = idle
-    if as_int(http.get("maxRequestsPerConnection")):
-        common["max_requests_per_connection"] = as_int(http.get("maxRequestsPerConnection"))
+    if as_count(http.get("maxRequestsPerConnection")):
+        common["max_requests_per_connection"] = as_count(http.get("maxRequestsPerConnection"))
     max_duration = duration(tcp.get("maxConnectionDuration"))
     if max_duration is not None:
         common["max_connection_duration"] = max_duration
     upgrade = str(http.get("h2UpgradePolicy", "")) == "UPGRADE"
     h2_options: JSONDict = {}
-    if as_int(http.get("maxConcurrentStreams")):
-        h2_options["max_concurrent_streams"] = as_int(http.get("maxConcurrentStreams"))
+    if as_count(http.get("maxConcurrentStreams")):
+        h2_options["max_concurrent_streams"] = as_count(http.get("maxConcurrentStreams"))
     options: JSONDict = {"@type": names.T_HTTP_PROTOCOL_OPTIONS}
     if common:
         options["common_http_protocol_options"] = common
@@ -139,13 +139,13 @@ def outlier_detection(od: Mapping[str, Any]) -> JSONDict:
     """``outlierDetection`` -> Envoy ``outlier_detection`` (enforcing 100% for configured counters)."""
     out: JSONDict = {}
     if "consecutive5xxErrors" in od:
-        n = as_int(od.get("consecutive5xxErrors"))
+        n = as_count(od.get("consecutive5xxErrors"))
         out["consecutive_5xx"] = n
         out["enforcing_consecutive_5xx"] = 100 if n else 0
     else:
         out["enforcing_consecutive_5xx"] = 0 if "consecutiveGatewayErrors" in od else 100
     if "consecutiveGatewayErrors" in od:
-        n = as_int(od.get("consecutiveGatewayErrors"))
+        n = as_count(od.get("consecutiveGatewayErrors"))
         out["consecutive_gateway_failure"] = n
         out["enforcing_consecutive_gateway_failure"] = 100 if n else 0
     for src, dst in (("interval", "interval"), ("baseEjectionTime", "base_ejection_time")):
@@ -153,11 +153,11 @@ def outlier_detection(od: Mapping[str, Any]) -> JSONDict:
         if value is not None:
             out[dst] = value
     if "maxEjectionPercent" in od:
-        out["max_ejection_percent"] = as_int(od.get("maxEjectionPercent"))
+        out["max_ejection_percent"] = as_count(od.get("maxEjectionPercent"))
     if od.get("splitExternalLocalOriginErrors"):
         out["split_external_local_origin_errors"] = True
         if "consecutiveLocalOriginFailures" in od:
-            out["consecutive_local_origin_failure"] = as_int(od.get("consecutiveLocalOriginFailures"))
+            out["consecutive_local_origin_failure"] = as_count(od.get("consecutiveLocalOriginFailures"))
     out["enforcing_success_rate"] = 0
     return out
 
