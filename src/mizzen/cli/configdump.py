@@ -128,6 +128,19 @@ def _chain_destination(chain: Mapping[str, Any]) -> str:
     return "Non-HTTP/Non-TCP"
 
 
+def listener_type(lis: Mapping[str, Any]) -> str:
+    """istioctl's listener TYPE: ``HTTP``, ``TCP`` or ``HTTP+TCP`` from the filter chains' terminal filters."""
+    kinds = set()
+    for chain in lis.get("filter_chains", []):
+        for f in chain.get("filters", []):
+            name = str(f.get("name", ""))
+            if name.endswith("http_connection_manager"):
+                kinds.add("HTTP")
+            elif name.endswith("tcp_proxy"):
+                kinds.add("TCP")
+    return "+".join(sorted(kinds)) or "-"
+
+
 def listener_rows(items: Sequence[Mapping[str, Any]]) -> list[Row]:
     rows: list[Row] = []
     for lis in items:

@@ -157,13 +157,16 @@ def pc_cluster(ctx: click.Context, proxy: str, fqdn: str, port: str, subset: str
 @click.argument("proxy")
 @click.option("--port", default="")
 @click.option("--address", default="")
+@click.option("--type", "ltype", type=click.Choice(["HTTP", "TCP"], case_sensitive=False), default=None,
+              help="Only listeners with an HTTP connection manager (HTTP) or a TCP proxy (TCP).")
 @_output_option
 @click.pass_context
-def pc_listener(ctx: click.Context, proxy: str, port: str, address: str, output: str) -> None:
+def pc_listener(ctx: click.Context, proxy: str, port: str, address: str, ltype: str | None, output: str) -> None:
     """Listeners: ADDRESSES, PORT, MATCH, DESTINATION (one row per filter chain)."""
     items = [i for i in cd.listeners(_admin(ctx, proxy, "config_dump"))
              if (not port or cd.listener_address(i)[1] == port)
-             and (not address or cd.listener_address(i)[0] == address)]
+             and (not address or cd.listener_address(i)[0] == address)
+             and (not ltype or ltype.upper() in cd.listener_type(i).split("+"))]
     if output != "short":
         _dump(items, output)
         return
@@ -197,7 +200,8 @@ def pc_endpoint(ctx: click.Context, proxy: str, cluster: str, address: str, port
     """Endpoints: ENDPOINT, STATUS, OUTLIER CHECK, CLUSTER."""
     data = _admin(ctx, proxy, "clusters", {"format": "json"})
     if output != "short":
-        _dump(data, output)
+        _dump({**data, "cluster_statuses": [c for c in data.get("cluster_statuses", [])
+                                            if not cluster or cluster in str(c.get("name", ""))]}, output)
         return
     rows = cd.endpoint_rows(data, cluster=cluster, address=address, port=port, status=status)
     click.echo(cd.table(cd.ENDPOINT_HEADER, rows), nl=False)

@@ -146,3 +146,13 @@ def test_describe_with_dump_uses_what_the_proxy_holds_and_flags_stale_refs() -> 
     assert 'DestinationRule: reviews for "reviews"' in text
     assert "reviews-new" not in text
     assert "VirtualService: reviews-new" in describe_workload(World(objects=objs), "reviews-v1", "default")
+
+
+def test_listener_type_from_terminal_filters() -> None:
+    """An HTTP connection manager makes HTTP, a TCP proxy TCP, both HTTP+TCP."""
+    def chain(name: str) -> dict:
+        return {"filters": [{"name": name}]}
+    hcm, tcp = "envoy.filters.network.http_connection_manager", "envoy.filters.network.tcp_proxy"
+    assert cd.listener_type({"filter_chains": [chain(hcm)]}) == "HTTP"
+    assert cd.listener_type({"filter_chains": [chain(tcp)]}) == "TCP"
+    assert cd.listener_type({"filter_chains": [chain(tcp), chain(hcm)]}) == "HTTP+TCP"
