@@ -299,12 +299,18 @@ def test_pc_log_changes_envoy_levels(bookinfo: Bookinfo) -> None:
 
 
 def test_unknown_proxy_is_an_error(bookinfo: Bookinfo) -> None:
-    """Asking about a proxy that is not connected exits 1 with one line naming it."""
+    """Asking about a proxy that is not connected exits 1 with one line naming it; the admin relay refuses
+    endpoints outside its whitelist."""
     for args in (("pc", "cluster", "nosuch"), ("ps", "nosuch.default")):
         done = bookinfo.mizzen(*args)
         assert done.returncode == 1, (args, done)
         assert done.stdout == ""
         assert 'proxy "nosuch' in done.stderr and "not connected" in done.stderr, done.stderr
+
+    # The admin relay is a whitelist: Envoy's write endpoints other than /logging stay unreachable.
+    resp = bookinfo.mesh.http.post("/api/mizzen/v1/proxies/productpage-v1.default/admin/quitquitquit")
+    assert resp.status_code == 403 and "/quitquitquit is not exposed" in resp.json()["message"]
+    assert bookinfo.mesh.proxy("productpage-v1.default") is not None
 
 
 def test_describe_reviews_v2_warns_about_the_v1_route(bookinfo: Bookinfo) -> None:
