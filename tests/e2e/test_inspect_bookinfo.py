@@ -163,11 +163,13 @@ def test_ps_namespace_filter_and_machine_output(bookinfo: Bookinfo) -> None:
 
 
 def test_ps_for_one_proxy_in_sync_prints_matches(bookinfo: Bookinfo) -> None:
-    """proxy-status <proxy> compares generated and live config: all three sections match."""
+    """proxy-status <proxy> compares generated and live config: all three sections match (sidecar, gateway)."""
     lines = bookinfo.ok("proxy-status", "productpage-v1.default").splitlines()
     assert lines[0] == "Clusters Match"
     assert lines[1] == "Listeners Match"
     assert re.fullmatch(r"Routes Match \(RDS last loaded at .+\)", lines[2]), lines
+    gateway = bookinfo.ok("ps", GATEWAY_ID).splitlines()
+    assert gateway[:2] == ["Clusters Match", "Listeners Match"] and gateway[2].startswith("Routes Match"), gateway
 
 
 def _wait_status(b: Bookinfo, proxy_id: str, xds_type: str, status: str, timeout: float = 20.0) -> None:
