@@ -1,9 +1,10 @@
 """DestinationRule traffic policies through real Envoy sidecars started by `mizzen run` (issue 4): circuit
-breaking (Istio's task), outlier detection, consistent hashing (header, cookie) and round robin, each checked
-from outside as a user would: status codes, which workload answered, and the client sidecar's own Envoy stats.
+breaking (Istio's task), outlier detection, consistent hashing (header, cookie), round robin and a subset-level
+load balancer overriding the top-level one, each checked from outside as a user would: status codes, which
+workload answered, and the client sidecar's own Envoy stats.
 
 The module shares one control plane, a client and these backends: `slow` (one echo), `mixed` (a healthy echo
-and one that always answers 500) and three echoes behind `sticky`, `sticky-cookie` and `rotating`.
+and one that always answers 500) and three echoes behind `sticky`, `sticky-cookie`, `rotating` and `layered`.
 """
 
 from __future__ import annotations
@@ -86,6 +87,34 @@ spec:
   host: rotating
   trafficPolicy:
     loadBalancer: {simple: ROUND_ROBIN}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: layered}
+spec: {selector: {app: sticky}, ports: [{name: http, port: 9080}]}
+---
+# Top level: hash on x-user; subset `rotate` overrides the load balancer with ROUND_ROBIN.
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: layered}
+spec:
+  host: layered
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpHeaderName: x-user}}
+  subsets:
+  - name: rotate
+    labels: {app: sticky}
+    trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: layered}
+spec:
+  hosts: [layered]
+  http:
+  - match: [{headers: {x-rotate: {exact: "yes"}}}]
+    route: [{destination: {host: layered, subset: rotate}}]
+  - route: [{destination: {host: layered}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -214,3 +243,14 @@ def test_round_robin_takes_the_endpoints_in_turn(client: Workload) -> None:
     with client.client() as c:
         seen = collections.Counter(c.get("http://rotating:9080/").json()["workload"] for _ in range(30))
     assert seen == {"sticky-1": 10, "sticky-2": 10, "sticky-3": 10}, seen
+
+
+def test_subset_load_balancer_overrides_the_top_level_one(client: Workload) -> None:
+    """A subset's ROUND_ROBIN replaces the DR's top-level consistent hash for routes to that subset only."""
+    with client.client() as c:
+        hashed = collections.Counter(
+            c.get("http://layered:9080/", headers={"x-user": "bob"}).json()["workload"] for _ in range(30))
+        rotated = collections.Counter(c.get("http://layered:9080/", headers={"x-user": "bob", "x-rotate": "yes"})
+                                      .json()["workload"] for _ in range(30))
+    assert len(hashed) == 1, hashed
+    assert rotated == {"sticky-1": 10, "sticky-2": 10, "sticky-3": 10}, rotated
