@@ -79,6 +79,7 @@ def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, direction: Directio
         config["route_config"] = route_config or {}
     config["http_filters"] = list(filters if filters is not None else http_filters(False))
     config["stream_idle_timeout"] = "0s"
+    config["server_name"] = "istio-envoy"  # Istio's HCMs answer `server: istio-envoy`
     config["normalize_path"] = True
     # Apps reach the sidecar as their HTTP proxy, so requests arrive in absolute form.
     config["http_protocol_options"] = {"allow_absolute_url": True}
