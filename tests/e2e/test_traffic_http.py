@@ -1,10 +1,10 @@
 """VirtualService HTTP actions through real Envoy sidecars started by `mizzen run` (issue 4): redirect,
-rewrite, directResponse, header manipulation, mirroring and CORS, each checked as a user would see it; and a
-Sidecar resource scoping one workload's egress.
+rewrite, directResponse, header manipulation, mirroring, CORS, exportTo and sourceNamespace, each checked as a
+user would see it; and a Sidecar resource scoping one workload's egress.
 
-One control plane and three workloads (a client, the echo backend and a shadow backend) are shared by the
-module; each test applies the VirtualService it needs, waits until every proxy ACKed it, and sends requests
-through the client's sidecar exactly as an app with HTTP_PROXY would.
+One control plane and four workloads (a client, the echo backend, a shadow backend and a second client in
+namespace `other`) are shared by the module; each test applies the VirtualService it needs, waits until every
+proxy ACKed it, and sends requests through the client's sidecar exactly as an app with HTTP_PROXY would.
 """
 
 from __future__ import annotations
@@ -60,15 +60,17 @@ spec:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     with controlplane(tmp_path_factory.mktemp("traffic-http")) as cp, Mesh(cp) as m:
         m.apply(SERVICES)
+        m.run("client", {"app": "client", "version": "v1"}, namespace="other", wait=False)
         m.run_all([("client", {"app": "client", "version": "v1"}), ("echo-v1", {"app": "echo", "version": "v1"}),
                    ("shadow", {"app": "shadow", "version": "v1"})])
+        m.wait_running(*m.workloads)
         m.wait_synced()
         yield m
 
 
 @pytest.fixture
 def client(mesh: Mesh) -> Iterator[Workload]:
-    yield next(w for w in mesh.workloads if w.name == "client")
+    yield next(w for w in mesh.workloads if w.name == "client" and w.namespace == "default")
     if mesh.http.get(VS_PATH).status_code == 200:
         mesh.delete(VS_PATH)
     mesh.wait_synced()
@@ -190,6 +192,27 @@ def test_destination_headers_follow_the_chosen_weighted_destination(mesh: Mesh, 
         answers = [c.get("http://echo:9080/weighted") for _ in range(40)]
     seen = {(r.json()["workload"], r.json()["headers"]["x-picked"], r.headers["x-served-by"]) for r in answers}
     assert seen == {("echo-v1", "echo", "echo"), ("shadow", "shadow", "shadow")}, seen
+
+
+def test_export_to_own_namespace_hides_the_virtual_service_from_others(mesh: Mesh, client: Workload) -> None:
+    """exportTo ["."]: clients in the VS's namespace get its directResponse, a client in `other` gets the
+    default route to echo."""
+    other = next(w for w in mesh.workloads if w.namespace == "other")
+    _apply(mesh, """  - directResponse: {status: 418, body: {string: "local only"}}""" + "\n  exportTo: [\".\"]")
+    assert client.get("http://echo.default:9080/scoped").status_code == 418
+    seen = other.get("http://echo.default:9080/scoped")
+    assert (seen.status_code, seen.json()["workload"]) == (200, "echo-v1")
+
+
+def test_source_namespace_match_applies_to_that_namespace_only(mesh: Mesh, client: Workload) -> None:
+    """match.sourceNamespace other: only the client in `other` gets that rule's answer."""
+    other = next(w for w in mesh.workloads if w.namespace == "other")
+    _apply(mesh, """  - match: [{sourceNamespace: other}]
+    directResponse: {status: 403, body: {string: "not from other"}}
+  - route: [{destination: {host: echo}}]""")
+    denied = other.get("http://echo.default:9080/")
+    assert (denied.status_code, denied.text) == (403, "not from other")
+    assert client.get("http://echo.default:9080/").json()["workload"] == "echo-v1"
 
 
 def _shadow_count(client: Workload, path: str, expected: int, timeout: float = 5.0) -> int:
