@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -209,6 +210,35 @@ def test_nacked_route_shows_error_for_that_proxy_only(bookinfo: Bookinfo) -> Non
         bookinfo.apply_sample("virtual-service-all-v1.yaml")
         bookinfo.mesh.wait_synced()
     assert _status_table(bookinfo)["productpage-v1.default"]["RDS"].startswith("SYNCED")
+
+
+def _wait_acked(b: Bookinfo, proxy_id: str, xds_type: str, timeout: float = 20.0) -> None:
+    """Until the proxy ACKed the control plane's current version of one type."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        x = (b.mesh.proxy(proxy_id) or {}).get("xds", {}).get(xds_type, {})
+        if x.get("status") == "SYNCED" and x.get("versionAcked") == x.get("snapshotVersion"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{proxy_id} {xds_type} not ACKed: {b.mesh.proxy(proxy_id)}")
+
+
+def test_paused_envoy_shows_stale_until_it_acks(bookinfo: Bookinfo) -> None:
+    """A push that an Envoy has not ACKed yet (its process paused) shows STALE for that proxy only."""
+    envoy_pid = int(bookinfo.workload("ratings-v1").state()["envoyPid"])
+    os.kill(envoy_pid, signal.SIGSTOP)
+    try:
+        bookinfo.apply_sample("virtual-service-reviews-v3.yaml")
+        _wait_status(bookinfo, "ratings-v1.default", "RDS", "STALE")
+        _wait_acked(bookinfo, "reviews-v1.default", "RDS")
+        table = _status_table(bookinfo)
+        assert table["ratings-v1.default"]["RDS"].startswith("STALE"), table["ratings-v1.default"]
+        assert table["reviews-v1.default"]["RDS"].startswith("SYNCED"), table["reviews-v1.default"]
+    finally:
+        os.kill(envoy_pid, signal.SIGCONT)
+        bookinfo.apply_sample("virtual-service-all-v1.yaml")
+    bookinfo.mesh.wait_synced()
+    assert _status_table(bookinfo)["ratings-v1.default"]["RDS"].startswith("SYNCED")
 
 
 def test_pc_cluster_lists_subset_clusters_with_destination_rule(bookinfo: Bookinfo) -> None:
