@@ -39,6 +39,13 @@ apiVersion: v1
 kind: Service
 metadata: {name: client}
 spec: {selector: {app: client}, ports: [{name: http, port: 9080}]}
+---
+# Every workload is selected by a Service: a WorkloadEntry no Service selects does not advance the control
+# plane's pushedRevision, so `converged` (and wait_synced) would wait for the next push.
+apiVersion: v1
+kind: Service
+metadata: {name: client, namespace: other}
+spec: {selector: {app: client}, ports: [{name: http, port: 9080}]}
 """
 
 VS_PATH = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/echo"
@@ -213,6 +220,52 @@ def test_source_namespace_match_applies_to_that_namespace_only(mesh: Mesh, clien
     denied = other.get("http://echo.default:9080/")
     assert (denied.status_code, denied.text) == (403, "not from other")
     assert client.get("http://echo.default:9080/").json()["workload"] == "echo-v1"
+
+
+def test_delegate_virtual_service_handles_the_delegated_paths(mesh: Mesh, client: Workload) -> None:
+    """A root VS delegating /api to a hostless VS: its rules (within the root match) answer /api requests."""
+    delegate_path = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/echo-api"
+    mesh.apply("""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo-api}
+spec:
+  http:
+  - match: [{uri: {prefix: /api/v1}}]
+    directResponse: {status: 200, body: {string: "api v1 from the delegate"}}
+  - route: [{destination: {host: echo}}]
+    headers: {response: {set: {x-delegate: echo-api}}}
+""")
+    try:
+        _apply(mesh, """  - match: [{uri: {prefix: /api}}]
+    delegate: {name: echo-api}
+  - route: [{destination: {host: echo}}]""")
+        with client.client() as c:
+            v1, v2, plain = c.get("http://echo:9080/api/v1/x"), c.get("http://echo:9080/api/v2"), c.get("http://echo:9080/x")
+        assert v1.text == "api v1 from the delegate"
+        assert (v2.json()["path"], v2.headers["x-delegate"]) == ("/api/v2", "echo-api")
+        assert plain.json()["path"] == "/x" and "x-delegate" not in plain.headers
+    finally:
+        mesh.delete(delegate_path)
+
+
+def test_first_virtual_service_for_a_host_wins_on_sidecars(mesh: Mesh, client: Workload) -> None:
+    """Two VirtualServices for one host: sidecars use the older one (Istio does not merge them for sidecars)."""
+    later_path = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/a-echo-later"
+    _apply(mesh, """  - directResponse: {status: 201, body: {string: first}}""")
+    time.sleep(1.1)  # creation timestamps have one-second resolution
+    mesh.apply("""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a-echo-later}  # sorts before "echo" by name: only age decides
+spec:
+  hosts: [echo]
+  http: [{directResponse: {status: 202, body: {string: second}}}]
+""")
+    try:
+        mesh.wait_synced()
+        r = client.get("http://echo:9080/")
+        assert (r.status_code, r.text) == (201, "first")
+    finally:
+        mesh.delete(later_path)
 
 
 def _shadow_count(client: Workload, path: str, expected: int, timeout: float = 5.0) -> int:
