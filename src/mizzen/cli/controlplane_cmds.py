@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from mizzen.controlplane.home import Home, resolve_home
+from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, Home, resolve_home
 from mizzen.controlplane.process import ProcessError, start_background, status, stop_background
-from mizzen.controlplane.server import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, ControlPlane, ControlPlaneError
 
-ControlPlaneHook = Callable[[ControlPlane], None]
+if TYPE_CHECKING:  # the server (aiohttp, grpc, the whole mesh) loads only when `mizzen controlplane` runs
+    from mizzen.controlplane.server import ControlPlane
+
+ControlPlaneHook = Callable[["ControlPlane"], None]
 
 #: Called with each new foreground ControlPlane before it starts; the integrator appends the hook
 #: that adds the xDS server, registry and translator (extensions and routes) here.
@@ -29,6 +32,8 @@ _XDS_PORT = click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_
 @_XDS_PORT
 def controlplane(address: str, port: int, xds_port: int) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
+    from mizzen.controlplane.server import ControlPlane, ControlPlaneError
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cp = ControlPlane(resolve_home(), address=address, port=port, xds_port=xds_port)

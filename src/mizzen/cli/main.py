@@ -7,13 +7,16 @@ Every failure prints one line ``error: ...`` on stderr. Exit codes: 0 success, 1
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mizzen import __version__
 from mizzen.cli import config_cmds, controlplane_cmds
 from mizzen.cli.client import ClientError, ClientSettings
+
+if TYPE_CHECKING:
+    from mizzen.controlplane.server import ControlPlane
 
 
 class MizzenGroup(click.Group):
@@ -54,7 +57,6 @@ add_commands(config_cmds.COMMANDS)
 
 # --- Integrator: register other command modules below -------------------------------------------------
 from mizzen.cli import analyze_cmd, demo_cmd, inspect_cmds, run_cmds, workload_cmds  # noqa: E402
-from mizzen.controlplane import wiring  # noqa: E402
 from mizzen.dashboard.cli import dashboard_command  # noqa: E402
 
 add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
@@ -64,7 +66,16 @@ for _command in workload_cmds.PROXY_CONFIG_COMMANDS:
     inspect_cmds.proxy_config.add_command(_command, name="envoy-stats")
 add_commands((run_cmds.run_command, run_cmds.gateway_command, analyze_cmd.analyze_command,
               demo_cmd.demo_command, dashboard_command))
-controlplane_cmds.CONTROLPLANE_HOOKS.append(wiring.install)
+
+
+def _install_mesh(cp: ControlPlane) -> None:
+    """Add the mesh (xDS, registry, translator, telemetry) to a starting control plane, loaded on demand."""
+    from mizzen.controlplane import wiring
+
+    wiring.install(cp)
+
+
+controlplane_cmds.CONTROLPLANE_HOOKS.append(_install_mesh)
 from mizzen.cli import secret_cmds  # noqa: E402
 
 add_commands(secret_cmds.COMMANDS)

@@ -11,6 +11,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_ADDRESS = "127.0.0.1"
+DEFAULT_PORT = 15014
+DEFAULT_XDS_PORT = 15010
+
 ENV_HOME = "MIZZEN_HOME"
 DEFAULT_HOME = "~/.mizzen"
 
@@ -74,3 +78,23 @@ class Home:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(token + "\n")
         return token
+
+
+def running_pid(home: Home) -> int | None:
+    """The pid recorded in ``home`` if that process is alive, else ``None``."""
+    try:
+        pid = int(home.pid_file.read_text(encoding="utf-8").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, owned by someone else
+    # After a crash the pid may have been reused by an unrelated process.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid  # no /proc here: trust the signal check
+    return pid if b"mizzen" in cmdline else None

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from mizzen.controlplane.home import Home
-from mizzen.controlplane.server import running_pid
+from mizzen.controlplane.home import Home, running_pid
 
 
 class ProcessError(Exception):

@@ -20,16 +20,20 @@ from aiohttp import web
 
 from mizzen.controlplane.api import ConfigApi, errors_middleware, register
 from mizzen.controlplane.auth import Authenticator
-from mizzen.controlplane.home import Home, resolve_home
+from mizzen.controlplane.home import (
+    DEFAULT_ADDRESS,
+    DEFAULT_PORT,
+    DEFAULT_XDS_PORT,
+    Home,
+    resolve_home,
+    running_pid,
+)
 from mizzen.controlplane.metrics import Registry
 from mizzen.controlplane.openapi import build_openapi
 from mizzen.store import ConfigStore, SqliteStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ADDRESS = "127.0.0.1"
-DEFAULT_PORT = 15014
-DEFAULT_XDS_PORT = 15010
 MAX_BODY = 64 * 1024 * 1024  # a large apply (thousands of documents) is one request
 
 
@@ -167,23 +171,3 @@ class ControlPlane:
 
     async def _openapi(self, request: web.Request) -> web.Response:
         return web.json_response(build_openapi(), dumps=lambda o: json.dumps(o, indent=None))
-
-
-def running_pid(home: Home) -> int | None:
-    """The pid recorded in ``home`` if that process is alive, else ``None``."""
-    try:
-        pid = int(home.pid_file.read_text(encoding="utf-8").strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid  # alive, owned by someone else
-    # After a crash the pid may have been reused by an unrelated process.
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return pid  # no /proc here: trust the signal check
-    return pid if b"mizzen" in cmdline else None

@@ -9,6 +9,15 @@ Everything is plain files in ``static/`` (vanilla JS + SVG): nothing is fetched 
 with npm, so the dashboard works offline and ships inside the wheel.
 """
 
-from mizzen.dashboard.server import COOKIE_NAME, PUBLIC_PATHS, PUBLIC_PREFIXES, register, token_from_request
+from typing import Any
 
 __all__ = ["COOKIE_NAME", "PUBLIC_PATHS", "PUBLIC_PREFIXES", "register", "token_from_request"]
+
+
+def __getattr__(name: str) -> Any:
+    # The web server (aiohttp) loads only when asked for, so `mizzen dashboard` and the CLI start fast.
+    if name in __all__:
+        from mizzen.dashboard import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
