@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
 import mizzen.xds.encode  # noqa: F401  (registers every Envoy extension type used in Any fields)
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
 
 _SECTIONS: tuple[tuple[str, str, type[Message]], ...] = (
     ("Clusters", "clusters", cluster_pb2.Cluster),
