@@ -19,6 +19,7 @@ from aiohttp import web
 from mizzen.controlplane import syncdiff
 from mizzen.controlplane.api import ApiError
 from mizzen.controlplane.mesh import MeshController, ProxyRecord, _proxy_json
+from mizzen.xds import Snapshot
 from mizzen.xds import types as xt
 from mizzen.xds.server import XdsServer
 
@@ -56,6 +57,7 @@ class _Handlers:
         view["controlPlane"] = INSTANCE
         st = statuses.get(rec.node.node_id)
         snap = self.mesh.cache.get(rec.node.node_id)
+        acked = self.xds.sent_resources(rec.node.node_id, acked=True)
         types: dict[str, Any] = {}
         for type_url in (xt.CLUSTER, xt.LISTENER, xt.ENDPOINT, xt.ROUTE, xt.SECRET):
             ts = st.type(type_url) if st is not None else None
@@ -69,6 +71,7 @@ class _Handlers:
                 "lastError": ts.last_error, "lastErrorTime": ts.last_error_time,
                 "lastSentTime": ts.last_sent_time,
                 "snapshotVersion": snap.version(type_url) if snap is not None and snap.has(type_url) else "",
+                "current": _current(ts, snap, acked.get(type_url, {})),
             }
         view["xds"] = types
         return view
@@ -159,3 +162,18 @@ def _redact_secret(secret: Any) -> Any:
     if "private_key" in tls:
         tls["private_key"] = {"inline_string": "[redacted]"}
     return data
+
+
+def _current(ts: Any, snap: Snapshot | None, acked: Mapping[str, bytes]) -> bool:
+    """True when the proxy has ACKed exactly what the control plane holds for it now.
+
+    Wildcard types (CDS, LDS) must be ACKed at the snapshot's version. Named types (RDS, EDS) only need
+    what the proxy subscribes to: a route config the proxy no longer asks for may change (or vanish)
+    without anything being sent, as the xDS protocol prescribes.
+    """
+    if snap is None or ts.status != "SYNCED":
+        return False
+    if ts.type_url in xt.WILDCARD_TYPES or "*" in ts.subscribed:
+        return bool(ts.version_acked == snap.version(ts.type_url))
+    have = snap.resources(ts.type_url)
+    return all(have.get(name) == acked.get(name) for name in ts.subscribed)

@@ -226,7 +226,7 @@ def _synced(proxy: Mapping[str, Any], allow_errors: bool) -> bool:
         current = x.get("snapshotVersion", "")
         if x["status"] == "NOT SENT":
             continue
-        if x["status"] == "SYNCED" and x.get("versionAcked") == current:
+        if x["status"] == "SYNCED" and (x.get("current") or x.get("versionAcked") == current):
             continue
         if allow_errors and x["status"] == "ERROR" and x.get("versionSent") == current:
             continue
