@@ -41,9 +41,8 @@ def setup() -> None:
     """Create `.venv` and install the project with its test extras (skipped when up to date)."""
     if sys.version_info < (3, 11):
         sys.exit(f"Mizzen needs Python 3.11 or newer; this is {sys.version.split()[0]}")
-    if not PY.exists():
-        if _run([sys.executable, "-m", "venv", str(VENV)]) != 0:
-            sys.exit("could not create the virtual environment in .venv")
+    if not PY.exists() and _run([sys.executable, "-m", "venv", str(VENV)]) != 0:
+        sys.exit("could not create the virtual environment in .venv")
     want = _requirements_hash()
     if STAMP.exists() and STAMP.read_text() == want:
         return
