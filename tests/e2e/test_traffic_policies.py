@@ -1,10 +1,11 @@
 """DestinationRule traffic policies through real Envoy sidecars started by `mizzen run` (issue 4): circuit
-breaking (Istio's task), outlier detection, consistent hashing (header, cookie), round robin and a subset-level
-load balancer overriding the top-level one, each checked from outside as a user would: status codes, which
-workload answered, and the client sidecar's own Envoy stats.
+breaking (Istio's task), outlier detection (5xx, gateway errors), consistent hashing (header, cookie), round
+robin and a subset-level load balancer overriding the top-level one, each checked from outside as a user
+would: status codes, which workload answered, and the client sidecar's own Envoy stats.
 
-The module shares one control plane, a client and these backends: `slow` (one echo), `mixed` (a healthy echo
-and one that always answers 500) and three echoes behind `sticky`, `sticky-cookie`, `rotating` and `layered`.
+The module shares one control plane, a client and these backends: `slow` (one echo), `mixed` and `gateways`
+(a healthy echo and one that always answers 500, resp. 503 each) and three echoes behind `sticky`,
+`sticky-cookie`, `rotating` and `layered`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ apiVersion: v1
 kind: Service
 metadata: {name: mixed}
 spec: {selector: {app: mixed}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: gateways}
+spec: {selector: {app: gateways}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: gateways}
+spec:
+  host: gateways
+  trafficPolicy:
+    outlierDetection: {consecutiveGatewayErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
 ---
 apiVersion: v1
 kind: Service
@@ -135,9 +149,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         m.apply(CONFIG)
         m.run("bad", {"app": "mixed", "version": "v2"}, wait=False, command=[
             sys.executable, "-m", "mizzen.testing.echo", "--port", "{port}", "--name", "bad", "--status", "500"])
+        m.run("gw-bad", {"app": "gateways", "version": "v2"}, wait=False, command=[
+            sys.executable, "-m", "mizzen.testing.echo", "--port", "{port}", "--name", "gw-bad", "--status", "503"])
         m.run_all([("client", {"app": "client", "version": "v1"}), ("slow", {"app": "slow", "version": "v1"}),
+                   ("gw-good", {"app": "gateways", "version": "v1"}),
                    ("good", {"app": "mixed", "version": "v1"}),
                    *((f"sticky-{i}", {"app": "sticky", "version": f"v{i}"}) for i in (1, 2, 3))])
+        m.wait_running(*m.workloads)
         m.wait_synced()
         yield m
 
@@ -198,6 +216,19 @@ def test_outlier_detection_ejects_the_failing_endpoint(client: Workload) -> None
     assert 500 in first, first
     assert {(r.status_code, r.json()["workload"]) for r in later} == {(200, "good")}
     assert _stat(client, f"cluster.{MIXED_CLUSTER}.outlier_detection.ejections_enforced_consecutive_5xx") >= 1
+
+
+def test_outlier_detection_ejects_on_gateway_errors(client: Workload) -> None:
+    """consecutiveGatewayErrors 1: an endpoint answering 503 is ejected after one; later requests reach the other."""
+    with client.client() as c:
+        first = []
+        while len(first) < 40 and 503 not in first:
+            first.append(c.get("http://gateways:9080/").status_code)
+        later = [c.get("http://gateways:9080/") for _ in range(30)]
+    assert 503 in first, first
+    assert {(r.status_code, r.json()["workload"]) for r in later} == {(200, "gw-good")}
+    cluster = "outbound|9080||gateways.default.svc.cluster.local"
+    assert _stat(client, f"cluster.{cluster}.outlier_detection.ejections_enforced_consecutive_gateway_failure") >= 1
 
 
 def _workloads(c: httpx.Client, n: int, user: str) -> collections.Counter[str]:
