@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from mizzen.testing.controlplane import RunningControlPlane, controlplane
@@ -30,6 +34,13 @@ def cp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
         yield c
 
 
+def _cli(cp: RunningControlPlane, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "mizzen.cli.main", *args], env={**os.environ, **cp.env()},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _wait(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,6 +59,14 @@ def test_stop_deregisters_and_endpoint_disappears(cp: RunningControlPlane) -> No
         mesh.run("echo-b", {"app": "echo", "version": "b"})
         mesh.wait_synced()
         assert mesh.http.get(WE + "echo-a").status_code == 200
+        wide = _cli(cp, "get", "workloads", "-o", "wide")
+        row = next(line for line in wide.splitlines() if line.startswith("echo-a "))
+        assert "CONNECTED" in row and a.http_proxy in row and "app=echo,version=a" in row, wide
+        items = json.loads(_cli(cp, "get", "workloads", "-o", "json"))["items"]
+        item = next(i for i in items if i["workloadEntry"]["metadata"]["name"] == "echo-a")
+        assert item["proxy"]["httpProxy"] == a.http_proxy and item["proxy"]["connected"]
+        # A person (or a tool) can send a request through that sidecar with `curl -x`:
+        assert httpx.get("http://echo:9080/", proxy=a.http_proxy, trust_env=False).status_code == 200
         a.stop()
         _wait(lambda: mesh.http.get(WE + "echo-a").status_code == 404)
         mesh.wait_synced()
