@@ -136,7 +136,11 @@ class MeshController:
     def on_store_event(self, event_type: str, resource: Resource, revision: int = 0) -> None:
         """Called for every store change, in revision order."""
         self.revision = max(self.revision, revision)
-        self._request(self.state.apply(event_type, resource))
+        req = self.state.apply(event_type, resource)
+        if req.empty and not self._queue.busy:
+            # Nothing to push for this change (e.g. a WorkloadEntry no service selects): it is done.
+            self.pushed_revision = max(self.pushed_revision, revision)
+        self._request(req)
 
     @property
     def converged(self) -> bool:
@@ -174,7 +178,12 @@ class MeshController:
                 self.push_count += 1
                 if self.on_push is not None:
                     self.on_push(",".join(sorted(req.reasons)) or "push", self.last_push_seconds)
-                req = self._queue.start() if self._queue.done() else None
+                if self._queue.done():
+                    req = self._queue.start()
+                else:
+                    # Nothing pending: every change seen so far was pushed or needed no push.
+                    self.pushed_revision = max(self.pushed_revision, self.revision)
+                    req = None
 
     async def _push(self, req: PushRequest) -> None:
         shared = _SharedCache(self.state.snapshot())
