@@ -72,6 +72,7 @@ class _Handlers:
                 "lastSentTime": ts.last_sent_time,
                 "snapshotVersion": snap.version(type_url) if snap is not None and snap.has(type_url) else "",
                 "current": _current(ts, snap, acked.get(type_url, {})),
+                "lastAckTime": rec.acked_at.get(type_url, ("", None))[1],
             }
         view["xds"] = types
         return view

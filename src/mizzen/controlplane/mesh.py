@@ -98,6 +98,7 @@ class ProxyRecord:
     disconnected_at: float | None = None
     last_output: ProxyResources | None = None
     last_error: str = ""
+    acked_at: dict[str, tuple[str, float]] = field(default_factory=dict)  # type URL -> (version, epoch s)
 
 
 class MeshController:
@@ -158,6 +159,12 @@ class MeshController:
         if rec is not None and rec.node is node:
             rec.connected = False
             rec.disconnected_at = time.time()
+
+    def on_ack(self, node_id: str, type_url: str, version: str) -> None:
+        """The xDS server saw ``node_id`` ACK ``version`` of ``type_url`` (kept for convergence timing)."""
+        rec = self.proxies.get(node_id)
+        if rec is not None:
+            rec.acked_at[type_url] = (version, time.time())
 
     def _request(self, req: PushRequest) -> None:
         if self._queue.request(req):

@@ -65,7 +65,7 @@ class MeshExtension:
         self.controller = MeshController(self.cache, config, delete_workload=self._delete_workload,
                                          agent_grace_s=grace)
         self.xds = XdsServer(self.cache, token=cp.token, on_connect=self._on_connect,
-                             on_disconnect=self.controller.on_disconnect)
+                             on_disconnect=self.controller.on_disconnect, on_ack=self.controller.on_ack)
         self.telemetry = Telemetry(lambda: self.controller.state.snapshot().registry)
         self.traces = TraceStore()
         als = AccessLogService(self.telemetry, token=cp.token, is_known=self._is_connected)
