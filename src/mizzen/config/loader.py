@@ -22,7 +22,7 @@ from mizzen.config.codes import violation
 from mizzen.config.kinds import KindInfo, by_kind
 from mizzen.config.report import Report, Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
-from mizzen.config.schema import unknown_field
+from mizzen.config.schema import type_name, unknown_field
 
 # libyaml's parser is ~10x faster and keeps the same marks; fall back to pure Python without it.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -222,7 +222,7 @@ class _DocReader:
 
     def read(self, doc: JSON) -> Converted:
         if not isinstance(doc, dict):
-            self.problem("MZ0003", f"document must be a mapping, got {_type_name(doc)}")
+            self.problem("MZ0003", f"document must be a mapping, got {type_name(doc)}")
             return self.conv
         info = self._identity(doc)
         if info is None:
@@ -267,7 +267,7 @@ class _DocReader:
             self.problem("MZ0004", "metadata.name not set", "metadata.name")
             ok = False
         if namespace is not None and not isinstance(namespace, str):
-            self.problem("MZ0007", f"metadata.namespace must be a string, got {_type_name(namespace)}",
+            self.problem("MZ0007", f"metadata.namespace must be a string, got {type_name(namespace)}",
                          "metadata.namespace")
             ok = False
         labels = self._string_map(meta.get("labels"), "metadata.labels")
@@ -284,7 +284,7 @@ class _DocReader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.problem("MZ0007", f"{path.rsplit('.', 1)[-1]} must be a map of strings, got {_type_name(value)}",
+            self.problem("MZ0007", f"{path.rsplit('.', 1)[-1]} must be a map of strings, got {type_name(value)}",
                          path)
             return {}
         out: dict[str, str] = {}
@@ -293,7 +293,7 @@ class _DocReader:
                 out[k] = v
             else:
                 # Kubernetes rejects `version: 1`; the value must be quoted.
-                self.problem("MZ0007", f"value of \"{k}\" must be a string, got {_type_name(v)} (quote it)",
+                self.problem("MZ0007", f"value of \"{k}\" must be a string, got {type_name(v)} (quote it)",
                              f"{path}.{k}")
         return out
 
@@ -307,24 +307,8 @@ class _DocReader:
         if spec is None:
             spec = {}
         if not isinstance(spec, dict):
-            self.problem("MZ1002", f"spec must be a mapping, got {_type_name(spec)}", "spec")
+            self.problem("MZ1002", f"spec must be a mapping, got {type_name(spec)}", "spec")
             spec = {}
         return {**spec, **{k: doc[k] for k in body_fields if k in doc}}
 
 
-def _type_name(value: JSON) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "map"
-    return type(value).__name__

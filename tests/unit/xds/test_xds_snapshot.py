@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
-from xds_builders import cla, cluster, listener, route, snapshot
 
 from mizzen.xds import types
 from mizzen.xds.snapshot import EMPTY_VERSION, Snapshot, content_version, decode
+from mizzen.xds.testing import cla, cluster, listener, route, snapshot
 
 
 def test_versions_are_content_hashes_per_type() -> None:

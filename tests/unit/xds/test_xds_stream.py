@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 from envoy.service.discovery.v3 import discovery_pb2
-from xds_builders import snapshot
 
 from mizzen.xds import types
 from mizzen.xds.errors import ProtocolError
 from mizzen.xds.protocol import Acked, Action, Connected, Ignored, Nacked, Response
 from mizzen.xds.snapshot import EMPTY_VERSION, Snapshot
 from mizzen.xds.stream import Stream
-from mizzen.xds.testing import FakeEnvoy
+from mizzen.xds.testing import FakeEnvoy, snapshot
 
 CDS, EDS, LDS, RDS = types.CLUSTER, types.ENDPOINT, types.LISTENER, types.ROUTE
 
