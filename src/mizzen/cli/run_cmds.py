@@ -6,6 +6,7 @@ Both run in the foreground until Ctrl-C (or SIGTERM), which stops every process 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ import click
 
 from mizzen.agent.envoy import checked_envoy
 from mizzen.agent.errors import AgentError
+from mizzen.agent.gateway_service import ensure_gateway_service
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.settings import api_address, mizzen_home, read_token, xds_address
 from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_port, parse_upstream
@@ -111,6 +113,8 @@ def gateway_command(name: str, namespace: str, labels: str, service_account: str
                             envoy_log_level=envoy_log_level)
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
+    with contextlib.suppress(AgentError):  # no token yet: the supervisor below reports that clearly
+        ensure_gateway_service(api_address(server), read_token(mizzen_home()), name, namespace, spec.labels)
     _supervise(spec, xds=xds_address, server=server, verbose=verbose)
 
 

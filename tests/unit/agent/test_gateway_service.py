@@ -1,0 +1,26 @@
+"""mizzen gateway's default Service mirrors Istio's ingress gateway Service (80->8080, 443->8443)."""
+
+from mizzen.agent.gateway_service import gateway_service, selects
+from mizzen.config import load_text, validate
+from mizzen.registry import build_registry
+
+
+def test_default_service_maps_80_and_443_like_istio() -> None:
+    """The Service selects the gateway's labels and maps 80 -> 8080 and 443 -> 8443."""
+    svc = gateway_service("istio-ingressgateway", "istio-system", {"istio": "ingressgateway"})
+    assert svc["spec"]["selector"] == {"istio": "ingressgateway"}
+    assert {(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]} == {(80, 8080), (443, 8443)}
+    assert selects(svc, {"istio": "ingressgateway", "app": "x"})
+    assert not selects(svc, {"istio": "egressgateway"})
+
+
+def test_default_service_is_valid_config_and_registers() -> None:
+    """The generated object passes Mizzen's validation and becomes a registry service."""
+    import yaml
+
+    text = yaml.safe_dump(gateway_service("istio-ingressgateway", "istio-system", {"istio": "ingressgateway"}))
+    loaded = load_text(text)
+    assert loaded.report.ok and validate(loaded.resources).ok
+    (svc,) = build_registry(loaded.resources).services
+    assert svc.hostname == "istio-ingressgateway.istio-system.svc.cluster.local"
+    assert svc.port(80) is not None and svc.port(80).target_port == 8080  # type: ignore[union-attr]
