@@ -201,7 +201,9 @@ def test_fault_injected_abort_is_500_with_fi(demo: Demo) -> None:
                                       reporter="source") >= 1, "an FI-flagged 500 in /metrics")
     # The same request in the sidecar's access log (Istio's text format), as `mizzen logs --proxy` shows it:
     # reviews-v2's sidecar made the call to ratings and answered it with the injected 500.
-    logs = demo.mizzen("logs", "reviews-v2", "--proxy", timeout=30)
-    assert logs.returncode == 0, logs.stderr
-    fi = [line for line in logs.stdout.splitlines() if '" 500 FI ' in line]
-    assert fi and "ratings:9080" in fi[-1], logs.stdout[-2000:]
+    def fi_lines() -> list[str]:
+        logs = demo.mizzen("logs", "reviews-v2", "--proxy", timeout=30)
+        assert logs.returncode == 0, logs.stderr
+        return [line for line in logs.stdout.splitlines() if '" 500 FI ' in line and "ratings:9080" in line]
+
+    until(lambda: bool(fi_lines()), "an FI line in reviews-v2's access log (Envoy flushes it every second)")

@@ -84,9 +84,10 @@ def checked_envoy(expected: str = ENVOY_VERSION) -> Path:
 def envoy_command(binary: Path, config_path: Path, *, concurrency: int = 1, log_level: str = "warning",
                   base_id: int | None = None) -> list[str]:
     """Envoy's argv: one worker thread by default (many Envoys share a small host), fast drain on stop,
-    and no hot-restart shared memory unless a ``base_id`` is given (so instances never collide)."""
+    access logs flushed every second (Envoy's default is 10 s; `mizzen logs -f` should feel live), and no
+    hot-restart shared memory unless a ``base_id`` is given (so instances never collide)."""
     argv = [str(binary), "-c", str(config_path), "--concurrency", str(concurrency),
-            "--drain-time-s", "1", "-l", log_level]
+            "--drain-time-s", "1", "-l", log_level, "--file-flush-interval-msec", "1000"]
     argv += ["--base-id", str(base_id)] if base_id is not None else ["--disable-hot-restart"]
     return argv
 
