@@ -298,6 +298,7 @@ def test_https_with_credential_name(mesh: Mesh, gw: Gateway, certs: TlsFiles) ->
     assert secrets.exit_code == 0, secrets.stderr
     row = next(line.split() for line in secrets.stdout.splitlines() if line.startswith("kubernetes://my-cred"))
     assert row[1:4] == ["Cert", "Chain", "ACTIVE"], secrets.stdout
+    assert row[4] == "true" and len(row) == 8, secrets.stdout  # VALID CERT, SERIAL NUMBER, NOT AFTER, NOT BEFORE
     assert "missing-cred" not in secrets.stdout
 
     assert _mizzen(mesh.cp, "create", "secret", "tls", "missing-cred", "--cert", str(certs.cert),

@@ -9,8 +9,12 @@ SERIAL NUMBER NOT AFTER NOT BEFORE``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+from cryptography import x509
 
 Row = tuple[str, ...]
 CLUSTER_HEADER: Row = ("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE")
@@ -253,9 +257,40 @@ def secret_rows(dump: Mapping[str, Any], certs: Mapping[str, Any] | None = None)
             name = str(s.get("name", ""))
             secret = s.get("secret", {}) or {}
             kind = "CA" if "validation_context" in secret else "Cert Chain"
-            serial, not_after, not_before = details.get(name, ("", "", ""))
-            rows.append((name, kind, state, "true" if serial else "false", serial, not_after, not_before))
+            parsed = certificate_facts(secret)
+            if parsed is not None:
+                valid, serial, not_after, not_before = parsed
+            else:
+                serial, not_after, not_before = details.get(name, ("", "", ""))
+                valid = bool(serial)
+            rows.append((name, kind, state, "true" if valid else "false", serial, not_after, not_before))
     return rows
+
+
+def _secret_pem(secret: Mapping[str, Any]) -> bytes | None:
+    """The first certificate's PEM from a Secret in a config dump (inline, as SDS delivers it)."""
+    tls = secret.get("tls_certificate") or {}
+    source = tls.get("certificate_chain") or (secret.get("validation_context") or {}).get("trusted_ca") or {}
+    if "inline_bytes" in source:
+        return base64.b64decode(source["inline_bytes"])
+    if "inline_string" in source:
+        return str(source["inline_string"]).encode()
+    return None
+
+
+def certificate_facts(secret: Mapping[str, Any], now: datetime | None = None) -> tuple[bool, str, str, str] | None:
+    """(valid now, serial number, not after, not before) of a secret's certificate, or None if unreadable."""
+    pem = _secret_pem(secret)
+    if not pem:
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return None
+    now = now or datetime.now(UTC)
+    after, before = cert.not_valid_after_utc, cert.not_valid_before_utc
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    return before <= now <= after, format(cert.serial_number, "x"), after.strftime(stamp), before.strftime(stamp)
 
 
 def _cert_details(certs: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:

@@ -85,3 +85,25 @@ def test_table_pads_columns() -> None:
     """Columns line up with istioctl's padding."""
     out = cd.table(("A", "BB"), [("xxx", "y")])
     assert out.splitlines() == ["A       BB", "xxx     y"]
+
+
+def test_secret_rows_read_the_inline_certificate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SDS secrets (inline certificates) show validity, serial number and dates, as istioctl's columns."""
+    import base64
+
+    from cryptography import x509
+
+    from mizzen.testing.tls import make_certificates
+
+    files = make_certificates(tmp_path, ["a.example.com"])
+    pem = files.cert.read_bytes()
+    cert = x509.load_pem_x509_certificate(pem)
+    dump = {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+                         "dynamic_active_secrets": [{"name": "kubernetes://my-cred", "secret": {
+                             "name": "kubernetes://my-cred", "tls_certificate": {
+                                 "certificate_chain": {"inline_bytes": base64.b64encode(pem).decode()},
+                                 "private_key": {"inline_string": "[redacted]"}}}}]}]}
+    (row,) = cd.secret_rows(dump)
+    assert row[:4] == ("kubernetes://my-cred", "Cert Chain", "ACTIVE", "true")
+    assert row[4] == format(cert.serial_number, "x")
+    assert row[5] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
