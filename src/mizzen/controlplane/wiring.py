@@ -58,9 +58,13 @@ class MeshExtension:
         self.cache = SnapshotCache()
         config = mesh_config or load_mesh_config(cp.home.root / "mesh.yaml")
         # Proxies stream access logs (metrics) and post spans (traces) back to this control plane.
+        # Spans go to this control plane (with the token) unless mesh.yaml names an external Zipkin or
+        # Jaeger collector (defaultConfig.tracing.zipkin.address), which never sees our token.
+        own = not config.zipkin_address
         config = dataclasses.replace(
             config, access_log_service=True, telemetry_token=cp.token,
-            zipkin_address=config.zipkin_address or f"{cp.address}:{cp.port}")
+            zipkin_address=config.zipkin_address or f"{cp.address}:{cp.port}",
+            tracing_token=cp.token if own else "")
         grace = float(os.environ.get("MIZZEN_WORKLOAD_GRACE_SECONDS", "10"))
         self.controller = MeshController(self.cache, config, delete_workload=self._delete_workload,
                                          agent_grace_s=grace)

@@ -36,7 +36,7 @@ def tracing(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
         return None
     tags = {"istio.canonical_service": proxy.labels.get("app", proxy.name), "istio.namespace": proxy.namespace}
     return telemetry.tracing_config(mesh.tracing_sampling, cluster=names.ZIPKIN_CLUSTER,
-                                    collector_host=mesh.zipkin_address, auth_token=mesh.telemetry_token or None,
+                                    collector_host=mesh.zipkin_address, auth_token=mesh.tracing_token or None,
                                     tags=tags)
 
 

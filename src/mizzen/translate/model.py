@@ -75,7 +75,8 @@ class MeshConfig:
     # Stream every request's access-log entry to the control plane (Envoy's gRPC access-log service on
     # the `xds-grpc` cluster), from which Istio's standard metrics are derived.
     access_log_service: bool = False
-    telemetry_token: str = ""  # bearer token proxies present to the access-log service and span collector
+    telemetry_token: str = ""  # bearer token proxies present to the access-log service
+    tracing_token: str = ""  # bearer token for the span collector: only when it is the control plane itself
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,16 @@ def test_access_log_service_streams_to_the_control_plane() -> None:
     assert "request_headers_to_add" not in res.routes["http_proxy"]
     assert "access_log" not in translate(proxy, bookinfo()).listeners["127.0.0.1_15080"]["filter_chains"][0][
         "filters"][0]["typed_config"]
+
+
+def test_span_collector_gets_the_token_only_when_it_is_the_control_plane() -> None:
+    """An external Zipkin/Jaeger collector (mesh.yaml) never receives the control plane's bearer token."""
+    def tracing(mesh: MeshConfig) -> str:
+        res = translate(sidecar(), bookinfo(mesh=mesh))
+        return json.dumps(res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
+                          ["tracing"])
+
+    own = tracing(MeshConfig(zipkin_address="127.0.0.1:15014", telemetry_token="tok", tracing_token="tok"))
+    external = tracing(MeshConfig(zipkin_address="zipkin.example.com:9411", telemetry_token="tok"))
+    assert "Bearer tok" in own
+    assert "Bearer tok" not in external and "/api/v2/spans" in external
