@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
+from mizzen.testing.ports import free_port
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.server import XdsServer
@@ -170,10 +170,6 @@ def listen_port_for(i: int, envoys: bool) -> int:
     return free_port() if envoys else 15001
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_simulated(port: int, n: int) -> list[subprocess.Popen[bytes]]:

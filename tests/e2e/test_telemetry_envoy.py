@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from mizzen.telemetry.als import AccessLogService
 from mizzen.telemetry.labels import Facts
 from mizzen.telemetry.metrics import Telemetry
 from mizzen.telemetry.traces import TraceStore
+from mizzen.testing.ports import free_port
 from mizzen.translate import telemetry as builders
 from mizzen.translate.model import Proxy
 
@@ -40,10 +40,6 @@ REVIEWS = "reviews.default.svc.cluster.local"
 CLUSTER = f"outbound|9080|v1|{REVIEWS}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _static_cluster(name: str, port: int, http2: bool = False) -> dict[str, object]:

