@@ -106,7 +106,7 @@ class MeshController:
 
     def __init__(self, cache: SnapshotCache, mesh_config: MeshConfig | None = None, *,
                  delete_workload: Callable[[str, str], Any] | None = None,
-                 agent_grace_s: float = 10.0) -> None:
+                 agent_grace_s: float = 10.0, startup_grace_s: float = 35.0) -> None:
         self.cache = cache
         self.state = MeshState(mesh_config or MeshConfig())
         self.proxies: dict[str, ProxyRecord] = {}
@@ -114,6 +114,10 @@ class MeshController:
         self._wake = asyncio.Event()
         self._delete_workload = delete_workload
         self._agent_grace_s = agent_grace_s
+        # A workload whose proxy has not connected since we first saw its entry (e.g. right after a
+        # control-plane restart, while Envoys wait out their reconnect backoff of up to ~30 s) gets longer.
+        self._startup_grace_s = max(startup_grace_s, agent_grace_s)
+        self._first_seen: dict[tuple[str, str], float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.revision = 0  # last store revision folded into the state
         self.pushed_revision = 0  # last store revision whose push has completed
@@ -222,30 +226,31 @@ class MeshController:
 
     # --- agent-registered workloads whose proxy went away ------------------------------------
     async def _reaper_loop(self) -> None:
-        started = time.time()
         while True:
             await asyncio.sleep(1.0)
-            await self._reap(started)
+            await self._reap()
 
-    async def _reap(self, started: float) -> None:
+    async def _reap(self) -> None:
         now = time.time()
         connected = {(r.proxy.namespace, r.proxy.name) for r in self.proxies.values() if r.connected}
         for node_id, rec in list(self.proxies.items()):
             if not rec.connected and rec.disconnected_at and now - rec.disconnected_at > self._agent_grace_s:
                 del self.proxies[node_id]
                 self.cache.remove(node_id)
-        if self._delete_workload is None or now - started < self._agent_grace_s:
+        if self._delete_workload is None:
             return
         for we in self.state.resources("WorkloadEntry"):
-            if we.metadata.annotations.get(AGENT_ANNOTATION) != "agent":
-                continue
             key = (we.metadata.namespace, we.metadata.name)
-            if key in connected:
+            if we.metadata.annotations.get(AGENT_ANNOTATION) != "agent" or key in connected:
                 continue
+            first = self._first_seen.setdefault(key, now)
             last = self._last_seen(key)
-            if last is None or now - last > self._agent_grace_s:
+            gone_for = now - last if last is not None else now - first
+            grace = self._agent_grace_s if last is not None else self._startup_grace_s
+            if gone_for > grace:
                 log.info("removing workload %s/%s: its proxy has been gone for more than %.0fs",
-                         key[0], key[1], self._agent_grace_s)
+                         key[0], key[1], grace)
+                self._first_seen.pop(key, None)
                 result = self._delete_workload(*key)
                 if asyncio.iscoroutine(result):
                     await result

@@ -66,8 +66,9 @@ class MeshExtension:
             zipkin_address=config.zipkin_address or f"{cp.address}:{cp.port}",
             tracing_token=cp.token if own else "")
         grace = float(os.environ.get("MIZZEN_WORKLOAD_GRACE_SECONDS", "10"))
+        startup = float(os.environ.get("MIZZEN_WORKLOAD_STARTUP_GRACE_SECONDS", "35"))
         self.controller = MeshController(self.cache, config, delete_workload=self._delete_workload,
-                                         agent_grace_s=grace)
+                                         agent_grace_s=grace, startup_grace_s=startup)
         self.xds = XdsServer(self.cache, token=cp.token, on_connect=self._on_connect,
                              on_disconnect=self.controller.on_disconnect, on_ack=self.controller.on_ack)
         self.telemetry = Telemetry(lambda: self.controller.state.snapshot().registry)
