@@ -118,6 +118,7 @@ class MeshController:
         # control-plane restart, while Envoys wait out their reconnect backoff of up to ~30 s) gets longer.
         self._startup_grace_s = max(startup_grace_s, agent_grace_s)
         self._first_seen: dict[tuple[str, str], float] = {}
+        self._last_disconnect: dict[tuple[str, str], float] = {}  # outlives the forgotten ProxyRecord
         self._tasks: list[asyncio.Task[None]] = []
         self.revision = 0  # last store revision folded into the state
         self.pushed_revision = 0  # last store revision whose push has completed
@@ -235,6 +236,7 @@ class MeshController:
         connected = {(r.proxy.namespace, r.proxy.name) for r in self.proxies.values() if r.connected}
         for node_id, rec in list(self.proxies.items()):
             if not rec.connected and rec.disconnected_at and now - rec.disconnected_at > self._agent_grace_s:
+                self._last_disconnect[(rec.proxy.namespace, rec.proxy.name)] = rec.disconnected_at
                 del self.proxies[node_id]
                 self.cache.remove(node_id)
         if self._delete_workload is None:
@@ -251,6 +253,7 @@ class MeshController:
                 log.info("removing workload %s/%s: its proxy has been gone for more than %.0fs",
                          key[0], key[1], grace)
                 self._first_seen.pop(key, None)
+                self._last_disconnect.pop(key, None)
                 result = self._delete_workload(*key)
                 if asyncio.iscoroutine(result):
                     await result
@@ -259,7 +262,7 @@ class MeshController:
         for rec in self.proxies.values():
             if (rec.proxy.namespace, rec.proxy.name) == key:
                 return rec.disconnected_at
-        return None
+        return self._last_disconnect.get(key)
 
     # --- read side for the API ---------------------------------------------------------------
     def proxy_by_id(self, proxy_id: str) -> ProxyRecord | None:
