@@ -1,5 +1,6 @@
 """Listener ports come from outside the ephemeral range, distinct within one allocation."""
 
+import os
 from pathlib import Path
 
 from mizzen.agent.ports import ephemeral_range, free_ports, listen_range, port_is_free
@@ -26,3 +27,14 @@ def test_free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() -> N
     assert len(set(ports)) == 10
     assert all(port_is_free(p) for p in ports)
     assert not any(low <= p <= high for p in ports)
+
+
+def test_a_reserved_port_is_not_handed_out_twice(tmp_path: Path) -> None:
+    """A reservation blocks other allocators until it expires; an expired one may be taken over."""
+    from mizzen.agent.ports import RESERVATION_TTL_S, reserve
+
+    assert reserve(25001, tmp_path, now=1000.0)
+    assert not reserve(25001, tmp_path, now=1000.0)
+    stale = tmp_path / "25001"
+    os.utime(stale, (1000.0, 1000.0))
+    assert reserve(25001, tmp_path, now=1000.0 + RESERVATION_TTL_S + 1)
