@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # the server (aiohttp, grpc, the whole mesh) loads only when 
 
 ControlPlaneHook = Callable[["ControlPlane"], None]
 
-#: Called with each new foreground ControlPlane before it starts; the integrator appends the hook
-#: that adds the xDS server, registry and translator (extensions and routes) here.
+#: Called with each new foreground ControlPlane before it starts (after the mesh is installed), for
+#: embedders that add their own extensions.
 CONTROLPLANE_HOOKS: list[ControlPlaneHook] = []
 
 _ADDRESS = click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
@@ -32,11 +32,12 @@ _XDS_PORT = click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_
 @_XDS_PORT
 def controlplane(address: str, port: int, xds_port: int) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
-    from mizzen.controlplane.server import ControlPlane, ControlPlaneError
+    from mizzen.controlplane.server import ControlPlaneError
+    from mizzen.controlplane.wiring import create_control_plane
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cp = ControlPlane(resolve_home(), address=address, port=port, xds_port=xds_port)
+        cp = create_control_plane(resolve_home(), address=address, port=port, xds_port=xds_port)
         for hook in CONTROLPLANE_HOOKS:
             hook(cp)
         asyncio.run(cp.run())

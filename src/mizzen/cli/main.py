@@ -7,16 +7,13 @@ Every failure prints one line ``error: ...`` on stderr. Exit codes: 0 success, 1
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from mizzen import __version__
 from mizzen.cli import config_cmds, controlplane_cmds
 from mizzen.cli.client import ClientError, ClientSettings
-
-if TYPE_CHECKING:
-    from mizzen.controlplane.server import ControlPlane
 
 
 class MizzenGroup(click.Group):
@@ -67,15 +64,6 @@ for _command in workload_cmds.PROXY_CONFIG_COMMANDS:
 add_commands((run_cmds.run_command, run_cmds.gateway_command, analyze_cmd.analyze_command,
               demo_cmd.demo_command, dashboard_command))
 
-
-def _install_mesh(cp: ControlPlane) -> None:
-    """Add the mesh (xDS, registry, translator, telemetry) to a starting control plane, loaded on demand."""
-    from mizzen.controlplane import wiring
-
-    wiring.install(cp)
-
-
-controlplane_cmds.CONTROLPLANE_HOOKS.append(_install_mesh)
 from mizzen.cli import secret_cmds  # noqa: E402
 
 add_commands(secret_cmds.COMMANDS)

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from mizzen.controlplane import syncdiff
 from mizzen.controlplane.api import ApiError
-from mizzen.controlplane.mesh import MeshController, ProxyRecord, _proxy_json
+from mizzen.controlplane.mesh import MeshController, ProxyRecord, proxy_json
 from mizzen.xds import Snapshot
 from mizzen.xds import types as xt
 from mizzen.xds.server import XdsServer
@@ -49,7 +49,7 @@ class _Handlers:
         return {s.node_id: s for s in self.xds.status()}
 
     def _proxy_view(self, rec: ProxyRecord, statuses: dict[str, Any]) -> dict[str, Any]:
-        view = _proxy_json(rec)
+        view = proxy_json(rec)
         view["namespace"] = rec.proxy.namespace
         view["name"] = rec.proxy.name
         view["labels"] = dict(rec.proxy.labels)

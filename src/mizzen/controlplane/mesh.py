@@ -277,7 +277,7 @@ class MeshController:
         out: list[Mapping[str, Any]] = []
         for we in self.state.resources("WorkloadEntry"):
             rec = self.proxy_by_id(f"{we.metadata.name}.{we.metadata.namespace}")
-            out.append({"workloadEntry": we.to_json(), "proxy": _proxy_json(rec) if rec else None})
+            out.append({"workloadEntry": we.to_json(), "proxy": proxy_json(rec) if rec else None})
         return out
 
 
@@ -350,7 +350,8 @@ def _combine(shared_version: str, local_version: str) -> str:
     return hashlib.blake2b(f"{shared_version}/{local_version}".encode(), digest_size=8).hexdigest()
 
 
-def _proxy_json(rec: ProxyRecord) -> dict[str, Any]:
+def proxy_json(rec: ProxyRecord) -> dict[str, Any]:
+    """A proxy as the API shows it (connection, ports, admin address, last translation error)."""
     p = rec.proxy
     return {
         "id": p.id, "type": p.type, "connected": rec.connected, "nodeId": rec.node.node_id,

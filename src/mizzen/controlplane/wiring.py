@@ -18,6 +18,7 @@ import yaml
 
 from mizzen import dashboard
 from mizzen.controlplane import inspect_api
+from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT
 from mizzen.controlplane.mesh import MeshController
 from mizzen.controlplane.server import ControlPlane
 from mizzen.store.errors import NotFound
@@ -139,5 +140,13 @@ class MeshExtension:
 
 
 def install(cp: ControlPlane) -> None:
-    """CONTROLPLANE_HOOKS entry: add the mesh to a control plane before it starts."""
+    """Add the mesh to a control plane before it starts."""
     cp.extensions.append(MeshExtension(cp))
+
+
+def create_control_plane(home: Path | str | None = None, address: str = DEFAULT_ADDRESS,
+                         port: int = DEFAULT_PORT, xds_port: int = DEFAULT_XDS_PORT) -> ControlPlane:
+    """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry."""
+    cp = ControlPlane(home, address=address, port=port, xds_port=xds_port)
+    install(cp)
+    return cp
