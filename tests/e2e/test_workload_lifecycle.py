@@ -67,6 +67,16 @@ def test_stop_deregisters_and_endpoint_disappears(cp: RunningControlPlane) -> No
         assert item["proxy"]["httpProxy"] == a.http_proxy and item["proxy"]["connected"]
         # A person (or a tool) can send a request through that sidecar with `curl -x`:
         assert httpx.get("http://echo:9080/", proxy=a.http_proxy, trust_env=False).status_code == 200
+        # ... and the README's `mizzen pc stats <proxy> | grep ...` shows Envoy's counters for it.
+        def sent() -> int:
+            out = _cli(cp, "pc", "stats", "client", "--filter", "echo.default.svc.cluster.local.upstream_rq_total")
+            line = next(x for x in out.splitlines() if "outbound|9080||echo.default.svc.cluster.local" in x)
+            return int(line.rsplit(":", 1)[1])
+
+        before = sent()
+        assert client.get("http://echo:9080/").status_code == 200
+        assert sent() == before + 1
+        assert "upstream_rq_total" in _cli(cp, "pc", "envoy-stats", "client", "--filter", "upstream_rq_total")
         a.stop()
         _wait(lambda: mesh.http.get(WE + "echo-a").status_code == 404)
         mesh.wait_synced()

@@ -26,3 +26,19 @@ def test_counts_codes_across_connections() -> None:
 def test_summary_reads_like_fortio() -> None:
     """Lines are 'Code <status> : <count> (<percent> %)', sorted by status."""
     assert summary(collections.Counter({503: 3, 200: 17})) == "Code 200 : 17 (85.0 %)\nCode 503 : 3 (15.0 %)\n"
+
+
+def test_via_reads_the_workloads_http_proxy(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """--via WORKLOAD sends through the sidecar address the agent wrote to its state file."""
+    import json
+
+    import pytest
+
+    from mizzen.testing.load import proxy_of
+
+    (tmp_path / "workloads").mkdir()
+    (tmp_path / "workloads" / "default.fortio.json").write_text(json.dumps({"httpProxy": "127.0.0.1:41234"}))
+    monkeypatch.setenv("MIZZEN_HOME", str(tmp_path))
+    assert proxy_of("fortio") == "http://127.0.0.1:41234"
+    with pytest.raises(SystemExit, match="no running workload default/nope"):
+        proxy_of("nope")
