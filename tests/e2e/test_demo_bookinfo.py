@@ -50,8 +50,14 @@ class Bookinfo:
 
     def mizzen(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``python -m mizzen.cli.main ARGS`` against this demo's home."""
-        return subprocess.run([sys.executable, "-m", "mizzen.cli.main", *args], env=self.env, text=True,
-                              capture_output=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "mizzen.cli.main", *args],
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def apply(self, *names: str) -> None:
         """``mizzen apply -f`` each of Istio's files, one apply per file, in order (as the tasks do)."""
@@ -178,8 +184,11 @@ def test_delay_fault_fails_jasons_reviews_after_about_6_seconds(bookinfo: Bookin
     settle(lambda: reviews_version(bookinfo.page("jason")) == "v2", "jason back on reviews v2")
     bookinfo.apply("virtual-service-ratings-test-delay.yaml")
     # productpage calls ratings directly on this API route: once jason's call hangs, the delay is live.
-    settle(lambda: bookinfo.api_status("/api/v1/products/0/ratings", "jason", timeout=1.5) is None,
-           "the 7 s delay on jason's ratings calls", in_a_row=1)
+    settle(
+        lambda: bookinfo.api_status("/api/v1/products/0/ratings", "jason", timeout=1.5) is None,
+        "the 7 s delay on jason's ratings calls",
+        in_a_row=1,
+    )
     time.sleep(1.0)
     elapsed, page = bookinfo.timed_page("jason")
     assert 5.0 <= elapsed <= 8.0, elapsed
@@ -218,16 +227,22 @@ def _readme_block(after: str) -> str:
     """The YAML of the first ``mizzen apply -f - <<'EOF'`` block after the heading ``after`` in README.md."""
     text = (REPO / "README.md").read_text()
     start = text.index(after)
-    body = text[text.index("<<'EOF'\n", start) + len("<<'EOF'\n"):]
-    return body[:body.index("\nEOF\n")] + "\n"
+    body = text[text.index("<<'EOF'\n", start) + len("<<'EOF'\n") :]
+    return body[: body.index("\nEOF\n")] + "\n"
 
 
 def test_readme_request_timeout_example(bookinfo: Bookinfo) -> None:
     """The README's request-timeout walkthrough: reviews times out at 0.5 s, the page returns in about 1 s."""
     bookinfo.apply("virtual-service-all-v1.yaml")
-    done = subprocess.run([sys.executable, "-m", "mizzen.cli.main", "apply", "-f", "-"], env=bookinfo.env,
-                          input=_readme_block("**Request timeouts**"), text=True, capture_output=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mizzen.cli.main", "apply", "-f", "-"],
+        env=bookinfo.env,
+        input=_readme_block("**Request timeouts**"),
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     settle(lambda: REVIEWS_ERROR in bookinfo.page(), "the 0.5 s reviews timeout")
     elapsed, page = bookinfo.timed_page()

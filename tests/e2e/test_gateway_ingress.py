@@ -81,13 +81,26 @@ class Gateway:
     """The `mizzen gateway` subprocess and plain clients for its ports."""
 
     def __init__(self, cp: RunningControlPlane, log_path: Path) -> None:
-        args = [sys.executable, "-m", "mizzen.cli.main", "gateway", "--name", "istio-ingressgateway",
-                "-n", "istio-system", "--labels", "istio=ingressgateway", "--address", "127.0.0.1"]
+        args = [
+            sys.executable,
+            "-m",
+            "mizzen.cli.main",
+            "gateway",
+            "--name",
+            "istio-ingressgateway",
+            "-n",
+            "istio-system",
+            "--labels",
+            "istio=ingressgateway",
+            "--address",
+            "127.0.0.1",
+        ]
         self.cp = cp
         self.log_path = log_path
         with open(log_path, "wb") as out:
-            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                            env={**os.environ, **cp.env()}, start_new_session=True)
+            self.process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **cp.env()}, start_new_session=True
+            )
 
     def stop(self) -> None:
         """SIGTERM the gateway's process group (its pid), SIGKILL if it lingers."""
@@ -100,8 +113,17 @@ class Gateway:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
 
-    def get(self, port: int, host: str, path: str = "/", *, scheme: str = "http",
-            verify: ssl.SSLContext | bool = False, sni: str | None = None, retry: bool = True) -> httpx.Response:
+    def get(
+        self,
+        port: int,
+        host: str,
+        path: str = "/",
+        *,
+        scheme: str = "http",
+        verify: ssl.SSLContext | bool = False,
+        sni: str | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
         """One request to 127.0.0.1:<port> with ``Host: host``; retries briefly while the listener warms."""
         deadline = time.monotonic() + (5.0 if retry else 0.0)
         while True:
@@ -151,8 +173,11 @@ def mesh(env: tuple[Mesh, Gateway]) -> Iterator[Mesh]:
     """The shared mesh; every Gateway, VirtualService and Secret a test made is deleted afterwards."""
     m = env[0]
     yield m
-    for plural, base in (("virtualservices", "/apis/networking.istio.io/v1"),
-                         ("gateways", "/apis/networking.istio.io/v1"), ("secrets", "/api/v1")):
+    for plural, base in (
+        ("virtualservices", "/apis/networking.istio.io/v1"),
+        ("gateways", "/apis/networking.istio.io/v1"),
+        ("secrets", "/api/v1"),
+    ):
         for item in m.http.get(f"{base}/{plural}").json()["items"]:
             meta = item["metadata"]
             m.delete(f"{base}/namespaces/{meta['namespace']}/{plural}/{meta['name']}")
@@ -167,10 +192,16 @@ def _wait_removed(m: Mesh, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = m.proxies()
-        if state["converged"] and state["pushedRevision"] >= target and all(
+        if (
+            state["converged"]
+            and state["pushedRevision"] >= target
+            and all(
                 x["status"] == "NOT SENT" or (x["status"] == "SYNCED" and x["versionAcked"] == x["snapshotVersion"])
-                for p in state["items"] for t, x in p["xds"].items()
-                if t in ("CDS", "LDS", "EDS") or (t == "RDS" and p["id"] != GATEWAY_ID)):
+                for p in state["items"]
+                for t, x in p["xds"].items()
+                if t in ("CDS", "LDS", "EDS") or (t == "RDS" and p["id"] != GATEWAY_ID)
+            )
+        ):
             return
         time.sleep(0.05)
     raise MeshError(f"deletions not ACKed after {timeout}s: {json.dumps(m.proxies())[:2000]}")
@@ -184,11 +215,14 @@ def gw(env: tuple[Mesh, Gateway]) -> Gateway:
 def test_listener_per_port_and_vhosts_from_server_and_vs_hosts(mesh: Mesh, gw: Gateway) -> None:
     """Each server port gets a listener; a host routes only where a server admits it and a bound VS names it."""
     p1, p2 = free_port(), free_port()
-    mesh.apply(docs(
-        gateway("gw", server(p1, "[a.example.com, b.example.com]") + server(p2, "[b.example.com]", name="http-b")),
-        vs("va", "[a.example.com]", "[gw]", to("alpha")),
-        vs("vb", "[b.example.com]", "[gw]", to("beta")),
-        vs("vc", "[c.example.com]", "[gw]", to("alpha"))))
+    mesh.apply(
+        docs(
+            gateway("gw", server(p1, "[a.example.com, b.example.com]") + server(p2, "[b.example.com]", name="http-b")),
+            vs("va", "[a.example.com]", "[gw]", to("alpha")),
+            vs("vb", "[b.example.com]", "[gw]", to("beta")),
+            vs("vc", "[c.example.com]", "[gw]", to("alpha")),
+        )
+    )
     mesh.wait_synced()
     assert {f"0.0.0.0_{p1}", f"0.0.0.0_{p2}"} <= gw.listeners(mesh)
     assert gw.backend(p1, "a.example.com") == "alpha"
@@ -201,10 +235,14 @@ def test_listener_per_port_and_vhosts_from_server_and_vs_hosts(mesh: Mesh, gw: G
 def test_gateways_sharing_a_port_share_its_listener(mesh: Mesh, gw: Gateway) -> None:
     """Two Gateways with HTTP servers on one port are merged into one listener; each VS sees only its gateway."""
     port = free_port()
-    mesh.apply(docs(gateway("g1", server(port, "[a.example.com]", name="http-a")),
-                    gateway("g2", server(port, "[b.example.com]", name="http-b"), namespace="istio-system"),
-                    vs("va", "[a.example.com]", "[g1]", to("alpha")),
-                    vs("vb", "['*']", "[istio-system/g2]", to("beta"))))
+    mesh.apply(
+        docs(
+            gateway("g1", server(port, "[a.example.com]", name="http-a")),
+            gateway("g2", server(port, "[b.example.com]", name="http-b"), namespace="istio-system"),
+            vs("va", "[a.example.com]", "[g1]", to("alpha")),
+            vs("vb", "['*']", "[istio-system/g2]", to("beta")),
+        )
+    )
     mesh.wait_synced()
     assert f"0.0.0.0_{port}" in gw.listeners(mesh)
     assert gw.backend(port, "a.example.com") == "alpha"
@@ -215,8 +253,12 @@ def test_gateways_sharing_a_port_share_its_listener(mesh: Mesh, gw: Gateway) -> 
 def test_no_matching_route_or_no_vs_is_404(mesh: Mesh, gw: Gateway) -> None:
     """A path no route matches is 404 (like Bookinfo's gateway); a server with no bound VS answers 404."""
     p1, p2 = free_port(), free_port()
-    mesh.apply(docs(gateway("gw", server(p1, "['*']") + server(p2, "['*']", name="http-empty")),
-                    vs("va", "['*']", "[gw]", to("alpha", "/alpha"))))
+    mesh.apply(
+        docs(
+            gateway("gw", server(p1, "['*']") + server(p2, "['*']", name="http-empty")),
+            vs("va", "['*']", "[gw]", to("alpha", "/alpha")),
+        )
+    )
     mesh.wait_synced()
     assert gw.backend(p1, "anything.example.com", "/alpha/x") == "alpha"
     assert gw.backend(p1, "anything.example.com", "/other") == "404"
@@ -227,8 +269,12 @@ def test_virtual_services_on_one_host_merge_in_creation_order(mesh: Mesh, gw: Ga
     """Two VSs for one host on one gateway are merged: routes of both work, older VS first, catch-all last."""
     port = free_port()
     # Named so that name order is the opposite of creation order.
-    mesh.apply(docs(gateway("gw", server(port, "[shop.example.com]")),
-                    vs("zz-first", "[shop.example.com]", "[gw]", to("alpha", "/x") + to("alpha"))))
+    mesh.apply(
+        docs(
+            gateway("gw", server(port, "[shop.example.com]")),
+            vs("zz-first", "[shop.example.com]", "[gw]", to("alpha", "/x") + to("alpha")),
+        )
+    )
     time.sleep(1.1)  # creationTimestamp has a one-second resolution, as in Kubernetes
     mesh.apply(vs("aa-second", "[shop.example.com]", "[gw]", to("beta", "/x/y") + to("beta", "/only-second")))
     mesh.wait_synced()
@@ -240,12 +286,15 @@ def test_virtual_services_on_one_host_merge_in_creation_order(mesh: Mesh, gw: Ga
 def test_gateway_binding_by_namespace_and_short_name(mesh: Mesh, gw: Gateway) -> None:
     """`gateways: [ns/name]` and a short name (the VS's own namespace) bind; other VSs do not touch the gateway."""
     port = free_port()
-    mesh.apply(docs(
-        gateway("edge", server(port, "['*']"), namespace="istio-system"),
-        vs("qualified", "[q.example.com]", "[istio-system/edge]", to("alpha")),
-        vs("short-here", "[s.example.com]", "[edge]", to("beta"), namespace="istio-system"),
-        vs("short-elsewhere", "[e.example.com]", "[edge]", to("alpha")),  # means default/edge: no such gateway
-        vs("mesh-only", "[m.example.com]", None, to("alpha"))))
+    mesh.apply(
+        docs(
+            gateway("edge", server(port, "['*']"), namespace="istio-system"),
+            vs("qualified", "[q.example.com]", "[istio-system/edge]", to("alpha")),
+            vs("short-here", "[s.example.com]", "[edge]", to("beta"), namespace="istio-system"),
+            vs("short-elsewhere", "[e.example.com]", "[edge]", to("alpha")),  # means default/edge: no such gateway
+            vs("mesh-only", "[m.example.com]", None, to("alpha")),
+        )
+    )
     mesh.wait_synced()
     assert gw.backend(port, "q.example.com") == "alpha"
     assert gw.backend(port, "s.example.com") == "beta"
@@ -256,8 +305,12 @@ def test_gateway_binding_by_namespace_and_short_name(mesh: Mesh, gw: Gateway) ->
 def test_https_redirect_answers_301_to_https(mesh: Mesh, gw: Gateway) -> None:
     """`tls.httpsRedirect: true` on an HTTP server answers 301 with an https:// Location, not the backend."""
     port = free_port()
-    mesh.apply(docs(gateway("gw", server(port, "[a.example.com]", tls="{httpsRedirect: true}")),
-                    vs("va", "[a.example.com]", "[gw]", to("alpha"))))
+    mesh.apply(
+        docs(
+            gateway("gw", server(port, "[a.example.com]", tls="{httpsRedirect: true}")),
+            vs("va", "[a.example.com]", "[gw]", to("alpha")),
+        )
+    )
     mesh.wait_synced()
     r = gw.get(port, "a.example.com", "/some/path?q=1")
     assert r.status_code == 301, r.text
@@ -278,15 +331,33 @@ def test_https_with_credential_name(mesh: Mesh, gw: Gateway, certs: TlsFiles) ->
     """HTTPS SIMPLE with a `mizzen create secret tls` credential terminates TLS (CA-verified, SNI = host);
     a server whose credential is missing is not served until the secret exists, and nothing else breaks."""
     port = free_port()
-    created = _mizzen(mesh.cp, "create", "secret", "tls", "my-cred", "--cert", str(certs.cert),
-                      "--key", str(certs.key), "-n", "istio-system")
+    created = _mizzen(
+        mesh.cp,
+        "create",
+        "secret",
+        "tls",
+        "my-cred",
+        "--cert",
+        str(certs.cert),
+        "--key",
+        str(certs.key),
+        "-n",
+        "istio-system",
+    )
     assert created.exit_code == 0 and created.stdout.strip() == "secret/my-cred created", created
     tls_a = "{mode: SIMPLE, credentialName: my-cred}"
     tls_b = "{mode: SIMPLE, credentialName: missing-cred}"
-    mesh.apply(docs(gateway("gw", server(port, "[a.example.com]", "https-a", "HTTPS", tls_a)
-                            + server(port, "[b.example.com]", "https-b", "HTTPS", tls_b)),
-                    vs("va", "[a.example.com]", "[gw]", to("alpha")),
-                    vs("vb", "[b.example.com]", "[gw]", to("beta"))))
+    mesh.apply(
+        docs(
+            gateway(
+                "gw",
+                server(port, "[a.example.com]", "https-a", "HTTPS", tls_a)
+                + server(port, "[b.example.com]", "https-b", "HTTPS", tls_b),
+            ),
+            vs("va", "[a.example.com]", "[gw]", to("alpha")),
+            vs("vb", "[b.example.com]", "[gw]", to("beta")),
+        )
+    )
     mesh.wait_synced()  # no NACK: the missing credential must not break the gateway's config
     verify = ssl.create_default_context(cafile=str(certs.ca_cert))
     r = gw.get(port, "a.example.com", scheme="https", verify=verify, sni="a.example.com")
@@ -301,8 +372,22 @@ def test_https_with_credential_name(mesh: Mesh, gw: Gateway, certs: TlsFiles) ->
     assert row[4] == "true" and len(row) == 8, secrets.stdout  # VALID CERT, SERIAL NUMBER, NOT AFTER, NOT BEFORE
     assert "missing-cred" not in secrets.stdout
 
-    assert _mizzen(mesh.cp, "create", "secret", "tls", "missing-cred", "--cert", str(certs.cert),
-                   "--key", str(certs.key), "-n", "istio-system").exit_code == 0
+    assert (
+        _mizzen(
+            mesh.cp,
+            "create",
+            "secret",
+            "tls",
+            "missing-cred",
+            "--cert",
+            str(certs.cert),
+            "--key",
+            str(certs.key),
+            "-n",
+            "istio-system",
+        ).exit_code
+        == 0
+    )
     mesh.wait_synced()
     r = gw.get(port, "b.example.com", scheme="https", verify=verify, sni="b.example.com")
     assert r.status_code == 200 and r.json()["workload"] == "beta"
@@ -311,11 +396,32 @@ def test_https_with_credential_name(mesh: Mesh, gw: Gateway, certs: TlsFiles) ->
 def test_mutual_tls_requires_a_client_certificate(mesh: Mesh, gw: Gateway, certs: TlsFiles) -> None:
     """MUTUAL with a secret carrying ca.crt (`create secret tls --ca-cert`) admits only clients the CA signed."""
     port = free_port()
-    assert _mizzen(mesh.cp, "create", "secret", "tls", "mtls-cred", "--cert", str(certs.cert), "--key",
-                   str(certs.key), "--ca-cert", str(certs.ca_cert), "-n", "istio-system").exit_code == 0
-    mesh.apply(docs(gateway("gw", server(port, "[a.example.com]", "https", "HTTPS",
-                                         "{mode: MUTUAL, credentialName: mtls-cred}")),
-                    vs("va", "[a.example.com]", "[gw]", to("alpha"))))
+    assert (
+        _mizzen(
+            mesh.cp,
+            "create",
+            "secret",
+            "tls",
+            "mtls-cred",
+            "--cert",
+            str(certs.cert),
+            "--key",
+            str(certs.key),
+            "--ca-cert",
+            str(certs.ca_cert),
+            "-n",
+            "istio-system",
+        ).exit_code
+        == 0
+    )
+    mesh.apply(
+        docs(
+            gateway(
+                "gw", server(port, "[a.example.com]", "https", "HTTPS", "{mode: MUTUAL, credentialName: mtls-cred}")
+            ),
+            vs("va", "[a.example.com]", "[gw]", to("alpha")),
+        )
+    )
     mesh.wait_synced()
     client_cert, client_key = make_client_certificate(certs, "client")
     with_cert = ssl.create_default_context(cafile=str(certs.ca_cert))

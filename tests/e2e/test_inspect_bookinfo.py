@@ -76,9 +76,14 @@ class Bookinfo:
 
     def mizzen(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``python -m mizzen.cli.main ARGS`` against this control plane."""
-        return subprocess.run([sys.executable, "-m", "mizzen.cli.main", *args],
-                              env={**os.environ, **self.cp.env()}, text=True, capture_output=True,
-                              timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "mizzen.cli.main", *args],
+            env={**os.environ, **self.cp.env()},
+            text=True,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
     def ok(self, *args: str) -> str:
         """Run the CLI and return stdout, failing the test on a non-zero exit."""
@@ -95,8 +100,13 @@ def _start_gateway(cp: RunningControlPlane, mesh: Mesh) -> Workload:
     log_path = cp.home / "logs" / "test-gateway.out"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(gateway_argv(sys.executable), stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **cp.env()}, start_new_session=True)
+        proc = subprocess.Popen(
+            gateway_argv(sys.executable),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **cp.env()},
+            start_new_session=True,
+        )
     gw = Workload("istio-ingressgateway", "istio-system", proc, cp.home, log_path)
     mesh.workloads.append(gw)
     return gw
@@ -115,14 +125,23 @@ def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bookinfo]:
     home: Path = tmp_path_factory.mktemp("inspect")
     with controlplane(home) as cp, Mesh(cp) as mesh:
         b = Bookinfo(cp, mesh, free_port())
-        for name in ("bookinfo.yaml", "destination-rule-all.yaml", "bookinfo-gateway.yaml",
-                     "virtual-service-all-v1.yaml"):
+        for name in (
+            "bookinfo.yaml",
+            "destination-rule-all.yaml",
+            "bookinfo-gateway.yaml",
+            "virtual-service-all-v1.yaml",
+        ):
             b.apply_sample(name)
         mesh.apply(_gateway_service(b.gateway_port), file="gateway-service.yaml")
         for w in WORKLOADS:
             argv = workload_argv(sys.executable, w)
-            mesh.run(w.name, {"app": w.app, "version": w.version}, service_account=w.service_account,
-                     command=argv[argv.index("--") + 1:], wait=False)
+            mesh.run(
+                w.name,
+                {"app": w.app, "version": w.version},
+                service_account=w.service_account,
+                command=argv[argv.index("--") + 1 :],
+                wait=False,
+            )
         gw = _start_gateway(cp, mesh)
         for wl in mesh.workloads[:-1]:
             mesh._wait_running(wl, 60)
@@ -265,8 +284,15 @@ def test_pc_route_shows_the_virtual_service(bookinfo: Bookinfo) -> None:
     rows = _rows(bookinfo.ok("pc", "route", "productpage-v1"))
     assert rows[0] == ["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]
     reviews = [r for r in rows if r[1] == "reviews.default.svc.cluster.local:9080"]
-    assert reviews == [["http_proxy", "reviews.default.svc.cluster.local:9080",
-                        "reviews, reviews.default + 1 more...", "/*", "reviews.default"]]
+    assert reviews == [
+        [
+            "http_proxy",
+            "reviews.default.svc.cluster.local:9080",
+            "reviews, reviews.default + 1 more...",
+            "/*",
+            "reviews.default",
+        ]
+    ]
     named = _rows(bookinfo.ok("pc", "route", "productpage-v1", "--name", "http_proxy"))
     assert {r[0] for r in named[1:]} == {"http_proxy"}
     # The gateway's RDS is named after the port it listens on (Service targetPort), as in Istio.

@@ -106,9 +106,11 @@ def test_subset_routing_sends_everything_to_one_version(mesh: Mesh, client: Work
 
 def test_header_match_sends_only_that_user_to_v2(mesh: Mesh, client: Workload) -> None:
     """end-user: jason goes to v2; everyone else to v1 (virtual-service-reviews-test-v2 semantics)."""
-    mesh.apply(_vs("""  - match: [{headers: {end-user: {exact: jason}}}]
+    mesh.apply(
+        _vs("""  - match: [{headers: {end-user: {exact: jason}}}]
     route: [{destination: {host: echo, subset: v2}}]
-  - route: [{destination: {host: echo, subset: v1}}]"""))
+  - route: [{destination: {host: echo, subset: v1}}]""")
+    )
     mesh.wait_synced()
     assert _versions(client, 20, {"end-user": "jason"}) == {"v2": 20}
     assert _versions(client, 20, {"end-user": "mary"}) == {"v1": 20}
@@ -117,9 +119,11 @@ def test_header_match_sends_only_that_user_to_v2(mesh: Mesh, client: Workload) -
 
 def test_weights_80_20_hold_statistically(mesh: Mesh, client: Workload) -> None:
     """An 80/20 split over 500 requests stays within binomial bounds (±4.5 sigma)."""
-    mesh.apply(_vs("""  - route:
+    mesh.apply(
+        _vs("""  - route:
     - {destination: {host: echo, subset: v1}, weight: 80}
-    - {destination: {host: echo, subset: v3}, weight: 20}"""))
+    - {destination: {host: echo, subset: v3}, weight: 20}""")
+    )
     mesh.wait_synced()
     n = 500
     counts = _versions(client, n)
@@ -130,8 +134,10 @@ def test_weights_80_20_hold_statistically(mesh: Mesh, client: Workload) -> None:
 
 def test_fixed_delay_delays_requests(mesh: Mesh, client: Workload) -> None:
     """A 2 s fixed delay for 100% of requests delays each request by about 2 s."""
-    mesh.apply(_vs("""  - fault: {delay: {fixedDelay: 2s, percentage: {value: 100}}}
-    route: [{destination: {host: echo, subset: v1}}]"""))
+    mesh.apply(
+        _vs("""  - fault: {delay: {fixedDelay: 2s, percentage: {value: 100}}}
+    route: [{destination: {host: echo, subset: v1}}]""")
+    )
     mesh.wait_synced()
     started = time.monotonic()
     r = client.get("http://echo:9080/")
@@ -142,8 +148,10 @@ def test_fixed_delay_delays_requests(mesh: Mesh, client: Workload) -> None:
 
 def test_abort_half_the_requests(mesh: Mesh, client: Workload) -> None:
     """An abort of 503 at 50% fails about half of 200 requests, and the rest succeed."""
-    mesh.apply(_vs("""  - fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
-    route: [{destination: {host: echo, subset: v1}}]"""))
+    mesh.apply(
+        _vs("""  - fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
+    route: [{destination: {host: echo, subset: v1}}]""")
+    )
     mesh.wait_synced()
     n = 200
     counts = _versions(client, n)
@@ -153,8 +161,10 @@ def test_abort_half_the_requests(mesh: Mesh, client: Workload) -> None:
 
 def test_route_timeout_returns_504_quickly(mesh: Mesh, client: Workload) -> None:
     """A 0.5 s route timeout against a 2 s backend answers 504 in well under 2 s."""
-    mesh.apply(_vs("""  - timeout: 0.5s
-    route: [{destination: {host: echo, subset: v1}}]"""))
+    mesh.apply(
+        _vs("""  - timeout: 0.5s
+    route: [{destination: {host: echo, subset: v1}}]""")
+    )
     mesh.wait_synced()
     started = time.monotonic()
     r = client.get("http://echo:9080/?delay=2")
@@ -165,8 +175,13 @@ def test_route_timeout_returns_504_quickly(mesh: Mesh, client: Workload) -> None
 
 def test_retries_on_5xx_reach_a_recovering_backend(mesh: Mesh, client: Workload) -> None:
     """retries.attempts 3 on 5xx: a backend failing twice then succeeding gives 200 after 3 tries."""
-    mesh.apply(_vs("""  - retries: {attempts: 3, retryOn: 5xx}
-    route: [{destination: {host: flaky}}]""", host="flaky"))
+    mesh.apply(
+        _vs(
+            """  - retries: {attempts: 3, retryOn: 5xx}
+    route: [{destination: {host: flaky}}]""",
+            host="flaky",
+        )
+    )
     mesh.wait_synced()
     r = client.get("http://flaky:9080/retry-case?fail_first=2")
     assert r.status_code == 200
@@ -193,9 +208,11 @@ def test_rejected_config_is_reported_and_not_resent_while_others_keep_working(me
     # Valid RE2 (Istio accepts it), but its program size (~34000) is over the limit the bootstrap sets
     # (32768, as Istio's does), so Envoy rejects the route configuration.
     huge = "/" + "[a-z]{1000}" * 34
-    mesh.apply(_vs(f"""  - match: [{{sourceLabels: {{app: client}}, uri: {{regex: "{huge}"}}}}]
+    mesh.apply(
+        _vs(f"""  - match: [{{sourceLabels: {{app: client}}, uri: {{regex: "{huge}"}}}}]
     route: [{{destination: {{host: echo, subset: v2}}}}]
-  - route: [{{destination: {{host: echo, subset: v1}}}}]"""))
+  - route: [{{destination: {{host: echo, subset: v1}}}}]""")
+    )
     mesh.wait_synced(allow_errors=True)
     proxies = {p["id"]: p for p in mesh.proxies()["items"]}
     rds = proxies["client.default"]["xds"]["RDS"]

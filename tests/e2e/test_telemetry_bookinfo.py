@@ -46,13 +46,20 @@ class Demo:
         self.api: httpx.Client | None = None
 
     def mizzen(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "mizzen.cli.main", *args], env=self.env, text=True,
-                              capture_output=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "mizzen.cli.main", *args],
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def connect(self) -> httpx.Client:
         token = (self.home / "token").read_text().strip()
-        self.api = httpx.Client(base_url=API, timeout=30.0, trust_env=False,
-                                headers={"Authorization": f"Bearer {token}"})
+        self.api = httpx.Client(
+            base_url=API, timeout=30.0, trust_env=False, headers={"Authorization": f"Bearer {token}"}
+        )
         return self.api
 
     def apply(self, *names: str) -> None:
@@ -104,12 +111,20 @@ def test_fifty_fifty_counts_match_requests_sent(demo: Demo) -> None:
     demo.apply("virtual-service-reviews-50-v3.yaml")
     until(lambda: reviews_version(demo.gateway.get("/productpage").text) == "v3", "reviews v3 in rotation")
     time.sleep(2)  # let the settle traffic's access logs arrive before the baseline
-    base = {"reporter": "source", "source_workload": "productpage-v1", "destination_service": REVIEWS,
-            "response_code": "200"}
+    base = {
+        "reporter": "source",
+        "source_workload": "productpage-v1",
+        "destination_service": REVIEWS,
+        "response_code": "200",
+    }
     before = {v: demo.requests_total(destination_version=v, **base) for v in ("v1", "v3")}
     red = sum(reviews_version(demo.gateway.get("/productpage").text) == "v3" for _ in range(100))
-    until(lambda: sum(demo.requests_total(destination_version=v, **base) for v in ("v1", "v3"))
-          - sum(before.values()) >= 97, "access logs for 100 pages")
+    until(
+        lambda: (
+            sum(demo.requests_total(destination_version=v, **base) for v in ("v1", "v3")) - sum(before.values()) >= 97
+        ),
+        "access logs for 100 pages",
+    )
     time.sleep(1.5)  # and nothing more than a few stragglers after that
     delta = {v: demo.requests_total(destination_version=v, **base) - before[v] for v in ("v1", "v3")}
     assert 97 <= delta["v1"] + delta["v3"] <= 103, delta
@@ -138,19 +153,35 @@ def test_dashboard_shows_bookinfo(demo: Demo) -> None:
     token = (demo.home / "token").read_text().strip()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 950})
             page.goto(f"{API}/?token={token}")
             page.locator('[data-testid="graph-node"][data-node-id="workload:ratings-v1.default"]').wait_for()
             ids = set(page.locator('[data-testid="graph-node"]').evaluate_all("els => els.map(e => e.dataset.nodeId)"))
-            assert {"workload:productpage-v1.default", "workload:reviews-v1.default", "workload:reviews-v3.default",
-                    f"service:{REVIEWS}", f"service:{RATINGS}"} <= ids, ids
+            assert {
+                "workload:productpage-v1.default",
+                "workload:reviews-v1.default",
+                "workload:reviews-v3.default",
+                f"service:{REVIEWS}",
+                f"service:{RATINGS}",
+            } <= ids, ids
             assert any(i.startswith("gateway:istio-ingressgateway") for i in ids), ids
-            shares = dict(page.locator(f'[data-testid="edge-share"][data-source="service:{REVIEWS}"]').evaluate_all(
-                "els => els.map(e => [e.dataset.target, Number(e.dataset.share)])"))
+            shares = dict(
+                page.locator(f'[data-testid="edge-share"][data-source="service:{REVIEWS}"]').evaluate_all(
+                    "els => els.map(e => [e.dataset.target, Number(e.dataset.share)])"
+                )
+            )
             assert 0.3 <= shares["workload:reviews-v1.default"] <= 0.7, shares
             assert 0.3 <= shares["workload:reviews-v3.default"] <= 0.7, shares
             page.screenshot(path=str(ARTIFACTS / "bookinfo-graph.png"), full_page=True)
@@ -165,8 +196,9 @@ def test_dashboard_shows_bookinfo(demo: Demo) -> None:
             row = page.locator('[data-testid="trace-row"]', has_text="ratings-v1").first
             row.locator("a").click()
             page.locator('[data-testid="trace-span"]').first.wait_for()
-            services = set(page.locator('[data-testid="trace-span"]').evaluate_all(
-                "els => els.map(e => e.dataset.service)"))
+            services = set(
+                page.locator('[data-testid="trace-span"]').evaluate_all("els => els.map(e => e.dataset.service)")
+            )
             assert {"productpage-v1", "reviews-v3", "ratings-v1"} <= services, services
             assert any(s.startswith("istio-ingressgateway") for s in services), services
             page.screenshot(path=str(ARTIFACTS / "bookinfo-trace.png"), full_page=True)
@@ -183,22 +215,36 @@ def test_trace_spans_gateway_productpage_reviews_ratings(demo: Demo) -> None:
     def found() -> bool:
         demo.gateway.get("/productpage")
         traces = demo.api.get("/api/mizzen/v1/traces", params={"limit": "50"}).json()["traces"]  # type: ignore[union-attr]
-        return any({"productpage-v1", "reviews-v3", "ratings-v1"} <= set(t["services"])
-                   and any(s.startswith("istio-ingressgateway") for s in t["services"]) for t in traces)
+        return any(
+            {"productpage-v1", "reviews-v3", "ratings-v1"} <= set(t["services"])
+            and any(s.startswith("istio-ingressgateway") for s in t["services"])
+            for t in traces
+        )
 
     until(found, "a trace through gateway, productpage, reviews and ratings", timeout=60)
 
 
 def test_fault_injected_abort_is_500_with_fi(demo: Demo) -> None:
     """ratings-test-abort: jason's calls to ratings are counted with response_code 500 and flag FI."""
-    demo.apply("virtual-service-all-v1.yaml", "virtual-service-reviews-test-v2.yaml",
-               "virtual-service-ratings-test-abort.yaml")
+    demo.apply(
+        "virtual-service-all-v1.yaml", "virtual-service-reviews-test-v2.yaml", "virtual-service-ratings-test-abort.yaml"
+    )
     resp = demo.gateway.post("/login", data={"username": "jason", "passwd": "password"})
     cookie = {"Cookie": f"session={resp.cookies['session']}"}
-    until(lambda: "Ratings service is currently unavailable" in demo.gateway.get("/productpage", headers=cookie).text,
-          "the abort fault for jason")
-    until(lambda: demo.requests_total(destination_service=RATINGS, response_code="500", response_flags="FI",
-                                      reporter="source") >= 1, "an FI-flagged 500 in /metrics")
+    until(
+        lambda: "Ratings service is currently unavailable" in demo.gateway.get("/productpage", headers=cookie).text,
+        "the abort fault for jason",
+    )
+    until(
+        lambda: (
+            demo.requests_total(
+                destination_service=RATINGS, response_code="500", response_flags="FI", reporter="source"
+            )
+            >= 1
+        ),
+        "an FI-flagged 500 in /metrics",
+    )
+
     # The same request in the sidecar's access log (Istio's text format), as `mizzen logs --proxy` shows it:
     # reviews-v2's sidecar made the call to ratings and answered it with the injected 500.
     def fi_lines() -> list[str]:

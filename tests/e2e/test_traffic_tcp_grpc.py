@@ -116,16 +116,47 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, certs: TlsFiles) -> Iterator[
     with controlplane(tmp_path_factory.mktemp("traffic-tcp-grpc")) as cp, Mesh(cp) as m:
         m.apply(CONFIG)
         for name in ("tls-a", "tls-b"):
-            m.run(name, {"app": name, "version": "v1"}, ports=("tls=8443",), ready_path=None, wait=False,
-                  command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--port", "{port}",
-                           "--cert", str(certs.cert), "--key", str(certs.key)])
+            m.run(
+                name,
+                {"app": name, "version": "v1"},
+                ports=("tls=8443",),
+                ready_path=None,
+                wait=False,
+                command=[
+                    sys.executable,
+                    "-m",
+                    "mizzen.testing.tcpecho",
+                    "--port",
+                    "{port}",
+                    "--cert",
+                    str(certs.cert),
+                    "--key",
+                    str(certs.key),
+                ],
+            )
         for v in ("v1", "v2"):
-            m.run(f"tcpecho-{v}", {"app": "tcpecho", "version": v}, ports=("tcp=7000",), ready_path=None,
-                  wait=False, command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--port", "{port}"])
-            m.run(f"greeter-{v}", {"app": "greeter", "version": v}, ports=("grpc=7070",), ready_path=None,
-                  wait=False, command=[sys.executable, "-m", "mizzen.testing.grpcecho", "--port", "{port}"])
-        m.run("client", {"app": "client", "version": "v1"}, wait=False,
-              extra_args=("--upstream", "tcpecho:7000", "--upstream", "greeter:7070", "--upstream", "front:8443"))
+            m.run(
+                f"tcpecho-{v}",
+                {"app": "tcpecho", "version": v},
+                ports=("tcp=7000",),
+                ready_path=None,
+                wait=False,
+                command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--port", "{port}"],
+            )
+            m.run(
+                f"greeter-{v}",
+                {"app": "greeter", "version": v},
+                ports=("grpc=7070",),
+                ready_path=None,
+                wait=False,
+                command=[sys.executable, "-m", "mizzen.testing.grpcecho", "--port", "{port}"],
+            )
+        m.run(
+            "client",
+            {"app": "client", "version": "v1"},
+            wait=False,
+            extra_args=("--upstream", "tcpecho:7000", "--upstream", "greeter:7070", "--upstream", "front:8443"),
+        )
         m.wait_running(*m.workloads)
         m.wait_synced()
         yield m
@@ -166,8 +197,10 @@ def test_tcp_weighted_route_splits_connections(client: Workload) -> None:
 def _tls_greeting(port: int, sni: str, ca: str) -> str:
     """Open TLS with ``sni`` through the client's local port, verify the backend's certificate, read its name."""
     context = ssl.create_default_context(cafile=ca)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname=sni) as tls:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=sni) as tls,
+    ):
         return tls.makefile("rb").readline().decode().strip()
 
 

@@ -35,8 +35,14 @@ def cp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 
 
 def _cli(cp: RunningControlPlane, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "mizzen.cli.main", *args], env={**os.environ, **cp.env()},
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mizzen.cli.main", *args],
+        env={**os.environ, **cp.env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -67,6 +73,7 @@ def test_stop_deregisters_and_endpoint_disappears(cp: RunningControlPlane) -> No
         assert item["proxy"]["httpProxy"] == a.http_proxy and item["proxy"]["connected"]
         # A person (or a tool) can send a request through that sidecar with `curl -x`:
         assert httpx.get("http://echo:9080/", proxy=a.http_proxy, trust_env=False).status_code == 200
+
         # ... and the README's `mizzen pc stats <proxy> | grep ...` shows Envoy's counters for it.
         def sent() -> int:
             out = _cli(cp, "pc", "stats", "client", "--filter", "echo.default.svc.cluster.local.upstream_rq_total")

@@ -16,8 +16,12 @@ VS_PATH = "/apis/networking.istio.io/v1/namespaces/default/virtualservices"
 
 def vs_doc(name: str, host: str = "reviews", ns: str = "default", **extra: Any) -> dict[str, Any]:
     spec = {"hosts": [host], "http": [{"route": [{"destination": {"host": host}}], **extra}]}
-    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
 
 
 @pytest.fixture
@@ -63,7 +67,9 @@ def test_put_get_list_delete(api: httpx.Client) -> None:
     assert listed["kind"] == "VirtualServiceList" and [i["metadata"]["name"] for i in listed["items"]] == ["reviews"]
     everywhere = api.get("/apis/networking.istio.io/v1/virtualservices").json()
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere["items"]] == [
-        ("default", "reviews"), ("prod", "x")]
+        ("default", "reviews"),
+        ("prod", "x"),
+    ]
     assert api.delete(f"{VS_PATH}/reviews").status_code == 200
     r = api.get(f"{VS_PATH}/reviews")
     assert r.status_code == 404 and r.json()["reason"] == "NotFound"
@@ -73,16 +79,22 @@ def test_put_get_list_delete(api: httpx.Client) -> None:
 def test_every_served_version_reaches_the_same_objects(api: httpx.Client) -> None:
     """An object written as v1beta1 is read back under v1 and v1alpha3 with that apiVersion."""
     doc = vs_doc("reviews") | {"apiVersion": "networking.istio.io/v1beta1"}
-    assert api.put("/apis/networking.istio.io/v1beta1/namespaces/default/virtualservices/reviews",
-                   json=doc).status_code == 201
+    assert (
+        api.put("/apis/networking.istio.io/v1beta1/namespaces/default/virtualservices/reviews", json=doc).status_code
+        == 201
+    )
     got = api.get("/apis/networking.istio.io/v1alpha3/namespaces/default/virtualservices/reviews").json()
     assert got["apiVersion"] == "networking.istio.io/v1alpha3"
 
 
 def test_core_services_path(api: httpx.Client) -> None:
     """Core kinds live under /api/v1 as in Kubernetes."""
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reviews"},
-           "spec": {"ports": [{"name": "http", "port": 9080}], "selector": {"app": "reviews"}}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "reviews"},
+        "spec": {"ports": [{"name": "http", "port": 9080}], "selector": {"app": "reviews"}},
+    }
     assert api.post("/api/v1/namespaces/default/services", json=svc).status_code == 201
     assert api.post("/api/v1/namespaces/default/services", json=svc).json()["reason"] == "AlreadyExists"
     assert api.get("/api/v1/namespaces/default/services/reviews").json()["spec"]["ports"][0]["port"] == 9080
@@ -135,9 +147,14 @@ def test_put_with_stale_resource_version_conflicts(api: httpx.Client) -> None:
 def test_batch_apply_reports_actions(api: httpx.Client) -> None:
     """The apply endpoint reports created, configured and unchanged per document, and skipped kinds."""
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}
-    body = {"documents": [vs_doc("a"), vs_doc("b"), deployment],
-            "origins": [{"file": "f.yaml", "lines": {"": 1}}, {"file": "f.yaml", "lines": {"": 9}},
-                        {"file": "f.yaml", "lines": {"": 20}}]}
+    body = {
+        "documents": [vs_doc("a"), vs_doc("b"), deployment],
+        "origins": [
+            {"file": "f.yaml", "lines": {"": 1}},
+            {"file": "f.yaml", "lines": {"": 9}},
+            {"file": "f.yaml", "lines": {"": 20}},
+        ],
+    }
     r = api.post("/api/mizzen/v1/apply", json=body).json()
     assert [x["action"] for x in r["results"]] == ["created", "created"]
     assert r["skipped"] == [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "file": "f.yaml", "line": 20}]
@@ -155,9 +172,13 @@ def test_batch_apply_dry_run_stores_nothing(api: httpx.Client) -> None:
 
 def test_batch_apply_is_all_or_nothing_with_file_lines(api: httpx.Client) -> None:
     """One invalid document rejects the batch (422); violations carry the file and line the CLI sent."""
-    body = {"documents": [vs_doc("good"), vs_doc("bad", timeout="5x")],
-            "origins": [{"file": "a.yaml", "lines": {"": 1}},
-                        {"file": "b.yaml", "lines": {"": 3, "spec.http[0].timeout": 17}}]}
+    body = {
+        "documents": [vs_doc("good"), vs_doc("bad", timeout="5x")],
+        "origins": [
+            {"file": "a.yaml", "lines": {"": 1}},
+            {"file": "b.yaml", "lines": {"": 3, "spec.http[0].timeout": 17}},
+        ],
+    }
     r = api.post("/api/mizzen/v1/apply", json=body)
     assert r.status_code == 422
     [v] = r.json()["details"]["violations"]
@@ -200,8 +221,10 @@ def test_watch_streams_changes_in_order(cp: RunningControlPlane, api: httpx.Clie
     """?watch=true streams existing objects as ADDED, then each later change of that kind, in order."""
     api.put(f"{VS_PATH}/a", json=vs_doc("a"))
     events: list[tuple[str, str]] = []
-    with httpx.Client(base_url=cp.address, headers=cp.headers(), timeout=30) as client, \
-            client.stream("GET", VS_PATH, params={"watch": "true"}) as stream:
+    with (
+        httpx.Client(base_url=cp.address, headers=cp.headers(), timeout=30) as client,
+        client.stream("GET", VS_PATH, params={"watch": "true"}) as stream,
+    ):
         lines = stream.iter_lines()
         events.append(_event(next(lines)))
         api.put(f"{VS_PATH}/b", json=vs_doc("b"))

@@ -17,7 +17,7 @@ def test_counter_gauge_histogram_and_collector_render() -> None:
     hist.observe(0.5)
     reg.register_collector(lambda: [Family("up", "gauge", "Up", [Sample("up", (("who", 'a"b'),), 1)])])
     text = reg.render()
-    assert "# TYPE pushes_total counter\npushes_total{type=\"cds\"} 2\n" in text
+    assert '# TYPE pushes_total counter\npushes_total{type="cds"} 2\n' in text
     assert "proxies 3\n" in text
     assert 'push_seconds_bucket{le="0.1"} 1\npush_seconds_bucket{le="1"} 2\npush_seconds_bucket{le="+Inf"} 2\n' in text
     assert "push_seconds_sum 0.55\npush_seconds_count 2\n" in text

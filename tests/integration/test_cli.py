@@ -17,8 +17,12 @@ SAMPLES = istio_samples_dir()
 if not SAMPLES.is_dir():  # the copy shipped with the package, when the shared folder is absent
     SAMPLES = Path(__file__).resolve().parents[2] / "src/mizzen/samples/bookinfo/networking"
 SAMPLE_FILES = sorted(SAMPLES.glob("*.yaml"))
-GET_KINDS = {"VirtualService": "virtualservice.networking.istio.io", "DestinationRule":
-             "destinationrule.networking.istio.io", "Gateway": "gateway.networking.istio.io", "Service": "service"}
+GET_KINDS = {
+    "VirtualService": "virtualservice.networking.istio.io",
+    "DestinationRule": "destinationrule.networking.istio.io",
+    "Gateway": "gateway.networking.istio.io",
+    "Service": "service",
+}
 VIOLATION_LINE = re.compile(r"^(?P<file>\S+):(?P<line>\d+): error (?P<code>MZ\d{4}) \S+ \S+: (?P<path>[^:]+): .+$")
 
 BAD = """\
@@ -116,8 +120,7 @@ def test_get_lists_what_the_samples_define(mizzen: MizzenCli) -> None:
     assert listed == _defined(SAMPLE_FILES)
     assert re.search(r"^NAMESPACE\s+NAME\s+GATEWAYS\s+HOSTS\s+AGE$", r.stdout, re.M)
     assert re.search(r"^NAMESPACE\s+NAME\s+HOST\s+AGE$", r.stdout, re.M)
-    assert re.search(r'virtualservice\.networking\.istio\.io/bookinfo\s+\["bookinfo-gateway"\]\s+\["\*"\]',
-                     r.stdout)
+    assert re.search(r'virtualservice\.networking\.istio\.io/bookinfo\s+\["bookinfo-gateway"\]\s+\["\*"\]', r.stdout)
 
 
 def test_get_formats(mizzen: MizzenCli) -> None:
@@ -155,11 +158,17 @@ def test_rejected_file_reports_every_mistake_and_changes_nothing(mizzen: MizzenC
     bad.write_text(BAD)
     r = mizzen("apply", "-f", str(bad))
     assert r.exit_code == 1
-    found = {(int(m["line"]), m["code"], m["path"]) for m in map(VIOLATION_LINE.match, r.stderr.splitlines()) if m
-             and m["file"] == str(bad)}
-    assert {(24, "MZ1001", "spec.http[0].route[0].weigth"), (25, "MZ1006", "spec.http[0].timeout"),
-            (36, "MZ1006", "spec.trafficPolicy.connectionPool.tcp.connectTimeout"),
-            (41, "MZ1001", "spec.subsets[0].extra")} <= found
+    found = {
+        (int(m["line"]), m["code"], m["path"])
+        for m in map(VIOLATION_LINE.match, r.stderr.splitlines())
+        if m and m["file"] == str(bad)
+    }
+    assert {
+        (24, "MZ1001", "spec.http[0].route[0].weigth"),
+        (25, "MZ1006", "spec.http[0].timeout"),
+        (36, "MZ1006", "spec.trafficPolicy.connectionPool.tcp.connectTimeout"),
+        (41, "MZ1001", "spec.subsets[0].extra"),
+    } <= found
     assert "nothing was applied" in r.stderr
     assert mizzen("get", "vs,dr,gw", "-A", "-o", "json").stdout == snapshot
     assert mizzen("get", "gw", "fine-gateway").exit_code == 1
@@ -195,8 +204,10 @@ def test_delete_by_file_and_by_name(mizzen: MizzenCli) -> None:
     mizzen("apply", "-f", str(SAMPLES / "destination-rule-reviews.yaml"))
     r = mizzen("delete", "-f", gw)
     assert r.exit_code == 0
-    assert r.stdout.splitlines() == ['gateway.networking.istio.io "bookinfo-gateway" deleted',
-                                     'virtualservice.networking.istio.io "bookinfo" deleted']
+    assert r.stdout.splitlines() == [
+        'gateway.networking.istio.io "bookinfo-gateway" deleted',
+        'virtualservice.networking.istio.io "bookinfo" deleted',
+    ]
     r = mizzen("delete", "dr", "reviews")
     assert r.exit_code == 0 and 'destinationrule.networking.istio.io "reviews" deleted' in r.stdout
     r = mizzen("delete", "dr", "reviews")
@@ -226,8 +237,9 @@ def test_unreachable_control_plane(tmp_path: Path) -> None:
     for args in (("get", "vs"), ("apply", "-f", str(SAMPLES / "bookinfo-gateway.yaml")), ("delete", "vs", "a")):
         r = run(*args)
         assert r.exit_code == 1, args
-        assert r.stderr.strip() == (f"error: cannot reach the Mizzen control plane at {address}: "
-                                    "is it running? (mizzen up)")
+        assert r.stderr.strip() == (
+            f"error: cannot reach the Mizzen control plane at {address}: is it running? (mizzen up)"
+        )
 
 
 def test_usage_errors_exit_2(mizzen: MizzenCli) -> None:
@@ -255,11 +267,21 @@ def test_console_script_exit_codes(controlplane: RunningControlPlane) -> None:
     """The installed entry point (python -m mizzen.cli.main) applies over HTTP and exits 0, or 1 on errors."""
     env = {**controlplane.env(), "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, "-m", "mizzen.cli.main"]
-    ok = subprocess.run([*cmd, "apply", "-f", str(SAMPLES / "bookinfo-gateway.yaml")], env=env,
-                        capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [*cmd, "apply", "-f", str(SAMPLES / "bookinfo-gateway.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and "gateway.networking.istio.io/bookinfo-gateway created" in ok.stdout
-    bad = subprocess.run([*cmd, "get", "vs", "-n", "default"], env={**env, "MIZZEN_TOKEN": "nope"},
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*cmd, "get", "vs", "-n", "default"],
+        env={**env, "MIZZEN_TOKEN": "nope"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "rejected the API token" in bad.stderr
 
 

@@ -47,8 +47,9 @@ def test_store_survives_sigkill_mid_transaction(tmp_path: Path) -> None:
     rng = random.Random(7)
     next_batch, size = 0, 500
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(db), str(next_batch), str(size)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(db), str(next_batch), str(size)], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout is not None
         acked = [int(proc.stdout.readline()) for _ in range(2)]
         time.sleep(rng.uniform(0.0, 0.3))  # land somewhere inside a later transaction
@@ -67,10 +68,15 @@ def test_store_survives_sigkill_mid_transaction(tmp_path: Path) -> None:
 
 
 def _vs_batch(batch: int) -> dict[str, Any]:
-    docs = [{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-             "metadata": {"name": f"b{batch}-{j}", "labels": {"batch": str(batch)}},
-             "spec": {"hosts": [f"h{j}.b{batch}"], "http": [{"route": [{"destination": {"host": f"h{j}"}}]}]}}
-            for j in range(BATCH)]
+    docs = [
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": f"b{batch}-{j}", "labels": {"batch": str(batch)}},
+            "spec": {"hosts": [f"h{j}.b{batch}"], "http": [{"route": [{"destination": {"host": f"h{j}"}}]}]},
+        }
+        for j in range(BATCH)
+    ]
     return {"documents": docs, "origins": [{"file": f"batch-{batch}.yaml", "lines": {}} for _ in docs]}
 
 

@@ -45,8 +45,12 @@ STATS_INCLUSIONS: tuple[dict[str, Any], ...] = (
     # Per-cluster request/connection counters and histograms (upstream_rq_2xx, upstream_rq_time,
     # upstream_rq_retry, upstream_cx_active...), circuit-breaker gauges and outlier ejections: the
     # request metrics and traffic-policy views. Full-match RE2, evaluated once per stat name.
-    {"safe_regex": {"regex": r"cluster\..*\.(upstream_rq_|upstream_cx_|circuit_breakers\."
-                             r"|outlier_detection\.).*"}},
+    {
+        "safe_regex": {
+            "regex": r"cluster\..*\.(upstream_rq_|upstream_cx_|circuit_breakers\."
+            r"|outlier_detection\.).*"
+        }
+    },
     # Per-listener HTTP request counters (downstream_rq_2xx/5xx, downstream_rq_time, downstream_cx_*).
     {"safe_regex": {"regex": r"http\..*\.downstream_(rq|cx)_.*"}},
     # RDS acceptance per route config, the HTTP-level twin of CDS/LDS update_* above.
@@ -76,31 +80,39 @@ def build_bootstrap(
                 "api_type": "GRPC",
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                "grpc_services": [{
-                    "envoy_grpc": {"cluster_name": XDS_CLUSTER},
-                    "initial_metadata": [{"key": "authorization", "value": f"Bearer {token}"}],
-                }],
+                "grpc_services": [
+                    {
+                        "envoy_grpc": {"cluster_name": XDS_CLUSTER},
+                        "initial_metadata": [{"key": "authorization", "value": f"Bearer {token}"}],
+                    }
+                ],
             },
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
         },
         "stats_config": {"stats_matcher": {"inclusion_list": {"patterns": list(STATS_INCLUSIONS)}}},
         # Envoy warns at start-up when no connection limit is configured; state one (as high as Istio's).
-        "overload_manager": {"resource_monitors": [{
-            "name": "envoy.resource_monitors.global_downstream_max_connections",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections"
-                         ".v3.DownstreamConnectionsConfig",
-                "max_active_downstream_connections": 2147483647,
-            },
-        }]},
-        "layered_runtime": {"layers": [
-            # VirtualService regexes are user input; Envoy's default RE2 program-size limit (100)
-            # rejects moderately long ones, so raise it as Istio does.
-            {"name": "global config", "static_layer": {"re2.max_program_size.error_level": 32768}},
-            # An admin layer lets `POST /runtime_modify` work for debugging, as in Istio.
-            {"name": "admin", "admin_layer": {}},
-        ]},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections"
+                        ".v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": 2147483647,
+                    },
+                }
+            ]
+        },
+        "layered_runtime": {
+            "layers": [
+                # VirtualService regexes are user input; Envoy's default RE2 program-size limit (100)
+                # rejects moderately long ones, so raise it as Istio does.
+                {"name": "global config", "static_layer": {"re2.max_program_size.error_level": 32768}},
+                # An admin layer lets `POST /runtime_modify` work for debugging, as in Istio.
+                {"name": "admin", "admin_layer": {}},
+            ]
+        },
     }
 
 
@@ -119,13 +131,17 @@ def node_metadata(proxy: Proxy, *, admin_port: int, version: str = __version__) 
         META_ADMIN: f"127.0.0.1:{admin_port}",
         META_BIND: proxy.bind_address,
         META_INBOUND: [
-            {"servicePort": p.service_port, "name": p.name, "protocol": p.protocol,
-             "listenPort": p.listen_port, "appPort": p.app_port}
+            {
+                "servicePort": p.service_port,
+                "name": p.name,
+                "protocol": p.protocol,
+                "listenPort": p.listen_port,
+                "appPort": p.app_port,
+            }
             for p in proxy.inbound
         ],
         META_UPSTREAMS: [
-            {"host": u.host, "port": u.port, "listenPort": u.listen_port, "bind": u.bind}
-            for u in proxy.upstreams
+            {"host": u.host, "port": u.port, "listenPort": u.listen_port, "bind": u.bind} for u in proxy.upstreams
         ],
     }
     if proxy.http_proxy_port is not None:
@@ -159,18 +175,21 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 # gRPC needs HTTP/2; keepalive pings notice a vanished control plane quickly.
-                "explicit_http_config": {"http2_protocol_options": {
-                    "connection_keepalive": {"interval": "30s", "timeout": "10s"},
-                }},
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        "connection_keepalive": {"interval": "30s", "timeout": "10s"},
+                    }
+                },
             },
         },
         "upstream_connection_options": {"tcp_keepalive": {"keepalive_time": 300}},
         # One long-lived stream must never trip Envoy's default circuit breakers.
-        "circuit_breakers": {"thresholds": [
-            {"priority": prio, "max_connections": 100000, "max_pending_requests": 100000,
-             "max_requests": 100000}
-            for prio in ("DEFAULT", "HIGH")
-        ]},
+        "circuit_breakers": {
+            "thresholds": [
+                {"priority": prio, "max_connections": 100000, "max_pending_requests": 100000, "max_requests": 100000}
+                for prio in ("DEFAULT", "HIGH")
+            ]
+        },
     }
 
 

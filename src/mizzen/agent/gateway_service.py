@@ -18,16 +18,23 @@ import httpx
 log = logging.getLogger(__name__)
 
 CREATED_BY = "mizzen.io/created-by"
-DEFAULT_PORTS = ({"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
-                 {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"})
+DEFAULT_PORTS = (
+    {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+    {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"},
+)
 
 
 def gateway_service(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
     """Istio's default ingress gateway Service for a gateway with these labels."""
     return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name, **labels},
-                     "annotations": {CREATED_BY: "mizzen gateway"}},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app": name, **labels},
+            "annotations": {CREATED_BY: "mizzen gateway"},
+        },
         "spec": {"selector": dict(labels), "ports": [dict(p) for p in DEFAULT_PORTS]},
     }
 
@@ -54,9 +61,12 @@ def ensure_gateway_service(api: str, token: str, name: str, namespace: str, labe
             created = http.put(f"{base}/{name}", json=gateway_service(name, namespace, labels))
             created.raise_for_status()
     except httpx.HTTPError as exc:
-        log.warning("could not create the gateway Service %s/%s (Gateways on 80/443 will try to bind those "
-                    "ports): %s", namespace, name, exc)
+        log.warning(
+            "could not create the gateway Service %s/%s (Gateways on 80/443 will try to bind those ports): %s",
+            namespace,
+            name,
+            exc,
+        )
         return False
-    log.info("created Service %s/%s: Gateway ports 80 and 443 listen on 8080 and 8443, as in Istio",
-             namespace, name)
+    log.info("created Service %s/%s: Gateway ports 80 and 443 listen on 8080 and 8443, as in Istio", namespace, name)
     return True

@@ -19,7 +19,9 @@ class RegistrationClient:
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 5.0) -> None:
         self._client = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, trust_env=False,  # never route via the app's proxy
+            base_url=base_url,
+            timeout=timeout,
+            trust_env=False,  # never route via the app's proxy
             headers={"Authorization": f"Bearer {token}"},
         )
 

@@ -51,9 +51,13 @@ class RunPaths:
     def of(cls, home: Path, spec: WorkloadSpec) -> RunPaths:
         logs, workloads = home / "logs", home / "workloads"
         stem = f"{spec.namespace}.{spec.name}"
-        return cls(app_log=logs / f"{spec.name}.app.log", envoy_log=logs / f"{spec.name}.envoy.log",
-                   access_log=logs / f"{spec.name}.access.log", state_file=workloads / f"{stem}.json",
-                   bootstrap=workloads / f"{stem}.envoy.json")
+        return cls(
+            app_log=logs / f"{spec.name}.app.log",
+            envoy_log=logs / f"{spec.name}.envoy.log",
+            access_log=logs / f"{spec.name}.access.log",
+            state_file=workloads / f"{stem}.json",
+            bootstrap=workloads / f"{stem}.envoy.json",
+        )
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,16 @@ class ControlPlane:
 class WorkloadRunner:
     """Runs one workload (or gateway) in the foreground until it stops; :meth:`run` returns the exit code."""
 
-    def __init__(self, spec: WorkloadSpec, *, home: Path, envoy: Path, control_plane: ControlPlane,
-                 policy: sv.Policy | None = None, out: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        spec: WorkloadSpec,
+        *,
+        home: Path,
+        envoy: Path,
+        control_plane: ControlPlane,
+        policy: sv.Policy | None = None,
+        out: Callable[[str], None] = print,
+    ) -> None:
         self.spec, self.envoy, self.cp, self.out = spec, envoy, control_plane, out
         self.paths = RunPaths.of(home, spec)
         self.machine = sv.Supervisor(has_app=spec.has_app, registers=spec.registers, policy=policy)
@@ -127,8 +139,7 @@ class WorkloadRunner:
                 loop = asyncio.get_running_loop()
                 self._timers.append(loop.call_later(delay, self._events.put_nowait, sv.TimerFired(name)))
             case sv.Notify(message=message, level=level):
-                log.log(logging.getLevelName(level.upper()), "%s.%s: %s", self.spec.name,
-                        self.spec.namespace, message)
+                log.log(logging.getLevelName(level.upper()), "%s.%s: %s", self.spec.name, self.spec.namespace, message)
             case sv.Up():
                 self._write_state("running")
                 self.out(self.summary())
@@ -141,8 +152,9 @@ class WorkloadRunner:
     async def _start(self, which: sv.Which) -> None:
         assert self.alloc is not None
         if which == "envoy":
-            argv = envoy_command(self.envoy, self.paths.bootstrap, concurrency=self.spec.concurrency,
-                                 log_level=self.spec.envoy_log_level)
+            argv = envoy_command(
+                self.envoy, self.paths.bootstrap, concurrency=self.spec.concurrency, log_level=self.spec.envoy_log_level
+            )
             env, log_path = dict(os.environ), self.paths.envoy_log
         else:
             argv = app_argv(self.spec, self.alloc)
@@ -151,8 +163,14 @@ class WorkloadRunner:
         with log_path.open("ab") as logf:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=asyncio.subprocess.STDOUT,
-                    env=env, start_new_session=True, preexec_fn=_die_with_parent)
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=logf,
+                    stderr=asyncio.subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             except OSError as exc:
                 log.error("cannot start %s %r: %s", which, argv[0], exc)
                 self._events.put_nowait(sv.ProcessExited(which, 127))
@@ -206,16 +224,26 @@ class WorkloadRunner:
             while asyncio.get_running_loop().time() < deadline:
                 try:
                     if (await client.get(url)).text.strip() == "LIVE":
-                        log.info("%s.%s: Envoy is LIVE (configuration received from the control plane)",
-                                 self.spec.name, self.spec.namespace)
+                        log.info(
+                            "%s.%s: Envoy is LIVE (configuration received from the control plane)",
+                            self.spec.name,
+                            self.spec.namespace,
+                        )
                         return
                 except httpx.HTTPError:
                     pass  # Envoy restarting: the supervisor handles that; keep asking until the deadline
                 await asyncio.sleep(0.2)
         host, port = self.cp.xds_address
-        log.warning("%s.%s: Envoy has no configuration after %.0fs; is the control plane's xDS reachable at "
-                    "%s:%d? (Envoy log: %s)", self.spec.name, self.spec.namespace, SYNC_WARN_AFTER_S, host, port,
-                    self.paths.envoy_log)
+        log.warning(
+            "%s.%s: Envoy has no configuration after %.0fs; is the control plane's xDS reachable at "
+            "%s:%d? (Envoy log: %s)",
+            self.spec.name,
+            self.spec.namespace,
+            SYNC_WARN_AFTER_S,
+            host,
+            port,
+            self.paths.envoy_log,
+        )
 
     async def _probe_once(self, client: httpx.AsyncClient, port: int) -> bool:
         if self.spec.ready_path:
@@ -246,8 +274,7 @@ class WorkloadRunner:
         assert self.alloc is not None
         try:
             if await self._client.ensure(workload_entry(self.spec, self.alloc)):
-                log.warning("%s.%s: WorkloadEntry was gone; registered it again", self.spec.name,
-                            self.spec.namespace)
+                log.warning("%s.%s: WorkloadEntry was gone; registered it again", self.spec.name, self.spec.namespace)
         except RegistrationError as exc:
             log.warning("%s.%s: cannot check registration: %s", self.spec.name, self.spec.namespace, exc)
 
@@ -292,13 +319,13 @@ class WorkloadRunner:
         if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
             raise AlreadyRunningError(
                 f"{self.spec.name}.{self.spec.namespace} is already running here (agent pid {pid}); "
-                f"stop it first or pick another --name")
+                f"stop it first or pick another --name"
+            )
         log.info("replacing stale state file %s", self.paths.state_file)
 
     def _write_bootstrap(self, alloc: Allocation) -> None:
         proxy = proxy_of(self.spec, alloc, access_log=str(self.paths.access_log))
-        config = build_bootstrap(proxy, admin_port=alloc.admin, token=self.cp.token,
-                                 xds_address=self.cp.xds_address)
+        config = build_bootstrap(proxy, admin_port=alloc.admin, token=self.cp.token, xds_address=self.cp.xds_address)
         _write_private(self.paths.bootstrap, json.dumps(config, indent=1))
 
     def _write_state(self, status: str) -> None:
@@ -309,18 +336,32 @@ class WorkloadRunner:
         alloc = self.alloc
         assert alloc is not None
         return {
-            "name": self.spec.name, "namespace": self.spec.namespace, "type": self.spec.proxy_type,
-            "status": status, "pid": os.getpid(),
-            "appPid": _pid(self._procs.get("app")), "envoyPid": _pid(self._procs.get("envoy")),
-            "address": self.spec.address, "labels": dict(self.spec.labels),
-            "ports": {"app": dict(alloc.app), "inbound": dict(alloc.inbound), "admin": alloc.admin,
-                      "httpProxy": alloc.http_proxy,
-                      "upstreams": [{"host": u.host, "port": u.port, "bind": u.bind,
-                                     "listenPort": u.listen_port} for u in alloc.upstreams]},
+            "name": self.spec.name,
+            "namespace": self.spec.namespace,
+            "type": self.spec.proxy_type,
+            "status": status,
+            "pid": os.getpid(),
+            "appPid": _pid(self._procs.get("app")),
+            "envoyPid": _pid(self._procs.get("envoy")),
+            "address": self.spec.address,
+            "labels": dict(self.spec.labels),
+            "ports": {
+                "app": dict(alloc.app),
+                "inbound": dict(alloc.inbound),
+                "admin": alloc.admin,
+                "httpProxy": alloc.http_proxy,
+                "upstreams": [
+                    {"host": u.host, "port": u.port, "bind": u.bind, "listenPort": u.listen_port}
+                    for u in alloc.upstreams
+                ],
+            },
             "admin": f"127.0.0.1:{alloc.admin}",
             "httpProxy": f"127.0.0.1:{alloc.http_proxy}" if alloc.http_proxy else None,
-            "logs": {"app": str(self.paths.app_log), "envoy": str(self.paths.envoy_log),
-                     "access": str(self.paths.access_log)},
+            "logs": {
+                "app": str(self.paths.app_log),
+                "envoy": str(self.paths.envoy_log),
+                "access": str(self.paths.access_log),
+            },
         }
 
     def summary(self) -> str:
@@ -332,8 +373,9 @@ class WorkloadRunner:
         for port in self.spec.ports:
             app = alloc.app.get(port.name)
             target = f" -> app 127.0.0.1:{app}" if app else ""
-            lines.append(f"  port {port.name}={port.number}: sidecar {self.spec.address}:"
-                         f"{alloc.inbound.get(port.name)}{target}")
+            lines.append(
+                f"  port {port.name}={port.number}: sidecar {self.spec.address}:{alloc.inbound.get(port.name)}{target}"
+            )
         if alloc.http_proxy:
             lines.append(f"  HTTP proxy: http://127.0.0.1:{alloc.http_proxy}  (the app's HTTP_PROXY)")
         lines += [f"  upstream {u.host}:{u.port} at {u.bind}:{u.listen_port}" for u in alloc.upstreams]

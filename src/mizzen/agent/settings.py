@@ -54,7 +54,8 @@ def read_token(home: Path, env: Mapping[str, str] | None = None) -> str:
     except OSError as exc:
         raise AgentError(
             f"no control-plane token: {path} is not readable ({exc.strerror}); start the control plane "
-            "first (it creates the token) or set MIZZEN_TOKEN") from exc
+            "first (it creates the token) or set MIZZEN_TOKEN"
+        ) from exc
     if not token:
         raise AgentError(f"{path} is empty; restart the control plane or set MIZZEN_TOKEN")
     return token

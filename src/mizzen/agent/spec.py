@@ -128,8 +128,10 @@ def allocate(spec: WorkloadSpec) -> Allocation:
     HTTP-proxy port (sidecars), and each upstream without an explicit local port."""
     for u in spec.upstreams:
         if u.listen_port is not None and not port_is_free(u.listen_port, u.bind):
-            raise PortSpecError(f"--upstream {u.host}:{u.port}: local port {u.bind}:{u.listen_port} is already "
-                                "in use; pick another or leave it out to get a free one")
+            raise PortSpecError(
+                f"--upstream {u.host}:{u.port}: local port {u.bind}:{u.listen_port} is already "
+                "in use; pick another or leave it out to get a free one"
+            )
     sidecar = spec.proxy_type == "sidecar"
     names = [p.name for p in spec.ports]
     wanted_upstreams = [u for u in spec.upstreams if u.listen_port is None]
@@ -140,8 +142,12 @@ def allocate(spec: WorkloadSpec) -> Allocation:
     inbound = {n: next(picked) for n in names} if sidecar else {}
     http_proxy = next(picked) if sidecar else None
     upstreams = tuple(
-        Upstream(host=u.host, port=u.port, bind=u.bind,
-                 listen_port=u.listen_port if u.listen_port is not None else next(picked))
+        Upstream(
+            host=u.host,
+            port=u.port,
+            bind=u.bind,
+            listen_port=u.listen_port if u.listen_port is not None else next(picked),
+        )
         for u in spec.upstreams
     )
     return Allocation(admin=admin, app=app, inbound=inbound, http_proxy=http_proxy, upstreams=upstreams)
@@ -150,15 +156,29 @@ def allocate(spec: WorkloadSpec) -> Allocation:
 def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Proxy:
     """The Proxy the control plane will see (it reads it back from the node metadata)."""
     inbound = tuple(
-        InboundPort(service_port=p.number, name=p.name, protocol=_inbound_protocol(p.name),
-                    listen_port=alloc.inbound[p.name], app_port=alloc.app.get(p.name, p.number))
-        for p in spec.ports if p.name in alloc.inbound
+        InboundPort(
+            service_port=p.number,
+            name=p.name,
+            protocol=_inbound_protocol(p.name),
+            listen_port=alloc.inbound[p.name],
+            app_port=alloc.app.get(p.name, p.number),
+        )
+        for p in spec.ports
+        if p.name in alloc.inbound
     )
     return Proxy(
-        id=f"{spec.name}.{spec.namespace}", type=spec.proxy_type, name=spec.name,
-        namespace=spec.namespace, ip=spec.address, labels=dict(spec.labels),
-        service_account=spec.service_account, http_proxy_port=alloc.http_proxy, inbound=inbound,
-        upstreams=alloc.upstreams, bind_address=spec.address, access_log=access_log,
+        id=f"{spec.name}.{spec.namespace}",
+        type=spec.proxy_type,
+        name=spec.name,
+        namespace=spec.namespace,
+        ip=spec.address,
+        labels=dict(spec.labels),
+        service_account=spec.service_account,
+        http_proxy_port=alloc.http_proxy,
+        inbound=inbound,
+        upstreams=alloc.upstreams,
+        bind_address=spec.address,
+        access_log=access_log,
     )
 
 
@@ -187,8 +207,11 @@ def app_env(spec: WorkloadSpec, alloc: Allocation, base: Mapping[str, str]) -> d
         env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
     for up in alloc.upstreams:
         env[f"MIZZEN_UPSTREAM_{_env_name(up.host)}_{up.port}"] = f"{up.bind}:{up.listen_port}"
-    env.update(MIZZEN_WORKLOAD=spec.name, MIZZEN_NAMESPACE=spec.namespace,
-               MIZZEN_LABELS=",".join(f"{k}={v}" for k, v in sorted(spec.labels.items())))
+    env.update(
+        MIZZEN_WORKLOAD=spec.name,
+        MIZZEN_NAMESPACE=spec.namespace,
+        MIZZEN_LABELS=",".join(f"{k}={v}" for k, v in sorted(spec.labels.items())),
+    )
     env.update(spec.env)
     return env
 

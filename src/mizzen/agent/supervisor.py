@@ -98,8 +98,17 @@ class TimerFired:
     name: str
 
 
-Event = Start | ProcessExited | AppReady | EnvoyReady | Registered | RegistrationFailed | Deregistered | StopRequested \
+Event = (
+    Start
+    | ProcessExited
+    | AppReady
+    | EnvoyReady
+    | Registered
+    | RegistrationFailed
+    | Deregistered
+    | StopRequested
     | TimerFired
+)
 
 
 # --- actions (what to do) ---
@@ -177,8 +186,20 @@ class Exit:
     code: int
 
 
-Action = StartProcess | StopProcess | ProbeApp | ProbeEnvoy | CancelProbe | Register | EnsureRegistered | Deregister \
-    | StartTimer | Notify | Up | Exit
+Action = (
+    StartProcess
+    | StopProcess
+    | ProbeApp
+    | ProbeEnvoy
+    | CancelProbe
+    | Register
+    | EnsureRegistered
+    | Deregister
+    | StartTimer
+    | Notify
+    | Up
+    | Exit
+)
 
 RESTART_TIMER = "restart-envoy"
 REGISTER_TIMER = "retry-register"
@@ -232,12 +253,13 @@ class Supervisor:
             case Registered() if self.state is State.REGISTERING:
                 self.registered = True
                 self.state = State.RUNNING
-                return [Notify("registered WorkloadEntry"), Up(),
-                        StartTimer(REFRESH_TIMER, self.policy.refresh_every)]
+                return [Notify("registered WorkloadEntry"), Up(), StartTimer(REFRESH_TIMER, self.policy.refresh_every)]
             case RegistrationFailed(error=error) if self.state is State.REGISTERING:
                 delay, self._register_backoff = self._register_backoff, self._next(self._register_backoff)
-                return [Notify(f"registration failed ({error}); retrying in {delay:g}s", "warning"),
-                        StartTimer(REGISTER_TIMER, delay)]
+                return [
+                    Notify(f"registration failed ({error}); retrying in {delay:g}s", "warning"),
+                    StartTimer(REGISTER_TIMER, delay),
+                ]
             case Deregistered(error=error) if self._deregistering:
                 self._deregistering = False
                 self.registered = False
@@ -278,11 +300,14 @@ class Supervisor:
         self._quick_crashes = 0 if uptime >= self.policy.stable_after else self._quick_crashes + 1
         if self._quick_crashes >= self.policy.max_quick_restarts:
             self.exit_code = 1
-            return self._begin_stop(f"Envoy exited with code {code} {self._quick_crashes} times in a row; "
-                                    "giving up (see its log)", "error")
+            return self._begin_stop(
+                f"Envoy exited with code {code} {self._quick_crashes} times in a row; giving up (see its log)", "error"
+            )
         delay = min(self.policy.max_backoff, self.policy.initial_backoff * 2 ** max(0, self._quick_crashes - 1))
-        return [Notify(f"Envoy exited with code {code}; restarting in {delay:g}s", "warning"),
-                StartTimer(RESTART_TIMER, delay)]
+        return [
+            Notify(f"Envoy exited with code {code}; restarting in {delay:g}s", "warning"),
+            StartTimer(RESTART_TIMER, delay),
+        ]
 
     def _timer(self, name: str, now: float) -> list[Action]:
         if name == RESTART_TIMER and self.state is not State.STOPPING and "envoy" not in self.running:

@@ -31,8 +31,16 @@ class WorkloadTemplate:
 def template_from_manifests(texts: Iterable[str], name: str, namespace: str = "default") -> WorkloadTemplate:
     """The template for Deployment ``name`` in ``namespace`` found in the YAML ``texts``."""
     docs = [d for text in texts for d in _documents(text)]
-    deployment = next((d for d in docs if d.get("kind") == "Deployment" and _meta(d, "name") == name
-                       and (_meta(d, "namespace") or "default") == namespace), None)
+    deployment = next(
+        (
+            d
+            for d in docs
+            if d.get("kind") == "Deployment"
+            and _meta(d, "name") == name
+            and (_meta(d, "namespace") or "default") == namespace
+        ),
+        None,
+    )
     if deployment is None:
         raise AgentError(f"no Deployment {namespace}/{name} in the given files")
     pod = _dig(deployment, "spec", "template")
@@ -41,9 +49,13 @@ def template_from_manifests(texts: Iterable[str], name: str, namespace: str = "d
     ports: dict[str, PortSpec] = {}
     for svc in docs:
         selector = _dig(svc, "spec", "selector")
-        if (svc.get("kind") != "Service" or not isinstance(selector, Mapping) or not selector
-                or (_meta(svc, "namespace") or "default") != namespace
-                or any(labels.get(str(k)) != str(v) for k, v in selector.items())):
+        if (
+            svc.get("kind") != "Service"
+            or not isinstance(selector, Mapping)
+            or not selector
+            or (_meta(svc, "namespace") or "default") != namespace
+            or any(labels.get(str(k)) != str(v) for k, v in selector.items())
+        ):
             continue
         for port in _dig(svc, "spec", "ports") or ():
             if isinstance(port, Mapping) and port.get("name") and isinstance(port.get("port"), int):

@@ -78,8 +78,7 @@ def live_workloads(client: ApiClient) -> list[Mapping[str, str]] | None:
         log.info("the control plane does not list proxies (%s); workload-dependent checks are skipped", exc)
         return None
     items = body.get("items", []) if isinstance(body, dict) else []
-    return [{str(k): str(v) for k, v in (item.get("labels") or {}).items()} for item in items
-            if isinstance(item, dict)]
+    return [{str(k): str(v) for k, v in (item.get("labels") or {}).items()} for item in items if isinstance(item, dict)]
 
 
 def _merge(files: Sequence[Resource], live: Sequence[Resource]) -> list[Resource]:
@@ -97,8 +96,17 @@ def _dedupe(resources: Sequence[Resource]) -> tuple[list[Resource], list[Violati
         seen = first.setdefault(r.key, r)
         if seen is not r:
             where = seen.origin.where()
-            duplicates.append(Violation("MZ2002", f"item already exists (first defined at {where})", "metadata.name",
-                                        "error", r.origin.file, r.origin.line_of("metadata.name"), r.ref()))
+            duplicates.append(
+                Violation(
+                    "MZ2002",
+                    f"item already exists (first defined at {where})",
+                    "metadata.name",
+                    "error",
+                    r.origin.file,
+                    r.origin.line_of("metadata.name"),
+                    r.ref(),
+                )
+            )
     return list(first.values()), duplicates
 
 
@@ -109,24 +117,55 @@ def _is_parse_problem(v: Violation) -> bool:
 
 @click.command("analyze")
 @click.argument("paths", nargs=-1)
-@click.option("-f", "--filename", "files", multiple=True,
-              help="A file, a folder of .yaml/.yml/.json files, or - for stdin (repeatable).")
+@click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    help="A file, a folder of .yaml/.yml/.json files, or - for stdin (repeatable).",
+)
 @click.option("-R", "--recursive", is_flag=True, help="Process folders recursively.")
 @click.option("--live", is_flag=True, help="Also analyze the configuration the control plane holds.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Report issues in every namespace.")
 @click.option("-n", "--namespace", default="default", show_default=True, help="Report issues in this namespace.")
 @click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="log", show_default=True)
-@click.option("-S", "--suppress", multiple=True, metavar="CODE=Kind ns/name",
-              help='Suppress matching messages, e.g. "IST0102=Namespace frod" (wildcards allowed; repeatable).')
-@click.option("--failure-threshold", default="Error", show_default=True, callback=_level,
-              help="Lowest level (Info, Warning, Error) that makes the command fail with exit code 79.")
-@click.option("--output-threshold", default="Info", show_default=True, callback=_level,
-              help="Lowest level (Info, Warning, Error) to print.")
+@click.option(
+    "-S",
+    "--suppress",
+    multiple=True,
+    metavar="CODE=Kind ns/name",
+    help='Suppress matching messages, e.g. "IST0102=Namespace frod" (wildcards allowed; repeatable).',
+)
+@click.option(
+    "--failure-threshold",
+    default="Error",
+    show_default=True,
+    callback=_level,
+    help="Lowest level (Info, Warning, Error) that makes the command fail with exit code 79.",
+)
+@click.option(
+    "--output-threshold",
+    default="Info",
+    show_default=True,
+    callback=_level,
+    help="Lowest level (Info, Warning, Error) to print.",
+)
 @click.option("-L", "--list-analyzers", is_flag=True, help="List the analyzers and exit.")
 @click.pass_context
-def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str, ...], recursive: bool,
-                    live: bool, all_namespaces: bool, namespace: str, fmt: str, suppress: tuple[str, ...],
-                    failure_threshold: str, output_threshold: str, list_analyzers: bool) -> None:
+def analyze_command(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    files: tuple[str, ...],
+    recursive: bool,
+    live: bool,
+    all_namespaces: bool,
+    namespace: str,
+    fmt: str,
+    suppress: tuple[str, ...],
+    failure_threshold: str,
+    output_threshold: str,
+    list_analyzers: bool,
+) -> None:
     """Analyze Istio configuration and report potential issues, as istioctl analyze does."""
     if list_analyzers:
         for name, _ in ANALYZERS:
@@ -134,8 +173,14 @@ def analyze_command(ctx: click.Context, paths: tuple[str, ...], files: tuple[str
         return
     suppressions = _suppressions(suppress)
     found = _gather(ctx, [*files, *paths], recursive, live)
-    messages = analyze(found.resources, workloads=found.workloads, namespace=namespace,
-                       all_namespaces=all_namespaces, suppress=suppressions, extra_messages=found.extra)
+    messages = analyze(
+        found.resources,
+        workloads=found.workloads,
+        namespace=namespace,
+        all_namespaces=all_namespaces,
+        suppress=suppressions,
+        extra_messages=found.extra,
+    )
     target = "all namespaces" if all_namespaces else f"namespace: {namespace}"
     _print(at_or_above(messages, output_threshold), fmt, target, found.parse_errors)
     if at_or_above(messages, failure_threshold):
@@ -185,8 +230,11 @@ def _print(shown: Sequence[Message], fmt: str, target: str, parse_errors: Sequen
         click.echo(f"\u2714 No validation issues found when analyzing {target}.", err=True)
     else:
         n = len({v.file for v in parse_errors})
-        click.echo(f"No validation issues found when analyzing {target} (but {n} file{'s' if n != 1 else ''} "
-                   "could not be parsed).", err=True)
+        click.echo(
+            f"No validation issues found when analyzing {target} (but {n} file{'s' if n != 1 else ''} "
+            "could not be parsed).",
+            err=True,
+        )
 
 
 COMMANDS: tuple[click.Command, ...] = (analyze_command,)

@@ -64,9 +64,15 @@ def violation_from_json(v: Mapping[str, Any]) -> Violation:
     """Rebuild a :class:`Violation` from the API's JSON form."""
     line = v.get("line")
     level: Level = "warning" if v.get("level") == "warning" else "error"
-    return Violation(code=str(v.get("code", "")), message=str(v.get("message", "")), path=str(v.get("path", "")),
-                     level=level, file=str(v.get("file", "")), line=int(line) if line is not None else None,
-                     resource=str(v.get("resource", "")))
+    return Violation(
+        code=str(v.get("code", "")),
+        message=str(v.get("message", "")),
+        path=str(v.get("path", "")),
+        level=level,
+        file=str(v.get("file", "")),
+        line=int(line) if line is not None else None,
+        resource=str(v.get("resource", "")),
+    )
 
 
 def _home() -> Path:
@@ -131,24 +137,30 @@ class ApiClient:
         settings = ctx.find_object(ClientSettings) or ClientSettings()
         return cls(settings.address(), settings.resolve_token())
 
-    def request(self, method: str, path: str, *, json: Any = None,
-                params: Mapping[str, str] | None = None) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None
+    ) -> httpx.Response:
         """Send one request; raise :class:`ClientError` unless the answer is 2xx."""
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.ConnectError as exc:
-            raise Unreachable(f"cannot reach the Mizzen control plane at {self.address}: is it running? "
-                              "(mizzen up)") from exc
+            raise Unreachable(
+                f"cannot reach the Mizzen control plane at {self.address}: is it running? (mizzen up)"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise Unreachable(f"the Mizzen control plane at {self.address} did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise ClientError(f"talking to the Mizzen control plane at {self.address} failed: {exc}") from exc
         if response.status_code == 401:
             if not self.token:
-                raise Unauthorized("no API token: set MIZZEN_TOKEN or MIZZEN_HOME (the token is in "
-                                   "$MIZZEN_HOME/token once the control plane has started)")
-            raise Unauthorized(f"the control plane at {self.address} rejected the API token (401 Unauthorized); "
-                               "check MIZZEN_TOKEN or $MIZZEN_HOME/token")
+                raise Unauthorized(
+                    "no API token: set MIZZEN_TOKEN or MIZZEN_HOME (the token is in "
+                    "$MIZZEN_HOME/token once the control plane has started)"
+                )
+            raise Unauthorized(
+                f"the control plane at {self.address} rejected the API token (401 Unauthorized); "
+                "check MIZZEN_TOKEN or $MIZZEN_HOME/token"
+            )
         if response.status_code >= 400:
             raise ApiError(response.status_code, _status_body(response))
         return response
@@ -168,8 +180,7 @@ class ApiClient:
     def post_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
         return self.request("POST", path, params=params).text
 
-    def list_objects(self, info: KindInfo, namespace: str | None = None, *,
-                     selector: str = "") -> list[dict[str, Any]]:
+    def list_objects(self, info: KindInfo, namespace: str | None = None, *, selector: str = "") -> list[dict[str, Any]]:
         """Objects of one kind in ``namespace`` (all namespaces when ``None``), optionally label-selected."""
         if namespace is None:
             base = f"/apis/{info.group}/{info.versions[0]}" if info.group else f"/api/{info.versions[0]}"

@@ -22,8 +22,14 @@ from mizzen.config.kinds import KindInfo, UnknownKindError, by_kind, resolve
 from mizzen.config.loader import LoadResult, Skipped
 from mizzen.config.report import Report, Violation
 
-_FILES = click.option("-f", "--filename", "files", multiple=True, required=True,
-                      help="A file, a folder of .yaml/.yml/.json files, or - for stdin (repeatable).")
+_FILES = click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    required=True,
+    help="A file, a folder of .yaml/.yml/.json files, or - for stdin (repeatable).",
+)
 _RECURSIVE = click.option("-R", "--recursive", is_flag=True, help="Process folders recursively.")
 
 
@@ -114,11 +120,23 @@ def apply(ctx: click.Context, files: tuple[str, ...], recursive: bool, dry_run: 
 @click.option("-n", "--namespace", default="default", show_default=True, help="The namespace to look in.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List objects in every namespace.")
 @click.option("-l", "--selector", default="", help="Label selector, e.g. app=reviews,version!=v1.")
-@click.option("-o", "--output", type=click.Choice(["yaml", "json", "wide", "name"]), default=None,
-              help="Output format (default: a table).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["yaml", "json", "wide", "name"]),
+    default=None,
+    help="Output format (default: a table).",
+)
 @click.pass_context
-def get(ctx: click.Context, kinds: str, names: tuple[str, ...], namespace: str, all_namespaces: bool,
-        selector: str, output: str | None) -> None:
+def get(
+    ctx: click.Context,
+    kinds: str,
+    names: tuple[str, ...],
+    namespace: str,
+    all_namespaces: bool,
+    selector: str,
+    output: str | None,
+) -> None:
     """Show objects of one or more kinds (vs,dr,gw,svc,... and workloads), as kubectl does."""
     client = ApiClient.from_context(ctx)
     if kinds.lower() in workload_cmds.WORKLOAD_NAMES:
@@ -146,14 +164,18 @@ def get(ctx: click.Context, kinds: str, names: tuple[str, ...], namespace: str, 
         sys.exit(1)
 
 
-def _show(found: list[tuple[KindInfo, list[dict[str, Any]]]], output: str | None, all_ns: bool, namespace: str,
-          *, quiet: bool) -> None:
+def _show(
+    found: list[tuple[KindInfo, list[dict[str, Any]]]], output: str | None, all_ns: bool, namespace: str, *, quiet: bool
+) -> None:
     everything = [o for _, objs in found for o in objs]
     if output in ("yaml", "json"):
         if not everything and quiet:
             return
-        doc: Any = everything[0] if len(everything) == 1 and len(found) == 1 and found[0][1] else {
-            "apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": everything}
+        doc: Any = (
+            everything[0]
+            if len(everything) == 1 and len(found) == 1 and found[0][1]
+            else {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": everything}
+        )
         if output == "json":
             click.echo(json.dumps(doc, indent=4))
         else:
@@ -169,8 +191,11 @@ def _show(found: list[tuple[KindInfo, list[dict[str, Any]]]], output: str | None
             where = "" if all_ns else f" in {namespace} namespace"
             click.echo(f"No resources found{where}.", err=True)
         return
-    tables = [table(info, objs, all_namespaces=all_ns, wide=output == "wide", qualify=len(found) > 1)
-              for info, objs in found if objs]
+    tables = [
+        table(info, objs, all_namespaces=all_ns, wide=output == "wide", qualify=len(found) > 1)
+        for info, objs in found
+        if objs
+    ]
     click.echo("\n\n".join(tables))
 
 

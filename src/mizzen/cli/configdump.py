@@ -21,8 +21,7 @@ CLUSTER_HEADER: Row = ("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "D
 LISTENER_HEADER: Row = ("ADDRESSES", "PORT", "MATCH", "DESTINATION")
 ROUTE_HEADER: Row = ("NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE")
 ENDPOINT_HEADER: Row = ("ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER")
-SECRET_HEADER: Row = ("RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER",
-                      "NOT BEFORE")
+SECRET_HEADER: Row = ("RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE")
 
 
 def section(dump: Mapping[str, Any], suffix: str) -> Mapping[str, Any]:
@@ -91,10 +90,17 @@ def sort_cluster_rows(rows: Iterable[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (r[0], int(r[1]) if r[1].isdigit() else -1, r[2], r[3]))
 
 
-def filter_clusters(rows: Iterable[Row], *, fqdn: str = "", port: str = "", subset: str = "",
-                    direction: str = "") -> list[Row]:
-    return [r for r in rows if (not fqdn or fqdn in r[0]) and (not port or r[1] == port)
-            and (not subset or subset in r[2]) and (not direction or r[3] == direction)]
+def filter_clusters(
+    rows: Iterable[Row], *, fqdn: str = "", port: str = "", subset: str = "", direction: str = ""
+) -> list[Row]:
+    return [
+        r
+        for r in rows
+        if (not fqdn or fqdn in r[0])
+        and (not port or r[1] == port)
+        and (not subset or subset in r[2])
+        and (not direction or r[3] == direction)
+    ]
 
 
 def listener_address(lis: Mapping[str, Any]) -> tuple[str, str]:
@@ -207,8 +213,15 @@ def route_rows(configs: Sequence[Mapping[str, Any]], *, name: str = "") -> list[
             for r in routes:
                 if _is_passthrough(r):  # istioctl hides the allow_any catch-all
                     continue
-                rows.append((rc_name, vh_name, domains, _match_text(r.get("match", {})),
-                             config_ref(r.get("metadata")) or ("404" if _is_404(r) else "")))
+                rows.append(
+                    (
+                        rc_name,
+                        vh_name,
+                        domains,
+                        _match_text(r.get("match", {})),
+                        config_ref(r.get("metadata")) or ("404" if _is_404(r) else ""),
+                    )
+                )
     return rows
 
 
@@ -220,8 +233,9 @@ def _is_404(route: Mapping[str, Any]) -> bool:
     return int((route.get("direct_response") or {}).get("status", 0)) == 404
 
 
-def endpoint_rows(clusters_json: Mapping[str, Any], *, cluster: str = "", address: str = "",
-                  port: str = "", status: str = "") -> list[Row]:
+def endpoint_rows(
+    clusters_json: Mapping[str, Any], *, cluster: str = "", address: str = "", port: str = "", status: str = ""
+) -> list[Row]:
     """Rows from ``/clusters?format=json``."""
     rows: list[Row] = []
     for cs in clusters_json.get("cluster_statuses", []):
@@ -299,8 +313,11 @@ def _cert_details(certs: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
         for chain in c.get("cert_chain", []):
             path = str(chain.get("path", ""))
             name = path.rsplit("/", 1)[-1] if path else ""
-            out[name] = (str(chain.get("serial_number", "")), str(chain.get("expiration_time", "")),
-                         str(chain.get("valid_from", "")))
+            out[name] = (
+                str(chain.get("serial_number", "")),
+                str(chain.get("expiration_time", "")),
+                str(chain.get("valid_from", "")),
+            )
     return out
 
 

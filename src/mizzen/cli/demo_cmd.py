@@ -68,8 +68,9 @@ class Demo:
         self.python = python
         self.logs = home / "logs" / "demo"
         self.launched: list[Launched] = []
-        self.state = DemoState(mode="foreground", demo_pid=os.getpid(),
-                               started=datetime.now(UTC).isoformat(timespec="seconds"))
+        self.state = DemoState(
+            mode="foreground", demo_pid=os.getpid(), started=datetime.now(UTC).isoformat(timespec="seconds")
+        )
         self.http = httpx.Client(timeout=5.0, trust_env=False)  # never send loopback calls via a user proxy
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -80,8 +81,13 @@ class Demo:
 
     def env(self) -> dict[str, str]:
         """The environment every child gets: this home and the default loopback addresses."""
-        env = {**os.environ, "MIZZEN_HOME": str(self.home), "MIZZEN_ADDRESS": plan.API_URL,
-               "MIZZEN_XDS_ADDRESS": f"127.0.0.1:{plan.XDS_PORT}", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "MIZZEN_HOME": str(self.home),
+            "MIZZEN_ADDRESS": plan.API_URL,
+            "MIZZEN_XDS_ADDRESS": f"127.0.0.1:{plan.XDS_PORT}",
+            "PYTHONUNBUFFERED": "1",
+        }
         if not self.state.reused_controlplane:
             env.pop("MIZZEN_TOKEN", None)  # our control plane's token is the one in this home
         return env
@@ -112,8 +118,10 @@ class Demo:
         for item in self.launched:
             code = item.popen.poll()
             if code is not None:
-                raise DemoError(f"{step}: {item.record.name} exited with code {code}; its log is "
-                                f"{item.record.log}:\n{tail(item.record.log)}")
+                raise DemoError(
+                    f"{step}: {item.record.name} exited with code {code}; its log is "
+                    f"{item.record.log}:\n{tail(item.record.log)}"
+                )
 
     # --- steps -----------------------------------------------------------------------------------
 
@@ -122,9 +130,11 @@ class Demo:
         existing = DemoState.load(self.home)
         if existing is not None and (existing.live() or existing.demo_alive()):
             pids = ", ".join(str(p.pid) for p in existing.live()) or str(existing.demo_pid)
-            raise DemoError(f"a Bookinfo demo is already running from {self.home} (started {existing.started}, "
-                            f"{existing.mode}, pids {pids}).\nOpen {plan.PRODUCT_PAGE_URL}, or stop it with "
-                            f"`mizzen demo --down{self.home_flag()}`.")
+            raise DemoError(
+                f"a Bookinfo demo is already running from {self.home} (started {existing.started}, "
+                f"{existing.mode}, pids {pids}).\nOpen {plan.PRODUCT_PAGE_URL}, or stop it with "
+                f"`mizzen demo --down{self.home_flag()}`."
+            )
         if existing is not None:
             DemoState.path(self.home).unlink(missing_ok=True)  # a stale record: nothing of it runs
         if port_in_use(plan.GATEWAY_PORT):
@@ -142,17 +152,21 @@ class Demo:
 
     def _busy(self, port: int) -> str:
         owner = dict(plan.PORTS)[port]
-        return (f"port {port} (needed for {owner}) is already in use on 127.0.0.1.\n"
-                f"Find the program holding it with `ss -ltnp 'sport = :{port}'` (or `lsof -i :{port}`), stop it, "
-                f"and run `mizzen demo` again. If it is a demo started with another MIZZEN_HOME, stop that one "
-                f"with `mizzen demo --down --home <that home>`.")
+        return (
+            f"port {port} (needed for {owner}) is already in use on 127.0.0.1.\n"
+            f"Find the program holding it with `ss -ltnp 'sport = :{port}'` (or `lsof -i :{port}`), stop it, "
+            f"and run `mizzen demo` again. If it is a demo started with another MIZZEN_HOME, stop that one "
+            f"with `mizzen demo --down --home <that home>`."
+        )
 
     def _our_controlplane_answers(self) -> bool:
         """True when a ready control plane on 15014 accepts our token (so it is ours to reuse)."""
         self.state.reused_controlplane = True  # token() may then take $MIZZEN_TOKEN, as other clients do
         try:
-            ok = (self.http.get(plan.API_URL + "/readyz").status_code == 200
-                  and self.api_get("/api/v1/namespaces/default/services").status_code == 200)
+            ok = (
+                self.http.get(plan.API_URL + "/readyz").status_code == 200
+                and self.api_get("/api/v1/namespaces/default/services").status_code == 200
+            )
         except httpx.HTTPError:
             ok = False
         self.state.reused_controlplane = ok
@@ -161,8 +175,9 @@ class Demo:
     def start_controlplane(self) -> None:
         """Start (or reuse) the control plane and wait for ``/readyz``."""
         if self.state.reused_controlplane:
-            self.say(f"[1/5] control plane: reusing the one already running at {plan.API_URL} "
-                     "(it stays running afterwards)")
+            self.say(
+                f"[1/5] control plane: reusing the one already running at {plan.API_URL} (it stays running afterwards)"
+            )
             return
         mesh_config = self.home / "mesh.yaml"
         if not mesh_config.exists():
@@ -180,8 +195,10 @@ class Demo:
             except httpx.HTTPError:
                 pass  # not listening yet
             time.sleep(0.2)
-        raise DemoError(f"starting the control plane: not ready within {CONTROLPLANE_READY_TIMEOUT:.0f}s; "
-                        f"its log is {item.record.log}:\n{tail(item.record.log)}")
+        raise DemoError(
+            f"starting the control plane: not ready within {CONTROLPLANE_READY_TIMEOUT:.0f}s; "
+            f"its log is {item.record.log}:\n{tail(item.record.log)}"
+        )
 
     def apply(self) -> None:
         """``mizzen apply`` the Services, Bookinfo's gateway and the destination rules."""
@@ -189,20 +206,30 @@ class Demo:
         self.say("[2/5] applying " + ", ".join(f.name for f in files))
         log_path = self.logs / "apply.log"
         self.logs.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(plan.apply_argv(self.python, files), env=self.env(), capture_output=True,
-                              text=True, timeout=120, check=False)
+        done = subprocess.run(
+            plan.apply_argv(self.python, files),
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         log_path.write_text(done.stdout + done.stderr, encoding="utf-8")
         if done.returncode != 0:
-            raise DemoError(f"applying the Bookinfo configuration failed (exit {done.returncode}); its log is "
-                            f"{log_path}:\n{(done.stdout + done.stderr).strip()}")
+            raise DemoError(
+                f"applying the Bookinfo configuration failed (exit {done.returncode}); its log is "
+                f"{log_path}:\n{(done.stdout + done.stderr).strip()}"
+            )
         for line in done.stdout.strip().splitlines():
             self.say(f"      {line}")
 
     def start_mesh(self) -> None:
         """Start the ingress gateway and the six workloads (each with its sidecar)."""
         gw = self.start("gateway", plan.gateway_argv(self.python))
-        self.say(f"[3/5] ingress gateway istio-ingressgateway on 127.0.0.1:{plan.GATEWAY_PORT} "
-                 f"(pid {gw.record.pid}, log {gw.record.log})")
+        self.say(
+            f"[3/5] ingress gateway istio-ingressgateway on 127.0.0.1:{plan.GATEWAY_PORT} "
+            f"(pid {gw.record.pid}, log {gw.record.log})"
+        )
         self.say("[4/5] workloads:")
         for workload in plan.WORKLOADS:
             item = self.start(workload.name, plan.workload_argv(self.python, workload))
@@ -222,8 +249,10 @@ class Demo:
             if progress.done:
                 return
             time.sleep(POLL_INTERVAL)
-        raise DemoError(f"waiting for Bookinfo: not ready within {self.timeout:.0f}s ({progress.missing()}). "
-                        f"Logs are in {self.logs}.")
+        raise DemoError(
+            f"waiting for Bookinfo: not ready within {self.timeout:.0f}s ({progress.missing()}). "
+            f"Logs are in {self.logs}."
+        )
 
     def _registered(self) -> set[str]:
         try:
@@ -305,8 +334,10 @@ def _run(home: Path, detach: bool, timeout: float) -> int:
         if detach:
             demo.state.mode = "detached"
             demo.state.save(home)
-            demo.say(f"\nRunning in the background (PIDs in {DemoState.path(home)}). "
-                     f"Stop with: mizzen demo --down{demo.home_flag()}")
+            demo.say(
+                f"\nRunning in the background (PIDs in {DemoState.path(home)}). "
+                f"Stop with: mizzen demo --down{demo.home_flag()}"
+            )
             demo.http.close()
             return 0
         demo.say("\nPress Ctrl-C to stop the demo.")
@@ -348,12 +379,21 @@ def _down(home: Path) -> int:
 
 
 @click.command("demo")
-@click.option("--home", type=click.Path(path_type=Path), default=None,
-              help="Mizzen home for this demo [default: $MIZZEN_HOME, else ~/.mizzen].")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Mizzen home for this demo [default: $MIZZEN_HOME, else ~/.mizzen].",
+)
 @click.option("--detach", is_flag=True, help="Leave the demo running in the background (stop with --down).")
 @click.option("--down", is_flag=True, help="Stop a demo started with --detach (or running in another terminal).")
-@click.option("--timeout", type=float, default=180.0, show_default=True,
-              help="Seconds to wait for Bookinfo to answer through the gateway.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=180.0,
+    show_default=True,
+    help="Seconds to wait for Bookinfo to answer through the gateway.",
+)
 def demo_command(home: Path | None, detach: bool, down: bool, timeout: float) -> None:
     """Run the Bookinfo demo: control plane, ingress gateway on 127.0.0.1:8080 and six workloads.
 

@@ -64,8 +64,9 @@ def _selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> b
 
 def services_for(world: World, labels: Mapping[str, str], namespace: str) -> list[Obj]:
     """Kubernetes Services (same namespace) whose selector matches the labels."""
-    return [s for s in world.of("Service")
-            if _ns(s) == namespace and _selects(s.get("spec", {}).get("selector"), labels)]
+    return [
+        s for s in world.of("Service") if _ns(s) == namespace and _selects(s.get("spec", {}).get("selector"), labels)
+    ]
 
 
 def service_host(svc: Obj) -> str:
@@ -125,20 +126,25 @@ def describe_routes(vs: Obj, host: str, dr: Obj | None, labels: Mapping[str, str
     reaching: list[str] = []
     missing: list[str] = []
     for rule in rules:
-        dests = [d for d in rule.get("route", []) or []
-                 if fqdn(str(d.get("destination", {}).get("host", "")), _ns(vs)) == host]
+        dests = [
+            d
+            for d in rule.get("route", []) or []
+            if fqdn(str(d.get("destination", {}).get("host", "")), _ns(vs)) == host
+        ]
         for d in dests:
             subset = str(d.get("destination", {}).get("subset", ""))
             cond = _route_condition(rule)
             weight = f" with weight {d['weight']}%" if "weight" in d and len(dests) > 1 else ""
             if not subset:
-                reaching.append(f"Route to host \"{host}\"{weight} {cond}".rstrip())
+                reaching.append(f'Route to host "{host}"{weight} {cond}'.rstrip())
                 continue
             sl = _subset_labels(dr, subset)
             if sl is None:
-                missing.append(f"Route to UNKNOWN subset {subset}; check DestinationRule "
-                               f"{_name(dr) if dr else '(none)'}" if dr else
-                               f"Warning: Route to subset {subset} but NO DESTINATION RULE defining subsets!")
+                missing.append(
+                    f"Route to UNKNOWN subset {subset}; check DestinationRule {_name(dr) if dr else '(none)'}"
+                    if dr
+                    else f"Warning: Route to subset {subset} but NO DESTINATION RULE defining subsets!"
+                )
             elif all(labels.get(k) == v for k, v in sl.items()):
                 reaching.append(f"Route to subset {subset}{weight} {cond}".rstrip())
             else:
@@ -150,8 +156,10 @@ def describe_routes(vs: Obj, host: str, dr: Obj | None, labels: Mapping[str, str
             lines.append(f"   {len(missing)} additional destination(s) that will not reach this pod")
             lines.extend(f"      {m}" for m in missing)
     else:
-        lines = [f"   WARNING: No destinations match pod subsets (checked {len(rules)} HTTP routes)",
-                 *[f"      {m}" for m in missing]]
+        lines = [
+            f"   WARNING: No destinations match pod subsets (checked {len(rules)} HTTP routes)",
+            *[f"      {m}" for m in missing],
+        ]
     return lines
 
 
@@ -171,9 +179,11 @@ def _rule_extras(rule: Obj) -> list[str]:
         out.append(f"   Timeout: {rule['timeout']}")
     if rule.get("retries"):
         r = rule["retries"]
-        out.append(f"   Retries: {r.get('attempts', 0)} attempts" +
-                   (f", per try timeout {r['perTryTimeout']}" if r.get("perTryTimeout") else "") +
-                   (f", on {r['retryOn']}" if r.get("retryOn") else ""))
+        out.append(
+            f"   Retries: {r.get('attempts', 0)} attempts"
+            + (f", per try timeout {r['perTryTimeout']}" if r.get("perTryTimeout") else "")
+            + (f", on {r['retryOn']}" if r.get("retryOn") else "")
+        )
     return out
 
 
@@ -207,9 +217,13 @@ def describe_gateways(world: World, host: str) -> list[str]:
     lines: list[str] = []
     for vs in world.of("VirtualService"):
         gws = [g for g in vs.get("spec", {}).get("gateways", []) or [] if g != "mesh"]
-        rules = [r for r in vs.get("spec", {}).get("http", []) or []
-                 if any(fqdn(str(d.get("destination", {}).get("host", "")), _ns(vs)) == host
-                        for d in r.get("route", []) or [])]
+        rules = [
+            r
+            for r in vs.get("spec", {}).get("http", []) or []
+            if any(
+                fqdn(str(d.get("destination", {}).get("host", "")), _ns(vs)) == host for d in r.get("route", []) or []
+            )
+        ]
         if not gws or not rules:
             continue
         urls = [u for u in (_gateway_url(world, _gateway_object(world, str(g), _ns(vs))) for g in gws) if u]
@@ -218,8 +232,12 @@ def describe_gateways(world: World, host: str) -> list[str]:
             continue
         matches = ", ".join(f for r in rules for f in (_match_facts(m) for m in r.get("match", []) or []) if f)
         for url in dict.fromkeys(urls):
-            lines += [SEP, f"Exposed on Ingress Gateway {url}", f"VirtualService: {_name(vs)}",
-                      "   " + (matches or "(everything)")]
+            lines += [
+                SEP,
+                f"Exposed on Ingress Gateway {url}",
+                f"VirtualService: {_name(vs)}",
+                "   " + (matches or "(everything)"),
+            ]
     return lines
 
 
@@ -235,8 +253,10 @@ def _gateway_url(world: World, gateway: Obj | None) -> str:
     if gateway is None:
         return ""
     servers = gateway.get("spec", {}).get("servers", []) or []
-    server = next((s for s in servers if str(s.get("port", {}).get("protocol", "")).upper()
-                   in ("HTTP", "HTTPS", "HTTP2")), servers[0] if servers else {})
+    server = next(
+        (s for s in servers if str(s.get("port", {}).get("protocol", "")).upper() in ("HTTP", "HTTPS", "HTTP2")),
+        servers[0] if servers else {},
+    )
     number = int(server.get("port", {}).get("number", 80))
     scheme = "https" if str(server.get("port", {}).get("protocol", "")).upper() == "HTTPS" else "http"
     selector = gateway.get("spec", {}).get("selector") or {}
@@ -268,10 +288,12 @@ def describe_workload(world: World, name: str, namespace: str) -> str:
     spec = we.get("spec", {})
     labels = dict(spec.get("labels", {}) or {})
     ports = spec.get("ports", {}) or {}
-    out = [f"Workload: {name}" + (f".{namespace}" if namespace != "default" else ""),
-           f"   Address: {spec.get('address', '')}",
-           "   Ports: " + (", ".join(f"{p} ({n})" for n, p in sorted(ports.items())) or "none"),
-           "   Labels: " + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
+    out = [
+        f"Workload: {name}" + (f".{namespace}" if namespace != "default" else ""),
+        f"   Address: {spec.get('address', '')}",
+        "   Ports: " + (", ".join(f"{p} ({n})" for n, p in sorted(ports.items())) or "none"),
+        "   Labels: " + ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+    ]
     services = services_for(world, labels, namespace)
     if not services:
         out.append(f"Warning: No Services select workload {name}")
@@ -281,8 +303,9 @@ def describe_workload(world: World, name: str, namespace: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def describe_service_for_labels(world: World, svc: Obj, labels: Mapping[str, str],
-                                dump: Mapping[str, Any] | None = None) -> list[str]:
+def describe_service_for_labels(
+    world: World, svc: Obj, labels: Mapping[str, str], dump: Mapping[str, Any] | None = None
+) -> list[str]:
     """The per-Service section; with the workload's ``dump``, the DR and VSs its proxy actually uses."""
     host = service_host(svc)
     out = [SEP, f"Service: {_name(svc)}"]
@@ -359,8 +382,12 @@ def _mtls_lines(world: World, labels: Mapping[str, str], namespace: str) -> list
                 if m != "UNSET":
                     mode = m
                 applied.append(f"{_name(pa)}.{_ns(pa)}")
-    return [SEP, "Effective PeerAuthentication:", f"   Workload mTLS mode: {mode}",
-            *(["Applied PeerAuthentication:", "   " + ", ".join(applied)] if applied else [])]
+    return [
+        SEP,
+        "Effective PeerAuthentication:",
+        f"   Workload mTLS mode: {mode}",
+        *(["Applied PeerAuthentication:", "   " + ", ".join(applied)] if applied else []),
+    ]
 
 
 def service_workloads(world: World, name: str, namespace: str) -> list[str]:
@@ -369,8 +396,11 @@ def service_workloads(world: World, name: str, namespace: str) -> list[str]:
     if svc is None:
         raise LookupError(f'service "{name}" not found in namespace "{namespace}"')
     selector = svc.get("spec", {}).get("selector") or {}
-    return [_name(w) for w in world.of("WorkloadEntry")
-            if _ns(w) == namespace and _selects(selector, w.get("spec", {}).get("labels") or {})]
+    return [
+        _name(w)
+        for w in world.of("WorkloadEntry")
+        if _ns(w) == namespace and _selects(selector, w.get("spec", {}).get("labels") or {})
+    ]
 
 
 def describe_service(world: World, name: str, namespace: str) -> str:

@@ -20,8 +20,15 @@ from mizzen.cli.client import ApiClient, ApiError
 from mizzen.cli.describe import GatewayProxy, World, describe_service, describe_workload, service_workloads
 
 STATUS_TYPES = ("CDS", "LDS", "EDS", "RDS")
-DESCRIBE_KINDS = ("Service", "ServiceEntry", "WorkloadEntry", "DestinationRule", "VirtualService",
-                  "Gateway", "PeerAuthentication")
+DESCRIBE_KINDS = (
+    "Service",
+    "ServiceEntry",
+    "WorkloadEntry",
+    "DestinationRule",
+    "VirtualService",
+    "Gateway",
+    "PeerAuthentication",
+)
 
 
 def _client(ctx: click.Context) -> ApiClient:
@@ -51,11 +58,9 @@ def status_rows(proxies: Sequence[Mapping[str, Any]], *, wide: bool) -> list[cd.
     for p in proxies:
         xds = p.get("xds", {})
         cells = tuple(status_cell(xds.get(t, {})) for t in STATUS_TYPES)
-        row: cd.Row = (str(p["id"]), "Mizzen", *cells, str(p.get("controlPlane", "")),
-                       str(p.get("envoyVersion", "")))
+        row: cd.Row = (str(p["id"]), "Mizzen", *cells, str(p.get("controlPlane", "")), str(p.get("envoyVersion", "")))
         if wide:
-            errors = "; ".join(f"{t}: {xds[t]['lastError']}" for t in STATUS_TYPES
-                               if xds.get(t, {}).get("lastError"))
+            errors = "; ".join(f"{t}: {xds[t]['lastError']}" for t in STATUS_TYPES if xds.get(t, {}).get("lastError"))
             row = (*row, errors or "-")
         rows.append(row)
     return rows
@@ -141,12 +146,10 @@ def _admin(ctx: click.Context, proxy: str, path: str, params: Mapping[str, str] 
 @click.option("--direction", default="")
 @_output_option
 @click.pass_context
-def pc_cluster(ctx: click.Context, proxy: str, fqdn: str, port: str, subset: str, direction: str,
-               output: str) -> None:
+def pc_cluster(ctx: click.Context, proxy: str, fqdn: str, port: str, subset: str, direction: str, output: str) -> None:
     """Clusters: SERVICE FQDN, PORT, SUBSET, DIRECTION, TYPE, DESTINATION RULE."""
     pairs = [(cd.cluster_row(c), c) for c in cd.clusters(_admin(ctx, proxy, "config_dump"))]
-    kept = set(cd.filter_clusters([r for r, _ in pairs], fqdn=fqdn, port=port, subset=subset,
-                                  direction=direction))
+    kept = set(cd.filter_clusters([r for r, _ in pairs], fqdn=fqdn, port=port, subset=subset, direction=direction))
     if output != "short":
         _dump([c for r, c in pairs if r in kept], output)
         return
@@ -157,16 +160,24 @@ def pc_cluster(ctx: click.Context, proxy: str, fqdn: str, port: str, subset: str
 @click.argument("proxy")
 @click.option("--port", default="")
 @click.option("--address", default="")
-@click.option("--type", "ltype", type=click.Choice(["HTTP", "TCP"], case_sensitive=False), default=None,
-              help="Only listeners with an HTTP connection manager (HTTP) or a TCP proxy (TCP).")
+@click.option(
+    "--type",
+    "ltype",
+    type=click.Choice(["HTTP", "TCP"], case_sensitive=False),
+    default=None,
+    help="Only listeners with an HTTP connection manager (HTTP) or a TCP proxy (TCP).",
+)
 @_output_option
 @click.pass_context
 def pc_listener(ctx: click.Context, proxy: str, port: str, address: str, ltype: str | None, output: str) -> None:
     """Listeners: ADDRESSES, PORT, MATCH, DESTINATION (one row per filter chain)."""
-    items = [i for i in cd.listeners(_admin(ctx, proxy, "config_dump"))
-             if (not port or cd.listener_address(i)[1] == port)
-             and (not address or cd.listener_address(i)[0] == address)
-             and (not ltype or ltype.upper() in cd.listener_type(i).split("+"))]
+    items = [
+        i
+        for i in cd.listeners(_admin(ctx, proxy, "config_dump"))
+        if (not port or cd.listener_address(i)[1] == port)
+        and (not address or cd.listener_address(i)[0] == address)
+        and (not ltype or ltype.upper() in cd.listener_type(i).split("+"))
+    ]
     if output != "short":
         _dump(items, output)
         return
@@ -195,13 +206,21 @@ def pc_route(ctx: click.Context, proxy: str, name: str, output: str) -> None:
 @click.option("--status", default="")
 @_output_option
 @click.pass_context
-def pc_endpoint(ctx: click.Context, proxy: str, cluster: str, address: str, port: str, status: str,
-                output: str) -> None:
+def pc_endpoint(
+    ctx: click.Context, proxy: str, cluster: str, address: str, port: str, status: str, output: str
+) -> None:
     """Endpoints: ENDPOINT, STATUS, OUTLIER CHECK, CLUSTER."""
     data = _admin(ctx, proxy, "clusters", {"format": "json"})
     if output != "short":
-        _dump({**data, "cluster_statuses": [c for c in data.get("cluster_statuses", [])
-                                            if not cluster or cluster in str(c.get("name", ""))]}, output)
+        _dump(
+            {
+                **data,
+                "cluster_statuses": [
+                    c for c in data.get("cluster_statuses", []) if not cluster or cluster in str(c.get("name", ""))
+                ],
+            },
+            output,
+        )
         return
     rows = cd.endpoint_rows(data, cluster=cluster, address=address, port=port, status=status)
     click.echo(cd.table(cd.ENDPOINT_HEADER, rows), nl=False)
@@ -219,8 +238,10 @@ def pc_bootstrap(ctx: click.Context, proxy: str, output: str) -> None:
         meta = boot.get("node", {}).get("metadata", {})
         click.echo(f"Mizzen Version:      {meta.get('ISTIO_VERSION', '')}")
         version = boot.get("node", {}).get("user_agent_build_version", {}).get("version", {})
-        click.echo("Envoy Version:       " + ".".join(str(version.get(k, 0))
-                                                       for k in ("major_number", "minor_number", "patch")))
+        click.echo(
+            "Envoy Version:       "
+            + ".".join(str(version.get(k, 0)) for k in ("major_number", "minor_number", "patch"))
+        )
         return
     _dump(boot, output)
 
@@ -273,8 +294,10 @@ def log_params(level: str) -> dict[str, str]:
     for logger, colon, lvl in named:
         value = lvl if colon else logger
         if value not in LOG_LEVELS or (colon and not logger):
-            raise click.BadParameter(f"{value!r} is not a log level ({', '.join(LOG_LEVELS)}); use LEVEL or "
-                                     "LOGGER:LEVEL[,LOGGER:LEVEL...]", param_hint="--level")
+            raise click.BadParameter(
+                f"{value!r} is not a log level ({', '.join(LOG_LEVELS)}); use LEVEL or LOGGER:LEVEL[,LOGGER:LEVEL...]",
+                param_hint="--level",
+            )
     if len(pairs) == 1 and not named[0][1]:
         return {"level": pairs[0]}
     if any(not colon for _, colon, _ in named):
@@ -284,8 +307,12 @@ def log_params(level: str) -> dict[str, str]:
 
 @proxy_config.command("log")
 @click.argument("proxy")
-@click.option("--level", default="", help="LEVEL for every logger, or LOGGER:LEVEL[,LOGGER:LEVEL...] "
-                                          "(levels: trace, debug, info, warning, error, critical, off).")
+@click.option(
+    "--level",
+    default="",
+    help="LEVEL for every logger, or LOGGER:LEVEL[,LOGGER:LEVEL...] "
+    "(levels: trace, debug, info, warning, error, critical, off).",
+)
 @click.option("--reset", is_flag=True, help="Reset every logger to warning.")
 @click.pass_context
 def pc_log(ctx: click.Context, proxy: str, level: str, reset: bool) -> None:
@@ -305,9 +332,15 @@ def _world(ctx: click.Context) -> World:
     objects: dict[str, Sequence[Mapping[str, Any]]] = {}
     for kind in DESCRIBE_KINDS:
         objects[kind] = client.list_all(kind)
-    gateways = [GatewayProxy(namespace=str(p.get("namespace", "")), labels=dict(p.get("labels", {})),
-                             address=str(p.get("bindAddress") or "127.0.0.1"))
-                for p in client.get_json("/api/mizzen/v1/proxies")["items"] if p.get("type") == "router"]
+    gateways = [
+        GatewayProxy(
+            namespace=str(p.get("namespace", "")),
+            labels=dict(p.get("labels", {})),
+            address=str(p.get("bindAddress") or "127.0.0.1"),
+        )
+        for p in client.get_json("/api/mizzen/v1/proxies")["items"]
+        if p.get("type") == "router"
+    ]
     return World(objects=objects, gateways=gateways)
 
 
@@ -362,4 +395,3 @@ def _split(name: str, namespace: str) -> tuple[str, str]:
 
 COMMANDS = (proxy_status, proxy_config, describe)
 ALIASES = {"ps": "proxy-status", "pc": "proxy-config"}
-

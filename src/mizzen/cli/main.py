@@ -33,8 +33,14 @@ class MizzenGroup(click.Group):
 
 
 @click.group(cls=MizzenGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--server", "-s", envvar="MIZZEN_ADDRESS", default=None, metavar="URL",
-              help="Control plane API address (default: $MIZZEN_ADDRESS, else http://127.0.0.1:15014).")
+@click.option(
+    "--server",
+    "-s",
+    envvar="MIZZEN_ADDRESS",
+    default=None,
+    metavar="URL",
+    help="Control plane API address (default: $MIZZEN_ADDRESS, else http://127.0.0.1:15014).",
+)
 @click.version_option(__version__, prog_name="mizzen")
 @click.pass_context
 def cli(ctx: click.Context, server: str | None) -> None:
@@ -61,8 +67,15 @@ add_commands(workload_cmds.COMMANDS)
 for _command in workload_cmds.PROXY_CONFIG_COMMANDS:
     inspect_cmds.proxy_config.add_command(_command)
     inspect_cmds.proxy_config.add_command(_command, name="envoy-stats")
-add_commands((run_cmds.run_command, run_cmds.gateway_command, analyze_cmd.analyze_command,
-              demo_cmd.demo_command, dashboard_command))
+add_commands(
+    (
+        run_cmds.run_command,
+        run_cmds.gateway_command,
+        analyze_cmd.analyze_command,
+        demo_cmd.demo_command,
+        dashboard_command,
+    )
+)
 
 from mizzen.cli import secret_cmds  # noqa: E402
 

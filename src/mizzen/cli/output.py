@@ -55,12 +55,16 @@ def _secret_data(obj: Obj) -> str:
 
 # Kind-specific columns between NAME and AGE (AGE is appended, except where Istio puts it elsewhere).
 _COLUMNS: dict[str, list[Column]] = {
-    "VirtualService": [("GATEWAYS", lambda o: _json_list(_spec(o, "gateways"))),
-                       ("HOSTS", lambda o: _json_list(_spec(o, "hosts")))],
+    "VirtualService": [
+        ("GATEWAYS", lambda o: _json_list(_spec(o, "gateways"))),
+        ("HOSTS", lambda o: _json_list(_spec(o, "hosts"))),
+    ],
     "DestinationRule": [("HOST", lambda o: _text(_spec(o, "host")))],
-    "ServiceEntry": [("HOSTS", lambda o: _json_list(_spec(o, "hosts"))),
-                     ("LOCATION", lambda o: _text(_spec(o, "location"))),
-                     ("RESOLUTION", lambda o: _text(_spec(o, "resolution")))],
+    "ServiceEntry": [
+        ("HOSTS", lambda o: _json_list(_spec(o, "hosts"))),
+        ("LOCATION", lambda o: _text(_spec(o, "location"))),
+        ("RESOLUTION", lambda o: _text(_spec(o, "resolution"))),
+    ],
     "PeerAuthentication": [("MODE", lambda o: _text(_spec(o, "mtls", "mode")))],
     "AuthorizationPolicy": [("ACTION", lambda o: _text(_spec(o, "action")))],
     "Service": [("TYPE", lambda o: _text(_spec(o, "type") or "ClusterIP")), ("PORT(S)", _ports)],
@@ -71,9 +75,10 @@ _AFTER_AGE: dict[str, list[Column]] = {
 }
 _WIDE: dict[str, list[Column]] = {
     "Service": [("SELECTOR", _selector)],
-    "WorkloadEntry": [("LABELS", lambda o: ",".join(f"{k}={v}" for k, v in sorted((_spec(o, "labels") or {}).items()))
-                       or "<none>"),
-                      ("SERVICE-ACCOUNT", lambda o: _text(_spec(o, "serviceAccount")))],
+    "WorkloadEntry": [
+        ("LABELS", lambda o: ",".join(f"{k}={v}" for k, v in sorted((_spec(o, "labels") or {}).items())) or "<none>"),
+        ("SERVICE-ACCOUNT", lambda o: _text(_spec(o, "serviceAccount"))),
+    ],
     "WorkloadGroup": [("LABELS", _labels)],
 }
 
@@ -131,6 +136,8 @@ def table(info: KindInfo, objects: Sequence[Obj], *, all_namespaces: bool, wide:
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns separated by three spaces, as kubectl prints them."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-             for line in [list(headers), *rows]]
+    lines = [
+        "   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in [list(headers), *rows]
+    ]
     return "\n".join(lines)

@@ -25,15 +25,28 @@ from mizzen.agent.template import template_from_manifests
 
 def _common(func: click.decorators.FC) -> click.decorators.FC:
     options = [
-        click.option("--xds-address", default=None, metavar="HOST:PORT",
-                     help="Control plane xDS address [env MIZZEN_XDS_ADDRESS; default 127.0.0.1:15010]."),
-        click.option("--server", default=None, metavar="URL",
-                     help="Control plane HTTP API [env MIZZEN_ADDRESS; default http://127.0.0.1:15014]."),
-        click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
-                     help="Envoy worker threads."),
-        click.option("--envoy-log-level", default="warning", show_default=True,
-                     type=click.Choice(["trace", "debug", "info", "warning", "error", "critical", "off"]),
-                     help="Envoy's log level (its log is $MIZZEN_HOME/logs/<name>.envoy.log)."),
+        click.option(
+            "--xds-address",
+            default=None,
+            metavar="HOST:PORT",
+            help="Control plane xDS address [env MIZZEN_XDS_ADDRESS; default 127.0.0.1:15010].",
+        ),
+        click.option(
+            "--server",
+            default=None,
+            metavar="URL",
+            help="Control plane HTTP API [env MIZZEN_ADDRESS; default http://127.0.0.1:15014].",
+        ),
+        click.option(
+            "--concurrency", default=1, show_default=True, type=click.IntRange(1, 64), help="Envoy worker threads."
+        ),
+        click.option(
+            "--envoy-log-level",
+            default="warning",
+            show_default=True,
+            type=click.Choice(["trace", "debug", "info", "warning", "error", "critical", "off"]),
+            help="Envoy's log level (its log is $MIZZEN_HOME/logs/<name>.envoy.log).",
+        ),
         click.option("-v", "--verbose", is_flag=True, help="Log every supervision step."),
     ]
     for option in reversed(options):
@@ -44,26 +57,61 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
 @click.command("run", context_settings={"allow_interspersed_args": False})
 @click.option("--name", required=True, help="Workload name (the WorkloadEntry name).")
 @click.option("-n", "--namespace", default="default", show_default=True)
-@click.option("--labels", "-l", "labels", default="", metavar="K=V,...",
-              help="Workload labels, e.g. app=reviews,version=v2.")
+@click.option(
+    "--labels", "-l", "labels", default="", metavar="K=V,...", help="Workload labels, e.g. app=reviews,version=v2."
+)
 @click.option("--service-account", default=None, help="Service account [default: from --from, else default].")
-@click.option("--from", "manifests", multiple=True, type=click.File("r"), metavar="FILE",
-              help="Kubernetes YAML (e.g. Istio's bookinfo.yaml): labels, service account and ports are taken "
-                   "from the Deployment named NAME and the Services selecting it; options given here win.")
-@click.option("--port", "ports", multiple=True, metavar="NAME=NUMBER",
-              help="A service port the app serves, e.g. http=9080 (repeatable). The app listens on $PORT.")
-@click.option("--ready-path", default=None, metavar="PATH",
-              help="HTTP readiness path (default: the app is ready when its port accepts connections).")
+@click.option(
+    "--from",
+    "manifests",
+    multiple=True,
+    type=click.File("r"),
+    metavar="FILE",
+    help="Kubernetes YAML (e.g. Istio's bookinfo.yaml): labels, service account and ports are taken "
+    "from the Deployment named NAME and the Services selecting it; options given here win.",
+)
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="NAME=NUMBER",
+    help="A service port the app serves, e.g. http=9080 (repeatable). The app listens on $PORT.",
+)
+@click.option(
+    "--ready-path",
+    default=None,
+    metavar="PATH",
+    help="HTTP readiness path (default: the app is ready when its port accepts connections).",
+)
 @click.option("--address", default="127.0.0.1", show_default=True, help="This workload's endpoint address.")
-@click.option("--upstream", "upstreams", multiple=True, metavar="HOST:PORT[=[IP:]PORT]",
-              help="A local TCP/gRPC port forwarding to a mesh service (repeatable).")
+@click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="HOST:PORT[=[IP:]PORT]",
+    help="A local TCP/gRPC port forwarding to a mesh service (repeatable).",
+)
 @click.option("--env", "envs", multiple=True, metavar="K=V", help="Extra environment for the app (repeatable).")
 @_common
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run_command(name: str, namespace: str, labels: str, service_account: str | None, manifests: Sequence[TextIO],
-                ports: Sequence[str], ready_path: str | None, address: str, upstreams: Sequence[str],
-                envs: Sequence[str], xds_address: str | None, server: str | None, concurrency: int,
-                envoy_log_level: str, verbose: bool, command: Sequence[str]) -> None:
+def run_command(
+    name: str,
+    namespace: str,
+    labels: str,
+    service_account: str | None,
+    manifests: Sequence[TextIO],
+    ports: Sequence[str],
+    ready_path: str | None,
+    address: str,
+    upstreams: Sequence[str],
+    envs: Sequence[str],
+    xds_address: str | None,
+    server: str | None,
+    concurrency: int,
+    envoy_log_level: str,
+    verbose: bool,
+    command: Sequence[str],
+) -> None:
     """Run COMMAND as a mesh workload with an Envoy sidecar (foreground; Ctrl-C stops both).
 
     The app listens on $PORT (also substituted for {port} in its arguments) and reaches other services
@@ -81,12 +129,18 @@ def run_command(name: str, namespace: str, labels: str, service_account: str | N
         template = template_from_manifests([f.read() for f in manifests], name, namespace) if manifests else None
         port_specs = tuple(parse_port(p) for p in ports) or (template.ports if template else ())
         spec = WorkloadSpec(
-            name=name, namespace=namespace, proxy_type="sidecar",
+            name=name,
+            namespace=namespace,
+            proxy_type="sidecar",
             labels={**(template.labels if template else {}), **parse_labels(labels)},
             service_account=service_account or (template.service_account if template else "default"),
-            ports=port_specs, ready_path=ready_path or (template.ready_path if template else None),
-            address=address, upstreams=tuple(parse_upstream(u) for u in upstreams),
-            env=parse_env(envs), command=tuple(command), concurrency=concurrency,
+            ports=port_specs,
+            ready_path=ready_path or (template.ready_path if template else None),
+            address=address,
+            upstreams=tuple(parse_upstream(u) for u in upstreams),
+            env=parse_env(envs),
+            command=tuple(command),
+            concurrency=concurrency,
             envoy_log_level=envoy_log_level,
         )
     except AgentError as exc:
@@ -97,20 +151,42 @@ def run_command(name: str, namespace: str, labels: str, service_account: str | N
 @click.command("gateway")
 @click.option("--name", default="istio-ingressgateway", show_default=True)
 @click.option("-n", "--namespace", default="istio-system", show_default=True)
-@click.option("--labels", "-l", "labels", default="istio=ingressgateway", show_default=True, metavar="K=V,...",
-              help="Labels that Gateway selectors match.")
+@click.option(
+    "--labels",
+    "-l",
+    "labels",
+    default="istio=ingressgateway",
+    show_default=True,
+    metavar="K=V,...",
+    help="Labels that Gateway selectors match.",
+)
 @click.option("--service-account", default="istio-ingressgateway-service-account", show_default=True)
-@click.option("--address", default="127.0.0.1", show_default=True,
-              help="Address the gateway's server ports bind to.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address the gateway's server ports bind to.")
 @_common
-def gateway_command(name: str, namespace: str, labels: str, service_account: str, address: str,
-                    xds_address: str | None, server: str | None, concurrency: int, envoy_log_level: str,
-                    verbose: bool) -> None:
+def gateway_command(
+    name: str,
+    namespace: str,
+    labels: str,
+    service_account: str,
+    address: str,
+    xds_address: str | None,
+    server: str | None,
+    concurrency: int,
+    envoy_log_level: str,
+    verbose: bool,
+) -> None:
     """Run an ingress gateway: an Envoy configured from the Gateway resources that select its labels."""
     try:
-        spec = WorkloadSpec(name=name, namespace=namespace, proxy_type="router", labels=parse_labels(labels),
-                            service_account=service_account, address=address, concurrency=concurrency,
-                            envoy_log_level=envoy_log_level)
+        spec = WorkloadSpec(
+            name=name,
+            namespace=namespace,
+            proxy_type="router",
+            labels=parse_labels(labels),
+            service_account=service_account,
+            address=address,
+            concurrency=concurrency,
+            envoy_log_level=envoy_log_level,
+        )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
     with contextlib.suppress(AgentError):  # no token yet: the supervisor below reports that clearly
@@ -119,17 +195,18 @@ def gateway_command(name: str, namespace: str, labels: str, service_account: str
 
 
 def _supervise(spec: WorkloadSpec, *, xds: str | None, server: str | None, verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="mizzen %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="mizzen %(levelname)s %(message)s"
+    )
     if not verbose:  # one line per probe/registration request is noise, not news
         logging.getLogger("httpx").setLevel(logging.WARNING)
     home = mizzen_home()
     try:
         envoy = checked_envoy()
-        control_plane = ControlPlane(api_url=api_address(server), xds_address=xds_address(xds),
-                                     token=read_token(home))
-        runner = WorkloadRunner(spec, home=home, envoy=envoy, control_plane=control_plane,
-                                out=lambda text: click.echo(text))
+        control_plane = ControlPlane(api_url=api_address(server), xds_address=xds_address(xds), token=read_token(home))
+        runner = WorkloadRunner(
+            spec, home=home, envoy=envoy, control_plane=control_plane, out=lambda text: click.echo(text)
+        )
         code = asyncio.run(runner.run())
     except AgentError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -39,8 +39,13 @@ def _read_pem(path: Path, what: str, markers: tuple[str, ...]) -> bytes:
 def tls_secret(name: str, namespace: str, cert: bytes, key: bytes, ca_cert: bytes | None = None) -> dict[str, Any]:
     """The Kubernetes JSON of a ``kubernetes.io/tls`` Secret holding PEM ``cert`` and ``key``."""
     data = {"tls.crt": cert, "tls.key": key, **({"ca.crt": ca_cert} if ca_cert else {})}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-            "type": TLS_SECRET_TYPE, "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": TLS_SECRET_TYPE,
+        "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()},
+    }
 
 
 @click.group("create")
@@ -55,19 +60,39 @@ def secret_group() -> None:
 
 @secret_group.command("tls")
 @click.argument("name")
-@click.option("--cert", "cert_path", required=True, type=click.Path(path_type=Path),
-              help="PEM certificate (chain) file.")
+@click.option(
+    "--cert", "cert_path", required=True, type=click.Path(path_type=Path), help="PEM certificate (chain) file."
+)
 @click.option("--key", "key_path", required=True, type=click.Path(path_type=Path), help="PEM private key file.")
-@click.option("--ca-cert", "ca_path", type=click.Path(path_type=Path), default=None,
-              help="PEM CA certificate(s) to verify clients with (Gateway tls.mode MUTUAL).")
-@click.option("-n", "--namespace", default="default", show_default=True,
-              help="Namespace (a Gateway reads credentials from its own namespace).")
+@click.option(
+    "--ca-cert",
+    "ca_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PEM CA certificate(s) to verify clients with (Gateway tls.mode MUTUAL).",
+)
+@click.option(
+    "-n",
+    "--namespace",
+    default="default",
+    show_default=True,
+    help="Namespace (a Gateway reads credentials from its own namespace).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the Secret instead of creating it.")
-@click.option("-o", "--output", type=click.Choice(["yaml", "json", "name"]), default=None,
-              help="Print the Secret in this format.")
+@click.option(
+    "-o", "--output", type=click.Choice(["yaml", "json", "name"]), default=None, help="Print the Secret in this format."
+)
 @click.pass_context
-def create_secret_tls(ctx: click.Context, name: str, cert_path: Path, key_path: Path, ca_path: Path | None,
-                      namespace: str, dry_run: bool, output: str | None) -> None:
+def create_secret_tls(
+    ctx: click.Context,
+    name: str,
+    cert_path: Path,
+    key_path: Path,
+    ca_path: Path | None,
+    namespace: str,
+    dry_run: bool,
+    output: str | None,
+) -> None:
     """Create a TLS secret from a certificate and key (for a Gateway server's credentialName)."""
     cert = _read_pem(cert_path, "certificate", ("CERTIFICATE",))
     key = _read_pem(key_path, "private key", ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"))

@@ -29,11 +29,17 @@ def workload_rows(items: Sequence[Mapping[str, Any]], *, wide: bool, all_ns: boo
         we = item["workloadEntry"]
         meta, spec = we["metadata"], we.get("spec", {})
         proxy = item.get("proxy") or {}
-        ports = ",".join(f"{p['servicePort']}->{p['listenPort']}" for p in proxy.get("inbound", [])) or \
-            ",".join(f"{n}:{p}" for n, p in sorted((spec.get("ports") or {}).items()))
+        ports = ",".join(f"{p['servicePort']}->{p['listenPort']}" for p in proxy.get("inbound", [])) or ",".join(
+            f"{n}:{p}" for n, p in sorted((spec.get("ports") or {}).items())
+        )
         status = "CONNECTED" if proxy.get("connected") else ("DISCONNECTED" if proxy else "NO PROXY")
         row: cd.Row = ((meta.get("namespace", ""),) if all_ns else ()) + (
-            meta["name"], str(spec.get("address", "")), ports or "-", status, proxy.get("httpProxy") or "-")
+            meta["name"],
+            str(spec.get("address", "")),
+            ports or "-",
+            status,
+            proxy.get("httpProxy") or "-",
+        )
         if wide:
             labels = ",".join(f"{k}={v}" for k, v in sorted((spec.get("labels") or {}).items()))
             row = (*row, labels or "-", proxy.get("admin") or "-", proxy.get("envoyVersion") or "-")
@@ -41,11 +47,14 @@ def workload_rows(items: Sequence[Mapping[str, Any]], *, wide: bool, all_ns: boo
     return rows
 
 
-def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_ns: bool,
-                   output: str | None) -> None:
+def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_ns: bool, output: str | None) -> None:
     items = client.get_json("/api/mizzen/v1/workloads")["items"]
-    items = [i for i in items if (all_ns or i["workloadEntry"]["metadata"].get("namespace") == namespace)
-             and (not names or i["workloadEntry"]["metadata"]["name"] in names)]
+    items = [
+        i
+        for i in items
+        if (all_ns or i["workloadEntry"]["metadata"].get("namespace") == namespace)
+        and (not names or i["workloadEntry"]["metadata"]["name"] in names)
+    ]
     if output == "json":
         click.echo(json.dumps({"items": items}, indent=2))
         return
@@ -59,7 +68,7 @@ def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_
     if not items:
         click.echo(f"No workloads found in {'any' if all_ns else namespace} namespace.", err=True)
         return
-    header: cd.Row = ((("NAMESPACE",) if all_ns else ()) + ("NAME", "ADDRESS", "PORTS", "PROXY", "HTTP PROXY"))
+    header: cd.Row = (("NAMESPACE",) if all_ns else ()) + ("NAME", "ADDRESS", "PORTS", "PROXY", "HTTP PROXY")
     if output == "wide":
         header = (*header, "LABELS", "ADMIN", "ENVOY")
     click.echo(cd.table(header, workload_rows(items, wide=output == "wide", all_ns=all_ns)), nl=False)
@@ -74,8 +83,9 @@ def _log_file(name: str, namespace: str, which: str) -> Path:
             return Path(logs[which])
     path = home / "logs" / f"{name}.{which}.log"
     if not path.exists():
-        raise click.ClickException(f'no {which} log for workload "{name}" in {home / "logs"} '
-                                   "(logs live on the host that runs the workload)")
+        raise click.ClickException(
+            f'no {which} log for workload "{name}" in {home / "logs"} (logs live on the host that runs the workload)'
+        )
     return path
 
 

@@ -30,11 +30,16 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ0002", "DuplicateKey", "error", "A mapping has the same key twice; Istio's strict decoder rejects it."),
     Code("MZ0003", "NotAMapping", "error", "A document is not a mapping of apiVersion/kind/metadata/spec."),
     Code("MZ0004", "MissingIdentity", "error", "A document lacks apiVersion, kind or metadata.name."),
-    Code("MZ0005", "UnsupportedApiVersion", "error",
-         "A kind Mizzen runs, written with an apiVersion it does not serve."),
+    Code(
+        "MZ0005", "UnsupportedApiVersion", "error", "A kind Mizzen runs, written with an apiVersion it does not serve."
+    ),
     Code("MZ0006", "UnreadableInput", "error", "A file or folder could not be read."),
-    Code("MZ0007", "InvalidMetadata", "error",
-         "metadata has a field of the wrong type (labels must map strings to strings)."),
+    Code(
+        "MZ0007",
+        "InvalidMetadata",
+        "error",
+        "metadata has a field of the wrong type (labels must map strings to strings).",
+    ),
     # -- schema -------------------------------------------------------------------------------
     Code("MZ1001", "UnknownField", "error", "A field that the kind's schema does not define."),
     Code("MZ1002", "WrongType", "error", "A field holds a value of the wrong type."),
@@ -45,9 +50,13 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ1007", "DeprecatedField", "warning", "A deprecated field; Istio still accepts it but may ignore it."),
     # -- rules shared by several kinds --------------------------------------------------------
     Code("MZ2001", "InvalidName", "error", "metadata.name or metadata.namespace is not a valid DNS-1123 name."),
-    Code("MZ2002", "DuplicateResource", "warning",
-         "The same kind, namespace and name appears twice in one batch; the later definition is applied "
-         "(kubectl applies documents in order)."),
+    Code(
+        "MZ2002",
+        "DuplicateResource",
+        "warning",
+        "The same kind, namespace and name appears twice in one batch; the later definition is applied "
+        "(kubectl applies documents in order).",
+    ),
     Code("MZ2003", "InvalidLabel", "error", "A label key or value breaks Kubernetes label syntax."),
     Code("MZ2004", "InvalidHost", "error", "A host name is not a valid FQDN, short name or wildcard."),
     Code("MZ2005", "InvalidPort", "error", "A port number outside 1..65535."),
@@ -61,28 +70,39 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2101", "InvalidWeight", "error", "A route destination weight below 0."),
     Code("MZ2102", "ZeroTotalWeight", "error", "All destinations of a route have weight 0."),
     Code("MZ2103", "ConflictingRouteActions", "error", "An HTTP route combines actions Istio forbids together."),
-    Code("MZ2104", "MissingRouteAction", "error",
-         "An HTTP route has none of route, redirect, directResponse, delegate."),
+    Code(
+        "MZ2104", "MissingRouteAction", "error", "An HTTP route has none of route, redirect, directResponse, delegate."
+    ),
     Code("MZ2105", "InvalidFault", "error", "A fault without delay and abort, or with an invalid abort status."),
     Code("MZ2106", "InvalidRedirect", "error", "A redirect with a non-3xx code or conflicting rewrite fields."),
     Code("MZ2107", "MeshWildcardHost", "error", "Host '*' on a VirtualService bound to the mesh gateway."),
     Code("MZ2108", "DuplicateHost", "error", "The same host listed twice in one VirtualService."),
-    Code("MZ2109", "InvalidDelegate", "error",
-         "A delegate VirtualService sets hosts, gateways, tcp or tls, or a bad delegate ref."),
+    Code(
+        "MZ2109",
+        "InvalidDelegate",
+        "error",
+        "A delegate VirtualService sets hosts, gateways, tcp or tls, or a bad delegate ref.",
+    ),
     Code("MZ2111", "InvalidGatewayRef", "error", "A gateway reference that is not 'mesh', a name or namespace/name."),
     Code("MZ2112", "InvalidRetries", "error", "Retries with negative attempts or an invalid retryOn policy."),
-    Code("MZ2113", "InvalidDirectResponse", "error",
-         "A directResponse status outside 200..599 or with both body forms."),
-    Code("MZ2114", "InvalidTlsRoute", "error",
-         "A tls route without sniHosts or with SNI hosts not among the VS hosts."),
+    Code(
+        "MZ2113", "InvalidDirectResponse", "error", "A directResponse status outside 200..599 or with both body forms."
+    ),
+    Code(
+        "MZ2114", "InvalidTlsRoute", "error", "A tls route without sniHosts or with SNI hosts not among the VS hosts."
+    ),
     Code("MZ2115", "InvalidHeaderOperation", "error", "A header operation on a pseudo-header or an empty name."),
     Code("MZ2116", "MissingRoute", "error", "A tcp/tls route with no destination."),
     Code("MZ2117", "InvalidCorsPolicy", "error", "A CORS policy with an empty or invalid method/header list."),
     # -- DestinationRule ----------------------------------------------------------------------
     Code("MZ2201", "DuplicateSubset", "error", "Two subsets with the same name."),
     Code("MZ2202", "InvalidSubset", "error", "A subset without a name or with invalid labels."),
-    Code("MZ2203", "WorkloadSelectorExport", "error",
-         "A DestinationRule with workloadSelector exported beyond its namespace."),
+    Code(
+        "MZ2203",
+        "WorkloadSelectorExport",
+        "error",
+        "A DestinationRule with workloadSelector exported beyond its namespace.",
+    ),
     Code("MZ2204", "InvalidTrafficPolicy", "error", "A traffic policy with conflicting or out-of-range settings."),
     Code("MZ2205", "InvalidClientTls", "error", "Client TLS settings that are inconsistent with the mode."),
     # -- Gateway ------------------------------------------------------------------------------
@@ -97,22 +117,24 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2402", "InvalidServiceEntryPort", "error", "Missing or duplicate service entry ports or port names."),
     Code("MZ2403", "EndpointsAndSelector", "error", "A ServiceEntry with both endpoints and workloadSelector."),
     # -- WorkloadEntry / WorkloadGroup --------------------------------------------------------
-    Code("MZ2501", "InvalidWorkloadAddress", "error",
-         "A WorkloadEntry address that is not an IP, DNS name or unix:// path."),
+    Code(
+        "MZ2501",
+        "InvalidWorkloadAddress",
+        "error",
+        "A WorkloadEntry address that is not an IP, DNS name or unix:// path.",
+    ),
     Code("MZ2502", "InvalidWorkloadPorts", "error", "A WorkloadEntry port map with bad names or numbers."),
     # -- Sidecar ------------------------------------------------------------------------------
     Code("MZ2601", "InvalidEgress", "error", "Sidecar egress listeners out of order, duplicated or without hosts."),
     Code("MZ2602", "InvalidEgressHost", "error", "A Sidecar egress host not in namespace/host form."),
     Code("MZ2603", "InvalidIngress", "error", "A Sidecar ingress listener with a bad port or defaultEndpoint."),
     # -- security kinds -----------------------------------------------------------------------
-    Code("MZ2701", "InvalidMtls", "error",
-         "PeerAuthentication port-level mTLS without a selector or with bad ports."),
+    Code("MZ2701", "InvalidMtls", "error", "PeerAuthentication port-level mTLS without a selector or with bad ports."),
     Code("MZ2702", "InvalidAuthorizationRule", "error", "An AuthorizationPolicy rule that Istio rejects."),
     Code("MZ2703", "InvalidJwtRule", "error", "A RequestAuthentication JWT rule that Istio rejects."),
     # -- Kubernetes core kinds ----------------------------------------------------------------
     Code("MZ2801", "InvalidServicePort", "error", "A Service port without number, duplicated or badly named."),
-    Code("MZ2802", "ServicePortNaming", "warning",
-         "A Service port name that does not follow Istio's protocol naming."),
+    Code("MZ2802", "ServicePortNaming", "warning", "A Service port name that does not follow Istio's protocol naming."),
     Code("MZ2803", "InvalidSecret", "error", "A TLS Secret without tls.crt/tls.key."),
 )
 

@@ -37,8 +37,17 @@ BODY_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # ObjectMeta fields a server sets or that Mizzen ignores; accepted so kubectl output round-trips.
 IGNORED_METADATA = (
-    "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "generateName",
-    "selfLink", "finalizers", "ownerReferences", "managedFields", "deletionGracePeriodSeconds",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "generateName",
+    "selfLink",
+    "finalizers",
+    "ownerReferences",
+    "managedFields",
+    "deletionGracePeriodSeconds",
 )
 METADATA_FIELDS = ("name", "namespace", "labels", "annotations", *IGNORED_METADATA)
 
@@ -96,7 +105,7 @@ def _expand(path: Path, recursive: bool, report: Report) -> list[Path]:
         return sorted(p for p in found if p.is_file() and p.suffix.lower() in SUFFIXES)
     if path.is_file():
         return [path]
-    report.add(replace(violation("MZ0006", f"the path \"{path}\" does not exist"), file=str(path)))
+    report.add(replace(violation("MZ0006", f'the path "{path}" does not exist'), file=str(path)))
     return []
 
 
@@ -143,8 +152,13 @@ class _Builder:
                 name = str(key)
                 sub = f"{path}.{name}" if path else name
                 if name in out:
-                    problems.append(replace(violation("MZ0002", f"duplicate key \"{name}\"", sub),
-                                            file=self.file, line=key_node.start_mark.line + 1))
+                    problems.append(
+                        replace(
+                            violation("MZ0002", f'duplicate key "{name}"', sub),
+                            file=self.file,
+                            line=key_node.start_mark.line + 1,
+                        )
+                    )
                 lines[sub] = key_node.start_mark.line + 1
                 out[name] = self.build(value_node, sub, lines, problems)
             return out
@@ -217,8 +231,9 @@ class _DocReader:
 
     def problem(self, code: str, message: str, path: str = "") -> None:
         v = violation(code, message, path)
-        self.conv.violations.append(replace(v, file=self.origin.file, line=self.origin.line_of(path),
-                                            resource=self.ref))
+        self.conv.violations.append(
+            replace(v, file=self.origin.file, line=self.origin.line_of(path), resource=self.ref)
+        )
 
     def read(self, doc: JSON) -> Converted:
         if not isinstance(doc, dict):
@@ -245,15 +260,21 @@ class _DocReader:
         name, ns = meta.get("name"), meta.get("namespace")
         info = by_kind(kind)
         # A kind we run but from another API group (Knative's Service) is someone else's kind.
-        if info is None or (info.group and not api_version.startswith(info.group + "/")) or (
-                not info.group and "/" in api_version):
+        if (
+            info is None
+            or (info.group and not api_version.startswith(info.group + "/"))
+            or (not info.group and "/" in api_version)
+        ):
             skipped_name = name if isinstance(name, str) else ""
             self.conv.skipped = Skipped(api_version, kind, skipped_name, self.origin.file, self.origin.line_of(""))
             return None
         self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{name or ''}"
         if api_version not in info.api_versions:
-            self.problem("MZ0005", f"{kind} is not served as {api_version}; use one of "
-                                   f"{', '.join(info.api_versions)}", "apiVersion")
+            self.problem(
+                "MZ0005",
+                f"{kind} is not served as {api_version}; use one of {', '.join(info.api_versions)}",
+                "apiVersion",
+            )
             return None
         return info
 
@@ -267,8 +288,9 @@ class _DocReader:
             self.problem("MZ0004", "metadata.name not set", "metadata.name")
             ok = False
         if namespace is not None and not isinstance(namespace, str):
-            self.problem("MZ0007", f"metadata.namespace must be a string, got {type_name(namespace)}",
-                         "metadata.namespace")
+            self.problem(
+                "MZ0007", f"metadata.namespace must be a string, got {type_name(namespace)}", "metadata.namespace"
+            )
             ok = False
         labels = self._string_map(meta.get("labels"), "metadata.labels")
         annotations = self._string_map(meta.get("annotations"), "metadata.annotations")
@@ -277,15 +299,15 @@ class _DocReader:
                 self.problem("MZ1001", unknown_field(str(key), METADATA_FIELDS[:4]), f"metadata.{key}")
         if not ok:
             return None
-        return Metadata(name=str(name), namespace=namespace or DEFAULT_NAMESPACE, labels=labels,
-                        annotations=annotations)
+        return Metadata(
+            name=str(name), namespace=namespace or DEFAULT_NAMESPACE, labels=labels, annotations=annotations
+        )
 
     def _string_map(self, value: JSON, path: str) -> dict[str, str]:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.problem("MZ0007", f"{path.rsplit('.', 1)[-1]} must be a map of strings, got {type_name(value)}",
-                         path)
+            self.problem("MZ0007", f"{path.rsplit('.', 1)[-1]} must be a map of strings, got {type_name(value)}", path)
             return {}
         out: dict[str, str] = {}
         for k, v in value.items():
@@ -293,8 +315,7 @@ class _DocReader:
                 out[k] = v
             else:
                 # Kubernetes rejects `version: 1`; the value must be quoted.
-                self.problem("MZ0007", f"value of \"{k}\" must be a string, got {type_name(v)} (quote it)",
-                             f"{path}.{k}")
+                self.problem("MZ0007", f'value of "{k}" must be a string, got {type_name(v)} (quote it)', f"{path}.{k}")
         return out
 
     def _body(self, doc: dict[str, JSON], kind: str) -> dict[str, JSON]:
@@ -310,5 +331,3 @@ class _DocReader:
             self.problem("MZ1002", f"spec must be a mapping, got {type_name(spec)}", "spec")
             spec = {}
         return {**spec, **{k: doc[k] for k in body_fields if k in doc}}
-
-

@@ -17,12 +17,18 @@ _DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _HOST_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
-SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                 "and must start and end with an alphanumeric character")
-LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-             "and must start and end with an alphanumeric character")
-DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-               "alphabetic character, and end with an alphanumeric character")
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character"
+)
+DNS1035_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character"
+)
 
 
 def is_dns1123_label(value: str) -> bool:
@@ -44,20 +50,24 @@ def label_key_problem(key: str) -> str | None:
     """Kubernetes label/annotation key syntax: ``[prefix/]name``."""
     prefix, _, name = key.rpartition("/")
     if "/" in key and not prefix:
-        return f"invalid label key \"{key}\": prefix part must be non-empty"
+        return f'invalid label key "{key}": prefix part must be non-empty'
     if prefix and not is_dns1123_subdomain(prefix):
-        return f"invalid label key \"{key}\": prefix part {SUBDOMAIN_MSG}"
+        return f'invalid label key "{key}": prefix part {SUBDOMAIN_MSG}'
     if not name or len(name) > 63 or _LABEL_NAME.fullmatch(name) is None:
-        return (f"invalid label key \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', "
-                "and must start and end with an alphanumeric character (at most 63 characters)")
+        return (
+            f"invalid label key \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', "
+            "and must start and end with an alphanumeric character (at most 63 characters)"
+        )
     return None
 
 
 def label_value_problem(key: str, value: str) -> str | None:
     """Kubernetes label value syntax (empty allowed)."""
     if value and (len(value) > 63 or _LABEL_NAME.fullmatch(value) is None):
-        return (f"invalid label value \"{value}\" for \"{key}\": must be 63 characters or less and consist of "
-                "alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character")
+        return (
+            f'invalid label value "{value}" for "{key}": must be 63 characters or less and consist of '
+            "alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
+        )
     return None
 
 
@@ -81,16 +91,17 @@ def check_metadata(res: Resource) -> list[Violation]:
     name, ns = res.metadata.name, res.metadata.namespace
     if res.kind == "Service":
         if not is_dns1035_label(name):
-            out.append(violation("MZ2001", f"Invalid value: \"{name}\": {DNS1035_MSG}", "metadata.name"))
+            out.append(violation("MZ2001", f'Invalid value: "{name}": {DNS1035_MSG}', "metadata.name"))
     elif not is_dns1123_subdomain(name):
-        out.append(violation("MZ2001", f"Invalid value: \"{name}\": {SUBDOMAIN_MSG}", "metadata.name"))
+        out.append(violation("MZ2001", f'Invalid value: "{name}": {SUBDOMAIN_MSG}', "metadata.name"))
     if not is_dns1123_label(ns):
-        out.append(violation("MZ2001", f"Invalid value: \"{ns}\": {LABEL_MSG}", "metadata.namespace"))
+        out.append(violation("MZ2001", f'Invalid value: "{ns}": {LABEL_MSG}', "metadata.namespace"))
     out.extend(label_problems(dict(res.metadata.labels), "metadata.labels"))
     for key in res.metadata.annotations:
         if (problem := label_key_problem(key)) is not None:
-            out.append(violation("MZ2003", problem.replace("label key", "annotation key"),
-                                 f"metadata.annotations.{key}"))
+            out.append(
+                violation("MZ2003", problem.replace("label key", "annotation key"), f"metadata.annotations.{key}")
+            )
     return out
 
 
@@ -98,10 +109,10 @@ def fqdn_problem(host: str) -> str | None:
     """A host name without wildcard: dot-separated DNS labels (an IP address also passes)."""
     name = host[:-1] if host.endswith(".") else host
     if not name or len(name) > 255:
-        return f"invalid host \"{host}\": domain name must be 1..255 characters"
+        return f'invalid host "{host}": domain name must be 1..255 characters'
     for label in name.lower().split("."):
         if not label or len(label) > 63 or _HOST_LABEL.fullmatch(label) is None:
-            return f"invalid host \"{host}\": label \"{label}\" is not a valid DNS label"
+            return f'invalid host "{host}": label "{label}" is not a valid DNS label'
     return None
 
 
@@ -113,7 +124,7 @@ def wildcard_host_problem(host: str) -> str | None:
         rest = host[1:].lstrip(".")
         return fqdn_problem(rest) if rest else None
     if "*" in host:
-        return f"invalid host \"{host}\": wildcard is only allowed as the leftmost label"
+        return f'invalid host "{host}": wildcard is only allowed as the leftmost label'
     return fqdn_problem(host)
 
 
@@ -121,9 +132,9 @@ def namespaced_host_problem(value: str, *, allow_tilde: bool = False) -> str | N
     """``namespace/host`` form of Gateway server and Sidecar egress hosts (namespace ``*``, ``.``, ``~`` or a name)."""
     ns, sep, host = value.partition("/")
     if not sep:
-        return f"invalid host \"{value}\": must be of the form namespace/dnsName"
+        return f'invalid host "{value}": must be of the form namespace/dnsName'
     if ns not in ("*", ".") and not (allow_tilde and ns == "~") and not is_dns1123_label(ns):
-        return f"invalid namespace \"{ns}\" in host \"{value}\": must be *, . or a namespace name"
+        return f'invalid namespace "{ns}" in host "{value}": must be *, . or a namespace name'
     return wildcard_host_problem(host)
 
 
@@ -133,8 +144,11 @@ def export_to_problems(values: tuple[str, ...], path: str) -> list[Violation]:
     seen: set[str] = set()
     for i, v in enumerate(values):
         if v not in (".", "*", "~") and not is_dns1123_label(v):
-            out.append(violation("MZ2009", f"invalid exportTo value \"{v}\": must be '.', '*', '~' or a namespace",
-                                 f"{path}[{i}]"))
+            out.append(
+                violation(
+                    "MZ2009", f"invalid exportTo value \"{v}\": must be '.', '*', '~' or a namespace", f"{path}[{i}]"
+                )
+            )
         if v in seen:
             out.append(violation("MZ2009", f"duplicate entry in exportTo: {v}", f"{path}[{i}]"))
         seen.add(v)
@@ -148,7 +162,7 @@ def ip_problem(value: str) -> str | None:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        return f"invalid IP address \"{value}\""
+        return f'invalid IP address "{value}"'
     return None
 
 
@@ -157,5 +171,5 @@ def cidr_problem(value: str) -> str | None:
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
-        return f"invalid IP address or CIDR \"{value}\""
+        return f'invalid IP address or CIDR "{value}"'
     return None

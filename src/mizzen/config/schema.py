@@ -38,8 +38,14 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def fld(default: Any = None, *, json: str | None = None, required: bool = False, oneof: str | None = None,
-        deprecated: str | None = None) -> Any:
+def fld(
+    default: Any = None,
+    *,
+    json: str | None = None,
+    required: bool = False,
+    oneof: str | None = None,
+    deprecated: str | None = None,
+) -> Any:
     """Declare a model field. Tuples default to ``()``; pass ``default=dict`` for an empty map."""
     meta = {"json": json, "required": required, "oneof": oneof, "deprecated": deprecated}
     if default is dict:
@@ -78,8 +84,17 @@ def fields_of(cls: type) -> tuple[FieldSpec, ...]:
     out = []
     for f in dataclasses.fields(cls):
         json_name = f.metadata.get("json") or camel(f.name)
-        out.append(FieldSpec(f.name, json_name, f.name.rstrip("_"), hints[f.name], bool(f.metadata.get("required")),
-                             f.metadata.get("oneof"), f.metadata.get("deprecated")))
+        out.append(
+            FieldSpec(
+                f.name,
+                json_name,
+                f.name.rstrip("_"),
+                hints[f.name],
+                bool(f.metadata.get("required")),
+                f.metadata.get("oneof"),
+                f.metadata.get("deprecated"),
+            )
+        )
     _FIELDS[cls] = tuple(out)
     return _FIELDS[cls]
 
@@ -87,7 +102,7 @@ def fields_of(cls: type) -> tuple[FieldSpec, ...]:
 def unknown_field(key: str, known: Sequence[str]) -> str:
     """``unknown field "weigth"; did you mean "weight"?`` (the hint only when one name is close)."""
     hint = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"unknown field \"{key}\"" + (f"; did you mean \"{hint[0]}\"?" if hint else "")
+    return f'unknown field "{key}"' + (f'; did you mean "{hint[0]}"?' if hint else "")
 
 
 def json_names(cls: type) -> list[str]:
@@ -108,6 +123,7 @@ def _is_set(value: Any) -> bool:
 
 
 # -- durations -------------------------------------------------------------------------------------
+
 
 def duration_seconds(text: str) -> float | None:
     """Seconds in an Istio duration string (``1m30s`` → 90.0), or ``None`` if it does not parse."""
@@ -131,7 +147,7 @@ def duration_problem(text: str, *, zero_ok: bool = False) -> str | None:
     """Istio's complaint about a duration string, or ``None`` when it is acceptable."""
     seconds = duration_seconds(text)
     if seconds is None:
-        return f"invalid duration \"{text}\" (use e.g. 500ms, 1.5s, 2m, 1h)"
+        return f'invalid duration "{text}" (use e.g. 500ms, 1.5s, 2m, 1h)'
     if seconds < 0 or (seconds < 0.001 - 1e-12 and not (zero_ok and seconds == 0)):
         return "duration must be greater than 1ms"
     if abs(round(seconds * 1000) - seconds * 1000) > 1e-6:
@@ -140,6 +156,7 @@ def duration_problem(text: str, *, zero_ok: bool = False) -> str | None:
 
 
 # -- schema checking -------------------------------------------------------------------------------
+
 
 def check(cls: type, raw: Any, path: str) -> list[Violation]:
     """Every schema violation of ``raw`` against model ``cls``, with field paths under ``path``."""
@@ -162,13 +179,13 @@ def _check_object(cls: type, raw: Any, path: str, out: list[Violation]) -> None:
         key, value = _lookup(raw, spec)
         sub = _join(path, key)
         if spec.required and not _is_set(value):
-            out.append(violation("MZ1003", f"field \"{spec.json}\" is required", sub))
+            out.append(violation("MZ1003", f'field "{spec.json}" is required', sub))
         if value is _MISSING or value is None:
             continue
         if spec.oneof:
             groups.setdefault(spec.oneof, []).append(spec.json)
         if spec.deprecated:
-            out.append(violation("MZ1007", f"\"{spec.json}\" is deprecated; {spec.deprecated}", sub))
+            out.append(violation("MZ1007", f'"{spec.json}" is deprecated; {spec.deprecated}', sub))
         _check_value(spec.hint, value, sub, out)
     for members in groups.values():
         if len(members) > 1:
@@ -193,8 +210,7 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
         return
     if hint is Duration or hint is AnyDuration:
         if not isinstance(value, str):
-            out.append(violation("MZ1002", f"must be a duration string such as \"1s\", got {type_name(value)}",
-                                 path))
+            out.append(violation("MZ1002", f'must be a duration string such as "1s", got {type_name(value)}', path))
         elif (problem := duration_problem(value, zero_ok=hint is AnyDuration)) is not None:
             out.append(violation("MZ1006", problem, path))
         return
@@ -202,8 +218,13 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
-            out.append(violation("MZ1004", f"invalid value {_show(value)}; expected one of "
-                                            f"{', '.join(str(a) for a in allowed)}", path))
+            out.append(
+                violation(
+                    "MZ1004",
+                    f"invalid value {_show(value)}; expected one of {', '.join(str(a) for a in allowed)}",
+                    path,
+                )
+            )
         return
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -241,7 +262,8 @@ def _scalar_ok(t: Any, value: Any) -> bool:
         return isinstance(value, bool)
     if t is int:
         return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())
+            isinstance(value, float) and value.is_integer()
+        )
     if t is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if t is str:
@@ -270,7 +292,7 @@ def type_name(value: Any) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return f"\"{value}\""
+        return f'"{value}"'
     if isinstance(value, list | Mapping):
         return ""
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -281,6 +303,7 @@ def _join(path: str, key: str) -> str:
 
 
 # -- building models -------------------------------------------------------------------------------
+
 
 def build(cls: type, raw: Any) -> Any:
     """An instance of model ``cls`` from ``raw``; fields that are missing or mistyped get their default."""

@@ -34,9 +34,15 @@ def validate(resources: Sequence[Resource]) -> Report:
         first = seen.setdefault(res.key, res)
         if first is not res:
             where = first.origin.where()
-            found = [violation("MZ2002", f"{res.ref()} is defined more than once in this batch"
-                               + (f" (first at {where})" if where else "") + "; this later definition is applied",
-                               "metadata.name")]
+            found = [
+                violation(
+                    "MZ2002",
+                    f"{res.ref()} is defined more than once in this batch"
+                    + (f" (first at {where})" if where else "")
+                    + "; this later definition is applied",
+                    "metadata.name",
+                )
+            ]
             report.extend(locate(res, found))
     return report
 
@@ -59,9 +65,14 @@ def validate_resource(res: Resource) -> list[Violation]:
 def locate(res: Resource, found: Sequence[Violation]) -> list[Violation]:
     """Fill in file, line and resource reference from ``res``."""
     return [
-        Violation(code=v.code, message=v.message, path=v.path, level=v.level,
-                  file=v.file or res.origin.file,
-                  line=v.line if v.line is not None else res.origin.line_of(v.path),
-                  resource=v.resource or res.ref())
+        Violation(
+            code=v.code,
+            message=v.message,
+            path=v.path,
+            level=v.level,
+            file=v.file or res.origin.file,
+            line=v.line if v.line is not None else res.origin.line_of(v.path),
+            resource=v.resource or res.ref(),
+        )
         for v in found
     ]

@@ -41,14 +41,29 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Details = Mapping[str, Any] | None
 APPLY_PATH = "/api/mizzen/v1/apply"
-_REASONS = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
-            410: "Gone", 413: "RequestEntityTooLarge", 422: "Invalid", 500: "InternalError"}
+_REASONS = {
+    400: "BadRequest",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "RequestEntityTooLarge",
+    422: "Invalid",
+    500: "InternalError",
+}
 
 
 def status_body(code: int, reason: str, message: str, details: Details = None) -> dict[str, Any]:
     """A Kubernetes ``Status`` object describing a failure."""
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": reason, "code": code}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details:
         body["details"] = dict(details)
     return body
@@ -159,8 +174,12 @@ def _label_selector(text: str) -> Callable[[Mapping[str, str]], bool]:
 
     def matches(labels: Mapping[str, str]) -> bool:
         for op, key, value in terms:
-            ok = {"!=": labels.get(key) != value, "=": labels.get(key) == value,
-                  "!": key not in labels, "exists": key in labels}[op]
+            ok = {
+                "!=": labels.get(key) != value,
+                "=": labels.get(key) == value,
+                "!": key not in labels,
+                "exists": key in labels,
+            }[op]
             if not ok:
                 return False
         return True
@@ -176,8 +195,9 @@ class ConfigApi:
         # Serialises writes so POST's create-only check and the write that follows cannot interleave.
         self._write_lock = asyncio.Lock()
         self._watches: set[asyncio.Task[Any]] = set()
-        self._applied = metrics.counter("mizzen_config_applied_objects_total",
-                                        "Objects written through the API, by kind and action")
+        self._applied = metrics.counter(
+            "mizzen_config_applied_objects_total", "Objects written through the API, by kind and action"
+        )
         metrics.register_collector(self._collect)
 
     def _collect(self) -> list[Family]:
@@ -188,8 +208,12 @@ class ConfigApi:
         per_kind = [Sample("mizzen_config_objects", (("kind", k),), n) for k, n in sorted(counts.items())]
         return [
             Family("mizzen_config_objects", "gauge", "Objects in the config store, by kind", per_kind),
-            Family("mizzen_config_revision", "gauge", "The config store's current revision",
-                   [Sample("mizzen_config_revision", (), float(revision))]),
+            Family(
+                "mizzen_config_revision",
+                "gauge",
+                "The config store's current revision",
+                [Sample("mizzen_config_revision", (), float(revision))],
+            ),
         ]
 
     def _count(self, results: Sequence[ApplyResult]) -> None:
@@ -212,14 +236,19 @@ class ConfigApi:
             results = await self._store_call(self.store.apply, conv.resources, dry_run=dry_run)
         if not dry_run:
             self._count(results)
-        return web.json_response({
-            "results": [{"kind": r.key[0], "namespace": r.key[1], "name": r.key[2], "action": r.action}
-                        for r in results],
-            "report": conv.report.to_json(),
-            "skipped": [{"apiVersion": s.api_version, "kind": s.kind, "name": s.name, "file": s.file,
-                         "line": s.line} for s in conv.skipped],
-            "dryRun": dry_run,
-        })
+        return web.json_response(
+            {
+                "results": [
+                    {"kind": r.key[0], "namespace": r.key[1], "name": r.key[2], "action": r.action} for r in results
+                ],
+                "report": conv.report.to_json(),
+                "skipped": [
+                    {"apiVersion": s.api_version, "kind": s.kind, "name": s.name, "file": s.file, "line": s.line}
+                    for s in conv.skipped
+                ],
+                "dryRun": dry_run,
+            }
+        )
 
     async def _store_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -241,16 +270,20 @@ class ConfigApi:
                 return await self._watch(request, wanted, api_version)
             revision, objects = await self._store_call(self.store.snapshot)
             items = [r for r in objects if wanted(r)]
-            return web.json_response({
-                "apiVersion": api_version, "kind": f"{info.kind}List",
-                "metadata": {"resourceVersion": str(revision)},
-                "items": [document_of(r, api_version) for r in items],
-            })
+            return web.json_response(
+                {
+                    "apiVersion": api_version,
+                    "kind": f"{info.kind}List",
+                    "metadata": {"resourceVersion": str(revision)},
+                    "items": [document_of(r, api_version) for r in items],
+                }
+            )
 
         return handler
 
-    async def _watch(self, request: web.Request, wanted: Callable[[Resource], bool],
-                     api_version: str) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, wanted: Callable[[Resource], bool], api_version: str
+    ) -> web.StreamResponse:
         """Kubernetes-style watch: one JSON line ``{"type", "object"}`` per change after ``resourceVersion``.
 
         Without ``resourceVersion`` the current objects arrive first as ADDED events, as in Kubernetes.
@@ -315,8 +348,12 @@ class ConfigApi:
             resource = await self._one_resource(request, info, api_version)
             async with self._write_lock:
                 if create_only and await self._exists(resource):
-                    raise ApiError(409, "AlreadyExists", f'{info.qualified} "{resource.name}" already exists',
-                                   {"kind": info.plural, "name": resource.name})
+                    raise ApiError(
+                        409,
+                        "AlreadyExists",
+                        f'{info.qualified} "{resource.name}" already exists',
+                        {"kind": info.plural, "name": resource.name},
+                    )
                 [result] = await self._store_call(self.store.apply, [resource])
             self._count([result])
             code = 201 if result.action == "created" else 200

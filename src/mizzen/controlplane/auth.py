@@ -53,8 +53,11 @@ class Authenticator:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.is_public(request.path) or self.allowed(request.headers.get("Authorization")) \
-                or self._read_token_ok(request):
+        if (
+            self.is_public(request.path)
+            or self.allowed(request.headers.get("Authorization"))
+            or self._read_token_ok(request)
+        ):
             return await handler(request)
         if not request.headers.get("Authorization"):
             message = "Unauthorized: this API needs 'Authorization: Bearer <token>' (see $MIZZEN_HOME/token)"

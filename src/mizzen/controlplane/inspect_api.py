@@ -23,8 +23,20 @@ from mizzen.xds import Snapshot
 from mizzen.xds import types as xt
 from mizzen.xds.server import XdsServer
 
-ADMIN_READ = frozenset({"config_dump", "clusters", "stats", "stats/prometheus", "server_info", "ready",
-                        "listeners", "certs", "memory", "logging"})
+ADMIN_READ = frozenset(
+    {
+        "config_dump",
+        "clusters",
+        "stats",
+        "stats/prometheus",
+        "server_info",
+        "ready",
+        "listeners",
+        "certs",
+        "memory",
+        "logging",
+    }
+)
 ADMIN_WRITE = frozenset({"logging"})
 INSTANCE = socket.gethostname()
 
@@ -66,9 +78,13 @@ class _Handlers:
                 types[short] = {"status": "NOT SENT" if st is not None else "DISCONNECTED"}
                 continue
             types[short] = {
-                "status": ts.status, "nonceSent": ts.nonce_sent, "nonceAcked": ts.nonce_acked,
-                "versionSent": ts.version_sent, "versionAcked": ts.version_acked,
-                "lastError": ts.last_error, "lastErrorTime": ts.last_error_time,
+                "status": ts.status,
+                "nonceSent": ts.nonce_sent,
+                "nonceAcked": ts.nonce_acked,
+                "versionSent": ts.version_sent,
+                "versionAcked": ts.version_acked,
+                "lastError": ts.last_error,
+                "lastErrorTime": ts.last_error_time,
                 "lastSentTime": ts.last_sent_time,
                 "snapshotVersion": snap.version(type_url) if snap is not None and snap.has(type_url) else "",
                 "current": _current(ts, snap, acked.get(type_url, {})),
@@ -80,12 +96,20 @@ class _Handlers:
     async def list_proxies(self, request: web.Request) -> web.Response:
         ns = request.query.get("namespace")
         statuses = self._status_by_node()
-        rows = [self._proxy_view(rec, statuses) for rec in self.mesh.proxies.values()
-                if rec.connected and (not ns or rec.proxy.namespace == ns)]
+        rows = [
+            self._proxy_view(rec, statuses)
+            for rec in self.mesh.proxies.values()
+            if rec.connected and (not ns or rec.proxy.namespace == ns)
+        ]
         rows.sort(key=lambda r: r["id"])
-        return web.json_response({"items": rows, "revision": self.mesh.revision,
-                                  "pushedRevision": self.mesh.pushed_revision,
-                                  "converged": self.mesh.converged})
+        return web.json_response(
+            {
+                "items": rows,
+                "revision": self.mesh.revision,
+                "pushedRevision": self.mesh.pushed_revision,
+                "converged": self.mesh.converged,
+            }
+        )
 
     def _find(self, request: web.Request) -> ProxyRecord:
         # ApiError (not web.HTTPNotFound): the API middleware replaces HTTPException messages with a
@@ -93,8 +117,12 @@ class _Handlers:
         wanted = request.match_info["proxy"]
         rec = self.mesh.proxy_by_id(wanted)
         if rec is None or not rec.connected:
-            raise ApiError(404, "NotFound", f'proxy "{wanted}" is not connected to this control plane '
-                                            "(mizzen proxy-status lists the connected proxies)")
+            raise ApiError(
+                404,
+                "NotFound",
+                f'proxy "{wanted}" is not connected to this control plane '
+                "(mizzen proxy-status lists the connected proxies)",
+            )
         return rec
 
     async def get_proxy(self, request: web.Request) -> web.Response:
@@ -106,12 +134,16 @@ class _Handlers:
         rec = self._find(request)
         out = rec.last_output
         if out is None:
-            return web.json_response({"clusters": {}, "endpoints": {}, "listeners": {}, "routes": {},
-                                      "secrets": {}})
-        return web.json_response({
-            "clusters": out.clusters, "endpoints": out.endpoints, "listeners": out.listeners,
-            "routes": out.routes, "secrets": {k: _redact_secret(v) for k, v in out.secrets.items()},
-        })
+            return web.json_response({"clusters": {}, "endpoints": {}, "listeners": {}, "routes": {}, "secrets": {}})
+        return web.json_response(
+            {
+                "clusters": out.clusters,
+                "endpoints": out.endpoints,
+                "listeners": out.listeners,
+                "routes": out.routes,
+                "secrets": {k: _redact_secret(v) for k, v in out.secrets.items()},
+            }
+        )
 
     async def admin(self, request: web.Request) -> web.Response:
         rec = self._find(request)
@@ -130,8 +162,11 @@ class _Handlers:
             raise ApiError(502, "BadGateway", f"Envoy admin /config_dump answered {status}: {body[:200]!r}")
         dump = json.loads(body)
         out = rec.last_output
-        expected = {"clusters": dict(out.clusters), "listeners": dict(out.listeners),
-                    "routes": dict(out.routes)} if out else {}
+        expected = (
+            {"clusters": dict(out.clusters), "listeners": dict(out.listeners), "routes": dict(out.routes)}
+            if out
+            else {}
+        )
         sections = syncdiff.compare(expected, dump)
         return web.json_response({"proxy": rec.proxy.id, "sections": [s.to_json() for s in sections]})
 
@@ -139,19 +174,21 @@ class _Handlers:
         return web.json_response({"items": self.mesh.workloads()})
 
 
-async def _admin_call(rec: ProxyRecord, method: str, path: str,
-                      params: Mapping[str, str]) -> tuple[int, str, bytes]:
+async def _admin_call(rec: ProxyRecord, method: str, path: str, params: Mapping[str, str]) -> tuple[int, str, bytes]:
     """One request to the proxy's Envoy admin (loopback, address from the node metadata)."""
     admin = str(rec.node.metadata.get("MIZZEN_ADMIN", ""))
     if not admin:
         raise ApiError(503, "ServiceUnavailable", f"proxy {rec.proxy.id} did not report an admin address")
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
-                session.request(method, f"http://{admin}/{path}", params=dict(params)) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+            session.request(method, f"http://{admin}/{path}", params=dict(params)) as resp,
+        ):
             return resp.status, resp.content_type or "text/plain", await resp.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ApiError(502, "BadGateway", f"cannot reach the Envoy admin of {rec.proxy.id} at {admin}: "
-                                          f"{exc or type(exc).__name__}") from exc
+        raise ApiError(
+            502, "BadGateway", f"cannot reach the Envoy admin of {rec.proxy.id} at {admin}: {exc or type(exc).__name__}"
+        ) from exc
 
 
 def _redact_secret(secret: Any) -> Any:

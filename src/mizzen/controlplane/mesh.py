@@ -79,8 +79,7 @@ class MeshState:
         """The current world, rebuilt lazily after changes."""
         if self._snapshot is None:
             configs = {k: tuple(sorted(v.values(), key=_order)) for k, v in self._configs.items() if v}
-            self._snapshot = MeshSnapshot(configs=configs, registry=self.registry.snapshot(),
-                                          mesh=self.mesh_config)
+            self._snapshot = MeshSnapshot(configs=configs, registry=self.registry.snapshot(), mesh=self.mesh_config)
         return self._snapshot
 
     def resources(self, kind: str) -> list[Resource]:
@@ -104,9 +103,15 @@ class ProxyRecord:
 class MeshController:
     """Owns the push pipeline between the store and the xDS cache (see the module docstring)."""
 
-    def __init__(self, cache: SnapshotCache, mesh_config: MeshConfig | None = None, *,
-                 delete_workload: Callable[[str, str], Any] | None = None,
-                 agent_grace_s: float = 10.0, startup_grace_s: float = 35.0) -> None:
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        mesh_config: MeshConfig | None = None,
+        *,
+        delete_workload: Callable[[str, str], Any] | None = None,
+        agent_grace_s: float = 10.0,
+        startup_grace_s: float = 35.0,
+    ) -> None:
         self.cache = cache
         self.state = MeshState(mesh_config or MeshConfig())
         self.proxies: dict[str, ProxyRecord] = {}
@@ -250,8 +255,7 @@ class MeshController:
             gone_for = now - last if last is not None else now - first
             grace = self._agent_grace_s if last is not None else self._startup_grace_s
             if gone_for > grace:
-                log.info("removing workload %s/%s: its proxy has been gone for more than %.0fs",
-                         key[0], key[1], grace)
+                log.info("removing workload %s/%s: its proxy has been gone for more than %.0fs", key[0], key[1], grace)
                 self._first_seen.pop(key, None)
                 self._last_disconnect.pop(key, None)
                 result = self._delete_workload(*key)
@@ -281,8 +285,13 @@ class MeshController:
         return out
 
 
-_TYPES = ((xt.CLUSTER, "clusters"), (xt.ENDPOINT, "endpoints"), (xt.LISTENER, "listeners"), (xt.ROUTE, "routes"),
-          (xt.SECRET, "secrets"))
+_TYPES = (
+    (xt.CLUSTER, "clusters"),
+    (xt.ENDPOINT, "endpoints"),
+    (xt.LISTENER, "listeners"),
+    (xt.ROUTE, "routes"),
+    (xt.SECRET, "secrets"),
+)
 
 
 def _encode_all(res: ProxyResources) -> dict[str, dict[str, bytes]]:
@@ -354,10 +363,22 @@ def proxy_json(rec: ProxyRecord) -> dict[str, Any]:
     """A proxy as the API shows it (connection, ports, admin address, last translation error)."""
     p = rec.proxy
     return {
-        "id": p.id, "type": p.type, "connected": rec.connected, "nodeId": rec.node.node_id,
+        "id": p.id,
+        "type": p.type,
+        "connected": rec.connected,
+        "nodeId": rec.node.node_id,
         "httpProxy": f"http://127.0.0.1:{p.http_proxy_port}" if p.http_proxy_port else "",
         "admin": str(rec.node.metadata.get("MIZZEN_ADMIN", "")),
-        "inbound": [{"servicePort": i.service_port, "listenPort": i.listen_port, "appPort": i.app_port,
-                     "name": i.name, "protocol": i.protocol} for i in p.inbound],
-        "envoyVersion": rec.node.envoy_version, "lastError": rec.last_error,
+        "inbound": [
+            {
+                "servicePort": i.service_port,
+                "listenPort": i.listen_port,
+                "appPort": i.app_port,
+                "name": i.name,
+                "protocol": i.protocol,
+            }
+            for i in p.inbound
+        ],
+        "envoyVersion": rec.node.envoy_version,
+        "lastError": rec.last_error,
     }

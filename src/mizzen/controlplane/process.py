@@ -35,8 +35,18 @@ class Status:
 
 def controlplane_command(address: str, port: int, xds_port: int) -> list[str]:
     """The command line of a foreground control plane run by this Python."""
-    return [sys.executable, "-m", "mizzen.cli.main", "controlplane",
-            "--address", address, "--port", str(port), "--xds-port", str(xds_port)]
+    return [
+        sys.executable,
+        "-m",
+        "mizzen.cli.main",
+        "controlplane",
+        "--address",
+        address,
+        "--port",
+        str(port),
+        "--xds-port",
+        str(xds_port),
+    ]
 
 
 def start_background(home: Home, address: str, port: int, xds_port: int, timeout: float = 30.0) -> int:
@@ -48,16 +58,21 @@ def start_background(home: Home, address: str, port: int, xds_port: int, timeout
     env = {**os.environ, "MIZZEN_HOME": str(home.root)}
     with open(home.log_file, "ab") as log_fh:
         proc = subprocess.Popen(
-            controlplane_command(address, port, xds_port), stdin=subprocess.DEVNULL, stdout=log_fh,
-            stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            controlplane_command(address, port, xds_port),
+            stdin=subprocess.DEVNULL,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     host = f"[{address}]" if ":" in address else address
     url = f"http://{host}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ProcessError(f"the control plane exited with code {proc.returncode}; "
-                               f"last log lines:\n{tail(home, 15)}")
+            raise ProcessError(
+                f"the control plane exited with code {proc.returncode}; last log lines:\n{tail(home, 15)}"
+            )
         if probe(url, "/readyz"):
             return proc.pid
         time.sleep(0.1)

@@ -166,8 +166,9 @@ class ControlPlane:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.to_thread(self.metrics.render)
-        return web.Response(text=body, content_type="text/plain", charset="utf-8",
-                            headers={"X-Prometheus-Format": "0.0.4"})
+        return web.Response(
+            text=body, content_type="text/plain", charset="utf-8", headers={"X-Prometheus-Format": "0.0.4"}
+        )
 
     async def _openapi(self, request: web.Request) -> web.Response:
         return web.json_response(build_openapi(), dumps=lambda o: json.dumps(o, indent=None))

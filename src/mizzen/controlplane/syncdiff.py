@@ -80,10 +80,10 @@ def compare(expected: Mapping[str, Mapping[str, Any]], config_dump: Mapping[str,
     for title, key, mtype in _SECTIONS:
         left = _render({n: canonical(r, mtype) for n, r in expected.get(key, {}).items()})
         right = _render({n: canonical(r, mtype) for n, r in actual.get(key, {}).items()})
-        diff = "".join(difflib.unified_diff(left, right, fromfile=f"Mizzen {title}",
-                                              tofile=f"Envoy {title}", n=7))
-        result.append(SectionDiff(title, not diff, diff,
-                                  str(meta.get("routes_last_loaded", "")) if key == "routes" else ""))
+        diff = "".join(difflib.unified_diff(left, right, fromfile=f"Mizzen {title}", tofile=f"Envoy {title}", n=7))
+        result.append(
+            SectionDiff(title, not diff, diff, str(meta.get("routes_last_loaded", "")) if key == "routes" else "")
+        )
     return result
 
 

@@ -38,7 +38,7 @@ def load_mesh_config(path: Path) -> MeshConfig:
     otp = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
     if otp not in ("ALLOW_ANY", "REGISTRY_ONLY"):
         raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {otp!r}")
-    tracing = ((data.get("defaultConfig") or {}).get("tracing") or {})
+    tracing = (data.get("defaultConfig") or {}).get("tracing") or {}
     zipkin = str(((tracing.get("zipkin") or {}).get("address")) or "")
     return MeshConfig(
         zipkin_address=zipkin,
@@ -63,15 +63,24 @@ class MeshExtension:
         # Jaeger collector (defaultConfig.tracing.zipkin.address), which never sees our token.
         own = not config.zipkin_address
         config = dataclasses.replace(
-            config, access_log_service=True, telemetry_token=cp.token,
+            config,
+            access_log_service=True,
+            telemetry_token=cp.token,
             zipkin_address=config.zipkin_address or f"{cp.address}:{cp.port}",
-            tracing_token=cp.token if own else "")
+            tracing_token=cp.token if own else "",
+        )
         grace = float(os.environ.get("MIZZEN_WORKLOAD_GRACE_SECONDS", "10"))
         startup = float(os.environ.get("MIZZEN_WORKLOAD_STARTUP_GRACE_SECONDS", "35"))
-        self.controller = MeshController(self.cache, config, delete_workload=self._delete_workload,
-                                         agent_grace_s=grace, startup_grace_s=startup)
-        self.xds = XdsServer(self.cache, token=cp.token, on_connect=self._on_connect,
-                             on_disconnect=self.controller.on_disconnect, on_ack=self.controller.on_ack)
+        self.controller = MeshController(
+            self.cache, config, delete_workload=self._delete_workload, agent_grace_s=grace, startup_grace_s=startup
+        )
+        self.xds = XdsServer(
+            self.cache,
+            token=cp.token,
+            on_connect=self._on_connect,
+            on_disconnect=self.controller.on_disconnect,
+            on_ack=self.controller.on_ack,
+        )
         self.telemetry = Telemetry(lambda: self.controller.state.snapshot().registry)
         self.traces = TraceStore()
         als = AccessLogService(self.telemetry, token=cp.token, is_known=self._is_connected)
@@ -144,8 +153,12 @@ def install(cp: ControlPlane) -> None:
     cp.extensions.append(MeshExtension(cp))
 
 
-def create_control_plane(home: Path | str | None = None, address: str = DEFAULT_ADDRESS,
-                         port: int = DEFAULT_PORT, xds_port: int = DEFAULT_XDS_PORT) -> ControlPlane:
+def create_control_plane(
+    home: Path | str | None = None,
+    address: str = DEFAULT_ADDRESS,
+    port: int = DEFAULT_PORT,
+    xds_port: int = DEFAULT_XDS_PORT,
+) -> ControlPlane:
     """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry."""
     cp = ControlPlane(home, address=address, port=port, xds_port=xds_port)
     install(cp)

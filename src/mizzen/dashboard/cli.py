@@ -34,8 +34,10 @@ def dashboard_command(ctx: click.Context, browser: bool) -> None:
     settings: Settings = ctx.obj
     token = settings.resolve_token()
     if not token:
-        raise click.ClickException("no API token: set MIZZEN_TOKEN or MIZZEN_HOME (the token is in "
-                                   "$MIZZEN_HOME/token once the control plane has started)")
+        raise click.ClickException(
+            "no API token: set MIZZEN_TOKEN or MIZZEN_HOME (the token is in "
+            "$MIZZEN_HOME/token once the control plane has started)"
+        )
     url = login_url(settings.address(), token)
     click.echo(f"Dashboard: {url}")
     click.echo("(the link logs this browser in; keep it private, it contains the API token)")

@@ -89,8 +89,9 @@ def selects(selector: Labels | None, labels: Labels) -> bool:
 def endpoints_for(sdef: ServiceDef, workloads: Iterable[Workload]) -> dict[int, tuple[Endpoint, ...]]:
     """Endpoints of each port of a service: its inline workloads plus the selected ``workloads``."""
     svc = sdef.service
-    members = list(sdef.inline) + [w for w in workloads if w.namespace == svc.namespace
-                                   and selects(svc.selector, w.labels)]
+    members = list(sdef.inline) + [
+        w for w in workloads if w.namespace == svc.namespace and selects(svc.selector, w.labels)
+    ]
     if not members and _resolves_own_host(sdef):
         # Istio: a DNS ServiceEntry without endpoints resolves its own host name.
         members = [Workload(address=svc.hostname, namespace=svc.namespace)]
@@ -109,15 +110,28 @@ def _endpoint(w: Workload, port: ServicePort) -> Endpoint | None:
             return None
     if number is None:
         number = port.target_port or port.number
-    return Endpoint(address=w.address, port=number, service_port=port.number, labels=w.labels,
-                    workload=w.name, namespace=w.namespace, service_account=w.service_account,
-                    weight=w.weight, locality=w.locality, tls_mode=w.tls_mode)
+    return Endpoint(
+        address=w.address,
+        port=number,
+        service_port=port.number,
+        labels=w.labels,
+        workload=w.name,
+        namespace=w.namespace,
+        service_account=w.service_account,
+        weight=w.weight,
+        locality=w.locality,
+        tls_mode=w.tls_mode,
+    )
 
 
 def _resolves_own_host(sdef: ServiceDef) -> bool:
     svc = sdef.service
-    return (svc.source_kind == "ServiceEntry" and svc.resolution in ("DNS", "DNS_ROUND_ROBIN")
-            and svc.selector is None and "*" not in svc.hostname)
+    return (
+        svc.source_kind == "ServiceEntry"
+        and svc.resolution in ("DNS", "DNS_ROUND_ROBIN")
+        and svc.selector is None
+        and "*" not in svc.hostname
+    )
 
 
 def _kube_service(resource: Resource) -> ServiceDef:
@@ -131,11 +145,17 @@ def _kube_service(resource: Resource) -> ServiceDef:
     resolution: Resolution = "DNS" if external else "NONE" if headless else "STATIC"
     export = resource.metadata.annotations.get(EXPORT_TO_ANNOTATION, "")
     service = Service(
-        hostname=fqdn(resource.name, resource.namespace), namespace=resource.namespace,
-        name=resource.name, ports=ports, source_kind="Service", resolution=resolution,
-        location="MESH_INTERNAL", addresses=tuple(sorted(set(cluster_ips))),
+        hostname=fqdn(resource.name, resource.namespace),
+        namespace=resource.namespace,
+        name=resource.name,
+        ports=ports,
+        source_kind="Service",
+        resolution=resolution,
+        location="MESH_INTERNAL",
+        addresses=tuple(sorted(set(cluster_ips))),
         export_to=tuple(x.strip() for x in export.split(",") if x.strip()) or ("*",),
-        labels=_labels(resource.metadata.labels), selector=None if external else selector,
+        labels=_labels(resource.metadata.labels),
+        selector=None if external else selector,
     )
     inline = (Workload(address=str(external), namespace=resource.namespace),) if external else ()
     return ServiceDef(service, inline)
@@ -147,29 +167,42 @@ def _kube_port(port: Mapping[str, object]) -> ServicePort:
     target = port.get("targetPort")
     target_num = _int(target) if isinstance(target, int) or str(target).isdigit() else None
     target_name = str(target) if target is not None and target_num is None else ""
-    protocol = service_port_protocol(name, str(port.get("appProtocol") or ""),
-                                     str(port.get("protocol") or "TCP"))
-    return ServicePort(number=number, name=name, protocol=protocol,
-                       target_port=target_num or (None if target_name else number),
-                       target_port_name=target_name)
+    protocol = service_port_protocol(name, str(port.get("appProtocol") or ""), str(port.get("protocol") or "TCP"))
+    return ServicePort(
+        number=number,
+        name=name,
+        protocol=protocol,
+        target_port=target_num or (None if target_name else number),
+        target_port_name=target_name,
+    )
 
 
 def _service_entry(resource: Resource) -> tuple[ServiceDef, ...]:
     spec = resource.spec
-    ports = tuple(sorted(
-        ServicePort(number=_int(p.get("number")), name=str(p.get("name") or ""),
-                    protocol=parse_protocol(str(p.get("protocol") or "")),
-                    target_port=_int(p.get("targetPort")) or None)
-        for p in _list(spec.get("ports"))
-    ))
+    ports = tuple(
+        sorted(
+            ServicePort(
+                number=_int(p.get("number")),
+                name=str(p.get("name") or ""),
+                protocol=parse_protocol(str(p.get("protocol") or "")),
+                target_port=_int(p.get("targetPort")) or None,
+            )
+            for p in _list(spec.get("ports"))
+        )
+    )
     resolution = str(spec.get("resolution") or "NONE").upper()
     location: Location = "MESH_INTERNAL" if str(spec.get("location")) == "MESH_INTERNAL" else "MESH_EXTERNAL"
     ws = spec.get("workloadSelector")
-    inline = tuple(sorted(w for ep in _list(spec.get("endpoints"))
-                          if (w := _workload(ep, resource.namespace, "", "")) is not None))
+    inline = tuple(
+        sorted(w for ep in _list(spec.get("endpoints")) if (w := _workload(ep, resource.namespace, "", "")) is not None)
+    )
     template = Service(
-        hostname="", namespace=resource.namespace, name=resource.name, ports=ports,
-        source_kind="ServiceEntry", location=location,
+        hostname="",
+        namespace=resource.namespace,
+        name=resource.name,
+        ports=ports,
+        source_kind="ServiceEntry",
+        location=location,
         resolution=cast(Resolution, resolution) if resolution in _RESOLUTIONS else "NONE",
         addresses=tuple(sorted({str(a) for a in spec.get("addresses") or ()})),
         export_to=tuple(str(x) for x in spec.get("exportTo") or ()) or ("*",),
@@ -186,12 +219,16 @@ def _workload(spec: Mapping[str, object], namespace: str, name: str, default_tls
         return None
     labels = _labels(spec.get("labels"))
     raw_ports = spec.get("ports")
-    ports = tuple(sorted((str(k), _int(v)) for k, v in raw_ports.items())) \
-        if isinstance(raw_ports, Mapping) else ()
+    ports = tuple(sorted((str(k), _int(v)) for k, v in raw_ports.items())) if isinstance(raw_ports, Mapping) else ()
     return Workload(
-        address=address, namespace=namespace, name=name, ports=ports, labels=labels,
+        address=address,
+        namespace=namespace,
+        name=name,
+        ports=ports,
+        labels=labels,
         service_account=str(spec.get("serviceAccount") or ""),
-        weight=_int(spec.get("weight")) or 1, locality=str(spec.get("locality") or ""),
+        weight=_int(spec.get("weight")) or 1,
+        locality=str(spec.get("locality") or ""),
         tls_mode=dict(labels).get(TLS_MODE_LABEL, default_tls),
     )
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-Protocol = Literal["HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO", "MYSQL", "REDIS",
-                   "UDP", "UNSUPPORTED"]
+Protocol = Literal[
+    "HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO", "MYSQL", "REDIS", "UDP", "UNSUPPORTED"
+]
 Resolution = Literal["STATIC", "DNS", "DNS_ROUND_ROBIN", "NONE"]
 Location = Literal["MESH_INTERNAL", "MESH_EXTERNAL"]
 

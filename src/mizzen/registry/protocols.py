@@ -10,8 +10,17 @@ from __future__ import annotations
 
 # Istio's protocol names (pkg/config/protocol), upper-cased as the registry model spells them.
 _KNOWN = {
-    "http": "HTTP", "https": "HTTPS", "http2": "HTTP2", "grpc": "GRPC", "grpc-web": "GRPC-WEB",
-    "tcp": "TCP", "tls": "TLS", "mongo": "MONGO", "mysql": "MYSQL", "redis": "REDIS", "udp": "UDP",
+    "http": "HTTP",
+    "https": "HTTPS",
+    "http2": "HTTP2",
+    "grpc": "GRPC",
+    "grpc-web": "GRPC-WEB",
+    "tcp": "TCP",
+    "tls": "TLS",
+    "mongo": "MONGO",
+    "mysql": "MYSQL",
+    "redis": "REDIS",
+    "udp": "UDP",
 }
 # Kubernetes-defined appProtocol values (KEP-3726) mapped as Istio maps them.
 _K8S_APP_PROTOCOLS = {"kubernetes.io/h2c": "HTTP2", "kubernetes.io/ws": "HTTP", "kubernetes.io/wss": "HTTPS"}

@@ -65,10 +65,8 @@ class Registry:
         if self._snapshot is None:
             if self._services is None:
                 services = (d.service for defs in self._defs.values() for d in defs)
-                self._services = tuple(sorted(services, key=lambda s: (s.hostname, s.namespace, s.source_kind,
-                                                                       s.name)))
-            self._snapshot = RegistrySnapshot(services=self._services,
-                                              endpoints=tuple(sorted(self._merged.items())))
+                self._services = tuple(sorted(services, key=lambda s: (s.hostname, s.namespace, s.source_kind, s.name)))
+            self._snapshot = RegistrySnapshot(services=self._services, endpoints=tuple(sorted(self._merged.items())))
         return self._snapshot
 
     def _apply_service(self, resource: Resource, deleted: bool) -> set[str]:
@@ -177,5 +175,6 @@ def build_registry(resources: Iterable[Resource]) -> RegistrySnapshot:
         for port, eps in endpoints_for(sdef, workloads).items():
             merged[(sdef.service.hostname, port)].update(eps)
     services = sorted((d.service for d in defs), key=lambda s: (s.hostname, s.namespace, s.source_kind, s.name))
-    return RegistrySnapshot(services=tuple(services),
-                            endpoints=tuple((k, tuple(sorted(v))) for k, v in sorted(merged.items())))
+    return RegistrySnapshot(
+        services=tuple(services), endpoints=tuple((k, tuple(sorted(v))) for k, v in sorted(merged.items()))
+    )

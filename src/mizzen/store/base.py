@@ -176,9 +176,7 @@ class StoreBase(ABC):
         event_type: EventType
         if old is None:
             action, event_type = "created", "ADDED"
-            stored = new.with_metadata(
-                uid=str(uuid.uuid4()), resource_version=rv, generation=1, creation_timestamp=now
-            )
+            stored = new.with_metadata(uid=str(uuid.uuid4()), resource_version=rv, generation=1, creation_timestamp=now)
         else:
             action, event_type = "configured", "MODIFIED"
             spec_changed = _plain(old.spec) != _plain(new.spec)
@@ -226,9 +224,7 @@ class StoreBase(ABC):
             self._notifier.unregister(waiter)
 
 
-def iter_filtered(
-    resources: Iterable[Resource], kind: str | None, namespace: str | None
-) -> Iterator[Resource]:
+def iter_filtered(resources: Iterable[Resource], kind: str | None, namespace: str | None) -> Iterator[Resource]:
     """Resources matching the optional kind and namespace filters."""
     for r in resources:
         if (kind is None or r.kind == kind) and (namespace is None or r.namespace == namespace):

@@ -44,9 +44,7 @@ class _SqliteTxn:
         self.revision = revision
 
     def get(self, key: Key) -> Resource | None:
-        row = self._conn.execute(
-            "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", key
-        ).fetchone()
+        row = self._conn.execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", key).fetchone()
         return resource_from_json(row[0]) if row else None
 
     def put(self, resource: Resource) -> None:

@@ -40,8 +40,9 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
     never connected over xDS), so a stray client cannot invent traffic.
     """
 
-    def __init__(self, sink: AccessLogSink, *, token: str | None = None,
-                 is_known: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self, sink: AccessLogSink, *, token: str | None = None, is_known: Callable[[str], bool] | None = None
+    ) -> None:
         self._sink = sink
         self._token = token
         self._is_known = is_known
@@ -52,7 +53,9 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
         als_pb2_grpc.add_AccessLogServiceServicer_to_server(self, server)
 
     async def StreamAccessLogs(  # the gRPC method name, as generated
-        self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: Any,
+        self,
+        request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage],
+        context: Any,
     ) -> als_pb2.StreamAccessLogsResponse:
         """Consume one Envoy's stream until it closes."""
         if not self._authorized(context):

@@ -13,10 +13,19 @@ from mizzen.translate.telemetry import DIRECTION_TAG, PEER_ID_HEADER, Direction
 
 
 def http_entry(
-    direction: Direction, *, cluster: str = "", upstream: tuple[str, int] | None = None,
-    local: tuple[str, int] | None = None, code: int = 200, duration_ms: float = 5.0,
-    flags: tuple[str, ...] = (), authority: str = "", peer: Proxy | None = None,
-    request_bytes: int = 0, response_bytes: int = 0, headers: dict[str, str] | None = None,
+    direction: Direction,
+    *,
+    cluster: str = "",
+    upstream: tuple[str, int] | None = None,
+    local: tuple[str, int] | None = None,
+    code: int = 200,
+    duration_ms: float = 5.0,
+    flags: tuple[str, ...] = (),
+    authority: str = "",
+    peer: Proxy | None = None,
+    request_bytes: int = 0,
+    response_bytes: int = 0,
+    headers: dict[str, str] | None = None,
 ) -> accesslog_pb2.HTTPAccessLogEntry:
     """One HTTP entry; ``flags`` are ResponseFlags field names (``fault_injected``...)."""
     entry = accesslog_pb2.HTTPAccessLogEntry()
@@ -47,8 +56,14 @@ def http_entry(
 
 
 def tcp_entry(
-    direction: Direction, *, cluster: str = "", upstream: tuple[str, int] | None = None,
-    stream_id: str = "s1", kind: str = "TcpConnectionEnd", received: int = 0, sent: int = 0,
+    direction: Direction,
+    *,
+    cluster: str = "",
+    upstream: tuple[str, int] | None = None,
+    stream_id: str = "s1",
+    kind: str = "TcpConnectionEnd",
+    received: int = 0,
+    sent: int = 0,
 ) -> accesslog_pb2.TCPAccessLogEntry:
     """One TCP entry of the given AccessLogType (``TcpUpstreamConnected``, ``TcpPeriodic``...)."""
     entry = accesslog_pb2.TCPAccessLogEntry()

@@ -44,17 +44,39 @@ def graph(series: TrafficSeries, now: float, window_s: float) -> dict[str, objec
 def _nodes(series: TrafficSeries) -> list[dict[str, object]]:
     nodes = [node_json(peer) for peer in series.peers.values()]
     if any(src == UNKNOWN for src, _, _ in series.rings):
-        nodes.append({"id": UNKNOWN, "type": "unknown", "name": UNKNOWN, "namespace": UNKNOWN,
-                      "app": UNKNOWN, "version": UNKNOWN, "label": UNKNOWN})
+        nodes.append(
+            {
+                "id": UNKNOWN,
+                "type": "unknown",
+                "name": UNKNOWN,
+                "namespace": UNKNOWN,
+                "app": UNKNOWN,
+                "version": UNKNOWN,
+                "label": UNKNOWN,
+            }
+        )
     for ref in series.services.values():
-        nodes.append({"id": ref.node_key, "type": "service", "name": ref.name, "namespace": ref.namespace,
-                      "hostname": ref.hostname, "label": ref.name})
+        nodes.append(
+            {
+                "id": ref.node_key,
+                "type": "service",
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "hostname": ref.hostname,
+                "label": ref.name,
+            }
+        )
     return sorted(nodes, key=lambda n: str(n["id"]))
 
 
 def _edge(source: str, target: str, b: Bucket, window_s: float, protocol: str) -> dict[str, object]:
-    return {"id": f"{source}->{target}", "source": source, "target": target, "protocol": protocol,
-            **summarize(b, window_s)}
+    return {
+        "id": f"{source}->{target}",
+        "source": source,
+        "target": target,
+        "protocol": protocol,
+        **summarize(b, window_s),
+    }
 
 
 def find_service(series: TrafficSeries, name: str) -> str | None:
@@ -85,8 +107,13 @@ def service_series(series: TrafficSeries, name: str, now: float, window_s: float
         total.merge(series.window(k, now, window_s))
     ref = series.services.get(hostname or "")
     return {
-        "service": hostname or name, "name": ref.name if ref else name,
-        "namespace": ref.namespace if ref else UNKNOWN, "found": hostname is not None,
-        "window": window_s, "step": STEP_S, "summary": summarize(total, window_s),
-        "points": points, "versions": versions,
+        "service": hostname or name,
+        "name": ref.name if ref else name,
+        "namespace": ref.namespace if ref else UNKNOWN,
+        "found": hostname is not None,
+        "window": window_s,
+        "step": STEP_S,
+        "summary": summarize(total, window_s),
+        "points": points,
+        "versions": versions,
     }

@@ -24,16 +24,32 @@ from mizzen.translate.telemetry import DIRECTION_TAG, PEER_ID_HEADER
 
 # Envoy's short response-flag codes, in the order Envoy prints them in %RESPONSE_FLAGS%.
 RESPONSE_FLAG_CODES = (
-    ("failed_local_healthcheck", "LH"), ("no_healthy_upstream", "UH"), ("upstream_request_timeout", "UT"),
-    ("local_reset", "LR"), ("upstream_remote_reset", "UR"), ("upstream_connection_failure", "UF"),
-    ("upstream_connection_termination", "UC"), ("upstream_overflow", "UO"), ("no_route_found", "NR"),
-    ("delay_injected", "DI"), ("fault_injected", "FI"), ("rate_limited", "RL"),
-    ("rate_limit_service_error", "RLSE"), ("downstream_connection_termination", "DC"),
-    ("upstream_retry_limit_exceeded", "URX"), ("stream_idle_timeout", "SI"),
-    ("invalid_envoy_request_headers", "IH"), ("downstream_protocol_error", "DPE"),
-    ("upstream_max_stream_duration_reached", "UMSDR"), ("response_from_cache_filter", "RFCF"),
-    ("no_filter_config_found", "NFCF"), ("duration_timeout", "DT"), ("upstream_protocol_error", "UPE"),
-    ("no_cluster_found", "NC"), ("overload_manager", "OM"), ("dns_resolution_failure", "DF"),
+    ("failed_local_healthcheck", "LH"),
+    ("no_healthy_upstream", "UH"),
+    ("upstream_request_timeout", "UT"),
+    ("local_reset", "LR"),
+    ("upstream_remote_reset", "UR"),
+    ("upstream_connection_failure", "UF"),
+    ("upstream_connection_termination", "UC"),
+    ("upstream_overflow", "UO"),
+    ("no_route_found", "NR"),
+    ("delay_injected", "DI"),
+    ("fault_injected", "FI"),
+    ("rate_limited", "RL"),
+    ("rate_limit_service_error", "RLSE"),
+    ("downstream_connection_termination", "DC"),
+    ("upstream_retry_limit_exceeded", "URX"),
+    ("stream_idle_timeout", "SI"),
+    ("invalid_envoy_request_headers", "IH"),
+    ("downstream_protocol_error", "DPE"),
+    ("upstream_max_stream_duration_reached", "UMSDR"),
+    ("response_from_cache_filter", "RFCF"),
+    ("no_filter_config_found", "NFCF"),
+    ("duration_timeout", "DT"),
+    ("upstream_protocol_error", "UPE"),
+    ("no_cluster_found", "NC"),
+    ("overload_manager", "OM"),
+    ("dns_resolution_failure", "DF"),
     ("downstream_remote_reset", "DR"),
 )
 PeerLookup = Callable[[str], Peer | None]
@@ -55,9 +71,23 @@ class Facts:
     def labels(self, *, tcp: bool = False) -> tuple[str, ...]:
         """Label values in :data:`~mizzen.telemetry.model.LABEL_NAMES` order (TCP: without the code)."""
         s, d, svc = self.source, self.destination, self.service
-        head = (self.reporter, s.workload, s.namespace, s.principal, s.app, s.version,
-                d.workload, d.namespace, d.principal, d.app, d.version,
-                svc.hostname, svc.name, svc.namespace, self.protocol)
+        head = (
+            self.reporter,
+            s.workload,
+            s.namespace,
+            s.principal,
+            s.app,
+            s.version,
+            d.workload,
+            d.namespace,
+            d.principal,
+            d.app,
+            d.version,
+            svc.hostname,
+            svc.name,
+            svc.namespace,
+            self.protocol,
+        )
         if tcp:
             return (*head, self.response_flags, self.security_policy)
         return (*head, str(self.response_code), self.response_flags, self.security_policy)
@@ -87,8 +117,13 @@ def direction(common: accesslog_pb2.AccessLogCommon, node_is_gateway: bool) -> s
 
 
 def derive(
-    common: accesslog_pb2.AccessLogCommon, node: Peer, index: EndpointIndex, *,
-    request_headers: Mapping[str, str], authority: str, peer_lookup: PeerLookup,
+    common: accesslog_pb2.AccessLogCommon,
+    node: Peer,
+    index: EndpointIndex,
+    *,
+    request_headers: Mapping[str, str],
+    authority: str,
+    peer_lookup: PeerLookup,
 ) -> tuple[str, Peer, Peer, ServiceRef, str]:
     """(reporter, source, destination, service, security policy) for one entry logged by ``node``."""
     side = direction(common, node.kind == "gateway")

@@ -33,8 +33,9 @@ class Telemetry:
     workloads); it is re-indexed only when a different snapshot object comes back.
     """
 
-    def __init__(self, registry: RegistrySource | None = None, *,
-                 clock: Callable[[], float] = time.time, max_series: int = 10000) -> None:
+    def __init__(
+        self, registry: RegistrySource | None = None, *, clock: Callable[[], float] = time.time, max_series: int = 10000
+    ) -> None:
         self._registry = registry or RegistrySnapshot
         self._snapshot: RegistrySnapshot | None = None
         self._index = EndpointIndex()
@@ -43,25 +44,68 @@ class Telemetry:
         self._peer_of: dict[int, tuple[Proxy, Peer]] = {}
         self._tcp_seen: dict[tuple[str, str], tuple[int, int]] = {}  # (node, stream id) -> bytes so far
         self.series = TrafficSeries()
-        self.entries = Family("mizzen_telemetry_access_log_entries_total",
-                              "Access-log entries received from proxies.", "counter", ("type",))
-        self.requests = Family("istio_requests_total", "Requests, by Istio's standard labels.",
-                               "counter", LABEL_NAMES, max_series=max_series)
-        self.duration = Family("istio_request_duration_milliseconds", "Request duration in milliseconds.",
-                               "histogram", LABEL_NAMES, max_series=max_series)
-        self.request_bytes = Family("istio_request_bytes", "Request size (headers and body) in bytes.",
-                                    "histogram", LABEL_NAMES, max_series=max_series)
-        self.response_bytes = Family("istio_response_bytes", "Response size (headers and body) in bytes.",
-                                     "histogram", LABEL_NAMES, max_series=max_series)
-        self.tcp_sent = Family("istio_tcp_sent_bytes_total", "Bytes sent to the downstream in TCP connections.",
-                               "counter", TCP_LABEL_NAMES, max_series=max_series)
-        self.tcp_received = Family("istio_tcp_received_bytes_total",
-                                   "Bytes received from the downstream in TCP connections.",
-                                   "counter", TCP_LABEL_NAMES, max_series=max_series)
-        self.tcp_opened = Family("istio_tcp_connections_opened_total", "TCP connections opened.",
-                                 "counter", TCP_LABEL_NAMES, max_series=max_series)
-        self.tcp_closed = Family("istio_tcp_connections_closed_total", "TCP connections closed.",
-                                 "counter", TCP_LABEL_NAMES, max_series=max_series)
+        self.entries = Family(
+            "mizzen_telemetry_access_log_entries_total",
+            "Access-log entries received from proxies.",
+            "counter",
+            ("type",),
+        )
+        self.requests = Family(
+            "istio_requests_total",
+            "Requests, by Istio's standard labels.",
+            "counter",
+            LABEL_NAMES,
+            max_series=max_series,
+        )
+        self.duration = Family(
+            "istio_request_duration_milliseconds",
+            "Request duration in milliseconds.",
+            "histogram",
+            LABEL_NAMES,
+            max_series=max_series,
+        )
+        self.request_bytes = Family(
+            "istio_request_bytes",
+            "Request size (headers and body) in bytes.",
+            "histogram",
+            LABEL_NAMES,
+            max_series=max_series,
+        )
+        self.response_bytes = Family(
+            "istio_response_bytes",
+            "Response size (headers and body) in bytes.",
+            "histogram",
+            LABEL_NAMES,
+            max_series=max_series,
+        )
+        self.tcp_sent = Family(
+            "istio_tcp_sent_bytes_total",
+            "Bytes sent to the downstream in TCP connections.",
+            "counter",
+            TCP_LABEL_NAMES,
+            max_series=max_series,
+        )
+        self.tcp_received = Family(
+            "istio_tcp_received_bytes_total",
+            "Bytes received from the downstream in TCP connections.",
+            "counter",
+            TCP_LABEL_NAMES,
+            max_series=max_series,
+        )
+        self.tcp_opened = Family(
+            "istio_tcp_connections_opened_total",
+            "TCP connections opened.",
+            "counter",
+            TCP_LABEL_NAMES,
+            max_series=max_series,
+        )
+        self.tcp_closed = Family(
+            "istio_tcp_connections_closed_total",
+            "TCP connections closed.",
+            "counter",
+            TCP_LABEL_NAMES,
+            max_series=max_series,
+        )
 
     # --- input -------------------------------------------------------------------------------------
 
@@ -71,13 +115,18 @@ class Telemetry:
         common, req, resp = entry.common_properties, entry.request, entry.response
         headers = req.request_headers  # keys are the lower-case names our logger config lists
         reporter, source, destination, service, policy = derive(
-            common, self._learn(node), self._current_index(), request_headers=headers,
-            authority=req.authority, peer_lookup=self._peer,
+            common,
+            self._learn(node),
+            self._current_index(),
+            request_headers=headers,
+            authority=req.authority,
+            peer_lookup=self._peer,
         )
         protocol = "grpc" if headers.get("content-type", "").startswith("application/grpc") else "http"
         code = resp.response_code.value
-        facts = Facts(reporter, source, destination, service, protocol, code,
-                      response_flags(common.response_flags), policy)
+        facts = Facts(
+            reporter, source, destination, service, protocol, code, response_flags(common.response_flags), policy
+        )
         labels = facts.labels()
         duration_ms = _duration_ms(common)
         self.requests.inc(labels)
@@ -92,11 +141,14 @@ class Telemetry:
         self.entries.inc(("tcp",))
         common = entry.common_properties
         reporter, source, destination, service, policy = derive(
-            common, self._learn(node), self._current_index(), request_headers={}, authority="",
+            common,
+            self._learn(node),
+            self._current_index(),
+            request_headers={},
+            authority="",
             peer_lookup=self._peer,
         )
-        facts = Facts(reporter, source, destination, service, "tcp", 0,
-                      response_flags(common.response_flags), policy)
+        facts = Facts(reporter, source, destination, service, "tcp", 0, response_flags(common.response_flags), policy)
         labels = facts.labels(tcp=True)
         kind = common.access_log_type
         key = (node.node_id, common.stream_id)
@@ -130,12 +182,24 @@ class Telemetry:
     def prometheus_text(self) -> str:
         """All metric families in Prometheus text format (ends with a newline when not empty)."""
         out: list[str] = []
-        families = (self.requests, self.duration, self.request_bytes, self.response_bytes,
-                    self.tcp_sent, self.tcp_received, self.tcp_opened, self.tcp_closed)
+        families = (
+            self.requests,
+            self.duration,
+            self.request_bytes,
+            self.response_bytes,
+            self.tcp_sent,
+            self.tcp_received,
+            self.tcp_opened,
+            self.tcp_closed,
+        )
         for family in (*families, self.entries):
             family.render(out)
-        dropped = Family("mizzen_telemetry_series_dropped_total",
-                         "Samples not recorded because a metric reached its series limit.", "counter", ("metric",))
+        dropped = Family(
+            "mizzen_telemetry_series_dropped_total",
+            "Samples not recorded because a metric reached its series limit.",
+            "counter",
+            ("metric",),
+        )
         for family in families:
             if family.dropped:
                 dropped.inc((family.name,), family.dropped)
@@ -157,8 +221,15 @@ class Telemetry:
         # proxy, from the server's entry only when the caller is outside the mesh (unknown source).
         if facts.reporter == "destination" and facts.source.kind != "unknown":
             return
-        self.series.add(self._clock(), facts.source, facts.service, facts.destination,
-                        protocol=facts.protocol, duration_ms=duration_ms, error=error)
+        self.series.add(
+            self._clock(),
+            facts.source,
+            facts.service,
+            facts.destination,
+            protocol=facts.protocol,
+            duration_ms=duration_ms,
+            error=error,
+        )
 
     def _learn(self, proxy: Proxy) -> Peer:
         # The ALS servicer passes one Proxy object per stream: remember its Peer by identity (the

@@ -17,10 +17,23 @@ PeerKind = Literal["gateway", "workload", "unknown"]
 
 # Istio's standard label names, in the order they are printed.
 LABEL_NAMES = (
-    "reporter", "source_workload", "source_workload_namespace", "source_principal", "source_app",
-    "source_version", "destination_workload", "destination_workload_namespace", "destination_principal",
-    "destination_app", "destination_version", "destination_service", "destination_service_name",
-    "destination_service_namespace", "request_protocol", "response_code", "response_flags",
+    "reporter",
+    "source_workload",
+    "source_workload_namespace",
+    "source_principal",
+    "source_app",
+    "source_version",
+    "destination_workload",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_app",
+    "destination_version",
+    "destination_service",
+    "destination_service_name",
+    "destination_service_namespace",
+    "request_protocol",
+    "response_code",
+    "response_flags",
     "connection_security_policy",
 )
 # TCP metrics carry no response code.
@@ -50,7 +63,8 @@ class Peer:
         """The peer a connected proxy stands for (its workload, labels and kind)."""
         labels = proxy.labels
         return cls(
-            workload=proxy.name or UNKNOWN, namespace=proxy.namespace or UNKNOWN,
+            workload=proxy.name or UNKNOWN,
+            namespace=proxy.namespace or UNKNOWN,
             app=labels.get("app") or labels.get("istio") or UNKNOWN,
             version=labels.get("version") or UNKNOWN,
             kind="gateway" if proxy.type == "router" else "workload",
@@ -98,8 +112,10 @@ class EndpointIndex:
                 previous = index.endpoints.get(key)
                 services = (*previous.services, hostname) if previous else (hostname,)
                 peer = Peer(
-                    workload=ep.workload or UNKNOWN, namespace=ep.namespace or UNKNOWN,
-                    app=labels.get("app", UNKNOWN), version=labels.get("version", UNKNOWN),
+                    workload=ep.workload or UNKNOWN,
+                    namespace=ep.namespace or UNKNOWN,
+                    app=labels.get("app", UNKNOWN),
+                    version=labels.get("version", UNKNOWN),
                     principal=_spiffe(ep.namespace, ep.service_account) if ep.service_account else UNKNOWN,
                     kind="workload" if ep.workload else "unknown",
                 )

@@ -7,8 +7,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # Istio's standard metrics are Envoy histograms with Envoy's default buckets (milliseconds / bytes).
-ISTIO_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
-                 600000, 1800000, 3600000)
+ISTIO_BUCKETS = (
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    60000,
+    300000,
+    600000,
+    1800000,
+    3600000,
+)
 
 
 @dataclass
@@ -31,8 +50,16 @@ class Histogram:
 class Family:
     """One metric family: name, help, type and a bounded set of label-value series."""
 
-    def __init__(self, name: str, help_text: str, kind: str, label_names: Sequence[str], *,
-                 buckets: Sequence[float] = ISTIO_BUCKETS, max_series: int = 10000) -> None:
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        kind: str,
+        label_names: Sequence[str],
+        *,
+        buckets: Sequence[float] = ISTIO_BUCKETS,
+        max_series: int = 10000,
+    ) -> None:
         self.name, self.help, self.kind = name, help_text, kind
         self.label_names = tuple(label_names)
         self.buckets = tuple(buckets)

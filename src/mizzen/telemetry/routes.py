@@ -83,9 +83,14 @@ async def _forward(url: str, body: bytes) -> None:
     """Send a batch on to an external Zipkin/Jaeger collector; failures are logged, never raised."""
     try:
         timeout = aiohttp.ClientTimeout(total=5)
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
-            url, data=body, headers={"Content-Type": "application/json"},
-        ) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+            ) as resp,
+        ):
             if resp.status >= 300:
                 log.warning("trace collector %s answered %s", url, resp.status)
     except (aiohttp.ClientError, TimeoutError) as e:

@@ -75,8 +75,17 @@ class TrafficSeries:
         self.dropped = 0
         self._pruned_at = 0.0
 
-    def add(self, now: float, source: Peer, service: ServiceRef, destination: Peer, *,
-            protocol: str, duration_ms: float, error: bool) -> None:
+    def add(
+        self,
+        now: float,
+        source: Peer,
+        service: ServiceRef,
+        destination: Peer,
+        *,
+        protocol: str,
+        duration_ms: float,
+        error: bool,
+    ) -> None:
         """Count one request (or TCP connection) at time ``now``."""
         key = (source.node_key, service.hostname, destination.node_key)
         ring = self.rings.get(key)
@@ -160,7 +169,17 @@ def summarize(bucket: Bucket, window_s: float) -> dict[str, object]:
 
 
 def node_json(peer: Peer) -> dict[str, object]:
-    label = peer.workload if peer.kind == "gateway" else (
-        f"{peer.app} {peer.version}" if peer.app != UNKNOWN and peer.version != UNKNOWN else peer.workload)
-    return {"id": peer.node_key, "type": peer.kind, "name": peer.workload, "namespace": peer.namespace,
-            "app": peer.app, "version": peer.version, "label": label}
+    label = (
+        peer.workload
+        if peer.kind == "gateway"
+        else (f"{peer.app} {peer.version}" if peer.app != UNKNOWN and peer.version != UNKNOWN else peer.workload)
+    )
+    return {
+        "id": peer.node_key,
+        "type": peer.kind,
+        "name": peer.workload,
+        "namespace": peer.namespace,
+        "app": peer.app,
+        "version": peer.version,
+        "label": label,
+    }

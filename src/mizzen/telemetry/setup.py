@@ -15,9 +15,15 @@ from mizzen.telemetry.traces import TraceStore
 
 
 def install(
-    app: web.Application, grpc_server: grpc.aio.Server, registry: RegistrySource, *,
-    token: str | None = None, is_known: Callable[[str], bool] | None = None,
-    forward_url: str | None = None, keep_traces: bool = True, max_traces: int = 1000,
+    app: web.Application,
+    grpc_server: grpc.aio.Server,
+    registry: RegistrySource,
+    *,
+    token: str | None = None,
+    is_known: Callable[[str], bool] | None = None,
+    forward_url: str | None = None,
+    keep_traces: bool = True,
+    max_traces: int = 1000,
 ) -> tuple[Telemetry, TraceStore]:
     """Add the ALS servicer to ``grpc_server`` (before it starts) and the telemetry routes to ``app``.
 

@@ -51,8 +51,9 @@ class Trace:
 class TraceStore:
     """Recent traces, bounded in number of traces and of spans per trace."""
 
-    def __init__(self, *, max_traces: int = 1000, max_spans: int = 1000, keep: bool = True,
-                 forward_url: str | None = None) -> None:
+    def __init__(
+        self, *, max_traces: int = 1000, max_spans: int = 1000, keep: bool = True, forward_url: str | None = None
+    ) -> None:
         self.max_traces = max_traces
         self.max_spans = max_spans
         self.keep = keep

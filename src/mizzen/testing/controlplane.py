@@ -52,8 +52,12 @@ class RunningControlPlane:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point clients (CLI, agent) at this control plane."""
-        return {"MIZZEN_HOME": str(self.home), "MIZZEN_ADDRESS": self.address, "MIZZEN_TOKEN": self.token,
-                "MIZZEN_XDS_ADDRESS": self.xds_address}
+        return {
+            "MIZZEN_HOME": str(self.home),
+            "MIZZEN_ADDRESS": self.address,
+            "MIZZEN_TOKEN": self.token,
+            "MIZZEN_XDS_ADDRESS": self.xds_address,
+        }
 
     def log(self) -> str:
         """The process's output so far."""
@@ -99,8 +103,19 @@ def start_controlplane(
     home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="mizzen-home-"))
     home.mkdir(parents=True, exist_ok=True)
     port, xds_port = free_port(), free_port()
-    args = [sys.executable, "-m", "mizzen.cli.main", "controlplane", "--address", "127.0.0.1",
-            "--port", str(port), "--xds-port", str(xds_port), *extra_args]
+    args = [
+        sys.executable,
+        "-m",
+        "mizzen.cli.main",
+        "controlplane",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--xds-port",
+        str(xds_port),
+        *extra_args,
+    ]
     env = {**os.environ, "MIZZEN_HOME": str(home)}
     for key in ("MIZZEN_ADDRESS", "MIZZEN_TOKEN"):
         env.pop(key, None)
@@ -160,8 +175,7 @@ def cli_runner(env: dict[str, str]) -> MizzenCli:
     from mizzen.cli.main import cli
 
     def run(*args: str, input: str | None = None, extra_env: dict[str, str] | None = None) -> CliResult:
-        result = CliRunner().invoke(cli, list(args), input=input, env={**env, **(extra_env or {})},
-                                    prog_name="mizzen")
+        result = CliRunner().invoke(cli, list(args), input=input, env={**env, **(extra_env or {})}, prog_name="mizzen")
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return CliResult(result.exit_code, result.stdout, result.stderr)

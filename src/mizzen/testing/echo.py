@@ -90,9 +90,14 @@ class EchoHandler(BaseHTTPRequestHandler):
         if seen <= fail_first:
             status = 503
         body = {
-            "workload": self.server.workload, "version": self.server.version, "method": self.command,
-            "path": url.path, "query": query, "headers": self._headers(),
-            "host": self.headers.get("host", ""), "count": seen,
+            "workload": self.server.workload,
+            "version": self.server.version,
+            "method": self.command,
+            "path": url.path,
+            "query": query,
+            "headers": self._headers(),
+            "host": self.headers.get("host", ""),
+            "count": seen,
         }
         with self.server.lock:
             self.server.recent.append(body)
@@ -128,8 +133,9 @@ class EchoHandler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def serve(port: int, *, host: str = "127.0.0.1", workload: str = "", version: str = "",
-          status: int = 200) -> EchoServer:
+def serve(
+    port: int, *, host: str = "127.0.0.1", workload: str = "", version: str = "", status: int = 200
+) -> EchoServer:
     """A bound (not yet serving) echo server; call ``serve_forever()`` on it."""
     return EchoServer((host, port), workload=workload, version=version, status=status)
 
@@ -146,10 +152,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--name", default=os.environ.get("MIZZEN_WORKLOAD", "echo"))
-    parser.add_argument("--version", default=_label("version"),
-                        help="default: the workload's `version` label ($MIZZEN_LABELS)")
-    parser.add_argument("--status", type=int, default=200,
-                        help="status of every answer unless the request asks for another (default 200)")
+    parser.add_argument(
+        "--version", default=_label("version"), help="default: the workload's `version` label ($MIZZEN_LABELS)"
+    )
+    parser.add_argument(
+        "--status",
+        type=int,
+        default=200,
+        help="status of every answer unless the request asks for another (default 200)",
+    )
     args = parser.parse_args(argv)
     server = serve(args.port, host=args.host, workload=args.name, version=args.version, status=args.status)
     try:

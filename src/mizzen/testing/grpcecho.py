@@ -23,6 +23,7 @@ METHOD = f"/{SERVICE}/Hello"
 
 def server(port: int, version: str, host: str = "127.0.0.1") -> grpc.Server:
     """A started gRPC server on ``host:port`` answering ``Hello`` with ``<version>:<request>``."""
+
     def hello(request: bytes, context: grpc.ServicerContext) -> bytes:
         return version.encode() + b":" + request
 

@@ -32,8 +32,9 @@ def proxy_of(workload: str, namespace: str = "default") -> str:
         raise SystemExit(f"no running workload {namespace}/{workload} on this host ({state}): {exc}") from exc
 
 
-def run(url: str, *, connections: int, requests: int, proxy: str | None,
-        timeout: float = 10.0) -> collections.Counter[int]:
+def run(
+    url: str, *, connections: int, requests: int, proxy: str | None, timeout: float = 10.0
+) -> collections.Counter[int]:
     """Send ``requests`` GETs over ``connections`` parallel connections; count status codes (-1 = error)."""
     codes: collections.Counter[int] = collections.Counter()
     lock = threading.Lock()

@@ -145,18 +145,54 @@ class Mesh:
             raise MeshError(f"delete failed ({resp.status_code}): {resp.text}")
 
     # --- workloads ---------------------------------------------------------------------------
-    def run(self, name: str, labels: Mapping[str, str], *, namespace: str = "default",
-            ports: Sequence[str] = ("http=9080",), command: Sequence[str] | None = None,
-            ready_path: str | None = "/health", service_account: str = "default",
-            extra_args: Sequence[str] = (), wait: bool = True) -> Workload:
+    def run(
+        self,
+        name: str,
+        labels: Mapping[str, str],
+        *,
+        namespace: str = "default",
+        ports: Sequence[str] = ("http=9080",),
+        command: Sequence[str] | None = None,
+        ready_path: str | None = "/health",
+        service_account: str = "default",
+        extra_args: Sequence[str] = (),
+        wait: bool = True,
+    ) -> Workload:
         """Start ``mizzen run`` (default app: the echo backend) and wait until it is registered."""
         version = labels.get("version", "")
-        app = list(command) if command else [sys.executable, "-m", "mizzen.testing.echo", "--port", "{port}",
-                                             "--name", name, *(["--version", version] if version else [])]
-        args = [sys.executable, "-m", "mizzen.cli.main", "run", "--name", name, "-n", namespace,
-                "--labels", ",".join(f"{k}={v}" for k, v in labels.items()),
-                "--service-account", service_account, *[a for p in ports for a in ("--port", p)],
-                *(["--ready-path", ready_path] if ready_path else []), *extra_args, "--", *app]
+        app = (
+            list(command)
+            if command
+            else [
+                sys.executable,
+                "-m",
+                "mizzen.testing.echo",
+                "--port",
+                "{port}",
+                "--name",
+                name,
+                *(["--version", version] if version else []),
+            ]
+        )
+        args = [
+            sys.executable,
+            "-m",
+            "mizzen.cli.main",
+            "run",
+            "--name",
+            name,
+            "-n",
+            namespace,
+            "--labels",
+            ",".join(f"{k}={v}" for k, v in labels.items()),
+            "--service-account",
+            service_account,
+            *[a for p in ports for a in ("--port", p)],
+            *(["--ready-path", ready_path] if ready_path else []),
+            *extra_args,
+            "--",
+            *app,
+        ]
         log_path = self.cp.home / "logs" / f"test-run-{namespace}.{name}.out"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.cp.env()}
@@ -212,8 +248,11 @@ class Mesh:
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
             last = self.proxies()
-            if last["converged"] and last["pushedRevision"] >= target and all(
-                    _synced(p, allow_errors) for p in last["items"]):
+            if (
+                last["converged"]
+                and last["pushedRevision"] >= target
+                and all(_synced(p, allow_errors) for p in last["items"])
+            ):
                 return last
             time.sleep(0.05)
         raise MeshError(f"mesh not synced after {timeout}s: {json.dumps(last)[:2000]}")

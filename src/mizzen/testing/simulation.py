@@ -32,8 +32,13 @@ from mizzen.translate.model import MeshConfig, MeshSnapshot, ProxyResources
 HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 FAULT = "envoy.filters.http.fault"
-_REDIRECT_STATUS = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307,
-                    "PERMANENT_REDIRECT": 308}
+_REDIRECT_STATUS = {
+    "MOVED_PERMANENTLY": 301,
+    "FOUND": 302,
+    "SEE_OTHER": 303,
+    "TEMPORARY_REDIRECT": 307,
+    "PERMANENT_REDIRECT": 308,
+}
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,17 @@ class Result:
         return None
 
 
-def simulate(resources: ProxyResources, *, listener_port: int, host: str = "", path: str = "/",
-             method: str = "GET", headers: Mapping[str, str] | None = None, scheme: str = "http",
-             sni: str = "") -> Result:
+def simulate(
+    resources: ProxyResources,
+    *,
+    listener_port: int,
+    host: str = "",
+    path: str = "/",
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    scheme: str = "http",
+    sni: str = "",
+) -> Result:
     """Route one request arriving on ``listener_port`` with Host ``host`` through ``resources``."""
     listener = _find_listener(resources, listener_port)
     if listener is None:
@@ -86,8 +99,11 @@ def simulate(resources: ProxyResources, *, listener_port: int, host: str = "", p
     for filt in chain.get("filters", []):
         config = filt.get("typed_config", {})
         if filt.get("name") == TCP_PROXY:
-            return Result(listener=lname, cluster=str(config.get("cluster", "")),
-                          weighted_clusters=_weighted(config.get("weighted_clusters")))
+            return Result(
+                listener=lname,
+                cluster=str(config.get("cluster", "")),
+                weighted_clusters=_weighted(config.get("weighted_clusters")),
+            )
         if filt.get("name") == HCM:
             rc = config.get("route_config")
             if "rds" in config:
@@ -109,8 +125,13 @@ class _Request:
 
     def header(self, name: str) -> str | None:
         name = name.lower()
-        pseudo = {":authority": self.host, ":method": self.method, ":scheme": self.scheme,
-                  ":path": self.path, "host": self.host}
+        pseudo = {
+            ":authority": self.host,
+            ":method": self.method,
+            ":scheme": self.scheme,
+            ":path": self.path,
+            "host": self.host,
+        }
         if name in pseudo:
             return pseudo[name]
         return next((v for k, v in self.headers.items() if k.lower() == name), None)
@@ -176,9 +197,13 @@ def _result(base: dict[str, Any], route: Mapping[str, Any]) -> Result:
         redirect["status"] = _REDIRECT_STATUS[redirect.get("response_code", "MOVED_PERMANENTLY")]
         return Result(**common, redirect=redirect)
     action = route.get("route", {})
-    return Result(**common, cluster=str(action.get("cluster", "")),
-                  weighted_clusters=_weighted(action.get("weighted_clusters")),
-                  timeout=action.get("timeout"), retry_policy=action.get("retry_policy"))
+    return Result(
+        **common,
+        cluster=str(action.get("cluster", "")),
+        weighted_clusters=_weighted(action.get("weighted_clusters")),
+        timeout=action.get("timeout"),
+        retry_policy=action.get("retry_policy"),
+    )
 
 
 def select_vhost(vhosts: Iterable[Mapping[str, Any]], host: str) -> Mapping[str, Any] | None:
@@ -269,5 +294,6 @@ def mesh_from_resources(resources: Iterable[Resource], *, mesh: MeshConfig | Non
     configs: dict[str, list[Resource]] = {}
     for r in resources:
         configs.setdefault(r.kind, []).append(r)
-    return MeshSnapshot(configs={k: tuple(v) for k, v in configs.items()}, registry=build_registry(resources),
-                        mesh=mesh or MeshConfig())
+    return MeshSnapshot(
+        configs={k: tuple(v) for k, v in configs.items()}, registry=build_registry(resources), mesh=mesh or MeshConfig()
+    )

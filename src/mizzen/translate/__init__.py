@@ -25,5 +25,4 @@ Decisions where Mizzen differs from Istio because there are no iptables:
 from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources
 from mizzen.translate.translator import TranslationError, build_endpoints, translate
 
-__all__ = ["MeshConfig", "MeshSnapshot", "Proxy", "ProxyResources", "TranslationError", "build_endpoints",
-           "translate"]
+__all__ = ["MeshConfig", "MeshSnapshot", "Proxy", "ProxyResources", "TranslationError", "build_endpoints", "translate"]

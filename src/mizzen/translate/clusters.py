@@ -35,16 +35,19 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
             c = inbound_cluster(inbound, scope.mesh.mesh.connect_timeout, inbound_pool(scope, inbound))
             out[c["name"]] = c
         out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
-    out[names.BLACKHOLE_CLUSTER] = {"name": names.BLACKHOLE_CLUSTER, "type": "STATIC",
-                                    "connect_timeout": scope.mesh.mesh.connect_timeout}
+    out[names.BLACKHOLE_CLUSTER] = {
+        "name": names.BLACKHOLE_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": scope.mesh.mesh.connect_timeout,
+    }
     if scope.mesh.mesh.zipkin_address:
-        out[names.ZIPKIN_CLUSTER] = zipkin_cluster(scope.mesh.mesh.zipkin_address,
-                                                   scope.mesh.mesh.connect_timeout)
+        out[names.ZIPKIN_CLUSTER] = zipkin_cluster(scope.mesh.mesh.zipkin_address, scope.mesh.mesh.connect_timeout)
     return dict(sorted(out.items()))
 
 
-def _service_port_clusters(scope: Scope, svc: Service, port: ServicePort,
-                           policy: DestinationPolicy) -> dict[str, JSONDict]:
+def _service_port_clusters(
+    scope: Scope, svc: Service, port: ServicePort, policy: DestinationPolicy
+) -> dict[str, JSONDict]:
     out: dict[str, JSONDict] = {}
     for subset in (None, *policy.subsets):
         c = outbound_cluster(scope, svc, port, policy, subset)
@@ -52,8 +55,9 @@ def _service_port_clusters(scope: Scope, svc: Service, port: ServicePort,
     return out
 
 
-def outbound_cluster(scope: Scope, svc: Service, port: ServicePort, policy: DestinationPolicy,
-                     subset: Mapping[str, Any] | None) -> JSONDict:
+def outbound_cluster(
+    scope: Scope, svc: Service, port: ServicePort, policy: DestinationPolicy, subset: Mapping[str, Any] | None
+) -> JSONDict:
     """One ``outbound|port|subset|host`` cluster with Istio's defaults and the DR's policy applied."""
     subset_name = str(subset.get("name", "")) if subset is not None else ""
     name = names.outbound_cluster(port.number, subset_name, svc.hostname)
@@ -96,15 +100,21 @@ def _dns_assignment(name: str, svc: Service, port: ServicePort, eps: list[Any]) 
         return load_assignment(name, eps)
     # A DNS ServiceEntry without endpoints resolves its own host name.
     target = port.target_port or port.number
-    return {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-        {"endpoint": {"address": socket_address(svc.hostname, target)}}]}]}
+    return {
+        "cluster_name": name,
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(svc.hostname, target)}}]}],
+    }
 
 
 def dns_cluster_type(logical: bool) -> JSONDict:
     """Envoy's DNS cluster extension (the Cluster-level DNS fields are deprecated in 1.40) with Istio's
     settings: refresh 60s, respect TTL, IPv4. ``logical`` = LOGICAL_DNS (DNS_ROUND_ROBIN)."""
-    config: JSONDict = {"@type": names.T_DNS_CLUSTER, "dns_refresh_rate": "60s", "respect_dns_ttl": True,
-                        "dns_lookup_family": "V4_ONLY"}
+    config: JSONDict = {
+        "@type": names.T_DNS_CLUSTER,
+        "dns_refresh_rate": "60s",
+        "respect_dns_ttl": True,
+        "dns_lookup_family": "V4_ONLY",
+    }
     if logical:
         config["all_addresses_in_single_endpoint"] = True
     return {"name": names.DNS_CLUSTER, "typed_config": config}
@@ -114,9 +124,13 @@ def dynamic_cluster(name: str, connect_timeout: str) -> JSONDict:
     """A dynamic-forward-proxy cluster: connects to the host the request names (no iptables, so this
     is how ALLOW_ANY passthrough and resolution-NONE services reach their destination)."""
     return {
-        "name": name, "connect_timeout": connect_timeout, "lb_policy": "CLUSTER_PROVIDED",
-        "cluster_type": {"name": "envoy.clusters.dynamic_forward_proxy", "typed_config": {
-            "@type": names.T_DFP_CLUSTER, "dns_cache_config": DNS_CACHE_CONFIG}},
+        "name": name,
+        "connect_timeout": connect_timeout,
+        "lb_policy": "CLUSTER_PROVIDED",
+        "cluster_type": {
+            "name": "envoy.clusters.dynamic_forward_proxy",
+            "typed_config": {"@type": names.T_DFP_CLUSTER, "dns_cache_config": DNS_CACHE_CONFIG},
+        },
     }
 
 
@@ -128,8 +142,12 @@ def inbound_pool(scope: Scope, port: InboundPort) -> Mapping[str, Any]:
         return as_map(scope.sidecar.spec["inboundConnectionPool"])
     proxy = scope.proxy
     for svc in scope.mesh.registry.services:
-        if (svc.namespace == proxy.namespace and svc.selector and svc.port(port.service_port) is not None
-                and all(proxy.labels.get(k) == v for k, v in svc.selector)):
+        if (
+            svc.namespace == proxy.namespace
+            and svc.selector
+            and svc.port(port.service_port) is not None
+            and all(proxy.labels.get(k) == v for k, v in svc.selector)
+        ):
             policy = scope.destination_policy(svc.hostname).traffic_policy
             pool = traffic.effective_policy(policy, None, port.service_port).get("connectionPool")
             if pool:
@@ -142,9 +160,14 @@ def inbound_cluster(port: InboundPort, connect_timeout: str, pool: Mapping[str, 
     name = names.inbound_cluster(port.service_port)
     pool = pool or {}
     cluster: JSONDict = {
-        "name": name, "type": "STATIC", "connect_timeout": connect_timeout, "lb_policy": "LEAST_REQUEST",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": socket_address("127.0.0.1", port.app_port)}}]}]},
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": connect_timeout,
+        "lb_policy": "LEAST_REQUEST",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address("127.0.0.1", port.app_port)}}]}],
+        },
         "circuit_breakers": traffic.circuit_breakers(pool),
     }
     traffic.apply_connection_pool(cluster, pool, port.protocol.upper() in H2_PROTOCOLS)
@@ -155,8 +178,13 @@ def zipkin_cluster(address: str, connect_timeout: str) -> JSONDict:
     """The ``zipkin`` collector cluster for ``host:port``."""
     host, _, port = address.rpartition(":")
     return {
-        "name": names.ZIPKIN_CLUSTER, "connect_timeout": connect_timeout,
+        "name": names.ZIPKIN_CLUSTER,
+        "connect_timeout": connect_timeout,
         "cluster_type": dns_cluster_type(logical=False),
-        "load_assignment": {"cluster_name": names.ZIPKIN_CLUSTER, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": socket_address(host or "127.0.0.1", int(port or 9411))}}]}]},
+        "load_assignment": {
+            "cluster_name": names.ZIPKIN_CLUSTER,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": socket_address(host or "127.0.0.1", int(port or 9411))}}]}
+            ],
+        },
     }

@@ -15,8 +15,7 @@ def cluster_kind(service: Service) -> str:
     """How a service's clusters discover endpoints: ``EDS``, ``STRICT_DNS``, ``LOGICAL_DNS`` or
     ``DYNAMIC`` (resolution NONE: forward to whatever the request names, Istio's passthrough)."""
     if service.source_kind == "ServiceEntry":
-        return {"DNS": "STRICT_DNS", "DNS_ROUND_ROBIN": "LOGICAL_DNS", "NONE": "DYNAMIC"}.get(
-            service.resolution, "EDS")
+        return {"DNS": "STRICT_DNS", "DNS_ROUND_ROBIN": "LOGICAL_DNS", "NONE": "DYNAMIC"}.get(service.resolution, "EDS")
     return "EDS"
 
 
@@ -43,8 +42,7 @@ def load_assignment(cluster: str, endpoints: Iterable[Endpoint]) -> JSONDict:
         entry: JSONDict = {"lb_endpoints": groups[locality]}
         if locality:
             parts = locality.split("/")
-            entry["locality"] = {k: v for k, v in zip(("region", "zone", "sub_zone"), parts, strict=False)
-                                 if v}
+            entry["locality"] = {k: v for k, v in zip(("region", "zone", "sub_zone"), parts, strict=False) if v}
         out.append(entry)
     return {"cluster_name": cluster, "endpoints": out}
 

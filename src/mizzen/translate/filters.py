@@ -35,9 +35,13 @@ def tracing(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
     if not mesh.zipkin_address:
         return None
     tags = {"istio.canonical_service": proxy.labels.get("app", proxy.name), "istio.namespace": proxy.namespace}
-    return telemetry.tracing_config(mesh.tracing_sampling, cluster=names.ZIPKIN_CLUSTER,
-                                    collector_host=mesh.zipkin_address, auth_token=mesh.tracing_token or None,
-                                    tags=tags)
+    return telemetry.tracing_config(
+        mesh.tracing_sampling,
+        cluster=names.ZIPKIN_CLUSTER,
+        collector_host=mesh.zipkin_address,
+        auth_token=mesh.tracing_token or None,
+        tags=tags,
+    )
 
 
 def peer_header_filter(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
@@ -50,9 +54,10 @@ def peer_header_filter(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
     if not mesh.access_log_service:
         return None
     header = telemetry.peer_id_header(proxy.node_id)
-    return {"name": names.HEADER_MUTATION, "typed_config": {
-        "@type": names.T_HEADER_MUTATION,
-        "mutations": {"request_mutations": [{"append": header}]}}}
+    return {
+        "name": names.HEADER_MUTATION,
+        "typed_config": {"@type": names.T_HEADER_MUTATION, "mutations": {"request_mutations": [{"append": header}]}},
+    }
 
 
 def http_filters(dynamic_forward: bool) -> list[JSONDict]:
@@ -63,14 +68,26 @@ def http_filters(dynamic_forward: bool) -> list[JSONDict]:
         {"name": names.CORS, "typed_config": {"@type": names.T_CORS}},
     ]
     if dynamic_forward:
-        out.append({"name": names.DFP_FILTER, "typed_config": {
-            "@type": names.T_DFP_FILTER, "dns_cache_config": DNS_CACHE_CONFIG}})
+        out.append(
+            {
+                "name": names.DFP_FILTER,
+                "typed_config": {"@type": names.T_DFP_FILTER, "dns_cache_config": DNS_CACHE_CONFIG},
+            }
+        )
     out.append({"name": names.ROUTER, "typed_config": {"@type": names.T_ROUTER}})
     return out
 
 
-def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, direction: Direction, rds: str | None = None,
-        route_config: JSONDict | None = None, filters: Sequence[JSONDict] | None = None) -> JSONDict:
+def hcm(
+    proxy: Proxy,
+    mesh: MeshConfig,
+    stat_prefix: str,
+    *,
+    direction: Direction,
+    rds: str | None = None,
+    route_config: JSONDict | None = None,
+    filters: Sequence[JSONDict] | None = None,
+) -> JSONDict:
     """An HTTP connection manager network filter using RDS ``rds`` or an inline ``route_config``."""
     config: JSONDict = {"@type": names.T_HCM, "stat_prefix": stat_prefix}
     if rds is not None:
@@ -98,8 +115,14 @@ def hcm(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, *, direction: Directio
     return {"name": names.HCM, "typed_config": config}
 
 
-def tcp_proxy(proxy: Proxy, mesh: MeshConfig, stat_prefix: str, clusters: Sequence[tuple[str, int]],
-              direction: Direction = "outbound", idle_timeout: str | None = None) -> JSONDict:
+def tcp_proxy(
+    proxy: Proxy,
+    mesh: MeshConfig,
+    stat_prefix: str,
+    clusters: Sequence[tuple[str, int]],
+    direction: Direction = "outbound",
+    idle_timeout: str | None = None,
+) -> JSONDict:
     """A tcp_proxy to one cluster or a weighted set."""
     config: JSONDict = {"@type": names.T_TCP_PROXY, "stat_prefix": stat_prefix}
     if idle_timeout is not None:

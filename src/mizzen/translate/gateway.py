@@ -95,8 +95,9 @@ def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
             chain = _tls_chain(scope, server, rds, port, secrets)
             # Two servers claiming the same SNI names on one port: the first wins (Envoy rejects twins).
             # A server left out (no credential yet) gets no route config either: nothing would use it.
-            if chain is not None and all(c.get("filter_chain_match") != chain.get("filter_chain_match")
-                                         for c in chains):
+            if chain is not None and all(
+                c.get("filter_chain_match") != chain.get("filter_chain_match") for c in chains
+            ):
                 chains.append(chain)
                 routes[rds] = _route_config(scope, rds, port, [server])
         chains += _l4_chains(scope, port, [s for s in servers if s not in plain_http and not s.terminates_tls])
@@ -104,11 +105,16 @@ def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
             continue
         name = names.listener("0.0.0.0", port)
         bind = str(servers[0].spec.get("bind") or scope.proxy.bind_address)
-        listener: JSONDict = {"name": name, "address": socket_address(bind, port), "filter_chains": chains,
-                              "traffic_direction": "OUTBOUND"}
+        listener: JSONDict = {
+            "name": name,
+            "address": socket_address(bind, port),
+            "filter_chains": chains,
+            "traffic_direction": "OUTBOUND",
+        }
         if any("filter_chain_match" in c for c in chains):
-            listener["listener_filters"] = [{"name": names.TLS_INSPECTOR,
-                                             "typed_config": {"@type": names.T_TLS_INSPECTOR}}]
+            listener["listener_filters"] = [
+                {"name": names.TLS_INSPECTOR, "typed_config": {"@type": names.T_TLS_INSPECTOR}}
+            ]
         listeners[name] = listener
     return listeners, routes, secrets
 
@@ -118,8 +124,12 @@ def listen_port(scope: Scope, port: int) -> int:
     port's targetPort (server 80 -> 8080); other numbers bind as written."""
     proxy = scope.proxy
     for svc in scope.mesh.registry.services:
-        if (svc.namespace != proxy.namespace or not svc.selector or svc.source_kind != "Service"
-                or ("experimental.istio.io/disable-gateway-port-translation", "true") in svc.labels):
+        if (
+            svc.namespace != proxy.namespace
+            or not svc.selector
+            or svc.source_kind != "Service"
+            or ("experimental.istio.io/disable-gateway-port-translation", "true") in svc.labels
+        ):
             continue
         if all(proxy.labels.get(k) == v for k, v in svc.selector):
             sp = svc.port(port)
@@ -129,8 +139,14 @@ def listen_port(scope: Scope, port: int) -> int:
 
 
 def _hcm(scope: Scope, rds: str, port: int) -> JSONDict:
-    return hcm(scope.proxy, scope.mesh.mesh, f"outbound_0.0.0.0_{port}", rds=rds, filters=http_filters(False),
-               direction="gateway")
+    return hcm(
+        scope.proxy,
+        scope.mesh.mesh,
+        f"outbound_0.0.0.0_{port}",
+        rds=rds,
+        filters=http_filters(False),
+        direction="gateway",
+    )
 
 
 def bound_virtual_services(scope: Scope, refs: set[str]) -> list[Resource]:
@@ -214,8 +230,12 @@ def _tls_chain(scope: Scope, server: Server, rds: str, port: int, secrets: dict[
     common: JSONDict = {"alpn_protocols": ["h2", "http/1.1"]}
     if not credential and server.tls.get("serverCertificate") and server.tls.get("privateKey"):
         # Istio's older file-mounted certificates: paths on the gateway's host.
-        common["tls_certificates"] = [{"certificate_chain": {"filename": str(server.tls["serverCertificate"])},
-                                       "private_key": {"filename": str(server.tls["privateKey"])}}]
+        common["tls_certificates"] = [
+            {
+                "certificate_chain": {"filename": str(server.tls["serverCertificate"])},
+                "private_key": {"filename": str(server.tls["privateKey"])},
+            }
+        ]
     else:
         # Istio reads credentialName from the gateway workload's namespace (istio-system), wherever the
         # Gateway resource lives.
@@ -231,8 +251,10 @@ def _tls_chain(scope: Scope, server: Server, rds: str, port: int, secrets: dict[
             secrets[ca["name"]] = ca
             common["validation_context_sds_secret_config"] = {"name": ca["name"], "sds_config": ADS_SOURCE}
             context["require_client_certificate"] = True
-    chain: JSONDict = {"filters": [_hcm(scope, rds, port)],
-                       "transport_socket": {"name": names.TLS_SOCKET, "typed_config": context}}
+    chain: JSONDict = {
+        "filters": [_hcm(scope, rds, port)],
+        "transport_socket": {"name": names.TLS_SOCKET, "typed_config": context},
+    }
     # transport_protocol lets a plain-HTTP server share the port (tls_inspector tells them apart).
     chain["filter_chain_match"] = {"transport_protocol": "tls"}
     sni = sorted({h for _, h in server.hosts if h != "*"})
@@ -253,9 +275,13 @@ def _secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None:
     data = _secret_data(res)
     if not data.get("tls.crt") or not data.get("tls.key"):
         return None
-    return {"name": names.secret_name(credential), "tls_certificate": {
-        "certificate_chain": {"inline_bytes": str(data["tls.crt"])},
-        "private_key": {"inline_bytes": str(data["tls.key"])}}}
+    return {
+        "name": names.secret_name(credential),
+        "tls_certificate": {
+            "certificate_chain": {"inline_bytes": str(data["tls.crt"])},
+            "private_key": {"inline_bytes": str(data["tls.key"])},
+        },
+    }
 
 
 def _secret_data(res: Resource) -> dict[str, str]:
@@ -271,8 +297,10 @@ def _ca_secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None
     ca = _secret_data(res).get("ca.crt") if res is not None else None
     if not ca:
         return None
-    return {"name": names.secret_name(credential) + "-cacert",
-            "validation_context": {"trusted_ca": {"inline_bytes": str(ca)}}}
+    return {
+        "name": names.secret_name(credential) + "-cacert",
+        "validation_context": {"trusted_ca": {"inline_bytes": str(ca)}},
+    }
 
 
 def _l4_chains(scope: Scope, port: int, servers: list[Server]) -> list[JSONDict]:

@@ -66,16 +66,20 @@ def sidecar_egress_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | No
         if not number or (egress.get("captureMode") != "NONE" and not egress.get("bind")):
             continue
         hosts = [(ns, h.lower()) for ns, _, h in (str(x).partition("/") for x in as_list(egress.get("hosts"))) if h]
-        services = [s for s in scope.services if s.port(number) is not None
-                    and egress_allows_host(hosts, s.hostname, s.namespace, sidecar.namespace)]
+        services = [
+            s
+            for s in scope.services
+            if s.port(number) is not None and egress_allows_host(hosts, s.hostname, s.namespace, sidecar.namespace)
+        ]
         bind = str(egress.get("bind") or "127.0.0.1")
         name = names.listener(bind, number)
         stat = f"outbound_{bind}_{number}"
         protocol = str(port_spec.get("protocol", "TCP")).upper()
         if protocol in HTTP_PROTOCOLS:
             rc = sidecar_route_config(scope, str(number), services, only_port=number)
-            filt = hcm(scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rc["name"],
-                       filters=http_filters(True))
+            filt = hcm(
+                scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rc["name"], filters=http_filters(True)
+            )
             out.append((_listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), rc))
         elif services:
             ctx = RouteContext(scope, number)
@@ -86,16 +90,26 @@ def sidecar_egress_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | No
 
 
 def _listener(name: str, address: str, port: int, chains: list[JSONDict], direction: str) -> JSONDict:
-    return {"name": name, "address": socket_address(address, port), "filter_chains": chains,
-            "traffic_direction": direction}
+    return {
+        "name": name,
+        "address": socket_address(address, port),
+        "filter_chains": chains,
+        "traffic_direction": direction,
+    }
 
 
 def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
     """``127.0.0.1:<http proxy port>`` -> HCM on RDS ``http_proxy`` (with the dynamic forward proxy
     filter, so ALLOW_ANY passthrough reaches hosts the mesh does not know)."""
     name = names.listener("127.0.0.1", port)
-    filt = hcm(scope.proxy, scope.mesh.mesh, f"outbound_{name}", direction="outbound", rds=names.RDS_HTTP_PROXY,
-               filters=http_filters(True))
+    filt = hcm(
+        scope.proxy,
+        scope.mesh.mesh,
+        f"outbound_{name}",
+        direction="outbound",
+        rds=names.RDS_HTTP_PROXY,
+        filters=http_filters(True),
+    )
     return _listener(name, "127.0.0.1", port, [{"filters": [filt]}], "OUTBOUND")
 
 
@@ -108,11 +122,17 @@ def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
     if port.protocol.upper() in ("TCP", "TLS", "MONGO", "MYSQL", "REDIS"):
         filt = tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound")
     else:
-        route = {"name": names.DEFAULT_ROUTE, "match": {"prefix": "/"},
-                 "route": {"cluster": cluster, "timeout": "0s"},
-                 "decorator": {"operation": f"{proxy.name}.{proxy.namespace}:{port.service_port}/*"}}
-        rc = {"name": cluster, "validate_clusters": False, "virtual_hosts": [
-            {"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}]}
+        route = {
+            "name": names.DEFAULT_ROUTE,
+            "match": {"prefix": "/"},
+            "route": {"cluster": cluster, "timeout": "0s"},
+            "decorator": {"operation": f"{proxy.name}.{proxy.namespace}:{port.service_port}/*"},
+        }
+        rc = {
+            "name": cluster,
+            "validate_clusters": False,
+            "virtual_hosts": [{"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}],
+        }
         filt = hcm(proxy, scope.mesh.mesh, stat, direction="inbound", route_config=rc, filters=http_filters(False))
     return _listener(name, proxy.ip, port.listen_port, [{"filters": [filt]}], "INBOUND")
 
@@ -135,11 +155,9 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSOND
     default = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, host))
     lis = _listener(name, upstream.bind, upstream.listen_port, [{"filters": [default]}], "OUTBOUND")
     if sp is not None and sp.protocol.upper() in TLS_PROTOCOLS:
-        chains = sni_filter_chains(tls_routes(ctx, vs),
-                                   lambda dests: outbound_tcp_proxy(ctx, stat, dests))
+        chains = sni_filter_chains(tls_routes(ctx, vs), lambda dests: outbound_tcp_proxy(ctx, stat, dests))
         if chains:
             lis["filter_chains"] = chains
             lis["default_filter_chain"] = {"filters": [default]}
-            lis["listener_filters"] = [{"name": names.TLS_INSPECTOR,
-                                        "typed_config": {"@type": names.T_TLS_INSPECTOR}}]
+            lis["listener_filters"] = [{"name": names.TLS_INSPECTOR, "typed_config": {"@type": names.T_TLS_INSPECTOR}}]
     return lis, None

@@ -51,8 +51,7 @@ def route_match(match: Mapping[str, Any]) -> JSONDict:
     else:
         out["prefix"] = "/"
     out["case_sensitive"] = not bool(match.get("ignoreUriCase"))
-    headers = [header_matcher(_PSEUDO[k], as_map(match[k])) for k in ("authority", "method", "scheme")
-               if k in match]
+    headers = [header_matcher(_PSEUDO[k], as_map(match[k])) for k in ("authority", "method", "scheme") if k in match]
     for name, sm in sorted(as_map(match.get("headers")).items()):
         if name.lower() not in _IGNORED_HEADER_KEYS:
             headers.append(header_matcher(name.lower(), as_map(sm)))
@@ -64,8 +63,9 @@ def route_match(match: Mapping[str, Any]) -> JSONDict:
     params = []
     for name, sm in sorted(as_map(match.get("queryParams")).items()):
         matcher = string_matcher(as_map(sm))
-        params.append({"name": name, "present_match": True} if matcher is None
-                      else {"name": name, "string_match": matcher})
+        params.append(
+            {"name": name, "present_match": True} if matcher is None else {"name": name, "string_match": matcher}
+        )
     if params:
         out["query_parameters"] = params
     return out

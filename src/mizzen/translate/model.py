@@ -139,23 +139,34 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
     http_port = metadata.get(META_HTTP_PROXY_PORT)
     inbound = tuple(
         InboundPort(
-            service_port=int(p["servicePort"]), name=str(p.get("name", "")),
-            protocol=str(p.get("protocol", "HTTP")), listen_port=int(p["listenPort"]),
+            service_port=int(p["servicePort"]),
+            name=str(p.get("name", "")),
+            protocol=str(p.get("protocol", "HTTP")),
+            listen_port=int(p["listenPort"]),
             app_port=int(p["appPort"]),
         )
         for p in _records(metadata.get(META_INBOUND))
     )
     upstreams = tuple(
-        Upstream(host=str(u["host"]), port=int(u["port"]), listen_port=int(u["listenPort"]),
-                 bind=str(u.get("bind", "127.0.0.1")))
+        Upstream(
+            host=str(u["host"]),
+            port=int(u["port"]),
+            listen_port=int(u["listenPort"]),
+            bind=str(u.get("bind", "127.0.0.1")),
+        )
         for u in _records(metadata.get(META_UPSTREAMS))
     )
     return Proxy(
-        id=f"{name}.{namespace}", type="router" if ptype == "router" else "sidecar", name=name,
-        namespace=namespace, ip=ips[0], labels=labels,
+        id=f"{name}.{namespace}",
+        type="router" if ptype == "router" else "sidecar",
+        name=name,
+        namespace=namespace,
+        ip=ips[0],
+        labels=labels,
         service_account=str(metadata.get(META_SERVICE_ACCOUNT) or "default"),
         http_proxy_port=int(http_port) if isinstance(http_port, int | float | str) and http_port else None,
-        inbound=inbound, upstreams=upstreams,
+        inbound=inbound,
+        upstreams=upstreams,
         bind_address=str(metadata.get(META_BIND) or "127.0.0.1"),
         access_log=str(metadata.get(META_ACCESS_LOG) or ""),
     )

@@ -55,8 +55,13 @@ T_PREVIOUS_PRIORITIES = _T + "envoy.extensions.retry.priority.previous_prioritie
 T_HTTP_PROTOCOL_OPTIONS = _T + HTTP_PROTOCOL_OPTIONS
 
 # --- config provenance paths (Istio's `istio.config` metadata)
-_CONFIG_KIND_PATH = {"VirtualService": "virtual-service", "DestinationRule": "destination-rule",
-                     "Gateway": "gateway", "ServiceEntry": "service-entry", "Sidecar": "sidecar"}
+_CONFIG_KIND_PATH = {
+    "VirtualService": "virtual-service",
+    "DestinationRule": "destination-rule",
+    "Gateway": "gateway",
+    "ServiceEntry": "service-entry",
+    "Sidecar": "sidecar",
+}
 
 
 def outbound_cluster(port: int, subset: str, host: str) -> str:

@@ -20,8 +20,13 @@ from mizzen.translate.match import is_catch_all, route_match
 from mizzen.translate.policies import cors, fault, headers, retry, traffic
 from mizzen.translate.scope import Scope
 
-_REDIRECT_CODES = {301: "MOVED_PERMANENTLY", 302: "FOUND", 303: "SEE_OTHER", 307: "TEMPORARY_REDIRECT",
-                   308: "PERMANENT_REDIRECT"}
+_REDIRECT_CODES = {
+    301: "MOVED_PERMANENTLY",
+    302: "FOUND",
+    303: "SEE_OTHER",
+    307: "TEMPORARY_REDIRECT",
+    308: "PERMANENT_REDIRECT",
+}
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,12 @@ def default_route(scope: Scope, host: str, port: int) -> JSONDict:
     action: JSONDict = {"cluster": names.outbound_cluster(port, "", host), "timeout": "0s"}
     hashing = _apply_hash_policy(scope, host, port, action)
     action["retry_policy"] = retry.default_retry_policy(hashing)
-    return {"name": names.DEFAULT_ROUTE, "match": {"prefix": "/"}, "route": action,
-            "decorator": {"operation": f"{host}:{port}/*"}}
+    return {
+        "name": names.DEFAULT_ROUTE,
+        "match": {"prefix": "/"},
+        "route": action,
+        "decorator": {"operation": f"{host}:{port}/*"},
+    }
 
 
 def http_routes(ctx: RouteContext, vs: Resource) -> list[JSONDict]:
@@ -280,8 +289,10 @@ def _apply_rewrite(action: JSONDict, rewrite: Mapping[str, Any]) -> None:
         action["prefix_rewrite"] = str(rewrite["uri"])
     regex = as_map(rewrite.get("uriRegexRewrite"))
     if regex:
-        action["regex_rewrite"] = {"pattern": {"regex": str(regex.get("match", ""))},
-                                   "substitution": str(regex.get("rewrite", ""))}
+        action["regex_rewrite"] = {
+            "pattern": {"regex": str(regex.get("match", ""))},
+            "substitution": str(regex.get("rewrite", "")),
+        }
     if rewrite.get("authority"):
         action["host_rewrite_literal"] = str(rewrite["authority"])
 
@@ -298,7 +309,7 @@ def _mirror_policies(ctx: RouteContext, spec: Mapping[str, Any], namespace: str)
         out.append(_mirror(ctx, as_map(spec["mirror"]), namespace, fraction))
     for m in as_list(spec.get("mirrors")):
         m = as_map(m)
-        fraction = (percent_of(m) if "percentage" in m else {"numerator": 100, "denominator": "HUNDRED"})
+        fraction = percent_of(m) if "percentage" in m else {"numerator": 100, "denominator": "HUNDRED"}
         out.append(_mirror(ctx, as_map(m.get("destination")), namespace, fraction))
     return [m for m in out if m["runtime_fraction"]["default_value"]["numerator"] > 0]
 

@@ -107,8 +107,21 @@ def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
             wildcard_rules.append((index, host, dr))
         elif host:
             rules_by_host.setdefault(host, []).append((index, dr))
-    return Scope(proxy, mesh, services, vss, drs, sidecar, str(policy), by_host, dict(mesh.registry.endpoints),
-                 rules_by_host, wildcard_rules, {}, frozenset(s.hostname for s in mesh.registry.services))
+    return Scope(
+        proxy,
+        mesh,
+        services,
+        vss,
+        drs,
+        sidecar,
+        str(policy),
+        by_host,
+        dict(mesh.registry.endpoints),
+        rules_by_host,
+        wildcard_rules,
+        {},
+        frozenset(s.hostname for s in mesh.registry.services),
+    )
 
 
 def inbound_ports(scope: Scope) -> tuple[InboundPort, ...]:
@@ -126,9 +139,12 @@ def inbound_ports(scope: Scope) -> tuple[InboundPort, ...]:
             continue  # unix:// endpoints and malformed entries: nothing this proxy can bind
         current = ports.get(number)
         ports[number] = InboundPort(
-            service_port=number, name=str(port.get("name", current.name if current else "")),
+            service_port=number,
+            name=str(port.get("name", current.name if current else "")),
             protocol=str(port.get("protocol", current.protocol if current else "HTTP")).upper(),
-            listen_port=current.listen_port if current else number, app_port=int(target))
+            listen_port=current.listen_port if current else number,
+            app_port=int(target),
+        )
     return tuple(sorted(ports.values(), key=lambda p: p.service_port))
 
 

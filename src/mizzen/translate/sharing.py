@@ -85,7 +85,9 @@ def merge(shared: ProxyResources, local: ProxyResources) -> ProxyResources:
         return dict(sorted({**a, **b}.items()))
 
     return ProxyResources(
-        clusters=both(shared.clusters, local.clusters), endpoints=both(shared.endpoints, local.endpoints),
-        listeners=both(shared.listeners, local.listeners), routes=both(shared.routes, local.routes),
+        clusters=both(shared.clusters, local.clusters),
+        endpoints=both(shared.endpoints, local.endpoints),
+        listeners=both(shared.listeners, local.listeners),
+        routes=both(shared.routes, local.routes),
         secrets=both(shared.secrets, local.secrets),
     )

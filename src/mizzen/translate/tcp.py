@@ -35,8 +35,11 @@ def l4_applies(ctx: RouteContext, vs: Resource, match: Mapping[str, Any]) -> boo
     if port and port != ctx.port:
         return False
     proxy = ctx.scope.proxy
-    if ctx.gateways is None and "sourceLabels" in match and not labels_match(
-            as_map(match["sourceLabels"]), proxy.labels):
+    if (
+        ctx.gateways is None
+        and "sourceLabels" in match
+        and not labels_match(as_map(match["sourceLabels"]), proxy.labels)
+    ):
         return False
     if match.get("sourceNamespace") and match["sourceNamespace"] != proxy.namespace:
         return False
@@ -86,8 +89,7 @@ def tls_routes(ctx: RouteContext, vs: Resource | None) -> list[tuple[list[str], 
     return out
 
 
-def sni_filter_chains(routes: list[tuple[list[str], list[tuple[str, int]]]],
-                      make_filter: Any) -> list[JSONDict]:
+def sni_filter_chains(routes: list[tuple[list[str], list[tuple[str, int]]]], make_filter: Any) -> list[JSONDict]:
     """One filter chain per distinct SNI set (first rule wins for a repeated name, as Envoy requires
     unique matches)."""
     seen: set[str] = set()

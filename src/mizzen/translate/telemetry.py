@@ -48,7 +48,10 @@ _ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig"
 
 
 def http_access_loggers(
-    proxy_direction: Direction, *, file_path: str | None, auth_token: str | None = None,
+    proxy_direction: Direction,
+    *,
+    file_path: str | None,
+    auth_token: str | None = None,
 ) -> list[dict[str, object]]:
     """Access loggers for an HTTP connection manager: ALS to the control plane, plus a file log if asked.
 
@@ -69,11 +72,15 @@ def http_access_loggers(
 
 
 def tcp_access_loggers(
-    proxy_direction: Direction, *, file_path: str | None, auth_token: str | None = None,
+    proxy_direction: Direction,
+    *,
+    file_path: str | None,
+    auth_token: str | None = None,
 ) -> list[dict[str, object]]:
     """Access loggers for a tcp_proxy filter (pair with :func:`tcp_access_log_options`)."""
     config: dict[str, object] = {
-        "@type": _TCP_GRPC_TYPE, "common_config": _common_config(proxy_direction, auth_token),
+        "@type": _TCP_GRPC_TYPE,
+        "common_config": _common_config(proxy_direction, auth_token),
     }
     loggers: list[dict[str, object]] = [{"name": "envoy.access_loggers.tcp_grpc", "typed_config": config}]
     if file_path:
@@ -95,7 +102,8 @@ def file_access_logger(path: str, log_format: str = ISTIO_DEFAULT_LOG_FORMAT) ->
     return {
         "name": "envoy.access_loggers.file",
         "typed_config": {
-            "@type": _FILE_TYPE, "path": path,
+            "@type": _FILE_TYPE,
+            "path": path,
             "log_format": {"text_format_source": {"inline_string": log_format}},
         },
     }
@@ -113,8 +121,12 @@ def peer_id_header(node_id: str) -> dict[str, object]:
 
 
 def tracing_config(
-    sampling_percent: float, *, cluster: str = ZIPKIN_CLUSTER, collector_host: str = "127.0.0.1:15014",
-    auth_token: str | None = None, tags: Mapping[str, str] | None = None,
+    sampling_percent: float,
+    *,
+    cluster: str = ZIPKIN_CLUSTER,
+    collector_host: str = "127.0.0.1:15014",
+    auth_token: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """HCM ``tracing`` for a Zipkin (JSON v2) tracer posting to ``/api/v2/spans`` on ``cluster``.
 
@@ -158,15 +170,29 @@ def zipkin_cluster(address: str, port: int) -> dict[str, object]:
         "connect_timeout": "1s",
         "load_assignment": {
             "cluster_name": ZIPKIN_CLUSTER,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-                "socket_address": {"address": address, "port_value": port},
-            }}}]}],
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": address, "port_value": port},
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
         },
     }
 
 
 def hcm_telemetry(
-    proxy: Proxy, mesh: MeshConfig, direction: Direction, *, auth_token: str | None = None,
+    proxy: Proxy,
+    mesh: MeshConfig,
+    direction: Direction,
+    *,
+    auth_token: str | None = None,
 ) -> dict[str, object]:
     """The ``access_log`` and (when the mesh has a Zipkin address) ``tracing`` fields of one HCM.
 
@@ -179,8 +205,9 @@ def hcm_telemetry(
     fields: dict[str, object] = {"access_log": loggers}
     if mesh.zipkin_address:
         tags = {"istio.canonical_service": proxy.labels.get("app", proxy.name), "istio.namespace": proxy.namespace}
-        fields["tracing"] = tracing_config(mesh.tracing_sampling, collector_host=mesh.zipkin_address,
-                                           auth_token=auth_token, tags=tags)
+        fields["tracing"] = tracing_config(
+            mesh.tracing_sampling, collector_host=mesh.zipkin_address, auth_token=auth_token, tags=tags
+        )
     return fields
 
 

@@ -36,8 +36,11 @@ def translate(proxy: Proxy, mesh: MeshSnapshot) -> ProxyResources:
         if proxy.http_proxy_port:
             routes[names.RDS_HTTP_PROXY] = http_proxy_route_config(scope)
     return ProxyResources(
-        clusters=clusters, endpoints=endpoints, listeners=dict(sorted(listeners.items())),
-        routes=dict(sorted(routes.items())), secrets=dict(sorted(secrets.items())),
+        clusters=clusters,
+        endpoints=endpoints,
+        listeners=dict(sorted(listeners.items())),
+        routes=dict(sorted(routes.items())),
+        secrets=dict(sorted(secrets.items())),
     )
 
 

@@ -92,8 +92,13 @@ def sidecar_route_config(scope: Scope, name: str, services: Sequence[Service], o
             if not is_http(port) or (only_port and port.number != only_port):
                 continue
             domains = _unique(with_port(domain_variants(svc, scope.proxy.namespace), port.number), seen)
-            vhosts.append({"name": names.vhost(svc.hostname, port.number), "domains": domains,
-                           "routes": service_routes(scope, index, svc, port.number)})
+            vhosts.append(
+                {
+                    "name": names.vhost(svc.hostname, port.number),
+                    "domains": domains,
+                    "routes": service_routes(scope, index, svc, port.number),
+                }
+            )
     if not only_port or only_port == 80:
         vhosts += _non_registry_vhosts(scope, index, seen)
     vhosts = [v for v in vhosts if v["domains"]]
@@ -130,26 +135,44 @@ def _unique(domains: list[str], seen: set[str]) -> list[str]:
 def catch_all_vhost(policy: str) -> JSONDict:
     """``allow_any`` (to PassthroughCluster) or ``block_all`` (502) for unknown hosts."""
     if policy == "REGISTRY_ONLY":
-        return {"name": names.BLOCK_ALL, "domains": ["*"], "routes": [
-            {"name": names.BLOCK_ALL, "match": {"prefix": "/"}, "direct_response": {"status": 502}}]}
-    return {"name": names.ALLOW_ANY, "domains": ["*"], "routes": [
-        {"name": names.ALLOW_ANY, "match": {"prefix": "/"},
-         "route": {"cluster": names.PASSTHROUGH_CLUSTER, "timeout": "0s"}}]}
+        return {
+            "name": names.BLOCK_ALL,
+            "domains": ["*"],
+            "routes": [{"name": names.BLOCK_ALL, "match": {"prefix": "/"}, "direct_response": {"status": 502}}],
+        }
+    return {
+        "name": names.ALLOW_ANY,
+        "domains": ["*"],
+        "routes": [
+            {
+                "name": names.ALLOW_ANY,
+                "match": {"prefix": "/"},
+                "route": {"cluster": names.PASSTHROUGH_CLUSTER, "timeout": "0s"},
+            }
+        ],
+    }
 
 
 def upstream_route_config(scope: Scope, svc: Service, port: int) -> JSONDict:
     """Route config for an explicit upstream port bound to one service (any authority)."""
     index = VirtualServiceIndex(mesh_virtual_services(scope))
-    vhost = {"name": names.vhost(svc.hostname, port), "domains": ["*"],
-             "routes": service_routes(scope, index, svc, port)}
+    vhost = {
+        "name": names.vhost(svc.hostname, port),
+        "domains": ["*"],
+        "routes": service_routes(scope, index, svc, port),
+    }
     return route_config(names.upstream_route_config(svc.hostname, port), [vhost])
 
 
 def route_config(name: str, vhosts: list[JSONDict], headers: list[JSONDict] | None = None) -> JSONDict:
     """A RouteConfiguration with Istio's settings (clusters not validated: unknown -> 503), adding
     ``headers`` to every request it routes."""
-    rc: JSONDict = {"name": name, "virtual_hosts": vhosts, "validate_clusters": False,
-                    "max_direct_response_body_size_bytes": MAX_DIRECT_BODY}
+    rc: JSONDict = {
+        "name": name,
+        "virtual_hosts": vhosts,
+        "validate_clusters": False,
+        "max_direct_response_body_size_bytes": MAX_DIRECT_BODY,
+    }
     if headers:
         rc["request_headers_to_add"] = headers
     return rc

@@ -19,7 +19,21 @@ from mizzen.xds.status import ProxyStatus, TypeStatus, sync_status
 from mizzen.xds.stream import Stream, TypeState
 
 __all__ = [
-    "EncodeError", "Encoder", "NodeInfo", "ProtocolError", "ProxyStatus", "Response", "Snapshot",
-    "SnapshotCache", "SnapshotError", "Stream", "TypeState", "TypeStatus", "XdsError", "XdsServer",
-    "decode", "encode", "sync_status",
+    "EncodeError",
+    "Encoder",
+    "NodeInfo",
+    "ProtocolError",
+    "ProxyStatus",
+    "Response",
+    "Snapshot",
+    "SnapshotCache",
+    "SnapshotError",
+    "Stream",
+    "TypeState",
+    "TypeStatus",
+    "XdsError",
+    "XdsServer",
+    "decode",
+    "encode",
+    "sync_status",
 ]

@@ -18,11 +18,24 @@ from typing import Any as AnyType
 from google.protobuf import descriptor, descriptor_pool, json_format, message_factory
 
 _FD = descriptor.FieldDescriptor
-_INTS = frozenset({_FD.TYPE_INT32, _FD.TYPE_INT64, _FD.TYPE_UINT32, _FD.TYPE_UINT64, _FD.TYPE_SINT32,
-                   _FD.TYPE_SINT64, _FD.TYPE_FIXED32, _FD.TYPE_FIXED64, _FD.TYPE_SFIXED32, _FD.TYPE_SFIXED64})
+_INTS = frozenset(
+    {
+        _FD.TYPE_INT32,
+        _FD.TYPE_INT64,
+        _FD.TYPE_UINT32,
+        _FD.TYPE_UINT64,
+        _FD.TYPE_SINT32,
+        _FD.TYPE_SINT64,
+        _FD.TYPE_FIXED32,
+        _FD.TYPE_FIXED64,
+        _FD.TYPE_SFIXED32,
+        _FD.TYPE_SFIXED64,
+    }
+)
 _FLOATS = frozenset({_FD.TYPE_DOUBLE, _FD.TYPE_FLOAT})
-_WRAPPERS = frozenset(f"google.protobuf.{n}Value" for n in
-                      ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String"))
+_WRAPPERS = frozenset(
+    f"google.protobuf.{n}Value" for n in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String")
+)
 _JSON_SUBTREES = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
 _TIME_TYPES = frozenset({"google.protobuf.Duration", "google.protobuf.Timestamp"})
 _ANY = "google.protobuf.Any"

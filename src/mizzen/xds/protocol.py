@@ -39,8 +39,9 @@ def node_info(node: AnyType) -> NodeInfo:
     else:
         version = node.user_agent_version
     metadata: dict[str, object] = json_format.MessageToDict(node.metadata) if node.HasField("metadata") else {}
-    return NodeInfo(node_id=node.id, cluster=node.cluster, metadata=metadata, envoy_version=version,
-                    user_agent=node.user_agent_name)
+    return NodeInfo(
+        node_id=node.id, cluster=node.cluster, metadata=metadata, envoy_version=version, user_agent=node.user_agent_name
+    )
 
 
 @dataclass(frozen=True)

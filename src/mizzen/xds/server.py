@@ -91,17 +91,19 @@ class XdsServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 = a free port) and return the bound port."""
-        server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.max_send_message_length", 256 * 1024 * 1024),
-            # Find proxies that vanished without closing their stream (host gone, network cut), as
-            # Istio does (30 s / 10 s); tolerate clients' own keepalive pings.
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-            ("grpc.http2.max_ping_strikes", 0),
-        ])
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 256 * 1024 * 1024),
+                # Find proxies that vanished without closing their stream (host gone, network cut), as
+                # Istio does (30 s / 10 s); tolerate clients' own keepalive pings.
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                ("grpc.http2.max_ping_strikes", 0),
+            ]
+        )
         handler = grpc.stream_stream_rpc_method_handler(
             self._handle,
             request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
@@ -152,7 +154,9 @@ class XdsServer:
         assert conn.stream.node is not None  # only identified streams are registered
         states = conn.stream.types
         return ProxyStatus(
-            node=conn.stream.node, connected_since=conn.connected_since, peer=conn.peer,
+            node=conn.stream.node,
+            connected_since=conn.connected_since,
+            peer=conn.peer,
             types=tuple(TypeStatus.of(states[t]) for t in types.ordered(states)),
         )
 
@@ -217,8 +221,13 @@ class XdsServer:
             elif isinstance(action, Nacked):
                 self.metrics.nacks[action.type_url] += 1
                 conn.pushes.pop(action.type_url, None)
-                log.warning("proxy %s rejected %s (nonce %s): %s", conn.node_id,
-                            types.SHORT_NAMES.get(action.type_url, action.type_url), action.nonce, action.message)
+                log.warning(
+                    "proxy %s rejected %s (nonce %s): %s",
+                    conn.node_id,
+                    types.SHORT_NAMES.get(action.type_url, action.type_url),
+                    action.nonce,
+                    action.message,
+                )
             elif isinstance(action, Ignored):
                 self.metrics.stale[action.type_url] += 1
 
@@ -244,8 +253,9 @@ class XdsServer:
     async def _connected(self, conn: _Connection, node: NodeInfo) -> None:
         previous = self._current.get(node.node_id)
         if previous is not None:
-            log.warning("node %s opened a new stream (%s); closing the old one (%s)",
-                        node.node_id, conn.peer, previous.peer)
+            log.warning(
+                "node %s opened a new stream (%s); closing the old one (%s)", node.node_id, conn.peer, previous.peer
+            )
             previous.inbox.put_nowait(_SUPERSEDED)
         self._current[node.node_id] = conn
         self._open.add(conn)

@@ -57,12 +57,11 @@ class Snapshot:
 
     __slots__ = ("_resources", "_versions")
 
-    def __init__(self, resources: Mapping[str, Resources] | None = None,
-                 versions: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, resources: Mapping[str, Resources] | None = None, versions: Mapping[str, str] | None = None
+    ) -> None:
         """``resources`` maps type URL to ``{name: Any bytes}``; ``versions`` overrides computed versions."""
-        self._resources: dict[str, Resources] = {
-            t: MappingProxyType(dict(r)) for t, r in (resources or {}).items()
-        }
+        self._resources: dict[str, Resources] = {t: MappingProxyType(dict(r)) for t, r in (resources or {}).items()}
         given = versions or {}
         self._versions = {t: given.get(t) or content_version(r) for t, r in self._resources.items()}
 

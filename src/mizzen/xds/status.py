@@ -47,10 +47,16 @@ class TypeStatus:
         """Snapshot a stream's :class:`TypeState`."""
         names = ("*",) if state.wildcard else ()
         return cls(
-            type_url=state.type_url, status=sync_status(state), nonce_sent=state.nonce_sent,
-            nonce_acked=state.nonce_acked, version_sent=state.version_sent, version_acked=state.version_acked,
-            last_error=state.last_error, last_error_time=state.last_error_time,
-            last_sent_time=state.last_sent_time, subscribed=names + tuple(sorted(state.names)),
+            type_url=state.type_url,
+            status=sync_status(state),
+            nonce_sent=state.nonce_sent,
+            nonce_acked=state.nonce_acked,
+            version_sent=state.version_sent,
+            version_acked=state.version_acked,
+            last_error=state.last_error,
+            last_error_time=state.last_error_time,
+            last_sent_time=state.last_sent_time,
+            subscribed=names + tuple(sorted(state.names)),
         )
 
 

@@ -28,8 +28,12 @@ METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregate
 class FakeEnvoy:
     """Builds requests like Envoy does; tracks the last nonce and applied version per type."""
 
-    def __init__(self, node_id: str = "sidecar~127.0.0.1~app.default~default.svc.cluster.local",
-                 metadata: Mapping[str, object] | None = None, version: tuple[int, int, int] = (1, 40, 0)) -> None:
+    def __init__(
+        self,
+        node_id: str = "sidecar~127.0.0.1~app.default~default.svc.cluster.local",
+        metadata: Mapping[str, object] | None = None,
+        version: tuple[int, int, int] = (1, 40, 0),
+    ) -> None:
         self.node = base_pb2.Node(id=node_id, cluster="app.default", user_agent_name="envoy")
         self.node.user_agent_build_version.version.major_number = version[0]
         self.node.user_agent_build_version.version.minor_number = version[1]
@@ -43,12 +47,16 @@ class FakeEnvoy:
         self.names: dict[str, list[str]] = {}
         self._first = True
 
-    def request(self, type_url: str, names: Iterable[str] = (), *, nonce: str | None = None,
-                version: str | None = None) -> AnyType:
+    def request(
+        self, type_url: str, names: Iterable[str] = (), *, nonce: str | None = None, version: str | None = None
+    ) -> AnyType:
         """A (re)subscription request echoing the last nonce and version unless given."""
         self.names[type_url] = list(names)
-        return self._build(type_url, nonce=self.nonces.get(type_url, "") if nonce is None else nonce,
-                           version=self.versions.get(type_url, "") if version is None else version)
+        return self._build(
+            type_url,
+            nonce=self.nonces.get(type_url, "") if nonce is None else nonce,
+            version=self.versions.get(type_url, "") if version is None else version,
+        )
 
     def ack(self, response: Response | AnyType, names: Iterable[str] | None = None) -> AnyType:
         """ACK a response: its nonce and version, the current (or given) subscription."""
@@ -66,8 +74,9 @@ class FakeEnvoy:
         return req
 
     def _build(self, type_url: str, *, nonce: str, version: str) -> AnyType:
-        req = discovery_pb2.DiscoveryRequest(type_url=type_url, response_nonce=nonce, version_info=version,
-                                             resource_names=self.names.get(type_url, []))
+        req = discovery_pb2.DiscoveryRequest(
+            type_url=type_url, response_nonce=nonce, version_info=version, resource_names=self.names.get(type_url, [])
+        )
         if self._first:
             req.node.CopyFrom(self.node)
             self._first = False
@@ -139,8 +148,15 @@ class AdsClient:
         await self._channel.close()
 
 
-def ads_bootstrap(node_id: str, xds_port: int, admin_port: int, *, token: str | None = None,
-                  cluster: str = "", prune_stats: bool = True) -> dict[str, object]:
+def ads_bootstrap(
+    node_id: str,
+    xds_port: int,
+    admin_port: int,
+    *,
+    token: str | None = None,
+    cluster: str = "",
+    prune_stats: bool = True,
+) -> dict[str, object]:
     """A minimal Envoy bootstrap that takes everything over ADS from ``127.0.0.1:xds_port``.
 
     Admin on loopback, a static HTTP/2 ``xds-grpc`` cluster carrying the bearer token as gRPC initial
@@ -152,14 +168,37 @@ def ads_bootstrap(node_id: str, xds_port: int, admin_port: int, *, token: str | 
     config: dict[str, object] = {
         "node": {"id": node_id, "cluster": cluster or node_id},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {"clusters": [{
-            "name": "xds-grpc", "type": "STATIC", "connect_timeout": "1s",
-            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}}},
-            "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [{"endpoint": {
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": xds_port}}}}]}]},
-        }]},
+        "static_resources": {
+            "clusters": [
+                {
+                    "name": "xds-grpc",
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "load_assignment": {
+                        "cluster_name": "xds-grpc",
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {
+                                        "endpoint": {
+                                            "address": {
+                                                "socket_address": {"address": "127.0.0.1", "port_value": xds_port}
+                                            }
+                                        }
+                                    }
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ]
+        },
         "dynamic_resources": {
             "ads_config": {"api_type": "GRPC", "transport_api_version": "V3", "grpc_services": [grpc_service]},
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
@@ -167,53 +206,111 @@ def ads_bootstrap(node_id: str, xds_port: int, admin_port: int, *, token: str | 
         },
     }
     if prune_stats:
-        config["stats_config"] = {"stats_matcher": {"inclusion_list": {"patterns": [
-            {"prefix": "listener_manager."}, {"prefix": "cluster_manager."}, {"prefix": "control_plane."},
-            {"prefix": "server."}]}}}
+        config["stats_config"] = {
+            "stats_matcher": {
+                "inclusion_list": {
+                    "patterns": [
+                        {"prefix": "listener_manager."},
+                        {"prefix": "cluster_manager."},
+                        {"prefix": "control_plane."},
+                        {"prefix": "server."},
+                    ]
+                }
+            }
+        }
     return config
 
 
 # --- small but real Envoy resources for tests (proto-JSON dicts) -----------------------------------------
 def cluster(name: str, timeout: str = "1s") -> dict[str, object]:
     """An EDS cluster fed over ADS."""
-    return {"name": name, "type": "EDS", "connect_timeout": timeout,
-            "eds_cluster_config": {"eds_config": {"ads": {}, "resource_api_version": "V3"}}}
+    return {
+        "name": name,
+        "type": "EDS",
+        "connect_timeout": timeout,
+        "eds_cluster_config": {"eds_config": {"ads": {}, "resource_api_version": "V3"}},
+    }
 
 
 def cla(name: str, port: int = 8080) -> dict[str, object]:
     """An endpoint assignment with one loopback endpoint."""
-    return {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-        "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}
+    return {
+        "cluster_name": name,
+        "endpoints": [
+            {
+                "lb_endpoints": [
+                    {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+                ]
+            }
+        ],
+    }
 
 
 def listener(name: str, port: int, route: str) -> dict[str, object]:
     """A listener with an HTTP connection manager on RDS ``route``."""
-    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
-                         ".HttpConnectionManager",
-                "stat_prefix": name,
-                "rds": {"route_config_name": route, "config_source": {"ads": {}, "resource_api_version": "V3"}},
-                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+                            ".HttpConnectionManager",
+                            "stat_prefix": name,
+                            "rds": {
+                                "route_config_name": route,
+                                "config_source": {"ads": {}, "resource_api_version": "V3"},
+                            },
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
 
 
 def route(name: str, cluster_name: str, prefix: str = "/") -> dict[str, object]:
     """A route configuration sending every path under ``prefix`` to one cluster."""
-    return {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-        {"match": {"prefix": prefix}, "route": {"cluster": cluster_name}}]}]}
+    return {
+        "name": name,
+        "virtual_hosts": [
+            {
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{"match": {"prefix": prefix}, "route": {"cluster": cluster_name}}],
+            }
+        ],
+    }
 
 
-def snapshot(clusters: dict[str, str] | None = None, *, ports: dict[str, int] | None = None,
-             routes: dict[str, str] | None = None, listeners: dict[str, tuple[int, str]] | None = None) -> Snapshot:
+def snapshot(
+    clusters: dict[str, str] | None = None,
+    *,
+    ports: dict[str, int] | None = None,
+    routes: dict[str, str] | None = None,
+    listeners: dict[str, tuple[int, str]] | None = None,
+) -> Snapshot:
     """clusters: name->timeout; ports: cluster->endpoint port; routes: name->cluster; listeners: name->(port, route)."""
     clusters = {"a": "1s", "b": "1s"} if clusters is None else clusters
     ports = ports or {}
     routes = {"r1": "a"} if routes is None else routes
     listeners = {"l1": (15001, "r1")} if listeners is None else listeners
-    return Snapshot.from_dicts({
-        types.CLUSTER: {n: cluster(n, t) for n, t in clusters.items()},
-        types.ENDPOINT: {n: cla(n, ports.get(n, 8080)) for n in clusters},
-        types.LISTENER: {n: listener(n, p, r) for n, (p, r) in listeners.items()},
-        types.ROUTE: {n: route(n, c) for n, c in routes.items()},
-    })
+    return Snapshot.from_dicts(
+        {
+            types.CLUSTER: {n: cluster(n, t) for n, t in clusters.items()},
+            types.ENDPOINT: {n: cla(n, ports.get(n, 8080)) for n in clusters},
+            types.LISTENER: {n: listener(n, p, r) for n, (p, r) in listeners.items()},
+            types.ROUTE: {n: route(n, c) for n, c in routes.items()},
+        }
+    )

@@ -33,7 +33,11 @@ def test_echoes_identity_and_request(echo: httpx.Client) -> None:
     body = resp.json()
     assert resp.status_code == 200
     assert (body["workload"], body["version"], body["method"], body["path"]) == (
-        "reviews-v2", "v2", "POST", "/api/v1/x")
+        "reviews-v2",
+        "v2",
+        "POST",
+        "/api/v1/x",
+    )
     assert body["query"] == {"user": "jason", "a": "1"}
     assert body["headers"]["end-user"] == "jason"
     assert body["host"] == echo.base_url.netloc.decode()

@@ -21,10 +21,12 @@ pytestmark = pytest.mark.e2e
 
 WE_PATH = "/apis/networking.istio.io/v1/namespaces/{}/workloadentries/{}"
 # The app records the environment it was given, then serves the echo backend on $PORT.
-APP = ("import json, os, sys; "
-       "json.dump({k: os.environ.get(k) for k in ('PORT', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', "
-       "'MIZZEN_WORKLOAD', 'MIZZEN_NAMESPACE', 'MIZZEN_TOKEN', 'GREETING')}, open(sys.argv[1], 'w')); "
-       "from mizzen.testing.echo import main; main(['--port', sys.argv[2]])")
+APP = (
+    "import json, os, sys; "
+    "json.dump({k: os.environ.get(k) for k in ('PORT', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', "
+    "'MIZZEN_WORKLOAD', 'MIZZEN_NAMESPACE', 'MIZZEN_TOKEN', 'GREETING')}, open(sys.argv[1], 'w')); "
+    "from mizzen.testing.echo import main; main(['--port', sys.argv[2]])"
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +46,13 @@ class Agent:
         self.state_file = cp.home / "workloads" / f"{state_name}.json"
         self.output = cp.home / f"{state_name}.agent.out"
         with self.output.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "mizzen.agent", *args], stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env={**os.environ, **cp.env()})
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mizzen.agent", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **cp.env()},
+            )
         self.pids: set[int] = set()
 
     def state(self) -> dict[str, Any]:
@@ -122,13 +128,33 @@ def get_entry(cp: RunningControlPlane, name: str, namespace: str = "default") ->
 
 
 def run_args(name: str, env_file: Path, *extra: str) -> list[str]:
-    return ["run", "--name", name, "--labels", "app=echo,version=v1", "--service-account", "echo-sa",
-            "--port", "http=9080", "--ready-path", "/health", "--env", "GREETING=hi", *extra,
-            "--", sys.executable, "-c", APP, str(env_file), "{port}"]
+    return [
+        "run",
+        "--name",
+        name,
+        "--labels",
+        "app=echo,version=v1",
+        "--service-account",
+        "echo-sa",
+        "--port",
+        "http=9080",
+        "--ready-path",
+        "/health",
+        "--env",
+        "GREETING=hi",
+        *extra,
+        "--",
+        sys.executable,
+        "-c",
+        APP,
+        str(env_file),
+        "{port}",
+    ]
 
 
-def test_run_registers_supervises_and_deregisters(cp: RunningControlPlane, agents: Callable[..., Agent],
-                                                  tmp_path: Path) -> None:
+def test_run_registers_supervises_and_deregisters(
+    cp: RunningControlPlane, agents: Callable[..., Agent], tmp_path: Path
+) -> None:
     """The app gets $PORT and HTTP_PROXY, the WorkloadEntry points at the sidecar (and comes back when
     deleted), Envoy's admin answers, a killed Envoy is restarted, and SIGINT stops both and deregisters."""
     env_file = tmp_path / "env.json"
@@ -144,8 +170,12 @@ def test_run_registers_supervises_and_deregisters(cp: RunningControlPlane, agent
     assert env["MIZZEN_TOKEN"] is None
 
     entry = get_entry(cp, "echo-v1").json()
-    assert entry["spec"] == {"address": "127.0.0.1", "ports": {"http": ports["inbound"]["http"]},
-                             "labels": {"app": "echo", "version": "v1"}, "serviceAccount": "echo-sa"}
+    assert entry["spec"] == {
+        "address": "127.0.0.1",
+        "ports": {"http": ports["inbound"]["http"]},
+        "labels": {"app": "echo", "version": "v1"},
+        "serviceAccount": "echo-sa",
+    }
     assert entry["metadata"]["annotations"]["mizzen.io/registered-by"] == "agent"
 
     app = httpx.get(f"http://127.0.0.1:{ports['app']['http']}/hello", timeout=5).json()
@@ -173,8 +203,9 @@ def test_run_registers_supervises_and_deregisters(cp: RunningControlPlane, agent
     assert not (cp.home / "workloads" / "default.echo-v1.envoy.json").exists()
 
 
-def test_app_exit_stops_envoy_and_deregisters(cp: RunningControlPlane, agents: Callable[..., Agent],
-                                              tmp_path: Path) -> None:
+def test_app_exit_stops_envoy_and_deregisters(
+    cp: RunningControlPlane, agents: Callable[..., Agent], tmp_path: Path
+) -> None:
     """When the app dies the agent deregisters, stops Envoy and exits with 128+signal."""
     agent = agents(run_args("echo-crash", tmp_path / "env.json"), "default.echo-crash")
     state = agent.wait_running()
@@ -185,8 +216,9 @@ def test_app_exit_stops_envoy_and_deregisters(cp: RunningControlPlane, agents: C
     assert get_entry(cp, "echo-crash").status_code == 404
 
 
-def test_second_agent_with_same_name_is_refused(cp: RunningControlPlane, agents: Callable[..., Agent],
-                                                tmp_path: Path) -> None:
+def test_second_agent_with_same_name_is_refused(
+    cp: RunningControlPlane, agents: Callable[..., Agent], tmp_path: Path
+) -> None:
     """Running the same workload twice on one host fails clearly instead of colliding; SIGTERM stops."""
     first = agents(run_args("echo-dup", tmp_path / "a.json"), "default.echo-dup")
     first.wait_running()
@@ -215,8 +247,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_killed_agent_takes_its_children_along(cp: RunningControlPlane, agents: Callable[..., Agent],
-                                               tmp_path: Path) -> None:
+def test_killed_agent_takes_its_children_along(
+    cp: RunningControlPlane, agents: Callable[..., Agent], tmp_path: Path
+) -> None:
     """If the agent itself is SIGKILLed, the app and Envoy do not outlive it."""
     agent = agents(run_args("echo-orphan", tmp_path / "env.json"), "default.echo-orphan")
     state = agent.wait_running()
@@ -226,20 +259,55 @@ def test_killed_agent_takes_its_children_along(cp: RunningControlPlane, agents: 
 
 
 def test_requests_through_a_client_sidecar_reach_registered_workloads(
-        cp: RunningControlPlane, agents: Callable[..., Agent], tmp_path: Path) -> None:
+    cp: RunningControlPlane, agents: Callable[..., Agent], tmp_path: Path
+) -> None:
     """A Service selecting two `mizzen run` workloads is reachable by name through a third workload's
     HTTP proxy, and both versions answer."""
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "mesh-echo", "namespace": "default"},
-               "spec": {"selector": {"app": "mesh-echo"}, "ports": [{"name": "http", "port": 9080}]}}
-    resp = httpx.put(f"{cp.address}/api/v1/namespaces/default/services/mesh-echo", json=service,
-                     headers=cp.headers(), timeout=10)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "mesh-echo", "namespace": "default"},
+        "spec": {"selector": {"app": "mesh-echo"}, "ports": [{"name": "http", "port": 9080}]},
+    }
+    resp = httpx.put(
+        f"{cp.address}/api/v1/namespaces/default/services/mesh-echo", json=service, headers=cp.headers(), timeout=10
+    )
     assert resp.is_success, resp.text
-    backends = [agents(["run", "--name", f"mesh-echo-{v}", "--labels", f"app=mesh-echo,version={v}",
-                        "--port", "http=9080", "--ready-path", "/health", "--",
-                        sys.executable, "-m", "mizzen.testing.echo"], f"default.mesh-echo-{v}")
-                for v in ("v1", "v2")]
-    client = agents(["run", "--name", "mesh-client", "--labels", "app=mesh-client", "--",
-                     sys.executable, "-c", "import time; time.sleep(3600)"], "default.mesh-client")
+    backends = [
+        agents(
+            [
+                "run",
+                "--name",
+                f"mesh-echo-{v}",
+                "--labels",
+                f"app=mesh-echo,version={v}",
+                "--port",
+                "http=9080",
+                "--ready-path",
+                "/health",
+                "--",
+                sys.executable,
+                "-m",
+                "mizzen.testing.echo",
+            ],
+            f"default.mesh-echo-{v}",
+        )
+        for v in ("v1", "v2")
+    ]
+    client = agents(
+        [
+            "run",
+            "--name",
+            "mesh-client",
+            "--labels",
+            "app=mesh-client",
+            "--",
+            sys.executable,
+            "-c",
+            "import time; time.sleep(3600)",
+        ],
+        "default.mesh-client",
+    )
     for backend in backends:
         backend.wait_running()
     proxy = f"http://{client.wait_running()['httpProxy']}"

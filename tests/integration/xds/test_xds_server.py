@@ -29,8 +29,13 @@ class Harness:
         self.connected: list[NodeInfo] = []
         self.disconnected: list[NodeInfo] = []
         self.acks: list[tuple[str, str, str]] = []
-        self.server = XdsServer(self.cache, token=TOKEN, on_connect=self.on_connect,
-                                on_disconnect=self.on_disconnect, on_ack=lambda *a: self.acks.append(a))
+        self.server = XdsServer(
+            self.cache,
+            token=TOKEN,
+            on_connect=self.on_connect,
+            on_disconnect=self.on_disconnect,
+            on_ack=lambda *a: self.acks.append(a),
+        )
         self.port = 0
         self.clients: list[AdsClient] = []
         self.fail_connect = False
@@ -118,7 +123,7 @@ async def test_nack_reported_as_error_and_not_resent(h: Harness) -> None:
     h.cache.set(NODE, snapshot())  # same content again
     with pytest.raises(TimeoutError):
         await client.receive(timeout=0.3)
-    assert "mizzen_xds_nacks_total{type=\"LDS\"} 1" in h.server.metrics_text()
+    assert 'mizzen_xds_nacks_total{type="LDS"} 1' in h.server.metrics_text()
 
 
 async def test_stream_parks_until_snapshot_is_set(h: Harness) -> None:

@@ -16,13 +16,25 @@ from mizzen.agent.envoy import find_envoy
 from mizzen.translate.model import InboundPort, Proxy, Upstream, proxy_from_node
 
 SIDECAR = Proxy(
-    id="reviews-v2.default", type="sidecar", name="reviews-v2", namespace="default",
-    labels={"app": "reviews", "version": "v2"}, service_account="bookinfo-reviews", http_proxy_port=15101,
+    id="reviews-v2.default",
+    type="sidecar",
+    name="reviews-v2",
+    namespace="default",
+    labels={"app": "reviews", "version": "v2"},
+    service_account="bookinfo-reviews",
+    http_proxy_port=15101,
     inbound=(InboundPort(9080, "http", "HTTP", 15102, 15103),),
-    upstreams=(Upstream("ratings", 9080, 19080),), access_log="/tmp/reviews-v2.access.log",
+    upstreams=(Upstream("ratings", 9080, 19080),),
+    access_log="/tmp/reviews-v2.access.log",
 )
-GATEWAY = Proxy(id="istio-ingressgateway.istio-system", type="router", name="istio-ingressgateway",
-                namespace="istio-system", labels={"istio": "ingressgateway"}, bind_address="127.0.0.2")
+GATEWAY = Proxy(
+    id="istio-ingressgateway.istio-system",
+    type="router",
+    name="istio-ingressgateway",
+    namespace="istio-system",
+    labels={"istio": "ingressgateway"},
+    bind_address="127.0.0.2",
+)
 
 
 def boot(proxy: Proxy = SIDECAR, **kw: Any) -> dict[str, Any]:
@@ -54,7 +66,8 @@ def test_metadata_contract_keys() -> None:
     assert meta["MIZZEN_ADMIN"] == "127.0.0.1:15000"
     assert meta["MIZZEN_ACCESS_LOG"] == "/tmp/reviews-v2.access.log"
     assert meta["MIZZEN_INBOUND"] == [
-        {"servicePort": 9080, "name": "http", "protocol": "HTTP", "listenPort": 15102, "appPort": 15103}]
+        {"servicePort": 9080, "name": "http", "protocol": "HTTP", "listenPort": 15102, "appPort": 15103}
+    ]
 
 
 @pytest.mark.parametrize("proxy", [SIDECAR, GATEWAY], ids=["sidecar", "gateway"])
@@ -106,26 +119,38 @@ def _kept(name: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("stat", [
-    "cluster_manager.cds.update_success", "listener_manager.lds.update_rejected", "server.state",
-    "control_plane.connected_state", "cluster.outbound|9080|v1|reviews.default.svc.cluster.local.upstream_rq_2xx",
-    "cluster.outbound|9080||ratings.default.svc.cluster.local.upstream_rq_time",
-    "cluster.outbound|9080||ratings.default.svc.cluster.local.upstream_cx_active",
-    "cluster.outbound|9080||ratings.default.svc.cluster.local.circuit_breakers.default.rq_open",
-    "cluster.outbound|9080||ratings.default.svc.cluster.local.outlier_detection.ejections_active",
-    "http.outbound_0.0.0.0_9080.downstream_rq_5xx", "http.http_proxy.rds.http_proxy.update_success",
-])
+@pytest.mark.parametrize(
+    "stat",
+    [
+        "cluster_manager.cds.update_success",
+        "listener_manager.lds.update_rejected",
+        "server.state",
+        "control_plane.connected_state",
+        "cluster.outbound|9080|v1|reviews.default.svc.cluster.local.upstream_rq_2xx",
+        "cluster.outbound|9080||ratings.default.svc.cluster.local.upstream_rq_time",
+        "cluster.outbound|9080||ratings.default.svc.cluster.local.upstream_cx_active",
+        "cluster.outbound|9080||ratings.default.svc.cluster.local.circuit_breakers.default.rq_open",
+        "cluster.outbound|9080||ratings.default.svc.cluster.local.outlier_detection.ejections_active",
+        "http.outbound_0.0.0.0_9080.downstream_rq_5xx",
+        "http.http_proxy.rds.http_proxy.update_success",
+    ],
+)
 def test_stats_needed_for_inspection_are_kept(stat: str) -> None:
     """Stats that proxy-status, telemetry and the dashboard read pass the inclusion list."""
     assert _kept(stat)
 
 
-@pytest.mark.parametrize("stat", [
-    "cluster.outbound|9080||ratings.default.svc.cluster.local.lb_healthy_panic",
-    "cluster.outbound|9080||ratings.default.svc.cluster.local.bind_errors",
-    "vhost.reviews.vcluster.other.upstream_rq_retry", "http.outbound.rq_direct_response",
-    "listener.127.0.0.1_15001.http.outbound.downstream_rq_2xx_extra_tag", "runtime.load_success",
-])
+@pytest.mark.parametrize(
+    "stat",
+    [
+        "cluster.outbound|9080||ratings.default.svc.cluster.local.lb_healthy_panic",
+        "cluster.outbound|9080||ratings.default.svc.cluster.local.bind_errors",
+        "vhost.reviews.vcluster.other.upstream_rq_retry",
+        "http.outbound.rq_direct_response",
+        "listener.127.0.0.1_15001.http.outbound.downstream_rq_2xx_extra_tag",
+        "runtime.load_success",
+    ],
+)
 def test_other_stats_are_pruned(stat: str) -> None:
     """Stats nobody reads are excluded (the point of pruning)."""
     assert not _kept(stat)
@@ -142,7 +167,12 @@ def test_real_envoy_validates_bootstrap(proxy: Proxy, tmp_path: Path) -> None:
     """The pinned Envoy accepts the bootstrap in --mode validate."""
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps(boot(proxy)))
-    out = subprocess.run([str(find_envoy()), "--mode", "validate", "-c", str(path), "-l", "warning"],
-                         capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [str(find_envoy()), "--mode", "validate", "-c", str(path), "-l", "warning"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "OK" in out.stdout + out.stderr

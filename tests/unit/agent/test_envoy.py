@@ -72,6 +72,18 @@ def test_unparseable_version_output(tmp_path: Path) -> None:
 def test_command_line_defaults() -> None:
     """One worker, fast drain, warnings only, logs flushed each second, no hot-restart memory by default."""
     argv = envoy_command(Path("/bin/envoy"), Path("/tmp/b.json"))
-    assert argv == ["/bin/envoy", "-c", "/tmp/b.json", "--concurrency", "1", "--drain-time-s", "1",
-                    "-l", "warning", "--file-flush-interval-msec", "1000", "--disable-hot-restart"]
+    assert argv == [
+        "/bin/envoy",
+        "-c",
+        "/tmp/b.json",
+        "--concurrency",
+        "1",
+        "--drain-time-s",
+        "1",
+        "-l",
+        "warning",
+        "--file-flush-interval-msec",
+        "1000",
+        "--disable-hot-restart",
+    ]
     assert envoy_command(Path("e"), Path("c"), concurrency=2, base_id=7)[-2:] == ["--base-id", "7"]

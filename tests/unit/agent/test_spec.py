@@ -24,12 +24,20 @@ from mizzen.testing.ports import free_port
 from mizzen.translate.model import Upstream
 
 SPEC = WorkloadSpec(
-    name="reviews-v2", labels={"app": "reviews", "version": "v2"}, service_account="bookinfo-reviews",
-    ports=(PortSpec("http", 9080), PortSpec("grpc-api", 9090)), command=("app", "--listen={port}", "{port_grpc-api}"),
+    name="reviews-v2",
+    labels={"app": "reviews", "version": "v2"},
+    service_account="bookinfo-reviews",
+    ports=(PortSpec("http", 9080), PortSpec("grpc-api", 9090)),
+    command=("app", "--listen={port}", "{port_grpc-api}"),
     upstreams=(UpstreamSpec("ratings", 9080, listen_port=free_port()), UpstreamSpec("db", 5432)),
 )
-ALLOC = Allocation(admin=20000, app={"http": 20001, "grpc-api": 20002}, inbound={"http": 20003, "grpc-api": 20004},
-                   http_proxy=20005, upstreams=(Upstream("ratings", 9080, 19080),))
+ALLOC = Allocation(
+    admin=20000,
+    app={"http": 20001, "grpc-api": 20002},
+    inbound={"http": 20003, "grpc-api": 20004},
+    http_proxy=20005,
+    upstreams=(Upstream("ratings", 9080, 19080),),
+)
 
 
 def test_parse_labels_and_env() -> None:
@@ -56,7 +64,8 @@ def test_parse_upstream_forms() -> None:
     assert parse_upstream("reviews:9080=127.0.0.1:19080") == UpstreamSpec("reviews", 9080, "127.0.0.1", 19080)
     assert parse_upstream("reviews:9080=19080") == UpstreamSpec("reviews", 9080, "127.0.0.1", 19080)
     assert parse_upstream("reviews.default.svc.cluster.local:9080") == UpstreamSpec(
-        "reviews.default.svc.cluster.local", 9080)
+        "reviews.default.svc.cluster.local", 9080
+    )
     for bad in ("reviews", "reviews:x", "reviews:9080=abc"):
         with pytest.raises(PortSpecError):
             parse_upstream(bad)
@@ -65,8 +74,13 @@ def test_parse_upstream_forms() -> None:
 def test_allocate_sidecar_ports_are_distinct() -> None:
     """A sidecar gets admin, app and inbound ports per service port, an HTTP-proxy port and upstream ports."""
     alloc = allocate(SPEC)
-    ports = [alloc.admin, *alloc.app.values(), *alloc.inbound.values(), alloc.http_proxy,
-             *(u.listen_port for u in alloc.upstreams)]
+    ports = [
+        alloc.admin,
+        *alloc.app.values(),
+        *alloc.inbound.values(),
+        alloc.http_proxy,
+        *(u.listen_port for u in alloc.upstreams),
+    ]
     assert len(ports) == len(set(ports)) == 8
     assert set(alloc.app) == set(alloc.inbound) == {"http", "grpc-api"}
     assert alloc.upstreams[0] == Upstream("ratings", 9080, SPEC.upstreams[0].listen_port or 0)
@@ -97,10 +111,19 @@ def test_app_argv_substitutes_ports() -> None:
 
 def test_app_env() -> None:
     """The app gets PORT, the sidecar as HTTP proxy (not for localhost), its identity and --env, not the token."""
-    spec = WorkloadSpec(name="r", namespace="ns", labels={"version": "v1"}, ports=(PortSpec("http", 9080),),
-                        env={"EXTRA": "1", "PORT": "override-wins"}, command=("x",))
-    env = app_env(spec, Allocation(admin=1, app={"http": 2}, inbound={"http": 3}, http_proxy=4),
-                  {"PATH": "/bin", "MIZZEN_TOKEN": "secret"})
+    spec = WorkloadSpec(
+        name="r",
+        namespace="ns",
+        labels={"version": "v1"},
+        ports=(PortSpec("http", 9080),),
+        env={"EXTRA": "1", "PORT": "override-wins"},
+        command=("x",),
+    )
+    env = app_env(
+        spec,
+        Allocation(admin=1, app={"http": 2}, inbound={"http": 3}, http_proxy=4),
+        {"PATH": "/bin", "MIZZEN_TOKEN": "secret"},
+    )
     assert env["HTTP_PROXY"] == env["http_proxy"] == "http://127.0.0.1:4"
     assert env["NO_PROXY"] == env["no_proxy"] == "localhost,127.0.0.1"
     assert (env["MIZZEN_WORKLOAD"], env["MIZZEN_NAMESPACE"], env["MIZZEN_LABELS"]) == ("r", "ns", "version=v1")
@@ -114,7 +137,9 @@ def test_proxy_of_records_ports_for_the_control_plane() -> None:
     proxy = proxy_of(SPEC, ALLOC, access_log="/logs/a.log")
     assert proxy.id == "reviews-v2.default" and proxy.type == "sidecar"
     assert [(p.service_port, p.name, p.protocol, p.listen_port, p.app_port) for p in proxy.inbound] == [
-        (9080, "http", "HTTP", 20003, 20001), (9090, "grpc-api", "GRPC", 20004, 20002)]
+        (9080, "http", "HTTP", 20003, 20001),
+        (9090, "grpc-api", "GRPC", 20004, 20002),
+    ]
     assert proxy.http_proxy_port == 20005 and proxy.access_log == "/logs/a.log"
     assert proxy.upstreams == ALLOC.upstreams and proxy.service_account == "bookinfo-reviews"
 
@@ -125,8 +150,12 @@ def test_workload_entry_points_at_sidecar_inbound_ports() -> None:
     assert entry["apiVersion"] == "networking.istio.io/v1" and entry["kind"] == "WorkloadEntry"
     assert entry["metadata"]["name"] == "reviews-v2" and entry["metadata"]["namespace"] == "default"
     assert entry["metadata"]["annotations"]["mizzen.io/registered-by"] == "agent"
-    assert entry["spec"] == {"address": "127.0.0.1", "ports": {"http": 20003, "grpc-api": 20004},
-                             "labels": {"app": "reviews", "version": "v2"}, "serviceAccount": "bookinfo-reviews"}
+    assert entry["spec"] == {
+        "address": "127.0.0.1",
+        "ports": {"http": 20003, "grpc-api": 20004},
+        "labels": {"app": "reviews", "version": "v2"},
+        "serviceAccount": "bookinfo-reviews",
+    }
 
 
 def test_only_sidecars_with_ports_register() -> None:

@@ -28,7 +28,11 @@ def test_start_spawns_envoy_and_app_and_probes() -> None:
     """Starting a workload starts Envoy and the app and probes both."""
     machine = Supervisor(has_app=True, registers=True)
     assert machine.handle(sv.Start(), 0.0) == [
-        sv.StartProcess("envoy"), sv.ProbeEnvoy(), sv.StartProcess("app"), sv.ProbeApp()]
+        sv.StartProcess("envoy"),
+        sv.ProbeEnvoy(),
+        sv.StartProcess("app"),
+        sv.ProbeApp(),
+    ]
     assert machine.state is State.WAITING_READY
 
 
@@ -55,7 +59,9 @@ def test_running_workload_rechecks_its_registration_periodically() -> None:
     machine = running()
     interval = machine.policy.refresh_every
     assert machine.handle(sv.TimerFired(sv.REFRESH_TIMER), 10.0) == [
-        sv.EnsureRegistered(), sv.StartTimer(sv.REFRESH_TIMER, interval)]
+        sv.EnsureRegistered(),
+        sv.StartTimer(sv.REFRESH_TIMER, interval),
+    ]
     machine.handle(sv.StopRequested(), 11.0)
     assert machine.handle(sv.TimerFired(sv.REFRESH_TIMER), 12.0) == []
 

@@ -41,10 +41,17 @@ def resources(text: str, file: str = "test.yaml") -> list[Resource]:
             continue
         meta = doc.get("metadata", {})
         body = doc.get("spec", {}) or {}
-        out.append(Resource(doc["apiVersion"], doc["kind"],
-                            Metadata(meta["name"], meta.get("namespace", "default"), meta.get("labels", {}),
-                                     meta.get("annotations", {})),
-                            body, Origin(file, lines)))
+        out.append(
+            Resource(
+                doc["apiVersion"],
+                doc["kind"],
+                Metadata(
+                    meta["name"], meta.get("namespace", "default"), meta.get("labels", {}), meta.get("annotations", {})
+                ),
+                body,
+                Origin(file, lines),
+            )
+        )
     return out
 
 

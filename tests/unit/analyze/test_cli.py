@@ -64,12 +64,14 @@ def test_errors_exit_79_with_log_lines(tmp_path: Path) -> None:
     path = write(tmp_path, "reviews.yaml", BOGUS)
     result = run("-f", path, cwd=tmp_path)
     assert result.exit_code == 79
-    assert result.stdout == (f"Error [IST0101] (VirtualService default/reviews-bogus {path}:10) "
-                             'Referenced host not found: "reviews-bogus"\n')
+    assert result.stdout == (
+        f'Error [IST0101] (VirtualService default/reviews-bogus {path}:10) Referenced host not found: "reviews-bogus"\n'
+    )
     assert result.stderr == (
         "Error: Analyzers found issues when analyzing namespace: default.\n"
         "See https://istio.io/latest/docs/reference/config/analysis for more information about causes and "
-        "resolutions.\n")
+        "resolutions.\n"
+    )
 
 
 def test_info_messages_do_not_fail_by_default(tmp_path: Path) -> None:
@@ -123,8 +125,9 @@ def test_unparseable_file_exits_65(tmp_path: Path) -> None:
 
 def test_namespace_and_all_namespaces(tmp_path: Path) -> None:
     """Issues in another namespace are ignored with ``-n default`` and found with ``-A``."""
-    path = write(tmp_path, "team.yaml", BOGUS.replace("  name: reviews-bogus\n",
-                                                      "  name: reviews-bogus\n  namespace: team\n"))
+    path = write(
+        tmp_path, "team.yaml", BOGUS.replace("  name: reviews-bogus\n", "  name: reviews-bogus\n  namespace: team\n")
+    )
     assert run(path, cwd=tmp_path).exit_code == 0
     result = run("-A", path, cwd=tmp_path)
     assert result.exit_code == 79
@@ -153,6 +156,8 @@ def test_duplicate_objects_across_files_are_input_errors(tmp_path: Path) -> None
     first, second = write(tmp_path, "a.yaml", vs), write(tmp_path, "b.yaml", vs)
     result = run(write(tmp_path, "svc.yaml", SERVICE), first, second, cwd=tmp_path)
     assert result.exit_code == 65
-    assert f"{second}:4: error MZ2002 VirtualService default/reviews: metadata.name: item already exists " \
-           f"(first defined at {first}:1)" in result.stderr
+    assert (
+        f"{second}:4: error MZ2002 VirtualService default/reviews: metadata.name: item already exists "
+        f"(first defined at {first}:1)" in result.stderr
+    )
     assert "IST0109" not in result.stdout

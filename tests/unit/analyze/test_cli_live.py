@@ -84,8 +84,9 @@ def _apply(cp: RunningControlPlane, text: str) -> None:
     r.raise_for_status()
 
 
-def test_live_configuration_is_analyzed_and_files_complete_it(controlplane: RunningControlPlane,
-                                                               tmp_path: Path) -> None:
+def test_live_configuration_is_analyzed_and_files_complete_it(
+    controlplane: RunningControlPlane, tmp_path: Path
+) -> None:
     """Live VS to an unknown host fails (79, no file in the origin); files adding Service, DR and workload fix it."""
     _apply(controlplane, BOGUS)
     runner = CliRunner()
@@ -93,7 +94,7 @@ def test_live_configuration_is_analyzed_and_files_complete_it(controlplane: Runn
     assert result.exit_code == 79
     assert result.stdout.splitlines() == [
         'Error [IST0101] (VirtualService default/reviews) Referenced host not found: "reviews"',
-        'Error [IST0101] (VirtualService default/reviews) Referenced host+subset in destinationrule not found: '
+        "Error [IST0101] (VirtualService default/reviews) Referenced host+subset in destinationrule not found: "
         '"reviews+v1"',
     ]
     fix = tmp_path / "fix.yaml"
@@ -109,9 +110,11 @@ def test_live_workload_entries_enable_subset_checks(controlplane: RunningControl
     _apply(controlplane, SERVICE + "---\n" + dr + "---\n" + ENTRY)
     result = CliRunner().invoke(analyze_command, ["--live"], env=controlplane.env(), catch_exceptions=False)
     assert result.exit_code == 79
-    assert result.stdout == ("Error [IST0173] (DestinationRule default/reviews) The Subset v2 defined in the "
-                             "DestinationRule does not select any pods. Which may lead to 503 UH "
-                             "(NoHealthyUpstream).\n")
+    assert result.stdout == (
+        "Error [IST0173] (DestinationRule default/reviews) The Subset v2 defined in the "
+        "DestinationRule does not select any pods. Which may lead to 503 UH "
+        "(NoHealthyUpstream).\n"
+    )
 
 
 def test_gateway_without_connected_gateway_proxy(controlplane: RunningControlPlane) -> None:
@@ -119,5 +122,6 @@ def test_gateway_without_connected_gateway_proxy(controlplane: RunningControlPla
     _apply(controlplane, GATEWAY)
     result = CliRunner().invoke(analyze_command, [], env=controlplane.env(), catch_exceptions=False)
     assert result.exit_code == 79
-    assert result.stdout == ('Error [IST0101] (Gateway default/gw) Referenced selector not found: '
-                             '"istio=ingressgateway"\n')
+    assert result.stdout == (
+        'Error [IST0101] (Gateway default/gw) Referenced selector not found: "istio=ingressgateway"\n'
+    )

@@ -9,15 +9,18 @@ from mizzen.config.analyze.context import Context, hosts_match, name_of_host, se
 from .helpers import resources
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ("foo.com", "foo.com", True),
-    ("*.example.com", "api.example.com", True),
-    ("api.example.com", "*.example.com", True),
-    ("*", "anything.io", True),
-    ("*.a.example.com", "*.example.com", True),
-    ("*.example.com", "example.com", False),
-    ("foo.com", "bar.com", False),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("foo.com", "foo.com", True),
+        ("*.example.com", "api.example.com", True),
+        ("api.example.com", "*.example.com", True),
+        ("*", "anything.io", True),
+        ("*.a.example.com", "*.example.com", True),
+        ("*.example.com", "example.com", False),
+        ("foo.com", "bar.com", False),
+    ],
+)
 def test_hosts_match(a: str, b: str, expected: bool) -> None:
     """Wildcard hosts cover their suffixes in either direction; plain hosts must be equal."""
     assert hosts_match(a, b) is expected

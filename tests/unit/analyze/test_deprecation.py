@@ -20,7 +20,9 @@ spec:
 
 def test_fault_delay_percent_is_deprecated() -> None:
     """``fault.delay.percent`` is IST0002 with Istio's replacement hint."""
-    text = SERVICE + """
+    text = (
+        SERVICE
+        + """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -37,6 +39,7 @@ spec:
     - destination:
         host: ratings
 """
+    )
     msgs = analyze(resources(text))
     assert sorted(m.text for m in msgs) == [
         "Deprecated: HTTPRoute.fault.delay.percent is deprecated; use HTTPRoute.fault.delay.percentage",
@@ -47,7 +50,9 @@ spec:
 
 def test_percentage_and_current_fields_are_fine() -> None:
     """``percentage`` and ``consecutive5xxErrors`` produce nothing."""
-    text = SERVICE + """
+    text = (
+        SERVICE
+        + """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -74,12 +79,15 @@ spec:
     outlierDetection:
       consecutive5xxErrors: 3
 """
+    )
     assert analyze(resources(text)) == []
 
 
 def test_consecutive_errors_and_egress_proxy() -> None:
     """DR ``consecutiveErrors`` is deprecated; Sidecar ``egressProxy`` is ignored."""
-    text = SERVICE + """
+    text = (
+        SERVICE
+        + """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -100,6 +108,7 @@ spec:
     egressProxy:
       host: egress
 """
+    )
     msgs = analyze(resources(text))
     assert [m.text for m in msgs] == [
         "Deprecated: OutlierDetection.consecutiveErrors is deprecated; use OutlierDetection.consecutive5xxErrors",

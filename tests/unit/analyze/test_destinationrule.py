@@ -74,14 +74,17 @@ def test_subset_selecting_no_workload_entry() -> None:
 
 def test_subset_matching_requires_the_service_selector_too() -> None:
     """A workload with version=v1 but another app does not satisfy reviews' subset v1."""
-    msgs = analyze(resources(SERVICE + DR), workloads=[{"app": "ratings", "version": "v1"},
-                                                      {"app": "reviews", "version": "v4"}])
+    msgs = analyze(
+        resources(SERVICE + DR), workloads=[{"app": "ratings", "version": "v1"}, {"app": "reviews", "version": "v4"}]
+    )
     assert [m.text.split(" defined")[0] for m in msgs] == ["The Subset v1"]
 
 
 def test_simple_tls_without_ca_certificates() -> None:
     """IST0128 at destination level and IST0129 at port level, in istio.io's wording."""
-    tls = SERVICE + """
+    tls = (
+        SERVICE
+        + """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -99,16 +102,21 @@ spec:
         clientCertificate: /etc/certs/c.pem
         privateKey: /etc/certs/key.pem
 """
+    )
     msgs = analyze(resources(tls))
     assert codes(msgs) == ["IST0128", "IST0129"]
-    assert msgs[0].text == ("DestinationRule default/db-tls in namespace default has TLS mode set to SIMPLE but no "
-                            "caCertificates are set to validate server identity for host: reviews")
+    assert msgs[0].text == (
+        "DestinationRule default/db-tls in namespace default has TLS mode set to SIMPLE but no "
+        "caCertificates are set to validate server identity for host: reviews"
+    )
     assert msgs[1].text.endswith("for host: reviews at port number:443")
 
 
 def test_tls_with_ca_certificates_or_istio_mutual_is_fine() -> None:
     """No IST0128/IST0129 with caCertificates, a credentialName, or ISTIO_MUTUAL."""
-    tls = SERVICE + """
+    tls = (
+        SERVICE
+        + """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -130,4 +138,5 @@ spec:
         mode: MUTUAL
         credentialName: client-cred
 """
+    )
     assert analyze(resources(tls)) == []

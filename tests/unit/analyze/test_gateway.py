@@ -59,9 +59,12 @@ def test_overlapping_gateways_conflict() -> None:
 
 def test_gateways_differing_in_port_host_or_selector_do_not_conflict() -> None:
     """No IST0145 when hosts are disjoint, ports differ or selectors differ."""
-    text = (gateway("a", '["foo.example.com"]') + gateway("b", '["bar.example.com"]')
-            + gateway("c", '["foo.example.com"]', port=8080)
-            + gateway("d", '["foo.example.com"]', selector="istio: other"))
+    text = (
+        gateway("a", '["foo.example.com"]')
+        + gateway("b", '["bar.example.com"]')
+        + gateway("c", '["foo.example.com"]', port=8080)
+        + gateway("d", '["foo.example.com"]', selector="istio: other")
+    )
     assert analyze(resources(text)) == []
 
 
@@ -82,7 +85,8 @@ def test_gateway_port_missing_on_gateway_service() -> None:
     assert msgs[0].text == (
         "The gateway is listening on a target port (port 8004) that is not defined in the Service associated with "
         "its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port "
-        "through the gateway Service, it will not be available.")
+        "through the gateway Service, it will not be available."
+    )
 
 
 def test_gateway_ports_on_service_or_without_service_are_fine() -> None:

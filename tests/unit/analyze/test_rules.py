@@ -26,7 +26,9 @@ spec:
 
 def test_second_rule_without_match_is_unreachable() -> None:
     """Two catch-all rules: the second is IST0130 "only the last rule can have no matches" (Bookinfo's case)."""
-    text = HEAD + """  http:
+    text = (
+        HEAD
+        + """  http:
   - fault:
       abort:
         httpStatus: 555
@@ -39,6 +41,7 @@ def test_second_rule_without_match_is_unreachable() -> None:
     - destination:
         host: details
 """
+    )
     msgs = analyze(resources(text, "fault.yaml"))
     assert [m.log_line() for m in msgs] == [
         "Warning [IST0130] (VirtualService default/details fault.yaml:25) VirtualService rule #1 not used "
@@ -48,7 +51,9 @@ def test_second_rule_without_match_is_unreachable() -> None:
 
 def test_rule_after_catch_all_is_unreachable() -> None:
     """A rule with matches after a rule without any is IST0130 "route without matches defined before"."""
-    text = HEAD + """  http:
+    text = (
+        HEAD
+        + """  http:
   - route:
     - destination:
         host: details
@@ -62,13 +67,16 @@ def test_rule_after_catch_all_is_unreachable() -> None:
     - destination:
         host: details
 """
+    )
     msgs = analyze(resources(text))
     assert [m.text for m in msgs] == ['VirtualService rule "late" not used (route without matches defined before).']
 
 
 def test_duplicate_match_is_ineffective_and_rule_unreachable() -> None:
     """A rule whose only match repeats an earlier one: IST0131 for the match and IST0130 for the rule."""
-    text = HEAD + """  http:
+    text = (
+        HEAD
+        + """  http:
   - match:
     - uri:
         exact: /a
@@ -84,6 +92,7 @@ def test_duplicate_match_is_ineffective_and_rule_unreachable() -> None:
     - destination:
         host: details
 """
+    )
     msgs = analyze(resources(text))
     assert codes(msgs) == ["IST0130", "IST0131"]
     assert msgs[0].text == 'VirtualService rule "again" not used (all matches used by prior rules).'
@@ -92,7 +101,9 @@ def test_duplicate_match_is_ineffective_and_rule_unreachable() -> None:
 
 def test_partly_duplicated_rule_is_only_ineffective() -> None:
     """A rule with one new and one repeated match keeps its rule; only the repeated match is IST0131 (Info)."""
-    text = HEAD + """  http:
+    text = (
+        HEAD
+        + """  http:
   - match:
     - uri:
         exact: /a
@@ -108,6 +119,7 @@ def test_partly_duplicated_rule_is_only_ineffective() -> None:
     - destination:
         host: details
 """
+    )
     msgs = analyze(resources(text))
     assert [m.text for m in msgs] == [
         "VirtualService rule #1 match #1 is not used (duplicate/overlapping match in rule #0)."
@@ -117,7 +129,9 @@ def test_partly_duplicated_rule_is_only_ineffective() -> None:
 
 def test_distinct_matches_and_single_trailing_catch_all_are_fine() -> None:
     """Different matches followed by one catch-all produce nothing (http and tcp)."""
-    text = HEAD + """  http:
+    text = (
+        HEAD
+        + """  http:
   - match:
     - uri:
         exact: /a
@@ -144,4 +158,5 @@ def test_distinct_matches_and_single_trailing_catch_all_are_fine() -> None:
     - destination:
         host: details
 """
+    )
     assert analyze(resources(text)) == []

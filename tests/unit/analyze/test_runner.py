@@ -58,8 +58,12 @@ def test_bookinfo_samples_have_no_errors_offline() -> None:
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="Istio samples not present")
 def test_bookinfo_with_running_workloads_reports_only_undeployed_subsets() -> None:
     """With Bookinfo's workloads running, only the undeployed subsets (details/ratings v2, mysql) select nothing."""
-    running = [{"app": "productpage", "version": "v1"}, {"app": "details", "version": "v1"},
-               {"app": "ratings", "version": "v1"}, {"app": "istio", "istio": "ingressgateway"}]
+    running = [
+        {"app": "productpage", "version": "v1"},
+        {"app": "details", "version": "v1"},
+        {"app": "ratings", "version": "v1"},
+        {"app": "istio", "istio": "ingressgateway"},
+    ]
     running += [{"app": "reviews", "version": v} for v in ("v1", "v2", "v3")]
     msgs = analyze(bookinfo(), namespace="default", workloads=running)
     errors = [m.log_line() for m in msgs if m.level == "Error"]
@@ -80,21 +84,24 @@ def test_log_line_matches_istioctl() -> None:
     """The log line carries level, code, resource, file:line and the message."""
     msgs = analyze(resources(BOGUS, "reviews.yaml"))
     assert format_log(msgs) == (
-        'Error [IST0101] (VirtualService default/reviews-bogus reviews.yaml:10) Referenced host not found: '
-        '"reviews-bogus"\n')
+        "Error [IST0101] (VirtualService default/reviews-bogus reviews.yaml:10) Referenced host not found: "
+        '"reviews-bogus"\n'
+    )
 
 
 def test_json_and_yaml_shapes() -> None:
     """JSON/YAML output lists {code, documentationUrl, level, message, origin, reference}."""
     msgs = analyze(resources(BOGUS, "reviews.yaml"))
-    expected = [{
-        "code": "IST0101",
-        "documentationUrl": "https://istio.io/latest/docs/reference/config/analysis/ist0101/?ref=istioctl-analyze",
-        "level": "Error",
-        "message": 'Referenced host not found: "reviews-bogus"',
-        "origin": "VirtualService default/reviews-bogus",
-        "reference": "reviews.yaml:10",
-    }]
+    expected = [
+        {
+            "code": "IST0101",
+            "documentationUrl": "https://istio.io/latest/docs/reference/config/analysis/ist0101/?ref=istioctl-analyze",
+            "level": "Error",
+            "message": 'Referenced host not found: "reviews-bogus"',
+            "origin": "VirtualService default/reviews-bogus",
+            "reference": "reviews.yaml:10",
+        }
+    ]
     assert json.loads(format_json(msgs)) == expected
     assert yaml.safe_load(format_yaml(msgs)) == expected
 
@@ -117,8 +124,10 @@ def test_bad_suppression_is_rejected() -> None:
 
 def test_suppression_annotation() -> None:
     """``galley.istio.io/analyze-suppress`` on a resource drops its listed codes."""
-    text = BOGUS.replace("  name: reviews-bogus\n",
-                         "  name: reviews-bogus\n  annotations:\n    galley.istio.io/analyze-suppress: IST0101\n")
+    text = BOGUS.replace(
+        "  name: reviews-bogus\n",
+        "  name: reviews-bogus\n  annotations:\n    galley.istio.io/analyze-suppress: IST0101\n",
+    )
     assert analyze(resources(text)) == []
 
 
@@ -132,7 +141,9 @@ def test_namespace_filter() -> None:
 
 def test_messages_are_sorted_by_level_then_code() -> None:
     """Errors come before warnings before infos, whatever the input order."""
-    text = BOGUS + """---
+    text = (
+        BOGUS
+        + """---
 apiVersion: v1
 kind: Service
 metadata:
@@ -149,6 +160,7 @@ metadata:
 spec:
   host: nowhere
 """
+    )
     msgs = analyze(list(reversed(resources(text))))
     assert codes(msgs) == ["IST0101", "IST0174", "IST0118"]
     assert codes(at_or_above(msgs, "Warning")) == ["IST0101", "IST0174"]

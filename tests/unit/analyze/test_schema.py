@@ -35,7 +35,7 @@ def test_schema_error_is_ist0106_at_the_field_line() -> None:
     """A misspelt field is IST0106 with the field path and the validator's message, at that field's line."""
     msgs = analyze(resources(TEXT, "r.yaml"))
     assert [m.log_line() for m in msgs] == [
-        'Error [IST0106] (VirtualService default/r r.yaml:20) Schema validation error: '
+        "Error [IST0106] (VirtualService default/r r.yaml:20) Schema validation error: "
         'spec.http[0].route[0].weigth: unknown field "weigth"; did you mean "weight"?'
     ]
 
@@ -54,6 +54,7 @@ def test_loader_violations_become_messages_and_unattributed_ones_are_dropped() -
     ]
     msgs = violation_messages(found)
     assert codes(msgs) == ["IST0106", "IST0133"]
-    assert msgs[1].log_line() == ("Warning [IST0133] (Gateway istio-system/gw a.yaml:4) Schema validation warning: "
-                                  "something odd")
+    assert msgs[1].log_line() == (
+        "Warning [IST0133] (Gateway istio-system/gw a.yaml:4) Schema validation warning: something odd"
+    )
     assert codes(analyze([], extra_messages=msgs, namespace="default")) == ["IST0106"]

@@ -30,11 +30,20 @@ def test_unconventional_port_name_is_info() -> None:
     ]
 
 
-@pytest.mark.parametrize("port", [
-    "name: http", "name: http-web", "name: grpc-web-x", "name: tcp-db", "name: mongo",
-    "name: web\n    appProtocol: HTTP2",
-    "name: web\n    appProtocol: http", "name: dns\n    protocol: UDP", "name: x\n    appProtocol: kubernetes.io/h2c",
-])
+@pytest.mark.parametrize(
+    "port",
+    [
+        "name: http",
+        "name: http-web",
+        "name: grpc-web-x",
+        "name: tcp-db",
+        "name: mongo",
+        "name: web\n    appProtocol: HTTP2",
+        "name: web\n    appProtocol: http",
+        "name: dns\n    protocol: UDP",
+        "name: x\n    appProtocol: kubernetes.io/h2c",
+    ],
+)
 def test_conventional_port_names_pass(port: str) -> None:
     """Protocol prefixes (any case), appProtocol and UDP ports need no naming."""
     assert analyze(resources(service(f"  - port: 80\n    {port}\n"))) == []

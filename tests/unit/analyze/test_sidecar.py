@@ -37,8 +37,9 @@ def test_two_sidecars_without_selector_in_one_namespace() -> None:
     """IST0111 on each selector-less Sidecar when a namespace has more than one."""
     msgs = analyze(resources(sidecar("a") + sidecar("b")))
     assert codes(msgs) == ["IST0111", "IST0111"]
-    assert msgs[0].text == ('The Sidecars [a b] in namespace "default" have no workload selector, which can lead to '
-                            "undefined behavior.")
+    assert msgs[0].text == (
+        'The Sidecars [a b] in namespace "default" have no workload selector, which can lead to undefined behavior.'
+    )
 
 
 def test_selectorless_sidecars_in_different_namespaces_are_fine() -> None:
@@ -50,8 +51,10 @@ def test_sidecars_selecting_the_same_workload_conflict() -> None:
     """IST0110 on each Sidecar whose selector matches the same WorkloadEntry."""
     msgs = analyze(resources(ENTRY + sidecar("a", "app: reviews") + sidecar("b", "app: reviews")))
     assert codes(msgs) == ["IST0110", "IST0110"]
-    assert msgs[0].text == ('The Sidecars [a b] in namespace "default" select the same workload pod "reviews-v1", '
-                            "which can lead to undefined behavior.")
+    assert msgs[0].text == (
+        'The Sidecars [a b] in namespace "default" select the same workload pod "reviews-v1", '
+        "which can lead to undefined behavior."
+    )
 
 
 def test_sidecar_selector_matching_no_workload() -> None:

@@ -22,14 +22,21 @@ def _world(*files: str, extra: list[dict] | None = None) -> World:
 
 
 def _we(name: str, app: str, version: str) -> dict:
-    return {"kind": "WorkloadEntry", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"address": "127.0.0.1", "ports": {"http": 40000}, "labels": {"app": app, "version": version}}}
+    return {
+        "kind": "WorkloadEntry",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"address": "127.0.0.1", "ports": {"http": 40000}, "labels": {"app": app, "version": version}},
+    }
 
 
 def test_reviews_v2_after_all_v1_warns_non_matching_subset() -> None:
     """With all traffic on v1, reviews-v2 gets Istio's non-matching-subset warning."""
-    world = _world("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml",
-                   extra=[_we("reviews-v2", "reviews", "v2")])
+    world = _world(
+        "bookinfo.yaml",
+        "destination-rule-all.yaml",
+        "virtual-service-all-v1.yaml",
+        extra=[_we("reviews-v2", "reviews", "v2")],
+    )
     text = describe_workload(world, "reviews-v2", "default")
     assert "Service: reviews" in text
     assert 'DestinationRule: reviews for "reviews"' in text
@@ -41,8 +48,12 @@ def test_reviews_v2_after_all_v1_warns_non_matching_subset() -> None:
 
 def test_reviews_v1_after_all_v1_is_reached() -> None:
     """The v1 workload is reached by the route and gets no warning."""
-    world = _world("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml",
-                   extra=[_we("reviews-v1", "reviews", "v1")])
+    world = _world(
+        "bookinfo.yaml",
+        "destination-rule-all.yaml",
+        "virtual-service-all-v1.yaml",
+        extra=[_we("reviews-v1", "reviews", "v1")],
+    )
     text = describe_workload(world, "reviews-v1", "default")
     assert "Route to subset v1 (everything)" in text
     assert "WARNING" not in text
@@ -50,8 +61,12 @@ def test_reviews_v1_after_all_v1_is_reached() -> None:
 
 def test_header_route_condition_is_described() -> None:
     """A header match is rendered as istioctl's 'when headers are' fact."""
-    world = _world("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-reviews-test-v2.yaml",
-                   extra=[_we("reviews-v2", "reviews", "v2")])
+    world = _world(
+        "bookinfo.yaml",
+        "destination-rule-all.yaml",
+        "virtual-service-reviews-test-v2.yaml",
+        extra=[_we("reviews-v2", "reviews", "v2")],
+    )
     text = describe_workload(world, "reviews-v2", "default")
     assert "Route to subset v2 (when headers are end-user=jason)" in text
 

@@ -57,7 +57,11 @@ def test_resource_identity_and_defaults() -> None:
     """Kind is canonical, apiVersion as written, namespace defaults to "default"."""
     res = load_text(VS.replace("networking.istio.io/v1", "networking.istio.io/v1alpha3")).resources[0]
     assert (res.kind, res.api_version, res.namespace, res.name) == (
-        "VirtualService", "networking.istio.io/v1alpha3", "default", "reviews")
+        "VirtualService",
+        "networking.istio.io/v1alpha3",
+        "default",
+        "reviews",
+    )
     assert res.spec["http"][0]["route"][1]["weight"] == 10
 
 
@@ -78,7 +82,12 @@ def test_unknown_kinds_are_skipped_with_their_line() -> None:
     assert result.report.ok
     [skipped] = result.skipped
     assert (skipped.kind, skipped.name, skipped.api_version, skipped.file, skipped.line) == (
-        "Deployment", "reviews-v1", "apps/v1", "mixed.yaml", 19)
+        "Deployment",
+        "reviews-v1",
+        "apps/v1",
+        "mixed.yaml",
+        19,
+    )
     assert "skipped Deployment reviews-v1" in str(skipped)
 
 
@@ -98,8 +107,10 @@ def test_empty_documents_are_ignored() -> None:
 
 def test_list_items_are_expanded_with_their_own_lines() -> None:
     """``kind: List`` yields one resource per item; item paths are relative to the item."""
-    text = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata:\n"
-            "    name: sa1\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata:\n    name: sa2\n")
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata:\n"
+        "    name: sa1\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata:\n    name: sa2\n"
+    )
     result = load_text(text)
     assert [r.name for r in result.resources] == ["sa1", "sa2"]
     assert result.resources[1].origin.lines["metadata.name"] == 11
@@ -119,7 +130,8 @@ def test_folders_sorted_and_recursive(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not config")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "c.json").write_text(
-        '{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "c"}}')
+        '{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "c"}}'
+    )
     assert [r.name for r in load_paths([str(tmp_path)]).resources] == ["a", "b"]
     assert [r.name for r in load_paths([str(tmp_path)], recursive=True).resources] == ["a", "b", "c"]
 
@@ -170,8 +182,12 @@ def test_timestamps_stay_text() -> None:
 
 def test_to_resource_accepts_api_json() -> None:
     """``to_resource`` converts a JSON document (as the API receives it) with a given origin."""
-    doc = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "g", "namespace": "ns"},
-           "spec": {"servers": []}}
+    doc = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "g", "namespace": "ns"},
+        "spec": {"servers": []},
+    }
     conv = to_resource(doc, Origin("api.json", {"": 3}))
     assert conv.resource is not None and conv.resource.key == ("Gateway", "ns", "g")
     assert not conv.violations
@@ -181,5 +197,7 @@ def test_top_level_and_metadata_typos_get_suggestions() -> None:
     """A misspelt top-level or metadata key is an unknown field with a suggestion."""
     text = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n  lables: {}\nsepc: {}\n"
     messages = {(v.path, v.message) for v in load_text(text).report}
-    assert messages == {("metadata.lables", 'unknown field "lables"; did you mean "labels"?'),
-                        ("sepc", 'unknown field "sepc"; did you mean "spec"?')}
+    assert messages == {
+        ("metadata.lables", 'unknown field "lables"; did you mean "labels"?'),
+        ("sepc", 'unknown field "sepc"; did you mean "spec"?'),
+    }

@@ -20,18 +20,27 @@ def test_camel_case_names() -> None:
     assert "mirrorPercentage" in json_names(HTTPRoute)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("1h", 3600.0), ("1.5s", 1.5), ("500ms", 0.5), ("1m30s", 90.0),
-                                               ("0s", 0.0), ("250us", 0.00025)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1h", 3600.0), ("1.5s", 1.5), ("500ms", 0.5), ("1m30s", 90.0), ("0s", 0.0), ("250us", 0.00025)],
+)
 def test_duration_parsing(text: str, seconds: float) -> None:
     """Istio duration strings parse to seconds."""
     assert duration_seconds(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("1ms", None), ("0.5ms", "duration must be greater than 1ms"), ("0s", "duration must be greater than 1ms"),
-    ("1.0005s", "only durations to ms precision are supported"), ("5", "invalid duration"),
-    ("five seconds", "invalid duration"), ("-1s", "duration must be greater than 1ms"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1ms", None),
+        ("0.5ms", "duration must be greater than 1ms"),
+        ("0s", "duration must be greater than 1ms"),
+        ("1.0005s", "only durations to ms precision are supported"),
+        ("5", "invalid duration"),
+        ("five seconds", "invalid duration"),
+        ("-1s", "duration must be greater than 1ms"),
+    ],
+)
 def test_duration_rules(text: str, problem: str | None) -> None:
     """Durations below 1ms, below ms precision or malformed are reported."""
     found = duration_problem(text)
@@ -45,11 +54,20 @@ def test_zero_allowed_where_meaningful() -> None:
 
 def test_check_reports_unknown_wrong_type_required_and_oneof_together() -> None:
     """One pass reports every schema problem with its path."""
-    raw = {"host": 5, "subsets": [{"labels": {"a": "b"}}], "trafficPolicy": {"loadBalancer": {
-        "simple": "RANDOM", "consistentHash": {"useSourceIp": True}}}, "exportTo": ["."], "hots": 1}
+    raw = {
+        "host": 5,
+        "subsets": [{"labels": {"a": "b"}}],
+        "trafficPolicy": {"loadBalancer": {"simple": "RANDOM", "consistentHash": {"useSourceIp": True}}},
+        "exportTo": ["."],
+        "hots": 1,
+    }
     found = {(v.code, v.path) for v in check(DestinationRule, raw, "spec")}
-    assert found == {("MZ1002", "spec.host"), ("MZ1003", "spec.subsets[0].name"),
-                     ("MZ1005", "spec.trafficPolicy.loadBalancer"), ("MZ1001", "spec.hots")}
+    assert found == {
+        ("MZ1002", "spec.host"),
+        ("MZ1003", "spec.subsets[0].name"),
+        ("MZ1005", "spec.trafficPolicy.loadBalancer"),
+        ("MZ1001", "spec.hots"),
+    }
 
 
 def test_did_you_mean() -> None:
@@ -68,8 +86,10 @@ def test_proto_names_are_accepted() -> None:
 
 def test_build_is_lenient() -> None:
     """Mistyped fields fall back to defaults; the rest of the model is still built."""
-    model = build(VirtualService, {"hosts": "reviews", "http": [{"timeout": 5, "route": [
-        {"destination": {"host": "reviews"}, "weight": "x"}]}]})
+    model = build(
+        VirtualService,
+        {"hosts": "reviews", "http": [{"timeout": 5, "route": [{"destination": {"host": "reviews"}, "weight": "x"}]}]},
+    )
     assert model.hosts == ()
     assert model.http[0].timeout is None
     assert model.http[0].route[0].destination.host == "reviews"
@@ -78,8 +98,10 @@ def test_build_is_lenient() -> None:
 
 def test_parse_spec_returns_typed_models() -> None:
     """parse_spec gives frozen typed models with snake_case fields."""
-    text = ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\nspec:\n"
-            "  host: reviews\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n")
+    text = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\nspec:\n"
+        "  host: reviews\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n"
+    )
     dr = parse_spec(load_text(text).resources[0])
     assert isinstance(dr, DestinationRule)
     assert dr.subsets[0].labels == {"version": "v1"}
@@ -98,8 +120,9 @@ def test_spec_as_is_typed_and_checks_the_kind() -> None:
     """spec_as returns the named model and refuses a model of another kind."""
     from mizzen.config.models import UnknownModelError, spec_as
 
-    res = load_text("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\n"
-                    "spec:\n  host: reviews\n").resources[0]
+    res = load_text(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\nspec:\n  host: reviews\n"
+    ).resources[0]
     assert spec_as(res, DestinationRule).host == "reviews"
     with pytest.raises(UnknownModelError):
         spec_as(res, VirtualService)

@@ -48,6 +48,7 @@ async def test_a_real_change_converges_once_pushed() -> None:
     finally:
         await mc.stop()
 
+
 AGENT_WE = """apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata:
@@ -60,8 +61,9 @@ spec: {address: 127.0.0.1, labels: {app: echo}}
 async def test_reaper_waits_the_startup_grace_for_a_proxy_never_seen() -> None:
     """An agent's entry whose proxy never connected is kept for the start-up grace, then removed."""
     deleted: list[tuple[str, str]] = []
-    mc = MeshController(SnapshotCache(), delete_workload=lambda ns, n: deleted.append((ns, n)),
-                        agent_grace_s=0.05, startup_grace_s=0.4)
+    mc = MeshController(
+        SnapshotCache(), delete_workload=lambda ns, n: deleted.append((ns, n)), agent_grace_s=0.05, startup_grace_s=0.4
+    )
     (we,) = load_text(AGENT_WE).resources
     mc.state.apply("ADDED", we)
     await mc._reap()
@@ -76,8 +78,9 @@ async def test_reaper_waits_the_startup_grace_for_a_proxy_never_seen() -> None:
 async def test_reaper_leaves_other_entries_alone() -> None:
     """Entries not registered by an agent are never removed by the reaper."""
     deleted: list[tuple[str, str]] = []
-    mc = MeshController(SnapshotCache(), delete_workload=lambda ns, n: deleted.append((ns, n)),
-                        agent_grace_s=0.01, startup_grace_s=0.01)
+    mc = MeshController(
+        SnapshotCache(), delete_workload=lambda ns, n: deleted.append((ns, n)), agent_grace_s=0.01, startup_grace_s=0.01
+    )
     (we,) = load_text(ORPHAN_WE).resources
     mc.state.apply("ADDED", we)
     await mc._reap()

@@ -18,8 +18,10 @@ Client = TestClient[web.Request, web.Application]
 
 
 @web.middleware
-async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-               ) -> web.StreamResponse:
+async def auth(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
     """What the control plane's middleware does with the dashboard's exports."""
     public = request.path in dashboard.PUBLIC_PATHS or request.path.startswith(dashboard.PUBLIC_PREFIXES)
     if public or dashboard.token_from_request(request) == TOKEN:

@@ -5,12 +5,28 @@ import pytest
 from mizzen.registry.protocols import parse_protocol, protocol_from_name, service_port_protocol
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("http", "HTTP"), ("http-web", "HTTP"), ("HTTP", "HTTP"), ("http2", "HTTP2"), ("https", "HTTPS"),
-    ("grpc", "GRPC"), ("grpc-api", "GRPC"), ("grpc-web", "GRPC-WEB"), ("grpc-web-x", "GRPC-WEB"),
-    ("tcp", "TCP"), ("tls-foo", "TLS"), ("mongo", "MONGO"), ("redis", "REDIS"), ("mysql", "MYSQL"),
-    ("", "UNSUPPORTED"), ("web", "UNSUPPORTED"), ("httpx", "UNSUPPORTED"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("http", "HTTP"),
+        ("http-web", "HTTP"),
+        ("HTTP", "HTTP"),
+        ("http2", "HTTP2"),
+        ("https", "HTTPS"),
+        ("grpc", "GRPC"),
+        ("grpc-api", "GRPC"),
+        ("grpc-web", "GRPC-WEB"),
+        ("grpc-web-x", "GRPC-WEB"),
+        ("tcp", "TCP"),
+        ("tls-foo", "TLS"),
+        ("mongo", "MONGO"),
+        ("redis", "REDIS"),
+        ("mysql", "MYSQL"),
+        ("", "UNSUPPORTED"),
+        ("web", "UNSUPPORTED"),
+        ("httpx", "UNSUPPORTED"),
+    ],
+)
 def test_protocol_from_port_name(name: str, expected: str) -> None:
     """The port-name prefix before the first dash decides the protocol; unknown names are auto-detected."""
     assert protocol_from_name(name) == expected

@@ -40,33 +40,71 @@ def test_workload_command_line() -> None:
     assert argv[:4] == ["/py", "-m", "mizzen.cli.main", "run"]
     sep = argv.index("--")
     opts = argv[4:sep]
-    assert opts == ["--name", "reviews-v2", "-n", "default", "--labels", "app=reviews,version=v2",
-                    "--service-account", "bookinfo-reviews", "--port", "http=9080", "--ready-path", "/health"]
-    assert argv[sep + 1:] == ["/py", "-m", "mizzen.samples.bookinfo.reviews", "--port", "{port}", "--version", "v2"]
-    assert [w.name for w in plan.WORKLOADS] == ["details-v1", "ratings-v1", "reviews-v1", "reviews-v2",
-                                                "reviews-v3", "productpage-v1"]
+    assert opts == [
+        "--name",
+        "reviews-v2",
+        "-n",
+        "default",
+        "--labels",
+        "app=reviews,version=v2",
+        "--service-account",
+        "bookinfo-reviews",
+        "--port",
+        "http=9080",
+        "--ready-path",
+        "/health",
+    ]
+    assert argv[sep + 1 :] == ["/py", "-m", "mizzen.samples.bookinfo.reviews", "--port", "{port}", "--version", "v2"]
+    assert [w.name for w in plan.WORKLOADS] == [
+        "details-v1",
+        "ratings-v1",
+        "reviews-v1",
+        "reviews-v2",
+        "reviews-v3",
+        "productpage-v1",
+    ]
 
 
 def test_gateway_controlplane_and_apply_command_lines() -> None:
     """The gateway, control plane and apply are invoked with the documented flags and files."""
-    assert plan.gateway_argv("/py")[3:] == ["gateway", "--name", "istio-ingressgateway", "-n", "istio-system",
-                                            "--labels", "istio=ingressgateway", "--address", "127.0.0.1"]
-    assert plan.controlplane_argv("/py")[3:] == ["controlplane", "--address", "127.0.0.1", "--port", "15014",
-                                                 "--xds-port", "15010"]
+    assert plan.gateway_argv("/py")[3:] == [
+        "gateway",
+        "--name",
+        "istio-ingressgateway",
+        "-n",
+        "istio-system",
+        "--labels",
+        "istio=ingressgateway",
+        "--address",
+        "127.0.0.1",
+    ]
+    assert plan.controlplane_argv("/py")[3:] == [
+        "controlplane",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        "15014",
+        "--xds-port",
+        "15010",
+    ]
     files = plan.setup_files()
     assert [f.name for f in files] == ["bookinfo.yaml", "bookinfo-gateway.yaml", "destination-rule-all.yaml"]
     assert all(f.is_file() for f in files)
-    assert plan.apply_argv("/py", files)[3:] == ["apply", "-f", str(files[0]), "-f", str(files[1]),
-                                                 "-f", str(files[2])]
+    assert plan.apply_argv("/py", files)[3:] == ["apply", "-f", str(files[0]), "-f", str(files[1]), "-f", str(files[2])]
 
 
 def test_reviews_version_is_read_from_the_rendered_page() -> None:
     """Pages rendered from reviews v1/v2/v3 classify as v1/v2/v3; a reviews error page as None."""
     for version in ("v1", "v2", "v3"):
         config = ReviewsConfig.from_env({}, version)
-        body = reviews_body(config, 0, {}) if version == "v1" else {
-            **reviews_body(ReviewsConfig(version=version), 0, {}),
-            "reviews": [{"reviewer": "R", "text": "t", "rating": {"stars": 4, "color": config.star_color}}]}
+        body = (
+            reviews_body(config, 0, {})
+            if version == "v1"
+            else {
+                **reviews_body(ReviewsConfig(version=version), 0, {}),
+                "reviews": [{"reviewer": "R", "text": "t", "rating": {"stars": 4, "color": config.star_color}}],
+            }
+        )
         html = page.product_page(PRODUCTS[0], "", 200, {}, 200, body)
         assert plan.reviews_version(html) == version
     error = page.product_page(PRODUCTS[0], "", 200, {}, 503, {"error": REVIEWS_ERROR})
@@ -85,8 +123,13 @@ def test_port_in_use_sees_a_listener() -> None:
 
 def test_state_round_trip_and_unreadable_file(tmp_path: Path) -> None:
     """demo.json reads back what was saved; a corrupt file reads as no state."""
-    state = DemoState(mode="detached", demo_pid=1, started="now",
-                      processes=[ProcessRecord("controlplane", 42, "/log", ["x"], "123")], reused_controlplane=False)
+    state = DemoState(
+        mode="detached",
+        demo_pid=1,
+        started="now",
+        processes=[ProcessRecord("controlplane", 42, "/log", ["x"], "123")],
+        reused_controlplane=False,
+    )
     state.save(tmp_path)
     assert DemoState.load(tmp_path) == state
     DemoState.path(tmp_path).write_text("{not json")
@@ -105,8 +148,9 @@ Popens = dict[int, subprocess.Popen[bytes]]
 
 def _start_recorders(tmp_path: Path, names: list[str]) -> tuple[list[ProcessRecord], Popens]:
     out = tmp_path / "stopped.txt"
-    launched = [launch(n, [sys.executable, "-c", RECORD_SIGTERM, n, str(out)], tmp_path / f"{n}.log", os.environ)
-                for n in names]
+    launched = [
+        launch(n, [sys.executable, "-c", RECORD_SIGTERM, n, str(out)], tmp_path / f"{n}.log", os.environ) for n in names
+    ]
     deadline = time.monotonic() + 10
     while not all("ready" in (tmp_path / f"{n}.log").read_text() for n in names):
         assert time.monotonic() < deadline, "recorder processes did not start"

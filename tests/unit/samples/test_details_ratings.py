@@ -32,8 +32,7 @@ def test_details_answers_the_fixed_record_in_the_original_key_order() -> None:
         status, body = _get(f"http://127.0.0.1:{port}/details/0")
     assert status == 200
     assert isinstance(body, dict)
-    assert list(body) == ["id", "author", "year", "type", "pages", "publisher", "language", "ISBN-10",
-                          "ISBN-13"]
+    assert list(body) == ["id", "author", "year", "type", "pages", "publisher", "language", "ISBN-10", "ISBN-13"]
     assert body["id"] == 0 and body["ISBN-10"] == "1234567890" and body["publisher"] == "PublisherA"
 
 
@@ -63,8 +62,7 @@ def test_unknown_path_is_404_and_wrong_method_405() -> None:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/nope", timeout=5)
         assert not_found.value.code == 404
         with pytest.raises(urllib.error.HTTPError) as wrong_method:
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/health", data=b""),
-                                   timeout=5)
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/health", data=b""), timeout=5)
         assert wrong_method.value.code == 405
 
 
@@ -76,8 +74,12 @@ def test_service_runs_as_a_module_on_the_port_from_env() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "mizzen.samples.bookinfo.details"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mizzen.samples.bookinfo.details"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:

@@ -35,8 +35,9 @@ class Mesh:
         """GET ``path``; returns status, lower-cased headers and body."""
         return self.request("GET", path, headers=headers)
 
-    def request(self, method: str, path: str, body: str | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    def request(
+        self, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
         """One request on a fresh connection (no redirects followed)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
         try:
@@ -56,16 +57,23 @@ def _env(**ports: int) -> dict[str, str]:
 
 
 @contextmanager
-def mesh(version: str = "v2", *, details_app: App | None = None, reviews_app: App | None = None,
-         reviews_down: bool = False, details_down: bool = False) -> Iterator[Mesh]:
+def mesh(
+    version: str = "v2",
+    *,
+    details_app: App | None = None,
+    reviews_app: App | None = None,
+    reviews_down: bool = False,
+    details_down: bool = False,
+) -> Iterator[Mesh]:
     """Start ratings, reviews ``version`` (or ``reviews_app``), details and productpage."""
     reviews_seen, ratings_seen = Recorder(), Recorder()
     with ExitStack() as stack:
         with serving(ratings.build_app()) as dead:
             pass  # a port nothing listens on, for a backend that is down
         ratings_port = stack.enter_context(serving(wrap_recording(ratings.build_app(), ratings_seen)))
-        config = ReviewsConfig.from_env({**_env(ratings=ratings_port), "MIZZEN_WORKLOAD": f"reviews-{version}"},
-                                        version)
+        config = ReviewsConfig.from_env(
+            {**_env(ratings=ratings_port), "MIZZEN_WORKLOAD": f"reviews-{version}"}, version
+        )
         app = reviews_app or reviews.build_app(config)
         reviews_port = dead if reviews_down else stack.enter_context(serving(wrap_recording(app, reviews_seen)))
         details_port = dead if details_down else stack.enter_context(serving(details_app or details.build_app()))
@@ -75,9 +83,12 @@ def mesh(version: str = "v2", *, details_app: App | None = None, reviews_app: Ap
 
 
 def _login(m: Mesh, user: str) -> str:
-    status, headers, _ = m.request("POST", "/login", f"username={user}&passwd=password",
-                                   {"Content-Type": "application/x-www-form-urlencoded",
-                                    "Referer": "http://example/productpage"})
+    status, headers, _ = m.request(
+        "POST",
+        "/login",
+        f"username={user}&passwd=password",
+        {"Content-Type": "application/x-www-form-urlencoded", "Referer": "http://example/productpage"},
+    )
     assert status == 302 and headers["location"] == "http://example/productpage"
     cookie = headers["set-cookie"]
     assert cookie.startswith("session=") and "HttpOnly" in cookie and "Path=/" in cookie
@@ -137,9 +148,15 @@ def test_reviews_down_shows_reviews_error() -> None:
 
 def test_ratings_error_text_is_rendered_per_review() -> None:
     """When reviews reports ratings unavailable, each review shows the ratings error and no stars."""
-    body = {"id": "0", "podname": "reviews-v2", "clustername": "null", "reviews": [
-        {"reviewer": "Reviewer1", "text": "t1", "rating": {"error": "Ratings service is currently unavailable"}},
-        {"reviewer": "Reviewer2", "text": "t2", "rating": {"error": "Ratings service is currently unavailable"}}]}
+    body = {
+        "id": "0",
+        "podname": "reviews-v2",
+        "clustername": "null",
+        "reviews": [
+            {"reviewer": "Reviewer1", "text": "t1", "rating": {"error": "Ratings service is currently unavailable"}},
+            {"reviewer": "Reviewer2", "text": "t2", "rating": {"error": "Ratings service is currently unavailable"}},
+        ],
+    }
     stub = Recorder(respond=lambda _r: json_response(body))
     with mesh(reviews_app=stub.app()) as m:
         _, _, page = m.get("/productpage")
@@ -214,16 +231,25 @@ def test_logout_clears_the_session() -> None:
 def test_login_without_referrer_redirects_to_the_product_page() -> None:
     """A login posted by curl (no Referer) still sets the cookie and redirects to /productpage."""
     with mesh("v1") as m:
-        status, headers, _ = m.request("POST", "/login", "username=jason&passwd=x",
-                                       {"Content-Type": "application/x-www-form-urlencoded"})
+        status, headers, _ = m.request(
+            "POST", "/login", "username=jason&passwd=x", {"Content-Type": "application/x-www-form-urlencoded"}
+        )
     assert status == 302 and headers["location"] == "/productpage" and headers["set-cookie"].startswith("session=")
 
 
 def test_trace_headers_are_propagated() -> None:
     """B3 context is re-injected (64-bit trace id padded, sampled normalised) and x-request-id copied."""
     with mesh("v1") as m:
-        m.get("/productpage", {"x-b3-traceid": "1" * 16, "x-b3-spanid": "2" * 16, "x-b3-sampled": "true",
-                               "x-request-id": "req-9", "traceparent": "00-" + "3" * 32 + "-" + "4" * 16 + "-01"})
+        m.get(
+            "/productpage",
+            {
+                "x-b3-traceid": "1" * 16,
+                "x-b3-spanid": "2" * 16,
+                "x-b3-sampled": "true",
+                "x-request-id": "req-9",
+                "traceparent": "00-" + "3" * 32 + "-" + "4" * 16 + "-01",
+            },
+        )
     sent = m.reviews_seen.requests[-1].headers
     assert sent["x-b3-traceid"] == "0" * 16 + "1" * 16 and sent["x-b3-spanid"] == "2" * 16
     assert sent["x-b3-sampled"] == "1" and sent["x-request-id"] == "req-9"
@@ -242,8 +268,7 @@ def test_api_routes_proxy_the_backends() -> None:
         assert status == 200 and products[0]["id"] == 0 and products[0]["title"] == "The Comedy of Errors"
         assert _json(m, "/api/v1/products/0")[1]["ISBN-13"] == "123-1234567890"
         assert _json(m, "/api/v1/products/0/reviews")[1]["reviews"][0]["rating"]["color"] == "red"
-        assert _json(m, "/api/v1/products/0/ratings") == (200, {"id": 0, "ratings": {"Reviewer1": 5,
-                                                                                      "Reviewer2": 4}})
+        assert _json(m, "/api/v1/products/0/ratings") == (200, {"id": 0, "ratings": {"Reviewer1": 5, "Reviewer2": 4}})
 
 
 def test_health_landing_page_and_stylesheet() -> None:

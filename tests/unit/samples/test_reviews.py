@@ -17,8 +17,12 @@ from .conftest import Recorder, serving, wrap_recording
 
 
 def _config(version: str, ratings_port: int, **env: str) -> ReviewsConfig:
-    environ = {"RATINGS_HOSTNAME": "127.0.0.1", "RATINGS_SERVICE_PORT": str(ratings_port),
-               "MIZZEN_WORKLOAD": f"reviews-{version}", **env}
+    environ = {
+        "RATINGS_HOSTNAME": "127.0.0.1",
+        "RATINGS_SERVICE_PORT": str(ratings_port),
+        "MIZZEN_WORKLOAD": f"reviews-{version}",
+        **env,
+    }
     return ReviewsConfig.from_env(environ, version)
 
 
@@ -29,10 +33,11 @@ def _reviews(port: int, headers: dict[str, str] | None = None) -> Any:
         return json.loads(response.read())
 
 
-@pytest.mark.parametrize(("version", "enabled", "color", "timeout"), [
-    ("v1", False, "black", 10.0), ("v2", True, "black", 10.0), ("v3", True, "red", 2.5)])
-def test_version_defaults_match_the_original_images(version: str, enabled: bool, color: str,
-                                                    timeout: float) -> None:
+@pytest.mark.parametrize(
+    ("version", "enabled", "color", "timeout"),
+    [("v1", False, "black", 10.0), ("v2", True, "black", 10.0), ("v3", True, "red", 2.5)],
+)
+def test_version_defaults_match_the_original_images(version: str, enabled: bool, color: str, timeout: float) -> None:
     """Each version gets the ENABLE_RATINGS/STAR_COLOR its original image bakes in, and its timeout."""
     config = ReviewsConfig.from_env({}, version)
     assert (config.ratings_enabled, config.star_color, config.ratings_timeout) == (enabled, color, timeout)
@@ -40,8 +45,9 @@ def test_version_defaults_match_the_original_images(version: str, enabled: bool,
 
 def test_environment_selects_version_and_overrides() -> None:
     """SERVICE_VERSION picks the version; STAR_COLOR/ENABLE_RATINGS/CLUSTER_NAME override its defaults."""
-    config = ReviewsConfig.from_env({"SERVICE_VERSION": "v2", "STAR_COLOR": "red", "CLUSTER_NAME": "c1",
-                                     "HOSTNAME": "pod-a"})
+    config = ReviewsConfig.from_env(
+        {"SERVICE_VERSION": "v2", "STAR_COLOR": "red", "CLUSTER_NAME": "c1", "HOSTNAME": "pod-a"}
+    )
     assert (config.version, config.ratings_enabled, config.star_color) == ("v2", True, "red")
     assert (config.cluster_name, config.pod_name, config.ratings_timeout) == ("c1", "pod-a", 2.5)
     assert not ReviewsConfig.from_env({"ENABLE_RATINGS": "false"}, "v3").ratings_enabled
@@ -49,8 +55,7 @@ def test_environment_selects_version_and_overrides() -> None:
 
 def test_v1_has_no_ratings_and_never_calls_ratings(recorder: Recorder) -> None:
     """v1's reviews carry no rating key and ratings receives no call."""
-    with serving(recorder.app()) as ratings_port, \
-            serving(reviews.build_app(_config("v1", ratings_port))) as port:
+    with serving(recorder.app()) as ratings_port, serving(reviews.build_app(_config("v1", ratings_port))) as port:
         body = _reviews(port)
     assert body["id"] == "0" and body["podname"] == "reviews-v1" and body["clustername"] == "null"
     assert [r["reviewer"] for r in body["reviews"]] == ["Reviewer1", "Reviewer2"]
@@ -63,8 +68,12 @@ def test_v2_v3_take_stars_from_ratings_in_their_color(version: str, color: str) 
     """v2/v3 show the stars ratings returns (here POSTed 3 and 1) in black/red."""
     ratings_app = ratings.build_app()
     with serving(ratings_app) as ratings_port, serving(reviews.build_app(_config(version, ratings_port))) as port:
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{ratings_port}/ratings/0",
-                                                      data=b'{"Reviewer1": 3, "Reviewer2": 1}'), timeout=5)
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"http://127.0.0.1:{ratings_port}/ratings/0", data=b'{"Reviewer1": 3, "Reviewer2": 1}'
+            ),
+            timeout=5,
+        )
         body = _reviews(port)
     assert [r["rating"] for r in body["reviews"]] == [{"stars": 3, "color": color}, {"stars": 1, "color": color}]
 
@@ -89,11 +98,21 @@ def test_ratings_unreachable_gives_error_ratings() -> None:
 def test_forwards_the_propagation_headers_to_ratings(recorder: Recorder) -> None:
     """end-user, trace, cookie and user-agent headers reach ratings; unlisted headers do not."""
     recorder.respond = lambda _r: json_response({"id": 0, "ratings": {"Reviewer1": 5, "Reviewer2": 4}})
-    sent = {"end-user": "jason", "x-request-id": "rid-1", "x-b3-traceid": "a" * 32, "x-b3-spanid": "b" * 16,
-            "x-b3-sampled": "1", "traceparent": "00-" + "c" * 32 + "-" + "d" * 16 + "-01",
-            "cookie": "session=abc", "user-agent": "tester/1", "x-not-propagated": "nope"}
-    with serving(wrap_recording(ratings.build_app(), recorder)) as ratings_port, \
-            serving(reviews.build_app(_config("v2", ratings_port))) as port:
+    sent = {
+        "end-user": "jason",
+        "x-request-id": "rid-1",
+        "x-b3-traceid": "a" * 32,
+        "x-b3-spanid": "b" * 16,
+        "x-b3-sampled": "1",
+        "traceparent": "00-" + "c" * 32 + "-" + "d" * 16 + "-01",
+        "cookie": "session=abc",
+        "user-agent": "tester/1",
+        "x-not-propagated": "nope",
+    }
+    with (
+        serving(wrap_recording(ratings.build_app(), recorder)) as ratings_port,
+        serving(reviews.build_app(_config("v2", ratings_port))) as port,
+    ):
         _reviews(port, sent)
     (call,) = recorder.requests
     for name, value in sent.items():

@@ -21,8 +21,14 @@ def _identifier(node_id: str = NODE_ID) -> als_pb2.StreamAccessLogsMessage.Ident
     ident = als_pb2.StreamAccessLogsMessage.Identifier(log_name="mizzen")
     ident.node.id = node_id
     meta = struct_pb2.Struct()
-    meta.update({"NAME": "productpage-v1", "NAMESPACE": "default", "MIZZEN_PROXY_TYPE": "sidecar",
-                 "LABELS": {"app": "productpage", "version": "v1"}})
+    meta.update(
+        {
+            "NAME": "productpage-v1",
+            "NAMESPACE": "default",
+            "MIZZEN_PROXY_TYPE": "sidecar",
+            "LABELS": {"app": "productpage", "version": "v1"},
+        }
+    )
     ident.node.metadata.CopyFrom(meta)
     return ident
 
@@ -34,18 +40,19 @@ def _messages(node_id: str, n: int) -> list[als_pb2.StreamAccessLogsMessage]:
         msg = als_pb2.StreamAccessLogsMessage()
         if i == 0:
             msg.identifier.CopyFrom(_identifier(node_id))
-        msg.http_logs.log_entry.append(http_entry("outbound", cluster=f"outbound|9080|v3|{REVIEWS}",
-                                                   upstream=V3_ADDR))
+        msg.http_logs.log_entry.append(http_entry("outbound", cluster=f"outbound|9080|v3|{REVIEWS}", upstream=V3_ADDR))
         out.append(msg)
     tcp = als_pb2.StreamAccessLogsMessage()
-    tcp.tcp_logs.log_entry.append(tcp_entry("outbound", cluster="outbound|3306||db.default.svc.cluster.local",
-                                            received=7))
+    tcp.tcp_logs.log_entry.append(
+        tcp_entry("outbound", cluster="outbound|3306||db.default.svc.cluster.local", received=7)
+    )
     out.append(tcp)
     return out
 
 
-async def _stream(service: AccessLogService, messages: list[als_pb2.StreamAccessLogsMessage],
-                  token: str | None = None) -> None:
+async def _stream(
+    service: AccessLogService, messages: list[als_pb2.StreamAccessLogsMessage], token: str | None = None
+) -> None:
     server = grpc.aio.server()
     service.add_to_server(server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -38,17 +38,24 @@ def test_file_log_uses_istio_default_format_with_response_flags() -> None:
     file_log = t.http_access_loggers("inbound", file_path="/tmp/a.log")[1]["typed_config"]
     assert isinstance(file_log, dict)
     fmt = file_log["log_format"]["text_format_source"]["inline_string"]
-    assert fmt.startswith('[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
-                          "%RESPONSE_CODE% %RESPONSE_FLAGS% ")
+    assert fmt.startswith(
+        '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
+        "%RESPONSE_CODE% %RESPONSE_FLAGS% "
+    )
     assert fmt.endswith("%ROUTE_NAME%\n")
 
 
 def test_tcp_loggers_and_options_parse() -> None:
     """TCP loggers and access_log_options parse into a TcpProxy."""
-    proxy = json_format.ParseDict({
-        "stat_prefix": "x", "cluster": "c", "access_log": t.tcp_access_loggers("inbound", file_path=None),
-        "access_log_options": t.tcp_access_log_options(),
-    }, tcp_proxy_pb2.TcpProxy())
+    proxy = json_format.ParseDict(
+        {
+            "stat_prefix": "x",
+            "cluster": "c",
+            "access_log": t.tcp_access_loggers("inbound", file_path=None),
+            "access_log_options": t.tcp_access_log_options(),
+        },
+        tcp_proxy_pb2.TcpProxy(),
+    )
     assert proxy.access_log_options.flush_access_log_on_connected
 
 
@@ -76,12 +83,19 @@ def test_hcm_telemetry_follows_proxy_and_mesh() -> None:
     """hcm_telemetry: ALS always, the file log at the proxy's path, tracing only with a Zipkin address."""
     from mizzen.translate.model import MeshConfig, Proxy
 
-    proxy = Proxy(id="reviews-v1.default", type="sidecar", name="reviews-v1", namespace="default",
-                  labels={"app": "reviews"}, access_log="/tmp/reviews.log")
+    proxy = Proxy(
+        id="reviews-v1.default",
+        type="sidecar",
+        name="reviews-v1",
+        namespace="default",
+        labels={"app": "reviews"},
+        access_log="/tmp/reviews.log",
+    )
     plain = t.hcm_telemetry(proxy, MeshConfig(), "inbound")
     assert "tracing" not in plain and len(plain["access_log"]) == 2  # type: ignore[arg-type]
-    traced = t.hcm_telemetry(proxy, MeshConfig(zipkin_address="127.0.0.1:15014", tracing_sampling=100.0),
-                             "outbound", auth_token="tok")
+    traced = t.hcm_telemetry(
+        proxy, MeshConfig(zipkin_address="127.0.0.1:15014", tracing_sampling=100.0), "outbound", auth_token="tok"
+    )
     msg = _hcm(**traced)
     assert msg.tracing.random_sampling.value == 100.0
     assert {tag.tag for tag in msg.tracing.custom_tags} == {"istio.canonical_service", "istio.namespace"}

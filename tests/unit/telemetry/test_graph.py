@@ -12,11 +12,13 @@ from mizzen.telemetry.series import LATENCY_BOUNDS, percentile
 def _drive(telemetry: Telemetry, n: int) -> None:
     """n gateway->productpage requests, each fanning out to reviews v1 or v3 alternately."""
     for i in range(n):
-        telemetry.record_http(http_entry("gateway", cluster=f"outbound|9080||{PP}", upstream=PP_ADDR,
-                                         duration_ms=30), GATEWAY)
+        telemetry.record_http(
+            http_entry("gateway", cluster=f"outbound|9080||{PP}", upstream=PP_ADDR, duration_ms=30), GATEWAY
+        )
         cluster, addr = (f"outbound|9080|v1|{REVIEWS}", V1_ADDR) if i % 2 else (f"outbound|9080|v3|{REVIEWS}", V3_ADDR)
-        telemetry.record_http(http_entry("outbound", cluster=cluster, upstream=addr, duration_ms=10 + i % 5),
-                              PRODUCTPAGE)
+        telemetry.record_http(
+            http_entry("outbound", cluster=cluster, upstream=addr, duration_ms=10 + i % 5), PRODUCTPAGE
+        )
 
 
 def _edge(graph: dict[str, object], source: str, target: str) -> dict[str, object]:
@@ -48,8 +50,9 @@ def test_canary_shares_split_evenly_between_versions(telemetry: Telemetry) -> No
 def test_edge_rate_errors_and_latency(telemetry: Telemetry) -> None:
     """Edges carry rps over the window, error rate from 5xx, and latency percentiles."""
     _drive(telemetry, 60)
-    telemetry.record_http(http_entry("outbound", cluster=f"outbound|9080||{REVIEWS}", code=500,
-                                     flags=("fault_injected",)), PRODUCTPAGE)
+    telemetry.record_http(
+        http_entry("outbound", cluster=f"outbound|9080||{REVIEWS}", code=500, flags=("fault_injected",)), PRODUCTPAGE
+    )
     edge = _edge(telemetry.graph(60), "workload:productpage-v1.default", f"service:{REVIEWS}")
     assert edge["requests"] == 61 and edge["rps"] == round(61 / 60, 3)
     assert edge["errorRate"] == round(1 / 61, 4)
@@ -67,8 +70,7 @@ def test_old_traffic_leaves_the_window_but_edges_stay(telemetry: Telemetry, cloc
 def test_inbound_entries_from_mesh_peers_are_not_double_counted(telemetry: Telemetry) -> None:
     """The server-side entry of a hop already counted by its client does not add to the graph."""
     _drive(telemetry, 2)
-    telemetry.record_http(http_entry("inbound", local=V1_ADDR, authority="reviews:9080", peer=PRODUCTPAGE),
-                          REVIEWS_V1)
+    telemetry.record_http(http_entry("inbound", local=V1_ADDR, authority="reviews:9080", peer=PRODUCTPAGE), REVIEWS_V1)
     edge = _edge(telemetry.graph(60), "workload:productpage-v1.default", f"service:{REVIEWS}")
     assert edge["requests"] == 2
 

@@ -25,8 +25,9 @@ def _series(text: str, name: str, **labels: str) -> list[float]:
 
 def test_outbound_entry_is_reported_by_source_with_workloads_from_node_and_endpoint(telemetry: Telemetry) -> None:
     """An outbound entry names the logging node as source and the upstream host's workload as destination."""
-    facts = telemetry.record_http(http_entry("outbound", cluster=OUT_V3, upstream=V3_ADDR, authority="reviews:9080"),
-                                  PRODUCTPAGE)
+    facts = telemetry.record_http(
+        http_entry("outbound", cluster=OUT_V3, upstream=V3_ADDR, authority="reviews:9080"), PRODUCTPAGE
+    )
     assert facts.reporter == "source"
     assert (facts.source.workload, facts.source.app, facts.source.version) == ("productpage-v1", "productpage", "v1")
     assert (facts.destination.workload, facts.destination.version) == ("reviews-v3", "v3")
@@ -37,8 +38,7 @@ def test_outbound_entry_is_reported_by_source_with_workloads_from_node_and_endpo
 def test_inbound_entry_uses_peer_header_for_source_and_listener_address_for_service(telemetry: Telemetry) -> None:
     """An inbound entry is reported by destination; the source comes from the peer-id header."""
     telemetry.observe_node(PRODUCTPAGE)
-    entry = http_entry("inbound", cluster="inbound|9080||", local=V1_ADDR, authority="reviews:9080",
-                       peer=PRODUCTPAGE)
+    entry = http_entry("inbound", cluster="inbound|9080||", local=V1_ADDR, authority="reviews:9080", peer=PRODUCTPAGE)
     facts = telemetry.record_http(entry, REVIEWS_V1)
     assert facts.reporter == "destination"
     assert (facts.source.workload, facts.source.version) == ("productpage-v1", "v1")
@@ -60,34 +60,43 @@ def test_prometheus_text_counts_requests_per_destination_version(telemetry: Tele
         telemetry.record_http(http_entry("outbound", cluster=cluster, upstream=addr), PRODUCTPAGE)
     text = telemetry.prometheus_text()
     assert "# TYPE istio_requests_total counter" in text
-    common = {"reporter": "source", "source_workload": "productpage-v1", "destination_service": REVIEWS,
-              "response_code": "200", "response_flags": "-"}
+    common = {
+        "reporter": "source",
+        "source_workload": "productpage-v1",
+        "destination_service": REVIEWS,
+        "response_code": "200",
+        "response_flags": "-",
+    }
     assert _series(text, "istio_requests_total", destination_version="v1", **common) == [5]
     assert _series(text, "istio_requests_total", destination_version="v3", **common) == [5]
 
 
 def test_fault_injected_abort_has_code_and_fi_flag(telemetry: Telemetry) -> None:
     """An aborted request is labelled response_code 500 and response_flags FI."""
-    telemetry.record_http(http_entry("outbound", cluster=f"outbound|9080||{REVIEWS}", code=500,
-                                     flags=("fault_injected",)), PRODUCTPAGE)
+    telemetry.record_http(
+        http_entry("outbound", cluster=f"outbound|9080||{REVIEWS}", code=500, flags=("fault_injected",)), PRODUCTPAGE
+    )
     text = telemetry.prometheus_text()
-    assert _series(text, "istio_requests_total", response_code="500", response_flags="FI",
-                   destination_workload="unknown") == [1]
+    assert _series(
+        text, "istio_requests_total", response_code="500", response_flags="FI", destination_workload="unknown"
+    ) == [1]
 
 
 def test_several_flags_are_joined_in_envoy_order(telemetry: Telemetry) -> None:
     """UF and URX together print as UF,URX like %RESPONSE_FLAGS%."""
-    facts = telemetry.record_http(http_entry("outbound", cluster=OUT_V1, code=503,
-                                             flags=("upstream_retry_limit_exceeded", "upstream_connection_failure")),
-                                  PRODUCTPAGE)
+    facts = telemetry.record_http(
+        http_entry(
+            "outbound", cluster=OUT_V1, code=503, flags=("upstream_retry_limit_exceeded", "upstream_connection_failure")
+        ),
+        PRODUCTPAGE,
+    )
     assert facts.response_flags == "UF,URX"
 
 
 def test_duration_histogram_is_cumulative_with_istio_buckets(telemetry: Telemetry) -> None:
     """Durations land in Istio's buckets; _bucket is cumulative, _sum and _count add up."""
     for ms in (3, 7, 7, 40):
-        telemetry.record_http(http_entry("outbound", cluster=OUT_V1, upstream=V1_ADDR, duration_ms=ms),
-                              PRODUCTPAGE)
+        telemetry.record_http(http_entry("outbound", cluster=OUT_V1, upstream=V1_ADDR, duration_ms=ms), PRODUCTPAGE)
     text = telemetry.prometheus_text()
     name = "istio_request_duration_milliseconds"
     assert _series(text, f"{name}_bucket", le="1") == [0]
@@ -101,8 +110,7 @@ def test_duration_histogram_is_cumulative_with_istio_buckets(telemetry: Telemetr
 
 def test_request_and_response_bytes_histograms(telemetry: Telemetry) -> None:
     """Body sizes are observed in istio_request_bytes and istio_response_bytes."""
-    telemetry.record_http(http_entry("outbound", cluster=OUT_V1, request_bytes=20, response_bytes=3000),
-                          PRODUCTPAGE)
+    telemetry.record_http(http_entry("outbound", cluster=OUT_V1, request_bytes=20, response_bytes=3000), PRODUCTPAGE)
     text = telemetry.prometheus_text()
     assert _series(text, "istio_request_bytes_sum") == [20]
     assert _series(text, "istio_response_bytes_bucket", le="2500") == [0]
@@ -111,25 +119,31 @@ def test_request_and_response_bytes_histograms(telemetry: Telemetry) -> None:
 
 def test_grpc_content_type_sets_request_protocol(telemetry: Telemetry) -> None:
     """A request with content-type application/grpc is request_protocol grpc."""
-    facts = telemetry.record_http(http_entry("outbound", cluster=OUT_V1,
-                                             headers={"content-type": "application/grpc"}), PRODUCTPAGE)
+    facts = telemetry.record_http(
+        http_entry("outbound", cluster=OUT_V1, headers={"content-type": "application/grpc"}), PRODUCTPAGE
+    )
     assert facts.protocol == "grpc"
 
 
 def test_gateway_entry_names_gateway_as_source(telemetry: Telemetry) -> None:
     """Gateway traffic is reported by source with the gateway's workload and app."""
-    facts = telemetry.record_http(http_entry("gateway", cluster="outbound|9080||productpage.default.svc.cluster.local",
-                                             upstream=PP_ADDR), GATEWAY)
+    facts = telemetry.record_http(
+        http_entry("gateway", cluster="outbound|9080||productpage.default.svc.cluster.local", upstream=PP_ADDR), GATEWAY
+    )
     assert facts.reporter == "source"
     assert (facts.source.workload, facts.source.namespace, facts.source.kind) == (
-        "istio-ingressgateway", "istio-system", "gateway")
+        "istio-ingressgateway",
+        "istio-system",
+        "gateway",
+    )
     assert facts.destination.workload == "productpage-v1"
 
 
 def test_no_route_has_nr_flag_and_service_from_authority(telemetry: Telemetry) -> None:
     """A 404 with NR and no cluster takes the destination service from the authority."""
-    facts = telemetry.record_http(http_entry("gateway", code=404, flags=("no_route_found",),
-                                             authority="unknown.example.com:8080"), GATEWAY)
+    facts = telemetry.record_http(
+        http_entry("gateway", code=404, flags=("no_route_found",), authority="unknown.example.com:8080"), GATEWAY
+    )
     assert facts.response_flags == "NR"
     assert facts.service.hostname == "unknown.example.com"
 
@@ -144,10 +158,10 @@ def test_tcp_connection_counters_and_byte_growth(telemetry: Telemetry) -> None:
     """Connect, periodic and end entries give one open, one close and the total bytes once."""
     cluster = "outbound|3306||mysql.default.svc.cluster.local"
     telemetry.record_tcp(tcp_entry("outbound", cluster=cluster, kind="TcpUpstreamConnected"), PRODUCTPAGE)
-    telemetry.record_tcp(tcp_entry("outbound", cluster=cluster, kind="TcpPeriodic", received=100, sent=10),
-                         PRODUCTPAGE)
-    telemetry.record_tcp(tcp_entry("outbound", cluster=cluster, kind="TcpConnectionEnd", received=150, sent=40),
-                         PRODUCTPAGE)
+    telemetry.record_tcp(tcp_entry("outbound", cluster=cluster, kind="TcpPeriodic", received=100, sent=10), PRODUCTPAGE)
+    telemetry.record_tcp(
+        tcp_entry("outbound", cluster=cluster, kind="TcpConnectionEnd", received=150, sent=40), PRODUCTPAGE
+    )
     text = telemetry.prometheus_text()
     assert _series(text, "istio_tcp_connections_opened_total", request_protocol="tcp") == [1]
     assert _series(text, "istio_tcp_connections_closed_total") == [1]
@@ -158,8 +172,9 @@ def test_tcp_connection_counters_and_byte_growth(telemetry: Telemetry) -> None:
 
 def test_tcp_end_without_connect_entry_counts_open_and_close(telemetry: Telemetry) -> None:
     """A lone end entry (no flush-on-connect) still counts the connection as opened and closed."""
-    telemetry.record_tcp(tcp_entry("outbound", cluster="outbound|3306||db.default.svc.cluster.local",
-                                   received=5), PRODUCTPAGE)
+    telemetry.record_tcp(
+        tcp_entry("outbound", cluster="outbound|3306||db.default.svc.cluster.local", received=5), PRODUCTPAGE
+    )
     text = telemetry.prometheus_text()
     assert _series(text, "istio_tcp_connections_opened_total") == [1]
     assert _series(text, "istio_tcp_connections_closed_total") == [1]
@@ -169,8 +184,9 @@ def test_series_cardinality_is_bounded() -> None:
     """Past max_series, new label sets are dropped instead of growing memory."""
     telemetry = Telemetry(max_series=3)
     for i in range(10):
-        telemetry.record_http(http_entry("outbound", cluster="PassthroughCluster", authority=f"h{i}.example"),
-                              PRODUCTPAGE)
+        telemetry.record_http(
+            http_entry("outbound", cluster="PassthroughCluster", authority=f"h{i}.example"), PRODUCTPAGE
+        )
     assert len(_series(telemetry.prometheus_text(), "istio_requests_total")) == 3
     assert telemetry.requests.dropped == 7
     assert 'mizzen_telemetry_series_dropped_total{metric="istio_requests_total"} 7' in telemetry.prometheus_text()
@@ -183,6 +199,7 @@ def test_empty_telemetry_renders_nothing() -> None:
 
 def test_abort_without_cluster_resolves_short_authority_in_client_namespace(telemetry: Telemetry) -> None:
     """A fault abort has no upstream cluster; 'reviews:9080' from namespace default is reviews.default..."""
-    facts = telemetry.record_http(http_entry("outbound", code=500, flags=("fault_injected",),
-                                             authority="reviews:9080"), PRODUCTPAGE)
+    facts = telemetry.record_http(
+        http_entry("outbound", code=500, flags=("fault_injected",), authority="reviews:9080"), PRODUCTPAGE
+    )
     assert facts.service.hostname == REVIEWS and facts.service.namespace == "default"

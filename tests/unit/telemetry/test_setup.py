@@ -20,7 +20,10 @@ async def test_install_serves_als_and_registers_routes() -> None:
     registry = bookinfo_registry()
     telemetry, traces = install(app, server, lambda: registry, is_known=lambda _id: True)
     assert {r.resource.canonical for r in app.router.routes() if r.resource is not None} >= {
-        "/api/mizzen/v1/graph", "/api/v2/spans", "/api/mizzen/v1/traces"}
+        "/api/mizzen/v1/graph",
+        "/api/v2/spans",
+        "/api/mizzen/v1/traces",
+    }
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

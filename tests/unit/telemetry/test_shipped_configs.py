@@ -24,8 +24,7 @@ def test_prometheus_config_scrapes_control_plane_with_token() -> None:
 
 def test_grafana_queries_use_metrics_and_labels_we_export(telemetry: Telemetry) -> None:
     """Every metric and label a dashboard query names appears in our exposition."""
-    telemetry.record_http(http_entry("outbound", cluster=f"outbound|9080|v1|{REVIEWS}", upstream=V1_ADDR),
-                          PRODUCTPAGE)
+    telemetry.record_http(http_entry("outbound", cluster=f"outbound|9080|v1|{REVIEWS}", upstream=V1_ADDR), PRODUCTPAGE)
     text = telemetry.prometheus_text()
     dash = json.loads(resources.files("mizzen.telemetry").joinpath("grafana-dashboard.json").read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]

@@ -20,8 +20,13 @@ TRACE = "463ac35c9f6413ad48485a3953bb6124"
 def span(span_id: str, parent: str | None, node: str, start: int, duration: int, **tags: str) -> dict[str, object]:
     """A span as Envoy's Zipkin tracer posts it."""
     s: dict[str, object] = {
-        "traceId": TRACE, "id": span_id, "name": f"{node}:9080/*", "timestamp": start, "duration": duration,
-        "kind": "SERVER", "localEndpoint": {"serviceName": "", "ipv4": "127.0.0.1"},
+        "traceId": TRACE,
+        "id": span_id,
+        "name": f"{node}:9080/*",
+        "timestamp": start,
+        "duration": duration,
+        "kind": "SERVER",
+        "localEndpoint": {"serviceName": "", "ipv4": "127.0.0.1"},
         "tags": {"node_id": f"sidecar~127.0.0.1~{node}.default~default.svc.cluster.local", **tags},
     }
     if parent:
@@ -65,7 +70,11 @@ async def test_trace_detail_orders_spans_with_depth(client: TestClient[web.Reque
     await client.post("/api/v2/spans", json=BATCH[:2])  # spans of one trace arrive in any order
     detail = await (await client.get(f"/api/mizzen/v1/traces/{TRACE}")).json()
     assert [(s["service"], s["depth"]) for s in detail["spans"]] == [
-        ("istio-ingressgateway", 0), ("productpage-v1", 1), ("reviews-v3", 2), ("ratings-v1", 3)]
+        ("istio-ingressgateway", 0),
+        ("productpage-v1", 1),
+        ("reviews-v3", 2),
+        ("ratings-v1", 3),
+    ]
     assert (await client.get("/api/mizzen/v1/traces/ffff")).status == 404
 
 

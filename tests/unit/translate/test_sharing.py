@@ -16,8 +16,18 @@ WORKLOADS = "\n---\n".join(
 kind: WorkloadEntry
 metadata: {{name: {app}-{v}}}
 spec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: {app}, version: {v}}}}}"""
-    for port, (app, v) in enumerate([("productpage", "v1"), ("details", "v1"), ("reviews", "v1"),
-                                      ("reviews", "v2"), ("reviews", "v3"), ("ratings", "v1")], start=41000))
+    for port, (app, v) in enumerate(
+        [
+            ("productpage", "v1"),
+            ("details", "v1"),
+            ("reviews", "v1"),
+            ("reviews", "v2"),
+            ("reviews", "v3"),
+            ("ratings", "v1"),
+        ],
+        start=41000,
+    )
+)
 
 SELECTORS = """apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -49,14 +59,24 @@ def _mesh(*extra: str) -> MeshSnapshot:
 
 
 def _proxy(name: str, app: str, version: str, port: int, *, namespace: str = "default") -> Proxy:
-    return Proxy(id=f"{name}.{namespace}", type="sidecar", name=name, namespace=namespace,
-                 labels={"app": app, "version": version}, http_proxy_port=port,
-                 inbound=(InboundPort(9080, "http", "HTTP", port + 1, port + 2),),
-                 upstreams=(Upstream("ratings", 9080, port + 3),))
+    return Proxy(
+        id=f"{name}.{namespace}",
+        type="sidecar",
+        name=name,
+        namespace=namespace,
+        labels={"app": app, "version": version},
+        http_proxy_port=port,
+        inbound=(InboundPort(9080, "http", "HTTP", port + 1, port + 2),),
+        upstreams=(Upstream("ratings", 9080, port + 3),),
+    )
 
 
-PROXIES = [_proxy("productpage-v1", "productpage", "v1", 30000), _proxy("reviews-v2", "reviews", "v2", 30010),
-           _proxy("reviews-v3", "reviews", "v3", 30020), _proxy("other", "x", "v1", 30030, namespace="other")]
+PROXIES = [
+    _proxy("productpage-v1", "productpage", "v1", 30000),
+    _proxy("reviews-v2", "reviews", "v2", 30010),
+    _proxy("reviews-v3", "reviews", "v3", 30020),
+    _proxy("other", "x", "v1", 30030, namespace="other"),
+]
 
 
 @pytest.mark.parametrize("proxy", PROXIES, ids=lambda p: p.id)
@@ -88,8 +108,9 @@ def test_namespace_is_part_of_the_key_and_gateways_share_nothing() -> None:
     """Domains and visibility depend on the namespace; gateways are never shared."""
     mesh = _mesh()
     assert sharing_key(PROXIES[0], mesh) != sharing_key(PROXIES[3], mesh)
-    gw = Proxy(id="gw.istio-system", type="router", name="gw", namespace="istio-system",
-               labels={"istio": "ingressgateway"})
+    gw = Proxy(
+        id="gw.istio-system", type="router", name="gw", namespace="istio-system", labels={"istio": "ingressgateway"}
+    )
     assert sharing_key(gw, mesh) is None
 
 
@@ -98,8 +119,10 @@ def test_sharing_holds_with_telemetry_on() -> None:
     import dataclasses
 
     mesh = _mesh(SELECTORS)
-    mesh = dataclasses.replace(mesh, mesh=dataclasses.replace(mesh.mesh, access_log_service=True,
-                                                              telemetry_token="t", zipkin_address="127.0.0.1:1"))
+    mesh = dataclasses.replace(
+        mesh,
+        mesh=dataclasses.replace(mesh.mesh, access_log_service=True, telemetry_token="t", zipkin_address="127.0.0.1:1"),
+    )
     a, b = PROXIES[0], _proxy("details-v1", "details", "v1", 31000)
     for p in (a, b):
         assert merge(shared_resources(p, mesh), local_resources(p, mesh)) == translate(p, mesh)

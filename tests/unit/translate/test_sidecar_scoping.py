@@ -24,13 +24,18 @@ spec:
 
 SPECIAL = {"BlackHoleCluster", "PassthroughCluster", "inbound|9080||"}
 # destination-rule-all.yaml: productpage v1; reviews v1-v3; ratings v1, v2, v2-mysql, v2-mysql-vm; details v1, v2.
-SUBSETS = {"productpage": ["v1"], "reviews": ["v1", "v2", "v3"],
-           "ratings": ["v1", "v2", "v2-mysql", "v2-mysql-vm"], "details": ["v1", "v2"]}
+SUBSETS = {
+    "productpage": ["v1"],
+    "reviews": ["v1", "v2", "v3"],
+    "ratings": ["v1", "v2", "v2-mysql", "v2-mysql-vm"],
+    "details": ["v1", "v2"],
+}
 
 
 def _clusters(*services: str) -> set[str]:
-    return {f"outbound|9080|{subset}|{svc}.default.svc.cluster.local"
-            for svc in services for subset in ("", *SUBSETS[svc])}
+    return {
+        f"outbound|9080|{subset}|{svc}.default.svc.cluster.local" for svc in services for subset in ("", *SUBSETS[svc])
+    }
 
 
 def _productpage(*extra: str) -> ProxyResources:
@@ -62,8 +67,9 @@ def test_without_sidecar_productpage_gets_every_service(full: ProxyResources) ->
     assert set(full.clusters) == SPECIAL | _clusters("productpage", "reviews", "ratings", "details")
     assert len(full.clusters) == 17
     assert set(full.endpoints) == _clusters("productpage", "reviews", "ratings", "details")
-    assert _vhosts(full) == [f"{s}.default.svc.cluster.local:9080" for s in
-                             ("details", "productpage", "ratings", "reviews")] + ["allow_any"]
+    assert _vhosts(full) == [
+        f"{s}.default.svc.cluster.local:9080" for s in ("details", "productpage", "ratings", "reviews")
+    ] + ["allow_any"]
 
 
 def test_egress_hosts_ratings_leaves_only_ratings(scoped: ProxyResources) -> None:
@@ -79,8 +85,9 @@ def test_scoping_shrinks_the_pushed_bytes(full: ProxyResources, scoped: ProxyRes
     """CDS, EDS and RDS shrink by more than half; in total the proxy's config is under 60% of the full size."""
     for kind in ("clusters", "endpoints", "routes"):
         assert _size(scoped, kind) < 0.5 * _size(full, kind), kind
-    total_full, total_scoped = (sum(_size(r, k) for k in ("clusters", "endpoints", "listeners", "routes"))
-                                for r in (full, scoped))
+    total_full, total_scoped = (
+        sum(_size(r, k) for k in ("clusters", "endpoints", "listeners", "routes")) for r in (full, scoped)
+    )
     assert total_scoped < 0.6 * total_full, (total_scoped, total_full)
 
 

@@ -28,11 +28,13 @@ def clusters(mesh: MeshSnapshot) -> dict[str, Any]:
 
 def test_simple_load_balancers() -> None:
     """loadBalancer.simple maps to lb_policy; default is LEAST_REQUEST; subset policy overrides."""
-    m = bookinfo(dr("""  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+    m = bookinfo(
+        dr("""  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
   subsets:
   - {name: v1, labels: {version: v1}, trafficPolicy: {loadBalancer: {simple: RANDOM}}}
   - {name: v2, labels: {version: v2}}
-"""))
+""")
+    )
     c = clusters(m)
     assert c[f"outbound|9080||{REVIEWS}"]["lb_policy"] == "ROUND_ROBIN"
     assert c[f"outbound|9080|v1|{REVIEWS}"]["lb_policy"] == "RANDOM"
@@ -42,9 +44,11 @@ def test_simple_load_balancers() -> None:
 
 def test_consistent_hash_cluster_and_route_hash_policy() -> None:
     """consistentHash -> RING_HASH cluster and a route hash_policy; retries drop previous_hosts."""
-    m = bookinfo(dr("""  trafficPolicy:
+    m = bookinfo(
+        dr("""  trafficPolicy:
     loadBalancer: {consistentHash: {httpHeaderName: x-user, ringHash: {minimumRingSize: 2048}}}
-"""))
+""")
+    )
     c = clusters(m)[f"outbound|9080||{REVIEWS}"]
     assert c["lb_policy"] == "RING_HASH" and c["ring_hash_lb_config"] == {"minimum_ring_size": 2048}
     r = simulate(translate(sidecar(), m), listener_port=PROXY_PORT, host="reviews:9080")
@@ -57,7 +61,8 @@ def test_hash_keys_cookie_source_ip_query_and_maglev() -> None:
     from mizzen.translate.policies.traffic import hash_policy
 
     assert hash_policy({"consistentHash": {"httpCookie": {"name": "u", "ttl": "10s"}}}) == [
-        {"cookie": {"name": "u", "ttl": "10s"}}]
+        {"cookie": {"name": "u", "ttl": "10s"}}
+    ]
     assert hash_policy({"consistentHash": {"useSourceIp": True}}) == [{"connection_properties": {"source_ip": True}}]
     assert hash_policy({"consistentHash": {"httpQueryParameterName": "q"}}) == [{"query_parameter": {"name": "q"}}]
     lb = "{consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}"
@@ -68,11 +73,13 @@ def test_hash_keys_cookie_source_ip_query_and_maglev() -> None:
 
 def test_circuit_breaking_connection_pool() -> None:
     """Istio's circuit-breaking task: maxConnections 1, http1MaxPendingRequests 1, maxRequestsPerConnection 1."""
-    m = bookinfo(dr("""  trafficPolicy:
+    m = bookinfo(
+        dr("""  trafficPolicy:
     connectionPool:
       tcp: {maxConnections: 1, connectTimeout: 2s}
       http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1, idleTimeout: 30s}
-"""))
+""")
+    )
     c = clusters(m)[f"outbound|9080||{REVIEWS}"]
     t = c["circuit_breakers"]["thresholds"][0]
     assert (t["max_connections"], t["max_pending_requests"], t["max_requests"]) == (1, 1, 4294967295)
@@ -83,34 +90,49 @@ def test_circuit_breaking_connection_pool() -> None:
 
 def test_outlier_detection() -> None:
     """outlierDetection -> outlier_detection with 100% enforcement and panic threshold from minHealthPercent."""
-    m = bookinfo(dr("""  trafficPolicy:
+    m = bookinfo(
+        dr("""  trafficPolicy:
     outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
-"""))
+""")
+    )
     c = clusters(m)[f"outbound|9080||{REVIEWS}"]
     assert c["outlier_detection"] == {
-        "consecutive_5xx": 1, "enforcing_consecutive_5xx": 100, "interval": "1s", "base_ejection_time": "180s",
-        "max_ejection_percent": 100, "enforcing_success_rate": 0}
+        "consecutive_5xx": 1,
+        "enforcing_consecutive_5xx": 100,
+        "interval": "1s",
+        "base_ejection_time": "180s",
+        "max_ejection_percent": 100,
+        "enforcing_success_rate": 0,
+    }
     assert c["common_lb_config"] == {"healthy_panic_threshold": {"value": 0.0}}
 
 
 def test_port_level_settings_override() -> None:
     """portLevelSettings for the port replace the top-level block."""
-    m = bookinfo(dr("""  trafficPolicy:
+    m = bookinfo(
+        dr("""  trafficPolicy:
     loadBalancer: {simple: RANDOM}
     portLevelSettings:
     - port: {number: 9080}
       loadBalancer: {simple: ROUND_ROBIN}
-"""))
+""")
+    )
     assert clusters(m)[f"outbound|9080||{REVIEWS}"]["lb_policy"] == "ROUND_ROBIN"
 
 
 def test_several_rules_merge_subsets_first_policy_wins() -> None:
     """Two DRs for one host: subsets unioned (first name wins), the first trafficPolicy applies."""
-    m = bookinfo(dr("""  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+    m = bookinfo(
+        dr("""  trafficPolicy: {loadBalancer: {simple: RANDOM}}
   subsets: [{name: v1, labels: {version: v1}}]
-"""), dr("""  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+"""),
+        dr(
+            """  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
   subsets: [{name: v1, labels: {version: v3}}, {name: v2, labels: {version: v2}}]
-""", name="reviews-more"))
+""",
+            name="reviews-more",
+        ),
+    )
     c = clusters(m)
     assert {f"outbound|9080|v1|{REVIEWS}", f"outbound|9080|v2|{REVIEWS}"} <= set(c)
     assert c[f"outbound|9080|v2|{REVIEWS}"]["lb_policy"] == "RANDOM"
@@ -150,10 +172,12 @@ def test_own_service_connection_pool_guards_inbound_cluster() -> None:
 
 def test_subset_consistent_hash_applies_to_routes_to_that_subset() -> None:
     """A subset-level consistentHash gives routes to that subset a hash policy; other routes none."""
-    m = bookinfo(dr("""  subsets:
+    m = bookinfo(
+        dr("""  subsets:
   - {name: v1, labels: {version: v1}, trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: u}}}}
   - {name: v2, labels: {version: v2}}
-"""), """apiVersion: networking.istio.io/v1
+"""),
+        """apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews, namespace: default}
 spec:
@@ -162,8 +186,10 @@ spec:
   - match: [{uri: {prefix: /two}}]
     route: [{destination: {host: reviews, subset: v2}}]
   - route: [{destination: {host: reviews, subset: v1}}]
-""")
+""",
+    )
     res = translate(sidecar(), m)
     assert simulate(res, listener_port=PROXY_PORT, host="reviews:9080").route["route"]["hash_policy"] == [
-        {"header": {"header_name": "u"}}]
+        {"header": {"header_name": "u"}}
+    ]
     assert "hash_policy" not in simulate(res, listener_port=PROXY_PORT, host="reviews:9080", path="/two").route["route"]

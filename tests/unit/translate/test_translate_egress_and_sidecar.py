@@ -49,7 +49,8 @@ def test_static_service_entry_uses_eds() -> None:
     res = translate(sidecar(), m)
     assert res.clusters["outbound|80||httpbin.example.com"]["type"] == "EDS"
     assert res.endpoints["outbound|80||httpbin.example.com"]["endpoints"][0]["lb_endpoints"][0]["endpoint"] == {
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 18081}}}
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 18081}}
+    }
 
 
 def test_resolution_none_forwards_dynamically() -> None:
@@ -76,8 +77,9 @@ spec:
 def test_sidecar_egress_hosts_shrink_the_cluster_list() -> None:
     """egress.hosts ["./ratings"] leaves only ratings' clusters (plus the special ones)."""
     full = translate(sidecar(), bookinfo("destination-rule-all.yaml"))
-    scoped = translate(sidecar(), bookinfo("destination-rule-all.yaml",
-                                           SIDECAR.format(spec="  egress: [{hosts: [./ratings]}]\n")))
+    scoped = translate(
+        sidecar(), bookinfo("destination-rule-all.yaml", SIDECAR.format(spec="  egress: [{hosts: [./ratings]}]\n"))
+    )
     outbound = [c for c in scoped.clusters if c.startswith("outbound|")]
     assert outbound and all(c.endswith("|ratings.default.svc.cluster.local") for c in outbound)
     assert len(scoped.clusters) < len(full.clusters)
@@ -143,8 +145,9 @@ def test_sidecar_egress_port_binds_a_listener() -> None:
 """
     scoping_only = bookinfo(SIDECAR.format(spec=spec.replace("    captureMode: NONE\n", "")))
     assert "127.0.0.1_9080" not in translate(sidecar(), scoping_only).listeners
-    res = translate(sidecar(), bookinfo("destination-rule-all.yaml", "virtual-service-all-v1.yaml",
-                                        SIDECAR.format(spec=spec)))
+    res = translate(
+        sidecar(), bookinfo("destination-rule-all.yaml", "virtual-service-all-v1.yaml", SIDECAR.format(spec=spec))
+    )
     assert "127.0.0.1_9080" in res.listeners
     vhosts = [v["name"] for v in res.routes["9080"]["virtual_hosts"]]
     assert vhosts == ["ratings.default.svc.cluster.local:9080", "reviews.default.svc.cluster.local:9080", "allow_any"]

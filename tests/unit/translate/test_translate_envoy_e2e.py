@@ -87,9 +87,15 @@ def test_sidecar_and_gateway_route_real_requests(echoes: dict[str, EchoServer], 
     port = lambda n: echoes[n].server_address[1]  # noqa: E731
     mesh = mesh_from_yaml(MESH.format(v1=port("reviews-v1"), v2=port("reviews-v2"), gw=gw_port))
     proxy_port, inbound_port = free_port(), free_port()
-    proxy = Proxy(id="client.default", type="sidecar", name="client", namespace="default",
-                  labels={"app": "client"}, http_proxy_port=proxy_port,
-                  inbound=(InboundPort(8000, "http", "HTTP", inbound_port, port("app")),))
+    proxy = Proxy(
+        id="client.default",
+        type="sidecar",
+        name="client",
+        namespace="default",
+        labels={"app": "client"},
+        http_proxy_port=proxy_port,
+        inbound=(InboundPort(8000, "http", "HTTP", inbound_port, port("app")),),
+    )
     sidecar = run_envoy(translate(proxy, mesh), tmp_path, "sidecar")
     gateway = run_envoy(translate(gateway_proxy(), mesh), tmp_path, "gateway")
     try:

@@ -171,10 +171,23 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     port = {n: s.server_address[1] for n, s in echoes.items()}
     mesh = mesh_from_yaml(MESH.format(bad=bad.server_address[1], **port))
     tmp = tmp_path_factory.mktemp("envoy")
-    client = Proxy(id="client.default", type="sidecar", name="client", namespace="default", labels={"app": "client"},
-                   http_proxy_port=free_port(), upstreams=(Upstream("raw", 7000, free_port()),))
-    locked = Proxy(id="locked.default", type="sidecar", name="locked", namespace="default",
-                   labels={"app": "locked"}, http_proxy_port=free_port())
+    client = Proxy(
+        id="client.default",
+        type="sidecar",
+        name="client",
+        namespace="default",
+        labels={"app": "client"},
+        http_proxy_port=free_port(),
+        upstreams=(Upstream("raw", 7000, free_port()),),
+    )
+    locked = Proxy(
+        id="locked.default",
+        type="sidecar",
+        name="locked",
+        namespace="default",
+        labels={"app": "locked"},
+        http_proxy_port=free_port(),
+    )
     procs = [run_envoy(translate(client, mesh), tmp, "client"), run_envoy(translate(locked, mesh), tmp, "locked")]
     try:
         wait_listening(client.http_proxy_port or 0, procs[0])
@@ -263,8 +276,9 @@ def test_circuit_breaking_overflows_with_503(env: dict[str, Any]) -> None:
 def test_tcp_weighted_route_splits_connections(env: dict[str, Any]) -> None:
     """A TCP route with 50/50 weights sends connections to both subsets."""
     port = env["client"].upstreams[0].listen_port
-    seen = collections.Counter(httpx.get(f"http://127.0.0.1:{port}/t", timeout=10).json()["workload"]
-                               for _ in range(40))
+    seen = collections.Counter(
+        httpx.get(f"http://127.0.0.1:{port}/t", timeout=10).json()["workload"] for _ in range(40)
+    )
     assert set(seen) == {"e1", "e2"}, seen
 
 

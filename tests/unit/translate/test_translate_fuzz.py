@@ -60,8 +60,17 @@ def test_wrongly_typed_fields_never_raise(seed: int) -> None:
     rng = random.Random(seed)
     resources = networking()
     registry = mesh_from_resources([*base(), *resources]).registry
-    proxies = [replace(sidecar(), upstreams=(Upstream("reviews", 9080, 19080), Upstream("rr.example.com", 3306, 13306),
-                                             Upstream("httpbin.example.com", 443, 19443))), gateway_proxy()]
+    proxies = [
+        replace(
+            sidecar(),
+            upstreams=(
+                Upstream("reviews", 9080, 19080),
+                Upstream("rr.example.com", 3306, 13306),
+                Upstream("httpbin.example.com", 443, 19443),
+            ),
+        ),
+        gateway_proxy(),
+    ]
     for _ in range(40):
         index = rng.randrange(len(resources))
         target = resources[index]
@@ -70,7 +79,7 @@ def test_wrongly_typed_fields_never_raise(seed: int) -> None:
         bad = replace(target, spec=mutated(spec, path, rng.choice(WRONG)))
         # The registry is another layer's job: build it from the intact config, mutate only what the
         # translator reads itself (VirtualService, DestinationRule, Gateway, Sidecar, Secret specs).
-        mutated_all = [*base(), *resources[:index], bad, *resources[index + 1:]]
+        mutated_all = [*base(), *resources[:index], bad, *resources[index + 1 :]]
         configs: dict[str, tuple[Resource, ...]] = {}
         for r in mutated_all:
             configs[r.kind] = (*configs.get(r.kind, ()), r)

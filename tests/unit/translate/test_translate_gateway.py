@@ -14,8 +14,9 @@ from mizzen.translate.model import MeshSnapshot, Proxy
 PRODUCTPAGE = "outbound|9080||productpage.default.svc.cluster.local"
 
 
-def gw(servers: str, name: str = "gw", namespace: str = "istio-system",
-       selector: str = "{istio: ingressgateway}") -> str:
+def gw(
+    servers: str, name: str = "gw", namespace: str = "istio-system", selector: str = "{istio: ingressgateway}"
+) -> str:
     return f"""apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: {name}, namespace: {namespace}}}
@@ -39,10 +40,16 @@ spec:
 HTTP_8080 = "  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: ['*']\n"
 
 
-def go(mesh: MeshSnapshot, port: int = 8080, host: str = "bookinfo.com", path: str = "/", *,
-       proxy: Proxy | None = None, **kw: object) -> object:
-    return simulate(translate(proxy or gateway_proxy(), mesh), listener_port=port, host=host, path=path,
-                    **kw)  # type: ignore[arg-type]
+def go(
+    mesh: MeshSnapshot,
+    port: int = 8080,
+    host: str = "bookinfo.com",
+    path: str = "/",
+    *,
+    proxy: Proxy | None = None,
+    **kw: object,
+) -> object:
+    return simulate(translate(proxy or gateway_proxy(), mesh), listener_port=port, host=host, path=path, **kw)  # type: ignore[arg-type]
 
 
 def test_bookinfo_gateway_routes_and_404() -> None:
@@ -53,8 +60,7 @@ def test_bookinfo_gateway_routes_and_404() -> None:
     r = simulate(res, listener_port=8080, host="127.0.0.1:8080", path="/productpage")
     assert (r.cluster, r.vhost) == (PRODUCTPAGE, "*:8080")
     assert simulate(res, listener_port=8080, host="x", path="/nope").status == 404
-    assert res.listeners["0.0.0.0_8080"]["address"]["socket_address"] == {"address": "127.0.0.1",
-                                                                          "port_value": 8080}
+    assert res.listeners["0.0.0.0_8080"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 8080}
 
 
 def test_no_virtual_service_gives_blackhole_404() -> None:
@@ -72,10 +78,18 @@ def test_selector_must_match_gateway_labels() -> None:
 
 def test_several_virtual_services_merge_catch_all_last() -> None:
     """Two VSs for one host on one gateway merge: creation order, catch-all routes sorted last."""
-    a = vs("a", "[bookinfo.com]", "[istio-system/gw]",
-           "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n")
-    b = vs("b", "[bookinfo.com]", "[istio-system/gw]",
-           "  - match: [{uri: {prefix: /reviews}}]\n    route: [{destination: {host: reviews}}]\n")
+    a = vs(
+        "a",
+        "[bookinfo.com]",
+        "[istio-system/gw]",
+        "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n",
+    )
+    b = vs(
+        "b",
+        "[bookinfo.com]",
+        "[istio-system/gw]",
+        "  - match: [{uri: {prefix: /reviews}}]\n    route: [{destination: {host: reviews}}]\n",
+    )
     m = bookinfo(gw(HTTP_8080), a, b)
     assert go(m, path="/reviews/1").cluster == "outbound|9080||reviews.default.svc.cluster.local"  # type: ignore[attr-defined]
     assert go(m, path="/x").cluster == PRODUCTPAGE  # type: ignore[attr-defined]
@@ -84,10 +98,18 @@ def test_several_virtual_services_merge_catch_all_last() -> None:
 def test_vhosts_from_server_hosts_times_vs_hosts() -> None:
     """Only VS hosts that intersect the server's hosts attach; the VS host names the vhost."""
     servers = "  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: ['*.example.com']\n"
-    ok = vs("ok", "[shop.example.com]", "[istio-system/gw]",
-            "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n")
-    off = vs("other", "[other.org]", "[istio-system/gw]",
-             "  - route: [{destination: {host: reviews, port: {number: 9080}}}]\n")
+    ok = vs(
+        "ok",
+        "[shop.example.com]",
+        "[istio-system/gw]",
+        "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n",
+    )
+    off = vs(
+        "other",
+        "[other.org]",
+        "[istio-system/gw]",
+        "  - route: [{destination: {host: reviews, port: {number: 9080}}}]\n",
+    )
     m = bookinfo(gw(servers), ok, off)
     rc = translate(gateway_proxy(), m).routes["http.8080"]
     assert [v["name"] for v in rc["virtual_hosts"]] == ["shop.example.com:8080"]
@@ -98,8 +120,15 @@ def test_vhosts_from_server_hosts_times_vs_hosts() -> None:
 def test_server_host_namespace_restricts_virtual_services() -> None:
     """A server host "prod/*" admits only VSs from namespace prod."""
     servers = "  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: ['prod/*']\n"
-    m = bookinfo(gw(servers), vs("x", "['*']", "[istio-system/gw]",
-                                 "  - route: [{destination: {host: productpage.default.svc.cluster.local}}]\n"))
+    m = bookinfo(
+        gw(servers),
+        vs(
+            "x",
+            "['*']",
+            "[istio-system/gw]",
+            "  - route: [{destination: {host: productpage.default.svc.cluster.local}}]\n",
+        ),
+    )
     assert go(m).status == 404  # type: ignore[attr-defined]
 
 
@@ -113,8 +142,12 @@ def test_gateway_reference_forms() -> None:
 def test_https_redirect() -> None:
     """tls.httpsRedirect on an HTTP server makes its vhosts require TLS (301 to https)."""
     servers = "  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: ['*']\n    tls: {httpsRedirect: true}\n"
-    m = bookinfo(gw(servers), vs("x", "['*']", "[istio-system/gw]",
-                                 "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n"))
+    m = bookinfo(
+        gw(servers),
+        vs(
+            "x", "['*']", "[istio-system/gw]", "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n"
+        ),
+    )
     r = go(m)
     assert r.status == 301  # type: ignore[attr-defined]
     assert translate(gateway_proxy(), m).routes["http.8080"]["virtual_hosts"][0]["require_tls"] == "ALL"
@@ -139,8 +172,16 @@ HTTPS = """  - port: {number: 8443, name: https, protocol: HTTPS}
 
 def test_https_simple_with_credential_name() -> None:
     """HTTPS SIMPLE: the secret is served over SDS and the server has its own RDS https.<port>.<name>.<gw>.<ns>."""
-    m = bookinfo(gw(HTTPS), secret(), vs("x", "[bookinfo.com]", "[istio-system/gw]",
-                                         "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n"))
+    m = bookinfo(
+        gw(HTTPS),
+        secret(),
+        vs(
+            "x",
+            "[bookinfo.com]",
+            "[istio-system/gw]",
+            "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n",
+        ),
+    )
     res = translate(gateway_proxy(), m)
     assert list(res.secrets) == ["kubernetes://bookinfo-credential"]
     assert list(res.routes) == ["https.8443.https.gw.istio-system"]
@@ -154,8 +195,15 @@ def test_https_simple_with_credential_name() -> None:
 
 def test_https_without_secret_is_left_out() -> None:
     """An HTTPS server whose credential does not exist produces no listener (Istio waits for it)."""
-    m = bookinfo(gw(HTTPS), vs("x", "[bookinfo.com]", "[istio-system/gw]",
-                               "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n"))
+    m = bookinfo(
+        gw(HTTPS),
+        vs(
+            "x",
+            "[bookinfo.com]",
+            "[istio-system/gw]",
+            "  - route: [{destination: {host: productpage, port: {number: 9080}}}]\n",
+        ),
+    )
     assert translate(gateway_proxy(), m).listeners == {}
 
 
@@ -198,8 +246,12 @@ spec:
   ports: [{name: http2, port: 80, targetPort: 8080}]
 """
     servers = "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n"
-    route = vs("x", "['*']", "[istio-system/gw]",
-               "  - match: [{port: 80}]\n    route: [{destination: {host: productpage, port: {number: 9080}}}]\n")
+    route = vs(
+        "x",
+        "['*']",
+        "[istio-system/gw]",
+        "  - match: [{port: 80}]\n    route: [{destination: {host: productpage, port: {number: 9080}}}]\n",
+    )
     res = translate(gateway_proxy(), bookinfo(service, gw(servers), route))
     assert list(res.listeners) == ["0.0.0.0_8080"] and list(res.routes) == ["http.8080"]
     assert simulate(res, listener_port=8080, host="a", path="/").cluster == PRODUCTPAGE
@@ -223,10 +275,13 @@ def test_https_with_certificate_files_and_duplicate_sni() -> None:
 
 def test_http_and_https_servers_share_a_port() -> None:
     """A plain-HTTP and a terminated-HTTPS server on one port get separate chains told apart by TLS."""
-    servers = HTTP_8080 + """  - port: {number: 8080, name: https, protocol: HTTPS}
+    servers = (
+        HTTP_8080
+        + """  - port: {number: 8080, name: https, protocol: HTTPS}
     hosts: ['*']
     tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
 """
+    )
     res = translate(gateway_proxy(), bookinfo(gw(servers)))
     chains = res.listeners["0.0.0.0_8080"]["filter_chains"]
     assert [c.get("filter_chain_match") for c in chains] == [None, {"transport_protocol": "tls"}]

@@ -54,6 +54,7 @@ spec:
 
 def grpc_server(version: str) -> tuple[grpc.Server, int]:
     """A gRPC server whose one raw-bytes method /pkg.Greeter/Hello answers with its version."""
+
     def hello(request: bytes, context: grpc.ServicerContext) -> bytes:
         return version.encode() + b":" + request
 
@@ -78,13 +79,23 @@ def test_grpc_routes_by_header_through_two_sidecars(servers: dict[str, int], tmp
     inbound = {v: free_port() for v in servers}
     mesh = mesh_from_yaml(MESH.format(**inbound))
     upstream = free_port()
-    client = Proxy(id="client.default", type="sidecar", name="client", namespace="default",
-                   upstreams=(Upstream("greeter", 7070, upstream),))
+    client = Proxy(
+        id="client.default",
+        type="sidecar",
+        name="client",
+        namespace="default",
+        upstreams=(Upstream("greeter", 7070, upstream),),
+    )
     procs = [run_envoy(translate(client, mesh), tmp_path, "client")]
     for v, app_port in servers.items():
-        proxy = Proxy(id=f"greeter-{v}.default", type="sidecar", name=f"greeter-{v}", namespace="default",
-                      labels={"app": "greeter", "version": v},
-                      inbound=(InboundPort(7070, "grpc", "GRPC", inbound[v], app_port),))
+        proxy = Proxy(
+            id=f"greeter-{v}.default",
+            type="sidecar",
+            name=f"greeter-{v}",
+            namespace="default",
+            labels={"app": "greeter", "version": v},
+            inbound=(InboundPort(7070, "grpc", "GRPC", inbound[v], app_port),),
+        )
         procs.append(run_envoy(translate(proxy, mesh), tmp_path, f"greeter-{v}"))
     try:
         wait_listening(upstream, procs[0])

@@ -147,9 +147,26 @@ spec:
 
 def tls_secret(tmp: Path) -> str:
     """A kubernetes.io/tls Secret with a real self-signed certificate (Envoy loads it)."""
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=bookinfo.com", "-keyout", str(tmp / "k.pem"), "-out", str(tmp / "c.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=bookinfo.com",
+            "-keyout",
+            str(tmp / "k.pem"),
+            "-out",
+            str(tmp / "c.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     crt = base64.b64encode((tmp / "c.pem").read_bytes()).decode()
     key = base64.b64encode((tmp / "k.pem").read_bytes()).decode()
     return f"""apiVersion: v1
@@ -162,14 +179,22 @@ data: {{tls.crt: {crt}, tls.key: {key}}}
 
 def mesh(tmp: Path) -> MeshSnapshot:
     secret = tls_secret(tmp)
-    config = MeshConfig(zipkin_address="127.0.0.1:9411", tracing_sampling=5.0, access_log_service=True,
-                        telemetry_token="token")
+    config = MeshConfig(
+        zipkin_address="127.0.0.1:9411", tracing_sampling=5.0, access_log_service=True, telemetry_token="token"
+    )
     return bookinfo(FEATURES.replace("CA_PATH", str(tmp / "c.pem")), secret, mesh=config)
 
 
-SIDECAR = dataclasses.replace(sidecar(), access_log="/dev/stdout", upstreams=(
-    Upstream("reviews", 9080, 19080), Upstream("httpbin.example.com", 443, 19443),
-    Upstream("rr.example.com", 3306, 13306), Upstream("missing", 1234, 11234)))
+SIDECAR = dataclasses.replace(
+    sidecar(),
+    access_log="/dev/stdout",
+    upstreams=(
+        Upstream("reviews", 9080, 19080),
+        Upstream("httpbin.example.com", 443, 19443),
+        Upstream("rr.example.com", 3306, 13306),
+        Upstream("missing", 1234, 11234),
+    ),
+)
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 

@@ -14,8 +14,12 @@ from mizzen.translate import build_endpoints, translate
 from mizzen.translate.model import MeshConfig, Upstream
 
 REVIEWS = "reviews.default.svc.cluster.local"
-ALL = ("destination-rule-all.yaml", "virtual-service-reviews-test-v2.yaml",
-       "virtual-service-ratings-test-delay.yaml", "bookinfo-gateway.yaml")
+ALL = (
+    "destination-rule-all.yaml",
+    "virtual-service-reviews-test-v2.yaml",
+    "virtual-service-ratings-test-delay.yaml",
+    "bookinfo-gateway.yaml",
+)
 
 
 def test_every_resource_parses_into_envoy_protos() -> None:
@@ -39,13 +43,19 @@ def test_subset_clusters_and_filtered_endpoints() -> None:
     c = res.clusters[f"outbound|9080|v2|{REVIEWS}"]
     assert c["type"] == "EDS" and c["lb_policy"] == "LEAST_REQUEST"
     assert c["metadata"]["filter_metadata"]["istio"] == {
-        "config": "/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews", "subset": "v2"}
+        "config": "/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews",
+        "subset": "v2",
+    }
     assert c["circuit_breakers"]["thresholds"][0]["max_connections"] == 4294967295
-    ports = [e["endpoint"]["address"]["socket_address"]["port_value"]
-             for e in res.endpoints[f"outbound|9080|v2|{REVIEWS}"]["endpoints"][0]["lb_endpoints"]]
+    ports = [
+        e["endpoint"]["address"]["socket_address"]["port_value"]
+        for e in res.endpoints[f"outbound|9080|v2|{REVIEWS}"]["endpoints"][0]["lb_endpoints"]
+    ]
     assert ports == [20005]
-    all_ports = [e["endpoint"]["address"]["socket_address"]["port_value"]
-                 for e in res.endpoints[f"outbound|9080||{REVIEWS}"]["endpoints"][0]["lb_endpoints"]]
+    all_ports = [
+        e["endpoint"]["address"]["socket_address"]["port_value"]
+        for e in res.endpoints[f"outbound|9080||{REVIEWS}"]["endpoints"][0]["lb_endpoints"]
+    ]
     assert sorted(all_ports) == [20004, 20005, 20006]
 
 
@@ -62,7 +72,8 @@ def test_inbound_listener_and_cluster() -> None:
     assert lis["address"]["socket_address"]["port_value"] == 20001
     inbound = res.clusters["inbound|9080||"]
     assert inbound["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] == {
-        "socket_address": {"address": "127.0.0.1", "port_value": 30001}}
+        "socket_address": {"address": "127.0.0.1", "port_value": 30001}
+    }
 
 
 def test_http_proxy_listener_uses_rds_http_proxy() -> None:
@@ -72,8 +83,11 @@ def test_http_proxy_listener_uses_rds_http_proxy() -> None:
     assert hcm["rds"]["route_config_name"] == "http_proxy"
     assert hcm["rds"]["config_source"]["initial_fetch_timeout"] == "0s"
     assert [f["name"] for f in hcm["http_filters"]] == [
-        "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.dynamic_forward_proxy",
-        "envoy.filters.http.router"]
+        "envoy.filters.http.fault",
+        "envoy.filters.http.cors",
+        "envoy.filters.http.dynamic_forward_proxy",
+        "envoy.filters.http.router",
+    ]
 
 
 def test_access_log_and_tracing() -> None:
@@ -101,8 +115,7 @@ def test_upstream_listener_for_http_service_has_own_route_config() -> None:
 def test_envoy_accepts_bookinfo_translation() -> None:
     """Envoy 1.40 in --mode validate accepts the sidecar and gateway translation of Bookinfo."""
     m = bookinfo(*ALL, mesh=MeshConfig(zipkin_address="127.0.0.1:9411"))
-    proxy = dataclasses.replace(sidecar(), access_log="/tmp/access.log",
-                                upstreams=(Upstream("reviews", 9080, 19080),))
+    proxy = dataclasses.replace(sidecar(), access_log="/tmp/access.log", upstreams=(Upstream("reviews", 9080, 19080),))
     for res in (translate(proxy, m), translate(gateway_proxy(), m)):
         out = envoy_validate(res)
         assert out.returncode == 0, out.stderr[-3000:]
@@ -127,16 +140,20 @@ def test_access_log_service_streams_to_the_control_plane() -> None:
     header = filters[-2]["typed_config"]["mutations"]["request_mutations"][0]["append"]["header"]
     assert header == {"key": "x-envoy-peer-metadata-id", "value": proxy.node_id}
     assert "request_headers_to_add" not in res.routes["http_proxy"]
-    assert "access_log" not in translate(proxy, bookinfo()).listeners["127.0.0.1_15080"]["filter_chains"][0][
-        "filters"][0]["typed_config"]
+    assert (
+        "access_log"
+        not in translate(proxy, bookinfo()).listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0][
+            "typed_config"
+        ]
+    )
 
 
 def test_span_collector_gets_the_token_only_when_it_is_the_control_plane() -> None:
     """An external Zipkin/Jaeger collector (mesh.yaml) never receives the control plane's bearer token."""
+
     def tracing(mesh: MeshConfig) -> str:
         res = translate(sidecar(), bookinfo(mesh=mesh))
-        return json.dumps(res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
-                          ["tracing"])
+        return json.dumps(res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]["tracing"])
 
     own = tracing(MeshConfig(zipkin_address="127.0.0.1:15014", telemetry_token="tok", tracing_token="tok"))
     external = tracing(MeshConfig(zipkin_address="zipkin.example.com:9411", telemetry_token="tok"))

@@ -31,10 +31,17 @@ def resources(path: Path) -> list[Resource]:
 
 
 def proxies() -> list[Proxy]:
-    upstreams = (Upstream("reviews", 9080, 19080), Upstream("mongo", 27017, 19017),
-                 Upstream("nginx.example.com", 443, 19443))
-    return [dataclasses.replace(sidecar(), upstreams=upstreams), sidecar("ratings-v1", "ratings", namespace="prod"),
-            gateway_proxy(), dataclasses.replace(gateway_proxy(), labels={"istio": "egressgateway"})]
+    upstreams = (
+        Upstream("reviews", 9080, 19080),
+        Upstream("mongo", 27017, 19017),
+        Upstream("nginx.example.com", 443, 19443),
+    )
+    return [
+        dataclasses.replace(sidecar(), upstreams=upstreams),
+        sidecar("ratings-v1", "ratings", namespace="prod"),
+        gateway_proxy(),
+        dataclasses.replace(gateway_proxy(), labels={"istio": "egressgateway"}),
+    ]
 
 
 def translate_all(mesh: MeshSnapshot) -> int:

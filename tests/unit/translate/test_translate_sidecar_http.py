@@ -16,10 +16,15 @@ def cluster(subset: str = "", host: str = REVIEWS, port: int = 9080) -> str:
     return f"outbound|{port}|{subset}|{host}"
 
 
-def go(mesh: MeshSnapshot, host: str = "reviews:9080", path: str = "/reviews/0", *,
-       proxy: Proxy | None = None, **kw: object) -> Result:
-    return simulate(translate(proxy or sidecar(), mesh), listener_port=PROXY_PORT, host=host, path=path,
-                    **kw)  # type: ignore[arg-type]
+def go(
+    mesh: MeshSnapshot,
+    host: str = "reviews:9080",
+    path: str = "/reviews/0",
+    *,
+    proxy: Proxy | None = None,
+    **kw: object,
+) -> Result:
+    return simulate(translate(proxy or sidecar(), mesh), listener_port=PROXY_PORT, host=host, path=path, **kw)  # type: ignore[arg-type]
 
 
 VS_HEAD = """apiVersion: networking.istio.io/v1
@@ -45,8 +50,9 @@ def test_default_route_without_virtual_service() -> None:
     assert r.retry_policy["retry_on"] == "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
 
-@pytest.mark.parametrize("host", ["reviews:9080", "reviews.default:9080", "reviews.default.svc:9080",
-                                  f"{REVIEWS}:9080"])
+@pytest.mark.parametrize(
+    "host", ["reviews:9080", "reviews.default:9080", "reviews.default.svc:9080", f"{REVIEWS}:9080"]
+)
 def test_domain_variants_same_namespace(host: str) -> None:
     """All of Istio's same-namespace names, with the :port an HTTP-proxy client sends, reach the service."""
     assert go(bookinfo(), host=host).vhost == f"{REVIEWS}:9080"
@@ -93,14 +99,16 @@ def test_weighted_split_80_20() -> None:
 
 def test_uri_matches_exact_prefix_regex_ignore_case() -> None:
     """uri exact, prefix, regex and ignoreUriCase select routes in first-match order."""
-    m = bookinfo(vs("""  - match: [{uri: {exact: /exact}}]
+    m = bookinfo(
+        vs("""  - match: [{uri: {exact: /exact}}]
     route: [{destination: {host: reviews, subset: a}}]
   - match: [{uri: {prefix: /Pre, }, ignoreUriCase: true}]
     route: [{destination: {host: reviews, subset: b}}]
   - match: [{uri: {regex: "/r[0-9]+"}}]
     route: [{destination: {host: reviews, subset: c}}]
   - route: [{destination: {host: reviews, subset: d}}]
-"""))
+""")
+    )
     assert go(m, path="/exact").cluster == cluster("a")
     assert go(m, path="/exact/more").cluster == cluster("d")
     assert go(m, path="/prefix/x").cluster == cluster("b")
@@ -110,7 +118,8 @@ def test_uri_matches_exact_prefix_regex_ignore_case() -> None:
 
 def test_header_kinds_and_without_headers() -> None:
     """Header exact/prefix/regex/presence and withoutHeaders behave as Envoy matchers."""
-    m = bookinfo(vs("""  - match: [{headers: {x-a: {prefix: ab}}}]
+    m = bookinfo(
+        vs("""  - match: [{headers: {x-a: {prefix: ab}}}]
     route: [{destination: {host: reviews, subset: a}}]
   - match: [{headers: {x-b: {regex: "b+"}}}]
     route: [{destination: {host: reviews, subset: b}}]
@@ -119,7 +128,8 @@ def test_header_kinds_and_without_headers() -> None:
   - match: [{withoutHeaders: {x-d: {exact: keep}}}]
     route: [{destination: {host: reviews, subset: d}}]
   - route: [{destination: {host: reviews, subset: e}}]
-"""))
+""")
+    )
     assert go(m, headers={"x-a": "abc"}).cluster == cluster("a")
     assert go(m, headers={"x-b": "bbb"}).cluster == cluster("b")
     assert go(m, headers={"x-b": "bbc", "x-c": ""}).cluster == cluster("c")
@@ -130,14 +140,16 @@ def test_header_kinds_and_without_headers() -> None:
 
 def test_query_method_authority_matches() -> None:
     """queryParams, method and authority matches."""
-    m = bookinfo(vs("""  - match: [{queryParams: {u: {exact: jason}}}]
+    m = bookinfo(
+        vs("""  - match: [{queryParams: {u: {exact: jason}}}]
     route: [{destination: {host: reviews, subset: q}}]
   - match: [{method: {exact: POST}}]
     route: [{destination: {host: reviews, subset: m}}]
   - match: [{authority: {prefix: reviews.default}}]
     route: [{destination: {host: reviews, subset: a}}]
   - route: [{destination: {host: reviews, subset: z}}]
-"""))
+""")
+    )
     assert go(m, path="/x?u=jason").cluster == cluster("q")
     assert go(m, path="/x?u=bob").cluster == cluster("z")
     assert go(m, method="POST").cluster == cluster("m")
@@ -146,12 +158,14 @@ def test_query_method_authority_matches() -> None:
 
 def test_one_route_per_match_entry_and_stop_after_catch_all() -> None:
     """Each match entry is its own Envoy route; rules after a catch-all are dropped."""
-    m = bookinfo(vs("""  - name: two
+    m = bookinfo(
+        vs("""  - name: two
     match: [{uri: {prefix: /a}, name: first}, {uri: {prefix: /b}}]
     route: [{destination: {host: reviews, subset: v1}}]
   - route: [{destination: {host: reviews, subset: v2}}]
   - route: [{destination: {host: reviews, subset: v3}}]
-"""))
+""")
+    )
     res = translate(sidecar(), m)
     vhost = next(v for v in res.routes["http_proxy"]["virtual_hosts"] if v["name"] == f"{REVIEWS}:9080")
     assert [r.get("name") for r in vhost["routes"]] == ["two.first", "two", None]
@@ -160,20 +174,24 @@ def test_one_route_per_match_entry_and_stop_after_catch_all() -> None:
 
 def test_port_match_and_source_labels_are_generation_time() -> None:
     """match.port against the service port and sourceLabels against the proxy decide at translation time."""
-    m = bookinfo(vs("""  - match: [{port: 9999}]
+    m = bookinfo(
+        vs("""  - match: [{port: 9999}]
     route: [{destination: {host: reviews, subset: p}}]
   - match: [{sourceLabels: {app: productpage}}]
     route: [{destination: {host: reviews, subset: pp}}]
   - route: [{destination: {host: reviews, subset: other}}]
-"""))
+""")
+    )
     assert go(m).cluster == cluster("pp")
     assert go(m, proxy=sidecar("details-v1", "details")).cluster == cluster("other")
 
 
 def test_destination_port_and_unknown_subset() -> None:
     """An explicit destination port is used; an unknown subset still names its (missing) cluster -> 503."""
-    m = bookinfo(vs("""  - route: [{destination: {host: ratings, port: {number: 9080}, subset: nope}}]
-"""))
+    m = bookinfo(
+        vs("""  - route: [{destination: {host: ratings, port: {number: 9080}, subset: nope}}]
+""")
+    )
     r = go(m)
     assert r.cluster == cluster("nope", "ratings.default.svc.cluster.local")
     assert r.cluster not in translate(sidecar(), m).clusters
@@ -181,13 +199,15 @@ def test_destination_port_and_unknown_subset() -> None:
 
 def test_timeout_retries_and_attempts_zero() -> None:
     """timeout, retries (numeric retryOn codes, perTryTimeout, remote localities) and attempts 0 = none."""
-    m = bookinfo(vs("""  - match: [{uri: {prefix: /none}}]
+    m = bookinfo(
+        vs("""  - match: [{uri: {prefix: /none}}]
     retries: {attempts: 0}
     route: [{destination: {host: reviews}}]
   - timeout: 0.5s
     retries: {attempts: 3, perTryTimeout: 2s, retryOn: "5xx,503", retryRemoteLocalities: true}
     route: [{destination: {host: reviews}}]
-"""))
+""")
+    )
     assert go(m, path="/none").retry_policy is None
     r = go(m)
     assert r.timeout == "0.5s"
@@ -213,9 +233,11 @@ def test_fault_delay_and_abort() -> None:
 
 def test_fault_without_percentage_injects_nothing() -> None:
     """A fault without percentage injects into 0% of requests (Istio's documented default)."""
-    m = bookinfo(vs("""  - fault: {abort: {httpStatus: 503}}
+    m = bookinfo(
+        vs("""  - fault: {abort: {httpStatus: 503}}
     route: [{destination: {host: reviews}}]
-"""))
+""")
+    )
     fault = go(m).fault
     assert fault is not None and fault["abort"]["percentage"]["numerator"] == 0
 

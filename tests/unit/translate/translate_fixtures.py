@@ -11,9 +11,14 @@ SAMPLES = Path(__file__).resolve().parents[3] / "src" / "mizzen" / "samples" / "
 NETWORKING = SAMPLES / "networking"
 PROXY_PORT = 15080
 
-_WORKLOADS = [("productpage-v1", "productpage", "v1", 20001), ("details-v1", "details", "v1", 20002),
-              ("ratings-v1", "ratings", "v1", 20003), ("reviews-v1", "reviews", "v1", 20004),
-              ("reviews-v2", "reviews", "v2", 20005), ("reviews-v3", "reviews", "v3", 20006)]
+_WORKLOADS = [
+    ("productpage-v1", "productpage", "v1", 20001),
+    ("details-v1", "details", "v1", 20002),
+    ("ratings-v1", "ratings", "v1", 20003),
+    ("reviews-v1", "reviews", "v1", 20004),
+    ("reviews-v2", "reviews", "v2", 20005),
+    ("reviews-v3", "reviews", "v3", 20006),
+]
 
 
 def workload_entries() -> str:
@@ -40,15 +45,31 @@ def bookinfo(*extra: str, mesh: MeshConfig | None = None) -> MeshSnapshot:
     return mesh_from_yaml(*texts, mesh=mesh)
 
 
-def sidecar(name: str = "productpage-v1", app: str = "productpage", version: str = "v1",
-            namespace: str = "default", **labels: str) -> Proxy:
+def sidecar(
+    name: str = "productpage-v1",
+    app: str = "productpage",
+    version: str = "v1",
+    namespace: str = "default",
+    **labels: str,
+) -> Proxy:
     """A sidecar proxy with an HTTP-proxy port and one inbound HTTP port 9080."""
-    return Proxy(id=f"{name}.{namespace}", type="sidecar", name=name, namespace=namespace,
-                 labels={"app": app, "version": version, **labels}, http_proxy_port=PROXY_PORT,
-                 inbound=(InboundPort(9080, "http", "HTTP", 20001, 30001),))
+    return Proxy(
+        id=f"{name}.{namespace}",
+        type="sidecar",
+        name=name,
+        namespace=namespace,
+        labels={"app": app, "version": version, **labels},
+        http_proxy_port=PROXY_PORT,
+        inbound=(InboundPort(9080, "http", "HTTP", 20001, 30001),),
+    )
 
 
 def gateway_proxy() -> Proxy:
     """The ingress gateway (router) proxy with Istio's default labels."""
-    return Proxy(id="istio-ingressgateway.istio-system", type="router", name="istio-ingressgateway",
-                 namespace="istio-system", labels={"istio": "ingressgateway"})
+    return Proxy(
+        id="istio-ingressgateway.istio-system",
+        type="router",
+        name="istio-ingressgateway",
+        namespace="istio-system",
+        labels={"istio": "ingressgateway"},
+    )

@@ -33,8 +33,11 @@ from google.protobuf.message import Message
 from mizzen.translate.model import ProxyResources
 
 MESSAGES: dict[str, type[Message]] = {
-    "clusters": cluster_pb2.Cluster, "endpoints": endpoint_pb2.ClusterLoadAssignment,
-    "listeners": listener_pb2.Listener, "routes": route_pb2.RouteConfiguration, "secrets": secret_pb2.Secret,
+    "clusters": cluster_pb2.Cluster,
+    "endpoints": endpoint_pb2.ClusterLoadAssignment,
+    "listeners": listener_pb2.Listener,
+    "routes": route_pb2.RouteConfiguration,
+    "secrets": secret_pb2.Secret,
 }
 
 

@@ -16,59 +16,111 @@ HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_mana
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 
 RICH_CLUSTER = {
-    "name": "outbound|9080|v1|reviews.default.svc.cluster.local", "type": "EDS", "connectTimeout": "10.5s",
-    "lb_policy": "LEAST_REQUEST", "eds_cluster_config": {"service_name": "x", "eds_config": {"ads": {}}},
-    "circuit_breakers": {"thresholds": [{"max_connections": 4294967295, "max_retries": "1024",
-                                         "track_remaining": True}]},
+    "name": "outbound|9080|v1|reviews.default.svc.cluster.local",
+    "type": "EDS",
+    "connectTimeout": "10.5s",
+    "lb_policy": "LEAST_REQUEST",
+    "eds_cluster_config": {"service_name": "x", "eds_config": {"ads": {}}},
+    "circuit_breakers": {
+        "thresholds": [{"max_connections": 4294967295, "max_retries": "1024", "track_remaining": True}]
+    },
     "outlier_detection": {"consecutive_5xx": 5, "interval": "10s", "max_ejection_percent": 100},
-    "metadata": {"filter_metadata": {"istio": {"config": "/apis/x", "default_original_port": 9080,
-                                               "nested": {"list": [1, "a", True, None]}}}},
-    "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        "common_http_protocol_options": {"idle_timeout": "3600s"},
-        "explicit_http_config": {"http2_protocol_options": {"max_concurrent_streams": 1073741824}}}},
-    "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-        "sni": "reviews", "common_tls_context": {"alpn_protocols": ["h2", "http/1.1"]}}},
+    "metadata": {
+        "filter_metadata": {
+            "istio": {"config": "/apis/x", "default_original_port": 9080, "nested": {"list": [1, "a", True, None]}}
+        }
+    },
+    "typed_extension_protocol_options": {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "common_http_protocol_options": {"idle_timeout": "3600s"},
+            "explicit_http_config": {"http2_protocol_options": {"max_concurrent_streams": 1073741824}},
+        }
+    },
+    "transport_socket": {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": "reviews",
+            "common_tls_context": {"alpn_protocols": ["h2", "http/1.1"]},
+        },
+    },
 }
 
 RICH_ROUTE = {
-    "name": "http_proxy", "validate_clusters": False, "virtual_hosts": [{
-        "name": "reviews.default.svc.cluster.local:9080", "domains": ["reviews", "reviews:9080"],
-        "routes": [{
-            "match": {"safe_regex": {"regex": "/api/.*"}, "case_sensitive": False,
-                      "headers": [{"name": "end-user", "string_match": {"exact": "jason"}},
-                                  {"name": "x-absent", "present_match": True, "invert_match": True}],
-                      "query_parameters": [{"name": "q", "string_match": {"prefix": "a"}}]},
-            "route": {"weighted_clusters": {"clusters": [{"name": "a", "weight": 80}, {"name": "b", "weight": 20}]},
-                      "timeout": "0.5s",
-                      "retry_policy": {"retry_on": "5xx", "num_retries": 3, "per_try_timeout": "2s",
-                                       "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
-                                                                 "typed_config": {"@type": "type.googleapis.com/envoy."
-                                                                 "extensions.retry.host.previous_hosts.v3."
-                                                                 "PreviousHostsPredicate"}}]}},
-            "typed_per_filter_config": {"envoy.filters.http.fault": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
-                "delay": {"fixed_delay": "2s", "percentage": {"numerator": 100, "denominator": "HUNDRED"}},
-                "abort": {"http_status": 503, "percentage": {"numerator": 500000, "denominator": 1}}}},
-            "request_headers_to_add": [{"header": {"key": "x", "value": "y"},
-                                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
-            "metadata": {"filter_metadata": {"istio": {"config": "/apis/vs"}}},
-        }]}],
+    "name": "http_proxy",
+    "validate_clusters": False,
+    "virtual_hosts": [
+        {
+            "name": "reviews.default.svc.cluster.local:9080",
+            "domains": ["reviews", "reviews:9080"],
+            "routes": [
+                {
+                    "match": {
+                        "safe_regex": {"regex": "/api/.*"},
+                        "case_sensitive": False,
+                        "headers": [
+                            {"name": "end-user", "string_match": {"exact": "jason"}},
+                            {"name": "x-absent", "present_match": True, "invert_match": True},
+                        ],
+                        "query_parameters": [{"name": "q", "string_match": {"prefix": "a"}}],
+                    },
+                    "route": {
+                        "weighted_clusters": {"clusters": [{"name": "a", "weight": 80}, {"name": "b", "weight": 20}]},
+                        "timeout": "0.5s",
+                        "retry_policy": {
+                            "retry_on": "5xx",
+                            "num_retries": 3,
+                            "per_try_timeout": "2s",
+                            "retry_host_predicate": [
+                                {
+                                    "name": "envoy.retry_host_predicates.previous_hosts",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy."
+                                        "extensions.retry.host.previous_hosts.v3."
+                                        "PreviousHostsPredicate"
+                                    },
+                                }
+                            ],
+                        },
+                    },
+                    "typed_per_filter_config": {
+                        "envoy.filters.http.fault": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+                            "delay": {"fixed_delay": "2s", "percentage": {"numerator": 100, "denominator": "HUNDRED"}},
+                            "abort": {"http_status": 503, "percentage": {"numerator": 500000, "denominator": 1}},
+                        }
+                    },
+                    "request_headers_to_add": [
+                        {"header": {"key": "x", "value": "y"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                    ],
+                    "metadata": {"filter_metadata": {"istio": {"config": "/apis/vs"}}},
+                }
+            ],
+        }
+    ],
 }
 
 
 OWN = [
-    (types.CLUSTER, "rich", RICH_CLUSTER), (types.ROUTE, "rich", RICH_ROUTE),
-    (types.CLUSTER, "a", cluster("a")), (types.ENDPOINT, "a", cla("a")),
-    (types.LISTENER, "l", listener("l", 15001, "r")), (types.ROUTE, "r", route("r", "a")),
+    (types.CLUSTER, "rich", RICH_CLUSTER),
+    (types.ROUTE, "rich", RICH_ROUTE),
+    (types.CLUSTER, "a", cluster("a")),
+    (types.ENDPOINT, "a", cla("a")),
+    (types.LISTENER, "l", listener("l", 15001, "r")),
+    (types.ROUTE, "r", route("r", "a")),
 ]
 
 
 def golden() -> list[tuple[str, str, dict[str, object]]]:
     items: list[tuple[str, str, dict[str, object]]] = []
-    kinds = {"clusters": types.CLUSTER, "endpoints": types.ENDPOINT, "listeners": types.LISTENER,
-             "routes": types.ROUTE, "secrets": types.SECRET}
+    kinds = {
+        "clusters": types.CLUSTER,
+        "endpoints": types.ENDPOINT,
+        "listeners": types.LISTENER,
+        "routes": types.ROUTE,
+        "secrets": types.SECRET,
+    }
     for path in sorted(GOLDEN.glob("*/output.json")):  # the translator's golden outputs, when present
         out = json.loads(path.read_text())
         for kind, type_url in kinds.items():
@@ -117,13 +169,16 @@ def test_most_golden_resources_take_the_fast_path() -> None:
     assert not items or fast >= 0.9 * len(items)
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "c", "connect_timeout": None},  # null
-    {"name": "c", "unknown_field": 1},  # unknown field
-    {"name": "c", "type": "STATIC", "cluster_type": {"name": "x"}},  # two members of one oneof
-    {"name": "c", "connect_timeout": 5},  # duration as a number
-    {"name": "c", "per_connection_buffer_limit_bytes": " 12"},  # spaced integer string
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "c", "connect_timeout": None},  # null
+        {"name": "c", "unknown_field": 1},  # unknown field
+        {"name": "c", "type": "STATIC", "cluster_type": {"name": "x"}},  # two members of one oneof
+        {"name": "c", "connect_timeout": 5},  # duration as a number
+        {"name": "c", "per_connection_buffer_limit_bytes": " 12"},  # spaced integer string
+    ],
+)
 def test_unusual_values_defer_to_parse_dict(body: dict[str, object]) -> None:
     """Values the fast path is unsure about raise Unsupported instead of guessing."""
     with pytest.raises(dictproto.Unsupported):

@@ -63,8 +63,12 @@ def test_parse_error_names_the_resource() -> None:
 
 def test_unknown_nested_type_is_an_error() -> None:
     """An @type that is not a known proto is reported, not silently dropped."""
-    body = {"name": "l", "filter_chains": [{"filters": [{"name": "x", "typed_config": {
-        "@type": "type.googleapis.com/envoy.nothing.v3.Nope"}}]}]}
+    body = {
+        "name": "l",
+        "filter_chains": [
+            {"filters": [{"name": "x", "typed_config": {"@type": "type.googleapis.com/envoy.nothing.v3.Nope"}}]}
+        ],
+    }
     with pytest.raises(EncodeError, match="'l'"):
         Encoder().encode(types.LISTENER, {"l": body})
 
@@ -86,22 +90,25 @@ def test_unknown_type_url_is_an_error() -> None:
         message_class("type.googleapis.com/no.such.Type")
 
 
-@pytest.mark.parametrize("type_name", [
-    "envoy.extensions.filters.http.fault.v3.HTTPFault",
-    "envoy.extensions.filters.http.cors.v3.Cors",
-    "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-    "envoy.extensions.access_loggers.file.v3.FileAccessLog",
-    "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-    "envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig",
-    "envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig",
-    "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
-    "envoy.extensions.filters.http.health_check.v3.HealthCheck",
-    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-    "envoy.config.trace.v3.ZipkinConfig",
-    "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
-    "envoy.extensions.filters.http.rbac.v3.RBAC",
-])
+@pytest.mark.parametrize(
+    "type_name",
+    [
+        "envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "envoy.extensions.filters.http.cors.v3.Cors",
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+        "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+        "envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig",
+        "envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig",
+        "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+        "envoy.extensions.filters.http.health_check.v3.HealthCheck",
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "envoy.config.trace.v3.ZipkinConfig",
+        "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
+        "envoy.extensions.filters.http.rbac.v3.RBAC",
+    ],
+)
 def test_extension_types_resolve(type_name: str) -> None:
     """The Envoy extensions the translator uses resolve as nested Any types."""
     assert message_class("type.googleapis.com/" + type_name).DESCRIPTOR.full_name == type_name

@@ -48,11 +48,13 @@ def test_consistent_snapshot_has_no_problems() -> None:
 
 def test_consistency_reports_missing_route_and_endpoints() -> None:
     """A listener's missing RDS name and an EDS cluster without assignment are both reported."""
-    snap = Snapshot.from_dicts({
-        types.CLUSTER: {"a": cluster("a"), "static": {"name": "static", "type": "STATIC"}},
-        types.LISTENER: {"l1": listener("l1", 1, "nope")},
-        types.ROUTE: {"r1": route("r1", "a")},
-    })
+    snap = Snapshot.from_dicts(
+        {
+            types.CLUSTER: {"a": cluster("a"), "static": {"name": "static", "type": "STATIC"}},
+            types.LISTENER: {"l1": listener("l1", 1, "nope")},
+            types.ROUTE: {"r1": route("r1", "a")},
+        }
+    )
     problems = snap.consistent()
     assert problems == [
         "listener 'l1' references missing route configuration 'nope'",

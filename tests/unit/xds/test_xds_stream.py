@@ -140,8 +140,11 @@ def test_reconnect_with_old_version_and_nonce_gets_full_state() -> None:
     fresh = FakeEnvoy()
     cds = only(stream.receive(fresh.request(CDS, nonce=nonce, version=version)))
     assert cds.version == version and set(cds.resources) == {"a", "b"}
-    eds = only(stream.receive(fresh.request(EDS, ["a", "b"], nonce=old.types[EDS].nonce_sent,
-                                            version=old.types[EDS].version_sent)))
+    eds = only(
+        stream.receive(
+            fresh.request(EDS, ["a", "b"], nonce=old.types[EDS].nonce_sent, version=old.types[EDS].version_sent)
+        )
+    )
     assert set(eds.resources) == {"a", "b"}
 
 
@@ -229,8 +232,9 @@ def test_eds_sent_after_initial_cds_request_when_already_subscribed() -> None:
 def test_push_order_is_cds_eds_lds_rds() -> None:
     """A snapshot changing every type is pushed clusters, endpoints, listeners, routes."""
     stream, _ = synced_pair()
-    sent = stream.snapshot_updated(snapshot({"a": "2s", "b": "2s"}, ports={"a": 1}, routes={"r1": "b"},
-                                            listeners={"l1": (15002, "r1")}))
+    sent = stream.snapshot_updated(
+        snapshot({"a": "2s", "b": "2s"}, ports={"a": 1}, routes={"r1": "b"}, listeners={"l1": (15002, "r1")})
+    )
     assert [r.type_url for r in sent] == [CDS, EDS, LDS, RDS]
 
 

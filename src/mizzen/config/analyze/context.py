@@ -145,13 +145,19 @@ class Context:
     def report(self, mtype: MessageType, resource: Resource, *args: object, path: str = "") -> None:
         """Record a message about ``resource``, located at the line of ``path`` when the loader knows it."""
         line = resource.origin.line_of(path)
-        self.messages.append(Message(mtype, resource.kind, resource.namespace, resource.name,
-                                     mtype.render(*args), resource.origin.file, line))
+        self.messages.append(
+            Message(
+                mtype, resource.kind, resource.namespace, resource.name, mtype.render(*args), resource.origin.file, line
+            )
+        )
 
     def report_at(self, mtype: MessageType, resource: Resource, line: int | None, *args: object) -> None:
         """Record a message at a line already known (e.g. from a validation violation)."""
-        self.messages.append(Message(mtype, resource.kind, resource.namespace, resource.name,
-                                     mtype.render(*args), resource.origin.file, line))
+        self.messages.append(
+            Message(
+                mtype, resource.kind, resource.namespace, resource.name, mtype.render(*args), resource.origin.file, line
+            )
+        )
 
     def _index_services(self) -> None:
         for se in self.of("ServiceEntry"):
@@ -192,14 +198,19 @@ class Context:
 
 
 def _mesh_port(p: Mapping[str, Any]) -> MeshPort:
-    return MeshPort(_int(p.get("number")), str(p.get("name", "")), str(p.get("protocol", "")),
-                    str(p.get("targetPort", "")))
+    return MeshPort(
+        _int(p.get("number")), str(p.get("name", "")), str(p.get("protocol", "")), str(p.get("targetPort", ""))
+    )
 
 
 def _service_port(p: Mapping[str, Any]) -> MeshPort:
     target = p.get("targetPort", p.get("port"))
-    return MeshPort(_int(p.get("port")), str(p.get("name", "")), str(p.get("protocol", "TCP")),
-                    "" if target is None else str(target))
+    return MeshPort(
+        _int(p.get("port")),
+        str(p.get("name", "")),
+        str(p.get("protocol", "TCP")),
+        "" if target is None else str(target),
+    )
 
 
 def _int(value: Any) -> int:

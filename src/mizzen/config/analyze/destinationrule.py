@@ -33,8 +33,7 @@ def analyze_hosts_and_subsets(ctx: Context) -> None:
             subset = spec_map(subset)
             selector = {**svc.selector, **{str(k): str(v) for k, v in spec_map(subset.get("labels")).items()}}
             if not any(selects(selector, w.labels) for w in ctx.workloads):
-                ctx.report(m.DR_SUBSET_NOT_SELECT_PODS, dr, str(subset.get("name", "")),
-                           path=f"spec.subsets[{i}].name")
+                ctx.report(m.DR_SUBSET_NOT_SELECT_PODS, dr, str(subset.get("name", "")), path=f"spec.subsets[{i}].name")
 
 
 def _unverified_mode(tls: Mapping[str, Any]) -> str | None:
@@ -64,5 +63,13 @@ def _check_policy(ctx: Context, dr: Resource, policy: Mapping[str, Any], path: s
         if mode:
             # istioctl prints the port selector in protobuf text form: "number:443".
             number = spec_map(setting.get("port")).get("number")
-            ctx.report(m.NO_SERVER_CERT_VERIFICATION_PORT, dr, name, dr.namespace, mode, host, f"number:{number}",
-                       path=f"{path}.portLevelSettings[{i}].tls")
+            ctx.report(
+                m.NO_SERVER_CERT_VERIFICATION_PORT,
+                dr,
+                name,
+                dr.namespace,
+                mode,
+                host,
+                f"number:{number}",
+                path=f"{path}.portLevelSettings[{i}].tls",
+            )

@@ -42,11 +42,21 @@ def analyze_conflicting_gateways(ctx: Context) -> None:
             if port is None:
                 continue
             hosts = [str(h) for h in spec_list(server.get("hosts"))]
-            others = [name for name, other_hosts in table[(sel, port)].items()
-                      if name != me and any(hosts_match(h, o) for h in hosts for o in other_hosts)]
+            others = [
+                name
+                for name, other_hosts in table[(sel, port)].items()
+                if name != me and any(hosts_match(h, o) for h in hosts for o in other_hosts)
+            ]
             if others:
-                ctx.report(m.CONFLICTING_GATEWAYS, gw, ",".join(others), sel, str(port), ",".join(hosts),
-                           path=f"spec.servers[{i}]")
+                ctx.report(
+                    m.CONFLICTING_GATEWAYS,
+                    gw,
+                    ",".join(others),
+                    sel,
+                    str(port),
+                    ",".join(hosts),
+                    path=f"spec.servers[{i}]",
+                )
 
 
 def analyze_gateway_workloads(ctx: Context) -> None:

@@ -43,96 +43,186 @@ def _t(code: str, name: str, level: Level, template: str, description: str) -> M
     return MessageType(code, name, level, template, description)
 
 
-DEPRECATED = _t("IST0002", "Deprecated", "Warning", "Deprecated: %s",
-                "A feature that the configuration is depending on is now deprecated.")
-REFERENCED_RESOURCE_NOT_FOUND = _t("IST0101", "ReferencedResourceNotFound", "Error", "Referenced %s not found: %s",
-                                   "A resource being referenced does not exist.")
-SCHEMA_VALIDATION_ERROR = _t("IST0106", "SchemaValidationError", "Error", "Schema validation error: %s",
-                             "The resource has a schema validation error.")
-SCHEMA_WARNING = _t("IST0133", "SchemaWarning", "Warning", "Schema validation warning: %s",
-                    "The resource has a schema validation warning.")
+DEPRECATED = _t(
+    "IST0002",
+    "Deprecated",
+    "Warning",
+    "Deprecated: %s",
+    "A feature that the configuration is depending on is now deprecated.",
+)
+REFERENCED_RESOURCE_NOT_FOUND = _t(
+    "IST0101",
+    "ReferencedResourceNotFound",
+    "Error",
+    "Referenced %s not found: %s",
+    "A resource being referenced does not exist.",
+)
+SCHEMA_VALIDATION_ERROR = _t(
+    "IST0106",
+    "SchemaValidationError",
+    "Error",
+    "Schema validation error: %s",
+    "The resource has a schema validation error.",
+)
+SCHEMA_WARNING = _t(
+    "IST0133",
+    "SchemaWarning",
+    "Warning",
+    "Schema validation warning: %s",
+    "The resource has a schema validation warning.",
+)
 CONFLICTING_MESH_GATEWAY_VS_HOSTS = _t(
-    "IST0109", "ConflictingMeshGatewayVirtualServiceHosts", "Error",
+    "IST0109",
+    "ConflictingMeshGatewayVirtualServiceHosts",
+    "Error",
     "The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined "
     "behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
-    "Conflicting hosts on VirtualServices associated with mesh gateway")
+    "Conflicting hosts on VirtualServices associated with mesh gateway",
+)
 CONFLICTING_SIDECAR_WORKLOAD_SELECTORS = _t(
-    "IST0110", "ConflictingSidecarWorkloadSelectors", "Error",
+    "IST0110",
+    "ConflictingSidecarWorkloadSelectors",
+    "Error",
     "The Sidecars %s in namespace %s select the same workload pod %s, which can lead to undefined behavior.",
-    "A Sidecar resource selects the same workloads as another Sidecar resource")
+    "A Sidecar resource selects the same workloads as another Sidecar resource",
+)
 MULTIPLE_SIDECARS_WITHOUT_SELECTORS = _t(
-    "IST0111", "MultipleSidecarsWithoutWorkloadSelectors", "Error",
+    "IST0111",
+    "MultipleSidecarsWithoutWorkloadSelectors",
+    "Error",
     "The Sidecars %s in namespace %s have no workload selector, which can lead to undefined behavior.",
-    "More than one sidecar resource in a namespace has no workload selector")
+    "More than one sidecar resource in a namespace has no workload selector",
+)
 VS_DESTINATION_PORT_SELECTOR_REQUIRED = _t(
-    "IST0112", "VirtualServiceDestinationPortSelectorRequired", "Error",
+    "IST0112",
+    "VirtualServiceDestinationPortSelectorRequired",
+    "Error",
     "This VirtualService routes to a service %s that exposes multiple ports %s. Specifying a port in the "
     "destination is required to disambiguate.",
-    "A VirtualService routes to a service with more than one port exposed, but does not specify which to use.")
+    "A VirtualService routes to a service with more than one port exposed, but does not specify which to use.",
+)
 PORT_NAME_NOT_UNDER_NAMING_CONVENTION = _t(
-    "IST0118", "PortNameIsNotUnderNamingConvention", "Info",
+    "IST0118",
+    "PortNameIsNotUnderNamingConvention",
+    "Info",
     "Port name %s (port: %d, targetPort: %s) doesn't follow the naming convention of Istio port.",
-    "Port name is not under naming convention. Protocol detection is applied to the port.")
+    "Port name is not under naming convention. Protocol detection is applied to the port.",
+)
 NO_SERVER_CERT_VERIFICATION_DESTINATION = _t(
-    "IST0128", "NoServerCertificateVerificationDestinationLevel", "Warning",
+    "IST0128",
+    "NoServerCertificateVerificationDestinationLevel",
+    "Warning",
     "DestinationRule %s in namespace %s has TLS mode set to %s but no caCertificates are set to validate "
     "server identity for host: %s",
-    "No caCertificates are set in DestinationRule, this results in no verification of presented server "
-    "certificate.")
+    "No caCertificates are set in DestinationRule, this results in no verification of presented server certificate.",
+)
 NO_SERVER_CERT_VERIFICATION_PORT = _t(
-    "IST0129", "NoServerCertificateVerificationPortLevel", "Warning",
+    "IST0129",
+    "NoServerCertificateVerificationPortLevel",
+    "Warning",
     "DestinationRule %s in namespace %s has TLS mode set to %s but no caCertificates are set to validate "
     "server identity for host: %s at port %s",
     "No caCertificates are set in DestinationRule, this results in no verification of presented server "
-    "certificate for traffic to a given port.")
-VS_UNREACHABLE_RULE = _t("IST0130", "VirtualServiceUnreachableRule", "Warning",
-                         "VirtualService rule %s not used (%s).",
-                         "A VirtualService rule will never be used because a previous rule uses the same match.")
-VS_INEFFECTIVE_MATCH = _t("IST0131", "VirtualServiceIneffectiveMatch", "Info",
-                          "VirtualService rule %s match %s is not used (duplicate/overlapping match in rule %s).",
-                          "A VirtualService rule match duplicates a match in a previous rule.")
-VS_HOST_NOT_FOUND_IN_GATEWAY = _t("IST0132", "VirtualServiceHostNotFoundInGateway", "Warning",
-                                  "one or more host %s defined in VirtualService %s not found in Gateway %s.",
-                                  "Host defined in VirtualService not found in Gateway.")
+    "certificate for traffic to a given port.",
+)
+VS_UNREACHABLE_RULE = _t(
+    "IST0130",
+    "VirtualServiceUnreachableRule",
+    "Warning",
+    "VirtualService rule %s not used (%s).",
+    "A VirtualService rule will never be used because a previous rule uses the same match.",
+)
+VS_INEFFECTIVE_MATCH = _t(
+    "IST0131",
+    "VirtualServiceIneffectiveMatch",
+    "Info",
+    "VirtualService rule %s match %s is not used (duplicate/overlapping match in rule %s).",
+    "A VirtualService rule match duplicates a match in a previous rule.",
+)
+VS_HOST_NOT_FOUND_IN_GATEWAY = _t(
+    "IST0132",
+    "VirtualServiceHostNotFoundInGateway",
+    "Warning",
+    "one or more host %s defined in VirtualService %s not found in Gateway %s.",
+    "Host defined in VirtualService not found in Gateway.",
+)
 SERVICE_ENTRY_ADDRESSES_REQUIRED = _t(
-    "IST0134", "ServiceEntryAddressesRequired", "Warning", "ServiceEntry addresses are required for this protocol.",
-    "Virtual IP addresses are required for ports serving TCP (or unset) protocol")
+    "IST0134",
+    "ServiceEntryAddressesRequired",
+    "Warning",
+    "ServiceEntry addresses are required for this protocol.",
+    "Virtual IP addresses are required for ports serving TCP (or unset) protocol",
+)
 INGRESS_ROUTE_RULES_NOT_AFFECTED = _t(
-    "IST0140", "IngressRouteRulesNotAffected", "Warning",
+    "IST0140",
+    "IngressRouteRulesNotAffected",
+    "Warning",
     "Subset in virtual service %s has no effect on ingress gateway %s requests",
-    "Route rules have no effect on ingress gateway requests")
-CONFLICTING_GATEWAYS = _t("IST0145", "ConflictingGateways", "Error",
-                          "Conflict with gateways %s (workload selector %s, port %s, hosts %s).",
-                          "Gateway should not have the same selector, port and matched hosts of server")
+    "Route rules have no effect on ingress gateway requests",
+)
+CONFLICTING_GATEWAYS = _t(
+    "IST0145",
+    "ConflictingGateways",
+    "Error",
+    "Conflict with gateways %s (workload selector %s, port %s, hosts %s).",
+    "Gateway should not have the same selector, port and matched hosts of server",
+)
 GATEWAY_PORT_NOT_DEFINED_ON_SERVICE = _t(
-    "IST0162", "GatewayPortNotDefinedOnService", "Warning",
+    "IST0162",
+    "GatewayPortNotDefinedOnService",
+    "Warning",
     "The gateway is listening on a target port (port %d) that is not defined in the Service associated with its "
     "workload instances (Pod selector %s). If you need to access the gateway port through the gateway Service, "
     "it will not be available.",
-    "Gateway port not exposed by service")
+    "Gateway port not exposed by service",
+)
 DR_SUBSET_NOT_SELECT_PODS = _t(
-    "IST0173", "DestinationRuleSubsetNotSelectPods", "Error",
+    "IST0173",
+    "DestinationRuleSubsetNotSelectPods",
+    "Error",
     "The Subset %s defined in the DestinationRule does not select any pods. Which may lead to 503 UH "
     "(NoHealthyUpstream).",
-    "A DestinationRule subset does not select any pods.")
-UNKNOWN_DR_HOST = _t("IST0174", "UnknownDestinationRuleHost", "Warning",
-                     "The host %s defined in the DestinationRule does not match any services in the mesh.",
-                     "A DestinationRule host does not match any service in the mesh.")
+    "A DestinationRule subset does not select any pods.",
+)
+UNKNOWN_DR_HOST = _t(
+    "IST0174",
+    "UnknownDestinationRuleHost",
+    "Warning",
+    "The host %s defined in the DestinationRule does not match any services in the mesh.",
+    "A DestinationRule host does not match any service in the mesh.",
+)
 CONFLICTING_SE_PROTOCOL = _t(
-    "IST0177", "ConflictingServiceEntryProtocol", "Warning",
+    "IST0177",
+    "ConflictingServiceEntryProtocol",
+    "Warning",
     "Multiple ServiceEntries (%s) define the same host %s and port %d with conflicting protocols (%s).",
-    "Multiple ServiceEntries define the same host and port with different protocols.")
+    "Multiple ServiceEntries define the same host and port with different protocols.",
+)
 
 CATALOGUE: dict[str, MessageType] = {
     m.code: m
     for m in (
-        DEPRECATED, REFERENCED_RESOURCE_NOT_FOUND, SCHEMA_VALIDATION_ERROR, CONFLICTING_MESH_GATEWAY_VS_HOSTS,
-        CONFLICTING_SIDECAR_WORKLOAD_SELECTORS, MULTIPLE_SIDECARS_WITHOUT_SELECTORS,
-        VS_DESTINATION_PORT_SELECTOR_REQUIRED, PORT_NAME_NOT_UNDER_NAMING_CONVENTION,
-        NO_SERVER_CERT_VERIFICATION_DESTINATION, NO_SERVER_CERT_VERIFICATION_PORT, VS_UNREACHABLE_RULE,
-        VS_INEFFECTIVE_MATCH, VS_HOST_NOT_FOUND_IN_GATEWAY, SCHEMA_WARNING, SERVICE_ENTRY_ADDRESSES_REQUIRED,
-        INGRESS_ROUTE_RULES_NOT_AFFECTED, CONFLICTING_GATEWAYS, GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
-        DR_SUBSET_NOT_SELECT_PODS, UNKNOWN_DR_HOST, CONFLICTING_SE_PROTOCOL,
+        DEPRECATED,
+        REFERENCED_RESOURCE_NOT_FOUND,
+        SCHEMA_VALIDATION_ERROR,
+        CONFLICTING_MESH_GATEWAY_VS_HOSTS,
+        CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
+        MULTIPLE_SIDECARS_WITHOUT_SELECTORS,
+        VS_DESTINATION_PORT_SELECTOR_REQUIRED,
+        PORT_NAME_NOT_UNDER_NAMING_CONVENTION,
+        NO_SERVER_CERT_VERIFICATION_DESTINATION,
+        NO_SERVER_CERT_VERIFICATION_PORT,
+        VS_UNREACHABLE_RULE,
+        VS_INEFFECTIVE_MATCH,
+        VS_HOST_NOT_FOUND_IN_GATEWAY,
+        SCHEMA_WARNING,
+        SERVICE_ENTRY_ADDRESSES_REQUIRED,
+        INGRESS_ROUTE_RULES_NOT_AFFECTED,
+        CONFLICTING_GATEWAYS,
+        GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
+        DR_SUBSET_NOT_SELECT_PODS,
+        UNKNOWN_DR_HOST,
+        CONFLICTING_SE_PROTOCOL,
     )
 }
 """Every message type Mizzen emits, by code."""

@@ -55,8 +55,14 @@ def _check_rules(ctx: Context, vs: Resource, section: str, rules: list[Any]) -> 
             if key in seen:
                 dup = seen[key]
                 match_name = spec_map(match).get("name") if section == "http" else None
-                ctx.report(m.VS_INEFFECTIVE_MATCH, vs, name, m.quote(str(match_name)) if match_name else f"#{j}",
-                           _rule_name(spec_map(rules[dup]), dup, section), path=f"{path}.match[{j}]")
+                ctx.report(
+                    m.VS_INEFFECTIVE_MATCH,
+                    vs,
+                    name,
+                    m.quote(str(match_name)) if match_name else f"#{j}",
+                    _rule_name(spec_map(rules[dup]), dup, section),
+                    path=f"{path}.match[{j}]",
+                )
                 duplicates += 1
             else:
                 seen[key] = i

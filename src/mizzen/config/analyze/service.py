@@ -9,8 +9,9 @@ from . import messages as m
 from .context import Context, spec_list, spec_map
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
-PROTOCOLS = frozenset({"tcp", "udp", "grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tls", "mongo",
-                       "redis", "mysql"})
+PROTOCOLS = frozenset(
+    {"tcp", "udp", "grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tls", "mongo", "redis", "mysql"}
+)
 _K8S_APP_PROTOCOLS = frozenset({"kubernetes.io/h2c", "kubernetes.io/ws", "kubernetes.io/wss"})
 
 
@@ -44,5 +45,11 @@ def analyze_port_names(ctx: Context) -> None:
             number = port.get("port")
             # An absent targetPort prints as 0, as istioctl does for files (the API server would default it).
             target = port.get("targetPort", 0)
-            ctx.report(m.PORT_NAME_NOT_UNDER_NAMING_CONVENTION, svc, str(port.get("name", "") or ""),
-                       number if isinstance(number, int) else 0, str(target), path=f"spec.ports[{i}]")
+            ctx.report(
+                m.PORT_NAME_NOT_UNDER_NAMING_CONVENTION,
+                svc,
+                str(port.get("name", "") or ""),
+                number if isinstance(number, int) else 0,
+                str(target),
+                path=f"spec.ports[{i}]",
+            )

@@ -44,5 +44,6 @@ def analyze_conflicting_protocols(ctx: Context) -> None:
             if (se.namespace, se.name) in reported:
                 continue
             reported.add((se.namespace, se.name))
-            ctx.report(m.CONFLICTING_SE_PROTOCOL, se, names, m.quote(host), number, ", ".join(protocols),
-                       path="metadata.name")
+            ctx.report(
+                m.CONFLICTING_SE_PROTOCOL, se, names, m.quote(host), number, ", ".join(protocols), path="metadata.name"
+            )

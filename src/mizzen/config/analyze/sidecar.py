@@ -45,11 +45,22 @@ def analyze_selectors(ctx: Context) -> None:
         found = found or any(w.namespace is None and selects(selector, w.labels) for w in ctx.workloads)
         if not found:
             first = sorted(selector)[0]
-            ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, sc, "selector", m.quote(selector_string(selector)),
-                       path=f"spec.workloadSelector.labels.{first}")
+            ctx.report(
+                m.REFERENCED_RESOURCE_NOT_FOUND,
+                sc,
+                "selector",
+                m.quote(selector_string(selector)),
+                path=f"spec.workloadSelector.labels.{first}",
+            )
     for (ns, name), group in per_entry.items():
         if len(group) > 1:
             names = m.go_list(sc.name for sc in group)
             for sc in group:
-                ctx.report(m.CONFLICTING_SIDECAR_WORKLOAD_SELECTORS, sc, names, m.quote(ns), m.quote(name),
-                           path="metadata.name")
+                ctx.report(
+                    m.CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
+                    sc,
+                    names,
+                    m.quote(ns),
+                    m.quote(name),
+                    path="metadata.name",
+                )

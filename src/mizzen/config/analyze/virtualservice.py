@@ -54,8 +54,13 @@ def destinations(vs: Resource) -> Iterator[Destination]:
 
 def _destination(dest: Mapping[str, Any], path: str, mirror: bool) -> Destination:
     port = spec_map(dest.get("port")).get("number")
-    return Destination(str(dest.get("host", "")), str(dest.get("subset", "") or ""),
-                       int(port) if isinstance(port, int) else None, path, mirror)
+    return Destination(
+        str(dest.get("host", "")),
+        str(dest.get("subset", "") or ""),
+        int(port) if isinstance(port, int) else None,
+        path,
+        mirror,
+    )
 
 
 def _export_to(r: Resource) -> list[str]:
@@ -136,8 +141,14 @@ def analyze_gateways(ctx: Context) -> None:
                 ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, vs, "gateway", m.quote(ref), path=path)
             gw_hosts = _gateway_hosts(ctx, ns, name, vs.namespace)
             if not any(hosts_match(g, h) for g in gw_hosts for h in vs_hosts):
-                ctx.report(m.VS_HOST_NOT_FOUND_IN_GATEWAY, vs, m.go_list(vs_hosts), f"{vs.namespace}/{vs.name}",
-                           f"{ns}/{name}", path=path)
+                ctx.report(
+                    m.VS_HOST_NOT_FOUND_IN_GATEWAY,
+                    vs,
+                    m.go_list(vs_hosts),
+                    f"{vs.namespace}/{vs.name}",
+                    f"{ns}/{name}",
+                    path=path,
+                )
 
 
 def _bound_to_mesh(vs: Resource) -> bool:
@@ -167,8 +178,11 @@ def analyze_ingress_subsets(ctx: Context) -> None:
     with_subsets: list[tuple[Resource, list[str]]] = []
     for vs in ctx.of("VirtualService"):
         hosts = {str(h) for h in spec_list(vs.spec.get("hosts"))}
-        routed = [d.host for d in destinations(vs) if not d.mirror and d.path.startswith("spec.http")
-                  and d.subset and d.host in hosts]
+        routed = [
+            d.host
+            for d in destinations(vs)
+            if not d.mirror and d.path.startswith("spec.http") and d.subset and d.host in hosts
+        ]
         if routed:
             with_subsets.append((vs, routed))
     for vs in ctx.of("VirtualService"):
@@ -180,5 +194,10 @@ def analyze_ingress_subsets(ctx: Context) -> None:
             for other, routed in with_subsets:
                 for host in routed:
                     if host == d.host:
-                        ctx.report(m.INGRESS_ROUTE_RULES_NOT_AFFECTED, vs, f"{other.namespace}/{other.name}",
-                                   f"{vs.namespace}/{vs.name}", path=d.path)
+                        ctx.report(
+                            m.INGRESS_ROUTE_RULES_NOT_AFFECTED,
+                            vs,
+                            f"{other.namespace}/{other.name}",
+                            f"{vs.namespace}/{vs.name}",
+                            path=d.path,
+                        )

@@ -29,20 +29,22 @@ def _register() -> None:
         workload_entry,
     )
 
-    RULES.update({
-        "VirtualService": virtual_service.check,
-        "DestinationRule": destination_rule.check,
-        "Gateway": gateway.check,
-        "ServiceEntry": service_entry.check,
-        "WorkloadEntry": workload_entry.check,
-        "WorkloadGroup": workload_entry.check_group,
-        "Sidecar": sidecar.check,
-        "PeerAuthentication": security.check_peer_authentication,
-        "AuthorizationPolicy": security.check_authorization_policy,
-        "RequestAuthentication": security.check_request_authentication,
-        "Service": core.check_service,
-        "Secret": core.check_secret,
-    })
+    RULES.update(
+        {
+            "VirtualService": virtual_service.check,
+            "DestinationRule": destination_rule.check,
+            "Gateway": gateway.check,
+            "ServiceEntry": service_entry.check,
+            "WorkloadEntry": workload_entry.check,
+            "WorkloadGroup": workload_entry.check_group,
+            "Sidecar": sidecar.check,
+            "PeerAuthentication": security.check_peer_authentication,
+            "AuthorizationPolicy": security.check_authorization_policy,
+            "RequestAuthentication": security.check_request_authentication,
+            "Service": core.check_service,
+            "Secret": core.check_secret,
+        }
+    )
 
 
 _register()

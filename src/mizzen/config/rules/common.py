@@ -45,13 +45,13 @@ def _num(value: float) -> str:
 def regex(pattern: str, path: str, out: Found, what: str) -> None:
     """Non-empty and compiles under RE2 (Envoy's ``safe_regex`` engine)."""
     if pattern == "":
-        out.append(violation("MZ2007", f"\"{what}\": regex string match should not be empty", path))
+        out.append(violation("MZ2007", f'"{what}": regex string match should not be empty', path))
         return
     try:
         re2.compile(pattern, options=_RE2_OPTIONS)
     except re2.error as exc:
         detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        out.append(violation("MZ2007", f"\"{what}\": invalid regex \"{pattern}\": {detail}", path))
+        out.append(violation("MZ2007", f'"{what}": invalid regex "{pattern}": {detail}', path))
 
 
 def string_match(m: StringMatch | None, path: str, out: Found, what: str, *, prefix_nonempty: bool) -> None:
@@ -61,7 +61,7 @@ def string_match(m: StringMatch | None, path: str, out: Found, what: str, *, pre
     if m.regex is not None:
         regex(m.regex, f"{path}.regex", out, what)
     if prefix_nonempty and m.prefix == "":
-        out.append(violation("MZ2008", f"\"{what}\": prefix string match should not be empty", f"{path}.prefix"))
+        out.append(violation("MZ2008", f'"{what}": prefix string match should not be empty', f"{path}.prefix"))
 
 
 def string_matches(matches: Mapping[str, StringMatch], path: str, out: Found, what: str) -> None:
@@ -87,7 +87,7 @@ def destination(dest: Destination | None, path: str, out: Found) -> None:
     elif dest.host:
         host(dest.host, f"{path}.host", out)
     if dest.subset is not None and not names.is_dns1123_label(dest.subset):
-        out.append(violation("MZ2004", f"subset name is invalid: \"{dest.subset}\"", f"{path}.subset"))
+        out.append(violation("MZ2004", f'subset name is invalid: "{dest.subset}"', f"{path}.subset"))
     if dest.port is not None:
         port(dest.port.number, f"{path}.port.number", out)
 

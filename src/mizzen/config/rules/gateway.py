@@ -11,8 +11,23 @@ from mizzen.config.rules import common
 from mizzen.config.rules.common import Found
 
 # Istio's protocol names (matched case-insensitively, as protocol.Parse does).
-PROTOCOLS = frozenset({"HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "UDP", "MONGO", "REDIS",
-                       "MYSQL", "THRIFT", "HTTP_PROXY"})
+PROTOCOLS = frozenset(
+    {
+        "HTTP",
+        "HTTPS",
+        "HTTP2",
+        "GRPC",
+        "GRPC-WEB",
+        "TCP",
+        "TLS",
+        "UDP",
+        "MONGO",
+        "REDIS",
+        "MYSQL",
+        "THRIFT",
+        "HTTP_PROXY",
+    }
+)
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 TLS_ORDER = ("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3")
 
@@ -31,8 +46,11 @@ def check(res: Resource, root: str) -> Found:
         name = server.port.name if server.port else None
         if name:
             if name in seen:
-                out.append(violation("MZ2303", f"port names in servers must be unique: duplicate name {name}",
-                                     f"{path}.port.name"))
+                out.append(
+                    violation(
+                        "MZ2303", f"port names in servers must be unique: duplicate name {name}", f"{path}.port.name"
+                    )
+                )
             seen.add(name)
     return out
 
@@ -55,9 +73,14 @@ def _server(server: Server, path: str, out: Found) -> None:
         if not server.port.name:
             out.append(violation("MZ1003", "port name must be set", f"{path}.port.name"))
         if server.port.protocol and not is_protocol(server.port.protocol):
-            out.append(violation("MZ2306", f"invalid protocol \"{server.port.protocol}\", supported protocols are "
-                                           "HTTP, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP, HTTPS, TLS",
-                                 f"{path}.port.protocol"))
+            out.append(
+                violation(
+                    "MZ2306",
+                    f'invalid protocol "{server.port.protocol}", supported protocols are '
+                    "HTTP, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP, HTTPS, TLS",
+                    f"{path}.port.protocol",
+                )
+            )
         if not (server.bind or "").startswith("unix://"):
             common.port(server.port.number, f"{path}.port.number", out)
         if server.port.target_port:
@@ -77,8 +100,14 @@ def _tls(tls: ServerTLSSettings | None, protocol: str, path: str, out: Found) ->
             out.append(violation("MZ2305", "server cannot have TLS settings for plain text HTTP ports", path))
         return
     if tls.https_redirect and protocol in TLS_PROTOCOLS:
-        out.append(violation("MZ2305", "tls.httpsRedirect should only be used with http servers",
-                             f"{path}.httpsRedirect", level="warning"))
+        out.append(
+            violation(
+                "MZ2305",
+                "tls.httpsRedirect should only be used with http servers",
+                f"{path}.httpsRedirect",
+                level="warning",
+            )
+        )
     mode = tls.mode or "PASSTHROUGH"
     has_credential = bool(tls.credential_name or tls.credential_names or tls.tls_certificates)
     if mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL") and not has_credential:
@@ -89,8 +118,18 @@ def _tls(tls: ServerTLSSettings | None, protocol: str, path: str, out: Found) ->
         if mode != "SIMPLE" and not tls.ca_certificates:
             out.append(violation("MZ2305", f"{mode} TLS requires a client CA bundle", f"{path}.caCertificates"))
     if mode == "ISTIO_MUTUAL" and (tls.server_certificate or tls.private_key or tls.ca_certificates or has_credential):
-        out.append(violation("MZ2305", "cannot have associated private key, server certificate, CA certificates or "
-                                       "credentialName in ISTIO_MUTUAL mode", path))
-    if (tls.min_protocol_version and tls.max_protocol_version and tls.max_protocol_version != "TLS_AUTO"
-            and TLS_ORDER.index(tls.min_protocol_version) > TLS_ORDER.index(tls.max_protocol_version)):
+        out.append(
+            violation(
+                "MZ2305",
+                "cannot have associated private key, server certificate, CA certificates or "
+                "credentialName in ISTIO_MUTUAL mode",
+                path,
+            )
+        )
+    if (
+        tls.min_protocol_version
+        and tls.max_protocol_version
+        and tls.max_protocol_version != "TLS_AUTO"
+        and TLS_ORDER.index(tls.min_protocol_version) > TLS_ORDER.index(tls.max_protocol_version)
+    ):
         out.append(violation("MZ2305", "Tls min version is greater than Tls max version", f"{path}.minProtocolVersion"))

@@ -29,8 +29,9 @@ def check_peer_authentication(res: Resource, root: str) -> Found:
         out.append(violation("MZ2701", "portLevelMtls requires selector", f"{root}.portLevelMtls"))
     for port in pa.port_level_mtls:
         if not port.isdigit() or not 1 <= int(port) <= 65535:
-            out.append(violation("MZ2701", f"port must be in range 1..65535, got {port}",
-                                 f"{root}.portLevelMtls.{port}"))
+            out.append(
+                violation("MZ2701", f"port must be in range 1..65535, got {port}", f"{root}.portLevelMtls.{port}")
+            )
     return out
 
 
@@ -61,8 +62,13 @@ def check_authorization_policy(res: Resource, root: str) -> Found:
             _operation(t.operation, f"{path}.to[{j}].operation", out)
         for j, cond in enumerate(rule.when):
             if not cond.values and not cond.not_values:
-                out.append(violation("MZ2702", "at least one of values or notValues must be set for key "
-                                               f"{cond.key}", f"{path}.when[{j}]"))
+                out.append(
+                    violation(
+                        "MZ2702",
+                        f"at least one of values or notValues must be set for key {cond.key}",
+                        f"{path}.when[{j}]",
+                    )
+                )
     return out
 
 
@@ -82,8 +88,12 @@ def _source(src: Source | None, path: str, out: Found) -> None:
     if src is None or not _empty_values(src, path, out):
         out.append(violation("MZ2702", "`from.source` must not be empty", path))
         return
-    for field, values in (("ipBlocks", src.ip_blocks), ("notIpBlocks", src.not_ip_blocks),
-                          ("remoteIpBlocks", src.remote_ip_blocks), ("notRemoteIpBlocks", src.not_remote_ip_blocks)):
+    for field, values in (
+        ("ipBlocks", src.ip_blocks),
+        ("notIpBlocks", src.not_ip_blocks),
+        ("remoteIpBlocks", src.remote_ip_blocks),
+        ("notRemoteIpBlocks", src.not_remote_ip_blocks),
+    ):
         common.cidrs(values, f"{path}.{field}", out)
 
 
@@ -94,8 +104,9 @@ def _operation(op: Operation | None, path: str, out: Found) -> None:
     for field, ports in (("ports", op.ports), ("notPorts", op.not_ports)):
         for k, p in enumerate(ports):
             if not p.isdigit() or not 1 <= int(p) <= 65535:
-                out.append(violation("MZ2702", f"invalid port \"{p}\": must be a number in 1..65535",
-                                     f"{path}.{field}[{k}]"))
+                out.append(
+                    violation("MZ2702", f'invalid port "{p}": must be a number in 1..65535', f"{path}.{field}[{k}]")
+                )
 
 
 def check_request_authentication(res: Resource, root: str) -> Found:
@@ -109,15 +120,21 @@ def check_request_authentication(res: Resource, root: str) -> Found:
         if rule.jwks_uri:
             url = urlparse(rule.jwks_uri)
             if url.scheme not in ("http", "https") or not url.hostname:
-                out.append(violation("MZ2703", f"invalid jwksUri \"{rule.jwks_uri}\": must be an http(s) URL",
-                                     f"{path}.jwksUri"))
+                out.append(
+                    violation("MZ2703", f'invalid jwksUri "{rule.jwks_uri}": must be an http(s) URL', f"{path}.jwksUri")
+                )
         for j, h in enumerate(rule.from_headers):
             if not h.name:
                 out.append(violation("MZ2703", "location header name must be non-empty", f"{path}.fromHeaders[{j}]"))
         for j, c in enumerate(rule.output_claim_to_headers):
             if c.header and c.header.lower() in common.PSEUDO_HEADERS | {"host", ":authority"}:
-                out.append(violation("MZ2703", f"outputClaimToHeaders header {c.header} is not allowed",
-                                     f"{path}.outputClaimToHeaders[{j}].header"))
+                out.append(
+                    violation(
+                        "MZ2703",
+                        f"outputClaimToHeaders header {c.header} is not allowed",
+                        f"{path}.outputClaimToHeaders[{j}].header",
+                    )
+                )
     for dup in common.duplicates([r.issuer for r in ra.jwt_rules if r.issuer]):
         out.append(violation("MZ2703", f"duplicate issuer {dup}", f"{root}.jwtRules"))
     return out

@@ -30,8 +30,11 @@ def check(res: Resource, root: str) -> Found:
         workload_entry.entry(ep, path, out, static=se.resolution in (None, "NONE", "STATIC"))
         for name in ep.ports:
             if name not in port_names:
-                out.append(violation("MZ2402", f"endpoint port {name} is not defined by the service entry",
-                                     f"{path}.ports.{name}"))
+                out.append(
+                    violation(
+                        "MZ2402", f"endpoint port {name} is not defined by the service entry", f"{path}.ports.{name}"
+                    )
+                )
     if se.workload_selector is not None:
         common.labels(se.workload_selector.labels, f"{root}.workloadSelector.labels", out)
     out.extend(names.export_to_problems(se.export_to, f"{root}.exportTo"))
@@ -45,7 +48,7 @@ def _ports(se: ServiceEntry, root: str, out: Found) -> None:
         if p.target_port:
             common.port(p.target_port, f"{path}.targetPort", out)
         if p.name and not names.is_dns1123_label(p.name):
-            out.append(violation("MZ2402", f"invalid port name \"{p.name}\"", f"{path}.name"))
+            out.append(violation("MZ2402", f'invalid port name "{p.name}"', f"{path}.name"))
         if p.protocol and not is_protocol(p.protocol):
             out.append(violation("MZ2306", f"unsupported protocol: {p.protocol}", f"{path}.protocol"))
     for dup in common.duplicates([p.name for p in se.ports if p.name]):
@@ -64,15 +67,26 @@ def _resolution(se: ServiceEntry, root: str, out: Found) -> None:
     if res == "STATIC" and not se.endpoints and se.workload_selector is None:
         out.append(violation("MZ2401", "endpoints must be provided if service entry discovery mode is static", path))
     if res in ("DNS", "DNS_ROUND_ROBIN") and not se.endpoints and any("*" in h for h in se.hosts):
-        out.append(violation("MZ2401", f"wildcard host is not allowed for resolution mode {res} without "
-                                       "endpoints; use DYNAMIC_DNS or NONE", path))
+        out.append(
+            violation(
+                "MZ2401",
+                f"wildcard host is not allowed for resolution mode {res} without endpoints; use DYNAMIC_DNS or NONE",
+                path,
+            )
+        )
     if res == "DNS_ROUND_ROBIN" and len(se.endpoints) > 1:
-        out.append(violation("MZ2401", "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN",
-                             f"{root}.endpoints"))
+        out.append(
+            violation(
+                "MZ2401", "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN", f"{root}.endpoints"
+            )
+        )
     if res == "DYNAMIC_DNS":
         if se.endpoints:
-            out.append(violation("MZ2401", "no endpoints should be provided for resolution type DYNAMIC_DNS",
-                                 f"{root}.endpoints"))
+            out.append(
+                violation(
+                    "MZ2401", "no endpoints should be provided for resolution type DYNAMIC_DNS", f"{root}.endpoints"
+                )
+            )
         if any(not h.startswith("*") for h in se.hosts):
             out.append(violation("MZ2401", "DYNAMIC_DNS resolution requires wildcard hosts", f"{root}.hosts"))
     if res in ("DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS") and any("/" in a for a in se.addresses):

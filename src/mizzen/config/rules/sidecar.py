@@ -26,8 +26,13 @@ def check(res: Resource, root: str) -> Found:
     otp = sc.outbound_traffic_policy
     if otp is not None and otp.egress_proxy is not None:
         if otp.mode != "ALLOW_ANY":
-            out.append(violation("MZ2601", "sidecar: egress_proxy must be set only with ALLOW_ANY "
-                                           "outbound_traffic_policy mode", f"{root}.outboundTrafficPolicy"))
+            out.append(
+                violation(
+                    "MZ2601",
+                    "sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode",
+                    f"{root}.outboundTrafficPolicy",
+                )
+            )
         common.destination(otp.egress_proxy, f"{root}.outboundTrafficPolicy.egressProxy", out)
     return out
 
@@ -35,11 +40,21 @@ def check(res: Resource, root: str) -> Found:
 def _egress(sc: Sidecar, root: str, out: Found) -> None:
     catch_all = [i for i, e in enumerate(sc.egress) if e.port is None]
     if len(catch_all) > 1:
-        out.append(violation("MZ2601", "sidecar: egress can have only one listener with no port specified",
-                             f"{root}.egress[{catch_all[1]}]"))
+        out.append(
+            violation(
+                "MZ2601",
+                "sidecar: egress can have only one listener with no port specified",
+                f"{root}.egress[{catch_all[1]}]",
+            )
+        )
     if catch_all and catch_all[0] != len(sc.egress) - 1:
-        out.append(violation("MZ2601", "sidecar: the egress listener with empty port should be the last listener "
-                                       "in the list", f"{root}.egress[{catch_all[0]}]"))
+        out.append(
+            violation(
+                "MZ2601",
+                "sidecar: the egress listener with empty port should be the last listener in the list",
+                f"{root}.egress[{catch_all[0]}]",
+            )
+        )
     bound: set[str] = set()
     for i, e in enumerate(sc.egress):
         path = f"{root}.egress[{i}]"
@@ -50,8 +65,9 @@ def _egress(sc: Sidecar, root: str, out: Found) -> None:
             common.port(e.port.number, f"{path}.port.number", out)
             key = f"{e.bind or ''}:{e.port.number}"
             if key in bound:
-                out.append(violation("MZ2601", "sidecar: ports on IP bound listeners must be unique",
-                                     f"{path}.port.number"))
+                out.append(
+                    violation("MZ2601", "sidecar: ports on IP bound listeners must be unique", f"{path}.port.number")
+                )
             bound.add(key)
         if e.bind and not e.bind.startswith("unix://") and (p := names.ip_problem(e.bind)):
             out.append(violation("MZ2010", p, f"{path}.bind"))
@@ -65,16 +81,22 @@ def _ingress(sc: Sidecar, root: str, out: Found) -> None:
             common.port(ing.port.number, f"{path}.port.number", out)
             key = f"{ing.bind or ''}:{ing.port.number}"
             if key in seen:
-                out.append(violation("MZ2603", "sidecar: ports on IP bound listeners must be unique",
-                                     f"{path}.port.number"))
+                out.append(
+                    violation("MZ2603", "sidecar: ports on IP bound listeners must be unique", f"{path}.port.number")
+                )
             seen.add(key)
         ep = ing.default_endpoint
         if ep and not ep.startswith("unix://"):
             m = _ENDPOINT.fullmatch(ep)
             if m is None:
-                out.append(violation("MZ2603", "sidecar: defaultEndpoint must be of form 127.0.0.1:<port>, "
-                                               "0.0.0.0:<port>, [::1]:<port>, [::]:<port> or unix://",
-                                     f"{path}.defaultEndpoint"))
+                out.append(
+                    violation(
+                        "MZ2603",
+                        "sidecar: defaultEndpoint must be of form 127.0.0.1:<port>, "
+                        "0.0.0.0:<port>, [::1]:<port>, [::]:<port> or unix://",
+                        f"{path}.defaultEndpoint",
+                    )
+                )
             else:
                 common.port(int(m.group(2)), f"{path}.defaultEndpoint", out)
         if ing.bind and (p := names.ip_problem(ing.bind)):

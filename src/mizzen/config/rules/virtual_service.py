@@ -29,17 +29,47 @@ from mizzen.config.rules.common import Found
 from mizzen.config.schema import duration_seconds
 
 MESH = "mesh"
-GRPC_STATUS = frozenset({
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-})
-RETRY_ON = frozenset({
-    "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "envoy-ratelimited",
-    "retriable-4xx", "refused-stream", "retriable-status-codes", "retriable-headers",
-    "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal", "resource-exhausted",
-    "unavailable",
-})
+GRPC_STATUS = frozenset(
+    {
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    }
+)
+RETRY_ON = frozenset(
+    {
+        "5xx",
+        "gateway-error",
+        "reset",
+        "reset-before-request",
+        "connect-failure",
+        "envoy-ratelimited",
+        "retriable-4xx",
+        "refused-stream",
+        "retriable-status-codes",
+        "retriable-headers",
+        "http3-post-connect-failure",
+        "cancelled",
+        "deadline-exceeded",
+        "internal",
+        "resource-exhausted",
+        "unavailable",
+    }
+)
 MAX_DIRECT_BODY = 1024 * 1024
 
 
@@ -62,8 +92,9 @@ def _top_level(vs: VirtualService, root: str, out: Found, *, delegate: bool) -> 
     if delegate:
         for field, value in (("gateways", vs.gateways), ("tls", vs.tls), ("tcp", vs.tcp)):
             if value:
-                out.append(violation("MZ2109", f"delegate virtual service must have no {field} specified",
-                                     f"{root}.{field}"))
+                out.append(
+                    violation("MZ2109", f"delegate virtual service must have no {field} specified", f"{root}.{field}")
+                )
     if not (vs.http or vs.tcp or vs.tls):
         out.append(violation("MZ1003", "http, tcp or tls must be provided in virtual service", root))
     for i, gw in enumerate(vs.gateways):
@@ -72,13 +103,19 @@ def _top_level(vs: VirtualService, root: str, out: Found, *, delegate: bool) -> 
     for i, h in enumerate(vs.hosts):
         path = f"{root}.hosts[{i}]"
         if h == "*" and bound_to_mesh:
-            out.append(violation("MZ2107", "wildcard host * is not allowed for virtual services bound to the "
-                                           "mesh gateway", path))
+            out.append(
+                violation(
+                    "MZ2107", "wildcard host * is not allowed for virtual services bound to the mesh gateway", path
+                )
+            )
         else:
             common.host(h, path, out)
     for dup in common.duplicates(vs.hosts):
-        out.append(violation("MZ2108", f"duplicate hosts in virtual service: {dup}",
-                             f"{root}.hosts[{_last_index(vs.hosts, dup)}]"))
+        out.append(
+            violation(
+                "MZ2108", f"duplicate hosts in virtual service: {dup}", f"{root}.hosts[{_last_index(vs.hosts, dup)}]"
+            )
+        )
     out.extend(names.export_to_problems(vs.export_to, f"{root}.exportTo"))
 
 
@@ -92,7 +129,7 @@ def _gateway_ref(gw: str, path: str, out: Found) -> None:
         return
     ns, sep, name = gw.rpartition("/")
     if (sep and not names.is_dns1123_label(ns)) or not names.is_dns1123_subdomain(name):
-        out.append(violation("MZ2111", f"invalid gateway name: \"{gw}\"", path))
+        out.append(violation("MZ2111", f'invalid gateway name: "{gw}"', path))
 
 
 def _http_route(http: HTTPRoute, path: str, out: Found, *, delegate: bool) -> None:
@@ -139,10 +176,13 @@ def _actions(http: HTTPRoute, path: str, out: Found, *, delegate: bool) -> None:
         if not http.delegate.name:
             out.append(violation("MZ2109", "delegate name is required", f"{path}.delegate.name"))
         elif not names.is_dns1123_subdomain(http.delegate.name):
-            out.append(violation("MZ2109", f"invalid delegate name \"{http.delegate.name}\"", f"{path}.delegate.name"))
+            out.append(violation("MZ2109", f'invalid delegate name "{http.delegate.name}"', f"{path}.delegate.name"))
         if http.delegate.namespace and not names.is_dns1123_label(http.delegate.namespace):
-            out.append(violation("MZ2109", f"invalid delegate namespace \"{http.delegate.namespace}\"",
-                                 f"{path}.delegate.namespace"))
+            out.append(
+                violation(
+                    "MZ2109", f'invalid delegate namespace "{http.delegate.namespace}"', f"{path}.delegate.namespace"
+                )
+            )
 
 
 def _match(m: HTTPMatchRequest, path: str, out: Found) -> None:
@@ -160,7 +200,7 @@ def _match(m: HTTPMatchRequest, path: str, out: Found) -> None:
 
 def _source_namespace(ns: str | None, path: str, out: Found) -> None:
     if ns and not names.is_dns1123_label(ns):
-        out.append(violation("MZ2001", f"invalid sourceNamespace \"{ns}\": {names.LABEL_MSG}", path))
+        out.append(violation("MZ2001", f'invalid sourceNamespace "{ns}": {names.LABEL_MSG}', path))
 
 
 def _weights(weights: Sequence[tuple[int | None, str]], out: Found) -> None:
@@ -182,20 +222,27 @@ def _redirect(r: HTTPRedirect, matches: Sequence[HTTPMatchRequest], path: str, o
     if r.uri and r.prefix_rewrite is not None:
         out.append(violation("MZ2106", "redirect may only contain one of uri or prefixRewrite", path))
     if r.redirect_code is not None and not 300 <= r.redirect_code <= 399:
-        out.append(violation("MZ2106", f"{r.redirect_code} is not a valid redirect code, must be 3xx",
-                             f"{path}.redirectCode"))
+        out.append(
+            violation("MZ2106", f"{r.redirect_code} is not a valid redirect code, must be 3xx", f"{path}.redirectCode")
+        )
     common.port(r.port, f"{path}.port", out)
     if r.prefix_rewrite is not None and any(m.uri is None or m.uri.prefix is None for m in matches):
-        out.append(violation("MZ2106", "prefixRewrite requires all URI matches to be prefix matches",
-                             f"{path}.prefixRewrite"))
+        out.append(
+            violation("MZ2106", "prefixRewrite requires all URI matches to be prefix matches", f"{path}.prefixRewrite")
+        )
 
 
 def _direct_response(http: HTTPRoute, path: str, out: Found) -> None:
     dr = http.direct_response
     assert dr is not None
     if not 200 <= dr.status <= 599:
-        out.append(violation("MZ2113", f"directResponse.status must be greater than 200 and less than 599, "
-                                       f"got {dr.status}", f"{path}.status"))
+        out.append(
+            violation(
+                "MZ2113",
+                f"directResponse.status must be greater than 200 and less than 599, got {dr.status}",
+                f"{path}.status",
+            )
+        )
     body = dr.body
     if body is None:
         return
@@ -206,8 +253,14 @@ def _direct_response(http: HTTPRoute, path: str, out: Found) -> None:
         except (binascii.Error, ValueError):
             out.append(violation("MZ2113", "directResponse.body.bytes must be base64", f"{path}.body.bytes"))
     if size > MAX_DIRECT_BODY:
-        out.append(violation("MZ2113", f"large direct_responses may impact control plane performance, must be "
-                                       f"less than {MAX_DIRECT_BODY} bytes", f"{path}.body"))
+        out.append(
+            violation(
+                "MZ2113",
+                f"large direct_responses may impact control plane performance, must be "
+                f"less than {MAX_DIRECT_BODY} bytes",
+                f"{path}.body",
+            )
+        )
 
 
 def _rewrite(http: HTTPRoute, path: str, out: Found) -> None:
@@ -250,25 +303,33 @@ def _fault(f: HTTPFaultInjection | None, path: str, out: Found) -> None:
         common.percentage(d.percentage, f"{path}.delay.percentage", out)
     if (a := f.abort) is not None:
         if a.http2_error is not None:
-            out.append(violation("MZ2105", "HTTP/2 abort fault injection not supported yet",
-                                 f"{path}.abort.http2Error"))
+            out.append(
+                violation("MZ2105", "HTTP/2 abort fault injection not supported yet", f"{path}.abort.http2Error")
+            )
         elif a.grpc_status is not None:
             if a.grpc_status not in GRPC_STATUS:
-                out.append(violation("MZ2105", f"{a.grpc_status} is not a valid gRPC status name",
-                                     f"{path}.abort.grpcStatus"))
+                out.append(
+                    violation("MZ2105", f"{a.grpc_status} is not a valid gRPC status name", f"{path}.abort.grpcStatus")
+                )
         elif a.http_status is None:
             out.append(violation("MZ2105", "abort must specify httpStatus or grpcStatus", f"{path}.abort"))
         elif not 200 <= a.http_status <= 599:
-            out.append(violation("MZ2105", f"invalid abort http status {a.http_status}: must be in range 200..599",
-                                 f"{path}.abort.httpStatus"))
+            out.append(
+                violation(
+                    "MZ2105",
+                    f"invalid abort http status {a.http_status}: must be in range 200..599",
+                    f"{path}.abort.httpStatus",
+                )
+            )
         common.percentage(a.percentage, f"{path}.abort.percentage", out)
 
 
 def _mirrors(http: HTTPRoute, path: str, out: Found) -> None:
     common.destination(http.mirror, f"{path}.mirror", out)
     if http.mirror_percent is not None and not 0 <= http.mirror_percent <= 100:
-        out.append(violation("MZ2006", f"percentage {http.mirror_percent} is not in range 0..100",
-                             f"{path}.mirrorPercent"))
+        out.append(
+            violation("MZ2006", f"percentage {http.mirror_percent} is not in range 0..100", f"{path}.mirrorPercent")
+        )
     common.percentage(http.mirror_percentage, f"{path}.mirrorPercentage", out)
     for i, m in enumerate(http.mirrors):
         common.destination(m.destination, f"{path}.mirrors[{i}].destination", out)
@@ -336,8 +397,13 @@ def _tls_route(tls: TLSRoute, vs_hosts: Sequence[str], path: str, out: Found) ->
         for j, sni in enumerate(m.sni_hosts):
             common.host(sni, f"{mp}.sniHosts[{j}]", out)
             if vs_hosts and not any(_host_covers(h, sni) for h in vs_hosts):
-                out.append(violation("MZ2114", f"the SNI host {sni} is not a match with any of the virtual "
-                                               f"service hosts", f"{mp}.sniHosts[{j}]"))
+                out.append(
+                    violation(
+                        "MZ2114",
+                        f"the SNI host {sni} is not a match with any of the virtual service hosts",
+                        f"{mp}.sniHosts[{j}]",
+                    )
+                )
         common.cidrs(m.destination_subnets, f"{mp}.destinationSubnets", out)
         common.port(m.port, f"{mp}.port", out)
         common.labels(m.source_labels, f"{mp}.sourceLabels", out)

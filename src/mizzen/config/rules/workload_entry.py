@@ -27,8 +27,9 @@ def check_group(res: Resource, root: str) -> Found:
     out: Found = []
     if wg.template is not None:
         if wg.template.address:
-            out.append(violation("MZ2501", "address must not be set in a WorkloadGroup template",
-                                 f"{root}.template.address"))
+            out.append(
+                violation("MZ2501", "address must not be set in a WorkloadGroup template", f"{root}.template.address")
+            )
         entry(wg.template, f"{root}.template", out, static=False)
     if wg.metadata is not None:
         common.labels(wg.metadata.labels, f"{root}.metadata.labels", out)
@@ -41,8 +42,9 @@ def check_group(res: Resource, root: str) -> Found:
         if probe.grpc is not None:
             common.port(probe.grpc.port, f"{root}.probe.grpc.port", out)
         if not (probe.http_get or probe.tcp_socket or probe.exec or probe.grpc):
-            out.append(violation("MZ1003", "probe must specify one of httpGet, tcpSocket, exec or grpc",
-                                 f"{root}.probe"))
+            out.append(
+                violation("MZ1003", "probe must specify one of httpGet, tcpSocket, exec or grpc", f"{root}.probe")
+            )
     return out
 
 
@@ -54,17 +56,21 @@ def entry(we: WorkloadEntry, path: str, out: Found, *, static: bool) -> None:
             out.append(violation("MZ2501", "unix:// address must name a socket path", f"{path}.address"))
     elif address:
         if static and names.ip_problem(address) is not None:
-            out.append(violation("MZ2501", f"endpoint address \"{address}\" is not a valid IP address",
-                                 f"{path}.address"))
+            out.append(
+                violation("MZ2501", f'endpoint address "{address}" is not a valid IP address', f"{path}.address")
+            )
         elif names.ip_problem(address) is not None and names.fqdn_problem(address) is not None:
-            out.append(violation("MZ2501", f"invalid address \"{address}\": must be an IP, a DNS name or unix://",
-                                 f"{path}.address"))
+            out.append(
+                violation(
+                    "MZ2501", f'invalid address "{address}": must be an IP, a DNS name or unix://', f"{path}.address"
+                )
+            )
     for name, number in we.ports.items():
         if not names.is_dns1123_label(name):
-            out.append(violation("MZ2502", f"invalid port name \"{name}\"", f"{path}.ports.{name}"))
+            out.append(violation("MZ2502", f'invalid port name "{name}"', f"{path}.ports.{name}"))
         common.port(number, f"{path}.ports.{name}", out)
     common.labels(we.labels, f"{path}.labels", out)
     if we.service_account and not names.is_dns1123_subdomain(we.service_account):
-        out.append(violation("MZ2501", f"invalid service account \"{we.service_account}\"", f"{path}.serviceAccount"))
+        out.append(violation("MZ2501", f'invalid service account "{we.service_account}"', f"{path}.serviceAccount"))
     if we.weight is not None and we.weight < 0:
         out.append(violation("MZ2502", f"weight {we.weight} < 0", f"{path}.weight"))

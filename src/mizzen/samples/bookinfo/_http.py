@@ -160,21 +160,27 @@ def start_in_thread(app: App, host: str = "127.0.0.1", port: int = 0) -> Server:
     """Start ``app`` in a daemon thread and return the server (``shutdown()`` then ``server_close()``)."""
     server = make_server(app, host, port)
     # A short poll interval keeps shutdown() quick: tests start and stop many of these.
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"bookinfo-{app.name}",
-                     daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"bookinfo-{app.name}", daemon=True
+    ).start()
     return server
 
 
-def run_main(app_factory: Callable[[argparse.Namespace], App], description: str,
-             argv: Sequence[str] | None = None,
-             extra_args: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+def run_main(
+    app_factory: Callable[[argparse.Namespace], App],
+    description: str,
+    argv: Sequence[str] | None = None,
+    extra_args: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
     """Parse ``[PORT] [--port N] [--host H]`` ($PORT, default 9080) and serve the app until interrupted."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("port_arg", nargs="?", type=int, metavar="PORT",
-                        help="port (positional, as the original takes it)")
+    parser.add_argument(
+        "port_arg", nargs="?", type=int, metavar="PORT", help="port (positional, as the original takes it)"
+    )
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default $PORT or 9080)")
-    parser.add_argument("--host", default=os.environ.get("BOOKINFO_HOST", "127.0.0.1"),
-                        help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default=os.environ.get("BOOKINFO_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1)"
+    )
     if extra_args is not None:
         extra_args(parser)
     args = parser.parse_args(argv)
@@ -204,8 +210,9 @@ class Fetched:
         return json.loads(self.body)
 
 
-def fetch(url: str, headers: Mapping[str, str], timeout: float, method: str = "GET",
-          data: bytes | None = None) -> Fetched:
+def fetch(
+    url: str, headers: Mapping[str, str], timeout: float, method: str = "GET", data: bytes | None = None
+) -> Fetched:
     """One HTTP call on a fresh connection; ``timeout`` bounds connecting and each wait for bytes."""
     request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
     try:

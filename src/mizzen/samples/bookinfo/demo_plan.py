@@ -51,8 +51,12 @@ class Workload:
 
 
 WORKLOADS: tuple[Workload, ...] = (
-    Workload("details", "v1"), Workload("ratings", "v1"), Workload("reviews", "v1"),
-    Workload("reviews", "v2"), Workload("reviews", "v3"), Workload("productpage", "v1"),
+    Workload("details", "v1"),
+    Workload("ratings", "v1"),
+    Workload("reviews", "v1"),
+    Workload("reviews", "v2"),
+    Workload("reviews", "v3"),
+    Workload("productpage", "v1"),
 )
 
 
@@ -63,14 +67,25 @@ def mizzen_argv(python: str, *args: str) -> list[str]:
 
 def controlplane_argv(python: str) -> list[str]:
     """The control plane on its default loopback ports."""
-    return mizzen_argv(python, "controlplane", "--address", "127.0.0.1", "--port", str(API_PORT),
-                       "--xds-port", str(XDS_PORT))
+    return mizzen_argv(
+        python, "controlplane", "--address", "127.0.0.1", "--port", str(API_PORT), "--xds-port", str(XDS_PORT)
+    )
 
 
 def gateway_argv(python: str) -> list[str]:
     """The ingress gateway that Bookinfo's Gateway (selector istio=ingressgateway) configures."""
-    return mizzen_argv(python, "gateway", "--name", "istio-ingressgateway", "-n", "istio-system",
-                       "--labels", "istio=ingressgateway", "--address", "127.0.0.1")
+    return mizzen_argv(
+        python,
+        "gateway",
+        "--name",
+        "istio-ingressgateway",
+        "-n",
+        "istio-system",
+        "--labels",
+        "istio=ingressgateway",
+        "--address",
+        "127.0.0.1",
+    )
 
 
 def workload_argv(python: str, workload: Workload) -> list[str]:
@@ -79,17 +94,32 @@ def workload_argv(python: str, workload: Workload) -> list[str]:
     if workload.app == "reviews":
         app_cmd += ["--version", workload.version]
     return mizzen_argv(
-        python, "run", "--name", workload.name, "-n", "default",
-        "--labels", f"app={workload.app},version={workload.version}",
-        "--service-account", workload.service_account, "--port", "http=9080", "--ready-path", "/health",
-        "--", *app_cmd,
+        python,
+        "run",
+        "--name",
+        workload.name,
+        "-n",
+        "default",
+        "--labels",
+        f"app={workload.app},version={workload.version}",
+        "--service-account",
+        workload.service_account,
+        "--port",
+        "http=9080",
+        "--ready-path",
+        "/health",
+        "--",
+        *app_cmd,
     )
 
 
 def setup_files() -> list[Path]:
     """What the demo applies: the Services, Bookinfo's gateway and the destination rules."""
-    return [paths.platform_file(), paths.networking_file("bookinfo-gateway"),
-            paths.networking_file("destination-rule-all")]
+    return [
+        paths.platform_file(),
+        paths.networking_file("bookinfo-gateway"),
+        paths.networking_file("destination-rule-all"),
+    ]
 
 
 def apply_argv(python: str, files: Sequence[Path]) -> list[str]:
@@ -125,8 +155,11 @@ def next_steps(mizzen: str = "mizzen") -> str:
     lines = ["Next steps (Istio's traffic-management tasks, with the same YAML):"]
     for file_name, effect in _WALKTHROUGH:
         lines += [f"  # {effect}", f"  {mizzen} apply -f {net / file_name}"]
-    lines += ["  # what is applied, and every proxy's sync state",
-              f"  {mizzen} get virtualservices", f"  {mizzen} proxy-status"]
+    lines += [
+        "  # what is applied, and every proxy's sync state",
+        f"  {mizzen} get virtualservices",
+        f"  {mizzen} proxy-status",
+    ]
     return "\n".join(lines)
 
 

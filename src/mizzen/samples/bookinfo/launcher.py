@@ -149,10 +149,17 @@ def launch(name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str
     """Start ``argv`` in its own session with stdout and stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_fh:
-        popen = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
-                                 env=dict(env), start_new_session=True)
-    record = ProcessRecord(name=name, pid=popen.pid, log=str(log_path), argv=list(argv),
-                           start_time=process_start_time(popen.pid))
+        popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            start_new_session=True,
+        )
+    record = ProcessRecord(
+        name=name, pid=popen.pid, log=str(log_path), argv=list(argv), start_time=process_start_time(popen.pid)
+    )
     return Launched(record, popen)
 
 
@@ -171,8 +178,7 @@ def _wait_gone(record: ProcessRecord, popen: subprocess.Popen[bytes] | None, tim
     return not record.alive()
 
 
-def stop_process(record: ProcessRecord, popen: subprocess.Popen[bytes] | None = None,
-                 timeout: float = 15.0) -> None:
+def stop_process(record: ProcessRecord, popen: subprocess.Popen[bytes] | None = None, timeout: float = 15.0) -> None:
     """SIGTERM the process, wait up to ``timeout``, then SIGKILL it and its process group."""
     if _terminate(record, popen):
         _finish(record, popen, time.monotonic() + timeout)
@@ -214,9 +220,13 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
         log.warning("cannot signal process group %d: %s", pgid, exc)
 
 
-def stop_all(records: Sequence[ProcessRecord], popens: Mapping[int, subprocess.Popen[bytes]] | None = None,
-             report: Callable[[str], None] = lambda _s: None, timeout: float = 15.0,
-             last: Sequence[str] = ("controlplane",)) -> None:
+def stop_all(
+    records: Sequence[ProcessRecord],
+    popens: Mapping[int, subprocess.Popen[bytes]] | None = None,
+    report: Callable[[str], None] = lambda _s: None,
+    timeout: float = 15.0,
+    last: Sequence[str] = ("controlplane",),
+) -> None:
     """Stop ``records``: all but those named in ``last`` together, then those (the control plane last).
 
     The first wave is signalled at once and waited for with one shared deadline, so stopping seven

@@ -15,11 +15,15 @@ from string import Template
 from typing import Any
 
 _STAR_POINTS = "12,2.5 14.9,8.8 21.5,9.3 16.5,13.8 18,20.5 12,17 6,20.5 7.5,13.8 2.5,9.3 9.1,8.8"
-FILLED_STAR = (f'<svg id="glyphicon glyphicon-star" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" '
-               f'fill="currentColor" class="w-6 h-6"><polygon points="{_STAR_POINTS}"/></svg>')
-OUTLINE_STAR = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" '
-                f'stroke="currentColor" stroke-width="1.5" class="w-6 h-6">'
-                f'<polygon points="{_STAR_POINTS}"/></svg>')
+FILLED_STAR = (
+    f'<svg id="glyphicon glyphicon-star" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" '
+    f'fill="currentColor" class="w-6 h-6"><polygon points="{_STAR_POINTS}"/></svg>'
+)
+OUTLINE_STAR = (
+    f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" '
+    f'stroke="currentColor" stroke-width="1.5" class="w-6 h-6">'
+    f'<polygon points="{_STAR_POINTS}"/></svg>'
+)
 
 
 @cache
@@ -34,22 +38,27 @@ def _e(value: Any) -> str:
 
 def _user_nav(user: str) -> str:
     if user:
-        return (f'<div class="user"><span class="avatar">{_e(user[:1].upper())}</span>'
-                f'<span>{_e(user)}</span><a href="logout">Sign out</a></div>')
-    return ('<button type="button" class="btn" '
-            "onclick=\"document.getElementById('login-modal').showModal()\">Sign in</button>")
+        return (
+            f'<div class="user"><span class="avatar">{_e(user[:1].upper())}</span>'
+            f'<span>{_e(user)}</span><a href="logout">Sign out</a></div>'
+        )
+    return (
+        '<button type="button" class="btn" '
+        "onclick=\"document.getElementById('login-modal').showModal()\">Sign in</button>"
+    )
 
 
 def _details_section(status: int, details: dict[str, Any]) -> str:
     if status != 200:
-        return (f'        <h4>Error fetching product details</h4>\n'
-                f'        <p>{_e(details.get("error", ""))}</p>')
+        return f"        <h4>Error fetching product details</h4>\n        <p>{_e(details.get('error', ''))}</p>"
     columns = ("ISBN-10", "Publisher", "Pages", "Type", "Language")
     keys = ("ISBN-10", "publisher", "pages", "type", "language")
     head = "".join(f"<th>{c}</th>" for c in columns)
     row = "".join(f"<td>{_e(details.get(k, ''))}</td>" for k in keys)
-    return (f"        <h4>Book Details</h4>\n"
-            f"        <table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table>")
+    return (
+        f"        <h4>Book Details</h4>\n"
+        f"        <table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table>"
+    )
 
 
 def _rating(rating: dict[str, Any]) -> str:
@@ -66,26 +75,33 @@ def _review(review: dict[str, Any], podname: str, clustername: str) -> str:
     rating = review.get("rating")
     stars = _rating(rating) if isinstance(rating, dict) else ""
     cluster = f" on cluster {_e(clustername)}" if clustername != "null" else ""
-    return (f'        <section class="review">\n'
-            f"          {stars}\n"
-            f"          <blockquote>&ldquo;{_e(review.get('text', ''))}&rdquo;</blockquote>\n"
-            f"          <p>&mdash; {_e(review.get('reviewer', ''))}</p>\n"
-            f'          <p class="served-by">Reviews served by: {_e(podname)}{cluster}</p>\n'
-            f"        </section>")
+    return (
+        f'        <section class="review">\n'
+        f"          {stars}\n"
+        f"          <blockquote>&ldquo;{_e(review.get('text', ''))}&rdquo;</blockquote>\n"
+        f"          <p>&mdash; {_e(review.get('reviewer', ''))}</p>\n"
+        f'          <p class="served-by">Reviews served by: {_e(podname)}{cluster}</p>\n'
+        f"        </section>"
+    )
 
 
 def _reviews_section(status: int, reviews: dict[str, Any]) -> str:
     if status != 200:
-        return (f'        <h4>Error fetching product reviews</h4>\n'
-                f'        <p>{_e(reviews.get("error", ""))}</p>')
+        return f"        <h4>Error fetching product reviews</h4>\n        <p>{_e(reviews.get('error', ''))}</p>"
     podname = str(reviews.get("podname", ""))
     clustername = str(reviews.get("clustername", "null"))
     items = [_review(r, podname, clustername) for r in reviews.get("reviews", []) if isinstance(r, dict)]
     return "        <h4>Book Reviews</h4>\n" + "\n".join(items)
 
 
-def product_page(product: dict[str, Any], user: str, details_status: int, details: dict[str, Any],
-                 reviews_status: int, reviews: dict[str, Any]) -> str:
+def product_page(
+    product: dict[str, Any],
+    user: str,
+    details_status: int,
+    details: dict[str, Any],
+    reviews_status: int,
+    reviews: dict[str, Any],
+) -> str:
     """The product page for ``product`` with the backends' results (errors rendered in place)."""
     return Template(asset("productpage.html")).substitute(
         user_nav=_user_nav(user),
@@ -99,9 +115,11 @@ def product_page(product: dict[str, Any], user: str, details_status: int, detail
 def _tree_table(node: dict[str, Any]) -> str:
     """A nested table of the service tree (the original renders it with json2html)."""
     children = "".join(f"<li>{_tree_table(child)}</li>" for child in node.get("children", []))
-    return (f'<table border="1"><tr><th>name</th><td>{_e(node["name"])}</td></tr>'
-            f'<tr><th>endpoint</th><td>{_e(node["endpoint"])}</td></tr>'
-            f"<tr><th>children</th><td><ul>{children}</ul></td></tr></table>")
+    return (
+        f'<table border="1"><tr><th>name</th><td>{_e(node["name"])}</td></tr>'
+        f"<tr><th>endpoint</th><td>{_e(node['endpoint'])}</td></tr>"
+        f"<tr><th>children</th><td><ul>{children}</ul></td></tr></table>"
+    )
 
 
 def index_page(service_tree: dict[str, Any]) -> str:

@@ -39,9 +39,20 @@ from mizzen.samples.bookinfo.session import SessionCodec
 
 #: Headers copied verbatim from the incoming request (the original's list).
 COPIED_HEADERS = (
-    "x-request-id", "x-ot-span-context", "x-datadog-trace-id", "x-datadog-parent-id",
-    "x-datadog-sampling-priority", "traceparent", "tracestate", "x-cloud-trace-context", "grpc-trace-bin",
-    "sw8", "user-agent", "cookie", "authorization", "jwt",
+    "x-request-id",
+    "x-ot-span-context",
+    "x-datadog-trace-id",
+    "x-datadog-parent-id",
+    "x-datadog-sampling-priority",
+    "traceparent",
+    "tracestate",
+    "x-cloud-trace-context",
+    "grpc-trace-bin",
+    "sw8",
+    "user-agent",
+    "cookie",
+    "authorization",
+    "jwt",
 )
 
 DETAILS_ERROR = "Sorry, product details are currently unavailable for this book."
@@ -50,14 +61,16 @@ RATINGS_ERROR = "Sorry, product ratings are currently unavailable for this book.
 BACKEND_TIMEOUT = 3.0
 REVIEWS_ATTEMPTS = 2
 
-PRODUCTS = [{
-    "id": 0,
-    "title": "The Comedy of Errors",
-    "descriptionHtml": '<a href="https://en.wikipedia.org/wiki/The_Comedy_of_Errors">Wikipedia Summary</a>: '
-                       "The Comedy of Errors is one of <b>William Shakespeare's</b> early plays. It is his "
-                       "shortest and one of his most farcical comedies, with a major part of the humour "
-                       "coming from slapstick and mistaken identity, in addition to puns and word play.",
-}]
+PRODUCTS = [
+    {
+        "id": 0,
+        "title": "The Comedy of Errors",
+        "descriptionHtml": '<a href="https://en.wikipedia.org/wiki/The_Comedy_of_Errors">Wikipedia Summary</a>: '
+        "The Comedy of Errors is one of <b>William Shakespeare's</b> early plays. It is his "
+        "shortest and one of his most farcical comedies, with a major part of the humour "
+        "coming from slapstick and mistaken identity, in addition to puns and word play.",
+    }
+]
 
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _TRACE_ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}")
@@ -75,8 +88,7 @@ def b3_headers(incoming: Mapping[str, str]) -> dict[str, str]:
         return {}
     sampled = incoming.get("x-b3-sampled", "").lower() in ("1", "true", "d")
     sampled = sampled or incoming.get("x-b3-flags") == "1"
-    return {"x-b3-traceid": trace.rjust(32, "0"), "x-b3-spanid": span,
-            "x-b3-sampled": "1" if sampled else "0"}
+    return {"x-b3-traceid": trace.rjust(32, "0"), "x-b3-spanid": span, "x-b3-sampled": "1" if sampled else "0"}
 
 
 @dataclass
@@ -147,8 +159,7 @@ class Backends:
     def details(self, product_id: str, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """details, one attempt of at most 3 s."""
         got = fetch(f"{self._config.details_url}/details/{product_id}", headers, BACKEND_TIMEOUT)
-        return self._result("details", got.status, self._json(got.body) if got.status == 200 else None,
-                            DETAILS_ERROR)
+        return self._result("details", got.status, self._json(got.body) if got.status == 200 else None, DETAILS_ERROR)
 
     def reviews(self, product_id: str, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """reviews, two attempts of at most 3 s each (kept on purpose: the fault lesson relies on it)."""
@@ -164,15 +175,16 @@ class Backends:
     def ratings(self, product_id: str, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """ratings (API route only), one attempt of at most 3 s."""
         got = fetch(f"{self._config.ratings_url}/ratings/{product_id}", headers, BACKEND_TIMEOUT)
-        return self._result("ratings", got.status, self._json(got.body) if got.status == 200 else None,
-                            RATINGS_ERROR)
+        return self._result("ratings", got.status, self._json(got.body) if got.status == 200 else None, RATINGS_ERROR)
 
     def flood(self, product_id: str, headers: Mapping[str, str]) -> None:
         """Fire ``FLOOD_FACTOR`` extra reviews calls without waiting for them (load generation)."""
         for _ in range(self._config.flood_factor):
-            threading.Thread(target=fetch, daemon=True,
-                             args=(f"{self._config.reviews_url}/reviews/{product_id}", headers,
-                                   BACKEND_TIMEOUT)).start()
+            threading.Thread(
+                target=fetch,
+                daemon=True,
+                args=(f"{self._config.reviews_url}/reviews/{product_id}", headers, BACKEND_TIMEOUT),
+            ).start()
 
 
 def _redirect_back(request: Request, set_cookie: str) -> Response:
@@ -203,10 +215,18 @@ def build_app(config: ProductPageConfig) -> App:
 
     @app.route("GET", r"/|/index\.html")
     def index(_: Request) -> Response:
-        tree = {"name": "http://localhost:9080", "endpoint": "productpage", "children": [
-            {"name": config.details_url, "endpoint": "details", "children": []},
-            {"name": config.reviews_url, "endpoint": "reviews", "children": [
-                {"name": config.ratings_url, "endpoint": "ratings", "children": []}]}]}
+        tree = {
+            "name": "http://localhost:9080",
+            "endpoint": "productpage",
+            "children": [
+                {"name": config.details_url, "endpoint": "details", "children": []},
+                {
+                    "name": config.reviews_url,
+                    "endpoint": "reviews",
+                    "children": [{"name": config.ratings_url, "endpoint": "ratings", "children": []}],
+                },
+            ],
+        }
         return text_response(page.index_page(tree), content_type="text/html; charset=utf-8")
 
     @app.route("GET", r"/health")
@@ -229,8 +249,7 @@ def build_app(config: ProductPageConfig) -> App:
         if config.flood_factor > 0:
             backends.flood("0", headers)
         reviews_status, reviews = backends.reviews("0", headers)
-        html = page.product_page(PRODUCTS[0], session_user(request), details_status, details,
-                                 reviews_status, reviews)
+        html = page.product_page(PRODUCTS[0], session_user(request), details_status, details, reviews_status, reviews)
         return text_response(html, content_type="text/html; charset=utf-8")
 
     @app.route("GET", r"/api/v1/products")

@@ -37,18 +37,36 @@ from mizzen.samples.bookinfo._http import (
 
 #: Headers copied from the incoming request onto the ratings call (the original's list, in its order).
 FORWARD_HEADERS = (
-    "x-request-id", "x-ot-span-context", "x-datadog-trace-id", "x-datadog-parent-id",
-    "x-datadog-sampling-priority", "traceparent", "tracestate", "x-cloud-trace-context", "grpc-trace-bin",
-    "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "sw8",
-    "end-user", "user-agent", "cookie", "authorization", "jwt",
+    "x-request-id",
+    "x-ot-span-context",
+    "x-datadog-trace-id",
+    "x-datadog-parent-id",
+    "x-datadog-sampling-priority",
+    "traceparent",
+    "tracestate",
+    "x-cloud-trace-context",
+    "grpc-trace-bin",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "sw8",
+    "end-user",
+    "user-agent",
+    "cookie",
+    "authorization",
+    "jwt",
 )
 
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 
 REVIEWS = (
     ("Reviewer1", "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!"),
-    ("Reviewer2", "Absolutely fun and entertaining. The play lacks thematic depth when compared to other "
-                  "plays by Shakespeare."),
+    (
+        "Reviewer2",
+        "Absolutely fun and entertaining. The play lacks thematic depth when compared to other plays by Shakespeare.",
+    ),
 )
 
 
@@ -90,8 +108,11 @@ class ReviewsConfig:
 
 def _stars(config: ReviewsConfig, product_id: int, headers: Mapping[str, str]) -> dict[str, int] | None:
     """Reviewer name -> stars from ratings, or None when the ratings call failed."""
-    got = fetch(f"{config.ratings_url}/ratings/{product_id}", pick_headers(headers, FORWARD_HEADERS),
-                timeout=config.ratings_timeout)
+    got = fetch(
+        f"{config.ratings_url}/ratings/{product_id}",
+        pick_headers(headers, FORWARD_HEADERS),
+        timeout=config.ratings_timeout,
+    )
     if got.status != 200:
         return None
     try:
@@ -113,8 +134,7 @@ def reviews_body(config: ReviewsConfig, product_id: int, headers: Mapping[str, s
             else:
                 review["rating"] = {"error": RATINGS_UNAVAILABLE}
         reviews.append(review)
-    return {"id": str(product_id), "podname": config.pod_name, "clustername": config.cluster_name,
-            "reviews": reviews}
+    return {"id": str(product_id), "podname": config.pod_name, "clustername": config.cluster_name, "reviews": reviews}
 
 
 def build_app(config: ReviewsConfig) -> App:
@@ -136,8 +156,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run reviews: ``python -m mizzen.samples.bookinfo.reviews --port 9080 --version v2``."""
 
     def extra(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--version", choices=("v1", "v2", "v3"), default=None,
-                            help="reviews version (default $SERVICE_VERSION or v1)")
+        parser.add_argument(
+            "--version",
+            choices=("v1", "v2", "v3"),
+            default=None,
+            help="reviews version (default $SERVICE_VERSION or v1)",
+        )
 
     def factory(args: argparse.Namespace) -> App:
         return build_app(ReviewsConfig.from_env(os.environ, args.version))

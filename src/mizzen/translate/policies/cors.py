@@ -18,8 +18,11 @@ def cors_policy(cors: Mapping[str, Any]) -> JSONDict:
     origins = [o for o in origins if o is not None]
     if origins:
         out["allow_origin_string_match"] = origins
-    for src, dst in (("allowMethods", "allow_methods"), ("allowHeaders", "allow_headers"),
-                     ("exposeHeaders", "expose_headers")):
+    for src, dst in (
+        ("allowMethods", "allow_methods"),
+        ("allowHeaders", "allow_headers"),
+        ("exposeHeaders", "expose_headers"),
+    ):
         values = [str(v) for v in as_list(cors.get(src))]
         if values:
             out[dst] = ",".join(values)

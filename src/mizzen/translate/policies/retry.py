@@ -46,8 +46,10 @@ def retry_policy(retries: Mapping[str, Any] | None, hashing: bool = False) -> JS
     if per_try is not None:
         policy["per_try_timeout"] = per_try
     if retries.get("retryRemoteLocalities"):
-        policy["retry_priority"] = {"name": names.PREVIOUS_PRIORITIES, "typed_config": {
-            "@type": names.T_PREVIOUS_PRIORITIES, "update_frequency": 2}}
+        policy["retry_priority"] = {
+            "name": names.PREVIOUS_PRIORITIES,
+            "typed_config": {"@type": names.T_PREVIOUS_PRIORITIES, "update_frequency": 2},
+        }
     backoff = duration(retries.get("backoff"))
     if backoff is not None:
         policy["retry_back_off"] = {"base_interval": backoff}

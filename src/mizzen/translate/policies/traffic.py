@@ -11,8 +11,13 @@ from mizzen.translate.common import JSONDict, as_count, as_list, as_map, duratio
 
 MAX_U32 = 4294967295
 _BLOCKS = ("loadBalancer", "connectionPool", "outlierDetection", "tls", "tunnel", "proxyProtocol")
-_SIMPLE_LB = {"ROUND_ROBIN": "ROUND_ROBIN", "RANDOM": "RANDOM", "LEAST_REQUEST": "LEAST_REQUEST",
-              "LEAST_CONN": "LEAST_REQUEST", "UNSPECIFIED": "LEAST_REQUEST"}
+_SIMPLE_LB = {
+    "ROUND_ROBIN": "ROUND_ROBIN",
+    "RANDOM": "RANDOM",
+    "LEAST_REQUEST": "LEAST_REQUEST",
+    "LEAST_CONN": "LEAST_REQUEST",
+    "UNSPECIFIED": "LEAST_REQUEST",
+}
 
 
 def effective_policy(policy: Mapping[str, Any], subset: Mapping[str, Any] | None, port: int) -> dict[str, Any]:
@@ -83,13 +88,17 @@ def hash_policy(lb: Mapping[str, Any]) -> list[JSONDict]:
 def circuit_breakers(pool: Mapping[str, Any]) -> JSONDict:
     """Thresholds from ``connectionPool`` (Istio emits 2^32-1 for everything unset or zero)."""
     tcp, http = as_map(pool.get("tcp")), as_map(pool.get("http"))
-    return {"thresholds": [{
-        "max_connections": as_count(tcp.get("maxConnections")) or MAX_U32,
-        "max_pending_requests": as_count(http.get("http1MaxPendingRequests")) or MAX_U32,
-        "max_requests": as_count(http.get("http2MaxRequests")) or MAX_U32,
-        "max_retries": as_count(http.get("maxRetries")) or MAX_U32,
-        "track_remaining": True,
-    }]}
+    return {
+        "thresholds": [
+            {
+                "max_connections": as_count(tcp.get("maxConnections")) or MAX_U32,
+                "max_pending_requests": as_count(http.get("http1MaxPendingRequests")) or MAX_U32,
+                "max_requests": as_count(http.get("http2MaxRequests")) or MAX_U32,
+                "max_retries": as_count(http.get("maxRetries")) or MAX_U32,
+                "track_remaining": True,
+            }
+        ]
+    }
 
 
 def apply_connection_pool(cluster: JSONDict, pool: Mapping[str, Any], h2: bool) -> None:
@@ -125,8 +134,7 @@ def apply_connection_pool(cluster: JSONDict, pool: Mapping[str, Any], h2: bool) 
     if common:
         options["common_http_protocol_options"] = common
     if http.get("useClientProtocol"):
-        options["use_downstream_protocol_config"] = {"http_protocol_options": {},
-                                                     "http2_protocol_options": h2_options}
+        options["use_downstream_protocol_config"] = {"http_protocol_options": {}, "http2_protocol_options": h2_options}
     elif h2 or upgrade:
         options["explicit_http_config"] = {"http2_protocol_options": h2_options}
     elif common:
@@ -175,12 +183,18 @@ def upstream_tls(tls: Mapping[str, Any], default_sni: str) -> JSONDict | None:
         validation: JSONDict = {"trusted_ca": {"filename": str(tls["caCertificates"])}}
         sans = [str(s) for s in as_list(tls.get("subjectAltNames"))]
         if sans:
-            validation["match_typed_subject_alt_names"] = [
-                {"san_type": "DNS", "matcher": {"exact": s}} for s in sans]
+            validation["match_typed_subject_alt_names"] = [{"san_type": "DNS", "matcher": {"exact": s}} for s in sans]
         common["validation_context"] = validation
     if mode == "MUTUAL" and tls.get("clientCertificate") and tls.get("privateKey"):
-        common["tls_certificates"] = [{"certificate_chain": {"filename": str(tls["clientCertificate"])},
-                                       "private_key": {"filename": str(tls["privateKey"])}}]
-    context: JSONDict = {"@type": names.T_UPSTREAM_TLS, "common_tls_context": common,
-                         "sni": str(tls.get("sni") or default_sni)}
+        common["tls_certificates"] = [
+            {
+                "certificate_chain": {"filename": str(tls["clientCertificate"])},
+                "private_key": {"filename": str(tls["privateKey"])},
+            }
+        ]
+    context: JSONDict = {
+        "@type": names.T_UPSTREAM_TLS,
+        "common_tls_context": common,
+        "sni": str(tls.get("sni") or default_sni),
+    }
     return {"name": names.TLS_SOCKET, "typed_config": context}
