@@ -80,6 +80,7 @@ add_commands(
 from mizzen.cli import secret_cmds  # noqa: E402
 
 add_commands(secret_cmds.COMMANDS)
+add_commands(__import__("mizzen.cli.test_cmd", fromlist=["COMMANDS"]).COMMANDS)  # offline: imports simulate
 # --- end of integrator block ----------------------------------------------------------------------------
 
 

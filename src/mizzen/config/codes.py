@@ -4,7 +4,8 @@ Codes are stable: never renumber, never reuse a retired code. Ranges:
 ``MZ00xx`` reading and parsing documents, ``MZ10xx`` schema (shape and types),
 ``MZ20xx`` rules shared by several kinds, ``MZ21xx`` VirtualService, ``MZ22xx`` DestinationRule,
 ``MZ23xx`` Gateway, ``MZ24xx`` ServiceEntry, ``MZ25xx`` WorkloadEntry/WorkloadGroup,
-``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds.
+``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds,
+``MZ29xx`` Mizzen's own RouteTest (``mizzen test``).
 """
 
 from __future__ import annotations
@@ -136,6 +137,13 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2801", "InvalidServicePort", "error", "A Service port without number, duplicated or badly named."),
     Code("MZ2802", "ServicePortNaming", "warning", "A Service port name that does not follow Istio's protocol naming."),
     Code("MZ2803", "InvalidSecret", "error", "A TLS Secret without tls.crt/tls.key."),
+    # -- RouteTest (mizzen.io) ----------------------------------------------------------------
+    Code("MZ2901", "InvalidRouteTestCase", "error", "A RouteTest case whose request or expectation cannot be used."),
+    Code(
+        "MZ2902", "UnknownTestWorkload", "error", "A RouteTest case from a workload or gateway that is not described."
+    ),
+    Code("MZ2903", "UnsupportedExpectation", "error", "A RouteTest expectation Mizzen cannot check yet."),
+    Code("MZ2904", "DuplicateTestWorkload", "error", "Two RouteTest workloads with the same namespace and name."),
 )
 
 CODES: dict[str, Code] = {c.code: c for c in _CATALOGUE}

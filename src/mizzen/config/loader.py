@@ -82,12 +82,14 @@ class LoadResult:
         self.report.extend(other.report.violations)
 
 
-def load_paths(paths: Sequence[str], *, recursive: bool = False) -> LoadResult:
-    """Load every document from ``paths``: files, folders (``*.yaml``/``*.yml``/``*.json``) or ``-`` (stdin)."""
+def load_paths(paths: Sequence[str], *, recursive: bool = False, extra_kinds: Sequence[KindInfo] = ()) -> LoadResult:
+    """Load every document from ``paths``: files, folders (``*.yaml``/``*.yml``/``*.json``) or ``-`` (stdin).
+
+    ``extra_kinds`` (e.g. :data:`~mizzen.config.kinds.ROUTE_TEST`) are read as resources too."""
     result = LoadResult()
     for raw in paths:
         if raw == "-":
-            result.merge(load_text(sys.stdin.read(), STDIN))
+            result.merge(load_text(sys.stdin.read(), STDIN, extra_kinds=extra_kinds))
             continue
         for file in _expand(Path(raw), recursive, result.report):
             try:
@@ -95,7 +97,7 @@ def load_paths(paths: Sequence[str], *, recursive: bool = False) -> LoadResult:
             except (OSError, UnicodeDecodeError) as exc:
                 result.report.add(replace(violation("MZ0006", f"cannot read {file}: {exc}"), file=str(file)))
                 continue
-            result.merge(load_text(text, str(file)))
+            result.merge(load_text(text, str(file), extra_kinds=extra_kinds))
     return result
 
 
@@ -109,7 +111,7 @@ def _expand(path: Path, recursive: bool, report: Report) -> list[Path]:
     return []
 
 
-def load_text(text: str, file: str = STDIN) -> LoadResult:
+def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] = ()) -> LoadResult:
     """Load all documents of one YAML (or JSON) text; ``file`` names it in locations."""
     result = LoadResult()
     loader = _Loader(text)
@@ -129,7 +131,7 @@ def load_text(text: str, file: str = STDIN) -> LoadResult:
                 result.report.add(replace(violation("MZ0001", f"yaml: {exc}"), file=file))
                 break
             if node is not None:
-                _load_document(node, _Builder(loader, file), result)
+                _load_document(node, _Builder(loader, file, extra_kinds), result)
     finally:
         loader.dispose()
     return result
@@ -138,9 +140,10 @@ def load_text(text: str, file: str = STDIN) -> LoadResult:
 class _Builder:
     """Turns a composed node into plain values, recording path -> line and duplicate keys."""
 
-    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+    def __init__(self, loader: yaml.SafeLoader, file: str, extra_kinds: Sequence[KindInfo] = ()) -> None:
         self.loader = loader
         self.file = file
+        self.extra_kinds = tuple(extra_kinds)
 
     def build(self, node: yaml.Node, path: str, lines: dict[str, int], problems: list[Violation]) -> JSON:
         lines.setdefault(path, node.start_mark.line + 1)
@@ -188,9 +191,9 @@ def _load_document(node: yaml.Node, builder: _Builder, result: LoadResult) -> No
         for item_node in _items_nodes(node):
             item_lines: dict[str, int] = {}
             item = builder.build(item_node, "", item_lines, [])  # duplicates already reported above
-            _add(to_resource(item, Origin(builder.file, item_lines)), result)
+            _add(to_resource(item, Origin(builder.file, item_lines), builder.extra_kinds), result)
         return
-    _add(to_resource(doc, Origin(builder.file, lines)), result)
+    _add(to_resource(doc, Origin(builder.file, lines), builder.extra_kinds), result)
 
 
 def _items_nodes(node: yaml.Node) -> Iterator[yaml.Node]:
@@ -216,16 +219,17 @@ def _add(conv: Converted, result: LoadResult) -> None:
     result.report.extend(conv.violations)
 
 
-def to_resource(doc: JSON, origin: Origin) -> Converted:
+def to_resource(doc: JSON, origin: Origin, extra_kinds: Sequence[KindInfo] = ()) -> Converted:
     """Turn one decoded document (from YAML or the API's JSON) into a Resource, a Skipped, or problems."""
-    return _DocReader(origin).read(doc)
+    return _DocReader(origin, extra_kinds).read(doc)
 
 
 class _DocReader:
     """Checks one document's identity, metadata and body, collecting problems located via ``origin``."""
 
-    def __init__(self, origin: Origin) -> None:
+    def __init__(self, origin: Origin, extra_kinds: Sequence[KindInfo] = ()) -> None:
         self.origin = origin
+        self.extra_kinds = {k.kind: k for k in extra_kinds}
         self.conv = Converted()
         self.ref = ""
 
@@ -258,7 +262,7 @@ class _DocReader:
             return None
         meta = meta if isinstance(meta, dict) else {}
         name, ns = meta.get("name"), meta.get("namespace")
-        info = by_kind(kind)
+        info = by_kind(kind) or self.extra_kinds.get(kind)
         # A kind we run but from another API group (Knative's Service) is someone else's kind.
         if (
             info is None

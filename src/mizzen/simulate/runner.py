@@ -1,0 +1,441 @@
+"""Running RouteTests: build the mesh once, translate once per sender, walk every case, explain failures.
+
+Theory of operation: :func:`prepare` checks the test documents (schema, meaning, every ``from``
+resolvable) and collects every problem at once, with file:line and field path; nothing runs unless
+all is well. :func:`run` then translates the mesh for each distinct sender (a sidecar with the upstream
+listeners its TCP/TLS/gRPC cases need, or a gateway), walks each case's request through that output
+and checks its expectations. A failing case says what happened instead and why: the decision path,
+the VirtualService rule that built the route and where it is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizzen.config.codes import violation
+from mizzen.config.report import Report, Violation
+from mizzen.config.resource import Origin, Resource
+from mizzen.config.validate import locate
+from mizzen.simulate import authz, expect, spec
+from mizzen.simulate import mesh as meshes
+from mizzen.simulate.mesh import Workload
+from mizzen.simulate.provenance import RouteOrigin, config_path_index, route_origin, tag_resources
+from mizzen.simulate.walker import Request, Result, Walker
+from mizzen.translate import translate
+from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The verdict on one case."""
+
+    suite: str  # "namespace/name" of its RouteTest
+    name: str
+    file: str
+    line: int | None
+    passed: bool
+    failures: tuple[str, ...] = ()
+    actual: str = ""  # one line: what the request does
+    explanation: tuple[str, ...] = ()  # the decision path and the rule behind it
+    seconds: float = 0.0
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """Every case's verdict, in file order."""
+
+    cases: tuple[CaseResult, ...]
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.cases)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for c in self.cases if not c.passed)
+
+
+@dataclass(frozen=True)
+class PlannedCase:
+    """A checked case, its sender resolved."""
+
+    suite: Resource
+    index: int
+    case: spec.Case
+    raw_expect: Mapping[str, object]
+    sender: Workload
+
+    @property
+    def path(self) -> str:
+        return f"spec.cases[{self.index}]"
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, checked."""
+
+    resources: list[Resource]  # config + described workloads' WorkloadEntries (+ gateway Services)
+    mesh: MeshSnapshot
+    cases: list[PlannedCase]
+    evaluator: authz.Evaluator | None = None
+    workloads: dict[tuple[str, str], Workload] = field(default_factory=dict)
+
+
+def prepare(
+    config: Sequence[Resource],
+    tests: Sequence[Resource],
+    mesh_config: MeshConfig,
+    extra_workloads: Iterable[Workload] = (),
+) -> tuple[Plan | None, Report]:
+    """Check the RouteTests in ``tests`` against ``config``; a Plan only when there is no error."""
+    report = Report()
+    evaluator = authz.load_evaluator()
+    suites: list[tuple[Resource, spec.RouteTestSpec]] = []
+    for t in tests:
+        found = spec.problems(t)
+        suites.append((t, spec.parse(t)))
+        if evaluator is None:
+            found += _allowed_unsupported(t)
+        report.extend(locate(t, found))
+    world = _world(config, suites, extra_workloads, report)
+    cases: list[PlannedCase] = []
+    for t, parsed in suites:
+        for i, case in enumerate(parsed.cases):
+            raw = t.spec.get("cases", [])[i]
+            sender = _sender(case, t, world)
+            if isinstance(sender, str):
+                report.extend(locate(t, [violation("MZ2902", sender, f"spec.cases[{i}].from")]))
+                continue
+            cases.append(PlannedCase(t, i, case, dict(raw.get("expect") or {}), sender))
+    if not report.ok:
+        return None, report
+    needed = [w for w in world.values() if not w.gateway] + _gateways(cases)
+    resources = _mesh_resources(config, needed)
+    plan = Plan(resources, meshes.snapshot(resources, mesh_config), cases, evaluator, world)
+    return plan, report
+
+
+def _allowed_unsupported(t: Resource) -> list[Violation]:
+    out = []
+    for i, case in enumerate(t.spec.get("cases") or ()):
+        if isinstance(case, Mapping) and isinstance(case.get("expect"), Mapping) and "allowed" in case["expect"]:
+            out.append(violation("MZ2903", authz.NOT_SUPPORTED, f"spec.cases[{i}].expect.allowed"))
+    return out
+
+
+def _world(
+    config: Sequence[Resource],
+    suites: Sequence[tuple[Resource, spec.RouteTestSpec]],
+    extra: Iterable[Workload],
+    report: Report,
+) -> dict[tuple[str, str], Workload]:
+    """Every workload a case may name: WorkloadEntries, live proxies, and those the tests describe."""
+    world: dict[tuple[str, str], Workload] = {}
+    for r in config:
+        if r.kind == "WorkloadEntry":
+            labels = {str(k): str(v) for k, v in (r.spec.get("labels") or {}).items()}
+            sa = str(r.spec.get("serviceAccount") or "default")
+            world[(r.namespace, r.name)] = Workload(r.name, r.namespace, labels, sa, origin=r.origin, registered=True)
+    for w in extra:  # a live proxy: its labels and kind from the proxy, its account from its WorkloadEntry
+        entry = world.get(w.key)
+        world[w.key] = w if entry is None else dataclasses.replace(w, service_account=entry.service_account)
+    for t, parsed in suites:
+        for i, wd in enumerate(parsed.workloads):
+            w = _described(t, i, wd)
+            first = world.get(w.key)
+            if first is not None and first.origin.file and not first.registered:
+                msg = f"workload {w.namespace}/{w.name} is described twice (first at {first.origin.where()})"
+                report.extend(locate(t, [violation("MZ2904", msg, f"spec.workloads[{i}].name")]))
+                continue
+            world[w.key] = w
+    return world
+
+
+def _described(t: Resource, i: int, wd: spec.WorkloadDef) -> Workload:
+    line = t.origin.line_of(f"spec.workloads[{i}]")
+    origin = Origin(t.origin.file, {"": line} if line is not None else {})
+    return Workload(
+        wd.name,
+        wd.namespace or t.namespace,
+        dict(wd.labels),
+        wd.service_account or "default",
+        wd.address or "",
+        dict(wd.ports),
+        wd.gateway,
+        origin,
+    )
+
+
+def _sender(case: spec.Case, t: Resource, world: Mapping[tuple[str, str], Workload]) -> Workload | str:
+    """The sending workload of a case, or why it cannot be found."""
+    src = case.from_ or spec.From()
+    if src.labels is not None:
+        return meshes.anonymous(src.labels, src.namespace or t.namespace)
+    if src.gateway:
+        ns = src.namespace or meshes.GATEWAY_NAMESPACE
+        gw = world.get((ns, src.gateway))
+        if gw is not None and gw.gateway:
+            return gw
+        if src.gateway == meshes.DEFAULT_GATEWAY:
+            return meshes.default_gateway(ns)
+        return f'no gateway "{ns}/{src.gateway}": describe it in spec.workloads with gateway: true and its labels'
+    name = src.workload or ""
+    ns = src.namespace or t.namespace
+    w = world.get((ns, name))
+    if w is None and src.namespace is None:
+        named = [x for x in world.values() if x.name == name]
+        w = named[0] if len(named) == 1 else None
+    if w is None:
+        return f'no workload "{ns}/{name}": describe it in spec.workloads, or give from.labels'
+    if w.gateway:
+        return f'"{ns}/{name}" is a gateway: use from.gateway'
+    return w
+
+
+def _gateways(cases: Sequence[PlannedCase]) -> list[Workload]:
+    seen: dict[tuple[str, str], Workload] = {}
+    for c in cases:
+        if c.sender.gateway:
+            seen.setdefault(c.sender.key, c.sender)
+    return list(seen.values())
+
+
+def _mesh_resources(config: Sequence[Resource], workloads: Sequence[Workload]) -> list[Resource]:
+    out = list(config)
+    index = 0
+    for w in workloads:
+        if w.gateway:
+            if not any(meshes.selects(s, w) for s in out):
+                out.append(meshes.gateway_service(w))
+        elif not w.registered:
+            out.append(meshes.workload_entry(w, index))
+            index += 1
+    return out
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a case's request enters its sender's Envoy."""
+
+    listener_port: int
+    request: Request
+    upstream: tuple[str, int] | None = None  # the explicit upstream listener it needs (TCP/TLS/gRPC)
+
+
+def target(case: spec.Case, sender: Workload, config: Sequence[Resource]) -> Target:
+    """The listener port and the request as the sender's Envoy receives it."""
+    req = case.request or spec.RequestSpec()
+    host, port = _host_port(req)
+    tls = req.protocol == "tls" or req.scheme == "https"
+    default_port = 443 if req.scheme == "https" else 80
+    authority = req.authority or (host if port == default_port else f"{host}:{port}")
+    request = Request(
+        authority=authority,
+        path=req.path or "/",
+        method=req.method.upper(),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        scheme=req.scheme,
+        sni=req.sni or (host if tls else ""),
+        tls=tls,
+    )
+    if sender.gateway:
+        return Target(meshes.gateway_listen_port(config, sender, port), request)
+    if req.protocol in ("tcp", "tls", "grpc"):
+        return Target(0, request, (host, port))
+    return Target(meshes.SIDECAR_HTTP_PROXY_PORT, request)
+
+
+def _host_port(req: spec.RequestSpec) -> tuple[str, int]:
+    host = req.host
+    port = req.port
+    if port is None and ":" in host and not host.endswith("]"):
+        host, _, text = host.rpartition(":")
+        port = int(text) if text.isdigit() else None
+    return host.lower(), port or (443 if req.scheme == "https" else 80)
+
+
+class _Senders:
+    """Translation per sender (and the tagged translation for rule provenance), computed on demand."""
+
+    def __init__(self, plan: Plan, upstreams: Mapping[tuple[str, str], list[tuple[str, int]]]) -> None:
+        self.plan = plan
+        self.upstreams = upstreams
+        self._out: dict[tuple[str, str], tuple[Proxy, ProxyResources, Walker]] = {}
+        self._tagged: dict[tuple[str, str], ProxyResources] = {}
+        tagged, self.vss = tag_resources(plan.resources)
+        self._tagged_mesh = meshes.snapshot(tagged, plan.mesh.mesh)
+        self.find_vs = config_path_index(self.vss)
+
+    def get(self, w: Workload) -> tuple[Proxy, ProxyResources, Walker]:
+        if w.key not in self._out:
+            proxy = meshes.gateway_proxy(w) if w.gateway else meshes.sidecar_proxy(w, self.upstreams.get(w.key, []))
+            res = translate(proxy, self.plan.mesh)
+            self._out[w.key] = (proxy, res, Walker(res))
+        return self._out[w.key]
+
+    def tagged(self, w: Workload) -> ProxyResources:
+        if w.key not in self._tagged:
+            self._tagged[w.key] = translate(self.get(w)[0], self._tagged_mesh)
+        return self._tagged[w.key]
+
+
+def run(plan: Plan) -> TestRun:
+    """Walk and check every planned case."""
+    started = time.perf_counter()
+    upstreams: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    targets = []
+    for c in plan.cases:
+        tgt = target(c.case, c.sender, plan.resources)
+        if tgt.upstream is not None and tgt.upstream not in upstreams.setdefault(c.sender.key, []):
+            upstreams[c.sender.key].append(tgt.upstream)
+        targets.append(tgt)
+    senders = _Senders(plan, upstreams)
+    results = tuple(_run_case(plan, senders, c, t) for c, t in zip(plan.cases, targets, strict=True))
+    return TestRun(results, time.perf_counter() - started)
+
+
+def walk_case(plan: Plan, senders: _Senders, c: PlannedCase, tgt: Target) -> Result:
+    """Walk one case's request through its sender's Envoy config."""
+    proxy, _, walker = senders.get(c.sender)
+    port = tgt.listener_port
+    if tgt.upstream is not None:
+        port = next(u.listen_port for u in proxy.upstreams if (u.host, u.port) == tgt.upstream)
+    return walker.walk(port, tgt.request)
+
+
+def _run_case(plan: Plan, senders: _Senders, c: PlannedCase, tgt: Target) -> CaseResult:
+    started = time.perf_counter()
+    result = walk_case(plan, senders, c, tgt)
+    origin: RouteOrigin | None = None
+    needs_origin = "virtualService" in c.raw_expect
+    if needs_origin:
+        origin = _origin(senders, c.sender, result)
+    ctx = expect.Context(c.suite.namespace, origin)  # short hosts in expect resolve in the test's namespace
+    assert c.case.expect is not None
+    failures = expect.check(c.case.expect, c.raw_expect, result, ctx)
+    if "allowed" in c.raw_expect and plan.evaluator is not None:
+        failures += _check_allowed(plan, senders, c, result, tgt.request)
+    explanation: tuple[str, ...] = ()
+    if failures:
+        origin = origin or _origin(senders, c.sender, result)
+        explanation = explain_lines(result, origin, senders.get(c.sender)[0])
+    line = c.suite.origin.line_of(c.path)
+    return CaseResult(
+        suite=f"{c.suite.namespace}/{c.suite.name}",
+        name=c.case.name,
+        file=c.suite.origin.file,
+        line=line,
+        passed=not failures,
+        failures=tuple(failures),
+        actual=summary(result),
+        explanation=explanation,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _origin(senders: _Senders, w: Workload, result: Result) -> RouteOrigin | None:
+    return route_origin(result, senders.tagged(w), senders.vss, senders.find_vs)
+
+
+def _check_allowed(plan: Plan, senders: _Senders, c: PlannedCase, result: Result, request: Request) -> list[str]:
+    assert plan.evaluator is not None
+    want = c.case.expect.allowed if c.case.expect is not None else None
+    proxy, res, _ = senders.get(c.sender)
+    destinations = _destination_workloads(plan, res, result)
+    if not destinations:
+        return ["allowed: the request reaches no workload whose policy could decide"]
+    out = []
+    for w in destinations:
+        decision = plan.evaluator(proxy, meshes.sidecar_proxy(w), request, plan.mesh)
+        if decision.allowed != want:
+            verdict = "allowed" if decision.allowed else "denied"
+            out.append(f"allowed: expected {want}, {w.namespace}/{w.name} {verdict} it ({decision.reason})")
+    return out
+
+
+def _destination_workloads(plan: Plan, res: ProxyResources, result: Result) -> list[Workload]:
+    addresses: set[tuple[str, int]] = set()
+    for cluster in result.clusters:
+        assignment: Mapping[str, Any] = res.endpoints.get(cluster) or {}
+        for group in assignment.get("endpoints", []):
+            for ep in group.get("lb_endpoints", []):
+                sock = ep.get("endpoint", {}).get("address", {}).get("socket_address", {})
+                addresses.add((str(sock.get("address")), int(sock.get("port_value", 0))))
+    out: dict[tuple[str, str], Workload] = {}
+    for _, endpoints in plan.mesh.registry.endpoints:
+        for ep in endpoints:
+            w = plan.workloads.get((ep.namespace, ep.workload))
+            if w is not None and (ep.address, ep.port) in addresses:
+                out[w.key] = w
+    return list(out.values())
+
+
+def summary(r: Result) -> str:
+    """One line: what the request does."""
+    status, why = expect.outcome_status(r)
+    if r.tcp:
+        return f"TCP to {', '.join(r.clusters) or 'nowhere'}"
+    if status is not None:
+        return f"{status} from Envoy ({why})"
+    if r.error:
+        return r.error
+    return (
+        "forwarded to " + ", ".join(f"{c} ({w})" for c, w in r.weighted_clusters)
+        if not r.cluster
+        else f"forwarded to {r.cluster}"
+    )
+
+
+def explain_lines(r: Result, origin: RouteOrigin | None, proxy: Proxy) -> tuple[str, ...]:
+    """The decision path, then which config built the route."""
+    lines = [f"proxy {proxy.id} ({proxy.type})", *r.steps]
+    if origin is not None:
+        lines.append("built from " + origin.describe())
+    elif not r.error:
+        lines.append("built from " + expect.describe_route(r))
+    return tuple(lines)
+
+
+# --- explain --------------------------------------------------------------------------------------
+
+EXPLAIN_FILE = "<command line>"
+
+
+def explain(
+    config: Sequence[Resource],
+    tests: Sequence[Resource],
+    mesh_config: MeshConfig,
+    source: Mapping[str, object],
+    request: Mapping[str, object],
+    extra_workloads: Iterable[Workload] = (),
+) -> tuple[tuple[str, ...], Report]:
+    """The decision path of one request given on the command line (``tests`` may describe workloads)."""
+    from mizzen.config.kinds import ROUTE_TEST
+    from mizzen.config.resource import Metadata
+
+    # A one-case RouteTest whose expectation is never checked: it only reuses the checks and lookups.
+    case = {"name": "explain", "from": dict(source), "request": dict(request), "expect": {"status": 0}}
+    doc = Resource(ROUTE_TEST.preferred_api_version, ROUTE_TEST.kind, Metadata("explain"), {"cases": [case]})
+    doc = dataclasses.replace(doc, origin=Origin(EXPLAIN_FILE))
+    plan, report = prepare(config, [*tests, doc], mesh_config, extra_workloads)
+    if plan is None:
+        return (), report
+    planned = plan.cases[-1]
+    tgt = target(planned.case, planned.sender, plan.resources)
+    senders = _Senders(plan, {planned.sender.key: [tgt.upstream]} if tgt.upstream else {})
+    result = walk_case(plan, senders, planned, tgt)
+    proxy = senders.get(planned.sender)[0]
+    lines = explain_lines(result, _origin(senders, planned.sender, result), proxy)
+    return (*lines, "result: " + summary(result)), report
