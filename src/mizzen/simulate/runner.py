@@ -11,6 +11,7 @@ the VirtualService rule that built the route and where it is written.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,16 +101,20 @@ def prepare(
     report = Report()
     evaluator = authz.load_evaluator()
     suites: list[tuple[Resource, spec.RouteTestSpec]] = []
-    for t in tests:
+    broken: set[tuple[int, int]] = set()  # (test, case) with problems: no sender lookup for those
+    for n, t in enumerate(tests):
         found = spec.problems(t)
         suites.append((t, spec.parse(t)))
         if evaluator is None:
             found += _allowed_unsupported(t)
+        broken |= {(n, int(m.group(1))) for v in found if (m := _CASE_PATH.match(v.path))}
         report.extend(locate(t, found))
     world = _world(config, suites, extra_workloads, report)
     cases: list[PlannedCase] = []
-    for t, parsed in suites:
+    for n, (t, parsed) in enumerate(suites):
         for i, case in enumerate(parsed.cases):
+            if (n, i) in broken:
+                continue
             raw = t.spec.get("cases", [])[i]
             sender = _sender(case, t, world)
             if isinstance(sender, str):
@@ -122,6 +127,9 @@ def prepare(
     resources = _mesh_resources(config, needed)
     plan = Plan(resources, meshes.snapshot(resources, mesh_config), cases, evaluator, world)
     return plan, report
+
+
+_CASE_PATH = re.compile(r"^spec\.cases\[(\d+)\]")
 
 
 def _allowed_unsupported(t: Resource) -> list[Violation]:

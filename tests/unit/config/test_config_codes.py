@@ -6,15 +6,17 @@ import re
 from pathlib import Path
 
 import mizzen.config
+import mizzen.simulate
 from mizzen.config.codes import _CATALOGUE, CODES, violation
 
 SRC = Path(mizzen.config.__file__).parent
+SIMULATE = Path(mizzen.simulate.__file__).parent  # RouteTest problems (MZ29xx) are reported there
 CODE_RE = re.compile(r"\"(MZ\d{4})\"")
 
 
 def _used_codes() -> set[str]:
     used: set[str] = set()
-    for path in SRC.rglob("*.py"):
+    for path in [*SRC.rglob("*.py"), *SIMULATE.rglob("*.py")]:
         if path.name == "codes.py" or "analyze" in path.parts:
             continue
         used.update(CODE_RE.findall(path.read_text()))

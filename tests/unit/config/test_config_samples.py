@@ -15,7 +15,10 @@ from mizzen.testing.samples import istio_samples_dir
 
 SAMPLES = istio_samples_dir()
 FILES = sorted(SAMPLES.glob("*.yaml")) if SAMPLES.is_dir() else []
-PACKAGED = sorted((Path(mizzen.samples.__file__).parent / "bookinfo").glob("*/*.yaml"))
+# Config only: the RouteTests in routetests/ are `mizzen test` files, checked by tests/unit/simulate.
+PACKAGED = sorted(
+    p for p in (Path(mizzen.samples.__file__).parent / "bookinfo").glob("*/*.yaml") if p.parent.name != "routetests"
+)
 shared_only = pytest.mark.skipif(not FILES, reason="shared Istio samples folder not present")
 
 

@@ -1,0 +1,235 @@
+"""Running RouteTest cases: every expect key, ANDed, and failures that say what happened and where."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Run, route_test
+
+from mizzen.simulate import authz
+from mizzen.translate.model import MeshConfig
+
+VS = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - name: jason
+    match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - name: teapot
+    match: [{uri: {prefix: /teapot}}]
+    directResponse: {status: 418, body: {string: short}}
+  - match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new, authority: elsewhere}
+  - match: [{uri: {prefix: /api/}}]
+    rewrite: {uri: /v2/}
+    headers:
+      request: {set: {x-canary: "yes"}, remove: [x-debug]}
+      response: {add: {x-served-by: mesh}}
+    timeout: 3s
+    retries: {attempts: 4, perTryTimeout: 1s, retryOn: 5xx}
+    mirror: {host: reviews, subset: v3}
+    mirrorPercentage: {value: 25}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}
+    - {destination: {host: reviews, subset: v3}, weight: 20}
+"""
+
+
+def _case(name: str, request: str, expect: str) -> str:
+    return f"  - name: {name}\n    from: {{workload: client}}\n    request: {request}\n    expect: {expect}\n"
+
+
+def _verdicts(run_tests: Run, *cases: str, config: str = VS, mesh: MeshConfig | None = None) -> dict[str, list[str]]:
+    run, report = run_tests(config, route_test("".join(cases)), mesh)
+    assert run is not None, [str(v) for v in report.errors]
+    return {c.name: list(c.failures) for c in run.cases}
+
+
+def test_every_expect_key_passes_on_the_matching_route(run_tests: Run) -> None:
+    """cluster, destination, weights, status, location, rewrite, headers, timeout, retries, mirror, VS."""
+    v = _verdicts(
+        run_tests,
+        _case(
+            "c",
+            "{host: reviews, port: 9080, headers: {end-user: jason}}",
+            '{cluster: "outbound|9080|v2|reviews.default.svc.cluster.local"}',
+        ),
+        _case(
+            "vs",
+            "{host: reviews, port: 9080, headers: {end-user: jason}}",
+            "{virtualService: {name: reviews, route: jason}}",
+        ),
+        _case("vsi", "{host: reviews:9080, path: /teapot}", "{virtualService: {name: reviews, route: 1}, status: 418}"),
+        _case("loc", "{host: reviews, port: 9080, path: /old/x}", "{status: 301, location: 'http://elsewhere/new'}"),
+        _case(
+            "split",
+            "{host: reviews, port: 9080}",
+            "{weights: {v1: 80, v3: 20}, destination: {host: reviews, subset: v3}, weight: 20}",
+        ),
+        _case(
+            "api",
+            "{host: reviews, port: 9080, path: /api/books}",
+            "{rewrite: {uri: /v2/, path: /v2/books}, timeout: 3s, retries: {attempts: 4, perTryTimeout: 1s, retryOn: 5xx},"
+            " headers: {request: {set: {x-canary: 'yes'}, remove: [x-debug]}, response: {add: {x-served-by: mesh}}},"
+            " mirror: {host: reviews, subset: v3, percent: 25}, destination: {host: reviews, subset: v1}}",
+        ),
+        _case("none", "{host: reviews, port: 9080}", "{fault: none, mirror: none, rewrite: none, timeout: none}"),
+    )
+    assert v == {k: [] for k in v}
+
+
+def test_a_wrong_expectation_fails_with_what_happened_and_where(run_tests: Run) -> None:
+    """The failure names the cluster actually reached, the VS rule, its file:line and the decision path."""
+    run, _ = run_tests(
+        VS,
+        route_test(
+            _case(
+                "wrong",
+                "{host: reviews, port: 9080, headers: {end-user: jason}}",
+                "{destination: {host: reviews, subset: v1}}",
+            )
+        ),
+    )
+    assert run is not None and not run.passed
+    case = run.cases[0]
+    assert case.failures == (
+        "destination: expected reviews subset v1, got outbound|9080|v2|reviews.default.svc.cluster.local",
+    )
+    assert case.where.endswith("tests.yaml:10")
+    text = "\n".join(case.explanation)
+    assert 'VirtualService default/reviews spec.http[0].match[0] "jason"' in text
+    assert "config.yaml:25" in text  # the line of spec.http[0] in the config file
+    assert "route #0 'jason' matches (prefix '/', header end-user)" in text
+
+
+def test_several_keys_are_anded(run_tests: Run) -> None:
+    """One wrong key fails the case even when the others hold."""
+    v = _verdicts(
+        run_tests, _case("and", "{host: reviews, port: 9080, path: /teapot}", "{status: 418, fault: {abort: 500}}")
+    )
+    assert v["and"] == ["fault: expected abort 500 (100%), got no fault"]
+
+
+def test_statuses_envoy_answers_itself(run_tests: Run) -> None:
+    """404 no route, 503 no healthy upstream, 502 REGISTRY_ONLY, and forwarded requests have no status."""
+    # A VirtualService whose only rule has a match: other requests for that host find no route.
+    config = (
+        """apiVersion: v1
+kind: Service
+metadata: {name: details}
+spec: {selector: {app: details}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details}
+spec:
+  hosts: [details]
+  http: [{match: [{headers: {end-user: {exact: jason}}}], route: [{destination: {host: details}}]}]
+---
+"""
+        + VS
+    )
+    v = _verdicts(
+        run_tests,
+        _case("nr", "{host: details, port: 9080}", "{status: 404}"),
+        _case(
+            "uh",
+            "{host: ratings, port: 9080}",
+            "{status: 503, cluster: 'outbound|9080||ratings.default.svc.cluster.local'}",
+        ),
+        _case("fwd", "{host: reviews, port: 9080, headers: {end-user: jason}}", "{status: 200}"),
+        config=config,
+    )
+    assert v["nr"] == [] and v["uh"] == []
+    assert v["fwd"][0].startswith("status: expected 200, but Envoy does not answer itself: forwarded upstream")
+    v = _verdicts(
+        run_tests,
+        _case("ro", "{host: unknown.example.com, port: 80}", "{status: 502}"),
+        mesh=MeshConfig(outbound_traffic_policy="REGISTRY_ONLY"),
+    )
+    assert v["ro"] == []
+
+
+def test_faults_abort_and_delay(run_tests: Run) -> None:
+    """An abort for every request is the status; a partial delay is compared with its percentage."""
+    config = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - fault: {abort: {httpStatus: 500, percentage: {value: 100}}, delay: {fixedDelay: 2s, percentage: {value: 10}}}
+    route: [{destination: {host: ratings}}]
+"""
+    v = _verdicts(
+        run_tests,
+        _case("ok", "{host: ratings, port: 9080}", "{status: 500, fault: {abort: 500, delay: 2s, delayPercent: 10}}"),
+        _case("bad", "{host: ratings, port: 9080}", "{fault: {delay: 2s}}"),
+        config=config,
+    )
+    assert v["ok"] == []
+    assert v["bad"] == ["fault: expected delay 2s (100%), got delay 2s (10%), abort 500 (100%)"]
+
+
+def test_gateway_and_labels_senders(run_tests: Run) -> None:
+    """from.gateway uses the default ingress gateway (Service 80 -> 8080); from.labels any sidecar."""
+    config = """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*.example.com"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front}
+spec:
+  hosts: [shop.example.com]
+  gateways: [istio-system/gw]
+  http: [{route: [{destination: {host: reviews, subset: v2}}]}]
+"""
+    cases = (
+        "  - name: gw\n    from: {gateway: istio-ingressgateway}\n    request: {host: shop.example.com, port: 80}\n"
+        "    expect: {destination: {host: reviews, subset: v2}, virtualService: front}\n"
+        "  - name: other host\n    from: {gateway: istio-ingressgateway}\n    request: {host: x.example.org, port: 80}\n"
+        "    expect: {status: 404}\n"
+        "  - name: labels\n    from: {labels: {app: anything}, namespace: default}\n    request: {host: reviews, port: 9080}\n"
+        "    expect: {cluster: 'outbound|9080||reviews.default.svc.cluster.local'}\n"
+    )
+    run, report = run_tests(config, route_test(cases))
+    assert run is not None, [str(v) for v in report.errors]
+    assert [c.failures for c in run.cases] == [(), (), ()]
+
+
+def test_allowed_is_not_supported_without_an_evaluator(run_tests: Run) -> None:
+    """``allowed`` is an input error while no authorization evaluator exists, never a pass."""
+    run, report = run_tests(VS, route_test(_case("authz", "{host: reviews, port: 9080}", "{allowed: true}")))
+    assert run is None
+    assert [(v.code, v.path) for v in report.errors] == [("MZ2903", "spec.cases[0].expect.allowed")]
+    assert "not supported yet" in report.errors[0].message
+
+
+def test_allowed_plugs_into_an_evaluator(run_tests: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an evaluator, ``allowed`` is its decision for each destination workload of the route."""
+
+    class Decision:
+        def __init__(self, allowed: bool) -> None:
+            self.allowed, self.reason = allowed, "test policy"
+
+    seen: list[str] = []
+
+    def evaluate(source: object, destination: object, request: object, mesh: object) -> Decision:
+        seen.append(getattr(destination, "name", ""))
+        return Decision(getattr(destination, "name", "") != "reviews-v2")
+
+    monkeypatch.setattr(authz, "load_evaluator", lambda: evaluate)
+    v = _verdicts(
+        run_tests,
+        _case("ok", "{host: reviews, port: 9080, path: /api/x}", "{allowed: true}"),
+        _case("denied", "{host: reviews, port: 9080, headers: {end-user: jason}}", "{allowed: true}"),
+    )
+    assert v["ok"] == [] and v["denied"] == ["allowed: expected True, default/reviews-v2 denied it (test policy)"]
+    assert seen == ["reviews-v1", "reviews-v2"]
