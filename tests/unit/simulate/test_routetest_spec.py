@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Run, route_test
+from simulate_helpers import Run, route_test
 
 BAD = """  - name: typo
     from: {workload: client}

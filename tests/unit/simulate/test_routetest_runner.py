@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Run, route_test
+from simulate_helpers import Run, route_test
 
 from mizzen.simulate import authz
 from mizzen.translate.model import MeshConfig
@@ -72,7 +72,8 @@ def test_every_expect_key_passes_on_the_matching_route(run_tests: Run) -> None:
         _case(
             "api",
             "{host: reviews, port: 9080, path: /api/books}",
-            "{rewrite: {uri: /v2/, path: /v2/books}, timeout: 3s, retries: {attempts: 4, perTryTimeout: 1s, retryOn: 5xx},"
+            "{rewrite: {uri: /v2/, path: /v2/books}, timeout: 3s,"
+            " retries: {attempts: 4, perTryTimeout: 1s, retryOn: 5xx},"
             " headers: {request: {set: {x-canary: 'yes'}, remove: [x-debug]}, response: {add: {x-served-by: mesh}}},"
             " mirror: {host: reviews, subset: v3, percent: 25}, destination: {host: reviews, subset: v1}}",
         ),
@@ -194,9 +195,11 @@ spec:
     cases = (
         "  - name: gw\n    from: {gateway: istio-ingressgateway}\n    request: {host: shop.example.com, port: 80}\n"
         "    expect: {destination: {host: reviews, subset: v2}, virtualService: front}\n"
-        "  - name: other host\n    from: {gateway: istio-ingressgateway}\n    request: {host: x.example.org, port: 80}\n"
+        "  - name: other host\n    from: {gateway: istio-ingressgateway}\n"
+        "    request: {host: x.example.org, port: 80}\n"
         "    expect: {status: 404}\n"
-        "  - name: labels\n    from: {labels: {app: anything}, namespace: default}\n    request: {host: reviews, port: 9080}\n"
+        "  - name: labels\n    from: {labels: {app: anything}, namespace: default}\n"
+        "    request: {host: reviews, port: 9080}\n"
         "    expect: {cluster: 'outbound|9080||reviews.default.svc.cluster.local'}\n"
     )
     run, report = run_tests(config, route_test(cases))
