@@ -100,13 +100,18 @@ def _with_live(ctx: click.Context, found: inputs.Inputs) -> inputs.Inputs:
     try:
         client = ApiClient.from_context(ctx)
         try:
-            resources = live_resources(client)
-            body = client.get_json(PROXIES_PATH)
+            return read_live(client, found)
         finally:
             client.close()
     except ClientError as exc:
         click.echo(f"error: cannot read the live mesh: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
+
+
+def read_live(client: ApiClient, found: inputs.Inputs) -> inputs.Inputs:
+    """``found`` with the control plane's config under it and its connected proxies as workloads."""
+    resources = live_resources(client)
+    body = client.get_json(PROXIES_PATH)
     items = body.get("items", []) if isinstance(body, dict) else []
     proxies = [w for item in items if isinstance(item, dict) and (w := inputs.live_workload(item)) is not None]
     return inputs.merge_live(found, resources, proxies)

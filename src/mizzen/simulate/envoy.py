@@ -244,4 +244,6 @@ def matched_prefix(match: Config, path: str) -> str | None:
         return bare
     if "path_separated_prefix" in match:
         return bare[: len(match["path_separated_prefix"])]
+    if "safe_regex" in match:
+        return bare  # a regex matches the whole path: prefix_rewrite replaces all of it
     return None

@@ -299,9 +299,7 @@ class _Senders:
         return self._tagged[w.key]
 
 
-def run(plan: Plan) -> TestRun:
-    """Walk and check every planned case."""
-    started = time.perf_counter()
+def _targets(plan: Plan) -> tuple[list[Target], _Senders]:
     upstreams: dict[tuple[str, str], list[tuple[str, int]]] = {}
     targets = []
     for c in plan.cases:
@@ -309,9 +307,24 @@ def run(plan: Plan) -> TestRun:
         if tgt.upstream is not None and tgt.upstream not in upstreams.setdefault(c.sender.key, []):
             upstreams[c.sender.key].append(tgt.upstream)
         targets.append(tgt)
-    senders = _Senders(plan, upstreams)
+    return targets, _Senders(plan, upstreams)
+
+
+def run(plan: Plan) -> TestRun:
+    """Walk and check every planned case."""
+    started = time.perf_counter()
+    targets, senders = _targets(plan)
     results = tuple(_run_case(plan, senders, c, t) for c, t in zip(plan.cases, targets, strict=True))
     return TestRun(results, time.perf_counter() - started)
+
+
+def simulate_plan(plan: Plan) -> list[tuple[PlannedCase, Result, ProxyResources]]:
+    """Each case's walk without checking it: (case, result, the sender's resources). For tools and for
+    cross-checking the walker against real Envoy."""
+    targets, senders = _targets(plan)
+    return [
+        (c, walk_case(plan, senders, c, t), senders.get(c.sender)[1]) for c, t in zip(plan.cases, targets, strict=True)
+    ]
 
 
 def walk_case(plan: Plan, senders: _Senders, c: PlannedCase, tgt: Target) -> Result:
