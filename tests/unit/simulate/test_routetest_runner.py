@@ -236,3 +236,54 @@ def test_allowed_plugs_into_an_evaluator(run_tests: Run, monkeypatch: pytest.Mon
     )
     assert v["ok"] == [] and v["denied"] == ["allowed: expected True, default/reviews-v2 denied it (test policy)"]
     assert seen == ["reviews-v1", "reviews-v2"]
+
+
+TCP_TLS = """apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec: {selector: {app: db}, ports: [{name: tcp, port: 5432}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tlsy}
+spec: {selector: {app: tlsy}, ports: [{name: tls, port: 443}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: db}
+spec: {host: db, subsets: [{name: a, labels: {v: a}}, {name: b, labels: {v: b}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db}
+spec:
+  hosts: [db]
+  tcp: [{route: [{destination: {host: db, subset: a}, weight: 30}, {destination: {host: db, subset: b}, weight: 70}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tlsy}
+spec:
+  hosts: [tlsy.default.svc.cluster.local]
+  tls:
+  - match: [{port: 443, sniHosts: [tlsy.default.svc.cluster.local]}]
+    route: [{destination: {host: db, port: {number: 5432}}}]
+"""
+
+
+def test_tcp_weights_and_tls_sni_through_upstream_listeners(run_tests: Run) -> None:
+    """TCP cases split by weight; TLS cases pick the filter chain by SNI (else the default chain)."""
+    tls = "{host: tlsy, port: 443, protocol: tls, sni: %s}"
+    v = _verdicts(
+        run_tests,
+        _case("tcp", "{host: db, port: 5432, protocol: tcp}", "{weights: {a: 30, b: 70}}"),
+        _case(
+            "sni", tls % "tlsy.default.svc.cluster.local", "{cluster: 'outbound|5432||db.default.svc.cluster.local'}"
+        ),
+        _case("other", tls % "nope.example.com", "{cluster: 'outbound|443||tlsy.default.svc.cluster.local'}"),
+        _case("wrong", tls % "nope.example.com", "{cluster: 'outbound|5432||db.default.svc.cluster.local'}"),
+        config=TCP_TLS,
+    )
+    assert v["tcp"] == v["sni"] == v["other"] == []
+    db, tlsy = "outbound|5432||db.default.svc.cluster.local", "outbound|443||tlsy.default.svc.cluster.local"
+    assert v["wrong"] == [f"cluster: expected {db}, got {tlsy}"]
