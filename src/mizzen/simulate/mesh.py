@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from mizzen.agent.gateway_service import gateway_service as agent_gateway_service
 from mizzen.config.resource import Metadata, Origin, Resource
-from mizzen.registry import build_registry
+from mizzen.registry import Registry
 from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, Upstream
 
 SIDECAR_HTTP_PROXY_PORT = 15001  # the outbound HTTP-proxy listener of every simulated sidecar
@@ -107,7 +107,11 @@ def snapshot(resources: Sequence[Resource], mesh: MeshConfig, *, keep_order: boo
     for r in resources:
         configs.setdefault(r.kind, []).append(r)
     ordered = {k: tuple(v if keep_order else sorted(v, key=_order)) for k, v in configs.items()}
-    return MeshSnapshot(configs=ordered, registry=build_registry(resources), mesh=mesh)
+    # The control plane's incremental registry (indexed by labels; tested equal to build_registry).
+    registry = Registry()
+    for r in resources:
+        registry.apply("ADDED", r)
+    return MeshSnapshot(configs=ordered, registry=registry.snapshot(), mesh=mesh)
 
 
 def gateway_listen_port(config: Iterable[Resource], gw: Workload, port: int) -> int:

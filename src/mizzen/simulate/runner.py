@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +26,9 @@ from mizzen.simulate import mesh as meshes
 from mizzen.simulate.mesh import Workload
 from mizzen.simulate.provenance import RouteOrigin, config_path_index, route_origin, tag_resources
 from mizzen.simulate.walker import Request, Result, Walker
-from mizzen.translate import translate
+from mizzen.translate import sharing, translate
 from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources
+from mizzen.translate.scope import Scope, build_scope
 
 
 @dataclass(frozen=True)
@@ -281,22 +282,46 @@ class _Senders:
         self.plan = plan
         self.upstreams = upstreams
         self._out: dict[tuple[str, str], tuple[Proxy, ProxyResources, Walker]] = {}
+        self._translations = Translations(plan.mesh)
         self._tagged: dict[tuple[str, str], ProxyResources] = {}
         tagged, self.vss = tag_resources(plan.resources)
-        self._tagged_mesh = meshes.snapshot(tagged, plan.mesh.mesh)
+        self._tagged_resources = tagged
+        self._tagged_translations: Translations | None = None
         self.find_vs = config_path_index(self.vss)
 
     def get(self, w: Workload) -> tuple[Proxy, ProxyResources, Walker]:
         if w.key not in self._out:
             proxy = meshes.gateway_proxy(w) if w.gateway else meshes.sidecar_proxy(w, self.upstreams.get(w.key, []))
-            res = translate(proxy, self.plan.mesh)
+            res = self._translations.translate(proxy)
             self._out[w.key] = (proxy, res, Walker(res))
         return self._out[w.key]
 
     def tagged(self, w: Workload) -> ProxyResources:
+        if self._tagged_translations is None:  # only when a case needs rule provenance
+            self._tagged_translations = Translations(meshes.snapshot(self._tagged_resources, self.plan.mesh.mesh))
         if w.key not in self._tagged:
-            self._tagged[w.key] = translate(self.get(w)[0], self._tagged_mesh)
+            self._tagged[w.key] = self._tagged_translations.translate(self.get(w)[0])
         return self._tagged[w.key]
+
+
+class Translations:
+    """``translate`` for many proxies of one mesh, sharing what sidecars of the same scope share, as the
+    control plane does (:mod:`mizzen.translate.sharing`): the result equals ``translate(proxy, mesh)``."""
+
+    def __init__(self, mesh: MeshSnapshot) -> None:
+        self.mesh = mesh
+        self.selectors = sharing.label_selectors(mesh)
+        self._shared: dict[Hashable, tuple[Scope, ProxyResources]] = {}
+
+    def translate(self, proxy: Proxy) -> ProxyResources:
+        key = sharing.sharing_key(proxy, self.mesh, self.selectors)
+        if key is None:
+            return translate(proxy, self.mesh)
+        if key not in self._shared:
+            scope = build_scope(proxy, self.mesh)
+            self._shared[key] = (scope, sharing.shared_resources(proxy, self.mesh, scope))
+        scope, shared = self._shared[key]
+        return sharing.merge(shared, sharing.local_resources(proxy, self.mesh, dataclasses.replace(scope, proxy=proxy)))
 
 
 def _targets(plan: Plan) -> tuple[list[Target], _Senders]:

@@ -287,3 +287,22 @@ def test_tcp_weights_and_tls_sni_through_upstream_listeners(run_tests: Run) -> N
     assert v["tcp"] == v["sni"] == v["other"] == []
     db, tlsy = "outbound|5432||db.default.svc.cluster.local", "outbound|443||tlsy.default.svc.cluster.local"
     assert v["wrong"] == [f"cluster: expected {db}, got {tlsy}"]
+
+
+def test_shared_translations_equal_translate() -> None:
+    """The runner's per-scope sharing gives exactly translate()'s output, upstream listeners included."""
+    from mizzen.samples.bookinfo.paths import networking_file, platform_file
+    from mizzen.simulate import inputs
+    from mizzen.simulate import mesh as meshes
+    from mizzen.simulate.runner import Translations
+    from mizzen.translate import translate
+
+    found = inputs.read_files([str(platform_file()), str(networking_file("destination-rule-all")),
+                               str(networking_file("virtual-service-reviews-test-v2"))], [])  # fmt: skip
+    entries = [meshes.workload_entry(meshes.Workload(f"r{i}", "default", {"app": "reviews", "version": v}), i)
+               for i, v in enumerate(("v1", "v2"))]  # fmt: skip
+    mesh = meshes.snapshot([*found.config, *entries], MeshConfig())
+    shared = Translations(mesh)
+    for w in (meshes.Workload("a", "default", {"app": "a"}), meshes.Workload("b", "default", {"app": "b"})):
+        for proxy in (meshes.sidecar_proxy(w), meshes.sidecar_proxy(w, [("reviews", 9080)])):
+            assert shared.translate(proxy) == translate(proxy, mesh)
