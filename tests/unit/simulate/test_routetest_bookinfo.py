@@ -64,3 +64,18 @@ def test_a_wrong_expectation_on_bookinfo_fails_precisely(tmp_path: Path) -> None
         line.startswith("built from VirtualService default/reviews spec.http[0].match[0]") and rule in line
         for line in case.explanation
     )
+
+
+def test_readme_example_passes(tmp_path: Path) -> None:
+    """The RouteTest shown in README's "Testing your routing in CI" passes on the request-routing step."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Testing your routing in CI", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "readme.yaml"
+    path.write_text(example)
+    config = [str(platform_file()), *(str(networking_file(n)) for n in STEPS["request-routing.yaml"])]
+    found = inputs.read_files(config, [str(path)])
+    plan, report = runner.prepare(found.config, found.tests, MeshConfig())
+    assert plan is not None, [str(v) for v in report.errors]
+    run = runner.run(plan)
+    assert [c.name for c in run.cases] == ["jason sees v2", "everyone else"] and run.passed
