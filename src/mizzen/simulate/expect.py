@@ -23,7 +23,7 @@ from mizzen.simulate.spec import (
     RetriesExpect,
     RewriteExpect,
 )
-from mizzen.simulate.walker import Result, percent
+from mizzen.simulate.walker import Result, fault_text, percent
 from mizzen.translate.names import parse_outbound_cluster
 
 
@@ -202,8 +202,6 @@ def _fault(_e: Expect, raw: Any, r: Result, _ctx: Context) -> str | None:
 
 
 def _fault_text(fault: Mapping[str, Any]) -> str:
-    from mizzen.simulate.walker import fault_text
-
     return fault_text(fault) if fault else "no fault"
 
 
