@@ -47,6 +47,8 @@ class Source:
     not_ip_blocks: tuple[str, ...] = fld(())
     remote_ip_blocks: tuple[str, ...] = fld(())
     not_remote_ip_blocks: tuple[str, ...] = fld(())
+    trust_domains: tuple[str, ...] = fld(())
+    not_trust_domains: tuple[str, ...] = fld(())
 
 
 @dataclass(frozen=True)
