@@ -133,6 +133,13 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2701", "InvalidMtls", "error", "PeerAuthentication port-level mTLS without a selector or with bad ports."),
     Code("MZ2702", "InvalidAuthorizationRule", "error", "An AuthorizationPolicy rule that Istio rejects."),
     Code("MZ2703", "InvalidJwtRule", "error", "A RequestAuthentication JWT rule that Istio rejects."),
+    # MZ278x: what Istio enforces and Mizzen cannot (never accepted silently)
+    Code("MZ2781", "CustomActionNotSupported", "error", "AuthorizationPolicy action CUSTOM: Mizzen has no ext_authz."),
+    Code("MZ2782", "JwksNotResolvable", "error", "A JWT rule without jwks or jwksUri (OpenID discovery is not done)."),
+    Code("MZ2783", "JwksUriNotInMesh", "warning", "A jwksUri no mesh service serves: every token will be rejected."),
+    Code(
+        "MZ2784", "UpstreamTlsNotApplied", "warning", "DestinationRule TLS Istio does not apply: traffic is plaintext."
+    ),
     # -- Kubernetes core kinds ----------------------------------------------------------------
     Code("MZ2801", "InvalidServicePort", "error", "A Service port without number, duplicated or badly named."),
     Code("MZ2802", "ServicePortNaming", "warning", "A Service port name that does not follow Istio's protocol naming."),
