@@ -74,6 +74,7 @@ class Request:
     destination_ip: str = "127.0.0.1"
     sni: str = ""
     token: Token | None = None
+    metadata: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # set by earlier filters
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,7 @@ def _payload(config: Mapping[str, object], request: Request) -> Mapping[str, obj
 
 
 def _run(filters: Sequence[JSON], request: Request, peer: Peer, http: bool) -> Decision:
-    metadata: dict[str, Mapping[str, object]] = {}
+    metadata: dict[str, Mapping[str, object]] = dict(request.metadata)
     shadows: list[Shadow] = []
     logged: list[str] = []
     for i, f in enumerate(filters):
