@@ -3,10 +3,12 @@ them for one inbound port, and proto parsing of what they return."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 
 import envoy.extensions.filters.http.jwt_authn.v3.config_pb2
 import envoy.extensions.filters.http.rbac.v3.rbac_pb2
+import envoy.extensions.filters.http.router.v3.router_pb2
 import envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2
 import envoy.extensions.filters.network.rbac.v3.rbac_pb2
 import envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2
@@ -92,8 +94,9 @@ def decide(text: str, request: Request, peer: Peer | None = None, **kw: object) 
 
 
 def parse(message: type[Message], value: Mapping[str, object]) -> Message:
-    """Parse proto-JSON into an Envoy message (unknown fields and bad types raise)."""
-    return json_format.ParseDict(dict(value), message())
+    """Parse proto-JSON into an Envoy message (unknown fields and bad types raise). The value is copied:
+    protobuf's parser reorders ``@type`` keys in place."""
+    return json_format.ParseDict(copy.deepcopy(dict(value)), message())
 
 
 def parse_filter(value: Mapping[str, object], *, tcp: bool = False) -> Message:
