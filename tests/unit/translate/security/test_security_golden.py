@@ -41,6 +41,7 @@ from mizzen.translate.security.upstream import UpstreamTarget, client_tls_for, u
 HERE = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in HERE.iterdir() if (p / "input.yaml").exists())
 ROOT = "istio-system"
+T_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 APP = {"name": "app", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 TCP = {
     "name": "envoy.filters.network.tcp_proxy",
@@ -67,7 +68,7 @@ def _inbound(case: dict[str, Any], text: str) -> dict[str, Any]:
             hcm = {
                 "name": "envoy.filters.network.http_connection_manager",
                 "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "@type": T_HCM,
                     "stat_prefix": "inbound",
                     "route_config": {},
                     "http_filters": [*http, APP],
