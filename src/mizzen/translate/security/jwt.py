@@ -18,6 +18,7 @@ every token is rejected (fail closed, flagged by :func:`mizzen.config.enforceabl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 from mizzen.config.enforceable import jwks_host
@@ -30,7 +31,19 @@ from mizzen.translate.security.policy import JSON, Policy
 ClusterLookup = Callable[[str, int], "str | None"]
 """(host, port) -> the outbound cluster serving it in this proxy's scope, or ``None``."""
 
-NO_KEYS = '{"keys":[]}'
+# An RSA public key whose private half was generated for Mizzen and discarded at once: no token can
+# be signed for it. Envoy rejects an empty key set (the listener would be NACKed), so a rule whose keys
+# Mizzen cannot read gets this one and every token of its issuer fails with 401 (fail closed).
+_NO_PRIVATE_KEY_N = (
+    "peTKkLSjv7HWT5xQVk8AwxRqpJAwEKYw6f-0OpM8SSJydoA_FvS6KBVAoZQImwlCLHOnPCeqGDDJp9jX7x8W-0sh5EC1ThTL"
+    "ISiNnwtOybmHlWRidBRj58q3-ayiji0rQenPC-YBpS144O36iL6CvfnpJJzRk4uy8pFlu2iC5-y5MPPeW-fBY3onCD3txiEb"
+    "Gj2rqGdsKtrkW9LmyafiZB62QDNZDbtlYboNRr_2DaBPTS5qlPvC-St71Z4xQW7Aa8fDAWptTYJOrFOMiblbsBQt_ni1mC-Z"
+    "IyqyN85OnFEcGz0ospkg9BJBpNZLPDN0IQvN6v3f_AqoN-caSCn5NQ"
+)
+NO_KEYS = json.dumps(
+    {"keys": [{"kty": "RSA", "alg": "RS256", "kid": "mizzen-no-private-key", "e": "AQAB", "n": _NO_PRIVATE_KEY_N}]},
+    separators=(",", ":"),
+)
 """A key set no token verifies against: used when a rule has no key source Mizzen can read."""
 
 
