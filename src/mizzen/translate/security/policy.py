@@ -16,6 +16,7 @@ from typing import Generic, Literal, TypeVar
 from mizzen.config.models import spec_as
 from mizzen.config.models.common import LabelSelector
 from mizzen.config.resource import Resource
+from mizzen.config.schema import build
 
 JSON = dict[str, object]
 """An Envoy v3 message in proto-JSON form (snake_case fields, ``@type`` on embedded ``Any``)."""
@@ -46,6 +47,20 @@ def policies_of(resources: Iterable[Resource], model: type[S]) -> tuple[Policy[S
     return tuple(
         Policy(namespace=r.namespace, name=r.name, spec=spec_as(r, model), annotations=dict(r.metadata.annotations))
         for r in resources
+    )
+
+
+def policy_from_json(obj: Mapping[str, object], model: type[S]) -> Policy[S]:
+    """A policy from its Kubernetes JSON form (``metadata``/``spec``, as the HTTP API returns it), for
+    callers that hold documents rather than stored resources (``describe``)."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    annotations = meta.get("annotations")
+    return Policy(
+        namespace=str(meta.get("namespace") or "default"),
+        name=str(meta.get("name") or ""),
+        spec=build(model, obj.get("spec")),
+        annotations={str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, Mapping) else {},
     )
 
 
