@@ -195,6 +195,8 @@ class Ports:
     via_auto_sidecar: int
     via_auto_plain: int
     via_wrong_san: int
+    permissive_authn: int
+    via_permissive: int
 
 
 def server_bootstrap(ports: Ports, server: Credential, ca: CA, jwks_port: int, signer: Signer, echo: int) -> JSON:
@@ -235,6 +237,13 @@ def server_bootstrap(ports: Ports, server: Credential, ca: CA, jwks_port: int, s
             inbound_filter_chains("PERMISSIVE", "HTTP", [hcm([])], name="permissive", trust_domains=td),
         ),
         listener(
+            "permissive_authn",
+            ports.permissive_authn,
+            inbound_filter_chains(
+                "PERMISSIVE", "HTTP", [hcm(list(http_rbac_filters(strict, ctx).filters))], name="pa", trust_domains=td
+            ),
+        ),
+        listener(
             "policies",
             ports.policies,
             inbound_filter_chains("DISABLE", "HTTP", [hcm(policies)], name="policies", trust_domains=td),
@@ -271,12 +280,14 @@ def client_bootstrap(ports: Ports, client: Credential, ca: CA) -> JSON:
         cluster("auto_sidecar", ports.strict, auto, sidecar),
         cluster("auto_plain", ports.strict, auto),
         cluster("wrong_san", ports.strict, wrong),
+        cluster("dr_permissive", ports.permissive_authn, dr),
     ]
     listeners = [
         proxy_listener("via_dr", ports.via_dr, "dr"),
         proxy_listener("via_auto_sidecar", ports.via_auto_sidecar, "auto_sidecar"),
         proxy_listener("via_auto_plain", ports.via_auto_plain, "auto_plain"),
         proxy_listener("via_wrong_san", ports.via_wrong_san, "wrong_san"),
+        proxy_listener("via_permissive", ports.via_permissive, "dr_permissive"),
     ]
     return static_sds(
         {"static_resources": {"listeners": listeners, "clusters": clusters, "secrets": secrets(client, ca.pem)}}
@@ -358,7 +369,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     echo = TcpEchoServer(("127.0.0.1", free_port()), "echo")
     for srv in (jwks, echo):
         threading.Thread(target=srv.serve_forever, daemon=True).start()
-    ports = Ports(*(free_port() for _ in range(9)))
+    ports = Ports(*(free_port() for _ in range(11)))
     server = start_envoy(
         server_bootstrap(ports, ca.workload(HTTPBIN_ID), ca, jwks.server_address[1], signer_a, echo.server_address[1]),
         tmp,
@@ -366,9 +377,22 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     )
     client = start_envoy(client_bootstrap(ports, ca.workload(SLEEP_ID), ca), tmp, "client")
     try:
-        for port in (ports.strict, ports.permissive, ports.policies, ports.strict_tcp, ports.plain_tcp):
+        for port in (
+            ports.strict,
+            ports.permissive,
+            ports.permissive_authn,
+            ports.policies,
+            ports.strict_tcp,
+            ports.plain_tcp,
+        ):
             wait_listening(port, server, tmp / "server.log")
-        for port in (ports.via_dr, ports.via_auto_sidecar, ports.via_auto_plain, ports.via_wrong_san):
+        for port in (
+            ports.via_dr,
+            ports.via_auto_sidecar,
+            ports.via_auto_plain,
+            ports.via_wrong_san,
+            ports.via_permissive,
+        ):
             wait_listening(port, client, tmp / "client.log")
         yield Mesh(ports, ca, foreign, signer_a, signer_b, tmp)
     finally:
@@ -446,6 +470,13 @@ def test_permissive_accepts_plaintext_and_mtls(mesh: Mesh) -> None:
     assert (
         get(mesh.ports.permissive, verify=tls_context(mesh.ca, mesh.ca.workload(SLEEP_ID), mesh.tmp)).status_code == 200
     )
+
+
+def test_sidecar_to_permissive_uses_the_mtls_chain(mesh: Mesh) -> None:
+    """A client sidecar's ISTIO_MUTUAL ALPN selects PERMISSIVE's mTLS chain (its identity passes RBAC);
+    a plaintext client is accepted there too but, without an identity, denied by the same RBAC."""
+    assert get(mesh.ports.via_permissive).status_code == 200
+    assert get(mesh.ports.permissive_authn).status_code == 403
 
 
 def test_client_sidecar_originates_istio_mtls(mesh: Mesh) -> None:
