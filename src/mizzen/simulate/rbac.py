@@ -7,6 +7,9 @@ It reads only the Envoy filter configs the translator built (``envoy.filters.htt
     d = evaluate_http(filters, Request(method="GET", path="/productpage"), Peer.spiffe("default", "sleep"))
     assert d.allowed and d.policy == "ns[default]-policy[allow-get]-rule[0]"
 
+or on a whole inbound listener (:func:`evaluate_listener`), which first picks the filter chain the TLS
+inspector would - so a plaintext client of a STRICT port is refused before any policy runs.
+
 Theory of operation
 -------------------
 Filters run in order. jwt_authn verifies the request's token against its providers' requirement
@@ -30,6 +33,8 @@ from dataclasses import dataclass, field
 import re2
 
 JSON = Mapping[str, object]
+HCM = "envoy.filters.network.http_connection_manager"
+MESH_ALPN = ("istio-peer-exchange", "istio")  # what a client sidecar's ISTIO_MUTUAL offers
 JWT_FILTER = "envoy.filters.http.jwt_authn"
 RBAC_HTTP = "envoy.filters.http.rbac"
 RBAC_NETWORK = "envoy.filters.network.rbac"
@@ -394,3 +399,30 @@ def evaluate_http(filters: Sequence[JSON], request: Request, peer: Peer | None =
 def evaluate_tcp(filters: Sequence[JSON], connection: Request, peer: Peer | None = None) -> Decision:
     """Run a TCP chain's network RBAC filters on a connection (``allowed`` False: Envoy closes it)."""
     return _run(filters, connection, peer or Peer(), http=False)
+
+
+def _chain_accepts(chain: Mapping[str, object], peer: Peer) -> bool:
+    """Whether Envoy would pick ``chain`` for the peer: a peer with a certificate speaks mTLS with the
+    mesh ALPN (it needs a TLS-terminating chain), one without speaks plaintext."""
+    match = _dict(chain.get("filter_chain_match"))
+    mtls = bool(peer.principal)
+    if str(match.get("transport_protocol", "tls" if mtls else "raw_buffer")) != ("tls" if mtls else "raw_buffer"):
+        return False
+    alpn = [str(a) for a in _list(match.get("application_protocols"))]
+    return not mtls or ("transport_socket" in chain and (not alpn or bool(set(alpn) & set(MESH_ALPN))))
+
+
+def evaluate_listener(listener: JSON, request: Request, peer: Peer | None = None) -> Decision:
+    """Run a whole inbound listener: choose the filter chain as the TLS inspector would, then its HTTP
+    or network security filters. No chain for the peer (plaintext to STRICT, mTLS to DISABLE): refused."""
+    peer = peer or Peer()
+    for chain in (_dict(c) for c in _list(listener.get("filter_chains"))):
+        if not _chain_accepts(chain, peer):
+            continue
+        filters = [_dict(f) for f in _list(chain.get("filters"))]
+        hcm = next((f for f in filters if f.get("name") == HCM), None)
+        if hcm is not None:
+            http_filters = [_dict(f) for f in _list(_dict(hcm.get("typed_config")).get("http_filters"))]
+            return evaluate_http(http_filters, request, peer)
+        return evaluate_tcp(filters, request, peer)
+    return Decision(False, 0, "", None, "no filter chain matches: connection refused")

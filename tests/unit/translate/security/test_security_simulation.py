@@ -5,9 +5,10 @@ documents for AuthorizationPolicy and RequestAuthentication."""
 from __future__ import annotations
 
 import pytest
-from security_fixtures import decide
+from security_fixtures import decide, security_filters
 
-from mizzen.simulate.rbac import Peer, Request, Token
+from mizzen.simulate.rbac import Peer, Request, Token, evaluate_listener
+from mizzen.translate.security.inbound import inbound_filter_chains, inbound_listener_fields
 from mizzen.translate.security.rbac_rules import Context
 
 SLEEP = Peer.spiffe("default", "sleep", ip="10.0.0.5")
@@ -516,3 +517,34 @@ def test_several_issuers() -> None:
     assert decide(docs, Request(token=token(aud="app"))).status == 200
     assert decide(docs, Request()).status == 200
     assert decide(docs, Request(token=Token({"iss": "third"}))).status == 401
+
+
+def _listener(mode: str, protocol: str, policies: str) -> dict[str, object]:
+    """An inbound listener built like part 2 will: the mode's chains around the security filters."""
+    filters = security_filters(policies, tcp=protocol == "TCP")
+    if protocol == "HTTP":
+        filters = [{"name": "envoy.filters.network.http_connection_manager", "typed_config": {"http_filters": filters}}]
+    chains = inbound_filter_chains(mode, protocol, filters, name="l", trust_domains=["cluster.local"])  # type: ignore[arg-type]
+    return {"name": "l", **inbound_listener_fields(chains)}
+
+
+@pytest.mark.parametrize(
+    ("mode", "protocol", "peer", "allowed", "reason"),
+    [
+        ("STRICT", "HTTP", PLAIN, False, "no filter chain matches: connection refused"),
+        ("STRICT", "HTTP", SLEEP, True, "allowed"),
+        ("STRICT", "HTTP", OTHER, False, "RBAC: access denied"),
+        ("PERMISSIVE", "HTTP", PLAIN, False, "RBAC: access denied"),
+        ("PERMISSIVE", "HTTP", SLEEP, True, "allowed"),
+        ("DISABLE", "HTTP", SLEEP, False, "no filter chain matches: connection refused"),
+        ("STRICT", "TCP", PLAIN, False, "no filter chain matches: connection refused"),
+        ("PERMISSIVE", "TCP", SLEEP, True, "allowed"),
+        ("PERMISSIVE", "TCP", OTHER, False, "RBAC: access denied"),
+    ],
+)
+def test_whole_listener(mode: str, protocol: str, peer: Peer, allowed: bool, reason: str) -> None:
+    """The listener's chain choice comes first: plaintext to STRICT and mTLS to DISABLE are refused,
+    then the chain's policies decide (here: only the sleep identity is allowed)."""
+    policy = allow("from: [{source: {principals: [cluster.local/ns/default/sa/sleep]}}]")
+    d = evaluate_listener(_listener(mode, protocol, policy), GET, peer)
+    assert (d.allowed, d.reason) == (allowed, reason)
