@@ -81,9 +81,8 @@ def _trust_domains(ctx: Context) -> list[str]:
 
 def _wild(a: str, pattern: str) -> bool:
     """``pattern`` is ``*suffix`` or ``prefix*`` and ``a`` matches it."""
-    if pattern.startswith("*"):
-        return a.endswith(pattern[1:])
-    return pattern.endswith("*") and a.startswith(pattern[:-1])
+    suffix = pattern.startswith("*") and a.endswith(pattern[1:])
+    return suffix or (pattern.endswith("*") and a.startswith(pattern[:-1]))
 
 
 def _td_matches(td: str, domains: Sequence[str]) -> bool:
