@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, cli_runner, start_controlplane
+from mizzen.testing.postgres import Cluster, PostgresUnavailable, start_cluster
 
 CLIENT_ENV = ("MIZZEN_HOME", "MIZZEN_ADDRESS", "MIZZEN_TOKEN", "MIZZEN_XDS_ADDRESS")
 
@@ -51,3 +53,18 @@ def cp(shared_controlplane: RunningControlPlane) -> RunningControlPlane:
 def mizzen(cp: RunningControlPlane) -> MizzenCli:
     """Run ``mizzen ARGS`` (in-process, click's runner) against a real control plane over HTTP."""
     return cli_runner(cp.env())
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster per session; skipped where it cannot run (an error with CI=true)."""
+    try:
+        cluster = start_cluster()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required with CI=true: {exc}")
+        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from mizzen.config.kinds import by_kind
 from mizzen.config.resource import Metadata, Resource
 
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, NotFound, StoreError
 from .interface import Action, ApplyResult, ChangeEvent, EventType, Key
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,17 @@ def resource_from_json(text: str | dict[str, Any]) -> Resource:
         ),
         spec=doc.get("spec", {}),
     )
+
+
+def event_type(value: str) -> EventType:
+    """A stored event type, checked (a database edited by hand could hold anything)."""
+    if value == "ADDED":
+        return "ADDED"
+    if value == "MODIFIED":
+        return "MODIFIED"
+    if value == "DELETED":
+        return "DELETED"
+    raise StoreError(f"corrupt event type {value!r} in the store")
 
 
 def _same_content(old: Resource, new: Resource) -> bool:
@@ -216,12 +227,20 @@ class StoreBase(ABC):
             while True:
                 # Clear before reading: a commit between the read and the wait still wakes us.
                 waiter[1].clear()
-                for event in self.events_since(last):
+                for event in await self._watch_read(last):
                     last = event.revision
                     yield event
-                await waiter[1].wait()
+                await self._watch_wait(waiter[1])
         finally:
             self._notifier.unregister(waiter)
+
+    async def _watch_read(self, after: int) -> list[ChangeEvent]:
+        """The events a watcher reads after being woken (a networked store overrides this)."""
+        return self.events_since(after)
+
+    async def _watch_wait(self, woken: asyncio.Event) -> None:
+        """Wait until a commit wakes the watcher (a networked store may also wake it periodically)."""
+        await woken.wait()
 
 
 def iter_filtered(resources: Iterable[Resource], kind: str | None, namespace: str | None) -> Iterator[Resource]:

@@ -6,7 +6,9 @@
      ├── NotFound    the object does not exist (HTTP 404)
      ├── Conflict    the object changed since the caller read it (HTTP 409); re-read and retry
      ├── Invalid     the object can never be stored as given (HTTP 422); retrying will not help
-     └── Compacted   a watch asked for history older than the store keeps (HTTP 410); re-list
+     ├── Compacted   a watch asked for history older than the store keeps (HTTP 410); re-list
+     ├── Unavailable the database cannot be reached now (HTTP 503); retry later
+     └── SchemaTooNew the database was migrated by a newer Mizzen; upgrade before using it
 
 Every object error names the kind, namespace and name it is about.
 """
@@ -51,3 +53,19 @@ class Compacted(StoreError):
         self.revision = revision
         self.oldest = oldest
         super().__init__(f"revision {revision} has been compacted; the oldest watchable revision is {oldest}")
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached (connection refused or lost); the operation may be retried."""
+
+
+class SchemaTooNew(StoreError):
+    """The database's schema version is newer than this code knows: it was migrated by a newer Mizzen."""
+
+    def __init__(self, where: str, found: int, known: int) -> None:
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"the store at {where} has schema version {found}, but this Mizzen knows versions up to {known}: "
+            "it was upgraded by a newer Mizzen; upgrade Mizzen (on every replica) before using this database"
+        )

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from mizzen.config.resource import Resource
 
-from .base import DEFAULT_HISTORY, StoreBase, resource_from_json, resource_to_json, utc_now
+from .base import DEFAULT_HISTORY, StoreBase, event_type, resource_from_json, resource_to_json, utc_now
 from .errors import Compacted, NotFound, StoreError
-from .interface import ChangeEvent, EventType, Key
+from .interface import ChangeEvent, Key
 
 log = logging.getLogger(__name__)
 
@@ -144,19 +144,9 @@ class SqliteStore(StoreBase):
             rows = self._conn.execute(
                 "SELECT revision, type, body FROM events WHERE revision > ? ORDER BY revision", (revision,)
             ).fetchall()
-        return [ChangeEvent(int(r), _event_type(t), resource_from_json(b)) for r, t, b in rows]
+        return [ChangeEvent(int(r), event_type(t), resource_from_json(b)) for r, t, b in rows]
 
     def close(self) -> None:
         """Close the database connection."""
         with self._lock:
             self._conn.close()
-
-
-def _event_type(value: str) -> EventType:
-    if value == "ADDED":
-        return "ADDED"
-    if value == "MODIFIED":
-        return "MODIFIED"
-    if value == "DELETED":
-        return "DELETED"
-    raise StoreError(f"corrupt event type {value!r} in the store")

@@ -1,4 +1,4 @@
-"""The ConfigStore contract: every implementation passes the same tests."""
+"""The ConfigStore contract: every implementation (memory, SQLite, PostgreSQL) passes the same tests."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from mizzen.store import (
     NotFound,
     SqliteStore,
 )
+from mizzen.store.postgres import PostgresStore
+from mizzen.testing.postgres import Cluster
 
 VS = "VirtualService"
 
@@ -29,14 +31,18 @@ def vs(name: str, host: str = "reviews", ns: str = "default", **meta: object) ->
     return Resource("networking.istio.io/v1", VS, Metadata(name=name, namespace=ns, **meta), spec)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConfigStore]:
     clock = lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # noqa: E731
     s: ConfigStore
     if request.param == "memory":
         s = MemoryStore(history=50, clock=clock)
-    else:
+    elif request.param == "sqlite":
         s = SqliteStore(tmp_path / "mizzen.db", history=50, clock=clock)
+    else:
+        pg: Cluster = request.getfixturevalue("postgres_cluster")
+        url = pg.url(pg.create_database())
+        s = PostgresStore(url, password_file=pg.password_file, history=50, clock=clock)
     yield s
     s.close()
 
