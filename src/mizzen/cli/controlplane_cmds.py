@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -24,20 +25,56 @@ CONTROLPLANE_HOOKS: list[ControlPlaneHook] = []
 _ADDRESS = click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
 _PORT = click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="HTTP API port.")
 _XDS_PORT = click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="xDS gRPC port.")
+_STORE = click.option(
+    "--store",
+    envvar="MIZZEN_STORE",
+    default=None,
+    metavar="URL",
+    help="postgresql://user@host:port/db (no password: see --store-password-file, PGPASSFILE, PGPASSWORD) "
+    "or a SQLite file; default: mizzen.db in $MIZZEN_HOME.",
+)
+_STORE_PASSWORD_FILE = click.option(
+    "--store-password-file",
+    envvar="MIZZEN_STORE_PASSWORD_FILE",
+    type=click.Path(exists=True, dir_okay=False, resolve_path=True, path_type=Path),
+    default=None,
+    help="A file holding the PostgreSQL password.",
+)
+
+
+def _checked_store(store: str | None) -> str | None:
+    """The --store value, refused early (before any process starts) when no store accepts it."""
+    from mizzen.store import StoreError
+    from mizzen.store.factory import check_spec
+
+    try:
+        check_spec(store)
+    except StoreError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from exc
+    return store
 
 
 @click.command("controlplane")
 @_ADDRESS
 @_PORT
 @_XDS_PORT
-def controlplane(address: str, port: int, xds_port: int) -> None:
+@_STORE
+@_STORE_PASSWORD_FILE
+def controlplane(address: str, port: int, xds_port: int, store: str | None, store_password_file: Path | None) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     from mizzen.controlplane.server import ControlPlaneError
     from mizzen.controlplane.wiring import create_control_plane
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cp = create_control_plane(resolve_home(), address=address, port=port, xds_port=xds_port)
+        cp = create_control_plane(
+            resolve_home(),
+            address=address,
+            port=port,
+            xds_port=xds_port,
+            store_url=_checked_store(store),
+            store_password_file=store_password_file,
+        )
         for hook in CONTROLPLANE_HOOKS:
             hook(cp)
         asyncio.run(cp.run())
@@ -49,12 +86,16 @@ def controlplane(address: str, port: int, xds_port: int) -> None:
 @_ADDRESS
 @_PORT
 @_XDS_PORT
+@_STORE
+@_STORE_PASSWORD_FILE
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for readiness.")
-def up(address: str, port: int, xds_port: int, timeout: float) -> None:
+def up(
+    address: str, port: int, xds_port: int, store: str | None, store_password_file: Path | None, timeout: float
+) -> None:
     """Start the control plane in the background (pid and log in $MIZZEN_HOME)."""
     home = Home(resolve_home())
     try:
-        pid = start_background(home, address, port, xds_port, timeout)
+        pid = start_background(home, address, port, xds_port, timeout, _checked_store(store), store_password_file)
     except ProcessError as exc:
         raise click.ClickException(str(exc)) from exc
     host = f"[{address}]" if ":" in address else address

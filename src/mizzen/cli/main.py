@@ -81,6 +81,10 @@ from mizzen.cli import secret_cmds  # noqa: E402
 
 add_commands(secret_cmds.COMMANDS)
 add_commands(__import__("mizzen.cli.test_cmd", fromlist=["COMMANDS"]).COMMANDS)  # offline: imports simulate
+
+from mizzen.cli import backup_cmds  # noqa: E402
+
+add_commands(backup_cmds.COMMANDS)
 # --- end of integrator block ----------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -33,8 +34,13 @@ class Status:
     ready: bool
 
 
-def controlplane_command(address: str, port: int, xds_port: int) -> list[str]:
-    """The command line of a foreground control plane run by this Python."""
+def controlplane_command(
+    address: str, port: int, xds_port: int, store: str | None = None, store_password_file: Path | None = None
+) -> list[str]:
+    """The command line of a foreground control plane run by this Python (never holding a password)."""
+    store_args = ["--store", store] if store else []
+    if store_password_file is not None:
+        store_args += ["--store-password-file", str(store_password_file)]
     return [
         sys.executable,
         "-m",
@@ -46,10 +52,19 @@ def controlplane_command(address: str, port: int, xds_port: int) -> list[str]:
         str(port),
         "--xds-port",
         str(xds_port),
+        *store_args,
     ]
 
 
-def start_background(home: Home, address: str, port: int, xds_port: int, timeout: float = 30.0) -> int:
+def start_background(
+    home: Home,
+    address: str,
+    port: int,
+    xds_port: int,
+    timeout: float = 30.0,
+    store: str | None = None,
+    store_password_file: Path | None = None,
+) -> int:
     """Start a detached control plane and wait for ``/readyz``; return its pid."""
     existing = running_pid(home)
     if existing is not None:
@@ -58,7 +73,7 @@ def start_background(home: Home, address: str, port: int, xds_port: int, timeout
     env = {**os.environ, "MIZZEN_HOME": str(home.root)}
     with open(home.log_file, "ab") as log_fh:
         proc = subprocess.Popen(
-            controlplane_command(address, port, xds_port),
+            controlplane_command(address, port, xds_port, store, store_password_file),
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=subprocess.STDOUT,

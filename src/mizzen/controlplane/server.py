@@ -30,7 +30,8 @@ from mizzen.controlplane.home import (
 )
 from mizzen.controlplane.metrics import Registry
 from mizzen.controlplane.openapi import build_openapi
-from mizzen.store import ConfigStore, SqliteStore
+from mizzen.store import ConfigStore, StoreError
+from mizzen.store.factory import check_spec, open_store
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class ControlPlane:
         port: int = DEFAULT_PORT,
         xds_port: int = DEFAULT_XDS_PORT,
         store: ConfigStore | None = None,
+        store_url: str | None = None,
+        store_password_file: Path | None = None,
     ) -> None:
         self.home = Home(resolve_home(home))
         self.home.ensure()
@@ -67,7 +70,13 @@ class ControlPlane:
         self.port = port
         self.xds_port = xds_port
         self._owns_store = store is None
-        self.store: ConfigStore = store if store is not None else SqliteStore(self.home.db)
+        try:
+            self.store_description = check_spec(store_url, self.home.db) if store is None else type(store).__name__
+            self.store: ConfigStore = (
+                store if store is not None else open_store(store_url, self.home.db, password_file=store_password_file)
+            )
+        except StoreError as exc:
+            raise ControlPlaneError(f"cannot open the store: {exc}") from exc
         self.metrics = Registry()
         self.auth = Authenticator(self.token)
         self.app = web.Application(
@@ -112,7 +121,13 @@ class ControlPlane:
                 raise
             self._started.append(ext)
         self.ready = True
-        log.info("control plane ready: API %s, xDS port %d, home %s", self.url, self.xds_port, self.home.root)
+        log.info(
+            "control plane ready: API %s, xDS port %d, home %s, store %s",
+            self.url,
+            self.xds_port,
+            self.home.root,
+            self.store_description,
+        )
 
     async def stop(self) -> None:
         """Stop extensions in reverse order, then the API; close the store if we opened it."""

@@ -158,8 +158,17 @@ def create_control_plane(
     address: str = DEFAULT_ADDRESS,
     port: int = DEFAULT_PORT,
     xds_port: int = DEFAULT_XDS_PORT,
+    store_url: str | None = None,
+    store_password_file: Path | None = None,
 ) -> ControlPlane:
     """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry."""
-    cp = ControlPlane(home, address=address, port=port, xds_port=xds_port)
+    cp = ControlPlane(
+        home,
+        address=address,
+        port=port,
+        xds_port=xds_port,
+        store_url=store_url,
+        store_password_file=store_password_file,
+    )
     install(cp)
     return cp

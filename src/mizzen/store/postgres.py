@@ -42,6 +42,7 @@ from mizzen.config.resource import Resource
 
 from .base import DEFAULT_HISTORY, StoreBase, event_type, resource_from_json, resource_to_json, utc_now
 from .errors import Compacted, NotFound, SchemaTooNew, StoreError, Unavailable
+from .factory import is_postgres
 from .interface import ChangeEvent, Key
 from .pg_schema import CREATE_VERSION_TABLE, MIGRATIONS, SCHEMA, VERSION_TABLE, Migration, check_sequence
 
@@ -59,7 +60,6 @@ DEFAULT_POLL_SECONDS = 2.0
 """How often a watcher re-reads the history even without a notification."""
 
 _MIGRATION_LOCK = 0x6D697A7A00000001  # an advisory-lock key of our own ("mizz" + 1)
-_SCHEMES = ("postgresql://", "postgres://")
 
 # Applied unless the URL says otherwise: fail fast when the server is down, notice a dead peer.
 _DEFAULTS = {
@@ -76,14 +76,9 @@ _OBJECTS = f"{SCHEMA}.objects"
 _EVENTS = f"{SCHEMA}.events"
 
 
-def is_postgres_url(spec: str) -> bool:
-    """True for ``postgresql://`` and ``postgres://`` URLs."""
-    return spec.startswith(_SCHEMES)
-
-
 def parse_url(url: str) -> dict[str, str]:
     """The connection parameters of a PostgreSQL URL; raises :class:`StoreError` for one with a password."""
-    if not is_postgres_url(url):
+    if not is_postgres(url):
         raise StoreError("a PostgreSQL store URL starts with postgresql:// (postgresql://user@host:port/db)")
     try:
         params = pg_conninfo.conninfo_to_dict(url)
