@@ -47,13 +47,12 @@ class PostgresUnavailable(Exception):
 
 def find_bin_dir() -> Path:
     """The folder with ``initdb``/``postgres``: ``$MIZZEN_PG_BIN``, Debian's newest version, or ``PATH``."""
-    candidates: list[Path] = []
-    if os.environ.get("MIZZEN_PG_BIN"):
-        candidates.append(Path(os.environ["MIZZEN_PG_BIN"]))
-    if DEBIAN_ROOT.is_dir():
+    explicit = os.environ.get("MIZZEN_PG_BIN")
+    candidates: list[Path] = [Path(explicit)] if explicit else []  # an explicit choice is the only one
+    if not explicit and DEBIAN_ROOT.is_dir():
         versions = [p for p in DEBIAN_ROOT.iterdir() if p.name.isdigit()]
         candidates += [p / "bin" for p in sorted(versions, key=lambda p: int(p.name), reverse=True)]
-    on_path = shutil.which("initdb")
+    on_path = None if explicit else shutil.which("initdb")
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
     for folder in candidates:

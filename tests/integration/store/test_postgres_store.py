@@ -187,8 +187,8 @@ def test_concurrent_writers_get_gapless_ordered_revisions(postgres_cluster: Clus
 
 
 @pytest.fixture
-def own_cluster() -> Iterator[Cluster]:
-    """A cluster of the test's own, which it may stop and start."""
+def own_cluster(postgres_cluster: Cluster) -> Iterator[Cluster]:
+    """A cluster of the test's own, which it may stop and start (skipped like the session's)."""
     with running_cluster() as pg:
         yield pg
 
