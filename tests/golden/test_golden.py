@@ -50,5 +50,16 @@ def test_golden(name: str) -> None:
 
 
 def test_there_are_golden_cases() -> None:
-    """The golden directory holds the representative cases (a lost folder must not pass silently)."""
-    assert {"bookinfo-sidecar", "bookinfo-gateway"} <= set(CASES)
+    """The golden directory holds a case per translator builder (a lost folder must not pass silently)."""
+    assert {
+        "bookinfo-sidecar",
+        "bookinfo-gateway",
+        "routes-sidecar",
+        "delegate-sidecar",
+        "gateway-ports-tls",
+        "tcp-tls-sidecar",
+        "policies-sidecar",
+        "sidecar-scoping",
+        "sidecar-scoping-root",
+        "serviceentry-sidecar",
+    } <= set(CASES)
