@@ -107,7 +107,10 @@ def _client_bootstrap(ports: dict[str, int], log_path: Path) -> dict[str, object
         "@type": HCM_TYPE,
         "stat_prefix": "outbound",
         "codec_type": "AUTO",
-        "access_log": builders.http_access_loggers("outbound", file_path=str(log_path), auth_token=TOKEN),
+        "access_log": [
+            *builders.http_access_loggers("outbound", auth_token=TOKEN),
+            builders.file_access_logger(str(log_path)),
+        ],
         "tracing": builders.tracing_config(100.0, collector_host=f"127.0.0.1:{ports['http']}", auth_token=TOKEN),
         "route_config": {
             "name": "http_proxy",
@@ -141,7 +144,7 @@ def _client_bootstrap(ports: dict[str, int], log_path: Path) -> dict[str, object
         "static_resources": {
             "clusters": [
                 _static_cluster("xds-grpc", ports["als"], http2=True),
-                builders.zipkin_cluster("127.0.0.1", ports["http"]),
+                _static_cluster("zipkin", ports["http"]),
                 _static_cluster(CLUSTER, ports["inbound"]),
             ],
             "listeners": [_listener("outbound", ports["listen"], hcm)],
@@ -155,7 +158,7 @@ def _server_bootstrap(ports: dict[str, int]) -> dict[str, object]:
         "@type": HCM_TYPE,
         "stat_prefix": "inbound_9080",
         "codec_type": "AUTO",
-        "access_log": builders.http_access_loggers("inbound", file_path=None, auth_token=TOKEN),
+        "access_log": builders.http_access_loggers("inbound", auth_token=TOKEN),
         "route_config": {
             "name": "inbound|9080||",
             "virtual_hosts": [

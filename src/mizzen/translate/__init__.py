@@ -23,6 +23,6 @@ Decisions where Mizzen differs from Istio because there are no iptables:
 """
 
 from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources
-from mizzen.translate.translator import TranslationError, build_endpoints, translate
+from mizzen.translate.translator import build_endpoints, translate
 
-__all__ = ["MeshConfig", "MeshSnapshot", "Proxy", "ProxyResources", "TranslationError", "build_endpoints", "translate"]
+__all__ = ["MeshConfig", "MeshSnapshot", "Proxy", "ProxyResources", "build_endpoints", "translate"]

@@ -22,7 +22,7 @@ def access_logs(proxy: Proxy, mesh: MeshConfig, direction: Direction, *, tcp: bo
     loggers: list[JSONDict] = []
     if mesh.access_log_service:
         build = telemetry.tcp_access_loggers if tcp else telemetry.http_access_loggers
-        loggers += build(direction, file_path=None, auth_token=token)
+        loggers += build(direction, auth_token=token)
     if proxy.access_log:
         fmt = mesh.access_log_format or telemetry.ISTIO_DEFAULT_LOG_FORMAT
         loggers.append(telemetry.file_access_logger(proxy.access_log, fmt if fmt.endswith("\n") else fmt + "\n"))

@@ -1,4 +1,4 @@
-"""Pure builders for the telemetry parts of a proxy's config: access loggers, tracing, the zipkin cluster.
+"""Pure builders for the telemetry parts of a proxy's config: access loggers and tracing.
 
 Why the gRPC Access Log Service (ALS) is Mizzen's metrics source: Istio computes its standard metrics
 inside istio-proxy with a stats filter stock Envoy does not have. Stock Envoy's own stats are keyed by
@@ -9,16 +9,14 @@ cluster, route, protocol) and its stream names the reporting Envoy node. Envoy b
 streams them on the existing ``xds-grpc`` cluster, so no extra process or port is needed; the control
 plane does one aggregate update per request.
 
-The translator's HCM / tcp_proxy code calls these builders; they take plain values and return Envoy v3
-proto-JSON dicts.
+:mod:`mizzen.translate.filters` (the HCM and tcp_proxy builders) calls these; they take plain values and
+return Envoy v3 proto-JSON dicts. The zipkin cluster itself is built in :mod:`mizzen.translate.clusters`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Literal
-
-from mizzen.translate.model import MeshConfig, Proxy
 
 Direction = Literal["outbound", "inbound", "gateway"]
 
@@ -47,13 +45,8 @@ _FILE_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAc
 _ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig"
 
 
-def http_access_loggers(
-    proxy_direction: Direction,
-    *,
-    file_path: str | None,
-    auth_token: str | None = None,
-) -> list[dict[str, object]]:
-    """Access loggers for an HTTP connection manager: ALS to the control plane, plus a file log if asked.
+def http_access_loggers(proxy_direction: Direction, *, auth_token: str | None = None) -> list[dict[str, object]]:
+    """The ALS access logger of an HTTP connection manager, streaming to the control plane.
 
     ``auth_token``: the control plane's bearer token, sent as gRPC metadata on the ALS stream (Envoy
     cannot reuse the ADS stream's metadata); omit it when the server exempts the ALS method from auth.
@@ -65,27 +58,16 @@ def http_access_loggers(
         # content type tells gRPC from HTTP; the trace id links a metric to its trace.
         "additional_request_headers_to_log": [PEER_ID_HEADER, "content-type", *TRACE_HEADERS],
     }
-    loggers: list[dict[str, object]] = [{"name": "envoy.access_loggers.http_grpc", "typed_config": config}]
-    if file_path:
-        loggers.append(file_access_logger(file_path))
-    return loggers
+    return [{"name": "envoy.access_loggers.http_grpc", "typed_config": config}]
 
 
-def tcp_access_loggers(
-    proxy_direction: Direction,
-    *,
-    file_path: str | None,
-    auth_token: str | None = None,
-) -> list[dict[str, object]]:
-    """Access loggers for a tcp_proxy filter (pair with :func:`tcp_access_log_options`)."""
+def tcp_access_loggers(proxy_direction: Direction, *, auth_token: str | None = None) -> list[dict[str, object]]:
+    """The ALS access logger of a tcp_proxy filter (pair with :func:`tcp_access_log_options`)."""
     config: dict[str, object] = {
         "@type": _TCP_GRPC_TYPE,
         "common_config": _common_config(proxy_direction, auth_token),
     }
-    loggers: list[dict[str, object]] = [{"name": "envoy.access_loggers.tcp_grpc", "typed_config": config}]
-    if file_path:
-        loggers.append(file_access_logger(file_path))
-    return loggers
+    return [{"name": "envoy.access_loggers.tcp_grpc", "typed_config": config}]
 
 
 def tcp_access_log_options(flush_interval: str = "10s") -> dict[str, object]:
@@ -160,63 +142,6 @@ def tracing_config(
     if tags:
         config["custom_tags"] = [{"tag": k, "literal": {"value": v}} for k, v in sorted(tags.items())]
     return config
-
-
-def zipkin_cluster(address: str, port: int) -> dict[str, object]:
-    """STATIC cluster ``zipkin`` pointing at the span collector (the control plane's HTTP port)."""
-    return {
-        "name": ZIPKIN_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": ZIPKIN_CLUSTER,
-            "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {
-                            "endpoint": {
-                                "address": {
-                                    "socket_address": {"address": address, "port_value": port},
-                                }
-                            }
-                        }
-                    ]
-                }
-            ],
-        },
-    }
-
-
-def hcm_telemetry(
-    proxy: Proxy,
-    mesh: MeshConfig,
-    direction: Direction,
-    *,
-    auth_token: str | None = None,
-) -> dict[str, object]:
-    """The ``access_log`` and (when the mesh has a Zipkin address) ``tracing`` fields of one HCM.
-
-    The file log goes to the proxy's access-log path (node metadata), in the mesh's format or Istio's
-    default; spans carry the proxy's workload and namespace as Istio's literal tags do.
-    """
-    loggers = http_access_loggers(direction, file_path=None, auth_token=auth_token)
-    if proxy.access_log:
-        loggers.append(file_access_logger(proxy.access_log, mesh.access_log_format or ISTIO_DEFAULT_LOG_FORMAT))
-    fields: dict[str, object] = {"access_log": loggers}
-    if mesh.zipkin_address:
-        tags = {"istio.canonical_service": proxy.labels.get("app", proxy.name), "istio.namespace": proxy.namespace}
-        fields["tracing"] = tracing_config(
-            mesh.tracing_sampling, collector_host=mesh.zipkin_address, auth_token=auth_token, tags=tags
-        )
-    return fields
-
-
-def mesh_zipkin_cluster(mesh: MeshConfig) -> dict[str, object] | None:
-    """The ``zipkin`` cluster for ``mesh.zipkin_address`` (``host:port``), or None without tracing."""
-    if not mesh.zipkin_address:
-        return None
-    host, _, port = mesh.zipkin_address.rpartition(":")
-    return zipkin_cluster(host.strip("[]"), int(port))
 
 
 def _common_config(direction: Direction, auth_token: str | None) -> dict[str, object]:

@@ -1,7 +1,8 @@
 """The translator's entry points: ``translate(proxy, mesh)`` and ``build_endpoints(proxy, mesh)``.
 
 Pure and deterministic: no I/O, no clock, no globals; every mapping comes out sorted by name, so the
-same inputs give byte-identical JSON (the xds layer serializes once and shares by content).
+same inputs give byte-identical JSON (the xds layer serializes once and shares by content). Bad config
+raises nothing: like Istio, the translator leaves out what it cannot build.
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ from mizzen.translate.listeners import sidecar_listeners
 from mizzen.translate.model import MeshSnapshot, Proxy, ProxyResources
 from mizzen.translate.scope import build_scope
 from mizzen.translate.vhosts import http_proxy_route_config
-
-
-class TranslationError(Exception):
-    """Base of the translator's errors (none are raised for bad config: Istio degrades instead)."""
 
 
 def translate(proxy: Proxy, mesh: MeshSnapshot) -> ProxyResources:

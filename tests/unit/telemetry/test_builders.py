@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.trace.v3 import zipkin_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.grpc.v3 import als_pb2
@@ -22,9 +21,9 @@ def _hcm(**fields: object) -> hcm.HttpConnectionManager:
 
 def test_http_loggers_parse_and_stream_to_xds_grpc() -> None:
     """HTTP loggers: ALS on xds-grpc with log name mizzen and the direction tag, then the file log."""
-    msg = _hcm(access_log=t.http_access_loggers("outbound", file_path="/tmp/a.log", auth_token="tok"))
+    msg = _hcm(access_log=[*t.http_access_loggers("outbound", auth_token="tok"), t.file_access_logger("/tmp/a.log")])
     assert [a.name for a in msg.access_log] == ["envoy.access_loggers.http_grpc", "envoy.access_loggers.file"]
-    config = t.http_access_loggers("outbound", file_path=None)[0]["typed_config"]
+    config = t.http_access_loggers("outbound")[0]["typed_config"]
     assert isinstance(config, dict)
     common = config["common_config"]
     assert common["log_name"] == "mizzen"
@@ -35,7 +34,7 @@ def test_http_loggers_parse_and_stream_to_xds_grpc() -> None:
 
 def test_file_log_uses_istio_default_format_with_response_flags() -> None:
     """The file log is Istio's default TEXT format, including %RESPONSE_FLAGS%."""
-    file_log = t.http_access_loggers("inbound", file_path="/tmp/a.log")[1]["typed_config"]
+    file_log = t.file_access_logger("/tmp/a.log")["typed_config"]
     assert isinstance(file_log, dict)
     fmt = file_log["log_format"]["text_format_source"]["inline_string"]
     assert fmt.startswith(
@@ -51,7 +50,7 @@ def test_tcp_loggers_and_options_parse() -> None:
         {
             "stat_prefix": "x",
             "cluster": "c",
-            "access_log": t.tcp_access_loggers("inbound", file_path=None),
+            "access_log": t.tcp_access_loggers("inbound"),
             "access_log_options": t.tcp_access_log_options(),
         },
         tcp_proxy_pb2.TcpProxy(),
@@ -67,38 +66,7 @@ def test_tracing_config_parses_with_sampling() -> None:
     assert msg.tracing.custom_tags[0].literal.value == "reviews"
 
 
-def test_zipkin_cluster_parses() -> None:
-    """The zipkin cluster is a STATIC cluster at the given address."""
-    cluster = json_format.ParseDict(t.zipkin_cluster("127.0.0.1", 15014), cluster_pb2.Cluster())
-    assert cluster.name == "zipkin" and cluster.type == cluster_pb2.Cluster.STATIC
-
-
 def test_peer_id_header_overwrites() -> None:
     """The peer header names the node and overwrites any value a client sent."""
     header = t.peer_id_header("sidecar~127.0.0.1~a.default~default.svc.cluster.local")
     assert header["append_action"] == "OVERWRITE_IF_EXISTS_OR_ADD"
-
-
-def test_hcm_telemetry_follows_proxy_and_mesh() -> None:
-    """hcm_telemetry: ALS always, the file log at the proxy's path, tracing only with a Zipkin address."""
-    from mizzen.translate.model import MeshConfig, Proxy
-
-    proxy = Proxy(
-        id="reviews-v1.default",
-        type="sidecar",
-        name="reviews-v1",
-        namespace="default",
-        labels={"app": "reviews"},
-        access_log="/tmp/reviews.log",
-    )
-    plain = t.hcm_telemetry(proxy, MeshConfig(), "inbound")
-    assert "tracing" not in plain and len(plain["access_log"]) == 2  # type: ignore[arg-type]
-    traced = t.hcm_telemetry(
-        proxy, MeshConfig(zipkin_address="127.0.0.1:15014", tracing_sampling=100.0), "outbound", auth_token="tok"
-    )
-    msg = _hcm(**traced)
-    assert msg.tracing.random_sampling.value == 100.0
-    assert {tag.tag for tag in msg.tracing.custom_tags} == {"istio.canonical_service", "istio.namespace"}
-    assert t.mesh_zipkin_cluster(MeshConfig()) is None
-    cluster = t.mesh_zipkin_cluster(MeshConfig(zipkin_address="127.0.0.1:15014"))
-    assert cluster is not None and cluster["name"] == "zipkin"
