@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.cli import configdump as cd
+from mizzen.config.semantics.hosts import fqdn, kube_host
+from mizzen.config.semantics.ports import gateway_listen_port, selects_gateway
+from mizzen.config.semantics.selectors import GATEWAY, POLICY, SERVICE, SUBSET, selects, workload_specific
 
 Obj = Mapping[str, Any]
 SEP = "--------------------"
@@ -51,26 +54,21 @@ def _name(o: Obj) -> str:
     return str(o.get("metadata", {}).get("name", ""))
 
 
-def fqdn(host: str, namespace: str) -> str:
-    """Resolve a short host relative to ``namespace`` the way Istio does: only dot-less names expand."""
-    if "." in host or host.startswith("*"):
-        return host
-    return f"{host}.{namespace}.svc.cluster.local"
-
-
-def _selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
+def _labels(o: Obj) -> Mapping[str, str]:
+    return o.get("metadata", {}).get("labels") or {}
 
 
 def services_for(world: World, labels: Mapping[str, str], namespace: str) -> list[Obj]:
     """Kubernetes Services (same namespace) whose selector matches the labels."""
     return [
-        s for s in world.of("Service") if _ns(s) == namespace and _selects(s.get("spec", {}).get("selector"), labels)
+        s
+        for s in world.of("Service")
+        if _ns(s) == namespace and selects(SERVICE, s.get("spec", {}).get("selector"), labels)
     ]
 
 
 def service_host(svc: Obj) -> str:
-    return f"{_name(svc)}.{_ns(svc)}.svc.cluster.local"
+    return kube_host(_name(svc), _ns(svc))
 
 
 def destination_rule_for(world: World, host: str) -> Obj | None:
@@ -145,7 +143,7 @@ def describe_routes(vs: Obj, host: str, dr: Obj | None, labels: Mapping[str, str
                     if dr
                     else f"Warning: Route to subset {subset} but NO DESTINATION RULE defining subsets!"
                 )
-            elif all(labels.get(k) == v for k, v in sl.items()):
+            elif selects(SUBSET, sl, labels):
                 reaching.append(f"Route to subset {subset}{weight} {cond}".rstrip())
             else:
                 missing.append(f"Route to non-matching subset {subset} for {cond}")
@@ -191,7 +189,7 @@ def describe_destination_rule(dr: Obj, labels: Mapping[str, str]) -> list[str]:
     spec = dr.get("spec", {})
     lines = [f'DestinationRule: {_name(dr)} for "{spec.get("host", "")}"']
     subsets = spec.get("subsets", []) or []
-    match = [s["name"] for s in subsets if all(labels.get(k) == v for k, v in (s.get("labels") or {}).items())]
+    match = [s["name"] for s in subsets if selects(SUBSET, s.get("labels") or {}, labels)]
     other = [s["name"] for s in subsets if s["name"] not in match]
     if subsets and match:
         lines.append(f"   Matching subsets: {','.join(match)}")
@@ -261,7 +259,7 @@ def _gateway_url(world: World, gateway: Obj | None) -> str:
     scheme = "https" if str(server.get("port", {}).get("protocol", "")).upper() == "HTTPS" else "http"
     selector = gateway.get("spec", {}).get("selector") or {}
     for proxy in world.gateways:
-        if _selects(selector, proxy.labels):
+        if selects(GATEWAY, selector, proxy.labels):
             port = _listen_port(world, proxy, number)
             default = 443 if scheme == "https" else 80
             return f"{scheme}://{proxy.address}" + ("" if port == default else f":{port}")
@@ -271,13 +269,13 @@ def _gateway_url(world: World, gateway: Obj | None) -> str:
 def _listen_port(world: World, proxy: GatewayProxy, number: int) -> int:
     """Istio's gateway port translation: a server port that is a port of the gateway's own Service binds
     that port's targetPort."""
-    for svc in world.of("Service"):
-        if _ns(svc) != proxy.namespace or not _selects(svc.get("spec", {}).get("selector"), proxy.labels):
-            continue
-        for p in svc.get("spec", {}).get("ports", []) or []:
-            if p.get("port") == number and isinstance(p.get("targetPort"), int):
-                return int(p["targetPort"])
-    return number
+    ports = [
+        (p.get("port"), p["targetPort"] if isinstance(p.get("targetPort"), int) else None)
+        for svc in world.of("Service")
+        if selects_gateway(_ns(svc), svc.get("spec", {}).get("selector"), _labels(svc), proxy.namespace, proxy.labels)
+        for p in svc.get("spec", {}).get("ports", []) or []
+    ]
+    return gateway_listen_port(number, ports)
 
 
 def describe_workload(world: World, name: str, namespace: str) -> str:
@@ -374,9 +372,10 @@ def _mtls_lines(world: World, labels: Mapping[str, str], namespace: str) -> list
     for scope in ("mesh", "namespace", "workload"):
         for pa in pas:
             sel = (pa.get("spec", {}).get("selector") or {}).get("matchLabels")
-            is_mesh = _ns(pa) == "istio-system" and not sel
-            is_ns = _ns(pa) == namespace and not sel
-            is_wl = _ns(pa) == namespace and sel and _selects(sel, labels)
+            specific = workload_specific(POLICY, sel)
+            is_mesh = _ns(pa) == "istio-system" and not specific
+            is_ns = _ns(pa) == namespace and not specific
+            is_wl = _ns(pa) == namespace and specific and selects(POLICY, sel, labels)
             if {"mesh": is_mesh, "namespace": is_ns, "workload": is_wl}[scope]:
                 m = (pa.get("spec", {}).get("mtls") or {}).get("mode", "UNSET")
                 if m != "UNSET":
@@ -395,11 +394,11 @@ def service_workloads(world: World, name: str, namespace: str) -> list[str]:
     svc = next((s for s in world.of("Service") if _name(s) == name and _ns(s) == namespace), None)
     if svc is None:
         raise LookupError(f'service "{name}" not found in namespace "{namespace}"')
-    selector = svc.get("spec", {}).get("selector") or {}
+    selector = svc.get("spec", {}).get("selector")
     return [
         _name(w)
         for w in world.of("WorkloadEntry")
-        if _ns(w) == namespace and _selects(selector, w.get("spec", {}).get("labels") or {})
+        if _ns(w) == namespace and selects(SERVICE, selector, w.get("spec", {}).get("labels") or {})
     ]
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import Any, Literal, NewType
 
 from mizzen.config.codes import violation
 from mizzen.config.report import Violation
+from mizzen.config.semantics import durations
 
 Duration = NewType("Duration", str)
 """A duration in Istio's syntax (``1h``, ``1.5s``, ``500ms``, ``1m30s``); kept as written."""
@@ -33,9 +33,13 @@ Duration = NewType("Duration", str)
 AnyDuration = NewType("AnyDuration", str)
 """A duration where ``0s`` is meaningful (e.g. a session cookie TTL); no 1ms minimum."""
 
+duration_seconds = durations.seconds
+"""Seconds in an Istio duration string (the shared rule, :func:`mizzen.config.semantics.durations.seconds`)."""
+
+duration_problem = durations.problem
+"""Istio's complaint about a duration string (:func:`mizzen.config.semantics.durations.problem`)."""
+
 _MISSING: Any = object()
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def fld(
@@ -123,36 +127,6 @@ def _is_set(value: Any) -> bool:
 
 
 # -- durations -------------------------------------------------------------------------------------
-
-
-def duration_seconds(text: str) -> float | None:
-    """Seconds in an Istio duration string (``1m30s`` → 90.0), or ``None`` if it does not parse."""
-    body = text.strip()
-    if body.startswith("-") or body.startswith("+"):
-        body = body[1:]
-    if body == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(body):
-        if m.start() != pos:
-            return None
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(body) or not body:
-        return None
-    return -total if text.strip().startswith("-") else total
-
-
-def duration_problem(text: str, *, zero_ok: bool = False) -> str | None:
-    """Istio's complaint about a duration string, or ``None`` when it is acceptable."""
-    seconds = duration_seconds(text)
-    if seconds is None:
-        return f'invalid duration "{text}" (use e.g. 500ms, 1.5s, 2m, 1h)'
-    if seconds < 0 or (seconds < 0.001 - 1e-12 and not (zero_ok and seconds == 0)):
-        return "duration must be greater than 1ms"
-    if abs(round(seconds * 1000) - seconds * 1000) > 1e-6:
-        return "only durations to ms precision are supported"
-    return None
 
 
 # -- schema checking -------------------------------------------------------------------------------

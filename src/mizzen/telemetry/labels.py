@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from envoy.config.core.v3 import address_pb2
 from envoy.data.accesslog.v3 import accesslog_pb2
 
+from mizzen.config.semantics.hosts import resolve
 from mizzen.telemetry.model import UNKNOWN, EndpointIndex, Peer, ServiceRef
 from mizzen.translate.telemetry import DIRECTION_TAG, PEER_ID_HEADER
 
@@ -153,7 +154,7 @@ def outbound_service(cluster: str, authority: str, index: EndpointIndex, namespa
 
     No cluster happens when a filter answered before the router picked one (a fault-injected abort,
     a no-route 404): the authority is then resolved like a Kubernetes name from the client's
-    namespace (``reviews`` -> ``reviews.<ns>.svc.cluster.local``), when the registry has it.
+    namespace (``reviews``, ``reviews.<ns>``, ``reviews.<ns>.svc``), when the registry has it.
     """
     parts = cluster.split("|")
     if len(parts) == 4 and parts[0] == "outbound" and parts[3]:
@@ -163,9 +164,9 @@ def outbound_service(cluster: str, authority: str, index: EndpointIndex, namespa
         return ServiceRef(host or UNKNOWN, cluster, UNKNOWN)
     if not host:
         return ServiceRef()
-    for candidate in (host, f"{host}.{namespace}.svc.cluster.local", f"{host}.svc.cluster.local"):
-        if candidate in index.services:
-            return index.services[candidate]
+    hostname = resolve(host, namespace, index.services)
+    if hostname in index.services:
+        return index.services[hostname]
     return index.service(host)
 
 

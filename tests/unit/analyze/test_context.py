@@ -1,38 +1,14 @@
-"""Host helpers and service lookup shared by the analyzers (Istio's analyzer host rules)."""
+"""Selector printing and service lookup shared by the analyzers (host rules: tests/unit/config/semantics)."""
 
 from __future__ import annotations
 
-import pytest
-
-from mizzen.config.analyze.context import Context, hosts_match, name_of_host, selector_string, to_fqdn
+from mizzen.config.analyze.context import Context, selector_string
 
 from .helpers import resources
 
 
-@pytest.mark.parametrize(
-    ("a", "b", "expected"),
-    [
-        ("foo.com", "foo.com", True),
-        ("*.example.com", "api.example.com", True),
-        ("api.example.com", "*.example.com", True),
-        ("*", "anything.io", True),
-        ("*.a.example.com", "*.example.com", True),
-        ("*.example.com", "example.com", False),
-        ("foo.com", "bar.com", False),
-    ],
-)
-def test_hosts_match(a: str, b: str, expected: bool) -> None:
-    """Wildcard hosts cover their suffixes in either direction; plain hosts must be equal."""
-    assert hosts_match(a, b) is expected
-
-
-def test_fqdn_and_names() -> None:
-    """Short names expand in the given namespace; FQDNs parse back to namespace and name."""
-    assert to_fqdn("default", "reviews") == "reviews.default.svc.cluster.local"
-    assert to_fqdn("default", "api.example.com") == "api.example.com"
-    assert to_fqdn("default", "*") == "*"
-    assert name_of_host("x", "reviews.team.svc.cluster.local") == ("team", "reviews")
-    assert name_of_host("x", "reviews") == ("x", "reviews")
+def test_selector_string() -> None:
+    """A selector prints as Kubernetes prints it, keys sorted."""
     assert selector_string({"version": "v1", "app": "reviews"}) == "app=reviews,version=v1"
 
 

@@ -8,7 +8,7 @@ from mizzen.config import load_text, parse_spec
 from mizzen.config.models import SPEC_MODELS
 from mizzen.config.models.destination_rule import DestinationRule, OutlierDetection
 from mizzen.config.models.virtual_service import HTTPRoute, VirtualService
-from mizzen.config.schema import build, camel, check, duration_problem, duration_seconds, json_names
+from mizzen.config.schema import build, camel, check, json_names
 
 
 def test_camel_case_names() -> None:
@@ -18,38 +18,6 @@ def test_camel_case_names() -> None:
     assert camel("from_") == "from"
     assert "consecutive5xxErrors" in json_names(OutlierDetection)
     assert "mirrorPercentage" in json_names(HTTPRoute)
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("1h", 3600.0), ("1.5s", 1.5), ("500ms", 0.5), ("1m30s", 90.0), ("0s", 0.0), ("250us", 0.00025)],
-)
-def test_duration_parsing(text: str, seconds: float) -> None:
-    """Istio duration strings parse to seconds."""
-    assert duration_seconds(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize(
-    ("text", "problem"),
-    [
-        ("1ms", None),
-        ("0.5ms", "duration must be greater than 1ms"),
-        ("0s", "duration must be greater than 1ms"),
-        ("1.0005s", "only durations to ms precision are supported"),
-        ("5", "invalid duration"),
-        ("five seconds", "invalid duration"),
-        ("-1s", "duration must be greater than 1ms"),
-    ],
-)
-def test_duration_rules(text: str, problem: str | None) -> None:
-    """Durations below 1ms, below ms precision or malformed are reported."""
-    found = duration_problem(text)
-    assert (found is None) if problem is None else (found is not None and found.startswith(problem))
-
-
-def test_zero_allowed_where_meaningful() -> None:
-    """A 0s session-cookie TTL is accepted."""
-    assert duration_problem("0s", zero_ok=True) is None
 
 
 def test_check_reports_unknown_wrong_type_required_and_oneof_together() -> None:

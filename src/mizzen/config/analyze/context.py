@@ -8,70 +8,23 @@ annotation on a Service) is kept as a *scope* in front of the host (``*/host``, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.config.resource import Resource
+from mizzen.config.semantics.hosts import fqdn
+from mizzen.config.semantics.visibility import EXPORT_ALL, EXPORT_LOCAL, export_scopes, service_export_to
 
 from .messages import Message, MessageType
 
-CLUSTER_DOMAIN = "svc.cluster.local"
-EXPORT_ALL = "*"
-EXPORT_LOCAL = "."
 MESH_GATEWAY = "mesh"
-EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
 SUPPRESS_ANNOTATION = "galley.istio.io/analyze-suppress"
-
-_FQDN = re.compile(r"^(.+)\.(.+)\.svc\.cluster\.local$")
-
-
-def to_fqdn(namespace: str, host: str) -> str:
-    """``reviews`` -> ``reviews.<namespace>.svc.cluster.local``; wildcards and dotted names unchanged."""
-    if host.startswith("*") or "." in host:
-        return host
-    return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
-
-
-def name_of_host(default_namespace: str, host: str) -> tuple[str, str]:
-    """(namespace, name) a host refers to: parsed from a Kubernetes FQDN, else a short name in the namespace."""
-    m = _FQDN.match(host)
-    if m:
-        return m.group(2), m.group(1)
-    return default_namespace, host
-
-
-def hosts_match(a: str, b: str) -> bool:
-    """Istio's ``host.Name.Matches``: equal, or one wildcard host covers the other."""
-    if a == b:
-        return True
-    a_wild, b_wild = a.startswith("*"), b.startswith("*")
-    if a_wild and b_wild:
-        shorter, longer = sorted((a[1:], b[1:]), key=len)
-        return longer.endswith(shorter)
-    if a_wild:
-        return b.endswith(a[1:])
-    if b_wild:
-        return a.endswith(b[1:])
-    return False
 
 
 def selector_string(labels: Mapping[str, str]) -> str:
     """A label selector as Kubernetes prints it: ``app=reviews,version=v1`` (keys sorted)."""
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
-
-
-def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    """True when every selector label is present with the same value (an empty selector selects all)."""
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
-def export_scopes(export_to: Sequence[str], namespace: str) -> set[str]:
-    """The namespaces (or ``*``) a resource is visible in."""
-    if not export_to or EXPORT_ALL in export_to:
-        return {EXPORT_ALL}
-    return {namespace if e == EXPORT_LOCAL else e for e in export_to}
 
 
 @dataclass(frozen=True)
@@ -168,25 +121,24 @@ class Context:
             scopes = export_scopes([str(e) for e in spec_list(se.spec.get("exportTo"))], se.namespace)
             for h in hosts:
                 for scope in scopes:
-                    self.services[f"{scope}/{to_fqdn(se.namespace, h)}"] = svc
+                    self.services[f"{scope}/{fqdn(h, se.namespace)}"] = svc
         for s in self.of("Service"):
             ports = tuple(_service_port(p) for p in spec_list(s.spec.get("ports")) if isinstance(p, Mapping))
-            host = to_fqdn(s.namespace, s.name)
+            host = fqdn(s.name, s.namespace)
             svc = MeshService(s, (host,), ports, dict(spec_map(s.spec.get("selector"))))
-            anno = s.metadata.annotations.get(EXPORT_TO_ANNOTATION, "")
-            scopes = {s.namespace if e == EXPORT_LOCAL else e for e in anno.split(",")} if anno else {EXPORT_ALL}
+            scopes = export_scopes(service_export_to(s.metadata.annotations), s.namespace)
             for scope in scopes:
                 self.services[f"{scope}/{host}"] = svc
 
     def find_service(self, source_ns: str, export_to: Iterable[str], host: str) -> MeshService | None:
         """The service a host names, as seen from ``source_ns`` (Istio's ``GetDestinationHost``)."""
-        fqdn = to_fqdn(source_ns, host)
-        hit = self.services.get(f"{EXPORT_ALL}/{fqdn}")
+        full = fqdn(host, source_ns)
+        hit = self.services.get(f"{EXPORT_ALL}/{full}")
         if hit:
             return hit
         scopes = [source_ns if e == EXPORT_LOCAL else e for e in export_to] or [source_ns]
         for scope in scopes:
-            hit = self.services.get(f"{scope}/{fqdn}")
+            hit = self.services.get(f"{scope}/{full}")
             if hit:
                 return hit
         bare = host.removeprefix("*")

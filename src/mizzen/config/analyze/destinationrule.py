@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mizzen.config.resource import Resource
+from mizzen.config.semantics.selectors import subset_of
 
 from . import messages as m
-from .context import Context, selects, spec_list, spec_map
+from .context import Context, spec_list, spec_map
 
 _VERIFYING_MODES = ("SIMPLE", "MUTUAL")
 
@@ -32,7 +33,7 @@ def analyze_hosts_and_subsets(ctx: Context) -> None:
         for i, subset in enumerate(spec_list(dr.spec.get("subsets"))):
             subset = spec_map(subset)
             selector = {**svc.selector, **{str(k): str(v) for k, v in spec_map(subset.get("labels")).items()}}
-            if not any(selects(selector, w.labels) for w in ctx.workloads):
+            if not any(subset_of(selector, w.labels) for w in ctx.workloads):
                 ctx.report(m.DR_SUBSET_NOT_SELECT_PODS, dr, str(subset.get("name", "")), path=f"spec.subsets[{i}].name")
 
 

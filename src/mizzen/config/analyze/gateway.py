@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from mizzen.config.resource import Resource
+from mizzen.config.semantics.hosts import hosts_intersect
+from mizzen.config.semantics.selectors import GATEWAY, SERVICE, selects
 
 from . import messages as m
-from .context import Context, hosts_match, selector_string, selects, spec_list, spec_map
+from .context import Context, selector_string, spec_list, spec_map
 
 
 def _selector(gw: Resource) -> dict[str, str]:
@@ -45,7 +47,7 @@ def analyze_conflicting_gateways(ctx: Context) -> None:
             others = [
                 name
                 for name, other_hosts in table[(sel, port)].items()
-                if name != me and any(hosts_match(h, o) for h in hosts for o in other_hosts)
+                if name != me and any(hosts_intersect(h, o) for h in hosts for o in other_hosts)
             ]
             if others:
                 ctx.report(
@@ -64,7 +66,7 @@ def analyze_gateway_workloads(ctx: Context) -> None:
     for gw in ctx.of("Gateway"):
         selector = _selector(gw)
         sel = selector_string(selector)
-        matching = [w.labels for w in ctx.workloads if selects(selector, w.labels)]
+        matching = [w.labels for w in ctx.workloads if selects(GATEWAY, selector, w.labels)]
         if ctx.pod_workloads_known and not matching:
             first = sorted(selector)[0] if selector else ""
             ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, gw, "selector", m.quote(sel), path=f"spec.selector.{first}")
@@ -86,7 +88,7 @@ def _service_ports(ctx: Context, label_sets: list[Mapping[str, str]]) -> set[int
     ports: set[int] = set()
     for svc in ctx.of("Service"):
         selector = spec_map(svc.spec.get("selector"))
-        if not selector or not any(selects(selector, labels) for labels in label_sets):
+        if not any(selects(SERVICE, selector, labels) for labels in label_sets):
             continue
         found = True
         for p in spec_list(svc.spec.get("ports")):

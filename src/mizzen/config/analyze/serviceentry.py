@@ -4,9 +4,10 @@ different protocols by several ServiceEntries (IST0177)."""
 from __future__ import annotations
 
 from mizzen.config.resource import Resource
+from mizzen.config.semantics.visibility import EXPORT_ALL, export_scopes
 
 from . import messages as m
-from .context import EXPORT_ALL, Context, export_scopes, spec_list, spec_map
+from .context import Context, spec_list, spec_map
 
 
 def analyze_addresses(ctx: Context) -> None:

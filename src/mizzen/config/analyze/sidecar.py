@@ -4,9 +4,10 @@ workload (IST0110) and selectors that select no workload (IST0101)."""
 from __future__ import annotations
 
 from mizzen.config.resource import Resource
+from mizzen.config.semantics.selectors import SIDECAR, selects
 
 from . import messages as m
-from .context import Context, selector_string, selects, spec_map
+from .context import Context, selector_string, spec_map
 
 
 def _selector(sc: Resource) -> dict[str, str]:
@@ -39,10 +40,10 @@ def analyze_selectors(ctx: Context) -> None:
             continue
         found = False
         for we in entries:
-            if we.namespace == sc.namespace and selects(selector, spec_map(we.spec.get("labels"))):
+            if we.namespace == sc.namespace and selects(SIDECAR, selector, spec_map(we.spec.get("labels"))):
                 found = True
                 per_entry.setdefault((we.namespace, we.name), []).append(sc)
-        found = found or any(w.namespace is None and selects(selector, w.labels) for w in ctx.workloads)
+        found = found or any(w.namespace is None and selects(SIDECAR, selector, w.labels) for w in ctx.workloads)
         if not found:
             first = sorted(selector)[0]
             ctx.report(

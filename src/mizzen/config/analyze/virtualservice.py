@@ -8,19 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mizzen.config.resource import Resource
+from mizzen.config.semantics.hosts import fqdn, hosts_intersect, name_of_host
+from mizzen.config.semantics.visibility import export_scopes
 
 from . import messages as m
-from .context import (
-    MESH_GATEWAY,
-    Context,
-    MeshService,
-    export_scopes,
-    hosts_match,
-    name_of_host,
-    spec_list,
-    spec_map,
-    to_fqdn,
-)
+from .context import MESH_GATEWAY, Context, MeshService, spec_list, spec_map
 
 
 @dataclass(frozen=True)
@@ -92,15 +84,15 @@ def analyze_destination_subsets(ctx: Context) -> None:
     """IST0101 ``host+subset in destinationrule``: a routed subset that no DestinationRule defines."""
     defined: set[tuple[str, str, str]] = set()
     for dr in ctx.of("DestinationRule"):
-        host = to_fqdn(dr.namespace, str(dr.spec.get("host", "")))
-        ns, name = name_of_host(dr.namespace, host)
+        host = fqdn(str(dr.spec.get("host", "")), dr.namespace)
+        ns, name = name_of_host(host, dr.namespace)
         for subset in spec_list(dr.spec.get("subsets")):
             defined.add((ns, name, str(spec_map(subset).get("name", ""))))
     for vs in ctx.of("VirtualService"):
         for d in destinations(vs):
             if not d.subset:
                 continue
-            ns, name = name_of_host(vs.namespace, d.host)
+            ns, name = name_of_host(d.host, vs.namespace)
             if (ns, name, d.subset) not in defined:
                 what = "mirror+subset in destinationrule" if d.mirror else "host+subset in destinationrule"
                 ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, vs, what, m.quote(f"{d.host}+{d.subset}"), path=d.path)
@@ -140,7 +132,7 @@ def analyze_gateways(ctx: Context) -> None:
             if not ctx.exists("Gateway", ns, name):
                 ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, vs, "gateway", m.quote(ref), path=path)
             gw_hosts = _gateway_hosts(ctx, ns, name, vs.namespace)
-            if not any(hosts_match(g, h) for g in gw_hosts for h in vs_hosts):
+            if not any(hosts_intersect(g, h) for g in gw_hosts for h in vs_hosts):
                 ctx.report(
                     m.VS_HOST_NOT_FOUND_IN_GATEWAY,
                     vs,
@@ -164,7 +156,7 @@ def analyze_mesh_gateway_hosts(ctx: Context) -> None:
             continue
         for scope in sorted(export_scopes(_export_to(vs), vs.namespace)):
             for h in spec_list(vs.spec.get("hosts")):
-                by_host.setdefault(f"{scope}/{to_fqdn(vs.namespace, str(h))}", []).append(vs)
+                by_host.setdefault(f"{scope}/{fqdn(str(h), vs.namespace)}", []).append(vs)
     for scoped, group in by_host.items():
         if len(group) < 2:
             continue

@@ -26,7 +26,7 @@ from mizzen.config.models.virtual_service import (
 from mizzen.config.resource import Resource
 from mizzen.config.rules import common
 from mizzen.config.rules.common import Found
-from mizzen.config.schema import duration_seconds
+from mizzen.config.semantics.durations import seconds as duration_seconds
 
 MESH = "mesh"
 GRPC_STATUS = frozenset(
