@@ -27,6 +27,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mizzen.config.models import Typed, parse
 from mizzen.config.resource import Resource
 from mizzen.controlplane.pusher import PushQueue, PushRequest
 from mizzen.registry import Registry
@@ -45,17 +46,18 @@ REGISTRY_KINDS = frozenset({"Service", "ServiceEntry", "WorkloadEntry"})
 ENDPOINT_ONLY_KINDS = frozenset({"WorkloadEntry"})
 
 
-def _order(r: Resource) -> tuple[str, str, str]:
+def _order(r: Typed[object]) -> tuple[str, str, str]:
     return (r.metadata.creation_timestamp, r.metadata.namespace, r.metadata.name)
 
 
 class MeshState:
-    """Config resources by kind plus the incremental registry; produces immutable MeshSnapshots."""
+    """Config resources by kind, each parsed once into its typed model, plus the incremental registry;
+    produces immutable MeshSnapshots."""
 
     def __init__(self, mesh_config: MeshConfig) -> None:
         self.mesh_config = mesh_config
         self.registry = Registry()
-        self._configs: dict[str, dict[tuple[str, str], Resource]] = {}
+        self._configs: dict[str, dict[tuple[str, str], Typed[object]]] = {}
         self._snapshot: MeshSnapshot | None = None
 
     def apply(self, event_type: str, resource: Resource) -> PushRequest:
@@ -63,14 +65,15 @@ class MeshState:
         kind = resource.kind
         key = (resource.metadata.namespace, resource.metadata.name)
         bucket = self._configs.setdefault(kind, {})
+        config = parse(resource)
         if event_type == "DELETED":
             bucket.pop(key, None)
         else:
-            bucket[key] = resource
+            bucket[key] = config
         self._snapshot = None
         reason = f"{event_type.lower()} {kind} {key[0]}/{key[1]}"
         if kind in REGISTRY_KINDS:
-            changed = self.registry.apply(event_type, resource)
+            changed = self.registry.apply(event_type, config)
             if kind in ENDPOINT_ONLY_KINDS:
                 return PushRequest(endpoints=set(changed), reasons={reason})
         return PushRequest(full=True, reasons={reason})
@@ -78,12 +81,12 @@ class MeshState:
     def snapshot(self) -> MeshSnapshot:
         """The current world, rebuilt lazily after changes."""
         if self._snapshot is None:
-            configs = {k: tuple(sorted(v.values(), key=_order)) for k, v in self._configs.items() if v}
-            self._snapshot = MeshSnapshot(configs=configs, registry=self.registry.snapshot(), mesh=self.mesh_config)
+            configs = sorted((c for bucket in self._configs.values() for c in bucket.values()), key=_order)
+            self._snapshot = MeshSnapshot.of_configs(configs, self.registry.snapshot(), self.mesh_config)
         return self._snapshot
 
     def resources(self, kind: str) -> list[Resource]:
-        return sorted(self._configs.get(kind, {}).values(), key=_order)
+        return [c.resource for c in sorted(self._configs.get(kind, {}).values(), key=_order)]
 
 
 @dataclass

@@ -14,13 +14,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import cast
 
-from mizzen.config.resource import Resource
+from mizzen.config.models import Service as KubeService
+from mizzen.config.models import ServiceEntry, Typed, WorkloadEntry, is_of
+from mizzen.config.models.core import ServicePort as KubeServicePort
+from mizzen.config.semantics.hosts import kube_host
+from mizzen.config.semantics.ports import endpoint_port
+from mizzen.config.semantics.visibility import service_export_to
 from mizzen.registry.model import Endpoint, Location, Resolution, Service, ServicePort
 from mizzen.registry.protocols import parse_protocol, service_port_protocol
 
-CLUSTER_DOMAIN = "svc.cluster.local"
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
-EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
 REGISTERED_BY_ANNOTATION = "mizzen.io/registered-by"
 
 _RESOLUTIONS = {"STATIC", "DNS", "DNS_ROUND_ROBIN", "NONE"}
@@ -54,44 +57,34 @@ class ServiceDef:
     inline: tuple[Workload, ...] = ()
 
 
-def fqdn(name: str, namespace: str) -> str:
-    """Kubernetes service hostname: ``reviews`` in ``default`` is ``reviews.default.svc.cluster.local``."""
-    return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
-
-
-def service_defs(resource: Resource) -> tuple[ServiceDef, ...]:
+def service_defs(config: Typed[object]) -> tuple[ServiceDef, ...]:
     """The services a resource defines: one for a Service, one per host for a ServiceEntry."""
-    if resource.kind == "Service":
-        return (_kube_service(resource),)
-    if resource.kind == "ServiceEntry":
-        return _service_entry(resource)
+    if is_of(config, KubeService):
+        return (_kube_service(config),)
+    if is_of(config, ServiceEntry):
+        return _service_entry(config)
     return ()
 
 
-def workload_of(resource: Resource) -> Workload | None:
+def workload_of(config: Typed[object]) -> Workload | None:
     """A WorkloadEntry as a selectable workload (``None`` when it has no address to send traffic to)."""
-    if resource.kind != "WorkloadEntry":
+    if not is_of(config, WorkloadEntry):
         return None
-    registered_by = resource.metadata.annotations.get(REGISTERED_BY_ANNOTATION, "")
+    registered_by = config.metadata.annotations.get(REGISTERED_BY_ANNOTATION, "")
     # A workload started by `mizzen run` has a Mizzen sidecar; Istio reads the same fact from the label.
     default_tls = "istio" if registered_by == "agent" else ""
-    return _workload(resource.spec, resource.namespace, resource.name, default_tls)
+    return _workload(config.spec, config.namespace, config.name, default_tls)
 
 
-def selects(selector: Labels | None, labels: Labels) -> bool:
-    """Label-selector match: every selector pair is present in ``labels`` (``None`` selects nothing)."""
-    if selector is None:
-        return False
-    have = dict(labels)
-    return all(have.get(k) == v for k, v in selector)
+def selects(service: Service, workload: Workload) -> bool:
+    """Whether ``service`` selects ``workload`` (its kind's selector rule, in its own namespace)."""
+    return workload.namespace == service.namespace and service.selects(dict(workload.labels))
 
 
 def endpoints_for(sdef: ServiceDef, workloads: Iterable[Workload]) -> dict[int, tuple[Endpoint, ...]]:
     """Endpoints of each port of a service: its inline workloads plus the selected ``workloads``."""
     svc = sdef.service
-    members = list(sdef.inline) + [
-        w for w in workloads if w.namespace == svc.namespace and selects(svc.selector, w.labels)
-    ]
+    members = list(sdef.inline) + [w for w in workloads if selects(svc, w)]
     if not members and _resolves_own_host(sdef):
         # Istio: a DNS ServiceEntry without endpoints resolves its own host name.
         members = [Workload(address=svc.hostname, namespace=svc.namespace)]
@@ -103,13 +96,9 @@ def endpoints_for(sdef: ServiceDef, workloads: Iterable[Workload]) -> dict[int, 
 
 
 def _endpoint(w: Workload, port: ServicePort) -> Endpoint | None:
-    number = w.port_for(port.name) if port.name else None
-    if number is None and port.target_port_name:
-        number = w.port_for(port.target_port_name)
-        if number is None:
-            return None
+    number = endpoint_port(dict(w.ports), port.name, port.number, port.target_port, port.target_port_name)
     if number is None:
-        number = port.target_port or port.number
+        return None
     return Endpoint(
         address=w.address,
         port=number,
@@ -134,119 +123,95 @@ def _resolves_own_host(sdef: ServiceDef) -> bool:
     )
 
 
-def _kube_service(resource: Resource) -> ServiceDef:
-    spec = resource.spec
-    ports = tuple(sorted(_kube_port(p) for p in _list(spec.get("ports"))))
-    selector = _labels(spec.get("selector")) or None
-    raw_ips = spec.get("clusterIPs") or [spec.get("clusterIP")]
-    cluster_ips = [str(ip) for ip in raw_ips if ip and str(ip) != "None"]
-    headless = str(spec.get("clusterIP", "")) == "None"
-    external = str(spec.get("type", "")) == "ExternalName" and spec.get("externalName")
+def _kube_service(config: Typed[KubeService]) -> ServiceDef:
+    spec = config.spec
+    ports = tuple(sorted(_kube_port(p) for p in spec.ports))
+    selector = _labels(spec.selector) or None
+    cluster_ips = [ip for ip in spec.cluster_ips or (spec.cluster_ip,) if ip and ip != "None"]
+    headless = spec.cluster_ip == "None"
+    external = spec.external_name if spec.type == "ExternalName" and spec.external_name else ""
     resolution: Resolution = "DNS" if external else "NONE" if headless else "STATIC"
-    export = resource.metadata.annotations.get(EXPORT_TO_ANNOTATION, "")
     service = Service(
-        hostname=fqdn(resource.name, resource.namespace),
-        namespace=resource.namespace,
-        name=resource.name,
+        hostname=kube_host(config.name, config.namespace),
+        namespace=config.namespace,
+        name=config.name,
         ports=ports,
         source_kind="Service",
         resolution=resolution,
         location="MESH_INTERNAL",
         addresses=tuple(sorted(set(cluster_ips))),
-        export_to=tuple(x.strip() for x in export.split(",") if x.strip()) or ("*",),
-        labels=_labels(resource.metadata.labels),
+        export_to=service_export_to(config.metadata.annotations) or ("*",),
+        labels=_labels(config.metadata.labels),
         selector=None if external else selector,
     )
-    inline = (Workload(address=str(external), namespace=resource.namespace),) if external else ()
+    inline = (Workload(address=external, namespace=config.namespace),) if external else ()
     return ServiceDef(service, inline)
 
 
-def _kube_port(port: Mapping[str, object]) -> ServicePort:
-    name = str(port.get("name") or "")
-    number = _int(port.get("port"))
-    target = port.get("targetPort")
-    target_num = _int(target) if isinstance(target, int) or str(target).isdigit() else None
+def _kube_port(port: KubeServicePort) -> ServicePort:
+    name = port.name or ""
+    target = port.target_port
+    target_num = int(target) if isinstance(target, int) or (isinstance(target, str) and target.isdigit()) else None
     target_name = str(target) if target is not None and target_num is None else ""
-    protocol = service_port_protocol(name, str(port.get("appProtocol") or ""), str(port.get("protocol") or "TCP"))
+    protocol = service_port_protocol(name, port.app_protocol or "", port.protocol or "TCP")
     return ServicePort(
-        number=number,
+        number=port.port,
         name=name,
         protocol=protocol,
-        target_port=target_num or (None if target_name else number),
+        target_port=target_num or (None if target_name else port.port),
         target_port_name=target_name,
     )
 
 
-def _service_entry(resource: Resource) -> tuple[ServiceDef, ...]:
-    spec = resource.spec
+def _service_entry(config: Typed[ServiceEntry]) -> tuple[ServiceDef, ...]:
+    spec = config.spec
     ports = tuple(
         sorted(
             ServicePort(
-                number=_int(p.get("number")),
-                name=str(p.get("name") or ""),
-                protocol=parse_protocol(str(p.get("protocol") or "")),
-                target_port=_int(p.get("targetPort")) or None,
+                number=p.number,
+                name=p.name,
+                protocol=parse_protocol(p.protocol or ""),
+                target_port=p.target_port or None,
             )
-            for p in _list(spec.get("ports"))
+            for p in spec.ports
         )
     )
-    resolution = str(spec.get("resolution") or "NONE").upper()
-    location: Location = "MESH_INTERNAL" if str(spec.get("location")) == "MESH_INTERNAL" else "MESH_EXTERNAL"
-    ws = spec.get("workloadSelector")
-    inline = tuple(
-        sorted(w for ep in _list(spec.get("endpoints")) if (w := _workload(ep, resource.namespace, "", "")) is not None)
-    )
+    resolution = spec.resolution or "NONE"
+    location: Location = "MESH_INTERNAL" if spec.location == "MESH_INTERNAL" else "MESH_EXTERNAL"
+    ws = spec.workload_selector
+    inline = tuple(sorted(w for ep in spec.endpoints if (w := _workload(ep, config.namespace, "", "")) is not None))
     template = Service(
         hostname="",
-        namespace=resource.namespace,
-        name=resource.name,
+        namespace=config.namespace,
+        name=config.name,
         ports=ports,
         source_kind="ServiceEntry",
         location=location,
         resolution=cast(Resolution, resolution) if resolution in _RESOLUTIONS else "NONE",
-        addresses=tuple(sorted({str(a) for a in spec.get("addresses") or ()})),
-        export_to=tuple(str(x) for x in spec.get("exportTo") or ()) or ("*",),
-        labels=_labels(resource.metadata.labels),
-        selector=_labels(ws.get("labels")) if isinstance(ws, Mapping) else None,
+        addresses=tuple(sorted(set(spec.addresses))),
+        export_to=spec.export_to or ("*",),
+        labels=_labels(config.metadata.labels),
+        selector=_labels(ws.labels) if ws is not None else None,
     )
-    hosts = sorted({str(h) for h in spec.get("hosts") or ()})
-    return tuple(ServiceDef(replace(template, hostname=h), inline) for h in hosts)
+    return tuple(ServiceDef(replace(template, hostname=h), inline) for h in sorted(set(spec.hosts)))
 
 
-def _workload(spec: Mapping[str, object], namespace: str, name: str, default_tls: str) -> Workload | None:
-    address = str(spec.get("address") or "")
-    if not address:
+def _workload(spec: WorkloadEntry, namespace: str, name: str, default_tls: str) -> Workload | None:
+    if not spec.address:
         return None
-    labels = _labels(spec.get("labels"))
-    raw_ports = spec.get("ports")
-    ports = tuple(sorted((str(k), _int(v)) for k, v in raw_ports.items())) if isinstance(raw_ports, Mapping) else ()
+    labels = _labels(spec.labels)
     return Workload(
-        address=address,
+        address=spec.address,
         namespace=namespace,
         name=name,
-        ports=ports,
+        ports=tuple(sorted(spec.ports.items())),
         labels=labels,
-        service_account=str(spec.get("serviceAccount") or ""),
-        weight=_int(spec.get("weight")) or 1,
-        locality=str(spec.get("locality") or ""),
+        service_account=spec.service_account or "",
+        weight=spec.weight or 1,
+        locality=spec.locality or "",
         tls_mode=dict(labels).get(TLS_MODE_LABEL, default_tls),
     )
 
 
-def _labels(value: object) -> Labels:
-    if not isinstance(value, Mapping):
-        return ()
-    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
-
-
-def _list(value: object) -> list[Mapping[str, object]]:
-    if isinstance(value, list | tuple):
-        return [v for v in value if isinstance(v, Mapping)]
-    return []
-
-
-def _int(value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload,no-any-return]
-    except (TypeError, ValueError):
-        return 0
+def _labels(value: Mapping[str, str]) -> Labels:
+    return tuple(sorted(value.items()))

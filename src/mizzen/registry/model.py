@@ -8,9 +8,12 @@ All types are immutable and hashable so snapshots can be compared and cached.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
+
+from mizzen.config.semantics.selectors import SERVICE, SERVICE_ENTRY, selects
 
 Protocol = Literal[
     "HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO", "MYSQL", "REDIS", "UDP", "UNSUPPORTED"
@@ -48,6 +51,11 @@ class Service:
 
     def port(self, number: int) -> ServicePort | None:
         return next((p for p in self.ports if p.number == number), None)
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        """Whether the service's selector picks a workload with ``labels`` (its kind's rule)."""
+        rule = SERVICE if self.source_kind == "Service" else SERVICE_ENTRY
+        return selects(rule, dict(self.selector) if self.selector is not None else None, labels)
 
 
 @dataclass(frozen=True, order=True)

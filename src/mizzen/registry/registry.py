@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from mizzen.config.resource import Resource
+from mizzen.config.models import Typed
 from mizzen.registry.convert import ServiceDef, Workload, endpoints_for, selects, service_defs, workload_of
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service
 
@@ -46,13 +46,13 @@ class Registry:
         self._services: tuple[Service, ...] | None = ()
         self._snapshot: RegistrySnapshot | None = None
 
-    def apply(self, event_type: str, resource: Resource) -> set[str]:
-        """Apply one change event; return the hostnames whose service or endpoints changed."""
+    def apply(self, event_type: str, config: Typed[object]) -> set[str]:
+        """Apply one change event (a parsed resource); return the hostnames whose service or endpoints changed."""
         deleted = event_type.upper() in DELETE_EVENTS
-        if resource.kind in ("Service", "ServiceEntry"):
-            changed = self._apply_service(resource, deleted)
-        elif resource.kind == "WorkloadEntry":
-            changed = self._apply_workload(resource, deleted)
+        if config.kind in ("Service", "ServiceEntry"):
+            changed = self._apply_service(config, deleted)
+        elif config.kind == "WorkloadEntry":
+            changed = self._apply_workload(config, deleted)
         else:
             return set()
         if changed:
@@ -69,11 +69,11 @@ class Registry:
             self._snapshot = RegistrySnapshot(services=self._services, endpoints=tuple(sorted(self._merged.items())))
         return self._snapshot
 
-    def _apply_service(self, resource: Resource, deleted: bool) -> set[str]:
-        key = resource.key
+    def _apply_service(self, config: Typed[object], deleted: bool) -> set[str]:
+        key = config.key
         old_defs, old_eps = self._defs.pop(key, ()), self._endpoints.pop(key, ())
         self._index_service(key, old_defs, add=False)
-        new_defs = () if deleted else service_defs(resource)
+        new_defs = () if deleted else service_defs(config)
         if new_defs:
             self._defs[key] = new_defs
             self._index_service(key, new_defs, add=True)
@@ -85,24 +85,24 @@ class Registry:
             self._services = None
         return {d.service.hostname for d in (*old_defs, *new_defs)}
 
-    def _apply_workload(self, resource: Resource, deleted: bool) -> set[str]:
-        ns = resource.namespace
-        old = self._workloads[ns].pop(resource.name, None)
-        new = None if deleted else workload_of(resource)
+    def _apply_workload(self, config: Typed[object], deleted: bool) -> set[str]:
+        ns, name = config.namespace, config.name
+        old = self._workloads[ns].pop(name, None)
+        new = None if deleted else workload_of(config)
         if old == new:
             if new is not None:
-                self._workloads[ns][resource.name] = new
+                self._workloads[ns][name] = new
             return set()
         for pair in old.labels if old else ():
-            self._workloads_by_label[ns][pair].discard(resource.name)
+            self._workloads_by_label[ns][pair].discard(name)
         if new is not None:
-            self._workloads[ns][resource.name] = new
+            self._workloads[ns][name] = new
             for pair in new.labels:
-                self._workloads_by_label[ns][pair].add(resource.name)
+                self._workloads_by_label[ns][pair].add(name)
         changed: set[str] = set()
         for key in sorted(self._candidates(ns, old) | self._candidates(ns, new)):
             defs = self._defs[key]
-            if not any(selects(d.service.selector, w.labels) for d in defs for w in (old, new) if w is not None):
+            if not any(selects(d.service, w) for d in defs for w in (old, new) if w is not None):
                 continue
             before, after = self._endpoints[key], self._compute(key)
             self._endpoints[key] = after
@@ -161,13 +161,13 @@ class Registry:
                 self._by_host.pop(host, None)
 
 
-def build_registry(resources: Iterable[Resource]) -> RegistrySnapshot:
-    """The registry of a set of resources (other kinds are ignored); pure and deterministic.
+def build_registry(configs: Iterable[Typed[object]]) -> RegistrySnapshot:
+    """The registry of a set of parsed resources (other kinds are ignored); pure and deterministic.
 
     Written directly from the rules (every service against every workload), without the indexes of
     :class:`Registry`, so it doubles as the reference the incremental registry is tested against.
     """
-    items = list(resources)
+    items = list(configs)
     workloads = [w for r in items if (w := workload_of(r)) is not None]
     defs = [d for r in items for d in service_defs(r)]
     merged: dict[tuple[str, int], set[Endpoint]] = defaultdict(set)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mizzen.agent.gateway_service import gateway_service as agent_gateway_service
+from mizzen.config.models import parse
 from mizzen.config.resource import Metadata, Origin, Resource
 from mizzen.registry import Registry
 from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, Upstream
@@ -102,16 +103,14 @@ def _order(r: Resource) -> tuple[str, str, str]:
 
 
 def snapshot(resources: Sequence[Resource], mesh: MeshConfig, *, keep_order: bool = False) -> MeshSnapshot:
-    """A MeshSnapshot of ``resources``: in the control plane's order, or as given with ``keep_order``."""
-    configs: dict[str, list[Resource]] = {}
-    for r in resources:
-        configs.setdefault(r.kind, []).append(r)
-    ordered = {k: tuple(v if keep_order else sorted(v, key=_order)) for k, v in configs.items()}
+    """A MeshSnapshot of ``resources``: in the control plane's order, or as given with ``keep_order``;
+    each resource parsed once into its typed model, as the control plane does."""
+    configs = [parse(r) for r in (resources if keep_order else sorted(resources, key=_order))]
     # The control plane's incremental registry (indexed by labels; tested equal to build_registry).
     registry = Registry()
-    for r in resources:
-        registry.apply("ADDED", r)
-    return MeshSnapshot(configs=ordered, registry=registry.snapshot(), mesh=mesh)
+    for c in configs:
+        registry.apply("ADDED", c)
+    return MeshSnapshot.of_configs(configs, registry.snapshot(), mesh)
 
 
 def gateway_listen_port(config: Iterable[Resource], gw: Workload, port: int) -> int:

@@ -3,12 +3,10 @@ app, and the special clusters (BlackHoleCluster, PassthroughCluster, zipkin)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from mizzen.registry.model import Service, ServicePort
+from mizzen.config.models.destination_rule import ConnectionPoolSettings, Subset
+from mizzen.registry.model import Endpoint, Service, ServicePort
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_float, as_map
+from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
 from mizzen.translate.model import InboundPort
 from mizzen.translate.policies import traffic
@@ -32,8 +30,10 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
             out.update(_service_port_clusters(scope, svc, port, policy))
     if scope.proxy.type == "sidecar":
         for inbound in inbound_ports(scope):
-            c = inbound_cluster(inbound, scope.mesh.mesh.connect_timeout, inbound_pool(scope, inbound))
-            out[c["name"]] = c
+            pool = inbound_pool(scope, inbound)
+            out[names.inbound_cluster(inbound.service_port)] = inbound_cluster(
+                inbound, scope.mesh.mesh.connect_timeout, pool
+            )
         out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
     out[names.BLACKHOLE_CLUSTER] = {
         "name": names.BLACKHOLE_CLUSTER,
@@ -48,18 +48,19 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
 def _service_port_clusters(
     scope: Scope, svc: Service, port: ServicePort, policy: DestinationPolicy
 ) -> dict[str, JSONDict]:
-    out: dict[str, JSONDict] = {}
-    for subset in (None, *policy.subsets):
-        c = outbound_cluster(scope, svc, port, policy, subset)
-        out[c["name"]] = c
-    return out
+    return {
+        names.outbound_cluster(port.number, subset.name if subset else "", svc.hostname): outbound_cluster(
+            scope, svc, port, policy, subset
+        )
+        for subset in (None, *policy.subsets)
+    }
 
 
 def outbound_cluster(
-    scope: Scope, svc: Service, port: ServicePort, policy: DestinationPolicy, subset: Mapping[str, Any] | None
+    scope: Scope, svc: Service, port: ServicePort, policy: DestinationPolicy, subset: Subset | None
 ) -> JSONDict:
     """One ``outbound|port|subset|host`` cluster with Istio's defaults and the DR's policy applied."""
-    subset_name = str(subset.get("name", "")) if subset is not None else ""
+    subset_name = subset.name if subset is not None else ""
     name = names.outbound_cluster(port.number, subset_name, svc.hostname)
     cluster: JSONDict = {"name": name, "connect_timeout": scope.mesh.mesh.connect_timeout}
     kind = cluster_kind(svc)
@@ -74,15 +75,13 @@ def outbound_cluster(
         cluster["load_assignment"] = _dns_assignment(name, svc, port, eps)
     block = traffic.effective_policy(policy.traffic_policy, subset, port.number)
     if kind != "DYNAMIC":
-        traffic.apply_load_balancer(cluster, as_map(block.get("loadBalancer")))
-    pool = as_map(block.get("connectionPool"))
-    cluster["circuit_breakers"] = traffic.circuit_breakers(pool)
-    traffic.apply_connection_pool(cluster, pool, port.protocol in H2_PROTOCOLS)
-    if "outlierDetection" in block:
-        od = as_map(block["outlierDetection"])
-        cluster["outlier_detection"] = traffic.outlier_detection(od)
-        cluster["common_lb_config"] = {"healthy_panic_threshold": {"value": as_float(od.get("minHealthPercent"))}}
-    tls = traffic.upstream_tls(as_map(block.get("tls")), svc.hostname)
+        traffic.apply_load_balancer(cluster, block.load_balancer)
+    cluster["circuit_breakers"] = traffic.circuit_breakers(block.connection_pool)
+    traffic.apply_connection_pool(cluster, block.connection_pool, port.protocol in H2_PROTOCOLS)
+    if block.outlier_detection is not None:
+        cluster["outlier_detection"] = traffic.outlier_detection(block.outlier_detection)
+        cluster["common_lb_config"] = traffic.healthy_panic_threshold(block.outlier_detection)
+    tls = traffic.upstream_tls(block.tls, svc.hostname)
     if tls is not None:
         cluster["transport_socket"] = tls
     meta: dict[str, str] = {}
@@ -95,7 +94,7 @@ def outbound_cluster(
     return cluster
 
 
-def _dns_assignment(name: str, svc: Service, port: ServicePort, eps: list[Any]) -> JSONDict:
+def _dns_assignment(name: str, svc: Service, port: ServicePort, eps: list[Endpoint]) -> JSONDict:
     if eps:
         return load_assignment(name, eps)
     # A DNS ServiceEntry without endpoints resolves its own host name.
@@ -134,31 +133,25 @@ def dynamic_cluster(name: str, connect_timeout: str) -> JSONDict:
     }
 
 
-def inbound_pool(scope: Scope, port: InboundPort) -> Mapping[str, Any]:
+def inbound_pool(scope: Scope, port: InboundPort) -> ConnectionPoolSettings | None:
     """The connection pool guarding the app: the Sidecar's ``inboundConnectionPool``, else the
     ``connectionPool`` of the DestinationRule of the proxy's own service on that port (as Istio does,
     so the server side enforces the capacity clients are told about)."""
-    if scope.sidecar is not None and "inboundConnectionPool" in scope.sidecar.spec:
-        return as_map(scope.sidecar.spec["inboundConnectionPool"])
+    if scope.sidecar is not None and scope.sidecar.spec.inbound_connection_pool is not None:
+        return scope.sidecar.spec.inbound_connection_pool
     proxy = scope.proxy
     for svc in scope.mesh.registry.services:
-        if (
-            svc.namespace == proxy.namespace
-            and svc.selector
-            and svc.port(port.service_port) is not None
-            and all(proxy.labels.get(k) == v for k, v in svc.selector)
-        ):
+        if svc.namespace == proxy.namespace and svc.port(port.service_port) is not None and svc.selects(proxy.labels):
             policy = scope.destination_policy(svc.hostname).traffic_policy
-            pool = traffic.effective_policy(policy, None, port.service_port).get("connectionPool")
-            if pool:
-                return as_map(pool)
-    return {}
+            pool = traffic.effective_policy(policy, None, port.service_port).connection_pool
+            if pool is not None and pool != ConnectionPoolSettings():
+                return pool
+    return None
 
 
-def inbound_cluster(port: InboundPort, connect_timeout: str, pool: Mapping[str, Any] | None = None) -> JSONDict:
+def inbound_cluster(port: InboundPort, connect_timeout: str, pool: ConnectionPoolSettings | None = None) -> JSONDict:
     """``inbound|<service port>||``: STATIC to the app on 127.0.0.1:<app port>."""
     name = names.inbound_cluster(port.service_port)
-    pool = pool or {}
     cluster: JSONDict = {
         "name": name,
         "type": "STATIC",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
+from mizzen.config.models.destination_rule import Subset
+from mizzen.config.semantics.selectors import SUBSET, selects
 from mizzen.registry.model import Endpoint, Service
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_map, labels_match
+from mizzen.translate.common import JSONDict
 from mizzen.translate.scope import Scope
 
 
@@ -19,10 +20,10 @@ def cluster_kind(service: Service) -> str:
     return "EDS"
 
 
-def subset_endpoints(endpoints: Iterable[Endpoint], subset: Mapping[str, Any] | None) -> list[Endpoint]:
+def subset_endpoints(endpoints: Iterable[Endpoint], subset: Subset | None) -> list[Endpoint]:
     """Endpoints whose labels include every label of ``subset`` (all of them for no subset)."""
-    selector = as_map(subset.get("labels")) if subset is not None else {}
-    return sorted(e for e in endpoints if labels_match(selector, e.label_map))
+    selector = subset.labels if subset is not None else None
+    return sorted(e for e in endpoints if selects(SUBSET, selector, e.label_map))
 
 
 def load_assignment(cluster: str, endpoints: Iterable[Endpoint]) -> JSONDict:
@@ -64,6 +65,6 @@ def build_endpoints_for_scope(scope: Scope) -> dict[str, JSONDict]:
             name = names.outbound_cluster(port.number, "", svc.hostname)
             out[name] = load_assignment(name, subset_endpoints(eps, None))
             for subset in policy.subsets:
-                sname = names.outbound_cluster(port.number, str(subset.get("name", "")), svc.hostname)
+                sname = names.outbound_cluster(port.number, subset.name, svc.hostname)
                 out[sname] = load_assignment(sname, subset_endpoints(eps, subset))
     return dict(sorted(out.items()))

@@ -94,7 +94,11 @@ def hcm(
         config["rds"] = {"config_source": ADS_SOURCE, "route_config_name": rds}
     else:
         config["route_config"] = route_config or {}
-    config["http_filters"] = list(filters if filters is not None else http_filters(False))
+    chain = list(filters if filters is not None else http_filters(False))
+    peer = peer_header_filter(proxy, mesh) if direction in ("outbound", "gateway") else None
+    if peer is not None:  # just before the router, the last filter
+        chain.insert(len(chain) - 1, peer)
+    config["http_filters"] = chain
     config["stream_idle_timeout"] = "0s"
     config["server_name"] = "istio-envoy"  # Istio's HCMs answer `server: istio-envoy`
     config["normalize_path"] = True
@@ -103,9 +107,6 @@ def hcm(
     config["upgrade_configs"] = [{"upgrade_type": "websocket"}]
     if direction == "gateway":
         config["use_remote_address"] = True
-    peer = peer_header_filter(proxy, mesh) if direction in ("outbound", "gateway") else None
-    if peer is not None:  # just before the router, the last filter
-        config["http_filters"] = [*config["http_filters"][:-1], peer, config["http_filters"][-1]]
     logs = access_logs(proxy, mesh, direction)
     if logs:
         config["access_log"] = logs

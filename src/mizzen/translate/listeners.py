@@ -3,14 +3,17 @@ upstream listeners for TCP/gRPC clients (there are no iptables: every listener b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from mizzen.config.semantics.hosts import resolve
+from mizzen.config.semantics.visibility import hosts_admit
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_int, as_list, as_map
+from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
-from mizzen.translate.hosts import resolve
 from mizzen.translate.model import InboundPort, Upstream
 from mizzen.translate.routes import RouteContext
-from mizzen.translate.scope import Scope, egress_allows_host, inbound_ports
+from mizzen.translate.scope import Scope, inbound_ports, listener_hosts
 from mizzen.translate.tcp import outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import (
     HTTP_PROTOCOLS,
@@ -24,30 +27,40 @@ from mizzen.translate.vhosts import (
 TLS_PROTOCOLS = frozenset({"TLS", "HTTPS"})
 
 
+@dataclass(frozen=True)
+class BuiltListener:
+    """A listener and, for an HTTP one on its own RDS, that route configuration and its name."""
+
+    name: str
+    listener: JSONDict
+    routes_name: str = ""
+    routes: JSONDict | None = None
+
+
 def sidecar_listeners(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSONDict]]:
     """(listeners, extra route configs for upstream listeners) for a sidecar, both keyed by name."""
     listeners: dict[str, JSONDict] = {}
     routes: dict[str, JSONDict] = {}
     proxy = scope.proxy
     if proxy.http_proxy_port:
-        lis = http_proxy_listener(scope, proxy.http_proxy_port)
-        listeners[lis["name"]] = lis
+        listeners[names.listener("127.0.0.1", proxy.http_proxy_port)] = http_proxy_listener(
+            scope, proxy.http_proxy_port
+        )
     for port in inbound_ports(scope):
-        lis = inbound_listener(scope, port)
-        listeners[lis["name"]] = lis
+        listeners[names.listener(proxy.ip, port.listen_port)] = inbound_listener(scope, port)
     for upstream in proxy.upstreams:
-        lis, rc = upstream_listener(scope, upstream)
-        listeners[lis["name"]] = lis
-        if rc is not None:
-            routes[rc["name"]] = rc
-    for lis, rc in sidecar_egress_listeners(scope):
-        listeners.setdefault(lis["name"], lis)
-        if rc is not None:
-            routes.setdefault(rc["name"], rc)
+        built = upstream_listener(scope, upstream)
+        listeners[built.name] = built.listener
+        if built.routes is not None:
+            routes[built.routes_name] = built.routes
+    for built in sidecar_egress_listeners(scope):
+        listeners.setdefault(built.name, built.listener)
+        if built.routes is not None:
+            routes.setdefault(built.routes_name, built.routes)
     return listeners, routes
 
 
-def sidecar_egress_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | None]]:
+def sidecar_egress_listeners(scope: Scope) -> list[BuiltListener]:
     """Istio's no-iptables mode: a Sidecar ``egress`` entry with a ``port`` and ``captureMode: NONE`` (or
     an explicit ``bind``) binds a real listener on ``bind`` (default 127.0.0.1) at that port. HTTP ports
     route by Host over RDS ``"<port>"`` for the entry's hosts; other ports proxy TCP to the entry's
@@ -56,36 +69,32 @@ def sidecar_egress_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | No
     Entries without either stay scoping-only: workloads here share one network namespace, so binding
     the same port for every workload a namespace-wide Sidecar selects would collide (and be NACKed).
     """
-    out: list[tuple[JSONDict, JSONDict | None]] = []
+    out: list[BuiltListener] = []
     sidecar = scope.sidecar
     if sidecar is None:
         return out
-    for egress in (as_map(e) for e in as_list(sidecar.spec.get("egress"))):
-        port_spec = as_map(egress.get("port"))
-        number = as_int(port_spec.get("number"))
-        if not number or (egress.get("captureMode") != "NONE" and not egress.get("bind")):
+    for egress in sidecar.spec.egress:
+        number = egress.port.number if egress.port is not None else 0
+        if egress.port is None or not number or (egress.capture_mode != "NONE" and not egress.bind):
             continue
-        hosts = [(ns, h.lower()) for ns, _, h in (str(x).partition("/") for x in as_list(egress.get("hosts"))) if h]
+        hosts = listener_hosts(sidecar, egress)
         services = [
-            s
-            for s in scope.services
-            if s.port(number) is not None and egress_allows_host(hosts, s.hostname, s.namespace, sidecar.namespace)
+            s for s in scope.services if s.port(number) is not None and hosts_admit(hosts, s.hostname, s.namespace)
         ]
-        bind = str(egress.get("bind") or "127.0.0.1")
+        bind = egress.bind or "127.0.0.1"
         name = names.listener(bind, number)
         stat = f"outbound_{bind}_{number}"
-        protocol = str(port_spec.get("protocol", "TCP")).upper()
+        protocol = (egress.port.protocol if egress.port.protocol is not None else "TCP").upper()
         if protocol in HTTP_PROTOCOLS:
-            rc = sidecar_route_config(scope, str(number), services, only_port=number)
-            filt = hcm(
-                scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rc["name"], filters=http_filters(True)
-            )
-            out.append((_listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), rc))
+            rds = str(number)
+            rc = sidecar_route_config(scope, rds, services, only_port=number)
+            filt = hcm(scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rds, filters=http_filters(True))
+            out.append(BuiltListener(name, _listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), rds, rc))
         elif services:
             ctx = RouteContext(scope, number)
             vs = select_virtual_service(mesh_virtual_services(scope), services[0].hostname)
             filt = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, services[0].hostname))
-            out.append((_listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), None))
+            out.append(BuiltListener(name, _listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND")))
     return out
 
 
@@ -128,7 +137,7 @@ def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
             "route": {"cluster": cluster, "timeout": "0s"},
             "decorator": {"operation": f"{proxy.name}.{proxy.namespace}:{port.service_port}/*"},
         }
-        rc = {
+        rc: JSONDict = {
             "name": cluster,
             "validate_clusters": False,
             "virtual_hosts": [{"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}],
@@ -137,7 +146,7 @@ def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
     return _listener(name, proxy.ip, port.listen_port, [{"filters": [filt]}], "INBOUND")
 
 
-def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSONDict | None]:
+def upstream_listener(scope: Scope, upstream: Upstream) -> BuiltListener:
     """An explicit local port for one service port: HTTP/gRPC -> HCM on a route config for just that
     service; TLS -> SNI chains from ``tls`` rules; TCP -> tcp_proxy (``tcp`` rules, weights)."""
     proxy = scope.proxy
@@ -147,9 +156,10 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSOND
     name = names.listener(upstream.bind, upstream.listen_port)
     stat = f"outbound_{upstream.bind}_{upstream.listen_port}"
     if svc is not None and sp is not None and is_http(sp):
-        rc = upstream_route_config(scope, svc, upstream.port)
-        filt = hcm(proxy, scope.mesh.mesh, stat, direction="outbound", rds=rc["name"], filters=http_filters(False))
-        return _listener(name, upstream.bind, upstream.listen_port, [{"filters": [filt]}], "OUTBOUND"), rc
+        rds = names.upstream_route_config(svc.hostname, upstream.port)
+        filt = hcm(proxy, scope.mesh.mesh, stat, direction="outbound", rds=rds, filters=http_filters(False))
+        lis = _listener(name, upstream.bind, upstream.listen_port, [{"filters": [filt]}], "OUTBOUND")
+        return BuiltListener(name, lis, rds, upstream_route_config(scope, svc, upstream.port))
     ctx = RouteContext(scope, upstream.port)
     vs = select_virtual_service(mesh_virtual_services(scope), host)
     default = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, host))
@@ -160,4 +170,4 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> tuple[JSONDict, JSOND
             lis["filter_chains"] = chains
             lis["default_filter_chain"] = {"filters": [default]}
             lis["listener_filters"] = [{"name": names.TLS_INSPECTOR, "typed_config": {"@type": names.T_TLS_INSPECTOR}}]
-    return lis, None
+    return BuiltListener(name, lis)

@@ -4,30 +4,31 @@ sourceLabels, sourceNamespace and gateways are decided at generation time in :mo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from mizzen.translate.common import JSONDict, as_map
+from mizzen.config.models.common import StringMatch
+from mizzen.config.models.virtual_service import HTTPMatchRequest
+from mizzen.translate.common import JSONDict
 
-_PSEUDO = {"method": ":method", "authority": ":authority", "scheme": ":scheme"}
 _IGNORED_HEADER_KEYS = frozenset({"uri", "scheme", "method", "authority"})
+_CATCH_ALL_REGEXES = frozenset({".*", "/.*"})
 
 
-def string_matcher(sm: Mapping[str, Any]) -> JSONDict | None:
+def string_matcher(sm: StringMatch) -> JSONDict | None:
     """Istio ``StringMatch`` -> Envoy ``StringMatcher``; ``None`` for an empty (presence) match."""
-    if "exact" in sm:
-        return {"exact": str(sm["exact"])}
-    if "prefix" in sm:
-        return {"prefix": str(sm["prefix"])}
-    if "regex" in sm:
-        return {"safe_regex": {"regex": str(sm["regex"])}}
+    if sm.exact is not None:
+        return {"exact": sm.exact}
+    if sm.prefix is not None:
+        return {"prefix": sm.prefix}
+    if sm.regex is not None:
+        return {"safe_regex": {"regex": sm.regex}}
     return None
 
 
-def header_matcher(name: str, sm: Mapping[str, Any], invert: bool = False) -> JSONDict:
+def header_matcher(name: str, sm: StringMatch, invert: bool = False) -> JSONDict:
     """One ``HeaderMatcher``; ``{}`` or ``regex: "*"`` mean "present" as in Istio."""
     out: JSONDict = {"name": name}
     matcher = string_matcher(sm)
-    if matcher is None or sm.get("regex") == "*":
+    if matcher is None or sm.regex == "*":
         out["present_match"] = True
     else:
         out["string_match"] = matcher
@@ -38,31 +39,28 @@ def header_matcher(name: str, sm: Mapping[str, Any], invert: bool = False) -> JS
     return out
 
 
-def route_match(match: Mapping[str, Any]) -> JSONDict:
+def route_match(match: HTTPMatchRequest) -> JSONDict:
     """The Envoy ``match`` for one Istio match entry."""
     out: JSONDict = {}
-    uri = as_map(match.get("uri"))
-    if "exact" in uri:
-        out["path"] = str(uri["exact"])
-    elif "prefix" in uri:
-        out["prefix"] = str(uri["prefix"])
-    elif "regex" in uri:
-        out["safe_regex"] = {"regex": str(uri["regex"])}
+    uri = match.uri or StringMatch()
+    if uri.exact is not None:
+        out["path"] = uri.exact
+    elif uri.prefix is not None:
+        out["prefix"] = uri.prefix
+    elif uri.regex is not None:
+        out["safe_regex"] = {"regex": uri.regex}
     else:
         out["prefix"] = "/"
-    out["case_sensitive"] = not bool(match.get("ignoreUriCase"))
-    headers = [header_matcher(_PSEUDO[k], as_map(match[k])) for k in ("authority", "method", "scheme") if k in match]
-    for name, sm in sorted(as_map(match.get("headers")).items()):
-        if name.lower() not in _IGNORED_HEADER_KEYS:
-            headers.append(header_matcher(name.lower(), as_map(sm)))
-    for name, sm in sorted(as_map(match.get("withoutHeaders")).items()):
-        if name.lower() not in _IGNORED_HEADER_KEYS:
-            headers.append(header_matcher(name.lower(), as_map(sm), invert=True))
+    out["case_sensitive"] = not match.ignore_uri_case
+    pseudo = ((":authority", match.authority), (":method", match.method), (":scheme", match.scheme))
+    headers = [header_matcher(name, sm) for name, sm in pseudo if sm is not None]
+    headers += _header_matchers(match.headers, invert=False)
+    headers += _header_matchers(match.without_headers, invert=True)
     if headers:
         out["headers"] = headers
-    params = []
-    for name, sm in sorted(as_map(match.get("queryParams")).items()):
-        matcher = string_matcher(as_map(sm))
+    params: list[JSONDict] = []
+    for name, sm in sorted(match.query_params.items()):
+        matcher = string_matcher(sm)
         params.append(
             {"name": name, "present_match": True} if matcher is None else {"name": name, "string_match": matcher}
         )
@@ -71,8 +69,24 @@ def route_match(match: Mapping[str, Any]) -> JSONDict:
     return out
 
 
-def is_catch_all(match: JSONDict) -> bool:
-    """True for a match that takes every request (prefix ``/`` or regex ``.*``, nothing else)."""
-    if match.get("headers") or match.get("query_parameters"):
+def _header_matchers(headers: Mapping[str, StringMatch], *, invert: bool) -> list[JSONDict]:
+    return [
+        header_matcher(name.lower(), sm, invert=invert)
+        for name, sm in sorted(headers.items())
+        if name.lower() not in _IGNORED_HEADER_KEYS
+    ]
+
+
+def is_catch_all(match: HTTPMatchRequest) -> bool:
+    """True for a match whose Envoy ``RouteMatch`` takes every request: path prefix ``/`` (or none) or
+    regex ``.*`` / ``/.*``, and no header (pseudo-headers included) or query-parameter condition."""
+    if match.authority is not None or match.method is not None or match.scheme is not None or match.query_params:
         return False
-    return match.get("prefix") == "/" or match.get("safe_regex", {}).get("regex") in (".*", "/.*")
+    if any(n.lower() not in _IGNORED_HEADER_KEYS for n in (*match.headers, *match.without_headers)):
+        return False
+    uri = match.uri or StringMatch()
+    if uri.exact is not None:
+        return False
+    if uri.prefix is not None:
+        return uri.prefix == "/"
+    return uri.regex is None or uri.regex in _CATCH_ALL_REGEXES

@@ -7,11 +7,11 @@ the registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mizzen.config.resource import Resource
+from mizzen.config.models import DestinationRule, Gateway, Secret, Sidecar, Typed, VirtualService, only
 from mizzen.registry.model import RegistrySnapshot
 
 ProxyType = Literal["sidecar", "router"]
@@ -81,18 +81,35 @@ class MeshConfig:
 
 @dataclass(frozen=True)
 class MeshSnapshot:
-    """Everything the translator may read: config resources by kind, the registry, mesh settings.
+    """Everything the translator may read: typed config by kind, the registry, mesh settings.
 
-    ``configs`` maps a canonical kind name (``VirtualService``) to its resources sorted by
-    (creationTimestamp, namespace, name), the order Istio uses to break ties.
+    Each config tuple holds the kind's resources sorted by (creationTimestamp, namespace, name), the
+    order Istio uses to break ties. :meth:`of_configs` sorts a mixed list of parsed resources in.
     """
 
-    configs: Mapping[str, tuple[Resource, ...]] = field(default_factory=dict)
+    virtual_services: tuple[Typed[VirtualService], ...] = ()
+    destination_rules: tuple[Typed[DestinationRule], ...] = ()
+    gateways: tuple[Typed[Gateway], ...] = ()
+    sidecars: tuple[Typed[Sidecar], ...] = ()
+    secrets: tuple[Typed[Secret], ...] = ()
     registry: RegistrySnapshot = field(default_factory=RegistrySnapshot)
     mesh: MeshConfig = field(default_factory=MeshConfig)
 
-    def of(self, kind: str) -> tuple[Resource, ...]:
-        return self.configs.get(kind, ())
+    @classmethod
+    def of_configs(
+        cls, configs: Iterable[Typed[object]], registry: RegistrySnapshot | None = None, mesh: MeshConfig | None = None
+    ) -> MeshSnapshot:
+        """The snapshot of parsed resources given in creation order (kinds the translator ignores dropped)."""
+        items = list(configs)
+        return cls(
+            virtual_services=only(items, VirtualService),
+            destination_rules=only(items, DestinationRule),
+            gateways=only(items, Gateway),
+            sidecars=only(items, Sidecar),
+            secrets=only(items, Secret),
+            registry=registry or RegistrySnapshot(),
+            mesh=mesh or MeshConfig(),
+        )
 
 
 @dataclass(frozen=True)

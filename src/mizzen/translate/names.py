@@ -75,7 +75,11 @@ def inbound_cluster(port: int) -> str:
 
 
 def parse_outbound_cluster(name: str) -> tuple[int, str, str] | None:
-    """Split an outbound cluster name into (port, subset, host); ``None`` for other names."""
+    """Split an outbound cluster name into (port, subset, host); ``None`` for other names.
+
+    For readers of Envoy config (``mizzen test``'s expectations); the translator builds names from
+    its own records and never parses them back.
+    """
     parts = name.split("|")
     if len(parts) != 4 or parts[0] != "outbound" or not parts[1].isdigit():
         return None

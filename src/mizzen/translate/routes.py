@@ -8,14 +8,27 @@ port being built, ``sourceLabels``/``sourceNamespace`` against the proxy, ``matc
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-from mizzen.config.resource import Resource
+from mizzen.config.models import Typed, VirtualService
+from mizzen.config.models.common import Destination
+from mizzen.config.models.virtual_service import (
+    HTTPDirectResponse,
+    HTTPMatchRequest,
+    HTTPRedirect,
+    HTTPRewrite,
+    HTTPRoute,
+    HTTPRouteDestination,
+    RegexRewrite,
+)
+from mizzen.config.semantics.hosts import resolve
+from mizzen.config.semantics.ports import destination_port
+from mizzen.config.semantics.selectors import SOURCE_LABELS, selects
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_int, as_list, as_map, duration, labels_match, percent_of
-from mizzen.translate.hosts import resolve
+from mizzen.translate.common import ALL, Fraction, JSONDict, percent, proto_duration
+from mizzen.translate.delegation import Rule, flatten
 from mizzen.translate.match import is_catch_all, route_match
 from mizzen.translate.policies import cors, fault, headers, retry, traffic
 from mizzen.translate.scope import Scope
@@ -39,17 +52,46 @@ class RouteContext:
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One HTTP rule with the VirtualService it came from (delegates keep their own namespace)."""
+class ClusterRef:
+    """The outbound cluster a destination resolves to; its Envoy name is built from it, never parsed."""
 
-    spec: Mapping[str, Any]
-    vs: Resource
+    port: int
+    subset: str
+    host: str
+
+    @property
+    def name(self) -> str:
+        return names.outbound_cluster(self.port, self.subset, self.host)
+
+
+@dataclass(frozen=True)
+class EnvoyRoute:
+    """One built Envoy route and whether its match takes every request (later routes are unreachable)."""
+
+    json: JSONDict
+    catch_all: bool
+
+
+class GenerationMatch(Protocol):
+    """The match fields decided at generation time, common to HTTP, TCP and TLS matches."""
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def source_labels(self) -> Mapping[str, str]: ...
+
+    @property
+    def source_namespace(self) -> str | None: ...
+
+    @property
+    def gateways(self) -> tuple[str, ...]: ...
 
 
 def default_route(scope: Scope, host: str, port: int) -> JSONDict:
     """Istio's route for a service without a VirtualService."""
     action: JSONDict = {"cluster": names.outbound_cluster(port, "", host), "timeout": "0s"}
-    hashing = _apply_hash_policy(scope, host, port, action)
+    hashing = _apply_hash_policy(scope, ClusterRef(port, "", host), action)
     action["retry_policy"] = retry.default_retry_policy(hashing)
     return {
         "name": names.DEFAULT_ROUTE,
@@ -59,74 +101,19 @@ def default_route(scope: Scope, host: str, port: int) -> JSONDict:
     }
 
 
-def http_routes(ctx: RouteContext, vs: Resource) -> list[JSONDict]:
+def http_routes(ctx: RouteContext, vs: Typed[VirtualService]) -> list[EnvoyRoute]:
     """All Envoy routes of one VirtualService for the context, stopping after a catch-all."""
-    out: list[JSONDict] = []
+    out: list[EnvoyRoute] = []
     for rule in flatten(ctx.scope, vs):
         for route in _rule_routes(ctx, rule):
             out.append(route)
-            if is_catch_all(route["match"]):
+            if route.catch_all:
                 return out
     return out
 
 
-def flatten(scope: Scope, vs: Resource) -> Iterator[Rule]:
-    """The VS's rules with ``delegate`` rules replaced by the delegate's rules (matches merged)."""
-    for spec in as_list(vs.spec.get("http")):
-        spec = as_map(spec)
-        ref = as_map(spec.get("delegate"))
-        if not ref:
-            yield Rule(spec, vs)
-            continue
-        delegate = _find_vs(scope, str(ref.get("name", "")), str(ref.get("namespace") or vs.namespace))
-        if delegate is None:
-            continue
-        for child in as_list(delegate.spec.get("http")):
-            merged = _merge_delegate(spec, as_map(child))
-            if merged is not None:
-                yield Rule(merged, delegate)
-
-
-def _find_vs(scope: Scope, name: str, namespace: str) -> Resource | None:
-    for r in scope.mesh.of("VirtualService"):
-        if r.name == name and r.namespace == namespace and not r.spec.get("hosts"):
-            return r
-    return None
-
-
-def _merge_delegate(root: Mapping[str, Any], child: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    root_matches = [as_map(m) for m in as_list(root.get("match"))] or [{}]
-    child_matches = [as_map(m) for m in as_list(child.get("match"))] or [{}]
-    merged = [m for r in root_matches for c in child_matches if (m := _merge_match(r, c)) is not None]
-    if not merged:
-        return None
-    out = dict(child)
-    out["match"] = merged
-    return out
-
-
-def _merge_match(root: Mapping[str, Any], child: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    out = {**root, **child}
-    ru, cu = as_map(root.get("uri")), as_map(child.get("uri"))
-    if ru and cu:
-        rprefix = str(ru.get("prefix", ru.get("exact", "")))
-        cvalue = str(cu.get("prefix", cu.get("exact", "")))
-        if "regex" in ru or "regex" in cu or not cvalue.startswith(rprefix) or ("exact" in ru and cu != ru):
-            return None  # the delegate's match is not within the root's: Istio drops the route
-    elif ru:
-        out["uri"] = ru
-    for key in ("headers", "queryParams", "withoutHeaders"):
-        a, b = as_map(root.get(key)), as_map(child.get(key))
-        if any(k in a and a[k] != v for k, v in b.items()):
-            return None
-        if a or b:
-            out[key] = {**a, **b}
-    return out
-
-
-def _rule_routes(ctx: RouteContext, rule: Rule) -> list[JSONDict]:
-    matches = [as_map(m) for m in as_list(rule.spec.get("match"))]
-    applicable = [m for m in (matches or [{}]) if _applies(ctx, rule.vs, m)]
+def _rule_routes(ctx: RouteContext, rule: Rule) -> list[EnvoyRoute]:
+    applicable = [m for m in (rule.route.match or (HTTPMatchRequest(),)) if applies(ctx, rule.vs, m)]
     if not applicable:
         return []
     base = _rule_body(ctx, rule)
@@ -135,31 +122,30 @@ def _rule_routes(ctx: RouteContext, rule: Rule) -> list[JSONDict]:
     out = []
     for m in applicable:
         route: JSONDict = {}
-        name = ".".join(n for n in (str(rule.spec.get("name", "")), str(m.get("name", ""))) if n)
+        name = ".".join(n for n in (rule.route.name, m.name) if n)
         if name:
             route["name"] = name
         route["match"] = route_match(m)
         route.update(base)
-        if m.get("statPrefix"):
-            route["stat_prefix"] = str(m["statPrefix"])
-        out.append(route)
+        if m.stat_prefix:
+            route["stat_prefix"] = m.stat_prefix
+        out.append(EnvoyRoute(route, is_catch_all(m)))
     return out
 
 
-def _applies(ctx: RouteContext, vs: Resource, m: Mapping[str, Any]) -> bool:
-    port = as_int(m.get("port"))
-    if port and port != ctx.port:
+def applies(ctx: RouteContext, vs: Typed[VirtualService], m: GenerationMatch) -> bool:
+    """Generation-time match: port, sourceLabels (sidecars only), sourceNamespace, gateways."""
+    if m.port and m.port != ctx.port:
         return False
     proxy = ctx.scope.proxy
-    if ctx.gateways is None and "sourceLabels" in m and not labels_match(as_map(m["sourceLabels"]), proxy.labels):
+    if ctx.gateways is None and not selects(SOURCE_LABELS, m.source_labels, proxy.labels):
         return False
-    if m.get("sourceNamespace") and m["sourceNamespace"] != proxy.namespace:
+    if m.source_namespace and m.source_namespace != proxy.namespace:
         return False
-    gws = [str(g) for g in as_list(m.get("gateways"))]
-    if gws:
+    if m.gateways:
         if ctx.gateways is None:
-            return "mesh" in gws
-        return any(gateway_ref(g, vs.namespace) in ctx.gateways for g in gws)
+            return "mesh" in m.gateways
+        return any(gateway_ref(g, vs.namespace) in ctx.gateways for g in m.gateways)
     return True
 
 
@@ -173,173 +159,179 @@ def gateway_ref(ref: str, namespace: str) -> str:
     return f"{namespace}/{ref}"
 
 
+@dataclass(frozen=True)
+class _RouteAction:
+    """A forwarding action, the header ops of its (single) destination, and that destination."""
+
+    json: JSONDict
+    headers: headers.HeaderOps
+    single: ClusterRef | None
+
+
 def _rule_body(ctx: RouteContext, rule: Rule) -> JSONDict | None:
-    spec, vs = rule.spec, rule.vs
+    spec, vs = rule.route, rule.vs
     body: JSONDict = {}
-    rule_headers = headers.header_ops(as_map(spec.get("headers")))
-    authority = rule_headers.pop("host_rewrite_literal", None)
-    if "redirect" in spec:
-        redirect = _redirect(as_map(spec["redirect"]), ctx.port)
+    ops = headers.header_ops(spec.headers)
+    single: ClusterRef | None = None
+    if spec.redirect is not None:
+        redirect = _redirect(spec.redirect, ctx.port)
         if redirect is None:
             return None
         body["redirect"] = redirect
-    elif "directResponse" in spec:
-        direct = _direct_response(as_map(spec["directResponse"]))
+    elif spec.direct_response is not None:
+        direct = _direct_response(spec.direct_response)
         if direct is None:
             return None
         body["direct_response"] = direct
     else:
-        action, dest_headers = _route_action(ctx, spec, vs)
+        action = _route_action(ctx, spec, vs)
         if action is None:
             return None
-        rule_headers = headers.merge_ops(rule_headers, dest_headers)
-        authority = rule_headers.pop("host_rewrite_literal", authority)
-        if authority and "host_rewrite_literal" not in action:
-            action["host_rewrite_literal"] = authority
-        body["route"] = action
-    body.update(rule_headers)
+        ops = ops.then(action.headers)
+        rewrites_authority = spec.rewrite is not None and bool(spec.rewrite.authority)
+        if ops.authority and not rewrites_authority:
+            action.json["host_rewrite_literal"] = ops.authority
+        body["route"] = action.json
+        single = action.single
+    body.update(ops.json())
     body["metadata"] = names.istio_metadata(config=names.config_path("VirtualService", vs.namespace, vs.name))
     per_filter: JSONDict = {}
-    fault_cfg = fault.fault_config(as_map(spec.get("fault"))) if "fault" in spec else None
+    fault_cfg = fault.fault_config(spec.fault) if spec.fault is not None else None
     if fault_cfg is not None:
         per_filter[names.FAULT] = fault_cfg
-    if "corsPolicy" in spec:
-        per_filter[names.CORS] = cors.cors_policy(as_map(spec["corsPolicy"]))
+    if spec.cors_policy is not None:
+        per_filter[names.CORS] = cors.cors_policy(spec.cors_policy)
     if per_filter:
         body["typed_per_filter_config"] = per_filter
-    body["decorator"] = {"operation": _operation(body, vs, ctx.port)}
+    operation = f"{single.host}:{single.port}/*" if single is not None else f"{vs.name}:{ctx.port}/*"
+    body["decorator"] = {"operation": operation}
     return body
 
 
-def _operation(body: JSONDict, vs: Resource, port: int) -> str:
-    action = as_map(body.get("route"))
-    cluster = names.parse_outbound_cluster(str(action.get("cluster", "")))
-    if cluster is not None:
-        return f"{cluster[2]}:{cluster[0]}/*"
-    return f"{vs.name}:{port}/*"
+@dataclass(frozen=True)
+class _Pick:
+    """One destination kept for a route, with the cluster it resolved to and its weight."""
+
+    dest: HTTPRouteDestination
+    cluster: ClusterRef
+    weight: int
 
 
-def _route_action(ctx: RouteContext, spec: Mapping[str, Any], vs: Resource) -> tuple[JSONDict | None, JSONDict]:
-    dests = [as_map(d) for d in as_list(spec.get("route"))]
-    if not dests:
-        return None, {}
-    resolved = [(d, *destination(ctx, as_map(d.get("destination")), vs.namespace)) for d in dests]
-    weights = [as_int(d.get("weight"), 0) for d in dests]
-    if len(dests) > 1:
-        kept = [(r, w) for r, w in zip(resolved, weights, strict=True) if w > 0]
+def _route_action(ctx: RouteContext, spec: HTTPRoute, vs: Typed[VirtualService]) -> _RouteAction | None:
+    if not spec.route:
+        return None
+    resolved = [(d, destination(ctx, d.destination, vs.namespace)) for d in spec.route]
+    if len(resolved) > 1:
+        kept = [_Pick(d, c, d.weight or 0) for d, c in resolved if (d.weight or 0) > 0]
         if not kept:  # validation rejects an all-zero split; share evenly rather than crash
-            kept = [(r, 1) for r in resolved]
+            kept = [_Pick(d, c, 1) for d, c in resolved]
     else:
-        kept = [(resolved[0], 100)]
+        kept = [_Pick(resolved[0][0], resolved[0][1], 100)]
     action: JSONDict = {}
-    dest_headers: JSONDict = {}
-    if len(kept) == 1:
-        (d, cluster, _, _), _ = kept[0]
-        action["cluster"] = cluster
-        dest_headers = headers.header_ops(as_map(d.get("headers")))
+    dest_ops = headers.HeaderOps()
+    single = kept[0].cluster if len(kept) == 1 else None
+    if single is not None:
+        action["cluster"] = single.name
+        dest_ops = headers.header_ops(kept[0].dest.headers)
     else:
-        action["weighted_clusters"] = {"clusters": [_cluster_weight(d, c, w) for (d, c, _, _), w in kept]}
-    action["timeout"] = duration(spec.get("timeout"), "0s")
-    _, first_cluster, first_host, first_port = kept[0][0]
-    subset = (names.parse_outbound_cluster(first_cluster) or (0, "", ""))[1]
-    hashing = len(kept) == 1 and _apply_hash_policy(ctx.scope, first_host, first_port, action, subset)
-    policy = retry.retry_policy(as_map(spec["retries"]) if "retries" in spec else None, hashing)
+        action["weighted_clusters"] = {"clusters": [_cluster_weight(p) for p in kept]}
+    action["timeout"] = proto_duration(spec.timeout) or "0s"
+    hashing = single is not None and _apply_hash_policy(ctx.scope, single, action)
+    policy = retry.retry_policy(spec.retries, hashing)
     if policy is not None:
         action["retry_policy"] = policy
-    _apply_rewrite(action, as_map(spec.get("rewrite")))
+    _apply_rewrite(action, spec.rewrite)
     mirrors = _mirror_policies(ctx, spec, vs.namespace)
     if mirrors:
         action["request_mirror_policies"] = mirrors
-    return action, dest_headers
+    return _RouteAction(action, dest_ops, single)
 
 
-def _cluster_weight(dest: Mapping[str, Any], cluster: str, weight: int) -> JSONDict:
-    out: JSONDict = {"name": cluster, "weight": weight}
-    out.update(headers.header_ops(as_map(dest.get("headers"))))
+def _cluster_weight(pick: _Pick) -> JSONDict:
+    out: JSONDict = {"name": pick.cluster.name, "weight": pick.weight}
+    out.update(headers.header_ops(pick.dest.headers).json(with_authority=True))
     return out
 
 
-def destination(ctx: RouteContext, dest: Mapping[str, Any], namespace: str) -> tuple[str, str, int]:
-    """(cluster name, host, port) for an Istio ``Destination``.
+def destination(ctx: RouteContext, dest: Destination | None, namespace: str) -> ClusterRef:
+    """The cluster of an Istio ``Destination``.
 
     Port: explicit ``port.number``, else the service's only port, else the port being built. An
     unknown host or subset still yields a cluster name: Envoy answers 503 (no cluster), like Istio.
     """
+    dest = dest or Destination()
     scope = ctx.scope
-    host = resolve(str(dest.get("host", "")), namespace, scope.known_hosts)
-    port = as_int(as_map(dest.get("port")).get("number"))
-    if not port:
-        svc = scope.service(host)
-        port = svc.ports[0].number if svc is not None and len(svc.ports) == 1 else ctx.port
-    return names.outbound_cluster(port, str(dest.get("subset", "") or ""), host), host, port
+    host = resolve(dest.host, namespace, scope.known_hosts)
+    svc = scope.service(host)
+    explicit = dest.port.number if dest.port is not None else None
+    port = destination_port(explicit, [p.number for p in svc.ports] if svc is not None else None, ctx.port)
+    return ClusterRef(port, dest.subset or "", host)
 
 
-def _apply_hash_policy(scope: Scope, host: str, port: int, action: JSONDict, subset: str = "") -> bool:
+def _apply_hash_policy(scope: Scope, cluster: ClusterRef, action: JSONDict) -> bool:
     """Add the route-side hash policy when the destination (subset) load-balances by consistent hash."""
-    policy = scope.destination_policy(host)
-    block = traffic.effective_policy(policy.traffic_policy, policy.subset(subset) if subset else None, port)
-    hp = traffic.hash_policy(as_map(block.get("loadBalancer")))
+    policy = scope.destination_policy(cluster.host)
+    subset = policy.subset(cluster.subset) if cluster.subset else None
+    block = traffic.effective_policy(policy.traffic_policy, subset, cluster.port)
+    hp = traffic.hash_policy(block.load_balancer)
     if hp:
         action["hash_policy"] = hp
     return bool(hp)
 
 
-def _apply_rewrite(action: JSONDict, rewrite: Mapping[str, Any]) -> None:
-    if "uri" in rewrite:
-        action["prefix_rewrite"] = str(rewrite["uri"])
-    regex = as_map(rewrite.get("uriRegexRewrite"))
-    if regex:
-        action["regex_rewrite"] = {
-            "pattern": {"regex": str(regex.get("match", ""))},
-            "substitution": str(regex.get("rewrite", "")),
-        }
-    if rewrite.get("authority"):
-        action["host_rewrite_literal"] = str(rewrite["authority"])
+def _apply_rewrite(action: JSONDict, rewrite: HTTPRewrite | None) -> None:
+    if rewrite is None:
+        return
+    if rewrite.uri is not None:
+        action["prefix_rewrite"] = rewrite.uri
+    regex = rewrite.uri_regex_rewrite
+    if regex is not None and regex != RegexRewrite():
+        action["regex_rewrite"] = {"pattern": {"regex": regex.match or ""}, "substitution": regex.rewrite or ""}
+    if rewrite.authority:
+        action["host_rewrite_literal"] = rewrite.authority
 
 
-def _mirror_policies(ctx: RouteContext, spec: Mapping[str, Any], namespace: str) -> list[JSONDict]:
-    out: list[JSONDict] = []
-    if "mirror" in spec:
-        if "mirrorPercentage" in spec:
-            fraction = percent_of({"percentage": spec["mirrorPercentage"]})
-        elif "mirrorPercent" in spec:
-            fraction = percent_of({"percent": spec["mirrorPercent"]})
+def _mirror_policies(ctx: RouteContext, spec: HTTPRoute, namespace: str) -> list[JSONDict]:
+    mirrors: list[tuple[Destination | None, Fraction]] = []
+    if spec.mirror is not None:
+        if spec.mirror_percentage is not None:
+            fraction = percent(spec.mirror_percentage)
+        elif spec.mirror_percent is not None:
+            fraction = percent(None, spec.mirror_percent)
         else:
-            fraction = {"numerator": 100, "denominator": "HUNDRED"}
-        out.append(_mirror(ctx, as_map(spec["mirror"]), namespace, fraction))
-    for m in as_list(spec.get("mirrors")):
-        m = as_map(m)
-        fraction = percent_of(m) if "percentage" in m else {"numerator": 100, "denominator": "HUNDRED"}
-        out.append(_mirror(ctx, as_map(m.get("destination")), namespace, fraction))
-    return [m for m in out if m["runtime_fraction"]["default_value"]["numerator"] > 0]
+            fraction = ALL
+        mirrors.append((spec.mirror, fraction))
+    mirrors += [(m.destination, percent(m.percentage) if m.percentage is not None else ALL) for m in spec.mirrors]
+    return [
+        {
+            "cluster": destination(ctx, dest, namespace).name,
+            "runtime_fraction": {"default_value": fraction.json()},
+            "trace_sampled": False,
+        }
+        for dest, fraction in mirrors
+        if fraction.numerator > 0
+    ]
 
 
-def _mirror(ctx: RouteContext, dest: Mapping[str, Any], namespace: str, fraction: JSONDict) -> JSONDict:
-    cluster, _, _ = destination(ctx, dest, namespace)
-    return {"cluster": cluster, "runtime_fraction": {"default_value": fraction}, "trace_sampled": False}
-
-
-def _redirect(spec: Mapping[str, Any], request_port: int) -> JSONDict | None:
-    code = as_int(spec.get("redirectCode"), 301)
+def _redirect(spec: HTTPRedirect, request_port: int) -> JSONDict | None:
+    code = spec.redirect_code if spec.redirect_code is not None else 301
     if code not in _REDIRECT_CODES:
         return None  # Istio drops the action for codes Envoy cannot express
     out: JSONDict = {}
-    if "uri" in spec:
-        out["path_redirect"] = str(spec["uri"])
-    elif "prefixRewrite" in spec:
-        out["prefix_rewrite"] = str(spec["prefixRewrite"])
-    if spec.get("authority"):
-        out["host_redirect"] = str(spec["authority"])
-    scheme = str(spec.get("scheme", "") or "")
+    if spec.uri is not None:
+        out["path_redirect"] = spec.uri
+    elif spec.prefix_rewrite is not None:
+        out["prefix_rewrite"] = spec.prefix_rewrite
+    if spec.authority:
+        out["host_redirect"] = spec.authority
+    scheme = spec.scheme or ""
     if scheme:
         out["scheme_redirect"] = scheme
-    port = as_int(spec.get("port"))
-    derive = str(spec.get("derivePort", "") or "")
-    if port:
-        out["port_redirect"] = port
-    elif derive == "FROM_PROTOCOL_DEFAULT":
+    if spec.port:
+        out["port_redirect"] = spec.port
+    elif spec.derive_port == "FROM_PROTOCOL_DEFAULT":
         out["port_redirect"] = 443 if scheme == "https" else 80
-    elif derive == "FROM_REQUEST_PORT":
+    elif spec.derive_port == "FROM_REQUEST_PORT":
         # Envoy cannot copy the port from the request, but routes are built per request port (as Istio
         # does); without it a new authority would lose the port.
         out["port_redirect"] = request_port
@@ -347,22 +339,20 @@ def _redirect(spec: Mapping[str, Any], request_port: int) -> JSONDict | None:
     return out
 
 
-def _direct_response(spec: Mapping[str, Any]) -> JSONDict | None:
-    status = as_int(spec.get("status"), 200)
-    if not 200 <= status < 600:
+def _direct_response(spec: HTTPDirectResponse) -> JSONDict | None:
+    if not 200 <= spec.status < 600:
         return None  # Envoy only sends 2xx-5xx; Istio's validation rejects the rest
-    out: JSONDict = {"status": status}
-    body = as_map(spec.get("body"))
-    if "string" in body:
-        out["body"] = {"inline_string": str(body["string"])}
-    elif "bytes" in body:
-        out["body"] = {"inline_bytes": _base64(body["bytes"])}
+    out: JSONDict = {"status": spec.status}
+    body = spec.body
+    if body is not None and body.string is not None:
+        out["body"] = {"inline_string": body.string}
+    elif body is not None and body.bytes is not None:
+        out["body"] = {"inline_bytes": _base64(body.bytes)}
     return out
 
 
-def _base64(raw: object) -> str:
+def _base64(text: str) -> str:
     """Istio's ``body.bytes`` is base64 text; anything else is encoded as the UTF-8 of its text."""
-    text = raw if isinstance(raw, str) else "" if raw is None else str(raw)
     try:
         base64.b64decode(text, validate=True)
         return text

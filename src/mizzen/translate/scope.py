@@ -7,15 +7,19 @@ main push-size reducer), and its ``outboundTrafficPolicy`` overrides the mesh's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from mizzen.config.resource import Resource
+from mizzen.config.models import DestinationRule, Sidecar, Typed, VirtualService
+from mizzen.config.models.destination_rule import Subset, TrafficPolicy
+from mizzen.config.models.sidecar import IstioEgressListener
+from mizzen.config.semantics.hosts import fqdn, host_matches, match_specificity
+from mizzen.config.semantics.selectors import DESTINATION_RULE, SIDECAR, selects, workload_specific
+from mizzen.config.semantics.visibility import exported_to, hosts_admit, namespaced_host
 from mizzen.registry.model import Endpoint, Service
-from mizzen.translate.common import as_int, as_list, as_map, exported_to, labels_match
-from mizzen.translate.hosts import fqdn, host_matches, match_specificity
 from mizzen.translate.model import InboundPort, MeshSnapshot, Proxy
+
+EgressHosts = tuple[tuple[str, str], ...]
+"""A Sidecar's ``egress.hosts`` as (namespace filter, host) pairs; empty when nothing narrows."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,12 @@ class DestinationPolicy:
     unioned in order (a duplicate subset name keeps the first)."""
 
     host: str
-    traffic_policy: Mapping[str, Any] = field(default_factory=dict)
-    subsets: tuple[Mapping[str, Any], ...] = ()
-    source: Resource | None = None  # the first DR (provenance metadata)
+    traffic_policy: TrafficPolicy | None = None
+    subsets: tuple[Subset, ...] = ()
+    source: Typed[DestinationRule] | None = None  # the first DR (provenance metadata)
 
-    def subset(self, name: str) -> Mapping[str, Any] | None:
-        return next((s for s in self.subsets if s.get("name") == name), None)
+    def subset(self, name: str) -> Subset | None:
+        return next((s for s in self.subsets if s.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -39,17 +43,17 @@ class Scope:
     proxy: Proxy
     mesh: MeshSnapshot
     services: tuple[Service, ...]  # visible and in Sidecar egress scope, sorted by hostname
-    virtual_services: tuple[Resource, ...]  # visible VSs, creation order
-    destination_rules: tuple[Resource, ...]  # visible DRs, creation order
-    sidecar: Resource | None
+    virtual_services: tuple[Typed[VirtualService], ...]  # visible VSs, creation order
+    destination_rules: tuple[Typed[DestinationRule], ...]  # visible DRs, creation order
+    sidecar: Typed[Sidecar] | None
     outbound_policy: str  # "ALLOW_ANY" | "REGISTRY_ONLY"
+    egress: EgressHosts = ()
+    known_hosts: frozenset[str] = frozenset()  # every registry hostname (visible or not)
     # Indexes and memo tables: translation must stay linear in the number of services.
     _by_host: dict[str, Service] = field(default_factory=dict, compare=False)
-    _endpoints: dict[tuple[str, int], tuple[Endpoint, ...]] = field(default_factory=dict, compare=False)
-    _rules_by_host: dict[str, list[tuple[int, Resource]]] = field(default_factory=dict, compare=False)
-    _wildcard_rules: list[tuple[int, str, Resource]] = field(default_factory=list, compare=False)
+    _rules_by_host: dict[str, list[tuple[int, Typed[DestinationRule]]]] = field(default_factory=dict, compare=False)
+    _wildcard_rules: list[tuple[int, str, Typed[DestinationRule]]] = field(default_factory=list, compare=False)
     _policies: dict[str, DestinationPolicy] = field(default_factory=dict, compare=False)
-    known_hosts: frozenset[str] = frozenset()  # every registry hostname (visible or not)
 
     def service(self, hostname: str) -> Service | None:
         """The visible service named ``hostname`` (exact), if any."""
@@ -57,14 +61,11 @@ class Scope:
 
     def allows_host(self, hostname: str, namespace: str) -> bool:
         """Whether the proxy's Sidecar ``egress.hosts`` (if any) admit a host defined in ``namespace``."""
-        if self.sidecar is None:
-            return True
-        egress = _egress_hosts(self.sidecar)
-        return not egress or egress_allows_host(egress, hostname, namespace, self.sidecar.namespace)
+        return not self.egress or hosts_admit(self.egress, hostname, namespace)
 
     def endpoints_of(self, hostname: str, port: int) -> tuple[Endpoint, ...]:
         """Registry endpoints of one service port."""
-        return self._endpoints.get((hostname, port), ())
+        return self.mesh.registry.endpoints_of(hostname, port)
 
     def destination_policy(self, hostname: str) -> DestinationPolicy:
         """Merged DestinationRules for ``hostname``: exact host first, else the most specific wildcard."""
@@ -83,26 +84,22 @@ class Scope:
 def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
     """Compute the proxy's scope from the snapshot (pure)."""
     sidecar = select_sidecar(proxy, mesh) if proxy.type == "sidecar" else None
+    egress = egress_hosts(sidecar) if sidecar is not None else ()
     visible = [s for s in mesh.registry.services if exported_to(s.export_to, s.namespace, proxy.namespace)]
-    if sidecar is not None:
-        egress = _egress_hosts(sidecar)
-        if egress:
-            visible = [s for s in visible if _egress_allows(egress, s, sidecar.namespace)]
+    if egress:
+        visible = [s for s in visible if hosts_admit(egress, s.hostname, s.namespace)]
     by_host: dict[str, Service] = {}
     for s in sorted(visible, key=lambda s: s.hostname):
         by_host.setdefault(s.hostname, s)  # one service per host name (first wins)
-    services = tuple(by_host.values())
-    vss = tuple(r for r in mesh.of("VirtualService") if _visible(r, proxy))
-    drs = tuple(r for r in mesh.of("DestinationRule") if _visible(r, proxy) and _dr_applies(r, proxy))
+    vss = tuple(r for r in mesh.virtual_services if exported_to(r.spec.export_to, r.namespace, proxy.namespace))
+    drs = tuple(r for r in mesh.destination_rules if _visible_rule(r, proxy))
     policy = mesh.mesh.outbound_traffic_policy
-    if sidecar is not None:
-        mode = as_map(sidecar.spec.get("outboundTrafficPolicy")).get("mode")
-        if mode in ("ALLOW_ANY", "REGISTRY_ONLY"):
-            policy = mode
-    rules_by_host: dict[str, list[tuple[int, Resource]]] = {}
-    wildcard_rules: list[tuple[int, str, Resource]] = []
+    if sidecar is not None and sidecar.spec.outbound_traffic_policy is not None:
+        policy = sidecar.spec.outbound_traffic_policy.mode or policy
+    rules_by_host: dict[str, list[tuple[int, Typed[DestinationRule]]]] = {}
+    wildcard_rules: list[tuple[int, str, Typed[DestinationRule]]] = []
     for index, dr in enumerate(drs):
-        host = fqdn(str(dr.spec.get("host", "")), dr.namespace)
+        host = fqdn(dr.spec.host, dr.namespace)
         if host.startswith("*"):
             wildcard_rules.append((index, host, dr))
         elif host:
@@ -110,17 +107,16 @@ def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
     return Scope(
         proxy,
         mesh,
-        services,
+        tuple(by_host.values()),
         vss,
         drs,
         sidecar,
-        str(policy),
+        policy,
+        egress,
+        frozenset(s.hostname for s in mesh.registry.services),
         by_host,
-        dict(mesh.registry.endpoints),
         rules_by_host,
         wildcard_rules,
-        {},
-        frozenset(s.hostname for s in mesh.registry.services),
     )
 
 
@@ -130,92 +126,78 @@ def inbound_ports(scope: Scope) -> tuple[InboundPort, ...]:
     ports = {p.service_port: p for p in scope.proxy.inbound}
     if scope.sidecar is None:
         return tuple(ports.values())
-    for ingress in as_list(scope.sidecar.spec.get("ingress")):
-        ingress = as_map(ingress)
-        port = as_map(ingress.get("port"))
-        number = as_int(port.get("number"))
-        _, _, target = str(ingress.get("defaultEndpoint", "")).rpartition(":")
-        if not number or not target.isdigit():
+    for ingress in scope.sidecar.spec.ingress:
+        _, _, target = (ingress.default_endpoint or "").rpartition(":")
+        if ingress.port is None or not ingress.port.number or not target.isdigit():
             continue  # unix:// endpoints and malformed entries: nothing this proxy can bind
+        number = ingress.port.number
         current = ports.get(number)
+        default_name, default_protocol = (current.name, current.protocol) if current else ("", "HTTP")
         ports[number] = InboundPort(
             service_port=number,
-            name=str(port.get("name", current.name if current else "")),
-            protocol=str(port.get("protocol", current.protocol if current else "HTTP")).upper(),
+            name=ingress.port.name if ingress.port.name is not None else default_name,
+            protocol=(ingress.port.protocol if ingress.port.protocol is not None else default_protocol).upper(),
             listen_port=current.listen_port if current else number,
             app_port=int(target),
         )
     return tuple(sorted(ports.values(), key=lambda p: p.service_port))
 
 
-def _visible(resource: Resource, proxy: Proxy) -> bool:
-    export = resource.spec.get("exportTo")
-    return exported_to([str(e) for e in as_list(export)] or None, resource.namespace, proxy.namespace)
+def _visible_rule(dr: Typed[DestinationRule], proxy: Proxy) -> bool:
+    """Exported to the proxy's namespace, and (Istio) a workload selector applies in its own namespace only."""
+    if not exported_to(dr.spec.export_to, dr.namespace, proxy.namespace):
+        return False
+    ws = dr.spec.workload_selector
+    selector = ws.match_labels if ws is not None else None
+    if workload_specific(DESTINATION_RULE, selector) and dr.namespace != proxy.namespace:
+        return False
+    return selects(DESTINATION_RULE, selector, proxy.labels)
 
 
-def _dr_applies(dr: Resource, proxy: Proxy) -> bool:
-    selector = as_map(dr.spec.get("workloadSelector")).get("matchLabels")
-    if selector is None:
-        return True
-    return dr.namespace == proxy.namespace and labels_match(as_map(selector), proxy.labels)
+def _sidecar_selector(sidecar: Typed[Sidecar]) -> dict[str, str] | None:
+    ws = sidecar.spec.workload_selector
+    return dict(ws.labels) if ws is not None else None
 
 
-def select_sidecar(proxy: Proxy, mesh: MeshSnapshot) -> Resource | None:
+def select_sidecar(proxy: Proxy, mesh: MeshSnapshot) -> Typed[Sidecar] | None:
     """Istio's precedence: a workload-selecting Sidecar in the proxy's namespace, then the namespace's
     selector-less Sidecar, then the root namespace's selector-less Sidecar (the mesh default)."""
-    sidecars = mesh.of("Sidecar")
-    own = [s for s in sidecars if s.namespace == proxy.namespace]
+    own = [s for s in mesh.sidecars if s.namespace == proxy.namespace]
     for s in own:
-        selector = as_map(as_map(s.spec.get("workloadSelector")).get("labels"))
-        if selector and labels_match(selector, proxy.labels):
+        selector = _sidecar_selector(s)
+        if workload_specific(SIDECAR, selector) and selects(SIDECAR, selector, proxy.labels):
             return s
     for s in own:
-        if not as_map(s.spec.get("workloadSelector")).get("labels"):
+        if not workload_specific(SIDECAR, _sidecar_selector(s)):
             return s
     root = mesh.mesh.root_namespace
-    return next((s for s in sidecars if s.namespace == root and not s.spec.get("workloadSelector")), None)
+    return next((s for s in mesh.sidecars if s.namespace == root and s.spec.workload_selector is None), None)
 
 
-def _egress_hosts(sidecar: Resource) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for egress in as_list(sidecar.spec.get("egress")):
-        for entry in as_list(as_map(egress).get("hosts")):
-            ns, _, host = str(entry).partition("/")
-            if host:
-                out.append((ns, host.lower()))
-    return out
+def egress_hosts(sidecar: Typed[Sidecar]) -> EgressHosts:
+    """Every ``egress.hosts`` entry of a Sidecar as (namespace filter, host); ``.`` is its namespace."""
+    return tuple(h for egress in sidecar.spec.egress for h in listener_hosts(sidecar, egress))
 
 
-def _egress_allows(egress: list[tuple[str, str]], svc: Service, sidecar_ns: str) -> bool:
-    return egress_allows_host(egress, svc.hostname, svc.namespace, sidecar_ns)
+def listener_hosts(sidecar: Typed[Sidecar], egress: IstioEgressListener) -> EgressHosts:
+    """One egress listener's ``hosts`` as (namespace filter, host) pairs (malformed entries skipped)."""
+    return tuple(namespaced_host(h, sidecar.namespace) for h in egress.hosts if "/" in h and not h.endswith("/"))
 
 
-def egress_allows_host(egress: list[tuple[str, str]], hostname: str, namespace: str, sidecar_ns: str) -> bool:
-    """True when a Sidecar ``egress.hosts`` entry (``ns/host``) admits ``hostname`` from ``namespace``."""
-    for ns, host in egress:
-        if ns == "~":
-            continue
-        target_ns = sidecar_ns if ns == "." else ns
-        if target_ns != "*" and target_ns != namespace:
-            continue
-        pattern = fqdn(host, namespace) if "." not in host and host != "*" else host
-        if host_matches(pattern, hostname):
-            return True
-    return False
-
-
-def _merge_rules(hostname: str, candidates: list[tuple[int, Resource]], proxy: Proxy) -> DestinationPolicy:
+def _merge_rules(
+    hostname: str, candidates: list[tuple[int, Typed[DestinationRule]]], proxy: Proxy
+) -> DestinationPolicy:
     if not candidates:
         return DestinationPolicy(hostname)
     # Istio looks in the proxy's namespace first, then the service's, then elsewhere.
-    chosen = [r for _, _, r in sorted((0 if r.namespace == proxy.namespace else 1, i, r) for i, r in candidates)]
-    policy: Mapping[str, Any] = {}
-    subsets: dict[str, Mapping[str, Any]] = {}
+    ordered = sorted(candidates, key=lambda c: (0 if c[1].namespace == proxy.namespace else 1, c[0]))
+    chosen = [r for _, r in ordered]
+    policy: TrafficPolicy | None = None
+    subsets: dict[str, Subset] = {}
     for dr in chosen:
-        if not policy and as_map(dr.spec.get("trafficPolicy")):
-            policy = as_map(dr.spec.get("trafficPolicy"))
-        for s in as_list(dr.spec.get("subsets")):
-            name = str(as_map(s).get("name", ""))
-            if name and name not in subsets:
-                subsets[name] = as_map(s)
+        if policy is None and dr.spec.traffic_policy not in (None, TrafficPolicy()):
+            policy = dr.spec.traffic_policy
+        for s in dr.spec.subsets:
+            if s.name and s.name not in subsets:
+                subsets[s.name] = s
     return DestinationPolicy(hostname, policy, tuple(subsets.values()), chosen[0])

@@ -10,12 +10,12 @@ inbound clusters and upstream routes per proxy. Invariant (tested): for every si
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from typing import Any
+from collections.abc import Hashable, Iterable, Mapping
 
+from mizzen.config.models import VirtualService
+from mizzen.config.semantics.selectors import subset_of
 from mizzen.translate import names
 from mizzen.translate.clusters import build_clusters, inbound_cluster, inbound_pool
-from mizzen.translate.common import as_list, as_map, labels_match
 from mizzen.translate.endpoints import build_endpoints_for_scope
 from mizzen.translate.listeners import sidecar_listeners
 from mizzen.translate.model import MeshSnapshot, Proxy, ProxyResources
@@ -27,24 +27,28 @@ Selectors = tuple[tuple[tuple[str, str], ...], ...]
 
 
 def label_selectors(mesh: MeshSnapshot) -> Selectors:
-    """Every label selector in the config that can make two sidecars' outbound config differ."""
-    found: set[tuple[tuple[str, str], ...]] = set()
+    """Every label selector in the config that can make two sidecars' outbound config differ.
 
-    def add(selector: Any) -> None:
-        sel = as_map(selector)
-        if sel:
-            found.add(tuple(sorted((str(k), str(v)) for k, v in sel.items())))
+    Empty selectors are left out: they select every workload of a namespace, and the namespace is
+    already part of the key.
+    """
+    selectors: list[Mapping[str, str]] = []
+    for sc in mesh.sidecars:
+        selectors += [sc.spec.workload_selector.labels] if sc.spec.workload_selector is not None else []
+    for dr in mesh.destination_rules:
+        selectors += [dr.spec.workload_selector.match_labels] if dr.spec.workload_selector is not None else []
+    for vs in mesh.virtual_services:
+        selectors += _source_labels(vs.spec)
+    return tuple(sorted({tuple(sorted(sel.items())) for sel in selectors if sel}))
 
-    for sc in mesh.of("Sidecar"):
-        add(as_map(sc.spec.get("workloadSelector")).get("labels"))
-    for dr in mesh.of("DestinationRule"):
-        add(as_map(dr.spec.get("workloadSelector")).get("matchLabels"))
-    for vs in mesh.of("VirtualService"):
-        for section in ("http", "tcp", "tls"):
-            for rule in as_list(vs.spec.get(section)):
-                for match in as_list(as_map(rule).get("match")):
-                    add(as_map(match).get("sourceLabels"))
-    return tuple(sorted(found))
+
+def _source_labels(vs: VirtualService) -> Iterable[Mapping[str, str]]:
+    for http in vs.http:
+        yield from (m.source_labels for m in http.match)
+    for tcp in vs.tcp:
+        yield from (m.source_labels for m in tcp.match)
+    for tls in vs.tls:
+        yield from (m.source_labels for m in tls.match)
 
 
 def sharing_key(proxy: Proxy, mesh: MeshSnapshot, selectors: Selectors | None = None) -> Hashable | None:
@@ -55,7 +59,7 @@ def sharing_key(proxy: Proxy, mesh: MeshSnapshot, selectors: Selectors | None = 
     if proxy.type != "sidecar":
         return None
     sels = label_selectors(mesh) if selectors is None else selectors
-    selected = tuple(labels_match(dict(sel), proxy.labels) for sel in sels)
+    selected = tuple(subset_of(dict(sel), proxy.labels) for sel in sels)
     return ("sidecar", proxy.namespace, selected, bool(proxy.http_proxy_port))
 
 
@@ -71,17 +75,21 @@ def local_resources(proxy: Proxy, mesh: MeshSnapshot, scope: Scope | None = None
     """A sidecar's own listeners, inbound clusters and upstream route configurations."""
     scope = scope or build_scope(proxy, mesh)
     listeners, routes = sidecar_listeners(scope)
-    clusters = {}
-    for port in inbound_ports(scope):
-        c = inbound_cluster(port, mesh.mesh.connect_timeout, inbound_pool(scope, port))
-        clusters[str(c["name"])] = c
+    clusters = {
+        names.inbound_cluster(port.service_port): inbound_cluster(
+            port, mesh.mesh.connect_timeout, inbound_pool(scope, port)
+        )
+        for port in inbound_ports(scope)
+    }
     return ProxyResources(clusters=clusters, listeners=listeners, routes=routes)
 
 
 def merge(shared: ProxyResources, local: ProxyResources) -> ProxyResources:
     """The full output, sorted by name as :func:`~mizzen.translate.translate` returns it."""
 
-    def both(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    def both(
+        a: Mapping[str, Mapping[str, object]], b: Mapping[str, Mapping[str, object]]
+    ) -> dict[str, Mapping[str, object]]:
         return dict(sorted({**a, **b}.items()))
 
     return ProxyResources(

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mizzen.config.resource import Resource
+from mizzen.config.models import Typed, VirtualService
+from mizzen.config.semantics.hosts import fqdn, host_matches, match_specificity
 from mizzen.registry.model import Service, ServicePort
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_list
-from mizzen.translate.hosts import domain_variants, fqdn, host_matches, match_specificity, with_port
+from mizzen.translate.common import JSONDict
+from mizzen.translate.hosts import domain_variants, with_port
 from mizzen.translate.routes import RouteContext, default_route, http_routes
 from mizzen.translate.scope import Scope
 
@@ -24,29 +25,26 @@ def is_http(port: ServicePort) -> bool:
     return port.protocol.upper() in HTTP_PROTOCOLS
 
 
-def mesh_virtual_services(scope: Scope) -> list[Resource]:
+def mesh_virtual_services(scope: Scope) -> list[Typed[VirtualService]]:
     """VirtualServices that apply to sidecars: bound to ``mesh`` (or unbound), not delegates."""
-    out = []
-    for vs in scope.virtual_services:
-        gateways = [str(g) for g in as_list(vs.spec.get("gateways"))]
-        if as_list(vs.spec.get("hosts")) and (not gateways or "mesh" in gateways):
-            out.append(vs)
-    return out
+    return [
+        vs for vs in scope.virtual_services if vs.spec.hosts and (not vs.spec.gateways or "mesh" in vs.spec.gateways)
+    ]
 
 
-def vs_hosts(vs: Resource) -> list[str]:
+def vs_hosts(vs: Typed[VirtualService]) -> list[str]:
     """The VS's hosts resolved relative to its namespace."""
-    return [fqdn(str(h), vs.namespace) for h in as_list(vs.spec.get("hosts"))]
+    return [fqdn(h, vs.namespace) for h in vs.spec.hosts]
 
 
 class VirtualServiceIndex:
     """Sidecars take one VS per host: an exact host match (oldest first), else the most specific
     wildcard. Indexed once so choosing is O(1) per service for exact hosts."""
 
-    def __init__(self, vss: list[Resource]) -> None:
+    def __init__(self, vss: list[Typed[VirtualService]]) -> None:
         self.vss = vss
-        self.exact: dict[str, Resource] = {}
-        self.wildcards: list[tuple[int, int, str, Resource]] = []
+        self.exact: dict[str, Typed[VirtualService]] = {}
+        self.wildcards: list[tuple[int, int, str, Typed[VirtualService]]] = []
         for index, vs in enumerate(vss):
             for h in vs_hosts(vs):
                 if h.startswith("*"):
@@ -55,7 +53,7 @@ class VirtualServiceIndex:
                     self.exact.setdefault(h, vs)
         self.wildcards.sort(key=lambda w: (w[0], w[1]))
 
-    def select(self, hostname: str) -> Resource | None:
+    def select(self, hostname: str) -> Typed[VirtualService] | None:
         """The VS whose routes apply to ``hostname`` for sidecars, if any."""
         found = self.exact.get(hostname)
         if found is not None:
@@ -63,7 +61,7 @@ class VirtualServiceIndex:
         return next((vs for _, _, h, vs in self.wildcards if host_matches(h, hostname)), None)
 
 
-def select_virtual_service(vss: list[Resource], hostname: str) -> Resource | None:
+def select_virtual_service(vss: list[Typed[VirtualService]], hostname: str) -> Typed[VirtualService] | None:
     """The VS sidecars use for ``hostname`` (see :class:`VirtualServiceIndex`)."""
     return VirtualServiceIndex(vss).select(hostname)
 
@@ -73,7 +71,7 @@ def service_routes(scope: Scope, index: VirtualServiceIndex, svc: Service, port:
     vs = index.select(svc.hostname)
     if vs is None:
         return [default_route(scope, svc.hostname, port)]
-    return http_routes(RouteContext(scope, port), vs)
+    return [r.json for r in http_routes(RouteContext(scope, port), vs)]
 
 
 def http_proxy_route_config(scope: Scope) -> JSONDict:
@@ -86,30 +84,25 @@ def sidecar_route_config(scope: Scope, name: str, services: Sequence[Service], o
     catch-all: the ``http_proxy`` config, or Istio's per-port config ``"<port>"`` of a Sidecar egress."""
     index = VirtualServiceIndex(mesh_virtual_services(scope))
     seen: set[str] = set()
-    vhosts: list[JSONDict] = []
+    vhosts: list[tuple[str, JSONDict]] = []
     for svc in services:
         for port in svc.ports:
             if not is_http(port) or (only_port and port.number != only_port):
                 continue
             domains = _unique(with_port(domain_variants(svc, scope.proxy.namespace), port.number), seen)
-            vhosts.append(
-                {
-                    "name": names.vhost(svc.hostname, port.number),
-                    "domains": domains,
-                    "routes": service_routes(scope, index, svc, port.number),
-                }
-            )
+            if domains:
+                vhost_name = names.vhost(svc.hostname, port.number)
+                routes = service_routes(scope, index, svc, port.number)
+                vhosts.append((vhost_name, {"name": vhost_name, "domains": domains, "routes": routes}))
     if not only_port or only_port == 80:
         vhosts += _non_registry_vhosts(scope, index, seen)
-    vhosts = [v for v in vhosts if v["domains"]]
-    vhosts.sort(key=lambda v: str(v["name"]))
-    vhosts.append(catch_all_vhost(scope.outbound_policy))
-    return route_config(name, vhosts)
+    vhosts.sort(key=lambda v: v[0])
+    return route_config(name, [v for _, v in vhosts] + [catch_all_vhost(scope.outbound_policy)])
 
 
-def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[JSONDict]:
+def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[tuple[str, JSONDict]]:
     """VS hosts naming no service (``bookinfo.com``) get their own vhost on port 80."""
-    out = []
+    out: list[tuple[str, JSONDict]] = []
     known = [s.hostname for s in scope.services]
     for vs in index.vss:
         for host in vs_hosts(vs):
@@ -120,8 +113,11 @@ def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str
             if index.select(host) is not vs:
                 continue
             domains = _unique(with_port([host], 80), seen)
-            routes = http_routes(RouteContext(scope, 80), vs)
-            out.append({"name": names.vhost(host, 80), "domains": domains, "routes": routes})
+            if domains:
+                routes = [r.json for r in http_routes(RouteContext(scope, 80), vs)]
+                out.append(
+                    (names.vhost(host, 80), {"name": names.vhost(host, 80), "domains": domains, "routes": routes})
+                )
     return out
 
 
@@ -156,7 +152,7 @@ def catch_all_vhost(policy: str) -> JSONDict:
 def upstream_route_config(scope: Scope, svc: Service, port: int) -> JSONDict:
     """Route config for an explicit upstream port bound to one service (any authority)."""
     index = VirtualServiceIndex(mesh_virtual_services(scope))
-    vhost = {
+    vhost: JSONDict = {
         "name": names.vhost(svc.hostname, port),
         "domains": ["*"],
         "routes": service_routes(scope, index, svc, port),

@@ -2,6 +2,7 @@
 
 from mizzen.agent.gateway_service import gateway_service, selects
 from mizzen.config import load_text, validate
+from mizzen.config.models import parse
 from mizzen.registry import build_registry
 
 
@@ -21,6 +22,6 @@ def test_default_service_is_valid_config_and_registers() -> None:
     text = yaml.safe_dump(gateway_service("istio-ingressgateway", "istio-system", {"istio": "ingressgateway"}))
     loaded = load_text(text)
     assert loaded.report.ok and validate(loaded.resources).ok
-    (svc,) = build_registry(loaded.resources).services
+    (svc,) = build_registry(parse(r) for r in loaded.resources).services
     assert svc.hostname == "istio-ingressgateway.istio-system.svc.cluster.local"
     assert svc.port(80) is not None and svc.port(80).target_port == 8080  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mizzen.config.models import Typed, parse
 from mizzen.config.resource import Metadata, Resource
 from mizzen.registry import Registry, build_registry
 from mizzen.registry.model import Endpoint
@@ -13,14 +14,15 @@ NET = "networking.istio.io/v1"
 
 def res(
     kind: str, name: str, spec: dict[str, Any], ns: str = "default", annotations: dict[str, str] | None = None
-) -> Resource:
+) -> Typed[object]:
+    """A resource as the registry receives it: parsed once into its typed model."""
     api = "v1" if kind == "Service" else NET
-    return Resource(api, kind, Metadata(name=name, namespace=ns, annotations=annotations or {}), spec)
+    return parse(Resource(api, kind, Metadata(name=name, namespace=ns, annotations=annotations or {}), spec))
 
 
 def kube_svc(
     name: str, ports: list[dict[str, Any]], selector: dict[str, str] | None = None, ns: str = "default", **extra: Any
-) -> Resource:
+) -> Typed[object]:
     spec: dict[str, Any] = {"ports": ports, **extra}
     if selector is not None:
         spec["selector"] = selector
@@ -34,7 +36,7 @@ def we(
     ports: dict[str, int] | None = None,
     ns: str = "default",
     **extra: Any,
-) -> Resource:
+) -> Typed[object]:
     spec: dict[str, Any] = {"address": address, "labels": labels, **extra}
     if ports is not None:
         spec["ports"] = ports

@@ -58,15 +58,23 @@ def test_consistent_hash_cluster_and_route_hash_policy() -> None:
 
 def test_hash_keys_cookie_source_ip_query_and_maglev() -> None:
     """Cookie (with ttl), source IP and query parameter keys; maglev table size."""
+    from mizzen.config.models.destination_rule import LoadBalancerSettings
+    from mizzen.config.schema import build
     from mizzen.translate.policies.traffic import hash_policy
 
-    assert hash_policy({"consistentHash": {"httpCookie": {"name": "u", "ttl": "10s"}}}) == [
+    def lb(raw: dict[str, object]) -> LoadBalancerSettings:
+        settings: LoadBalancerSettings = build(LoadBalancerSettings, raw)
+        return settings
+
+    assert hash_policy(lb({"consistentHash": {"httpCookie": {"name": "u", "ttl": "10s"}}})) == [
         {"cookie": {"name": "u", "ttl": "10s"}}
     ]
-    assert hash_policy({"consistentHash": {"useSourceIp": True}}) == [{"connection_properties": {"source_ip": True}}]
-    assert hash_policy({"consistentHash": {"httpQueryParameterName": "q"}}) == [{"query_parameter": {"name": "q"}}]
-    lb = "{consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}"
-    m = bookinfo(dr(f"  trafficPolicy: {{loadBalancer: {lb}}}\n"))
+    assert hash_policy(lb({"consistentHash": {"useSourceIp": True}})) == [
+        {"connection_properties": {"source_ip": True}}
+    ]
+    assert hash_policy(lb({"consistentHash": {"httpQueryParameterName": "q"}})) == [{"query_parameter": {"name": "q"}}]
+    maglev = "{consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}"
+    m = bookinfo(dr(f"  trafficPolicy: {{loadBalancer: {maglev}}}\n"))
     c = clusters(m)[f"outbound|9080||{REVIEWS}"]
     assert (c["lb_policy"], c["maglev_lb_config"]) == ("MAGLEV", {"table_size": 65537})
 

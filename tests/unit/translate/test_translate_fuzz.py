@@ -15,6 +15,7 @@ from translate_fixtures import SAMPLES, gateway_proxy, sidecar, workload_entries
 from translate_protos import parse_all
 
 from mizzen.config.loader import load_text
+from mizzen.config.models import parse
 from mizzen.config.resource import Resource
 from mizzen.testing.simulation import mesh_from_resources
 from mizzen.translate import translate
@@ -55,8 +56,9 @@ def networking() -> list[Resource]:
 # FUZZ_SEEDS=300 runs a longer search (it found the bugs this test now pins).
 @pytest.mark.parametrize("seed", range(int(os.environ.get("FUZZ_SEEDS", "4"))))
 def test_wrongly_typed_fields_never_raise(seed: int) -> None:
-    """40 random wrong-typed fields per seed in the all-features config: the translation still succeeds and
-    every resource still parses into Envoy's protos."""
+    """40 random wrong-typed fields per seed in the all-features config: parsing into the typed models (a
+    mistyped field takes its default) and translation still succeed, and every resource parses into Envoy's
+    protos."""
     rng = random.Random(seed)
     resources = networking()
     registry = mesh_from_resources([*base(), *resources]).registry
@@ -80,9 +82,6 @@ def test_wrongly_typed_fields_never_raise(seed: int) -> None:
         # The registry is another layer's job: build it from the intact config, mutate only what the
         # translator reads itself (VirtualService, DestinationRule, Gateway, Sidecar, Secret specs).
         mutated_all = [*base(), *resources[:index], bad, *resources[index + 1 :]]
-        configs: dict[str, tuple[Resource, ...]] = {}
-        for r in mutated_all:
-            configs[r.kind] = (*configs.get(r.kind, ()), r)
-        mesh = MeshSnapshot(configs=configs, registry=registry)
+        mesh = MeshSnapshot.of_configs((parse(r) for r in mutated_all), registry)
         for proxy in proxies:
             parse_all(translate(proxy, mesh))

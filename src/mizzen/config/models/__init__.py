@@ -1,6 +1,8 @@
 """Typed, immutable views of each kind's spec, derived from the same description as the schema.
 
-:func:`parse_spec` turns a :class:`Resource` into its model (``VirtualService``, ``DestinationRule``…).
+:func:`parse_spec` turns a :class:`Resource` into its model (``VirtualService``, ``DestinationRule``…);
+:func:`parse` into a :class:`Typed` record (the resource with its model), which is what the control
+plane keeps and the registry and translator read.
 Field names are snake_case here; paths and messages use the user's camelCase (see :mod:`..schema`).
 """
 
@@ -14,6 +16,7 @@ from mizzen.config.models.gateway import Gateway
 from mizzen.config.models.security import AuthorizationPolicy, PeerAuthentication, RequestAuthentication
 from mizzen.config.models.service_entry import ServiceEntry
 from mizzen.config.models.sidecar import Sidecar
+from mizzen.config.models.typed import Typed, is_of, only
 from mizzen.config.models.virtual_service import VirtualService
 from mizzen.config.models.workload_entry import WorkloadEntry, WorkloadGroup
 from mizzen.config.resource import Resource
@@ -52,6 +55,11 @@ def parse_spec(resource: Resource) -> Any:
     return build(model, resource.spec)
 
 
+def parse(resource: Resource) -> Typed[object]:
+    """Parse ``resource`` once into its typed record (lenient, as :func:`parse_spec`)."""
+    return Typed(resource, parse_spec(resource))
+
+
 def spec_as(resource: Resource, model: type[T]) -> T:
     """``parse_spec`` with a static type: ``spec_as(res, VirtualService).http[0].route``.
 
@@ -75,10 +83,14 @@ __all__ = [
     "ServiceAccount",
     "ServiceEntry",
     "Sidecar",
+    "Typed",
     "UnknownModelError",
     "VirtualService",
     "WorkloadEntry",
     "WorkloadGroup",
+    "is_of",
+    "only",
+    "parse",
     "parse_spec",
     "spec_as",
 ]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from mizzen.config.models.virtual_service import HTTPFaultInjection
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_int, as_map, duration, percent_of
+from mizzen.translate.common import JSONDict, percent, proto_duration
 
 # gRPC status names Istio accepts for ``abort.grpcStatus``.
 GRPC_CODES = {
@@ -30,27 +28,24 @@ GRPC_CODES = {
 }
 
 
-def fault_config(fault: Mapping[str, Any]) -> JSONDict | None:
+def fault_config(fault: HTTPFaultInjection) -> JSONDict | None:
     """An ``HTTPFault`` (with ``@type``) for a fault block; ``None`` when it has neither part.
 
     Without a ``percentage`` nothing is injected (Istio's documented default), so the fraction is 0.
     """
     out: JSONDict = {"@type": names.T_FAULT}
-    delay = as_map(fault.get("delay"))
-    fixed = duration(delay.get("fixedDelay")) if delay else None
-    if fixed is not None:
-        out["delay"] = {"fixed_delay": fixed, "percentage": percent_of(delay)}
-    abort = as_map(fault.get("abort"))
-    if abort:
+    delay = fault.delay
+    fixed = proto_duration(delay.fixed_delay) if delay is not None else None
+    if delay is not None and fixed is not None:
+        out["delay"] = {"fixed_delay": fixed, "percentage": percent(delay.percentage, delay.percent).json()}
+    abort = fault.abort
+    if abort is not None:
         body: JSONDict | None = None
-        status = as_int(abort.get("httpStatus"))
-        if "httpStatus" in abort and 200 <= status < 600:
-            body = {"http_status": status}
-        elif "grpcStatus" in abort:
-            grpc = abort.get("grpcStatus")
-            code = GRPC_CODES.get(str(grpc).upper()) if not isinstance(grpc, int) else max(0, grpc)
-            body = {"grpc_status": code if code is not None else 2}
+        if abort.http_status is not None and 200 <= abort.http_status < 600:
+            body = {"http_status": abort.http_status}
+        elif abort.grpc_status is not None:
+            body = {"grpc_status": GRPC_CODES.get(abort.grpc_status.upper(), 2)}
         if body is not None:
-            body["percentage"] = percent_of(abort)
+            body["percentage"] = percent(abort.percentage).json()
             out["abort"] = body
     return out if len(out) > 1 else None

@@ -2,47 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
 
-from mizzen.translate.common import JSONDict, as_list, as_map
+from mizzen.config.models.virtual_service import HeaderOperations, Headers
+from mizzen.translate.common import JSONDict
 
 _AUTHORITY = frozenset({"host", ":authority"})
+_APPEND = (("set", "OVERWRITE_IF_EXISTS_OR_ADD"), ("add", "APPEND_IF_EXISTS_OR_ADD"))
 
 
-def header_ops(headers: Mapping[str, Any]) -> JSONDict:
-    """Route/cluster-weight fields for a ``Headers`` block: ``request_headers_to_add`` etc.
+@dataclass(frozen=True)
+class HeaderOps:
+    """The Envoy header-operation fields of a ``Headers`` block, and the authority it rewrites to.
 
-    ``set`` overwrites, ``add`` appends; a Host/:authority set or add becomes ``host_rewrite_literal``
-    (set wins), as in Istio. Entries are sorted by key for deterministic output.
+    ``fields`` maps ``request_headers_to_add`` etc. to their entries, in output order.
     """
-    out: JSONDict = {}
+
+    fields: dict[str, list[object]] = field(default_factory=dict)
+    authority: str = ""
+
+    def then(self, later: HeaderOps) -> HeaderOps:
+        """Route-level ops followed by destination-level ops (lists concatenated, later authority wins)."""
+        fields = {k: list(v) for k, v in self.fields.items()}
+        for key, entries in later.fields.items():
+            fields[key] = [*fields.get(key, []), *entries]
+        return HeaderOps(fields, later.authority or self.authority)
+
+    def json(self, *, with_authority: bool = False) -> JSONDict:
+        """The fields as Envoy JSON (with ``host_rewrite_literal`` last when asked and set)."""
+        out: JSONDict = dict(self.fields)
+        if with_authority and self.authority:
+            out["host_rewrite_literal"] = self.authority
+        return out
+
+
+def header_ops(headers: Headers | None) -> HeaderOps:
+    """The ops of a ``Headers`` block: ``set`` overwrites, ``add`` appends; a Host/:authority set or
+    add becomes the authority rewrite (set wins), as in Istio. Entries are sorted by key."""
+    fields: dict[str, list[object]] = {}
     authority = ""
-    for direction in ("request", "response"):
-        ops = as_map(headers.get(direction))
-        to_add: list[JSONDict] = []
-        for action, append in (("set", "OVERWRITE_IF_EXISTS_OR_ADD"), ("add", "APPEND_IF_EXISTS_OR_ADD")):
-            for key, value in sorted(as_map(ops.get(action)).items()):
-                if direction == "request" and key.lower() in _AUTHORITY:
-                    authority = authority if (authority and action == "add") else str(value)
-                    continue
-                to_add.append({"header": {"key": key, "value": str(value)}, "append_action": append})
+    for direction, ops in (
+        ("request", headers.request if headers else None),
+        ("response", headers.response if headers else None),
+    ):
+        to_add, authority = _additions(direction, ops, authority)
         if to_add:
-            out[f"{direction}_headers_to_add"] = to_add
-        removes = sorted(str(h) for h in as_list(ops.get("remove")))
+            fields[f"{direction}_headers_to_add"] = to_add
+        removes = sorted(ops.remove) if ops is not None else []
         if removes:
-            out[f"{direction}_headers_to_remove"] = removes
-    if authority:
-        out["host_rewrite_literal"] = authority
-    return out
+            fields[f"{direction}_headers_to_remove"] = list(removes)
+    return HeaderOps(fields, authority)
 
 
-def merge_ops(first: JSONDict, second: JSONDict) -> JSONDict:
-    """Route-level ops followed by destination-level ops (lists concatenated, later authority wins)."""
-    out = dict(first)
-    for key, value in second.items():
-        if isinstance(value, list) and isinstance(out.get(key), list):
-            out[key] = [*out[key], *value]
-        else:
-            out[key] = value
-    return out
+def _additions(direction: str, ops: HeaderOperations | None, authority: str) -> tuple[list[object], str]:
+    to_add: list[object] = []
+    if ops is None:
+        return to_add, authority
+    for action, append in _APPEND:
+        for key, value in sorted((ops.set if action == "set" else ops.add).items()):
+            if direction == "request" and key.lower() in _AUTHORITY:
+                authority = authority if (authority and action == "add") else value
+                continue
+            to_add.append({"header": {"key": key, "value": value}, "append_action": append})
+    return to_add, authority

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from mizzen.config.models.virtual_service import HTTPRetry
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_int, duration
+from mizzen.translate.common import JSONDict, proto_duration
 
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
@@ -20,18 +18,19 @@ def default_retry_policy(hashing: bool = False) -> JSONDict:
     return policy
 
 
-def retry_policy(retries: Mapping[str, Any] | None, hashing: bool = False) -> JSONDict | None:
+def retry_policy(retries: HTTPRetry | None, hashing: bool = False) -> JSONDict | None:
     """The ``retry_policy`` for a route: default without ``retries``; none for ``attempts: 0``."""
     if retries is None:
         return default_retry_policy(hashing)
-    attempts = as_int(retries.get("attempts"))
+    attempts = retries.attempts or 0
     if attempts <= 0:
         return None
-    policy = default_retry_policy(hashing or retries.get("retryIgnorePreviousHosts") is False)
+    policy = default_retry_policy(hashing or retries.retry_ignore_previous_hosts is False)
     policy["num_retries"] = attempts
-    retry_on = str(retries.get("retryOn") or "")
+    retry_on = retries.retry_on or ""
     if retry_on:
-        conditions, codes = [], []
+        conditions: list[str] = []
+        codes: list[int] = []
         for part in (p.strip() for p in retry_on.split(",")):
             if part.isdigit():
                 codes.append(int(part))
@@ -42,15 +41,15 @@ def retry_policy(retries: Mapping[str, Any] | None, hashing: bool = False) -> JS
         policy["retry_on"] = ",".join(conditions)
         if codes:
             policy["retriable_status_codes"] = codes
-    per_try = duration(retries.get("perTryTimeout"))
+    per_try = proto_duration(retries.per_try_timeout)
     if per_try is not None:
         policy["per_try_timeout"] = per_try
-    if retries.get("retryRemoteLocalities"):
+    if retries.retry_remote_localities:
         policy["retry_priority"] = {
             "name": names.PREVIOUS_PRIORITIES,
             "typed_config": {"@type": names.T_PREVIOUS_PRIORITIES, "update_frequency": 2},
         }
-    backoff = duration(retries.get("backoff"))
+    backoff = proto_duration(retries.backoff)
     if backoff is not None:
         policy["retry_back_off"] = {"base_interval": backoff}
     return policy

@@ -3,14 +3,25 @@ detection, upstream TLS), with port-level and subset-level overrides applied blo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, replace
 
+from mizzen.config.models.destination_rule import (
+    ClientTLSSettings,
+    ConnectionPoolSettings,
+    ConsistentHashLB,
+    HTTPCookie,
+    HTTPSettings,
+    LoadBalancerSettings,
+    OutlierDetection,
+    PortTrafficPolicy,
+    Subset,
+    TrafficPolicy,
+)
+from mizzen.config.semantics import durations
 from mizzen.translate import names
-from mizzen.translate.common import JSONDict, as_count, as_list, as_map, duration
+from mizzen.translate.common import JSONDict, proto_duration
 
 MAX_U32 = 4294967295
-_BLOCKS = ("loadBalancer", "connectionPool", "outlierDetection", "tls", "tunnel", "proxyProtocol")
 _SIMPLE_LB = {
     "ROUND_ROBIN": "ROUND_ROBIN",
     "RANDOM": "RANDOM",
@@ -20,181 +31,225 @@ _SIMPLE_LB = {
 }
 
 
-def effective_policy(policy: Mapping[str, Any], subset: Mapping[str, Any] | None, port: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PolicyBlocks:
+    """The traffic-policy blocks that apply to one cluster (each replaced whole by an override)."""
+
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+
+    def overridden_by(self, policy: TrafficPolicy | PortTrafficPolicy) -> PolicyBlocks:
+        """These blocks with every block ``policy`` sets replacing ours."""
+        return replace(
+            self,
+            load_balancer=policy.load_balancer or self.load_balancer,
+            connection_pool=policy.connection_pool or self.connection_pool,
+            outlier_detection=policy.outlier_detection or self.outlier_detection,
+            tls=policy.tls or self.tls,
+        )
+
+
+def effective_policy(policy: TrafficPolicy | None, subset: Subset | None, port: int) -> PolicyBlocks:
     """The policy blocks that apply to one (subset, port) cluster: top level < port level < subset
     level < subset port level, each block replaced whole (Istio's ``MergeSubsetTrafficPolicy``)."""
-    out = _port_level(policy, port)
+    out = _port_level(PolicyBlocks(), policy, port)
     if subset is not None:
-        out.update(_port_level(as_map(subset.get("trafficPolicy")), port))
+        out = _port_level(out, subset.traffic_policy, port)
     return out
 
 
-def _port_level(policy: Mapping[str, Any], port: int) -> dict[str, Any]:
-    out = {k: policy[k] for k in _BLOCKS if k in policy}
-    for pls in as_list(policy.get("portLevelSettings")):
-        pls = as_map(pls)
-        if as_count(as_map(pls.get("port")).get("number")) == port:
-            out.update({k: pls[k] for k in _BLOCKS if k in pls})
-    return out
+def _port_level(blocks: PolicyBlocks, policy: TrafficPolicy | None, port: int) -> PolicyBlocks:
+    if policy is None:
+        return blocks
+    blocks = blocks.overridden_by(policy)
+    for pls in policy.port_level_settings:
+        if pls.port is not None and pls.port.number == port:
+            blocks = blocks.overridden_by(pls)
+    return blocks
 
 
-def apply_load_balancer(cluster: JSONDict, lb: Mapping[str, Any]) -> None:
+def _count(value: int | None) -> int:
+    """An optional limit as Envoy's unsigned count (unset and negative are 0)."""
+    return max(0, value or 0)
+
+
+def _consistent_hash(lb: LoadBalancerSettings | None) -> ConsistentHashLB | None:
+    """The ``consistentHash`` block when it says anything (an empty one means no hashing)."""
+    ch = lb.consistent_hash if lb is not None else None
+    return ch if ch is not None and ch != ConsistentHashLB() else None
+
+
+def apply_load_balancer(cluster: JSONDict, lb: LoadBalancerSettings | None) -> None:
     """``loadBalancer.simple`` / ``consistentHash`` -> ``lb_policy`` (+ ring-hash/maglev config)."""
     cluster["lb_policy"] = "LEAST_REQUEST"
-    simple = str(lb.get("simple", "") or "")
+    simple = lb.simple if lb is not None else None
     if simple == "PASSTHROUGH":
         cluster["type"] = "ORIGINAL_DST"
         cluster["lb_policy"] = "CLUSTER_PROVIDED"
         cluster.pop("eds_cluster_config", None)
-    elif simple in _SIMPLE_LB:
+    elif simple is not None and simple in _SIMPLE_LB:
         cluster["lb_policy"] = _SIMPLE_LB[simple]
-    ch = as_map(lb.get("consistentHash"))
-    if ch:
-        maglev = as_map(ch.get("maglev"))
-        if "maglev" in ch:
-            cluster["lb_policy"] = "MAGLEV"
-            if as_count(maglev.get("tableSize")):
-                cluster["maglev_lb_config"] = {"table_size": as_count(maglev.get("tableSize"))}
-        else:
-            ring = as_map(ch.get("ringHash"))
-            size = as_count(ring.get("minimumRingSize")) or as_count(ch.get("minimumRingSize")) or 1024
-            cluster["lb_policy"] = "RING_HASH"
-            cluster["ring_hash_lb_config"] = {"minimum_ring_size": size}
+    ch = _consistent_hash(lb)
+    if ch is None:
+        return
+    if ch.maglev is not None:
+        cluster["lb_policy"] = "MAGLEV"
+        if _count(ch.maglev.table_size):
+            cluster["maglev_lb_config"] = {"table_size": _count(ch.maglev.table_size)}
+    else:
+        ring = _count(ch.ring_hash.minimum_ring_size) if ch.ring_hash is not None else 0
+        cluster["lb_policy"] = "RING_HASH"
+        cluster["ring_hash_lb_config"] = {"minimum_ring_size": ring or _count(ch.minimum_ring_size) or 1024}
 
 
-def hash_policy(lb: Mapping[str, Any]) -> list[JSONDict]:
+def hash_policy(lb: LoadBalancerSettings | None) -> list[JSONDict]:
     """Route-side ``hash_policy`` for a consistent-hash destination (empty when not hashing)."""
-    ch = as_map(lb.get("consistentHash"))
-    if not ch:
+    ch = _consistent_hash(lb)
+    if ch is None:
         return []
-    if ch.get("httpHeaderName"):
-        return [{"header": {"header_name": str(ch["httpHeaderName"])}}]
-    cookie = as_map(ch.get("httpCookie"))
-    if cookie:
-        out: JSONDict = {"name": str(cookie.get("name", ""))}
-        if cookie.get("path"):
-            out["path"] = str(cookie["path"])
-        ttl = duration(cookie.get("ttl"))
+    if ch.http_header_name:
+        return [{"header": {"header_name": ch.http_header_name}}]
+    cookie = ch.http_cookie
+    if cookie is not None and cookie != HTTPCookie():
+        out: JSONDict = {"name": cookie.name}
+        if cookie.path:
+            out["path"] = cookie.path
+        ttl = proto_duration(cookie.ttl)
         if ttl is not None:
             out["ttl"] = ttl
         return [{"cookie": out}]
-    if ch.get("useSourceIp"):
+    if ch.use_source_ip:
         return [{"connection_properties": {"source_ip": True}}]
-    if ch.get("httpQueryParameterName"):
-        return [{"query_parameter": {"name": str(ch["httpQueryParameterName"])}}]
+    if ch.http_query_parameter_name:
+        return [{"query_parameter": {"name": ch.http_query_parameter_name}}]
     return []
 
 
-def circuit_breakers(pool: Mapping[str, Any]) -> JSONDict:
+def circuit_breakers(pool: ConnectionPoolSettings | None) -> JSONDict:
     """Thresholds from ``connectionPool`` (Istio emits 2^32-1 for everything unset or zero)."""
-    tcp, http = as_map(pool.get("tcp")), as_map(pool.get("http"))
+    tcp = pool.tcp if pool is not None else None
+    http = pool.http if pool is not None else None
     return {
         "thresholds": [
             {
-                "max_connections": as_count(tcp.get("maxConnections")) or MAX_U32,
-                "max_pending_requests": as_count(http.get("http1MaxPendingRequests")) or MAX_U32,
-                "max_requests": as_count(http.get("http2MaxRequests")) or MAX_U32,
-                "max_retries": as_count(http.get("maxRetries")) or MAX_U32,
+                "max_connections": _count(tcp.max_connections if tcp else None) or MAX_U32,
+                "max_pending_requests": _count(http.http1_max_pending_requests if http else None) or MAX_U32,
+                "max_requests": _count(http.http2_max_requests if http else None) or MAX_U32,
+                "max_retries": _count(http.max_retries if http else None) or MAX_U32,
                 "track_remaining": True,
             }
         ]
     }
 
 
-def apply_connection_pool(cluster: JSONDict, pool: Mapping[str, Any], h2: bool) -> None:
+def apply_connection_pool(cluster: JSONDict, pool: ConnectionPoolSettings | None, h2: bool) -> None:
     """Connection-pool fields beyond circuit breaking: connect timeout, keepalive, protocol options."""
-    tcp, http = as_map(pool.get("tcp")), as_map(pool.get("http"))
-    timeout = duration(tcp.get("connectTimeout"))
+    tcp = pool.tcp if pool is not None else None
+    http = pool.http if pool is not None else None
+    timeout = proto_duration(tcp.connect_timeout) if tcp else None
     if timeout is not None:
         cluster["connect_timeout"] = timeout
-    keepalive = as_map(tcp.get("tcpKeepalive"))
-    if "tcpKeepalive" in tcp:
+    if tcp is not None and tcp.tcp_keepalive is not None:
+        keepalive = tcp.tcp_keepalive
         ka: JSONDict = {}
-        if as_count(keepalive.get("probes")):
-            ka["keepalive_probes"] = as_count(keepalive.get("probes"))
-        for src, dst in (("time", "keepalive_time"), ("interval", "keepalive_interval")):
-            secs = duration(keepalive.get(src))
+        if _count(keepalive.probes):
+            ka["keepalive_probes"] = _count(keepalive.probes)
+        for value, dst in ((keepalive.time, "keepalive_time"), (keepalive.interval, "keepalive_interval")):
+            secs = durations.whole_seconds(value) if value else None
             if secs is not None:
-                ka[dst] = max(1, int(float(secs[:-1])))
+                ka[dst] = max(1, secs)
         cluster["upstream_connection_options"] = {"tcp_keepalive": ka}
     common: JSONDict = {}
-    idle = duration(http.get("idleTimeout"))
+    idle = proto_duration(http.idle_timeout) if http else None
     if idle is not None:
         common["idle_timeout"] = idle
-    if as_count(http.get("maxRequestsPerConnection")):
-        common["max_requests_per_connection"] = as_count(http.get("maxRequestsPerConnection"))
-    max_duration = duration(tcp.get("maxConnectionDuration"))
+    if http is not None and _count(http.max_requests_per_connection):
+        common["max_requests_per_connection"] = _count(http.max_requests_per_connection)
+    max_duration = proto_duration(tcp.max_connection_duration) if tcp else None
     if max_duration is not None:
         common["max_connection_duration"] = max_duration
-    upgrade = str(http.get("h2UpgradePolicy", "")) == "UPGRADE"
+    cluster_options = _protocol_options(http, common, h2)
+    if cluster_options is not None:
+        cluster["typed_extension_protocol_options"] = {names.HTTP_PROTOCOL_OPTIONS: cluster_options}
+
+
+def _protocol_options(settings: HTTPSettings | None, common: JSONDict, h2: bool) -> JSONDict | None:
+    """``HttpProtocolOptions``: common options, and the upstream protocol (client's, h2 or HTTP/1.1)."""
+    upgrade = settings is not None and settings.h2_upgrade_policy == "UPGRADE"
     h2_options: JSONDict = {}
-    if as_count(http.get("maxConcurrentStreams")):
-        h2_options["max_concurrent_streams"] = as_count(http.get("maxConcurrentStreams"))
+    if settings is not None and _count(settings.max_concurrent_streams):
+        h2_options["max_concurrent_streams"] = _count(settings.max_concurrent_streams)
     options: JSONDict = {"@type": names.T_HTTP_PROTOCOL_OPTIONS}
     if common:
         options["common_http_protocol_options"] = common
-    if http.get("useClientProtocol"):
+    if settings is not None and settings.use_client_protocol:
         options["use_downstream_protocol_config"] = {"http_protocol_options": {}, "http2_protocol_options": h2_options}
     elif h2 or upgrade:
         options["explicit_http_config"] = {"http2_protocol_options": h2_options}
     elif common:
         options["explicit_http_config"] = {"http_protocol_options": {}}
-    if len(options) > 1:
-        cluster["typed_extension_protocol_options"] = {names.HTTP_PROTOCOL_OPTIONS: options}
+    return options if len(options) > 1 else None
 
 
-def outlier_detection(od: Mapping[str, Any]) -> JSONDict:
+def outlier_detection(od: OutlierDetection) -> JSONDict:
     """``outlierDetection`` -> Envoy ``outlier_detection`` (enforcing 100% for configured counters)."""
     out: JSONDict = {}
-    if "consecutive5xxErrors" in od:
-        n = as_count(od.get("consecutive5xxErrors"))
+    if od.consecutive_5xx_errors is not None:
+        n = _count(od.consecutive_5xx_errors)
         out["consecutive_5xx"] = n
         out["enforcing_consecutive_5xx"] = 100 if n else 0
     else:
-        out["enforcing_consecutive_5xx"] = 0 if "consecutiveGatewayErrors" in od else 100
-    if "consecutiveGatewayErrors" in od:
-        n = as_count(od.get("consecutiveGatewayErrors"))
+        out["enforcing_consecutive_5xx"] = 0 if od.consecutive_gateway_errors is not None else 100
+    if od.consecutive_gateway_errors is not None:
+        n = _count(od.consecutive_gateway_errors)
         out["consecutive_gateway_failure"] = n
         out["enforcing_consecutive_gateway_failure"] = 100 if n else 0
-    for src, dst in (("interval", "interval"), ("baseEjectionTime", "base_ejection_time")):
-        value = duration(od.get(src))
-        if value is not None:
-            out[dst] = value
-    if "maxEjectionPercent" in od:
-        out["max_ejection_percent"] = as_count(od.get("maxEjectionPercent"))
-    if od.get("splitExternalLocalOriginErrors"):
+    for value, dst in ((od.interval, "interval"), (od.base_ejection_time, "base_ejection_time")):
+        converted = proto_duration(value)
+        if converted is not None:
+            out[dst] = converted
+    if od.max_ejection_percent is not None:
+        out["max_ejection_percent"] = _count(od.max_ejection_percent)
+    if od.split_external_local_origin_errors:
         out["split_external_local_origin_errors"] = True
-        if "consecutiveLocalOriginFailures" in od:
-            out["consecutive_local_origin_failure"] = as_count(od.get("consecutiveLocalOriginFailures"))
+        if od.consecutive_local_origin_failures is not None:
+            out["consecutive_local_origin_failure"] = _count(od.consecutive_local_origin_failures)
     out["enforcing_success_rate"] = 0
     return out
 
 
-def upstream_tls(tls: Mapping[str, Any], default_sni: str) -> JSONDict | None:
+def healthy_panic_threshold(od: OutlierDetection) -> JSONDict:
+    """``common_lb_config`` from ``minHealthPercent`` (0 when unset: Envoy's panic mode off, as Istio)."""
+    return {"healthy_panic_threshold": {"value": float(od.min_health_percent or 0)}}
+
+
+def upstream_tls(tls: ClientTLSSettings | None, default_sni: str) -> JSONDict | None:
     """DR ``tls`` SIMPLE/MUTUAL -> a ``transport_socket`` (files given by path); others -> ``None``.
 
     ISTIO_MUTUAL needs the mesh CA (not part of this translator yet); DISABLE is plaintext.
     """
-    mode = str(tls.get("mode", "DISABLE"))
-    if mode not in ("SIMPLE", "MUTUAL"):
+    if tls is None or tls.mode not in ("SIMPLE", "MUTUAL"):
         return None
     common: JSONDict = {}
-    if tls.get("caCertificates"):
-        validation: JSONDict = {"trusted_ca": {"filename": str(tls["caCertificates"])}}
-        sans = [str(s) for s in as_list(tls.get("subjectAltNames"))]
-        if sans:
-            validation["match_typed_subject_alt_names"] = [{"san_type": "DNS", "matcher": {"exact": s}} for s in sans]
+    if tls.ca_certificates:
+        validation: JSONDict = {"trusted_ca": {"filename": tls.ca_certificates}}
+        if tls.subject_alt_names:
+            validation["match_typed_subject_alt_names"] = [
+                {"san_type": "DNS", "matcher": {"exact": s}} for s in tls.subject_alt_names
+            ]
         common["validation_context"] = validation
-    if mode == "MUTUAL" and tls.get("clientCertificate") and tls.get("privateKey"):
+    if tls.mode == "MUTUAL" and tls.client_certificate and tls.private_key:
         common["tls_certificates"] = [
             {
-                "certificate_chain": {"filename": str(tls["clientCertificate"])},
-                "private_key": {"filename": str(tls["privateKey"])},
+                "certificate_chain": {"filename": tls.client_certificate},
+                "private_key": {"filename": tls.private_key},
             }
         ]
     context: JSONDict = {
         "@type": names.T_UPSTREAM_TLS,
         "common_tls_context": common,
-        "sni": str(tls.get("sni") or default_sni),
+        "sni": tls.sni or default_sni,
     }
     return {"name": names.TLS_SOCKET, "typed_config": context}
