@@ -77,7 +77,7 @@ def sidecar_egress_listeners(scope: Scope) -> list[BuiltListener]:
         number = egress.port.number if egress.port is not None else 0
         if egress.port is None or not number or (egress.capture_mode != "NONE" and not egress.bind):
             continue
-        hosts = listener_hosts(sidecar, egress)
+        hosts = listener_hosts(egress, scope.proxy.namespace)
         services = [
             s for s in scope.services if s.port(number) is not None and hosts_admit(hosts, s.hostname, s.namespace)
         ]

@@ -84,7 +84,7 @@ class Scope:
 def build_scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
     """Compute the proxy's scope from the snapshot (pure)."""
     sidecar = select_sidecar(proxy, mesh) if proxy.type == "sidecar" else None
-    egress = egress_hosts(sidecar) if sidecar is not None else ()
+    egress = egress_hosts(sidecar, proxy.namespace) if sidecar is not None else ()
     visible = [s for s in mesh.registry.services if exported_to(s.export_to, s.namespace, proxy.namespace)]
     if egress:
         visible = [s for s in visible if hosts_admit(egress, s.hostname, s.namespace)]
@@ -174,14 +174,18 @@ def select_sidecar(proxy: Proxy, mesh: MeshSnapshot) -> Typed[Sidecar] | None:
     return next((s for s in mesh.sidecars if s.namespace == root and s.spec.workload_selector is None), None)
 
 
-def egress_hosts(sidecar: Typed[Sidecar]) -> EgressHosts:
-    """Every ``egress.hosts`` entry of a Sidecar as (namespace filter, host); ``.`` is its namespace."""
-    return tuple(h for egress in sidecar.spec.egress for h in listener_hosts(sidecar, egress))
+def egress_hosts(sidecar: Typed[Sidecar], namespace: str) -> EgressHosts:
+    """Every ``egress.hosts`` entry of a Sidecar as (namespace filter, host) for a proxy in ``namespace``.
+
+    ``.`` is the proxy's namespace: for the root namespace's default Sidecar that is the namespace of the
+    workload it is applied to, not the root namespace (Istio converts it per configuration namespace).
+    """
+    return tuple(h for egress in sidecar.spec.egress for h in listener_hosts(egress, namespace))
 
 
-def listener_hosts(sidecar: Typed[Sidecar], egress: IstioEgressListener) -> EgressHosts:
+def listener_hosts(egress: IstioEgressListener, namespace: str) -> EgressHosts:
     """One egress listener's ``hosts`` as (namespace filter, host) pairs (malformed entries skipped)."""
-    return tuple(namespaced_host(h, sidecar.namespace) for h in egress.hosts if "/" in h and not h.endswith("/"))
+    return tuple(namespaced_host(h, namespace) for h in egress.hosts if "/" in h and not h.endswith("/"))
 
 
 def _merge_rules(

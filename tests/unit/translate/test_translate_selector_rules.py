@@ -106,3 +106,11 @@ def test_gateway_selector(selector: str, bound: bool) -> None:
     """A Gateway with an empty or absent selector configures every gateway proxy."""
     out = translate(gateway_proxy(), bookinfo(GATEWAY.format(selector=selector), mesh=MeshConfig()))
     assert ("0.0.0.0_8080" in out.listeners) is bound
+
+
+def test_root_default_dot_is_the_workloads_namespace() -> None:
+    """The root namespace's default Sidecar reads ``./*`` as the namespace of each workload it applies to."""
+    mesh = bookinfo(sidecar_resource("default", "istio-system", "", '"./*"'))
+    scope = build_scope(sidecar(), mesh)
+    assert scope.egress == (("default", "*"),)
+    assert REVIEWS in {s.hostname for s in scope.services}
