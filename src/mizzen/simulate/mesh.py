@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from mizzen.agent.gateway_service import gateway_service as agent_gateway_service
 from mizzen.config.models import parse
 from mizzen.config.resource import Metadata, Origin, Resource
+from mizzen.config.semantics import ports as ports_rule
+from mizzen.config.semantics import selectors as rules
 from mizzen.registry import Registry
 from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, Upstream
 
@@ -78,8 +80,7 @@ def selects(service: Resource, w: Workload) -> bool:
         service.kind == "Service"
         and service.namespace == w.namespace
         and isinstance(selector, Mapping)
-        and bool(selector)
-        and all(w.labels.get(str(k)) == str(v) for k, v in selector.items())
+        and rules.selects(rules.SERVICE, {str(k): str(v) for k, v in selector.items()}, w.labels)
     )
 
 
@@ -116,11 +117,13 @@ def snapshot(resources: Sequence[Resource], mesh: MeshConfig, *, keep_order: boo
 def gateway_listen_port(config: Iterable[Resource], gw: Workload, port: int) -> int:
     """The port a gateway pod listens on for Service port ``port`` (Istio's gateway port translation)."""
     services = [s for s in config if selects(s, gw)] or [gateway_service(gw)]
-    for svc in services:
-        for p in svc.spec.get("ports") or ():
-            if isinstance(p, Mapping) and p.get("port") == port and isinstance(p.get("targetPort"), int):
-                return int(p["targetPort"])
-    return port
+    ports = [
+        (int(p["port"]), int(p["targetPort"]) if isinstance(p.get("targetPort"), int) else None)
+        for svc in services
+        for p in svc.spec.get("ports") or ()
+        if isinstance(p, Mapping) and isinstance(p.get("port"), int)
+    ]
+    return ports_rule.gateway_listen_port(port, ports)
 
 
 def sidecar_proxy(w: Workload, upstreams: Sequence[tuple[str, int]] = ()) -> Proxy:
