@@ -240,7 +240,24 @@ def _tls_chain(
     scope: Scope, server: Server, rds: str, port: int, secrets: dict[str, JSONDict]
 ) -> tuple[JSONDict, JSONDict] | None:
     """(filter chain, its match) of a TLS-terminating server, ``None`` while its credential is missing."""
-    tls = server.tls
+    context = _downstream_tls(scope, server.tls, secrets)
+    if context is None:
+        return None
+    # transport_protocol lets a plain-HTTP server share the port (tls_inspector tells them apart).
+    match: JSONDict = {"transport_protocol": "tls"}
+    sni = sorted({h for _, h in server.hosts if h != "*"})
+    if sni:
+        match["server_names"] = sni
+    chain: JSONDict = {
+        "filters": [_hcm(scope, rds, port)],
+        "transport_socket": {"name": names.TLS_SOCKET, "typed_config": context},
+        "filter_chain_match": match,
+    }
+    return chain, match
+
+
+def _downstream_tls(scope: Scope, tls: ServerTLSSettings, secrets: dict[str, JSONDict]) -> JSONDict | None:
+    """The DownstreamTlsContext of a server (its SDS secrets added to ``secrets``), ``None`` without them."""
     credential = tls.credential_name or ""
     common: JSONDict = {"alpn_protocols": ["h2", "http/1.1"]}
     if not credential and tls.server_certificate and tls.private_key:
@@ -269,17 +286,7 @@ def _tls_chain(
             secrets[ca_name] = ca
             common["validation_context_sds_secret_config"] = {"name": ca_name, "sds_config": ADS_SOURCE}
             context["require_client_certificate"] = True
-    # transport_protocol lets a plain-HTTP server share the port (tls_inspector tells them apart).
-    match: JSONDict = {"transport_protocol": "tls"}
-    sni = sorted({h for _, h in server.hosts if h != "*"})
-    if sni:
-        match["server_names"] = sni
-    chain: JSONDict = {
-        "filters": [_hcm(scope, rds, port)],
-        "transport_socket": {"name": names.TLS_SOCKET, "typed_config": context},
-        "filter_chain_match": match,
-    }
-    return chain, match
+    return context
 
 
 def _secret_resource(scope: Scope, namespace: str, name: str) -> Typed[Secret] | None:
