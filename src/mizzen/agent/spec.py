@@ -1,7 +1,7 @@
 """What to run, parsed from the command line, and everything derived from it once ports are chosen.
 
 :class:`WorkloadSpec` is what the user asked for; :class:`Allocation` the ports the agent picked;
-the functions below derive the Envoy :class:`~mizzen.translate.model.Proxy`, the app's argv and
+the functions below derive the Envoy :class:`~mizzen.node.Proxy`, the app's argv and
 environment, and the WorkloadEntry the agent registers. All pure except :func:`allocate`.
 """
 
@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from mizzen.agent.errors import PortSpecError
 from mizzen.agent.ports import free_ports, port_is_free
+from mizzen.node import InboundPort, Proxy, Upstream
 from mizzen.registry.protocols import protocol_from_name
-from mizzen.translate.model import InboundPort, Proxy, Upstream
 
 REGISTERED_BY = "mizzen.io/registered-by"
 NO_PROXY = "localhost,127.0.0.1"

@@ -6,7 +6,7 @@ Theory of operation
   incremental :class:`~mizzen.registry.Registry`. Applying a store event updates it and returns a
   :class:`PushRequest` saying how much output may have changed: a WorkloadEntry only moves endpoints
   (the EDS fast path, clusters are never rebuilt or resent), anything else is a full push.
-* :class:`MeshController` keeps one :class:`~mizzen.translate.model.Proxy` per connected Envoy (decoded
+* :class:`MeshController` keeps one :class:`~mizzen.node.Proxy` per connected Envoy (decoded
   from its node metadata) and runs pushes through a :class:`PushQueue`: a push starts at once when idle,
   and changes arriving during a push coalesce into the next one.
 * A push translates each affected proxy (pure), encodes the result (the xds layer caches serialized
@@ -30,9 +30,10 @@ from typing import Any
 from mizzen.config.models import Typed, parse
 from mizzen.config.resource import Resource
 from mizzen.controlplane.pusher import PushQueue, PushRequest
+from mizzen.node import Proxy, proxy_from_node
 from mizzen.registry import Registry
 from mizzen.translate import build_endpoints, sharing, translate
-from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources, proxy_from_node
+from mizzen.translate.model import MeshConfig, MeshSnapshot, ProxyResources
 from mizzen.translate.scope import Scope, build_scope
 from mizzen.xds import NodeInfo, Snapshot, SnapshotCache
 from mizzen.xds import types as xt

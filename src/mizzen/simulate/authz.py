@@ -16,8 +16,9 @@ import importlib
 import importlib.util
 from typing import Protocol
 
+from mizzen.node import Proxy
 from mizzen.simulate.walker import Request
-from mizzen.translate.model import MeshSnapshot, Proxy
+from mizzen.translate.model import MeshSnapshot
 
 MODULE = "mizzen.simulate.rbac"
 NOT_SUPPORTED = (

@@ -19,8 +19,9 @@ from mizzen.config.models import parse
 from mizzen.config.resource import Metadata, Origin, Resource
 from mizzen.config.semantics import ports as ports_rule
 from mizzen.config.semantics import selectors as rules
+from mizzen.node import Proxy, Upstream
 from mizzen.registry import Registry
-from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, Upstream
+from mizzen.translate.model import MeshConfig, MeshSnapshot
 
 SIDECAR_HTTP_PROXY_PORT = 15001  # the outbound HTTP-proxy listener of every simulated sidecar
 UPSTREAM_BASE_PORT = 16000  # explicit upstream listeners for TCP/TLS/gRPC cases: 16000, 16001, ...

@@ -17,6 +17,7 @@ from typing import Any
 
 from mizzen.config.report import Report
 from mizzen.config.resource import Origin, Resource
+from mizzen.node import Proxy
 from mizzen.simulate import expect
 from mizzen.simulate import mesh as meshes
 from mizzen.simulate.mesh import Workload
@@ -24,7 +25,7 @@ from mizzen.simulate.plan import Plan, PlannedCase, Target, prepare, target
 from mizzen.simulate.provenance import RouteOrigin, config_path_index, route_origin, tag_resources
 from mizzen.simulate.walker import Request, Result, Walker
 from mizzen.translate import sharing, translate
-from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources
+from mizzen.translate.model import MeshConfig, MeshSnapshot, ProxyResources
 from mizzen.translate.scope import Scope, build_scope
 
 __all__ = ["CaseResult", "Plan", "TestRun", "Translations", "explain", "prepare", "run", "simulate_plan", "summary"]

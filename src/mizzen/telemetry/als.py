@@ -18,7 +18,7 @@ from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 from google.protobuf import json_format
 
-from mizzen.translate.model import Proxy, proxy_from_node
+from mizzen.node import Proxy, proxy_from_node
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
-from mizzen.translate.model import Proxy
+from mizzen.node import Proxy
 from mizzen.translate.telemetry import DIRECTION_TAG, PEER_ID_HEADER, Direction
 
 

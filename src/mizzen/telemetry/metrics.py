@@ -12,13 +12,13 @@ from collections.abc import Callable
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
+from mizzen.node import Proxy
 from mizzen.registry.model import RegistrySnapshot
 from mizzen.telemetry import graph as graph_view
 from mizzen.telemetry.labels import Facts, derive, peer_from_node_id, response_flags
 from mizzen.telemetry.model import LABEL_NAMES, TCP_LABEL_NAMES, EndpointIndex, Peer, RegistrySource
 from mizzen.telemetry.prom import Family
 from mizzen.telemetry.series import TrafficSeries, is_error
-from mizzen.translate.model import Proxy
 
 _TCP_CONNECTED = accesslog_pb2.AccessLogType.Value("TcpUpstreamConnected")
 _TCP_PERIODIC = accesslog_pb2.AccessLogType.Value("TcpPeriodic")

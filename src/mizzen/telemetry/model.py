@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mizzen.node import Proxy
 from mizzen.registry.model import RegistrySnapshot
-from mizzen.translate.model import Proxy
 
 UNKNOWN = "unknown"
 PeerKind = Literal["gateway", "workload", "unknown"]

@@ -22,7 +22,7 @@ Decisions where Mizzen differs from Istio because there are no iptables:
 - Inbound listeners bind ``<proxy ip>:<listen port>`` and forward to ``inbound|<port>||`` at the app.
 """
 
-from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy, ProxyResources
+from mizzen.translate.model import MeshConfig, MeshSnapshot, ProxyResources
 from mizzen.translate.translator import build_endpoints, translate
 
-__all__ = ["MeshConfig", "MeshSnapshot", "Proxy", "ProxyResources", "build_endpoints", "translate"]
+__all__ = ["MeshConfig", "MeshSnapshot", "ProxyResources", "build_endpoints", "translate"]

@@ -4,11 +4,11 @@ app, and the special clusters (BlackHoleCluster, PassthroughCluster, zipkin)."""
 from __future__ import annotations
 
 from mizzen.config.models.destination_rule import ConnectionPoolSettings, Subset
+from mizzen.node import InboundPort
 from mizzen.registry.model import Endpoint, Service, ServicePort
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
-from mizzen.translate.model import InboundPort
 from mizzen.translate.policies import traffic
 from mizzen.translate.scope import DestinationPolicy, Scope, inbound_ports
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from mizzen.node import Proxy
 from mizzen.translate import names, telemetry
 from mizzen.translate.clusters import ADS_SOURCE, DNS_CACHE_CONFIG
 from mizzen.translate.common import JSONDict
-from mizzen.translate.model import MeshConfig, Proxy
+from mizzen.translate.model import MeshConfig
 
 Direction = Literal["outbound", "inbound", "gateway"]
 

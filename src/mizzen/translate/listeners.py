@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from mizzen.config.semantics.hosts import resolve
 from mizzen.config.semantics.visibility import hosts_admit
+from mizzen.node import InboundPort, Upstream
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
-from mizzen.translate.model import InboundPort, Upstream
 from mizzen.translate.routes import RouteContext
 from mizzen.translate.scope import Scope, inbound_ports, listener_hosts
 from mizzen.translate.tcp import outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes

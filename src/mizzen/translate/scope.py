@@ -15,8 +15,9 @@ from mizzen.config.models.sidecar import IstioEgressListener
 from mizzen.config.semantics.hosts import fqdn, host_matches, match_specificity
 from mizzen.config.semantics.selectors import DESTINATION_RULE, SIDECAR, selects, workload_specific
 from mizzen.config.semantics.visibility import exported_to, hosts_admit, namespaced_host
+from mizzen.node import InboundPort, Proxy
 from mizzen.registry.model import Endpoint, Service
-from mizzen.translate.model import InboundPort, MeshSnapshot, Proxy
+from mizzen.translate.model import MeshSnapshot
 
 EgressHosts = tuple[tuple[str, str], ...]
 """A Sidecar's ``egress.hosts`` as (namespace filter, host) pairs; empty when nothing narrows."""

@@ -14,11 +14,12 @@ from collections.abc import Hashable, Iterable, Mapping
 
 from mizzen.config.models import VirtualService
 from mizzen.config.semantics.selectors import subset_of
+from mizzen.node import Proxy
 from mizzen.translate import names
 from mizzen.translate.clusters import build_clusters, inbound_cluster, inbound_pool
 from mizzen.translate.endpoints import build_endpoints_for_scope
 from mizzen.translate.listeners import sidecar_listeners
-from mizzen.translate.model import MeshSnapshot, Proxy, ProxyResources
+from mizzen.translate.model import MeshSnapshot, ProxyResources
 from mizzen.translate.scope import Scope, build_scope, inbound_ports
 from mizzen.translate.vhosts import http_proxy_route_config
 

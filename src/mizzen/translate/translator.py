@@ -7,13 +7,14 @@ raises nothing: like Istio, the translator leaves out what it cannot build.
 
 from __future__ import annotations
 
+from mizzen.node import Proxy
 from mizzen.translate import names
 from mizzen.translate.clusters import build_clusters
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import build_endpoints_for_scope
 from mizzen.translate.gateway import gateway_resources
 from mizzen.translate.listeners import sidecar_listeners
-from mizzen.translate.model import MeshSnapshot, Proxy, ProxyResources
+from mizzen.translate.model import MeshSnapshot, ProxyResources
 from mizzen.translate.scope import build_scope
 from mizzen.translate.vhosts import http_proxy_route_config
 

@@ -13,7 +13,7 @@ from google.protobuf import json_format
 
 from mizzen.agent.bootstrap import STATS_INCLUSIONS, build_bootstrap
 from mizzen.agent.envoy import find_envoy
-from mizzen.translate.model import InboundPort, Proxy, Upstream, proxy_from_node
+from mizzen.node import InboundPort, Proxy, Upstream, proxy_from_node
 
 SIDECAR = Proxy(
     id="reviews-v2.default",

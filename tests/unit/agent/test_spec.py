@@ -20,8 +20,8 @@ from mizzen.agent.spec import (
     proxy_of,
     workload_entry,
 )
+from mizzen.node import Upstream
 from mizzen.testing.ports import free_port
-from mizzen.translate.model import Upstream
 
 SPEC = WorkloadSpec(
     name="reviews-v2",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from mizzen.node import Proxy
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service, ServicePort
-from mizzen.translate.model import Proxy
 
 PRODUCTPAGE = Proxy(
     id="productpage-v1.default",

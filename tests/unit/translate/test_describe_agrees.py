@@ -20,9 +20,10 @@ from mizzen.cli.describe import (
 )
 from mizzen.config.loader import load_text
 from mizzen.config.resource import Resource
+from mizzen.node import Proxy
 from mizzen.testing.simulation import mesh_from_resources
 from mizzen.translate import translate
-from mizzen.translate.model import Proxy, ProxyResources
+from mizzen.translate.model import ProxyResources
 
 REVIEWS = "reviews.default.svc.cluster.local"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mizzen.config import load_text
+from mizzen.node import InboundPort, Proxy, Upstream
 from mizzen.samples.bookinfo.paths import networking_file, platform_file
 from mizzen.testing.simulation import mesh_from_resources
 from mizzen.translate import translate
-from mizzen.translate.model import InboundPort, MeshSnapshot, Proxy, Upstream
+from mizzen.translate.model import MeshSnapshot
 from mizzen.translate.sharing import local_resources, merge, shared_resources, sharing_key
 
 WORKLOADS = "\n---\n".join(

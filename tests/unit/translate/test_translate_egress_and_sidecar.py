@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from translate_fixtures import PROXY_PORT, bookinfo, sidecar
 
+from mizzen.node import InboundPort
 from mizzen.testing.simulation import simulate
 from mizzen.translate import translate
-from mizzen.translate.model import InboundPort, MeshConfig
+from mizzen.translate.model import MeshConfig
 
 SE = """apiVersion: networking.istio.io/v1
 kind: ServiceEntry

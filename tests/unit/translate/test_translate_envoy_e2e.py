@@ -11,11 +11,11 @@ import pytest
 from translate_envoy import run_envoy, start_echoes, stop, stop_echoes, wait_listening
 from translate_fixtures import gateway_proxy
 
+from mizzen.node import InboundPort, Proxy
 from mizzen.testing.controlplane import free_port
 from mizzen.testing.echo import EchoServer
 from mizzen.testing.simulation import mesh_from_yaml
 from mizzen.translate import translate
-from mizzen.translate.model import InboundPort, Proxy
 
 pytestmark = pytest.mark.e2e
 

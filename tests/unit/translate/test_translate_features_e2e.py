@@ -14,11 +14,11 @@ import httpx
 import pytest
 from translate_envoy import run_envoy, start_echoes, stop, stop_echoes, wait_listening
 
+from mizzen.node import Proxy, Upstream
 from mizzen.testing.controlplane import free_port
 from mizzen.testing.echo import EchoServer
 from mizzen.testing.simulation import mesh_from_yaml
 from mizzen.translate import translate
-from mizzen.translate.model import Proxy, Upstream
 
 pytestmark = pytest.mark.e2e
 

@@ -17,9 +17,10 @@ from translate_protos import parse_all
 from mizzen.config.loader import load_text
 from mizzen.config.models import parse
 from mizzen.config.resource import Resource
+from mizzen.node import Upstream
 from mizzen.testing.simulation import mesh_from_resources
 from mizzen.translate import translate
-from mizzen.translate.model import MeshSnapshot, Upstream
+from mizzen.translate.model import MeshSnapshot
 
 WRONG: tuple[Any, ...] = (None, 0, -1, 7, 2.5, True, "", "x", "*", [], ["x"], [None], {}, {"x": 1})
 

@@ -7,9 +7,10 @@ import base64
 
 from translate_fixtures import bookinfo, gateway_proxy
 
+from mizzen.node import Proxy
 from mizzen.testing.simulation import simulate
 from mizzen.translate import translate
-from mizzen.translate.model import MeshSnapshot, Proxy
+from mizzen.translate.model import MeshSnapshot
 
 PRODUCTPAGE = "outbound|9080||productpage.default.svc.cluster.local"
 

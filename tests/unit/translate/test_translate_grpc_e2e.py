@@ -11,10 +11,10 @@ import grpc
 import pytest
 from translate_envoy import run_envoy, stop, wait_listening
 
+from mizzen.node import InboundPort, Proxy, Upstream
 from mizzen.testing.controlplane import free_port
 from mizzen.testing.simulation import mesh_from_yaml
 from mizzen.translate import translate
-from mizzen.translate.model import InboundPort, Proxy, Upstream
 
 pytestmark = pytest.mark.e2e
 

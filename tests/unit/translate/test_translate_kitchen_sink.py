@@ -13,8 +13,9 @@ from translate_envoy import envoy_validate
 from translate_fixtures import bookinfo, gateway_proxy, sidecar
 from translate_protos import parse_all
 
+from mizzen.node import Upstream
 from mizzen.translate import translate
-from mizzen.translate.model import MeshConfig, MeshSnapshot, Upstream
+from mizzen.translate.model import MeshConfig, MeshSnapshot
 
 FEATURES = """apiVersion: networking.istio.io/v1
 kind: DestinationRule

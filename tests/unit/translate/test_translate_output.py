@@ -10,8 +10,9 @@ from translate_envoy import envoy_validate
 from translate_fixtures import bookinfo, gateway_proxy, sidecar
 from translate_protos import parse_all
 
+from mizzen.node import Upstream
 from mizzen.translate import build_endpoints, translate
-from mizzen.translate.model import MeshConfig, Upstream
+from mizzen.translate.model import MeshConfig
 
 REVIEWS = "reviews.default.svc.cluster.local"
 ALL = (

@@ -13,10 +13,11 @@ from translate_protos import parse_all
 
 from mizzen.config.loader import load_text
 from mizzen.config.resource import Resource
+from mizzen.node import Proxy, Upstream
 from mizzen.testing.samples import istio_samples_dir
 from mizzen.testing.simulation import mesh_from_resources
 from mizzen.translate import translate
-from mizzen.translate.model import MeshSnapshot, Proxy, Upstream
+from mizzen.translate.model import MeshSnapshot
 
 ROOT = Path(__file__).resolve().parents[3]
 CASES = sorted((ROOT / "tests" / "unit" / "config" / "cases").glob("*.yaml"))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from translate_fixtures import PROXY_PORT, bookinfo, sidecar
 
+from mizzen.node import Proxy
 from mizzen.testing.simulation import Result, simulate
 from mizzen.translate import translate
-from mizzen.translate.model import MeshConfig, MeshSnapshot, Proxy
+from mizzen.translate.model import MeshConfig, MeshSnapshot
 
 REVIEWS = "reviews.default.svc.cluster.local"
 

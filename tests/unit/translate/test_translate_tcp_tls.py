@@ -6,9 +6,9 @@ import dataclasses
 
 from translate_fixtures import bookinfo, sidecar
 
+from mizzen.node import Upstream
 from mizzen.testing.simulation import simulate
 from mizzen.translate import translate
-from mizzen.translate.model import Upstream
 
 MONGO = """apiVersion: v1
 kind: Service

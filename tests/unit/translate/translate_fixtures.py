@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mizzen.node import InboundPort, Proxy
 from mizzen.testing.simulation import mesh_from_yaml
-from mizzen.translate.model import InboundPort, MeshConfig, MeshSnapshot, Proxy
+from mizzen.translate.model import MeshConfig, MeshSnapshot
 
 SAMPLES = Path(__file__).resolve().parents[3] / "src" / "mizzen" / "samples" / "bookinfo"
 NETWORKING = SAMPLES / "networking"
