@@ -8,10 +8,35 @@ from pathlib import Path
 
 import pytest
 
+from mizzen.testing import samples
 from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, cli_runner, start_controlplane
 from mizzen.testing.postgres import Cluster, PostgresUnavailable, start_cluster
 
 CLIENT_ENV = ("MIZZEN_HOME", "MIZZEN_ADDRESS", "MIZZEN_TOKEN", "MIZZEN_XDS_ADDRESS")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need Istio's sample files skip with the reason when they are missing; with CI=true, fail."""
+    needing = [i for i in items if i.get_closest_marker("istio_samples") or "istio_samples" in _fixtures(i)]
+    if not needing or samples.istio_samples_dir() is not None:
+        return
+    if samples.required():
+        raise pytest.UsageError(f"CI=true and {len(needing)} tests need them: {samples.missing_reason()}")
+    skip = pytest.mark.skip(reason=samples.missing_reason())
+    for item in needing:
+        item.add_marker(skip, append=False)  # first, so this reason is the one reported
+
+
+def _fixtures(item: pytest.Item) -> tuple[str, ...]:
+    return tuple(getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture
+def istio_samples() -> Path:
+    """The folder of Istio's own Bookinfo sample files (tests using it skip, or fail under CI, without it)."""
+    found = samples.istio_samples_dir()
+    assert found is not None, samples.missing_reason()  # unreachable: collection skipped the test
+    return found
 
 
 @pytest.fixture(autouse=True)

@@ -8,15 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+import mizzen.samples
 from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, cli_runner, free_port
-from mizzen.testing.samples import istio_samples_dir
+from mizzen.testing.samples import istio_sample_files, istio_samples_dir
 
+# Istio's own files (tests marked istio_samples) and the copy shipped with Mizzen, which means the same
+# (tests/unit/samples pins that) and serves the tests about the CLI's mechanics in a fresh clone too.
 SAMPLES = istio_samples_dir()
-if not SAMPLES.is_dir():  # the copy shipped with the package, when the shared folder is absent
-    SAMPLES = Path(__file__).resolve().parents[2] / "src/mizzen/samples/bookinfo/networking"
-SAMPLE_FILES = sorted(SAMPLES.glob("*.yaml"))
+SAMPLE_FILES = istio_sample_files()
+SHIPPED = Path(mizzen.samples.__file__).parent / "bookinfo" / "networking"
+PLATFORM = Path(mizzen.samples.__file__).parent / "bookinfo" / "platform" / "bookinfo.yaml"
 GET_KINDS = {
     "VirtualService": "virtualservice.networking.istio.io",
     "DestinationRule": "destinationrule.networking.istio.io",
@@ -81,6 +85,7 @@ def _defined(files: list[Path]) -> set[tuple[str, str, str]]:
     return out
 
 
+@pytest.mark.istio_samples
 def test_all_istio_samples_apply_and_reapply_unchanged(mizzen: MizzenCli) -> None:
     """Every Istio sample file applies unchanged; applying it again reports every object unchanged."""
     assert len(SAMPLE_FILES) >= 22
@@ -94,6 +99,7 @@ def test_all_istio_samples_apply_and_reapply_unchanged(mizzen: MizzenCli) -> Non
         assert actions and set(actions) == {"unchanged"}, (f.name, again.stdout)
 
 
+@pytest.mark.istio_samples
 def test_bookinfo_skips_deployments_with_lines(mizzen: MizzenCli) -> None:
     """Kinds Mizzen does not run are reported as skipped with file:line and never block the rest."""
     r = mizzen("apply", "-f", str(SAMPLES / "bookinfo.yaml"))
@@ -105,6 +111,7 @@ def test_bookinfo_skips_deployments_with_lines(mizzen: MizzenCli) -> None:
     assert re.fullmatch(r"skipped: Deployment details-v1 \(.*bookinfo\.yaml:\d+\)", skipped[0])
 
 
+@pytest.mark.istio_samples
 def test_get_lists_what_the_samples_define(mizzen: MizzenCli) -> None:
     """`mizzen get vs,dr,gw,svc -A` lists every VS, DR, Gateway and Service the samples define."""
     for f in SAMPLE_FILES:
@@ -125,7 +132,7 @@ def test_get_lists_what_the_samples_define(mizzen: MizzenCli) -> None:
 
 def test_get_formats(mizzen: MizzenCli) -> None:
     """get prints a table, names, YAML and JSON like kubectl, for one object or several."""
-    assert mizzen("apply", "-f", str(SAMPLES / "bookinfo.yaml")).exit_code == 0
+    assert mizzen("apply", "-f", str(PLATFORM)).exit_code == 0
     table = mizzen("get", "svc")
     assert table.stdout.splitlines()[0].split() == ["NAME", "TYPE", "PORT(S)", "AGE"]
     assert re.search(r"^reviews\s+ClusterIP\s+9080/TCP\s+\d+s$", table.stdout, re.M)
@@ -151,7 +158,7 @@ def test_get_missing_and_empty(mizzen: MizzenCli) -> None:
 
 def test_rejected_file_reports_every_mistake_and_changes_nothing(mizzen: MizzenCli, tmp_path: Path) -> None:
     """A file with several mistakes is rejected whole; each mistake has file:line, path and code."""
-    before = mizzen("apply", "-f", str(SAMPLES / "destination-rule-reviews.yaml"))
+    before = mizzen("apply", "-f", str(SHIPPED / "destination-rule-reviews.yaml"))
     assert before.exit_code == 0
     snapshot = mizzen("get", "vs,dr,gw", "-A", "-o", "json").stdout
     bad = tmp_path / "bad.yaml"
@@ -176,21 +183,21 @@ def test_rejected_file_reports_every_mistake_and_changes_nothing(mizzen: MizzenC
 
 def test_apply_stdin_and_dry_run(mizzen: MizzenCli) -> None:
     """apply -f - reads stdin; --dry-run reports without storing."""
-    text = (SAMPLES / "virtual-service-reviews-v3.yaml").read_text()
+    text = (SHIPPED / "virtual-service-reviews-v3.yaml").read_text()
     r = mizzen("apply", "-f", "-", "--dry-run", input=text)
     assert r.stdout.strip() == "virtualservice.networking.istio.io/reviews created (dry run)"
     assert mizzen("get", "vs", "reviews").exit_code == 1
     r = mizzen("apply", "-f", "-", input=text)
     assert r.stdout.strip() == "virtualservice.networking.istio.io/reviews created"
-    r = mizzen("apply", "-f", str(SAMPLES / "virtual-service-reviews-v2-v3.yaml"))
+    r = mizzen("apply", "-f", str(SHIPPED / "virtual-service-reviews-v2-v3.yaml"))
     assert r.stdout.strip() == "virtualservice.networking.istio.io/reviews configured"
 
 
 def test_apply_folder_recursive(mizzen: MizzenCli, tmp_path: Path) -> None:
     """A folder applies its YAML files; -R descends into subfolders."""
     (tmp_path / "sub").mkdir()
-    (tmp_path / "gw.yaml").write_text((SAMPLES / "bookinfo-gateway.yaml").read_text())
-    (tmp_path / "sub" / "dr.yaml").write_text((SAMPLES / "destination-rule-reviews.yaml").read_text())
+    (tmp_path / "gw.yaml").write_text((SHIPPED / "bookinfo-gateway.yaml").read_text())
+    (tmp_path / "sub" / "dr.yaml").write_text((SHIPPED / "destination-rule-reviews.yaml").read_text())
     flat = mizzen("apply", "-f", str(tmp_path))
     assert "destinationrule" not in flat.stdout and "gateway.networking.istio.io/bookinfo-gateway" in flat.stdout
     deep = mizzen("apply", "-f", str(tmp_path), "-R")
@@ -199,9 +206,9 @@ def test_apply_folder_recursive(mizzen: MizzenCli, tmp_path: Path) -> None:
 
 def test_delete_by_file_and_by_name(mizzen: MizzenCli) -> None:
     """delete -f removes what a file defines; delete KIND NAME removes one object; missing ones fail."""
-    gw = str(SAMPLES / "bookinfo-gateway.yaml")
+    gw = str(SHIPPED / "bookinfo-gateway.yaml")
     mizzen("apply", "-f", gw)
-    mizzen("apply", "-f", str(SAMPLES / "destination-rule-reviews.yaml"))
+    mizzen("apply", "-f", str(SHIPPED / "destination-rule-reviews.yaml"))
     r = mizzen("delete", "-f", gw)
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [
@@ -234,7 +241,7 @@ def test_unreachable_control_plane(tmp_path: Path) -> None:
     """With no control plane listening, every API command says so in one line and exits 1."""
     address = f"http://127.0.0.1:{free_port()}"
     run = cli_runner({"MIZZEN_ADDRESS": address, "MIZZEN_TOKEN": "x", "MIZZEN_HOME": str(tmp_path)})
-    for args in (("get", "vs"), ("apply", "-f", str(SAMPLES / "bookinfo-gateway.yaml")), ("delete", "vs", "a")):
+    for args in (("get", "vs"), ("apply", "-f", str(SHIPPED / "bookinfo-gateway.yaml")), ("delete", "vs", "a")):
         r = run(*args)
         assert r.exit_code == 1, args
         assert r.stderr.strip() == (
@@ -253,7 +260,7 @@ def test_usage_errors_exit_2(mizzen: MizzenCli) -> None:
 def test_validate_offline(tmp_path: Path) -> None:
     """validate needs no control plane: samples are valid, a bad file lists every error and exits 1."""
     run = cli_runner({"MIZZEN_ADDRESS": f"http://127.0.0.1:{free_port()}", "MIZZEN_HOME": str(tmp_path)})
-    ok = run("validate", "-f", str(SAMPLES / "virtual-service-all-v1.yaml"))
+    ok = run("validate", "-f", str(SHIPPED / "virtual-service-all-v1.yaml"))
     assert ok.exit_code == 0 and ok.stdout.strip().endswith('virtual-service-all-v1.yaml" is valid')
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD)
@@ -268,7 +275,7 @@ def test_console_script_exit_codes(controlplane: RunningControlPlane) -> None:
     env = {**controlplane.env(), "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, "-m", "mizzen.cli.main"]
     ok = subprocess.run(
-        [*cmd, "apply", "-f", str(SAMPLES / "bookinfo-gateway.yaml")],
+        [*cmd, "apply", "-f", str(SHIPPED / "bookinfo-gateway.yaml")],
         env=env,
         capture_output=True,
         text=True,
@@ -298,7 +305,7 @@ def test_up_status_down(tmp_path: Path) -> None:
         st = run("status")
         assert st.exit_code == 0 and f"running (pid {pid}), ready" in st.stdout
         # The CLI finds the address the control plane wrote, and the token in MIZZEN_HOME.
-        assert run("apply", "-f", str(SAMPLES / "bookinfo-gateway.yaml")).exit_code == 0
+        assert run("apply", "-f", str(SHIPPED / "bookinfo-gateway.yaml")).exit_code == 0
         again = run("up", "--port", str(port), "--xds-port", str(xds))
         assert again.exit_code == 1 and "already running" in again.stderr
     finally:
@@ -307,6 +314,7 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert run("status").exit_code == 1
 
 
+@pytest.mark.istio_samples
 def test_the_whole_samples_folder_applies_in_one_command_last_definition_wins(mizzen: MizzenCli) -> None:
     """`apply -f <folder>` applies every file in name order like kubectl: a redefined object ends as its last form."""
     r = mizzen("apply", "-f", str(SAMPLES))

@@ -9,7 +9,7 @@ from mizzen.agent.spec import PortSpec
 from mizzen.agent.template import template_from_manifests
 from mizzen.testing.samples import istio_samples_dir
 
-BOOKINFO = istio_samples_dir() / "bookinfo.yaml"
+SAMPLES = istio_samples_dir()
 SAMPLE = """
 apiVersion: v1
 kind: Service
@@ -38,10 +38,10 @@ spec:
 """
 
 
-@pytest.mark.skipif(not BOOKINFO.exists(), reason="Istio samples not present")
+@pytest.mark.istio_samples
 def test_bookinfo_deployment_gives_labels_account_and_ports() -> None:
     """Istio's bookinfo.yaml describes reviews-v2: its labels, service account and the http port of `reviews`."""
-    t = template_from_manifests([BOOKINFO.read_text()], "reviews-v2")
+    t = template_from_manifests([(SAMPLES / "bookinfo.yaml").read_text()], "reviews-v2")
     assert t.labels == {"app": "reviews", "version": "v2"}
     assert t.service_account == "bookinfo-reviews"
     assert t.ports == (PortSpec("http", 9080),)

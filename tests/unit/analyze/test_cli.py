@@ -141,7 +141,7 @@ def test_list_analyzers(tmp_path: Path) -> None:
     assert "virtualservice.DestinationHostAnalyzer" in result.stdout.splitlines()
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="Istio samples not present")
+@pytest.mark.istio_samples
 def test_bookinfo_samples_exit_0(tmp_path: Path) -> None:
     """Bookinfo with all DRs, all-v1 VSs and the gateway: only istioctl's IST0140 warning, exit 0."""
     names = ("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml", "bookinfo-gateway.yaml")

@@ -45,7 +45,7 @@ def bookinfo() -> list:  # type: ignore[type-arg]
     return out
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="Istio samples not present")
+@pytest.mark.istio_samples
 def test_bookinfo_samples_have_no_errors_offline() -> None:
     """Bookinfo + all DRs + all-v1 VSs + gateway: no errors; istioctl's known IST0140 warning only."""
     msgs = analyze(bookinfo(), namespace="default")
@@ -55,7 +55,7 @@ def test_bookinfo_samples_have_no_errors_offline() -> None:
     ]
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="Istio samples not present")
+@pytest.mark.istio_samples
 def test_bookinfo_with_running_workloads_reports_only_undeployed_subsets() -> None:
     """With Bookinfo's workloads running, only the undeployed subsets (details/ratings v2, mysql) select nothing."""
     running = [

@@ -1,11 +1,13 @@
 """describe explains which routes reach a workload and warns like istioctl x describe."""
 
+import pytest
 import yaml
 
 from mizzen.cli.describe import World, describe_service, describe_workload
 from mizzen.testing.samples import istio_samples_dir
 
-SAMPLES = str(istio_samples_dir())
+SAMPLES = istio_samples_dir()
+pytestmark = pytest.mark.istio_samples  # every test here reads Istio's Bookinfo files
 
 
 def _world(*files: str, extra: list[dict] | None = None) -> World:

@@ -10,13 +10,8 @@ import yaml
 
 from mizzen.samples.bookinfo import paths
 from mizzen.samples.bookinfo.session import SessionCodec
-from mizzen.testing.samples import istio_samples_dir
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _istio_samples() -> Path:
-    return istio_samples_dir()
 
 
 def _docs(path: Path) -> list[Any]:
@@ -63,22 +58,18 @@ def test_gateway_listens_on_8080() -> None:
     assert gateway["spec"]["servers"][0]["port"] == {"number": 8080, "name": "http", "protocol": "HTTP"}
 
 
-def test_networking_files_mean_the_same_as_istios_samples() -> None:
+def test_networking_files_mean_the_same_as_istios_samples(istio_samples: Path) -> None:
     """Every Istio networking sample has a file of the same name here with equal documents."""
-    samples = _istio_samples()
-    if samples is None:
-        pytest.skip("Istio's sample YAML not found (set MIZZEN_ISTIO_SAMPLES)")
+    samples = istio_samples
     names = sorted(p.name for p in samples.glob("*.yaml") if p.name != "bookinfo.yaml")
     assert names and names == paths.networking_files()
     for name in names:
         assert _docs(paths.networking_file(name)) == _docs(samples / name), name
 
 
-def test_platform_services_equal_istios() -> None:
+def test_platform_services_equal_istios(istio_samples: Path) -> None:
     """The Services and ServiceAccounts equal those in Istio's bookinfo.yaml (Deployments left out)."""
-    samples = _istio_samples()
-    if samples is None:
-        pytest.skip("Istio's sample YAML not found (set MIZZEN_ISTIO_SAMPLES)")
+    samples = istio_samples
     theirs = [d for d in _docs(samples / "bookinfo.yaml") if d["kind"] in ("Service", "ServiceAccount")]
     ours = _docs(paths.platform_file())
     key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
