@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import click
 
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, Home, resolve_home
 from mizzen.controlplane.process import ProcessError, start_background, status, stop_background
-
-if TYPE_CHECKING:  # the server (aiohttp, grpc, the whole mesh) loads only when `mizzen controlplane` runs
-    from mizzen.controlplane.server import ControlPlane
-
-ControlPlaneHook = Callable[["ControlPlane"], None]
-
-#: Called with each new foreground ControlPlane before it starts (after the mesh is installed), for
-#: embedders that add their own extensions.
-CONTROLPLANE_HOOKS: list[ControlPlaneHook] = []
 
 _ADDRESS = click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
 _PORT = click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="HTTP API port.")
@@ -90,8 +79,6 @@ def controlplane(address: str, port: int, xds_port: int, store: str | None, stor
             store_url=_checked_store(store),
             store_password_file=store_password_file,
         )
-        for hook in CONTROLPLANE_HOOKS:
-            hook(cp)
         asyncio.run(cp.run())
     except ControlPlaneError as exc:
         raise click.ClickException(str(exc)) from exc

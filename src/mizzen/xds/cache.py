@@ -59,10 +59,6 @@ class SnapshotCache:
         self.set(node_id, snapshot)
         return snapshot
 
-    def node_ids(self) -> list[str]:
-        """Node ids that have a snapshot, sorted."""
-        return sorted(self._snapshots)
-
     def watch(self, node_id: str, watcher: Watcher) -> None:
         """Call ``watcher()`` whenever the node's snapshot changes."""
         self._watchers.setdefault(node_id, set()).add(watcher)

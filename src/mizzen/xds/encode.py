@@ -231,8 +231,3 @@ _DEFAULT = Encoder()
 def encode(type_url: str, resources: Mapping[str, Mapping[str, object]]) -> dict[str, bytes]:
     """Convert ``{name: proto-JSON dict}`` of one type URL to ``{name: serialized Any}`` (shared, cached)."""
     return _DEFAULT.encode(type_url, resources)
-
-
-def default_encoder() -> Encoder:
-    """The process-wide encoder behind :func:`encode` (for cache statistics and tests)."""
-    return _DEFAULT

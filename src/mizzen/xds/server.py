@@ -80,7 +80,6 @@ class XdsServer:
         self._on_disconnect = on_disconnect
         self._on_ack = on_ack
         self._current: dict[str, _Connection] = {}  # node id -> the stream serving it
-        self._open: set[_Connection] = set()  # identified streams (superseded ones until they close)
         self._server: grpc.aio.Server | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._extra_services: list[Callable[[grpc.aio.Server], None]] = []
@@ -258,7 +257,6 @@ class XdsServer:
             )
             previous.inbox.put_nowait(_SUPERSEDED)
         self._current[node.node_id] = conn
-        self._open.add(conn)
         self.cache.watch(node.node_id, conn.wake)
         log.info("proxy %s connected from %s (Envoy %s)", node.node_id, conn.peer, node.envoy_version)
         if self._on_connect is not None:
@@ -273,7 +271,6 @@ class XdsServer:
         node = conn.stream.node
         if node is None:
             return
-        self._open.discard(conn)
         self.cache.unwatch(node.node_id, conn.wake)
         if self._current.get(node.node_id) is not conn:
             return  # superseded: the node is still connected through its newer stream

@@ -178,12 +178,6 @@ def _wait_gone(record: ProcessRecord, popen: subprocess.Popen[bytes] | None, tim
     return not record.alive()
 
 
-def stop_process(record: ProcessRecord, popen: subprocess.Popen[bytes] | None = None, timeout: float = 15.0) -> None:
-    """SIGTERM the process, wait up to ``timeout``, then SIGKILL it and its process group."""
-    if _terminate(record, popen):
-        _finish(record, popen, time.monotonic() + timeout)
-
-
 def _terminate(record: ProcessRecord, popen: subprocess.Popen[bytes] | None) -> bool:
     """Send SIGTERM; False when the process is already gone (and reaped)."""
     if not record.alive():
