@@ -18,7 +18,8 @@ from aiohttp import web
 
 from mizzen.controlplane import syncdiff
 from mizzen.controlplane.api import ApiError
-from mizzen.controlplane.mesh import MeshController, ProxyRecord, proxy_json
+from mizzen.controlplane.mesh import MeshController
+from mizzen.controlplane.proxies import ProxyRecord, proxy_json
 from mizzen.xds import Snapshot
 from mizzen.xds import types as xt
 from mizzen.xds.server import XdsServer

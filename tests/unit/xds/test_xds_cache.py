@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from mizzen.testing.clock import FakeClock
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
+from mizzen.xds.errors import InconsistentSnapshot
 from mizzen.xds.protocol import Response
 from mizzen.xds.snapshot import Snapshot
 from mizzen.xds.testing import cla, snapshot
@@ -75,3 +77,39 @@ def test_response_body_cache_is_keyed_by_content() -> None:
     two = Response(types.CLUSTER, "v", "1", {"a": b"\x0a\x01y"}).serialize()
     assert one != two
     assert Response(types.CLUSTER, "v", "2", {"a": b"\x0a\x01x"}).serialize().endswith(b"\x2a\x012")
+
+
+def test_an_inconsistent_snapshot_is_refused_and_the_old_one_kept() -> None:
+    """set() checks references: a listener naming a missing route is refused, nothing changes, nobody wakes."""
+    cache, woken = SnapshotCache(), []
+    good = snapshot()
+    cache.set("a", good)
+    cache.watch("a", lambda: woken.append(1))
+    with pytest.raises(InconsistentSnapshot) as err:
+        cache.set("a", snapshot(listeners={"l1": (15001, "gone")}).replace({types.ENDPOINT: {}}))
+    assert err.value.problems == (
+        "listener 'l1' references missing route configuration 'gone'",
+        "EDS cluster 'a' has no ClusterLoadAssignment 'a'",
+        "EDS cluster 'b' has no ClusterLoadAssignment 'b'",
+    )
+    assert cache.get("a") is good and woken == []
+
+
+def test_update_types_is_checked_too() -> None:
+    """Replacing endpoints so that an EDS cluster loses its assignment is refused like a whole snapshot."""
+    cache = SnapshotCache()
+    cache.set("a", snapshot())
+    before = cache.get("a")
+    with pytest.raises(InconsistentSnapshot, match="EDS cluster 'b' has no ClusterLoadAssignment 'b'"):
+        cache.update_types(
+            "a", {types.ENDPOINT: Snapshot.from_dicts({types.ENDPOINT: {"a": cla("a")}}).resources(types.ENDPOINT)}
+        )
+    assert cache.get("a") is before
+
+
+def test_set_time_comes_from_the_injected_clock() -> None:
+    """The push-latency timestamp is the cache clock's monotonic time of the last effective set."""
+    clock = FakeClock()
+    cache = SnapshotCache(clock)
+    cache.set("a", snapshot())
+    assert cache.set_time("a") == 0.0

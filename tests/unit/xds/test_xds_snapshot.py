@@ -5,7 +5,7 @@ from __future__ import annotations
 from envoy.config.cluster.v3 import cluster_pb2
 
 from mizzen.xds import types
-from mizzen.xds.snapshot import EMPTY_VERSION, Snapshot, content_version, decode
+from mizzen.xds.snapshot import EMPTY_VERSION, Snapshot, _RefMemo, content_version, decode
 from mizzen.xds.testing import cla, cluster, listener, route, snapshot
 
 
@@ -66,3 +66,20 @@ def test_decode_returns_the_message() -> None:
     """decode() unpacks Any bytes back into the resource message."""
     msg = decode(snapshot().resources(types.CLUSTER)["a"])
     assert isinstance(msg, cluster_pb2.Cluster) and msg.name == "a"
+
+
+def test_references_are_decoded_once_per_content() -> None:
+    """The check remembers each serialized resource's references, so alike proxies decode it once."""
+    calls: list[bytes] = []
+
+    def find(data: bytes) -> tuple[str, ...]:
+        calls.append(data)
+        return ("r",)
+
+    memo = _RefMemo(find, max_entries=2)
+    assert memo(b"x") == memo(b"x") == ("r",) and calls == [b"x"]
+    memo(b"y")
+    memo(b"z")  # full: the memo starts again, so x is found anew
+    memo(b"x")
+    memo(b"z")
+    assert calls == [b"x", b"y", b"z", b"x"]
