@@ -204,15 +204,17 @@ async def test_watch_replays_then_follows(store: ConfigStore) -> None:
     """watch() replays history after the given revision, then delivers new commits in order."""
     store.apply([vs("a")])
     seen: list[ChangeEvent] = []
+    replayed = asyncio.Event()
 
     async def consume() -> None:
         async for event in store.watch(0):
             seen.append(event)
+            replayed.set()  # history is in: the watcher now waits for new commits
             if len(seen) == 4:
                 return
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(replayed.wait(), 5)
     store.apply([vs("b")])
     # A write from another thread must wake the watcher too (the API writes from a worker thread).
     await asyncio.to_thread(store.apply, [vs("c")])
