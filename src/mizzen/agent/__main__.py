@@ -2,7 +2,7 @@
 
 import click
 
-from mizzen.cli.run_cmds import gateway_command, run_command
+from mizzen.agent.commands import gateway_command, run_command
 
 
 @click.group()

@@ -59,7 +59,8 @@ add_commands(controlplane_cmds.COMMANDS)
 add_commands(config_cmds.COMMANDS)
 
 # --- Integrator: register other command modules below -------------------------------------------------
-from mizzen.cli import analyze_cmd, demo_cmd, inspect_cmds, run_cmds, workload_cmds  # noqa: E402
+from mizzen.agent.commands import gateway_command, run_command  # noqa: E402  (the agent's own commands)
+from mizzen.cli import analyze_cmd, demo_cmd, inspect_cmds, workload_cmds  # noqa: E402
 from mizzen.dashboard.cli import dashboard_command  # noqa: E402
 
 add_commands(inspect_cmds.COMMANDS, inspect_cmds.ALIASES)
@@ -69,8 +70,8 @@ for _command in workload_cmds.PROXY_CONFIG_COMMANDS:
     inspect_cmds.proxy_config.add_command(_command, name="envoy-stats")
 add_commands(
     (
-        run_cmds.run_command,
-        run_cmds.gateway_command,
+        run_command,
+        gateway_command,
         analyze_cmd.analyze_command,
         demo_cmd.demo_command,
         dashboard_command,

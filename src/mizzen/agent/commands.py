@@ -1,6 +1,8 @@
-"""``mizzen run`` (a workload with its Envoy sidecar) and ``mizzen gateway`` (an ingress gateway Envoy).
+"""The agent's commands: ``run`` (a workload with its Envoy sidecar) and ``gateway`` (an ingress gateway Envoy).
 
-Both run in the foreground until Ctrl-C (or SIGTERM), which stops every process they started.
+Both run in the foreground until Ctrl-C (or SIGTERM), which stops every process they started. They
+belong to the agent (``python -m mizzen.agent run|gateway``); the ``mizzen`` CLI re-exports them as
+``mizzen run`` and ``mizzen gateway``, so the import arrow points from the CLI down to the agent.
 """
 
 from __future__ import annotations
