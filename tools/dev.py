@@ -5,7 +5,7 @@ Only the Python standard library is used here, so this works on a fresh machine 
 Python 3.11+:
 
     python3 tools/dev.py demo      # set up, then run the Bookinfo demo (`mizzen demo`)
-    python3 tools/dev.py test      # set up, then run ruff, mypy --strict and the whole test suite
+    python3 tools/dev.py test      # set up, then run ruff, mypy --strict, lint-imports and the whole suite
     python3 tools/dev.py test -m "not e2e"   # skip the slow end-to-end tests locally
 
 Set-up is idempotent: a virtual environment in `.venv` with the project installed in editable mode
@@ -103,16 +103,23 @@ def ensure_postgresql() -> None:
         _run([*cmd, "--shell", "/usr/sbin/nologin", PG_USER])
 
 
-def test(args: list[str]) -> int:
-    """Lint, type-check and run pytest; a run that collects no tests fails."""
-    ensure_chromium()
-    ensure_postgresql()
+def checks() -> list[list[str]]:
+    """The static checks, in order (``.pre-commit-config.yaml`` runs the same commands)."""
     bin_ = VENV / "bin"
-    for cmd in (
+    return [
         [str(bin_ / "ruff"), "check", "src", "tests", "bench", "tools"],
         [str(bin_ / "ruff"), "format", "--check", "src", "tests", "bench", "tools"],
         [str(bin_ / "mypy"), "--strict", "src/mizzen"],
-    ):
+        [str(bin_ / "lint-imports")],  # the layer contracts in pyproject.toml
+    ]
+
+
+def test(args: list[str]) -> int:
+    """Lint, type-check, check the layers and run pytest; a run that collects no tests fails."""
+    ensure_chromium()
+    ensure_postgresql()
+    bin_ = VENV / "bin"
+    for cmd in checks():
         if _run(cmd) != 0:
             return 1
     code = _run([str(bin_ / "pytest"), *args])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import click
 
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, Home, resolve_home
-from mizzen.controlplane.process import ProcessError, start_background, status, stop_background
+from mizzen.controlplane.process import (
+    ProcessError,
+    controlplane_command,
+    start_background,
+    status,
+    stop_background,
+)
 
 _ADDRESS = click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
 _PORT = click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="HTTP API port.")
@@ -66,22 +71,10 @@ def _checked_store(store: str | None) -> str | None:
 @_STORE_PASSWORD_FILE
 def controlplane(address: str, port: int, xds_port: int, store: str | None, store_password_file: Path | None) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
-    from mizzen.controlplane.server import ControlPlaneError
-    from mizzen.controlplane.wiring import create_control_plane
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cp = create_control_plane(
-            resolve_home(),
-            address=address,
-            port=port,
-            xds_port=xds_port,
-            store_url=_checked_store(store),
-            store_password_file=store_password_file,
-        )
-        asyncio.run(cp.run())
-    except ControlPlaneError as exc:
-        raise click.ClickException(str(exc)) from exc
+    # The CLI reaches the control plane over HTTP only, so the server is its own entry point: after the
+    # same checks as `up`, this process becomes `python -m mizzen.controlplane` (same pid and signals).
+    command = controlplane_command(address, port, xds_port, _checked_store(store), store_password_file)
+    os.execv(command[0], command)
 
 
 @click.command("up")

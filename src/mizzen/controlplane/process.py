@@ -1,8 +1,9 @@
 """Running the control plane in the background: ``mizzen up``, ``mizzen down``, ``mizzen status``.
 
-``up`` starts ``mizzen controlplane`` as a detached process (its own session, output appended to
-``$MIZZEN_HOME/controlplane.log``) and waits until ``/readyz`` answers; the process writes its own pid
-file, so ``down`` and ``status`` work the same for a foreground control plane.
+``up`` starts ``python -m mizzen.controlplane`` (what ``mizzen controlplane`` runs) as a detached
+process (its own session, output appended to ``$MIZZEN_HOME/controlplane.log``) and waits until
+``/readyz`` answers; the process writes its own pid file, so ``down`` and ``status`` work the same for a
+foreground control plane. Nothing here imports the server, so the CLI may use this module.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,19 +43,12 @@ def controlplane_command(
     store_args = ["--store", store] if store else []
     if store_password_file is not None:
         store_args += ["--store-password-file", str(store_password_file)]
-    return [
-        sys.executable,
-        "-m",
-        "mizzen.cli.main",
-        "controlplane",
-        "--address",
-        address,
-        "--port",
-        str(port),
-        "--xds-port",
-        str(xds_port),
-        *store_args,
-    ]
+    return server_command(["--address", address, "--port", str(port), "--xds-port", str(xds_port), *store_args])
+
+
+def server_command(args: Sequence[str]) -> list[str]:
+    """``python -m mizzen.controlplane ARGS`` with this Python: the server's own entry point."""
+    return [sys.executable, "-m", "mizzen.controlplane", *args]
 
 
 def start_background(

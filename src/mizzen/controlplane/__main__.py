@@ -1,0 +1,36 @@
+"""``python -m mizzen.controlplane``: the control-plane server in the foreground (what ``mizzen controlplane`` runs).
+
+The server lives in its own entry point so the CLI never imports it: ``mizzen controlplane`` replaces
+itself with this module (same pid, same signals), ``mizzen up`` starts it as a background process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, resolve_home
+from mizzen.controlplane.server import ControlPlaneError
+from mizzen.controlplane.wiring import create_control_plane
+
+PROG = "mizzen controlplane"
+
+
+@click.command(PROG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="HTTP API port.")
+@click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="xDS gRPC port.")
+def main(address: str, port: int, xds_port: int) -> None:
+    """Run the control plane in the foreground (Ctrl-C stops it)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cp = create_control_plane(resolve_home(), address=address, port=port, xds_port=xds_port)
+        asyncio.run(cp.run())
+    except ControlPlaneError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":
+    main(prog_name=PROG)
