@@ -130,6 +130,7 @@ def test(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``setup``, ``demo``, ``test`` or ``bench`` (each sets up first); print the usage otherwise."""
     if not argv or argv[0] not in {"setup", "demo", "test", "bench"}:
         print(__doc__)
         return 2

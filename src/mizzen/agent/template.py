@@ -16,6 +16,7 @@ import yaml
 
 from mizzen.agent.errors import AgentError
 from mizzen.agent.spec import PortSpec
+from mizzen.config import yamlsafe
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ def _ready_path(pod_spec: Mapping[str, Any]) -> str | None:
 
 def _documents(text: str) -> list[Mapping[str, Any]]:
     try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
+        docs = yamlsafe.load_all(text, "manifest")
+    except (yaml.YAMLError, yamlsafe.YamlLimitError) as exc:
         raise AgentError(f"cannot parse manifest: {exc}") from exc
     out: list[Mapping[str, Any]] = []
     for doc in docs:

@@ -207,19 +207,10 @@ def _show(
 @click.pass_context
 def delete(ctx: click.Context, files: tuple[str, ...], recursive: bool, args: tuple[str, ...], namespace: str) -> None:
     """Delete objects named in files (-f) or by KIND NAME..."""
-    targets: list[tuple[KindInfo, str, str]] = []
+    if files and args:
+        raise click.UsageError("give either -f FILE or KIND NAME..., not both")
     if files:
-        if args:
-            raise click.UsageError("give either -f FILE or KIND NAME..., not both")
-        loaded, report = _load(files, recursive)
-        if not report.ok:
-            _print_violations(report.violations)
-            raise CommandFailed("the files have errors; nothing was deleted")
-        for r in loaded.resources:
-            info = by_kind(r.kind)
-            if info is not None:
-                targets.append((info, r.namespace, r.name))
-        _print_skipped(loaded.skipped)
+        targets = _targets_in_files(files, recursive)
     else:
         if len(args) < 2:
             raise click.UsageError("give -f FILE, or a KIND and at least one NAME")
@@ -239,6 +230,16 @@ def delete(ctx: click.Context, files: tuple[str, ...], recursive: bool, args: tu
         click.echo(f'{info.qualified} "{name}" deleted')
     if failed:
         sys.exit(1)
+
+
+def _targets_in_files(files: tuple[str, ...], recursive: bool) -> list[tuple[KindInfo, str, str]]:
+    """``(kind, namespace, name)`` of every object the files define (any error in them: nothing)."""
+    loaded, report = _load(files, recursive)
+    if not report.ok:
+        _print_violations(report.violations)
+        raise CommandFailed("the files have errors; nothing was deleted")
+    _print_skipped(loaded.skipped)
+    return [(info, r.namespace, r.name) for r in loaded.resources if (info := by_kind(r.kind)) is not None]
 
 
 @click.command("validate")

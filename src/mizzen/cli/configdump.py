@@ -40,6 +40,7 @@ def clusters(dump: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def listeners(dump: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The listeners of an Envoy config dump (static and dynamic, active state)."""
     sec = section(dump, "ListenersConfigDump")
     out = [e["listener"] for e in sec.get("static_listeners", []) if "listener" in e]
     for dyn in sec.get("dynamic_listeners", []):
@@ -50,6 +51,7 @@ def listeners(dump: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def route_configs(dump: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The route configurations of an Envoy config dump (static and dynamic)."""
     sec = section(dump, "RoutesConfigDump")
     entries = [*sec.get("static_route_configs", []), *sec.get("dynamic_route_configs", [])]
     return [e["route_config"] for e in entries if "route_config" in e]
@@ -65,6 +67,7 @@ def config_ref(meta: Mapping[str, Any] | None) -> str:
 
 
 def cluster_row(c: Mapping[str, Any]) -> Row:
+    """One ``proxy-config cluster`` row: FQDN, port, subset, direction, type and DR of a cluster."""
     name = str(c.get("name", ""))
     ctype = _cluster_type(c)
     parts = name.split("|")
@@ -93,6 +96,7 @@ def sort_cluster_rows(rows: Iterable[Row]) -> list[Row]:
 def filter_clusters(
     rows: Iterable[Row], *, fqdn: str = "", port: str = "", subset: str = "", direction: str = ""
 ) -> list[Row]:
+    """The cluster rows matching every filter given (istioctl's --fqdn, --port, --subset, --direction)."""
     return [
         r
         for r in rows
@@ -152,6 +156,7 @@ def listener_type(lis: Mapping[str, Any]) -> str:
 
 
 def listener_rows(items: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """``proxy-config listener`` rows: one per filter chain match of each listener."""
     rows: list[Row] = []
     for lis in items:
         addr, port = listener_address(lis)
@@ -199,6 +204,7 @@ def _strip_port(domain: str) -> str:
 
 
 def route_rows(configs: Sequence[Mapping[str, Any]], *, name: str = "") -> list[Row]:
+    """``proxy-config route`` rows: one per route of each virtual host (``name`` keeps one configuration)."""
     rows: list[Row] = []
     for rc in configs:
         rc_name = str(rc.get("name", ""))
@@ -263,6 +269,7 @@ def _endpoint_key(row: Row) -> tuple[str, int, str]:
 
 
 def secret_rows(dump: Mapping[str, Any], certs: Mapping[str, Any] | None = None) -> list[Row]:
+    """``proxy-config secret`` rows, with certificate facts from ``/certs`` when given."""
     sec = section(dump, "SecretsConfigDump")
     details = _cert_details(certs or {})
     rows: list[Row] = []

@@ -1,7 +1,7 @@
 """The ``mizzen`` command: kubectl habits for Istio configuration, without Kubernetes.
 
-Every failure prints one line ``error: ...`` on stderr. Exit codes: 0 success, 1 failure,
-2 usage error.
+Every failure prints one line ``error: ...`` on stderr, with control characters from input escaped
+(:mod:`mizzen.cli.terminal`). Exit codes: 0 success, 1 failure, 2 usage error.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import click
 from mizzen import __version__
 from mizzen.cli import config_cmds, controlplane_cmds
 from mizzen.cli.client import ClientError, ClientSettings
+from mizzen.cli.terminal import escaped_stderr
 
 
 class MizzenGroup(click.Group):
@@ -22,9 +23,16 @@ class MizzenGroup(click.Group):
     aliases: dict[str, str] = {}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command for ``cmd_name``, resolving short aliases (``ps`` -> ``proxy-status``)."""
         return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the CLI; everything it prints on stderr (click's own errors too) has control characters escaped."""
+        with escaped_stderr():
+            return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a client error becomes one ``error: ...`` line and exit code 1."""
         try:
             return super().invoke(ctx)
         except ClientError as exc:

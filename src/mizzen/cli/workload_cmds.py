@@ -24,6 +24,7 @@ WORKLOAD_NAMES = frozenset({"workload", "workloads", "wl"})
 
 
 def workload_rows(items: Sequence[Mapping[str, Any]], *, wide: bool, all_ns: bool) -> list[cd.Row]:
+    """``mizzen get workloads`` table rows from the API's workload views."""
     rows: list[cd.Row] = []
     for item in items:
         we = item["workloadEntry"]
@@ -48,6 +49,7 @@ def workload_rows(items: Sequence[Mapping[str, Any]], *, wide: bool, all_ns: boo
 
 
 def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_ns: bool, output: str | None) -> None:
+    """Print the workloads (all, or those named) as a table, or as YAML/JSON with ``-o``."""
     items = client.get_json("/api/mizzen/v1/workloads")["items"]
     items = [
         i

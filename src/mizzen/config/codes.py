@@ -41,6 +41,16 @@ _CATALOGUE: tuple[Code, ...] = (
         "error",
         "metadata has a field of the wrong type (labels must map strings to strings).",
     ),
+    # -- input limits (mizzen.limits: each number and where it comes from) --------------------------
+    Code(
+        "MZ0091",
+        "ExcessiveAliasing",
+        "error",
+        "A YAML document expands through anchors and aliases past the size limit, or an alias contains itself.",
+    ),
+    Code("MZ0092", "TooDeep", "error", "A document nests deeper than the nesting limit."),
+    Code("MZ0093", "ObjectTooLarge", "error", "An object is larger than Kubernetes' 1.5 MiB object limit."),
+    Code("MZ0094", "AnnotationsTooLarge", "error", "An object's annotations total more than Kubernetes' 256 KiB."),
     # -- schema -------------------------------------------------------------------------------
     Code("MZ1001", "UnknownField", "error", "A field that the kind's schema does not define."),
     Code("MZ1002", "WrongType", "error", "A field holds a value of the wrong type."),

@@ -5,11 +5,16 @@ we then build plain Python values from the nodes ourselves, so that while walkin
 line of every field path (``spec.http[0].route[1].weight``) and catch duplicate keys, which the
 standard constructor silently overwrites. Kinds outside the kind table are reported as skipped,
 never as errors; everything that is wrong is collected in one :class:`Report`.
+
+Input is bounded (:mod:`mizzen.limits`): each composed document is measured first
+(:func:`mizzen.config.yamlsafe.check_node`: alias expansion and depth), so a "billion laughs" file is
+refused before it is built, and every object is checked against Kubernetes' object and annotation sizes.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,14 +23,15 @@ from typing import Any
 
 import yaml
 
+from mizzen import limits
+from mizzen.config import yamlsafe
 from mizzen.config.codes import violation
 from mizzen.config.kinds import KindInfo, by_kind
 from mizzen.config.report import Report, Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
 from mizzen.config.schema import type_name, unknown_field
 
-# libyaml's parser is ~10x faster and keeps the same marks; fall back to pure Python without it.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader = yamlsafe.SafeLoader
 
 STDIN = "<stdin>"
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -130,11 +136,23 @@ def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] =
             except yaml.YAMLError as exc:
                 result.report.add(replace(violation("MZ0001", f"yaml: {exc}"), file=file))
                 break
-            if node is not None:
+            if node is not None and _within_limits(node, text, file, result.report):
                 _load_document(node, _Builder(loader, file, extra_kinds), result)
     finally:
         loader.dispose()
     return result
+
+
+def _within_limits(node: yaml.Node, text: str, file: str, report: Report) -> bool:
+    """Whether a composed document may be built (else its problem is reported with file and line)."""
+    size = len(text[node.start_mark.index : node.end_mark.index].encode())
+    try:
+        yamlsafe.check_node(node, size)
+    except yamlsafe.YamlLimitError as exc:
+        code = "MZ0092" if exc.too_deep else "MZ0091"
+        report.add(replace(violation(code, f"yaml: {exc}"), file=file, line=exc.line))
+        return False
+    return True
 
 
 class _Builder:
@@ -244,7 +262,7 @@ class _DocReader:
             self.problem("MZ0003", f"document must be a mapping, got {type_name(doc)}")
             return self.conv
         info = self._identity(doc)
-        if info is None:
+        if info is None or not self._small_enough(doc):
             return self.conv
         metadata = self._metadata(doc.get("metadata"))
         spec = self._body(doc, info.kind)
@@ -282,6 +300,17 @@ class _DocReader:
             return None
         return info
 
+    def _small_enough(self, doc: dict[str, JSON]) -> bool:
+        """Kubernetes' object size limit, on the object's JSON (what the store keeps)."""
+        size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
+        if size <= limits.MAX_OBJECT_BYTES:
+            return True
+        self.problem(
+            "MZ0093",
+            f"the object is {size} bytes as JSON; Kubernetes' limit is {limits.MAX_OBJECT_BYTES} bytes (1.5 MiB)",
+        )
+        return False
+
     def _metadata(self, meta: JSON) -> Metadata | None:
         if not isinstance(meta, dict):
             self.problem("MZ0004", "metadata.name not set", "metadata")
@@ -298,6 +327,14 @@ class _DocReader:
             ok = False
         labels = self._string_map(meta.get("labels"), "metadata.labels")
         annotations = self._string_map(meta.get("annotations"), "metadata.annotations")
+        total = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+        if total > limits.MAX_ANNOTATIONS_BYTES:
+            self.problem(
+                "MZ0094",
+                f"annotations total {total} bytes; Kubernetes' limit is {limits.MAX_ANNOTATIONS_BYTES} (256 KiB)",
+                "metadata.annotations",
+            )
+            ok = False
         for key in meta:
             if key not in METADATA_FIELDS:
                 self.problem("MZ1001", unknown_field(str(key), METADATA_FIELDS[:4]), f"metadata.{key}")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import click
+import yaml
 
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, resolve_home
 from mizzen.controlplane.server import ControlPlaneError
@@ -24,12 +26,15 @@ PROG = "mizzen controlplane"
 @click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="xDS gRPC port.")
 def main(address: str, port: int, xds_port: int) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
+    os.umask(0o077)  # everything it writes in $MIZZEN_HOME (database, logs, CA material) is private
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cp = create_control_plane(resolve_home(), address=address, port=port, xds_port=xds_port)
         asyncio.run(cp.run())
     except ControlPlaneError as exc:
         raise click.ClickException(str(exc)) from exc
+    except (ValueError, yaml.YAMLError) as exc:  # mesh.yaml: malformed, or over an input limit
+        raise click.ClickException(f"cannot start: {exc}") from exc
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ Paths follow Kubernetes for every kind in :data:`mizzen.config.kinds.KINDS` and 
 Writes are validated with :func:`mizzen.config.validate`, the same code as ``mizzen validate``; a
 rejected write answers 422 with a Kubernetes ``Status`` whose ``details.violations`` is the report.
 Store calls run in a worker thread so a large, fsync-bound apply never stalls the event loop.
+
+Input is bounded (:mod:`mizzen.limits`): a body nesting too deep is 400, too many documents or an
+object over Kubernetes' 1.5 MiB is 413, annotations over 256 KiB are 422, a full disk is 507 (the
+store is unchanged). A dry run takes no write lock and writes nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from mizzen import limits
 from mizzen.config import validate
 from mizzen.config.kinds import KINDS, KindInfo
 from mizzen.config.loader import BODY_FIELDS, Skipped, to_resource
@@ -34,7 +39,7 @@ from mizzen.config.report import Report
 from mizzen.config.resource import Origin, Resource
 from mizzen.controlplane.metrics import Family, Registry, Sample
 from mizzen.store import ApplyResult, ConfigStore
-from mizzen.store.errors import Compacted, Conflict, Invalid, NotFound, StoreError
+from mizzen.store.errors import Compacted, Conflict, Invalid, NotFound, StorageFull, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ _REASONS = {
     413: "RequestEntityTooLarge",
     422: "Invalid",
     500: "InternalError",
+    507: "InsufficientStorage",
 }
 
 
@@ -110,6 +116,8 @@ def _invalid(report: Report) -> ApiError:
     first = str(errors[0]) if errors else "invalid"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     message = f"the configuration is invalid: {first}{more}"
+    if any(v.code == "MZ0093" for v in errors):  # an object over the size limit: Kubernetes answers 413
+        return ApiError(413, "RequestEntityTooLarge", message, _violations_details(report))
     return ApiError(422, "Invalid", message, _violations_details(report))
 
 
@@ -122,6 +130,8 @@ def _store_error(exc: StoreError) -> ApiError:
         return ApiError(422, "Invalid", str(exc), {"kind": exc.kind, "name": exc.name})
     if isinstance(exc, Compacted):
         return ApiError(410, "Expired", str(exc))
+    if isinstance(exc, StorageFull):
+        return ApiError(507, "InsufficientStorage", f"{exc}; nothing was changed")
     return ApiError(500, "InternalError", f"store error: {exc}")
 
 
@@ -226,14 +236,24 @@ class ConfigApi:
         documents = body.get("documents")
         if not isinstance(documents, list):
             raise ApiError(400, "BadRequest", 'the body must be {"documents": [...], "origins": [...]}')
+        if len(documents) > limits.MAX_APPLY_DOCUMENTS:
+            raise ApiError(
+                413,
+                "RequestEntityTooLarge",
+                f"{len(documents)} documents in one apply; the limit is {limits.MAX_APPLY_DOCUMENTS} "
+                "(split the input into several applies); nothing was applied",
+            )
         raw_origins = body.get("origins")
         origins: list[Any] = raw_origins if isinstance(raw_origins, list) else []
         dry_run = bool(body.get("dryRun", False))
         conv = await asyncio.to_thread(convert, documents, origins)
         if not conv.report.ok:
             raise _invalid(conv.report)
-        async with self._write_lock:
-            results = await self._store_call(self.store.apply, conv.resources, dry_run=dry_run)
+        if dry_run:  # reads only: no write lock, so it neither waits for nor delays real writes
+            results = await self._store_call(self.store.apply, conv.resources, dry_run=True)
+        else:
+            async with self._write_lock:
+                results = await self._store_call(self.store.apply, conv.resources)
         if not dry_run:
             self._count(results)
         return web.json_response(
@@ -400,9 +420,30 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         body = await request.json()
     except ValueError as exc:
         raise ApiError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the parser itself gives up far below the depth a stack allows
+        raise ApiError(400, "BadRequest", _TOO_DEEP) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "BadRequest", "the request body must be a JSON object")
+    if json_depth(body) > limits.MAX_NESTING_DEPTH:
+        raise ApiError(400, "BadRequest", _TOO_DEEP)
     return body
+
+
+_TOO_DEEP = f"the request body nests more than {limits.MAX_NESTING_DEPTH} levels deep (the limit); nothing was changed"
+
+
+def json_depth(value: Any) -> int:
+    """How deeply JSON values nest (a scalar is 0, ``[[]]`` is 2; stops counting past the limit), iteratively."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= limits.MAX_NESTING_DEPTH:  # no need to walk further once over the limit
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def register(app: web.Application, api: ConfigApi) -> None:

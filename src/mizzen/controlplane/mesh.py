@@ -78,6 +78,7 @@ class MeshState:
         return self._snapshot
 
     def resources(self, kind: str) -> list[Resource]:
+        """The resources of one kind in Istio's order (creation time, namespace, name)."""
         return [c.resource for c in sorted(self._configs.get(kind, {}).values(), key=_order)]
 
 

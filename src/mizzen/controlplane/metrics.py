@@ -64,6 +64,7 @@ class Counter(_Metric):
     type = "counter"
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
+        """Add ``amount`` to the series with these labels."""
         key = _labels(labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
@@ -75,6 +76,7 @@ class Gauge(_Metric):
     type = "gauge"
 
     def set(self, value: float, **labels: str) -> None:
+        """Set the series with these labels to ``value``."""
         with self._lock:
             self._values[_labels(labels)] = value
 
@@ -90,6 +92,7 @@ class Histogram(_Metric):
         self._obs: dict[Labels, tuple[list[int], float, int]] = {}
 
     def observe(self, value: float, **labels: str) -> None:
+        """Count ``value`` into the buckets of the series with these labels."""
         key = _labels(labels)
         with self._lock:
             counts, total, n = self._obs.get(key) or ([0] * len(self.buckets), 0.0, 0)
@@ -99,6 +102,7 @@ class Histogram(_Metric):
             self._obs[key] = (counts, total + value, n + 1)
 
     def family(self) -> Family:
+        """The histogram as Prometheus samples (cumulative buckets, sum, count)."""
         samples: list[Sample] = []
         with self._lock:
             for key, (counts, total, n) in sorted(self._obs.items()):
@@ -119,12 +123,15 @@ class Registry:
         self._text_collectors: list[Callable[[], str]] = []
 
     def counter(self, name: str, help: str) -> Counter:
+        """Register and return a new counter."""
         return self._add(Counter(name, help))
 
     def gauge(self, name: str, help: str) -> Gauge:
+        """Register and return a new gauge."""
         return self._add(Gauge(name, help))
 
     def histogram(self, name: str, help: str, buckets: Sequence[float] = DEFAULT_BUCKETS) -> Histogram:
+        """Register and return a new histogram."""
         return self._add(Histogram(name, help, buckets))
 
     def _add(self, metric: _M) -> _M:
@@ -142,6 +149,7 @@ class Registry:
         self._text_collectors.append(collector)
 
     def families(self) -> list[Family]:
+        """Every registered metric and collector's families, for rendering."""
         out = [m.family() for m in self._metrics.values()]
         for collector in self._collectors:
             out.extend(collector())

@@ -66,7 +66,8 @@ def start_background(
         raise ProcessError(f"the control plane is already running (pid {existing}, home {home.root})")
     home.ensure()
     env = {**os.environ, "MIZZEN_HOME": str(home.root)}
-    with open(home.log_file, "ab") as log_fh:
+    fd = os.open(home.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # the home is private
+    with os.fdopen(fd, "ab") as log_fh:
         proc = subprocess.Popen(
             controlplane_command(address, port, xds_port, store, store_password_file),
             stdin=subprocess.DEVNULL,

@@ -29,6 +29,7 @@ class PushRequest:
     reasons: set[str] = field(default_factory=set)
 
     def merge(self, other: PushRequest) -> None:
+        """Fold ``other`` into this request (the union of what both need recomputed)."""
         self.full = self.full or other.full
         self.endpoints |= other.endpoints
         self.proxies |= other.proxies
@@ -36,6 +37,7 @@ class PushRequest:
 
     @property
     def empty(self) -> bool:
+        """True when nothing needs recomputing."""
         return not (self.full or self.endpoints or self.proxies)
 
 
@@ -71,4 +73,5 @@ class PushQueue:
 
     @property
     def busy(self) -> bool:
+        """True while a push runs or one is pending."""
         return self._running or self._pending is not None

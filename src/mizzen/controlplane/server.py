@@ -18,6 +18,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from mizzen import limits
 from mizzen.controlplane.api import ConfigApi, errors_middleware, register
 from mizzen.controlplane.auth import Authenticator
 from mizzen.controlplane.home import (
@@ -25,8 +26,9 @@ from mizzen.controlplane.home import (
     DEFAULT_PORT,
     DEFAULT_XDS_PORT,
     Home,
+    HomeLocked,
+    lock_home,
     resolve_home,
-    running_pid,
 )
 from mizzen.controlplane.metrics import Registry
 from mizzen.controlplane.openapi import build_openapi
@@ -34,8 +36,6 @@ from mizzen.store import ConfigStore, StoreError
 from mizzen.store.factory import check_spec, open_store
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 64 * 1024 * 1024  # a large apply (thousands of documents) is one request
 
 
 class ControlPlaneError(Exception):
@@ -45,9 +45,11 @@ class ControlPlaneError(Exception):
 class Extension(Protocol):
     """A component whose life cycle follows the control plane's."""
 
-    async def start(self, cp: ControlPlane) -> None: ...
+    async def start(self, cp: ControlPlane) -> None:
+        """Start (the API is already serving)."""
 
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Stop and release what ``start`` took."""
 
 
 class ControlPlane:
@@ -64,12 +66,14 @@ class ControlPlane:
         store_password_file: Path | None = None,
     ) -> None:
         self.home = Home(resolve_home(home))
-        self.home.ensure()
+        self.home.ensure()  # private (0700/0600), tightened if an older home was looser
         self.token = self.home.ensure_token()
         self.address = address
         self.port = port
         self.xds_port = xds_port
         self._owns_store = store is None
+        if store is None and not store_url:
+            self.home.create_private(self.home.db)  # SQLite gives its WAL and SHM files the same mode
         try:
             self.store_description = check_spec(store_url, self.home.db) if store is None else type(store).__name__
             self.store: ConfigStore = (
@@ -80,7 +84,8 @@ class ControlPlane:
         self.metrics = Registry()
         self.auth = Authenticator(self.token)
         self.app = web.Application(
-            middlewares=[errors_middleware(self.metrics), self.auth.middleware], client_max_size=MAX_BODY
+            middlewares=[errors_middleware(self.metrics), self.auth.middleware],
+            client_max_size=limits.MAX_REQUEST_BYTES,
         )
         self.config_api = ConfigApi(self.store, self.metrics)
         register(self.app, self.config_api)
@@ -92,6 +97,7 @@ class ControlPlane:
         self.ready = False
         self._runner: web.AppRunner | None = None
         self._started: list[Extension] = []
+        self._lock_fd: int | None = None
 
     @property
     def url(self) -> str:
@@ -101,17 +107,17 @@ class ControlPlane:
 
     async def start(self) -> None:
         """Serve the API, then start every extension; ready once all have started."""
-        self._claim_pid_file()
+        self._claim_home()
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         try:
             await web.TCPSite(self._runner, self.address, self.port).start()
         except OSError as exc:
             await self._runner.cleanup()
-            self._release_pid_file()
+            self._release_home()
             raise ControlPlaneError(f"cannot listen on {self.address}:{self.port}: {exc.strerror or exc}") from exc
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked for
-        self.home.address_file.write_text(self.url + "\n", encoding="utf-8")
+        self.home.write_private(self.home.address_file, self.url + "\n")
         for ext in self.extensions:
             try:
                 await ext.start(self)
@@ -146,7 +152,7 @@ class ControlPlane:
         if self._owns_store:
             self.store.close()
         self.home.address_file.unlink(missing_ok=True)
-        self._release_pid_file()
+        self._release_home()
 
     async def run(self) -> None:
         """Start, serve until SIGTERM or SIGINT, then stop (the foreground ``mizzen controlplane``)."""
@@ -161,15 +167,21 @@ class ControlPlane:
         finally:
             await self.stop()
 
-    def _claim_pid_file(self) -> None:
-        other = running_pid(self.home)
-        if other is not None and other != os.getpid():
-            raise ControlPlaneError(f"a control plane is already running with home {self.home.root} (pid {other})")
-        self.home.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    def _claim_home(self) -> None:
+        # The flock decides who runs (atomic, gone with the process); the pid file is for status/down.
+        if self._lock_fd is None:
+            try:
+                self._lock_fd = lock_home(self.home)
+            except HomeLocked as exc:
+                raise ControlPlaneError(str(exc)) from exc
+        self.home.write_private(self.home.pid_file, f"{os.getpid()}\n")
 
-    def _release_pid_file(self) -> None:
-        if running_pid(self.home) == os.getpid():
-            self.home.pid_file.unlink(missing_ok=True)
+    def _release_home(self) -> None:
+        if self._lock_fd is None:
+            return
+        self.home.pid_file.unlink(missing_ok=True)
+        os.close(self._lock_fd)  # releases the flock
+        self._lock_fd = None
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")

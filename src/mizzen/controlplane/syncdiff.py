@@ -39,6 +39,7 @@ class SectionDiff:
     last_loaded: str = ""  # RDS: when Envoy last loaded a route config
 
     def to_json(self) -> dict[str, Any]:
+        """The API's JSON form of this diff."""
         return {"title": self.title, "match": self.match, "diff": self.diff, "lastLoaded": self.last_loaded}
 
 

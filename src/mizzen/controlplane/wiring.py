@@ -14,9 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mizzen import dashboard
+from mizzen.config import yamlsafe
 from mizzen.controlplane import inspect_api
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT
 from mizzen.controlplane.mesh import MeshController
@@ -34,7 +33,7 @@ def load_mesh_config(path: Path) -> MeshConfig:
     """Read an Istio MeshConfig subset from ``path`` (absent file: Istio's defaults)."""
     if not path.exists():
         return MeshConfig()
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data: dict[str, Any] = yamlsafe.load(path.read_text(encoding="utf-8"), str(path)) or {}
     otp = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
     if otp not in ("ALLOW_ANY", "REGISTRY_ONLY"):
         raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {otp!r}")

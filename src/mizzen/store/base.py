@@ -40,13 +40,17 @@ class Txn(Protocol):
 
     revision: int
 
-    def get(self, key: Key) -> Resource | None: ...
+    def get(self, key: Key) -> Resource | None:
+        """The stored resource with this key, or None."""
 
-    def put(self, resource: Resource) -> None: ...
+    def put(self, resource: Resource) -> None:
+        """Insert or replace a resource."""
 
-    def remove(self, key: Key) -> None: ...
+    def remove(self, key: Key) -> None:
+        """Delete the resource with this key."""
 
-    def record(self, event: ChangeEvent) -> None: ...
+    def record(self, event: ChangeEvent) -> None:
+        """Append a change event to the history."""
 
 
 def utc_now() -> datetime:
@@ -128,16 +132,19 @@ class Notifier:
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def register(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
+        """A new waiter on the running loop, woken by :meth:`notify`."""
         waiter = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
             self._waiters.add(waiter)
         return waiter
 
     def unregister(self, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
+        """Forget a waiter (its watch ended)."""
         with self._lock:
             self._waiters.discard(waiter)
 
     def notify(self) -> None:
+        """Wake every waiter, each on its own event loop (callable from any thread)."""
         with self._lock:
             waiters = list(self._waiters)
         for loop, event in waiters:
@@ -161,7 +168,8 @@ class StoreBase(ABC):
         """Open a transaction; it commits on clean exit when ``commit``, else rolls back."""
 
     @abstractmethod
-    def events_since(self, revision: int) -> list[ChangeEvent]: ...
+    def events_since(self, revision: int) -> list[ChangeEvent]:
+        """Every change after ``revision``, in order (raises :class:`~mizzen.store.errors.Compacted` if pruned)."""
 
     def apply(self, resources: Sequence[Resource], *, dry_run: bool = False) -> list[ApplyResult]:
         """See :meth:`mizzen.store.interface.ConfigStore.apply`."""

@@ -8,7 +8,8 @@
      ├── Invalid     the object can never be stored as given (HTTP 422); retrying will not help
      ├── Compacted   a watch asked for history older than the store keeps (HTTP 410); re-list
      ├── Unavailable the database cannot be reached now (HTTP 503); retry later
-     └── SchemaTooNew the database was migrated by a newer Mizzen; upgrade before using it
+     ├── SchemaTooNew the database was migrated by a newer Mizzen; upgrade before using it
+     └── StorageFull the disk is full (HTTP 507); the write was rolled back, nothing changed
 
 Every object error names the kind, namespace and name it is about.
 """
@@ -44,6 +45,14 @@ class Conflict(_ObjectError):
 
 class Invalid(_ObjectError):
     """The object is malformed for the store (unknown kind, empty name); a permanent error."""
+
+
+class StorageFull(StoreError):
+    """No space left for the write; the transaction was rolled back, so the store is as it was."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        super().__init__(f"the disk holding the store is full ({where}: {detail})")
 
 
 class Compacted(StoreError):

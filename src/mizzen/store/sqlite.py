@@ -2,7 +2,12 @@
 
 The database runs in WAL mode with ``synchronous=FULL``: a transaction is on disk before ``apply``
 returns, so whatever the API acknowledged survives ``SIGKILL`` or power loss, and an apply that was
-interrupted leaves no trace (SQLite rolls the partial transaction back on the next open).
+interrupted leaves no trace (SQLite rolls the partial transaction back on the next open). A write
+that finds the disk full is rolled back too and raises :class:`~mizzen.store.errors.StorageFull`.
+
+A dry run reads in a deferred (read-only) transaction and keeps its would-be writes in memory: it
+never takes SQLite's write lock and never adds to the write-ahead log, which checkpoints truncate to
+``journal_size_limit`` so it cannot grow without bound either.
 
 Schema: ``objects`` (current state, one row per key), ``events`` (change history, one row per
 revision, trimmed to ``history`` rows) and ``meta`` (the current revision).
@@ -22,10 +27,15 @@ from pathlib import Path
 from mizzen.config.resource import Resource
 
 from .base import DEFAULT_HISTORY, StoreBase, event_type, resource_from_json, resource_to_json, utc_now
-from .errors import Compacted, NotFound, StoreError
+from .errors import Compacted, NotFound, StorageFull, StoreError
 from .interface import ChangeEvent, Key
 
 log = logging.getLogger(__name__)
+
+# After a checkpoint SQLite truncates the WAL to this size (it keeps growing without a limit otherwise:
+# SQLite's default is -1). 16 MiB is about a hundred of the largest applies Mizzen accepts of typical
+# objects, so a burst still checkpoints in one pass.
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -63,6 +73,28 @@ class _SqliteTxn:
         )
 
 
+class _DryRunTxn(_SqliteTxn):
+    """Reads the database, keeps writes in memory: what a dry run needs, without SQLite's write lock."""
+
+    def __init__(self, conn: sqlite3.Connection, revision: int) -> None:
+        super().__init__(conn, revision)
+        self._overlay: dict[Key, Resource | None] = {}
+
+    def get(self, key: Key) -> Resource | None:
+        if key in self._overlay:
+            return self._overlay[key]
+        return super().get(key)
+
+    def put(self, resource: Resource) -> None:
+        self._overlay[resource.key] = resource
+
+    def remove(self, key: Key) -> None:
+        self._overlay[key] = None
+
+    def record(self, event: ChangeEvent) -> None:
+        pass  # a dry run has no history
+
+
 class SqliteStore(StoreBase):
     """A store in one SQLite database file (created on first use)."""
 
@@ -80,6 +112,7 @@ class SqliteStore(StoreBase):
             self._conn.execute("PRAGMA synchronous=FULL")
             # Another process on the same file (a second tool, a crashed predecessor's recovery) waits, not fails.
             self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
@@ -87,9 +120,11 @@ class SqliteStore(StoreBase):
     @contextmanager
     def _transaction(self, *, commit: bool) -> Iterator[_SqliteTxn]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            # A dry run only reads: a deferred transaction never asks for the write lock.
+            self._conn.execute("BEGIN IMMEDIATE" if commit else "BEGIN DEFERRED")
             try:
-                txn = _SqliteTxn(self._conn, self._revision_locked())
+                rev = self._revision_locked()
+                txn = _SqliteTxn(self._conn, rev) if commit else _DryRunTxn(self._conn, rev)
                 yield txn
                 if not commit:
                     self._conn.execute("ROLLBACK")
@@ -97,9 +132,11 @@ class SqliteStore(StoreBase):
                 self._conn.execute("UPDATE meta SET value=? WHERE key='revision'", (txn.revision,))
                 self._conn.execute("DELETE FROM events WHERE revision <= ?", (txn.revision - self._history,))
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error) and _disk_full(exc):
+                    raise StorageFull(str(self.path), str(exc)) from exc
                 raise
 
     def _revision_locked(self) -> int:
@@ -150,3 +187,8 @@ class SqliteStore(StoreBase):
         """Close the database connection."""
         with self._lock:
             self._conn.close()
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    # SQLITE_FULL: "database or disk is full" (extended codes keep the primary code in the low byte).
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL

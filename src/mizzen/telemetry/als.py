@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 class AccessLogSink(Protocol):
     """Where entries go (implemented by :class:`mizzen.telemetry.metrics.Telemetry`)."""
 
-    def record_http(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: Proxy) -> object: ...
+    def record_http(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: Proxy) -> object:
+        """Fold one HTTP access-log entry from ``node`` into the metrics."""
 
-    def record_tcp(self, entry: accesslog_pb2.TCPAccessLogEntry, node: Proxy) -> object: ...
+    def record_tcp(self, entry: accesslog_pb2.TCPAccessLogEntry, node: Proxy) -> object:
+        """Fold one TCP access-log entry from ``node`` into the metrics."""
 
 
 class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]

@@ -81,6 +81,7 @@ class ServiceRef:
 
     @property
     def node_key(self) -> str:
+        """The service's node id in the graph (``service:<hostname>``)."""
         return f"service:{self.hostname}"
 
 
@@ -123,6 +124,7 @@ class EndpointIndex:
         return index
 
     def endpoint(self, address: str, port: int) -> EndpointInfo | None:
+        """The workload serving ``address:port``, if the registry knows it."""
         return self.endpoints.get((address, port))
 
     def service(self, hostname: str) -> ServiceRef:

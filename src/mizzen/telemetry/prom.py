@@ -40,6 +40,7 @@ class Histogram:
     n: int = 0
 
     def observe(self, value: float) -> None:
+        """Count one observation into its bucket."""
         if not self.counts:
             self.counts = [0] * (len(self.bounds) + 1)
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
@@ -69,11 +70,13 @@ class Family:
         self.dropped = 0
 
     def inc(self, labels: tuple[str, ...], amount: float = 1) -> None:
+        """Add to a counter series (dropped when the series limit is reached)."""
         if labels not in self.counters and not self._room():
             return
         self.counters[labels] = self.counters.get(labels, 0) + amount
 
     def observe(self, labels: tuple[str, ...], value: float) -> None:
+        """Observe into a histogram series (dropped when the series limit is reached)."""
         hist = self.histograms.get(labels)
         if hist is None:
             if not self._room():

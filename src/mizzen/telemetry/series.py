@@ -29,12 +29,14 @@ class Bucket:
     latency: dict[int, int] = field(default_factory=dict)  # bin index -> count
 
     def add(self, duration_ms: float, error: bool) -> None:
+        """Count one request with its latency and whether it failed."""
         self.requests += 1
         self.errors += int(error)
         i = bisect.bisect_left(LATENCY_BOUNDS, duration_ms)
         self.latency[i] = self.latency.get(i, 0) + 1
 
     def merge(self, other: Bucket) -> None:
+        """Add another bucket's counts to this one."""
         self.requests += other.requests
         self.errors += other.errors
         for i, n in other.latency.items():
@@ -169,6 +171,7 @@ def summarize(bucket: Bucket, window_s: float) -> dict[str, object]:
 
 
 def node_json(peer: Peer) -> dict[str, object]:
+    """A graph node as the dashboard reads it: id, type, workload, namespace, app, version and a label."""
     label = (
         peer.workload
         if peer.kind == "gateway"

@@ -65,6 +65,7 @@ class EchoHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
+        """Answer any method with the echo JSON."""
         self._answer()
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
@@ -129,6 +130,7 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
+        """Quiet unless ``ECHO_VERBOSE`` is set."""
         if os.environ.get("ECHO_VERBOSE"):
             super().log_message(format, *args)
 

@@ -63,11 +63,13 @@ def run(
 
 
 def summary(codes: collections.Counter[int]) -> str:
+    """The response-code summary in Fortio's words (``Code 200 : 10 (100.0 %)``)."""
     total = sum(codes.values()) or 1
     return "".join(f"Code {c if c >= 0 else -1} : {n} ({100.0 * n / total:.1f} %)\n" for c, n in sorted(codes.items()))
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: send load and print the summary."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("url")
     ap.add_argument("-c", type=int, default=1, help="concurrent connections")

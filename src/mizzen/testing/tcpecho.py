@@ -21,10 +21,12 @@ class TcpEchoHandler(socketserver.BaseRequestHandler):
     server: TcpEchoServer
 
     def setup(self) -> None:
+        """Wrap the connection in TLS when the server has a certificate."""
         if self.server.tls is not None:
             self.request = self.server.tls.wrap_socket(self.request, server_side=True)
 
     def handle(self) -> None:
+        """Send the server's name, then echo every byte back."""
         self.request.sendall(self.server.name.encode() + b"\n")
         while data := self.request.recv(65536):
             self.request.sendall(data)

@@ -167,13 +167,8 @@ def _scalar(fd: AnyType, value: object) -> object:
         return value
     if t == _FD.TYPE_BOOL and isinstance(value, bool):
         return value
-    if t in _INTS and not isinstance(value, bool):
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.lstrip("-").isdigit():
-            return int(value)
+    if t in _INTS and not isinstance(value, bool) and (number := _integer(value)) is not None:
+        return number
     if t == _FD.TYPE_BYTES and isinstance(value, str):
         # As json_format does: base64, standard or URL-safe alphabet, padding optional.
         return base64.urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4))
@@ -185,3 +180,14 @@ def _scalar(fd: AnyType, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     raise Unsupported(f"{fd.full_name} = {value!r}")
+
+
+def _integer(value: object) -> int | None:
+    """An integer field's value from JSON: a number without fraction, or a string of digits (int64)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None

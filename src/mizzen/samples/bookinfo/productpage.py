@@ -194,91 +194,102 @@ def _redirect_back(request: Request, set_cookie: str) -> Response:
     return Response(302, b"", "text/html; charset=utf-8", headers)
 
 
-def build_app(config: ProductPageConfig) -> App:
-    """The productpage's routes."""
-    app = App("productpage")
-    metrics = Metrics()
-    backends = Backends(config, metrics)
-    sessions = SessionCodec(config.secret) if config.secret else SessionCodec()
+class _Handlers:
+    """The productpage's request handlers over its backends and session cookies."""
 
-    def session_user(request: Request) -> str:
-        user = sessions.from_cookie_header(request.headers.get("cookie", "")).get("user")
+    def __init__(self, config: ProductPageConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.backends = Backends(config, self.metrics)
+        self.sessions = SessionCodec(config.secret) if config.secret else SessionCodec()
+
+    def session_user(self, request: Request) -> str:
+        user = self.sessions.from_cookie_header(request.headers.get("cookie", "")).get("user")
         return user if isinstance(user, str) else ""
 
-    def forward_headers(request: Request) -> dict[str, str]:
+    def forward_headers(self, request: Request) -> dict[str, str]:
         headers = b3_headers(request.headers)
-        user = session_user(request)
+        user = self.session_user(request)
         if user:
             headers["end-user"] = user
         headers.update(pick_headers(request.headers, COPIED_HEADERS))
         return headers
 
-    @app.route("GET", r"/|/index\.html")
-    def index(_: Request) -> Response:
+    def index(self, _: Request) -> Response:
+        c = self.config
         tree = {
             "name": "http://localhost:9080",
             "endpoint": "productpage",
             "children": [
-                {"name": config.details_url, "endpoint": "details", "children": []},
+                {"name": c.details_url, "endpoint": "details", "children": []},
                 {
-                    "name": config.reviews_url,
+                    "name": c.reviews_url,
                     "endpoint": "reviews",
-                    "children": [{"name": config.ratings_url, "endpoint": "ratings", "children": []}],
+                    "children": [{"name": c.ratings_url, "endpoint": "ratings", "children": []}],
                 },
             ],
         }
         return text_response(page.index_page(tree), content_type="text/html; charset=utf-8")
 
-    @app.route("GET", r"/health")
-    def health(_: Request) -> Response:
+    def health(self, _: Request) -> Response:
         return text_response("Product page is healthy")
 
-    @app.route("POST", r"/login")
-    def login(request: Request) -> Response:
+    def login(self, request: Request) -> Response:
         user = request.form().get("username", "")
-        return _redirect_back(request, sessions.set_cookie({"user": user} if user else {}))
+        return _redirect_back(request, self.sessions.set_cookie({"user": user} if user else {}))
 
-    @app.route("GET", r"/logout")
-    def logout(request: Request) -> Response:
-        return _redirect_back(request, sessions.set_cookie({}))
+    def logout(self, request: Request) -> Response:
+        return _redirect_back(request, self.sessions.set_cookie({}))
 
-    @app.route("GET", r"/productpage")
-    def productpage(request: Request) -> Response:
-        headers = forward_headers(request)
-        details_status, details = backends.details("0", headers)
-        if config.flood_factor > 0:
-            backends.flood("0", headers)
-        reviews_status, reviews = backends.reviews("0", headers)
-        html = page.product_page(PRODUCTS[0], session_user(request), details_status, details, reviews_status, reviews)
+    def productpage(self, request: Request) -> Response:
+        headers = self.forward_headers(request)
+        details_status, details = self.backends.details("0", headers)
+        if self.config.flood_factor > 0:
+            self.backends.flood("0", headers)
+        reviews_status, reviews = self.backends.reviews("0", headers)
+        user = self.session_user(request)
+        html = page.product_page(PRODUCTS[0], user, details_status, details, reviews_status, reviews)
         return text_response(html, content_type="text/html; charset=utf-8")
 
-    @app.route("GET", r"/api/v1/products")
-    def products(_: Request) -> Response:
+    def products(self, _: Request) -> Response:
         return json_response(PRODUCTS)
 
-    @app.route("GET", r"/api/v1/products/(?P<id>[^/]+)")
-    def product(request: Request) -> Response:
-        status, body = backends.details(request.params["id"], forward_headers(request))
+    def product(self, request: Request) -> Response:
+        status, body = self.backends.details(request.params["id"], self.forward_headers(request))
         return json_response(body, status)
 
-    @app.route("GET", r"/api/v1/products/(?P<id>[^/]+)/reviews")
-    def product_reviews(request: Request) -> Response:
-        status, body = backends.reviews(request.params["id"], forward_headers(request))
+    def product_reviews(self, request: Request) -> Response:
+        status, body = self.backends.reviews(request.params["id"], self.forward_headers(request))
         return json_response(body, status)
 
-    @app.route("GET", r"/api/v1/products/(?P<id>[^/]+)/ratings")
-    def product_ratings(request: Request) -> Response:
-        status, body = backends.ratings(request.params["id"], forward_headers(request))
+    def product_ratings(self, request: Request) -> Response:
+        status, body = self.backends.ratings(request.params["id"], self.forward_headers(request))
         return json_response(body, status)
 
-    @app.route("GET", r"/metrics")
-    def prometheus(_: Request) -> Response:
-        return text_response(metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    def prometheus(self, _: Request) -> Response:
+        return text_response(self.metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.route("GET", r"/static/bookinfo\.css")
-    def stylesheet(_: Request) -> Response:
+    def stylesheet(self, _: Request) -> Response:
         return text_response(page.asset("bookinfo.css"), content_type="text/css; charset=utf-8")
 
+
+def build_app(config: ProductPageConfig) -> App:
+    """The productpage's routes."""
+    app, h = App("productpage"), _Handlers(config)
+    for method, path, handler in (
+        ("GET", r"/|/index\.html", h.index),
+        ("GET", r"/health", h.health),
+        ("POST", r"/login", h.login),
+        ("GET", r"/logout", h.logout),
+        ("GET", r"/productpage", h.productpage),
+        ("GET", r"/api/v1/products", h.products),
+        ("GET", r"/api/v1/products/(?P<id>[^/]+)", h.product),
+        ("GET", r"/api/v1/products/(?P<id>[^/]+)/reviews", h.product_reviews),
+        ("GET", r"/api/v1/products/(?P<id>[^/]+)/ratings", h.product_ratings),
+        ("GET", r"/metrics", h.prometheus),
+        ("GET", r"/static/bookinfo\.css", h.stylesheet),
+    ):
+        app.route(method, path)(handler)
     return app
 
 
