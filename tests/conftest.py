@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -124,6 +125,25 @@ def _isolated_mizzen_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     for key in CLIENT_ENV:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("MIZZEN_HOME", str(tmp_path_factory.mktemp("mizzen-home")))
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs mounted for the test (to fill a disk on purpose); skipped where mounting is not allowed."""
+    mountpoint = tmp_path / "small-disk"
+    mountpoint.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mountpoint)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False, capture_output=True)
 
 
 @pytest.fixture
