@@ -151,6 +151,8 @@ class ApiClient:
             raise Unreachable(f"the Mizzen control plane at {self.address} did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise ClientError(f"talking to the Mizzen control plane at {self.address} failed: {exc}") from exc
+        except httpx.InvalidURL as exc:  # e.g. a control character in a name given on the command line
+            raise ClientError(f"cannot send this request: {exc}") from exc
         if response.status_code == 401:
             if not self.token:
                 raise Unauthorized(
