@@ -16,10 +16,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from mizzen.samples.bookinfo.demo_plan import API_URL as API
 from mizzen.samples.bookinfo.demo_plan import reviews_version
 from mizzen.testing.samples import istio_samples_dir
 
@@ -87,6 +89,18 @@ class Bookinfo:
         text = self.page(user)
         return time.monotonic() - started, text
 
+    def wait_synced(self, timeout: float = 45.0) -> None:
+        """Wait until the control plane has pushed every change and every proxy ACKed what it was sent."""
+        token = (self.home / "token").read_text().strip()
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=API, headers={"Authorization": f"Bearer {token}"}, trust_env=False) as api:
+            while True:
+                data = api.get("/api/mizzen/v1/proxies").json()
+                if data["converged"] and data["items"] and all(_synced(p) for p in data["items"]):
+                    return
+                assert time.monotonic() < deadline, f"proxies not synced after {timeout}s: {data}"
+                time.sleep(0.1)
+
     def api_status(self, path: str, user: str | None = None, timeout: float = 10.0) -> int | None:
         """Status of a productpage API call through the gateway (None when it takes longer than ``timeout``)."""
         headers = {"Cookie": f"session={self.cookies[user]}"} if user else {}
@@ -94,6 +108,14 @@ class Bookinfo:
             return self.http.get(path, headers=headers, timeout=timeout).status_code
         except httpx.TimeoutException:
             return None
+
+
+def _synced(proxy: dict[str, Any]) -> bool:
+    """Every type the proxy was sent is ACKed at the control plane's current version."""
+    return all(
+        x["status"] == "NOT SENT" or (x["status"] == "SYNCED" and x.get("versionAcked") == x.get("snapshotVersion"))
+        for x in (proxy["xds"][t] for t in ("CDS", "LDS", "EDS", "RDS"))
+    )
 
 
 def settle(check: Callable[[], bool], what: str, timeout: float = 45.0, in_a_row: int = 3) -> None:
@@ -165,7 +187,7 @@ def test_fifty_fifty_v1_v3(bookinfo: Bookinfo) -> None:
     """virtual-service-reviews-50-v3.yaml: of 100 pages, 50 +- 15 show red stars and the rest none."""
     bookinfo.apply("virtual-service-reviews-50-v3.yaml")
     settle(lambda: reviews_version(bookinfo.page()) == "v3", "some traffic on reviews v3", in_a_row=1)
-    time.sleep(1.0)  # let every proxy take the weighted route before counting
+    bookinfo.wait_synced()  # every proxy has the weighted route before counting
     versions = _versions(bookinfo, 100)
     assert set(versions) <= {"v1", "v3"}
     assert 35 <= versions.count("v3") <= 65, versions.count("v3")
@@ -191,7 +213,7 @@ def test_delay_fault_fails_jasons_reviews_after_about_6_seconds(bookinfo: Bookin
         "the 7 s delay on jason's ratings calls",
         in_a_row=1,
     )
-    time.sleep(1.0)
+    bookinfo.wait_synced()  # reviews-v2's sidecar too has the delay on its calls to ratings
     elapsed, page = bookinfo.timed_page("jason")
     assert 5.0 <= elapsed <= 8.0, elapsed
     assert REVIEWS_ERROR in page and "Error fetching product reviews" in page and "Book Details" in page

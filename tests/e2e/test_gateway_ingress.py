@@ -24,6 +24,7 @@ import pytest
 from mizzen.testing.controlplane import CliResult, RunningControlPlane, cli_runner, controlplane, free_port
 from mizzen.testing.mesh import Mesh, MeshError
 from mizzen.testing.tls import TlsFiles, make_certificates, make_client_certificate
+from mizzen.testing.waits import until_created_in_the_past
 
 pytestmark = pytest.mark.e2e
 
@@ -275,7 +276,7 @@ def test_virtual_services_on_one_host_merge_in_creation_order(mesh: Mesh, gw: Ga
             vs("zz-first", "[shop.example.com]", "[gw]", to("alpha", "/x") + to("alpha")),
         )
     )
-    time.sleep(1.1)  # creationTimestamp has a one-second resolution, as in Kubernetes
+    until_created_in_the_past(mesh.http, "/apis/networking.istio.io/v1/namespaces/default/virtualservices/zz-first")
     mesh.apply(vs("aa-second", "[shop.example.com]", "[gw]", to("beta", "/x/y") + to("beta", "/only-second")))
     mesh.wait_synced()
     assert gw.backend(port, "shop.example.com", "/only-second") == "beta"  # the first VS's catch-all went last

@@ -80,6 +80,27 @@ class Demo:
                 total += float(m.group(2))
         return total
 
+    def productpage_calls_to_reviews(self) -> float:
+        """How many calls productpage made to reviews, by its own counter (``request_result_total``)."""
+        assert self.api is not None
+        items = self.api.get("/api/mizzen/v1/workloads").json()["items"]
+        (app_port,) = [
+            i["appPort"]
+            for w in items
+            if w["workloadEntry"]["metadata"]["name"] == "productpage-v1" and w["proxy"]
+            for i in w["proxy"]["inbound"]
+        ]
+        text = httpx.get(f"http://127.0.0.1:{app_port}/metrics", timeout=10, trust_env=False).text
+        return sum(
+            float(m.group(1))
+            for m in re.finditer(r'^request_result_total\{destination_app="reviews",[^}]*\} (\S+)$', text, re.M)
+        )
+
+    def access_logs_caught_up(self) -> bool:
+        """Every call productpage made to reviews has reached the control plane as an access-log entry."""
+        logged = self.requests_total(reporter="source", source_workload="productpage-v1", destination_service=REVIEWS)
+        return logged == self.productpage_calls_to_reviews()
+
 
 def until(check: Callable[[], bool], what: str, timeout: float = 45.0) -> None:
     deadline = time.monotonic() + timeout
@@ -112,7 +133,7 @@ def test_fifty_fifty_counts_match_requests_sent(demo: Demo) -> None:
     """reviews-50-v3: productpage->reviews v1 and v3 series count the 100 pages sent, split about evenly."""
     demo.apply("virtual-service-reviews-50-v3.yaml")
     until(lambda: reviews_version(demo.gateway.get("/productpage").text) == "v3", "reviews v3 in rotation")
-    time.sleep(2)  # let the settle traffic's access logs arrive before the baseline
+    until(demo.access_logs_caught_up, "the settle traffic's access logs, before the baseline")
     base = {
         "reporter": "source",
         "source_workload": "productpage-v1",
@@ -127,7 +148,7 @@ def test_fifty_fifty_counts_match_requests_sent(demo: Demo) -> None:
         ),
         "access logs for 100 pages",
     )
-    time.sleep(1.5)  # and nothing more than a few stragglers after that
+    until(demo.access_logs_caught_up, "every access log of the 100 pages")
     delta = {v: demo.requests_total(destination_version=v, **base) - before[v] for v in ("v1", "v3")}
     assert 97 <= delta["v1"] + delta["v3"] <= 103, delta
     assert 35 <= delta["v3"] <= 65, delta
@@ -151,7 +172,13 @@ def test_dashboard_shows_bookinfo(demo: Demo) -> None:
 
     for _ in range(40):  # fresh 50/50 traffic inside the graph's one-minute window
         demo.gateway.get("/productpage")
-    time.sleep(2)
+
+    def both_versions_in_graph() -> bool:
+        graph = demo.connect().get("/api/mizzen/v1/graph", params={"window": "60"}).json()
+        targets = {e["target"] for e in graph["edges"] if e["source"] == f"service:{REVIEWS}"}
+        return {"workload:reviews-v1.default", "workload:reviews-v3.default"} <= targets
+
+    until(both_versions_in_graph, "the fresh traffic's access logs in the graph")
     token = (demo.home / "token").read_text().strip()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:

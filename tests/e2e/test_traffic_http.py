@@ -21,6 +21,7 @@ import pytest
 from mizzen.testing.controlplane import controlplane, free_port
 from mizzen.testing.echo import serve
 from mizzen.testing.mesh import Mesh, Workload
+from mizzen.testing.waits import until_created_in_the_past
 
 pytestmark = pytest.mark.e2e
 
@@ -281,7 +282,7 @@ def test_first_virtual_service_for_a_host_wins_on_sidecars(mesh: Mesh, client: W
     """Two VirtualServices for one host: sidecars use the older one (Istio does not merge them for sidecars)."""
     later_path = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/a-echo-later"
     _apply(mesh, """  - directResponse: {status: 201, body: {string: first}}""")
-    time.sleep(1.1)  # creation timestamps have one-second resolution
+    until_created_in_the_past(mesh.http, "/apis/networking.istio.io/v1/namespaces/default/virtualservices/echo")
     mesh.apply("""apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: a-echo-later}  # sorts before "echo" by name: only age decides
@@ -305,6 +306,24 @@ def _shadow_count(client: Workload, path: str, expected: int, timeout: float = 5
         if count >= expected or time.monotonic() > deadline:
             return count
         time.sleep(0.1)
+
+
+def _until_no_mirror_in_flight(client: Workload, timeout: float = 10.0) -> None:
+    """Wait until the client's sidecar has no request to the shadow cluster active or pending (Envoy's stats)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = httpx.get(
+            f"{client.admin}/stats", params={"filter": "shadow", "format": "json"}, timeout=5, trust_env=False
+        ).json()["stats"]
+        busy = sum(
+            int(s.get("value", 0))
+            for s in stats
+            if s.get("name", "").endswith((".upstream_rq_active", ".upstream_rq_pending_active"))
+        )
+        if busy == 0:
+            return
+        assert time.monotonic() < deadline, f"{busy} mirrored requests still in flight after {timeout}s"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -343,7 +362,7 @@ def test_mirror_percentage_mirrors_that_share(mesh: Mesh, client: Workload) -> N
     with client.client() as c:
         statuses = {c.get(f"http://echo:9080{path}").status_code for _ in range(n)}
     assert statuses == {200}
-    time.sleep(0.5)  # let the last fire-and-forget copies land
+    _until_no_mirror_in_flight(client)  # the copies are fire-and-forget: wait until the last one is done
     mirrored = _shadow_count(client, path, n, timeout=0)
     assert abs(mirrored - n / 2) < 4.5 * (n * 0.25) ** 0.5, mirrored
 

@@ -156,8 +156,11 @@ async def test_envoy_syncs_serves_and_keeps_last_good_config_on_nack(tmp_path: P
         assert statuses(server)["CDS"] == "SYNCED"
         assert await envoy.stat("listener_manager.lds.update_rejected") == 1
 
-        cache.set(NODE, mesh(listen_port, backend, duplicate=True))  # same rejected content again
-        await asyncio.sleep(1.0)
+        # A new snapshot with the same rejected listeners and a changed cluster: once Envoy has ACKed the
+        # new clusters, the server has acted on that snapshot, and it did not resend the rejected LDS.
+        cache.set(NODE, mesh(listen_port, backend, duplicate=True, timeout="2s"))
+        new_cds = cache.get(NODE).version(CDS)  # type: ignore[union-attr]
+        await until(lambda: server.status()[0].type(CDS).version_acked == new_cds, what="new CDS ACKed")  # type: ignore[union-attr]
         assert server.metrics.pushes[LDS] == pushes_before + 1, "rejected LDS version was resent"
         assert await envoy.stat("listener_manager.lds.update_rejected") == 1
         still = await get(listen_port)
