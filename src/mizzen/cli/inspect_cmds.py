@@ -60,8 +60,10 @@ def status_rows(proxies: Sequence[Mapping[str, Any]], *, wide: bool) -> list[cd.
         cells = tuple(status_cell(xds.get(t, {})) for t in STATUS_TYPES)
         row: cd.Row = (str(p["id"]), "Mizzen", *cells, str(p.get("controlPlane", "")), str(p.get("envoyVersion", "")))
         if wide:
-            errors = "; ".join(f"{t}: {xds[t]['lastError']}" for t in STATUS_TYPES if xds.get(t, {}).get("lastError"))
-            row = (*row, errors or "-")
+            errors = [f"{t}: {xds[t]['lastError']}" for t in STATUS_TYPES if xds.get(t, {}).get("lastError")]
+            if p.get("lastError"):  # the control plane kept the new config back (translation or check failed)
+                errors.insert(0, f"not sent: {p['lastError']}")
+            row = (*row, "; ".join(errors) or "-")
         rows.append(row)
     return rows
 
@@ -104,8 +106,11 @@ def _proxy_diff(client: ApiClient, proxy: str) -> None:
 
 
 def nack_lines(view: Mapping[str, Any]) -> list[str]:
-    """Why Envoy's config differs: each xDS type it rejected, with Envoy's message."""
+    """Why Envoy's config differs: config the control plane kept back, and each xDS type Envoy rejected."""
     lines = []
+    if view.get("lastError"):
+        kept = "the latest config was not sent (the proxy keeps its last good one)"
+        lines.append(f"Control plane: {kept}: {view['lastError']}")
     for t in STATUS_TYPES:
         entry = view.get("xds", {}).get(t, {})
         if entry.get("status") == "ERROR" and entry.get("lastError"):
