@@ -31,16 +31,19 @@ class Decision(Protocol):
     """An authorization decision with the reason for it."""
 
     @property
-    def allowed(self) -> bool: ...
+    def allowed(self) -> bool:
+        """Whether the request is admitted."""
 
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> str:
+        """Why: the deciding policy or rule."""
 
 
 class Evaluator(Protocol):
     """Decides whether ``destination``'s proxy admits ``request`` from ``source``."""
 
-    def __call__(self, source: Proxy, destination: Proxy, request: Request, mesh: MeshSnapshot) -> Decision: ...
+    def __call__(self, source: Proxy, destination: Proxy, request: Request, mesh: MeshSnapshot) -> Decision:
+        """The decision for ``request`` from ``source`` at ``destination``."""
 
 
 def load_evaluator() -> Evaluator | None:

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mizzen.config import yamlsafe
 from mizzen.config.codes import violation
 from mizzen.config.kinds import ROUTE_TEST
 from mizzen.config.loader import load_paths
@@ -79,7 +78,7 @@ def mesh_config(path: Path | None) -> MeshConfig:
     control plane reads it); Istio's defaults without one."""
     if path is None:
         return MeshConfig()
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data: dict[str, Any] = yamlsafe.load(path.read_text(encoding="utf-8"), str(path)) or {}
     mode = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
     if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
         raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {mode!r}")

@@ -48,6 +48,7 @@ class Workload:
 
     @property
     def key(self) -> tuple[str, str]:
+        """``(namespace, name)``."""
         return (self.namespace, self.name)
 
 

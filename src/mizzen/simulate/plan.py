@@ -35,6 +35,7 @@ class PlannedCase:
 
     @property
     def path(self) -> str:
+        """The case's field path in its RouteTest (for error locations)."""
         return f"spec.cases[{self.index}]"
 
 

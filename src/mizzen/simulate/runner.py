@@ -47,6 +47,7 @@ class CaseResult:
 
     @property
     def where(self) -> str:
+        """``file:line`` of the case (the file alone when the line is unknown)."""
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
 
@@ -59,10 +60,12 @@ class TestRun:
 
     @property
     def passed(self) -> bool:
+        """True when every case passed."""
         return all(c.passed for c in self.cases)
 
     @property
     def failed(self) -> int:
+        """How many cases failed."""
         return sum(1 for c in self.cases if not c.passed)
 
 
@@ -105,6 +108,7 @@ class Translations:
         self._shared: dict[Hashable, tuple[Scope, ProxyResources]] = {}
 
     def translate(self, proxy: Proxy) -> ProxyResources:
+        """The sender's translation, sharing the part alike senders have in common (as the control plane does)."""
         key = sharing.sharing_key(proxy, self.mesh, self.selectors)
         if key is None:
             return translate(proxy, self.mesh)
