@@ -1,7 +1,8 @@
 """``python -m mizzen.controlplane``: the control-plane server in the foreground (what ``mizzen controlplane`` runs).
 
-The server lives in its own entry point so the CLI never imports it: ``mizzen controlplane`` replaces
-itself with this module (same pid, same signals), ``mizzen up`` starts it as a background process.
+The server lives in its own entry point so the CLI never imports it: ``mizzen controlplane`` checks its
+options and replaces itself with this module (same pid, same signals), ``mizzen up`` starts it as a
+background process. The store URL is checked again here (``mizzen.store.factory``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 
 import click
 import yaml
@@ -24,12 +26,27 @@ PROG = "mizzen controlplane"
 @click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="HTTP API port.")
 @click.option("--xds-port", type=int, default=DEFAULT_XDS_PORT, show_default=True, help="xDS gRPC port.")
-def main(address: str, port: int, xds_port: int) -> None:
+@click.option("--store", envvar="MIZZEN_STORE", default=None, metavar="URL", help="PostgreSQL URL or SQLite file.")
+@click.option(
+    "--store-password-file",
+    envvar="MIZZEN_STORE_PASSWORD_FILE",
+    type=click.Path(exists=True, dir_okay=False, resolve_path=True, path_type=Path),
+    default=None,
+    help="A file holding the PostgreSQL password.",
+)
+def main(address: str, port: int, xds_port: int, store: str | None, store_password_file: Path | None) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     os.umask(0o077)  # everything it writes in $MIZZEN_HOME (database, logs, CA material) is private
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cp = create_control_plane(resolve_home(), address=address, port=port, xds_port=xds_port)
+        cp = create_control_plane(
+            resolve_home(),
+            address=address,
+            port=port,
+            xds_port=xds_port,
+            store_url=store,
+            store_password_file=store_password_file,
+        )
         asyncio.run(cp.run())
     except ControlPlaneError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -94,14 +94,17 @@ class Cluster:
 
     @property
     def data_dir(self) -> Path:
+        """The cluster's data directory (initdb's)."""
         return self.root / "data"
 
     @property
     def socket_dir(self) -> Path:
+        """Where the server puts its UNIX socket."""
         return self.root
 
     @property
     def log_file(self) -> Path:
+        """The server's log."""
         return self.root / "postgres.log"
 
     @property
