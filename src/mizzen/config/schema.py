@@ -28,10 +28,20 @@ from mizzen.config.report import Violation
 from mizzen.config.semantics import durations
 
 Duration = NewType("Duration", str)
-"""A duration in Istio's syntax (``1h``, ``1.5s``, ``500ms``, ``1m30s``); kept as written."""
+"""A duration in Go's syntax (``1h``, ``1.5s``, ``500ms``, ``1m30s``), kept as written; Istio requires at
+least 1ms and millisecond precision."""
 
 AnyDuration = NewType("AnyDuration", str)
-"""A duration where ``0s`` is meaningful (e.g. a session cookie TTL); no 1ms minimum."""
+"""A duration where ``0s`` means "disabled" (e.g. a TCP idle timeout): a value under 1ms is accepted."""
+
+UInt32 = NewType("UInt32", int)
+"""An unsigned 32-bit integer (a port, a weight, a counter): negative values do not decode."""
+
+FreeDuration = NewType("FreeDuration", str)
+"""A duration Istio does not range-check (e.g. a session cookie TTL): only its syntax is checked."""
+
+duration_nanos = durations.nanos
+"""Nanoseconds in a duration as Go reads it (the shared rule, :func:`mizzen.config.semantics.durations.nanos`)."""
 
 duration_seconds = durations.seconds
 """Seconds in an Istio duration string (the shared rule, :func:`mizzen.config.semantics.durations.seconds`)."""
@@ -122,11 +132,15 @@ def _lookup(raw: Mapping[str, Any], spec: FieldSpec) -> tuple[str, Any]:
     return spec.json, _MISSING
 
 
-def _is_set(value: Any) -> bool:
-    return value is not _MISSING and value is not None and value != "" and value != [] and value != {}
-
-
-# -- durations -------------------------------------------------------------------------------------
+def _is_set(hint: Any, value: Any) -> bool:
+    """Whether a field counts as given: as in Kubernetes' decoding of Istio's protos, ``{}`` is a present
+    (empty) message, while ``[]``, ``""`` and ``null`` are the same as leaving the field out."""
+    if value is _MISSING or value is None:
+        return False
+    hint = _strip_none(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return isinstance(value, Mapping)
+    return value != "" and value != [] and value != {}
 
 
 # -- schema checking -------------------------------------------------------------------------------
@@ -152,14 +166,12 @@ def _check_object(cls: type, raw: Any, path: str, out: list[Violation]) -> None:
     for spec in specs:
         key, value = _lookup(raw, spec)
         sub = _join(path, key)
-        if spec.required and not _is_set(value):
+        if spec.required and not _is_set(spec.hint, value):
             out.append(violation("MZ1003", f'field "{spec.json}" is required', sub))
         if value is _MISSING or value is None:
             continue
         if spec.oneof:
             groups.setdefault(spec.oneof, []).append(spec.json)
-        if spec.deprecated:
-            out.append(violation("MZ1007", f'"{spec.json}" is deprecated; {spec.deprecated}', sub))
         _check_value(spec.hint, value, sub, out)
     for members in groups.values():
         if len(members) > 1:
@@ -182,11 +194,12 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         _check_object(hint, value, path, out)
         return
-    if hint is Duration or hint is AnyDuration:
-        if not isinstance(value, str):
-            out.append(violation("MZ1002", f'must be a duration string such as "1s", got {type_name(value)}', path))
-        elif (problem := duration_problem(value, zero_ok=hint is AnyDuration)) is not None:
-            out.append(violation("MZ1006", problem, path))
+    if hint in (Duration, AnyDuration, FreeDuration):
+        _check_duration(hint, value, path, out)
+        return
+    if hint is UInt32:
+        if not _scalar_ok(int, value) or not 0 <= value <= 2**32 - 1:
+            out.append(violation("MZ1002", f"must be an unsigned 32-bit integer, got {type_name(value)} {_show(value)}", path))
         return
     origin = typing.get_origin(hint)
     if origin is Literal:
@@ -206,7 +219,7 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
             return
         item = typing.get_args(hint)[0]
         for i, v in enumerate(value):
-            _check_value(item, v, f"{path}[{i}]", out)
+            _check_item(item, v, f"{path}[{i}]", out)
         return
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
@@ -214,12 +227,45 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
             return
         item = typing.get_args(hint)[1]
         for k, v in value.items():
-            _check_value(item, v, _join(path, str(k)), out)
+            _check_item(item, v, _join(path, str(k)), out)
         return
     scalars = _scalar_types(hint)
     if not any(_scalar_ok(t, value) for t in scalars):
         want = " or ".join(_SCALAR_NAMES[t] for t in scalars)
         out.append(violation("MZ1002", f"must be {want}, got {type_name(value)} {_show(value)}", path))
+
+
+def _check_duration(hint: Any, value: Any, path: str, out: list[Violation]) -> None:
+    if not isinstance(value, str):
+        out.append(violation("MZ1002", f'must be a duration string such as "1s", got {type_name(value)}', path))
+        return
+    if hint is FreeDuration:
+        problem = None if duration_nanos(value) is not None else duration_problem(value)
+    else:
+        problem = duration_problem(value, zero_ok=hint is AnyDuration)
+    if problem is not None:
+        out.append(violation("MZ1006", problem, path))
+
+
+def _check_item(hint: Any, value: Any, path: str, out: list[Violation]) -> None:
+    """A list element or map value: unlike a field, ``null`` is not "unset" here; Kubernetes rejects it."""
+    if value is None and _strip_none(hint) is not Any:
+        out.append(violation("MZ1002", f"must be {_expected(hint)}, got null", path))
+        return
+    _check_value(hint, value, path, out)
+
+
+def _expected(hint: Any) -> str:
+    hint = _strip_none(hint)
+    if dataclasses.is_dataclass(hint) or typing.get_origin(hint) in (Mapping, dict):
+        return "an object"
+    if typing.get_origin(hint) is tuple:
+        return "a list"
+    if hint in (Duration, AnyDuration, FreeDuration) or typing.get_origin(hint) is Literal:
+        return "a string"
+    if hint is UInt32:
+        return "an integer"
+    return " or ".join(_SCALAR_NAMES.get(t, "a value") for t in _scalar_types(hint))
 
 
 _SCALAR_NAMES: dict[Any, str] = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
@@ -300,8 +346,10 @@ def _convert(hint: Any, value: Any) -> Any:
         return value
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return build(hint, value) if isinstance(value, Mapping) else _MISSING
-    if hint is Duration or hint is AnyDuration:
-        return value if isinstance(value, str) and duration_seconds(value) is not None else _MISSING
+    if hint in (Duration, AnyDuration, FreeDuration):
+        return value if isinstance(value, str) and duration_nanos(value) is not None else _MISSING
+    if hint is UInt32:
+        return int(value) if _scalar_ok(int, value) else _MISSING
     origin = typing.get_origin(hint)
     if origin is Literal:
         return value if value in typing.get_args(hint) else _MISSING

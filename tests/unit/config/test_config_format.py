@@ -35,7 +35,8 @@ def test_one_line_per_violation_end_to_end() -> None:
     out = format_report(validate(load_text(text, "dr.yaml").resources)).splitlines()
     assert out == [
         "dr.yaml:9: warning MZ1007 DestinationRule default/r: spec.trafficPolicy.outlierDetection."
-        'consecutiveErrors: "consecutiveErrors" is deprecated; use consecutive5xxErrors (no longer translated)',
+        "consecutiveErrors: outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or "
+        "consecutive5xxErrors instead",
         "dr.yaml:12: error MZ2201 DestinationRule default/r: spec.subsets[1].name: duplicate subset names: v1",
     ]
 

@@ -1,4 +1,5 @@
-"""Istio's own sample YAML must load and validate without a single error or warning.
+"""Istio's own sample YAML must load and validate without a single error, and with no warning except
+those Istio's own validation gives the same file.
 
 Checked twice: Istio's reference copy (``istio_samples`` tests: skipped with a reason when absent, an
 error with ``CI=true``) and the copy packaged in ``mizzen.samples``.
@@ -23,16 +24,22 @@ PACKAGED = sorted(
 shared_only = pytest.mark.istio_samples
 # One placeholder case when the folder is missing, so the skip says why instead of "empty parameter set".
 FILE_PARAMS = [pytest.param(p, id=p.name) for p in FILES] or [pytest.param(None, id="istio-samples")]
+# Istio warns on this sample too: its second rule follows a rule without matches, so it is never used.
+ISTIO_WARNS = {"fault-injection-details-v1.yaml": [("MZ2118", "spec.http[1]")]}
+
+
+def _warnings(path: Path) -> list[tuple[str, str]]:
+    return ISTIO_WARNS.get(path.name, [])
 
 
 @pytest.mark.parametrize("path", PACKAGED, ids=[p.name for p in PACKAGED])
 def test_packaged_sample_is_valid(path: Path) -> None:
-    """Each Bookinfo YAML shipped with Mizzen loads and validates with no violations."""
+    """Each Bookinfo YAML shipped with Mizzen loads and validates with no violations beyond Istio's own warnings."""
     result = load_paths([str(path)])
     report = validate(result.resources)
     assert result.resources
     assert not result.report.violations, format_report(result.report)
-    assert not report.violations, format_report(report)
+    assert [(v.code, v.path) for v in report] == _warnings(path), format_report(report)
 
 
 def test_packaged_samples_include_platform_and_networking() -> None:
@@ -43,12 +50,12 @@ def test_packaged_samples_include_platform_and_networking() -> None:
 @shared_only
 @pytest.mark.parametrize("path", FILE_PARAMS)
 def test_sample_is_valid(path: Path) -> None:
-    """Each sample file loads without parse problems and validates with no violations."""
+    """Each sample file loads without parse problems and validates with no violations beyond Istio's warnings."""
     result = load_paths([str(path)])
     assert result.resources
     report = validate(result.resources)
     assert not result.report.violations, format_report(result.report)
-    assert not report.violations, format_report(report)
+    assert [(v.code, v.path) for v in report] == _warnings(path), format_report(report)
 
 
 @shared_only

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mizzen.config.schema import fld
+from mizzen.config.schema import UInt32, fld
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Percent:
 class PortSelector:
     """A port of the destination service."""
 
-    number: int | None = fld()
+    number: UInt32 | None = fld()
 
 
 @dataclass(frozen=True)

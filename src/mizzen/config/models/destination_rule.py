@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mizzen.config.models.common import LabelSelector, PortSelector
-from mizzen.config.schema import AnyDuration, Duration, fld
+from mizzen.config.schema import AnyDuration, Duration, FreeDuration, UInt32, fld
 
 SimpleLB = Literal["UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"]
 
@@ -29,7 +29,7 @@ class HTTPCookie:
 
     name: str = fld("", required=True)
     path: str | None = fld()
-    ttl: AnyDuration | None = fld()
+    ttl: FreeDuration | None = fld()
     attributes: tuple[CookieAttribute, ...] = fld(())
 
 
@@ -37,14 +37,14 @@ class HTTPCookie:
 class RingHash:
     """Ring hash settings."""
 
-    minimum_ring_size: int | None = fld()
+    minimum_ring_size: UInt32 | None = fld()
 
 
 @dataclass(frozen=True)
 class MagLev:
     """Maglev settings."""
 
-    table_size: int | None = fld()
+    table_size: UInt32 | None = fld()
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ConsistentHashLB:
     http_query_parameter_name: str | None = fld(oneof="hash_key")
     ring_hash: RingHash | None = fld(oneof="hash_algorithm")
     maglev: MagLev | None = fld(oneof="hash_algorithm")
-    minimum_ring_size: int | None = fld(deprecated="use ringHash.minimumRingSize")
+    minimum_ring_size: UInt32 | None = fld(deprecated="use ringHash.minimumRingSize")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Distribute:
     """Traffic share from one locality to others."""
 
     from_: str | None = fld(json="from")
-    to: Mapping[str, int] = fld(dict)
+    to: Mapping[str, UInt32] = fld(dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,24 @@ class LocalityLoadBalancerSetting:
 
 
 @dataclass(frozen=True)
+class ZoneAwareFailover:
+    """Cross-region failover order for zone-aware load balancing."""
+
+    from_: str | None = fld(json="from")
+    to: str | None = fld()
+
+
+@dataclass(frozen=True)
+class ZoneAwareLoadBalancerSetting:
+    """Envoy's zone-aware load balancing (an alternative to ``localityLbSetting``)."""
+
+    enabled: bool | None = fld()
+    failover: tuple[ZoneAwareFailover, ...] = fld(())
+    failover_priority: tuple[str, ...] = fld(())
+    min_cluster_size: int | None = fld()
+
+
+@dataclass(frozen=True)
 class WarmupConfiguration:
     """Slow start for new endpoints."""
 
@@ -104,13 +122,14 @@ class LoadBalancerSettings:
     locality_lb_setting: LocalityLoadBalancerSetting | None = fld()
     warmup_duration_secs: Duration | None = fld(deprecated="use warmup.duration")
     warmup: WarmupConfiguration | None = fld()
+    zone_aware_lb_setting: ZoneAwareLoadBalancerSetting | None = fld()
 
 
 @dataclass(frozen=True)
 class TcpKeepalive:
     """TCP keepalive probes."""
 
-    probes: int | None = fld()
+    probes: UInt32 | None = fld()
     time: Duration | None = fld()
     interval: Duration | None = fld()
 
@@ -122,8 +141,16 @@ class TCPSettings:
     max_connections: int | None = fld()
     connect_timeout: Duration | None = fld()
     tcp_keepalive: TcpKeepalive | None = fld()
-    max_connection_duration: AnyDuration | None = fld()
+    max_connection_duration: Duration | None = fld()
     idle_timeout: AnyDuration | None = fld()
+
+
+@dataclass(frozen=True)
+class ConnectionKeepalive:
+    """HTTP/2 PING keepalive on upstream connections."""
+
+    interval: Duration | None = fld()
+    timeout: Duration | None = fld()
 
 
 @dataclass(frozen=True)
@@ -134,10 +161,11 @@ class HTTPSettings:
     http2_max_requests: int | None = fld()
     max_requests_per_connection: int | None = fld()
     max_retries: int | None = fld()
-    idle_timeout: AnyDuration | None = fld()
+    idle_timeout: Duration | None = fld()
     h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = fld()
     use_client_protocol: bool | None = fld()
     max_concurrent_streams: int | None = fld()
+    http2_keep_alive: ConnectionKeepalive | None = fld()
 
 
 @dataclass(frozen=True)
@@ -153,14 +181,15 @@ class OutlierDetection:
     """Ejection of failing endpoints."""
 
     split_external_local_origin_errors: bool | None = fld()
-    consecutive_local_origin_failures: int | None = fld()
-    consecutive_gateway_errors: int | None = fld()
-    consecutive_5xx_errors: int | None = fld()
+    consecutive_local_origin_failures: UInt32 | None = fld()
+    consecutive_gateway_errors: UInt32 | None = fld()
+    consecutive_5xx_errors: UInt32 | None = fld()
     interval: Duration | None = fld()
     base_ejection_time: Duration | None = fld()
     max_ejection_percent: int | None = fld()
     min_health_percent: int | None = fld()
     consecutive_errors: int | None = fld(deprecated="use consecutive5xxErrors (no longer translated)")
+    outlier_detection_http_error_codes: tuple[int, ...] = fld(())
 
 
 @dataclass(frozen=True)
@@ -184,7 +213,7 @@ class TunnelSettings:
 
     protocol: Literal["CONNECT", "POST"] | None = fld()
     target_host: str = fld("", required=True)
-    target_port: int = fld(0, required=True)
+    target_port: UInt32 = fld(0, required=True)
 
 
 @dataclass(frozen=True)
@@ -192,6 +221,15 @@ class ProxyProtocol:
     """PROXY protocol towards the upstream."""
 
     version: Literal["V1", "V2"] | None = fld()
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """A cap on concurrent retries, as a share of active requests."""
+
+    percent: float | None = fld()
+    min_retry_concurrency: UInt32 | None = fld()
+    budget_interval: FreeDuration | None = fld()
 
 
 @dataclass(frozen=True)
@@ -216,6 +254,7 @@ class TrafficPolicy:
     port_level_settings: tuple[PortTrafficPolicy, ...] = fld(())
     tunnel: TunnelSettings | None = fld()
     proxy_protocol: ProxyProtocol | None = fld()
+    retry_budget: RetryBudget | None = fld()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from mizzen.config.schema import fld
+from mizzen.config.schema import UInt32, fld
 
 TLSVersion = Literal["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"]
 ServerTLSMode = Literal["PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"]
@@ -19,10 +19,10 @@ ServerTLSMode = Literal["PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "
 class Port:
     """A listener port: number, protocol and a name unique in the gateway."""
 
-    number: int = fld(0, required=True)
+    number: UInt32 = fld(0, required=True)
     protocol: str = fld("", required=True)
     name: str | None = fld()
-    target_port: int | None = fld()
+    target_port: UInt32 | None = fld()
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class ServerTLSSettings:
     min_protocol_version: TLSVersion | None = fld()
     max_protocol_version: TLSVersion | None = fld()
     cipher_suites: tuple[str, ...] = fld(())
+    ca_cert_credential_name: str | None = fld()
+    insecure_skip_verify: bool | None = fld()
 
 
 @dataclass(frozen=True)

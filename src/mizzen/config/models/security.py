@@ -136,10 +136,10 @@ class ClaimToHeader:
 class JWTRule:
     """How to validate JWTs of one issuer."""
 
-    issuer: str = fld("", required=True)
+    issuer: str = fld("")
     audiences: tuple[str, ...] = fld(())
-    jwks_uri: str | None = fld()
-    jwks: str | None = fld()
+    jwks_uri: str | None = fld(oneof="jwks_source")
+    jwks: str | None = fld(oneof="jwks_source")
     from_headers: tuple[JWTHeader, ...] = fld(())
     from_params: tuple[str, ...] = fld(())
     from_cookies: tuple[str, ...] = fld(())
@@ -148,6 +148,7 @@ class JWTRule:
     output_claim_to_headers: tuple[ClaimToHeader, ...] = fld(())
     timeout: Duration | None = fld()
     space_delimited_claims: tuple[str, ...] = fld(())
+    presence: Literal["OPTIONAL", "REQUIRED"] | None = fld()
 
 
 @dataclass(frozen=True)

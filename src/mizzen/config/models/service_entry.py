@@ -10,7 +10,7 @@ from typing import Literal
 
 from mizzen.config.models.common import WorkloadSelector
 from mizzen.config.models.workload_entry import WorkloadEntry
-from mizzen.config.schema import fld
+from mizzen.config.schema import UInt32, fld
 
 Resolution = Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"]
 
@@ -19,10 +19,10 @@ Resolution = Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"]
 class ServicePort:
     """A port of the service."""
 
-    number: int = fld(0, required=True)
+    number: UInt32 = fld(0, required=True)
     protocol: str | None = fld()
     name: str = fld("", required=True)
-    target_port: int | None = fld()
+    target_port: UInt32 | None = fld()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Literal
 from mizzen.config.models.common import Destination, WorkloadSelector
 from mizzen.config.models.destination_rule import ConnectionPoolSettings
 from mizzen.config.models.gateway import ServerTLSSettings
-from mizzen.config.schema import fld
+from mizzen.config.schema import UInt32, fld
 
 CaptureMode = Literal["DEFAULT", "IPTABLES", "NONE"]
 
@@ -20,10 +20,10 @@ CaptureMode = Literal["DEFAULT", "IPTABLES", "NONE"]
 class SidecarPort:
     """A listener port of a Sidecar ingress/egress listener."""
 
-    number: int = fld(0, required=True)
+    number: UInt32 = fld(0, required=True)
     protocol: str | None = fld()
     name: str | None = fld()
-    target_port: int | None = fld()
+    target_port: UInt32 | None = fld()
 
 
 @dataclass(frozen=True)

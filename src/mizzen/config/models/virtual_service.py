@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mizzen.config.models.common import Destination, Percent, StringMatch
-from mizzen.config.schema import Duration, fld
+from mizzen.config.schema import Duration, UInt32, fld
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class HTTPMatchRequest:
     method: StringMatch | None = fld()
     authority: StringMatch | None = fld()
     headers: Mapping[str, StringMatch] = fld(dict)
-    port: int | None = fld()
+    port: UInt32 | None = fld()
     source_labels: Mapping[str, str] = fld(dict)
     gateways: tuple[str, ...] = fld(())
     query_params: Mapping[str, StringMatch] = fld(dict)
@@ -65,10 +65,10 @@ class HTTPRedirect:
 
     uri: str | None = fld()
     authority: str | None = fld()
-    port: int | None = fld(oneof="redirect_port")
+    port: UInt32 | None = fld(oneof="redirect_port")
     derive_port: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = fld(oneof="redirect_port")
     scheme: str | None = fld()
-    redirect_code: int | None = fld()
+    redirect_code: UInt32 | None = fld()
     prefix_rewrite: str | None = fld()
 
 
@@ -84,7 +84,7 @@ class HTTPBody:
 class HTTPDirectResponse:
     """A fixed response instead of forwarding."""
 
-    status: int = fld(0, required=True)
+    status: UInt32 = fld(0, required=True)
     body: HTTPBody | None = fld()
 
 
@@ -191,7 +191,7 @@ class HTTPRoute:
     fault: HTTPFaultInjection | None = fld()
     mirror: Destination | None = fld()
     mirrors: tuple[HTTPMirrorPolicy, ...] = fld(())
-    mirror_percent: int | None = fld(deprecated="use mirrorPercentage")
+    mirror_percent: UInt32 | None = fld(deprecated="use mirrorPercentage")
     mirror_percentage: Percent | None = fld()
     cors_policy: CorsPolicy | None = fld()
     headers: Headers | None = fld()
@@ -202,7 +202,7 @@ class L4MatchAttributes:
     """Conditions of a TCP rule."""
 
     destination_subnets: tuple[str, ...] = fld(())
-    port: int | None = fld()
+    port: UInt32 | None = fld()
     source_labels: Mapping[str, str] = fld(dict)
     gateways: tuple[str, ...] = fld(())
     source_namespace: str | None = fld()
@@ -231,7 +231,7 @@ class TLSMatchAttributes:
 
     sni_hosts: tuple[str, ...] = fld((), required=True)
     destination_subnets: tuple[str, ...] = fld(())
-    port: int | None = fld()
+    port: UInt32 | None = fld()
     source_labels: Mapping[str, str] = fld(dict)
     gateways: tuple[str, ...] = fld(())
     source_namespace: str | None = fld()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mizzen.config.schema import fld
+from mizzen.config.schema import UInt32, fld
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,11 @@ class WorkloadEntry:
     """The spec of a WorkloadEntry (also the inline endpoint form in a ServiceEntry)."""
 
     address: str | None = fld()
-    ports: Mapping[str, int] = fld(dict)
+    ports: Mapping[str, UInt32] = fld(dict)
     labels: Mapping[str, str] = fld(dict)
     network: str | None = fld()
     locality: str | None = fld()
-    weight: int | None = fld()
+    weight: UInt32 | None = fld()
     service_account: str | None = fld()
 
 
@@ -45,7 +45,7 @@ class HTTPHealthCheckConfig:
     """HTTP GET readiness probe."""
 
     path: str | None = fld()
-    port: int = fld(0, required=True)
+    port: UInt32 = fld(0, required=True)
     host: str | None = fld()
     scheme: str | None = fld()
     http_headers: tuple[HTTPHeader, ...] = fld(())
@@ -56,7 +56,7 @@ class TCPHealthCheckConfig:
     """TCP connect readiness probe."""
 
     host: str | None = fld()
-    port: int = fld(0, required=True)
+    port: UInt32 = fld(0, required=True)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ExecHealthCheckConfig:
 class GrpcHealthCheckConfig:
     """gRPC health-checking-protocol probe."""
 
-    port: int = fld(0, required=True)
+    port: UInt32 = fld(0, required=True)
     service: str | None = fld()
 
 

@@ -1,7 +1,8 @@
 """Istio's semantic validation rules, one module per kind; ``RULES`` maps a kind to its checker.
 
 A checker takes the resource and the path its spec lives under and returns unlocated violations
-(``validate.locate`` adds file, line and resource).
+(``validate.locate`` adds file, line and resource). Istio's own kinds also get Istio's metadata checks
+(:mod:`.metadata`) and, where Mizzen does not apply a field yet, a warning (:mod:`.support`).
 """
 
 from __future__ import annotations
@@ -16,35 +17,44 @@ Checker = Callable[[Resource, str], list[Violation]]
 RULES: dict[str, Checker] = {}
 
 
+def _istio(checker: Checker) -> Checker:
+    from mizzen.config.rules import metadata, support
+
+    def run(res: Resource, root: str) -> list[Violation]:
+        return [*metadata.check(res), *checker(res, root), *support.check(res, root)]
+
+    run.__doc__ = checker.__doc__
+    return run
+
+
 def _register() -> None:
     # Imported here, not at the top, because the rule modules import this package's `common`.
     from mizzen.config.rules import (
+        authentication,
+        authorization,
         core,
         destination_rule,
         gateway,
-        security,
         service_entry,
         sidecar,
         virtual_service,
         workload_entry,
     )
 
-    RULES.update(
-        {
-            "VirtualService": virtual_service.check,
-            "DestinationRule": destination_rule.check,
-            "Gateway": gateway.check,
-            "ServiceEntry": service_entry.check,
-            "WorkloadEntry": workload_entry.check,
-            "WorkloadGroup": workload_entry.check_group,
-            "Sidecar": sidecar.check,
-            "PeerAuthentication": security.check_peer_authentication,
-            "AuthorizationPolicy": security.check_authorization_policy,
-            "RequestAuthentication": security.check_request_authentication,
-            "Service": core.check_service,
-            "Secret": core.check_secret,
-        }
-    )
+    istio: dict[str, Checker] = {
+        "VirtualService": virtual_service.check,
+        "DestinationRule": destination_rule.check,
+        "Gateway": gateway.check,
+        "ServiceEntry": service_entry.check,
+        "WorkloadEntry": workload_entry.check,
+        "WorkloadGroup": workload_entry.check_group,
+        "Sidecar": sidecar.check,
+        "PeerAuthentication": authentication.check_peer_authentication,
+        "AuthorizationPolicy": authorization.check,
+        "RequestAuthentication": authentication.check_request_authentication,
+    }
+    RULES.update({kind: _istio(checker) for kind, checker in istio.items()})
+    RULES.update({"Service": core.check_service, "Secret": core.check_secret})
 
 
 _register()

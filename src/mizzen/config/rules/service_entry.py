@@ -1,93 +1,198 @@
-"""Istio's ServiceEntry rules: hosts, addresses, ports and the resolution/endpoint combinations."""
+"""Istio's ServiceEntry rules (``ValidateServiceEntry``): hosts, addresses, ports and the endpoint,
+address and protocol combinations each resolution mode allows."""
 
 from __future__ import annotations
 
-from mizzen.config import names
 from mizzen.config.codes import violation
 from mizzen.config.models import parse_spec
 from mizzen.config.models.service_entry import ServiceEntry
 from mizzen.config.resource import Resource
-from mizzen.config.rules import common, workload_entry
+from mizzen.config.rules import common, hosts, workload_entry
 from mizzen.config.rules.common import Found
 from mizzen.config.rules.gateway import is_protocol
 
+AUTOALLOCATE_LABEL = "networking.istio.io/enable-autoallocate-ip"
+USE_WAYPOINT_LABEL = "istio.io/use-waypoint"
+DFP_PROTOCOLS = frozenset({"HTTP", "TLS", "GRPC", "HTTP2"})
+
+__all__ = ["check", "is_protocol"]
+
 
 def check(res: Resource, root: str) -> Found:
-    """Every rule violation of one ServiceEntry."""
+    """Every rule violation (and Istio warning) of one ServiceEntry."""
     se: ServiceEntry = parse_spec(res)
     out: Found = []
-    for i, h in enumerate(se.hosts):
-        if h == "*":
-            out.append(violation("MZ2004", "invalid host *", f"{root}.hosts[{i}]"))
-        else:
-            common.host(h, f"{root}.hosts[{i}]", out)
-    common.cidrs(se.addresses, f"{root}.addresses", out)
-    _ports(se, root, out)
-    _resolution(se, root, out)
-    port_names = {p.name for p in se.ports}
-    for i, ep in enumerate(se.endpoints):
-        path = f"{root}.endpoints[{i}]"
-        workload_entry.entry(ep, path, out, static=se.resolution in (None, "NONE", "STATIC"))
-        for name in ep.ports:
-            if name not in port_names:
-                out.append(
-                    violation(
-                        "MZ2402", f"endpoint port {name} is not defined by the service entry", f"{path}.ports.{name}"
-                    )
-                )
     if se.workload_selector is not None:
-        common.labels(se.workload_selector.labels, f"{root}.workloadSelector.labels", out)
-    out.extend(names.export_to_problems(se.export_to, f"{root}.exportTo"))
+        before = len(out)
+        has_labels = common.selector(se.workload_selector.labels, f"{root}.workloadSelector.labels", out)
+        if len(out) != before:
+            return out
+        if not has_labels:
+            common.warn(
+                "service entry: workload selector specified without labels, will be applied to all services in namespace",
+                f"{root}.workloadSelector",
+                out,
+            )
+    if se.workload_selector is not None and se.endpoints:
+        out.append(violation("MZ2403", "only one of WorkloadSelector or Endpoints is allowed in Service Entry", root))
+    _hosts(se, root, out)
+    _addresses(se, root, out)
+    service_ports = _ports(se, res, root, out)
+    resolution = se.resolution or "NONE"
+    {"NONE": _none, "STATIC": _static, "DNS": _dns, "DNS_ROUND_ROBIN": _dns, "DYNAMIC_DNS": _dynamic_dns}[resolution](
+        se, res, service_ports, root, out
+    )
+    if resolution != "NONE" and len(se.hosts) > 1:
+        for p in se.ports:
+            proto = common.protocol(p.protocol)
+            if proto not in common.HTTP_PROTOCOLS and proto not in common.TLS_PROTOCOLS:
+                out.append(violation("MZ2401", "multiple hosts provided with non-HTTP, non-TLS ports", f"{root}.hosts"))
+                break
+    common.export_to(res.namespace, se.export_to, f"{root}.exportTo", out, service_entry=True)
     return out
 
 
-def _ports(se: ServiceEntry, root: str, out: Found) -> None:
+def _hosts(se: ServiceEntry, root: str, out: Found) -> None:
+    if not se.hosts:
+        out.append(violation("MZ2004", "service entry must have at least one host", f"{root}.hosts"))
+    for i, h in enumerate(se.hosts):
+        path = f"{root}.hosts[{i}]"
+        if h == "*":
+            out.append(violation("MZ2004", "invalid host *", path))
+            continue
+        common.host(h, path, out)
+        if se.resolution != "DYNAMIC_DNS" and (problem := hosts.partial_wildcard_error(h)) is not None:
+            common.warn(problem, path, out)
+
+
+def _addresses(se: ServiceEntry, root: str, out: Found) -> None:
+    common.subnets(se.addresses, f"{root}.addresses", out)
+    if any("/" in a for a in se.addresses) and (se.resolution or "NONE") not in ("NONE", "STATIC"):
+        out.append(violation("MZ2401", "CIDR addresses are allowed only for NONE/STATIC resolution types", f"{root}.addresses"))
+
+
+def _auto_allocated(se: ServiceEntry, res: Resource) -> bool:
+    """Whether Istio assigns a virtual IP itself (its default unless opted out or resolution NONE)."""
+    if (se.resolution or "NONE") == "NONE" or se.addresses:
+        return False
+    return res.metadata.labels.get(AUTOALLOCATE_LABEL, "").lower() != "false"
+
+
+def _ports(se: ServiceEntry, res: Resource, root: str, out: Found) -> set[str]:
+    names: set[str] = set()
+    numbers: set[int] = set()
+    auto = _auto_allocated(se, res)
     for i, p in enumerate(se.ports):
         path = f"{root}.ports[{i}]"
-        common.port(p.number, f"{path}.number", out)
+        if p.name in names:
+            out.append(violation("MZ2402", f'service entry port name "{p.name}" already defined', f"{path}.name"))
+        if p.number in numbers:
+            out.append(violation("MZ2402", f"service entry port {p.number} already defined", f"{path}.number"))
+        names.add(p.name)
+        numbers.add(p.number)
         if p.target_port:
             common.port(p.target_port, f"{path}.targetPort", out)
-        if p.name and not names.is_dns1123_label(p.name):
-            out.append(violation("MZ2402", f'invalid port name "{p.name}"', f"{path}.name"))
-        if p.protocol and not is_protocol(p.protocol):
-            out.append(violation("MZ2306", f"unsupported protocol: {p.protocol}", f"{path}.protocol"))
-    for dup in common.duplicates([p.name for p in se.ports if p.name]):
-        out.append(violation("MZ2402", f"port names must be unique: duplicate name {dup}", f"{root}.ports"))
-    for dup in common.duplicates([str(p.number) for p in se.ports if p.number]):
-        out.append(violation("MZ2402", f"port number {dup} is used more than once", f"{root}.ports"))
+        if not se.addresses and not auto and p.protocol in (None, "", "TCP"):
+            common.warn(
+                "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled",
+                path,
+                out,
+            )
+        common.port_name(p.name, f"{path}.name", out, code="MZ2402")
+        common.protocol_name(p.protocol, f"{path}.protocol", out)
+        common.port(p.number, f"{path}.number", out)
+    return names
 
 
-def _resolution(se: ServiceEntry, root: str, out: Found) -> None:
-    res = se.resolution or "NONE"
-    path = f"{root}.resolution"
-    if se.endpoints and se.workload_selector is not None:
-        out.append(violation("MZ2403", "only one of WorkloadSelector or Endpoints is allowed in Service Entry", root))
-    if res == "NONE" and se.endpoints:
+def _none(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found) -> None:
+    if se.endpoints:
         out.append(violation("MZ2401", "no endpoints should be provided for resolution type none", f"{root}.endpoints"))
-    if res == "STATIC" and not se.endpoints and se.workload_selector is None:
-        out.append(violation("MZ2401", "endpoints must be provided if service entry discovery mode is static", path))
-    if res in ("DNS", "DNS_ROUND_ROBIN") and not se.endpoints and any("*" in h for h in se.hosts):
+    if se.workload_selector is not None:
+        common.warn("workloadSelector should not be set when resolution mode is NONE", f"{root}.workloadSelector", out)
+
+
+def _static(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found) -> None:
+    for i, ep in enumerate(se.endpoints):
+        workload_entry.entry(ep, f"{root}.endpoints[{i}]", out, service_ports=ports, allow_fqdn=False)
+
+
+def _dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found) -> None:
+    resolution = se.resolution or "DNS"
+    if not se.endpoints:
+        for i, h in enumerate(se.hosts):
+            if (problem := hosts.fqdn_error(h)) is not None:
+                out.append(
+                    violation(
+                        "MZ2401",
+                        "hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for "
+                        f"resolution mode {resolution}, {problem}",
+                        f"{root}.hosts[{i}]",
+                    )
+                )
+                break
+    if resolution == "DNS_ROUND_ROBIN" and len(se.endpoints) > 1:
+        out.append(
+            violation("MZ2401", f"there must only be 0 or 1 endpoint for resolution mode {resolution}", f"{root}.endpoints")
+        )
+    for i, ep in enumerate(se.endpoints):
+        path = f"{root}.endpoints[{i}]"
+        address = ep.address or ""
+        if not hosts.is_ip(address) and hosts.fqdn_error(address) is not None:
+            out.append(
+                violation("MZ2501", f'endpoint address "{address}" is not a valid FQDN or an IP address', f"{path}.address")
+            )
+        common.labels(ep.labels, f"{path}.labels", out)
+        workload_entry.endpoint_ports(ep, ports, path, out)
+    if se.addresses and len(se.hosts) > 1 and any(common.protocol(p.protocol) in common.TCP_PROTOCOLS for p in se.ports):
+        common.warn(
+            "service entry can not have more than one host specified simultaneously with address and tcp port",
+            f"{root}.hosts",
+            out,
+        )
+
+
+def _dynamic_dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found) -> None:
+    mode = "DYNAMIC_DNS"
+    if not se.hosts:
+        out.append(violation("MZ2401", f"at least one wildcard host must be provided for resolution type {mode}", f"{root}.hosts"))
+    for i, h in enumerate(se.hosts):
+        if not hosts.is_wildcarded(h):
+            out.append(violation("MZ2401", f"host must be wildcarded for resolution mode {mode}", f"{root}.hosts[{i}]"))
+    if se.addresses:
         out.append(
             violation(
                 "MZ2401",
-                f"wildcard host is not allowed for resolution mode {res} without endpoints; use DYNAMIC_DNS or NONE",
-                path,
+                f"addresses cannot be set for resolution type {mode}. HTTP route domains will only be generated"
+                "from the hosts field values",
+                f"{root}.addresses",
             )
         )
-    if res == "DNS_ROUND_ROBIN" and len(se.endpoints) > 1:
+    if se.endpoints:
         out.append(
             violation(
-                "MZ2401", "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN", f"{root}.endpoints"
+                "MZ2401",
+                f"endpoints cannot be set for resolution type {mode}. Destination IP address determined from hosts"
+                "field values",
+                f"{root}.endpoints",
             )
         )
-    if res == "DYNAMIC_DNS":
-        if se.endpoints:
+    for i, p in enumerate(se.ports):
+        if common.protocol(p.protocol) not in DFP_PROTOCOLS:
             out.append(
                 violation(
-                    "MZ2401", "no endpoints should be provided for resolution type DYNAMIC_DNS", f"{root}.endpoints"
+                    "MZ2401",
+                    f"only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type {mode}",
+                    f"{root}.ports[{i}].protocol",
                 )
             )
-        if any(not h.startswith("*") for h in se.hosts):
-            out.append(violation("MZ2401", "DYNAMIC_DNS resolution requires wildcard hosts", f"{root}.hosts"))
-    if res in ("DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS") and any("/" in a for a in se.addresses):
-        out.append(violation("MZ2401", "CIDR addresses are allowed only for NONE/STATIC resolution types", path))
+    if (se.location or "MESH_EXTERNAL") not in ("MESH_EXTERNAL", "MESH_INTERNAL"):
+        out.append(violation("MZ2401", f"location must be MESH_EXTERNAL or MESH_INTERNAL for resolution type {mode}", f"{root}.location"))
+    waypoint = res.metadata.labels.get(USE_WAYPOINT_LABEL, "")
+    if se.location == "MESH_INTERNAL" and waypoint and waypoint.lower() != "none":
+        out.append(
+            violation(
+                "MZ2401",
+                f"location MESH_INTERNAL with resolution type {mode} is not supported when using waypoints",
+                f"{root}.location",
+            )
+        )
