@@ -17,12 +17,24 @@ from dataclasses import dataclass
 import click
 
 from mizzen.cli.client import ApiClient, ApiError
-from mizzen.config.analyze import ANALYZERS, FORMATS, Message, SuppressionError, analyze, at_or_above, render
-from mizzen.config.analyze.runner import Suppression
+from mizzen.config.analyze import (
+    ANALYZERS,
+    FORMATS,
+    MeshConfig,
+    MeshConfigError,
+    Message,
+    Suppression,
+    SuppressionError,
+    Workload,
+    at_or_above,
+    load_mesh_config,
+    render,
+    run,
+)
 from mizzen.config.analyze.schema import violation_messages
 from mizzen.config.format import format_violation
 from mizzen.config.kinds import KINDS
-from mizzen.config.loader import load_paths, to_resource
+from mizzen.config.loader import Skipped, load_paths, to_resource
 from mizzen.config.report import Violation
 from mizzen.config.resource import Origin, Resource
 
@@ -68,8 +80,8 @@ def live_resources(client: ApiClient) -> list[Resource]:
     return out
 
 
-def live_workloads(client: ApiClient) -> list[Mapping[str, str]] | None:
-    """Labels of the connected proxies (sidecars and gateways), or ``None`` if the API cannot list them."""
+def live_workloads(client: ApiClient) -> list[Workload] | None:
+    """The connected proxies (sidecars and gateways), or ``None`` if the API cannot list them."""
     try:
         body = client.get_json(PROXIES_PATH)
     except ApiError as exc:
@@ -78,7 +90,16 @@ def live_workloads(client: ApiClient) -> list[Mapping[str, str]] | None:
         log.info("the control plane does not list proxies (%s); workload-dependent checks are skipped", exc)
         return None
     items = body.get("items", []) if isinstance(body, dict) else []
-    return [{str(k): str(v) for k, v in (item.get("labels") or {}).items()} for item in items if isinstance(item, dict)]
+    return [_workload(item) for item in items if isinstance(item, dict)]
+
+
+def _workload(item: Mapping[str, object]) -> Workload:
+    labels = item.get("labels")
+    return Workload(
+        str(item.get("name") or item.get("id") or ""),
+        str(item.get("namespace") or "default"),
+        {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+    )
 
 
 def _merge(files: Sequence[Resource], live: Sequence[Resource]) -> list[Resource]:
@@ -151,6 +172,19 @@ def _is_parse_problem(v: Violation) -> bool:
     help="Lowest level (Info, Warning, Error) to print.",
 )
 @click.option("-L", "--list-analyzers", is_flag=True, help="List the analyzers and exit.")
+@click.option(
+    "--analyzer",
+    "selected",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this analyzer (Istio's name, see -L; repeatable).",
+)
+@click.option(
+    "--meshConfigFile",
+    "mesh_config_file",
+    type=click.Path(dir_okay=False),
+    help="A MeshConfig YAML file to analyze with (default: Istio's defaults).",
+)
 @click.pass_context
 def analyze_command(
     ctx: click.Context,
@@ -165,22 +199,31 @@ def analyze_command(
     failure_threshold: str,
     output_threshold: str,
     list_analyzers: bool,
+    selected: tuple[str, ...],
+    mesh_config_file: str | None,
 ) -> None:
     """Analyze Istio configuration and report potential issues, as istioctl analyze does."""
     if list_analyzers:
-        for name, _ in ANALYZERS:
-            click.echo(name)
+        _list_analyzers()
         return
     suppressions = _suppressions(suppress)
+    mesh = _mesh_config(mesh_config_file)
     found = _gather(ctx, [*files, *paths], recursive, live)
-    messages = analyze(
+    analysis = run(
         found.resources,
+        skipped=found.skipped,
         workloads=found.workloads,
+        mesh_config=mesh,
+        files_only=found.files_only,
+        analyzers=selected,
         namespace=namespace,
         all_namespaces=all_namespaces,
         suppress=suppressions,
         extra_messages=found.extra,
     )
+    for note in analysis.notes:
+        click.echo(f"note: {note}", err=True)
+    messages = analysis.messages
     target = "all namespaces" if all_namespaces else f"namespace: {namespace}"
     _print(at_or_above(messages, output_threshold), fmt, target, found.parse_errors)
     if at_or_above(messages, failure_threshold):
@@ -192,14 +235,32 @@ def analyze_command(
         sys.exit(EXIT_PARSE)
 
 
+def _list_analyzers() -> None:
+    """istioctl's ``-L`` listing: each analyzer's name and description, sorted by name."""
+    for name, description, _ in sorted(ANALYZERS, key=lambda a: a[0]):
+        click.echo(f"* {name}:\n    {description}")
+
+
+def _mesh_config(path: str | None) -> MeshConfig | None:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return load_mesh_config(fh.read())
+    except (OSError, MeshConfigError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--meshConfigFile") from exc
+
+
 @dataclass
 class _Inputs:
-    """What to analyze: resources, running workloads (``None``: unknown), and the inputs' problems."""
+    """What to analyze: resources, Kubernetes objects, running workloads (``None``: files only), problems."""
 
     resources: list[Resource]
-    workloads: list[Mapping[str, str]] | None
+    skipped: list[Skipped]
+    workloads: list[Workload] | None
     parse_errors: list[Violation]
     extra: list[Message]
+    files_only: bool
 
 
 def _gather(ctx: click.Context, inputs: list[str], recursive: bool, live: bool) -> _Inputs:
@@ -210,8 +271,9 @@ def _gather(ctx: click.Context, inputs: list[str], recursive: bool, live: bool) 
     parse_errors = [v for v in problems if _is_parse_problem(v)] + duplicates
     for v in parse_errors:
         click.echo(format_violation(v), err=True)
-    workloads: list[Mapping[str, str]] | None = None
-    if live or not inputs:
+    workloads: list[Workload] | None = None
+    files_only = not live and bool(inputs)
+    if not files_only:
         client = ApiClient.from_context(ctx)
         try:
             resources = _merge(resources, live_resources(client))
@@ -219,7 +281,8 @@ def _gather(ctx: click.Context, inputs: list[str], recursive: bool, live: bool) 
         finally:
             client.close()
     extra = violation_messages(v for v in problems if not _is_parse_problem(v))
-    return _Inputs(resources, workloads, parse_errors, extra)
+    skipped = list(loaded.skipped) if loaded else []
+    return _Inputs(resources, skipped, workloads, parse_errors, extra, files_only)
 
 
 def _print(shown: Sequence[Message], fmt: str, target: str, parse_errors: Sequence[Violation]) -> None:

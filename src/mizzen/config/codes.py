@@ -77,7 +77,9 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2009", "InvalidExportTo", "error", "An exportTo entry that is not '.', '*', '~' or a namespace name."),
     Code("MZ2010", "InvalidAddress", "error", "An IP address, CIDR or endpoint address that does not parse."),
     Code("MZ2011", "InvalidHeaderName", "error", "A header name that is empty, not lower-case or not allowed here."),
-    Code("MZ2012", "InvalidHeaderValue", "error", "A header value Envoy would reject (control characters, a lone '%')."),
+    Code(
+        "MZ2012", "InvalidHeaderValue", "error", "A header value Envoy would reject (control characters, a lone '%')."
+    ),
     Code(
         "MZ2013",
         "NotAppliedYet",
@@ -86,7 +88,12 @@ _CATALOGUE: tuple[Code, ...] = (
     ),
     Code("MZ2014", "InvalidAnnotation", "error", "An annotation Istio rejects on this kind or with this value."),
     Code("MZ2015", "InvalidSelector", "error", "A workload selector with an empty key or a wildcard."),
-    Code("MZ2016", "InvalidTargetRef", "error", "A policy targetRef to an unsupported kind, without name or cross-namespace."),
+    Code(
+        "MZ2016",
+        "InvalidTargetRef",
+        "error",
+        "A policy targetRef to an unsupported kind, without name or cross-namespace.",
+    ),
     Code("MZ2021", "IstioWarning", "warning", "Istio accepts this configuration but warns about it (Istio's text)."),
     # -- VirtualService -----------------------------------------------------------------------
     Code("MZ2101", "InvalidWeight", "error", "A route destination weight below 0."),
@@ -118,7 +125,12 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2117", "InvalidCorsPolicy", "error", "A CORS policy with an empty or invalid method/header list."),
     Code("MZ2118", "UnreachableRule", "warning", "A VirtualService rule that can never match (istioctl IST0130)."),
     Code("MZ2119", "IneffectiveMatch", "warning", "A match already covered by an earlier rule (istioctl IST0131)."),
-    Code("MZ2120", "JwtClaimRouteWithoutGateway", "error", "Routing on a JWT claim in a VirtualService not bound to a gateway."),
+    Code(
+        "MZ2120",
+        "JwtClaimRouteWithoutGateway",
+        "error",
+        "Routing on a JWT claim in a VirtualService not bound to a gateway.",
+    ),
     # -- DestinationRule ----------------------------------------------------------------------
     Code("MZ2201", "DuplicateSubset", "error", "Two subsets with the same name."),
     Code("MZ2202", "InvalidSubset", "error", "A subset without a name or with invalid labels."),

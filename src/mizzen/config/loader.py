@@ -60,13 +60,18 @@ METADATA_FIELDS = ("name", "namespace", "labels", "annotations", *IGNORED_METADA
 
 @dataclass(frozen=True)
 class Skipped:
-    """A document of a kind Mizzen does not run (e.g. a Deployment): reported, never an error."""
+    """A document of a kind Mizzen does not run (e.g. a Deployment): reported, never an error.
+
+    ``document`` keeps the decoded document, so analyzers can read Kubernetes workloads (Pods,
+    Deployments' pod templates, Namespaces) that Mizzen itself does not run.
+    """
 
     api_version: str
     kind: str
     name: str
     file: str
     line: int | None
+    document: JSON = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -267,7 +272,9 @@ class _DocReader:
         metadata = self._metadata(doc.get("metadata"))
         spec = self._body(doc, info.kind)
         if metadata is not None:
-            self.conv.resource = Resource(doc["apiVersion"], info.kind, metadata, spec, self.origin)
+            raw_status = doc.get("status")
+            status = raw_status if isinstance(raw_status, dict) else {}
+            self.conv.resource = Resource(doc["apiVersion"], info.kind, metadata, spec, self.origin, status)
         return self.conv
 
     def _identity(self, doc: dict[str, JSON]) -> KindInfo | None:
@@ -288,7 +295,9 @@ class _DocReader:
             or (not info.group and "/" in api_version)
         ):
             skipped_name = name if isinstance(name, str) else ""
-            self.conv.skipped = Skipped(api_version, kind, skipped_name, self.origin.file, self.origin.line_of(""))
+            self.conv.skipped = Skipped(
+                api_version, kind, skipped_name, self.origin.file, self.origin.line_of(""), document=doc
+            )
             return None
         self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{name or ''}"
         if api_version not in info.api_versions:

@@ -86,6 +86,9 @@ class Resource:
     metadata: Metadata
     spec: Mapping[str, JSON]
     origin: Origin = field(default_factory=Origin, compare=False)
+    # What a server reported about the object (e.g. a ServiceEntry's allocated addresses); read by
+    # analyzers, never applied or stored.
+    status: Mapping[str, JSON] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:

@@ -140,7 +140,7 @@ def _is_set(hint: Any, value: Any) -> bool:
     hint = _strip_none(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return isinstance(value, Mapping)
-    return value != "" and value != [] and value != {}
+    return bool(value != "" and value != [] and value != {})
 
 
 # -- schema checking -------------------------------------------------------------------------------
@@ -199,7 +199,9 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
         return
     if hint is UInt32:
         if not _scalar_ok(int, value) or not 0 <= value <= 2**32 - 1:
-            out.append(violation("MZ1002", f"must be an unsigned 32-bit integer, got {type_name(value)} {_show(value)}", path))
+            out.append(
+                violation("MZ1002", f"must be an unsigned 32-bit integer, got {type_name(value)} {_show(value)}", path)
+            )
         return
     origin = typing.get_origin(hint)
     if origin is Literal:

@@ -12,6 +12,7 @@ import yaml
 
 from mizzen.config.analyze import Message
 from mizzen.config.kinds import by_kind
+from mizzen.config.loader import Skipped, load_text
 from mizzen.config.resource import Metadata, Origin, Resource
 
 
@@ -53,6 +54,11 @@ def resources(text: str, file: str = "test.yaml") -> list[Resource]:
             )
         )
     return out
+
+
+def kube_objects(text: str, file: str = "test.yaml") -> list[Skipped]:
+    """The Kubernetes objects (Pods, Deployments, Namespaces...) of a YAML string, as the loader skips them."""
+    return load_text(text, file).skipped
 
 
 def codes(messages: list[Message]) -> list[str]:

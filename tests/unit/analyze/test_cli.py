@@ -37,6 +37,16 @@ spec:
         host: reviews-bogus
 """
 
+GATEWAY = """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+"""
 UNCONVENTIONAL = SERVICE.replace("name: http", "name: web")
 
 
@@ -135,19 +145,48 @@ def test_namespace_and_all_namespaces(tmp_path: Path) -> None:
 
 
 def test_list_analyzers(tmp_path: Path) -> None:
-    """``-L`` lists analyzer names."""
+    """``-L`` lists Istio's analyzer names with a description each, sorted, as istioctl prints them."""
     result = run("-L", cwd=tmp_path)
     assert result.exit_code == 0
-    assert "virtualservice.DestinationHostAnalyzer" in result.stdout.splitlines()
+    lines = result.stdout.splitlines()
+    assert "* virtualservice.DestinationHostAnalyzer:" in lines
+    names = [line[2:-1] for line in lines if line.startswith("* ")]
+    assert names == sorted(names)
+    assert all(line.startswith("    ") for line in lines if not line.startswith("* "))
+
+
+def test_analyzer_selection_runs_only_the_named_analyzer(tmp_path: Path) -> None:
+    """``--analyzer`` runs the named analyzer; an unknown name is ignored with a note, as istioctl ignores it."""
+    bogus = write(tmp_path, "vs.yaml", BOGUS)
+    result = run("--analyzer", "virtualservice.GatewayAnalyzer", "--analyzer", "no.SuchAnalyzer", bogus, cwd=tmp_path)
+    assert result.exit_code == 0
+    assert "IST0101" not in result.stdout
+    assert "note: analyzer no.SuchAnalyzer is not one Mizzen runs" in result.stderr
 
 
 @pytest.mark.istio_samples
-def test_bookinfo_samples_exit_0(tmp_path: Path) -> None:
-    """Bookinfo with all DRs, all-v1 VSs and the gateway: only istioctl's IST0140 warning, exit 0."""
+def test_bookinfo_samples_get_istioctls_files_only_verdict(tmp_path: Path) -> None:
+    """Bookinfo with all DRs, all-v1 VSs and the gateway, files only: istioctl's verdict.
+
+    The assumed default ingress Service has no port 8080 (IST0162); no Pod runs the MySQL variants of
+    ratings (IST0173, an error, so exit 79); the Deployments stand for their pods, which the CLI notes.
+    """
     names = ("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml", "bookinfo-gateway.yaml")
     result = run(*(str(SAMPLES / n) for n in names), cwd=tmp_path)
-    assert result.exit_code == 0
-    assert [line.split(" ")[1] for line in result.stdout.splitlines()] == ["[IST0140]"]
+    assert result.exit_code == 79
+    codes = [line.split(" ")[1] for line in result.stdout.splitlines()]
+    assert codes == ["[IST0173]", "[IST0173]", "[IST0140]", "[IST0162]"]
+    assert "v2-mysql" in result.stdout
+    assert "note: each Deployment in the input stands for a pod" in result.stderr
+
+
+def test_mesh_config_file_sets_the_ingress_service(tmp_path: Path) -> None:
+    """``--meshConfigFile``: with ``ingressControllerMode: "OFF"`` no default ingress gateway is assumed."""
+    gw = write(tmp_path, "gw.yaml", GATEWAY)
+    assert "IST0101" not in run(gw, cwd=tmp_path).stdout
+    mesh = write(tmp_path, "mesh.yaml", 'ingressControllerMode: "OFF"\n')
+    result = run("--meshConfigFile", mesh, gw, cwd=tmp_path)
+    assert 'Referenced selector not found: "istio=ingressgateway"' in result.stdout
 
 
 def test_duplicate_objects_across_files_are_input_errors(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""Selector printing and service lookup shared by the analyzers (host rules: tests/unit/config/semantics)."""
+"""Selector printing, service lookup and workload instances shared by the analyzers (host rules:
+tests/unit/config/semantics)."""
 
 from __future__ import annotations
 
-from mizzen.config.analyze.context import Context, selector_string
+from mizzen.config.analyze.context import selector_string
+from mizzen.config.analyze.runner import Workload, build_context
 
 from .helpers import resources
 
@@ -41,15 +43,19 @@ spec:
 
 def test_service_visibility_follows_export_to() -> None:
     """A Service exported to its namespace only, and a namespace-local wildcard SE, are invisible elsewhere."""
-    ctx = Context.build(resources(SERVICES), None)
+    ctx = build_context(resources(SERVICES))
     assert ctx.find_service("team", [], "private") is not None
     assert ctx.find_service("default", [], "private.team.svc.cluster.local") is None
     assert ctx.find_service("team", [], "api.example.com") is not None
     assert ctx.find_service("default", [], "api.example.com") is None
 
 
-def test_workload_knowledge() -> None:
-    """Workloads are unknown from files alone, known with WorkloadEntries or with an explicit (even empty) list."""
-    assert not Context.build(resources(SERVICES), None).workloads_known
-    assert Context.build(resources(SERVICES), []).workloads_known
-    assert Context.build(resources(SERVICES), []).pod_workloads_known
+def test_workload_instances() -> None:
+    """Pods come from WorkloadEntries, live workloads, and (files only) istioctl's default ingress gateway."""
+    assert build_context(resources(SERVICES)).pods == []
+    files_only = build_context(resources(SERVICES), files_only=True)
+    assert [(p.namespace, p.name) for p in files_only.pods] == [("istio-system", "istio-ingressgateway-dummypod")]
+    assert files_only.find("Service", "istio-system", "istio-ingressgateway") is not None
+    live = build_context(resources(SERVICES), workloads=[Workload("ratings-1", "team", {"app": "ratings"})])
+    assert live.live
+    assert [dict(p.labels) for p in live.pods] == [{"app": "ratings"}]

@@ -19,7 +19,7 @@ spec:
 
 
 def test_fault_delay_percent_is_deprecated() -> None:
-    """``fault.delay.percent`` is IST0002 with Istio's replacement hint."""
+    """``fault.delay.percent`` is IST0002 with Istio's hint; ``mirrorPercent`` is validation's warning (IST0133)."""
     text = (
         SERVICE
         + """
@@ -41,9 +41,10 @@ spec:
 """
     )
     msgs = analyze(resources(text))
-    assert sorted(m.text for m in msgs) == [
-        "Deprecated: HTTPRoute.fault.delay.percent is deprecated; use HTTPRoute.fault.delay.percentage",
-        "Deprecated: HTTPRoute.mirrorPercent is deprecated; use HTTPRoute.mirrorPercentage",
+    assert sorted(f"{m.code} {m.text}" for m in msgs) == [
+        "IST0002 Deprecated: HTTPRoute.fault.delay.percent is deprecated; use HTTPRoute.fault.delay.percentage",
+        'IST0133 Schema validation warning: spec.http[0].mirrorPercent: using deprecated setting "mirrorPercent", '
+        'use "mirrorPercentage" instead',
     ]
     assert {m.level for m in msgs} == {"Warning"}
 
@@ -84,7 +85,10 @@ spec:
 
 
 def test_consecutive_errors_and_egress_proxy() -> None:
-    """DR ``consecutiveErrors`` is deprecated; Sidecar ``egressProxy`` is ignored."""
+    """DR ``consecutiveErrors`` is validation's warning; Sidecar ``egressProxy`` is ignored (IST0002).
+
+    Istio's validation also requires the ignored egress proxy to name a port (IST0106).
+    """
     text = (
         SERVICE
         + """
@@ -107,10 +111,12 @@ spec:
     mode: ALLOW_ANY
     egressProxy:
       host: egress
+      port: {number: 80}
 """
     )
     msgs = analyze(resources(text))
-    assert [m.text for m in msgs] == [
-        "Deprecated: OutlierDetection.consecutiveErrors is deprecated; use OutlierDetection.consecutive5xxErrors",
-        "Deprecated: OutboundTrafficPolicy.EgressProxy ignored",
+    assert [f"{m.code} {m.text}" for m in msgs] == [
+        "IST0002 Deprecated: OutboundTrafficPolicy.EgressProxy ignored",
+        "IST0133 Schema validation warning: spec.trafficPolicy.outlierDetection.consecutiveErrors: outlier detection "
+        "consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead",
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mizzen.config.analyze import analyze
+from mizzen.config.analyze import Workload, analyze
 
 from .helpers import codes, resources
 
@@ -57,9 +57,13 @@ def test_unknown_host_is_a_warning() -> None:
     ]
 
 
-def test_known_host_without_workloads_reports_nothing() -> None:
-    """From files alone (no workloads known) subsets are not checked: no IST0173."""
-    assert analyze(resources(SERVICE + DR)) == []
+def test_subsets_are_checked_against_the_pods_in_the_input() -> None:
+    """As istioctl: with no pod in the input, every subset selects nothing (IST0173), files only or not."""
+    msgs = analyze(resources(SERVICE + DR), files_only=True)
+    assert [(m.code, m.text.split(" defined")[0]) for m in msgs] == [
+        ("IST0173", "The Subset v1"),
+        ("IST0173", "The Subset v4"),
+    ]
 
 
 def test_subset_selecting_no_workload_entry() -> None:
@@ -72,11 +76,26 @@ def test_subset_selecting_no_workload_entry() -> None:
     assert msgs[0].level == "Error"
 
 
-def test_subset_matching_requires_the_service_selector_too() -> None:
-    """A workload with version=v1 but another app does not satisfy reviews' subset v1."""
-    msgs = analyze(
-        resources(SERVICE + DR), workloads=[{"app": "ratings", "version": "v1"}, {"app": "reviews", "version": "v4"}]
-    )
+def test_a_services_selector_does_not_narrow_its_subsets() -> None:
+    """As istioctl: a Service stands for a ServiceEntry without workload selector, so any pod with the
+    subset's labels counts, even one of another app; a ServiceEntry's workloadSelector does narrow them."""
+    workloads = [
+        Workload("ratings-v1", "default", {"app": "ratings", "version": "v1"}),
+        Workload("reviews-v4", "default", {"app": "reviews", "version": "v4"}),
+    ]
+    assert analyze(resources(SERVICE + DR), workloads=workloads) == []
+    entry = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  workloadSelector: {labels: {app: reviews}}
+---"""
+    msgs = analyze(resources(entry + DR.replace("host: reviews", "host: reviews.example.com")), workloads=workloads)
     assert [m.text.split(" defined")[0] for m in msgs] == ["The Subset v1"]
 
 
@@ -113,7 +132,7 @@ spec:
 
 
 def test_tls_with_ca_certificates_or_istio_mutual_is_fine() -> None:
-    """No IST0128/IST0129 with caCertificates, a credentialName, or ISTIO_MUTUAL."""
+    """No IST0128/IST0129 with caCertificates, ISTIO_MUTUAL, or a credentialName in a DR with a workload selector."""
     tls = (
         SERVICE
         + """
@@ -123,6 +142,8 @@ metadata:
   name: ok
 spec:
   host: reviews
+  workloadSelector:
+    matchLabels: {app: productpage}
   trafficPolicy:
     tls:
       mode: SIMPLE
@@ -140,3 +161,7 @@ spec:
 """
     )
     assert analyze(resources(tls)) == []
+    without_selector = "\n".join(
+        line for line in tls.splitlines() if "workloadSelector" not in line and "matchLabels" not in line
+    )
+    assert codes(analyze(resources(without_selector))) == ["IST0129"]

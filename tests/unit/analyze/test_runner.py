@@ -12,6 +12,7 @@ from mizzen.config.analyze import (
     CATALOGUE,
     Suppression,
     SuppressionError,
+    Workload,
     analyze,
     at_or_above,
     format_json,
@@ -20,7 +21,7 @@ from mizzen.config.analyze import (
 )
 from mizzen.testing.samples import istio_samples_dir
 
-from .helpers import codes, resources
+from .helpers import codes, kube_objects, resources
 
 SAMPLES = istio_samples_dir()
 BOOKINFO = ("bookinfo.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml", "bookinfo-gateway.yaml")
@@ -45,39 +46,42 @@ def bookinfo() -> list:  # type: ignore[type-arg]
     return out
 
 
+def bookinfo_deployments() -> list:  # type: ignore[type-arg]
+    return kube_objects((SAMPLES / "bookinfo.yaml").read_text(), "bookinfo.yaml")
+
+
 @pytest.mark.istio_samples
-def test_bookinfo_samples_have_no_errors_offline() -> None:
-    """Bookinfo + all DRs + all-v1 VSs + gateway: no errors; istioctl's known IST0140 warning only."""
-    msgs = analyze(bookinfo(), namespace="default")
-    assert [m.log_line() for m in msgs] == [
+def test_bookinfo_samples_offline_get_istioctls_verdict() -> None:
+    """Bookinfo + all DRs + all-v1 VSs + gateway, files only (Deployments standing for their pods):
+    the MySQL subsets of ratings select nothing; istioctl's IST0140; no port 8080 on the default ingress."""
+    msgs = analyze(bookinfo(), skipped=bookinfo_deployments(), files_only=True, namespace="default")
+    assert [f"{m.code} {m.kind} {m.name}" for m in msgs] == [
+        "IST0173 DestinationRule ratings",
+        "IST0173 DestinationRule ratings",
+        "IST0140 VirtualService bookinfo",
+        "IST0162 Gateway bookinfo-gateway",
+    ]
+    assert msgs[2].log_line() == (
         "Warning [IST0140] (VirtualService default/bookinfo bookinfo-gateway.yaml:41) Subset in virtual service "
         "default/productpage has no effect on ingress gateway default/bookinfo requests"
-    ]
+    )
 
 
 @pytest.mark.istio_samples
 def test_bookinfo_with_running_workloads_reports_only_undeployed_subsets() -> None:
-    """With Bookinfo's workloads running, only the undeployed subsets (details/ratings v2, mysql) select nothing."""
-    running = [
+    """With Bookinfo's workloads running, only subsets whose labels no pod has (the MySQL ones) select nothing."""
+    labels = [
         {"app": "productpage", "version": "v1"},
         {"app": "details", "version": "v1"},
         {"app": "ratings", "version": "v1"},
         {"app": "istio", "istio": "ingressgateway"},
     ]
-    running += [{"app": "reviews", "version": v} for v in ("v1", "v2", "v3")]
+    labels += [{"app": "reviews", "version": v} for v in ("v1", "v2", "v3")]
+    running = [Workload(f"w{i}", "default", lbl) for i, lbl in enumerate(labels)]
     msgs = analyze(bookinfo(), namespace="default", workloads=running)
-    errors = [m.log_line() for m in msgs if m.level == "Error"]
-    assert [line.split(") ")[1] for line in errors] == [
-        "The Subset v2 defined in the DestinationRule does not select any pods. Which may lead to 503 UH "
-        "(NoHealthyUpstream).",
-        "The Subset v2 defined in the DestinationRule does not select any pods. Which may lead to 503 UH "
-        "(NoHealthyUpstream).",
-        "The Subset v2-mysql defined in the DestinationRule does not select any pods. Which may lead to 503 UH "
-        "(NoHealthyUpstream).",
-        "The Subset v2-mysql-vm defined in the DestinationRule does not select any pods. Which may lead to 503 UH "
-        "(NoHealthyUpstream).",
-    ]
-    assert {m.name for m in msgs if m.level == "Error"} == {"details", "ratings"}
+    errors = [(m.name, m.text.split(" defined")[0]) for m in msgs if m.level == "Error"]
+    # As istioctl: subset labels alone select (reviews' version=v2 pod counts for ratings' and details' v2).
+    assert errors == [("ratings", "The Subset v2-mysql"), ("ratings", "The Subset v2-mysql-vm")]
 
 
 def test_log_line_matches_istioctl() -> None:
@@ -172,5 +176,5 @@ def test_catalogue_and_analyzer_list() -> None:
         assert code == mtype.code and code.startswith("IST")
         assert mtype.level in ("Error", "Warning", "Info")
         assert mtype.documentation_url.endswith(f"/analysis/{code.lower()}/?ref=istioctl-analyze")
-    names = [name for name, _ in ANALYZERS]
+    names = [name for name, _, _ in ANALYZERS]
     assert len(names) == len(set(names))

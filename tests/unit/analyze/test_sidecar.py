@@ -63,6 +63,7 @@ def test_sidecar_selector_matching_no_workload() -> None:
     assert [m.text for m in msgs] == ['Referenced selector not found: "app=ratings"']
 
 
-def test_sidecar_selectors_are_not_checked_without_workloads() -> None:
-    """From files without WorkloadEntries, selectors cannot be checked: nothing is reported."""
-    assert analyze(resources(sidecar("a", "app: ratings") + sidecar("b", "app: ratings"))) == []
+def test_sidecar_selectors_without_any_pod_select_nothing() -> None:
+    """As istioctl: from files without Pods or WorkloadEntries, every selector selects nothing (IST0101)."""
+    msgs = analyze(resources(sidecar("a", "app: ratings") + sidecar("b", "app: ratings")), files_only=True)
+    assert [(m.code, m.name) for m in msgs] == [("IST0101", "a"), ("IST0101", "b")]

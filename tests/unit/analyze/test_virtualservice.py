@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from mizzen.config.analyze import analyze
+from typing import Any
 
-from .helpers import codes, lines, resources
+from mizzen.config import analyze as analyzers
+from mizzen.config.analyze import Message
+from mizzen.config.resource import Resource
+
+from .helpers import codes, kube_objects, lines, resources
+
+REVIEWS_POD = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: reviews-v1
+  labels: {app: reviews, version: v1}
+spec:
+  containers: [{name: reviews, image: reviews}]
+"""
+
+
+def analyze(rs: list[Resource], **kwargs: Any) -> list[Message]:
+    """Files-only analysis (istioctl's default ingress gateway assumed) with a reviews v1 pod running."""
+    return analyzers.analyze(rs, skipped=kube_objects(REVIEWS_POD), files_only=True, **kwargs)
+
 
 REVIEWS = """
 apiVersion: v1
@@ -207,7 +227,7 @@ spec:
     istio: ingressgateway
   servers:
   - port:
-      number: 8080
+      number: 80
       name: http
       protocol: HTTP
     hosts: ["bookinfo.example.com"]

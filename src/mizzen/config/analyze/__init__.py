@@ -1,38 +1,45 @@
 """Istio's configuration analyzers (``istioctl analyze``): codes, levels and message texts as Istio's.
 
-Public API: :func:`analyze` returns :class:`Message` objects; :func:`format_log`,
-:func:`format_json` and :func:`format_yaml` print them as istioctl does; :data:`CATALOGUE`
-lists every message type; :data:`ANALYZERS` every analyzer (one module per resource kind).
+Public API: :func:`run` (or :func:`analyze`, messages only) analyzes resources; :func:`format_log`,
+:func:`format_json` and :func:`format_yaml` print messages as istioctl does; :data:`CATALOGUE` lists
+every message type; :data:`ANALYZERS` every analyzer under Istio's name.
 
-Where Mizzen deliberately differs from istioctl (no Kubernetes, so no Pods):
-
-- Checks that need running workloads (IST0173 subsets, Gateway/Sidecar selectors, IST0110) run only
-  when workloads are known: WorkloadEntries among the resources, or label sets passed as
-  ``workloads`` (``mizzen analyze --live`` passes the connected proxies). From files alone
-  istioctl would report every subset as selecting no pods; Mizzen stays silent instead.
-- IST0162 compares a Gateway's server ports with the Service that selects the gateway's labels
-  (``port`` or ``targetPort``), when such a Service is known.
-- IST0002 also covers ``mirrorPercent`` and DestinationRule ``consecutiveErrors`` (deprecated in
-  Istio's API); IST0128 also looks at subset traffic policies and accepts ``credentialName``.
-- Documentation links point at ``https://istio.io/latest/...`` (Mizzen has no Istio version).
+Where Mizzen deliberately differs from istioctl (docs/istio-differences.md), :func:`run` returns a note
+that the CLI prints: live, the workloads are the connected proxies and the namespaces those in use
+(there are no Pods or Namespace objects without Kubernetes), and secrets are not read.
 """
 
+from .meshconfig import MeshConfig, MeshConfigError, load_mesh_config
 from .messages import CATALOGUE, Message, MessageType
 from .output import FORMATS, at_or_above, format_json, format_log, format_yaml, render
-from .runner import ANALYZERS, Suppression, SuppressionError, analyze
+from .runner import (
+    ANALYZERS,
+    Analysis,
+    Suppression,
+    SuppressionError,
+    Workload,
+    analyze,
+    run,
+)
 
 __all__ = [
     "ANALYZERS",
     "CATALOGUE",
     "FORMATS",
+    "Analysis",
+    "MeshConfig",
+    "MeshConfigError",
     "Message",
     "MessageType",
     "Suppression",
     "SuppressionError",
+    "Workload",
     "analyze",
     "at_or_above",
     "format_json",
     "format_log",
     "format_yaml",
+    "load_mesh_config",
     "render",
+    "run",
 ]

@@ -1,9 +1,12 @@
-"""What every analyzer reads: the resources by kind, the mesh's hosts, the known workloads.
+"""What every analyzer reads: the resources by kind, the mesh's services, the workloads and namespaces.
 
 Hosts follow Istio's analyzer rules: a Kubernetes Service ``reviews`` in ``default`` is the host
 ``reviews.default.svc.cluster.local``; short names are resolved relative to the namespace of the
 resource that mentions them; visibility (``exportTo``, or the ``networking.istio.io/exportTo``
 annotation on a Service) is kept as a *scope* in front of the host (``*/host``, ``ns/host``).
+
+Workloads are Istio's Pods: Pods and Deployments' pod templates from the files, WorkloadEntries, and
+(live) the connected proxies; with files only, the default ingress gateway Pod istioctl assumes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from mizzen.config.resource import Resource
 from mizzen.config.semantics.hosts import fqdn
 from mizzen.config.semantics.visibility import EXPORT_ALL, EXPORT_LOCAL, export_scopes, service_export_to
 
+from .kube import KubeObject, Pod
+from .meshconfig import MeshConfig
 from .messages import Message, MessageType
 
 MESH_GATEWAY = "mesh"
@@ -39,20 +44,12 @@ class MeshPort:
 
 @dataclass(frozen=True)
 class MeshService:
-    """A Kubernetes Service or a ServiceEntry, seen as hosts + ports + workload selector."""
+    """A Kubernetes Service or a ServiceEntry, seen as hosts + ports (+ the entry's workload selector)."""
 
     resource: Resource
     hosts: tuple[str, ...]
     ports: tuple[MeshPort, ...]
     selector: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Workload:
-    """Labels of one running workload; ``namespace`` is ``None`` when the caller did not say."""
-
-    labels: Mapping[str, str]
-    namespace: str | None = None
 
 
 def spec_list(value: Any) -> list[Any]:
@@ -65,44 +62,61 @@ def spec_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def labels_of(value: Any) -> dict[str, str]:
+    """A label map from a spec field (non-string values as Kubernetes would print them)."""
+    return {str(k): str(v) for k, v in spec_map(value).items()}
+
+
 @dataclass
 class Context:
-    """The inputs of one analysis run and the messages reported so far."""
+    """The inputs of one analysis run and the messages (and notes about Mizzen's differences) so far."""
 
     resources: Sequence[Resource]
-    workloads: list[Workload]
-    workloads_known: bool
-    pod_workloads_known: bool
+    pods: list[Pod]
+    objects: list[KubeObject] = field(default_factory=list)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    live: bool = False
+    secrets_known: bool = True
     messages: list[Message] = field(default_factory=list)
-    _by_kind: dict[str, list[Resource]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     services: dict[str, MeshService] = field(default_factory=dict)
+    _by_kind: dict[str, list[Resource]] = field(default_factory=dict)
 
-    @classmethod
-    def build(cls, resources: Sequence[Resource], workloads: Sequence[Mapping[str, str]] | None) -> Context:
-        entries = [r for r in resources if r.kind == "WorkloadEntry"]
-        known = [Workload(dict(spec_map(r.spec.get("labels"))), r.namespace) for r in entries]
-        known += [Workload(dict(w)) for w in workloads or ()]
-        ctx = cls(resources, known, workloads is not None or bool(entries), workloads is not None)
-        for r in resources:
-            ctx._by_kind.setdefault(r.kind, []).append(r)
-        ctx._index_services()
-        return ctx
+    def __post_init__(self) -> None:
+        for r in self.resources:
+            self._by_kind.setdefault(r.kind, []).append(r)
+        self._index_services()
 
     def of(self, kind: str) -> list[Resource]:
         """All resources of a kind, in input order."""
         return self._by_kind.get(kind, [])
 
+    def kube(self, kind: str) -> list[KubeObject]:
+        """The Kubernetes objects of a kind (``Namespace``, ``Node``, ``Deployment``, ``k8s.Gateway``...)."""
+        return [o for o in self.objects if o.kind == kind]
+
     def exists(self, kind: str, namespace: str, name: str) -> bool:
         return any(r.namespace == namespace and r.name == name for r in self.of(kind))
 
+    def find(self, kind: str, namespace: str, name: str) -> Resource | None:
+        return next((r for r in self.of(kind) if r.namespace == namespace and r.name == name), None)
+
+    def namespace_names(self) -> set[str]:
+        """Namespaces that exist: Namespace objects, and, live, every namespace something runs in."""
+        names = {o.name for o in self.kube("Namespace")}
+        if self.live:
+            names |= {r.namespace for r in self.resources} | {p.namespace for p in self.pods}
+        return names
+
+    def note(self, text: str) -> None:
+        """Say, once, that Mizzen deliberately differs from istioctl here (see docs/istio-differences.md)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def report(self, mtype: MessageType, resource: Resource, *args: object, path: str = "") -> None:
         """Record a message about ``resource``, located at the line of ``path`` when the loader knows it."""
-        line = resource.origin.line_of(path)
-        self.messages.append(
-            Message(
-                mtype, resource.kind, resource.namespace, resource.name, mtype.render(*args), resource.origin.file, line
-            )
-        )
+        line = resource.origin.line_of(path) if path else resource.origin.line_of("")
+        self.report_at(mtype, resource, line, *args)
 
     def report_at(self, mtype: MessageType, resource: Resource, line: int | None, *args: object) -> None:
         """Record a message at a line already known (e.g. from a validation violation)."""
@@ -112,12 +126,16 @@ class Context:
             )
         )
 
+    def report_object(self, mtype: MessageType, obj: KubeObject, *args: object) -> None:
+        """Record a message about a Kubernetes object Mizzen does not run (a Pod, a Deployment...)."""
+        self.messages.append(Message(mtype, obj.kind, obj.namespace, obj.name, mtype.render(*args), obj.file, obj.line))
+
     def _index_services(self) -> None:
         for se in self.of("ServiceEntry"):
             ports = tuple(_mesh_port(p) for p in spec_list(se.spec.get("ports")) if isinstance(p, Mapping))
-            selector = spec_map(spec_map(se.spec.get("workloadSelector")).get("labels"))
+            selector = labels_of(spec_map(se.spec.get("workloadSelector")).get("labels"))
             hosts = tuple(str(h) for h in spec_list(se.spec.get("hosts")))
-            svc = MeshService(se, hosts, ports, dict(selector))
+            svc = MeshService(se, hosts, ports, selector)
             scopes = export_scopes([str(e) for e in spec_list(se.spec.get("exportTo"))], se.namespace)
             for h in hosts:
                 for scope in scopes:
@@ -125,9 +143,8 @@ class Context:
         for s in self.of("Service"):
             ports = tuple(_service_port(p) for p in spec_list(s.spec.get("ports")) if isinstance(p, Mapping))
             host = fqdn(s.name, s.namespace)
-            svc = MeshService(s, (host,), ports, dict(spec_map(s.spec.get("selector"))))
-            scopes = export_scopes(service_export_to(s.metadata.annotations), s.namespace)
-            for scope in scopes:
+            svc = MeshService(s, (host,), ports, {})  # a Service's selector picks pods, not subset labels
+            for scope in export_scopes(service_export_to(s.metadata.annotations), s.namespace):
                 self.services[f"{scope}/{host}"] = svc
 
     def find_service(self, source_ns: str, export_to: Iterable[str], host: str) -> MeshService | None:
@@ -156,12 +173,9 @@ def _mesh_port(p: Mapping[str, Any]) -> MeshPort:
 
 
 def _service_port(p: Mapping[str, Any]) -> MeshPort:
-    target = p.get("targetPort", p.get("port"))
+    target = p.get("targetPort")
     return MeshPort(
-        _int(p.get("port")),
-        str(p.get("name", "")),
-        str(p.get("protocol", "TCP")),
-        "" if target is None else str(target),
+        _int(p.get("port")), str(p.get("name", "")), str(p.get("protocol", "")), "" if target is None else str(target)
     )
 
 

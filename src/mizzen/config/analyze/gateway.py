@@ -1,5 +1,5 @@
-"""Gateway analyzers: conflicting servers (IST0145), selectors that match no gateway workload
-(IST0101) and server ports the gateway's Service does not expose (IST0162)."""
+"""``gateway.IngressGatewayPortAnalyzer`` (IST0101 selector, IST0162) and
+``gateway.ConflictingGatewayAnalyzer`` (IST0145)."""
 
 from __future__ import annotations
 
@@ -7,95 +7,136 @@ from collections.abc import Mapping
 from typing import Any
 
 from mizzen.config.resource import Resource
-from mizzen.config.semantics.hosts import hosts_intersect
-from mizzen.config.semantics.selectors import GATEWAY, SERVICE, selects
+from mizzen.config.semantics.selectors import subset_of
 
 from . import messages as m
-from .context import Context, selector_string, spec_list, spec_map
+from .context import Context, labels_of, selector_string, spec_list, spec_map
+from .kube import Pod
 
 
-def _selector(gw: Resource) -> dict[str, str]:
-    return {str(k): str(v) for k, v in spec_map(gw.spec.get("selector")).items()}
+def selector_of(gw: Resource) -> dict[str, str]:
+    """A Gateway's workload selector."""
+    return labels_of(gw.spec.get("selector"))
 
 
-def _servers(gw: Resource) -> list[Mapping[str, Any]]:
+def servers(gw: Resource) -> list[Mapping[str, Any]]:
+    """A Gateway's servers (malformed entries as empty ones)."""
     return [spec_map(s) for s in spec_list(gw.spec.get("servers"))]
 
 
-def _port(server: Mapping[str, Any]) -> int | None:
+def port_number(server: Mapping[str, Any]) -> int:
+    """A server's port number (0 when unset, as in the proto)."""
     number = spec_map(server.get("port")).get("number")
-    return number if isinstance(number, int) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else 0
 
 
-def analyze_conflicting_gateways(ctx: Context) -> None:
-    """IST0145: two Gateways with the same selector and port whose server hosts overlap."""
-    table: dict[tuple[str, int], dict[str, list[str]]] = {}
+def selector_path(selector: Mapping[str, str]) -> str:
+    """The field path istioctl points at for a selector (its first label)."""
+    return f"spec.selector.{sorted(selector)[0]}" if selector else "spec.selector"
+
+
+def gateway_pods(ctx: Context, gw: Resource) -> list[Pod]:
+    """Workloads a Gateway's selector picks, in any namespace (as istioctl matches them)."""
+    selector = selector_of(gw)
+    return [p for p in ctx.pods if subset_of(selector, p.labels)]
+
+
+def analyze_gateway_ports(ctx: Context) -> None:
+    """IST0101 when no workload matches the selector, else IST0162 per server port no Service exposes."""
     for gw in ctx.of("Gateway"):
-        sel = selector_string(_selector(gw))
-        for server in _servers(gw):
-            port = _port(server)
-            if port is not None:
-                hosts = table.setdefault((sel, port), {}).setdefault(f"{gw.namespace}/{gw.name}", [])
-                hosts.extend(str(h) for h in spec_list(server.get("hosts")))
-    for gw in ctx.of("Gateway"):
-        sel, me = selector_string(_selector(gw)), f"{gw.namespace}/{gw.name}"
-        for i, server in enumerate(_servers(gw)):
-            port = _port(server)
-            if port is None:
-                continue
-            hosts = [str(h) for h in spec_list(server.get("hosts"))]
-            others = [
-                name
-                for name, other_hosts in table[(sel, port)].items()
-                if name != me and any(hosts_intersect(h, o) for h in hosts for o in other_hosts)
-            ]
-            if others:
+        selector = selector_of(gw)
+        pods = gateway_pods(ctx, gw)
+        if not pods:
+            ctx.report(
+                m.REFERENCED_RESOURCE_NOT_FOUND,
+                gw,
+                "selector",
+                m.quote(selector_string(selector)),
+                path=selector_path(selector),
+            )
+            continue
+        ports = _service_ports(ctx, pods)
+        for server in servers(gw):
+            if isinstance(server.get("port"), Mapping) and port_number(server) not in ports:
                 ctx.report(
-                    m.CONFLICTING_GATEWAYS,
+                    m.GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
                     gw,
-                    ",".join(others),
-                    sel,
-                    str(port),
-                    ",".join(hosts),
-                    path=f"spec.servers[{i}]",
+                    port_number(server),
+                    selector_string(selector),
+                    path=selector_path(selector),
                 )
 
 
-def analyze_gateway_workloads(ctx: Context) -> None:
-    """IST0101 ``selector`` when workloads are known, then IST0162 when a Service selects the gateway."""
-    for gw in ctx.of("Gateway"):
-        selector = _selector(gw)
-        sel = selector_string(selector)
-        matching = [w.labels for w in ctx.workloads if selects(GATEWAY, selector, w.labels)]
-        if ctx.pod_workloads_known and not matching:
-            first = sorted(selector)[0] if selector else ""
-            ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, gw, "selector", m.quote(sel), path=f"spec.selector.{first}")
-            continue
-        # Without running workloads, the selector itself stands for the gateway pod's labels.
-        label_sets = matching or [selector]
-        ports = _service_ports(ctx, label_sets)
-        if ports is None:
-            continue
-        for i, server in enumerate(_servers(gw)):
-            port = _port(server)
-            if port is not None and port not in ports:
-                ctx.report(m.GATEWAY_PORT_NOT_DEFINED_ON_SERVICE, gw, port, sel, path=f"spec.servers[{i}].port.number")
-
-
-def _service_ports(ctx: Context, label_sets: list[Mapping[str, str]]) -> set[int] | None:
-    """Ports and target ports of TCP Services selecting any of the label sets; ``None`` if none does."""
-    found = False
+def _service_ports(ctx: Context, pods: list[Pod]) -> set[int]:
+    """Target ports (else ports) and ports of TCP Services that select one of ``pods`` in its namespace."""
     ports: set[int] = set()
-    for svc in ctx.of("Service"):
-        selector = spec_map(svc.spec.get("selector"))
-        if not any(selects(SERVICE, selector, labels) for labels in label_sets):
-            continue
-        found = True
-        for p in spec_list(svc.spec.get("ports")):
-            p = spec_map(p)
-            if str(p.get("protocol", "TCP")) != "TCP":
+    for pod in pods:
+        for svc in ctx.of("Service"):
+            if svc.namespace != pod.namespace or not subset_of(labels_of(svc.spec.get("selector")), pod.labels):
                 continue
-            for key in ("port", "targetPort"):
-                if isinstance(p.get(key), int):
-                    ports.add(int(p[key]))
-    return ports if found else None
+            for p in spec_list(svc.spec.get("ports")):
+                p = spec_map(p)
+                if p.get("protocol") != "TCP":
+                    continue
+                target, port = _int(p.get("targetPort")), _int(p.get("port"))
+                ports.add(target or port)
+                ports.add(port)  # a server port may also be the Service port that maps to it
+    return ports
+
+
+def _int(value: Any) -> int:
+    """Kubernetes' ``IntOrString.IntValue``: a number, or a numeric string, else 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+def analyze_conflicting_gateways(ctx: Context) -> None:
+    """IST0145: two Gateways on the same workloads and port list the same host (and bind)."""
+    table: dict[tuple[str, int], dict[str, dict[str, str]]] = {}
+    for gw in ctx.of("Gateway"):
+        sel = selector_string(selector_of(gw))
+        for server in servers(gw):
+            binds = {str(h): str(server.get("bind") or "") for h in spec_list(server.get("hosts"))}
+            # A later server on the same port replaces an earlier one of the same Gateway, as in istioctl.
+            table.setdefault((sel, port_number(server)), {})[f"{gw.namespace}/{gw.name}"] = binds
+    for gw in ctx.of("Gateway"):
+        _conflicts(ctx, gw, table)
+
+
+def _same_workloads(ctx: Context, a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if a not in b and b not in a:
+        return False
+    sa, sb = _parse_selector(a), _parse_selector(b)
+    return any(subset_of(sa, p.labels) and subset_of(sb, p.labels) for p in ctx.pods)
+
+
+def _parse_selector(text: str) -> dict[str, str]:
+    pairs = (part.split("=") for part in text.split(",") if part)
+    return {kv[0]: kv[1] for kv in pairs if len(kv) == 2}
+
+
+def _conflicts(ctx: Context, gw: Resource, table: dict[tuple[str, int], dict[str, dict[str, str]]]) -> None:
+    sel, me = selector_string(selector_of(gw)), f"{gw.namespace}/{gw.name}"
+    hits = {key: names for key, names in table.items() if _same_workloads(ctx, sel, key[0])}
+    if sel and not hits:
+        ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, gw, "selector", m.quote(sel), path=selector_path(selector_of(gw)))
+        return
+    for server in servers(gw):
+        port, bind = port_number(server), str(server.get("bind") or "")
+        hosts = [str(h) for h in spec_list(server.get("hosts"))]
+        others = sorted(
+            name
+            for (_, p), names in hits.items()
+            if p == port
+            for name, known in names.items()
+            if name != me and any(h in known and known[h] == bind for h in hosts)
+        )
+        if others:
+            ctx.report(m.CONFLICTING_GATEWAYS, gw, ",".join(others), sel, str(port), ",".join(hosts))

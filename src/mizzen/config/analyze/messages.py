@@ -199,6 +199,88 @@ CONFLICTING_SE_PROTOCOL = _t(
     "Multiple ServiceEntries define the same host and port with different protocols.",
 )
 
+DEPLOYMENT_MULTIPLE_SERVICES = _t(
+    "IST0116",
+    "DeploymentAssociatedToMultipleServices",
+    "Warning",
+    "This deployment %s is associated with multiple services using port %d but different protocols: %s",
+    "Services selecting one deployment disagree on the protocol of a port.",
+)
+NO_MATCHING_WORKLOADS = _t(
+    "IST0127",
+    "NoMatchingWorkloadsFound",
+    "Warning",
+    "No matching workloads for this resource with the following labels: %s",
+    "No workload matches the policy's selector (or its namespace has none).",
+)
+DEPLOYMENT_CONFLICTING_PORTS = _t(
+    "IST0137",
+    "DeploymentConflictingPorts",
+    "Warning",
+    "This deployment %s is associated with multiple services %s using targetPort %s but different ports: %s.",
+    "Services selecting one deployment map the same target port from different ports.",
+)
+GATEWAY_DUPLICATE_CERTIFICATE = _t(
+    "IST0138",
+    "GatewayDuplicateCertificate",
+    "Warning",
+    "Duplicate certificate in multiple gateways %s may cause 404s if clients re-use HTTP2 connections.",
+    "Gateways on the same workloads serve the same certificate.",
+)
+INVALID_APPLICATION_UID = _t(
+    "IST0144",
+    "InvalidApplicationUID",
+    "Warning",
+    "User ID (UID) 1337 is reserved for the sidecar proxy.",
+    "An application container runs as the UID the sidecar uses.",
+)
+JWT_CLAIM_ROUTE_WITHOUT_AUTHN = _t(
+    "IST0149",
+    "JwtClaimBasedRoutingWithoutRequestAuthN",
+    "Error",
+    "The virtual service uses the JWT claim based routing (key: %s) but found no request authentication for the "
+    "gateway (%s) pod (%s). The request authentication must first be applied for the gateway pods to validate the "
+    "JWT token and make the claims available for routing.",
+    "Routing on JWT claims at a gateway no RequestAuthentication covers.",
+)
+EXTERNAL_NAME_PORT_NAME = _t(
+    "IST0150",
+    "ExternalNameServiceTypeInvalidPortName",
+    "Warning",
+    "Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and unmatched traffic for "
+    "ports serving TCP protocol from being forwarded correctly",
+    "An ExternalName Service port named so that TCP traffic may not be forwarded.",
+)
+INVALID_GATEWAY_CREDENTIAL = _t(
+    "IST0161",
+    "InvalidGatewayCredential",
+    "Error",
+    "The credential referenced by the Gateway %s in namespace %s is invalid, which can cause the traffic not to "
+    "work as expected.",
+    "A Gateway's credentialName secret lacks a usable certificate and key.",
+)
+REFERENCED_INTERNAL_GATEWAY = _t(
+    "IST0165",
+    "ReferencedInternalGateway",
+    "Warning",
+    "Gateway reference in VirtualService %s is to an implementation-generated internal Gateway: %s.",
+    "A VirtualService names a Gateway generated from a Gateway API resource.",
+)
+INEFFECTIVE_SELECTOR = _t(
+    "IST0166",
+    "IneffectiveSelector",
+    "Warning",
+    "Ineffective selector on Kubernetes Gateway %s. Use the TargetRef field instead.",
+    "A policy selects Gateway API gateway pods by label instead of targetRef.",
+)
+INEFFECTIVE_POLICY = _t(
+    "IST0167",
+    "IneffectivePolicy",
+    "Warning",
+    "The policy has no impact: %s.",
+    "A policy that cannot take effect (e.g. a Sidecar in an ambient namespace).",
+)
+
 CATALOGUE: dict[str, MessageType] = {
     m.code: m
     for m in (
@@ -223,6 +305,17 @@ CATALOGUE: dict[str, MessageType] = {
         DR_SUBSET_NOT_SELECT_PODS,
         UNKNOWN_DR_HOST,
         CONFLICTING_SE_PROTOCOL,
+        DEPLOYMENT_MULTIPLE_SERVICES,
+        NO_MATCHING_WORKLOADS,
+        DEPLOYMENT_CONFLICTING_PORTS,
+        GATEWAY_DUPLICATE_CERTIFICATE,
+        INVALID_APPLICATION_UID,
+        JWT_CLAIM_ROUTE_WITHOUT_AUTHN,
+        EXTERNAL_NAME_PORT_NAME,
+        INVALID_GATEWAY_CREDENTIAL,
+        REFERENCED_INTERNAL_GATEWAY,
+        INEFFECTIVE_SELECTOR,
+        INEFFECTIVE_POLICY,
     )
 }
 """Every message type Mizzen emits, by code."""

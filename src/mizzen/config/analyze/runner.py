@@ -1,45 +1,159 @@
-"""Run every analyzer over a set of resources and return istioctl-compatible messages.
+"""Run Istio's analyzers over a set of resources and return istioctl-compatible messages.
 
-Theory of operation: the inputs are indexed once into a :class:`~.context.Context`; each analyzer
-is a plain function that reads the context and reports messages into it; the runner then drops
-suppressed messages, keeps those about the requested namespace, de-duplicates and sorts them the
-way istioctl does (level, code, resource, location, text).
+Theory of operation: the inputs (Mizzen's resources, the Kubernetes objects the loader skipped, the
+workloads) are indexed once into a :class:`~.context.Context`; each analyzer is a plain function that
+reads the context and reports messages into it; the runner then drops suppressed messages, keeps those
+about the requested namespace, de-duplicates and sorts them the way istioctl does (level, code,
+resource, location, text).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from mizzen.config.loader import Skipped
 from mizzen.config.resource import Resource
 
-from . import deprecation, destinationrule, gateway, rules, schema, service, serviceentry, sidecar, virtualservice
+from . import (
+    authz,
+    deployment,
+    deprecation,
+    destinationrule,
+    gateway,
+    gateway_tls,
+    k8sgateway,
+    schema,
+    service,
+    serviceentry,
+    sidecar,
+    virtualservice,
+    vs_gateways,
+)
 from .context import SUPPRESS_ANNOTATION, Context
+from .kube import IGNORED_NAMESPACES, Pod, default_ingress, objects, pods_of
+from .meshconfig import MeshConfig
 from .messages import Message
 
 Analyzer = Callable[[Context], None]
 
-ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
-    ("schema.ValidationAnalyzer", schema.analyze_schema),
-    ("deprecation.DeprecationAnalyzer", deprecation.analyze_deprecated_fields),
-    ("virtualservice.DestinationHostAnalyzer", virtualservice.analyze_destination_hosts),
-    ("virtualservice.DestinationRuleAnalyzer", virtualservice.analyze_destination_subsets),
-    ("virtualservice.GatewayAnalyzer", virtualservice.analyze_gateways),
-    ("virtualservice.ConflictingMeshGatewayHostsAnalyzer", virtualservice.analyze_mesh_gateway_hosts),
-    ("virtualservice.IngressSubsetAnalyzer", virtualservice.analyze_ingress_subsets),
-    ("virtualservice.UnreachableRulesAnalyzer", rules.analyze_unreachable_rules),
-    ("gateway.ConflictingGatewayAnalyzer", gateway.analyze_conflicting_gateways),
-    ("gateway.IngressGatewayPortAnalyzer", gateway.analyze_gateway_workloads),
-    ("destinationrule.PodNotSelectedAnalyzer", destinationrule.analyze_hosts_and_subsets),
-    ("destinationrule.CaCertificateAnalyzer", destinationrule.analyze_ca_certificates),
-    ("serviceentry.ProtocolAddressesAnalyzer", serviceentry.analyze_addresses),
-    ("serviceentry.ConflictingServiceEntryProtocolAnalyzer", serviceentry.analyze_conflicting_protocols),
-    ("sidecar.DefaultSelectorAnalyzer", sidecar.analyze_default_selectors),
-    ("sidecar.SelectorAnalyzer", sidecar.analyze_selectors),
-    ("service.PortNameAnalyzer", service.analyze_port_names),
+DEPLOYMENTS_NOTE = (
+    "each Deployment in the input stands for a pod of its template, where istioctl reads only Pods "
+    "(docs/istio-differences.md#deployments-stand-for-their-pods)"
 )
-"""Every analyzer, by the name istioctl lists it under (``-L``), in run order."""
+
+SCHEMA_KINDS = (
+    "AuthorizationPolicy",
+    "DestinationRule",
+    "Gateway",
+    "PeerAuthentication",
+    "RequestAuthentication",
+    "ServiceEntry",
+    "Sidecar",
+    "VirtualService",
+    "WorkloadEntry",
+    "WorkloadGroup",
+)
+
+# (Istio's analyzer name, our one-line description, the analyzer), in run order.
+ANALYZERS: tuple[tuple[str, str, Analyzer], ...] = (
+    (
+        "applicationUID.Analyzer",
+        "Application containers must not run as the sidecar's UID 1337.",
+        deployment.analyze_uids,
+    ),
+    (
+        "auth.AuthorizationPoliciesAnalyzer",
+        "AuthorizationPolicies select workloads and name existing namespaces.",
+        authz.analyze_policies,
+    ),
+    (
+        "deployment.MultiServiceAnalyzer",
+        "Services selecting one Deployment agree on protocols and target ports.",
+        deployment.analyze_services,
+    ),
+    ("deprecation.DeprecationAnalyzer", "Deprecated or ignored fields.", deprecation.analyze_deprecated_fields),
+    (
+        "destinationrule.CaCertificateAnalyzer",
+        "TLS origination verifies the server with a CA.",
+        destinationrule.analyze_ca_certificates,
+    ),
+    (
+        "destinationrule.SubsetSelectPodAnalyzer",
+        "DestinationRule hosts exist and subsets select workloads.",
+        destinationrule.analyze_subsets,
+    ),
+    (
+        "gateway.CertificateAnalyzer",
+        "Gateways on the same workloads do not share a certificate.",
+        gateway_tls.analyze_duplicate_certificates,
+    ),
+    (
+        "gateway.ConflictingGatewayAnalyzer",
+        "Gateways on the same workloads do not claim the same port and host.",
+        gateway.analyze_conflicting_gateways,
+    ),
+    (
+        "gateway.IngressGatewayPortAnalyzer",
+        "Gateway selectors match workloads whose Service exposes the server ports.",
+        gateway.analyze_gateway_ports,
+    ),
+    (
+        "gateway.SecretAnalyzer",
+        "Gateway credentialName secrets exist and hold a valid certificate.",
+        gateway_tls.analyze_secrets,
+    ),
+    (
+        "k8sgateway.SelectorAnalyzer",
+        "Policies address Gateway API gateways with targetRef, not selectors.",
+        k8sgateway.analyze_selectors,
+    ),
+    *(
+        (f"schema.ValidationAnalyzer.{kind}", f"Istio's validation of {kind} resources.", schema.analyzer(kind))
+        for kind in SCHEMA_KINDS
+    ),
+    ("service.PortNameAnalyzer", "Service port names tell Istio the protocol.", service.analyze_port_names),
+    ("serviceentry.Analyzer", "ServiceEntry TCP ports have addresses.", serviceentry.analyze_addresses),
+    (
+        "serviceentry.ConflictingServiceEntryProtocolAnalyzer",
+        "ServiceEntries do not give one host and port different protocols.",
+        serviceentry.analyze_conflicting_protocols,
+    ),
+    (
+        "sidecar.SelectorAnalyzer",
+        "Sidecar selectors match workloads, one Sidecar per workload.",
+        sidecar.analyze_selectors,
+    ),
+    (
+        "virtualservice.ConflictingMeshGatewayHostsAnalyzer",
+        "Mesh VirtualServices do not share a host.",
+        vs_gateways.analyze_mesh_gateway_hosts,
+    ),
+    (
+        "virtualservice.DestinationHostAnalyzer",
+        "Route destinations name known hosts and ports.",
+        virtualservice.analyze_destination_hosts,
+    ),
+    (
+        "virtualservice.DestinationRuleAnalyzer",
+        "Routed subsets are defined by a DestinationRule.",
+        virtualservice.analyze_destination_subsets,
+    ),
+    (
+        "virtualservice.GatewayAnalyzer",
+        "Referenced gateways exist and list the VirtualService hosts.",
+        vs_gateways.analyze_gateways,
+    ),
+    (
+        "virtualservice.JWTClaimRouteAnalyzer",
+        "JWT claim routing at a gateway has a RequestAuthentication.",
+        vs_gateways.analyze_jwt_claim_routes,
+    ),
+)
+"""Every analyzer, under the name istioctl lists it with (``-L``), sorted by name."""
+
+NAMES = frozenset(name for name, _, _ in ANALYZERS)
 
 
 class SuppressionError(ValueError):
@@ -68,33 +182,104 @@ class Suppression:
         return fnmatchcase(message.resource, self.resource) or fnmatchcase(legacy, self.resource)
 
 
-def analyze(
+@dataclass(frozen=True)
+class Workload:
+    """A running workload of the live mesh (a connected proxy)."""
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+
+
+@dataclass
+class Analysis:
+    """The messages of one run, and notes about where Mizzen deliberately differs from istioctl."""
+
+    messages: list[Message]
+    notes: list[str] = field(default_factory=list)
+
+
+def _pods(resources: Sequence[Resource], skipped_pods: list[Pod], workloads: Iterable[Workload] | None) -> list[Pod]:
+    pods = list(skipped_pods)
+    for we in (r for r in resources if r.kind == "WorkloadEntry"):
+        labels = we.spec.get("labels")
+        pods.append(
+            Pod(
+                we.name,
+                we.namespace,
+                {str(k): str(v) for k, v in (labels or {}).items()} if isinstance(labels, dict) else {},
+            )
+        )
+    pods += [Pod(w.name, w.namespace, dict(w.labels)) for w in workloads or ()]
+    return pods
+
+
+def build_context(
     resources: Sequence[Resource],
     *,
-    workloads: Sequence[Mapping[str, str]] | None = None,
+    skipped: Sequence[Skipped] = (),
+    workloads: Iterable[Workload] | None = None,
+    mesh_config: MeshConfig | None = None,
+    files_only: bool = False,
+) -> Context:
+    """Index the inputs; with ``files_only``, add the default ingress gateway istioctl assumes."""
+    mesh = mesh_config or MeshConfig()
+    kept = [r for r in resources if r.namespace not in IGNORED_NAMESPACES]
+    objs = objects(skipped)
+    pods = _pods(kept, pods_of(objs), workloads)
+    if files_only and mesh.ingress_controller_mode != "OFF":
+        svc, pod = default_ingress(mesh.root_namespace, mesh.ingress_service)
+        if not any(r.key == svc.key for r in kept):
+            kept.append(svc)
+        pods.append(pod)
+    ctx = Context(
+        kept,
+        pods,
+        objs,
+        mesh,
+        live=workloads is not None,
+        secrets_known=files_only or any(r.kind == "Secret" for r in kept),
+    )
+    if any(o.kind == "Deployment" for o in objs):
+        ctx.note(DEPLOYMENTS_NOTE)
+    return ctx
+
+
+def run(
+    resources: Sequence[Resource],
+    *,
+    skipped: Sequence[Skipped] = (),
+    workloads: Iterable[Workload] | None = None,
+    mesh_config: MeshConfig | None = None,
+    files_only: bool = False,
+    analyzers: Sequence[str] = (),
     namespace: str | None = None,
     all_namespaces: bool = False,
     suppress: Sequence[str] = (),
     extra_messages: Sequence[Message] = (),
-) -> list[Message]:
-    """Analyze resources and return the sorted, de-duplicated messages.
+) -> Analysis:
+    """Analyze and return the sorted, de-duplicated messages and notes.
 
-    ``workloads`` are label sets of running workloads (e.g. gateway and sidecar proxies of the live
-    mesh). ``None`` means "unknown": checks that need running workloads (gateway selectors, and
-    subset/Sidecar selectors unless WorkloadEntries are among the resources) are skipped rather than
-    reporting every selector as matching nothing. ``namespace`` keeps only messages about resources in
-    that namespace unless ``all_namespaces``. ``suppress`` takes ``CODE=Kind ns/name`` patterns;
-    the annotation ``galley.istio.io/analyze-suppress: "IST0101,IST0102"`` suppresses codes per resource.
-    ``extra_messages`` (e.g. the loader's problems, see :func:`.schema.violation_messages`) are filtered,
-    de-duplicated and sorted together with the analyzers' own.
+    ``workloads`` are the live mesh's proxies (``None``: files only). ``analyzers`` selects analyzers by
+    Istio name; as istioctl, unknown names are ignored (with a note) and all run when none is known.
+    ``namespace`` keeps only messages about that namespace unless ``all_namespaces``. ``suppress`` takes
+    ``CODE=Kind ns/name`` patterns; the annotation ``galley.istio.io/analyze-suppress: "IST0101,IST0102"``
+    suppresses codes per resource.
+    ``extra_messages`` (the loader's problems, see :func:`.schema.violation_messages`) are filtered,
+    de-duplicated and sorted with the analyzers' own.
     """
     rules_ = [Suppression.parse(s) for s in suppress]
-    ctx = Context.build(resources, workloads)
-    for _, analyzer in ANALYZERS:
-        analyzer(ctx)
-    annotated = _annotation_suppressions(resources)
+    ctx = build_context(resources, skipped=skipped, workloads=workloads, mesh_config=mesh_config, files_only=files_only)
+    for unknown in sorted(set(analyzers) - NAMES):
+        ctx.note(f"analyzer {unknown} is not one Mizzen runs (see --list-analyzers): ignored")
+    chosen = NAMES & set(analyzers) or NAMES  # as istioctl: no known name selected runs them all
+    for name, _, analyzer in ANALYZERS:
+        if name in chosen:
+            analyzer(ctx)
+    extras = list(extra_messages) if any(a.startswith("schema.") for a in chosen) else []
+    annotated = _annotation_suppressions(ctx.resources)
     kept: set[Message] = set()
-    for msg in [*ctx.messages, *extra_messages]:
+    for msg in [*ctx.messages, *extras]:
         if any(r.matches(msg) for r in rules_):
             continue
         codes = annotated.get((msg.kind, msg.namespace, msg.name), ())
@@ -103,7 +288,35 @@ def analyze(
         if namespace is not None and not all_namespaces and msg.namespace != namespace:
             continue
         kept.add(msg)
-    return sorted(kept, key=Message.sort_key)
+    return Analysis(sorted(kept, key=Message.sort_key), ctx.notes)
+
+
+def analyze(
+    resources: Sequence[Resource],
+    *,
+    skipped: Sequence[Skipped] = (),
+    workloads: Iterable[Workload] | None = None,
+    mesh_config: MeshConfig | None = None,
+    files_only: bool = False,
+    analyzers: Sequence[str] = (),
+    namespace: str | None = None,
+    all_namespaces: bool = False,
+    suppress: Sequence[str] = (),
+    extra_messages: Sequence[Message] = (),
+) -> list[Message]:
+    """:func:`run`, returning the messages only."""
+    return run(
+        resources,
+        skipped=skipped,
+        workloads=workloads,
+        mesh_config=mesh_config,
+        files_only=files_only,
+        analyzers=analyzers,
+        namespace=namespace,
+        all_namespaces=all_namespaces,
+        suppress=suppress,
+        extra_messages=extra_messages,
+    ).messages
 
 
 def _annotation_suppressions(resources: Sequence[Resource]) -> dict[tuple[str, str, str], set[str]]:

@@ -1,5 +1,5 @@
-"""ServiceEntry analyzers: TCP ports without addresses (IST0134) and one host:port declared with
-different protocols by several ServiceEntries (IST0177)."""
+"""``serviceentry.Analyzer`` (IST0134: TCP ports without addresses) and
+``serviceentry.ConflictingServiceEntryProtocolAnalyzer`` (IST0177)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,21 @@ from . import messages as m
 from .context import Context, spec_list, spec_map
 
 
+def _addresses_allocated(se: Resource) -> bool:
+    """Addresses Istio has already assigned, reported in the entry's status."""
+    return bool(spec_list(se.status.get("addresses")))
+
+
 def analyze_addresses(ctx: Context) -> None:
-    """IST0134: without ``addresses``, a TCP (or protocol-less) port matches all traffic on that port."""
+    """IST0134: without addresses (given, allocated, or by DNS auto-allocation) a TCP port is ambiguous."""
+    if ctx.mesh.dns_auto_allocate:
+        return
     for se in ctx.of("ServiceEntry"):
-        if spec_list(se.spec.get("addresses")):
+        if spec_list(se.spec.get("addresses")) or _addresses_allocated(se):
             continue
         for i, port in enumerate(spec_list(se.spec.get("ports"))):
-            if str(spec_map(port).get("protocol", "")) in ("", "TCP"):
+            protocol = str(spec_map(port).get("protocol") or "")
+            if protocol == "" or protocol.lower() == "tcp":
                 ctx.report(m.SERVICE_ENTRY_ADDRESSES_REQUIRED, se, path=f"spec.ports[{i}]")
 
 
@@ -30,9 +38,8 @@ def analyze_conflicting_protocols(ctx: Context) -> None:
                 for port in spec_list(se.spec.get("ports")):
                     port = spec_map(port)
                     number = port.get("number")
-                    if isinstance(number, int):
-                        entry = (str(port.get("protocol", "")).upper(), se)
-                        index.setdefault((scope, str(host), number), []).append(entry)
+                    key = (scope, str(host), number if isinstance(number, int) else 0)
+                    index.setdefault(key, []).append((str(port.get("protocol") or "").upper(), se))
     reported: set[tuple[str, str]] = set()
     for (scope, host, number), entries in index.items():
         if scope != EXPORT_ALL:

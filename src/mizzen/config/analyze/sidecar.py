@@ -1,61 +1,57 @@
-"""Sidecar analyzers: several namespace-wide Sidecars (IST0111), Sidecars selecting the same
-workload (IST0110) and selectors that select no workload (IST0101)."""
+"""``sidecar.SelectorAnalyzer``: selectors that match no workload (IST0101), Sidecars selecting the same
+workload (IST0110), several namespace-wide Sidecars (IST0111), and Sidecars that cannot apply because
+their workloads run in ambient mode (IST0167)."""
 
 from __future__ import annotations
 
 from mizzen.config.resource import Resource
-from mizzen.config.semantics.selectors import SIDECAR, selects
+from mizzen.config.semantics.selectors import subset_of
 
 from . import messages as m
-from .context import Context, selector_string, spec_map
+from .context import Context, labels_of, selector_string, spec_map
+from .kube import KubeObject, Pod
+
+INJECTION_LABEL = "istio-injection"
+REVISION_LABEL = "istio.io/rev"
+DATAPLANE_MODE = "istio.io/dataplane-mode"
 
 
 def _selector(sc: Resource) -> dict[str, str]:
-    labels = spec_map(spec_map(sc.spec.get("workloadSelector")).get("labels"))
-    return {str(k): str(v) for k, v in labels.items()}
+    return labels_of(spec_map(sc.spec.get("workloadSelector")).get("labels"))
 
 
-def analyze_default_selectors(ctx: Context) -> None:
-    """IST0111: more than one Sidecar without a workload selector in one namespace."""
-    by_ns: dict[str, list[Resource]] = {}
-    for sc in ctx.of("Sidecar"):
-        if not _selector(sc):
-            by_ns.setdefault(sc.namespace, []).append(sc)
-    for ns, group in by_ns.items():
-        if len(group) > 1:
-            names = m.go_list(sc.name for sc in group)
-            for sc in group:
-                ctx.report(m.MULTIPLE_SIDECARS_WITHOUT_SELECTORS, sc, names, m.quote(ns), path="metadata.name")
+def namespace_ambient(ns: KubeObject | None) -> bool:
+    """A namespace labelled for ambient mode (and not also for sidecar injection)."""
+    if ns is None or ns.labels.get(INJECTION_LABEL) == "enabled" or ns.labels.get(REVISION_LABEL):
+        return False
+    return ns.labels.get(DATAPLANE_MODE) == "ambient"
 
 
 def analyze_selectors(ctx: Context) -> None:
-    """IST0101 ``selector`` and IST0110, checked against WorkloadEntries when workloads are known."""
-    if not ctx.workloads_known:
-        return
-    per_entry: dict[tuple[str, str], list[Resource]] = {}
-    entries = ctx.of("WorkloadEntry")
+    """Match each Sidecar's selector against the workloads of its namespace."""
+    per_pod: dict[tuple[str, str], tuple[Pod, list[Resource]]] = {}
+    default: dict[str, list[Resource]] = {}
     for sc in ctx.of("Sidecar"):
         selector = _selector(sc)
         if not selector:
+            default.setdefault(sc.namespace, []).append(sc)
             continue
         found = False
-        for we in entries:
-            if we.namespace == sc.namespace and selects(SIDECAR, selector, spec_map(we.spec.get("labels"))):
+        for pod in ctx.pods:
+            if pod.namespace == sc.namespace and subset_of(selector, pod.labels):
                 found = True
-                per_entry.setdefault((we.namespace, we.name), []).append(sc)
-        found = found or any(w.namespace is None and selects(SIDECAR, selector, w.labels) for w in ctx.workloads)
+                per_pod.setdefault((pod.namespace, pod.name), (pod, []))[1].append(sc)
         if not found:
             first = sorted(selector)[0]
-            ctx.report(
-                m.REFERENCED_RESOURCE_NOT_FOUND,
-                sc,
-                "selector",
-                m.quote(selector_string(selector)),
-                path=f"spec.workloadSelector.labels.{first}",
-            )
-    for (ns, name), group in per_entry.items():
-        if len(group) > 1:
-            names = m.go_list(sc.name for sc in group)
+            path = f"spec.workloadSelector.labels.{first}"
+            ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, sc, "selector", m.quote(selector_string(selector)), path=path)
+    reported: set[tuple[str, str]] = set()
+    for (ns, name), (pod, group) in per_pod.items():
+        if pod.ambient:
+            for sc in group:
+                _ineffective(ctx, sc, "selected workload is in ambient mode, the policy has no impact", reported)
+        elif len(group) > 1:
+            names = m.go_list(sorted(sc.name for sc in group))
             for sc in group:
                 ctx.report(
                     m.CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
@@ -65,3 +61,18 @@ def analyze_selectors(ctx: Context) -> None:
                     m.quote(name),
                     path="metadata.name",
                 )
+    namespaces = {o.name: o for o in ctx.kube("Namespace")}
+    for ns, group in default.items():
+        if namespace_ambient(namespaces.get(ns)):
+            for sc in group:
+                _ineffective(ctx, sc, "namespace is in ambient mode, the policy has no impact", reported)
+        elif len(group) > 1:
+            names = m.go_list(sorted(sc.name for sc in group))
+            for sc in group:
+                ctx.report(m.MULTIPLE_SIDECARS_WITHOUT_SELECTORS, sc, names, m.quote(ns), path="metadata.name")
+
+
+def _ineffective(ctx: Context, sc: Resource, reason: str, reported: set[tuple[str, str]]) -> None:
+    if (sc.namespace, sc.name) not in reported:
+        reported.add((sc.namespace, sc.name))
+        ctx.report(m.INEFFECTIVE_POLICY, sc, reason)

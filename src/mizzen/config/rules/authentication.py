@@ -24,10 +24,16 @@ def check_peer_authentication(res: Resource, root: str) -> Found:
     pa: PeerAuthentication = parse_spec(res)
     out: Found = []
     if (pa.selector is None or not pa.selector.match_labels) and pa.port_level_mtls:
-        out.append(violation("MZ2701", "mesh/namespace peer authentication cannot have port level mTLS", f"{root}.portLevelMtls"))
+        out.append(
+            violation(
+                "MZ2701", "mesh/namespace peer authentication cannot have port level mTLS", f"{root}.portLevelMtls"
+            )
+        )
     raw = res.spec.get("portLevelMtls", res.spec.get("port_level_mtls"))
     if isinstance(raw, dict) and not raw:
-        out.append(violation("MZ2701", "port level mTLS, if defined, must have at least one element", f"{root}.portLevelMtls"))
+        out.append(
+            violation("MZ2701", "port level mTLS, if defined, must have at least one element", f"{root}.portLevelMtls")
+        )
     for port in pa.port_level_mtls:
         path = f"{root}.portLevelMtls.{port}"
         if not (port.isascii() and port.isdigit()) or int(port) > 2**32 - 1:
@@ -122,7 +128,7 @@ def parse_jwks(text: str) -> tuple[list[dict[str, Any]], str | None]:
         return [], f"failed to unmarshal JWK set: {exc}"
     if not isinstance(doc, dict):
         return [], "failed to unmarshal JWK set: not a JSON object"
-    raw = doc["keys"] if "keys" in doc else [doc]
+    raw = doc.get("keys", [doc])
     if not isinstance(raw, list):
         return [], 'failed to unmarshal JWK set: "keys" must be a list'
     for key in raw:

@@ -14,8 +14,8 @@ from mizzen.config.rules import common, hosts, policy_target
 from mizzen.config.rules.common import Found
 
 _LITERAL = re.compile(r"[a-zA-Z0-9\-._~%!$&'()+,;:@=]+")
-_L4_SOURCE = ("principals", "not_principals", "ip_blocks", "not_ip_blocks", "namespaces", "not_namespaces")
-_L4_SOURCE += ("remote_ip_blocks", "not_remote_ip_blocks", "service_accounts", "not_service_accounts")
+_L4_SOURCE: tuple[str, ...] = ("principals", "not_principals", "ip_blocks", "not_ip_blocks", "namespaces")
+_L4_SOURCE += ("not_namespaces", "remote_ip_blocks", "not_remote_ip_blocks", "service_accounts", "not_service_accounts")
 _CUSTOM_UNSUPPORTED_SOURCE = (
     ("namespaces", "Namespaces"),
     ("not_namespaces", "NotNamespaces"),
@@ -69,7 +69,11 @@ def _custom(ap: AuthorizationPolicy, has_rules: bool, root: str, out: Found) -> 
         for j, f in enumerate(rule.from_):
             for attr, label in _CUSTOM_UNSUPPORTED_SOURCE:
                 if f.source is not None and getattr(f.source, attr):
-                    _bad(f"From.{label} is currently not supported with CUSTOM action", f"{root}.rules[{i}].from[{j}]", out)
+                    _bad(
+                        f"From.{label} is currently not supported with CUSTOM action",
+                        f"{root}.rules[{i}].from[{j}]",
+                        out,
+                    )
         for j, cond in enumerate(rule.when):
             key = cond.key
             if key in ("source.namespace", "source.serviceAccount", "source.trustDomain", "source.principal") or (
@@ -105,7 +109,10 @@ def _source(src: Source, index: int, path: str, out: Found) -> None:
         src.service_accounts or src.not_service_accounts
     ):
         _bad(f"cannot set serviceAccounts with namespaces or principals, found at rule {index}", path, out)
-    if not any(getattr(src, f) for f in (*_L4_SOURCE, "request_principals", "not_request_principals", "trust_domains", "not_trust_domains")):
+    if not any(
+        getattr(src, f)
+        for f in (*_L4_SOURCE, "request_principals", "not_request_principals", "trust_domains", "not_trust_domains")
+    ):
         _bad(f"`from.source` must not be empty, found at rule {index}", path, out)
     for field in ("ip_blocks", "not_ip_blocks", "remote_ip_blocks", "not_remote_ip_blocks"):
         _ips(getattr(src, field), f"{path}.{common_json(field)}", out)
@@ -146,8 +153,8 @@ def _operation(op: Operation, index: int, path: str, out: Found) -> None:
     for field in fields:
         _empty_values(getattr(op, field), field, path, out)
     for field in ("paths", "not_paths"):
-        if (problem := path_template_error(common_label(field), getattr(op, field))) is not None:
-            _bad(problem, f"{path}.{common_json(field)}", out)
+        if (bad_path := path_template_error(common_label(field), getattr(op, field))) is not None:
+            _bad(bad_path, f"{path}.{common_json(field)}", out)
 
 
 def _condition(cond: Condition, path: str, out: Found) -> None:
@@ -195,9 +202,15 @@ def service_account_error(key: str, values: Sequence[str]) -> str | None:
             return f'value cannot exceed 320 characters, found "{v}" in {key}'
         ns, slash, sa = v.partition("/")
         if slash and not ns:
-            return f"expected format 'serviceAccount' or 'namespace/serviceAccount', found empty namespace \"{v}\" in {key}"
+            return (
+                f"expected format 'serviceAccount' or 'namespace/serviceAccount', found empty namespace \"{v}\" in "
+                f"{key}"
+            )
         if slash and not sa:
-            return f"expected format 'serviceAccount' or 'namespace/serviceAccount', found empty serviceAccount \"{v}\" in {key}"
+            return (
+                f"expected format 'serviceAccount' or 'namespace/serviceAccount', found empty serviceAccount \"{v}\" "
+                f"in {key}"
+            )
     return None
 
 
@@ -256,7 +269,7 @@ def attribute_error(key: str, values: Sequence[str]) -> str | None:
     if key.startswith(("request.headers", "request.auth.claims", "experimental.envoy.filters.")):
         return _map_key_error(key)
     if key in ("source.ip", "remote.ip", "destination.ip"):
-        bad: list[str] = []
+        bad: Found = []
         _ips(values, "", bad)
         return "; ".join(v.message for v in bad) or None
     if key == "destination.port":

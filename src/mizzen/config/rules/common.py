@@ -14,6 +14,7 @@ import re2
 
 from mizzen.config.codes import violation
 from mizzen.config.models.common import Destination, Percent, StringMatch
+from mizzen.config.models.virtual_service import HeaderOperations
 from mizzen.config.report import Violation
 from mizzen.config.rules import headers, hosts
 
@@ -158,7 +159,9 @@ def subnets(values: Iterable[str], path: str, out: Found) -> None:
             out.append(violation("MZ2010", problem, f"{path}[{i}]"))
 
 
-def export_to(namespace: str, values: tuple[str, ...], path: str, out: Found, *, service_entry: bool = False) -> set[str]:
+def export_to(
+    namespace: str, values: tuple[str, ...], path: str, out: Found, *, service_entry: bool = False
+) -> set[str]:
     """Istio's ``validateExportTo``; returns the accepted entries (``.`` resolved to ``namespace``)."""
     accepted: set[str] = set()
     for i, value in enumerate(values):
@@ -177,7 +180,9 @@ def export_to(namespace: str, values: tuple[str, ...], path: str, out: Found, *,
         else:
             accepted.add(key)
     if "*" in accepted and len(values) > 1:
-        out.append(violation("MZ2009", "cannot have both public (*) and non-public exportTo values for a resource", path))
+        out.append(
+            violation("MZ2009", "cannot have both public (*) and non-public exportTo values for a resource", path)
+        )
     if "~" in accepted and len(values) > 1:
         out.append(violation("MZ2009", "cannot export service entry to no one (~) and someone", path))
     return accepted
@@ -218,7 +223,7 @@ def gateway_names(names: tuple[str, ...], path: str, out: Found) -> None:
             out.append(violation("MZ2111", f'invalid value for gateway name: "{gw}"', sub))
 
 
-def header_edits(request: object, response: object, path: str, out: Found) -> None:
+def header_edits(request: HeaderOperations | None, response: HeaderOperations | None, path: str, out: Found) -> None:
     """``headers.request/response`` set/add/remove: allowed names and Envoy-formatter values."""
     for side, ops, name_rule in (
         ("request", request, headers.request_set_name_error),
@@ -252,7 +257,20 @@ def duplicates(values: Iterable[str]) -> list[str]:
 # Istio's protocol names (``protocol.Parse``, case-insensitive); anything else is "unsupported".
 PROTOCOLS = {
     p.lower(): p
-    for p in ("TCP", "UDP", "GRPC", "GRPC-Web", "HTTP", "HTTP_PROXY", "HTTP2", "HTTPS", "TLS", "Mongo", "Redis", "MySQL")
+    for p in (
+        "TCP",
+        "UDP",
+        "GRPC",
+        "GRPC-Web",
+        "HTTP",
+        "HTTP_PROXY",
+        "HTTP2",
+        "HTTPS",
+        "TLS",
+        "Mongo",
+        "Redis",
+        "MySQL",
+    )
 }
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web"})
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})

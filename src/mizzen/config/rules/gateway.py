@@ -36,7 +36,11 @@ def check(res: Resource, root: str) -> Found:
                 violation("MZ2303", f"port names in servers must be unique: duplicate name {name}", f"{path}.port.name")
             )
         names.add(name)
-        if common.protocol(server.port.protocol) not in common.HTTP_PROTOCOLS and server.tls and server.tls.https_redirect:
+        if (
+            common.protocol(server.port.protocol) not in common.HTTP_PROTOCOLS
+            and server.tls
+            and server.tls.https_redirect
+        ):
             common.warn("tls.httpsRedirect should only be used with http servers", f"{path}.tls.httpsRedirect", out)
     return out
 

@@ -8,6 +8,7 @@ uses, so a value that Envoy would NACK is rejected here first.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # RFC 7230 token characters.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~A-Za-z0-9]+")
@@ -123,7 +124,7 @@ def _expect(ch: str, moves: dict[str, int], stay: int, error: str) -> _Step:
     return (stay, 0, None) if ch == " " else (stay, 0, error)
 
 
-_STEPS = {
+_STEPS: dict[int, Callable[[str, str | None], _Step]] = {
     _LITERAL: _literal,
     _NAME: lambda ch, _: ({"%": _LITERAL, "(": _ARRAY}.get(ch, _NAME), 0, None),
     _ARRAY: lambda ch, _: (_STRING if ch == "[" else (_ARRAY if ch == " " else _IN_STRING), 0, None),

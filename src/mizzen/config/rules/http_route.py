@@ -24,14 +24,45 @@ from mizzen.config.rules.common import Found
 from mizzen.config.schema import duration_nanos
 
 GRPC_STATUS = frozenset(
-    "OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS PERMISSION_DENIED "
-    "RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE UNIMPLEMENTED INTERNAL UNAVAILABLE DATA_LOSS "
-    "UNAUTHENTICATED".split()
+    [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ]
 )
 RETRY_ON = frozenset(
-    "5xx gateway-error reset reset-before-request connect-failure retriable-4xx refused-stream "
-    "retriable-status-codes retriable-headers envoy-ratelimited http3-post-connect-failure "
-    "cancelled deadline-exceeded internal resource-exhausted unavailable".split()
+    [
+        "5xx",
+        "gateway-error",
+        "reset",
+        "reset-before-request",
+        "connect-failure",
+        "retriable-4xx",
+        "refused-stream",
+        "retriable-status-codes",
+        "retriable-headers",
+        "envoy-ratelimited",
+        "http3-post-connect-failure",
+        "cancelled",
+        "deadline-exceeded",
+        "internal",
+        "resource-exhausted",
+        "unavailable",
+    ]
 )
 CORS_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"})
 # Status codes Go's net/http knows by name: Istio accepts a numeric retryOn policy only for these.
@@ -108,7 +139,9 @@ def _matches(matches: Sequence[HTTPMatchRequest], path: str, out: Found) -> None
         common.labels(m.source_labels, f"{mp}.sourceLabels", out)
         common.gateway_names(m.gateways, f"{mp}.gateways", out)
         if m.source_namespace and not hosts.is_label(m.source_namespace):
-            out.append(violation("MZ2001", f"sourceNamespace match {m.source_namespace} is invalid", f"{mp}.sourceNamespace"))
+            out.append(
+                violation("MZ2001", f"sourceNamespace match {m.source_namespace} is invalid", f"{mp}.sourceNamespace")
+            )
 
 
 def _cors(c: CorsPolicy | None, path: str, out: Found) -> None:
@@ -117,7 +150,13 @@ def _cors(c: CorsPolicy | None, path: str, out: Found) -> None:
     for i, origin in enumerate(c.allow_origins):
         value = origin.exact or origin.prefix or origin.regex
         if not value:
-            out.append(violation("MZ2117", f"'{value or ''}' is not a valid match type for CORS allow origins", f"{path}.allowOrigins[{i}]"))
+            out.append(
+                violation(
+                    "MZ2117",
+                    f"'{value or ''}' is not a valid match type for CORS allow origins",
+                    f"{path}.allowOrigins[{i}]",
+                )
+            )
         else:
             common.match_regex(origin, f"{path}.allowOrigins[{i}]", out, "corsPolicy.allowOrigins")
     for i, method in enumerate(c.allow_methods):
@@ -156,7 +195,9 @@ def _fault(f: HTTPFaultInjection | None, path: str, out: Found) -> None:
                     )
                 )
         elif a.http2_error is not None:
-            out.append(violation("MZ2105", "HTTP/2 abort fault injection not supported yet", f"{path}.abort.http2Error"))
+            out.append(
+                violation("MZ2105", "HTTP/2 abort fault injection not supported yet", f"{path}.abort.http2Error")
+            )
         elif a.http_status is not None:
             if (problem := http_status_error(a.http_status)) is not None:
                 out.append(violation("MZ2105", problem, f"{path}.abort.httpStatus"))
@@ -179,13 +220,24 @@ def _mirrors(http: HTTPRoute, path: str, out: Found) -> None:
                 )
             )
         out.append(
-            violation("MZ1007", 'using deprecated setting "mirrorPercent", use "mirrorPercentage" instead', f"{path}.mirrorPercent")
+            violation(
+                "MZ1007",
+                'using deprecated setting "mirrorPercent", use "mirrorPercentage" instead',
+                f"{path}.mirrorPercent",
+            )
         )
-    _mirror_share(http.mirror_percentage.value if http.mirror_percentage else None, "mirror_percentage", f"{path}.mirrorPercentage", out)
+    _mirror_share(
+        http.mirror_percentage.value if http.mirror_percentage else None,
+        "mirror_percentage",
+        f"{path}.mirrorPercentage",
+        out,
+    )
     common.destination(http.mirror, f"{path}.mirror", out)
     for i, m in enumerate(http.mirrors):
         common.destination(m.destination, f"{path}.mirrors[{i}].destination", out)
-        _mirror_share(m.percentage.value if m.percentage else None, "mirror percentage", f"{path}.mirrors[{i}].percentage", out)
+        _mirror_share(
+            m.percentage.value if m.percentage else None, "mirror percentage", f"{path}.mirrors[{i}].percentage", out
+        )
 
 
 def _mirror_share(value: float | None, what: str, path: str, out: Found) -> None:
@@ -270,7 +322,8 @@ def _rewrite(rw: HTTPRewrite | None, path: str, out: Found) -> None:
             out.append(
                 violation(
                     "MZ2106",
-                    "UriRegexRewrite has errors: UriRegexRewrite requires both Rewrite and Match fields to be specified",
+                    "UriRegexRewrite has errors: UriRegexRewrite requires both Rewrite and Match fields to be "
+                    "specified",
                     f"{path}.uriRegexRewrite",
                 )
             )

@@ -41,7 +41,9 @@ def _at(key: str) -> str:
 def _dry_run(res: Resource, value: str, ref: str, out: Found) -> None:
     if res.kind != "AuthorizationPolicy":
         out.append(
-            violation("MZ2014", f"{ref} has unsupported annotation {DRY_RUN}, please remove the annotation", _at(DRY_RUN))
+            violation(
+                "MZ2014", f"{ref} has unsupported annotation {DRY_RUN}, please remove the annotation", _at(DRY_RUN)
+            )
         )
         return
     action = res.spec.get("action") or "ALLOW"

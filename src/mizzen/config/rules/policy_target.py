@@ -14,7 +14,10 @@ ALLOWED_TARGETS = (
     ("gateway.networking.k8s.io", "Gateway"),
     ("gateway.networking.k8s.io", "GatewayClass"),
 )
-_ALLOWED_TEXT = "[/v1/Service networking.istio.io/v1/ServiceEntry gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass]"
+_ALLOWED_TEXT = (
+    "[/v1/Service networking.istio.io/v1/ServiceEntry gateway.networking.k8s.io/v1/Gateway "
+    "gateway.networking.k8s.io/v1/GatewayClass]"
+)
 
 
 def check(
@@ -48,5 +51,7 @@ def _target(ref: PolicyTargetReference, path: str, out: Found) -> None:
         )
     if (ref.group or "core", ref.kind) not in ALLOWED_TARGETS:
         out.append(
-            violation("MZ2016", f"targetRef must be to one of {_ALLOWED_TEXT} but was {ref.group or ''}/{ref.kind}", path)
+            violation(
+                "MZ2016", f"targetRef must be to one of {_ALLOWED_TEXT} but was {ref.group or ''}/{ref.kind}", path
+            )
         )

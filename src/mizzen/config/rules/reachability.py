@@ -98,7 +98,14 @@ def _ordered(section: str, rules: Sequence[Any], out: list[Finding]) -> None:
             if key in seen:
                 earlier = seen[key]
                 out.append(
-                    Finding(section, i, j, name, match=_name(match, j, section), earlier=_name(rules[earlier], earlier, section))
+                    Finding(
+                        section,
+                        i,
+                        j,
+                        name,
+                        match=_name(match, j, section),
+                        earlier=_name(rules[earlier], earlier, section),
+                    )
                 )
                 repeated += 1
             else:

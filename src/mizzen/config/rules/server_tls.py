@@ -57,14 +57,23 @@ def check(tls: ServerTLSSettings, path: str, out: Found) -> None:
     ):
         warn(f"{mode} mode does not use certificates, they will be ignored", path, out)
     if sum(sources) > 1:
-        _bad("only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified", path, out)
+        _bad(
+            "only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should "
+            "be specified",
+            path,
+            out,
+        )
     if mode in TERMINATING and (tls.credential_name or tls.credential_names):
         return  # the credential is fetched from a secret; no file paths are needed
     if mode in TERMINATING:
         _certificates(tls, mode, path, out)
     if tls.ca_crl:
         if tls.credential_name:
-            _bad("CRL is not supported with credentialName. CRL has to be specified in the credential", f"{path}.caCrl", out)
+            _bad(
+                "CRL is not supported with credentialName. CRL has to be specified in the credential",
+                f"{path}.caCrl",
+                out,
+            )
         if mode == "SIMPLE":
             _bad("CRL is not supported with SIMPLE TLS", f"{path}.caCrl", out)
 

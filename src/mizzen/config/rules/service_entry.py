@@ -29,7 +29,8 @@ def check(res: Resource, root: str) -> Found:
             return out
         if not has_labels:
             common.warn(
-                "service entry: workload selector specified without labels, will be applied to all services in namespace",
+                "service entry: workload selector specified without labels, will be applied to all services in "
+                "namespace",
                 f"{root}.workloadSelector",
                 out,
             )
@@ -68,7 +69,9 @@ def _hosts(se: ServiceEntry, root: str, out: Found) -> None:
 def _addresses(se: ServiceEntry, root: str, out: Found) -> None:
     common.subnets(se.addresses, f"{root}.addresses", out)
     if any("/" in a for a in se.addresses) and (se.resolution or "NONE") not in ("NONE", "STATIC"):
-        out.append(violation("MZ2401", "CIDR addresses are allowed only for NONE/STATIC resolution types", f"{root}.addresses"))
+        out.append(
+            violation("MZ2401", "CIDR addresses are allowed only for NONE/STATIC resolution types", f"{root}.addresses")
+        )
 
 
 def _auto_allocated(se: ServiceEntry, res: Resource) -> bool:
@@ -94,7 +97,8 @@ def _ports(se: ServiceEntry, res: Resource, root: str, out: Found) -> set[str]:
             common.port(p.target_port, f"{path}.targetPort", out)
         if not se.addresses and not auto and p.protocol in (None, "", "TCP"):
             common.warn(
-                "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled",
+                "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not "
+                "enabled",
                 path,
                 out,
             )
@@ -132,18 +136,26 @@ def _dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found
                 break
     if resolution == "DNS_ROUND_ROBIN" and len(se.endpoints) > 1:
         out.append(
-            violation("MZ2401", f"there must only be 0 or 1 endpoint for resolution mode {resolution}", f"{root}.endpoints")
+            violation(
+                "MZ2401", f"there must only be 0 or 1 endpoint for resolution mode {resolution}", f"{root}.endpoints"
+            )
         )
     for i, ep in enumerate(se.endpoints):
         path = f"{root}.endpoints[{i}]"
         address = ep.address or ""
         if not hosts.is_ip(address) and hosts.fqdn_error(address) is not None:
             out.append(
-                violation("MZ2501", f'endpoint address "{address}" is not a valid FQDN or an IP address', f"{path}.address")
+                violation(
+                    "MZ2501", f'endpoint address "{address}" is not a valid FQDN or an IP address', f"{path}.address"
+                )
             )
         common.labels(ep.labels, f"{path}.labels", out)
         workload_entry.endpoint_ports(ep, ports, path, out)
-    if se.addresses and len(se.hosts) > 1 and any(common.protocol(p.protocol) in common.TCP_PROTOCOLS for p in se.ports):
+    if (
+        se.addresses
+        and len(se.hosts) > 1
+        and any(common.protocol(p.protocol) in common.TCP_PROTOCOLS for p in se.ports)
+    ):
         common.warn(
             "service entry can not have more than one host specified simultaneously with address and tcp port",
             f"{root}.hosts",
@@ -154,7 +166,11 @@ def _dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found
 def _dynamic_dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found) -> None:
     mode = "DYNAMIC_DNS"
     if not se.hosts:
-        out.append(violation("MZ2401", f"at least one wildcard host must be provided for resolution type {mode}", f"{root}.hosts"))
+        out.append(
+            violation(
+                "MZ2401", f"at least one wildcard host must be provided for resolution type {mode}", f"{root}.hosts"
+            )
+        )
     for i, h in enumerate(se.hosts):
         if not hosts.is_wildcarded(h):
             out.append(violation("MZ2401", f"host must be wildcarded for resolution mode {mode}", f"{root}.hosts[{i}]"))
@@ -186,7 +202,13 @@ def _dynamic_dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, ou
                 )
             )
     if (se.location or "MESH_EXTERNAL") not in ("MESH_EXTERNAL", "MESH_INTERNAL"):
-        out.append(violation("MZ2401", f"location must be MESH_EXTERNAL or MESH_INTERNAL for resolution type {mode}", f"{root}.location"))
+        out.append(
+            violation(
+                "MZ2401",
+                f"location must be MESH_EXTERNAL or MESH_INTERNAL for resolution type {mode}",
+                f"{root}.location",
+            )
+        )
     waypoint = res.metadata.labels.get(USE_WAYPOINT_LABEL, "")
     if se.location == "MESH_INTERNAL" and waypoint and waypoint.lower() != "none":
         out.append(

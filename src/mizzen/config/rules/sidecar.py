@@ -124,7 +124,13 @@ def _ingress_tls(ing: IstioIngressListener, path: str, out: Found) -> None:
         if present:
             out.append(violation("MZ2603", message, path))
     if tls.mode in ("ISTIO_MUTUAL", "AUTO_PASSTHROUGH"):
-        out.append(violation("MZ2603", f"configuration is invalid: cannot set mode to {tls.mode} in sidecar ingress tls", f"{path}.mode"))
+        out.append(
+            violation(
+                "MZ2603",
+                f"configuration is invalid: cannot set mode to {tls.mode} in sidecar ingress tls",
+                f"{path}.mode",
+            )
+        )
     if common.protocol(ing.port.protocol) not in common.TLS_PROTOCOLS:
         out.append(violation("MZ2305", "server cannot have TLS settings for non HTTPS/TLS ports", path))
     server_tls.check(tls, path, out)
@@ -144,17 +150,29 @@ def _egress(sc: Sidecar, namespace: str, root: str, out: Found) -> None:
                 catch_all = True
             else:
                 out.append(
-                    violation("MZ2601", "sidecar: the egress listener with empty port should be the last listener in the list", path)
+                    violation(
+                        "MZ2601",
+                        "sidecar: the egress listener with empty port should be the last listener in the list",
+                        path,
+                    )
                 )
         else:
             _egress_port(e, path, out)
             if e.port.number == 0:
                 if (e.bind or "") in sockets:
-                    out.append(violation("MZ2601", "sidecar: unix domain socket values for listeners must be unique", f"{path}.bind"))
+                    out.append(
+                        violation(
+                            "MZ2601", "sidecar: unix domain socket values for listeners must be unique", f"{path}.bind"
+                        )
+                    )
                 sockets.add(e.bind or "")
             else:
                 if e.port.number in ports:
-                    out.append(violation("MZ2601", "sidecar: ports on IP bound listeners must be unique", f"{path}.port.number"))
+                    out.append(
+                        violation(
+                            "MZ2601", "sidecar: ports on IP bound listeners must be unique", f"{path}.port.number"
+                        )
+                    )
                 ports.add(e.port.number)
         _egress_hosts(e, namespace, path, out)
 
@@ -165,12 +183,20 @@ def _egress_port(e: IstioEgressListener, path: str, out: Found) -> None:
     _port(e.port, f"{path}.port", out, allow_unix=True)
     if e.port.number == 0:
         if not bind.startswith(UNIX):
-            out.append(violation("MZ2601", "sidecar: ports with 0 value must have a unix domain socket bind address", f"{path}.bind"))
+            out.append(
+                violation(
+                    "MZ2601", "sidecar: ports with 0 value must have a unix domain socket bind address", f"{path}.bind"
+                )
+            )
         else:
             common.unix_address(bind.removeprefix(UNIX), f"{path}.bind", out)
         if (e.capture_mode or "DEFAULT") not in ("DEFAULT", "NONE"):
             out.append(
-                violation("MZ2601", "sidecar: captureMode must be DEFAULT/NONE for unix domain socket listeners", f"{path}.captureMode")
+                violation(
+                    "MZ2601",
+                    "sidecar: captureMode must be DEFAULT/NONE for unix domain socket listeners",
+                    f"{path}.captureMode",
+                )
             )
     elif bind and (problem := hosts.ip_error(bind)) is not None:
         out.append(violation("MZ2010", problem, f"{path}.bind"))
@@ -201,7 +227,9 @@ def _outbound(sc: Sidecar, path: str, out: Found) -> None:
         return
     if otp.mode != "ALLOW_ANY":
         out.append(
-            violation("MZ2601", "sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode", path)
+            violation(
+                "MZ2601", "sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode", path
+            )
         )
         return
     proxy = otp.egress_proxy

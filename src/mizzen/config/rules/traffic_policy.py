@@ -21,7 +21,9 @@ from mizzen.config.models.destination_rule import (
 from mizzen.config.rules import hosts
 from mizzen.config.rules.common import Found, int_percent, warn
 
-TOPOLOGY_LABELS = frozenset({"topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"})
+TOPOLOGY_LABELS = frozenset(
+    {"topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"}
+)
 MAX_MAGLEV = 5000011
 CONFIGMAP = "configmap://"
 
@@ -65,7 +67,12 @@ def _port_level(settings: Sequence[PortTrafficPolicy], namespace: str, path: str
         pp = f"{path}[{i}]"
         if pls.port is None:
             _bad("portTrafficPolicy must have valid port", pp, out)
-        if pls.outlier_detection is None and pls.connection_pool is None and pls.load_balancer is None and pls.tls is None:
+        if (
+            pls.outlier_detection is None
+            and pls.connection_pool is None
+            and pls.load_balancer is None
+            and pls.tls is None
+        ):
             _bad("port traffic policy must have at least one field", pp, out)
             continue
         outlier(pls.outlier_detection, f"{pp}.outlierDetection", out)
@@ -118,8 +125,8 @@ def connection_pool(pool: ConnectionPoolSettings | None, path: str, out: Found) 
         if h.h2_upgrade_policy == "UPGRADE" and h.use_client_protocol:
             _bad("use client protocol must not be true when H2UpgradePolicy is UPGRADE", f"{path}.http", out)
         if (ka := h.http2_keep_alive) is not None:
-            for field, value in (("interval", ka.interval), ("timeout", ka.timeout)):
-                if value is None:
+            for field, given in (("interval", ka.interval), ("timeout", ka.timeout)):
+                if given is None:
                     _bad(f"http2 keepalive {field} is required", f"{path}.http.http2KeepAlive.{field}", out)
     if pool.tcp is not None and (pool.tcp.max_connections or 0) < 0:
         _bad("max connections must be non-negative", f"{path}.tcp.maxConnections", out)
@@ -192,7 +199,11 @@ def _locality(loc: LocalityLoadBalancerSetting | None, od: OutlierDetection | No
     if loc.failover:
         for label in loc.failover_priority:
             if label in TOPOLOGY_LABELS:
-                _bad(f"can not simultaneously set 'failover' and topology label '{label}' in 'failover_priority'", path, out)
+                _bad(
+                    f"can not simultaneously set 'failover' and topology label '{label}' in 'failover_priority'",
+                    path,
+                    out,
+                )
                 return
     sources: list[str] = []
     for i, d in enumerate(loc.distribute):
@@ -213,7 +224,11 @@ def _locality(loc: LocalityLoadBalancerSetting | None, od: OutlierDetection | No
 
 
 def _failovers(entries: Sequence[Failover | ZoneAwareFailover], what: str, path: str, out: Found) -> None:
-    only = "only specify region" if what.startswith("locality") else "only specifies region; zone and subzone failover are handled automatically"
+    only = (
+        "only specify region"
+        if what.startswith("locality")
+        else "only specifies region; zone and subzone failover are handled automatically"
+    )
     for i, f in enumerate(entries):
         src, dst, fp = f.from_ or "", f.to or "", f"{path}.failover[{i}]"
         if src == dst:
@@ -286,7 +301,12 @@ def client_tls(tls: ClientTLSSettings | None, namespace: str, path: str, out: Fo
         _configmap_credential(tls.credential_name, namespace, f"{path}.credentialName", out)
     if tls.insecure_skip_verify:
         if tls.mode == "SIMPLE" and (tls.ca_certificates or tls.credential_name or tls.subject_alt_names):
-            _tls("cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true", path, out)
+            _tls(
+                "cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set "
+                "true",
+                path,
+                out,
+            )
         if tls.mode == "MUTUAL" and (tls.ca_certificates or tls.subject_alt_names):
             _tls("cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true", path, out)
     if tls.mode in ("SIMPLE", "MUTUAL") and tls.credential_name:
@@ -310,7 +330,11 @@ def _configmap_credential(name: str, namespace: str, path: str, out: Found) -> N
     elif not rest:
         problem = f'invalid resource name "{name}". Expected name'
     elif ns != namespace:
-        _tls(f'invalid configmap:// credentialName: namespace must match the configuration namespace "{namespace}"', path, out)
+        _tls(
+            f'invalid configmap:// credentialName: namespace must match the configuration namespace "{namespace}"',
+            path,
+            out,
+        )
         return
     else:
         return

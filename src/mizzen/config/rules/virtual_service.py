@@ -48,9 +48,15 @@ def check(res: Resource, root: str) -> Found:
 
 
 def _delegate(vs: VirtualService, root: str, out: Found) -> None:
-    for field, value, what in (("gateways", vs.gateways, "gateways"), ("tls", vs.tls, "tls route"), ("tcp", vs.tcp, "tcp route")):
+    for field, value, what in (
+        ("gateways", vs.gateways, "gateways"),
+        ("tls", vs.tls, "tls route"),
+        ("tcp", vs.tcp, "tcp route"),
+    ):
         if value:
-            out.append(violation("MZ2109", f"delegate virtual service must have no {what} specified", f"{root}.{field}"))
+            out.append(
+                violation("MZ2109", f"delegate virtual service must have no {what} specified", f"{root}.{field}")
+            )
 
 
 def _jwt_claim_routes(vs: VirtualService, root: str, out: Found) -> None:
@@ -87,7 +93,9 @@ def _hosts(vs: VirtualService, root: str, out: Found, *, to_gateway: bool) -> No
                 all_valid = False
         elif not to_gateway and h == "*":
             out.append(
-                violation("MZ2107", "wildcard host * is not allowed for virtual services bound to the mesh gateway", path)
+                violation(
+                    "MZ2107", "wildcard host * is not allowed for virtual services bound to the mesh gateway", path
+                )
             )
             all_valid = False
     if not all_valid:
@@ -121,7 +129,9 @@ def _sni_host(sni: str, vs: VirtualService, path: str, out: Found) -> None:
         problem = hosts.wildcard_domain_error(sni)
     if problem is not None:
         if hosts.is_ip(sni):
-            common.warn(f'using an IP address ("{sni}") goes against SNI spec and most clients do not support this', path, out)
+            common.warn(
+                f'using an IP address ("{sni}") goes against SNI spec and most clients do not support this', path, out
+            )
         else:
             out.append(violation("MZ2004", problem, path))
         return
@@ -129,7 +139,8 @@ def _sni_host(sni: str, vs: VirtualService, path: str, out: Found) -> None:
         out.append(
             violation(
                 "MZ2114",
-                f'SNI host "{sni}" is not a compatible subset of any of the virtual service hosts: [{", ".join(vs.hosts)}]',
+                f'SNI host "{sni}" is not a compatible subset of any of the virtual service hosts: '
+                f"[{', '.join(vs.hosts)}]",
                 path,
             )
         )
@@ -172,7 +183,8 @@ def _reachability(vs: VirtualService, out: Found) -> None:
             out.append(
                 violation(
                     "MZ2119",
-                    f"virtualService rule {f.rule} match {f.match} is not used (duplicate/overlapping match in rule {f.earlier})",
+                    f"virtualService rule {f.rule} match {f.match} is not used (duplicate/overlapping match in rule "
+                    f"{f.earlier})",
                     f.path,
                 )
             )

@@ -38,10 +38,14 @@ def entry(we: WorkloadEntry, path: str, out: Found, *, service_ports: Set[str] |
             out.append(violation("MZ2501", f"unix endpoint {address} must not include ports", f"{path}.ports"))
     elif address and not hosts.is_ip(address):
         if not allow_fqdn:
-            out.append(violation("MZ2501", f'endpoint address "{address}" is not a valid IP address', f"{path}.address"))
+            out.append(
+                violation("MZ2501", f'endpoint address "{address}" is not a valid IP address', f"{path}.address")
+            )
         elif hosts.fqdn_error(address) is not None:
             out.append(
-                violation("MZ2501", f'endpoint address "{address}" is not a valid FQDN or an IP address', f"{path}.address")
+                violation(
+                    "MZ2501", f'endpoint address "{address}" is not a valid FQDN or an IP address', f"{path}.address"
+                )
             )
     endpoint_ports(we, service_ports, path, out)
     common.labels(we.labels, f"{path}.labels", out)

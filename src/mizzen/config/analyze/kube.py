@@ -1,0 +1,143 @@
+"""Kubernetes objects the analyzers read but Mizzen does not run: Pods, Deployments, Namespaces, Nodes and
+Gateway API Gateways, taken from documents the loader skipped (or, live, from the connected proxies).
+
+When only files are analyzed, istioctl assumes Istio's default ingress gateway exists (a Service and a
+Pod labelled ``istio: ingressgateway`` in ``istio-system``); :func:`default_ingress` builds the same pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizzen.config.loader import Skipped
+from mizzen.config.resource import Metadata, Origin, Resource
+
+# Kubernetes' own namespaces: istioctl leaves everything in them out of the analysis.
+IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
+PROXY_CONTAINER = "istio-proxy"
+INJECT = "sidecar.istio.io/inject"
+AMBIENT_REDIRECTION = "ambient.istio.io/redirection"
+GATEWAY_API = "gateway.networking.k8s.io/"
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strings(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _map(value).items()}
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class KubeObject:
+    """One Kubernetes object as the analyzers see it (``spec`` kept as written)."""
+
+    kind: str
+    name: str
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    file: str = ""
+    line: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A workload instance: a Pod, a Deployment's pod template, a WorkloadEntry or a connected proxy."""
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    containers: tuple[Mapping[str, Any], ...] = ()
+    node_name: str = ""
+
+    @property
+    def has_proxy(self) -> bool:
+        """A sidecar container with an image (how istioctl tells an injected pod)."""
+        return any(c.get("name") == PROXY_CONTAINER and c.get("image") for c in self.containers)
+
+    @property
+    def ambient(self) -> bool:
+        return self.annotations.get(AMBIENT_REDIRECTION) == "enabled"
+
+
+def objects(skipped: Iterable[Skipped], default_namespace: str = "default") -> list[KubeObject]:
+    """The skipped documents that are Kubernetes objects with a name, outside Kubernetes' own namespaces."""
+    out: list[KubeObject] = []
+    for s in skipped:
+        doc = _map(s.document)
+        meta = _map(doc.get("metadata"))
+        name = str(meta.get("name") or "")
+        if not name:
+            continue
+        kind = str(doc.get("kind") or s.kind)
+        if kind in ("Gateway", "HTTPRoute", "GRPCRoute") and str(doc.get("apiVersion", "")).startswith(GATEWAY_API):
+            kind = f"k8s.{kind}"
+        cluster_scoped = kind in ("Namespace", "Node")
+        ns = "" if cluster_scoped else str(meta.get("namespace") or default_namespace)
+        obj = KubeObject(
+            kind,
+            name,
+            ns,
+            _strings(meta.get("labels")),
+            _strings(meta.get("annotations")),
+            _map(doc.get("spec")),
+            s.file,
+            s.line,
+        )
+        if (name if kind == "Namespace" else ns) not in IGNORED_NAMESPACES:
+            out.append(obj)
+    return out
+
+
+def pods_of(objs: Iterable[KubeObject]) -> list[Pod]:
+    """Pods, and one pod per Deployment from its template (labels, annotations, containers)."""
+    out: list[Pod] = []
+    for o in objs:
+        if o.kind == "Pod":
+            out.append(
+                Pod(
+                    o.name, o.namespace, o.labels, o.annotations, _containers(o.spec), str(o.spec.get("nodeName") or "")
+                )
+            )
+        elif o.kind == "Deployment":
+            template = _map(o.spec.get("template"))
+            meta = _map(template.get("metadata"))
+            out.append(
+                Pod(
+                    o.name,
+                    o.namespace,
+                    _strings(meta.get("labels")),
+                    _strings(meta.get("annotations")),
+                    _containers(_map(template.get("spec"))),
+                )
+            )
+    return out
+
+
+def _containers(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(_map(c) for c in [*_list(spec.get("containers")), *_list(spec.get("initContainers"))])
+
+
+def default_ingress(namespace: str, service: str) -> tuple[Resource, Pod]:
+    """The ingress gateway Service and Pod istioctl assumes when it analyzes files only."""
+    ports = [("http2", 80), ("https", 443), ("tcp", 31400), ("tls", 15443)]
+    spec = {
+        "ports": [{"name": n, "port": p, "protocol": "TCP", "targetPort": p} for n, p in ports],
+        "selector": {"istio": "ingressgateway"},
+    }
+    svc = Resource("v1", "Service", Metadata(service, namespace), spec, Origin())
+    pod = Pod(f"{service}-dummypod", namespace, {"istio": "ingressgateway"}, {}, ({"name": PROXY_CONTAINER},))
+    return svc, pod
