@@ -46,8 +46,21 @@ duration_nanos = durations.nanos
 duration_seconds = durations.seconds
 """Seconds in an Istio duration string (the shared rule, :func:`mizzen.config.semantics.durations.seconds`)."""
 
-duration_problem = durations.problem
-"""Istio's complaint about a duration string (:func:`mizzen.config.semantics.durations.problem`)."""
+
+def duration_problem(text: str, *, zero_ok: bool = False) -> str | None:
+    """Istio's validation of a duration (its ``ValidateDuration``, on the value exactly as Go parses it),
+    or ``None`` when it is acceptable; ``zero_ok`` fields take a value under 1ms as "disabled"."""
+    nanos = durations.nanos(text)
+    if nanos is None:
+        return f'invalid duration "{text}" (use e.g. 500ms, 1.5s, 2m, 1h)'
+    if zero_ok and abs(nanos) < 10**6:
+        return None
+    if nanos < 10**6:
+        return "duration must be greater than 1ms"
+    if nanos % 10**6:
+        return "only durations to ms precision are supported"
+    return None
+
 
 _MISSING: Any = object()
 

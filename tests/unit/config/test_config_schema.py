@@ -8,7 +8,7 @@ from mizzen.config import load_text, parse_spec
 from mizzen.config.models import SPEC_MODELS
 from mizzen.config.models.destination_rule import DestinationRule, OutlierDetection
 from mizzen.config.models.virtual_service import HTTPRoute, VirtualService
-from mizzen.config.schema import build, camel, check, json_names
+from mizzen.config.schema import build, camel, check, duration_nanos, duration_problem, json_names
 
 
 def test_camel_case_names() -> None:
@@ -101,3 +101,22 @@ def test_frozen_specs_with_tuples_validate_like_lists() -> None:
     raw = {"hosts": ("reviews",), "http": ({"route": ({"destination": {"host": "reviews"}},)},)}
     assert check(VirtualService, raw, "spec") == []
     assert build(VirtualService, raw).http[0].route[0].destination.host == "reviews"
+
+
+@pytest.mark.parametrize(
+    ("text", "nanos", "problem"),
+    [
+        ("1.5s", 1_500_000_000, None),
+        ("1h2m3.004s", 3_723_004_000_000, None),
+        (".5ms", 500_000, "duration must be greater than 1ms"),
+        ("1.0000001s", 1_000_000_100, "only durations to ms precision are supported"),
+        ("2562048h", None, 'invalid duration "2562048h" (use e.g. 500ms, 1.5s, 2m, 1h)'),
+        (" 1s", None, 'invalid duration " 1s" (use e.g. 500ms, 1.5s, 2m, 1h)'),
+        ("1.s", 1_000_000_000, None),
+        (".s", None, 'invalid duration ".s" (use e.g. 500ms, 1.5s, 2m, 1h)'),
+    ],
+)
+def test_durations_are_validated_as_go_parses_them(text: str, nanos: int | None, problem: str | None) -> None:
+    """Validation reads a duration exactly as Go's ParseDuration does (exact ns, int64 range, no spaces)."""
+    assert duration_nanos(text) == nanos
+    assert duration_problem(text) == problem

@@ -1,36 +1,141 @@
 """Fields Istio acts on that Mizzen accepts but does not apply yet: each one draws a warning (MZ2013).
 
-The table is the contract with ``mizzen.translate``: a path leaves it when the translator starts to
-honour it. Security kinds are not listed: their enforcement is tracked separately.
+The table is the contract with ``mizzen.translate`` (and ``mizzen.registry``): an entry leaves it when
+the translator starts to honour the field, so a user never gets a quiet "created" for configuration
+that changes nothing. Checked against what the translator reads (its typed fields). Not listed:
+
+- the security kinds (PeerAuthentication, AuthorizationPolicy, RequestAuthentication) and
+  DestinationRule/ServiceEntry TLS identity settings (``ISTIO_MUTUAL``, ``credentialName``,
+  ``insecureSkipVerify``, ``caCrl``, ``subjectAltNames``): their enforcement is being built in
+  ``mizzen.translate.security`` and is tracked there (``mizzen.config.enforceable``);
+- fields Istio itself ignores or rejects (``consecutiveErrors``; ``exponentialDelay`` and
+  ``http2Error`` are validation errors, as in Istio).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mizzen.config.codes import violation
 from mizzen.config.resource import Resource
 from mizzen.config.rules.common import Found
 
-# kind -> field paths under spec ("[]" walks a list, "*" a map's values).
-NOT_APPLIED: Mapping[str, tuple[str, ...]] = {}
+UNIX = "unix://"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A field path under ``spec`` ("[]" walks a list), optionally only for some values."""
+
+    pattern: str
+    when: Callable[[Any], bool] | None = None
+    at: str = ""  # a suffix of the reported path (the field the note is about)
+    note: str = ""  # the message, when the field's name alone does not say it
+
+    def message(self, value: Any) -> str:
+        if self.note:
+            return f"{self.note} is accepted but not applied by Mizzen yet"
+        name = self.pattern.rsplit(".", 1)[-1].removesuffix("[]")
+        shown = f' "{value}"' if self.when is not None and isinstance(value, str) else ""
+        return f"{name}{shown} is accepted but not applied by Mizzen yet"
+
+
+def _unix(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(UNIX)
+
+
+def _tls_termination_on_tls_port(server: Any) -> bool:
+    port, tls = (server.get(k) if isinstance(server, Mapping) else None for k in ("port", "tls"))
+    protocol = str(port.get("protocol") or "").upper() if isinstance(port, Mapping) else ""
+    mode = str(tls.get("mode") or "SIMPLE") if isinstance(tls, Mapping) else ""
+    return protocol == "TLS" and mode in ("SIMPLE", "MUTUAL")
+
+
+def _file_client_ca(tls: Any) -> bool:
+    return isinstance(tls, Mapping) and bool(tls.get("caCertificates")) and not tls.get("credentialName")
+
+
+_POLICY = (
+    "loadBalancer.localityLbSetting",
+    "loadBalancer.warmupDurationSecs",
+    "loadBalancer.warmup",
+    "loadBalancer.zoneAwareLbSetting",
+    "loadBalancer.consistentHash.httpCookie.attributes",
+    "connectionPool.http.http2KeepAlive",
+    "outlierDetection.outlierDetectionHttpErrorCodes",
+)
+_WHOLE_POLICY = ("tunnel", "proxyProtocol", "retryBudget")
+_POLICY_ROOTS = ("trafficPolicy", "subsets[].trafficPolicy")
+_SERVER_TLS = (
+    "subjectAltNames",
+    "verifyCertificateSpki",
+    "verifyCertificateHash",
+    "minProtocolVersion",
+    "maxProtocolVersion",
+    "cipherSuites",
+    "credentialNames",
+    "tlsCertificates",
+    "caCertCredentialName",
+    "caCrl",
+    "insecureSkipVerify",
+)
+_UNTERMINATED_MODES = frozenset({"ISTIO_MUTUAL", "OPTIONAL_MUTUAL", "AUTO_PASSTHROUGH"})
+
+NOT_APPLIED: Mapping[str, tuple[Gap, ...]] = {
+    "VirtualService": (
+        Gap("tcp[].match[].destinationSubnets"),
+        Gap("tcp[].match[].sourceSubnet"),
+        Gap("tls[].match[].destinationSubnets"),
+    ),
+    "DestinationRule": tuple(
+        Gap(f"{root}{level}.{field}")
+        for root in _POLICY_ROOTS
+        for level in ("", ".portLevelSettings[]")
+        for field in _POLICY
+    )
+    + tuple(Gap(f"{root}.{field}") for root in _POLICY_ROOTS for field in _WHOLE_POLICY),
+    "Gateway": (
+        *(Gap(f"servers[].tls.{field}") for field in _SERVER_TLS),
+        Gap("servers[].tls.mode", when=lambda mode: mode in _UNTERMINATED_MODES),
+        Gap("servers[].tls", when=_file_client_ca, at=".caCertificates", note="caCertificates (a file-mounted CA)"),
+        Gap("servers[]", when=_tls_termination_on_tls_port, at=".tls.mode", note="TLS termination on a TLS server"),
+    ),
+    "Sidecar": (
+        Gap("ingress[].tls"),
+        Gap("ingress[].connectionPool"),
+        Gap("ingress[].captureMode"),
+        Gap("ingress[].bind"),
+        Gap("ingress[].defaultEndpoint", when=_unix),
+        Gap("egress[].bind", when=_unix),
+        Gap("outboundTrafficPolicy.egressProxy"),
+    ),
+    "ServiceEntry": (
+        Gap("endpoints[].address", when=_unix),
+        Gap("endpoints[].network"),
+    ),
+    "WorkloadEntry": (
+        Gap("address", when=_unix),
+        Gap("network"),
+    ),
+    "WorkloadGroup": (Gap("template", note="WorkloadGroup (VM registration and health probes)"),),
+}
 
 
 def check(res: Resource, root: str) -> Found:
     """A warning per field of ``res`` that Mizzen does not apply."""
     out: Found = []
-    for pattern in NOT_APPLIED.get(res.kind, ()):
-        for path in _find(res.spec, pattern.split("."), root):
-            out.append(
-                violation("MZ2013", f"{pattern.rsplit('.', 1)[-1]} is accepted but not applied by Mizzen yet", path)
-            )
+    for gap in NOT_APPLIED.get(res.kind, ()):
+        for path, value in _find(res.spec, gap.pattern.split("."), root):
+            if gap.when is None or gap.when(value):
+                out.append(violation("MZ2013", gap.message(value), path + gap.at))
     return out
 
 
-def _find(value: Any, parts: list[str], path: str) -> Iterator[str]:
+def _find(value: Any, parts: list[str], path: str) -> Iterator[tuple[str, Any]]:
     if not parts:
-        yield path
+        yield path, value
         return
     head, rest = parts[0], parts[1:]
     name, is_list = head.removesuffix("[]"), head.endswith("[]")

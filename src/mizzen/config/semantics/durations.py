@@ -58,18 +58,13 @@ def nanos(text: str) -> int | None:
 
 
 def problem(text: str, *, zero_ok: bool = False) -> str | None:
-    """Istio's complaint about a duration (its ``ValidateDuration``), or ``None`` when it is acceptable.
-
-    ``zero_ok`` is the rule for fields where a value that truncates to 0ms means "disabled".
-    """
-    ns = nanos(text)
-    if ns is None:
+    """Istio's complaint about a duration string, or ``None`` when it is acceptable."""
+    secs = seconds(text)
+    if secs is None:
         return f'invalid duration "{text}" (use e.g. 500ms, 1.5s, 2m, 1h)'
-    if zero_ok and abs(ns) < 10**6:
-        return None
-    if ns < 10**6:
+    if secs < 0 or (secs < 0.001 - 1e-12 and not (zero_ok and secs == 0)):
         return "duration must be greater than 1ms"
-    if ns % 10**6:
+    if abs(round(secs * 1000) - secs * 1000) > 1e-6:
         return "only durations to ms precision are supported"
     return None
 
