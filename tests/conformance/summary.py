@@ -11,8 +11,9 @@ from .cases import analyzer_cases, analyzer_verdict, measure, validation_cases, 
 def _print(title: str, table: dict[str, tuple[int, int]]) -> tuple[int, int]:
     print(title)
     agree_all = total_all = 0
+    width = max(map(len, table), default=0)
     for area, (agree, total) in sorted(table.items()):
-        print(f"  {area:<40} {agree:>4}/{total:<4} {100 * agree / total:6.1f}%")
+        print(f"  {area:<{width}} {agree:>4}/{total:<4} {100 * agree / total:6.1f}%")
         agree_all, total_all = agree_all + agree, total_all + total
     return agree_all, total_all
 

@@ -20,6 +20,7 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, NewType
 
@@ -145,13 +146,17 @@ def _lookup(raw: Mapping[str, Any], spec: FieldSpec) -> tuple[str, Any]:
     return spec.json, _MISSING
 
 
+_EMPTY_MESSAGE_IS_SET: ContextVar[bool] = ContextVar("empty_message_is_set", default=False)
+
+
 def _is_set(hint: Any, value: Any) -> bool:
-    """Whether a field counts as given: as in Kubernetes' decoding of Istio's protos, ``{}`` is a present
-    (empty) message, while ``[]``, ``""`` and ``null`` are the same as leaving the field out."""
+    """Whether a required field counts as given. ``[]``, ``""`` and ``null`` are the same as leaving it
+    out; ``{}`` is too, except for Istio's and Kubernetes' kinds, which decode it as a present (empty)
+    message (see :func:`check`)."""
     if value is _MISSING or value is None:
         return False
     hint = _strip_none(hint)
-    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+    if _EMPTY_MESSAGE_IS_SET.get() and dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return isinstance(value, Mapping)
     return bool(value != "" and value != [] and value != {})
 
@@ -159,10 +164,18 @@ def _is_set(hint: Any, value: Any) -> bool:
 # -- schema checking -------------------------------------------------------------------------------
 
 
-def check(cls: type, raw: Any, path: str) -> list[Violation]:
-    """Every schema violation of ``raw`` against model ``cls``, with field paths under ``path``."""
+def check(cls: type, raw: Any, path: str, *, empty_message_is_set: bool = False) -> list[Violation]:
+    """Every schema violation of ``raw`` against model ``cls``, with field paths under ``path``.
+
+    ``empty_message_is_set``: decode as Kubernetes does for Istio's protos, where ``{}`` is a present,
+    empty message that satisfies "required" (its own required fields are then checked).
+    """
     out: list[Violation] = []
-    _check_value(cls, raw, path, out)
+    token = _EMPTY_MESSAGE_IS_SET.set(empty_message_is_set)
+    try:
+        _check_value(cls, raw, path, out)
+    finally:
+        _EMPTY_MESSAGE_IS_SET.reset(token)
     return out
 
 

@@ -54,7 +54,7 @@ def validate_resource(res: Resource) -> list[Violation]:
     model = SPEC_MODELS.get(res.kind)
     root = spec_root(res.kind)
     if model is not None:
-        found.extend(check(model, res.spec, root))
+        found.extend(check(model, res.spec, root, empty_message_is_set=True))
     rule = RULES.get(res.kind)
     if rule is not None:
         found.extend(rule(res, root))

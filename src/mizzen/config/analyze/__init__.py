@@ -10,8 +10,10 @@ that the CLI prints: live, the workloads are the connected proxies and the names
 """
 
 from .meshconfig import MeshConfig, MeshConfigError, load_mesh_config
-from .messages import CATALOGUE, Message, MessageType
+from .messages import CATALOGUE as _CORE
+from .messages import Message, MessageType
 from .output import FORMATS, at_or_above, format_json, format_log, format_yaml, render
+from .platform_messages import PLATFORM_CATALOGUE
 from .runner import (
     ANALYZERS,
     Analysis,
@@ -21,6 +23,9 @@ from .runner import (
     analyze,
     run,
 )
+
+CATALOGUE = {**_CORE, **PLATFORM_CATALOGUE}
+"""Every message type Mizzen emits, by code."""
 
 __all__ = [
     "ANALYZERS",

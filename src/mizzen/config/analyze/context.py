@@ -128,7 +128,8 @@ class Context:
 
     def report_object(self, mtype: MessageType, obj: KubeObject, *args: object) -> None:
         """Record a message about a Kubernetes object Mizzen does not run (a Pod, a Deployment...)."""
-        self.messages.append(Message(mtype, obj.kind, obj.namespace, obj.name, mtype.render(*args), obj.file, obj.line))
+        kind = obj.kind.removeprefix("k8s.")  # Gateway API kinds are kept apart internally only
+        self.messages.append(Message(mtype, kind, obj.namespace, obj.name, mtype.render(*args), obj.file, obj.line))
 
     def _index_services(self) -> None:
         for se in self.of("ServiceEntry"):

@@ -20,6 +20,15 @@ PROXY_CONTAINER = "istio-proxy"
 INJECT = "sidecar.istio.io/inject"
 AMBIENT_REDIRECTION = "ambient.istio.io/redirection"
 GATEWAY_API = "gateway.networking.k8s.io/"
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "CustomResourceDefinition",
+    }
+)
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -46,6 +55,7 @@ class KubeObject:
     spec: Mapping[str, Any] = field(default_factory=dict)
     file: str = ""
     line: int | None = None
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -85,18 +95,9 @@ def objects(skipped: Iterable[Skipped], default_namespace: str = "default") -> l
         kind = str(doc.get("kind") or s.kind)
         if kind in ("Gateway", "HTTPRoute", "GRPCRoute") and str(doc.get("apiVersion", "")).startswith(GATEWAY_API):
             kind = f"k8s.{kind}"
-        cluster_scoped = kind in ("Namespace", "Node")
-        ns = "" if cluster_scoped else str(meta.get("namespace") or default_namespace)
-        obj = KubeObject(
-            kind,
-            name,
-            ns,
-            _strings(meta.get("labels")),
-            _strings(meta.get("annotations")),
-            _map(doc.get("spec")),
-            s.file,
-            s.line,
-        )
+        ns = "" if kind in CLUSTER_SCOPED else str(meta.get("namespace") or default_namespace)
+        labels, annotations = _strings(meta.get("labels")), _strings(meta.get("annotations"))
+        obj = KubeObject(kind, name, ns, labels, annotations, _map(doc.get("spec")), s.file, s.line, doc)
         if (name if kind == "Namespace" else ns) not in IGNORED_NAMESPACES:
             out.append(obj)
     return out
@@ -108,9 +109,7 @@ def pods_of(objs: Iterable[KubeObject]) -> list[Pod]:
     for o in objs:
         if o.kind == "Pod":
             out.append(
-                Pod(
-                    o.name, o.namespace, o.labels, o.annotations, _containers(o.spec), str(o.spec.get("nodeName") or "")
-                )
+                Pod(o.name, o.namespace, o.labels, o.annotations, containers(o.spec), str(o.spec.get("nodeName") or ""))
             )
         elif o.kind == "Deployment":
             template = _map(o.spec.get("template"))
@@ -121,13 +120,41 @@ def pods_of(objs: Iterable[KubeObject]) -> list[Pod]:
                     o.namespace,
                     _strings(meta.get("labels")),
                     _strings(meta.get("annotations")),
-                    _containers(_map(template.get("spec"))),
+                    containers(_map(template.get("spec"))),
                 )
             )
     return out
 
 
-def _containers(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+def selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A Kubernetes ``LabelSelector`` (``matchLabels`` and ``matchExpressions``) against labels;
+    an absent selector matches everything, as in a webhook's namespace and object selectors."""
+    if not isinstance(selector, Mapping):
+        return True
+    if any(labels.get(str(k)) != str(v) for k, v in _map(selector.get("matchLabels")).items()):
+        return False
+    return all(_expression(_map(e), labels) for e in _list(selector.get("matchExpressions")))
+
+
+def _expression(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    key, op, values = (
+        str(expr.get("key") or ""),
+        str(expr.get("operator") or ""),
+        [str(v) for v in _list(expr.get("values"))],
+    )
+    if op == "In":
+        return key in labels and labels[key] in values
+    if op == "NotIn":
+        return key not in labels or labels[key] not in values
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    return False  # an invalid selector matches nothing (Kubernetes refuses to build it)
+
+
+def containers(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    """A pod spec's containers, then its init containers."""
     return tuple(_map(c) for c in [*_list(spec.get("containers")), *_list(spec.get("initContainers"))])
 
 

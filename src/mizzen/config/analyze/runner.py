@@ -18,18 +18,23 @@ from mizzen.config.resource import Resource
 
 from . import (
     authz,
+    cluster,
     deployment,
     deprecation,
     destinationrule,
+    envoyfilter,
     gateway,
     gateway_tls,
+    injection,
     k8sgateway,
     schema,
     service,
     serviceentry,
     sidecar,
+    telemetry,
     virtualservice,
     vs_gateways,
+    webhooks,
 )
 from .context import SUPPRESS_ANNOTATION, Context
 from .kube import IGNORED_NAMESPACES, Pod, default_ingress, objects, pods_of
@@ -38,6 +43,10 @@ from .messages import Message
 
 Analyzer = Callable[[Context], None]
 
+WORKLOAD_ENTRIES_NOTE = (
+    "WorkloadEntries in the input count as workloads for selectors, where istioctl reads only Pods "
+    "(docs/istio-differences.md#workloadentries-count-as-workloads)"
+)
 DEPLOYMENTS_NOTE = (
     "each Deployment in the input stands for a pod of its template, where istioctl reads only Pods "
     "(docs/istio-differences.md#deployments-stand-for-their-pods)"
@@ -69,6 +78,12 @@ ANALYZERS: tuple[tuple[str, str, Analyzer], ...] = (
         authz.analyze_policies,
     ),
     (
+        "authn.BlockedCIDRsAnalyzer",
+        "istiod restricts JWKS URI fetches when RequestAuthentications exist.",
+        cluster.analyze_blocked_cidrs,
+    ),
+    ("conditions.ConditionAnalyzer", "Resources report no negative status condition.", cluster.analyze_conditions),
+    (
         "deployment.MultiServiceAnalyzer",
         "Services selecting one Deployment agree on protocols and target ports.",
         deployment.analyze_services,
@@ -83,6 +98,16 @@ ANALYZERS: tuple[tuple[str, str, Analyzer], ...] = (
         "destinationrule.SubsetSelectPodAnalyzer",
         "DestinationRule hosts exist and subsets select workloads.",
         destinationrule.analyze_subsets,
+    ),
+    (
+        "envoyfilter.EnvoyPatchAnalyzer",
+        "EnvoyFilter patch operations suit their applyTo and are ordered.",
+        envoyfilter.analyze_patches,
+    ),
+    (
+        "externalcontrolplane.ExternalControlPlaneAnalyzer",
+        "Webhooks reach an external control plane by a valid hostname.",
+        webhooks.analyze_external_control_plane,
     ),
     (
         "gateway.CertificateAnalyzer",
@@ -105,6 +130,18 @@ ANALYZERS: tuple[tuple[str, str, Analyzer], ...] = (
         gateway_tls.analyze_secrets,
     ),
     (
+        "injection.Analyzer",
+        "Namespaces are labelled for injection and their pods run the proxy.",
+        injection.analyze_namespaces,
+    ),
+    ("injection.ImageAnalyzer", "Pods run the proxy image their injector configures.", injection.analyze_images),
+    (
+        "injection.ImageAutoAnalyzer",
+        "Workloads with image: auto are selected by an injection webhook.",
+        injection.analyze_auto_images,
+    ),
+    ("k8sgateway.CRDVersionAnalyzer", "Gateway API CRDs are recent enough for Istio.", cluster.analyze_crd_versions),
+    (
         "k8sgateway.SelectorAnalyzer",
         "Policies address Gateway API gateways with targetRef, not selectors.",
         k8sgateway.analyze_selectors,
@@ -124,6 +161,22 @@ ANALYZERS: tuple[tuple[str, str, Analyzer], ...] = (
         "sidecar.SelectorAnalyzer",
         "Sidecar selectors match workloads, one Sidecar per workload.",
         sidecar.analyze_selectors,
+    ),
+    (
+        "telemetry.DefaultSelectorAnalyzer",
+        "At most one Telemetry per namespace has no selector.",
+        telemetry.analyze_default_selectors,
+    ),
+    (
+        "telemetry.LightstepAnalyzer",
+        "Telemetry does not trace through the deprecated Lightstep provider.",
+        telemetry.analyze_lightstep,
+    ),
+    ("telemetry.ProviderAnalyzer", "Telemetry access logging names a provider.", telemetry.analyze_providers),
+    (
+        "telemetry.SelectorAnalyzer",
+        "Telemetry selectors match pods, one Telemetry per pod.",
+        telemetry.analyze_selectors,
     ),
     (
         "virtualservice.ConflictingMeshGatewayHostsAnalyzer",
@@ -149,6 +202,11 @@ ANALYZERS: tuple[tuple[str, str, Analyzer], ...] = (
         "virtualservice.JWTClaimRouteAnalyzer",
         "JWT claim routing at a gateway has a RequestAuthentication.",
         vs_gateways.analyze_jwt_claim_routes,
+    ),
+    (
+        "webhook.Analyzer",
+        "Istio's injection webhooks do not overlap and name existing Services.",
+        webhooks.analyze_injection_webhooks,
     ),
 )
 """Every analyzer, under the name istioctl lists it with (``-L``), sorted by name."""
@@ -242,6 +300,8 @@ def build_context(
     )
     if any(o.kind == "Deployment" for o in objs):
         ctx.note(DEPLOYMENTS_NOTE)
+    if any(r.kind == "WorkloadEntry" for r in kept):
+        ctx.note(WORKLOAD_ENTRIES_NOTE)
     return ctx
 
 
@@ -285,7 +345,7 @@ def run(
         codes = annotated.get((msg.kind, msg.namespace, msg.name), ())
         if msg.code in codes or "*" in codes:
             continue
-        if namespace is not None and not all_namespaces and msg.namespace != namespace:
+        if namespace is not None and not all_namespaces and msg.namespace not in ("", namespace):
             continue
         kept.add(msg)
     return Analysis(sorted(kept, key=Message.sort_key), ctx.notes)

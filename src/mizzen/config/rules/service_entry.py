@@ -165,56 +165,35 @@ def _dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found
 
 def _dynamic_dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found) -> None:
     mode = "DYNAMIC_DNS"
+
+    def bad(text: str, path: str) -> None:
+        out.append(violation("MZ2401", text, f"{root}.{path}"))
+
     if not se.hosts:
-        out.append(
-            violation(
-                "MZ2401", f"at least one wildcard host must be provided for resolution type {mode}", f"{root}.hosts"
-            )
-        )
+        bad(f"at least one wildcard host must be provided for resolution type {mode}", "hosts")
     for i, h in enumerate(se.hosts):
         if not hosts.is_wildcarded(h):
-            out.append(violation("MZ2401", f"host must be wildcarded for resolution mode {mode}", f"{root}.hosts[{i}]"))
-    if se.addresses:
-        out.append(
-            violation(
-                "MZ2401",
-                f"addresses cannot be set for resolution type {mode}. HTTP route domains will only be generated"
-                "from the hosts field values",
-                f"{root}.addresses",
-            )
+            bad(f"host must be wildcarded for resolution mode {mode}", f"hosts[{i}]")
+    if se.addresses:  # Istio's texts, missing spaces included
+        bad(
+            f"addresses cannot be set for resolution type {mode}. HTTP route domains will only be generated"
+            "from the hosts field values",
+            "addresses",
         )
     if se.endpoints:
-        out.append(
-            violation(
-                "MZ2401",
-                f"endpoints cannot be set for resolution type {mode}. Destination IP address determined from hosts"
-                "field values",
-                f"{root}.endpoints",
-            )
+        bad(
+            f"endpoints cannot be set for resolution type {mode}. Destination IP address determined from hosts"
+            "field values",
+            "endpoints",
         )
     for i, p in enumerate(se.ports):
         if common.protocol(p.protocol) not in DFP_PROTOCOLS:
-            out.append(
-                violation(
-                    "MZ2401",
-                    f"only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type {mode}",
-                    f"{root}.ports[{i}].protocol",
-                )
+            bad(
+                f"only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type {mode}",
+                f"ports[{i}].protocol",
             )
     if (se.location or "MESH_EXTERNAL") not in ("MESH_EXTERNAL", "MESH_INTERNAL"):
-        out.append(
-            violation(
-                "MZ2401",
-                f"location must be MESH_EXTERNAL or MESH_INTERNAL for resolution type {mode}",
-                f"{root}.location",
-            )
-        )
+        bad(f"location must be MESH_EXTERNAL or MESH_INTERNAL for resolution type {mode}", "location")
     waypoint = res.metadata.labels.get(USE_WAYPOINT_LABEL, "")
     if se.location == "MESH_INTERNAL" and waypoint and waypoint.lower() != "none":
-        out.append(
-            violation(
-                "MZ2401",
-                f"location MESH_INTERNAL with resolution type {mode} is not supported when using waypoints",
-                f"{root}.location",
-            )
-        )
+        bad(f"location MESH_INTERNAL with resolution type {mode} is not supported when using waypoints", "location")
