@@ -158,7 +158,7 @@ def containers(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
     return tuple(_map(c) for c in [*_list(spec.get("containers")), *_list(spec.get("initContainers"))])
 
 
-def default_ingress(namespace: str, service: str) -> tuple[Resource, Pod]:
+def default_ingress(namespace: str, service: str) -> tuple[Resource, KubeObject]:
     """The ingress gateway Service and Pod istioctl assumes when it analyzes files only."""
     ports = [("http2", 80), ("https", 443), ("tcp", 31400), ("tls", 15443)]
     spec = {
@@ -166,5 +166,6 @@ def default_ingress(namespace: str, service: str) -> tuple[Resource, Pod]:
         "selector": {"istio": "ingressgateway"},
     }
     svc = Resource("v1", "Service", Metadata(service, namespace), spec, Origin())
-    pod = Pod(f"{service}-dummypod", namespace, {"istio": "ingressgateway"}, {}, ({"name": PROXY_CONTAINER},))
+    labels = {"istio": "ingressgateway"}
+    pod = KubeObject("Pod", f"{service}-dummypod", namespace, labels, spec={"containers": [{"name": PROXY_CONTAINER}]})
     return svc, pod

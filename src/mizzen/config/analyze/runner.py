@@ -284,12 +284,12 @@ def build_context(
     mesh = mesh_config or MeshConfig()
     kept = [r for r in resources if r.namespace not in IGNORED_NAMESPACES]
     objs = objects(skipped)
-    pods = _pods(kept, pods_of(objs), workloads)
     if files_only and mesh.ingress_controller_mode != "OFF":
         svc, pod = default_ingress(mesh.root_namespace, mesh.ingress_service)
         if not any(r.key == svc.key for r in kept):
             kept.append(svc)
-        pods.append(pod)
+        objs.append(pod)
+    pods = _pods(kept, pods_of(objs), workloads)
     ctx = Context(
         kept,
         pods,
