@@ -402,8 +402,8 @@ def _cluster_names(w: Workload) -> set[str]:
 
 def test_sidecar_resource_scopes_egress_and_blocks_the_rest(mesh: Mesh, client: Workload) -> None:
     """Default ALLOW_ANY passes through to an unregistered server; a Sidecar for the client with egress hosts
-    ["./shadow.default.svc.cluster.local"] and REGISTRY_ONLY removes echo's clusters from its Envoy and answers 502 for echo and the
-    unregistered server, while shadow stays reachable."""
+    ["./shadow.default.svc.cluster.local"] and REGISTRY_ONLY removes echo's clusters from its Envoy and answers
+    502 for echo and the unregistered server, while shadow stays reachable."""
     outside = serve(free_port(), workload="outside")
     threading.Thread(target=outside.serve_forever, daemon=True).start()
     outside_url = f"http://127.0.0.1:{outside.server_address[1]}/passthrough"

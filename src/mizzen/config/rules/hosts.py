@@ -148,18 +148,6 @@ def is_wildcarded(host: str) -> bool:
     return host.startswith("*")
 
 
-def hosts_match(a: str, b: str) -> bool:
-    """Istio's ``host.Name.Matches``: equal, or a wildcard of one covers the other."""
-    if is_wildcarded(a):
-        if is_wildcarded(b):
-            shorter, longer = (a, b) if len(a) < len(b) else (b, a)
-            return longer[1:].endswith(shorter[1:])
-        return b.endswith(a[1:])
-    if is_wildcarded(b):
-        return a.endswith(b[1:])
-    return a == b
-
-
 def host_subset_of(a: str, b: str) -> bool:
     """Istio's ``host.Name.SubsetOf``: every host ``a`` matches is also matched by ``b``."""
     if is_wildcarded(a):

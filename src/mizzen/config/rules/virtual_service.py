@@ -18,6 +18,7 @@ from mizzen.config.models.virtual_service import (
 from mizzen.config.resource import Resource
 from mizzen.config.rules import common, headers, hosts, http_route, reachability
 from mizzen.config.rules.common import Found
+from mizzen.config.semantics.hosts import hosts_intersect
 
 MESH = "mesh"
 
@@ -102,7 +103,7 @@ def _hosts(vs: VirtualService, root: str, out: Found, *, to_gateway: bool) -> No
         return
     for i, a in enumerate(vs.hosts):
         for b in vs.hosts[i + 1 :]:
-            if hosts.hosts_match(a, b):
+            if hosts_intersect(a, b):
                 out.append(violation("MZ2108", f"duplicate hosts in virtual service: {a} & {b}", f"{root}.hosts"))
 
 
