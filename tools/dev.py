@@ -131,7 +131,7 @@ def test(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Run ``setup``, ``demo``, ``test``, ``bench`` or ``conformance`` (each sets up first); print the usage otherwise."""
+    """Run ``setup``, ``demo``, ``test``, ``bench`` or ``conformance`` (each sets up first); else print the usage."""
     if not argv or argv[0] not in {"setup", "demo", "test", "bench", "conformance"}:
         print(__doc__)
         return 2

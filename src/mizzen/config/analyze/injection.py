@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from mizzen.config import yamlsafe
+
 from . import messages as m
 from . import platform_messages as pm
 from .context import Context, spec_list, spec_map
@@ -26,6 +28,7 @@ DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"
 INJECT = "sidecar.istio.io/inject"
 INJECTOR = "istio-sidecar-injector"
 SYSTEM_NAMESPACE = "istio-system"
+ANNOTATION = "proxy.istio.io/config"
 
 
 def injector_name(revision: str) -> str:
@@ -145,7 +148,7 @@ def _image_type(ctx: Context, pod: KubeObject) -> str:
     ]
     for c in layers:
         variant = str(spec_map(c.spec.get("image")).get("imageType") or "") or variant
-    annotated = _annotation_config(pod.annotations.get("proxy.istio.io/config", ""))
+    annotated = _annotation_config(pod.annotations.get(ANNOTATION, ""))
     variant = str(spec_map(annotated.get("image")).get("imageType") or "") or variant
     return "" if variant == "default" else variant
 
@@ -158,8 +161,8 @@ def _annotation_config(text: str) -> Mapping[str, Any]:
     if not text:
         return {}
     try:
-        return spec_map(yaml.safe_load(text))
-    except yaml.YAMLError:
+        return spec_map(yamlsafe.load(text, ANNOTATION))
+    except (yaml.YAMLError, yamlsafe.YamlLimitError):
         return {}
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from mizzen.config import yamlsafe
+
 
 class MeshConfigError(ValueError):
     """A mesh config file that is not a YAML mapping."""
@@ -41,8 +43,8 @@ def spec_of(value: Any) -> Mapping[str, Any]:
 def load_mesh_config(text: str) -> MeshConfig:
     """A MeshConfig from YAML (a bare MeshConfig, as istioctl reads it); missing fields keep the defaults."""
     try:
-        doc: Any = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
+        doc: Any = yamlsafe.load(text, "mesh config") or {}
+    except (yaml.YAMLError, yamlsafe.YamlLimitError) as exc:
         raise MeshConfigError(f"mesh config is not valid YAML: {exc}") from exc
     if not isinstance(doc, Mapping):
         raise MeshConfigError("mesh config must be a YAML mapping")
