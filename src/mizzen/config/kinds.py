@@ -18,6 +18,14 @@ class KindInfo:
     plural: str
     short_names: tuple[str, ...] = ()
     namespaced: bool = True
+    # The ``kind`` written in documents when it differs from the canonical name: the Gateway API's
+    # ``Gateway`` is ``KubernetesGateway`` inside Mizzen (Istio's own name), as ``Gateway`` is Istio's.
+    doc_kind: str = ""
+
+    @property
+    def document_kind(self) -> str:
+        """The ``kind`` field of this kind's documents (``Gateway`` for ``KubernetesGateway``)."""
+        return self.doc_kind or self.kind
 
     @property
     def preferred_api_version(self) -> str:
@@ -30,18 +38,19 @@ class KindInfo:
     @property
     def qualified(self) -> str:
         """``virtualservice.networking.istio.io`` as kubectl prints it (``service`` for core)."""
-        return f"{self.kind.lower()}.{self.group}" if self.group else self.kind.lower()
+        return f"{self.document_kind.lower()}.{self.group}" if self.group else self.kind.lower()
 
     def api_path(self, namespace: str, name: str | None = None, version: str | None = None) -> str:
         """Kubernetes REST path, e.g. ``/apis/networking.istio.io/v1/namespaces/default/virtualservices``."""
         ver = version or self.versions[0]
         base = f"/apis/{self.group}/{ver}" if self.group else f"/api/{ver}"
-        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        path = f"{base}/namespaces/{namespace}/{self.plural}" if self.namespaced else f"{base}/{self.plural}"
         return f"{path}/{name}" if name else path
 
 
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
+GATEWAY_API = "gateway.networking.k8s.io"
 _NET_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 _SEC_VERSIONS = ("v1", "v1beta1")
 
@@ -61,6 +70,15 @@ KINDS: tuple[KindInfo, ...] = (
     # Mizzen's own kind for TLS credentials referenced by Gateway `credentialName`
     # (created with `mizzen create secret tls`), shaped like a Kubernetes TLS Secret.
     KindInfo("Secret", "", ("v1",), "secrets"),
+    # The Kubernetes Gateway API, with the versions its CRDs (v1.6) serve; converted to Istio's
+    # Gateway/VirtualService by mizzen.gatewayapi, as istiod does.
+    KindInfo("GatewayClass", GATEWAY_API, ("v1", "v1beta1"), "gatewayclasses", ("gc",), namespaced=False),
+    KindInfo("KubernetesGateway", GATEWAY_API, ("v1", "v1beta1"), "gateways", ("gtw",), doc_kind="Gateway"),
+    KindInfo("HTTPRoute", GATEWAY_API, ("v1", "v1beta1"), "httproutes"),
+    KindInfo("GRPCRoute", GATEWAY_API, ("v1",), "grpcroutes"),
+    KindInfo("TCPRoute", GATEWAY_API, ("v1", "v1alpha2"), "tcproutes"),
+    KindInfo("TLSRoute", GATEWAY_API, ("v1", "v1alpha2", "v1alpha3"), "tlsroutes"),
+    KindInfo("ReferenceGrant", GATEWAY_API, ("v1beta1", "v1"), "referencegrants", ("refgrant",)),
 )
 
 # Kinds that Mizzen's own tools read from files and the control plane never stores or serves. They
@@ -70,9 +88,10 @@ ROUTE_TEST = KindInfo("RouteTest", MIZZEN, ("v1alpha1",), "routetests", ("rt",))
 TOOL_KINDS: tuple[KindInfo, ...] = (ROUTE_TEST,)
 
 _BY_KIND = {k.kind: k for k in KINDS}
+_BY_GROUP_KIND = {(k.group, k.document_kind): k for k in KINDS}
 _BY_NAME: dict[str, KindInfo] = {}
 for _k in KINDS:
-    for _alias in (_k.kind.lower(), _k.plural, *_k.short_names, _k.qualified, f"{_k.plural}.{_k.group}"):
+    for _alias in (_k.document_kind.lower(), _k.plural, *_k.short_names, _k.qualified, f"{_k.plural}.{_k.group}"):
         _BY_NAME.setdefault(_alias, _k)
 
 
@@ -93,9 +112,25 @@ def resolve(name: str) -> KindInfo:
     return info
 
 
+def by_group_kind(group: str, kind: str) -> KindInfo | None:
+    """The kind a document's API group and ``kind`` field name (``gateway.networking.k8s.io``, ``Gateway``)."""
+    return _BY_GROUP_KIND.get((group, kind))
+
+
+def group_of(api_version: str) -> str:
+    """``networking.istio.io`` of ``networking.istio.io/v1``; ``""`` for the core group (``v1``)."""
+    return api_version.rpartition("/")[0]
+
+
+def document_kind(kind: str) -> str:
+    """The ``kind`` field documents of the canonical ``kind`` carry (``KubernetesGateway`` -> ``Gateway``)."""
+    info = _BY_KIND.get(kind)
+    return info.document_kind if info else kind
+
+
 def by_api_version(api_version: str, kind: str) -> KindInfo | None:
     """The kind for a document's ``apiVersion``/``kind`` pair, or ``None`` if Mizzen does not run it."""
-    info = _BY_KIND.get(kind)
+    info = _BY_GROUP_KIND.get((group_of(api_version), kind))
     if info is None or api_version not in info.api_versions:
         return None
     return info

@@ -26,7 +26,7 @@ import yaml
 from mizzen import limits
 from mizzen.config import yamlsafe
 from mizzen.config.codes import violation
-from mizzen.config.kinds import KindInfo, by_kind
+from mizzen.config.kinds import KindInfo, by_group_kind, group_of
 from mizzen.config.report import Report, Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
 from mizzen.config.schema import type_name, unknown_field
@@ -34,6 +34,10 @@ from mizzen.config.schema import type_name, unknown_field
 _Loader = yamlsafe.SafeLoader
 
 STDIN = "<stdin>"
+# API groups of the Gateway API (standard, experimental, inference): Istio acts on their other kinds too.
+GATEWAY_API_GROUPS = frozenset(
+    {"gateway.networking.k8s.io", "gateway.networking.x-k8s.io", "inference.networking.k8s.io"}
+)
 SUFFIXES = (".yaml", ".yml", ".json")
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
 # Kinds whose payload lives beside, not under, ``spec``; it is stored in ``spec`` (see Resource).
@@ -269,7 +273,7 @@ class _DocReader:
         info = self._identity(doc)
         if info is None or not self._small_enough(doc):
             return self.conv
-        metadata = self._metadata(doc.get("metadata"))
+        metadata = self._metadata(doc.get("metadata"), info)
         spec = self._body(doc, info.kind)
         if metadata is not None:
             raw_status = doc.get("status")
@@ -287,17 +291,16 @@ class _DocReader:
             return None
         meta = meta if isinstance(meta, dict) else {}
         name, ns = meta.get("name"), meta.get("namespace")
-        info = by_kind(kind) or self.extra_kinds.get(kind)
-        # A kind we run but from another API group (Knative's Service) is someone else's kind.
-        if (
-            info is None
-            or (info.group and not api_version.startswith(info.group + "/"))
-            or (not info.group and "/" in api_version)
-        ):
+        # Kinds are looked up by API group too: Knative's Service is someone else's kind, and the
+        # Gateway API's Gateway is not Istio's.
+        info = by_group_kind(group_of(api_version), kind) or self.extra_kinds.get(kind)
+        if info is None or info.group != group_of(api_version):
             skipped_name = name if isinstance(name, str) else ""
             self.conv.skipped = Skipped(
                 api_version, kind, skipped_name, self.origin.file, self.origin.line_of(""), document=doc
             )
+            if group_of(api_version) in GATEWAY_API_GROUPS:  # never a silent skip of what Istio would act on
+                self.problem("MZ3002", f"{kind} ({api_version}) is not run by Mizzen: it is skipped and has no effect")
             return None
         self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{name or ''}"
         if api_version not in info.api_versions:
@@ -320,7 +323,7 @@ class _DocReader:
         )
         return False
 
-    def _metadata(self, meta: JSON) -> Metadata | None:
+    def _metadata(self, meta: JSON, info: KindInfo) -> Metadata | None:
         if not isinstance(meta, dict):
             self.problem("MZ0004", "metadata.name not set", "metadata")
             return None
@@ -349,9 +352,9 @@ class _DocReader:
                 self.problem("MZ1001", unknown_field(str(key), METADATA_FIELDS[:4]), f"metadata.{key}")
         if not ok:
             return None
-        return Metadata(
-            name=str(name), namespace=namespace or DEFAULT_NAMESPACE, labels=labels, annotations=annotations
-        )
+        # A cluster-scoped object (GatewayClass) has no namespace, as kubectl ignores one written on it.
+        namespace = (namespace or DEFAULT_NAMESPACE) if info.namespaced else ""
+        return Metadata(name=str(name), namespace=namespace, labels=labels, annotations=annotations)
 
     def _string_map(self, value: JSON, path: str) -> dict[str, str]:
         if value is None:

@@ -94,7 +94,7 @@ def check_metadata(res: Resource) -> list[Violation]:
             out.append(violation("MZ2001", f'Invalid value: "{name}": {DNS1035_MSG}', "metadata.name"))
     elif not is_dns1123_subdomain(name):
         out.append(violation("MZ2001", f'Invalid value: "{name}": {SUBDOMAIN_MSG}', "metadata.name"))
-    if not is_dns1123_label(ns):
+    if ns and not is_dns1123_label(ns):  # "" only for cluster-scoped kinds (the loader sets it)
         out.append(violation("MZ2001", f'Invalid value: "{ns}": {LABEL_MSG}', "metadata.namespace"))
     out.extend(label_problems(dict(res.metadata.labels), "metadata.labels"))
     for key in res.metadata.annotations:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mizzen.config.kinds import document_kind
+
 JSON = Any
 """A JSON-compatible value (dict/list/str/int/float/bool/None)."""
 
@@ -59,7 +61,9 @@ class Metadata:
     creation_timestamp: str = ""
 
     def to_json(self, *, server_fields: bool = True) -> dict[str, JSON]:
-        out: dict[str, JSON] = {"name": self.name, "namespace": self.namespace}
+        out: dict[str, JSON] = {"name": self.name}
+        if self.namespace:  # empty for cluster-scoped objects (GatewayClass)
+            out["namespace"] = self.namespace
         if self.labels:
             out["labels"] = dict(self.labels)
         if self.annotations:
@@ -114,7 +118,7 @@ class Resource:
         """The Kubernetes JSON form (what the API returns and the store keeps)."""
         return {
             "apiVersion": self.api_version,
-            "kind": self.kind,
+            "kind": document_kind(self.kind),
             "metadata": self.metadata.to_json(server_fields=server_fields),
             "spec": _thaw(self.spec),
         }

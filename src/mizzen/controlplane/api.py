@@ -293,7 +293,7 @@ class ConfigApi:
             return web.json_response(
                 {
                     "apiVersion": api_version,
-                    "kind": f"{info.kind}List",
+                    "kind": f"{info.document_kind}List",
                     "metadata": {"resourceVersion": str(revision)},
                     "items": [document_of(r, api_version) for r in items],
                 }
@@ -345,7 +345,7 @@ class ConfigApi:
 
         async def handler(request: web.Request) -> web.Response:
             m = request.match_info
-            found = await self._store_call(self.store.get, info.kind, m["namespace"], m["name"])
+            found = await self._store_call(self.store.get, info.kind, m.get("namespace", ""), m["name"])
             return web.json_response(document_of(found, api_version))
 
         return handler
@@ -354,7 +354,7 @@ class ConfigApi:
         api_version = f"{info.group}/{version}" if info.group else version
 
         async def handler(request: web.Request) -> web.Response:
-            key = (info.kind, request.match_info["namespace"], request.match_info["name"])
+            key = (info.kind, request.match_info.get("namespace", ""), request.match_info["name"])
             async with self._write_lock:
                 [gone] = await self._store_call(self.store.delete, [key])
             return web.json_response(document_of(gone, api_version))
@@ -390,17 +390,21 @@ class ConfigApi:
 
     async def _one_resource(self, request: web.Request, info: KindInfo, api_version: str) -> Resource:
         doc = await _json_body(request)
-        ns, name = request.match_info["namespace"], request.match_info.get("name")
+        ns, name = request.match_info.get("namespace", ""), request.match_info.get("name")
         meta = doc.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise ApiError(400, "BadRequest", "metadata must be an object")
-        meta.setdefault("namespace", ns)
+        if info.namespaced:
+            meta.setdefault("namespace", ns)
+        else:  # cluster-scoped (GatewayClass): a namespace in the body is ignored, as by Kubernetes
+            meta.pop("namespace", None)
         if name is not None:
             meta.setdefault("name", name)
         doc.setdefault("apiVersion", api_version)
-        doc.setdefault("kind", info.kind)
-        if doc["kind"] != info.kind or meta["namespace"] != ns or (name is not None and meta["name"] != name):
-            body_ref = f"{doc['kind']} {meta['namespace']}/{meta.get('name')}"
+        doc.setdefault("kind", info.document_kind)
+        same_ns = meta.get("namespace", "") == ns
+        if doc["kind"] != info.document_kind or not same_ns or (name is not None and meta["name"] != name):
+            body_ref = f"{doc['kind']} {meta.get('namespace', '')}/{meta.get('name')}"
             raise ApiError(400, "BadRequest", f"the body ({body_ref}) does not match the path {request.path}")
         conv = await asyncio.to_thread(convert, [doc], [])
         if not conv.report.ok or not conv.resources:
@@ -452,9 +456,12 @@ def register(app: web.Application, api: ConfigApi) -> None:
     for info in KINDS:
         for version in info.versions:
             base = f"/apis/{info.group}/{version}" if info.group else f"/api/{version}"
-            coll = f"{base}/namespaces/{{namespace}}/{info.plural}"
             app.router.add_get(f"{base}/{info.plural}", api.list_handler(info, version, namespaced=False))
-            app.router.add_get(coll, api.list_handler(info, version, namespaced=True))
+            if info.namespaced:
+                coll = f"{base}/namespaces/{{namespace}}/{info.plural}"
+                app.router.add_get(coll, api.list_handler(info, version, namespaced=True))
+            else:
+                coll = f"{base}/{info.plural}"
             app.router.add_post(coll, api.write_handler(info, version, create_only=True))
             app.router.add_get(coll + "/{name}", api.get_handler(info, version))
             app.router.add_put(coll + "/{name}", api.write_handler(info, version, create_only=False))

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from mizzen.config.kinds import by_kind
+from mizzen.config.kinds import by_group_kind, by_kind, group_of
 from mizzen.config.resource import Metadata, Resource
 
 from .errors import Conflict, Invalid, NotFound, StoreError
@@ -72,12 +72,13 @@ def resource_from_json(text: str | dict[str, Any]) -> Resource:
     """Rebuild a stored resource from :func:`resource_to_json` output."""
     doc = json.loads(text) if isinstance(text, str) else text
     meta = doc["metadata"]
+    info = by_group_kind(group_of(doc["apiVersion"]), doc["kind"])  # "Gateway" may be KubernetesGateway
     return Resource(
         api_version=doc["apiVersion"],
-        kind=doc["kind"],
+        kind=info.kind if info else doc["kind"],
         metadata=Metadata(
             name=meta["name"],
-            namespace=meta.get("namespace", "default"),
+            namespace=meta.get("namespace", "default" if info is None or info.namespaced else ""),
             labels=meta.get("labels", {}),
             annotations=meta.get("annotations", {}),
             uid=meta.get("uid", ""),
@@ -116,11 +117,12 @@ def _plain(value: Any) -> Any:
 def check_storable(resource: Resource) -> None:
     """Raise :class:`Invalid` for objects no store may hold."""
     kind, ns, name = resource.key
-    if by_kind(kind) is None:
+    info = by_kind(kind)
+    if info is None:
         raise Invalid(kind, ns, name, f'kind "{kind}" is not a kind Mizzen stores')
     if not name:
         raise Invalid(kind, ns, name, "metadata.name is required")
-    if not ns:
+    if not ns and info.namespaced:
         raise Invalid(kind, ns, name, "metadata.namespace must not be empty")
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from mizzen.config.models.core import Secret, Service, ServiceAccount
 from mizzen.config.models.destination_rule import DestinationRule
 from mizzen.config.models.gateway import Gateway
+from mizzen.config.models.gateway_api import SPEC_MODELS as GATEWAY_API_MODELS
 from mizzen.config.models.security import AuthorizationPolicy, PeerAuthentication, RequestAuthentication
 from mizzen.config.models.service_entry import ServiceEntry
 from mizzen.config.models.sidecar import Sidecar
@@ -36,6 +37,7 @@ SPEC_MODELS: dict[str, type] = {
     "Service": Service,
     "ServiceAccount": ServiceAccount,
     "Secret": Secret,
+    **GATEWAY_API_MODELS,
 }
 """The spec model of every kind in the kind table."""
 

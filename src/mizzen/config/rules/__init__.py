@@ -35,6 +35,7 @@ def _register() -> None:
         core,
         destination_rule,
         gateway,
+        gateway_api,
         service_entry,
         sidecar,
         virtual_service,
@@ -55,6 +56,15 @@ def _register() -> None:
     }
     RULES.update({kind: _istio(checker) for kind, checker in istio.items()})
     RULES.update({"Service": core.check_service, "Secret": core.check_secret})
+    RULES.update(
+        {
+            "KubernetesGateway": gateway_api.check_gateway,
+            "HTTPRoute": gateway_api.check_http_route,
+            "GRPCRoute": gateway_api.check_grpc_route,
+            "TCPRoute": gateway_api.check_tcp_route,
+            "TLSRoute": gateway_api.check_tls_route,
+        }
+    )
 
 
 _register()
