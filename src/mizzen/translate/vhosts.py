@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mizzen.config import internal
 from mizzen.config.models import Typed, VirtualService
 from mizzen.config.semantics.hosts import fqdn, host_matches, match_specificity
 from mizzen.registry.model import Service, ServicePort
@@ -26,10 +27,13 @@ def is_http(port: ServicePort) -> bool:
 
 
 def mesh_virtual_services(scope: Scope) -> list[Typed[VirtualService]]:
-    """VirtualServices that apply to sidecars: bound to ``mesh`` (or unbound), not delegates."""
-    return [
+    """VirtualServices that apply to sidecars: bound to ``mesh`` (or unbound), not delegates. Routes
+    converted from the Gateway API in the proxy's own namespace come first (the consumer's override)."""
+    out = [
         vs for vs in scope.virtual_services if vs.spec.hosts and (not vs.spec.gateways or "mesh" in vs.spec.gateways)
     ]
+    ns = scope.proxy.namespace
+    return sorted(out, key=lambda vs: not (internal.gateway_semantics(vs.metadata.annotations) and vs.namespace == ns))
 
 
 def vs_hosts(vs: Typed[VirtualService]) -> list[str]:
@@ -43,22 +47,24 @@ class VirtualServiceIndex:
 
     def __init__(self, vss: list[Typed[VirtualService]]) -> None:
         self.vss = vss
-        self.exact: dict[str, Typed[VirtualService]] = {}
+        self.exact: dict[str, list[Typed[VirtualService]]] = {}
         self.wildcards: list[tuple[int, int, str, Typed[VirtualService]]] = []
         for index, vs in enumerate(vss):
             for h in vs_hosts(vs):
                 if h.startswith("*"):
                     self.wildcards.append((-match_specificity(h), index, h, vs))
                 else:
-                    self.exact.setdefault(h, vs)
+                    self.exact.setdefault(h, []).append(vs)
         self.wildcards.sort(key=lambda w: (w[0], w[1]))
 
     def select(self, hostname: str) -> Typed[VirtualService] | None:
         """The VS whose routes apply to ``hostname`` for sidecars, if any."""
-        found = self.exact.get(hostname)
-        if found is not None:
-            return found
-        return next((vs for _, _, h, vs in self.wildcards if host_matches(h, hostname)), None)
+        return next(iter(self.candidates(hostname)), None)
+
+    def candidates(self, hostname: str) -> list[Typed[VirtualService]]:
+        """VSs for ``hostname`` in the order sidecars try them (the first with routes for a port wins)."""
+        exact = self.exact.get(hostname, [])
+        return exact + [vs for _, _, h, vs in self.wildcards if host_matches(h, hostname) and vs not in exact]
 
 
 def select_virtual_service(vss: list[Typed[VirtualService]], hostname: str) -> Typed[VirtualService] | None:
@@ -67,11 +73,17 @@ def select_virtual_service(vss: list[Typed[VirtualService]], hostname: str) -> T
 
 
 def service_routes(scope: Scope, index: VirtualServiceIndex, svc: Service, port: int) -> list[JSONDict]:
-    """Routes for one service port: the selected VS's routes, else the default route."""
-    vs = index.select(svc.hostname)
-    if vs is None:
-        return [default_route(scope, svc.hostname, port)]
-    return [r.json for r in http_routes(RouteContext(scope, port), vs)]
+    """Routes for one service port: those of the first VS with routes for the port, else the default
+    route (Istio: a VS with no route for this port does not claim the service on it)."""
+    for vs in index.candidates(svc.hostname):
+        # A route converted from the Gateway API applies to the Service's namespace and its own.
+        gateway_api = internal.gateway_semantics(vs.metadata.annotations)
+        if gateway_api and scope.proxy.namespace != vs.namespace != svc.namespace:
+            continue
+        routes = http_routes(RouteContext(scope, port), vs)
+        if routes:
+            return [r.json for r in routes]
+    return [default_route(scope, svc.hostname, port)]
 
 
 def http_proxy_route_config(scope: Scope) -> JSONDict:
