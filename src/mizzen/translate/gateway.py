@@ -8,12 +8,13 @@ import base64
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from mizzen.config import internal
 from mizzen.config.models import Gateway, Secret, Typed, VirtualService
 from mizzen.config.models.gateway import Server as ServerSpec
 from mizzen.config.models.gateway import ServerTLSSettings
 from mizzen.config.semantics.hosts import fqdn, host_matches, hosts_intersect
 from mizzen.config.semantics.ports import gateway_listen_port, selects_gateway
-from mizzen.config.semantics.selectors import GATEWAY, selects
+from mizzen.config.semantics.selectors import GATEWAY, SERVICE, selects
 from mizzen.config.semantics.visibility import namespace_admits, namespaced_host
 from mizzen.translate import names
 from mizzen.translate.clusters import ADS_SOURCE
@@ -67,14 +68,28 @@ class Server:
 
 
 def selected_servers(scope: Scope) -> list[Server]:
-    """Servers of every Gateway whose selector matches the proxy's labels (any namespace)."""
-    out = [
-        Server(gw, s)
-        for gw in scope.mesh.gateways
-        if selects(GATEWAY, gw.spec.selector, scope.proxy.labels)
-        for s in gw.spec.servers
-    ]
+    """Servers of every Gateway whose selector matches the proxy's labels (any namespace), or, for a
+    Gateway converted from the Gateway API, whose Services the proxy is an instance of."""
+    out = [Server(gw, s) for gw in scope.mesh.gateways if _serves(scope, gw) for s in gw.spec.servers]
     return [s for s in out if s.port > 0]
+
+
+def _serves(scope: Scope, gw: Typed[Gateway]) -> bool:
+    services = internal.gateway_services(gw.metadata.annotations)
+    if services is None:
+        return selects(GATEWAY, gw.spec.selector, scope.proxy.labels)
+    return gw.namespace == scope.proxy.namespace and any(_instance_of(scope, h) for h in services)
+
+
+def _instance_of(scope: Scope, hostname: str) -> bool:
+    """Whether the proxy is an endpoint of the Service ``hostname`` (same namespace, selector matches)."""
+    proxy = scope.proxy
+    return any(
+        svc.hostname == hostname
+        and svc.namespace == proxy.namespace
+        and selects(SERVICE, dict(svc.selector) if svc.selector is not None else None, proxy.labels)
+        for svc in scope.mesh.registry.services
+    )
 
 
 def gateway_resources(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSONDict], dict[str, JSONDict]]:
@@ -290,6 +305,10 @@ def _downstream_tls(scope: Scope, tls: ServerTLSSettings, secrets: dict[str, JSO
 
 
 def _secret_resource(scope: Scope, namespace: str, name: str) -> Typed[Secret] | None:
+    # A Gateway API credential names its namespace; a gateway only ever reads its own namespace's.
+    ns, name = internal.split_credential(name, namespace)
+    if ns != namespace:
+        return None
     return next((r for r in scope.mesh.secrets if r.namespace == namespace and r.name == name), None)
 
 

@@ -39,12 +39,15 @@ def header_matcher(name: str, sm: StringMatch, invert: bool = False) -> JSONDict
     return out
 
 
-def route_match(match: HTTPMatchRequest) -> JSONDict:
-    """The Envoy ``match`` for one Istio match entry."""
+def route_match(match: HTTPMatchRequest, gateway_semantics: bool = False) -> JSONDict:
+    """The Envoy ``match`` for one Istio match entry; a VirtualService converted from the Gateway API
+    matches prefixes on path segments (``/foo`` takes ``/foo/bar``, not ``/foobar``), as Istio's does."""
     out: JSONDict = {}
     uri = match.uri or StringMatch()
     if uri.exact is not None:
         out["path"] = uri.exact
+    elif uri.prefix is not None and gateway_semantics and uri.prefix != "/":
+        out["path_separated_prefix"] = uri.prefix.removesuffix("/")
     elif uri.prefix is not None:
         out["prefix"] = uri.prefix
     elif uri.regex is not None:

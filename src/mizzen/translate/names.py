@@ -133,5 +133,6 @@ def istio_metadata(**values: str) -> dict[str, object]:
 
 
 def secret_name(credential: str) -> str:
-    """SDS secret name for a gateway ``credentialName``, as Istio names it: ``kubernetes://<name>``."""
-    return f"kubernetes://{credential}"
+    """SDS secret name for a gateway ``credentialName``, as Istio names it: ``kubernetes://<name>``
+    (a ``kubernetes-gateway://<ns>/<name>`` credential of a Gateway API listener is its own name)."""
+    return credential if "://" in credential else f"kubernetes://{credential}"

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from mizzen.config import internal
 from mizzen.config.models import Typed, VirtualService
 from mizzen.config.models.common import Destination
 from mizzen.config.models.virtual_service import (
@@ -119,18 +120,30 @@ def _rule_routes(ctx: RouteContext, rule: Rule) -> list[EnvoyRoute]:
     base = _rule_body(ctx, rule)
     if base is None:
         return []
+    gateway_api = internal.gateway_semantics(rule.vs.metadata.annotations)
     out = []
     for m in applicable:
         route: JSONDict = {}
         name = ".".join(n for n in (rule.route.name, m.name) if n)
         if name:
             route["name"] = name
-        route["match"] = route_match(m)
-        route.update(base)
+        route["match"] = route_match(m, gateway_api)
+        route.update(_strip_prefix(base, route["match"]) if gateway_api else base)
         if m.stat_prefix:
             route["stat_prefix"] = m.stat_prefix
         out.append(EnvoyRoute(route, is_catch_all(m)))
     return out
+
+
+def _strip_prefix(body: JSONDict, match: object) -> JSONDict:
+    """Gateway API ``ReplacePrefixMatch: /`` removes the matched prefix (Istio's regex rewrite)."""
+    action = body.get("route")
+    if not isinstance(action, dict) or action.get("prefix_rewrite") != "/" or not isinstance(match, dict):
+        return body
+    prefix = internal.quote_meta(str(match.get("path_separated_prefix", "")))
+    rewrite = {"pattern": {"regex": f"^{prefix}(/?)(.*)"}, "substitution": "/\\2"}
+    stripped = {k: v for k, v in action.items() if k != "prefix_rewrite"}
+    return {**body, "route": {**stripped, "regex_rewrite": rewrite}}
 
 
 def applies(ctx: RouteContext, vs: Typed[VirtualService], m: GenerationMatch) -> bool:
@@ -236,6 +249,9 @@ def _route_action(ctx: RouteContext, spec: HTTPRoute, vs: Typed[VirtualService])
     else:
         action["weighted_clusters"] = {"clusters": [_cluster_weight(p) for p in kept]}
     action["timeout"] = proto_duration(spec.timeout) or "0s"
+    if internal.gateway_semantics(vs.metadata.annotations):
+        # The Gateway API answers 500 for a backend that does not exist (Istio does the same).
+        action["cluster_not_found_response_code"] = "INTERNAL_SERVER_ERROR"
     hashing = single is not None and _apply_hash_policy(ctx.scope, single, action)
     policy = retry.retry_policy(spec.retries, hashing)
     if policy is not None:
