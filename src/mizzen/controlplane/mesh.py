@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from mizzen import gatewayapi
 from mizzen.clock import SYSTEM_CLOCK, Clock
 from mizzen.config.models import Typed, parse
 from mizzen.config.resource import Resource
@@ -73,7 +74,10 @@ class MeshState:
     def snapshot(self) -> MeshSnapshot:
         """The current world, rebuilt lazily after changes."""
         if self._snapshot is None:
-            configs = sorted((c for bucket in self._configs.values() for c in bucket.values()), key=_order)
+            configs = [c for bucket in self._configs.values() for c in bucket.values()]
+            # The Gateway API joins as the Istio Gateways/VirtualServices istiod would generate from it.
+            configs += [parse(r) for r in gatewayapi.convert(c.resource for c in configs).resources]
+            configs.sort(key=_order)
             self._snapshot = MeshSnapshot.of_configs(configs, self.registry.snapshot(), self.mesh_config)
         return self._snapshot
 

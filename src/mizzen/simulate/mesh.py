@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mizzen import gatewayapi
 from mizzen.agent.gateway_service import gateway_service as agent_gateway_service
 from mizzen.config.models import parse
 from mizzen.config.resource import Metadata, Origin, Resource
@@ -107,7 +108,9 @@ def _order(r: Resource) -> tuple[str, str, str]:
 
 def snapshot(resources: Sequence[Resource], mesh: MeshConfig, *, keep_order: bool = False) -> MeshSnapshot:
     """A MeshSnapshot of ``resources``: in the control plane's order, or as given with ``keep_order``;
-    each resource parsed once into its typed model, as the control plane does."""
+    each resource parsed once into its typed model, and Gateway API objects adding the Istio config
+    they convert to, as the control plane does."""
+    resources = [*resources, *gatewayapi.convert(resources).resources]
     configs = [parse(r) for r in (resources if keep_order else sorted(resources, key=_order))]
     # The control plane's incremental registry (indexed by labels; tested equal to build_registry).
     registry = Registry()

@@ -68,6 +68,57 @@ def check_gateway(res: Resource, root: str) -> Found:
         out += _bad("Combination of port, protocol and hostname must be unique for each listener", f"{root}.listeners")
     for i, listener in enumerate(gw.listeners):
         out += _listener(listener, f"{root}.listeners[{i}]")
+        out += _listener_not_run(res, listener, f"{root}.listeners[{i}]")
+    out += _gateway_not_run(gw, root)
+    return out
+
+
+def _not_run(message: str, path: str) -> Found:
+    return [violation("MZ3003", message, path)]
+
+
+def _gateway_not_run(gw: Gateway, root: str) -> Found:
+    """Fields Istio acts on that Mizzen cannot honour yet: said at apply, and in the Gateway's status."""
+    out: Found = []
+    if gw.infrastructure is not None and gw.infrastructure.parameters_ref is not None:
+        out += _not_run(
+            "parametersRef customizes the deployed gateway through a ConfigMap, which Mizzen does not store: "
+            "the Gateway is not accepted",
+            f"{root}.infrastructure.parametersRef",
+        )
+    if gw.tls is not None and gw.tls.frontend is not None:
+        out += _not_run(
+            "client certificate validation (tls.frontend) is not supported by Mizzen yet: "
+            "the listeners it applies to are not programmed",
+            f"{root}.tls.frontend",
+        )
+    if gw.tls is not None and gw.tls.backend is not None:
+        out += _not_run("tls.backend (a client certificate for backends) is ignored by Mizzen", f"{root}.tls.backend")
+    return out
+
+
+def _listener_not_run(res: Resource, listener: Listener, path: str) -> Found:
+    out: Found = []
+    tls = listener.tls
+    mode = tls.options.get("gateway.istio.io/tls-terminate-mode", "") if tls else ""
+    if mode in ("OPTIONAL_MUTUAL", "ISTIO_SIMPLE", "ISTIO_MUTUAL"):
+        out += _not_run(f"TLS terminate mode {mode} is not served by Mizzen's gateway", f"{path}.tls.options")
+    for j, ref in enumerate(tls.certificate_refs if tls else ()):
+        if ref.namespace and ref.namespace != res.namespace:
+            out += _not_run(
+                "a certificateRef in another namespace is not served: Mizzen's gateway reads only Secrets of "
+                "its own namespace",
+                f"{path}.tls.certificateRefs[{j}]",
+            )
+    selector = listener.allowed_routes.namespaces.selector
+    if listener.allowed_routes.namespaces.from_ == "Selector" and selector is not None:
+        keys = {*selector.match_labels, *(e.key for e in selector.match_expressions)}
+        if keys - {"kubernetes.io/metadata.name"}:
+            out += _not_run(
+                "Mizzen namespaces have no labels but kubernetes.io/metadata.name: this selector matches only by "
+                "that label",
+                f"{path}.allowedRoutes.namespaces.selector",
+            )
     return out
 
 
