@@ -15,10 +15,16 @@ from collections.abc import Sequence
 from typing import TextIO
 
 import click
+import httpx
 
 from mizzen.agent.envoy import checked_envoy
 from mizzen.agent.errors import AgentError
-from mizzen.agent.gateway_service import ensure_gateway_service
+from mizzen.agent.gateway_service import (
+    ensure_gateway_service,
+    fetch_gateway_api_gateway,
+    gateway_api_identity,
+    sync_gateway_api_service,
+)
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.settings import api_address, mizzen_home, read_token, xds_address
 from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_port, parse_upstream
@@ -152,7 +158,7 @@ def run_command(
 
 @click.command("gateway")
 @click.option("--name", default="istio-ingressgateway", show_default=True)
-@click.option("-n", "--namespace", default="istio-system", show_default=True)
+@click.option("-n", "--namespace", default=None, help="[default: istio-system; with --for: default]")
 @click.option(
     "--labels",
     "-l",
@@ -163,13 +169,22 @@ def run_command(
     help="Labels that Gateway selectors match.",
 )
 @click.option("--service-account", default="istio-ingressgateway-service-account", show_default=True)
+@click.option(
+    "--for",
+    "for_gateway",
+    default=None,
+    metavar="GATEWAY",
+    help="Deploy the gateway of this Gateway API Gateway (class istio), as Istio's automated deployment does: "
+    "name, labels and service account <gateway>-istio, and its Service (replaces --name/--labels).",
+)
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address the gateway's server ports bind to.")
 @_common
 def gateway_command(
     name: str,
-    namespace: str,
+    namespace: str | None,
     labels: str,
     service_account: str,
+    for_gateway: str | None,
     address: str,
     xds_address: str | None,
     server: str | None,
@@ -177,13 +192,20 @@ def gateway_command(
     envoy_log_level: str,
     verbose: bool,
 ) -> None:
-    """Run an ingress gateway: an Envoy configured from the Gateway resources that select its labels."""
+    """Run an ingress gateway: an Envoy configured from the Gateway resources that select its labels,
+    or, with --for, the gateway of a Gateway API Gateway."""
+    if for_gateway is not None:
+        namespace = namespace or "default"
+        name, pod_labels, service_account = _gateway_api_deployment(server, namespace, for_gateway)
+    else:
+        namespace = namespace or "istio-system"
+        pod_labels = {}
     try:
         spec = WorkloadSpec(
             name=name,
             namespace=namespace,
             proxy_type="router",
-            labels=parse_labels(labels),
+            labels=pod_labels or parse_labels(labels),
             service_account=service_account,
             address=address,
             concurrency=concurrency,
@@ -191,9 +213,21 @@ def gateway_command(
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
-    with contextlib.suppress(AgentError):  # no token yet: the supervisor below reports that clearly
-        ensure_gateway_service(api_address(server), read_token(mizzen_home()), name, namespace, spec.labels)
+    if for_gateway is None:
+        with contextlib.suppress(AgentError):  # no token yet: the supervisor below reports that clearly
+            ensure_gateway_service(api_address(server), read_token(mizzen_home()), name, namespace, spec.labels)
     _supervise(spec, xds=xds_address, server=server, verbose=verbose)
+
+
+def _gateway_api_deployment(server: str | None, namespace: str, gateway: str) -> tuple[str, dict[str, str], str]:
+    """Read the Gateway, create its Service; the gateway's (name, labels, service account)."""
+    try:
+        api, token = api_address(server), read_token(mizzen_home())
+        doc = fetch_gateway_api_gateway(api, token, namespace, gateway)
+        sync_gateway_api_service(api, token, doc)
+    except (AgentError, LookupError, httpx.HTTPError) as exc:
+        raise click.ClickException(f"cannot deploy the gateway of Gateway {namespace}/{gateway}: {exc}") from exc
+    return gateway_api_identity(doc)
 
 
 def _supervise(spec: WorkloadSpec, *, xds: str | None, server: str | None, verbose: bool) -> None:

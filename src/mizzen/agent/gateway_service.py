@@ -70,3 +70,106 @@ def ensure_gateway_service(api: str, token: str, name: str, namespace: str, labe
         return False
     log.info("created Service %s/%s: Gateway ports 80 and 443 listen on 8080 and 8443, as in Istio", namespace, name)
     return True
+
+
+# -- Gateway API: the deployment istiod makes for a Gateway of class istio -------------------------
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name"
+MANAGED_LABEL = "gateway.istio.io/managed"
+MANAGED_VALUE = "istio.io-gateway-controller"
+UNPRIVILEGED_OFFSET = 8000  # a listener on port 80 listens on 8080, 443 on 8443 (no root needed)
+
+
+def gateway_api_identity(gateway: Mapping[str, Any]) -> tuple[str, dict[str, str], str]:
+    """(deployment name, pod labels, service account) of the gateway istiod deploys for ``gateway``
+    (a Gateway API Gateway document): ``<name>-<class>``, the ``gateway.networking.k8s.io`` labels
+    plus ``spec.infrastructure.labels``, as Istio's kube-gateway template writes them."""
+    meta, spec = gateway.get("metadata") or {}, gateway.get("spec") or {}
+    annotations = meta.get("annotations") or {}
+    name, klass = str(meta.get("name", "")), str(spec.get("gatewayClassName", ""))
+    deployment = str(annotations.get("gateway.istio.io/name-override") or f"{name}-{klass}")
+    infra = (spec.get("infrastructure") or {}).get("labels") or {}
+    labels = {
+        "service.istio.io/canonical-name": deployment,
+        "service.istio.io/canonical-revision": "latest",
+        **{str(k): str(v) for k, v in infra.items()},
+        GATEWAY_NAME_LABEL: name,
+        GATEWAY_CLASS_LABEL: klass,
+        MANAGED_LABEL: MANAGED_VALUE,
+    }
+    account = str(annotations.get("gateway.istio.io/service-account") or deployment)
+    return deployment, labels, account
+
+
+def gateway_api_service(gateway: Mapping[str, Any]) -> dict[str, Any]:
+    """The Service istiod creates for a managed Gateway: ``<name>-<class>``, one port per listener
+    port (Istio's ``extractServicePorts``), selecting the gateway by its gateway-name label. Ports
+    below 1024 get an unprivileged targetPort (+8000), as Istio's own ingress Service maps 80 to 8080."""
+    meta, spec = gateway.get("metadata") or {}, gateway.get("spec") or {}
+    deployment, _, _ = gateway_api_identity(gateway)
+    listeners = [x for x in spec.get("listeners") or () if isinstance(x, Mapping)]
+    numbers = [int(x.get("port", 0)) for x in listeners]
+    taken = {n for n in numbers if n >= 1024}
+    ports: list[dict[str, Any]] = []
+    for x in listeners:
+        number = int(x.get("port", 0))
+        if any(p["port"] == number for p in ports):
+            continue
+        target = number
+        if number < 1024:
+            target = number + UNPRIVILEGED_OFFSET
+            while target in taken:
+                target += 1
+            taken.add(target)
+        used = {p["name"] for p in ports}
+        name = str(x.get("name", "")).replace(".", "-")[:63] or f"{str(x.get('protocol', 'tcp')).lower()}-{number}"
+        if name in used:
+            name = f"{name[:57]}-{number}"
+        protocol = str(x.get("protocol", "TCP")).lower()
+        ports.append({"name": name, "port": number, "targetPort": target, "protocol": "TCP", "appProtocol": protocol})
+    name = str(meta.get("name", ""))
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": deployment,
+            "namespace": str(meta.get("namespace", "default")),
+            "labels": {GATEWAY_NAME_LABEL: name, GATEWAY_CLASS_LABEL: str(spec.get("gatewayClassName", ""))},
+            "annotations": {CREATED_BY: "mizzen gateway --for"},
+        },
+        "spec": {"selector": {GATEWAY_NAME_LABEL: name}, "ports": ports},
+    }
+
+
+def fetch_gateway_api_gateway(api: str, token: str, namespace: str, name: str) -> dict[str, Any]:
+    """The Gateway API Gateway ``namespace/name`` from the control plane (``LookupError`` if absent)."""
+    path = f"{api}/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways/{name}"
+    with httpx.Client(timeout=10.0, headers={"Authorization": f"Bearer {token}"}, trust_env=False) as http:
+        found = http.get(path)
+        if found.status_code == 404:
+            raise LookupError(f"Gateway {namespace}/{name} (gateway.networking.k8s.io) not found: apply it first")
+        found.raise_for_status()
+        doc: dict[str, Any] = found.json()
+        return doc
+
+
+def sync_gateway_api_service(api: str, token: str, gateway: Mapping[str, Any]) -> dict[str, Any]:
+    """Create (or refresh, when ``mizzen gateway --for`` made it) the Gateway's Service; return it.
+
+    A Service of that name the user wrote is left as it is, as istiod does not overwrite it either.
+    """
+    wanted = gateway_api_service(gateway)
+    meta = wanted["metadata"]
+    path = f"{api}/api/v1/namespaces/{meta['namespace']}/services/{meta['name']}"
+    with httpx.Client(timeout=10.0, headers={"Authorization": f"Bearer {token}"}, trust_env=False) as http:
+        existing = http.get(path)
+        if existing.status_code == 200:
+            current: dict[str, Any] = existing.json()
+            ours = (current.get("metadata", {}).get("annotations") or {}).get(CREATED_BY, "").startswith("mizzen")
+            if not ours or current.get("spec", {}).get("ports") == wanted["spec"]["ports"]:
+                return current
+        elif existing.status_code != 404:
+            existing.raise_for_status()
+        http.put(path, json=wanted).raise_for_status()
+    log.info("Service %s/%s serves Gateway %s", meta["namespace"], meta["name"], gateway["metadata"]["name"])
+    return wanted

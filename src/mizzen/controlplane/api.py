@@ -197,11 +197,17 @@ def _label_selector(text: str) -> Callable[[Mapping[str, str]], bool]:
     return matches
 
 
+StatusSource = Callable[[Sequence[Resource]], Mapping[tuple[str, str, str], dict[str, Any]]]
+"""Computes ``status`` for objects from every stored object (Gateway API conditions, set by the mesh)."""
+
+
 class ConfigApi:
     """Request handlers bound to one store."""
 
     def __init__(self, store: ConfigStore, metrics: Registry) -> None:
         self.store = store
+        # (kinds, source): objects of these kinds are served with the status the source computes.
+        self.status: tuple[frozenset[str], StatusSource] | None = None
         # Serialises writes so POST's create-only check and the write that follows cannot interleave.
         self._write_lock = asyncio.Lock()
         self._watches: set[asyncio.Task[Any]] = set()
@@ -295,11 +301,26 @@ class ConfigApi:
                     "apiVersion": api_version,
                     "kind": f"{info.document_kind}List",
                     "metadata": {"resourceVersion": str(revision)},
-                    "items": [document_of(r, api_version) for r in items],
+                    "items": await self._documents(info, items, api_version, objects),
                 }
             )
 
         return handler
+
+    async def _documents(
+        self, info: KindInfo, items: Sequence[Resource], api_version: str, objects: Sequence[Resource] | None = None
+    ) -> list[dict[str, Any]]:
+        """The documents of ``items``, with ``status`` for kinds that have one (computed on read)."""
+        docs = [document_of(r, api_version) for r in items]
+        if self.status is None or info.kind not in self.status[0] or not items:
+            return docs
+        if objects is None:
+            _, objects = await self._store_call(self.store.snapshot)
+        statuses = await asyncio.to_thread(self.status[1], objects)
+        for r, doc in zip(items, docs, strict=True):
+            if r.key in statuses:
+                doc["status"] = statuses[r.key]
+        return docs
 
     async def _watch(
         self, request: web.Request, wanted: Callable[[Resource], bool], api_version: str
@@ -346,7 +367,8 @@ class ConfigApi:
         async def handler(request: web.Request) -> web.Response:
             m = request.match_info
             found = await self._store_call(self.store.get, info.kind, m.get("namespace", ""), m["name"])
-            return web.json_response(document_of(found, api_version))
+            [doc] = await self._documents(info, [found], api_version)
+            return web.json_response(doc)
 
         return handler
 

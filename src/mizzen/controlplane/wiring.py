@@ -11,11 +11,13 @@ import contextlib
 import dataclasses
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mizzen import dashboard
+from mizzen import dashboard, gatewayapi
 from mizzen.config import yamlsafe
+from mizzen.config.resource import Resource
 from mizzen.controlplane import inspect_api
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT
 from mizzen.controlplane.mesh import MeshController
@@ -85,6 +87,7 @@ class MeshExtension:
         als = AccessLogService(self.telemetry, token=cp.token, is_known=self._is_connected)
         self.xds.add_service(als.add_to_server)
         self._watch: asyncio.Task[None] | None = None
+        cp.config_api.status = (gatewayapi.GATEWAY_API_KINDS, self._gateway_api_status)
         inspect_api.register(cp.app, self.controller, self.xds)
         register_telemetry(cp.app, self.telemetry, self.traces)
         dashboard.register(cp.app, lambda: cp.token)
@@ -99,6 +102,15 @@ class MeshExtension:
         rec = self.controller.proxies.get(node.node_id)
         if rec is not None:
             self.telemetry.observe_node(rec.proxy)
+
+    def _gateway_api_status(self, objects: Sequence[Resource]) -> Mapping[tuple[str, str, str], dict[str, Any]]:
+        """Gateway API statuses; a connected gateway proxy is an instance of the Services selecting it."""
+        proxies = [
+            gatewayapi.GatewayProxy(rec.proxy.namespace, dict(rec.proxy.labels))
+            for rec in list(self.controller.proxies.values())
+            if rec.connected and rec.proxy.type == "router"
+        ]
+        return gatewayapi.convert(objects, proxies).statuses
 
     def _is_connected(self, node_id: str) -> bool:
         rec = self.controller.proxies.get(node_id)
