@@ -69,7 +69,8 @@ def http_rule(
     dests, backend_error = _destinations(ctx, route, rule.backend_refs, mesh)
     if dests is None:
         return None, backend_error
-    out["route"] = dests
+    if dests:
+        out["route"] = dests
     return out, join_errors(backend_error, mirror_error)
 
 
