@@ -128,7 +128,8 @@ def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
     name = names.listener(proxy.ip, port.listen_port)
     cluster = names.inbound_cluster(port.service_port)
     stat = f"inbound_{proxy.ip}_{port.service_port}"
-    if port.protocol.upper() in ("TCP", "TLS", "MONGO", "MYSQL", "REDIS"):
+    # Istio's protocol.IsTCP: HTTPS arrives encrypted for the app, so the sidecar passes it through.
+    if port.protocol.upper() in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS"):
         filt = tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound")
     else:
         route = {

@@ -10,7 +10,7 @@ from translate_envoy import envoy_validate
 from translate_fixtures import bookinfo, gateway_proxy, sidecar
 from translate_protos import parse_all
 
-from mizzen.node import Upstream
+from mizzen.node import InboundPort, Upstream
 from mizzen.translate import build_endpoints, translate
 from mizzen.translate.model import MeshConfig
 
@@ -160,3 +160,13 @@ def test_span_collector_gets_the_token_only_when_it_is_the_control_plane() -> No
     external = tracing(MeshConfig(zipkin_address="zipkin.example.com:9411", telemetry_token="tok"))
     assert "Bearer tok" in own
     assert "Bearer tok" not in external and "/api/v2/spans" in external
+
+
+def test_https_inbound_port_is_passed_through_not_parsed_as_http() -> None:
+    """An inbound port of protocol HTTPS (TLS the app terminates) is a TCP proxy, as Istio's IsTCP says."""
+    proxy = dataclasses.replace(
+        sidecar(),
+        inbound=(InboundPort(service_port=443, name="https", protocol="HTTPS", listen_port=20443, app_port=30443),),
+    )
+    chain = translate(proxy, bookinfo()).listeners["127.0.0.1_20443"]["filter_chains"][0]
+    assert [f["name"] for f in chain["filters"]] == ["envoy.filters.network.tcp_proxy"]
