@@ -216,6 +216,10 @@ def test_request_routing_sends_everyone_to_v1_then_jason_to_v2(mesh: Mesh, produ
     assert versions(productpage, 10, {"end-user": "jason"}) == {"v2": 10}
     assert versions(productpage, 10, {"end-user": "someone"}) == {"v1": 10}
     assert versions(productpage, 10) == {"v1": 10}
+    described = cli_runner(mesh.cp.env())("describe", "service", "reviews")
+    assert described.exit_code == 0, described.stderr
+    assert "VirtualService: default~9080~reviews.default.svc.cluster.local" in described.stdout
+    assert "stale" not in described.stdout
 
 
 def test_httproute_status_shows_the_route_accepted_as_in_the_task(mesh: Mesh, productpage: Workload) -> None:

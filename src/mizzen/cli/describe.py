@@ -355,7 +355,7 @@ def _resolve(world: World, kind: str, refs: Sequence[str]) -> tuple[Obj | None, 
 def _resolve_all(world: World, kind: str, refs: Sequence[str]) -> tuple[list[Obj], list[str]]:
     found, stale = [], []
     for ref in refs:
-        name, _, ns = ref.partition(".")
+        name, _, ns = ref.rpartition(".")  # names may hold dots (generated ones do); namespaces never
         obj = next((o for o in world.of(kind) if _name(o) == name and _ns(o) == ns), None)
         if obj is None:
             stale.append(ref)

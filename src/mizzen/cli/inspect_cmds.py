@@ -20,6 +20,7 @@ from mizzen.cli.client import ApiClient, ApiError
 from mizzen.cli.describe import GatewayProxy, World, describe_service, describe_workload, service_workloads
 
 STATUS_TYPES = ("CDS", "LDS", "EDS", "RDS")
+GENERATED_PATH = "/api/mizzen/v1/gatewayapi/generated"
 DESCRIBE_KINDS = (
     "Service",
     "ServiceEntry",
@@ -332,11 +333,24 @@ def describe() -> None:
     """Explain what reaches a workload or service, with istioctl's warnings."""
 
 
+def _generated(client: ApiClient) -> list[dict[str, Any]]:
+    try:
+        items: list[dict[str, Any]] = client.get_json(GENERATED_PATH).get("items", [])
+    except ApiError as exc:
+        if exc.status != 404:  # a control plane without the mesh (API only) has none
+            raise
+        return []
+    return items
+
+
 def _world(ctx: click.Context) -> World:
     client = _client(ctx)
     objects: dict[str, Sequence[Mapping[str, Any]]] = {}
     for kind in DESCRIBE_KINDS:
         objects[kind] = client.list_all(kind)
+    # What the Gateway API converts to (Gateways and VirtualServices), as istioctl sees istiod's config.
+    for doc in _generated(client):
+        objects[doc["kind"]] = [*objects.get(doc["kind"], ()), doc]
     gateways = [
         GatewayProxy(
             namespace=str(p.get("namespace", "")),

@@ -70,6 +70,38 @@ _COLUMNS: dict[str, list[Column]] = {
     "Service": [("TYPE", lambda o: _text(_spec(o, "type") or "ClusterIP")), ("PORT(S)", _ports)],
     "Secret": [("TYPE", lambda o: _text(_spec(o, "type") or o.get("type") or "Opaque")), ("DATA", _secret_data)],
 }
+
+
+def _condition(obj: Obj, kind: str) -> str:
+    """A status condition's status (``True``/``False``/``Unknown``), as the Gateway API CRDs print it."""
+    for c in (obj.get("status") or {}).get("conditions") or ():
+        if isinstance(c, Mapping) and c.get("type") == kind:
+            return _text(c.get("status"))
+    return ""
+
+
+def _address(obj: Obj) -> str:
+    addresses = (obj.get("status") or {}).get("addresses") or []
+    return _text(addresses[0].get("value")) if addresses and isinstance(addresses[0], Mapping) else ""
+
+
+# The Gateway API CRDs' printer columns.
+_COLUMNS.update(
+    {
+        "GatewayClass": [
+            ("CONTROLLER", lambda o: _text(_spec(o, "controllerName"))),
+            ("ACCEPTED", lambda o: _condition(o, "Accepted")),
+        ],
+        "KubernetesGateway": [
+            ("CLASS", lambda o: _text(_spec(o, "gatewayClassName"))),
+            ("ADDRESS", _address),
+            ("PROGRAMMED", lambda o: _condition(o, "Programmed")),
+        ],
+        "HTTPRoute": [("HOSTNAMES", lambda o: _json_list(_spec(o, "hostnames")))],
+        "GRPCRoute": [("HOSTNAMES", lambda o: _json_list(_spec(o, "hostnames")))],
+        "TLSRoute": [("HOSTNAMES", lambda o: _json_list(_spec(o, "hostnames")))],
+    }
+)
 _AFTER_AGE: dict[str, list[Column]] = {
     "WorkloadEntry": [("ADDRESS", lambda o: _text(_spec(o, "address")))],
 }

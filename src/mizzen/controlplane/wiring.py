@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from mizzen import dashboard, gatewayapi
 from mizzen.config import yamlsafe
 from mizzen.config.resource import Resource
@@ -29,6 +31,7 @@ from mizzen.translate.model import MeshConfig
 from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
 log = logging.getLogger("mizzen.wiring")
+GENERATED_PATH = "/api/mizzen/v1/gatewayapi/generated"
 
 
 def load_mesh_config(path: Path) -> MeshConfig:
@@ -88,6 +91,7 @@ class MeshExtension:
         self.xds.add_service(als.add_to_server)
         self._watch: asyncio.Task[None] | None = None
         cp.config_api.status = (gatewayapi.GATEWAY_API_KINDS, self._gateway_api_status)
+        cp.app.router.add_get(GENERATED_PATH, self._generated)
         inspect_api.register(cp.app, self.controller, self.xds)
         register_telemetry(cp.app, self.telemetry, self.traces)
         dashboard.register(cp.app, lambda: cp.token)
@@ -111,6 +115,12 @@ class MeshExtension:
             if rec.connected and rec.proxy.type == "router"
         ]
         return gatewayapi.convert(objects, proxies).statuses
+
+    async def _generated(self, request: web.Request) -> web.Response:
+        """The Istio config generated from the Gateway API (as istiod's internal config), for describe."""
+        _, objects = await asyncio.to_thread(self.cp.store.snapshot)
+        converted = await asyncio.to_thread(gatewayapi.convert, objects)
+        return web.json_response({"items": [r.to_json() for r in converted.resources]})
 
     def _is_connected(self, node_id: str) -> bool:
         rec = self.controller.proxies.get(node_id)

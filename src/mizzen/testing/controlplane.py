@@ -77,7 +77,7 @@ class RunningControlPlane:
                 listed.raise_for_status()
                 for item in listed.json()["items"]:
                     meta = item["metadata"]
-                    client.delete(info.api_path(meta["namespace"], meta["name"])).raise_for_status()
+                    client.delete(info.api_path(meta.get("namespace", ""), meta["name"])).raise_for_status()
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by pid and wait; SIGKILL if it does not exit in time."""

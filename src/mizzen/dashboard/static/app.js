@@ -124,18 +124,29 @@ function proxiesPage() {
   };
 }
 
-const CONFIG_KINDS = [["VirtualService", "virtualservices"], ["DestinationRule", "destinationrules"], ["Gateway", "gateways"]];
+// [kind, list path, heading]; the Gateway API's objects show with the status the control plane computes.
+const ISTIO = "/apis/networking.istio.io/v1", GATEWAY_API = "/apis/gateway.networking.k8s.io/v1";
+const CONFIG_KINDS = [
+  ["VirtualService", `${ISTIO}/virtualservices`, "VirtualServices"],
+  ["DestinationRule", `${ISTIO}/destinationrules`, "DestinationRules"],
+  ["Gateway", `${ISTIO}/gateways`, "Gateways"],
+  ["KubernetesGateway", `${GATEWAY_API}/gateways`, "Gateways (Gateway API)"],
+  ["HTTPRoute", `${GATEWAY_API}/httproutes`, "HTTPRoutes"],
+  ["GRPCRoute", `${GATEWAY_API}/grpcroutes`, "GRPCRoutes"],
+  ["TCPRoute", `${GATEWAY_API}/tcproutes`, "TCPRoutes"],
+  ["TLSRoute", `${GATEWAY_API}/tlsroutes`, "TLSRoutes"],
+];
 
 function configPage() {
   const warnings = h("div");
   const body = h("div");
   view.replaceChildren(h("h1", {}, "Applied config"), warnings, body);
   return async () => {
-    const lists = await Promise.all(CONFIG_KINDS.map(([, plural]) => getJSON(`/apis/networking.istio.io/v1/${plural}`)
+    const lists = await Promise.all(CONFIG_KINDS.map(([, path]) => getJSON(path)
       .catch((e) => { if (e instanceof NotFound) return { items: [] }; throw e; })));
     const open = new Set([...body.querySelectorAll("details[open]")].map((d) => d.dataset.key));
-    body.replaceChildren(...CONFIG_KINDS.map(([kind], i) => h("div", { class: "panel", "data-testid": `config-${kind}` },
-      h("h2", {}, `${kind}s (${lists[i].items?.length ?? 0})`),
+    body.replaceChildren(...CONFIG_KINDS.map(([kind, , heading], i) => h("div", { class: "panel", "data-testid": `config-${kind}` },
+      h("h2", {}, `${heading} (${lists[i].items?.length ?? 0})`),
       (lists[i].items ?? []).map((item) => {
         const key = `${kind}/${item.metadata?.namespace}/${item.metadata?.name}`;
         return h("details", { class: "resource", "data-key": key, open: open.has(key), "data-testid": "config-resource" },
@@ -148,7 +159,9 @@ function configPage() {
 
 function cleanResource(item, kind) {
   const { managedFields, uid, resourceVersion, generation: gen, ...metadata } = item.metadata ?? {};
-  return { apiVersion: item.apiVersion ?? "networking.istio.io/v1", kind: item.kind ?? kind, metadata, spec: item.spec };
+  const out = { apiVersion: item.apiVersion ?? "networking.istio.io/v1", kind: item.kind ?? kind, metadata, spec: item.spec };
+  if (item.status) out.status = item.status;
+  return out;
 }
 
 async function analyzerPanel() {
