@@ -10,7 +10,9 @@ reaching seven Envoys takes a moment, and the measurement must not count the old
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -272,3 +274,65 @@ def test_readme_request_timeout_example(bookinfo: Bookinfo) -> None:
     elapsed, page = bookinfo.timed_page()
     assert REVIEWS_ERROR in page
     assert 0.8 <= elapsed < 2.5, elapsed  # 2 attempts x 0.5 s, far below the 2 s ratings delay x 2
+
+
+GATEWAY_API = REPO / "src" / "mizzen" / "samples" / "bookinfo" / "gateway-api"
+
+
+def _apply_gateway_api(bookinfo: Bookinfo, name: str) -> None:
+    done = bookinfo.mizzen("apply", "-f", str(GATEWAY_API / name), timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readme_gateway_api_routing(bookinfo: Bookinfo) -> None:
+    """The README's Gateway API walkthrough on real Bookinfo: HTTPRoutes on the Services (GAMMA) give
+    no stars (all v1), black stars for jason (v2), about half red stars, then red stars every time."""
+    deleted = bookinfo.mizzen("delete", "-f", str(bookinfo.samples / "virtual-service-all-v1.yaml"))
+    assert deleted.returncode == 0, deleted.stderr
+    _apply_gateway_api(bookinfo, "bookinfo-versions.yaml")
+    _apply_gateway_api(bookinfo, "route-all-v1.yaml")
+    settle(lambda: reviews_version(bookinfo.page()) == "v1", "all traffic on reviews v1", in_a_row=6)
+    assert set(_versions(bookinfo, 20)) == {"v1"}
+    _apply_gateway_api(bookinfo, "route-reviews-test-v2.yaml")
+    bookinfo.login("jason")
+    settle(lambda: reviews_version(bookinfo.page("jason")) == "v2", "jason on reviews v2")
+    assert set(_versions(bookinfo, 10, "jason")) == {"v2"}
+    assert set(_versions(bookinfo, 10)) == {"v1"}
+    _apply_gateway_api(bookinfo, "route-reviews-50-v3.yaml")
+    settle(lambda: reviews_version(bookinfo.page()) == "v3", "some traffic on reviews v3", in_a_row=1)
+    time.sleep(1.0)  # let every proxy take the weighted route before counting
+    versions = _versions(bookinfo, 100)
+    assert set(versions) <= {"v1", "v3"}
+    assert 35 <= versions.count("v3") <= 65, versions.count("v3")
+    _apply_gateway_api(bookinfo, "route-reviews-v3.yaml")
+    settle(lambda: reviews_version(bookinfo.page()) == "v3", "all traffic on reviews v3", in_a_row=6)
+    assert set(_versions(bookinfo, 20)) == {"v3"}
+
+
+def test_readme_gateway_api_ingress(bookinfo: Bookinfo) -> None:
+    """bookinfo-gateway.yaml with `mizzen gateway --for bookinfo-gateway`: Programmed, and the product
+    page answers on 8081 (80 + 8000, one up because the demo's own gateway holds 8080)."""
+    _apply_gateway_api(bookinfo, "bookinfo-gateway.yaml")
+    args = [sys.executable, "-m", "mizzen.cli.main", "gateway", "--for", "bookinfo-gateway"]
+    log = bookinfo.home / "gateway-for.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, env=bookinfo.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+
+        def programmed() -> bool:
+            got = bookinfo.mizzen("get", "gtw", "bookinfo-gateway", "-o", "json", timeout=30)
+            conditions = json.loads(got.stdout).get("status", {}).get("conditions", []) if got.returncode == 0 else []
+            return any(c["type"] == "Programmed" and c["status"] == "True" for c in conditions)
+
+        settle(programmed, "Gateway bookinfo-gateway programmed", in_a_row=1)
+        with httpx.Client(base_url="http://127.0.0.1:8081", timeout=30.0, trust_env=False) as gw:
+            settle(lambda: gw.get("/productpage").status_code == 200, "the product page on 8081", in_a_row=1)
+            assert "<title>Simple Bookstore App</title>" in gw.get("/productpage").text
+            assert gw.get("/nowhere").status_code == 404
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)

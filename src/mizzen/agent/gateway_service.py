@@ -10,7 +10,7 @@ port that is not a Service port (Bookinfo's 8080) binds that port as it is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -101,15 +101,16 @@ def gateway_api_identity(gateway: Mapping[str, Any]) -> tuple[str, dict[str, str
     return deployment, labels, account
 
 
-def gateway_api_service(gateway: Mapping[str, Any]) -> dict[str, Any]:
+def gateway_api_service(gateway: Mapping[str, Any], in_use: Iterable[int] = ()) -> dict[str, Any]:
     """The Service istiod creates for a managed Gateway: ``<name>-<class>``, one port per listener
     port (Istio's ``extractServicePorts``), selecting the gateway by its gateway-name label. Ports
-    below 1024 get an unprivileged targetPort (+8000), as Istio's own ingress Service maps 80 to 8080."""
+    below 1024 get an unprivileged targetPort (+8000, or the next one not ``in_use`` by another
+    gateway on this host), as Istio's own ingress Service maps 80 to 8080."""
     meta, spec = gateway.get("metadata") or {}, gateway.get("spec") or {}
     deployment, _, _ = gateway_api_identity(gateway)
     listeners = [x for x in spec.get("listeners") or () if isinstance(x, Mapping)]
     numbers = [int(x.get("port", 0)) for x in listeners]
-    taken = {n for n in numbers if n >= 1024}
+    taken = {n for n in numbers if n >= 1024} | set(in_use)
     ports: list[dict[str, Any]] = []
     for x in listeners:
         number = int(x.get("port", 0))
@@ -158,10 +159,13 @@ def sync_gateway_api_service(api: str, token: str, gateway: Mapping[str, Any]) -
 
     A Service of that name the user wrote is left as it is, as istiod does not overwrite it either.
     """
-    wanted = gateway_api_service(gateway)
-    meta = wanted["metadata"]
-    path = f"{api}/api/v1/namespaces/{meta['namespace']}/services/{meta['name']}"
     with httpx.Client(timeout=10.0, headers={"Authorization": f"Bearer {token}"}, trust_env=False) as http:
+        everything = http.get(f"{api}/api/v1/services")
+        everything.raise_for_status()
+        deployment, _, _ = gateway_api_identity(gateway)
+        wanted = gateway_api_service(gateway, _gateway_target_ports(everything.json().get("items", []), deployment))
+        meta = wanted["metadata"]
+        path = f"{api}/api/v1/namespaces/{meta['namespace']}/services/{meta['name']}"
         existing = http.get(path)
         if existing.status_code == 200:
             current: dict[str, Any] = existing.json()
@@ -171,5 +175,21 @@ def sync_gateway_api_service(api: str, token: str, gateway: Mapping[str, Any]) -
         elif existing.status_code != 404:
             existing.raise_for_status()
         http.put(path, json=wanted).raise_for_status()
-    log.info("Service %s/%s serves Gateway %s", meta["namespace"], meta["name"], gateway["metadata"]["name"])
+    mapping = ", ".join(f"{p['port']} -> {p['targetPort']}" for p in wanted["spec"]["ports"])
+    log.info("created Service %s/%s for Gateway %s (ports %s)", meta["namespace"], meta["name"], deployment, mapping)
     return wanted
+
+
+def _gateway_target_ports(services: Iterable[Mapping[str, Any]], own: str) -> set[int]:
+    """targetPorts of the other Services `mizzen gateway` made: their gateways listen on this host too."""
+    out: set[int] = set()
+    for svc in services:
+        meta = svc.get("metadata") or {}
+        made = str((meta.get("annotations") or {}).get(CREATED_BY, "")).startswith("mizzen gateway")
+        if made and meta.get("name") != own:
+            out.update(
+                int(p["targetPort"])
+                for p in (svc.get("spec") or {}).get("ports") or ()
+                if isinstance(p.get("targetPort"), int)
+            )
+    return out

@@ -49,3 +49,13 @@ def test_service_has_one_port_per_listener_port_and_unprivileged_targets() -> No
         ("direct", 8080, 8080, "http"),
         ("tcp", 31400, 31400, "tcp"),
     ]
+
+
+def test_target_ports_avoid_those_of_other_gateways_on_the_host() -> None:
+    """With the demo's ingress gateway on 8080, a port-80 listener of a Gateway API gateway listens on 8081."""
+    single = {
+        **GATEWAY,
+        "spec": {"gatewayClassName": "istio", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+    }
+    svc = gateway_api_service(single, in_use={8080})
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(80, 8081)]

@@ -3,6 +3,8 @@
 - ``platform/bookinfo.yaml``: the Services and ServiceAccounts.
 - ``networking/*.yaml``: Gateway, DestinationRules and VirtualServices with the same file names and
   meaning as Istio's ``samples/bookinfo/networking`` (written for Mizzen).
+- ``gateway-api/*.yaml``: the same walkthrough with the Kubernetes Gateway API (as Istio's
+  ``samples/bookinfo/gateway-api``, plus the per-version Services of ``bookinfo-versions.yaml``).
 
 Mizzen is installed as plain files (never zipped), so these are ordinary paths.
 """
@@ -26,6 +28,11 @@ def platform_file() -> Path:
 def networking_dir() -> Path:
     """The ``networking/`` directory holding the traffic-management YAML."""
     return package_dir() / "networking"
+
+
+def gateway_api_dir() -> Path:
+    """The ``gateway-api/`` directory: Bookinfo's routing with the Gateway API."""
+    return package_dir() / "gateway-api"
 
 
 def networking_files() -> list[str]:
