@@ -102,6 +102,7 @@ metadata: {name: d}
     loaded = load_text(text)
     assert [(s.kind, s.line) for s in loaded.skipped] == [("BackendTLSPolicy", 1), ("Deployment", 6)]
     assert [(v.code, v.level, v.line) for v in loaded.report.violations] == [("MZ3002", "warning", 1)]
+    assert loaded.report.violations[0].resource == "BackendTLSPolicy default/p"  # so analyze reports it too
 
 
 ROUTE = """apiVersion: gateway.networking.k8s.io/v1
