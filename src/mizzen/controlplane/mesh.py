@@ -52,6 +52,7 @@ class MeshState:
         self.registry = Registry()
         self._configs: dict[str, dict[tuple[str, str], Typed[object]]] = {}
         self._snapshot: MeshSnapshot | None = None
+        self._gateway_api = gatewayapi.Converter()
 
     def apply(self, event_type: str, resource: Resource) -> PushRequest:
         """Fold one store change into the state; return what must be recomputed."""
@@ -76,7 +77,7 @@ class MeshState:
         if self._snapshot is None:
             configs = [c for bucket in self._configs.values() for c in bucket.values()]
             # The Gateway API joins as the Istio Gateways/VirtualServices istiod would generate from it.
-            configs += [parse(r) for r in gatewayapi.convert(c.resource for c in configs).resources]
+            configs += [parse(r) for r in self._gateway_api(c.resource for c in configs).resources]
             configs.sort(key=_order)
             self._snapshot = MeshSnapshot.of_configs(configs, self.registry.snapshot(), self.mesh_config)
         return self._snapshot

@@ -22,6 +22,6 @@ statuses when the objects are read.
 """
 
 from mizzen.gatewayapi.context import GatewayProxy
-from mizzen.gatewayapi.convert import GATEWAY_API_KINDS, INPUT_KINDS, Conversion, convert
+from mizzen.gatewayapi.convert import GATEWAY_API_KINDS, INPUT_KINDS, Conversion, Converter, convert
 
-__all__ = ["GATEWAY_API_KINDS", "INPUT_KINDS", "Conversion", "GatewayProxy", "convert"]
+__all__ = ["GATEWAY_API_KINDS", "INPUT_KINDS", "Conversion", "Converter", "GatewayProxy", "convert"]

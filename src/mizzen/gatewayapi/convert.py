@@ -74,6 +74,23 @@ def convert(
     return Conversion(tuple(gateways + merge(keyed) + virtual_services), statuses)
 
 
+class Converter:
+    """:func:`convert` that reuses its last result while its inputs are unchanged: a mesh rebuilds its
+    snapshot on every change (an endpoint registering, too), and the conversion reads few kinds."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[tuple[str, str, str, str], ...], Conversion] | None = None
+
+    def __call__(self, resources: Iterable[Resource]) -> Conversion:
+        inputs = [r for r in resources if r.kind in INPUT_KINDS]
+        versions = tuple(sorted((*r.key, r.metadata.resource_version) for r in inputs))
+        if any(not v[3] for v in versions):  # unstored objects (no resourceVersion): nothing to compare by
+            return convert(inputs)
+        if self._last is None or self._last[0] != versions:
+            self._last = (versions, convert(inputs))
+        return self._last[1]
+
+
 def _class_status(gc: Resource, controller: str) -> JSONDict:
     generation = gc.metadata.generation or 1
     if controller == CONTROLLER:

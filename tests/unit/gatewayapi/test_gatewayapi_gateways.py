@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from gwapi_helpers import GATEWAY, SERVICES, condition, named, names, run
+from gwapi_helpers import GATEWAY, SERVICES, condition, load, named, names, run
 
 from mizzen.config import internal
-from mizzen.gatewayapi import GatewayProxy
+from mizzen.config.resource import Resource
+from mizzen.gatewayapi import Converter, GatewayProxy
 
 GW_SERVICE = """
 apiVersion: v1
@@ -270,3 +271,15 @@ def test_frontend_client_validation_refuses_the_listener_rather_than_serving_wit
     status = run(secret, gateway(listener, extra)).statuses[("KubernetesGateway", "infra", "gw")]
     assert condition(status["listeners"][0], "ResolvedRefs")[:2] == ("False", "InvalidCACertificateRef")
     assert condition(status["listeners"][0], "Accepted")[:2] == ("False", "NoValidCACertificate")
+
+
+def test_converter_reuses_its_result_until_an_input_changes() -> None:
+    """An endpoint (WorkloadEntry) change reuses the conversion; a changed Gateway API object or Service redoes it."""
+    stored = [r.with_metadata(resource_version=str(i + 1)) for i, r in enumerate(load(SERVICES, GATEWAY))]
+    entry = Resource("networking.istio.io/v1", "WorkloadEntry", stored[0].metadata, {"address": "10.0.0.1"})
+    converter = Converter()
+    first = converter(stored)
+    assert converter([*stored, entry]) is first
+    bumped = [*stored[:-1], stored[-1].with_metadata(resource_version="99")]
+    assert converter(bumped) is not first
+    assert converter(bumped).resources == first.resources
