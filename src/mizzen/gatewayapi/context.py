@@ -102,12 +102,14 @@ class Context:
             for g in self.grants
         )
 
+    def service_by_host(self, hostname: str, namespace: str) -> Resource | None:
+        """The Service in ``namespace`` whose hostname is ``hostname`` (``name.namespace.svc.<domain>``)."""
+        name = hostname.removesuffix(f".{namespace}.svc.{self.domain}")
+        return self.services.get((namespace, name)) if name != hostname and "." not in name else None
+
     def has_instances(self, hostname: str, namespace: str) -> bool:
         """Whether a connected gateway proxy is an instance of the Service ``hostname`` in ``namespace``."""
-        svc = next(
-            (s for (ns, n), s in self.services.items() if ns == namespace and self.service_host(n, ns) == hostname),
-            None,
-        )
+        svc = self.service_by_host(hostname, namespace)
         if svc is None:
             return False
         selector = build(Service, svc.spec).selector

@@ -224,10 +224,7 @@ def _instances(ctx: Context, gw: Resource, services: list[str], ports: list[int]
     warnings: list[str] = []
     usable = True
     for host in services:
-        svc = next(
-            (r for (ns, name), r in ctx.services.items() if ns == gw.namespace and ctx.service_host(name, ns) == host),
-            None,
-        )
+        svc = ctx.service_by_host(host, gw.namespace)
         if svc is None:
             warnings.append(f'hostname "{host}" not found')
             usable = False
