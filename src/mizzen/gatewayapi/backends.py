@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from mizzen.config.models.gateway_api import BackendObjectReference
+from mizzen.config.models.gateway_api_routes import BackendObjectReference
 from mizzen.gatewayapi.context import Context, kind_of
 from mizzen.gatewayapi.model import (
     BACKEND_NOT_FOUND,

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 
 from mizzen.config.internal import quote_meta
-from mizzen.config.models.gateway_api import (
+from mizzen.config.models.gateway_api_routes import (
     GRPCBackendRef,
     GRPCRouteMatch,
     GRPCRouteRule,

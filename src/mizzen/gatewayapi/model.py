@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mizzen.config.models.gateway_api import ParentReference
+from mizzen.config.models.gateway_api_routes import ParentReference
 
 JSONDict = dict[str, Any]
 """Istio API JSON (camelCase), as the generated Gateway/VirtualService specs are written."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mizzen.config.models.gateway_api import ParentReference
+from mizzen.config.models.gateway_api_routes import ParentReference
 from mizzen.gatewayapi.conditions import not_found
 from mizzen.gatewayapi.context import Context, kind_of
 from mizzen.gatewayapi.hosts import matches

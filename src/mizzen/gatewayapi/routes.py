@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mizzen.config import internal
-from mizzen.config.models.gateway_api import GRPCRoute, HTTPRoute, L4RouteRule, ParentReference, TCPRoute, TLSRoute
+from mizzen.config.models.gateway_api_routes import (
+    GRPCRoute,
+    HTTPRoute,
+    L4RouteRule,
+    ParentReference,
+    TCPRoute,
+    TLSRoute,
+)
 from mizzen.config.resource import Metadata, Resource
 from mizzen.config.schema import build
 from mizzen.gatewayapi import backends, hosts, http

@@ -43,8 +43,8 @@ def test_packaged_sample_is_valid(path: Path) -> None:
 
 
 def test_packaged_samples_include_platform_and_networking() -> None:
-    """The packaged copy holds bookinfo.yaml and the 21 networking files."""
-    assert len(PACKAGED) == 22
+    """The packaged copy holds bookinfo.yaml, the 21 networking files and the 6 Gateway API files."""
+    assert len(PACKAGED) == 28
 
 
 @shared_only

@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from mizzen.config import names
 from mizzen.config.codes import violation
 from mizzen.config.models import parse_spec
-from mizzen.config.models.gateway_api import (
+from mizzen.config.models.gateway_api import Gateway, Listener
+from mizzen.config.models.gateway_api_routes import (
     BackendObjectReference,
-    Gateway,
     GRPCRoute,
     HTTPRoute,
     HTTPRouteFilter,
     HTTPRouteRule,
-    Listener,
     ParentReference,
     TCPRoute,
     TLSRoute,
