@@ -89,6 +89,14 @@ def _qualified(kind: str) -> str:
     return info.qualified if info else kind.lower()
 
 
+def _refuse_warnings(warnings: Sequence[Violation]) -> None:
+    """``apply --strict``: any warning stops the apply before anything is sent."""
+    if warnings:
+        _print_violations(warnings)
+        n = len(warnings)
+        raise CommandFailed(f"{n} warning{'s' if n != 1 else ''} found (--strict); nothing was applied")
+
+
 @click.command("apply")
 @_FILES
 @_RECURSIVE
@@ -101,12 +109,7 @@ def apply(ctx: click.Context, files: tuple[str, ...], recursive: bool, dry_run: 
     if not report.ok:
         _fail_invalid(report)
     if strict:
-        warnings = [*report.warnings, *validate(loaded.resources).warnings]
-        if warnings:
-            _print_violations(warnings)
-            raise CommandFailed(
-                f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} found (--strict); nothing was applied"
-            )
+        _refuse_warnings([*report.warnings, *validate(loaded.resources).warnings])
     for v in report.warnings:  # the loader's (a Gateway API kind Mizzen skips); the API reports the rest
         click.echo(f"Warning: {v}", err=True)
     if not loaded.resources:

@@ -82,6 +82,7 @@ class Converter:
         self._last: tuple[tuple[tuple[str, str, str, str], ...], Conversion] | None = None
 
     def __call__(self, resources: Iterable[Resource]) -> Conversion:
+        """The conversion of ``resources`` (the previous one when its inputs are the same versions)."""
         inputs = [r for r in resources if r.kind in INPUT_KINDS]
         versions = tuple(sorted((*r.key, r.metadata.resource_version) for r in inputs))
         if any(not v[3] for v in versions):  # unstored objects (no resourceVersion): nothing to compare by

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from mizzen.config.internal import quote_meta
 from mizzen.config.models.gateway_api_routes import (
     GRPCBackendRef,
+    GRPCRouteFilter,
     GRPCRouteMatch,
     GRPCRouteRule,
     HTTPBackendRef,
@@ -267,31 +268,14 @@ def grpc_rule(
     """One Istio HTTP route for a GRPCRoute ``rule`` restricted to ``match``."""
     out: JSONDict = {"name": rule.name or f"{route.namespace}.{route.name}.{pos}"}
     if match is not None:
-        m: JSONDict = {}
-        uri, error = _grpc_uri(match)
+        m, error = _grpc_match(match)
         if error is not None:
             return None, error
-        if uri is not None:
-            m["uri"] = uri
-        headers = {h.name: _string_match(h.type, h.value) for h in match.headers}
-        if headers:
-            m["headers"] = headers
         out["match"] = [m]
     for f in rule.filters:
-        if f.type in ("RequestHeaderModifier", "ResponseHeaderModifier"):
-            modifier = f.request_header_modifier if f.type == "RequestHeaderModifier" else f.response_header_modifier
-            ops, error = header_ops(modifier)
-            if error is not None:
-                return None, error
-            if ops is not None:
-                out.setdefault("headers", {})["request" if f.type == "RequestHeaderModifier" else "response"] = ops
-        elif f.type == "RequestMirror" and f.request_mirror is not None:
-            mirror, error = mirror_policy(ctx, route, f.request_mirror, mesh)
-            if error is not None or mirror is None:
-                return None, error
-            out.setdefault("mirrors", []).append(mirror)
-        else:
-            return None, ConfigError(INVALID_FILTER, f'unsupported filter type "{f.type}"')
+        error = _grpc_filter(ctx, route, f, out, mesh)
+        if error is not None:
+            return None, error
     if backends.weight_sum(rule.backend_refs) == 0:
         out["directResponse"] = {"status": 500}
         return out, None
@@ -300,6 +284,33 @@ def grpc_rule(
         return None, backend_error
     out["route"] = dests
     return out, backend_error
+
+
+def _grpc_match(match: GRPCRouteMatch) -> tuple[JSONDict, ConfigError | None]:
+    out: JSONDict = {}
+    uri, error = _grpc_uri(match)
+    if uri is not None:
+        out["uri"] = uri
+    headers = {h.name: _string_match(h.type, h.value) for h in match.headers}
+    if headers:
+        out["headers"] = headers
+    return out, error
+
+
+def _grpc_filter(ctx: Context, route: Resource, f: GRPCRouteFilter, out: JSONDict, mesh: bool) -> ConfigError | None:
+    """Apply one GRPCRoute filter to ``out``; header modifiers and mirrors only, as in Istio."""
+    if f.type in ("RequestHeaderModifier", "ResponseHeaderModifier"):
+        modifier = f.request_header_modifier if f.type == "RequestHeaderModifier" else f.response_header_modifier
+        ops, error = header_ops(modifier)
+        if ops is not None:
+            out.setdefault("headers", {})["request" if f.type == "RequestHeaderModifier" else "response"] = ops
+        return error
+    if f.type == "RequestMirror" and f.request_mirror is not None:
+        mirror, error = mirror_policy(ctx, route, f.request_mirror, mesh)
+        if mirror is not None:
+            out.setdefault("mirrors", []).append(mirror)
+        return error
+    return ConfigError(INVALID_FILTER, f'unsupported filter type "{f.type}"')
 
 
 def _grpc_uri(match: GRPCRouteMatch) -> tuple[JSONDict | None, ConfigError | None]:

@@ -83,10 +83,12 @@ class RouteParent:
 
     @property
     def is_mesh(self) -> bool:
+        """Whether the parent is the mesh (a Service or ServiceEntry parentRef)."""
         return self.info is not None and self.info.internal_name == "mesh"
 
     @property
     def internal_name(self) -> str:
+        """The generated Istio Gateway (``ns/name``) or ``mesh`` the route binds to."""
         return self.info.internal_name if self.info else ""
 
 
