@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mizzen.node import Proxy
 from mizzen.testing.simulation import mesh_from_yaml, simulate
 from mizzen.translate import translate
-from mizzen.translate.model import Proxy, ProxyResources
+from mizzen.translate.model import ProxyResources
 
 SERVICES = """
 apiVersion: v1
