@@ -103,6 +103,29 @@ def objects(skipped: Iterable[Skipped], default_namespace: str = "default") -> l
     return out
 
 
+# Gateway API kinds Mizzen runs are loaded as resources; the analyzers read them as Kubernetes objects.
+_AS_KUBE = {"KubernetesGateway": "k8s.Gateway", "HTTPRoute": "k8s.HTTPRoute", "GRPCRoute": "k8s.GRPCRoute"}
+
+
+def gateway_api_objects(resources: Iterable[Resource]) -> list[KubeObject]:
+    """The Gateway API Gateways and HTTP/GRPC routes among ``resources``, as ``k8s.Gateway`` ... objects."""
+    return [
+        KubeObject(
+            _AS_KUBE[r.kind],
+            r.name,
+            r.namespace,
+            dict(r.metadata.labels),
+            dict(r.metadata.annotations),
+            r.spec,
+            r.origin.file,
+            r.origin.line_of(""),
+            {**r.to_json(), "status": dict(r.status)},
+        )
+        for r in resources
+        if r.kind in _AS_KUBE
+    ]
+
+
 def pods_of(objs: Iterable[KubeObject]) -> list[Pod]:
     """Pods, and one pod per Deployment from its template (labels, annotations, containers)."""
     out: list[Pod] = []

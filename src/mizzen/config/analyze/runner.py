@@ -37,7 +37,7 @@ from . import (
     webhooks,
 )
 from .context import SUPPRESS_ANNOTATION, Context
-from .kube import IGNORED_NAMESPACES, Pod, default_ingress, objects, pods_of
+from .kube import IGNORED_NAMESPACES, Pod, default_ingress, gateway_api_objects, objects, pods_of
 from .meshconfig import MeshConfig
 from .messages import Message
 
@@ -283,7 +283,7 @@ def build_context(
     """Index the inputs; with ``files_only``, add the default ingress gateway istioctl assumes."""
     mesh = mesh_config or MeshConfig()
     kept = [r for r in resources if r.namespace not in IGNORED_NAMESPACES]
-    objs = objects(skipped)
+    objs = objects(skipped) + gateway_api_objects(kept)
     if files_only and mesh.ingress_controller_mode != "OFF":
         svc, pod = default_ingress(mesh.root_namespace, mesh.ingress_service)
         if not any(r.key == svc.key for r in kept):
