@@ -27,6 +27,8 @@ from mizzen.gatewayapi.model import (
     parent_ref_key,
 )
 
+NOTE = " (docs/istio-differences.md#parents-that-resolve-to-nothing-are-reported)"
+"""Appended to what Mizzen reports where istiod stays silent."""
 Parents = Mapping[tuple[str, str], Sequence[ParentInfo]]
 """Listeners of each converted Gateway, by (namespace, name)."""
 
@@ -54,13 +56,16 @@ def route_parents(
         if kind != "KubernetesGateway":
             hint = ' (a Service parent is written with group: "")' if ref.kind == "Service" else ""
             out.append(
-                _refused(ref, kind, ConfigError(UNSUPPORTED_VALUE, f"unsupported parent: {ref.group}/{ref.kind}{hint}"))
+                _refused(
+                    ref, kind, ConfigError(UNSUPPORTED_VALUE, f"unsupported parent: {ref.group}/{ref.kind}{hint}{NOTE}")
+                )
             )
             continue
         listeners = parents.get((ns, ref.name), ())
         if not listeners:
             why = gateways.get((ns, ref.name), f"Gateway {ns}/{ref.name} not found")
-            out.append(not_found(RouteParent(ref, kind, None), why or f"Gateway {ns}/{ref.name} has no listeners"))
+            why = why or f"Gateway {ns}/{ref.name} has no listeners"
+            out.append(not_found(RouteParent(ref, kind, None), why + NOTE))
             continue
         for info in listeners:
             banned = frozenset(
