@@ -89,7 +89,7 @@ def test_strict_refuses_what_mizzen_would_skip(tmp_path: Path) -> None:
     path.write_text("apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: p}\nspec: {}\n")
     plain = run("validate", "-f", str(path))
     assert plain.exit_code == 0
-    assert "policy.yaml:1: warning MZ3002 BackendTLSPolicy default/p: BackendTLSPolicy" in plain.stderr
+    assert "policy.yaml:1: warning MZ3102 BackendTLSPolicy default/p: BackendTLSPolicy" in plain.stderr
     assert "is not run by Mizzen: it is skipped and has no effect" in plain.stderr
     strict = run("validate", "--strict", "-f", str(path))
     assert strict.exit_code == 1 and "(--strict)" in strict.stderr

@@ -5,7 +5,7 @@ Codes are stable: never renumber, never reuse a retired code. Ranges:
 ``MZ20xx`` rules shared by several kinds, ``MZ21xx`` VirtualService, ``MZ22xx`` DestinationRule,
 ``MZ23xx`` Gateway, ``MZ24xx`` ServiceEntry, ``MZ25xx`` WorkloadEntry/WorkloadGroup,
 ``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds,
-``MZ29xx`` Mizzen's own RouteTest (``mizzen test``), ``MZ30xx`` the Kubernetes Gateway API.
+``MZ29xx`` Mizzen's own RouteTest (``mizzen test``), ``MZ31xx`` the Kubernetes Gateway API.
 """
 
 from __future__ import annotations
@@ -189,15 +189,15 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2903", "UnsupportedExpectation", "error", "A RouteTest expectation Mizzen cannot check yet."),
     Code("MZ2904", "DuplicateTestWorkload", "error", "Two RouteTest workloads with the same namespace and name."),
     # -- Kubernetes Gateway API (gateway.networking.k8s.io) -----------------------------------
-    Code("MZ3001", "GatewayApiInvalid", "error", "A Gateway API object its CRD's validation (limits, CEL) rejects."),
+    Code("MZ3101", "GatewayApiInvalid", "error", "A Gateway API object its CRD's validation (limits, CEL) rejects."),
     Code(
-        "MZ3002",
+        "MZ3102",
         "GatewayApiKindNotRun",
         "warning",
         "A Gateway API kind Mizzen does not run (ListenerSet, BackendTLSPolicy, ...): skipped, it has no effect.",
     ),
     Code(
-        "MZ3003",
+        "MZ3103",
         "GatewayApiFieldNotRun",
         "warning",
         "A Gateway API field Istio acts on that Mizzen ignores (deployment parameters, frontend/backend TLS).",

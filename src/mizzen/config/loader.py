@@ -301,7 +301,7 @@ class _DocReader:
             )
             if group_of(api_version) in GATEWAY_API_GROUPS:  # never a silent skip of what Istio would act on
                 self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{skipped_name}"
-                self.problem("MZ3002", f"{kind} ({api_version}) is not run by Mizzen: it is skipped and has no effect")
+                self.problem("MZ3102", f"{kind} ({api_version}) is not run by Mizzen: it is skipped and has no effect")
             return None
         self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{name or ''}"
         if api_version not in info.api_versions:

@@ -89,7 +89,7 @@ def test_gateway_class_is_cluster_scoped() -> None:
 
 
 def test_gateway_api_kinds_mizzen_does_not_run_are_never_skipped_silently() -> None:
-    """ListenerSet, BackendTLSPolicy, ...: skipped with a warning on their line (MZ3002); a Deployment stays quiet."""
+    """ListenerSet, BackendTLSPolicy, ...: skipped with a warning on their line (MZ3102); a Deployment stays quiet."""
     text = """apiVersion: gateway.networking.k8s.io/v1
 kind: BackendTLSPolicy
 metadata: {name: p}
@@ -101,7 +101,7 @@ metadata: {name: d}
 """
     loaded = load_text(text)
     assert [(s.kind, s.line) for s in loaded.skipped] == [("BackendTLSPolicy", 1), ("Deployment", 6)]
-    assert [(v.code, v.level, v.line) for v in loaded.report.violations] == [("MZ3002", "warning", 1)]
+    assert [(v.code, v.level, v.line) for v in loaded.report.violations] == [("MZ3102", "warning", 1)]
     assert loaded.report.violations[0].resource == "BackendTLSPolicy default/p"  # so analyze reports it too
 
 
@@ -140,10 +140,10 @@ spec:
     ],
 )
 def test_http_route_crd_rules(rules: str, message: str) -> None:
-    """What the HTTPRoute CRD (OpenAPI limits and CEL) rejects is an error, MZ3001, with the CRD's wording."""
+    """What the HTTPRoute CRD (OpenAPI limits and CEL) rejects is an error, MZ3101, with the CRD's wording."""
     found = load_text(ROUTE.format(rules=rules))
     violations = validate(found.resources).violations
-    assert any(v.code == "MZ3001" and v.level == "error" and message in v.message for v in violations), violations
+    assert any(v.code == "MZ3101" and v.level == "error" and message in v.message for v in violations), violations
 
 
 @pytest.mark.parametrize(
@@ -172,12 +172,12 @@ def test_tls_route_v1_needs_hostnames_but_v1alpha2_does_not() -> None:
     body = "metadata: {name: t}\nspec: {parentRefs: [{name: g}], rules: [{backendRefs: [{name: s, port: 443}]}]}\n"
     v1 = "apiVersion: gateway.networking.k8s.io/v1\nkind: TLSRoute\n" + body
     alpha = "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\n" + body
-    assert ("MZ3001", "spec.hostnames") in codes(v1)
+    assert ("MZ3101", "spec.hostnames") in codes(v1)
     assert codes(alpha) == []
 
 
 def test_gateway_fields_mizzen_cannot_honour_are_warned_about() -> None:
-    """parametersRef, tls.frontend and label-based namespace selectors: MZ3003 warnings at the field."""
+    """parametersRef, tls.frontend and label-based namespace selectors: MZ3103 warnings at the field."""
     text = """apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: g}
@@ -191,5 +191,5 @@ spec:
     allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {team: a}}}}
 """
     found = codes(text)
-    assert ("MZ3003", "spec.infrastructure.parametersRef") in found
-    assert ("MZ3003", "spec.listeners[0].allowedRoutes.namespaces.selector") in found
+    assert ("MZ3103", "spec.infrastructure.parametersRef") in found
+    assert ("MZ3103", "spec.listeners[0].allowedRoutes.namespaces.selector") in found

@@ -45,7 +45,7 @@ _REPEATABLE = frozenset({"RequestMirror", "ExtensionRef", "ExternalAuth"})
 
 
 def _bad(message: str, path: str) -> Found:
-    return [violation("MZ3001", message, path)]
+    return [violation("MZ3101", message, path)]
 
 
 def _too_many(items: Sequence[object], limit: int, path: str) -> Found:
@@ -73,7 +73,7 @@ def check_gateway(res: Resource, root: str) -> Found:
 
 
 def _not_run(message: str, path: str) -> Found:
-    return [violation("MZ3003", message, path)]
+    return [violation("MZ3103", message, path)]
 
 
 def _gateway_not_run(gw: Gateway, root: str) -> Found:
