@@ -242,6 +242,14 @@ def _add(conv: Converted, result: LoadResult) -> None:
     result.report.extend(conv.violations)
 
 
+def _check_unrun(doc: dict[str, JSON], origin: Origin) -> list[Violation]:
+    """Istio's rules on an Istio kind Mizzen skips (Telemetry...): what Istio rejects is an error here too."""
+    # Imported here: the rules package imports this module.
+    from mizzen.config.rules.istio_only import check_document
+
+    return check_document(doc, origin)
+
+
 def to_resource(doc: JSON, origin: Origin, extra_kinds: Sequence[KindInfo] = ()) -> Converted:
     """Turn one decoded document (from YAML or the API's JSON) into a Resource, a Skipped, or problems."""
     return _DocReader(origin, extra_kinds).read(doc)
@@ -298,6 +306,7 @@ class _DocReader:
             self.conv.skipped = Skipped(
                 api_version, kind, skipped_name, self.origin.file, self.origin.line_of(""), document=doc
             )
+            self.conv.violations.extend(_check_unrun(doc, self.origin))
             return None
         self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{name or ''}"
         if api_version not in info.api_versions:
