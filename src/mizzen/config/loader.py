@@ -124,6 +124,15 @@ def _expand(path: Path, recursive: bool, report: Report) -> list[Path]:
 
 def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] = ()) -> LoadResult:
     """Load all documents of one YAML (or JSON) text; ``file`` names it in locations."""
+    for _ in range(yamlsafe.MAX_REQUOTES):
+        result, fixed = _load_text(text, file, extra_kinds)
+        if fixed is None:
+            return result
+        text = fixed  # a flow scalar go-yaml reads differently from libyaml: quoted, parse again
+    return _load_text(text, file, extra_kinds)[0]
+
+
+def _load_text(text: str, file: str, extra_kinds: Sequence[KindInfo]) -> tuple[LoadResult, str | None]:
     result = LoadResult()
     loader = _Loader(text)
     try:
@@ -133,6 +142,9 @@ def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] =
                     break
                 node = loader.get_node()
             except yaml.MarkedYAMLError as exc:
+                fixed = yamlsafe.requote_flow_colon(text, exc)
+                if fixed is not None:
+                    return result, fixed
                 mark = exc.problem_mark or exc.context_mark
                 line = mark.line + 1 if mark is not None else None
                 msg = f"yaml: {exc.problem or exc}" + (f" {exc.context}" if exc.context and exc.problem else "")
@@ -145,7 +157,7 @@ def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] =
                 _load_document(node, _Builder(loader, file, extra_kinds), result)
     finally:
         loader.dispose()
-    return result
+    return result, None
 
 
 def _within_limits(node: yaml.Node, text: str, file: str, report: Report) -> bool:
