@@ -43,6 +43,10 @@ def requote_flow_colon(text: str, exc: yaml.MarkedYAMLError) -> str | None:
     return f"{text[:start]}'{scalar}'{text[end:]}"
 
 
+YAMLError = yaml.YAMLError
+"""What PyYAML raises for text that is not YAML (re-exported: callers need not import PyYAML)."""
+
+
 class YamlLimitError(ValueError):
     """A YAML document is over a limit; ``line`` is 1-based, ``too_deep`` tells nesting from aliasing."""
 
