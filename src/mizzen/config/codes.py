@@ -5,7 +5,8 @@ Codes are stable: never renumber, never reuse a retired code. Ranges:
 ``MZ20xx`` rules shared by several kinds, ``MZ21xx`` VirtualService, ``MZ22xx`` DestinationRule,
 ``MZ23xx`` Gateway, ``MZ24xx`` ServiceEntry, ``MZ25xx`` WorkloadEntry/WorkloadGroup,
 ``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds,
-``MZ29xx`` Mizzen's own RouteTest (``mizzen test``), ``MZ31xx`` the Kubernetes Gateway API.
+``MZ29xx`` Mizzen's own RouteTest (``mizzen test``), ``MZ30xx`` Istio kinds Mizzen validates but does
+not run (Telemetry, WasmPlugin, ProxyConfig), ``MZ31xx`` the Kubernetes Gateway API.
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ _CATALOGUE: tuple[Code, ...] = (
     ),
     Code("MZ2903", "UnsupportedExpectation", "error", "A RouteTest expectation Mizzen cannot check yet."),
     Code("MZ2904", "DuplicateTestWorkload", "error", "Two RouteTest workloads with the same namespace and name."),
+    # -- Istio kinds Mizzen validates but does not run ----------------------------------------
+    Code("MZ3001", "InvalidTelemetry", "error", "A Telemetry that Istio rejects (providers, tracing, metrics, logs)."),
+    Code("MZ3002", "InvalidWasmPlugin", "error", "A WasmPlugin that Istio rejects (url, sha256, VM env, match)."),
+    Code("MZ3003", "InvalidProxyConfig", "error", "A ProxyConfig that Istio rejects (negative concurrency)."),
     # -- Kubernetes Gateway API (gateway.networking.k8s.io) -----------------------------------
     Code("MZ3101", "GatewayApiInvalid", "error", "A Gateway API object its CRD's validation (limits, CEL) rejects."),
     Code(

@@ -128,6 +128,15 @@ def _expand(path: Path, recursive: bool, report: Report) -> list[Path]:
 
 def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] = ()) -> LoadResult:
     """Load all documents of one YAML (or JSON) text; ``file`` names it in locations."""
+    for _ in range(yamlsafe.MAX_REQUOTES):
+        result, fixed = _load_text(text, file, extra_kinds)
+        if fixed is None:
+            return result
+        text = fixed  # a flow scalar go-yaml reads differently from libyaml: quoted, parse again
+    return _load_text(text, file, extra_kinds)[0]
+
+
+def _load_text(text: str, file: str, extra_kinds: Sequence[KindInfo]) -> tuple[LoadResult, str | None]:
     result = LoadResult()
     loader = _Loader(text)
     try:
@@ -137,6 +146,9 @@ def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] =
                     break
                 node = loader.get_node()
             except yaml.MarkedYAMLError as exc:
+                fixed = yamlsafe.requote_flow_colon(text, exc)
+                if fixed is not None:
+                    return result, fixed
                 mark = exc.problem_mark or exc.context_mark
                 line = mark.line + 1 if mark is not None else None
                 msg = f"yaml: {exc.problem or exc}" + (f" {exc.context}" if exc.context and exc.problem else "")
@@ -149,7 +161,7 @@ def load_text(text: str, file: str = STDIN, *, extra_kinds: Sequence[KindInfo] =
                 _load_document(node, _Builder(loader, file, extra_kinds), result)
     finally:
         loader.dispose()
-    return result
+    return result, None
 
 
 def _within_limits(node: yaml.Node, text: str, file: str, report: Report) -> bool:
@@ -246,6 +258,14 @@ def _add(conv: Converted, result: LoadResult) -> None:
     result.report.extend(conv.violations)
 
 
+def _check_unrun(doc: dict[str, JSON], origin: Origin) -> list[Violation]:
+    """Istio's rules on an Istio kind Mizzen skips (Telemetry...): what Istio rejects is an error here too."""
+    # Imported here: the rules package imports this module.
+    from mizzen.config.rules.istio_only import check_document
+
+    return check_document(doc, origin)
+
+
 def to_resource(doc: JSON, origin: Origin, extra_kinds: Sequence[KindInfo] = ()) -> Converted:
     """Turn one decoded document (from YAML or the API's JSON) into a Resource, a Skipped, or problems."""
     return _DocReader(origin, extra_kinds).read(doc)
@@ -299,6 +319,7 @@ class _DocReader:
             self.conv.skipped = Skipped(
                 api_version, kind, skipped_name, self.origin.file, self.origin.line_of(""), document=doc
             )
+            self.conv.violations.extend(_check_unrun(doc, self.origin))
             if group_of(api_version) in GATEWAY_API_GROUPS:  # never a silent skip of what Istio would act on
                 self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{skipped_name}"
                 self.problem("MZ3102", f"{kind} ({api_version}) is not run by Mizzen: it is skipped and has no effect")

@@ -20,6 +20,33 @@ from mizzen import limits
 SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# go-yaml (what kubectl and Istio parse with) ends a plain scalar inside [...] or {...} only at a blank
+# or at one of these; libyaml also stops at ":" followed by one of them, and then fails with "found
+# unexpected ':'" (so `[2001:db8::]`, an IPv6 prefix, is a string for Kubernetes and an error here).
+_FLOW_END = frozenset(",[]{}") | frozenset(" \t\r\n")
+_UNEXPECTED_COLON = "found unexpected ':'"
+MAX_REQUOTES = 1000
+
+
+def requote_flow_colon(text: str, exc: yaml.MarkedYAMLError) -> str | None:
+    """``text`` with the plain scalar ``exc`` failed on single-quoted, as go-yaml reads it; ``None`` when
+    ``exc`` is not libyaml's "unexpected ':'" in a flow collection. Lines are unchanged."""
+    mark = exc.context_mark
+    if exc.problem != _UNEXPECTED_COLON or mark is None or mark.index >= len(text):
+        return None
+    start = end = mark.index
+    while end < len(text) and text[end] not in _FLOW_END and text[end : end + 2] not in (": ", ":\t", ":\n"):
+        end += 1
+    if end == start:
+        return None
+    scalar = text[start:end].replace("'", "''")
+    return f"{text[:start]}'{scalar}'{text[end:]}"
+
+
+YAMLError = yaml.YAMLError
+"""What PyYAML raises for text that is not YAML (re-exported: callers need not import PyYAML)."""
+
+
 class YamlLimitError(ValueError):
     """A YAML document is over a limit; ``line`` is 1-based, ``too_deep`` tells nesting from aliasing."""
 
@@ -63,6 +90,18 @@ def load_all(text: str, source: str = "<string>") -> list[Any]:
     Raises :class:`YamlLimitError` (over a limit) or :class:`yaml.YAMLError` (not YAML), with
     ``source`` and the line in the message.
     """
+    for _ in range(MAX_REQUOTES):
+        try:
+            return _load_all(text, source)
+        except yaml.MarkedYAMLError as exc:
+            fixed = requote_flow_colon(text, exc)
+            if fixed is None:
+                raise
+            text = fixed
+    return _load_all(text, source)
+
+
+def _load_all(text: str, source: str) -> list[Any]:
     loader = SafeLoader(text)
     out: list[Any] = []
     try:

@@ -201,3 +201,24 @@ def test_top_level_and_metadata_typos_get_suggestions() -> None:
         ("metadata.lables", 'unknown field "lables"; did you mean "labels"?'),
         ("sepc", 'unknown field "sepc"; did you mean "spec"?'),
     }
+
+
+def test_flow_scalars_with_colons_read_as_kubectl_reads_them() -> None:
+    """An IPv6 prefix ending in "::" inside [...] is one string (go-yaml), not a YAML error, on its own line."""
+    text = (
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: v6}\n"
+        "spec:\n  hosts: [db.example.com]\n  addresses: [2001:db8::, 'fd00::/8', fe80::]\n"
+        "  ports: [{number: 5432, name: tcp, protocol: TCP}]\n  resolution: STATIC\n"
+        "  endpoints: [{address: 'it''s'}]\n"
+    )
+    loaded = load_text(text, "v6.yaml")
+    assert not loaded.report.errors
+    [se] = loaded.resources
+    assert se.spec["addresses"] == ["2001:db8::", "fd00::/8", "fe80::"]
+    assert se.origin.line_of("spec.addresses") == 6
+
+
+def test_other_yaml_errors_are_still_reported() -> None:
+    """A real syntax error is still MZ0001 at its line after the flow-colon retry."""
+    loaded = load_text("a: [b::]\nc: [d\n", "bad.yaml")
+    assert [v.code for v in loaded.report.errors] == ["MZ0001"]

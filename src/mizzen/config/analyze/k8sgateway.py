@@ -1,13 +1,22 @@
 """``k8sgateway.SelectorAnalyzer`` (IST0166): policies that select Gateway API gateway pods by label,
-where only ``targetRef`` takes effect."""
+where only ``targetRef`` takes effect.
+
+Istio checks RequestAuthentication, AuthorizationPolicy, Telemetry and WasmPlugin; the last two are
+kinds Mizzen reads (and validates) without running them, so they come from the skipped documents.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from . import messages as m
 from .context import Context, labels_of, spec_map
+from .kube import Pod
 
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 POLICY_KINDS = ("RequestAuthentication", "AuthorizationPolicy")
+UNRUN_POLICY_KINDS = ("Telemetry", "WasmPlugin")
 
 
 def analyze_selectors(ctx: Context) -> None:
@@ -15,9 +24,21 @@ def analyze_selectors(ctx: Context) -> None:
     pods = [p for p in ctx.pods if GATEWAY_NAME_LABEL in p.labels]
     for kind in POLICY_KINDS:
         for policy in ctx.of(kind):
-            if isinstance(policy.spec.get("targetRef"), dict) or not isinstance(policy.spec.get("selector"), dict):
-                continue
-            selector = labels_of(spec_map(policy.spec.get("selector")).get("matchLabels"))
-            for pod in pods:
-                if pod.namespace == policy.namespace and all(pod.labels.get(k) == v for k, v in selector.items()):
-                    ctx.report(m.INEFFECTIVE_SELECTOR, policy, pod.labels[GATEWAY_NAME_LABEL])
+            for gateway in _selected_gateways(policy.spec, policy.namespace, pods):
+                ctx.report(m.INEFFECTIVE_SELECTOR, policy, gateway)
+    for kind in UNRUN_POLICY_KINDS:
+        for obj in ctx.kube(kind):
+            for gateway in _selected_gateways(obj.spec, obj.namespace, pods):
+                ctx.report_object(m.INEFFECTIVE_SELECTOR, obj, gateway)
+
+
+def _selected_gateways(spec: Mapping[str, Any], namespace: str, pods: list[Pod]) -> list[str]:
+    """The gateway names of the gateway pods a selector-based policy matches (none when it has a targetRef)."""
+    if isinstance(spec.get("targetRef"), dict) or not isinstance(spec.get("selector"), dict):
+        return []
+    selector = labels_of(spec_map(spec.get("selector")).get("matchLabels"))
+    return [
+        pod.labels[GATEWAY_NAME_LABEL]
+        for pod in pods
+        if pod.namespace == namespace and all(pod.labels.get(k) == v for k, v in selector.items())
+    ]

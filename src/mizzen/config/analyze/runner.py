@@ -26,6 +26,7 @@ from . import (
     gateway,
     gateway_tls,
     injection,
+    k8s_annotations,
     k8sgateway,
     schema,
     service,
@@ -98,6 +99,11 @@ ANALYZERS: tuple[tuple[str, str, Analyzer], ...] = (
         "destinationrule.SubsetSelectPodAnalyzer",
         "DestinationRule hosts exist and subsets select workloads.",
         destinationrule.analyze_subsets,
+    ),
+    (
+        "annotations.K8sAnalyzer",
+        "Istio annotations are known, current, on the right kind and well valued.",
+        k8s_annotations.analyze_annotations,
     ),
     (
         "envoyfilter.EnvoyPatchAnalyzer",

@@ -16,6 +16,7 @@ from mizzen.config.models.virtual_service import VirtualService
 from mizzen.config.report import Violation
 from mizzen.config.resource import Resource
 from mizzen.config.rules import reachability
+from mizzen.config.rules.istio_only import UNRUN
 from mizzen.config.validate import validate_resource
 
 from . import messages as m
@@ -28,9 +29,10 @@ NOT_SCHEMA = frozenset({"MZ2118", "MZ2119", "MZ2013", "MZ2802"})
 
 
 def is_istio_kind(kind: str) -> bool:
-    """Kinds Istio defines (and validates); Kubernetes' own kinds are not."""
+    """Kinds Istio defines (and validates), including those Mizzen validates without running them
+    (Telemetry...); Kubernetes' own kinds are not."""
     info = by_kind(kind)
-    return info is not None and info.group in (NETWORKING, SECURITY)
+    return (info is not None and info.group in (NETWORKING, SECURITY)) or kind in UNRUN
 
 
 def _detail(v: Violation) -> str:
