@@ -1,22 +1,44 @@
 """The vocabulary of an ADS stream: who is connected (:class:`NodeInfo`), what the server sends
-(:class:`Response`) and what the state machine reports (:class:`Connected`, :class:`Acked`,
-:class:`Nacked`, :class:`Ignored`).
+(:class:`Response` for State of the World, :class:`DeltaResponse` for incremental xDS) and what the
+state machines report (:class:`Connected`, :class:`Acked`, :class:`Nacked`, :class:`Ignored`).
 
-A :class:`Response` is serialized by hand: the resources are already serialized ``Any`` bytes shared by
-many proxies, so a ``DiscoveryResponse`` is just their concatenation behind a few field tags. That keeps
-the per-proxy cost of a push to a memcpy instead of a protobuf build.
+Responses are serialized by hand: the resources are already serialized ``Any`` bytes shared by many
+proxies, so a ``DiscoveryResponse`` is just their concatenation behind a few field tags. That keeps the
+per-proxy cost of a push to a memcpy instead of a protobuf build.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from typing import Any as AnyType
 
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import json_format
 
-__all__ = ["Acked", "Action", "Connected", "Ignored", "Nacked", "NodeInfo", "Response", "node_info"]
+if TYPE_CHECKING:
+    from mizzen.xds.snapshot import Snapshot
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+__all__ = [
+    "Acked",
+    "Action",
+    "AdsStream",
+    "Connected",
+    "DeltaResponse",
+    "Ignored",
+    "Nacked",
+    "NodeInfo",
+    "Reply",
+    "Response",
+    "SubscriptionState",
+    "node_info",
+    "resource_version",
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,83 @@ _BODY_CACHE_SIZE = 256
 _BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...]], bytes] = {}
 
 
+@dataclass(frozen=True)
+class DeltaResponse:
+    """One DeltaDiscoveryResponse: changed resources ``{name: Any bytes}`` and ``removed`` names.
+
+    ``version`` goes to ``system_version_info`` (the snapshot's type version; debugging only, as the
+    protocol says); each resource carries its own :func:`resource_version`.
+    """
+
+    type_url: str
+    version: str
+    nonce: str
+    resources: Mapping[str, bytes]
+    removed: tuple[str, ...] = ()
+
+    def serialize(self) -> bytes:
+        """The wire form of ``envoy.service.discovery.v3.DeltaDiscoveryResponse``, names sorted.
+
+        The part without the nonce is cached like :meth:`Response.serialize`'s: proxies that get the same
+        change share one body.
+        """
+        names = tuple(sorted(self.resources))
+        values = tuple(self.resources[n] for n in names)
+        removed = tuple(sorted(self.removed))
+        key = (self.type_url, self.version, names, values, removed)
+        body = _DELTA_BODIES.get(key)
+        if body is None:
+            parts = [_field(1, self.version.encode())]
+            parts.extend(_field(2, _delta_resource(n, v)) for n, v in zip(names, values, strict=True))
+            parts.append(_field(4, self.type_url.encode()))
+            parts.extend(_field(6, n.encode()) for n in removed)
+            body = b"".join(parts)
+            _DELTA_BODIES[key] = body
+            if len(_DELTA_BODIES) > _BODY_CACHE_SIZE:
+                _DELTA_BODIES.pop(next(iter(_DELTA_BODIES)))
+        return body + _field(5, self.nonce.encode())
+
+    def to_proto(self) -> AnyType:
+        """The same response as a ``DeltaDiscoveryResponse`` message (tests, debugging)."""
+        return discovery_pb2.DeltaDiscoveryResponse.FromString(self.serialize())
+
+
+_DELTA_BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...], tuple[str, ...]], bytes] = {}
+_SHARED_CACHE_SIZE = 1 << 17  # distinct resources remembered; far above one mesh's resources of a type
+_VERSIONS: dict[bytes, str] = {}
+_RESOURCES: dict[tuple[str, bytes], bytes] = {}
+
+
+def resource_version(data: bytes) -> str:
+    """The version of one resource in incremental xDS: a hash of its serialized ``Any`` bytes.
+
+    Content-derived, so it is the same after a control-plane restart and a reconnecting Envoy's
+    ``initial_resource_versions`` match what the restarted server would send. Cached per bytes object
+    (shared by every proxy that has the resource), so each distinct resource is hashed once.
+    """
+    version = _VERSIONS.get(data)
+    if version is None:
+        version = hashlib.blake2b(data, digest_size=8).hexdigest()
+        _remember(_VERSIONS, data, version)
+    return version
+
+
+def _delta_resource(name: str, data: bytes) -> bytes:
+    """A serialized ``envoy.service.discovery.v3.Resource``: name (3), version (1), the Any (2)."""
+    key = (name, data)
+    encoded = _RESOURCES.get(key)
+    if encoded is None:
+        encoded = _field(3, name.encode()) + _field(1, resource_version(data).encode()) + _field(2, data)
+        _remember(_RESOURCES, key, encoded)
+    return encoded
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    cache[key] = value
+    if len(cache) > _SHARED_CACHE_SIZE:
+        cache.pop(next(iter(cache)))  # oldest first
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field (wire type 2); empty strings are omitted as proto3 does."""
     if not payload and number != 2:
@@ -132,4 +231,53 @@ class Ignored:
     nonce: str
 
 
-Action = Response | Connected | Acked | Nacked | Ignored
+Reply = Response | DeltaResponse
+Action = Response | DeltaResponse | Connected | Acked | Nacked | Ignored
+
+
+class SubscriptionState(Protocol):
+    """What the server and proxy-status read of one type URL on one stream, whichever protocol it speaks."""
+
+    @property
+    def type_url(self) -> str: ...
+    @property
+    def wildcard(self) -> bool: ...
+    @property
+    def names(self) -> Set[str]: ...  # explicit subscriptions (besides a wildcard)
+    @property
+    def nonce_sent(self) -> str: ...
+    @property
+    def version_sent(self) -> str: ...
+    @property
+    def nonce_acked(self) -> str: ...
+    @property
+    def version_acked(self) -> str: ...
+    @property
+    def last_error(self) -> str: ...
+    @property
+    def last_error_time(self) -> float | None: ...
+    @property
+    def last_sent_time(self) -> float | None: ...
+    @property
+    def sent(self) -> Mapping[str, bytes]: ...  # what the proxy has or is applying, by name
+    @property
+    def acked(self) -> Mapping[str, bytes]: ...  # what it confirmed
+
+
+class AdsStream(Protocol):
+    """A sans-IO ADS stream (:class:`~mizzen.xds.stream.Stream` or :class:`~mizzen.xds.delta.DeltaStream`)."""
+
+    @property
+    def node(self) -> NodeInfo | None: ...
+    @property
+    def types(self) -> Mapping[str, SubscriptionState]: ...
+    @property
+    def api(self) -> str: ...  # "SotW" or "Delta", for proxy-status and logs
+
+    def receive(self, request: AnyType) -> list[Action]:
+        """Handle one request from the proxy."""
+        ...
+
+    def snapshot_updated(self, snapshot: Snapshot | None) -> Sequence[Reply]:
+        """Adopt the node's newest snapshot and return what to send, in push order."""
+        ...

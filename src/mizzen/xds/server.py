@@ -1,4 +1,8 @@
-"""The grpc.aio shell around :class:`~mizzen.xds.stream.Stream`: one task per ADS stream.
+"""The grpc.aio shell around the sans-IO ADS streams: one task per stream, SotW or delta.
+
+``StreamAggregatedResources`` (State of the World, :class:`~mizzen.xds.stream.Stream`) and
+``DeltaAggregatedResources`` (incremental, :class:`~mizzen.xds.delta.DeltaStream`) are served on the same
+port from the same :class:`SnapshotCache`; each Envoy picks one through its bootstrap's ``api_type``.
 
 Each stream gets an inbox fed by a reader task (requests) and by the :class:`SnapshotCache` (wake-ups),
 and a loop that hands every item to the sans-IO state machine and writes the responses it returns.
@@ -13,7 +17,7 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any as AnyType
 
 import grpc
@@ -21,9 +25,21 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from mizzen.xds import types
 from mizzen.xds.cache import SnapshotCache
+from mizzen.xds.delta import DeltaStream
 from mizzen.xds.errors import ProtocolError
 from mizzen.xds.metrics import XdsMetrics
-from mizzen.xds.protocol import Acked, Action, Connected, Ignored, Nacked, NodeInfo, Response
+from mizzen.xds.protocol import (
+    Acked,
+    Action,
+    AdsStream,
+    Connected,
+    DeltaResponse,
+    Ignored,
+    Nacked,
+    NodeInfo,
+    Reply,
+    Response,
+)
 from mizzen.xds.status import ProxyStatus, TypeStatus
 from mizzen.xds.stream import Stream
 
@@ -41,8 +57,8 @@ _SUPERSEDED = object()
 class _Connection:
     """One open ADS stream: the state machine plus the shell's bookkeeping."""
 
-    def __init__(self, context: grpc.aio.ServicerContext) -> None:
-        self.stream = Stream()
+    def __init__(self, context: grpc.aio.ServicerContext, stream: AdsStream) -> None:
+        self.stream = stream
         self.context = context
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.wake_pending = False
@@ -61,7 +77,7 @@ class _Connection:
 
 
 class XdsServer:
-    """A State-of-the-World ADS server serving per-node snapshots from a :class:`SnapshotCache`."""
+    """An ADS server (State of the World and delta) serving per-node snapshots from a :class:`SnapshotCache`."""
 
     def __init__(
         self,
@@ -108,8 +124,17 @@ class XdsServer:
             request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
             response_serializer=_identity,
         )
+        delta = grpc.stream_stream_rpc_method_handler(
+            self._handle_delta,
+            request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
+            response_serializer=_identity,
+        )
         server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, {"StreamAggregatedResources": handler}),)
+            (
+                grpc.method_handlers_generic_handler(
+                    SERVICE, {"StreamAggregatedResources": handler, "DeltaAggregatedResources": delta}
+                ),
+            )
         )
         for register in self._extra_services:
             register(server)
@@ -157,14 +182,20 @@ class XdsServer:
             connected_since=conn.connected_since,
             peer=conn.peer,
             types=tuple(TypeStatus.of(states[t]) for t in types.ordered(states)),
+            api=conn.stream.api,
         )
 
     # --- one stream -------------------------------------------------------------------------------
 
-    async def _handle(self, requests: AsyncIterator[AnyType], context: grpc.aio.ServicerContext) -> None:
+    async def _handle_delta(self, requests: AsyncIterator[AnyType], context: grpc.aio.ServicerContext) -> None:
+        await self._handle(requests, context, DeltaStream())
+
+    async def _handle(
+        self, requests: AsyncIterator[AnyType], context: grpc.aio.ServicerContext, stream: AdsStream | None = None
+    ) -> None:
         if not self._authorized(context):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        conn = _Connection(context)
+        conn = _Connection(context, stream or Stream())
         reader = asyncio.create_task(self._read(requests, conn))
         try:
             await self._serve(conn)
@@ -211,7 +242,7 @@ class XdsServer:
 
     async def _act(self, conn: _Connection, actions: list[Action]) -> None:
         for action in actions:
-            if isinstance(action, Response):
+            if isinstance(action, (Response, DeltaResponse)):
                 await self._push(conn, [action], woken=False)
             elif isinstance(action, Connected):
                 await self._connected(conn, action.node)
@@ -230,7 +261,7 @@ class XdsServer:
             elif isinstance(action, Ignored):
                 self.metrics.stale[action.type_url] += 1
 
-    async def _push(self, conn: _Connection, responses: list[Response], *, woken: bool) -> None:
+    async def _push(self, conn: _Connection, responses: Sequence[Reply], *, woken: bool) -> None:
         set_time = self.cache.set_time(conn.node_id) if woken else None
         for response in responses:
             if set_time is not None:
@@ -258,7 +289,9 @@ class XdsServer:
             previous.inbox.put_nowait(_SUPERSEDED)
         self._current[node.node_id] = conn
         self.cache.watch(node.node_id, conn.wake)
-        log.info("proxy %s connected from %s (Envoy %s)", node.node_id, conn.peer, node.envoy_version)
+        log.info(
+            "proxy %s connected from %s (Envoy %s, %s)", node.node_id, conn.peer, node.envoy_version, conn.stream.api
+        )
         if self._on_connect is not None:
             try:
                 await self._on_connect(node)

@@ -1,7 +1,8 @@
 """Per-proxy sync status, computed from stream state exactly as ``istioctl proxy-status`` does.
 
 Per type URL: ERROR if the last response was rejected (until the next ACK), NOT SENT if nothing was
-ever sent, SYNCED if the last nonce sent was ACKed, otherwise STALE (sent, not yet ACKed).
+ever sent, SYNCED if the last nonce sent was ACKed, otherwise STALE (sent, not yet ACKed). The same
+rules hold for State-of-the-World and delta streams: both keep nonces sent and ACKed per type.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from mizzen.xds.protocol import NodeInfo
-from mizzen.xds.stream import TypeState
+from mizzen.xds.protocol import NodeInfo, SubscriptionState
 
 SyncStatus = Literal["SYNCED", "NOT SENT", "STALE", "ERROR"]
 
 
-def sync_status(state: TypeState) -> SyncStatus:
+def sync_status(state: SubscriptionState) -> SyncStatus:
     """istioctl's rule: ERROR > NOT SENT > SYNCED (acked == sent) > STALE."""
     if state.last_error:
         return "ERROR"
@@ -43,8 +43,8 @@ class TypeStatus:
     subscribed: tuple[str, ...] = ()  # explicit resource names ("*" for a wildcard subscription)
 
     @classmethod
-    def of(cls, state: TypeState) -> TypeStatus:
-        """Snapshot a stream's :class:`TypeState`."""
+    def of(cls, state: SubscriptionState) -> TypeStatus:
+        """Snapshot one type's state of a SotW or delta stream (the same rules for both)."""
         names = ("*",) if state.wildcard else ()
         return cls(
             type_url=state.type_url,
@@ -68,6 +68,7 @@ class ProxyStatus:
     connected_since: float  # epoch seconds
     types: tuple[TypeStatus, ...] = ()
     peer: str = ""  # gRPC peer address of the stream
+    api: str = "SotW"  # the xDS protocol variant of the stream: "SotW" or "Delta"
 
     @property
     def node_id(self) -> str:

@@ -101,6 +101,8 @@ class TypeState:
 class Stream:
     """The protocol state of one ADS stream (see the module docstring)."""
 
+    api = "SotW"
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.node: NodeInfo | None = None
         self.types: dict[str, TypeState] = {}

@@ -3,7 +3,8 @@
 :class:`FakeEnvoy` builds the ``DiscoveryRequest`` messages an Envoy would send (node on the first
 request, echoing nonces, ACK with the new version, NACK with the old one), so stream tests can wire
 it to a :class:`~mizzen.xds.stream.Stream` in memory. :class:`AdsClient` speaks the same protocol over
-gRPC to an :class:`~mizzen.xds.server.XdsServer` (integration tests, the fan-out benchmark).
+gRPC to an :class:`~mizzen.xds.server.XdsServer` (integration tests, the fan-out benchmark). The delta
+twins live in :mod:`mizzen.xds.testing_delta`.
 """
 
 from __future__ import annotations
@@ -87,21 +88,20 @@ def _version(response: Response | AnyType) -> str:
     return response.version if isinstance(response, Response) else str(response.version_info)
 
 
-class AdsClient:
-    """A minimal ADS client over grpc.aio: send requests, receive ``DiscoveryResponse`` messages.
+class StreamClient:
+    """A bidirectional gRPC stream over grpc.aio: queue requests, receive responses (SotW or delta).
 
     Create it inside a running event loop.
     """
 
-    def __init__(self, target: str, *, token: str | None = None, envoy: FakeEnvoy | None = None) -> None:
-        self.envoy = envoy or FakeEnvoy()
+    def __init__(
+        self, target: str, method: str, request_type: AnyType, response_type: AnyType, token: str | None
+    ) -> None:
         self._channel = grpc.aio.insecure_channel(target)
         self._outbox: asyncio.Queue[AnyType | None] = asyncio.Queue()
         metadata = (("authorization", f"Bearer {token}"),) if token is not None else None
         call = self._channel.stream_stream(
-            METHOD,
-            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
-            response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
+            method, request_serializer=request_type.SerializeToString, response_deserializer=response_type.FromString
         )
         self.call = call(self._requests(), metadata=metadata)
         self._inbox: asyncio.Queue[AnyType | BaseException] = asyncio.Queue()
@@ -127,12 +127,8 @@ class AdsClient:
         """Queue a request for the stream."""
         self._outbox.put_nowait(request)
 
-    def subscribe(self, type_url: str, names: Iterable[str] = ()) -> None:
-        """Send a (re)subscription request for a type."""
-        self.send(self.envoy.request(type_url, names))
-
     async def receive(self, timeout: float = 5.0) -> AnyType:
-        """The next DiscoveryResponse (raises TimeoutError, or grpc.aio.AioRpcError if the stream ended)."""
+        """The next response (raises TimeoutError, or grpc.aio.AioRpcError if the stream ended)."""
         item = await asyncio.wait_for(self._inbox.get(), timeout)
         if isinstance(item, BaseException):
             self._inbox.put_nowait(item)  # the stream stays ended for later calls too
@@ -148,6 +144,18 @@ class AdsClient:
         await self._channel.close()
 
 
+class AdsClient(StreamClient):
+    """A minimal State-of-the-World ADS client: send ``DiscoveryRequest``, receive ``DiscoveryResponse``."""
+
+    def __init__(self, target: str, *, token: str | None = None, envoy: FakeEnvoy | None = None) -> None:
+        self.envoy = envoy or FakeEnvoy()
+        super().__init__(target, METHOD, discovery_pb2.DiscoveryRequest, discovery_pb2.DiscoveryResponse, token)
+
+    def subscribe(self, type_url: str, names: Iterable[str] = ()) -> None:
+        """Send a (re)subscription request for a type."""
+        self.send(self.envoy.request(type_url, names))
+
+
 def ads_bootstrap(
     node_id: str,
     xds_port: int,
@@ -156,11 +164,13 @@ def ads_bootstrap(
     token: str | None = None,
     cluster: str = "",
     prune_stats: bool = True,
+    api_type: str = "GRPC",
 ) -> dict[str, object]:
     """A minimal Envoy bootstrap that takes everything over ADS from ``127.0.0.1:xds_port``.
 
     Admin on loopback, a static HTTP/2 ``xds-grpc`` cluster carrying the bearer token as gRPC initial
     metadata, CDS and LDS via ADS. ``prune_stats`` keeps only the xDS-related stats (much cheaper Envoy).
+    ``api_type``: ``GRPC`` (State of the World) or ``DELTA_GRPC`` (incremental).
     """
     grpc_service: dict[str, object] = {"envoy_grpc": {"cluster_name": "xds-grpc"}}
     if token is not None:
@@ -200,7 +210,7 @@ def ads_bootstrap(
             ]
         },
         "dynamic_resources": {
-            "ads_config": {"api_type": "GRPC", "transport_api_version": "V3", "grpc_services": [grpc_service]},
+            "ads_config": {"api_type": api_type, "transport_api_version": "V3", "grpc_services": [grpc_service]},
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
         },
