@@ -1,6 +1,7 @@
 """The ADS server's own Prometheus metrics, rendered as text (no client library needed).
 
 - ``mizzen_xds_pushes_total{type}``: responses sent, by short type name (CDS, EDS, ...);
+- ``mizzen_xds_resources_sent_total{type}``: resources in those responses (what delta xDS saves);
 - ``mizzen_xds_nacks_total{type}``: responses rejected by proxies;
 - ``mizzen_xds_stale_requests_total{type}``: requests ignored for a stale nonce;
 - ``mizzen_xds_connected_proxies``: open streams that identified their node;
@@ -22,6 +23,7 @@ class XdsMetrics:
 
     def __init__(self) -> None:
         self.pushes: Counter[str] = Counter()
+        self.resources: Counter[str] = Counter()
         self.nacks: Counter[str] = Counter()
         self.stale: Counter[str] = Counter()
         self.connected = 0
@@ -40,6 +42,7 @@ class XdsMetrics:
         lines: list[str] = []
         for name, help_text, counter in (
             ("mizzen_xds_pushes_total", "xDS responses sent, by type.", self.pushes),
+            ("mizzen_xds_resources_sent_total", "Resources in the xDS responses sent, by type.", self.resources),
             ("mizzen_xds_nacks_total", "xDS responses rejected by proxies, by type.", self.nacks),
             ("mizzen_xds_stale_requests_total", "xDS requests ignored for a stale nonce.", self.stale),
         ):

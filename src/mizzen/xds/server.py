@@ -268,6 +268,7 @@ class XdsServer:
                 conn.pushes[response.type_url] = (response.nonce, set_time)
             await conn.context.write(response.serialize())
             self.metrics.pushes[response.type_url] += 1
+            self.metrics.resources[response.type_url] += len(response.resources)
 
     def _acked(self, conn: _Connection, ack: Acked) -> None:
         pending = conn.pushes.get(ack.type_url)

@@ -1,4 +1,6 @@
-"""A real Envoy 1.40 against the ADS server: it syncs, serves traffic, and a rejected listener is kept out."""
+"""A real Envoy 1.40 against the ADS server, over State of the World and over delta xDS (every test runs with
+both ``api_type`` values): it syncs, serves traffic, a rejected listener is kept out, removals take effect,
+and it resyncs after a control-plane restart."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from mizzen.xds.snapshot import Snapshot
 from mizzen.xds.testing import ads_bootstrap, cla, cluster, listener, route
 
 pytestmark = pytest.mark.e2e
+APIS = pytest.mark.parametrize("api", ["GRPC", "DELTA_GRPC"], ids=["sotw", "delta"])
 
 CDS, EDS, LDS, RDS = types.CLUSTER, types.ENDPOINT, types.LISTENER, types.ROUTE
 TOKEN = "e2e-token"
@@ -72,11 +75,12 @@ async def backend() -> AsyncIterator[int]:
         await runner.cleanup()
 
 
-async def start_envoy(tmp_path: Path, xds_port: int, node: str = NODE) -> Envoy:
+async def start_envoy(tmp_path: Path, xds_port: int, node: str = NODE, *, api: str) -> Envoy:
     admin_port = free_port()
     tag = node.split("~")[2]
     config = tmp_path / f"{tag}.bootstrap.json"
-    config.write_text(json.dumps(ads_bootstrap(node, xds_port, admin_port, token=TOKEN, cluster="e2e.default")))
+    boot = ads_bootstrap(node, xds_port, admin_port, token=TOKEN, cluster="e2e.default", api_type=api)
+    config.write_text(json.dumps(boot))
     log = tmp_path / f"{tag}.envoy.log"
     proc = await asyncio.create_subprocess_exec(
         str(find_envoy()),
@@ -124,7 +128,8 @@ async def get(port: int) -> httpx.Response:
         return await client.get(f"http://127.0.0.1:{port}/hello", timeout=5)
 
 
-async def test_envoy_syncs_serves_and_keeps_last_good_config_on_nack(tmp_path: Path, backend: int) -> None:
+@APIS
+async def test_envoy_syncs_serves_and_keeps_last_good_config_on_nack(tmp_path: Path, backend: int, api: str) -> None:
     """Envoy ACKs all four types, routes traffic, and a rejected LDS shows ERROR, is not resent, and traffic flows."""
     cache = SnapshotCache()
     listen_port = free_port()
@@ -134,7 +139,7 @@ async def test_envoy_syncs_serves_and_keeps_last_good_config_on_nack(tmp_path: P
 
     server = XdsServer(cache, token=TOKEN, on_connect=on_connect)
     xds_port = await server.start("127.0.0.1", 0)
-    envoy = await start_envoy(tmp_path, xds_port)
+    envoy = await start_envoy(tmp_path, xds_port, api=api)
     try:
         await until(
             lambda: (
@@ -174,7 +179,8 @@ async def test_envoy_syncs_serves_and_keeps_last_good_config_on_nack(tmp_path: P
         await server.stop(0)
 
 
-async def test_changed_cluster_warms_and_reconnect_resyncs(tmp_path: Path, backend: int) -> None:
+@APIS
+async def test_changed_cluster_warms_and_reconnect_resyncs(tmp_path: Path, backend: int, api: str) -> None:
     """A changed cluster gets its endpoints again and warms; after a control-plane restart Envoy resyncs."""
     cache = SnapshotCache()
     listen_port = free_port()
@@ -184,7 +190,7 @@ async def test_changed_cluster_warms_and_reconnect_resyncs(tmp_path: Path, backe
 
     server = XdsServer(cache, token=TOKEN, on_connect=on_connect)
     xds_port = await server.start("127.0.0.1", 0)
-    envoy = await start_envoy(tmp_path, xds_port)
+    envoy = await start_envoy(tmp_path, xds_port, api=api)
     all_synced = {"CDS": "SYNCED", "EDS": "SYNCED", "LDS": "SYNCED", "RDS": "SYNCED"}
     try:
         await until(lambda: server.status() and statuses(server) == all_synced, what="all SYNCED")
@@ -199,18 +205,27 @@ async def test_changed_cluster_warms_and_reconnect_resyncs(tmp_path: Path, backe
 
         await server.stop(0)
         await until(lambda: not server.status(), what="stream gone")
-        restarted = XdsServer(cache, token=TOKEN, on_connect=on_connect)
+        fresh = SnapshotCache()  # a restarted control plane computes the same config anew
+
+        async def on_reconnect(node: NodeInfo) -> None:
+            fresh.set(node.node_id, mesh(listen_port, backend, timeout="3s"))
+
+        restarted = XdsServer(fresh, token=TOKEN, on_connect=on_reconnect)
         assert await restarted.start("127.0.0.1", xds_port) == xds_port
         server = restarted
         await until(lambda: server.status() and statuses(server) == all_synced, what="resynced after restart")
         assert await envoy.stat("cluster_manager.warming_clusters") == 0
         assert (await get(listen_port)).status_code == 200
+        # Delta: Envoy's initial_resource_versions matched, so nothing was resent; SotW resends everything.
+        resent = {t: n for t, n in server.metrics.resources.items() if n}
+        assert resent == ({} if api == "DELTA_GRPC" else {CDS: 1, EDS: 1, LDS: 1, RDS: 1})
     finally:
         await stop_envoy(envoy)
         await server.stop(0)
 
 
-async def test_rejection_by_one_proxy_leaves_others_working(tmp_path: Path, backend: int) -> None:
+@APIS
+async def test_rejection_by_one_proxy_leaves_others_working(tmp_path: Path, backend: int, api: str) -> None:
     """One Envoy rejecting its listeners shows ERROR for it alone; another keeps taking updates and traffic."""
     cache = SnapshotCache()
     other = "sidecar~127.0.0.1~other.default~default.svc.cluster.local"
@@ -221,7 +236,7 @@ async def test_rejection_by_one_proxy_leaves_others_working(tmp_path: Path, back
 
     server = XdsServer(cache, token=TOKEN, on_connect=on_connect)
     xds_port = await server.start("127.0.0.1", 0)
-    envoys = [await start_envoy(tmp_path, xds_port, node) for node in ports]
+    envoys = [await start_envoy(tmp_path, xds_port, node, api=api) for node in ports]
     all_synced = {"CDS": "SYNCED", "EDS": "SYNCED", "LDS": "SYNCED", "RDS": "SYNCED"}
     try:
         await until(lambda: all(statuses(server, n) == all_synced for n in ports), what="both SYNCED")
@@ -242,3 +257,58 @@ async def test_rejection_by_one_proxy_leaves_others_working(tmp_path: Path, back
         for envoy in envoys:
             await stop_envoy(envoy)
         await server.stop(0)
+
+
+def two_listeners(ports: tuple[int, int], backend_port: int, *, second: bool = True) -> Snapshot:
+    """Listener ``one`` routes to cluster ``backend``; with ``second``, listener ``two`` routes to cluster ``extra``."""
+    clusters, endpoints = {"backend": cluster("backend")}, {"backend": cla("backend", backend_port)}
+    listeners, routes = {"one": listener("one", ports[0], "r1")}, {"r1": route("r1", "backend")}
+    if second:
+        clusters["extra"], endpoints["extra"] = cluster("extra"), cla("extra", backend_port)
+        listeners["two"], routes["r2"] = listener("two", ports[1], "r2"), route("r2", "extra")
+    return Snapshot.from_dicts({CDS: clusters, EDS: endpoints, LDS: listeners, RDS: routes})
+
+
+@APIS
+async def test_removed_cluster_and_listener_leave_envoy(tmp_path: Path, backend: int, api: str) -> None:
+    """Dropping a listener and a cluster from the snapshot removes them from Envoy (delta: removed_resources)."""
+    cache = SnapshotCache()
+    ports = (free_port(), free_port())
+
+    async def on_connect(node: NodeInfo) -> None:
+        cache.set(node.node_id, two_listeners(ports, backend))
+
+    server = XdsServer(cache, token=TOKEN, on_connect=on_connect)
+    xds_port = await server.start("127.0.0.1", 0)
+    envoy = await start_envoy(tmp_path, xds_port, api=api)
+    all_synced = {"CDS": "SYNCED", "EDS": "SYNCED", "LDS": "SYNCED", "RDS": "SYNCED"}
+    try:
+        await until(lambda: server.status() and statuses(server) == all_synced, what="all SYNCED")
+        assert [(await get(p)).status_code for p in ports] == [200, 200]
+        clusters = await envoy.stat("cluster_manager.active_clusters")
+        assert await envoy.stat("listener_manager.total_listeners_active") == 2
+        pushes = dict(server.metrics.pushes)
+        cache.set(NODE, two_listeners(ports, backend, second=False))
+        await until(lambda: server.metrics.pushes[CDS] > pushes[CDS] and statuses(server) == all_synced, what="resync")
+        await wait_stats(
+            envoy, {"cluster_manager.active_clusters": clusters - 1, "listener_manager.total_listeners_active": 1}
+        )
+        assert (await get(ports[0])).status_code == 200
+        if api == "DELTA_GRPC":  # only the removals travelled: no cluster or listener was sent again
+            assert server.metrics.resources[CDS] == 2 and server.metrics.resources[LDS] == 2
+    finally:
+        await stop_envoy(envoy)
+        await server.stop(0)
+
+
+async def wait_stats(envoy: Envoy, expected: dict[str, int], timeout: float = 10.0) -> None:
+    """Poll Envoy's admin until every stat in ``expected`` has its value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        seen = {name: await envoy.stat(name) for name in expected}
+        if seen == expected:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"Envoy stats {seen} never reached {expected}")
+        await asyncio.sleep(0.1)
