@@ -49,6 +49,7 @@ def build_bootstrap(
     token: str,
     xds_address: tuple[str, int] = DEFAULT_XDS_ADDRESS,
     version: str = __version__,
+    api_type: str = "GRPC",  # the ADS variant: GRPC (State of the World) or DELTA_GRPC (incremental)
 ) -> dict[str, Any]:
     """The Envoy v3 bootstrap (proto-JSON dict) for ``proxy``, with its admin on 127.0.0.1:``admin_port``."""
     return {
@@ -61,7 +62,7 @@ def build_bootstrap(
         "static_resources": {"clusters": [_xds_cluster(*xds_address)]},
         "dynamic_resources": {
             "ads_config": {
-                "api_type": "GRPC",
+                "api_type": api_type,
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
                 "grpc_services": [
