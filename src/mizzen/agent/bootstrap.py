@@ -49,7 +49,7 @@ def build_bootstrap(
     token: str,
     xds_address: tuple[str, int] = DEFAULT_XDS_ADDRESS,
     version: str = __version__,
-    api_type: str = "GRPC",  # the ADS variant: GRPC (State of the World) or DELTA_GRPC (incremental)
+    api_type: str = "DELTA_GRPC",  # the ADS variant: GRPC (State of the World) or DELTA_GRPC (incremental)
 ) -> dict[str, Any]:
     """The Envoy v3 bootstrap (proto-JSON dict) for ``proxy``, with its admin on 127.0.0.1:``admin_port``."""
     return {

@@ -93,10 +93,16 @@ def test_xds_cluster_and_ads_carry_token() -> None:
     opts = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
     assert "http2_protocol_options" in opts["explicit_http_config"]
     ads = b["dynamic_resources"]["ads_config"]
-    assert ads["api_type"] == "GRPC" and ads["transport_api_version"] == "V3"
+    assert ads["api_type"] == "DELTA_GRPC" and ads["transport_api_version"] == "V3"  # Istio's default
     assert ads["grpc_services"][0]["initial_metadata"] == [{"key": "authorization", "value": "Bearer s3cret"}]
     assert b["dynamic_resources"]["cds_config"]["ads"] == {}
     assert b["dynamic_resources"]["lds_config"]["ads"] == {}
+
+
+def test_ads_variant_is_delta_unless_sotw_is_asked_for() -> None:
+    """ADS is incremental (DELTA_GRPC, Istio's default) unless State of the World (GRPC) is asked for."""
+    assert boot()["dynamic_resources"]["ads_config"]["api_type"] == "DELTA_GRPC"
+    assert boot(api_type="GRPC")["dynamic_resources"]["ads_config"]["api_type"] == "GRPC"
 
 
 def test_xds_cluster_by_host_name_uses_dns() -> None:
