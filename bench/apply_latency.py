@@ -1,6 +1,7 @@
 """Apply-to-all-proxies-acked latency through the real control plane.
 
-    .venv/bin/python bench/apply_latency.py --envoys 10 50 --simulated 100 1000 --repeats 20
+    .venv/bin/python bench/apply_latency.py --envoys 10 50 --simulated 100 1000 --repeats 20 \
+        [--xds-api GRPC DELTA_GRPC] [--services 20]
 
 For each N: start a control plane (its own process and home), apply a Bookinfo-sized mesh (--services
 services with two WorkloadEntries each), connect N proxies, then repeatedly apply a VirtualService change
@@ -10,6 +11,10 @@ and time from just before the HTTP apply until every proxy has ACKed the new rou
   is when the control plane received the last proxy's ACK (recorded per ACK, read back from its API).
 - Simulated proxies: in-process ADS clients that subscribe like Envoy (CDS/LDS wildcard, EDS for the
   clusters, RDS `http_proxy`) and ACK at once; the time is taken when each receives the new routes.
+
+With real Envoys, two more figures per row: a new WorkloadEntry -> every Envoy ACKed the new endpoints
+(``endpoint``), and one more Envoy started -> it ACKed CDS, EDS, LDS and RDS (``start``). ``--xds-api``
+picks the ADS variant in the Envoys' bootstrap (State of the World ``GRPC`` or incremental ``DELTA_GRPC``).
 
 Targets (issue "The mesh runs"): p50 <= 50 ms and p99 <= 200 ms at 50 proxies; <= 1 s at 1000 simulated.
 """
@@ -92,11 +97,14 @@ def proxy(i: int) -> Proxy:
 
 
 # --- real Envoys ---------------------------------------------------------------------------------
-def start_envoys(cp: RunningControlPlane, n: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
+def start_envoys(
+    cp: RunningControlPlane, n: int, workdir: Path, api: str = "GRPC", first: int = 0
+) -> list[subprocess.Popen[bytes]]:
     envoy = str(find_envoy())
     procs = []
-    for i in range(n):
-        boot = build_bootstrap(proxy(i), admin_port=free_port(), token=cp.token, xds_address=("127.0.0.1", cp.xds_port))
+    for i in range(first, first + n):
+        xds = ("127.0.0.1", cp.xds_port)
+        boot = build_bootstrap(proxy(i), admin_port=free_port(), token=cp.token, xds_address=xds, api_type=api)
         path = workdir / f"envoy-{i}.json"
         path.write_text(json.dumps(boot))
         procs.append(
@@ -120,20 +128,41 @@ def start_envoys(cp: RunningControlPlane, n: int, workdir: Path) -> list[subproc
     return procs
 
 
-def all_acked(http: httpx.Client, n: int) -> float | None:
-    """The time the last proxy ACKed the current routes (epoch s), or None while some have not."""
+def all_acked(http: httpx.Client, n: int, kinds: tuple[str, ...] = ("RDS",)) -> float | None:
+    """The time the last proxy ACKed the current config of ``kinds`` (epoch s), or None while some have not."""
     data = http.get("/api/mizzen/v1/proxies").json()
     items = data["items"]
     if not data["converged"] or len(items) != n:
         return None
-    rds = [p["xds"]["RDS"] for p in items]
-    if not all(r["status"] == "SYNCED" and r["versionAcked"] == r["snapshotVersion"] for r in rds):
+    rows = [p["xds"][kind] for p in items for kind in kinds]
+    if not all(r["status"] == "SYNCED" and (r["current"] or r["versionAcked"] == r["snapshotVersion"]) for r in rows):
         return None
-    return max(float(r["lastAckTime"] or 0) for r in rds)
+    return max(float(r["lastAckTime"] or 0) for r in rows)
 
 
-def measure_envoys(cp: RunningControlPlane, n: int, repeats: int, workdir: Path) -> list[float]:
-    procs = start_envoys(cp, n, workdir)
+def endpoint_yaml(k: int) -> str:
+    return f"""apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: svc0-extra-{k}}}
+spec: {{address: 127.0.0.1, ports: {{http: {30000 + k}}}, labels: {{app: svc0, version: v1}}}}
+"""
+
+
+def wait_acked(http: httpx.Client, n: int, kinds: tuple[str, ...] = ("RDS",), timeout: float = 120) -> float:
+    """Poll gently (the poll itself costs the control plane CPU) until ``all_acked``; the ACK times are exact."""
+    deadline = time.monotonic() + timeout
+    while (last := all_acked(http, n, kinds)) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{n} proxies did not all ACK {'/'.join(kinds)} within {timeout:.0f} s")
+        time.sleep(0.05)
+    return last
+
+
+def measure_envoys(
+    cp: RunningControlPlane, n: int, repeats: int, workdir: Path, api: str = "GRPC"
+) -> dict[str, list[float]]:
+    """``apply``, ``endpoint`` and ``start`` latencies (s) with ``n`` real Envoys."""
+    procs = start_envoys(cp, n, workdir, api)
     http = httpx.Client(base_url=cp.address, headers=cp.headers(), timeout=30, trust_env=False)
     try:
         deadline = time.monotonic() + 60
@@ -141,15 +170,29 @@ def measure_envoys(cp: RunningControlPlane, n: int, repeats: int, workdir: Path)
             if time.monotonic() > deadline:
                 raise SystemExit(f"{n} Envoys did not all sync within 60 s")
             time.sleep(0.05)
-        samples = []
+        samples: dict[str, list[float]] = {"apply": [], "endpoint": [], "start": []}
         for k in range(repeats):
             time.sleep(0.2)  # let the previous change settle everywhere
             t0 = time.time()
             apply(http, vs_yaml(10 + k % 80))
-            # Poll gently (the poll itself costs the control plane CPU); the ACK times are exact.
-            while (last := all_acked(http, n)) is None:
+            samples["apply"].append(wait_acked(http, n) - t0)
+        for k in range(repeats):
+            time.sleep(0.2)
+            t0 = time.time()
+            apply(http, endpoint_yaml(k))
+            samples["endpoint"].append(wait_acked(http, n, ("EDS",)) - t0)
+        for k in range(min(repeats, 10)):
+            time.sleep(0.2)
+            t0 = time.time()
+            (extra,) = start_envoys(cp, 1, workdir, api, first=n + k)
+            try:
+                samples["start"].append(wait_acked(http, n + 1, ("CDS", "EDS", "LDS", "RDS")) - t0)
+            finally:
+                extra.terminate()
+                extra.wait(10)
+            deadline = time.monotonic() + 30
+            while len(http.get("/api/mizzen/v1/proxies").json()["items"]) > n and time.monotonic() < deadline:
                 time.sleep(0.05)
-            samples.append(last - t0)
         return samples
     finally:
         http.close()
@@ -224,7 +267,7 @@ def report(label: str, samples: list[float]) -> None:
     ms = sorted(x * 1000 for x in samples)
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
     print(
-        f"{label:<28} n={len(ms):<3} p50={statistics.median(ms):7.1f} ms  p99={p99:7.1f} ms  max={ms[-1]:7.1f} ms",
+        f"{label:<34} n={len(ms):<3} p50={statistics.median(ms):7.1f} ms  p99={p99:7.1f} ms  max={ms[-1]:7.1f} ms",
         flush=True,
     )
 
@@ -235,20 +278,23 @@ def main() -> None:
     ap.add_argument("--simulated", type=int, nargs="*", default=[100, 1000])
     ap.add_argument("--services", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--xds-api", nargs="*", default=["GRPC"], choices=["GRPC", "DELTA_GRPC"])
     args = ap.parse_args()
     print(
         f"apply -> all proxies ACKed, {args.services} services, {args.repeats} applies per row "
         f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
     )
-    for n in args.envoys:
-        with tempfile.TemporaryDirectory() as tmp:
-            cp = start_controlplane(Path(tmp) / "home")
-            try:
-                with httpx.Client(base_url=cp.address, headers=cp.headers(), trust_env=False) as http:
-                    apply(http, mesh_yaml(args.services))
-                report(f"real Envoys: {n}", measure_envoys(cp, n, args.repeats, Path(tmp)))
-            finally:
-                cp.stop()
+    for api in args.xds_api:
+        for n in args.envoys:
+            with tempfile.TemporaryDirectory() as tmp:
+                cp = start_controlplane(Path(tmp) / "home")
+                try:
+                    with httpx.Client(base_url=cp.address, headers=cp.headers(), trust_env=False) as http:
+                        apply(http, mesh_yaml(args.services))
+                    for what, samples in measure_envoys(cp, n, args.repeats, Path(tmp), api).items():
+                        report(f"{n} Envoys {api}: {what}", samples)
+                finally:
+                    cp.stop()
     for n in args.simulated:
         with tempfile.TemporaryDirectory() as tmp:
             cp = start_controlplane(Path(tmp) / "home")
