@@ -13,7 +13,8 @@ Simulated part, through a real control plane process (its own home):
    over ``--repeats``, per protocol);
 5. new endpoint -> all updated: a new WorkloadEntry for ``svc0``, until every proxy has new endpoints;
 6. where a push's time goes: the control plane's own push path (translate the shared part once per scope,
-   then each proxy's own resources, encode, snapshot) run in this process under cProfile.
+   then each proxy's own resources, encode, snapshot) run in this process under cProfile, and what one
+   connecting proxy costs (time, and memory the controller keeps for it).
 
 Real-Envoy part (``bench/apply_latency.py``'s measurements, both ADS variants): ``--envoys`` Envoys on a
 ``--envoy-services`` mesh: apply -> all ACKed, new endpoint -> all ACKed, one more Envoy started -> it
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -39,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,19 +72,23 @@ class Child:
     count: int
     proc: asyncio.subprocess.Process
     synced: int = 0
-    errors: int = 0
+    reconnects: int = 0
     error: list[str] = field(default_factory=list)
     replies: dict[tuple[str, int], asyncio.Future[Any]] = field(default_factory=dict)
+    reader: asyncio.Task[None] | None = None
 
     async def read(self) -> None:
         assert self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
             msg = json.loads(line)
             if "synced" in msg:
-                self.synced, self.errors, self.error = msg["synced"], msg["errors"], msg["error"]
+                self.synced, self.reconnects, self.error = msg["synced"], msg["reconnects"], msg["error"]
             for key in ("armed", "done"):
                 if key in msg:
                     self.reply(key, msg[key]).set_result(msg)
+            if "frozen" in msg:
+                self.synced = int(msg["frozen"])
+                self.reply("frozen", 0).set_result(msg)
 
     def reply(self, key: str, k: int) -> asyncio.Future[Any]:
         return self.replies.setdefault((key, k), asyncio.get_running_loop().create_future())
@@ -121,27 +128,40 @@ def percentiles(samples: list[float]) -> str:
 
 
 # --- simulated part ----------------------------------------------------------------------------------
-async def start_children(cp: RunningControlPlane, proxies: int, api: str) -> list[Child]:
-    """simclients.py processes of at most PER_PROCESS proxies each (``mixed``: SotW and delta interleaved)."""
-    processes = -(-proxies // PER_PROCESS)
-    children = []
-    first = 0
+async def add_children(cp: RunningControlPlane, children: list[Child], first: int, target: int, api: str) -> None:
+    """Start simclients.py processes for proxies ``first..target`` (at most PER_PROCESS each)."""
+    total = target - first
+    processes = -(-total // PER_PROCESS)
     for n in range(processes):
-        count = proxies // processes + (n < proxies % processes)
+        count = total // processes + (n < total % processes)
         argv = [sys.executable, str(HERE / "simclients.py"), "--target", cp.xds_address, "--token", cp.token]
         argv += ["--first", str(first), "--count", str(count), "--api", api]
         pipe = asyncio.subprocess.PIPE
         proc = await asyncio.create_subprocess_exec(*argv, stdin=pipe, stdout=pipe)
-        children.append(Child(count, proc))
+        child = Child(count, proc)
+        child.reader = asyncio.create_task(child.read())
+        children.append(child)
         first += count
-    return children
 
 
-async def wait_synced(children: list[Child], total: int) -> None:
+class MemoryGuard(Exception):
+    """The control plane grew past ``--max-rss`` (the machine is shared: stop before it hurts)."""
+
+
+async def wait_synced(children: list[Child], total: int, cp: RunningControlPlane, max_rss: float) -> None:
     while sum(c.synced for c in children) < total:
-        if any(c.errors for c in children):
-            raise SystemExit(f"simulated proxies failed: {[c.error for c in children if c.errors]}")
+        rss = bt.rss_mb(cp.process.pid)
+        if rss > max_rss:
+            raise MemoryGuard(f"control-plane RSS {rss:.0f} MB passed --max-rss {max_rss:.0f} MB")
         await asyncio.sleep(0.5)
+
+
+async def freeze(children: list[Child]) -> int:
+    """Drop the simulated proxies not synced yet; return how many remain."""
+    for c in children:
+        c.send({"freeze": True})
+    replies = await asyncio.gather(*(c.reply("frozen", 0) for c in children))
+    return sum(int(r["frozen"]) for r in replies)
 
 
 async def change_and_wait(children: list[Child], k: int, kind: str, change: Awaitable[None]) -> dict[str, float]:
@@ -172,10 +192,11 @@ async def measure_change(
 ) -> None:
     """Repeat one change; print per protocol how long until every simulated proxy had it."""
     samples: dict[str, list[float]] = {}
+    proxies = sum(c.synced for c in children)
 
     async def repeat() -> None:
-        for k in range(args.repeats):
-            per_api = await change_and_wait(children, next(_ARMS), kind, change(k))
+        for _ in range(args.repeats):
+            per_api = await change_and_wait(children, next(_ARMS), kind, change(next(_CHANGES)))
             for api, seconds in per_api.items():
                 samples.setdefault(api, []).append(seconds)
             await asyncio.sleep(0.2)
@@ -184,15 +205,17 @@ async def measure_change(
         return f"{max((len(v) for v in samples.values()), default=0)}/{args.repeats} done; {state()}"
 
     with contextlib.suppress(StepTimeout):
-        await step(label, args.step_timeout, repeat(), progress)
+        await step(f"{label} at {proxies} proxies", args.step_timeout, repeat(), progress)
     for api, values in sorted(samples.items()):
-        say(f"  {label} [{args.proxies} proxies, {api}]: {percentiles(values)}")
+        say(f"  {label} [{args.services} services, {proxies} proxies, {api}]: {percentiles(values)}")
+
+
+_CHANGES = iter(range(1 << 30))  # distinct VirtualService weights / WorkloadEntry names across stages
 
 
 async def simulated(args: argparse.Namespace, work: Path) -> None:
     cp = start_controlplane(work / "home")
     children: list[Child] = []
-    readers: list[asyncio.Task[None]] = []
     http = httpx.AsyncClient(base_url=cp.address, headers=cp.headers(), timeout=args.step_timeout, trust_env=False)
 
     async def apply(text: str) -> None:
@@ -202,33 +225,50 @@ async def simulated(args: argparse.Namespace, work: Path) -> None:
     def cp_state() -> str:
         return f"control plane RSS {bt.rss_mb(cp.process.pid):.0f} MB, CPU {bt.cpu_seconds(cp.process.pid):.1f} s"
 
+    def progress(target: int) -> str:
+        reconnects = sum(c.reconnects for c in children)
+        errors = next((c.error[0] for c in children if c.error), "")
+        return (
+            f"{sum(c.synced for c in children)}/{target} synced, {reconnects} reconnects {errors[:160]}; {cp_state()}"
+        )
+
     try:
         await step(f"apply {args.services} services", args.step_timeout, apply(al.mesh_yaml(args.services)), cp_state)
-        children = await start_children(cp, args.proxies, args.api)
-        readers = [asyncio.create_task(c.read()) for c in children]
-        t0 = time.monotonic()
-        await step(f"connect and sync {args.proxies} proxies ({args.api})", args.step_timeout,
-                   wait_synced(children, args.proxies),
-                   lambda: f"{sum(c.synced for c in children)}/{args.proxies} synced; {cp_state()}")  # fmt: skip
-        say(f"  all {args.proxies} synced {time.monotonic() - t0:.1f} s after the first connected; {cp_state()}")
-        rss = bt.rss_mb(cp.process.pid)
-        say(f"control-plane RSS with {args.services} services / {args.proxies} proxies: {rss:.0f} MB "
-            f"({rss / args.proxies:.2f} MB per proxy)")  # fmt: skip
-        await measure_change(args, children, "apply -> all updated (VirtualService edit)", "RDS",
-                             lambda k: apply(al.vs_yaml(10 + k % 80)), cp_state)  # fmt: skip
-        await measure_change(args, children, "new endpoint -> all updated (WorkloadEntry)", "EDS",
-                             lambda k: apply(al.endpoint_yaml(k)), cp_state)  # fmt: skip
+        have = 0
+        for target in sorted(args.proxies):
+            await add_children(cp, children, have, target, args.api)
+            have = target
+            stopped = ""
+            t0 = time.monotonic()
+            try:
+                await step(f"connect and sync {target} proxies ({args.api})", args.step_timeout,
+                           wait_synced(children, target, cp, args.max_rss), lambda t=target: progress(t))  # fmt: skip
+                say(f"  {target} synced {time.monotonic() - t0:.1f} s after the stage began; {progress(target)}")
+            except (StepTimeout, MemoryGuard) as exc:
+                stopped = str(exc) if isinstance(exc, MemoryGuard) else "time limit"
+                remaining = await freeze(children)
+                say(f"  stopped connecting ({stopped}): measuring with the {remaining} synced proxies")
+            rss = bt.rss_mb(cp.process.pid)
+            synced = sum(c.synced for c in children)
+            say(f"control-plane RSS with {args.services} services / {synced} proxies: {rss:.0f} MB "
+                f"({rss / max(1, synced):.2f} MB per proxy)")  # fmt: skip
+            if synced:
+                await measure_change(args, children, "apply -> all updated (VirtualService edit)", "RDS",
+                                     lambda k: apply(al.vs_yaml(10 + k % 80)), cp_state)  # fmt: skip
+                await measure_change(args, children, "new endpoint -> all updated (WorkloadEntry)", "EDS",
+                                     lambda k: apply(al.endpoint_yaml(k)), cp_state)  # fmt: skip
+            if stopped:
+                say(f"simulated part: later stages skipped ({stopped})")
+                break
         say(f"after the runs: {cp_state()}")
-    except StepTimeout:
-        say("simulated part stopped: a step ran out of time (see above)")
     finally:
         for c in children:
             with contextlib.suppress(ProcessLookupError):
                 c.proc.terminate()
         for c in children:
             await c.proc.wait()
-        for r in readers:
-            r.cancel()
+            if c.reader is not None:
+                c.reader.cancel()
         await http.aclose()
         cp.stop()
 
@@ -255,7 +295,7 @@ def profile_push(services: int, proxies: int, sample: int = 20) -> None:
         cache.full(p)
     profiler.disable()
     rest = (time.perf_counter() - t0 - first) / max(1, sample - 1)
-    say(f"  first proxy (translates and encodes the shared scope): {first * 1000:.0f} ms")
+    say(f"  first proxy (translates and encodes the shared scope; under cProfile): {first * 1000:.0f} ms")
     say(f"  each further proxy (its own listeners and inbound, merge, snapshot): {rest * 1000:.1f} ms")
     say(f"  => one full push to {proxies} proxies of one scope ~ {(first + rest * (proxies - 1)):.1f} s of CPU")
     out = io.StringIO()
@@ -263,6 +303,25 @@ def profile_push(services: int, proxies: int, sample: int = 20) -> None:
     lines = [ln for ln in out.getvalue().splitlines() if ln.strip() and not ln.startswith(("   Ordered", "   List"))]
     for line in lines[:26]:
         say("  " + line)
+    connect_path(mesh, proxies_)
+
+
+def connect_path(mesh: Any, proxies: list[Any], sample: int = 3) -> None:
+    """A connecting proxy: MeshController.on_connect computes it without the push's shared cache."""
+    from mizzen.controlplane.mesh import _SharedCache
+
+    t0 = time.perf_counter()
+    for p in proxies[:sample]:
+        _SharedCache(mesh).full(p)
+    each = (time.perf_counter() - t0) / sample
+    gc.collect()
+    tracemalloc.start()
+    kept = [_SharedCache(mesh).full(p)[0] for p in proxies[:sample]]  # the controller keeps the output per proxy
+    gc.collect()
+    retained = tracemalloc.get_traced_memory()[0] / sample / 1e6
+    tracemalloc.stop()
+    say(f"  a connecting proxy (on_connect: a fresh shared cache each): {each * 1000:.0f} ms of CPU, "
+        f"{retained:.1f} MB kept per proxy ({len(kept)} measured)")  # fmt: skip
 
 
 # --- real Envoys -----------------------------------------------------------------------------------
@@ -288,25 +347,30 @@ def real_envoys(args: argparse.Namespace, work: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--services", type=int, default=1000)
-    ap.add_argument("--proxies", type=int, default=2000)
+    ap.add_argument("--proxies", type=int, nargs="+", default=[1000, 2000], help="stages: connect up to each")
+    ap.add_argument("--max-rss", type=float, default=6000, help="stop connecting when the control plane passes it (MB)")
     ap.add_argument("--api", choices=["mixed", "sotw", "delta"], default="mixed")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--step-timeout", type=float, default=600.0)
     ap.add_argument("--envoys", type=int, default=50, help="real Envoys (0: skip that part)")
     ap.add_argument("--envoy-services", type=int, default=100)
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--workdir", type=Path, help="keep control-plane homes and logs here (default: a temp dir)")
     args = ap.parse_args()
     say(
-        f"scale: {args.services} services, {args.proxies} simulated proxies ({args.api}); {os.cpu_count()} cpus, "
+        f"scale: {args.services} services, {'/'.join(map(str, args.proxies))} simulated proxies ({args.api}); "
+        f"{os.cpu_count()} cpus, "
         f"load average {bt.load_average()}"
     )
-    with tempfile.TemporaryDirectory(prefix="mizzen-scale-") as tmp:
-        if args.proxies:
-            asyncio.run(simulated(args, Path(tmp)))
+    with contextlib.ExitStack() as stack:
+        work = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mizzen-scale-")))
+        work.mkdir(parents=True, exist_ok=True)
+        if max(args.proxies) > 0:
+            asyncio.run(simulated(args, work))
         if not args.no_profile:
-            profile_push(args.services, args.proxies)
+            profile_push(args.services, max(args.proxies))
         if args.envoys:
-            real_envoys(args, Path(tmp))
+            real_envoys(args, work)
     say(f"load average at the end: {bt.load_average()}")
 
 

@@ -7,10 +7,11 @@ wildcard; EDS for the EDS clusters it holds, RDS for the route configurations it
 ACKs every response at once; with ``--api mixed`` even-numbered clients speak State of the World and odd
 ones delta, so both kinds share every push alike. The process talks JSON lines:
 
-- stdout, every 2 s: ``{"connected": n, "synced": n, "errors": n}`` (synced: got CDS, EDS, LDS and RDS);
+- stdout, every 2 s: ``{"synced": n, "reconnects": n, "error": [...]}`` (synced: got CDS, EDS, LDS, RDS);
 - stdin ``{"arm": k, "type": "RDS"}``: stdout ``{"armed": k}``, then note when each client next receives
   that type; when all have, stdout ``{"done": k, "last": {"sotw": epoch s, "delta": epoch s}}`` (the
-  last arrival per protocol).
+  last arrival per protocol);
+- stdin ``{"freeze": true}``: drop the clients not synced yet; stdout ``{"frozen": n}`` (how many remain).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
@@ -79,38 +82,60 @@ def listener_info(value: bytes) -> tuple[str, tuple[str, ...]]:
 
 
 class Sim:
-    """One simulated Envoy; ``seen`` is when each type last arrived."""
+    """One simulated Envoy; ``seen`` is when each type last arrived. It reconnects like Envoy when its
+    stream ends (after 0.5-1.5 s), a delta one reporting what it holds in ``initial_resource_versions``."""
 
     def __init__(self, target: str, token: str, i: int, api: str) -> None:
         p = sim_proxy(i)
         meta = node_metadata(p, admin_port=1, version="bench")
-        self.delta = api == "delta"
-        self.api = api
-        self.client: AdsClient | DeltaAdsClient = (
-            DeltaAdsClient(target, token=token, envoy=FakeDeltaEnvoy(p.node_id, metadata=meta))
-            if self.delta
-            else AdsClient(target, token=token, envoy=FakeEnvoy(p.node_id, metadata=meta))
-        )
+        self.target, self.token, self.api, self.delta = target, token, api, api == "delta"
+        self.node_id, self.meta = p.node_id, meta
+        self.sotw_envoy = FakeEnvoy(p.node_id, metadata=meta)
+        self.delta_envoy = FakeDeltaEnvoy(p.node_id, metadata=meta)
+        self.client: AdsClient | DeltaAdsClient | None = None
         self.seen: dict[str, float] = {}
-        self.error = ""
+        self.reconnects = 0
+        self.last_error = ""
         self.clusters: dict[str, str | None] = {}  # cluster -> EDS name
         self.listeners: dict[str, tuple[str, ...]] = {}  # listener -> route names
         self.watching: dict[str, set[str]] = {EDS: set(), RDS: set()}
 
     async def run(self) -> None:
-        try:
-            self.client.subscribe(CDS)
-            self.client.subscribe(LDS)
-            while True:
-                resp = await self.client.receive(timeout=3600)
-                self.client.send(self.client.envoy.ack(resp))  # type: ignore[arg-type]
-                self.seen[resp.type_url] = time.time()
-                if resp.type_url in (CDS, LDS):
-                    self._follow(resp)
-        except Exception as exc:  # reported in the status line; the bench decides what it means
-            self.error = f"{type(exc).__name__}: {exc}"
+        while True:
+            try:
+                await self._stream()
+            except (grpc.aio.AioRpcError, EOFError, TimeoutError) as exc:
+                self.reconnects += 1
+                self.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if self.client is not None:
+                await self.client.close()
+                self.client = None
+            await asyncio.sleep(0.5 + random.random())
 
-    def _follow(self, resp: Any) -> None:
+    async def _stream(self) -> None:
+        if self.delta:
+            self.delta_envoy.reconnect()
+            client: AdsClient | DeltaAdsClient = DeltaAdsClient(self.target, token=self.token, envoy=self.delta_envoy)
+            for type_url in (CDS, LDS):
+                client.send(self.delta_envoy.resume(type_url))
+            for type_url in (EDS, RDS):
+                if self.watching[type_url]:
+                    client.send(self.delta_envoy.resume(type_url, sorted(self.watching[type_url])))
+        else:
+            self.sotw_envoy = FakeEnvoy(self.node_id, metadata=self.meta)  # a new stream: node first, no nonces
+            client = AdsClient(self.target, token=self.token, envoy=self.sotw_envoy)
+            client.subscribe(CDS)
+            client.subscribe(LDS)
+            self.watching = {EDS: set(), RDS: set()}
+        self.client = client
+        while True:
+            resp = await client.receive(timeout=3600)
+            client.send(client.envoy.ack(resp))  # type: ignore[arg-type]
+            self.seen[resp.type_url] = time.time()
+            if resp.type_url in (CDS, LDS):
+                self._follow(client, resp)
+
+    def _follow(self, client: AdsClient | DeltaAdsClient, resp: Any) -> None:
         """Track clusters and listeners; (un)subscribe EDS and RDS names as Envoy would."""
         held = self.clusters if resp.type_url == CDS else self.listeners
         if not self.delta:
@@ -133,12 +158,11 @@ class Sim:
         )
         if wanted == self.watching[kind]:
             return
-        if self.delta:
-            envoy: FakeDeltaEnvoy = self.client.envoy  # type: ignore[assignment]
+        if isinstance(client, DeltaAdsClient):
             added, gone = wanted - self.watching[kind], self.watching[kind] - wanted
-            self.client.send(envoy.request(kind, sorted(added), sorted(gone)))
+            client.send(client.envoy.request(kind, sorted(added), sorted(gone)))
         else:
-            self.client.subscribe(kind, sorted(wanted))
+            client.subscribe(kind, sorted(wanted))
         self.watching[kind] = wanted
 
     @property
@@ -157,39 +181,60 @@ async def main() -> None:
     ap.add_argument("--api", choices=["sotw", "delta", "mixed"], default="mixed")
     args = ap.parse_args()
     sims: list[Sim] = []
-    tasks = []
+    tasks: dict[Sim, asyncio.Task[None]] = {}
     for i in range(args.first, args.first + args.count):
         api = args.api if args.api != "mixed" else ("sotw", "delta")[i % 2]
-        sims.append(Sim(args.target, args.token, i, api))
-        tasks.append(asyncio.create_task(sims[-1].run()))
+        sim = Sim(args.target, args.token, i, api)
+        sims.append(sim)
+        tasks[sim] = asyncio.create_task(sim.run())
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # a gentle ramp, like Envoys starting over a few seconds
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
+    def say(msg: dict[str, Any]) -> None:
+        print(json.dumps(msg), flush=True)
+
     async def status() -> None:
         while True:
-            synced = sum(s.synced for s in sims)
-            errors = [s.error for s in sims if s.error]
-            print(json.dumps({"synced": synced, "errors": len(errors), "error": errors[:1]}), flush=True)
+            errors = [s.last_error for s in sims if s.last_error]
+            say(
+                {
+                    "synced": sum(s.synced for s in sims),
+                    "reconnects": sum(s.reconnects for s in sims),
+                    "error": errors[:1],
+                }
+            )
             await asyncio.sleep(2)
 
     async def armed(k: int, type_url: str) -> None:
         t0 = time.time()
-        print(json.dumps({"armed": k}), flush=True)
+        say({"armed": k})
         while not all(s.seen.get(type_url, 0) > t0 for s in sims):
             await asyncio.sleep(0.005)
         last: dict[str, float] = {}
         for s in sims:
             last[s.api] = max(last.get(s.api, 0.0), s.seen[type_url])
-        print(json.dumps({"done": k, "last": last}), flush=True)
+        say({"done": k, "last": last})
+
+    async def freeze() -> None:
+        """Drop the clients that are not synced yet (the bench measures with those that are)."""
+        for sim in [s for s in sims if not s.synced]:
+            tasks.pop(sim).cancel()
+            sims.remove(sim)
+            if sim.client is not None:
+                await sim.client.close()
+        say({"frozen": len(sims)})
 
     background = [asyncio.create_task(status())]
     while line := await reader.readline():
         cmd = json.loads(line)
-        background.append(asyncio.create_task(armed(cmd["arm"], SHORT[cmd["type"]])))
-    for t in tasks + background:
+        if "freeze" in cmd:
+            background.append(asyncio.create_task(freeze()))
+        else:
+            background.append(asyncio.create_task(armed(cmd["arm"], SHORT[cmd["type"]])))
+    for t in [*tasks.values(), *background]:
         t.cancel()
 
 
