@@ -3,14 +3,17 @@
 
 N simulated Envoys (grpc.aio clients in a separate process, one gRPC channel each) subscribe like
 Envoy does: wildcard CDS and LDS, then EDS for the clusters and RDS for the route configs they
-received, ACKing every response. Each repeat publishes a snapshot with one route changed (a
-VirtualService edit) for all N nodes and measures, on the server, until the last ACK arrives.
+received, ACKing every response. Each repeat publishes a snapshot with one change for all N nodes
+and measures, on the server, until the last ACK arrives: ``route`` (default) one route changed (a
+VirtualService edit), ``cluster`` one cluster's timeout (a DestinationRule edit), ``endpoint`` one
+endpoint's port (a WorkloadEntry edit). It also prints how many resources each proxy was sent.
 
     .venv/bin/python bench/xds_fanout.py --proxies 100 1000 [--envoys 10 50] [--services 50] [--repeats 20]
-                                         [--change route|cluster|endpoint]
+                                         [--change route|cluster|endpoint] [--api sotw|delta]
 
 With ``--envoys``, real Envoy 1.40 processes (stats pruned, one worker each) are started too, each with
-its own listener port; their fan-out is measured the same way.
+its own listener port; their fan-out is measured the same way. ``--api delta`` makes the simulated and
+real Envoys speak incremental xDS (DeltaAggregatedResources) instead of State of the World.
 
 Prints, per N, the median, p99 and max over the repeats, plus the server's RSS per connected proxy.
 Targets (issue 3, not tests): <= 1 s at 1000 simulated proxies.
@@ -40,6 +43,7 @@ from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.server import XdsServer
 from mizzen.xds.snapshot import Snapshot
 from mizzen.xds.testing import AdsClient, FakeEnvoy, ads_bootstrap
+from mizzen.xds.testing_delta import DeltaAdsClient, FakeDeltaEnvoy
 
 CDS, EDS, LDS, RDS = types.CLUSTER, types.ENDPOINT, types.LISTENER, types.ROUTE
 TOKEN = "bench-token"
@@ -58,7 +62,7 @@ def build_snapshot(services: int, rev: int, change: str, listen_port: int = 1500
         n: {
             "name": n,
             "type": "EDS",
-            "connect_timeout": f"{10 + (rev if change == 'cluster' else 0)}s",
+            "connect_timeout": f"{10 + (rev if change == 'cluster' and n == names[0] else 0)}s",  # one DR edit
             "eds_cluster_config": {"service_name": n, "eds_config": {"ads": {}, "resource_api_version": "V3"}},
         }
         for n in names
@@ -156,6 +160,30 @@ async def simulated_envoy(target: str, i: int) -> None:
                 client.subscribe(RDS, routes)
 
 
+async def simulated_delta_envoy(target: str, i: int) -> None:
+    """The same over incremental xDS: track what is held, (un)subscribe EDS/RDS names by difference."""
+    client = DeltaAdsClient(target, token=TOKEN, envoy=FakeDeltaEnvoy(node_id(i)))
+    client.subscribe(CDS)
+    client.subscribe(LDS)
+    held: dict[str, dict[str, list[str]]] = {CDS: {}, LDS: {}}
+    watching: dict[str, set[str]] = {EDS: set(), RDS: set()}
+    while True:
+        resp = await client.receive(timeout=3600)
+        client.send(client.envoy.ack(resp))
+        if resp.type_url not in held:
+            continue
+        names = held[resp.type_url]
+        for r in resp.resources:
+            names[r.name] = [_cluster_service(r.resource)] if resp.type_url == CDS else _route_names(r.resource)
+        for name in resp.removed_resources:
+            names.pop(name, None)
+        kind = EDS if resp.type_url == CDS else RDS
+        wanted = {n for refs in names.values() for n in refs}
+        if wanted != watching[kind]:
+            client.send(client.envoy.request(kind, sorted(wanted - watching[kind]), sorted(watching[kind] - wanted)))
+            watching[kind] = wanted
+
+
 def _cluster_service(resource: object) -> str:
     c = cluster_pb2.Cluster()
     resource.Unpack(c)  # type: ignore[attr-defined]
@@ -175,11 +203,12 @@ def _route_names(resource: object) -> list[str]:
     return out
 
 
-async def run_clients(port: int, count: int, first: int) -> None:
+async def run_clients(port: int, count: int, first: int, api: str = "sotw") -> None:
     target = f"127.0.0.1:{port}"
     tasks = []
+    client = simulated_delta_envoy if api == "delta" else simulated_envoy
     for i in range(first, first + count):
-        tasks.append(asyncio.create_task(simulated_envoy(target, i)))
+        tasks.append(asyncio.create_task(client(target, i)))
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # a gentle ramp, like Envoys starting over a few seconds
     await asyncio.gather(*tasks)
@@ -229,16 +258,18 @@ def listen_port_for(i: int, envoys: bool) -> int:
     return free_port() if envoys else 15001
 
 
-def start_simulated(port: int, n: int) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen([sys.executable, __file__, "--_clients", str(n), "--_port", str(port)])]
+def start_simulated(port: int, n: int, api: str) -> list[subprocess.Popen[bytes]]:
+    argv = [sys.executable, __file__, "--_clients", str(n), "--_port", str(port), "--api", api]
+    return [subprocess.Popen(argv)]
 
 
-def start_envoys(port: int, nodes: list[str], workdir: Path) -> list[subprocess.Popen[bytes]]:
+def start_envoys(port: int, nodes: list[str], workdir: Path, api: str) -> list[subprocess.Popen[bytes]]:
     """Real Envoys (stats pruned, one worker thread each), one per node id."""
     procs = []
     for i, node in enumerate(nodes):
         config = workdir / f"envoy-{i}.json"
-        config.write_text(json.dumps(ads_bootstrap(node, port, free_port(), token=TOKEN)))
+        api_type = "DELTA_GRPC" if api == "delta" else "GRPC"
+        config.write_text(json.dumps(ads_bootstrap(node, port, free_port(), token=TOKEN, api_type=api_type)))
         procs.append(
             subprocess.Popen(
                 [
@@ -260,7 +291,7 @@ def start_envoys(port: int, nodes: list[str], workdir: Path) -> list[subprocess.
     return procs
 
 
-async def measure(n: int, services: int, repeats: int, change: str, envoys: bool) -> list[float]:
+async def measure(n: int, services: int, repeats: int, change: str, envoys: bool, api: str) -> list[float]:
     cache, tracker = SnapshotCache(), Tracker()
     nodes = [node_id(i) for i in range(n)]
     ports = {node: listen_port_for(i, envoys) for i, node in enumerate(nodes)}
@@ -280,7 +311,7 @@ async def measure(n: int, services: int, repeats: int, change: str, envoys: bool
     port = await server.start("127.0.0.1", 0)
     rss_before = rss_mb()
     workdir = tempfile.TemporaryDirectory(prefix="xds-fanout-")
-    procs = start_envoys(port, nodes, Path(workdir.name)) if envoys else start_simulated(port, n)
+    procs = start_envoys(port, nodes, Path(workdir.name), api) if envoys else start_simulated(port, n, api)
     kind = "Envoys" if envoys else "simulated Envoys"
     try:
         tracker.expect(nodes, {t: base[nodes[0]].version(t) for t in (CDS, EDS, RDS)})
@@ -292,6 +323,7 @@ async def measure(n: int, services: int, repeats: int, change: str, envoys: bool
             flush=True,
         )
         samples, cpu, client_cpu = [], [], []
+        sent_before = sum(server.metrics.resources.values())
         previous = base
         for rev in range(1, repeats + 1):
             snaps = publish(rev)
@@ -315,7 +347,8 @@ async def measure(n: int, services: int, repeats: int, change: str, envoys: bool
             await asyncio.sleep(0.05)
         print(
             f"  CPU per fan-out: server median {statistics.median(cpu) * 1000:.0f} ms, "
-            f"{kind} median {statistics.median(client_cpu) * 1000:.0f} ms",
+            f"{kind} median {statistics.median(client_cpu) * 1000:.0f} ms; "
+            f"{(sum(server.metrics.resources.values()) - sent_before) / repeats / n:.1f} resources sent per proxy",
             flush=True,
         )
         return samples
@@ -344,19 +377,20 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=50, help="services in each proxy's scope")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--change", choices=["route", "cluster", "endpoint"], default="route")
+    parser.add_argument("--api", choices=["sotw", "delta"], default="sotw", help="the ADS variant the clients speak")
     parser.add_argument("--_clients", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._clients:
-        asyncio.run(run_clients(args._port, args._clients, 0))
+        asyncio.run(run_clients(args._port, args._clients, 0, args.api))
         return
     print(
-        f"xds fan-out: {args.services} services per proxy, change={args.change}, {args.repeats} repeats, "
+        f"xds fan-out ({args.api}): {args.services} services per proxy, change={args.change}, {args.repeats} repeats, "
         f"{os.cpu_count()} CPUs"
     )
     runs = [(n, True) for n in args.envoys] + [(n, False) for n in args.proxies]
     for n, envoys in runs:
-        samples = asyncio.run(measure(n, args.services, args.repeats, args.change, envoys))
+        samples = asyncio.run(measure(n, args.services, args.repeats, args.change, envoys, args.api))
         ms = [s * 1000 for s in samples]
         label = "Envoys" if envoys else "sim"
         print(
