@@ -76,8 +76,19 @@ class Child:
     error: list[str] = field(default_factory=list)
     replies: dict[tuple[str, int], asyncio.Future[Any]] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
+    dead: bool = False
 
     async def read(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            await self._read_lines()
+        finally:  # the process ended: nothing it owes will come, so fail what is awaited instead of hanging
+            self.dead = True
+            for future in self.replies.values():
+                if not future.done():
+                    future.set_exception(RuntimeError(f"simclients.py exited ({await self.proc.wait()})"))
+
+    async def _read_lines(self) -> None:
         assert self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
             msg = json.loads(line)
@@ -91,7 +102,10 @@ class Child:
                 self.reply("frozen", 0).set_result(msg)
 
     def reply(self, key: str, k: int) -> asyncio.Future[Any]:
-        return self.replies.setdefault((key, k), asyncio.get_running_loop().create_future())
+        future = self.replies.setdefault((key, k), asyncio.get_running_loop().create_future())
+        if self.dead and not future.done():
+            future.set_exception(RuntimeError("simclients.py has exited"))
+        return future
 
     def send(self, msg: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -150,6 +164,8 @@ class MemoryGuard(Exception):
 
 async def wait_synced(children: list[Child], total: int, cp: RunningControlPlane, max_rss: float) -> None:
     while sum(c.synced for c in children) < total:
+        if any(c.dead for c in children):
+            raise RuntimeError("a simclients.py process exited (its error is above)")
         rss = bt.rss_mb(cp.process.pid)
         if rss > max_rss:
             raise MemoryGuard(f"control-plane RSS {rss:.0f} MB passed --max-rss {max_rss:.0f} MB")
@@ -213,70 +229,90 @@ async def measure_change(
 _CHANGES = iter(range(1 << 30))  # distinct VirtualService weights / WorkloadEntry names across stages
 
 
-async def simulated(args: argparse.Namespace, work: Path) -> None:
-    cp = start_controlplane(work / "home")
-    children: list[Child] = []
-    http = httpx.AsyncClient(base_url=cp.address, headers=cp.headers(), timeout=args.step_timeout, trust_env=False)
+class Simulation:
+    """A control plane, its mesh, and the simulated proxies connected to it so far."""
 
-    async def apply(text: str) -> None:
-        docs = [r.to_json(server_fields=False) for r in load_text(text).resources]
-        (await http.post("/api/mizzen/v1/apply", json={"documents": docs})).raise_for_status()
-
-    def cp_state() -> str:
-        return f"control plane RSS {bt.rss_mb(cp.process.pid):.0f} MB, CPU {bt.cpu_seconds(cp.process.pid):.1f} s"
-
-    def progress(target: int) -> str:
-        reconnects = sum(c.reconnects for c in children)
-        errors = next((c.error[0] for c in children if c.error), "")
-        return (
-            f"{sum(c.synced for c in children)}/{target} synced, {reconnects} reconnects {errors[:160]}; {cp_state()}"
+    def __init__(self, args: argparse.Namespace, cp: RunningControlPlane) -> None:
+        self.args, self.cp = args, cp
+        self.children: list[Child] = []
+        self.http = httpx.AsyncClient(
+            base_url=cp.address, headers=cp.headers(), timeout=args.step_timeout, trust_env=False
         )
 
-    try:
-        await step(f"apply {args.services} services", args.step_timeout, apply(al.mesh_yaml(args.services)), cp_state)
-        have = 0
-        for target in sorted(args.proxies):
-            await add_children(cp, children, have, target, args.api)
-            have = target
-            stopped = ""
-            t0 = time.monotonic()
-            try:
-                await step(f"connect and sync {target} proxies ({args.api})", args.step_timeout,
-                           wait_synced(children, target, cp, args.max_rss), lambda t=target: progress(t))  # fmt: skip
-                say(f"  {target} synced {time.monotonic() - t0:.1f} s after the stage began; {progress(target)}")
-            except (StepTimeout, MemoryGuard) as exc:
-                stopped = str(exc) if isinstance(exc, MemoryGuard) else "time limit"
-                remaining = await freeze(children)
-                say(f"  stopped connecting ({stopped}): measuring with the {remaining} synced proxies")
-            rss = bt.rss_mb(cp.process.pid)
-            synced = sum(c.synced for c in children)
-            say(f"control-plane RSS with {args.services} services / {synced} proxies: {rss:.0f} MB "
-                f"({rss / max(1, synced):.2f} MB per proxy)")  # fmt: skip
-            if synced:
-                await measure_change(args, children, "apply -> all updated (VirtualService edit)", "RDS",
-                                     lambda k: apply(al.vs_yaml(10 + k % 80)), cp_state)  # fmt: skip
-                await measure_change(args, children, "new endpoint -> all updated (WorkloadEntry)", "EDS",
-                                     lambda k: apply(al.endpoint_yaml(k)), cp_state)  # fmt: skip
-            if stopped:
-                say(f"simulated part: later stages skipped ({stopped})")
-                break
-        say(f"after the runs: {cp_state()}")
-    finally:
-        for c in children:
+    async def apply(self, text: str) -> None:
+        docs = [r.to_json(server_fields=False) for r in load_text(text).resources]
+        (await self.http.post("/api/mizzen/v1/apply", json={"documents": docs})).raise_for_status()
+
+    def cp_state(self) -> str:
+        pid = self.cp.process.pid
+        return f"control plane RSS {bt.rss_mb(pid):.0f} MB, CPU {bt.cpu_seconds(pid):.1f} s"
+
+    def progress(self, target: int) -> str:
+        synced = sum(c.synced for c in self.children)
+        reconnects = sum(c.reconnects for c in self.children)
+        errors = next((c.error[0] for c in self.children if c.error), "")
+        return f"{synced}/{target} synced, {reconnects} reconnects {errors[:160]}; {self.cp_state()}"
+
+    async def stage(self, first: int, target: int) -> str:
+        """Connect proxies up to ``target`` and measure; return why connecting stopped early ("" if it did not)."""
+        args = self.args
+        await add_children(self.cp, self.children, first, target, args.api)
+        stopped, t0 = "", time.monotonic()
+        try:
+            synced = wait_synced(self.children, target, self.cp, args.max_rss)
+            await step(f"connect and sync {target} proxies ({args.api})", args.step_timeout, synced,
+                       lambda: self.progress(target))  # fmt: skip
+            say(f"  {target} synced {time.monotonic() - t0:.1f} s after the stage began; {self.progress(target)}")
+        except (StepTimeout, MemoryGuard) as exc:
+            stopped = str(exc) if isinstance(exc, MemoryGuard) else "time limit"
+            remaining = await freeze(self.children)
+            say(f"  stopped connecting ({stopped}): measuring with the {remaining} synced proxies")
+        rss, synced = bt.rss_mb(self.cp.process.pid), sum(c.synced for c in self.children)
+        say(f"control-plane RSS with {args.services} services / {synced} proxies: {rss:.0f} MB "
+            f"({rss / max(1, synced):.2f} MB per proxy)")  # fmt: skip
+        if synced:
+            await measure_change(args, self.children, "apply -> all updated (VirtualService edit)", "RDS",
+                                 lambda k: self.apply(al.vs_yaml(10 + k % 80)), self.cp_state)  # fmt: skip
+            await measure_change(args, self.children, "new endpoint -> all updated (WorkloadEntry)", "EDS",
+                                 lambda k: self.apply(al.endpoint_yaml(k)), self.cp_state)  # fmt: skip
+        return stopped
+
+    async def close(self) -> None:
+        for c in self.children:
             with contextlib.suppress(ProcessLookupError):
                 c.proc.terminate()
-        for c in children:
+        for c in self.children:
             await c.proc.wait()
             if c.reader is not None:
                 c.reader.cancel()
-        await http.aclose()
-        cp.stop()
+        await self.http.aclose()
+        self.cp.stop()
+
+
+async def simulated(args: argparse.Namespace, work: Path) -> None:
+    sim = Simulation(args, start_controlplane(work / "home"))
+    try:
+        mesh = al.mesh_yaml(args.services)
+        await step(f"apply {args.services} services", args.step_timeout, sim.apply(mesh), sim.cp_state)
+        first = 0
+        for target in sorted(args.proxies):
+            stopped = await sim.stage(first, target)
+            first = target
+            if stopped:
+                say(f"simulated part: later stages skipped ({stopped})")
+                break
+        say(f"after the runs: {sim.cp_state()}")
+    except RuntimeError as exc:
+        say(f"simulated part stopped: {exc}")
+    finally:
+        await sim.close()
 
 
 # --- where a push's time goes ------------------------------------------------------------------------
 def profile_push(services: int, proxies: int, sample: int = 20) -> None:
     """The control plane's push path in this process: shared part once, each proxy's own part, under cProfile."""
-    from mizzen.controlplane.mesh import MeshState, _SharedCache  # the push path itself, not a model of it
+    from mizzen.controlplane.mesh import MeshState
+    from mizzen.controlplane.outputs import PushOutputs  # the push path itself, not a model of it
     from mizzen.translate.model import MeshConfig
 
     say(f"step: where a full push's time goes ({services} services, {sample} proxies profiled)")
@@ -288,7 +324,7 @@ def profile_push(services: int, proxies: int, sample: int = 20) -> None:
     profiler = cProfile.Profile()
     t0 = time.perf_counter()
     profiler.enable()
-    cache = _SharedCache(mesh)
+    cache = PushOutputs(mesh)
     cache.full(proxies_[0])
     first = time.perf_counter() - t0
     for p in proxies_[1:]:
@@ -307,20 +343,20 @@ def profile_push(services: int, proxies: int, sample: int = 20) -> None:
 
 
 def connect_path(mesh: Any, proxies: list[Any], sample: int = 3) -> None:
-    """A connecting proxy: MeshController.on_connect computes it without the push's shared cache."""
-    from mizzen.controlplane.mesh import _SharedCache
+    """A connecting proxy: MeshController.on_connect computes it without a push's shared outputs."""
+    from mizzen.controlplane.outputs import PushOutputs
 
     t0 = time.perf_counter()
     for p in proxies[:sample]:
-        _SharedCache(mesh).full(p)
+        PushOutputs(mesh).full(p)
     each = (time.perf_counter() - t0) / sample
     gc.collect()
     tracemalloc.start()
-    kept = [_SharedCache(mesh).full(p)[0] for p in proxies[:sample]]  # the controller keeps the output per proxy
+    kept = [PushOutputs(mesh).full(p)[0] for p in proxies[:sample]]  # the controller keeps the output per proxy
     gc.collect()
     retained = tracemalloc.get_traced_memory()[0] / sample / 1e6
     tracemalloc.stop()
-    say(f"  a connecting proxy (on_connect: a fresh shared cache each): {each * 1000:.0f} ms of CPU, "
+    say(f"  a connecting proxy (on_connect: fresh PushOutputs each): {each * 1000:.0f} ms of CPU, "
         f"{retained:.1f} MB kept per proxy ({len(kept)} measured)")  # fmt: skip
 
 

@@ -30,8 +30,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
-from mizzen.agent.bootstrap import node_metadata
-from mizzen.translate.model import InboundPort, Proxy
+from mizzen.node import InboundPort, Proxy, node_metadata
 from mizzen.xds import types
 from mizzen.xds.testing import AdsClient, FakeEnvoy
 from mizzen.xds.testing_delta import DeltaAdsClient, FakeDeltaEnvoy
@@ -83,7 +82,7 @@ def listener_info(value: bytes) -> tuple[str, tuple[str, ...]]:
 
 class Sim:
     """One simulated Envoy; ``seen`` is when each type last arrived. It reconnects like Envoy when its
-    stream ends (after 0.5-1.5 s), a delta one reporting what it holds in ``initial_resource_versions``."""
+    stream ends (Envoy's default back-off), a delta one reporting what it holds in initial_resource_versions."""
 
     def __init__(self, target: str, token: str, i: int, api: str) -> None:
         p = sim_proxy(i)
@@ -101,7 +100,9 @@ class Sim:
         self.watching: dict[str, set[str]] = {EDS: set(), RDS: set()}
 
     async def run(self) -> None:
+        failures = 0
         while True:
+            got = len(self.seen)
             try:
                 await self._stream()
             except (grpc.aio.AioRpcError, EOFError, TimeoutError) as exc:
@@ -110,7 +111,9 @@ class Sim:
             if self.client is not None:
                 await self.client.close()
                 self.client = None
-            await asyncio.sleep(0.5 + random.random())
+            failures = 0 if len(self.seen) > got else failures + 1
+            # Envoy's default ADS retry: jittered exponential back-off, 0.5 s base, 30 s cap.
+            await asyncio.sleep(random.uniform(0, min(30.0, 0.5 * 2**failures)))
 
     async def _stream(self) -> None:
         if self.delta:
@@ -172,6 +175,53 @@ class Sim:
         )
 
 
+class Fleet:
+    """The clients of this process and the commands the bench sends them (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.sims: list[Sim] = []
+        self.tasks: dict[Sim, asyncio.Task[None]] = {}
+
+    async def start(self, args: argparse.Namespace) -> None:
+        for i in range(args.first, args.first + args.count):
+            api = args.api if args.api != "mixed" else ("sotw", "delta")[i % 2]
+            sim = Sim(args.target, args.token, i, api)
+            self.sims.append(sim)
+            self.tasks[sim] = asyncio.create_task(sim.run())
+            if i % 50 == 49:
+                await asyncio.sleep(0.05)  # a gentle ramp, like Envoys starting over a few seconds
+
+    async def status(self) -> None:
+        while True:
+            errors = [s.last_error for s in self.sims if s.last_error]
+            reconnects = sum(s.reconnects for s in self.sims)
+            say({"synced": sum(s.synced for s in self.sims), "reconnects": reconnects, "error": errors[:1]})
+            await asyncio.sleep(2)
+
+    async def armed(self, k: int, type_url: str) -> None:
+        t0 = time.time()
+        say({"armed": k})
+        while not all(s.seen.get(type_url, 0) > t0 for s in self.sims):
+            await asyncio.sleep(0.005)
+        last: dict[str, float] = {}
+        for s in self.sims:
+            last[s.api] = max(last.get(s.api, 0.0), s.seen[type_url])
+        say({"done": k, "last": last})
+
+    async def freeze(self) -> None:
+        """Drop the clients that are not synced yet (the bench measures with those that are)."""
+        for sim in [s for s in self.sims if not s.synced]:
+            self.tasks.pop(sim).cancel()
+            self.sims.remove(sim)
+            if sim.client is not None:
+                await sim.client.close()
+        say({"frozen": len(self.sims)})
+
+
+def say(msg: dict[str, Any]) -> None:
+    print(json.dumps(msg), flush=True)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", required=True)
@@ -180,61 +230,17 @@ async def main() -> None:
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--api", choices=["sotw", "delta", "mixed"], default="mixed")
     args = ap.parse_args()
-    sims: list[Sim] = []
-    tasks: dict[Sim, asyncio.Task[None]] = {}
-    for i in range(args.first, args.first + args.count):
-        api = args.api if args.api != "mixed" else ("sotw", "delta")[i % 2]
-        sim = Sim(args.target, args.token, i, api)
-        sims.append(sim)
-        tasks[sim] = asyncio.create_task(sim.run())
-        if i % 50 == 49:
-            await asyncio.sleep(0.05)  # a gentle ramp, like Envoys starting over a few seconds
+    fleet = Fleet()
+    await fleet.start(args)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-
-    def say(msg: dict[str, Any]) -> None:
-        print(json.dumps(msg), flush=True)
-
-    async def status() -> None:
-        while True:
-            errors = [s.last_error for s in sims if s.last_error]
-            say(
-                {
-                    "synced": sum(s.synced for s in sims),
-                    "reconnects": sum(s.reconnects for s in sims),
-                    "error": errors[:1],
-                }
-            )
-            await asyncio.sleep(2)
-
-    async def armed(k: int, type_url: str) -> None:
-        t0 = time.time()
-        say({"armed": k})
-        while not all(s.seen.get(type_url, 0) > t0 for s in sims):
-            await asyncio.sleep(0.005)
-        last: dict[str, float] = {}
-        for s in sims:
-            last[s.api] = max(last.get(s.api, 0.0), s.seen[type_url])
-        say({"done": k, "last": last})
-
-    async def freeze() -> None:
-        """Drop the clients that are not synced yet (the bench measures with those that are)."""
-        for sim in [s for s in sims if not s.synced]:
-            tasks.pop(sim).cancel()
-            sims.remove(sim)
-            if sim.client is not None:
-                await sim.client.close()
-        say({"frozen": len(sims)})
-
-    background = [asyncio.create_task(status())]
+    background = [asyncio.create_task(fleet.status())]
     while line := await reader.readline():
         cmd = json.loads(line)
-        if "freeze" in cmd:
-            background.append(asyncio.create_task(freeze()))
-        else:
-            background.append(asyncio.create_task(armed(cmd["arm"], SHORT[cmd["type"]])))
-    for t in [*tasks.values(), *background]:
+        work = fleet.freeze() if "freeze" in cmd else fleet.armed(cmd["arm"], SHORT[cmd["type"]])
+        background.append(asyncio.create_task(work))
+    for t in [*fleet.tasks.values(), *background]:
         t.cancel()
 
 

@@ -278,40 +278,30 @@ class DeltaStream:
 
 def _diff(state: DeltaTypeState, have: Resources, available: Resources) -> tuple[dict[str, bytes], list[str]]:
     """``(changed resources, removed names)`` that bring the proxy from ``have`` to ``available``."""
-    changed: dict[str, bytes] = {}
-    removed: list[str] = []
-    if state.wildcard:
-        for name, data in available.items():
-            old = have.get(name)
-            if old is not data and old != data:
-                changed[name] = data
-        removed = [n for n in have if n not in available]
-    else:
-        for name in state.names:
-            wanted = available.get(name)
-            if wanted is None:
-                continue
-            old = have.get(name)
-            if old is not wanted and old != wanted:
-                changed[name] = wanted
+    names = available if state.wildcard else state.names
+    changed = {n: b for n in names if (b := available.get(n)) is not None and not _same(have.get(n), b)}
+    removed = [n for n in have if n not in available] if state.wildcard else []
     gone = set(removed)
+    # Subscribed names that are gone, or never existed and were not reported yet.
     for name in state.names:
         if name not in available and name not in gone and (name in have or name not in state.absent):
             removed.append(name)
             gone.add(name)
-    for name in state.resend:
+    for name in state.resend:  # sent (or reported missing) whatever the proxy has, unless it rejected them
         forced = available.get(name)
-        if forced is None:
-            if name not in gone:
-                removed.append(name)
-                gone.add(name)
-        elif state.rejected.get(name) != forced:
+        if forced is None and name not in gone:
+            removed.append(name)
+            gone.add(name)
+        elif forced is not None and state.rejected.get(name) != forced:
             changed[name] = forced
     state.absent |= gone & state.names
     state.absent -= changed.keys()
-    if state.type_url in _NO_REMOVALS:
-        removed = []
-    return changed, removed
+    return changed, ([] if state.type_url in _NO_REMOVALS else removed)
+
+
+def _same(old: bytes | None, new: bytes) -> bool:
+    """Shared resources are the very same bytes object, so identity settles almost every comparison."""
+    return old is new or old == new
 
 
 def _reported(initial: Mapping[str, str], available: Resources) -> dict[str, bytes]:

@@ -10,7 +10,7 @@ per-proxy cost of a push to a memcpy instead of a protobuf build.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from typing import Any as AnyType
@@ -238,41 +238,42 @@ Action = Response | DeltaResponse | Connected | Acked | Nacked | Ignored
 class SubscriptionState(Protocol):
     """What the server and proxy-status read of one type URL on one stream, whichever protocol it speaks."""
 
+    type_url: str
+    wildcard: bool
+    names: set[str]  # explicit subscriptions (besides a wildcard)
+    nonce_sent: str
+    version_sent: str
+    nonce_acked: str
+    version_acked: str
+    last_error: str
+    last_error_time: float | None
+    last_sent_time: float | None
+
     @property
-    def type_url(self) -> str: ...
+    def sent(self) -> Mapping[str, bytes]:
+        """What the proxy has or is applying, by name."""
+        ...
+
     @property
-    def wildcard(self) -> bool: ...
-    @property
-    def names(self) -> Set[str]: ...  # explicit subscriptions (besides a wildcard)
-    @property
-    def nonce_sent(self) -> str: ...
-    @property
-    def version_sent(self) -> str: ...
-    @property
-    def nonce_acked(self) -> str: ...
-    @property
-    def version_acked(self) -> str: ...
-    @property
-    def last_error(self) -> str: ...
-    @property
-    def last_error_time(self) -> float | None: ...
-    @property
-    def last_sent_time(self) -> float | None: ...
-    @property
-    def sent(self) -> Mapping[str, bytes]: ...  # what the proxy has or is applying, by name
-    @property
-    def acked(self) -> Mapping[str, bytes]: ...  # what it confirmed
+    def acked(self) -> Mapping[str, bytes]:
+        """What the proxy confirmed, by name."""
+        ...
 
 
 class AdsStream(Protocol):
     """A sans-IO ADS stream (:class:`~mizzen.xds.stream.Stream` or :class:`~mizzen.xds.delta.DeltaStream`)."""
 
+    api: str  # "SotW" or "Delta", for proxy-status and logs
+
     @property
-    def node(self) -> NodeInfo | None: ...
+    def node(self) -> NodeInfo | None:
+        """The node the stream's first request named (None before it)."""
+        ...
+
     @property
-    def types(self) -> Mapping[str, SubscriptionState]: ...
-    @property
-    def api(self) -> str: ...  # "SotW" or "Delta", for proxy-status and logs
+    def types(self) -> Mapping[str, SubscriptionState]:
+        """The state of each type URL the proxy subscribed to."""
+        ...
 
     def receive(self, request: AnyType) -> list[Action]:
         """Handle one request from the proxy."""
