@@ -107,7 +107,7 @@ class Sim:
                 await self._stream()
             except (grpc.aio.AioRpcError, EOFError, TimeoutError) as exc:
                 self.reconnects += 1
-                self.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                self.last_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
             if self.client is not None:
                 await self.client.close()
                 self.client = None

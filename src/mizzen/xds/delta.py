@@ -64,6 +64,7 @@ _EMPTY: Resources = MappingProxyType({})
 _FOREIGN = b"\x00reported by the proxy"
 # Envoy ignores removals of route configurations (and logs an error for each), so none are sent.
 _NO_REMOVALS = frozenset({types.ROUTE})
+_MAX_PENDING = 32  # unanswered responses remembered per type
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,8 @@ class DeltaStream:
         nonce = str(self._nonce)
         state.nonce_sent, state.version_sent, state.last_sent_time = nonce, version, self._clock()
         state.pending[nonce] = _Pending(version, after, changed)
+        if len(state.pending) > _MAX_PENDING:  # Envoy answers every response; a client that does not must
+            del state.pending[next(iter(state.pending))]  # not make the server keep every one it was sent
         return DeltaResponse(state.type_url, version, nonce, changed, tuple(removed))
 
 

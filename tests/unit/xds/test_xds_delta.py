@@ -286,3 +286,12 @@ def test_status_fields_match_sotw_rules() -> None:
     stream.receive(envoy.nack(stream.snapshot_updated(snapshot(routes={"r1": "a"}, clusters={"a": "3s"}))[-1]))
     row = TypeStatus.of(stream.types[RDS])
     assert row.status == "ERROR" and row.last_error == "rejected" and row.last_error_time == 7.0
+
+
+def test_unanswered_responses_are_bounded_and_a_late_ack_still_counts() -> None:
+    """A client that never answers does not make the stream keep every response; its latest ACK still counts."""
+    stream, envoy = synced_pair()
+    sent = [only(stream.snapshot_updated(snapshot(ports={"a": 9000 + i}))) for i in range(100)]
+    assert len(stream.types[EDS].pending) <= 32
+    stream.receive(envoy.ack(sent[-1]))
+    assert status(stream, EDS) == "SYNCED" and stream.types[EDS].pending == {}
