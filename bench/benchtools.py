@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,7 @@ class LoadResult:
     p99: float
     p999: float
     max: float
+    cpu: float = 0.0  # CPU seconds the generator itself used
 
 
 def run_loadgen(
@@ -134,10 +136,13 @@ def run_loadgen(
     argv = [str(binary), "127.0.0.1", str(port), host, "/", str(connections), str(rate), str(seconds), str(warmup)]
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu), *argv]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + warmup + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"loadgen failed ({done.returncode}): {done.stderr.strip()}")
-    return LoadResult(**json.loads(done.stdout))
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return LoadResult(**json.loads(done.stdout), cpu=cpu)
 
 
 # --- /proc -----------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class Topology:
     host: str
     roles: dict[str, list[int]]  # "envoy", "agent", "controlplane" -> pids
     workloads: list[dict[str, int]]  # per workload: role -> pid (for private memory)
+    backend: list[int] = field(default_factory=list)  # the apps (nginx): not mesh CPU, but not foreign either
     pause: list[int] = field(default_factory=list)  # pids to SIGSTOP while another topology is measured
 
 
@@ -140,7 +141,13 @@ def minimal_pair(workdir: Path, nginx: Path) -> Iterator[Topology]:
         _wait_http(client_port, "minimal pair")
         pids = [p.pid for p in envoys]
         yield Topology(
-            "minimal", client_port, "server", {"envoy": pids}, [{"envoy": p} for p in pids], [p.pid for p in procs]
+            "minimal",
+            client_port,
+            "server",
+            {"envoy": pids},
+            [{"envoy": p} for p in pids],
+            backend=[procs[0].pid],
+            pause=[p.pid for p in procs],
         )
     finally:
         for p in procs:
@@ -171,7 +178,8 @@ def mizzen_pair(workdir: Path, nginx: Path) -> Iterator[Topology]:
                 "controlplane": [cp.process.pid],
             }
             per_workload = [{"envoy": int(s["envoyPid"]), "agent": int(s["pid"])} for s in states]
-            yield Topology("mizzen", port, "server:9080", roles, per_workload)
+            apps = [int(s["appPid"]) for s in states]
+            yield Topology("mizzen", port, "server:9080", roles, per_workload, backend=apps)
     finally:
         cp.stop()
 
@@ -204,6 +212,7 @@ class Sample:
     maximum: bt.LoadResult
     cpu: dict[str, float]  # role -> cores during the fixed-rate run
     steal: float  # cores stolen by the host during the fixed-rate run
+    foreign: float  # cores used by processes other than the mesh's and the generator's (other users)
     memory: dict[str, float]  # role -> private MB per workload (mean over workloads)
 
 
@@ -214,17 +223,19 @@ def measure(top: Topology, loadgen: Path, args: argparse.Namespace, gen_cpu: int
         )
 
     single = run(1, 200, args.seconds)
-    pids = [p for ps in top.roles.values() for p in ps]
+    pids = [p for ps in top.roles.values() for p in ps] + top.backend
     before, load0, t0 = {p: bt.cpu_seconds(p) for p in pids}, bt.MachineLoad.now(), time.monotonic()
     fixed = run(16, args.rate, args.seconds)
     elapsed = time.monotonic() - t0
     used = {p: bt.cpu_seconds(p) - before[p] for p in pids}
-    _, steal = bt.MachineLoad.now().since(load0, elapsed)
+    busy, steal = bt.MachineLoad.now().since(load0, elapsed)
     # The fixed-rate window includes the generator's warm-up, when the rate is the same.
     cores = {role: sum(used[p] for p in ps) / elapsed for role, ps in top.roles.items()}
     maximum = run(16, 0, args.seconds)
     memory = {role: statistics.mean(bt.private_mb(w[role]) for w in top.workloads) for role in top.workloads[0]}
-    return Sample(single, fixed, maximum, cores, steal, memory)
+    backend = sum(used[p] for p in top.backend) / elapsed
+    foreign = max(0.0, busy - sum(cores.values()) - backend - fixed.cpu / elapsed)
+    return Sample(single, fixed, maximum, cores, steal, foreign, memory)
 
 
 def idle_cpu(top: Topology, seconds: float) -> float:
@@ -270,12 +281,13 @@ def report(results: dict[str, list[Sample]], rate: float) -> None:
         ("private memory per workload: agent", lambda s: s.memory.get("agent", 0.0), "MB"),
         ("private memory per workload: total", lambda s: sum(s.memory.values()), "MB"),
         ("host steal during the fixed-rate run", lambda s: s.steal, "core"),
+        ("other users' CPU during the fixed-rate run", lambda s: s.foreign, "core"),
     ]
     names = list(results)
     print(f"\n{'metric':<42}" + "".join(f"{n:>14}" for n in names) + "".join(f"{'ratio ' + n:>16}" for n in names[1:]))
     for label, pick, unit in rows:
         values = [med(results[n], pick) for n in names]
-        comparable = values[0] and not label.startswith("host steal")
+        comparable = values[0] and not label.startswith(("host steal", "other users"))
         ratio = [f"{v / values[0]:>16.2f}" if comparable else f"{'-':>16}" for v in values[1:]]
         digits = 3 if unit in ("ms", "core") else 1
         print(f"{label + ' (' + unit + ')':<42}" + "".join(f"{v:>14.{digits}f}" for v in values) + "".join(ratio))
@@ -357,7 +369,8 @@ def main() -> None:
                     print(
                         f"  rep {rep + 1} {top.name:<8} 1conn p50 {sample.single.p50:.3f} ms  "
                         f"{args.rate:.0f} rps p50/p99 {sample.fixed.p50:.3f}/{sample.fixed.p99:.3f} ms "
-                        f"({sample.fixed.rps:.0f} rps)  max {sample.maximum.rps:.0f} rps  steal {sample.steal:.3f}",
+                        f"({sample.fixed.rps:.0f} rps)  max {sample.maximum.rps:.0f} rps  steal {sample.steal:.3f}  "
+                        f"others {sample.foreign:.2f} core",
                         flush=True,
                     )
         if mizzen_mtls_pair(work / "mtls", nginx) is None:
