@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography import x509
+from mizzen.security import x509
+from mizzen.security.errors import CertificateError
 
 Row = tuple[str, ...]
 CLUSTER_HEADER: Row = ("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE")
@@ -305,13 +306,13 @@ def certificate_facts(secret: Mapping[str, Any], now: datetime | None = None) ->
     if not pem:
         return None
     try:
-        cert = x509.load_pem_x509_certificate(pem)
-    except ValueError:
+        cert = x509.cert_info(pem)
+    except CertificateError:
         return None
     now = now or datetime.now(UTC)
-    after, before = cert.not_valid_after_utc, cert.not_valid_before_utc
+    after, before = cert.not_after, cert.not_before
     stamp = "%Y-%m-%dT%H:%M:%SZ"
-    return before <= now <= after, format(cert.serial_number, "x"), after.strftime(stamp), before.strftime(stamp)
+    return before <= now <= after, format(cert.serial, "x"), after.strftime(stamp), before.strftime(stamp)
 
 
 def _cert_details(certs: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:

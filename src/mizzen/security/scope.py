@@ -1,0 +1,82 @@
+"""What a credential may do: be one proxy on xDS, register one WorkloadEntry, see which secrets.
+
+Each check returns ``None`` when allowed, else the reason as one sentence for the refusal (gRPC
+``PERMISSION_DENIED`` details, HTTP 403 message). Admin credentials pass every check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mizzen.security.credentials import Credential
+
+PROXY_TYPE = {"workload": "sidecar", "gateway": "router"}
+SECRET_PREFIX = "kubernetes://"  # Istio's resource names for credentialName secrets served over ADS
+CA_SUFFIX = "-cacert"
+
+
+@dataclass(frozen=True)
+class NodeClaim:
+    """Who an xDS client says it is: its node id and what its node metadata declares."""
+
+    node_id: str
+    name: str
+    namespace: str
+    service_account: str
+    proxy_type: str  # "sidecar" | "router"
+
+
+def node_problem(cred: Credential, claim: NodeClaim) -> str | None:
+    """Why ``cred`` may not open a stream as ``claim``; every field must match the credential."""
+    if cred.is_admin:
+        return None
+    expected_type = PROXY_TYPE[cred.type]
+    parts = claim.node_id.split("~")
+    want_id_part = f"{cred.name}.{cred.namespace}"
+    if len(parts) != 4 or parts[0] != expected_type or parts[2] != want_id_part:
+        return (
+            f"{cred.describe()} may only connect as node {expected_type}~<ip>~{want_id_part}~"
+            f"{cred.namespace}.svc.cluster.local, not {claim.node_id!r}"
+        )
+    for label, claimed, own in (
+        ("NAME", claim.name, cred.name),
+        ("NAMESPACE", claim.namespace, cred.namespace),
+        ("SERVICE_ACCOUNT", claim.service_account, cred.service_account),
+        ("proxy type", claim.proxy_type, expected_type),
+    ):
+        if claimed != own:
+            return f"{cred.describe()} cannot claim node metadata {label}={claimed!r} (it is {own!r})"
+    return None
+
+
+def entry_problem(cred: Credential, namespace: str, name: str, service_account: str | None = None) -> str | None:
+    """Why ``cred`` may not write the WorkloadEntry ``namespace/name`` (with ``service_account``, when known)."""
+    if cred.is_admin:
+        return None
+    if cred.type != "workload":
+        return f"{cred.describe()} may not register WorkloadEntries (only workload credentials may)"
+    if (namespace, name) != (cred.namespace, cred.name):
+        return f"{cred.describe()} may only register WorkloadEntry {cred.namespace}/{cred.name}, not {namespace}/{name}"
+    if service_account is not None and service_account != cred.service_account:
+        return (
+            f"{cred.describe()} may not register WorkloadEntry {namespace}/{name} with service account "
+            f"{service_account!r}"
+        )
+    return None
+
+
+def secret_visible(cred: Credential, resource_name: str, exists_in: frozenset[tuple[str, str]]) -> bool:
+    """Whether an ADS ``Secret`` named ``resource_name`` may go to ``cred``'s proxy.
+
+    Sidecars get no ADS secret (their certificates come from their own agent). A gateway gets a
+    ``credentialName`` secret only when the Secret (or its ``-cacert`` companion) is in its own namespace
+    (Istio's rule); ``exists_in`` is the set of (namespace, name) of stored Secrets.
+    """
+    if cred.is_admin:
+        return True
+    if cred.type != "gateway" or not resource_name.startswith(SECRET_PREFIX):
+        return False
+    name = resource_name[len(SECRET_PREFIX) :]
+    if (cred.namespace, name) in exists_in:
+        return True
+    return name.endswith(CA_SUFFIX) and (cred.namespace, name[: -len(CA_SUFFIX)]) in exists_in
