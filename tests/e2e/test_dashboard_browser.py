@@ -10,11 +10,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
 from mizzen import dashboard
+from mizzen.dashboard.sessions import Sessions
 from mizzen.node import Proxy
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service, ServicePort
 from mizzen.telemetry import routes
@@ -145,7 +147,7 @@ async def auth(
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> web.StreamResponse:
     public = request.path in dashboard.PUBLIC_PATHS or request.path.startswith(dashboard.PUBLIC_PREFIXES)
-    if public or dashboard.token_from_request(request) == TOKEN:
+    if public or dashboard.session_of(request) is not None:
         return await handler(request)
     return web.json_response({"message": "Unauthorized"}, status=401)
 
@@ -200,7 +202,7 @@ async def site() -> AsyncIterator[Site]:
     drive(telemetry, clock, 240)
     traces.add(trace_spans())
     app = web.Application(middlewares=[auth])
-    dashboard.register(app, lambda: TOKEN)
+    dashboard.register(app, Sessions(lambda t: "admin" if t == TOKEN else None), lambda _request: "admin")
     routes.register(app, telemetry, traces)
     app.router.add_get("/api/mizzen/v1/proxies", proxies)
     app.router.add_get("/apis/networking.istio.io/v1/virtualservices", virtualservices)
@@ -304,5 +306,15 @@ async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> Non
             await page.locator('[data-testid="config-resource"]').first.click()
             assert "weight: 50" in await page.locator("pre.yaml").first.inner_text()
             await page.screenshot(path=str(ARTIFACTS / "dashboard-config.png"), full_page=True)
+
+            # The browser holds a session id, never the token; logging out revokes it server-side.
+            [cookie] = [c for c in await page.context.cookies() if c["name"] == dashboard.COOKIE_NAME]
+            assert cookie["value"] != TOKEN and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            await page.locator("#logout").click()
+            await page.get_by_test_id("login-token").wait_for()
+            async with aiohttp.ClientSession() as replay:
+                headers = {"Cookie": f"{dashboard.COOKIE_NAME}={cookie['value']}"}
+                async with replay.get(base_url + "/api/mizzen/v1/proxies", headers=headers) as resp:
+                    assert resp.status == 401
         finally:
             await browser.close()

@@ -2,7 +2,8 @@
 
 Where to connect, in order: ``--server``, ``$MIZZEN_ADDRESS``, the address a local control plane wrote
 to ``$MIZZEN_HOME/controlplane.address``, then ``http://127.0.0.1:15014``. The token: ``$MIZZEN_TOKEN``,
-then ``$MIZZEN_HOME/token``.
+then ``$MIZZEN_HOME/token``. An ``https://`` control plane is verified against the mesh root:
+``$MIZZEN_ROOT_CERT``, else ``$MIZZEN_HOME/root-cert.pem`` (written by the control plane, printed by ``up``).
 
 Errors (each a one-line message fit for ``error: ...``)::
 
@@ -15,6 +16,7 @@ Errors (each a one-line message fit for ``error: ...``)::
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +81,26 @@ def _home() -> Path:
     return Path(os.environ.get("MIZZEN_HOME") or "~/.mizzen").expanduser()
 
 
+def root_cert_file() -> Path:
+    """Where the mesh root is read from: ``$MIZZEN_ROOT_CERT`` or ``$MIZZEN_HOME/root-cert.pem``."""
+    explicit = os.environ.get("MIZZEN_ROOT_CERT")
+    return Path(explicit).expanduser() if explicit else _home() / "root-cert.pem"
+
+
+def tls_verification(address: str) -> ssl.SSLContext | bool:
+    """For an ``https://`` address, a context trusting only the mesh root; plain HTTP needs none."""
+    if not address.startswith("https://"):
+        return True
+    root = root_cert_file()
+    try:
+        return ssl.create_default_context(cafile=str(root))
+    except (OSError, ssl.SSLError) as exc:
+        raise ClientError(
+            f"the control plane at {address} uses TLS, but its mesh root {root} cannot be read ({exc}); "
+            "copy root-cert.pem from the control plane's MIZZEN_HOME and set MIZZEN_ROOT_CERT"
+        ) from exc
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Where and how to reach the control plane (the root command's ``ctx.obj``)."""
@@ -129,7 +151,9 @@ class ApiClient:
         self.address = address
         self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=address, headers=headers, timeout=TIMEOUT, trust_env=False)
+        self._http = httpx.Client(
+            base_url=address, headers=headers, timeout=TIMEOUT, trust_env=False, verify=tls_verification(address)
+        )
 
     @classmethod
     def from_context(cls, ctx: click.Context) -> ApiClient:
@@ -144,6 +168,11 @@ class ApiClient:
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.ConnectError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+                raise ClientError(
+                    f"the control plane at {self.address} presented a certificate the mesh root "
+                    f"{root_cert_file()} does not trust: {exc}"
+                ) from exc
             raise Unreachable(
                 f"cannot reach the Mizzen control plane at {self.address}: is it running? (mizzen up)"
             ) from exc
@@ -159,8 +188,9 @@ class ApiClient:
                     "no API token: set MIZZEN_TOKEN or MIZZEN_HOME (the token is in "
                     "$MIZZEN_HOME/token once the control plane has started)"
                 )
+            reason = str(_status_body(response).get("message", "")).removeprefix("Unauthorized: ")
             raise Unauthorized(
-                f"the control plane at {self.address} rejected the API token (401 Unauthorized); "
+                f"the control plane at {self.address} rejected the API token (401 Unauthorized: {reason}); "
                 "check MIZZEN_TOKEN or $MIZZEN_HOME/token"
             )
         if response.status_code >= 400:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,17 +64,63 @@ def _checked_store(store: str | None) -> str | None:
     return store
 
 
+def _security_options(func: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option(
+            "--ca-dir",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=None,
+            help="Plug in your CA: a folder with Istio's ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem "
+            "(default: a self-signed root in $MIZZEN_HOME/ca).",
+        ),
+        click.option("--tls", is_flag=True, help="Serve TLS on loopback too (always on for other addresses)."),
+        click.option(
+            "--insecure", is_flag=True, help="Serve plaintext even on a non-loopback address (credentials unprotected)."
+        ),
+        click.option(
+            "--tls-san", "tls_sans", multiple=True, metavar="NAME|IP", help="Extra name in the serving certificate."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _security_args(ca_dir: Path | None, tls: bool, insecure: bool, tls_sans: Sequence[str]) -> list[str]:
+    """The server options for the CA and transport choices (checked here, before any process starts)."""
+    if tls and insecure:
+        raise click.UsageError("--tls and --insecure contradict each other")
+    args = ["--ca-dir", str(ca_dir.resolve())] if ca_dir is not None else []
+    args += ["--tls"] if tls else []
+    args += ["--insecure"] if insecure else []
+    for san in tls_sans:
+        args += ["--tls-san", san]
+    return args
+
+
 @click.command("controlplane")
 @_ADDRESS
 @_PORT
 @_XDS_PORT
 @_STORE
 @_STORE_PASSWORD_FILE
-def controlplane(address: str, port: int, xds_port: int, store: str | None, store_password_file: Path | None) -> None:
+@_security_options
+def controlplane(
+    address: str,
+    port: int,
+    xds_port: int,
+    store: str | None,
+    store_password_file: Path | None,
+    ca_dir: Path | None,
+    tls: bool,
+    insecure: bool,
+    tls_sans: Sequence[str],
+) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     # The CLI reaches the control plane over HTTP only, so the server is its own entry point: after the
     # same checks as `up`, this process becomes `python -m mizzen.controlplane` (same pid and signals).
-    command = controlplane_command(address, port, xds_port, _checked_store(store), store_password_file)
+    extra = _security_args(ca_dir, tls, insecure, tls_sans)
+    command = controlplane_command(address, port, xds_port, _checked_store(store), store_password_file, extra)
     os.execv(command[0], command)
 
 
@@ -83,19 +130,38 @@ def controlplane(address: str, port: int, xds_port: int, store: str | None, stor
 @_XDS_PORT
 @_STORE
 @_STORE_PASSWORD_FILE
+@_security_options
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for readiness.")
 def up(
-    address: str, port: int, xds_port: int, store: str | None, store_password_file: Path | None, timeout: float
+    address: str,
+    port: int,
+    xds_port: int,
+    store: str | None,
+    store_password_file: Path | None,
+    ca_dir: Path | None,
+    tls: bool,
+    insecure: bool,
+    tls_sans: Sequence[str],
+    timeout: float,
 ) -> None:
     """Start the control plane in the background (pid and log in $MIZZEN_HOME)."""
+    from mizzen.security import x509  # the certificate library loads only here, not for every CLI command
+
     home = Home(resolve_home())
+    extra = _security_args(ca_dir, tls, insecure, tls_sans)
     try:
-        pid = start_background(home, address, port, xds_port, timeout, _checked_store(store), store_password_file)
+        pid = start_background(
+            home, address, port, xds_port, timeout, _checked_store(store), store_password_file, extra
+        )
     except ProcessError as exc:
         raise click.ClickException(str(exc)) from exc
+    url = home.address_file.read_text(encoding="utf-8").strip()
     host = f"[{address}]" if ":" in address else address
-    click.echo(f"control plane running (pid {pid}): API http://{host}:{port}, xDS {host}:{xds_port}")
+    tls_note = " (TLS)" if url.startswith("https://") else ""
+    click.echo(f"control plane running (pid {pid}): API {url}, xDS {host}:{xds_port}{tls_note}")
     click.echo(f"home {home.root}, log {home.log_file}")
+    root = home.root / "root-cert.pem"
+    click.echo(f"mesh root: {root} (SHA-256 {x509.fingerprint(root.read_bytes())}); copy it to agents on other hosts")
 
 
 @click.command("down")

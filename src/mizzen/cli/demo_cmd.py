@@ -26,7 +26,8 @@ from types import FrameType
 import click
 import httpx
 
-from mizzen.dashboard.cli import login_url
+from mizzen.dashboard.cli import sign_in_url
+from mizzen.dashboard.sessions import LINKS_PATH
 from mizzen.samples.bookinfo import demo_plan as plan
 from mizzen.samples.bookinfo.launcher import (
     DemoError,
@@ -289,12 +290,16 @@ class Demo:
         self.say("")
         self.say(f"Bookinfo is up. Product page: {plan.PRODUCT_PAGE_URL}")
         if self._dashboard_exists():
-            # A one-time sign-in link (the token is this user's own, from their MIZZEN_HOME).
-            self.say(f"Dashboard: {login_url(plan.API_URL, self.token())}  (or: mizzen dashboard)")
+            self.say(f"Dashboard: {self._sign_in_url()}  (or: mizzen dashboard)")
         self.say(f"Bookinfo's networking YAML: {plan.setup_files()[1].parent}")
         if self.home != _resolve_home(None):
             self.say(f"In another terminal, first: export MIZZEN_HOME={self.home}")
         self.say(plan.next_steps())
+
+    def _sign_in_url(self) -> str:
+        """A single-use dashboard sign-in link (a code, never the token, in the URL)."""
+        resp = self.http.post(plan.API_URL + LINKS_PATH, headers={"Authorization": f"Bearer {self.token()}"})
+        return sign_in_url(plan.API_URL, resp.json()) if resp.status_code == 200 else f"{plan.API_URL}/"
 
     def _dashboard_exists(self) -> bool:
         try:

@@ -86,7 +86,7 @@ add_commands(
     )
 )
 
-from mizzen.cli import secret_cmds  # noqa: E402
+from mizzen.cli import secret_cmds, token_cmds  # noqa: E402
 
 add_commands(secret_cmds.COMMANDS)
 add_commands(__import__("mizzen.cli.test_cmd", fromlist=["COMMANDS"]).COMMANDS)  # offline: imports simulate
@@ -94,6 +94,7 @@ add_commands(__import__("mizzen.cli.test_cmd", fromlist=["COMMANDS"]).COMMANDS) 
 from mizzen.cli import backup_cmds  # noqa: E402
 
 add_commands(backup_cmds.COMMANDS)
+add_commands(token_cmds.COMMANDS)
 # --- end of integrator block ----------------------------------------------------------------------------
 
 

@@ -87,8 +87,14 @@ MIZZEN = "mizzen.io"
 ROUTE_TEST = KindInfo("RouteTest", MIZZEN, ("v1alpha1",), "routetests", ("rt",))  # `mizzen test` assertions
 TOOL_KINDS: tuple[KindInfo, ...] = (ROUTE_TEST,)
 
+# Kinds the store keeps for Mizzen itself. Not in KINDS: no API routes, no YAML, not listed by `mizzen get`.
+INTERNAL_KINDS: tuple[KindInfo, ...] = (
+    KindInfo("Credential", "security.mizzen.io", ("v1",), "credentials"),  # scoped tokens (salted hashes only)
+)
+
 _BY_KIND = {k.kind: k for k in KINDS}
 _BY_GROUP_KIND = {(k.group, k.document_kind): k for k in KINDS}
+_INTERNAL = {k.kind: k for k in INTERNAL_KINDS}
 _BY_NAME: dict[str, KindInfo] = {}
 for _k in KINDS:
     for _alias in (_k.document_kind.lower(), _k.plural, *_k.short_names, _k.qualified, f"{_k.plural}.{_k.group}"):
@@ -102,6 +108,11 @@ class UnknownKindError(LookupError):
 def by_kind(kind: str) -> KindInfo | None:
     """Look up a canonical kind name (``VirtualService``); ``None`` when Mizzen does not run it."""
     return _BY_KIND.get(kind)
+
+
+def internal_kind(kind: str) -> KindInfo | None:
+    """One of Mizzen's own stored kinds (``Credential``), or ``None``."""
+    return _INTERNAL.get(kind)
 
 
 def resolve(name: str) -> KindInfo:

@@ -16,8 +16,10 @@ import click
 import yaml
 
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, resolve_home
+from mizzen.controlplane.identity import Transport
 from mizzen.controlplane.server import ControlPlaneError
 from mizzen.controlplane.wiring import create_control_plane
+from mizzen.security.errors import SecurityError
 
 PROG = "mizzen controlplane"
 
@@ -34,7 +36,21 @@ PROG = "mizzen controlplane"
     default=None,
     help="A file holding the PostgreSQL password.",
 )
-def main(address: str, port: int, xds_port: int, store: str | None, store_password_file: Path | None) -> None:
+@click.option("--ca-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--tls", is_flag=True, help="TLS on loopback too (always on for other addresses).")
+@click.option("--insecure", is_flag=True, help="Plaintext even on a non-loopback address (warned about).")
+@click.option("--tls-san", "tls_sans", multiple=True, help="Extra name in the serving certificate.")
+def main(
+    address: str,
+    port: int,
+    xds_port: int,
+    store: str | None,
+    store_password_file: Path | None,
+    ca_dir: Path | None,
+    tls: bool,
+    insecure: bool,
+    tls_sans: tuple[str, ...],
+) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     os.umask(0o077)  # everything it writes in $MIZZEN_HOME (database, logs, CA material) is private
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,9 +62,11 @@ def main(address: str, port: int, xds_port: int, store: str | None, store_passwo
             xds_port=xds_port,
             store_url=store,
             store_password_file=store_password_file,
+            ca_dir=ca_dir,
+            transport=Transport(tls=tls, insecure=insecure, sans=tls_sans),
         )
         asyncio.run(cp.run())
-    except ControlPlaneError as exc:
+    except (ControlPlaneError, SecurityError) as exc:
         raise click.ClickException(str(exc)) from exc
     except (ValueError, yaml.YAMLError) as exc:  # mesh.yaml: malformed, or over an input limit
         raise click.ClickException(f"cannot start: {exc}") from exc

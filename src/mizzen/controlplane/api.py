@@ -44,10 +44,12 @@ from mizzen.store.errors import Compacted, Conflict, Invalid, NotFound, StorageF
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WriteGuard = Callable[[web.Request, Resource], Resource]  # may refuse (ApiError) or amend a write
 Details = Mapping[str, Any] | None
 APPLY_PATH = "/api/mizzen/v1/apply"
 _REASONS = {
     400: "BadRequest",
+    403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
     409: "Conflict",
@@ -211,6 +213,8 @@ class ConfigApi:
         # Serialises writes so POST's create-only check and the write that follows cannot interleave.
         self._write_lock = asyncio.Lock()
         self._watches: set[asyncio.Task[Any]] = set()
+        # Checks writes against the caller's credential (set by the composition root; see controlplane.auth).
+        self.write_guard: WriteGuard = lambda _request, resource: resource
         self._applied = metrics.counter(
             "mizzen_config_applied_objects_total", "Objects written through the API, by kind and action"
         )
@@ -387,7 +391,7 @@ class ConfigApi:
         api_version = f"{info.group}/{version}" if info.group else version
 
         async def handler(request: web.Request) -> web.Response:
-            resource = await self._one_resource(request, info, api_version)
+            resource = self.write_guard(request, await self._one_resource(request, info, api_version))
             async with self._write_lock:
                 if create_only and await self._exists(resource):
                     raise ApiError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -37,13 +38,20 @@ class Status:
 
 
 def controlplane_command(
-    address: str, port: int, xds_port: int, store: str | None = None, store_password_file: Path | None = None
+    address: str,
+    port: int,
+    xds_port: int,
+    store: str | None = None,
+    store_password_file: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> list[str]:
-    """The command line of a foreground control plane run by this Python (never holding a password)."""
+    """The command line of a foreground control plane run by this Python (never holding a password);
+    ``extra``: more server options (the CA and TLS settings)."""
     store_args = ["--store", store] if store else []
     if store_password_file is not None:
         store_args += ["--store-password-file", str(store_password_file)]
-    return server_command(["--address", address, "--port", str(port), "--xds-port", str(xds_port), *store_args])
+    args = ["--address", address, "--port", str(port), "--xds-port", str(xds_port), *store_args, *extra]
+    return server_command(args)
 
 
 def server_command(args: Sequence[str]) -> list[str]:
@@ -59,32 +67,33 @@ def start_background(
     timeout: float = 30.0,
     store: str | None = None,
     store_password_file: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> int:
-    """Start a detached control plane and wait for ``/readyz``; return its pid."""
+    """Start a detached control plane (``extra``: more server options) and wait for ``/readyz``."""
     existing = running_pid(home)
     if existing is not None:
         raise ProcessError(f"the control plane is already running (pid {existing}, home {home.root})")
     home.ensure()
+    home.address_file.unlink(missing_ok=True)  # a crashed run's file must not be probed as ours
     env = {**os.environ, "MIZZEN_HOME": str(home.root)}
     fd = os.open(home.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # the home is private
     with os.fdopen(fd, "ab") as log_fh:
         proc = subprocess.Popen(
-            controlplane_command(address, port, xds_port, store, store_password_file),
+            controlplane_command(address, port, xds_port, store, store_password_file, extra),
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
         )
-    host = f"[{address}]" if ":" in address else address
-    url = f"http://{host}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ProcessError(
                 f"the control plane exited with code {proc.returncode}; last log lines:\n{tail(home, 15)}"
             )
-        if probe(url, "/readyz"):
+        url = _written_url(home)  # http or https: the server writes its URL once it listens
+        if url and probe(url, "/readyz", home):
             return proc.pid
         time.sleep(0.1)
     proc.terminate()
@@ -119,15 +128,28 @@ def status(home: Home) -> Status:
         url = None
     if pid is None or url is None:
         return Status(pid, url, False, False)
-    return Status(pid, url, probe(url, "/healthz"), probe(url, "/readyz"))
+    return Status(pid, url, probe(url, "/healthz", home), probe(url, "/readyz", home))
 
 
-def probe(url: str, path: str) -> bool:
-    """True when ``GET url+path`` answers 200."""
+def probe(url: str, path: str, home: Home | None = None) -> bool:
+    """True when ``GET url+path`` answers 200 (an ``https`` URL is verified against the home's mesh root)."""
+    verify: ssl.SSLContext | bool = True
+    if url.startswith("https://") and home is not None:
+        try:
+            verify = ssl.create_default_context(cafile=str(home.root / "root-cert.pem"))
+        except OSError:
+            return False
     try:
-        return httpx.get(url + path, timeout=1.0).status_code == 200
+        return httpx.get(url + path, timeout=1.0, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _written_url(home: Home) -> str:
+    try:
+        return home.address_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
 
 
 def tail(home: Home, lines: int) -> str:

@@ -19,6 +19,7 @@ from typing import Protocol
 from aiohttp import web
 
 from mizzen import limits
+from mizzen.controlplane import identity_api
 from mizzen.controlplane.api import ConfigApi, errors_middleware, register
 from mizzen.controlplane.auth import Authenticator
 from mizzen.controlplane.home import (
@@ -30,6 +31,7 @@ from mizzen.controlplane.home import (
     lock_home,
     resolve_home,
 )
+from mizzen.controlplane.identity import Identity, Transport, is_loopback
 from mizzen.controlplane.metrics import Registry
 from mizzen.controlplane.openapi import build_openapi
 from mizzen.store import ConfigStore, StoreError
@@ -64,13 +66,19 @@ class ControlPlane:
         store: ConfigStore | None = None,
         store_url: str | None = None,
         store_password_file: Path | None = None,
+        *,
+        trust_domain: str = "cluster.local",
+        ca_dir: Path | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.home = Home(resolve_home(home))
         self.home.ensure()  # private (0700/0600), tightened if an older home was looser
-        self.token = self.home.ensure_token()
+        self.token = ""  # the admin credential, known once start() holds the home (Identity.prepare)
         self.address = address
         self.port = port
         self.xds_port = xds_port
+        self.transport = transport or Transport()
+        self.tls = self.transport.uses_tls(address)
         self._owns_store = store is None
         if store is None and not store_url:
             self.home.create_private(self.home.db)  # SQLite gives its WAL and SHM files the same mode
@@ -81,14 +89,16 @@ class ControlPlane:
             )
         except StoreError as exc:
             raise ControlPlaneError(f"cannot open the store: {exc}") from exc
+        self.identity = Identity(self.home, self.store, trust_domain=trust_domain, ca_dir=ca_dir)
         self.metrics = Registry()
-        self.auth = Authenticator(self.token)
+        self.auth = Authenticator(self.identity.credentials)
         self.app = web.Application(
             middlewares=[errors_middleware(self.metrics), self.auth.middleware],
             client_max_size=limits.MAX_REQUEST_BYTES,
         )
         self.config_api = ConfigApi(self.store, self.metrics)
         register(self.app, self.config_api)
+        identity_api.register(self.app, self.config_api, self.identity)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -101,17 +111,25 @@ class ControlPlane:
 
     @property
     def url(self) -> str:
-        """The API's base URL, e.g. ``http://127.0.0.1:15014``."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{self.port}"
+        """The API's base URL, e.g. ``http://127.0.0.1:15014`` (``https://`` when TLS is on); for a wildcard
+        bind, the loopback address local clients reach it at."""
+        address = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.address, self.address)
+        host = f"[{address}]" if ":" in address else address
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Serve the API, then start every extension; ready once all have started."""
         self._claim_home()
+        # Only the holder of the home creates CA material and the admin token.
+        self.identity.prepare()
+        self.token = self.identity.admin_token
+        if self.transport.insecure and not is_loopback(self.address):
+            log.warning("serving plaintext on %s (--insecure): credentials cross the network unencrypted", self.address)
+        ssl_context = self.identity.server_ssl_context(self.address, self.transport.sans) if self.tls else None
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, self.address, self.port).start()
+            await web.TCPSite(self._runner, self.address, self.port, ssl_context=ssl_context).start()
         except OSError as exc:
             await self._runner.cleanup()
             self._release_home()

@@ -15,15 +15,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
 from aiohttp import web
 
 from mizzen import dashboard, gatewayapi
 from mizzen.config import yamlsafe
+from mizzen.config.kinds import internal_kind
 from mizzen.config.resource import Resource
 from mizzen.controlplane import inspect_api
-from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT
+from mizzen.controlplane.auth import credential_of
+from mizzen.controlplane.credentials import KIND as CREDENTIAL_KIND
+from mizzen.controlplane.credentials import Unauthenticated
+from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, resolve_home
+from mizzen.controlplane.identity import Transport
 from mizzen.controlplane.mesh import MeshController
+from mizzen.controlplane.pusher import PushRequest
 from mizzen.controlplane.server import ControlPlane
+from mizzen.controlplane.xds_auth import CredentialAuthenticator
+from mizzen.dashboard.sessions import Sessions
+from mizzen.security.credentials import Credential
 from mizzen.store.errors import NotFound
 from mizzen.telemetry import AccessLogService, Telemetry, TraceStore
 from mizzen.telemetry import register as register_telemetry
@@ -32,6 +42,8 @@ from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
 log = logging.getLogger("mizzen.wiring")
 GENERATED_PATH = "/api/mizzen/v1/gatewayapi/generated"
+
+REVALIDATE_EVERY_S = 2.0  # open streams of an expired credential end within this long
 
 
 def load_mesh_config(path: Path) -> MeshConfig:
@@ -62,42 +74,46 @@ class MeshExtension:
         self.cp = cp
         self.cache = SnapshotCache()
         config = mesh_config or load_mesh_config(cp.home.root / "mesh.yaml")
-        # Proxies stream access logs (metrics) and post spans (traces) back to this control plane.
-        # Spans go to this control plane (with the token) unless mesh.yaml names an external Zipkin or
-        # Jaeger collector (defaultConfig.tracing.zipkin.address), which never sees our token.
-        own = not config.zipkin_address
+        # Proxies stream access logs (metrics) and post spans (traces) back to this control plane, through
+        # their agents (which add their credentials). Spans for an external Zipkin or Jaeger named in
+        # mesh.yaml (defaultConfig.tracing.zipkin.address) are forwarded there by this control plane.
+        external = config.zipkin_address
         config = dataclasses.replace(
             config,
             access_log_service=True,
-            telemetry_token=cp.token,
-            zipkin_address=config.zipkin_address or f"{cp.address}:{cp.port}",
-            tracing_token=cp.token if own else "",
+            zipkin_address=f"{cp.address}:{cp.port}",
+            zipkin_cluster_static=True,
         )
         grace = float(os.environ.get("MIZZEN_WORKLOAD_GRACE_SECONDS", "10"))
         startup = float(os.environ.get("MIZZEN_WORKLOAD_STARTUP_GRACE_SECONDS", "35"))
         self.controller = MeshController(
             self.cache, config, delete_workload=self._delete_workload, agent_grace_s=grace, startup_grace_s=startup
         )
+        self.grpc_auth = CredentialAuthenticator(cp.identity.credentials, self._stored_secrets)
         self.xds = XdsServer(
             self.cache,
-            token=cp.token,
+            authenticator=self.grpc_auth,
             on_connect=self._on_connect,
             on_disconnect=self.controller.on_disconnect,
             on_ack=self.controller.on_ack,
         )
         self.telemetry = Telemetry(lambda: self.controller.state.snapshot().registry)
-        self.traces = TraceStore()
-        als = AccessLogService(self.telemetry, token=cp.token, is_known=self._is_connected)
+        self.traces = TraceStore(forward_url=f"http://{external}/api/v2/spans" if external else None)
+        als = AccessLogService(self.telemetry, authenticator=self.grpc_auth, is_known=self._is_connected)
         self.xds.add_service(als.add_to_server)
         self._watch: asyncio.Task[None] | None = None
         cp.config_api.status = (gatewayapi.GATEWAY_API_KINDS, self._gateway_api_status)
         cp.app.router.add_get(GENERATED_PATH, self._generated)
+        self._sweeper: asyncio.Task[None] | None = None
+        cp.identity.credentials.subscribe(self._revalidate)
         inspect_api.register(cp.app, self.controller, self.xds)
         register_telemetry(cp.app, self.telemetry, self.traces)
-        dashboard.register(cp.app, lambda: cp.token)
+        index = cp.identity.credentials
+        self.sessions: Sessions[Credential] = Sessions(self._admin_of, still_valid=lambda c: index.is_valid(c.id))
+        dashboard.register(cp.app, self.sessions, credential_of, secure=cp.tls)
         cp.auth.public_paths |= set(dashboard.PUBLIC_PATHS)
         cp.auth.public_prefixes.extend(dashboard.PUBLIC_PREFIXES)
-        cp.auth.read_token_sources.append(dashboard.token_from_request)
+        cp.auth.session_lookups.append(dashboard.session_of)
         cp.metrics.register_text_collector(self._metrics_text)
         cp.metrics.register_text_collector(self.telemetry.prometheus_text)
 
@@ -121,6 +137,13 @@ class MeshExtension:
         _, objects = await asyncio.to_thread(self.cp.store.snapshot)
         converted = await asyncio.to_thread(gatewayapi.convert, objects)
         return web.json_response({"items": [r.to_json() for r in converted.resources]})
+    def _admin_of(self, token: str) -> Credential | None:
+        """The admin credential ``token`` stands for (dashboard sign-in), or None."""
+        try:
+            cred = self.cp.identity.credentials.authenticate(token)
+        except Unauthenticated:
+            return None
+        return cred if cred.is_admin else None
 
     def _is_connected(self, node_id: str) -> bool:
         rec = self.controller.proxies.get(node_id)
@@ -130,23 +153,49 @@ class MeshExtension:
         # Load everything before accepting streams, so a reconnecting Envoy never gets empty config.
         revision, resources = cp.store.snapshot()
         for resource in resources:
-            self.controller.state.apply("ADDED", resource)
+            if internal_kind(resource.kind) is None:
+                self.controller.state.apply("ADDED", resource)
         self.controller.revision = self.controller.pushed_revision = revision
-        cp.xds_port = await self.xds.start(cp.address, cp.xds_port)
+        tls = None
+        if cp.tls:
+            chain, key = cp.identity.serving_certificate(cp.address, cp.transport.sans)
+            tls = grpc.ssl_server_credentials([(key, chain)])
+        cp.xds_port = await self.xds.start(cp.address, cp.xds_port, tls=tls)
         self.controller.start()
         self._watch = asyncio.create_task(self._follow(revision), name="mizzen-store-watch")
+        self._sweeper = asyncio.create_task(self._sweep(), name="mizzen-credential-sweep")
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        for task in (self._watch, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.controller.stop()
         await self.xds.stop()
 
     async def _follow(self, revision: int) -> None:
         async for event in self.cp.store.watch(revision):
+            if event.resource.kind == CREDENTIAL_KIND:
+                self.cp.identity.credentials.on_store_event(event.type, event.resource)
+            if internal_kind(event.resource.kind) is not None:
+                self.controller.pusher.request(PushRequest(), event.revision)  # no proxy depends on it
+                continue
             self.controller.on_store_event(event.type, event.resource, event.revision)
+
+    def _revalidate(self) -> None:
+        closed = self.xds.revalidate()
+        if closed:
+            log.info("closed %d stream(s) whose credential was revoked or expired", closed)
+
+    async def _sweep(self) -> None:
+        """Expiry needs no event: re-check open streams every few seconds."""
+        while True:
+            await asyncio.sleep(REVALIDATE_EVERY_S)
+            self._revalidate()
+
+    def _stored_secrets(self) -> frozenset[tuple[str, str]]:
+        return frozenset((r.namespace, r.name) for r in self.controller.state.resources("Secret"))
 
     def _delete_workload(self, namespace: str, name: str) -> None:
         # Already gone (the agent deregistered on its way out): nothing to clean up.
@@ -181,8 +230,12 @@ def create_control_plane(
     xds_port: int = DEFAULT_XDS_PORT,
     store_url: str | None = None,
     store_password_file: Path | None = None,
+    *,
+    ca_dir: Path | None = None,
+    transport: Transport | None = None,
 ) -> ControlPlane:
     """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry."""
+    mesh_config = load_mesh_config(resolve_home(home) / "mesh.yaml")
     cp = ControlPlane(
         home,
         address=address,
@@ -190,6 +243,9 @@ def create_control_plane(
         xds_port=xds_port,
         store_url=store_url,
         store_password_file=store_password_file,
+        trust_domain=mesh_config.trust_domain,
+        ca_dir=ca_dir,
+        transport=transport,
     )
-    install(cp)
+    cp.extensions.append(MeshExtension(cp, mesh_config))
     return cp

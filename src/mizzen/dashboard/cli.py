@@ -1,29 +1,23 @@
-"""``mizzen dashboard``: print (and open) the URL that logs a browser into the dashboard.
+"""``mizzen dashboard``: print (and open) a single-use link that signs a browser into the dashboard.
 
-The integrator adds :data:`dashboard_command` to the root group; it reads the control plane's address
-and token from the root command's settings object (``ctx.obj``: ``address()`` and ``resolve_token()``).
+The integrator adds :data:`dashboard_command` to the root group. The link carries a one-time code, never
+the admin token: the command asks the control plane for it with the CLI's own credential.
 """
 
 from __future__ import annotations
 
 import webbrowser
-from typing import Protocol
-from urllib.parse import quote
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
-
-class Settings(Protocol):
-    """What the command needs from the CLI's client settings."""
-
-    def address(self) -> str: ...
-
-    def resolve_token(self) -> str | None: ...
+from mizzen.dashboard.sessions import LINKS_PATH
 
 
-def login_url(address: str, token: str) -> str:
-    """The dashboard URL that sets the login cookie and then drops the token from the address bar."""
-    return f"{address.rstrip('/')}/?token={quote(token, safe='')}"
+def sign_in_url(address: str, answer: Mapping[str, Any]) -> str:
+    """The full sign-in URL from the control plane's answer to ``POST`` :data:`LINKS_PATH`."""
+    return f"{address.rstrip('/')}{answer['path']}"
 
 
 @click.command("dashboard")
@@ -31,15 +25,14 @@ def login_url(address: str, token: str) -> str:
 @click.pass_context
 def dashboard_command(ctx: click.Context, browser: bool) -> None:
     """Open the Mizzen dashboard (mesh graph, metrics, proxies, config, traces)."""
-    settings: Settings = ctx.obj
-    token = settings.resolve_token()
-    if not token:
-        raise click.ClickException(
-            "no API token: set MIZZEN_TOKEN or MIZZEN_HOME (the token is in "
-            "$MIZZEN_HOME/token once the control plane has started)"
-        )
-    url = login_url(settings.address(), token)
+    from mizzen.cli.client import ApiClient  # the CLI's client: same address, credential and TLS checks
+
+    client = ApiClient.from_context(ctx)
+    try:
+        url = sign_in_url(client.address, client.post_json(LINKS_PATH, {}))
+    finally:
+        client.close()
     click.echo(f"Dashboard: {url}")
-    click.echo("(the link logs this browser in; keep it private, it contains the API token)")
+    click.echo("(the link signs one browser in, once, within two minutes)")
     if browser and not webbrowser.open(url):
         click.echo("No browser could be opened here; copy the link above into one.")

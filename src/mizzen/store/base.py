@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from mizzen.config.kinds import by_group_kind, by_kind, group_of
+from mizzen.config.kinds import by_group_kind, by_kind, group_of, internal_kind
 from mizzen.config.resource import Metadata, Resource
 
 from .errors import Conflict, Invalid, NotFound, StoreError
@@ -117,7 +117,7 @@ def _plain(value: Any) -> Any:
 def check_storable(resource: Resource) -> None:
     """Raise :class:`Invalid` for objects no store may hold."""
     kind, ns, name = resource.key
-    info = by_kind(kind)
+    info = by_kind(kind) or internal_kind(kind)
     if info is None:
         raise Invalid(kind, ns, name, f'kind "{kind}" is not a kind Mizzen stores')
     if not name:

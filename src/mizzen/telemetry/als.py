@@ -7,7 +7,6 @@ bad entry is logged and skipped rather than ending the stream.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -19,6 +18,8 @@ from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 from google.protobuf import json_format
 
 from mizzen.node import Proxy, proxy_from_node
+from mizzen.xds.auth import ALLOW_ALL, BearerToken, StreamAuthenticator, StreamGrant, Unauthenticated
+from mizzen.xds.protocol import node_info
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,23 @@ class AccessLogSink(Protocol):
 class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
     """``envoy.service.accesslog.v3.AccessLogService`` feeding a sink.
 
-    ``token``: when given, a stream must carry ``authorization: Bearer <token>`` metadata (the access
-    loggers send it, see ``translate.telemetry``), like the ADS streams on the same port.
+    ``authenticator``: checks each stream's credential like the ADS streams on the same port (the agent
+    adds it; Envoy's config holds none); the stream's node must be one the grant admits, and a stream
+    whose credential is revoked ends at its next message. ``token`` is shorthand for one static token.
     ``is_known(node_id)``: when given, entries from nodes it rejects are dropped (e.g. proxies that
     never connected over xDS), so a stray client cannot invent traffic.
     """
 
     def __init__(
-        self, sink: AccessLogSink, *, token: str | None = None, is_known: Callable[[str], bool] | None = None
+        self,
+        sink: AccessLogSink,
+        *,
+        token: str | None = None,
+        authenticator: StreamAuthenticator | None = None,
+        is_known: Callable[[str], bool] | None = None,
     ) -> None:
         self._sink = sink
-        self._token = token
+        self._auth = authenticator if authenticator is not None else BearerToken(token) if token is not None else None
         self._is_known = is_known
         self.streams = 0  # open streams, for the control plane's own metrics
 
@@ -60,14 +67,18 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
         context: Any,
     ) -> als_pb2.StreamAccessLogsResponse:
         """Consume one Envoy's stream until it closes."""
-        if not self._authorized(context):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        grant = await self._grant(context)
         node: Proxy | None = None
         accepted = True
         self.streams += 1
         try:
             async for message in request_iterator:
+                if not grant.valid():
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "the stream's credential was revoked")
                 if message.HasField("identifier"):
+                    refusal = grant.admit(node_info(message.identifier.node))
+                    if refusal is not None:
+                        await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
                     node = node_of(message.identifier.node)
                     accepted = self._is_known is None or self._is_known(message.identifier.node.id)
                     if not accepted:
@@ -79,13 +90,14 @@ class AccessLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[m
             self.streams -= 1
         return als_pb2.StreamAccessLogsResponse()
 
-    def _authorized(self, context: Any) -> bool:
-        if self._token is None:
-            return True
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and isinstance(value, str):
-                return hmac.compare_digest(value.encode(), f"Bearer {self._token}".encode())
-        return False
+    async def _grant(self, context: Any) -> StreamGrant:
+        if self._auth is None:
+            return ALLOW_ALL
+        try:
+            return self._auth.authenticate(tuple(context.invocation_metadata() or ()))
+        except Unauthenticated as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            raise  # abort raises; this keeps type checkers sure no grant is returned
 
     def _deliver(self, message: als_pb2.StreamAccessLogsMessage, node: Proxy) -> None:
         for http in message.http_logs.log_entry:

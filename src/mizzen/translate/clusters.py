@@ -40,7 +40,7 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
         "type": "STATIC",
         "connect_timeout": scope.mesh.mesh.connect_timeout,
     }
-    if scope.mesh.mesh.zipkin_address:
+    if scope.mesh.mesh.zipkin_address and not scope.mesh.mesh.zipkin_cluster_static:
         out[names.ZIPKIN_CLUSTER] = zipkin_cluster(scope.mesh.mesh.zipkin_address, scope.mesh.mesh.connect_timeout)
     return dict(sorted(out.items()))
 

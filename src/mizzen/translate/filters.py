@@ -19,11 +19,10 @@ Direction = Literal["outbound", "inbound", "gateway"]
 def access_logs(proxy: Proxy, mesh: MeshConfig, direction: Direction, *, tcp: bool = False) -> list[JSONDict]:
     """Access loggers: the access-log service stream to the control plane (Istio's metrics come from
     it) when the mesh enables it, plus a file log in Istio's text format when the proxy asked for one."""
-    token = mesh.telemetry_token or None
     loggers: list[JSONDict] = []
     if mesh.access_log_service:
         build = telemetry.tcp_access_loggers if tcp else telemetry.http_access_loggers
-        loggers += build(direction, auth_token=token)
+        loggers += build(direction)
     if proxy.access_log:
         fmt = mesh.access_log_format or telemetry.ISTIO_DEFAULT_LOG_FORMAT
         loggers.append(telemetry.file_access_logger(proxy.access_log, fmt if fmt.endswith("\n") else fmt + "\n"))
@@ -40,7 +39,6 @@ def tracing(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
         mesh.tracing_sampling,
         cluster=names.ZIPKIN_CLUSTER,
         collector_host=mesh.zipkin_address,
-        auth_token=mesh.tracing_token or None,
         tags=tags,
     )
 

@@ -29,8 +29,7 @@ class MeshConfig:
     # Stream every request's access-log entry to the control plane (Envoy's gRPC access-log service on
     # the `xds-grpc` cluster), from which Istio's standard metrics are derived.
     access_log_service: bool = False
-    telemetry_token: str = ""  # bearer token proxies present to the access-log service
-    tracing_token: str = ""  # bearer token for the span collector: only when it is the control plane itself
+    zipkin_cluster_static: bool = False  # the bootstrap defines `zipkin` (the agent's span socket): no CDS cluster
 
 
 @dataclass(frozen=True)

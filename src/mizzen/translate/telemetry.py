@@ -45,15 +45,15 @@ _FILE_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAc
 _ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig"
 
 
-def http_access_loggers(proxy_direction: Direction, *, auth_token: str | None = None) -> list[dict[str, object]]:
+def http_access_loggers(proxy_direction: Direction) -> list[dict[str, object]]:
     """The ALS access logger of an HTTP connection manager, streaming to the control plane.
 
-    ``auth_token``: the control plane's bearer token, sent as gRPC metadata on the ALS stream (Envoy
-    cannot reuse the ADS stream's metadata); omit it when the server exempts the ALS method from auth.
+    The stream goes to ``xds-grpc``, the agent's socket; the agent adds the workload's credential, so
+    Envoy's config carries none.
     """
     config: dict[str, object] = {
         "@type": _HTTP_GRPC_TYPE,
-        "common_config": _common_config(proxy_direction, auth_token),
+        "common_config": _common_config(proxy_direction),
         # The peer id tells the server side which proxy called (Istio's metadata-exchange idea); the
         # content type tells gRPC from HTTP; the trace id links a metric to its trace.
         "additional_request_headers_to_log": [PEER_ID_HEADER, "content-type", *TRACE_HEADERS],
@@ -61,11 +61,11 @@ def http_access_loggers(proxy_direction: Direction, *, auth_token: str | None = 
     return [{"name": "envoy.access_loggers.http_grpc", "typed_config": config}]
 
 
-def tcp_access_loggers(proxy_direction: Direction, *, auth_token: str | None = None) -> list[dict[str, object]]:
+def tcp_access_loggers(proxy_direction: Direction) -> list[dict[str, object]]:
     """The ALS access logger of a tcp_proxy filter (pair with :func:`tcp_access_log_options`)."""
     config: dict[str, object] = {
         "@type": _TCP_GRPC_TYPE,
-        "common_config": _common_config(proxy_direction, auth_token),
+        "common_config": _common_config(proxy_direction),
     }
     return [{"name": "envoy.access_loggers.tcp_grpc", "typed_config": config}]
 
@@ -107,7 +107,6 @@ def tracing_config(
     *,
     cluster: str = ZIPKIN_CLUSTER,
     collector_host: str = "127.0.0.1:15014",
-    auth_token: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """HCM ``tracing`` for a Zipkin (JSON v2) tracer posting to ``/api/v2/spans`` on ``cluster``.
@@ -125,14 +124,6 @@ def tracing_config(
         "shared_span_context": False,
         "trace_id_128bit": True,
     }
-    if auth_token:
-        # collector_service is the only way to add a header to Envoy's span POSTs.
-        zipkin["collector_service"] = {
-            "http_uri": {"uri": f"http://{collector_host}/api/v2/spans", "cluster": cluster, "timeout": "5s"},
-            "request_headers_to_add": [
-                {"header": {"key": "authorization", "value": f"Bearer {auth_token}"}},
-            ],
-        }
     config: dict[str, object] = {
         "client_sampling": {"value": 100.0},
         "random_sampling": {"value": float(sampling_percent)},
@@ -144,10 +135,8 @@ def tracing_config(
     return config
 
 
-def _common_config(direction: Direction, auth_token: str | None) -> dict[str, object]:
+def _common_config(direction: Direction) -> dict[str, object]:
     grpc_service: dict[str, object] = {"envoy_grpc": {"cluster_name": XDS_CLUSTER}}
-    if auth_token:
-        grpc_service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {auth_token}"}]
     return {
         "log_name": LOG_NAME,
         "transport_api_version": "V3",

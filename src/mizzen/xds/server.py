@@ -8,13 +8,14 @@ Each stream gets an inbox fed by a reader task (requests) and by the :class:`Sna
 and a loop that hands every item to the sans-IO state machine and writes the responses it returns.
 Wake-ups coalesce: while a stream is busy writing, any number of snapshot sets leave a single wake-up,
 and the stream then reads the newest snapshot. The server knows nothing of Istio; the control plane
-learns about proxies through ``on_connect``/``on_disconnect`` and feeds the cache.
+learns about proxies through ``on_connect``/``on_disconnect`` and feeds the cache. Credentials are
+checked through :mod:`mizzen.xds.auth`: a grant per stream, the node admitted before it is registered,
+snapshots filtered per grant, revoked grants closed by :meth:`XdsServer.revalidate`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from mizzen.xds import types
+from mizzen.xds.auth import ALLOW_ALL, BearerToken, StreamAuthenticator, StreamGrant, Unauthenticated
 from mizzen.xds.cache import SnapshotCache
 from mizzen.xds.delta import DeltaStream
 from mizzen.xds.errors import ProtocolError
@@ -40,26 +42,31 @@ from mizzen.xds.protocol import (
     Reply,
     Response,
 )
+from mizzen.xds.snapshot import Snapshot
 from mizzen.xds.status import ProxyStatus, TypeStatus
 from mizzen.xds.stream import Stream
 
 log = logging.getLogger(__name__)
 
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+SDS_SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"  # same messages, one type: Secret
 NodeCallback = Callable[[NodeInfo], Awaitable[None]]
 AckCallback = Callable[[str, str, str], None]  # (node_id, type_url, version)
 
 _WAKE = object()
 _CLOSED = object()
 _SUPERSEDED = object()
+_REVOKED = object()
+REVOKED_MESSAGE = "the stream's credential was revoked or expired"
 
 
 class _Connection:
     """One open ADS stream: the state machine plus the shell's bookkeeping."""
 
-    def __init__(self, context: grpc.aio.ServicerContext, stream: AdsStream) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext, stream: AdsStream, grant: StreamGrant) -> None:
         self.stream = stream
         self.context = context
+        self.grant = grant
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.wake_pending = False
         self.connected_since = time.time()
@@ -84,18 +91,27 @@ class XdsServer:
         cache: SnapshotCache,
         *,
         token: str | None = None,
+        authenticator: StreamAuthenticator | None = None,
         on_connect: NodeCallback | None = None,
         on_disconnect: NodeCallback | None = None,
         on_ack: AckCallback | None = None,
+        sds: bool = False,
+        one_stream_per_node: bool = True,
     ) -> None:
-        """``token``: required bearer token (None = no auth). Callbacks see every identified stream."""
+        """``authenticator`` checks each stream (``token`` is shorthand for one static bearer token; neither =
+        no auth). Callbacks see every admitted stream. ``sds``: serve the SDS service (State of the World)
+        instead of ADS (the agent's secrets). ``one_stream_per_node``: a node's new stream replaces its old
+        one (ADS); SDS clients open one stream per secret, so the agent turns this off."""
         self.cache = cache
         self.metrics = XdsMetrics()
-        self._token = token
+        self._auth = authenticator if authenticator is not None else BearerToken(token) if token is not None else None
+        self._sds = sds
+        self._supersede = one_stream_per_node
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self._on_ack = on_ack
         self._current: dict[str, _Connection] = {}  # node id -> the stream serving it
+        self._streams: set[_Connection] = set()  # every open stream, identified or not (revalidate)
         self._server: grpc.aio.Server | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._extra_services: list[Callable[[grpc.aio.Server], None]] = []
@@ -104,8 +120,27 @@ class XdsServer:
         """Serve another gRPC service on the same port (e.g. Envoy's access-log service); call before start."""
         self._extra_services.append(register)
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port`` (0 = a free port) and return the bound port."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, tls: tuple[bytes, bytes] | None = None) -> int:
+        """Listen on ``host:port`` (0 = a free port) and return the bound port; ``tls`` = (chain PEM, key PEM)."""
+        server = self._build()
+        address = f"{host}:{port}"
+        if tls is not None:
+            bound: int = server.add_secure_port(address, grpc.ssl_server_credentials([(tls[1], tls[0])]))
+        else:
+            bound = server.add_insecure_port(address)
+        await server.start()
+        self._server = server
+        log.info("xDS server listening on %s:%d%s", host, bound, " (TLS)" if tls is not None else "")
+        return bound
+
+    async def start_unix(self, path: str) -> None:
+        """Listen on the UNIX socket ``path`` (the agent's local SDS socket)."""
+        server = self._build()
+        server.add_insecure_port(f"unix:{path}")
+        await server.start()
+        self._server = server
+
+    def _build(self) -> grpc.aio.Server:
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -129,20 +164,14 @@ class XdsServer:
             request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
             response_serializer=_identity,
         )
-        server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(
-                    SERVICE, {"StreamAggregatedResources": handler, "DeltaAggregatedResources": delta}
-                ),
-            )
-        )
+        methods = {"StreamSecrets": handler} if self._sds else {"StreamAggregatedResources": handler}
+        if not self._sds:
+            methods["DeltaAggregatedResources"] = delta
+        service = SDS_SERVICE if self._sds else SERVICE
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, methods),))
         for register in self._extra_services:
             register(server)
-        bound: int = server.add_insecure_port(f"{host}:{port}")
-        await server.start()
-        self._server = server
-        log.info("xDS server listening on %s:%d", host, bound)
-        return bound
+        return server
 
     async def stop(self, grace: float = 0.5) -> None:
         """Close every stream and stop listening."""
@@ -167,6 +196,13 @@ class XdsServer:
         if conn is None:
             return {}
         return {t: dict(s.acked if acked else s.sent) for t, s in conn.stream.types.items()}
+
+    def revalidate(self) -> int:
+        """Close every stream whose grant is no longer valid (a revoked or expired credential); return how many."""
+        closing = [c for c in self._streams if not c.grant.valid()]
+        for conn in closing:
+            conn.inbox.put_nowait(_REVOKED)
+        return len(closing)
 
     def metrics_text(self) -> str:
         """The server's metrics in Prometheus text format."""
@@ -193,23 +229,22 @@ class XdsServer:
     async def _handle(
         self, requests: AsyncIterator[AnyType], context: grpc.aio.ServicerContext, stream: AdsStream | None = None
     ) -> None:
-        if not self._authorized(context):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        conn = _Connection(context, stream or Stream())
+        grant = ALLOW_ALL
+        if self._auth is not None:
+            try:
+                grant = self._auth.authenticate(tuple(context.invocation_metadata() or ()))
+            except Unauthenticated as exc:
+                log.warning("refused an xDS stream from %s: %s", context.peer(), exc)
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        conn = _Connection(context, stream or Stream(), grant)
+        self._streams.add(conn)
         reader = asyncio.create_task(self._read(requests, conn))
         try:
             await self._serve(conn)
         finally:
             reader.cancel()
+            self._streams.discard(conn)
             self._closed(conn)
-
-    def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
-        if self._token is None:
-            return True
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and isinstance(value, str):
-                return hmac.compare_digest(value.encode(), f"Bearer {self._token}".encode())
-        return False
 
     async def _read(self, requests: AsyncIterator[AnyType], conn: _Connection) -> None:
         try:
@@ -229,9 +264,14 @@ class XdsServer:
                 return
             if item is _SUPERSEDED:
                 await conn.context.abort(grpc.StatusCode.ABORTED, f"superseded by a newer stream for {conn.node_id}")
+            if item is _REVOKED:
+                await conn.context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED, "the stream's credential was revoked or expired"
+                )
             if item is _WAKE:
                 conn.wake_pending = False
-                await self._push(conn, conn.stream.snapshot_updated(self.cache.get(conn.node_id)), woken=True)
+                snapshot = _visible(conn.grant, self.cache.get(conn.node_id))
+                await self._push(conn, conn.stream.snapshot_updated(snapshot), woken=True)
                 continue
             try:
                 actions = conn.stream.receive(item)
@@ -282,7 +322,11 @@ class XdsServer:
                 log.exception("on_ack hook failed")
 
     async def _connected(self, conn: _Connection, node: NodeInfo) -> None:
-        previous = self._current.get(node.node_id)
+        refusal = conn.grant.admit(node)
+        if refusal is not None:  # before anything is registered: the real node's stream stays untouched
+            log.warning("refused node %s from %s: %s", node.node_id, conn.peer, refusal)
+            await conn.context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+        previous = self._current.get(node.node_id) if self._supersede else None
         if previous is not None:
             log.warning(
                 "node %s opened a new stream (%s); closing the old one (%s)", node.node_id, conn.peer, previous.peer
@@ -325,3 +369,15 @@ class XdsServer:
 
 def _identity(data: bytes) -> bytes:
     return data
+
+
+def _visible(grant: StreamGrant, snapshot: Snapshot | None) -> Snapshot | None:
+    """The part of ``snapshot`` the grant may see (the whole snapshot when nothing is restricted)."""
+    if snapshot is None:
+        return None
+    updates = {}
+    for type_url in snapshot.type_urls:
+        allowed = grant.visible(type_url)
+        if allowed is not None:
+            updates[type_url] = {n: b for n, b in snapshot.resources(type_url).items() if allowed(n)}
+    return snapshot.replace(updates) if updates else snapshot

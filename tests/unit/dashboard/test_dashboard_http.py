@@ -1,4 +1,4 @@
-"""The dashboard's HTTP side: the page, static files, login by form or one-time URL, the cookie."""
+"""The dashboard's HTTP side: the page, static files, sign-in by form or single-use link, the session cookie."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mizzen import dashboard
 from mizzen.dashboard.server import STATIC_DIR
+from mizzen.dashboard.sessions import Sessions
 
 TOKEN = "t0ken-for-tests"
 Client = TestClient[web.Request, web.Application]
+PRINCIPAL = "admin"
 
 
 @web.middleware
@@ -22,9 +24,11 @@ async def auth(
     request: web.Request,
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> web.StreamResponse:
-    """What the control plane's middleware does with the dashboard's exports."""
+    """What the control plane's middleware does with the dashboard's exports (sessions for reads only)."""
     public = request.path in dashboard.PUBLIC_PATHS or request.path.startswith(dashboard.PUBLIC_PREFIXES)
-    if public or dashboard.token_from_request(request) == TOKEN:
+    bearer = request.headers.get("Authorization") == f"Bearer {TOKEN}"
+    session = request.method == "GET" and dashboard.session_of(request) is not None
+    if public or bearer or session:
         return await handler(request)
     return web.json_response({"message": "Unauthorized"}, status=401)
 
@@ -36,10 +40,15 @@ async def _api(_request: web.Request) -> web.Response:
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[Client]:
     app = web.Application(middlewares=[auth])
-    dashboard.register(app, lambda: TOKEN)
+    sessions: Sessions[str] = Sessions(lambda t: PRINCIPAL if t == TOKEN else None)
+    dashboard.register(app, sessions, lambda _request: PRINCIPAL)
     app.router.add_get("/api/mizzen/v1/graph", _api)
     async with TestClient(TestServer(app)) as c:
         yield c
+
+
+def _cookie_value(client: Client) -> str:
+    return next(c.value for c in client.session.cookie_jar if c.key == dashboard.COOKIE_NAME)
 
 
 @pytest.mark.asyncio
@@ -53,40 +62,45 @@ async def test_index_is_public_and_locked_down(client: Client) -> None:
 
 
 @pytest.mark.asyncio
-async def test_api_needs_token_or_cookie(client: Client) -> None:
-    """The API answers 401 without credentials and 200 with the bearer header."""
+async def test_sign_in_sets_a_session_cookie_that_is_not_the_token(client: Client) -> None:
+    """POST /login with the token sets an HttpOnly SameSite=Strict session cookie holding a random id."""
     assert (await client.get("/api/mizzen/v1/graph")).status == 401
-    ok = await client.get("/api/mizzen/v1/graph", headers={"Authorization": f"Bearer {TOKEN}"})
-    assert ok.status == 200
-
-
-@pytest.mark.asyncio
-async def test_one_time_url_sets_httponly_cookie_and_drops_token_from_url(client: Client) -> None:
-    """/?token=<right> redirects to / with an HttpOnly SameSite=Strict cookie the API accepts."""
-    resp = await client.get(f"/?token={TOKEN}", allow_redirects=False)
-    assert resp.status == 302 and resp.headers["Location"] == "/"
+    resp = await client.post("/login", json={"token": TOKEN})
+    assert resp.status == 204
     cookie = resp.headers["Set-Cookie"]
-    assert cookie.startswith(f"{dashboard.COOKIE_NAME}={TOKEN}")
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert cookie.startswith(f"{dashboard.COOKIE_NAME}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert TOKEN not in cookie and len(_cookie_value(client)) >= 40
     assert (await client.get("/api/mizzen/v1/graph")).status == 200
 
 
 @pytest.mark.asyncio
-async def test_one_time_url_with_wrong_token_goes_to_login(client: Client) -> None:
-    """A wrong token in the URL sets no cookie and lands on the login view with an error."""
-    resp = await client.get("/?token=wrong", allow_redirects=False)
-    assert resp.status == 302 and resp.headers["Location"] == "/#/login?error=invalid"
-    assert "Set-Cookie" not in resp.headers
+async def test_wrong_token_gets_no_session(client: Client) -> None:
+    """A wrong token is 401 and sets no cookie."""
+    resp = await client.post("/login", json={"token": "nope"})
+    assert resp.status == 401 and "Set-Cookie" not in resp.headers
 
 
 @pytest.mark.asyncio
-async def test_login_form_and_logout(client: Client) -> None:
-    """POST /login with the token sets the cookie; a wrong token is 401; logout clears it."""
-    assert (await client.post("/login", json={"token": "nope"})).status == 401
-    assert (await client.post("/login", json={"token": TOKEN})).status == 204
-    assert (await client.get("/api/mizzen/v1/graph")).status == 200
+async def test_logout_revokes_the_session_server_side(client: Client) -> None:
+    """After logout the old session id is refused even if a client kept and replays it."""
+    await client.post("/login", json={"token": TOKEN})
+    kept = _cookie_value(client)
     assert (await client.post("/logout")).status == 204
-    assert (await client.get("/api/mizzen/v1/graph")).status == 401
+    replay = await client.get("/api/mizzen/v1/graph", headers={"Cookie": f"{dashboard.COOKIE_NAME}={kept}"})
+    assert replay.status == 401
+
+
+@pytest.mark.asyncio
+async def test_sign_in_link_is_single_use(client: Client) -> None:
+    """The link from POST /api/mizzen/v1/dashboard/links signs in once, then leads to the login view."""
+    link = await (await client.post(dashboard.LINKS_PATH, headers={"Authorization": f"Bearer {TOKEN}"})).json()
+    assert link["path"].startswith("/?code=") and TOKEN not in link["path"]
+    first = await client.get(link["path"], allow_redirects=False)
+    assert first.status == 302 and first.headers["Location"] == "/"
+    assert "HttpOnly" in first.headers["Set-Cookie"]
+    again = await client.get(link["path"], allow_redirects=False)
+    assert again.status == 302 and again.headers["Location"] == "/#/login?error=invalid"
+    assert "Set-Cookie" not in again.headers
 
 
 @pytest.mark.asyncio
@@ -108,13 +122,3 @@ async def test_every_module_the_page_loads_is_served(client: Client) -> None:
         assert resp.status == 200, path
         if path.endswith(".js"):
             assert resp.content_type in ("application/javascript", "text/javascript"), path
-
-
-def test_token_from_request_prefers_bearer_header() -> None:
-    """The bearer header wins over the cookie."""
-    from aiohttp.test_utils import make_mocked_request
-
-    req = make_mocked_request("GET", "/", headers={"Authorization": "Bearer a", "Cookie": "mizzen_token=b"})
-    assert dashboard.token_from_request(req) == "a"
-    req = make_mocked_request("GET", "/", headers={"Cookie": "mizzen_token=b"})
-    assert dashboard.token_from_request(req) == "b"

@@ -21,13 +21,13 @@ def _hcm(**fields: object) -> hcm.HttpConnectionManager:
 
 def test_http_loggers_parse_and_stream_to_xds_grpc() -> None:
     """HTTP loggers: ALS on xds-grpc with log name mizzen and the direction tag, then the file log."""
-    msg = _hcm(access_log=[*t.http_access_loggers("outbound", auth_token="tok"), t.file_access_logger("/tmp/a.log")])
+    msg = _hcm(access_log=[*t.http_access_loggers("outbound"), t.file_access_logger("/tmp/a.log")])
     assert [a.name for a in msg.access_log] == ["envoy.access_loggers.http_grpc", "envoy.access_loggers.file"]
     config = t.http_access_loggers("outbound")[0]["typed_config"]
     assert isinstance(config, dict)
     common = config["common_config"]
     assert common["log_name"] == "mizzen"
-    assert common["grpc_service"]["envoy_grpc"]["cluster_name"] == "xds-grpc"
+    assert common["grpc_service"] == {"envoy_grpc": {"cluster_name": "xds-grpc"}}  # no credential: the agent adds it
     assert common["custom_tags"] == [{"tag": "mizzen.direction", "literal": {"value": "outbound"}}]
     assert t.PEER_ID_HEADER in config["additional_request_headers_to_log"]
 
@@ -60,8 +60,9 @@ def test_tcp_loggers_and_options_parse() -> None:
 
 def test_tracing_config_parses_with_sampling() -> None:
     """Tracing: Zipkin JSON v2 to /api/v2/spans with the mesh's random sampling percentage."""
-    msg = _hcm(tracing=t.tracing_config(1.0, auth_token="tok", tags={"istio.canonical_service": "reviews"}))
+    msg = _hcm(tracing=t.tracing_config(1.0, tags={"istio.canonical_service": "reviews"}))
     assert msg.tracing.random_sampling.value == 1.0
+    assert b"authorization" not in msg.tracing.provider.typed_config.value  # spans carry no credential
     assert msg.tracing.provider.name == "envoy.tracers.zipkin"
     assert msg.tracing.custom_tags[0].literal.value == "reviews"
 

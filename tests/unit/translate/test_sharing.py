@@ -122,7 +122,7 @@ def test_sharing_holds_with_telemetry_on() -> None:
     mesh = _mesh(SELECTORS)
     mesh = dataclasses.replace(
         mesh,
-        mesh=dataclasses.replace(mesh.mesh, access_log_service=True, telemetry_token="t", zipkin_address="127.0.0.1:1"),
+        mesh=dataclasses.replace(mesh.mesh, access_log_service=True, zipkin_address="127.0.0.1:1"),
     )
     a, b = PROXIES[0], _proxy("details-v1", "details", "v1", 31000)
     for p in (a, b):

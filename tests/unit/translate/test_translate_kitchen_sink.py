@@ -180,9 +180,7 @@ data: {{tls.crt: {crt}, tls.key: {key}}}
 
 def mesh(tmp: Path) -> MeshSnapshot:
     secret = tls_secret(tmp)
-    config = MeshConfig(
-        zipkin_address="127.0.0.1:9411", tracing_sampling=5.0, access_log_service=True, telemetry_token="token"
-    )
+    config = MeshConfig(zipkin_address="127.0.0.1:9411", tracing_sampling=5.0, access_log_service=True)
     return bookinfo(FEATURES.replace("CA_PATH", str(tmp / "c.pem")), secret, mesh=config)
 
 

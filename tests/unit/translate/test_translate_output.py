@@ -123,17 +123,16 @@ def test_envoy_accepts_bookinfo_translation() -> None:
 
 
 def test_access_log_service_streams_to_the_control_plane() -> None:
-    """With the mesh's access-log service on, HCMs and tcp_proxies stream to xds-grpc with the token, and
-    the outbound listener names the calling proxy in a header (for the server side's metrics); route
+    """With the mesh's access-log service on, HCMs and tcp_proxies stream to xds-grpc (the agent's socket, which
+    adds the credential: the config holds none), and the outbound listener names the calling proxy in a header (for the server side's metrics); route
     configurations stay free of per-proxy values so proxies of one scope can share them."""
-    m = bookinfo(mesh=MeshConfig(access_log_service=True, telemetry_token="tok"))
+    m = bookinfo(mesh=MeshConfig(access_log_service=True))
     proxy = dataclasses.replace(sidecar(), upstreams=(Upstream("mongo", 27017, 19017),))
     res = translate(proxy, m)
     hcm = res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
     (als,) = hcm["access_log"]
     grpc = als["typed_config"]["common_config"]["grpc_service"]
-    assert grpc["envoy_grpc"] == {"cluster_name": "xds-grpc"}
-    assert grpc["initial_metadata"] == [{"key": "authorization", "value": "Bearer tok"}]
+    assert grpc == {"envoy_grpc": {"cluster_name": "xds-grpc"}}
     tcp = res.listeners["127.0.0.1_19017"]["filter_chains"][0]["filters"][0]["typed_config"]
     assert tcp["access_log"][0]["name"] == "envoy.access_loggers.tcp_grpc" and "access_log_options" in tcp
     filters = hcm["http_filters"]
@@ -149,17 +148,16 @@ def test_access_log_service_streams_to_the_control_plane() -> None:
     )
 
 
-def test_span_collector_gets_the_token_only_when_it_is_the_control_plane() -> None:
-    """An external Zipkin/Jaeger collector (mesh.yaml) never receives the control plane's bearer token."""
-
-    def tracing(mesh: MeshConfig) -> str:
-        res = translate(sidecar(), bookinfo(mesh=mesh))
-        return json.dumps(res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]["tracing"])
-
-    own = tracing(MeshConfig(zipkin_address="127.0.0.1:15014", telemetry_token="tok", tracing_token="tok"))
-    external = tracing(MeshConfig(zipkin_address="zipkin.example.com:9411", telemetry_token="tok"))
-    assert "Bearer tok" in own
-    assert "Bearer tok" not in external and "/api/v2/spans" in external
+def test_spans_carry_no_credential_and_the_agent_socket_replaces_the_zipkin_cluster() -> None:
+    """Tracing posts spans without any credential; with the bootstrap's zipkin cluster (the agent's span socket)
+    the translator emits no zipkin cluster of its own, else it points one at the collector."""
+    own = MeshConfig(zipkin_address="127.0.0.1:15014", zipkin_cluster_static=True)
+    res = translate(sidecar(), bookinfo(mesh=own))
+    traced = json.dumps(res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]["tracing"])
+    assert "authorization" not in traced.lower() and "/api/v2/spans" in traced and '"zipkin"' in traced
+    assert "zipkin" not in res.clusters
+    direct = translate(sidecar(), bookinfo(mesh=MeshConfig(zipkin_address="zipkin.example.com:9411")))
+    assert "zipkin" in direct.clusters
 
 
 def test_https_inbound_port_is_passed_through_not_parsed_as_http() -> None:
