@@ -64,7 +64,7 @@ def sidecar(name: str, labels: dict[str, str], port: int) -> NodeInfo:
         http_proxy_port=15001,
         inbound=(InboundPort(9080, "http", "HTTP", port, port + 1),),
     )
-    return NodeInfo(p.node_id, metadata=node_metadata(p, admin_port=15000, version="bench"))
+    return NodeInfo(p.node_id, metadata=node_metadata(p, admin="unix:/run/admin.sock", version="bench"))
 
 
 def gateway() -> NodeInfo:
@@ -75,7 +75,7 @@ def gateway() -> NodeInfo:
         namespace="istio-system",
         labels={"istio": "ingressgateway"},
     )
-    return NodeInfo(p.node_id, metadata=node_metadata(p, admin_port=15000, version="bench"))
+    return NodeInfo(p.node_id, metadata=node_metadata(p, admin="unix:/run/admin.sock", version="bench"))
 
 
 def bookinfo() -> tuple[str, list[NodeInfo]]:

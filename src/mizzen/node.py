@@ -25,7 +25,7 @@ META_PROXY_TYPE = "MIZZEN_PROXY_TYPE"  # "sidecar" | "router"
 META_HTTP_PROXY_PORT = "MIZZEN_HTTP_PROXY_PORT"
 META_INBOUND = "MIZZEN_INBOUND"  # [{servicePort, name, protocol, listenPort, appPort}]
 META_UPSTREAMS = "MIZZEN_UPSTREAMS"  # [{host, port, listenPort, bind}]
-META_ADMIN = "MIZZEN_ADMIN"  # "127.0.0.1:<admin port>"
+META_ADMIN = "MIZZEN_ADMIN"  # "unix:<agent socket path>" (shown only; admin is reached through the agent)
 META_BIND = "MIZZEN_BIND"  # gateway bind address
 META_ACCESS_LOG = "MIZZEN_ACCESS_LOG"  # access-log file path
 
@@ -74,7 +74,7 @@ class Proxy:
         return f"{self.type}~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
 
 
-def node_metadata(proxy: Proxy, *, admin_port: int, version: str) -> dict[str, Any]:
+def node_metadata(proxy: Proxy, *, admin: str, version: str) -> dict[str, Any]:
     """The bootstrap's node metadata for ``proxy``: what :func:`proxy_from_node` reads back."""
     meta: dict[str, Any] = {
         META_NAME: proxy.name,
@@ -86,7 +86,7 @@ def node_metadata(proxy: Proxy, *, admin_port: int, version: str) -> dict[str, A
         # No iptables: listeners bind real ports (Istio's documented no-capture sidecar mode).
         META_INTERCEPTION_MODE: "NONE",
         META_PROXY_TYPE: proxy.type,
-        META_ADMIN: f"127.0.0.1:{admin_port}",
+        META_ADMIN: admin,  # informational (e.g. unix:<socket>): the control plane reaches it via the agent
         META_BIND: proxy.bind_address,
         META_INBOUND: [
             {

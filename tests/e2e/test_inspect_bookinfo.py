@@ -342,18 +342,21 @@ def test_pc_listener_bootstrap_secret_and_all(bookinfo: Bookinfo) -> None:
 
 def test_pc_log_changes_envoy_levels(bookinfo: Bookinfo) -> None:
     """pc log --level debug reaches Envoy's /logging; --reset puts it back to warning."""
-    admin = bookinfo.workload("reviews-v3").admin
+    workload = bookinfo.workload("reviews-v3")
+
+    def live() -> str:
+        with workload.admin() as admin:
+            return admin.post("/logging").text
+
     try:
         out = bookinfo.ok("pc", "log", "reviews-v3", "--level", "debug")
         assert "router: debug" in out
-        live = httpx.post(f"{admin}/logging", timeout=10, trust_env=False).text
-        assert "  router: debug" in live and "  http: debug" in live
+        assert "  router: debug" in live() and "  http: debug" in live()
         bookinfo.ok("pc", "log", "reviews-v3", "--level", "router:trace")
-        live = httpx.post(f"{admin}/logging", timeout=10, trust_env=False).text
-        assert "  router: trace" in live and "  http: debug" in live
+        assert "  router: trace" in live() and "  http: debug" in live()
     finally:
         bookinfo.ok("pc", "log", "reviews-v3", "--reset")
-    assert "  router: warning" in httpx.post(f"{admin}/logging", timeout=10, trust_env=False).text
+    assert "  router: warning" in live()
     bad = bookinfo.mizzen("pc", "log", "reviews-v3", "--level", "loud")
     assert bad.returncode == 2 and "loud" in bad.stderr
 

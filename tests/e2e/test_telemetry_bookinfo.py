@@ -179,7 +179,7 @@ def test_dashboard_shows_bookinfo(demo: Demo) -> None:
         return {"workload:reviews-v1.default", "workload:reviews-v3.default"} <= targets
 
     until(both_versions_in_graph, "the fresh traffic's access logs in the graph")
-    token = (demo.home / "token").read_text().strip()
+    link = demo.connect().post("/api/mizzen/v1/dashboard/links").json()["path"]  # single use, no token in it
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
@@ -195,7 +195,7 @@ def test_dashboard_shows_bookinfo(demo: Demo) -> None:
         )
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 950})
-            page.goto(f"{API}/?token={token}")
+            page.goto(f"{API}{link}")
             page.locator('[data-testid="graph-node"][data-node-id="workload:ratings-v1.default"]').wait_for()
             ids = set(page.locator('[data-testid="graph-node"]').evaluate_all("els => els.map(e => e.dataset.nodeId)"))
             assert {

@@ -396,7 +396,7 @@ SIDECAR_PATH = "/apis/networking.istio.io/v1/namespaces/default/sidecars/client"
 
 def _cluster_names(w: Workload) -> set[str]:
     """The clusters the workload's Envoy has now (admin /clusters)."""
-    text = httpx.get(f"{w.admin}/clusters", timeout=10, trust_env=False).text
+    text = w.admin_get("/clusters").text
     return {line.split("::", 1)[0] for line in text.splitlines() if "::" in line}
 
 

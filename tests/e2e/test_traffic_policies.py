@@ -200,7 +200,7 @@ def client(mesh: Mesh) -> Workload:
 
 def _stat(client: Workload, name: str) -> int:
     """One counter from the workload's Envoy admin /stats (0 when Envoy has not created it yet)."""
-    text = httpx.get(f"{client.admin}/stats", params={"filter": name}, timeout=10, trust_env=False).text
+    text = client.admin_get("/stats", params={"filter": name}).text
     for line in text.splitlines():
         key, _, value = line.partition(": ")
         if key == name:

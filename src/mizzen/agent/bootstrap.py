@@ -1,21 +1,36 @@
 """Envoy v3 bootstrap for a Mizzen sidecar or gateway (pure: no I/O, same input -> same dict).
 
 The bootstrap is all an Envoy knows before it talks to the control plane: who it is (node id and
-metadata in Istio's shape, read back by :func:`mizzen.node.proxy_from_node`), where the
-control plane is (static cluster ``xds-grpc`` with the bearer token as gRPC initial metadata), that
-clusters and listeners come over ADS, and which stats to keep.
+metadata in Istio's shape, read back by :func:`mizzen.node.proxy_from_node`), where its agent
+is (UNIX sockets: static clusters ``xds-grpc`` for ADS and the access-log service, ``sds-grpc`` for its
+certificates, ``zipkin`` for spans; the agent forwards them to the control plane with its credential),
+that clusters and listeners come over ADS, and which stats to keep. It holds no credential and no key;
+Envoy's admin API listens on a UNIX socket of mode 0600 only.
 """
 
 from __future__ import annotations
 
-import ipaddress
+from dataclasses import dataclass
 from typing import Any
 
 from mizzen import __version__
 from mizzen.node import Proxy, node_metadata
 
 XDS_CLUSTER = "xds-grpc"
-DEFAULT_XDS_ADDRESS = ("127.0.0.1", 15010)
+SDS_CLUSTER = "sds-grpc"  # mizzen.security.sds.SDS_CLUSTER, Istio's name
+ZIPKIN_CLUSTER = "zipkin"  # as in Istio's bootstrap; the translator then emits none (zipkin_cluster_static)
+ADMIN_SOCKET_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class AgentPaths:
+    """The agent's UNIX sockets Envoy is pointed at (see :class:`mizzen.agent.sockets.AgentSockets`)."""
+
+    xds: str
+    sds: str
+    spans: str
+    admin: str
+
 
 # Envoy creates every stat of every cluster and listener unless told otherwise; with hundreds of
 # clusters the default set costs about 2.5x the memory and 10x the CDS apply time (measured,
@@ -45,32 +60,31 @@ STATS_INCLUSIONS: tuple[dict[str, Any], ...] = (
 def build_bootstrap(
     proxy: Proxy,
     *,
-    admin_port: int,
-    token: str,
-    xds_address: tuple[str, int] = DEFAULT_XDS_ADDRESS,
+    paths: AgentPaths,
     version: str = __version__,
     api_type: str = "DELTA_GRPC",  # the ADS variant: GRPC (State of the World) or DELTA_GRPC (incremental)
 ) -> dict[str, Any]:
-    """The Envoy v3 bootstrap (proto-JSON dict) for ``proxy``, with its admin on 127.0.0.1:``admin_port``."""
+    """The Envoy v3 bootstrap (proto-JSON dict) for ``proxy``, reaching its agent at ``paths``."""
     return {
         "node": {
             "id": proxy.node_id,
             "cluster": service_cluster(proxy),
-            "metadata": node_metadata(proxy, admin_port=admin_port, version=version),
+            "metadata": node_metadata(proxy, admin=f"unix:{paths.admin}", version=version),
         },
-        "admin": {"address": _socket("127.0.0.1", admin_port)},
-        "static_resources": {"clusters": [_xds_cluster(*xds_address)]},
+        "admin": {"address": _pipe(paths.admin, ADMIN_SOCKET_MODE)},
+        "static_resources": {
+            "clusters": [
+                _grpc_cluster(XDS_CLUSTER, paths.xds),
+                _grpc_cluster(SDS_CLUSTER, paths.sds),
+                _http_cluster(ZIPKIN_CLUSTER, paths.spans),
+            ]
+        },
         "dynamic_resources": {
             "ads_config": {
                 "api_type": api_type,
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                "grpc_services": [
-                    {
-                        "envoy_grpc": {"cluster_name": XDS_CLUSTER},
-                        "initial_metadata": [{"key": "authorization", "value": f"Bearer {token}"}],
-                    }
-                ],
+                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
             },
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
@@ -106,42 +120,39 @@ def service_cluster(proxy: Proxy) -> str:
     return f"{proxy.labels.get('app') or proxy.name}.{proxy.namespace}"
 
 
-def _xds_cluster(host: str, port: int) -> dict[str, Any]:
-    # An IP is a STATIC endpoint; a host name (control plane on another machine) is resolved by DNS.
-    try:
-        ipaddress.ip_address(host)
-        discovery = "STATIC"
-    except ValueError:
-        discovery = "STRICT_DNS"
+def _grpc_cluster(name: str, path: str) -> dict[str, Any]:
+    """A static HTTP/2 cluster on the agent's UNIX socket ``path`` (gRPC needs HTTP/2)."""
+    cluster = _http_cluster(name, path)
+    cluster["typed_extension_protocol_options"] = {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}},
+        },
+    }
+    # Long-lived streams (ADS, SDS, access logs) must never trip Envoy's default circuit breakers.
+    cluster["circuit_breakers"] = {
+        "thresholds": [
+            {"priority": prio, "max_connections": 100000, "max_pending_requests": 100000, "max_requests": 100000}
+            for prio in ("DEFAULT", "HIGH")
+        ]
+    }
+    return cluster
+
+
+def _http_cluster(name: str, path: str) -> dict[str, Any]:
     return {
-        "name": XDS_CLUSTER,
-        "type": discovery,
+        "name": name,
+        "type": "STATIC",
         "connect_timeout": "1s",
         "load_assignment": {
-            "cluster_name": XDS_CLUSTER,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
-        },
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                # gRPC needs HTTP/2; keepalive pings notice a vanished control plane quickly.
-                "explicit_http_config": {
-                    "http2_protocol_options": {
-                        "connection_keepalive": {"interval": "30s", "timeout": "10s"},
-                    }
-                },
-            },
-        },
-        "upstream_connection_options": {"tcp_keepalive": {"keepalive_time": 300}},
-        # One long-lived stream must never trip Envoy's default circuit breakers.
-        "circuit_breakers": {
-            "thresholds": [
-                {"priority": prio, "max_connections": 100000, "max_pending_requests": 100000, "max_requests": 100000}
-                for prio in ("DEFAULT", "HIGH")
-            ]
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _pipe(path)}}]}],
         },
     }
 
 
-def _socket(address: str, port: int) -> dict[str, Any]:
-    return {"socket_address": {"address": address, "port_value": port}}
+def _pipe(path: str, mode: int | None = None) -> dict[str, Any]:
+    pipe: dict[str, Any] = {"path": path}
+    if mode is not None:
+        pipe["mode"] = mode
+    return {"pipe": pipe}

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 import click
@@ -26,7 +27,7 @@ from mizzen.agent.gateway_service import (
     sync_gateway_api_service,
 )
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
-from mizzen.agent.settings import api_address, mizzen_home, read_token, xds_address
+from mizzen.agent.settings import api_address, mizzen_home, read_token, root_certificates, secret_ttl, xds_address
 from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_port, parse_upstream
 from mizzen.agent.template import template_from_manifests
 
@@ -54,6 +55,21 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
             show_default=True,
             type=click.Choice(["trace", "debug", "info", "warning", "error", "critical", "off"]),
             help="Envoy's log level (its log is $MIZZEN_HOME/logs/<name>.envoy.log).",
+        ),
+        click.option(
+            "--token-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="This workload's credential (mizzen token create ...) [env MIZZEN_TOKEN; default: mint one "
+            "with the admin token in $MIZZEN_HOME/token].",
+        ),
+        click.option(
+            "--bootstrap-override",
+            type=click.File("r"),
+            envvar="MIZZEN_BOOTSTRAP_OVERRIDE",
+            default=None,
+            help="Envoy bootstrap YAML merged over the generated one (Istio's ISTIO_BOOTSTRAP_OVERRIDE), "
+            "e.g. extra static listeners using the workload certificate through sds-grpc.",
         ),
         click.option("-v", "--verbose", is_flag=True, help="Log every supervision step."),
     ]
@@ -117,6 +133,8 @@ def run_command(
     server: str | None,
     concurrency: int,
     envoy_log_level: str,
+    token_file: Path | None,
+    bootstrap_override: TextIO | None,
     verbose: bool,
     command: Sequence[str],
 ) -> None:
@@ -150,10 +168,11 @@ def run_command(
             command=tuple(command),
             concurrency=concurrency,
             envoy_log_level=envoy_log_level,
+            bootstrap_override=bootstrap_override.read() if bootstrap_override else "",
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
-    _supervise(spec, xds=xds_address, server=server, verbose=verbose)
+    _supervise(spec, xds=xds_address, server=server, token_file=token_file, verbose=verbose)
 
 
 @click.command("gateway")
@@ -190,6 +209,8 @@ def gateway_command(
     server: str | None,
     concurrency: int,
     envoy_log_level: str,
+    token_file: Path | None,
+    bootstrap_override: TextIO | None,
     verbose: bool,
 ) -> None:
     """Run an ingress gateway: an Envoy configured from the Gateway resources that select its labels,
@@ -210,13 +231,16 @@ def gateway_command(
             address=address,
             concurrency=concurrency,
             envoy_log_level=envoy_log_level,
+            bootstrap_override=bootstrap_override.read() if bootstrap_override else "",
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
     if for_gateway is None:
         with contextlib.suppress(AgentError):  # no token yet: the supervisor below reports that clearly
-            ensure_gateway_service(api_address(server), read_token(mizzen_home()), name, namespace, spec.labels)
-    _supervise(spec, xds=xds_address, server=server, verbose=verbose)
+            home = mizzen_home()
+            token = read_token(home, token_file=token_file)
+            ensure_gateway_service(api_address(server), token, name, namespace, spec.labels, root_certificates(home))
+    _supervise(spec, xds=xds_address, server=server, token_file=token_file, verbose=verbose)
 
 
 def _gateway_api_deployment(server: str | None, namespace: str, gateway: str) -> tuple[str, dict[str, str], str]:
@@ -230,7 +254,9 @@ def _gateway_api_deployment(server: str | None, namespace: str, gateway: str) ->
     return gateway_api_identity(doc)
 
 
-def _supervise(spec: WorkloadSpec, *, xds: str | None, server: str | None, verbose: bool) -> None:
+def _supervise(
+    spec: WorkloadSpec, *, xds: str | None, server: str | None, token_file: Path | None, verbose: bool
+) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="mizzen %(levelname)s %(message)s"
     )
@@ -239,7 +265,13 @@ def _supervise(spec: WorkloadSpec, *, xds: str | None, server: str | None, verbo
     home = mizzen_home()
     try:
         envoy = checked_envoy()
-        control_plane = ControlPlane(api_url=api_address(server), xds_address=xds_address(xds), token=read_token(home))
+        control_plane = ControlPlane(
+            api_url=api_address(server),
+            xds_address=xds_address(xds),
+            token=read_token(home, token_file=token_file),
+            roots=root_certificates(home),
+            secret_ttl_s=secret_ttl(),
+        )
         runner = WorkloadRunner(
             spec, home=home, envoy=envoy, control_plane=control_plane, out=lambda text: click.echo(text)
         )

@@ -85,11 +85,18 @@ def checked_envoy(expected: str = ENVOY_VERSION) -> Path:
 
 
 def envoy_command(
-    binary: Path, config_path: Path, *, concurrency: int = 1, log_level: str = "warning", base_id: int | None = None
+    binary: Path,
+    config_path: Path,
+    *,
+    concurrency: int = 1,
+    log_level: str = "warning",
+    base_id: int | None = None,
+    config_yaml: str | None = None,
 ) -> list[str]:
     """Envoy's argv: one worker thread by default (many Envoys share a small host), fast drain on stop,
     access logs flushed every second (Envoy's default is 10 s; `mizzen logs -f` should feel live), and no
-    hot-restart shared memory unless a ``base_id`` is given (so instances never collide)."""
+    hot-restart shared memory unless a ``base_id`` is given (so instances never collide). ``config_yaml`` is
+    merged over the bootstrap by Envoy itself (Istio's custom bootstrap, ``ISTIO_BOOTSTRAP_OVERRIDE``)."""
     argv = [
         str(binary),
         "-c",
@@ -104,6 +111,8 @@ def envoy_command(
         "1000",
     ]
     argv += ["--base-id", str(base_id)] if base_id is not None else ["--disable-hot-restart"]
+    if config_yaml:
+        argv += ["--config-yaml", config_yaml]
     return argv
 
 

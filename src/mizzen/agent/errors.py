@@ -7,7 +7,9 @@
      ├── EnvoyVersionError        the binary is not the pinned release
      ├── PortSpecError            a malformed --port / --upstream / --env / --labels value
      ├── AlreadyRunningError      a workload with this name and namespace is already running here
-     └── RegistrationError        the control plane refused or could not be reached for (de)registration
+     └── ControlPlaneCallError    the control plane refused a call or could not be reached
+          ├── RegistrationError   ... for (de)registration
+          └── CredentialError     ... for the agent's credential, or the credential does not fit the workload
 """
 
 from __future__ import annotations
@@ -33,5 +35,17 @@ class AlreadyRunningError(AgentError):
     """A workload with the same namespace and name is already running on this host."""
 
 
-class RegistrationError(AgentError):
+class ControlPlaneCallError(AgentError):
+    """A call to the control plane's API failed (refused, or the control plane is unreachable)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable  # no answer at all: worth retrying, unlike a refusal
+
+
+class RegistrationError(ControlPlaneCallError):
     """Registering or deregistering the WorkloadEntry through the control plane's API failed."""
+
+
+class CredentialError(ControlPlaneCallError):
+    """The agent has no usable credential, or its credential is for another workload."""

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from mizzen.agent.cpclient import tls_verify
+
 log = logging.getLogger(__name__)
 
 CREATED_BY = "mizzen.io/created-by"
@@ -44,16 +46,19 @@ def selects(service: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def ensure_gateway_service(api: str, token: str, name: str, namespace: str, labels: Mapping[str, str]) -> bool:
+def ensure_gateway_service(
+    api: str, token: str, name: str, namespace: str, labels: Mapping[str, str], roots: bytes | None = None
+) -> bool:
     """Create the gateway's Service unless one in ``namespace`` already selects ``labels``.
 
     Returns True when it created one. Failures are logged, not raised: without the Service, Gateways
-    on ports 80/443 simply bind those ports (which needs privileges), the others work unchanged.
+    on ports 80/443 simply bind those ports (which needs privileges), the others work unchanged. Only an
+    admin credential may create it (a gateway credential gets 403, logged); ``roots`` verify a TLS API.
     """
     headers = {"Authorization": f"Bearer {token}"}
     base = f"{api}/api/v1/namespaces/{namespace}/services"
     try:
-        with httpx.Client(timeout=10.0, headers=headers, trust_env=False) as http:
+        with httpx.Client(timeout=10.0, headers=headers, trust_env=False, verify=tls_verify(api, roots)) as http:
             existing = http.get(base)
             existing.raise_for_status()
             if any(selects(s, labels) for s in existing.json().get("items", [])):

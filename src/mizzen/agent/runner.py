@@ -1,6 +1,10 @@
 """The asyncio shell around :class:`~mizzen.agent.supervisor.Supervisor`: it performs the actions
 (processes, probe, registration, timers) and feeds back what happens as events.
 
+Before Envoy starts, the agent obtains its credential (:mod:`mizzen.agent.credential`) and brings up what
+Envoy talks to instead of the control plane (:mod:`mizzen.agent.services`): the xDS proxy, the SDS server
+with the first certificate, the span forwarder, and the agent channel for admin calls.
+
 Children run in their own sessions so a terminal's Ctrl-C reaches only the agent, which then stops
 them in order (deregister, SIGTERM, SIGKILL after a grace period); on Linux they also get SIGTERM
 if the agent itself dies, so a killed agent leaves nothing behind.
@@ -10,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -25,10 +28,21 @@ import httpx
 
 from mizzen.agent import supervisor as sv
 from mizzen.agent.bootstrap import build_bootstrap
+from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.envoy import envoy_command
 from mizzen.agent.errors import AlreadyRunningError, RegistrationError
-from mizzen.agent.registration import RegistrationClient
-from mizzen.agent.spec import Allocation, WorkloadSpec, allocate, app_argv, app_env, proxy_of, workload_entry
+from mizzen.agent.services import AgentServices
+from mizzen.agent.spec import (
+    Allocation,
+    WorkloadSpec,
+    allocate,
+    app_argv,
+    app_env,
+    proxy_of,
+    withheld,
+    workload_entry,
+)
+from mizzen.node import Proxy
 
 log = logging.getLogger("mizzen.agent")
 
@@ -62,11 +76,18 @@ class RunPaths:
 
 @dataclass(frozen=True)
 class ControlPlane:
-    """How to reach the control plane."""
+    """How to reach the control plane, and with what: the credential the agent was given, the mesh root."""
 
     api_url: str
     xds_address: tuple[str, int]
     token: str
+    roots: bytes | None = None  # to verify a TLS control plane (its API is https://)
+    secret_ttl_s: float = 24 * 3600.0
+
+    @property
+    def tls(self) -> bool:
+        """The control plane serves TLS (on both ports) exactly when its API address is https."""
+        return self.api_url.startswith("https://")
 
 
 class WorkloadRunner:
@@ -90,7 +111,7 @@ class WorkloadRunner:
         self._procs: dict[sv.Which, asyncio.subprocess.Process] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timers: list[asyncio.TimerHandle] = []
-        self._client = RegistrationClient(control_plane.api_url, control_plane.token)
+        self.services: AgentServices | None = None
 
     async def run(self) -> int:
         """Start everything, supervise, and return the exit code once everything has stopped."""
@@ -100,7 +121,9 @@ class WorkloadRunner:
             loop.add_signal_handler(sig, self._events.put_nowait, sv.StopRequested(sig.name))
         try:
             self.alloc = allocate(self.spec)
-            self._write_bootstrap(self.alloc)
+            proxy = proxy_of(self.spec, self.alloc, access_log=str(self.paths.access_log))
+            self.services = await AgentServices.start(self.spec, proxy, self.cp)
+            self._write_bootstrap(proxy)
             self._events.put_nowait(sv.Start())
             while True:
                 event = await self._events.get()
@@ -153,9 +176,13 @@ class WorkloadRunner:
         assert self.alloc is not None
         if which == "envoy":
             argv = envoy_command(
-                self.envoy, self.paths.bootstrap, concurrency=self.spec.concurrency, log_level=self.spec.envoy_log_level
+                self.envoy,
+                self.paths.bootstrap,
+                concurrency=self.spec.concurrency,
+                log_level=self.spec.envoy_log_level,
+                config_yaml=self.spec.bootstrap_override or None,
             )
-            env, log_path = dict(os.environ), self.paths.envoy_log
+            env, log_path = withheld(os.environ), self.paths.envoy_log
         else:
             argv = app_argv(self.spec, self.alloc)
             env, log_path = app_env(self.spec, self.alloc, os.environ), self.paths.app_log
@@ -163,13 +190,12 @@ class WorkloadRunner:
         with log_path.open("ab") as logf:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *argv,
+                    *_with_parent_death_signal(argv),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=logf,
                     stderr=asyncio.subprocess.STDOUT,
                     env=env,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
                 )
             except OSError as exc:
                 log.error("cannot start %s %r: %s", which, argv[0], exc)
@@ -202,10 +228,15 @@ class WorkloadRunner:
                 await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.AppReady())
 
+    def _admin_client(self) -> httpx.AsyncClient:
+        """A client for this workload's Envoy admin (a UNIX socket only the agent's user can open)."""
+        assert self.services is not None
+        transport = httpx.AsyncHTTPTransport(uds=str(self.services.sockets.admin))
+        return httpx.AsyncClient(transport=transport, base_url="http://envoy-admin", trust_env=False, timeout=1.0)
+
     async def _probe_envoy(self) -> None:
-        assert self.alloc is not None
-        url = f"http://127.0.0.1:{self.alloc.admin}/ready"
-        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+        url = "/ready"
+        async with self._admin_client() as client:
             while True:
                 try:
                     await client.get(url)  # any answer will do: LIVE needs the control plane too
@@ -217,10 +248,9 @@ class WorkloadRunner:
     async def _report_sync(self) -> None:
         """Say once whether Envoy received its configuration (admin /ready turns LIVE), so that an
         unreachable or unconfigured control plane is visible right away rather than as failed requests."""
-        assert self.alloc is not None
-        url = f"http://127.0.0.1:{self.alloc.admin}/ready"
+        url = "/ready"
         deadline = asyncio.get_running_loop().time() + SYNC_WARN_AFTER_S
-        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+        async with self._admin_client() as client:
             while asyncio.get_running_loop().time() < deadline:
                 try:
                     if (await client.get(url)).text.strip() == "LIVE":
@@ -260,6 +290,11 @@ class WorkloadRunner:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return True
+
+    @property
+    def _client(self) -> ControlPlaneClient:
+        assert self.services is not None
+        return self.services.client
 
     async def _register(self) -> None:
         assert self.alloc is not None
@@ -306,7 +341,8 @@ class WorkloadRunner:
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        await self._client.aclose()
+        if self.services is not None:
+            await self.services.stop()
         for path in (self.paths.state_file, self.paths.bootstrap):
             path.unlink(missing_ok=True)
 
@@ -323,9 +359,9 @@ class WorkloadRunner:
             )
         log.info("replacing stale state file %s", self.paths.state_file)
 
-    def _write_bootstrap(self, alloc: Allocation) -> None:
-        proxy = proxy_of(self.spec, alloc, access_log=str(self.paths.access_log))
-        config = build_bootstrap(proxy, admin_port=alloc.admin, token=self.cp.token, xds_address=self.cp.xds_address)
+    def _write_bootstrap(self, proxy: Proxy) -> None:
+        assert self.services is not None
+        config = build_bootstrap(proxy, paths=self.services.sockets.paths())
         _write_private(self.paths.bootstrap, json.dumps(config, indent=1))
 
     def _write_state(self, status: str) -> None:
@@ -333,8 +369,8 @@ class WorkloadRunner:
 
     def state(self, status: str = "running") -> dict[str, Any]:
         """What ``$MIZZEN_HOME/workloads/<ns>.<name>.json`` holds: enough to find and reach the workload."""
-        alloc = self.alloc
-        assert alloc is not None
+        alloc, services = self.alloc, self.services
+        assert alloc is not None and services is not None
         return {
             "name": self.spec.name,
             "namespace": self.spec.namespace,
@@ -348,14 +384,16 @@ class WorkloadRunner:
             "ports": {
                 "app": dict(alloc.app),
                 "inbound": dict(alloc.inbound),
-                "admin": alloc.admin,
                 "httpProxy": alloc.http_proxy,
                 "upstreams": [
                     {"host": u.host, "port": u.port, "bind": u.bind, "listenPort": u.listen_port}
                     for u in alloc.upstreams
                 ],
             },
-            "admin": f"127.0.0.1:{alloc.admin}",
+            "admin": f"unix:{services.sockets.admin}",
+            "adminSocket": str(services.sockets.admin),
+            "identity": services.credential.identity,
+            "credential": services.credential.id,
             "httpProxy": f"127.0.0.1:{alloc.http_proxy}" if alloc.http_proxy else None,
             "logs": {
                 "app": str(self.paths.app_log),
@@ -366,10 +404,10 @@ class WorkloadRunner:
 
     def summary(self) -> str:
         """Human summary of the allocated ports, printed once the workload is up."""
-        alloc = self.alloc
-        assert alloc is not None
+        alloc, services = self.alloc, self.services
+        assert alloc is not None and services is not None
         kind = "gateway" if self.spec.proxy_type == "router" else "workload"
-        lines = [f"{kind} {self.spec.name}.{self.spec.namespace} is up"]
+        lines = [f"{kind} {self.spec.name}.{self.spec.namespace} is up as {services.credential.identity}"]
         for port in self.spec.ports:
             app = alloc.app.get(port.name)
             target = f" -> app 127.0.0.1:{app}" if app else ""
@@ -379,7 +417,7 @@ class WorkloadRunner:
         if alloc.http_proxy:
             lines.append(f"  HTTP proxy: http://127.0.0.1:{alloc.http_proxy}  (the app's HTTP_PROXY)")
         lines += [f"  upstream {u.host}:{u.port} at {u.bind}:{u.listen_port}" for u in alloc.upstreams]
-        lines.append(f"  Envoy admin: http://127.0.0.1:{alloc.admin}")
+        lines.append(f"  Envoy admin: unix:{services.sockets.admin} (mode 0600; `mizzen pc` reaches it)")
         lines.append(f"  logs: {self.paths.envoy_log.parent}/{self.spec.name}.*.log")
         return "\n".join(lines)
 
@@ -399,7 +437,7 @@ def _alive(pid: int) -> bool:
 
 
 def _write_private(path: Path, text: str) -> None:
-    # The bootstrap holds the control-plane token: create it 0600 before writing anything.
+    # The bootstrap holds no credential, but says where the agent's sockets are: keep it to this user.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -408,11 +446,21 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-_PR_SET_PDEATHSIG = 1
+# Children must die with the agent (PR_SET_PDEATHSIG). Setting it in a preexec_fn would make Python fork
+# the agent with gRPC's threads running, and gRPC's fork handlers then crash the child (seen: the app
+# aborting on an epoll error). Without a preexec_fn Python spawns with vfork, and this small trampoline
+# sets the signal in the child itself before exec'ing the real command.
+_TRAMPOLINE = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "    if os.getppid() != int(sys.argv[1]): sys.exit(143)\n"  # the agent died before we got here
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM it when the agent dies (no-op elsewhere)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """``argv`` run through the trampoline that asks Linux to SIGTERM it when the agent dies."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-c", _TRAMPOLINE, str(os.getpid()), *argv]

@@ -1,8 +1,10 @@
-"""Where the agent finds things: ``$MIZZEN_HOME`` layout, control-plane addresses and the API token.
+"""Where the agent finds things: ``$MIZZEN_HOME`` layout, control-plane addresses, its credential, the mesh root.
 
 Environment overrides (shared with the CLI): ``MIZZEN_HOME`` (default ``~/.mizzen``), ``MIZZEN_ADDRESS``
-(HTTP API, default ``http://127.0.0.1:15014``), ``MIZZEN_XDS_ADDRESS`` (default ``127.0.0.1:15010``),
-``MIZZEN_TOKEN`` (else the file ``$MIZZEN_HOME/token``).
+(HTTP API, default: what a local control plane wrote to ``$MIZZEN_HOME/controlplane.address``, else
+``http://127.0.0.1:15014``), ``MIZZEN_XDS_ADDRESS`` (default ``127.0.0.1:15010``), ``MIZZEN_TOKEN`` (else
+``--token-file``, else the file ``$MIZZEN_HOME/token``), ``MIZZEN_ROOT_CERT`` (else
+``$MIZZEN_HOME/root-cert.pem``), ``MIZZEN_SECRET_TTL`` (workload certificate lifetime, default 24h).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mizzen.agent.errors import AgentError, PortSpecError
+from mizzen.security.durations import parse_duration
 
 DEFAULT_API_ADDRESS = "http://127.0.0.1:15014"
 DEFAULT_XDS_ADDRESS = "127.0.0.1:15010"
@@ -26,7 +29,7 @@ def mizzen_home(env: Mapping[str, str] | None = None) -> Path:
 def api_address(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The control plane's HTTP API base URL (no trailing slash)."""
     env = os.environ if env is None else env
-    url = explicit or env.get("MIZZEN_ADDRESS") or DEFAULT_API_ADDRESS
+    url = explicit or env.get("MIZZEN_ADDRESS") or _written_address(mizzen_home(env)) or DEFAULT_API_ADDRESS
     if "://" not in url:
         url = f"http://{url}"
     return url.rstrip("/")
@@ -42,13 +45,20 @@ def xds_address(explicit: str | None = None, env: Mapping[str, str] | None = Non
     return host.strip("[]"), int(port)
 
 
-def read_token(home: Path, env: Mapping[str, str] | None = None) -> str:
-    """The API/xDS bearer token: ``$MIZZEN_TOKEN`` or ``$MIZZEN_HOME/token``."""
+def _written_address(home: Path) -> str:
+    try:
+        return (home / "controlplane.address").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def read_token(home: Path, env: Mapping[str, str] | None = None, token_file: Path | None = None) -> str:
+    """The agent's credential: ``$MIZZEN_TOKEN``, else ``token_file``, else ``$MIZZEN_HOME/token`` (admin)."""
     env = os.environ if env is None else env
     token = env.get("MIZZEN_TOKEN", "").strip()
     if token:
         return token
-    path = home / "token"
+    path = token_file or home / "token"
     try:
         token = path.read_text().strip()
     except OSError as exc:
@@ -59,3 +69,23 @@ def read_token(home: Path, env: Mapping[str, str] | None = None) -> str:
     if not token:
         raise AgentError(f"{path} is empty; restart the control plane or set MIZZEN_TOKEN")
     return token
+
+
+def root_certificates(home: Path, env: Mapping[str, str] | None = None) -> bytes | None:
+    """The mesh root(s) to verify a TLS control plane with, or None when there is no file."""
+    env = os.environ if env is None else env
+    path = Path(env["MIZZEN_ROOT_CERT"]) if env.get("MIZZEN_ROOT_CERT") else home / "root-cert.pem"
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def secret_ttl(env: Mapping[str, str] | None = None) -> float:
+    """The workload certificate lifetime to ask for, in seconds (Istio's ``SECRET_TTL``, default 24h)."""
+    env = os.environ if env is None else env
+    raw = env.get("MIZZEN_SECRET_TTL", "24h")
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise AgentError(f"MIZZEN_SECRET_TTL: {exc}") from exc

@@ -17,9 +17,13 @@ from mizzen.node import InboundPort, Proxy, Upstream
 from mizzen.registry.protocols import protocol_from_name
 
 REGISTERED_BY = "mizzen.io/registered-by"
+# Istio's marker that an endpoint runs a sidecar accepting Istio mTLS (the injector puts it on pods);
+# Istio derives the endpoint's tlsMode from it (model.GetTLSModeFromEndpointLabels).
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
 NO_PROXY = "localhost,127.0.0.1"
-# The app never needs the control-plane token; keep it out of the app's environment.
-_WITHHELD_ENV = ("MIZZEN_TOKEN",)
+# Neither the app nor Envoy gets the agent's settings: no credential, no MIZZEN_HOME (which holds the
+# admin token), no control-plane address; the app gets only what the agent sets for it below.
+_WITHHELD_PREFIX = "MIZZEN_"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class WorkloadSpec:
     command: tuple[str, ...] = ()
     concurrency: int = 1
     envoy_log_level: str = "warning"
+    bootstrap_override: str = ""  # YAML merged over the generated bootstrap (Istio's custom bootstrap)
 
     @property
     def has_app(self) -> bool:
@@ -72,7 +77,6 @@ class WorkloadSpec:
 class Allocation:
     """Ports the agent chose. ``app``/``inbound`` are keyed by port name."""
 
-    admin: int
     app: Mapping[str, int] = field(default_factory=dict)
     inbound: Mapping[str, int] = field(default_factory=dict)
     http_proxy: int | None = None
@@ -124,8 +128,8 @@ def parse_upstream(value: str) -> UpstreamSpec:
 
 
 def allocate(spec: WorkloadSpec) -> Allocation:
-    """Pick free ports: admin, per service port an app port and a sidecar inbound port, the outbound
-    HTTP-proxy port (sidecars), and each upstream without an explicit local port."""
+    """Pick free ports: per service port an app port and a sidecar inbound port, the outbound HTTP-proxy
+    port (sidecars), and each upstream without an explicit local port (Envoy's admin is a UNIX socket)."""
     for u in spec.upstreams:
         if u.listen_port is not None and not port_is_free(u.listen_port, u.bind):
             raise PortSpecError(
@@ -135,9 +139,8 @@ def allocate(spec: WorkloadSpec) -> Allocation:
     sidecar = spec.proxy_type == "sidecar"
     names = [p.name for p in spec.ports]
     wanted_upstreams = [u for u in spec.upstreams if u.listen_port is None]
-    count = 1 + (len(names) if spec.has_app else 0) + (len(names) + 1 if sidecar else 0)
+    count = (len(names) if spec.has_app else 0) + (len(names) + 1 if sidecar else 0)
     picked = iter(free_ports(count + len(wanted_upstreams)))
-    admin = next(picked)
     app = {n: next(picked) for n in names} if spec.has_app else {}
     inbound = {n: next(picked) for n in names} if sidecar else {}
     http_proxy = next(picked) if sidecar else None
@@ -150,7 +153,7 @@ def allocate(spec: WorkloadSpec) -> Allocation:
         )
         for u in spec.upstreams
     )
-    return Allocation(admin=admin, app=app, inbound=inbound, http_proxy=http_proxy, upstreams=upstreams)
+    return Allocation(app=app, inbound=inbound, http_proxy=http_proxy, upstreams=upstreams)
 
 
 def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Proxy:
@@ -197,7 +200,7 @@ def app_argv(spec: WorkloadSpec, alloc: Allocation) -> list[str]:
 
 def app_env(spec: WorkloadSpec, alloc: Allocation, base: Mapping[str, str]) -> dict[str, str]:
     """The app's environment: ``base`` plus PORT, the sidecar as HTTP proxy, identity, and ``--env``."""
-    env = {k: v for k, v in base.items() if k not in _WITHHELD_ENV}
+    env = withheld(base)
     if spec.ports and spec.ports[0].name in alloc.app:
         env["PORT"] = str(alloc.app[spec.ports[0].name])
     for name, port in alloc.app.items():
@@ -216,10 +219,16 @@ def app_env(spec: WorkloadSpec, alloc: Allocation, base: Mapping[str, str]) -> d
     return env
 
 
+def withheld(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` without any ``MIZZEN_*`` variable (the environment for the app and for Envoy)."""
+    return {k: v for k, v in base.items() if not k.startswith(_WITHHELD_PREFIX)}
+
+
 def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
     """The WorkloadEntry the agent registers: other proxies reach this workload at its sidecar's
-    inbound ports, so ``ports`` maps each service port name to the sidecar's listen port."""
-    annotations = {REGISTERED_BY: "agent", "mizzen.io/admin": f"127.0.0.1:{alloc.admin}"}
+    inbound ports, so ``ports`` maps each service port name to the sidecar's listen port. The
+    ``security.istio.io/tlsMode: istio`` label says a sidecar stands in front of it, as on Istio's pods."""
+    annotations = {REGISTERED_BY: "agent"}
     if alloc.http_proxy is not None:
         annotations["mizzen.io/http-proxy"] = f"127.0.0.1:{alloc.http_proxy}"
     return {
@@ -229,7 +238,7 @@ def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
         "spec": {
             "address": spec.address,
             "ports": dict(alloc.inbound),
-            "labels": dict(spec.labels),
+            "labels": {**spec.labels, TLS_MODE_LABEL: "istio"},
             "serviceAccount": spec.service_account,
         },
     }

@@ -1,9 +1,10 @@
 """HTTP endpoints for inspecting the mesh: proxies and their sync status, generated config, Envoy admin.
 
-Envoy's admin API stays on loopback next to each proxy; the control plane reaches it at the address
-the agent reported in the node metadata (``MIZZEN_ADMIN``) and relays a small whitelist of read
-endpoints (plus ``/logging`` for ``proxy-config log``). The CLI and the dashboard only ever talk to
-the control plane.
+Envoy's admin API listens only on a 0600 UNIX socket next to each proxy; the control plane reaches it
+through that proxy's agent channel (:mod:`mizzen.controlplane.agent_channel`), for a small whitelist of
+read endpoints (plus ``/logging`` for ``proxy-config log``), and never at an address: nothing a node
+declares (its ``MIZZEN_ADMIN`` metadata included) can aim the relay elsewhere. The CLI and the dashboard
+only ever talk to the control plane.
 """
 
 from __future__ import annotations
@@ -13,38 +14,24 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from mizzen.controlplane import syncdiff
+from mizzen.controlplane.agent_channel import AgentChannels, ChannelUnavailable
 from mizzen.controlplane.api import ApiError
 from mizzen.controlplane.mesh import MeshController
 from mizzen.controlplane.proxies import ProxyRecord, proxy_json
+from mizzen.security.scope import admin_call_problem
 from mizzen.xds import Snapshot
 from mizzen.xds import types as xt
 from mizzen.xds.server import XdsServer
 
-ADMIN_READ = frozenset(
-    {
-        "config_dump",
-        "clusters",
-        "stats",
-        "stats/prometheus",
-        "server_info",
-        "ready",
-        "listeners",
-        "certs",
-        "memory",
-        "logging",
-    }
-)
-ADMIN_WRITE = frozenset({"logging"})
 INSTANCE = socket.gethostname()
 
 
-def register(app: web.Application, mesh: MeshController, xds: XdsServer) -> None:
+def register(app: web.Application, mesh: MeshController, xds: XdsServer, channels: AgentChannels) -> None:
     """Add the inspection routes to the control plane's API application."""
-    h = _Handlers(mesh, xds)
+    h = _Handlers(mesh, xds, channels)
     app.router.add_get("/api/mizzen/v1/proxies", h.list_proxies)
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}", h.get_proxy)
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}/config", h.generated_config)
@@ -54,9 +41,10 @@ def register(app: web.Application, mesh: MeshController, xds: XdsServer) -> None
 
 
 class _Handlers:
-    def __init__(self, mesh: MeshController, xds: XdsServer) -> None:
+    def __init__(self, mesh: MeshController, xds: XdsServer, channels: AgentChannels) -> None:
         self.mesh = mesh
         self.xds = xds
+        self.channels = channels
 
     def _status_by_node(self) -> dict[str, Any]:
         return {s.node_id: s for s in self.xds.status()}
@@ -149,16 +137,16 @@ class _Handlers:
     async def admin(self, request: web.Request) -> web.Response:
         rec = self._find(request)
         path = request.match_info["path"].strip("/")
-        allowed = ADMIN_WRITE if request.method == "POST" else ADMIN_READ
-        if request.method not in ("GET", "POST") or path not in allowed:
-            raise ApiError(403, "Forbidden", f"admin endpoint {request.method} /{path} is not exposed")
-        status, content_type, body = await _admin_call(rec, request.method, path, request.query)
+        problem = admin_call_problem(request.method, path)
+        if problem is not None:
+            raise ApiError(403, "Forbidden", problem)
+        status, content_type, body = await self._admin_call(rec, request.method, path, request.query)
         return web.Response(body=body, status=status, content_type=content_type)
 
     async def sync_diff(self, request: web.Request) -> web.Response:
         """Compare the generated config with the proxy's live ``/config_dump`` (``proxy-status <proxy>``)."""
         rec = self._find(request)
-        status, _, body = await _admin_call(rec, "GET", "config_dump", {})
+        status, _, body = await self._admin_call(rec, "GET", "config_dump", {})
         if status != 200:
             raise ApiError(502, "BadGateway", f"Envoy admin /config_dump answered {status}: {body[:200]!r}")
         dump = json.loads(body)
@@ -174,22 +162,17 @@ class _Handlers:
     async def workloads(self, request: web.Request) -> web.Response:
         return web.json_response({"items": self.mesh.workloads()})
 
-
-async def _admin_call(rec: ProxyRecord, method: str, path: str, params: Mapping[str, str]) -> tuple[int, str, bytes]:
-    """One request to the proxy's Envoy admin (loopback, address from the node metadata)."""
-    admin = str(rec.node.metadata.get("MIZZEN_ADMIN", ""))
-    if not admin:
-        raise ApiError(503, "ServiceUnavailable", f"proxy {rec.proxy.id} did not report an admin address")
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-            session.request(method, f"http://{admin}/{path}", params=dict(params)) as resp,
-        ):
-            return resp.status, resp.content_type or "text/plain", await resp.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ApiError(
-            502, "BadGateway", f"cannot reach the Envoy admin of {rec.proxy.id} at {admin}: {exc or type(exc).__name__}"
-        ) from exc
+    async def _admin_call(
+        self, rec: ProxyRecord, method: str, path: str, params: Mapping[str, str]
+    ) -> tuple[int, str, bytes]:
+        """One request to the proxy's Envoy admin, through its agent's channel."""
+        try:
+            status, content_type, body = await self.channels.call(rec.proxy.id, method, path, params)
+        except ChannelUnavailable as exc:
+            raise ApiError(503, "ServiceUnavailable", f"cannot reach the Envoy admin of {rec.proxy.id}: {exc}") from exc
+        except TimeoutError as exc:
+            raise ApiError(504, "GatewayTimeout", f"the agent of {rec.proxy.id} did not answer in time") from exc
+        return status, content_type.split(";", 1)[0].strip() or "text/plain", body
 
 
 def _redact_secret(secret: Any) -> Any:

@@ -23,6 +23,7 @@ from mizzen.config import yamlsafe
 from mizzen.config.kinds import internal_kind
 from mizzen.config.resource import Resource
 from mizzen.controlplane import inspect_api
+from mizzen.controlplane.agent_channel import AgentChannels
 from mizzen.controlplane.auth import credential_of
 from mizzen.controlplane.credentials import KIND as CREDENTIAL_KIND
 from mizzen.controlplane.credentials import Unauthenticated
@@ -106,7 +107,9 @@ class MeshExtension:
         cp.app.router.add_get(GENERATED_PATH, self._generated)
         self._sweeper: asyncio.Task[None] | None = None
         cp.identity.credentials.subscribe(self._revalidate)
-        inspect_api.register(cp.app, self.controller, self.xds)
+        self.channels = AgentChannels(self.grpc_auth)
+        self.xds.add_service(self.channels.add_to_server)
+        inspect_api.register(cp.app, self.controller, self.xds, self.channels)
         register_telemetry(cp.app, self.telemetry, self.traces)
         index = cp.identity.credentials
         self.sessions: Sessions[Credential] = Sessions(self._admin_of, still_valid=lambda c: index.is_valid(c.id))
@@ -184,7 +187,7 @@ class MeshExtension:
             self.controller.on_store_event(event.type, event.resource, event.revision)
 
     def _revalidate(self) -> None:
-        closed = self.xds.revalidate()
+        closed = self.xds.revalidate() + self.channels.revalidate()
         if closed:
             log.info("closed %d stream(s) whose credential was revoked or expired", closed)
 

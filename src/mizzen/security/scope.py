@@ -11,6 +11,23 @@ from dataclasses import dataclass
 from mizzen.security.credentials import Credential
 
 PROXY_TYPE = {"workload": "sidecar", "gateway": "router"}
+# Envoy admin endpoints the control plane may ask an agent for (GET), and the one it may change (POST):
+# inspection only. The agent enforces the same list on its side of the admin channel.
+ENVOY_ADMIN_READ = frozenset(
+    {
+        "config_dump",
+        "clusters",
+        "stats",
+        "stats/prometheus",
+        "server_info",
+        "ready",
+        "listeners",
+        "certs",
+        "memory",
+        "logging",
+    }
+)
+ENVOY_ADMIN_WRITE = frozenset({"logging"})
 SECRET_PREFIX = "kubernetes://"  # Istio's resource names for credentialName secrets served over ADS
 CA_SUFFIX = "-cacert"
 
@@ -80,3 +97,18 @@ def secret_visible(cred: Credential, resource_name: str, exists_in: frozenset[tu
     if (cred.namespace, name) in exists_in:
         return True
     return name.endswith(CA_SUFFIX) and (cred.namespace, name[: -len(CA_SUFFIX)]) in exists_in
+
+
+def admin_call_problem(method: str, path: str) -> str | None:
+    """Why an Envoy admin call may not be relayed (anything but the inspection endpoints), or None."""
+    allowed = ENVOY_ADMIN_WRITE if method == "POST" else ENVOY_ADMIN_READ
+    if method not in ("GET", "POST") or path.strip("/") not in allowed:
+        return f"admin endpoint {method} /{path.strip('/')} is not exposed"
+    return None
+
+
+def channel_problem(cred: Credential, proxy_id: str) -> str | None:
+    """Why ``cred`` may not open the agent channel of proxy ``<name>.<namespace>``, or None."""
+    if cred.is_admin or proxy_id == f"{cred.name}.{cred.namespace}":
+        return None
+    return f"{cred.describe()} may only open the agent channel of {cred.name}.{cred.namespace}, not {proxy_id}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,17 @@ class RunningControlPlane:
     def xds_address(self) -> str:
         return f"127.0.0.1:{self.xds_port}"
 
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an HTTP client should verify this control plane with (its mesh root when it serves TLS)."""
+        if not self.address.startswith("https://"):
+            return True
+        return ssl.create_default_context(cafile=str(self.home / "root-cert.pem"))
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        """An admin HTTP client for the API (TLS verified against the mesh root when on)."""
+        return httpx.Client(base_url=self.address, headers=self.headers(), verify=self.verify, **kwargs)  # type: ignore[arg-type]
+
     def headers(self) -> dict[str, str]:
         """The Authorization header for the API."""
         return {"Authorization": f"Bearer {self.token}"}
@@ -70,7 +82,7 @@ class RunningControlPlane:
         """Delete every stored object through the API (so one process can serve many tests)."""
         from mizzen.config.kinds import KINDS
 
-        with httpx.Client(base_url=self.address, headers=self.headers(), timeout=30) as client:
+        with self.client(timeout=30) as client:
             for info in KINDS:
                 base = f"/apis/{info.group}/{info.versions[0]}" if info.group else f"/api/{info.versions[0]}"
                 listed = client.get(f"{base}/{info.plural}")
@@ -121,17 +133,19 @@ def start_controlplane(
         env.pop(key, None)
     with open(home / "controlplane.log", "ab") as log:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    address = f"http://127.0.0.1:{port}"
-    cp = RunningControlPlane(address, "", home, port, xds_port, proc, args)
+    (home / "controlplane.address").unlink(missing_ok=True)
+    cp = RunningControlPlane("", "", home, port, xds_port, proc, args)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the control plane exited with code {proc.returncode}:\n{cp.log()}")
         try:
-            if httpx.get(address + "/readyz", timeout=1.0).status_code == 200:
+            # The control plane writes its URL (http or https) once it listens.
+            cp.address = (home / "controlplane.address").read_text(encoding="utf-8").strip()
+            if cp.address and httpx.get(cp.address + "/readyz", timeout=1.0, verify=cp.verify).status_code == 200:
                 cp.token = (home / "token").read_text(encoding="utf-8").strip()
                 return cp
-        except httpx.HTTPError:
+        except (OSError, httpx.HTTPError):
             pass
         time.sleep(0.05)
     cp.kill()
@@ -140,7 +154,8 @@ def start_controlplane(
 
 def restart(cp: RunningControlPlane, *, timeout: float = 120.0) -> RunningControlPlane:
     """Start a new control plane on the same home (after :meth:`RunningControlPlane.kill` or ``stop``)."""
-    return start_controlplane(cp.home, timeout=timeout)
+    extra = cp.args[cp.args.index(str(cp.xds_port)) + 1 :] if str(cp.xds_port) in cp.args else ()
+    return start_controlplane(cp.home, timeout=timeout, extra_args=extra)
 
 
 @contextmanager

@@ -61,9 +61,15 @@ class Workload:
         """``http://127.0.0.1:<port>``: send requests here to go through this workload's sidecar."""
         return f"http://{self.state()['httpProxy']}"
 
-    @property
-    def admin(self) -> str:
-        return f"http://{self.state()['admin']}"
+    def admin(self) -> httpx.Client:
+        """A client for this workload's Envoy admin: its 0600 UNIX socket (there is no TCP admin port)."""
+        transport = httpx.HTTPTransport(uds=self.state()["adminSocket"])
+        return httpx.Client(transport=transport, base_url="http://envoy-admin", timeout=10, trust_env=False)
+
+    def admin_get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
+        """``GET`` one admin endpoint, e.g. ``admin_get("/clusters")``."""
+        with self.admin() as client:
+            return client.get(path, params=dict(params or {}))
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         """An HTTP client whose requests go through this workload's sidecar, like the app's own calls."""
@@ -108,7 +114,7 @@ class Mesh:
     def __init__(self, cp: RunningControlPlane) -> None:
         self.cp = cp
         self.workloads: list[Workload] = []
-        self.http = httpx.Client(base_url=cp.address, headers=cp.headers(), timeout=30.0, trust_env=False)
+        self.http = cp.client(timeout=30.0, trust_env=False)
 
     def __enter__(self) -> Mesh:
         return self
@@ -203,6 +209,30 @@ class Mesh:
         if wait:
             self._wait_running(w)
         return w
+
+    def run_gateway(
+        self,
+        name: str = "istio-ingressgateway",
+        *,
+        namespace: str = "istio-system",
+        labels: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        timeout: float = 60.0,
+    ) -> Workload:
+        """Start ``mizzen gateway`` and wait until its Envoy is connected."""
+        labels = labels or {"istio": "ingressgateway"}
+        args = [sys.executable, "-m", "mizzen.cli.main", "gateway", "--name", name, "-n", namespace]
+        args += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items()), *extra_args]
+        log_path = self.cp.home / "logs" / f"test-gateway-{namespace}.{name}.out"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.cp.env()}, start_new_session=True
+            )
+        gw = Workload(name, namespace, proc, self.cp.home, log_path)
+        self.workloads.append(gw)
+        self._wait_running(gw, timeout)
+        return gw
 
     def run_all(self, specs: Sequence[tuple[str, Mapping[str, str]]], **kwargs: Any) -> list[Workload]:
         """Start several ``(name, labels)`` workloads at once (same options for all), then wait for each:

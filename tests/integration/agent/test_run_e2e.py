@@ -24,7 +24,7 @@ WE_PATH = "/apis/networking.istio.io/v1/namespaces/{}/workloadentries/{}"
 APP = (
     "import json, os, sys; "
     "json.dump({k: os.environ.get(k) for k in ('PORT', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', "
-    "'MIZZEN_WORKLOAD', 'MIZZEN_NAMESPACE', 'MIZZEN_TOKEN', 'GREETING')}, open(sys.argv[1], 'w')); "
+    "'MIZZEN_WORKLOAD', 'MIZZEN_NAMESPACE', 'MIZZEN_TOKEN', 'MIZZEN_HOME', 'GREETING')}, open(sys.argv[1], 'w')); "
     "from mizzen.testing.echo import main; main(['--port', sys.argv[2]])"
 )
 
@@ -167,25 +167,27 @@ def test_run_registers_supervises_and_deregisters(
     assert env["HTTP_PROXY"] == env["http_proxy"] == f"http://127.0.0.1:{ports['httpProxy']}"
     assert env["NO_PROXY"] == "localhost,127.0.0.1"
     assert (env["MIZZEN_WORKLOAD"], env["MIZZEN_NAMESPACE"], env["GREETING"]) == ("echo-v1", "default", "hi")
-    assert env["MIZZEN_TOKEN"] is None
+    assert env["MIZZEN_TOKEN"] is None and env["MIZZEN_HOME"] is None
 
     entry = get_entry(cp, "echo-v1").json()
     assert entry["spec"] == {
         "address": "127.0.0.1",
         "ports": {"http": ports["inbound"]["http"]},
-        "labels": {"app": "echo", "version": "v1"},
+        "labels": {"app": "echo", "version": "v1", "security.istio.io/tlsMode": "istio"},
         "serviceAccount": "echo-sa",
     }
     assert entry["metadata"]["annotations"]["mizzen.io/registered-by"] == "agent"
+    assert entry["metadata"]["annotations"]["mizzen.io/identity"] == "spiffe://cluster.local/ns/default/sa/echo-sa"
 
     app = httpx.get(f"http://127.0.0.1:{ports['app']['http']}/hello", timeout=5).json()
     assert (app["workload"], app["version"]) == ("echo-v1", "v1")
 
-    admin = f"http://127.0.0.1:{ports['admin']}"
-    info = httpx.get(f"{admin}/server_info", timeout=5).json()
+    admin = state["adminSocket"]
+    assert os.stat(admin).st_mode & 0o777 == 0o600
+    info = _admin_get(admin, "/server_info").json()
     assert info["node"]["id"] == "sidecar~127.0.0.1~echo-v1.default~default.svc.cluster.local"
     assert info["node"]["metadata"]["MIZZEN_HTTP_PROXY_PORT"] == ports["httpProxy"]
-    assert httpx.get(f"{admin}/ready", timeout=5).text.strip() in {"LIVE", "PRE_INITIALIZING", "INITIALIZING"}
+    assert _admin_get(admin, "/ready").text.strip() in {"LIVE", "PRE_INITIALIZING", "INITIALIZING"}
 
     httpx.delete(cp.address + WE_PATH.format("default", "echo-v1"), headers=cp.headers(), timeout=5)
     wait_for(lambda: get_entry(cp, "echo-v1").status_code == 200, 30, agent.log)  # re-registered
@@ -194,7 +196,7 @@ def test_run_registers_supervises_and_deregisters(
     os.kill(first_envoy, signal.SIGKILL)
     restarted = wait_for(lambda: (s := agent.state())["envoyPid"] not in (None, first_envoy) and s, 30, agent.log)
     agent.pids.add(restarted["envoyPid"])
-    wait_for(lambda: _answers(f"{admin}/server_info"), 30, agent.log)
+    wait_for(lambda: _answers(admin, "/server_info"), 30, agent.log)
 
     assert agent.stop(signal.SIGINT) == 0, agent.log()
     assert not alive(state["appPid"]) and not alive(restarted["envoyPid"])
@@ -232,7 +234,7 @@ def test_gateway_runs_router_envoy(cp: RunningControlPlane, agents: Callable[...
     """`mizzen gateway` runs a router-type Envoy with the gateway labels and no registration."""
     agent = agents(["gateway"], "istio-system.istio-ingressgateway")
     state = agent.wait_running()
-    info = httpx.get(f"http://127.0.0.1:{state['ports']['admin']}/server_info", timeout=5).json()
+    info = _admin_get(state["adminSocket"], "/server_info").json()
     assert info["node"]["id"].startswith("router~127.0.0.1~istio-ingressgateway.istio-system~")
     assert info["node"]["metadata"]["LABELS"] == {"istio": "ingressgateway"}
     assert get_entry(cp, "istio-ingressgateway", "istio-system").status_code == 404
@@ -240,9 +242,15 @@ def test_gateway_runs_router_envoy(cp: RunningControlPlane, agents: Callable[...
     assert not alive(state["envoyPid"])
 
 
-def _answers(url: str) -> bool:
+def _admin_get(socket_path: str, path: str) -> httpx.Response:
+    """GET from an Envoy admin on its UNIX socket."""
+    with httpx.Client(transport=httpx.HTTPTransport(uds=socket_path), base_url="http://envoy", timeout=5) as c:
+        return c.get(path)
+
+
+def _answers(socket_path: str, path: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return _admin_get(socket_path, path).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from mizzen.agent.bootstrap import STATS_INCLUSIONS, build_bootstrap
+from mizzen.agent.bootstrap import STATS_INCLUSIONS, AgentPaths, build_bootstrap
 from mizzen.agent.envoy import find_envoy
 from mizzen.node import InboundPort, Proxy, Upstream, proxy_from_node
 
@@ -37,8 +37,11 @@ GATEWAY = Proxy(
 )
 
 
+PATHS = AgentPaths(xds="/run/a/xds.sock", sds="/run/a/sds.sock", spans="/run/a/spans.sock", admin="/run/a/admin.sock")
+
+
 def boot(proxy: Proxy = SIDECAR, **kw: Any) -> dict[str, Any]:
-    return build_bootstrap(proxy, admin_port=15000, token="s3cret", **kw)
+    return build_bootstrap(proxy, paths=PATHS, **kw)
 
 
 def test_node_id_and_cluster_in_istio_shape() -> None:
@@ -63,7 +66,7 @@ def test_metadata_contract_keys() -> None:
     assert meta["INTERCEPTION_MODE"] == "NONE"
     assert meta["ISTIO_VERSION"] == "mizzen-9.9.9"
     assert meta["LABELS"] == {"app": "reviews", "version": "v2"}
-    assert meta["MIZZEN_ADMIN"] == "127.0.0.1:15000"
+    assert meta["MIZZEN_ADMIN"] == "unix:/run/a/admin.sock"
     assert meta["MIZZEN_ACCESS_LOG"] == "/tmp/reviews-v2.access.log"
     assert meta["MIZZEN_INBOUND"] == [
         {"servicePort": 9080, "name": "http", "protocol": "HTTP", "listenPort": 15102, "appPort": 15103}
@@ -83,18 +86,27 @@ def test_metadata_round_trips_through_envoy_proto(proxy: Proxy) -> None:
     assert proxy_from_node(node["id"], node["metadata"]) == proxy
 
 
-def test_xds_cluster_and_ads_carry_token() -> None:
-    """Clusters and listeners come over ADS from xds-grpc, which is HTTP/2 and sends the bearer token."""
-    b = boot(xds_address=("127.0.0.9", 25010))
-    (cluster,) = b["static_resources"]["clusters"]
-    assert cluster["name"] == "xds-grpc" and cluster["type"] == "STATIC"
-    addr = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-    assert addr == {"socket_address": {"address": "127.0.0.9", "port_value": 25010}}
-    opts = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-    assert "http2_protocol_options" in opts["explicit_http_config"]
+def _clusters(b: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in b["static_resources"]["clusters"]}
+
+
+def test_static_clusters_point_at_the_agent_sockets() -> None:
+    """xds-grpc (ADS, access logs) and sds-grpc are HTTP/2 clusters on the agent's sockets; zipkin its span socket."""
+    b = boot()
+    clusters = _clusters(b)
+    assert set(clusters) == {"xds-grpc", "sds-grpc", "zipkin"}
+    for name, path in (("xds-grpc", PATHS.xds), ("sds-grpc", PATHS.sds), ("zipkin", PATHS.spans)):
+        addr = clusters[name]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        assert addr == {"pipe": {"path": path}}
+    for name in ("xds-grpc", "sds-grpc"):
+        opts = clusters[name]["typed_extension_protocol_options"]
+        assert (
+            "http2_protocol_options"
+            in opts["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"]
+        )
     ads = b["dynamic_resources"]["ads_config"]
     assert ads["api_type"] == "DELTA_GRPC" and ads["transport_api_version"] == "V3"  # Istio's default
-    assert ads["grpc_services"][0]["initial_metadata"] == [{"key": "authorization", "value": "Bearer s3cret"}]
+    assert ads["grpc_services"] == [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]
     assert b["dynamic_resources"]["cds_config"]["ads"] == {}
     assert b["dynamic_resources"]["lds_config"]["ads"] == {}
 
@@ -105,15 +117,26 @@ def test_ads_variant_is_delta_unless_sotw_is_asked_for() -> None:
     assert boot(api_type="GRPC")["dynamic_resources"]["ads_config"]["api_type"] == "GRPC"
 
 
-def test_xds_cluster_by_host_name_uses_dns() -> None:
-    """A control plane given by host name is resolved by DNS rather than treated as an IP."""
-    (cluster,) = boot(xds_address=("cp.example.internal", 15010))["static_resources"]["clusters"]
-    assert cluster["type"] == "STRICT_DNS"
+def test_bootstrap_holds_no_credential() -> None:
+    """Nothing in the bootstrap looks like a credential or a key: no authorization metadata, no PEM."""
+    text = json.dumps(boot()).lower()
+    assert "authorization" not in text and "bearer" not in text and "private key" not in text
 
 
-def test_admin_on_loopback() -> None:
-    """Envoy's admin listens on loopback only, on the allocated port."""
-    assert boot()["admin"]["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 15000}}
+def test_admin_on_a_private_unix_socket() -> None:
+    """Envoy's admin listens only on the agent's UNIX socket, mode 0600 (no TCP port)."""
+    assert boot()["admin"]["address"] == {"pipe": {"path": PATHS.admin, "mode": 0o600}}
+
+
+def test_bootstrap_parses_as_envoy_proto() -> None:
+    """The whole bootstrap (pipes, modes) is valid Envoy v3 proto-JSON."""
+    from envoy.config.bootstrap.v3 import bootstrap_pb2
+    from envoy.extensions.resource_monitors.downstream_connections.v3 import downstream_connections_pb2
+    from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+
+    assert downstream_connections_pb2 and http_protocol_options_pb2
+    msg = json_format.ParseDict(boot(), bootstrap_pb2.Bootstrap())
+    assert msg.admin.address.pipe.mode == 0o600
 
 
 def _kept(name: str) -> bool:

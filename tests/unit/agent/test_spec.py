@@ -32,7 +32,6 @@ SPEC = WorkloadSpec(
     upstreams=(UpstreamSpec("ratings", 9080, listen_port=free_port()), UpstreamSpec("db", 5432)),
 )
 ALLOC = Allocation(
-    admin=20000,
     app={"http": 20001, "grpc-api": 20002},
     inbound={"http": 20003, "grpc-api": 20004},
     http_proxy=20005,
@@ -72,16 +71,15 @@ def test_parse_upstream_forms() -> None:
 
 
 def test_allocate_sidecar_ports_are_distinct() -> None:
-    """A sidecar gets admin, app and inbound ports per service port, an HTTP-proxy port and upstream ports."""
+    """A sidecar gets app and inbound ports per service port, an HTTP-proxy port and upstream ports."""
     alloc = allocate(SPEC)
     ports = [
-        alloc.admin,
         *alloc.app.values(),
         *alloc.inbound.values(),
         alloc.http_proxy,
         *(u.listen_port for u in alloc.upstreams),
     ]
-    assert len(ports) == len(set(ports)) == 8
+    assert len(ports) == len(set(ports)) == 7
     assert set(alloc.app) == set(alloc.inbound) == {"http", "grpc-api"}
     assert alloc.upstreams[0] == Upstream("ratings", 9080, SPEC.upstreams[0].listen_port or 0)
 
@@ -98,10 +96,10 @@ def test_allocate_refuses_busy_explicit_upstream_port() -> None:
             allocate(WorkloadSpec(name="x", upstreams=(UpstreamSpec("reviews", 9080, listen_port=port),)))
 
 
-def test_allocate_gateway_only_admin() -> None:
-    """A gateway needs only an admin port (its listeners come from Gateway resources)."""
+def test_allocate_gateway_needs_no_port() -> None:
+    """A gateway needs no port of its own (listeners come from Gateway resources; admin is a UNIX socket)."""
     alloc = allocate(WorkloadSpec(name="gw", proxy_type="router"))
-    assert alloc.app == {} and alloc.inbound == {} and alloc.http_proxy is None and alloc.admin > 0
+    assert alloc.app == {} and alloc.inbound == {} and alloc.http_proxy is None
 
 
 def test_app_argv_substitutes_ports() -> None:
@@ -110,7 +108,8 @@ def test_app_argv_substitutes_ports() -> None:
 
 
 def test_app_env() -> None:
-    """The app gets PORT, the sidecar as HTTP proxy (not for localhost), its identity and --env, not the token."""
+    """The app gets PORT, the sidecar as HTTP proxy (not for localhost), its identity and --env; none of the
+    agent's settings (credential, MIZZEN_HOME, control-plane address)."""
     spec = WorkloadSpec(
         name="r",
         namespace="ns",
@@ -121,15 +120,15 @@ def test_app_env() -> None:
     )
     env = app_env(
         spec,
-        Allocation(admin=1, app={"http": 2}, inbound={"http": 3}, http_proxy=4),
-        {"PATH": "/bin", "MIZZEN_TOKEN": "secret"},
+        Allocation(app={"http": 2}, inbound={"http": 3}, http_proxy=4),
+        {"PATH": "/bin", "MIZZEN_TOKEN": "secret", "MIZZEN_HOME": "/home/u/.mizzen", "MIZZEN_ADDRESS": "http://x"},
     )
     assert env["HTTP_PROXY"] == env["http_proxy"] == "http://127.0.0.1:4"
     assert env["NO_PROXY"] == env["no_proxy"] == "localhost,127.0.0.1"
     assert (env["MIZZEN_WORKLOAD"], env["MIZZEN_NAMESPACE"], env["MIZZEN_LABELS"]) == ("r", "ns", "version=v1")
     assert env["MIZZEN_PORT_HTTP"] == "2" and env["PATH"] == "/bin" and env["EXTRA"] == "1"
     assert env["PORT"] == "override-wins"
-    assert "MIZZEN_TOKEN" not in env
+    assert not {"MIZZEN_TOKEN", "MIZZEN_HOME", "MIZZEN_ADDRESS"} & set(env)
 
 
 def test_proxy_of_records_ports_for_the_control_plane() -> None:
@@ -145,7 +144,8 @@ def test_proxy_of_records_ports_for_the_control_plane() -> None:
 
 
 def test_workload_entry_points_at_sidecar_inbound_ports() -> None:
-    """The registered WorkloadEntry maps each port name to the sidecar's inbound port and marks the agent."""
+    """The registered WorkloadEntry maps each port name to the sidecar's inbound port, marks the agent and
+    carries Istio's sidecar marker label security.istio.io/tlsMode=istio."""
     entry = workload_entry(SPEC, ALLOC)
     assert entry["apiVersion"] == "networking.istio.io/v1" and entry["kind"] == "WorkloadEntry"
     assert entry["metadata"]["name"] == "reviews-v2" and entry["metadata"]["namespace"] == "default"
@@ -153,7 +153,7 @@ def test_workload_entry_points_at_sidecar_inbound_ports() -> None:
     assert entry["spec"] == {
         "address": "127.0.0.1",
         "ports": {"http": 20003, "grpc-api": 20004},
-        "labels": {"app": "reviews", "version": "v2"},
+        "labels": {"app": "reviews", "version": "v2", "security.istio.io/tlsMode": "istio"},
         "serviceAccount": "bookinfo-reviews",
     }
 

@@ -44,7 +44,7 @@ def one(text: str) -> Resource:
 
 def node(name: str = "w1") -> NodeInfo:
     proxy = Proxy(id=f"{name}.default", type="sidecar", name=name, namespace="default")
-    return NodeInfo(proxy.node_id, metadata=node_metadata(proxy, admin_port=15000, version="test"))
+    return NodeInfo(proxy.node_id, metadata=node_metadata(proxy, admin="unix:/run/admin.sock", version="test"))
 
 
 class Deleted(list[tuple[str, str]]):

@@ -124,8 +124,9 @@ def test_envoy_accepts_bookinfo_translation() -> None:
 
 def test_access_log_service_streams_to_the_control_plane() -> None:
     """With the mesh's access-log service on, HCMs and tcp_proxies stream to xds-grpc (the agent's socket, which
-    adds the credential: the config holds none), and the outbound listener names the calling proxy in a header (for the server side's metrics); route
-    configurations stay free of per-proxy values so proxies of one scope can share them."""
+    adds the credential: the config holds none), and the outbound listener names the calling proxy in a header
+    (for the server side's metrics); route configurations stay free of per-proxy values so proxies of one scope
+    can share them."""
     m = bookinfo(mesh=MeshConfig(access_log_service=True))
     proxy = dataclasses.replace(sidecar(), upstreams=(Upstream("mongo", 27017, 19017),))
     res = translate(proxy, m)

@@ -1,0 +1,109 @@
+"""The agent's end of the agent channel (:mod:`mizzen.xds.channel`): answers the control plane's admin calls.
+
+The agent keeps one stream open to the control plane (reconnecting with backoff) and answers each
+request from its own Envoy's admin socket, for the inspection endpoints only
+(:func:`mizzen.security.scope.admin_call_problem`) — whatever the control plane asks, nothing else is
+reachable through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import grpc
+import httpx
+
+from mizzen.agent.upstream import credential_metadata
+from mizzen.security.scope import admin_call_problem
+from mizzen.xds import channel as proto
+from mizzen.xds.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 10.0
+ADMIN_TIMEOUT_S = 30.0
+
+
+class AdminChannel:
+    """Keeps the channel open and serves requests on it."""
+
+    def __init__(self, channel: grpc.aio.Channel, token: Callable[[], str], proxy_id: str, admin_socket: Path) -> None:
+        self._channel = channel
+        self._token = token
+        self.proxy_id = proxy_id
+        self._admin = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(admin_socket)),
+            base_url="http://envoy-admin",
+            timeout=ADMIN_TIMEOUT_S,
+            trust_env=False,
+        )
+        self.connected = asyncio.Event()
+        self.served = 0
+
+    async def run(self) -> None:
+        """Serve until cancelled, reconnecting after any failure."""
+        backoff = BACKOFF_MIN_S
+        try:
+            while True:
+                try:
+                    await self._serve_once()
+                    backoff = BACKOFF_MIN_S  # a clean end (control plane restart): reconnect promptly
+                except grpc.aio.AioRpcError as exc:
+                    level = logging.WARNING if exc.code() == grpc.StatusCode.PERMISSION_DENIED else logging.DEBUG
+                    log.log(level, "agent channel ended: %s %s", exc.code().name, exc.details())
+                finally:
+                    self.connected.clear()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        finally:
+            await self._admin.aclose()
+
+    async def _serve_once(self) -> None:
+        outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        outbox.put_nowait(proto.hello(self.proxy_id).encode())
+        call = self._channel.stream_stream(proto.METHOD)(_drain(outbox), metadata=credential_metadata(self._token()))
+        handlers: set[asyncio.Task[None]] = set()
+        try:
+            async for data in call:
+                self.connected.set()
+                task = asyncio.create_task(self._answer(data, outbox))
+                handlers.add(task)
+                task.add_done_callback(handlers.discard)
+        finally:
+            call.cancel()
+            for task in handlers:
+                task.cancel()
+
+    async def _answer(self, data: bytes, outbox: asyncio.Queue[bytes]) -> None:
+        try:
+            frame = proto.decode(data)
+        except ProtocolError as exc:
+            log.warning("ignoring a malformed agent channel frame: %s", exc)
+            return
+        if frame.type != "request":
+            return
+        rid = int(frame.header.get("id", 0))
+        method, path = str(frame.header.get("method", "GET")), str(frame.header.get("path", "")).strip("/")
+        query = frame.header.get("query") or {}
+        problem = admin_call_problem(method, path)
+        if problem is not None:
+            outbox.put_nowait(proto.response(rid, 403, "text/plain", problem.encode()).encode())
+            return
+        try:
+            resp = await self._admin.request(method, f"/{path}", params={str(k): str(v) for k, v in query.items()})
+            answer = proto.response(rid, resp.status_code, resp.headers.get("content-type", "text/plain"), resp.content)
+        except httpx.HTTPError as exc:
+            answer = proto.response(rid, 502, "text/plain", f"Envoy admin unreachable: {exc!r}".encode())
+        self.served += 1
+        outbox.put_nowait(answer.encode())
+
+
+async def _drain(outbox: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            yield await outbox.get()

@@ -1,0 +1,67 @@
+"""Framing of the agent channel: one long-lived gRPC stream an agent opens to the control plane.
+
+The control plane sends requests down the stream and the agent answers them (today: its own Envoy's admin
+API; later, per-workload calls such as logs). Opened by the agent, so it works for an agent on another
+host or behind NAT, with the same credential and TLS as its xDS streams. Each message is one frame: a
+4-byte big-endian header length, a JSON header, then raw body bytes (a config dump is not re-encoded)::
+
+    agent -> control plane   {"type": "hello", "proxy": "<name>.<namespace>"}
+    control plane -> agent   {"type": "request", "id": 7, "method": "GET", "path": "config_dump", "query": {...}}
+    agent -> control plane   {"type": "response", "id": 7, "status": 200, "contentType": "application/json"} + body
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizzen.xds.errors import ProtocolError
+
+SERVICE = "mizzen.agent.v1.AgentChannel"
+METHOD = f"/{SERVICE}/Connect"
+_LEN = 4
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One message on the channel."""
+
+    header: dict[str, Any]
+    body: bytes = field(default=b"", repr=False)
+
+    @property
+    def type(self) -> str:
+        return str(self.header.get("type", ""))
+
+    def encode(self) -> bytes:
+        head = json.dumps(self.header, separators=(",", ":")).encode()
+        return len(head).to_bytes(_LEN, "big") + head + self.body
+
+
+def decode(data: bytes) -> Frame:
+    """Parse one frame; :class:`ProtocolError` for anything malformed."""
+    if len(data) < _LEN:
+        raise ProtocolError("agent channel frame shorter than its length prefix")
+    size = int.from_bytes(data[:_LEN], "big")
+    if len(data) < _LEN + size:
+        raise ProtocolError("agent channel frame shorter than its header")
+    try:
+        header = json.loads(data[_LEN : _LEN + size])
+    except ValueError as exc:
+        raise ProtocolError(f"agent channel frame header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise ProtocolError("agent channel frame header must be a JSON object")
+    return Frame(header, data[_LEN + size :])
+
+
+def hello(proxy_id: str) -> Frame:
+    return Frame({"type": "hello", "proxy": proxy_id})
+
+
+def request(request_id: int, method: str, path: str, query: dict[str, str]) -> Frame:
+    return Frame({"type": "request", "id": request_id, "method": method, "path": path, "query": query})
+
+
+def response(request_id: int, status: int, content_type: str, body: bytes) -> Frame:
+    return Frame({"type": "response", "id": request_id, "status": status, "contentType": content_type}, body)
