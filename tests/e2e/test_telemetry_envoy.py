@@ -2,7 +2,8 @@
 
 No control plane: a static bootstrap plays the translator's part, so this pins exactly what the
 builders in ``translate/telemetry.py`` make Envoy do — ALS entries on the ``xds-grpc`` cluster carrying
-our direction tag and headers, the file log in Istio's format with ``FI``, Zipkin spans with the token.
+our direction tag and headers, the file log in Istio's format with ``FI``, Zipkin spans — and no credential
+anywhere (in a real mesh the agent behind ``xds-grpc`` and ``zipkin`` adds it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from mizzen.translate import telemetry as builders
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "s3cret-token"
 NODE_ID = "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local"
 REVIEWS = "reviews.default.svc.cluster.local"
 CLUSTER = f"outbound|9080|v1|{REVIEWS}"
@@ -108,10 +108,10 @@ def _client_bootstrap(ports: dict[str, int], log_path: Path) -> dict[str, object
         "stat_prefix": "outbound",
         "codec_type": "AUTO",
         "access_log": [
-            *builders.http_access_loggers("outbound", auth_token=TOKEN),
+            *builders.http_access_loggers("outbound"),
             builders.file_access_logger(str(log_path)),
         ],
-        "tracing": builders.tracing_config(100.0, collector_host=f"127.0.0.1:{ports['http']}", auth_token=TOKEN),
+        "tracing": builders.tracing_config(100.0, collector_host=f"127.0.0.1:{ports['http']}"),
         "route_config": {
             "name": "http_proxy",
             "virtual_hosts": [
@@ -158,7 +158,7 @@ def _server_bootstrap(ports: dict[str, int]) -> dict[str, object]:
         "@type": HCM_TYPE,
         "stat_prefix": "inbound_9080",
         "codec_type": "AUTO",
-        "access_log": builders.http_access_loggers("inbound", auth_token=TOKEN),
+        "access_log": builders.http_access_loggers("inbound"),
         "route_config": {
             "name": "inbound|9080||",
             "virtual_hosts": [
@@ -230,7 +230,7 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     r = Rig(tmp_path)
     server = grpc.aio.server()
-    AccessLogService(r.telemetry, token=TOKEN).add_to_server(server)  # rejects streams without the token
+    AccessLogService(r.telemetry).add_to_server(server)  # the agent's part (the credential) is not in this rig
     server.add_insecure_port(f"127.0.0.1:{r.ports['als']}")
     await server.start()
 
@@ -357,6 +357,6 @@ async def test_envoy_streams_access_logs_spans_and_file_log(rig: Rig) -> None:
     assert '"GET /fault HTTP/1.1" 500 FI fault_filter_abort' in line
 
     await _until(lambda: len(rig.traces) >= 12)
-    assert rig.span_auth and all(a == f"Bearer {TOKEN}" for a in rig.span_auth)
+    assert rig.span_auth and all(a == "" for a in rig.span_auth)  # Envoy sends no credential with spans
     summary = rig.traces.recent(1)[0]
     assert summary["services"] == ["productpage-v1"]  # only the client sidecar traces in this rig

@@ -67,7 +67,9 @@ def test_stop_deregisters_and_endpoint_disappears(cp: RunningControlPlane) -> No
         assert mesh.http.get(WE + "echo-a").status_code == 200
         wide = _cli(cp, "get", "workloads", "-o", "wide")
         row = next(line for line in wide.splitlines() if line.startswith("echo-a "))
-        assert "CONNECTED" in row and a.http_proxy in row and "app=echo,version=a" in row, wide
+        assert (
+            "CONNECTED" in row and a.http_proxy in row and "app=echo,security.istio.io/tlsMode=istio,version=a" in row
+        ), wide
         items = json.loads(_cli(cp, "get", "workloads", "-o", "json"))["items"]
         item = next(i for i in items if i["workloadEntry"]["metadata"]["name"] == "echo-a")
         assert item["proxy"]["httpProxy"] == a.http_proxy and item["proxy"]["connected"]

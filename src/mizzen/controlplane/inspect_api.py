@@ -57,6 +57,8 @@ class _Handlers:
         view["bindAddress"] = rec.proxy.bind_address
         view["controlPlane"] = INSTANCE
         st = statuses.get(rec.node.node_id)
+        view["connectedSince"] = st.connected_since if st is not None else None  # this ADS stream's start
+        view["agentChannel"] = self.channels.connected(rec.proxy.id)
         snap = self.mesh.cache.get(rec.node.node_id)
         acked = self.xds.sent_resources(rec.node.node_id, acked=True)
         types: dict[str, Any] = {}
