@@ -7,8 +7,10 @@ For each N: start a control plane (its own process and home), apply a Bookinfo-s
 services with two WorkloadEntries each), connect N proxies, then repeatedly apply a VirtualService change
 and time from just before the HTTP apply until every proxy has ACKed the new route configuration.
 
-- Real Envoys: Envoy 1.40 processes with Mizzen's bootstrap (as `mizzen run` writes it, no app); the time
-  is when the control plane received the last proxy's ACK (recorded per ACK, read back from its API).
+- Real Envoys: Envoy 1.40 processes with Mizzen's bootstrap (as `mizzen run` writes it, no app), each
+  reaching the control plane through the agent's real xDS proxy (one per Envoy, all in one helper thread
+  here, where `mizzen run` gives each its own process); the time is when the control plane received the
+  last proxy's ACK (recorded per ACK, read back from its API).
 - Simulated proxies: in-process ADS clients that subscribe like Envoy (CDS/LDS wildcard, EDS for the
   clusters, RDS `http_proxy`) and ACK at once; the time is taken when each receives the new routes.
 
@@ -25,18 +27,22 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import httpx
 from envoy.config.cluster.v3 import cluster_pb2
 
-from mizzen.agent.bootstrap import build_bootstrap
+from mizzen.agent.bootstrap import AgentPaths, build_bootstrap
 from mizzen.agent.envoy import find_envoy
+from mizzen.agent.upstream import open_channel
+from mizzen.agent.xdsproxy import XdsProxy
 from mizzen.node import InboundPort, Proxy
 from mizzen.testing.controlplane import RunningControlPlane, free_port, start_controlplane
 from mizzen.xds import types as xt
@@ -97,14 +103,46 @@ def proxy(i: int) -> Proxy:
 
 
 # --- real Envoys ---------------------------------------------------------------------------------
+class Agents:
+    """The agents' xDS proxies (real :class:`XdsProxy` objects, one per Envoy) on an event loop in a helper
+    thread: each Envoy reaches the control plane through an agent, as under `mizzen run`."""
+
+    def __init__(self, cp: RunningControlPlane) -> None:
+        self.cp = cp
+        self.folder = Path(tempfile.mkdtemp(prefix="mz-bench-"))  # short: UNIX socket paths are limited
+        self.loop = asyncio.new_event_loop()
+        self._proxies: list[XdsProxy] = []
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def add(self, i: int) -> AgentPaths:
+        """Start the agent of proxy ``i``; the socket paths its Envoy's bootstrap names."""
+
+        async def start(path: str) -> None:
+            proxy = XdsProxy(open_channel("127.0.0.1", self.cp.xds_port, None), lambda: self.cp.token)
+            await proxy.start(path)
+            self._proxies.append(proxy)
+
+        paths = AgentPaths(*(str(self.folder / f"{kind}-{i}.sock") for kind in ("xds", "sds", "spans", "admin")))
+        asyncio.run_coroutine_threadsafe(start(paths.xds), self.loop).result(60)
+        return paths
+
+    def stop(self) -> None:
+        async def stop_all() -> None:
+            for proxy in self._proxies:
+                await proxy.stop()
+
+        asyncio.run_coroutine_threadsafe(stop_all(), self.loop).result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def start_envoys(
-    cp: RunningControlPlane, n: int, workdir: Path, api: str = "GRPC", first: int = 0
+    agents: Agents, n: int, workdir: Path, api: str = "GRPC", first: int = 0
 ) -> list[subprocess.Popen[bytes]]:
     envoy = str(find_envoy())
     procs = []
     for i in range(first, first + n):
-        xds = ("127.0.0.1", cp.xds_port)
-        boot = build_bootstrap(proxy(i), admin_port=free_port(), token=cp.token, xds_address=xds, api_type=api)
+        boot = build_bootstrap(proxy(i), paths=agents.add(i), api_type=api)
         path = workdir / f"envoy-{i}.json"
         path.write_text(json.dumps(boot))
         procs.append(
@@ -162,7 +200,8 @@ def measure_envoys(
     cp: RunningControlPlane, n: int, repeats: int, workdir: Path, api: str = "GRPC"
 ) -> dict[str, list[float]]:
     """``apply``, ``endpoint`` and ``start`` latencies (s) with ``n`` real Envoys."""
-    procs = start_envoys(cp, n, workdir, api)
+    agents = Agents(cp)
+    procs = start_envoys(agents, n, workdir, api)
     http = httpx.Client(base_url=cp.address, headers=cp.headers(), timeout=30, trust_env=False)
     try:
         deadline = time.monotonic() + 60
@@ -184,7 +223,7 @@ def measure_envoys(
         for k in range(min(repeats, 10)):
             time.sleep(0.2)
             t0 = time.time()
-            (extra,) = start_envoys(cp, 1, workdir, api, first=n + k)
+            (extra,) = start_envoys(agents, 1, workdir, api, first=n + k)
             try:
                 samples["start"].append(wait_acked(http, n + 1, ("CDS", "EDS", "LDS", "RDS")) - t0)
             finally:
@@ -200,6 +239,7 @@ def measure_envoys(
             p.terminate()
         for p in procs:
             p.wait(10)
+        agents.stop()
 
 
 # --- simulated proxies -----------------------------------------------------------------------------
@@ -209,7 +249,7 @@ class SimProxy:
     def __init__(self, cp: RunningControlPlane, p: Proxy) -> None:
         from mizzen.node import node_metadata
 
-        meta = node_metadata(p, admin_port=1, version="bench")
+        meta = node_metadata(p, admin="unix:/nonexistent", version="bench")
         self.client = AdsClient(f"127.0.0.1:{cp.xds_port}", token=cp.token, envoy=FakeEnvoy(p.node_id, metadata=meta))
         self.route_version = ""
         self.route_changed = asyncio.Event()

@@ -86,7 +86,7 @@ class Sim:
 
     def __init__(self, target: str, token: str, i: int, api: str) -> None:
         p = sim_proxy(i)
-        meta = node_metadata(p, admin_port=1, version="bench")
+        meta = node_metadata(p, admin="unix:/nonexistent", version="bench")
         self.target, self.token, self.api, self.delta = target, token, api, api == "delta"
         self.node_id, self.meta = p.node_id, meta
         self.sotw_envoy = FakeEnvoy(p.node_id, metadata=meta)

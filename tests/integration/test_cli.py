@@ -300,6 +300,7 @@ def test_up_status_down(tmp_path: Path) -> None:
     r = run("up", "--port", str(port), "--xds-port", str(xds), "--timeout", "120")
     try:
         assert r.exit_code == 0, r.stderr
+        assert f"mesh root: {home.resolve() / 'root-cert.pem'} (SHA-256 " in r.stdout  # for agents on other hosts
         pid = int((home / "controlplane.pid").read_text())
         assert (home / "controlplane.log").exists()
         st = run("status")
