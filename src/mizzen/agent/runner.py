@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -31,7 +31,6 @@ from mizzen.agent.bootstrap import build_bootstrap
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.envoy import envoy_command
 from mizzen.agent.errors import AlreadyRunningError, RegistrationError
-from mizzen.agent.services import AgentServices
 from mizzen.agent.spec import (
     Allocation,
     WorkloadSpec,
@@ -43,6 +42,9 @@ from mizzen.agent.spec import (
     workload_entry,
 )
 from mizzen.node import Proxy
+
+if TYPE_CHECKING:  # gRPC servers, aiohttp and the xDS encoder load only when a workload runs, not per CLI command
+    from mizzen.agent.services import AgentServices
 
 log = logging.getLogger("mizzen.agent")
 
@@ -122,6 +124,8 @@ class WorkloadRunner:
         try:
             self.alloc = allocate(self.spec)
             proxy = proxy_of(self.spec, self.alloc, access_log=str(self.paths.access_log))
+            from mizzen.agent.services import AgentServices
+
             self.services = await AgentServices.start(self.spec, proxy, self.cp)
             self._write_bootstrap(proxy)
             self._events.put_nowait(sv.Start())
@@ -463,4 +467,4 @@ def _with_parent_death_signal(argv: list[str]) -> list[str]:
     """``argv`` run through the trampoline that asks Linux to SIGTERM it when the agent dies."""
     if not sys.platform.startswith("linux"):
         return argv
-    return [sys.executable, "-c", _TRAMPOLINE, str(os.getpid()), *argv]
+    return [sys.executable, "-S", "-c", _TRAMPOLINE, str(os.getpid()), *argv]  # -S: no site, starts faster

@@ -2,14 +2,18 @@
 
 Envoy's Zipkin tracer POSTs JSON v2 batches to ``/api/v2/spans``; the agent passes each one on with its
 credential (Envoy's config holds none) and answers with the control plane's status. The control plane
-stores them and forwards them to an external collector if ``mesh.yaml`` names one.
+stores them and forwards them to an external collector if ``mesh.yaml`` names one. The HTTP/1.1 side is
+h11 (sans-IO, already under httpx) on asyncio's UNIX server: a web framework would cost every agent a
+third of a second of start-up for one route.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
-from aiohttp import web
+import h11
 
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.errors import ControlPlaneCallError
@@ -17,34 +21,79 @@ from mizzen.agent.errors import ControlPlaneCallError
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 16 * 1024 * 1024
+SPANS_PATH = b"/api/v2/spans"
 
 
 class SpanForwarder:
-    """An HTTP server on a UNIX socket accepting Zipkin batches."""
+    """An HTTP/1.1 server on a UNIX socket accepting Zipkin batches."""
 
     def __init__(self, client: ControlPlaneClient) -> None:
         self._client = client
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self.forwarded = 0
 
     async def start(self, path: str) -> None:
-        app = web.Application(client_max_size=MAX_BATCH)
-        app.router.add_post("/api/v2/spans", self._spans)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.UnixSite(self._runner, path).start()
+        self._server = await asyncio.start_unix_server(self._connection, path)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
 
-    async def _spans(self, request: web.Request) -> web.Response:
-        body = await request.read()
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
         try:
-            status = await self._client.post_spans(body, request.content_type or "application/json")
+            while await self._one_request(conn, reader, writer):
+                conn.start_next_cycle()
+        except (h11.ProtocolError, ConnectionError) as exc:
+            log.debug("span connection ended: %r", exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _one_request(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Serve one request; False when the client is done with the connection."""
+        request: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                if not data and request is None:
+                    return False
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_BATCH:
+                    await self._respond(conn, writer, 413)
+                    return False
+            elif isinstance(event, h11.EndOfMessage) and request is not None:
+                await self._respond(conn, writer, await self._forward(request, bytes(body)))
+                return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+            else:  # ConnectionClosed, or a message without a request line
+                return False
+
+    async def _forward(self, request: h11.Request, body: bytes) -> int:
+        if request.method != b"POST" or request.target.split(b"?")[0] != SPANS_PATH:
+            return 404
+        content_type = next((v for k, v in request.headers if k == b"content-type"), b"application/json")
+        try:
+            status = await self._client.post_spans(body, content_type.decode("latin-1"))
         except ControlPlaneCallError as exc:
             log.warning("dropped a span batch: %s", exc)
-            return web.Response(status=503, text="control plane unreachable")
+            return 503
         self.forwarded += 1
-        return web.Response(status=status)
+        return status
+
+    @staticmethod
+    async def _respond(conn: h11.Connection, writer: asyncio.StreamWriter, status: int) -> None:
+        writer.write(conn.send(h11.Response(status_code=status, headers=[(b"content-length", b"0")])) or b"")
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        await writer.drain()
