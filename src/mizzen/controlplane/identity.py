@@ -87,6 +87,7 @@ class Identity:
             self._ca = MeshCA.load_or_create(self.home.root / "ca", self.trust_domain, max_ttl=self._max_ttl)
         write_private(self.home.root / ROOT_FILE, self._ca.roots_pem)
         self.admin_token = self._ensure_admin()
+        self._serving: tuple[bytes, bytes] | None = None  # issued on first use, once per process
 
     @property
     def ca(self) -> MeshCA:
@@ -125,8 +126,6 @@ class Identity:
             self._serving = (issued.chain_pem, key)
             log.info("serving certificate for %s", ", ".join([*dns, *ips]))
         return self._serving
-
-    _serving: tuple[bytes, bytes] | None = None
 
     def _ensure_admin(self) -> str:
         """The admin token in ``$MIZZEN_HOME/token`` if it is still a valid admin credential, else a new one."""

@@ -25,7 +25,7 @@ from mizzen.controlplane.api import ApiError, ConfigApi
 from mizzen.controlplane.auth import credential_of
 from mizzen.controlplane.identity import Identity
 from mizzen.security.credentials import TYPES, Credential
-from mizzen.security.errors import CertificateError, IdentityError
+from mizzen.security.errors import CertificateError, CsrIdentityError, IdentityError
 from mizzen.security.scope import entry_problem
 from mizzen.security.spiffe import SpiffeId
 from mizzen.store.errors import NotFound
@@ -118,15 +118,17 @@ class _Handlers:
         csr = body.get("csr")
         if not isinstance(csr, str) or not csr.strip():
             raise ApiError(400, "BadRequest", 'the body must be {"csr": "<PEM>", "validitySeconds": N}')
-        identity = self.identity.identity_of(caller) or _requested_identity(body)
+        identity = self.identity.identity_of(caller) or _requested_identity(body, self.identity.trust_domain)
         validity = body.get("validitySeconds")
         if validity is not None and (not isinstance(validity, int | float) or validity <= 0):
             raise ApiError(400, "BadRequest", "validitySeconds must be a positive number")
         ttl = datetime.timedelta(seconds=float(validity)) if validity is not None else None
         try:
             issued = await asyncio.to_thread(self.identity.sign, csr.encode(), identity, ttl)
+        except CsrIdentityError as exc:
+            raise ApiError(403, "Forbidden", str(exc)) from exc
         except CertificateError as exc:
-            raise ApiError(403 if "asks for" in str(exc) else 400, "Forbidden", str(exc)) from exc
+            raise ApiError(400, "BadRequest", str(exc)) from exc
         return web.json_response(
             {
                 "identity": identity.uri,
@@ -158,14 +160,18 @@ def _admin_only(request: web.Request, what: str) -> None:
         raise ApiError(403, "Forbidden", f"{cred.describe()} may not {what}; an admin credential may")
 
 
-def _requested_identity(body: dict[str, Any]) -> SpiffeId:
+def _requested_identity(body: dict[str, Any], trust_domain: str) -> SpiffeId:
+    """The identity an admin asks a certificate for (it must be in this mesh's trust domain)."""
     raw = body.get("identity")
     if not isinstance(raw, str):
         raise ApiError(400, "BadRequest", "an admin credential must name the identity to sign for (identity)")
     try:
-        return SpiffeId.parse(raw)
+        identity = SpiffeId.parse(raw)
     except IdentityError as exc:
         raise ApiError(400, "BadRequest", str(exc)) from exc
+    if identity.trust_domain != trust_domain:
+        raise ApiError(403, "Forbidden", f"{raw} is not in this mesh's trust domain {trust_domain!r}")
+    return identity
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mizzen.security import x509
-from mizzen.security.errors import CAError, CertificateError
+from mizzen.security.errors import CAError, CertificateError, CsrIdentityError
 from mizzen.security.spiffe import SpiffeId
 
 CA_CERT = "ca-cert.pem"
@@ -119,7 +119,7 @@ class MeshCA:
         """
         info = x509.read_csr(csr_pem)
         if any(u != identity.uri for u in info.uris):
-            raise CertificateError(f"the CSR asks for {', '.join(info.uris)}, but the caller is {identity.uri}")
+            raise CsrIdentityError(f"the CSR asks for {', '.join(info.uris)}, but the caller is {identity.uri}")
         lifetime = min(ttl or DEFAULT_WORKLOAD_TTL, self.max_ttl)
         if lifetime <= datetime.timedelta(0):
             raise CertificateError("the requested certificate lifetime must be positive")

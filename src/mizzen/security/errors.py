@@ -17,6 +17,10 @@ class CertificateError(SecurityError):
     """A key, CSR or certificate is malformed, or a chain does not verify."""
 
 
+class CsrIdentityError(CertificateError):
+    """A CSR asks for an identity its caller is not entitled to."""
+
+
 class CAError(SecurityError):
     """The mesh CA cannot be loaded or created."""
 
