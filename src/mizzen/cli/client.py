@@ -120,6 +120,10 @@ class ClientSettings:
             written = ""
         return written.rstrip("/") or DEFAULT_ADDRESS
 
+    def verify(self) -> ssl.SSLContext | bool:
+        """How to verify the control plane's TLS certificate (the mesh root for ``https``)."""
+        return tls_verification(self.address())
+
     def resolve_token(self) -> str | None:
         if self.token:
             return self.token

@@ -1,18 +1,31 @@
 """``mizzen dashboard``: print (and open) a single-use link that signs a browser into the dashboard.
 
-The integrator adds :data:`dashboard_command` to the root group. The link carries a one-time code, never
-the admin token: the command asks the control plane for it with the CLI's own credential.
+The integrator adds :data:`dashboard_command` to the root group; it reads the control plane's address, the
+CLI's credential and how to verify TLS from the root command's settings object (``ctx.obj``). The link
+carries a one-time code, never the admin token.
 """
 
 from __future__ import annotations
 
+import ssl
 import webbrowser
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import click
+import httpx
 
 from mizzen.dashboard.sessions import LINKS_PATH
+
+
+class Settings(Protocol):
+    """What the command needs from the CLI's client settings."""
+
+    def address(self) -> str: ...
+
+    def resolve_token(self) -> str | None: ...
+
+    def verify(self) -> ssl.SSLContext | bool: ...
 
 
 def sign_in_url(address: str, answer: Mapping[str, Any]) -> str:
@@ -25,13 +38,27 @@ def sign_in_url(address: str, answer: Mapping[str, Any]) -> str:
 @click.pass_context
 def dashboard_command(ctx: click.Context, browser: bool) -> None:
     """Open the Mizzen dashboard (mesh graph, metrics, proxies, config, traces)."""
-    from mizzen.cli.client import ApiClient  # the CLI's client: same address, credential and TLS checks
-
-    client = ApiClient.from_context(ctx)
+    settings: Settings = ctx.obj
+    token = settings.resolve_token()
+    if not token:
+        raise click.ClickException(
+            "no API token: set MIZZEN_TOKEN or MIZZEN_HOME (the token is in "
+            "$MIZZEN_HOME/token once the control plane has started)"
+        )
+    address = settings.address()
     try:
-        url = sign_in_url(client.address, client.post_json(LINKS_PATH, {}))
-    finally:
-        client.close()
+        resp = httpx.post(
+            address + LINKS_PATH,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=settings.verify(),
+            timeout=10,
+            trust_env=False,
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the Mizzen control plane at {address}: {exc}") from exc
+    if resp.status_code != 200:
+        raise click.ClickException(f"the control plane refused a sign-in link ({resp.status_code}): {resp.text[:200]}")
+    url = sign_in_url(address, resp.json())
     click.echo(f"Dashboard: {url}")
     click.echo("(the link signs one browser in, once, within two minutes)")
     if browser and not webbrowser.open(url):
