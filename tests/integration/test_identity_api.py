@@ -16,9 +16,9 @@ import grpc
 import httpx
 import pytest
 
+from mizzen import channel as proto
 from mizzen.security import x509
 from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, restart, start_controlplane
-from mizzen.xds import channel as proto
 from mizzen.xds import types as xt
 from mizzen.xds.testing import AdsClient, FakeEnvoy
 

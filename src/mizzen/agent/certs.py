@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.errors import ControlPlaneCallError
 from mizzen.security import sds, x509
-from mizzen.xds import SnapshotCache
-from mizzen.xds.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
+
+Publish = Callable[[Mapping[str, Mapping[str, Any]]], None]  # the SDS server's publish, for one node
 
 ROTATE_AT = 0.5
 RETRY_MIN_S = 0.5
@@ -51,15 +52,13 @@ class CertificateKeeper:
     def __init__(
         self,
         client: ControlPlaneClient,
-        cache: SnapshotCache,
-        node_id: str,
+        publish: Publish,
         *,
         ttl_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
-        self._cache = cache
-        self._node_id = node_id
+        self._publish = publish
         self.ttl_s = ttl_s
         self._clock = clock
         self.current: Current | None = None
@@ -76,7 +75,7 @@ class CertificateKeeper:
             sds.DEFAULT_SECRET: sds.tls_certificate_secret(chain, key),
             sds.ROOT_SECRET: sds.validation_context_secret(roots),
         }
-        self._cache.set(self._node_id, Snapshot.from_dicts({sds.SECRET_TYPE: secrets}))
+        self._publish(secrets)
         now = self._clock()
         self.current = Current(str(answer["identity"]), chain, roots, leaf.serial, now, leaf.not_after.timestamp())
         log.info("certificate for %s (serial %x) valid until %s", answer["identity"], leaf.serial, leaf.not_after)

@@ -1,4 +1,4 @@
-"""The agent's end of the agent channel (:mod:`mizzen.xds.channel`): answers the control plane's admin calls.
+"""The agent's end of the agent channel (:mod:`mizzen.channel`): answers the control plane's admin calls.
 
 The agent keeps one stream open to the control plane (reconnecting with backoff) and answers each
 request from its own Envoy's admin socket, for the inspection endpoints only
@@ -17,10 +17,9 @@ from pathlib import Path
 import grpc
 import httpx
 
+from mizzen import channel as proto
 from mizzen.agent.upstream import credential_metadata
 from mizzen.security.scope import admin_call_problem
-from mizzen.xds import channel as proto
-from mizzen.xds.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class AdminChannel:
     async def _answer(self, data: bytes, outbox: asyncio.Queue[bytes]) -> None:
         try:
             frame = proto.decode(data)
-        except ProtocolError as exc:
+        except proto.ChannelError as exc:
             log.warning("ignoring a malformed agent channel frame: %s", exc)
             return
         if frame.type != "request":

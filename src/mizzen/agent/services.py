@@ -15,8 +15,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-import grpc
-
 from mizzen.agent import credential as credentials
 from mizzen.agent.bootstrap import AgentPaths
 from mizzen.agent.certs import CertificateKeeper
@@ -28,7 +26,7 @@ from mizzen.agent.sds import SecretServer
 from mizzen.agent.sockets import AgentSockets
 from mizzen.agent.spans import SpanForwarder
 from mizzen.agent.spec import WorkloadSpec
-from mizzen.agent.upstream import open_channel
+from mizzen.agent.upstream import Channel, open_channel
 from mizzen.agent.xdsproxy import XdsProxy
 from mizzen.node import Proxy
 
@@ -44,7 +42,7 @@ class AgentServices:
     """The running local services of one workload; build with :meth:`start`."""
 
     def __init__(
-        self, sockets: AgentSockets, credential: AgentCredential, client: ControlPlaneClient, channel: grpc.aio.Channel
+        self, sockets: AgentSockets, credential: AgentCredential, client: ControlPlaneClient, channel: Channel
     ) -> None:
         self.sockets = sockets
         self.credential = credential
@@ -84,7 +82,8 @@ class AgentServices:
         await self.xds.start(str(s.xds))
         await self.sds.start(str(s.sds))
         await self.spans.start(str(s.spans))
-        self.certs = CertificateKeeper(self.client, self.sds.cache, proxy.node_id, ttl_s=ttl_s)
+        node_id = proxy.node_id
+        self.certs = CertificateKeeper(self.client, lambda secrets: self.sds.publish(node_id, secrets), ttl_s=ttl_s)
         await self.certs.issue()  # before Envoy starts: its first SDS request is answered at once
         self.admin = AdminChannel(self.channel, lambda: self.credential.token, proxy.id, s.admin)
         self._tasks = [

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import grpc
 
+Channel = grpc.aio.Channel  # so the agent's other modules need not import grpc
+
 # Config dumps and large snapshots exceed gRPC's 4 MiB default; keepalive notices a vanished control plane.
 CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),

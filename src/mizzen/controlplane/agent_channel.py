@@ -1,4 +1,4 @@
-"""The control plane's end of the agent channel (:mod:`mizzen.xds.channel`), on the xDS port.
+"""The control plane's end of the agent channel (:mod:`mizzen.channel`), on the xDS port.
 
 Each agent opens one stream, authenticated like its xDS streams, and says which proxy it serves; a
 workload or gateway credential may only serve its own proxy. :meth:`AgentChannels.call` sends a request
@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from mizzen import channel as proto
 from mizzen.controlplane.xds_auth import CredentialAuthenticator, CredentialGrant
 from mizzen.security.scope import channel_problem
-from mizzen.xds import channel as proto
 from mizzen.xds.auth import Unauthenticated
-from mizzen.xds.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,7 @@ class AgentChannels:
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(proto.SERVICE, {"Connect": handler}),))
 
     def connected(self, proxy_id: str) -> bool:
+        """Whether the agent of ``proxy_id`` has its channel open."""
         return proxy_id in self._by_proxy
 
     async def call(
@@ -112,7 +112,7 @@ class AgentChannels:
     ) -> _Channel:
         try:
             first = proto.decode(await anext(aiter(requests)))
-        except (StopAsyncIteration, ProtocolError) as exc:
+        except (StopAsyncIteration, proto.ChannelError) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the agent channel must start with hello: {exc}")
         proxy_id = str(first.header.get("proxy", ""))
         if first.type != "hello" or not proxy_id:
@@ -128,7 +128,7 @@ class AgentChannels:
             async for data in requests:
                 try:
                     frame = proto.decode(data)
-                except ProtocolError as exc:
+                except proto.ChannelError as exc:
                     log.warning("agent channel of %s: %s", chan.proxy_id, exc)
                     continue
                 future = chan.pending.get(int(frame.header.get("id", 0)))

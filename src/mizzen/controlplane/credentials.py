@@ -98,6 +98,7 @@ class CredentialIndex:
         return cred is not None and cred.problem(self._clock()) is None
 
     def get(self, cred_id: str) -> Credential | None:
+        """The credential with this id, revoked or not, or None."""
         return self._by_id.get(cred_id)
 
     def all(self) -> list[Credential]:

@@ -91,12 +91,14 @@ class Identity:
 
     @property
     def ca(self) -> MeshCA:
+        """The mesh CA (after :meth:`prepare`)."""
         if self._ca is None:
             raise RuntimeError("the mesh CA is loaded by Identity.prepare() when the control plane starts")
         return self._ca
 
     @property
     def root_file(self) -> Path:
+        """Where the mesh roots are published for the CLI and local agents."""
         return self.home.root / ROOT_FILE
 
     def identity_of(self, cred: Credential) -> SpiffeId | None:

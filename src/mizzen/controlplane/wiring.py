@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from mizzen import dashboard, gatewayapi
@@ -159,10 +158,7 @@ class MeshExtension:
             if internal_kind(resource.kind) is None:
                 self.controller.state.apply("ADDED", resource)
         self.controller.revision = self.controller.pushed_revision = revision
-        tls = None
-        if cp.tls:
-            chain, key = cp.identity.serving_certificate(cp.address, cp.transport.sans)
-            tls = grpc.ssl_server_credentials([(key, chain)])
+        tls = cp.identity.serving_certificate(cp.address, cp.transport.sans) if cp.tls else None
         cp.xds_port = await self.xds.start(cp.address, cp.xds_port, tls=tls)
         self.controller.start()
         self._watch = asyncio.create_task(self._follow(revision), name="mizzen-store-watch")

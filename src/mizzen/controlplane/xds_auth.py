@@ -42,12 +42,15 @@ class CredentialGrant:
         self._secrets = secrets
 
     def admit(self, node: NodeInfo) -> str | None:
+        """Refuse every node but the credential's own proxy (admin: any)."""
         return node_problem(self.credential, claim_of(node))
 
     def valid(self) -> bool:
+        """Still usable: not revoked, not expired."""
         return self._index.is_valid(self.credential.id)
 
     def visible(self, type_url: str) -> NameFilter | None:
+        """Secrets are filtered per credential (see :func:`mizzen.security.scope.secret_visible`)."""
         if type_url != xt.SECRET or self.credential.is_admin:
             return None
         stored = self._secrets()
@@ -62,6 +65,7 @@ class CredentialAuthenticator:
         self._secrets = secrets
 
     def authenticate(self, metadata: Metadata) -> StreamGrant:
+        """The grant for the stream's bearer credential; :class:`Unauthenticated` if it has none that works."""
         return self.grant(metadata)
 
     def grant(self, metadata: Metadata) -> CredentialGrant:

@@ -50,6 +50,7 @@ class Issued:
 
     @property
     def chain_pem(self) -> bytes:
+        """The chain as one PEM bundle."""
         return b"".join(self.chain)
 
 

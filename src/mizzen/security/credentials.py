@@ -41,6 +41,7 @@ class Credential:
 
     @property
     def is_admin(self) -> bool:
+        """An admin credential (CLI, dashboard): not bound to a workload."""
         return self.type == "admin"
 
     def identity(self, trust_domain: str) -> SpiffeId | None:
@@ -68,6 +69,7 @@ class Credential:
         return f"{self.type} credential for {self.namespace}/{self.name} (service account {self.service_account})"
 
     def revoke(self) -> Credential:
+        """The same record, revoked."""
         return replace(self, revoked=True)
 
     def to_spec(self) -> dict[str, Any]:

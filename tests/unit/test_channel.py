@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mizzen.xds import channel as proto
-from mizzen.xds.errors import ProtocolError
+from mizzen import channel as proto
 
 
 def test_frames_round_trip_with_binary_bodies() -> None:
@@ -17,7 +16,7 @@ def test_frames_round_trip_with_binary_bodies() -> None:
 
 
 def test_malformed_frames_are_protocol_errors() -> None:
-    """Short, non-JSON or non-object headers raise ProtocolError rather than crashing a stream."""
+    """Short, non-JSON or non-object headers raise proto.ChannelError rather than crashing a stream."""
     for data in (b"\x00", b"\x00\x00\x00\x09{}", b"\x00\x00\x00\x03abc", b"\x00\x00\x00\x02[]"):
-        with pytest.raises(ProtocolError):
+        with pytest.raises(proto.ChannelError):
             proto.decode(data)

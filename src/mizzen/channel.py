@@ -1,5 +1,8 @@
 """Framing of the agent channel: one long-lived gRPC stream an agent opens to the control plane.
 
+A contract between the agent and the control plane, like the node metadata in :mod:`mizzen.node`, so it
+sits beneath both.
+
 The control plane sends requests down the stream and the agent answers them (today: its own Envoy's admin
 API; later, per-workload calls such as logs). Opened by the agent, so it works for an agent on another
 host or behind NAT, with the same credential and TLS as its xDS streams. Each message is one frame: a
@@ -16,7 +19,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from mizzen.xds.errors import ProtocolError
+
+class ChannelError(ValueError):
+    """A frame that is not one (too short, a header that is not a JSON object)."""
+
 
 SERVICE = "mizzen.agent.v1.AgentChannel"
 METHOD = f"/{SERVICE}/Connect"
@@ -32,36 +38,41 @@ class Frame:
 
     @property
     def type(self) -> str:
+        """``hello``, ``request`` or ``response``."""
         return str(self.header.get("type", ""))
 
     def encode(self) -> bytes:
+        """The frame's bytes on the stream."""
         head = json.dumps(self.header, separators=(",", ":")).encode()
         return len(head).to_bytes(_LEN, "big") + head + self.body
 
 
 def decode(data: bytes) -> Frame:
-    """Parse one frame; :class:`ProtocolError` for anything malformed."""
+    """Parse one frame; :class:`ChannelError` for anything malformed."""
     if len(data) < _LEN:
-        raise ProtocolError("agent channel frame shorter than its length prefix")
+        raise ChannelError("agent channel frame shorter than its length prefix")
     size = int.from_bytes(data[:_LEN], "big")
     if len(data) < _LEN + size:
-        raise ProtocolError("agent channel frame shorter than its header")
+        raise ChannelError("agent channel frame shorter than its header")
     try:
         header = json.loads(data[_LEN : _LEN + size])
     except ValueError as exc:
-        raise ProtocolError(f"agent channel frame header is not JSON: {exc}") from exc
+        raise ChannelError(f"agent channel frame header is not JSON: {exc}") from exc
     if not isinstance(header, dict):
-        raise ProtocolError("agent channel frame header must be a JSON object")
+        raise ChannelError("agent channel frame header must be a JSON object")
     return Frame(header, data[_LEN + size :])
 
 
 def hello(proxy_id: str) -> Frame:
+    """The agent's first frame: which proxy (``<name>.<namespace>``) it serves."""
     return Frame({"type": "hello", "proxy": proxy_id})
 
 
 def request(request_id: int, method: str, path: str, query: dict[str, str]) -> Frame:
+    """A call the control plane asks the agent to make (an Envoy admin endpoint)."""
     return Frame({"type": "request", "id": request_id, "method": method, "path": path, "query": query})
 
 
 def response(request_id: int, status: int, content_type: str, body: bytes) -> Frame:
+    """The agent's answer to request ``request_id``."""
     return Frame({"type": "response", "id": request_id, "status": status, "contentType": content_type}, body)
