@@ -312,9 +312,7 @@ def _until_no_mirror_in_flight(client: Workload, timeout: float = 10.0) -> None:
     """Wait until the client's sidecar has no request to the shadow cluster active or pending (Envoy's stats)."""
     deadline = time.monotonic() + timeout
     while True:
-        stats = httpx.get(
-            f"{client.admin}/stats", params={"filter": "shadow", "format": "json"}, timeout=5, trust_env=False
-        ).json()["stats"]
+        stats = client.admin_get("/stats", params={"filter": "shadow", "format": "json"}).json()["stats"]
         busy = sum(
             int(s.get("value", 0))
             for s in stats
