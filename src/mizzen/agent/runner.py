@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from mizzen.agent.bootstrap import build_bootstrap
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.envoy import envoy_command
 from mizzen.agent.errors import AlreadyRunningError, RegistrationError
+from mizzen.agent.spawn import alive, with_parent_death_signal, write_private
 from mizzen.agent.spec import (
     Allocation,
     WorkloadSpec,
@@ -194,7 +194,7 @@ class WorkloadRunner:
         with log_path.open("ab") as logf:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *_with_parent_death_signal(argv),
+                    *with_parent_death_signal(argv),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=logf,
                     stderr=asyncio.subprocess.STDOUT,
@@ -356,7 +356,7 @@ class WorkloadRunner:
         except (OSError, ValueError):
             return
         pid = other.get("pid") if isinstance(other, dict) else None
-        if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+        if isinstance(pid, int) and pid != os.getpid() and alive(pid):
             raise AlreadyRunningError(
                 f"{self.spec.name}.{self.spec.namespace} is already running here (agent pid {pid}); "
                 f"stop it first or pick another --name"
@@ -366,10 +366,10 @@ class WorkloadRunner:
     def _write_bootstrap(self, proxy: Proxy) -> None:
         assert self.services is not None
         config = build_bootstrap(proxy, paths=self.services.sockets.paths())
-        _write_private(self.paths.bootstrap, json.dumps(config, indent=1))
+        write_private(self.paths.bootstrap, json.dumps(config, indent=1))
 
     def _write_state(self, status: str) -> None:
-        _write_private(self.paths.state_file, json.dumps(self.state(status), indent=1))
+        write_private(self.paths.state_file, json.dumps(self.state(status), indent=1))
 
     def state(self, status: str = "running") -> dict[str, Any]:
         """What ``$MIZZEN_HOME/workloads/<ns>.<name>.json`` holds: enough to find and reach the workload."""
@@ -428,43 +428,3 @@ class WorkloadRunner:
 
 def _pid(proc: asyncio.subprocess.Process | None) -> int | None:
     return proc.pid if proc is not None and proc.returncode is None else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _write_private(path: Path, text: str) -> None:
-    # The bootstrap holds no credential, but says where the agent's sockets are: keep it to this user.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-# Children must die with the agent (PR_SET_PDEATHSIG). Setting it in a preexec_fn would make Python fork
-# the agent with gRPC's threads running, and gRPC's fork handlers then crash the child (seen: the app
-# aborting on an epoll error). Without a preexec_fn Python spawns with vfork, and this small trampoline
-# sets the signal in the child itself before exec'ing the real command.
-_TRAMPOLINE = (
-    "import ctypes, os, signal, sys\n"
-    "if sys.platform.startswith('linux'):\n"
-    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
-    "    if os.getppid() != int(sys.argv[1]): sys.exit(143)\n"  # the agent died before we got here
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
-)
-
-
-def _with_parent_death_signal(argv: list[str]) -> list[str]:
-    """``argv`` run through the trampoline that asks Linux to SIGTERM it when the agent dies."""
-    if not sys.platform.startswith("linux"):
-        return argv
-    return [sys.executable, "-S", "-c", _TRAMPOLINE, str(os.getpid()), *argv]  # -S: no site, starts faster
