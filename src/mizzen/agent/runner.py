@@ -106,6 +106,7 @@ class WorkloadRunner:
         out: Callable[[str], None] = print,
     ) -> None:
         self.spec, self.envoy, self.cp, self.out = spec, envoy, control_plane, out
+        self.home = home
         self.paths = RunPaths.of(home, spec)
         self.machine = sv.Supervisor(has_app=spec.has_app, registers=spec.registers, policy=policy)
         self.alloc: Allocation | None = None
@@ -126,7 +127,7 @@ class WorkloadRunner:
             proxy = proxy_of(self.spec, self.alloc, access_log=str(self.paths.access_log))
             from mizzen.agent.services import AgentServices
 
-            self.services = await AgentServices.start(self.spec, proxy, self.cp)
+            self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home)
             self._write_bootstrap(proxy)
             self._events.put_nowait(sv.Start())
             while True:

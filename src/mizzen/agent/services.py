@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mizzen.agent import credential as credentials
@@ -56,7 +57,7 @@ class AgentServices:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    async def start(cls, spec: WorkloadSpec, proxy: Proxy, cp: ControlPlane) -> AgentServices:
+    async def start(cls, spec: WorkloadSpec, proxy: Proxy, cp: ControlPlane, home: Path) -> AgentServices:
         """Obtain the credential and the first certificate, then serve; :class:`CredentialError` on failure."""
         given = ControlPlaneClient(cp.api_url, cp.token, roots=cp.roots)
         try:
@@ -67,9 +68,8 @@ class AgentServices:
         host, port = cp.xds_address
         if cp.tls and cp.roots is None:
             raise CredentialError(f"the control plane at {cp.api_url} uses TLS but no mesh root is available")
-        services = cls(
-            AgentSockets.create(spec.name), cred, client, open_channel(host, port, cp.roots if cp.tls else None)
-        )
+        channel = open_channel(host, port, cp.roots if cp.tls else None)
+        services = cls(AgentSockets.create(home, spec.namespace, spec.name), cred, client, channel)
         try:
             await services._serve(proxy, cp.secret_ttl_s)
         except BaseException:

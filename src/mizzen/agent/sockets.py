@@ -1,7 +1,9 @@
 """The agent's private socket folder: where Envoy finds the agent (xDS, SDS, spans) and its own admin.
 
-A fresh directory of mode 0700 per run (``mkdtemp``), short enough for UNIX socket paths (108 bytes), so
-no other local user can connect to any of them; removed when the agent stops.
+``$MIZZEN_HOME/run/<namespace>.<name>`` (mode 0700, inside the 0700 home), so no other local user can
+connect to any of them. A killed agent cannot remove its folder; the next run of the same workload
+replaces it (a second live run is refused before this point). UNIX socket paths are limited to 108
+bytes, so a home with a long path falls back to a fresh ``mkdtemp`` folder (mode 0700 too).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 from mizzen.agent.bootstrap import AgentPaths
 
+MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes; keep a margin
+
 
 @dataclass(frozen=True)
 class AgentSockets:
@@ -21,9 +25,15 @@ class AgentSockets:
     folder: Path
 
     @classmethod
-    def create(cls, name: str) -> AgentSockets:
-        """A new private folder (``/tmp/mz-<name>-XXXX``, mode 0700)."""
-        return cls(Path(tempfile.mkdtemp(prefix=f"mz-{name[:20]}-")))
+    def create(cls, home: Path, namespace: str, name: str) -> AgentSockets:
+        """The workload's private folder, emptied of what a previous (killed) run left."""
+        folder = home / "run" / f"{namespace}.{name}"
+        if len(str(folder / "admin.sock").encode()) > MAX_SOCKET_PATH:
+            return cls(Path(tempfile.mkdtemp(prefix=f"mz-{name[:20]}-")))
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700)
+        return cls(folder)
 
     @property
     def xds(self) -> Path:
