@@ -139,6 +139,7 @@ class MeshExtension:
         _, objects = await asyncio.to_thread(self.cp.store.snapshot)
         converted = await asyncio.to_thread(gatewayapi.convert, objects)
         return web.json_response({"items": [r.to_json() for r in converted.resources]})
+
     def _admin_of(self, token: str) -> Credential | None:
         """The admin credential ``token`` stands for (dashboard sign-in), or None."""
         try:
