@@ -29,6 +29,7 @@ ENVOY_ADMIN_READ = frozenset(
 )
 ENVOY_ADMIN_WRITE = frozenset({"logging"})
 SECRET_PREFIX = "kubernetes://"  # Istio's resource names for credentialName secrets served over ADS
+GATEWAY_SECRET_PREFIX = "kubernetes-gateway://"  # ... and for Gateway API certificateRefs: <ns>/<name>
 CA_SUFFIX = "-cacert"
 
 
@@ -86,17 +87,26 @@ def secret_visible(cred: Credential, resource_name: str, exists_in: frozenset[tu
     """Whether an ADS ``Secret`` named ``resource_name`` may go to ``cred``'s proxy.
 
     Sidecars get no ADS secret (their certificates come from their own agent). A gateway gets a
-    ``credentialName`` secret only when the Secret (or its ``-cacert`` companion) is in its own namespace
-    (Istio's rule); ``exists_in`` is the set of (namespace, name) of stored Secrets.
+    ``credentialName`` secret only when the Secret (or the Secret its ``-cacert`` name stands for) is in its
+    own namespace, Istio's rule: ``kubernetes://<name>`` names one there, ``kubernetes-gateway://<ns>/<name>``
+    (a Gateway API certificateRef) must name that namespace too. ``exists_in`` is the (namespace, name) of
+    every stored Secret.
     """
     if cred.is_admin:
         return True
-    if cred.type != "gateway" or not resource_name.startswith(SECRET_PREFIX):
+    if cred.type != "gateway":
         return False
-    name = resource_name[len(SECRET_PREFIX) :]
-    if (cred.namespace, name) in exists_in:
+    if resource_name.startswith(SECRET_PREFIX):
+        namespace, name = cred.namespace, resource_name[len(SECRET_PREFIX) :]
+    elif resource_name.startswith(GATEWAY_SECRET_PREFIX):
+        namespace, _, name = resource_name[len(GATEWAY_SECRET_PREFIX) :].partition("/")
+    else:
+        return False
+    if namespace != cred.namespace:
+        return False
+    if (namespace, name) in exists_in:
         return True
-    return name.endswith(CA_SUFFIX) and (cred.namespace, name[: -len(CA_SUFFIX)]) in exists_in
+    return name.endswith(CA_SUFFIX) and (namespace, name[: -len(CA_SUFFIX)]) in exists_in
 
 
 def admin_call_problem(method: str, path: str) -> str | None:

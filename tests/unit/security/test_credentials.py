@@ -85,3 +85,8 @@ def test_secret_visibility() -> None:
     assert not secret_visible(gateway, "kubernetes://other-cert", stored)
     assert not secret_visible(gateway, "default", stored)
     assert secret_visible(admin, "kubernetes://other-cert", stored)
+    # Gateway API certificateRefs name the namespace: only the gateway's own one is served.
+    assert secret_visible(gateway, "kubernetes-gateway://istio-system/bookinfo-cert", stored)
+    assert secret_visible(gateway, "kubernetes-gateway://istio-system/bookinfo-cert-cacert", stored)
+    assert not secret_visible(gateway, "kubernetes-gateway://default/other-cert", stored)
+    assert not secret_visible(sidecar, "kubernetes-gateway://istio-system/bookinfo-cert", stored)
