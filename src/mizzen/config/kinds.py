@@ -29,10 +29,12 @@ class KindInfo:
 
     @property
     def preferred_api_version(self) -> str:
+        """The ``apiVersion`` Mizzen writes: the group with its storage version (``networking.istio.io/v1``)."""
         return f"{self.group}/{self.versions[0]}" if self.group else self.versions[0]
 
     @property
     def api_versions(self) -> tuple[str, ...]:
+        """Every ``apiVersion`` a document of this kind may carry."""
         return tuple(f"{self.group}/{v}" if self.group else v for v in self.versions)
 
     @property

@@ -27,6 +27,7 @@ class Violation:
     resource: str = ""  # "VirtualService default/reviews"
 
     def location(self) -> str:
+        """``file:line``, just the file when the line is unknown, or ``""`` for input not read from a file."""
         if self.file and self.line is not None:
             return f"{self.file}:{self.line}"
         return self.file
@@ -39,6 +40,7 @@ class Violation:
         return f"{head}{self.level} {self.code} {res}{path}{self.message}"
 
     def to_json(self) -> dict[str, object]:
+        """The violation as the API and ``--output json`` report it (every field, ``line`` null when unknown)."""
         return {
             "code": self.code,
             "level": self.level,
@@ -57,17 +59,21 @@ class Report:
     violations: list[Violation] = field(default_factory=list)
 
     def add(self, violation: Violation) -> None:
+        """Record one more violation (validation goes on: every problem is reported at once)."""
         self.violations.append(violation)
 
     def extend(self, violations: Iterable[Violation]) -> None:
+        """Record several violations, in order."""
         self.violations.extend(violations)
 
     @property
     def errors(self) -> list[Violation]:
+        """The violations that block an apply."""
         return [v for v in self.violations if v.level == "error"]
 
     @property
     def warnings(self) -> list[Violation]:
+        """The violations reported without blocking."""
         return [v for v in self.violations if v.level == "warning"]
 
     @property
@@ -79,4 +85,5 @@ class Report:
         return iter(self.violations)
 
     def to_json(self) -> list[dict[str, object]]:
+        """Every violation in its JSON form, in the order found."""
         return [v.to_json() for v in self.violations]

@@ -61,6 +61,11 @@ class Metadata:
     creation_timestamp: str = ""
 
     def to_json(self, *, server_fields: bool = True) -> dict[str, JSON]:
+        """Kubernetes' metadata JSON.
+
+        ``server_fields=False`` leaves out what the store sets: uid, resourceVersion, generation and
+        creationTimestamp.
+        """
         out: dict[str, JSON] = {"name": self.name}
         if self.namespace:  # empty for cluster-scoped objects (GatewayClass)
             out["namespace"] = self.namespace
@@ -96,10 +101,12 @@ class Resource:
 
     @property
     def name(self) -> str:
+        """``metadata.name``."""
         return self.metadata.name
 
     @property
     def namespace(self) -> str:
+        """``metadata.namespace`` (empty for cluster-scoped kinds)."""
         return self.metadata.namespace
 
     @property
@@ -112,6 +119,7 @@ class Resource:
         return f"{self.kind} {self.metadata.namespace}/{self.metadata.name}"
 
     def with_metadata(self, **changes: Any) -> Resource:
+        """A copy with these metadata fields changed (how the store stamps uid, resourceVersion, generation)."""
         return replace(self, metadata=replace(self.metadata, **changes))
 
     def to_json(self, *, server_fields: bool = True) -> dict[str, JSON]:

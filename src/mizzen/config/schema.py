@@ -224,40 +224,54 @@ def _check_value(hint: Any, value: Any, path: str, out: list[Violation]) -> None
         _check_duration(hint, value, path, out)
         return
     if hint is UInt32:
-        if not _scalar_ok(int, value) or not 0 <= value <= 2**32 - 1:
-            out.append(
-                violation("MZ1002", f"must be an unsigned 32-bit integer, got {type_name(value)} {_show(value)}", path)
-            )
+        _check_uint32(value, path, out)
         return
     origin = typing.get_origin(hint)
     if origin is Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            out.append(
-                violation(
-                    "MZ1004",
-                    f"invalid value {_show(value)}; expected one of {', '.join(str(a) for a in allowed)}",
-                    path,
-                )
+        _check_literal(typing.get_args(hint), value, path, out)
+    elif origin is tuple:
+        _check_list(typing.get_args(hint)[0], value, path, out)
+    elif origin in (Mapping, dict):
+        _check_map(typing.get_args(hint)[1], value, path, out)
+    else:
+        _check_scalar(_scalar_types(hint), value, path, out)
+
+
+def _check_uint32(value: Any, path: str, out: list[Violation]) -> None:
+    if not _scalar_ok(int, value) or not 0 <= value <= 2**32 - 1:
+        out.append(
+            violation("MZ1002", f"must be an unsigned 32-bit integer, got {type_name(value)} {_show(value)}", path)
+        )
+
+
+def _check_literal(allowed: tuple[Any, ...], value: Any, path: str, out: list[Violation]) -> None:
+    if value not in allowed:
+        out.append(
+            violation(
+                "MZ1004",
+                f"invalid value {_show(value)}; expected one of {', '.join(str(a) for a in allowed)}",
+                path,
             )
+        )
+
+
+def _check_list(item: Any, value: Any, path: str, out: list[Violation]) -> None:
+    if not isinstance(value, list | tuple):
+        out.append(violation("MZ1002", f"must be a list, got {type_name(value)}", path))
         return
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            out.append(violation("MZ1002", f"must be a list, got {type_name(value)}", path))
-            return
-        item = typing.get_args(hint)[0]
-        for i, v in enumerate(value):
-            _check_item(item, v, f"{path}[{i}]", out)
+    for i, v in enumerate(value):
+        _check_item(item, v, f"{path}[{i}]", out)
+
+
+def _check_map(item: Any, value: Any, path: str, out: list[Violation]) -> None:
+    if not isinstance(value, Mapping):
+        out.append(violation("MZ1002", f"must be a map, got {type_name(value)}", path))
         return
-    if origin in (Mapping, dict):
-        if not isinstance(value, Mapping):
-            out.append(violation("MZ1002", f"must be a map, got {type_name(value)}", path))
-            return
-        item = typing.get_args(hint)[1]
-        for k, v in value.items():
-            _check_item(item, v, _join(path, str(k)), out)
-        return
-    scalars = _scalar_types(hint)
+    for k, v in value.items():
+        _check_item(item, v, _join(path, str(k)), out)
+
+
+def _check_scalar(scalars: tuple[Any, ...], value: Any, path: str, out: list[Violation]) -> None:
     if not any(_scalar_ok(t, value) for t in scalars):
         want = " or ".join(_SCALAR_NAMES[t] for t in scalars)
         out.append(violation("MZ1002", f"must be {want}, got {type_name(value)} {_show(value)}", path))
@@ -382,16 +396,28 @@ def _convert(hint: Any, value: Any) -> Any:
     if origin is Literal:
         return value if value in typing.get_args(hint) else _MISSING
     if origin is tuple:
-        if not isinstance(value, list | tuple):
-            return _MISSING
-        item = typing.get_args(hint)[0]
-        return tuple(c for c in (_convert(item, v) for v in value) if c is not _MISSING)
+        return _convert_list(typing.get_args(hint)[0], value)
     if origin in (Mapping, dict):
-        if not isinstance(value, Mapping):
-            return _MISSING
-        item = typing.get_args(hint)[1]
-        return {str(k): c for k, v in value.items() if (c := _convert(item, v)) is not _MISSING}
-    for t in _scalar_types(hint):
+        return _convert_map(typing.get_args(hint)[1], value)
+    return _convert_scalar(_scalar_types(hint), value)
+
+
+def _convert_list(item: Any, value: Any) -> Any:
+    """A tuple of the items that convert (a mistyped item is dropped, as a mistyped field is)."""
+    if not isinstance(value, list | tuple):
+        return _MISSING
+    return tuple(c for c in (_convert(item, v) for v in value) if c is not _MISSING)
+
+
+def _convert_map(item: Any, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return _MISSING
+    return {str(k): c for k, v in value.items() if (c := _convert(item, v)) is not _MISSING}
+
+
+def _convert_scalar(scalars: tuple[Any, ...], value: Any) -> Any:
+    """The first scalar type ``value`` fits, as that type (``1.0`` for an int field is ``1``)."""
+    for t in scalars:
         if _scalar_ok(t, value):
             if t is int:
                 return int(value)

@@ -96,9 +96,11 @@ class Context:
         return [o for o in self.objects if o.kind == kind]
 
     def exists(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether a resource of ``kind`` named ``namespace/name`` is among the inputs."""
         return any(r.namespace == namespace and r.name == name for r in self.of(kind))
 
     def find(self, kind: str, namespace: str, name: str) -> Resource | None:
+        """The resource of ``kind`` named ``namespace/name``, or ``None`` when the inputs lack it."""
         return next((r for r in self.of(kind) if r.namespace == namespace and r.name == name), None)
 
     def namespace_names(self) -> set[str]:

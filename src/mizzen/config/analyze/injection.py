@@ -10,7 +10,7 @@ istioctl does, so manifests meant for a cluster get istioctl's verdict.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -64,16 +64,24 @@ def analyze_namespaces(ctx: Context) -> None:
         cm = next((c for c in ctx.kube("ConfigMap") if c.name == injector_name(labels.get(REVISION_LABEL, ""))), None)
         if cm is not None:  # as Istio, the last injector read decides for the namespaces after it
             by_default = _enabled_by_default(cm)
-        if not labels.get(INJECTION_LABEL) and REVISION_LABEL not in labels:
-            if by_default:
-                ctx.report_object(pm.NAMESPACE_INJECTION_ENABLED_BY_DEFAULT, ns)
-            else:
-                ctx.report_object(pm.NAMESPACE_NOT_INJECTED, ns, ns.name, ns.name)
-        elif labels.get(INJECTION_LABEL) == "enabled":
+        if _labelled_for_injection(ctx, ns, by_default):
             injected.add(ns.name)
     for pod in ctx.kube("Pod"):
         if pod.namespace in injected and _wants_proxy(pod) and not _proxy_image(pod.spec):
             ctx.report_object(pm.POD_MISSING_PROXY, pod, f"{pod.namespace}/{pod.name}")
+
+
+def _labelled_for_injection(ctx: Context, ns: KubeObject, by_default: bool) -> bool:
+    """Whether ``istio-injection=enabled`` is set; a namespace with neither injection label gets IST0102
+    (IST0148 when the injector enables every namespace by default)."""
+    labels = ns.labels
+    if not labels.get(INJECTION_LABEL) and REVISION_LABEL not in labels:
+        if by_default:
+            ctx.report_object(pm.NAMESPACE_INJECTION_ENABLED_BY_DEFAULT, ns)
+        else:
+            ctx.report_object(pm.NAMESPACE_NOT_INJECTED, ns, ns.name, ns.name)
+        return False
+    return labels.get(INJECTION_LABEL) == "enabled"
 
 
 def _injection_labels(labels: Mapping[str, str]) -> list[str]:
@@ -106,27 +114,36 @@ def analyze_images(ctx: Context) -> None:
     images = {c.name: injector_image(c) for c in ctx.kube("ConfigMap") if c.name.startswith(INJECTOR)}
     if not images:
         return
-    revisions: dict[str, str] = {}
-    namespaces: dict[str, KubeObject] = {}
-    for ns in ctx.kube("Namespace"):
-        namespaces[ns.name] = ns
-        if REVISION_LABEL in ns.labels:
-            revisions[ns.name] = ns.labels[REVISION_LABEL]
-        elif ns.labels.get(INJECTION_LABEL) == "enabled":
-            revisions[ns.name] = "default"
+    namespaces = {ns.name: ns for ns in ctx.kube("Namespace")}
+    revisions = _injected_revisions(namespaces.values())
     mismatched: dict[str, list[str]] = {}
     for pod in ctx.kube("Pod"):
         if pod.namespace not in revisions or pod.annotations.get("sidecar.istio.io/proxyImage"):
             continue
         expected = images.get(injector_name(revisions[pod.namespace]))
+        if expected is None:
+            continue
         variant = _image_type(ctx, pod)
         for c in containers(pod.spec):
-            if c.get("name") != PROXY_CONTAINER or expected is None:
-                continue
-            if str(c.get("image") or "") not in (expected, f"{expected}-{variant}"):
+            if c.get("name") == PROXY_CONTAINER and str(c.get("image") or "") not in (
+                expected,
+                f"{expected}-{variant}",
+            ):
                 mismatched.setdefault(pod.namespace, []).append(pod.name)
     for name, pods in mismatched.items():
         ctx.report_object(pm.PROXY_IMAGE_MISMATCH_IN_NAMESPACE, namespaces[name], m.go_list(sorted(pods)))
+
+
+def _injected_revisions(namespaces: Iterable[KubeObject]) -> dict[str, str]:
+    """The injector revision of each namespace labelled for injection (``istio.io/rev`` wins over
+    ``istio-injection=enabled``, which means the ``default`` revision)."""
+    revisions: dict[str, str] = {}
+    for ns in namespaces:
+        if REVISION_LABEL in ns.labels:
+            revisions[ns.name] = ns.labels[REVISION_LABEL]
+        elif ns.labels.get(INJECTION_LABEL) == "enabled":
+            revisions[ns.name] = "default"
+    return revisions
 
 
 def _image_type(ctx: Context, pod: KubeObject) -> str:

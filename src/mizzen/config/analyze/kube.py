@@ -59,6 +59,7 @@ class KubeObject:
 
     @property
     def ref(self) -> str:
+        """``namespace/name`` (just ``name`` for cluster-scoped objects), as messages name the object."""
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
 
@@ -80,6 +81,7 @@ class Pod:
 
     @property
     def ambient(self) -> bool:
+        """Whether the pod runs in ambient mode (``ambient.istio.io/redirection: enabled``): meshed, no sidecar."""
         return self.annotations.get(AMBIENT_REDIRECTION) == "enabled"
 
 

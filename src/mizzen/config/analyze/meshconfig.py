@@ -36,7 +36,7 @@ class MeshConfig:
         return md.get("ISTIO_META_DNS_AUTO_ALLOCATE") == "true" or md.get("PILOT_ENABLE_IP_AUTOALLOCATE") == "true"
 
 
-def spec_of(value: Any) -> Mapping[str, Any]:
+def _spec_of(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
@@ -60,7 +60,7 @@ def load_mesh_config(text: str) -> MeshConfig:
         ingress_service=str(doc.get("ingressService") or default.ingress_service),
         proxy_metadata={str(k): str(v) for k, v in (metadata or {}).items()},
         default_access_logging=tuple(str(x) for x in logging) if isinstance(logging, list) else (),
-        proxy_image_type=str(spec_of(spec_of(proxy).get("image")).get("imageType") or ""),
+        proxy_image_type=str(_spec_of(_spec_of(proxy).get("image")).get("imageType") or ""),
         lightstep_providers=frozenset(
             str(e.get("name") or "")
             for e in (extensions if isinstance(extensions, list) else [])

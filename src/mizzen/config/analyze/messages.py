@@ -33,9 +33,11 @@ class MessageType:
 
     @property
     def documentation_url(self) -> str:
+        """The page of Istio's reference that explains this code."""
         return f"{DOCS_BASE}/{self.code.lower()}/?ref=istioctl-analyze"
 
     def render(self, *args: object) -> str:
+        """The message text: the template with ``args`` filled in (a template without arguments as is)."""
         return self.template % args if args else self.template
 
 
@@ -345,14 +347,17 @@ class Message:
 
     @property
     def code(self) -> str:
+        """The catalogue code, e.g. ``IST0101``."""
         return self.type.code
 
     @property
     def level(self) -> Level:
+        """``Error``, ``Warning`` or ``Info``, from the catalogue entry."""
         return self.type.level
 
     @property
     def documentation_url(self) -> str:
+        """The page of Istio's reference that explains this code."""
         return self.type.documentation_url
 
     @property
@@ -386,4 +391,5 @@ class Message:
         return out
 
     def sort_key(self) -> tuple[int, str, str, str, int, str]:
+        """istioctl's output order: most severe level first, then code, resource, file, line and text."""
         return (LEVEL_ORDER[self.level], self.code, self.resource, self.file, self.line or 0, self.text)

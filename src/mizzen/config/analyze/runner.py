@@ -233,12 +233,17 @@ class Suppression:
 
     @classmethod
     def parse(cls, text: str) -> Suppression:
+        """A suppression in istioctl's ``--suppress`` syntax, ``CODE=Kind namespace/name``.
+
+        Raises :class:`SuppressionError` when either side is missing.
+        """
         code, sep, resource = text.partition("=")
         if not sep or not code.strip() or not resource.strip():
             raise SuppressionError(f'invalid suppression "{text}": expected CODE=Kind namespace/name')
         return cls(code.strip(), " ".join(resource.split()))
 
     def matches(self, message: Message) -> bool:
+        """Whether the message's code and resource match (``Kind name.namespace``, istioctl's older spelling, too)."""
         if not fnmatchcase(message.code, self.code):
             return False
         # Also accept istioctl's older "Kind name.namespace" spelling.

@@ -4,6 +4,8 @@ their workloads run in ambient mode (IST0167)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mizzen.config.resource import Resource
 from mizzen.config.semantics.selectors import subset_of
 
@@ -35,17 +37,36 @@ def analyze_selectors(ctx: Context) -> None:
         selector = _selector(sc)
         if not selector:
             default.setdefault(sc.namespace, []).append(sc)
-            continue
-        found = False
-        for pod in ctx.pods:
-            if pod.namespace == sc.namespace and subset_of(selector, pod.labels):
-                found = True
-                per_pod.setdefault((pod.namespace, pod.name), (pod, []))[1].append(sc)
-        if not found:
+        elif not _select_pods(ctx, sc, selector, per_pod):
             first = sorted(selector)[0]
             path = f"spec.workloadSelector.labels.{first}"
             ctx.report(m.REFERENCED_RESOURCE_NOT_FOUND, sc, "selector", m.quote(selector_string(selector)), path=path)
     reported: set[tuple[str, str]] = set()
+    _report_selected(ctx, per_pod, reported)
+    _report_defaults(ctx, default, reported)
+
+
+def _select_pods(
+    ctx: Context,
+    sc: Resource,
+    selector: Mapping[str, str],
+    per_pod: dict[tuple[str, str], tuple[Pod, list[Resource]]],
+) -> bool:
+    """Add ``sc`` to the Sidecars of each pod of its namespace it selects; False when it selects none."""
+    found = False
+    for pod in ctx.pods:
+        if pod.namespace == sc.namespace and subset_of(selector, pod.labels):
+            found = True
+            per_pod.setdefault((pod.namespace, pod.name), (pod, []))[1].append(sc)
+    return found
+
+
+def _report_selected(
+    ctx: Context,
+    per_pod: dict[tuple[str, str], tuple[Pod, list[Resource]]],
+    reported: set[tuple[str, str]],
+) -> None:
+    """Sidecars selecting an ambient pod (IST0167), and pods several Sidecars select (IST0110)."""
     for (ns, name), (pod, group) in per_pod.items():
         if pod.ambient:
             for sc in group:
@@ -61,6 +82,10 @@ def analyze_selectors(ctx: Context) -> None:
                     m.quote(name),
                     path="metadata.name",
                 )
+
+
+def _report_defaults(ctx: Context, default: dict[str, list[Resource]], reported: set[tuple[str, str]]) -> None:
+    """Selector-less Sidecars in an ambient namespace (IST0167), or several in one namespace (IST0111)."""
     namespaces = {o.name: o for o in ctx.kube("Namespace")}
     for ns, group in default.items():
         if namespace_ambient(namespaces.get(ns)):

@@ -25,18 +25,22 @@ class Typed(Generic[M]):
 
     @property
     def kind(self) -> str:
+        """The canonical kind name (``VirtualService``)."""
         return self.resource.kind
 
     @property
     def name(self) -> str:
+        """``metadata.name``."""
         return self.resource.metadata.name
 
     @property
     def namespace(self) -> str:
+        """``metadata.namespace`` (empty for cluster-scoped kinds)."""
         return self.resource.metadata.namespace
 
     @property
     def metadata(self) -> Metadata:
+        """The resource's metadata (labels, annotations, server-set fields)."""
         return self.resource.metadata
 
     @property

@@ -60,6 +60,13 @@ def _bad(message: str, path: str, out: Found) -> None:
 
 
 def _jwt_rule(rule: JWTRule, path: str, out: Found) -> None:
+    _jwt_issuer(rule, path, out)
+    _jwt_locations(rule, path, out)
+    _jwt_claim_headers(rule, path, out)
+
+
+def _jwt_issuer(rule: JWTRule, path: str, out: Found) -> None:
+    """Who signs the tokens: audiences, issuer or JWKS URI, the inline JWKS."""
     for i, aud in enumerate(rule.audiences):
         if not aud:
             _bad("audience must be non-empty string", f"{path}.audiences[{i}]", out)
@@ -69,6 +76,10 @@ def _jwt_rule(rule: JWTRule, path: str, out: Found) -> None:
         _bad(problem, f"{path}.jwksUri", out)
     if rule.jwks:
         _jwks(rule.jwks, f"{path}.jwks", out)
+
+
+def _jwt_locations(rule: JWTRule, path: str, out: Found) -> None:
+    """Where the token is read from (headers, query parameters, cookies) and which claims are lists."""
     for i, h in enumerate(rule.from_headers):
         if not h.name:
             _bad("location header name must be non-empty string", f"{path}.fromHeaders[{i}].name", out)
@@ -80,6 +91,10 @@ def _jwt_rule(rule: JWTRule, path: str, out: Found) -> None:
         for i, v in enumerate(values):
             if not v:
                 _bad(f"{what} must be non-empty string", f"{path}.{field}[{i}]", out)
+
+
+def _jwt_claim_headers(rule: JWTRule, path: str, out: Found) -> None:
+    """``outputClaimToHeaders``: both sides set, the header a valid name."""
     for i, c in enumerate(rule.output_claim_to_headers):
         cp = f"{path}.outputClaimToHeaders[{i}]"
         if not c.claim or not c.header:

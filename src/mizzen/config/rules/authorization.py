@@ -4,7 +4,7 @@ operations, conditions and their attribute syntax."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mizzen.config.codes import violation
 from mizzen.config.models import parse_spec
@@ -268,27 +268,54 @@ def attribute_error(key: str, values: Sequence[str]) -> str | None:
         return f"empty value not allowed, found in {key}"
     if key.startswith(("request.headers", "request.auth.claims", "experimental.envoy.filters.")):
         return _map_key_error(key)
-    if key in ("source.ip", "remote.ip", "destination.ip"):
-        bad: Found = []
-        _ips(values, "", bad)
-        return "; ".join(v.message for v in bad) or None
-    if key == "destination.port":
-        return "; ".join(port_errors(values)) or None
-    if key == "source.serviceAccount":
-        return service_account_error(key, values)
-    if key == "source.trustDomain":
-        return wildcard_error(key, values)
-    if key in ("source.namespace", "source.principal", "request.auth.principal", "request.auth.audiences"):
-        return None
-    if key in ("request.auth.presenter", "connection.sni"):
-        return None
-    if key == "destination.namespace":
-        return f"attribute {key} is replaced by the metadata.namespace"
+    check = _ATTRIBUTE_CHECKS.get(key)
+    if check is not None:
+        return check(key, values)
     if key.startswith("destination.labels"):
         return f"attribute {key} is replaced by the workload selector"
-    if key in ("destination.name", "destination.user"):
-        return f"deprecated attribute {key}: only supported in v1alpha1"
     return f"unknown attribute: {key}"
+
+
+def _ip_error(_key: str, values: Sequence[str]) -> str | None:
+    bad: Found = []
+    _ips(values, "", bad)
+    return "; ".join(v.message for v in bad) or None
+
+
+def _port_error(_key: str, values: Sequence[str]) -> str | None:
+    return "; ".join(port_errors(values)) or None
+
+
+def _any_value(_key: str, _values: Sequence[str]) -> str | None:
+    return None
+
+
+def _replaced_by_namespace(key: str, _values: Sequence[str]) -> str | None:
+    return f"attribute {key} is replaced by the metadata.namespace"
+
+
+def _v1alpha1_only(key: str, _values: Sequence[str]) -> str | None:
+    return f"deprecated attribute {key}: only supported in v1alpha1"
+
+
+# The ``when`` keys Istio knows by exact name, with the check of their values.
+_ATTRIBUTE_CHECKS: dict[str, Callable[[str, Sequence[str]], str | None]] = {
+    "source.ip": _ip_error,
+    "remote.ip": _ip_error,
+    "destination.ip": _ip_error,
+    "destination.port": _port_error,
+    "source.serviceAccount": service_account_error,
+    "source.trustDomain": wildcard_error,
+    "source.namespace": _any_value,
+    "source.principal": _any_value,
+    "request.auth.principal": _any_value,
+    "request.auth.audiences": _any_value,
+    "request.auth.presenter": _any_value,
+    "connection.sni": _any_value,
+    "destination.namespace": _replaced_by_namespace,
+    "destination.name": _v1alpha1_only,
+    "destination.user": _v1alpha1_only,
+}
 
 
 def _map_key_error(key: str) -> str | None:

@@ -18,6 +18,7 @@ from mizzen.config.models.gateway_api import Gateway, Listener
 from mizzen.config.models.gateway_api_routes import (
     BackendObjectReference,
     GRPCRoute,
+    HTTPRequestMirrorFilter,
     HTTPRoute,
     HTTPRouteFilter,
     HTTPRouteRule,
@@ -190,19 +191,9 @@ def _duration(value: str | None, path: str) -> Found:
 def _filters(filters: Sequence[HTTPRouteFilter], path: str) -> Found:
     out: Found = _too_many(filters, 16, path)
     for i, f in enumerate(filters):
-        for ftype, field in _FILTER_FIELDS.items():
-            present = getattr(f, _attr(field)) is not None
-            if ftype == f.type and not present:
-                out += _bad(f"filter.{field} must be specified for {ftype} filter.type", f"{path}[{i}]")
-            elif ftype != f.type and present:
-                out += _bad(f"filter.{field} must be nil if the filter.type is not {ftype}", f"{path}[{i}].{field}")
-        mirror = f.request_mirror
-        if mirror is not None:
-            if mirror.percent is not None and mirror.fraction is not None:
-                out += _bad("Only one of percent or fraction may be specified in HTTPRequestMirrorFilter", path)
-            if mirror.fraction is not None and mirror.fraction.numerator > mirror.fraction.denominator:
-                out += _bad("numerator must be less than or equal to denominator", f"{path}[{i}].requestMirror")
-            out += _backend(mirror.backend_ref, f"{path}[{i}].requestMirror.backendRef")
+        out += _filter_fields(f, f"{path}[{i}]")
+        if f.request_mirror is not None:
+            out += _mirror(f.request_mirror, path, f"{path}[{i}].requestMirror")
     types = [f.type for f in filters]
     for t in duplicates(types):
         if t not in _REPEATABLE:
@@ -212,6 +203,28 @@ def _filters(filters: Sequence[HTTPRouteFilter], path: str) -> Found:
             "May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both", path
         )
     return out
+
+
+def _filter_fields(f: HTTPRouteFilter, path: str) -> Found:
+    """The field named by ``type`` is set, and no other filter's field is."""
+    out: Found = []
+    for ftype, field in _FILTER_FIELDS.items():
+        present = getattr(f, _attr(field)) is not None
+        if ftype == f.type and not present:
+            out += _bad(f"filter.{field} must be specified for {ftype} filter.type", path)
+        elif ftype != f.type and present:
+            out += _bad(f"filter.{field} must be nil if the filter.type is not {ftype}", f"{path}.{field}")
+    return out
+
+
+def _mirror(mirror: HTTPRequestMirrorFilter, filters_path: str, path: str) -> Found:
+    """A RequestMirror filter: percent or fraction (a fraction at most 1), and its backend."""
+    out: Found = []
+    if mirror.percent is not None and mirror.fraction is not None:
+        out += _bad("Only one of percent or fraction may be specified in HTTPRequestMirrorFilter", filters_path)
+    if mirror.fraction is not None and mirror.fraction.numerator > mirror.fraction.denominator:
+        out += _bad("numerator must be less than or equal to denominator", path)
+    return out + _backend(mirror.backend_ref, f"{path}.backendRef")
 
 
 def _attr(field: str) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
 from mizzen.config.codes import violation
 from mizzen.config.models.virtual_service import (
     CorsPolicy,
+    FaultAbort,
     HTTPDirectResponse,
     HTTPFaultInjection,
     HTTPMatchRequest,
@@ -101,23 +102,25 @@ def _conflicts(http: HTTPRoute, path: str, out: Found, *, in_delegate: bool) -> 
     if in_delegate and http.delegate is not None:
         out.append(violation("MZ2109", "delegate HTTP route cannot contain delegate", f"{path}.delegate"))
     if http.redirect is not None:
-        for present, what in ((bool(http.route), "route"), (http.fault is not None, "fault")):
-            if present:
-                bad(f"HTTP route cannot contain both {what} and redirect")
-        if http.rewrite is not None:
-            bad("HTTP route rule cannot contain both rewrite and redirect")
-        if http.direct_response is not None:
-            bad("HTTP route rule cannot contain both direct_response and redirect")
+        _beside_action(http, "redirect", bad)
     elif http.direct_response is not None:
-        for present, what in ((bool(http.route), "route"), (http.fault is not None, "fault")):
-            if present:
-                bad(f"HTTP route cannot contain both {what} and direct_response")
-        if http.rewrite is not None:
-            bad("HTTP route rule cannot contain both rewrite and direct_response")
+        _beside_action(http, "direct_response", bad)
     elif not http.route:
         out.append(violation("MZ2104", "HTTP route, redirect or direct_response is required", path))
     if http.mirror is not None and http.mirrors:
         bad("HTTP route cannot contain both mirror and mirrors")
+
+
+def _beside_action(http: HTTPRoute, action: str, bad: Callable[[str], None]) -> None:
+    """What a ``redirect`` or a ``direct_response`` excludes, in Istio's order and words."""
+    for present, what in ((bool(http.route), "route"), (http.fault is not None, "fault")):
+        if present:
+            bad(f"HTTP route cannot contain both {what} and {action}")
+    # A direct response beside a redirect is reported once, under the redirect (which Istio checks first).
+    also_direct = action == "redirect" and http.direct_response is not None
+    for present, what in ((http.rewrite is not None, "rewrite"), (also_direct, "direct_response")):
+        if present:
+            bad(f"HTTP route rule cannot contain both {what} and {action}")
 
 
 def _matches(matches: Sequence[HTTPMatchRequest], path: str, out: Found) -> None:
@@ -181,32 +184,35 @@ def _fault(f: HTTPFaultInjection | None, path: str, out: Found) -> None:
         return
     if f.delay is None and f.abort is None:
         out.append(violation("MZ2105", "HTTP fault injection must have an abort and/or a delay", path))
-    if (a := f.abort) is not None:
-        common.fraction(a.percentage, f"{path}.abort.percentage", out)
-        if a.grpc_status is not None:
-            if a.grpc_status not in GRPC_STATUS:
-                out.append(
-                    violation(
-                        "MZ2105",
-                        f'gRPC status "{a.grpc_status}" is not supported. See '
-                        "https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, "
-                        "for example 'NOT_FOUND'",
-                        f"{path}.abort.grpcStatus",
-                    )
-                )
-        elif a.http2_error is not None:
-            out.append(
-                violation("MZ2105", "HTTP/2 abort fault injection not supported yet", f"{path}.abort.http2Error")
-            )
-        elif a.http_status is not None:
-            if (problem := http_status_error(a.http_status)) is not None:
-                out.append(violation("MZ2105", problem, f"{path}.abort.httpStatus"))
-        else:
-            common.warn("abort configured, but error type not set", f"{path}.abort", out)
+    if f.abort is not None:
+        _abort(f.abort, f"{path}.abort", out)
     if (d := f.delay) is not None:
         common.fraction(d.percentage, f"{path}.delay.percentage", out)
         if d.exponential_delay is not None:
             out.append(violation("MZ2105", "exponentialDelay not supported yet", f"{path}.delay.exponentialDelay"))
+
+
+def _abort(a: FaultAbort, path: str, out: Found) -> None:
+    """An abort fault: its percentage and exactly one error type Envoy can inject."""
+    common.fraction(a.percentage, f"{path}.percentage", out)
+    if a.grpc_status is not None:
+        if a.grpc_status not in GRPC_STATUS:
+            out.append(
+                violation(
+                    "MZ2105",
+                    f'gRPC status "{a.grpc_status}" is not supported. See '
+                    "https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, "
+                    "for example 'NOT_FOUND'",
+                    f"{path}.grpcStatus",
+                )
+            )
+    elif a.http2_error is not None:
+        out.append(violation("MZ2105", "HTTP/2 abort fault injection not supported yet", f"{path}.http2Error"))
+    elif a.http_status is not None:
+        if (problem := http_status_error(a.http_status)) is not None:
+            out.append(violation("MZ2105", problem, f"{path}.httpStatus"))
+    else:
+        common.warn("abort configured, but error type not set", path, out)
 
 
 def _mirrors(http: HTTPRoute, path: str, out: Found) -> None:

@@ -36,10 +36,12 @@ class Finding:
 
     @property
     def unreachable(self) -> bool:
+        """True for a whole rule that can never be used (IST0130); False for an ineffective match (IST0131)."""
         return not self.match
 
     @property
     def path(self) -> str:
+        """The field path reported: the rule (``spec.http[1]``) or its match (``spec.http[1].match[0]``)."""
         base = f"spec.{self.section}[{self.rule_index}]"
         return base if self.match_index is None else f"{base}.match[{self.match_index}]"
 

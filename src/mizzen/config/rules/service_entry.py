@@ -3,6 +3,8 @@ address and protocol combinations each resolution mode allows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mizzen.config.codes import violation
 from mizzen.config.models import parse_spec
 from mizzen.config.models.service_entry import ServiceEntry
@@ -164,11 +166,17 @@ def _dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found
 
 
 def _dynamic_dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, out: Found) -> None:
-    mode = "DYNAMIC_DNS"
-
     def bad(text: str, path: str) -> None:
         out.append(violation("MZ2401", text, f"{root}.{path}"))
 
+    _dynamic_dns_hosts(se, bad)
+    _dynamic_dns_traffic(se, res, bad)
+
+
+def _dynamic_dns_hosts(se: ServiceEntry, bad: Callable[[str, str], None]) -> None:
+    """Envoy's dynamic forward proxy finds the destination from the host: wildcard hosts only, no
+    addresses or endpoints."""
+    mode = "DYNAMIC_DNS"
     if not se.hosts:
         bad(f"at least one wildcard host must be provided for resolution type {mode}", "hosts")
     for i, h in enumerate(se.hosts):
@@ -186,6 +194,11 @@ def _dynamic_dns(se: ServiceEntry, res: Resource, ports: set[str], root: str, ou
             "field values",
             "endpoints",
         )
+
+
+def _dynamic_dns_traffic(se: ServiceEntry, res: Resource, bad: Callable[[str, str], None]) -> None:
+    """The protocols the dynamic forward proxy serves, and the locations it may be used in."""
+    mode = "DYNAMIC_DNS"
     for i, p in enumerate(se.ports):
         if common.protocol(p.protocol) not in DFP_PROTOCOLS:
             bad(

@@ -9,7 +9,10 @@ from mizzen.config.codes import violation
 from mizzen.config.models.destination_rule import (
     ClientTLSSettings,
     ConnectionPoolSettings,
+    Distribute,
     Failover,
+    HTTPCookie,
+    HTTPSettings,
     LoadBalancerSettings,
     LocalityLoadBalancerSetting,
     OutlierDetection,
@@ -112,24 +115,29 @@ def connection_pool(pool: ConnectionPoolSettings | None, path: str, out: Found) 
     if pool.tcp is None and pool.http is None:
         _bad("connection pool must have at least one field", path, out)
         return
-    if (h := pool.http) is not None:
-        for field, value, what in (
-            ("http1MaxPendingRequests", h.http1_max_pending_requests, "http1 max pending requests"),
-            ("http2MaxRequests", h.http2_max_requests, "http2 max requests"),
-            ("maxRequestsPerConnection", h.max_requests_per_connection, "max requests per connection"),
-            ("maxRetries", h.max_retries, "max retries"),
-            ("maxConcurrentStreams", h.max_concurrent_streams, "max concurrent streams"),
-        ):
-            if (value or 0) < 0:
-                _bad(f"{what} must be non-negative", f"{path}.http.{field}", out)
-        if h.h2_upgrade_policy == "UPGRADE" and h.use_client_protocol:
-            _bad("use client protocol must not be true when H2UpgradePolicy is UPGRADE", f"{path}.http", out)
-        if (ka := h.http2_keep_alive) is not None:
-            for field, given in (("interval", ka.interval), ("timeout", ka.timeout)):
-                if given is None:
-                    _bad(f"http2 keepalive {field} is required", f"{path}.http.http2KeepAlive.{field}", out)
+    if pool.http is not None:
+        _http_pool(pool.http, f"{path}.http", out)
     if pool.tcp is not None and (pool.tcp.max_connections or 0) < 0:
         _bad("max connections must be non-negative", f"{path}.tcp.maxConnections", out)
+
+
+def _http_pool(h: HTTPSettings, path: str, out: Found) -> None:
+    """HTTP pool limits non-negative; no client protocol with an h2 upgrade; keepalive fully given."""
+    for field, value, what in (
+        ("http1MaxPendingRequests", h.http1_max_pending_requests, "http1 max pending requests"),
+        ("http2MaxRequests", h.http2_max_requests, "http2 max requests"),
+        ("maxRequestsPerConnection", h.max_requests_per_connection, "max requests per connection"),
+        ("maxRetries", h.max_retries, "max retries"),
+        ("maxConcurrentStreams", h.max_concurrent_streams, "max concurrent streams"),
+    ):
+        if (value or 0) < 0:
+            _bad(f"{what} must be non-negative", f"{path}.{field}", out)
+    if h.h2_upgrade_policy == "UPGRADE" and h.use_client_protocol:
+        _bad("use client protocol must not be true when H2UpgradePolicy is UPGRADE", path, out)
+    if (ka := h.http2_keep_alive) is not None:
+        for field, given in (("interval", ka.interval), ("timeout", ka.timeout)):
+            if given is None:
+                _bad(f"http2 keepalive {field} is required", f"{path}.http2KeepAlive.{field}", out)
 
 
 def load_balancer(lb: LoadBalancerSettings | None, od: OutlierDetection | None, path: str, out: Found) -> None:
@@ -152,15 +160,8 @@ def load_balancer(lb: LoadBalancerSettings | None, od: OutlierDetection | None, 
 def _consistent_hash(lb: LoadBalancerSettings, path: str, out: Found) -> None:
     ch = lb.consistent_hash
     assert ch is not None
-    cookie = ch.http_cookie
-    if cookie is not None:
-        names: set[str] = set()
-        for i, attr in enumerate(cookie.attributes):
-            if not attr.name:
-                _bad("cookie attribute name cannot be empty", f"{path}.httpCookie.attributes[{i}]", out)
-            elif attr.name in names:
-                _bad(f"duplicate cookie attribute name: {attr.name}", f"{path}.httpCookie.attributes[{i}]", out)
-            names.add(attr.name)
+    if ch.http_cookie is not None:
+        _cookie_attributes(ch.http_cookie, f"{path}.httpCookie", out)
     if ch.minimum_ring_size:
         out.append(
             violation(
@@ -171,14 +172,29 @@ def _consistent_hash(lb: LoadBalancerSettings, path: str, out: Found) -> None:
         )
         if ch.ring_hash is not None or ch.maglev is not None:
             _bad("only one of MinimumRingSize or Maglev/Ringhash can be specified", path, out)
-    if (ml := ch.maglev) is not None:
-        size = ml.table_size or 0
-        if size == 0:
-            _bad("tableSize must be set for maglev", f"{path}.maglev.tableSize", out)
-        if size >= MAX_MAGLEV:
-            _bad(f"tableSize must be less than {MAX_MAGLEV} for maglev", f"{path}.maglev.tableSize", out)
-        if not _is_prime(size):
-            _bad("tableSize must be a prime number for maglev", f"{path}.maglev.tableSize", out)
+    if ch.maglev is not None:
+        _maglev_table_size(ch.maglev.table_size or 0, f"{path}.maglev.tableSize", out)
+
+
+def _cookie_attributes(cookie: HTTPCookie, path: str, out: Found) -> None:
+    """Cookie attributes named, each name once."""
+    names: set[str] = set()
+    for i, attr in enumerate(cookie.attributes):
+        if not attr.name:
+            _bad("cookie attribute name cannot be empty", f"{path}.attributes[{i}]", out)
+        elif attr.name in names:
+            _bad(f"duplicate cookie attribute name: {attr.name}", f"{path}.attributes[{i}]", out)
+        names.add(attr.name)
+
+
+def _maglev_table_size(size: int, path: str, out: Found) -> None:
+    """Envoy's Maglev table: set, below its maximum, and prime."""
+    if size == 0:
+        _bad("tableSize must be set for maglev", path, out)
+    if size >= MAX_MAGLEV:
+        _bad(f"tableSize must be less than {MAX_MAGLEV} for maglev", path, out)
+    if not _is_prime(size):
+        _bad("tableSize must be a prime number for maglev", path, out)
 
 
 def _is_prime(x: int) -> bool:
@@ -205,22 +221,29 @@ def _locality(loc: LocalityLoadBalancerSetting | None, od: OutlierDetection | No
                     out,
                 )
                 return
-    sources: list[str] = []
-    for i, d in enumerate(loc.distribute):
-        sources.append(d.from_ or "")
-        if any(not 0 < w <= 100 for w in d.to.values()):
-            _bad("locality weight must be in range [1, 100]", f"{path}.distribute[{i}].to", out)
-            return
-        if (total := sum(d.to.values())) != 100:
-            _bad(f"total locality weight {total} != 100", f"{path}.distribute[{i}].to", out)
-            return
-        if (problem := locality_overlap(list(d.to))) is not None:
-            _bad(problem, f"{path}.distribute[{i}].to", out)
-    if (problem := locality_overlap(sources)) is not None:
-        _bad(problem, f"{path}.distribute", out)
+    if not _distribute(loc.distribute, f"{path}.distribute", out):
+        return
     if (loc.failover or loc.failover_priority) and od is None:
         warn("outlier detection policy must be provided for failover", path, out)
     _failovers(loc.failover, "locality lb failover", path, out)
+
+
+def _distribute(entries: Sequence[Distribute], path: str, out: Found) -> bool:
+    """Weights per source summing to 100 over distinct localities; False on a bad weight (Istio stops there)."""
+    sources: list[str] = []
+    for i, d in enumerate(entries):
+        sources.append(d.from_ or "")
+        if any(not 0 < w <= 100 for w in d.to.values()):
+            _bad("locality weight must be in range [1, 100]", f"{path}[{i}].to", out)
+            return False
+        if (total := sum(d.to.values())) != 100:
+            _bad(f"total locality weight {total} != 100", f"{path}[{i}].to", out)
+            return False
+        if (problem := locality_overlap(list(d.to))) is not None:
+            _bad(problem, f"{path}[{i}].to", out)
+    if (problem := locality_overlap(sources)) is not None:
+        _bad(problem, path, out)
+    return True
 
 
 def _failovers(entries: Sequence[Failover | ZoneAwareFailover], what: str, path: str, out: Found) -> None:
@@ -300,15 +323,7 @@ def client_tls(tls: ClientTLSSettings | None, namespace: str, path: str, out: Fo
     if tls.credential_name and tls.credential_name.startswith(CONFIGMAP):
         _configmap_credential(tls.credential_name, namespace, f"{path}.credentialName", out)
     if tls.insecure_skip_verify:
-        if tls.mode == "SIMPLE" and (tls.ca_certificates or tls.credential_name or tls.subject_alt_names):
-            _tls(
-                "cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set "
-                "true",
-                path,
-                out,
-            )
-        if tls.mode == "MUTUAL" and (tls.ca_certificates or tls.subject_alt_names):
-            _tls("cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true", path, out)
+        _insecure_skip_verify(tls, path, out)
     if tls.mode in ("SIMPLE", "MUTUAL") and tls.credential_name:
         if tls.client_certificate or tls.ca_certificates or tls.private_key or tls.ca_crl:
             _tls("cannot specify client certificates or CA certificate or CA CRL If credentialName is set", path, out)
@@ -318,6 +333,18 @@ def client_tls(tls: ClientTLSSettings | None, namespace: str, path: str, out: Fo
             _tls("client certificate required for mutual tls", f"{path}.clientCertificate", out)
         if not tls.private_key:
             _tls("private key required for mutual tls", f"{path}.privateKey", out)
+
+
+def _insecure_skip_verify(tls: ClientTLSSettings, path: str, out: Found) -> None:
+    """With verification off, nothing that only serves verification may be given."""
+    if tls.mode == "SIMPLE" and (tls.ca_certificates or tls.credential_name or tls.subject_alt_names):
+        _tls(
+            "cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true",
+            path,
+            out,
+        )
+    if tls.mode == "MUTUAL" and (tls.ca_certificates or tls.subject_alt_names):
+        _tls("cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true", path, out)
 
 
 def _configmap_credential(name: str, namespace: str, path: str, out: Found) -> None:
