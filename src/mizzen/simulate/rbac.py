@@ -27,7 +27,7 @@ reported (Envoy iterates its policy map in its own order).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import re2
@@ -217,60 +217,71 @@ def _set(kind: str, node: Mapping[str, object], key: str) -> Sequence[Mapping[st
 
 def permission_matches(p: Mapping[str, object], ctx: _Ctx) -> bool:
     """Envoy's RBAC Permission."""
-    r = ctx.request
-    if p.get("any"):
-        return True
-    if "and_rules" in p:
-        return all(permission_matches(x, ctx) for x in _set("and_rules", p, "rules"))
-    if "or_rules" in p:
-        return any(permission_matches(x, ctx) for x in _set("or_rules", p, "rules"))
-    if "not_rule" in p:
-        return not permission_matches(_dict(p["not_rule"]), ctx)
-    if "header" in p:
-        return _header_matches(_dict(p["header"]), ctx)
-    if "url_path" in p:
-        return ctx.http and string_matches(_dict(_dict(p["url_path"]).get("path")), ctx.path_only())
-    if "uri_template" in p:
-        template = str(_dict(_dict(p["uri_template"]).get("typed_config")).get("path_template", ""))
-        return ctx.http and re2.fullmatch(_uri_template_regex(template), ctx.path_only()) is not None
-    if "destination_port" in p:
-        return r.port == p["destination_port"]
-    if "destination_ip" in p:
-        return _in_cidr(r.destination_ip, _dict(p["destination_ip"]))
-    if "requested_server_name" in p:
-        return string_matches(_dict(p["requested_server_name"]), r.sni)
-    if "metadata" in p:
-        return _metadata_matches(_dict(p["metadata"]), ctx)
-    raise ValueError(f"permission not modelled: {sorted(p)}")
+    return _rule_matches(p, ctx, _PERMISSIONS, "permission")
 
 
 def principal_matches(p: Mapping[str, object], ctx: _Ctx) -> bool:
     """Envoy's RBAC Principal."""
-    peer = ctx.peer
+    return _rule_matches(p, ctx, _PRINCIPALS, "principal")
+
+
+_Matcher = Callable[[Mapping[str, object], _Ctx], bool]
+
+
+def _rule_matches(p: Mapping[str, object], ctx: _Ctx, table: Sequence[tuple[str, _Matcher]], what: str) -> bool:
+    """A Permission or Principal is a oneof: the first of its table's fields it sets decides."""
     if p.get("any"):
         return True
-    if "and_ids" in p:
-        return all(principal_matches(x, ctx) for x in _set("and_ids", p, "ids"))
-    if "or_ids" in p:
-        return any(principal_matches(x, ctx) for x in _set("or_ids", p, "ids"))
-    if "not_id" in p:
-        return not principal_matches(_dict(p["not_id"]), ctx)
-    if "authenticated" in p:
-        if not peer.principal:
-            return False  # no client certificate: never authenticated
-        name = _dict(_dict(p["authenticated"]).get("principal_name"))
-        return not name or string_matches(name, peer.principal)
-    if "direct_remote_ip" in p or "source_ip" in p:
-        return _in_cidr(peer.ip, _dict(p.get("direct_remote_ip") or p.get("source_ip")))
-    if "remote_ip" in p:
-        return _in_cidr(peer.remote_ip or peer.ip, _dict(p["remote_ip"]))
-    if "header" in p:
-        return _header_matches(_dict(p["header"]), ctx)
-    if "url_path" in p:
-        return ctx.http and string_matches(_dict(_dict(p["url_path"]).get("path")), ctx.path_only())
-    if "metadata" in p:
-        return _metadata_matches(_dict(p["metadata"]), ctx)
-    raise ValueError(f"principal not modelled: {sorted(p)}")
+    for key, matches in table:
+        if key in p:
+            return matches(p, ctx)
+    raise ValueError(f"{what} not modelled: {sorted(p)}")
+
+
+def _authenticated(p: Mapping[str, object], ctx: _Ctx) -> bool:
+    if not ctx.peer.principal:
+        return False  # no client certificate: never authenticated
+    name = _dict(_dict(p["authenticated"]).get("principal_name"))
+    return not name or string_matches(name, ctx.peer.principal)
+
+
+def _uri_template(p: Mapping[str, object], ctx: _Ctx) -> bool:
+    template = str(_dict(_dict(p["uri_template"]).get("typed_config")).get("path_template", ""))
+    return ctx.http and re2.fullmatch(_uri_template_regex(template), ctx.path_only()) is not None
+
+
+def _url_path(p: Mapping[str, object], ctx: _Ctx) -> bool:
+    return ctx.http and string_matches(_dict(_dict(p["url_path"]).get("path")), ctx.path_only())
+
+
+def _source_ip(p: Mapping[str, object], ctx: _Ctx) -> bool:
+    return _in_cidr(ctx.peer.ip, _dict(p.get("direct_remote_ip") or p.get("source_ip")))
+
+
+_PERMISSIONS: tuple[tuple[str, _Matcher], ...] = (
+    ("and_rules", lambda p, ctx: all(permission_matches(x, ctx) for x in _set("and_rules", p, "rules"))),
+    ("or_rules", lambda p, ctx: any(permission_matches(x, ctx) for x in _set("or_rules", p, "rules"))),
+    ("not_rule", lambda p, ctx: not permission_matches(_dict(p["not_rule"]), ctx)),
+    ("header", lambda p, ctx: _header_matches(_dict(p["header"]), ctx)),
+    ("url_path", _url_path),
+    ("uri_template", _uri_template),
+    ("destination_port", lambda p, ctx: ctx.request.port == p["destination_port"]),
+    ("destination_ip", lambda p, ctx: _in_cidr(ctx.request.destination_ip, _dict(p["destination_ip"]))),
+    ("requested_server_name", lambda p, ctx: string_matches(_dict(p["requested_server_name"]), ctx.request.sni)),
+    ("metadata", lambda p, ctx: _metadata_matches(_dict(p["metadata"]), ctx)),
+)
+_PRINCIPALS: tuple[tuple[str, _Matcher], ...] = (
+    ("and_ids", lambda p, ctx: all(principal_matches(x, ctx) for x in _set("and_ids", p, "ids"))),
+    ("or_ids", lambda p, ctx: any(principal_matches(x, ctx) for x in _set("or_ids", p, "ids"))),
+    ("not_id", lambda p, ctx: not principal_matches(_dict(p["not_id"]), ctx)),
+    ("authenticated", _authenticated),
+    ("direct_remote_ip", _source_ip),
+    ("source_ip", _source_ip),
+    ("remote_ip", lambda p, ctx: _in_cidr(ctx.peer.remote_ip or ctx.peer.ip, _dict(p["remote_ip"]))),
+    ("header", lambda p, ctx: _header_matches(_dict(p["header"]), ctx)),
+    ("url_path", _url_path),
+    ("metadata", lambda p, ctx: _metadata_matches(_dict(p["metadata"]), ctx)),
+)
 
 
 def _matching_policy(rbac: Mapping[str, object], ctx: _Ctx) -> str | None:
