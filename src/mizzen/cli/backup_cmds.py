@@ -25,6 +25,7 @@ from mizzen.cli.config_cmds import CommandFailed
 from mizzen.config import load_paths, validate
 from mizzen.config.kinds import KINDS, by_kind
 from mizzen.config.report import Report
+from mizzen.config.resource import Resource
 
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
 """Metadata the server sets; a backup leaves it out and a restore lets the new store set it again."""
@@ -99,6 +100,21 @@ def backup(ctx: click.Context, output: str, fmt: str | None) -> None:
 @click.pass_context
 def restore(ctx: click.Context, file: str, dry_run: bool) -> None:
     """Apply a backup file (YAML or JSON) in one transaction: every object is stored, or none is."""
+    resources = _load_backup(file)
+    try:
+        answer = ApiClient.from_context(ctx).apply(resources, dry_run=dry_run)
+    except ApiError as exc:
+        if exc.status == 422 and exc.violations:
+            for v in exc.violations:
+                click.echo(str(v), err=True)
+            raise CommandFailed(f"the control plane refused {file}; nothing was restored") from None
+        raise
+    _print_results(answer, dry_run)
+
+
+def _load_backup(file: str) -> list[Resource]:
+    """The objects of a backup file, checked here first: any error (or a kind Mizzen does not store)
+    fails the restore before the control plane is asked."""
     loaded = load_paths([file])
     report = Report(list(loaded.report.violations))
     if report.ok and loaded.skipped:
@@ -112,14 +128,11 @@ def restore(ctx: click.Context, file: str, dry_run: bool) -> None:
         raise CommandFailed(f"{len(report.errors)} errors in {file}; nothing was restored")
     if not loaded.resources:
         raise CommandFailed(f"{file} holds no objects; nothing was restored")
-    try:
-        answer = ApiClient.from_context(ctx).apply(loaded.resources, dry_run=dry_run)
-    except ApiError as exc:
-        if exc.status == 422 and exc.violations:
-            for v in exc.violations:
-                click.echo(str(v), err=True)
-            raise CommandFailed(f"the control plane refused {file}; nothing was restored") from None
-        raise
+    return loaded.resources
+
+
+def _print_results(answer: dict[str, Any], dry_run: bool) -> None:
+    """One line per object and what the apply did to it, the server's warnings, then the totals."""
     counts: dict[str, int] = {}
     for r in answer["results"]:
         counts[r["action"]] = counts.get(r["action"], 0) + 1
