@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,10 +271,27 @@ def to(subset: str) -> list[dict[str, Any]]:
 # --- generated HTTP rules ---------------------------------------------------------------------------
 
 
-MATCH_KINDS = (
-    "exact", "prefix", "regex", "icase", "header", "hprefix", "hregex", "without", "query", "qregex",
-    "method", "authority", "scheme", "port", "source", "srcns",
-)  # fmt: skip
+_Condition = Callable[[str, random.Random], tuple[dict[str, Any], dict[str, Any]]]
+# Per HTTP match kind: (Istio match fragment, request fields that satisfy it), from a random word.
+CONDITIONS: dict[str, _Condition] = {
+    "exact": lambda w, r: ({"uri": {"exact": f"/{w}"}}, {"path": f"/{w}"}),
+    "prefix": lambda w, r: ({"uri": {"prefix": f"/{w}/"}}, {"path": f"/{w}/{r.randint(1, 9)}"}),
+    "regex": lambda w, r: ({"uri": {"regex": f"/{w}/[0-9]+"}}, {"path": f"/{w}/{r.randint(10, 99)}"}),
+    "icase": lambda w, r: ({"uri": {"prefix": f"/{w.upper()}"}, "ignoreUriCase": True}, {"path": f"/{w}x"}),
+    "header": lambda w, r: ({"headers": {"x-user": {"exact": w}}}, {"headers": {"x-user": w}}),
+    "hprefix": lambda w, r: ({"headers": {"x-tier": {"prefix": w[:2]}}}, {"headers": {"x-tier": w}}),
+    "hregex": lambda w, r: ({"headers": {"x-id": {"regex": "[a-c]+[0-9]"}}}, {"headers": {"x-id": "abc7"}}),
+    "without": lambda w, r: ({"withoutHeaders": {"x-skip": {"exact": "1"}}}, {"headers": {"x-skip": "0"}}),
+    "query": lambda w, r: ({"queryParams": {"v": {"exact": w}}}, {"query": f"v={w}"}),
+    "qregex": lambda w, r: ({"queryParams": {"n": {"regex": "[0-9]{2}"}}}, {"query": "n=42"}),
+    "method": lambda w, r: ({"method": {"exact": "POST"}}, {"method": "POST"}),
+    "authority": lambda w, r: ({"authority": {"prefix": "echo"}}, {}),
+    "scheme": lambda w, r: ({"scheme": {"exact": "http"}}, {}),
+    "port": lambda w, r: ({"port": 9080}, {}),
+    "source": lambda w, r: ({"sourceLabels": {"app": "locked"}}, {"sender": "locked"}),
+    "srcns": lambda w, r: ({"sourceNamespace": "locked"}, {"sender": "locked"}),
+}
+MATCH_KINDS = tuple(CONDITIONS)
 ACTIONS = ("route", "split", "direct", "redirect", "abort", "rewrite")
 
 
@@ -297,39 +314,8 @@ class Generator:
         return (kind, *self._condition(kind))
 
     def _condition(self, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        r = self.rng
-        word = r.choice(["alpha", "beta", "gamma"])
-        if kind == "exact":
-            return {"uri": {"exact": f"/{word}"}}, {"path": f"/{word}"}
-        if kind == "prefix":
-            return {"uri": {"prefix": f"/{word}/"}}, {"path": f"/{word}/{r.randint(1, 9)}"}
-        if kind == "regex":
-            return {"uri": {"regex": f"/{word}/[0-9]+"}}, {"path": f"/{word}/{r.randint(10, 99)}"}
-        if kind == "icase":
-            return {"uri": {"prefix": f"/{word.upper()}"}, "ignoreUriCase": True}, {"path": f"/{word}x"}
-        if kind == "header":
-            return {"headers": {"x-user": {"exact": word}}}, {"headers": {"x-user": word}}
-        if kind == "hprefix":
-            return {"headers": {"x-tier": {"prefix": word[:2]}}}, {"headers": {"x-tier": word}}
-        if kind == "hregex":
-            return {"headers": {"x-id": {"regex": "[a-c]+[0-9]"}}}, {"headers": {"x-id": "abc7"}}
-        if kind == "without":
-            return {"withoutHeaders": {"x-skip": {"exact": "1"}}}, {"headers": {"x-skip": "0"}}
-        if kind == "query":
-            return {"queryParams": {"v": {"exact": word}}}, {"query": f"v={word}"}
-        if kind == "qregex":
-            return {"queryParams": {"n": {"regex": "[0-9]{2}"}}}, {"query": "n=42"}
-        if kind == "method":
-            return {"method": {"exact": "POST"}}, {"method": "POST"}
-        if kind == "authority":
-            return {"authority": {"prefix": "echo"}}, {}
-        if kind == "scheme":
-            return {"scheme": {"exact": "http"}}, {}
-        if kind == "port":
-            return {"port": 9080}, {}
-        if kind == "source":
-            return {"sourceLabels": {"app": "locked"}}, {"sender": "locked"}
-        return {"sourceNamespace": "locked"}, {"sender": "locked"}
+        word = self.rng.choice(["alpha", "beta", "gamma"])
+        return CONDITIONS[kind](word, self.rng)
 
     def action(self, kind: str) -> dict[str, Any]:
         r = self.rng
