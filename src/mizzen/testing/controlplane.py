@@ -45,6 +45,7 @@ class RunningControlPlane:
 
     @property
     def xds_address(self) -> str:
+        """``127.0.0.1:<port>`` of the ADS server, as agents are given it."""
         return f"127.0.0.1:{self.xds_port}"
 
     @property

@@ -48,6 +48,7 @@ class Workload:
 
     @property
     def state_file(self) -> Path:
+        """Where the agent writes this workload's state: ``<home>/workloads/<namespace>.<name>.json``."""
         return self.home / "workloads" / f"{self.namespace}.{self.name}.json"
 
     def state(self) -> dict[str, Any]:
@@ -76,13 +77,16 @@ class Workload:
         return httpx.Client(proxy=self.http_proxy, timeout=timeout, trust_env=False)
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, timeout: float = 30.0) -> httpx.Response:
+        """One GET through the sidecar (a fresh client each call)."""
         with self.client(timeout) as c:
             return c.get(url, headers=dict(headers or {}))
 
     def stop(self) -> None:
+        """SIGTERM the workload's process group; SIGKILL it if it has not exited after 10 s."""
         _stop(self.process)
 
     def log(self) -> str:
+        """What ``mizzen run`` wrote so far (``""`` before it wrote anything), for failure messages."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
@@ -123,6 +127,7 @@ class Mesh:
         self.close()
 
     def close(self) -> None:
+        """Stop every workload this mesh started (by pid) and close the API client."""
         # Signal every workload first, then wait: they shut down side by side, not one after another.
         for w in reversed(self.workloads):
             _terminate(w.process)
@@ -262,12 +267,15 @@ class Mesh:
 
     # --- status ------------------------------------------------------------------------------
     def proxies(self) -> dict[str, Any]:
+        """The control plane's proxy list (``/api/mizzen/v1/proxies``): each connected Envoy and its sync state."""
         return dict(self.http.get("/api/mizzen/v1/proxies").json())
 
     def proxy(self, proxy_id: str) -> dict[str, Any] | None:
+        """The proxy entry with this id (``name.namespace``), or ``None`` while it is not connected."""
         return next((p for p in self.proxies()["items"] if p["id"] == proxy_id), None)
 
     def revision(self) -> int:
+        """The store's current revision (a list's ``resourceVersion``): what ``wait_synced`` waits to see pushed."""
         meta = self.http.get("/api/v1/namespaces/default/services").json().get("metadata", {})
         return int(meta.get("resourceVersion", 0))
 
