@@ -21,11 +21,14 @@ from mizzen.dashboard.sessions import LINKS_PATH
 class Settings(Protocol):
     """What the command needs from the CLI's client settings."""
 
-    def address(self) -> str: ...
+    def address(self) -> str:
+        """The control plane's API address (``http://host:port``)."""
 
-    def resolve_token(self) -> str | None: ...
+    def resolve_token(self) -> str | None:
+        """The API token (from the flag, ``MIZZEN_TOKEN`` or the home's token file), or ``None``."""
 
-    def verify(self) -> ssl.SSLContext | bool: ...
+    def verify(self) -> ssl.SSLContext | bool:
+        """How to verify the control plane's TLS certificate (httpx's ``verify``: a context or a flag)."""
 
 
 def sign_in_url(address: str, answer: Mapping[str, Any]) -> str:
