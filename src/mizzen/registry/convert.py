@@ -45,9 +45,6 @@ class Workload:
     locality: str = ""
     tls_mode: str = ""
 
-    def port_for(self, name: str) -> int | None:
-        return next((p for n, p in self.ports if n == name), None)
-
 
 @dataclass(frozen=True)
 class ServiceDef:

@@ -50,6 +50,7 @@ class Service:
     selector: tuple[tuple[str, str], ...] | None = None  # None: no selector (endpoints are explicit)
 
     def port(self, number: int) -> ServicePort | None:
+        """The service port with this number, or ``None``."""
         return next((p for p in self.ports if p.number == number), None)
 
     def selects(self, labels: Mapping[str, str]) -> bool:
@@ -80,6 +81,7 @@ class Endpoint:
 
     @property
     def label_map(self) -> dict[str, str]:
+        """The endpoint's labels as a dict (they are kept as sorted pairs to stay hashable)."""
         return dict(self.labels)
 
 
