@@ -287,6 +287,7 @@ class ConfigApi:
             raise _store_error(exc) from exc
 
     def list_handler(self, info: KindInfo, version: str, namespaced: bool) -> Handler:
+        """``GET`` on a kind's collection: a Kubernetes ``<Kind>List`` (label-selected), or a watch (``?watch=1``)."""
         api_version = f"{info.group}/{version}" if info.group else version
 
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -366,6 +367,7 @@ class ConfigApi:
             task.cancel()
 
     def get_handler(self, info: KindInfo, version: str) -> Handler:
+        """``GET`` one object by namespace and name (404 when absent), with its status where the kind has one."""
         api_version = f"{info.group}/{version}" if info.group else version
 
         async def handler(request: web.Request) -> web.Response:
@@ -377,6 +379,7 @@ class ConfigApi:
         return handler
 
     def delete_handler(self, info: KindInfo, version: str) -> Handler:
+        """``DELETE`` one object; the answer is the object as it was."""
         api_version = f"{info.group}/{version}" if info.group else version
 
         async def handler(request: web.Request) -> web.Response:
@@ -388,6 +391,7 @@ class ConfigApi:
         return handler
 
     def write_handler(self, info: KindInfo, version: str, *, create_only: bool) -> Handler:
+        """``POST`` (create: 409 when it exists) or ``PUT`` (create or replace) of one validated object."""
         api_version = f"{info.group}/{version}" if info.group else version
 
         async def handler(request: web.Request) -> web.Response:

@@ -68,6 +68,7 @@ class Authenticator:
         self.session_lookups: list[SessionLookup] = []
 
     def is_public(self, path: str) -> bool:
+        """Whether ``path`` is served without a credential (health checks, and what the dashboard adds)."""
         return path in self.public_paths or any(path.startswith(p) for p in self.public_prefixes)
 
     def _session(self, request: web.Request) -> Credential | None:
@@ -81,6 +82,8 @@ class Authenticator:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Authenticate every non-public request (bearer token, or a dashboard session for reads); a workload's
+        credential reaches only its own routes (403 otherwise)."""
         if self.is_public(request.path):
             return await handler(request)
         header = request.headers.get("Authorization")

@@ -153,6 +153,7 @@ class MeshExtension:
         return rec is not None and rec.connected
 
     async def start(self, cp: ControlPlane) -> None:
+        """Load the stored config, then serve xDS, push, follow the store and sweep expired credentials."""
         # Load everything before accepting streams, so a reconnecting Envoy never gets empty config.
         revision, resources = cp.store.snapshot()
         for resource in resources:
@@ -166,6 +167,7 @@ class MeshExtension:
         self._sweeper = asyncio.create_task(self._sweep(), name="mizzen-credential-sweep")
 
     async def stop(self) -> None:
+        """Stop following the store and sweeping, then the push loop and the xDS server."""
         for task in (self._watch, self._sweeper):
             if task is not None:
                 task.cancel()
