@@ -109,6 +109,8 @@ class ClientSettings:
     token: str | None = None
 
     def address(self) -> str:
+        """The control plane's URL: ``--server``, else ``$MIZZEN_ADDRESS``, else the home's recorded address,
+        else the default."""
         if self.server:
             return self.server.rstrip("/")
         env = os.environ.get("MIZZEN_ADDRESS")
@@ -125,6 +127,7 @@ class ClientSettings:
         return tls_verification(self.address())
 
     def resolve_token(self) -> str | None:
+        """The API token: the one given, else ``$MIZZEN_TOKEN``, else the home's ``token`` file; else ``None``."""
         if self.token:
             return self.token
         env = os.environ.get("MIZZEN_TOKEN")
@@ -202,18 +205,23 @@ class ApiClient:
         return response
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """``GET`` and decode the JSON answer (errors raise as :meth:`request` does)."""
         return self.request("GET", path, params=params).json()
 
     def post_json(self, path: str, body: Any, params: Mapping[str, str] | None = None) -> Any:
+        """``POST`` a JSON body and decode the JSON answer."""
         return self.request("POST", path, json=body, params=params).json()
 
     def put_json(self, path: str, body: Any) -> Any:
+        """``PUT`` a JSON body and decode the JSON answer."""
         return self.request("PUT", path, json=body).json()
 
     def delete_json(self, path: str) -> Any:
+        """``DELETE`` and decode the JSON answer (the deleted object, for the kinds' paths)."""
         return self.request("DELETE", path).json()
 
     def post_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        """``POST`` without a body and return the answer as text."""
         return self.request("POST", path, params=params).text
 
     def list_objects(self, info: KindInfo, namespace: str | None = None, *, selector: str = "") -> list[dict[str, Any]]:
@@ -235,10 +243,12 @@ class ApiClient:
         return self.list_objects(info)
 
     def get(self, info: KindInfo, namespace: str, name: str) -> dict[str, Any]:
+        """One stored object as the API returns it (a missing one raises :class:`ApiError` 404)."""
         result: dict[str, Any] = self.get_json(info.api_path(namespace, name))
         return result
 
     def delete(self, info: KindInfo, namespace: str, name: str) -> dict[str, Any]:
+        """Delete one object; the answer is the object as it was."""
         result: dict[str, Any] = self.delete_json(info.api_path(namespace, name))
         return result
 
@@ -253,6 +263,7 @@ class ApiClient:
         return result
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._http.close()
 
 

@@ -43,6 +43,7 @@ class CommandFailed(click.ClickException):
     """A command that already printed its details and must exit 1 with a final line."""
 
     def show(self, file: Any = None) -> None:
+        """Print the final ``error:`` line (the details were printed before the exception was raised)."""
         click.echo(f"error: {self.message}", err=True)
 
 

@@ -43,6 +43,7 @@ class World:
     dumps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def of(self, kind: str) -> Sequence[Obj]:
+        """The objects of one kind, or none."""
         return self.objects.get(kind, ())
 
 
@@ -67,11 +68,12 @@ def services_for(world: World, labels: Mapping[str, str], namespace: str) -> lis
     ]
 
 
-def service_host(svc: Obj) -> str:
+def _service_host(svc: Obj) -> str:
     return kube_host(_name(svc), _ns(svc))
 
 
 def destination_rule_for(world: World, host: str) -> Obj | None:
+    """The DestinationRule whose host (made an FQDN in its own namespace) is ``host``; the oldest if several."""
     matches = [d for d in world.of("DestinationRule") if fqdn(str(d["spec"].get("host", "")), _ns(d)) == host]
     matches.sort(key=lambda d: str(d.get("metadata", {}).get("creationTimestamp", "")))
     return matches[0] if matches else None
@@ -186,6 +188,7 @@ def _rule_extras(rule: Obj) -> list[str]:
 
 
 def describe_destination_rule(dr: Obj, labels: Mapping[str, str]) -> list[str]:
+    """istioctl's DestinationRule section for a pod with ``labels``: the subsets it matches, TLS mode, policies."""
     spec = dr.get("spec", {})
     lines = [f'DestinationRule: {_name(dr)} for "{spec.get("host", "")}"']
     subsets = spec.get("subsets", []) or []
@@ -305,7 +308,7 @@ def describe_service_for_labels(
     world: World, svc: Obj, labels: Mapping[str, str], dump: Mapping[str, Any] | None = None
 ) -> list[str]:
     """The per-Service section; with the workload's ``dump``, the DR and VSs its proxy actually uses."""
-    host = service_host(svc)
+    host = _service_host(svc)
     out = [SEP, f"Service: {_name(svc)}"]
     ports = svc.get("spec", {}).get("ports", []) or []
     for p in ports:

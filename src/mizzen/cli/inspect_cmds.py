@@ -55,6 +55,7 @@ def status_cell(entry: Mapping[str, Any]) -> str:
 
 
 def status_rows(proxies: Sequence[Mapping[str, Any]], *, wide: bool) -> list[cd.Row]:
+    """``proxy-status`` table rows, one per proxy; ``wide`` adds the last errors (NACKs, config not sent)."""
     rows: list[cd.Row] = []
     for p in proxies:
         xds = p.get("xds", {})
