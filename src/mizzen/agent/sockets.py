@@ -37,18 +37,22 @@ class AgentSockets:
 
     @property
     def xds(self) -> Path:
+        """Where the agent serves Envoy's ADS stream (the bootstrap's ``xds-grpc`` cluster)."""
         return self.folder / "xds.sock"
 
     @property
     def sds(self) -> Path:
+        """Where the agent serves SDS ``default`` and ``ROOTCA`` (the bootstrap's ``sds-grpc`` cluster)."""
         return self.folder / "sds.sock"
 
     @property
     def spans(self) -> Path:
+        """Where Envoy's Zipkin tracer posts spans for the agent to forward."""
         return self.folder / "spans.sock"
 
     @property
     def admin(self) -> Path:
+        """Envoy's admin interface, reachable only by the agent's user (mode 0600)."""
         return self.folder / "admin.sock"
 
     def paths(self) -> AgentPaths:

@@ -33,9 +33,11 @@ class SpanForwarder:
         self.forwarded = 0
 
     async def start(self, path: str) -> None:
+        """Listen on the UNIX socket ``path``."""
         self._server = await asyncio.start_unix_server(self._connection, path)
 
     async def stop(self) -> None:
+        """Stop listening; batches already read have been forwarded."""
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):

@@ -28,6 +28,7 @@ class Fraction:
     denominator: Literal["HUNDRED", "MILLION"] = "HUNDRED"
 
     def json(self) -> JSONDict:
+        """Envoy's proto-JSON form."""
         return {"numerator": self.numerator, "denominator": self.denominator}
 
 

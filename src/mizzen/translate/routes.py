@@ -62,6 +62,7 @@ class ClusterRef:
 
     @property
     def name(self) -> str:
+        """Istio's ``outbound|<port>|<subset>|<host>``."""
         return names.outbound_cluster(self.port, self.subset, self.host)
 
 
@@ -77,16 +78,24 @@ class GenerationMatch(Protocol):
     """The match fields decided at generation time, common to HTTP, TCP and TLS matches."""
 
     @property
-    def port(self) -> int | None: ...
+    def port(self) -> int | None:
+        """The match's ``port`` (None: any port)."""
+        ...
 
     @property
-    def source_labels(self) -> Mapping[str, str]: ...
+    def source_labels(self) -> Mapping[str, str]:
+        """The match's ``sourceLabels`` (empty: any source)."""
+        ...
 
     @property
-    def source_namespace(self) -> str | None: ...
+    def source_namespace(self) -> str | None:
+        """The match's ``sourceNamespace`` (None: any)."""
+        ...
 
     @property
-    def gateways(self) -> tuple[str, ...]: ...
+    def gateways(self) -> tuple[str, ...]:
+        """The match's ``gateways`` (empty: the VirtualService's own)."""
+        ...
 
 
 def default_route(scope: Scope, host: str, port: int) -> JSONDict:

@@ -34,6 +34,7 @@ class DestinationPolicy:
     source: Typed[DestinationRule] | None = None  # the first DR (provenance metadata)
 
     def subset(self, name: str) -> Subset | None:
+        """The subset called ``name``, if the DestinationRule defines it."""
         return next((s for s in self.subsets if s.name == name), None)
 
 

@@ -27,20 +27,8 @@ def retry_policy(retries: HTTPRetry | None, hashing: bool = False) -> JSONDict |
         return None
     policy = default_retry_policy(hashing or retries.retry_ignore_previous_hosts is False)
     policy["num_retries"] = attempts
-    retry_on = retries.retry_on or ""
-    if retry_on:
-        conditions: list[str] = []
-        codes: list[int] = []
-        for part in (p.strip() for p in retry_on.split(",")):
-            if part.isdigit():
-                codes.append(int(part))
-            elif part:
-                conditions.append(part)
-        if codes and "retriable-status-codes" not in conditions:
-            conditions.append("retriable-status-codes")
-        policy["retry_on"] = ",".join(conditions)
-        if codes:
-            policy["retriable_status_codes"] = codes
+    if retries.retry_on:
+        policy.update(_retry_on(retries.retry_on))
     per_try = proto_duration(retries.per_try_timeout)
     if per_try is not None:
         policy["per_try_timeout"] = per_try
@@ -53,6 +41,23 @@ def retry_policy(retries: HTTPRetry | None, hashing: bool = False) -> JSONDict |
     if backoff is not None:
         policy["retry_back_off"] = {"base_interval": backoff}
     return policy
+
+
+def _retry_on(retry_on: str) -> JSONDict:
+    """Istio's ``retryOn``: Envoy conditions, with bare status codes moved to ``retriable_status_codes``."""
+    conditions: list[str] = []
+    codes: list[int] = []
+    for part in (p.strip() for p in retry_on.split(",")):
+        if part.isdigit():
+            codes.append(int(part))
+        elif part:
+            conditions.append(part)
+    if codes and "retriable-status-codes" not in conditions:
+        conditions.append("retriable-status-codes")
+    fields: JSONDict = {"retry_on": ",".join(conditions)}
+    if codes:
+        fields["retriable_status_codes"] = codes
+    return fields
 
 
 def _previous_hosts() -> JSONDict:

@@ -68,6 +68,7 @@ class Context:
     port_map: Mapping[int, int] = field(default_factory=dict)
 
     def http_only(self, key: str) -> None:
+        """Refuse an HTTP-only field when building for a TCP port (Istio then drops the rule)."""
         if self.for_tcp:
             raise HttpOnly(f"{key!r} is HTTP only")
 
