@@ -57,6 +57,15 @@ STATS_INCLUSIONS: tuple[dict[str, Any], ...] = (
 )
 
 
+INTERNAL_LISTENER_EXTENSION: dict[str, Any] = {
+    "name": "envoy.bootstrap.internal_listener",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener",
+        "buffer_size_kb": 64,
+    },
+}
+
+
 def build_bootstrap(
     proxy: Proxy,
     *,
@@ -90,6 +99,9 @@ def build_bootstrap(
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
         },
         "stats_config": {"stats_matcher": {"inclusion_list": {"patterns": list(STATS_INCLUSIONS)}}},
+        # Internal listeners (as in Istio's bootstrap): CONNECT tunnels from HTTPS_PROXY clients enter one
+        # per TLS port, which routes them by SNI like Istio's outbound listener.
+        "bootstrap_extensions": [INTERNAL_LISTENER_EXTENSION],
         # Envoy warns at start-up when no connection limit is configured; state one (as high as Istio's).
         "overload_manager": {
             "resource_monitors": [

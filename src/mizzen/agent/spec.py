@@ -207,7 +207,9 @@ def app_env(spec: WorkloadSpec, alloc: Allocation, base: Mapping[str, str]) -> d
         env[f"MIZZEN_PORT_{_env_name(name)}"] = str(port)
     if alloc.http_proxy is not None:
         proxy = f"http://127.0.0.1:{alloc.http_proxy}"
-        env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
+        # HTTPS too: `https://` URLs become CONNECT tunnels the sidecar routes with Istio's TLS rules.
+        env.update(HTTP_PROXY=proxy, http_proxy=proxy, HTTPS_PROXY=proxy, https_proxy=proxy)
+        env.update(NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
     for up in alloc.upstreams:
         env[f"MIZZEN_UPSTREAM_{_env_name(up.host)}_{up.port}"] = f"{up.bind}:{up.listen_port}"
     env.update(

@@ -117,6 +117,8 @@ def route_matches(match: Config, path: str, header: Any) -> bool:
     ``header`` looks up a (lower-case) request header, pseudo-headers included, returning ``None`` when
     it is absent.
     """
+    if "connect_matcher" in match:
+        return False  # only CONNECT requests match it, and the walker follows ordinary requests
     bare, _, query = path.partition("?")
     sensitive = match.get("case_sensitive", True)
     cmp_path = bare if sensitive else bare.lower()

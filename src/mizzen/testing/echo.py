@@ -17,6 +17,9 @@ Behaviour controls, from the query string or an ``x-echo-<name>`` request header
 
 ``--status 500`` makes every answer (except ``/health`` and the ``/__`` paths) use that status unless a
 request asks for another: a workload that always fails, for outlier-detection tests.
+
+``--env-file PATH`` writes the process's environment to PATH as JSON at start: what ``kubectl exec`` into
+the pod would run with, so a test can run Istio's ``curl`` commands as the app would (Istio's ``sleep``).
 """
 
 from __future__ import annotations
@@ -163,7 +166,11 @@ def main(argv: list[str] | None = None) -> None:
         default=200,
         help="status of every answer unless the request asks for another (default 200)",
     )
+    parser.add_argument("--env-file", help="write the process environment here as JSON (for `exec`-like tests)")
     args = parser.parse_args(argv)
+    if args.env_file:
+        with open(args.env_file, "w", encoding="utf-8") as f:
+            json.dump(dict(os.environ), f)
     server = serve(args.port, host=args.host, workload=args.name, version=args.version, status=args.status)
     try:
         server.serve_forever()

@@ -11,6 +11,7 @@ from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
 from mizzen.translate.policies import traffic
 from mizzen.translate.scope import DestinationPolicy, Scope, inbound_ports
+from mizzen.translate.tunnels import internal_cluster, tunnel_names
 
 H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
 
@@ -35,6 +36,7 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
                 inbound, scope.mesh.mesh.connect_timeout, pool
             )
         out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
+        out.update((n, internal_cluster(n, scope.mesh.mesh.connect_timeout)) for n in tunnel_names(scope))
     out[names.BLACKHOLE_CLUSTER] = {
         "name": names.BLACKHOLE_CLUSTER,
         "type": "STATIC",

@@ -86,8 +86,10 @@ def hcm(
     rds: str | None = None,
     route_config: JSONDict | None = None,
     filters: Sequence[JSONDict] | None = None,
+    log_filter: JSONDict | None = None,
 ) -> JSONDict:
-    """An HTTP connection manager network filter using RDS ``rds`` or an inline ``route_config``."""
+    """An HTTP connection manager network filter using RDS ``rds`` or an inline ``route_config``;
+    ``log_filter`` decides which requests its access loggers log."""
     config: JSONDict = {"@type": names.T_HCM, "stat_prefix": stat_prefix}
     if rds is not None:
         config["rds"] = {"config_source": ADS_SOURCE, "route_config_name": rds}
@@ -108,7 +110,7 @@ def hcm(
         config["use_remote_address"] = True
     logs = access_logs(proxy, mesh, direction)
     if logs:
-        config["access_log"] = logs
+        config["access_log"] = [{**log, "filter": log_filter} for log in logs] if log_filter else logs
     trace = tracing(proxy, mesh)
     if trace is not None:
         config["tracing"] = trace

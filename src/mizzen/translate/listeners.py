@@ -10,6 +10,7 @@ from mizzen.config.semantics.visibility import hosts_admit
 from mizzen.node import InboundPort, Upstream
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict
+from mizzen.translate.egress import CONNECT_LOG_FILTER, connect_listeners
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
 from mizzen.translate.routes import RouteContext
@@ -17,6 +18,7 @@ from mizzen.translate.scope import Scope, inbound_ports, listener_hosts
 from mizzen.translate.tcp import outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import (
     HTTP_PROTOCOLS,
+    VirtualServiceIndex,
     is_http,
     mesh_virtual_services,
     select_virtual_service,
@@ -57,6 +59,7 @@ def sidecar_listeners(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
         listeners.setdefault(built.name, built.listener)
         if built.routes is not None:
             routes.setdefault(built.routes_name, built.routes)
+    listeners.update(connect_listeners(scope, VirtualServiceIndex(mesh_virtual_services(scope)).candidates))
     return listeners, routes
 
 
@@ -109,7 +112,8 @@ def _listener(name: str, address: str, port: int, chains: list[JSONDict], direct
 
 def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
     """``127.0.0.1:<http proxy port>`` -> HCM on RDS ``http_proxy`` (with the dynamic forward proxy
-    filter, so ALLOW_ANY passthrough reaches hosts the mesh does not know)."""
+    filter, so ALLOW_ANY passthrough reaches hosts the mesh does not know). CONNECT tunnels into
+    internal listeners are logged by those listeners, not here (:mod:`.egress`)."""
     name = names.listener("127.0.0.1", port)
     filt = hcm(
         scope.proxy,
@@ -118,6 +122,7 @@ def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
         direction="outbound",
         rds=names.RDS_HTTP_PROXY,
         filters=http_filters(True),
+        log_filter=CONNECT_LOG_FILTER,
     )
     return _listener(name, "127.0.0.1", port, [{"filters": [filt]}], "OUTBOUND")
 

@@ -15,6 +15,9 @@ ALLOW_ANY = "allow_any"
 BLOCK_ALL = "block_all"
 DEFAULT_ROUTE = "default"
 DNS_CACHE = "dynamic_forward_proxy_cache_config"
+CONNECT_ROUTE = "connect"
+CONNECT_BLACKHOLE = "connect_BlackHoleCluster"
+CONNECT_PREFIX = "connect_"
 
 # --- filter names
 HCM = "envoy.filters.network.http_connection_manager"
@@ -25,6 +28,8 @@ CORS = "envoy.filters.http.cors"
 ROUTER = "envoy.filters.http.router"
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
+SNI_DFP_FILTER = "envoy.filters.network.sni_dynamic_forward_proxy"
+CEL_LOG_FILTER = "envoy.access_loggers.extension_filters.cel"
 FILE_ACCESS_LOG = "envoy.access_loggers.file"
 ZIPKIN = "envoy.tracers.zipkin"
 TLS_SOCKET = "envoy.transport_sockets.tls"
@@ -46,6 +51,8 @@ T_DFP_FILTER = _T + "envoy.extensions.filters.http.dynamic_forward_proxy.v3.Filt
 T_DNS_CLUSTER = _T + "envoy.extensions.clusters.dns.v3.DnsCluster"
 T_DFP_CLUSTER = _T + "envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig"
 T_TLS_INSPECTOR = _T + "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+T_SNI_DFP_FILTER = _T + "envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig"
+T_CEL_LOG_FILTER = _T + "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter"
 T_FILE_ACCESS_LOG = _T + "envoy.extensions.access_loggers.file.v3.FileAccessLog"
 T_ZIPKIN = _T + "envoy.config.trace.v3.ZipkinConfig"
 T_DOWNSTREAM_TLS = _T + "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
@@ -94,6 +101,12 @@ def vhost(host: str, port: int) -> str:
 def listener(address: str, port: int) -> str:
     """Listener name ``<address>_<port>`` (gateways use ``0.0.0.0_<port>`` whatever they bind)."""
     return f"{address}_{port}"
+
+
+def connect_tunnel(port: int) -> str:
+    """The internal listener (and the cluster reaching it) that CONNECT tunnels to TLS port ``port``
+    enter: ``connect_443``, Mizzen's stand-in for Istio's outbound listener ``0.0.0.0_443``."""
+    return f"{CONNECT_PREFIX}{port}"
 
 
 def upstream_route_config(host: str, port: int) -> str:

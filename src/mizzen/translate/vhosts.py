@@ -11,7 +11,7 @@ from mizzen.config import internal
 from mizzen.config.models import Typed, VirtualService
 from mizzen.config.semantics.hosts import fqdn, host_matches, match_specificity
 from mizzen.registry.model import Service, ServicePort
-from mizzen.translate import names
+from mizzen.translate import egress, names
 from mizzen.translate.common import JSONDict
 from mizzen.translate.hosts import domain_variants, with_port
 from mizzen.translate.routes import RouteContext, default_route, http_routes
@@ -88,28 +88,39 @@ def service_routes(scope: Scope, index: VirtualServiceIndex, svc: Service, port:
 
 def http_proxy_route_config(scope: Scope) -> JSONDict:
     """The ``http_proxy`` route configuration behind the sidecar's outbound HTTP-proxy listener."""
-    return sidecar_route_config(scope, names.RDS_HTTP_PROXY, scope.services)
+    return sidecar_route_config(scope, names.RDS_HTTP_PROXY, scope.services, connect=True)
 
 
-def sidecar_route_config(scope: Scope, name: str, services: Sequence[Service], only_port: int = 0) -> JSONDict:
+def sidecar_route_config(
+    scope: Scope, name: str, services: Sequence[Service], only_port: int = 0, *, connect: bool = False
+) -> JSONDict:
     """Vhosts for the HTTP ports of ``services`` (all ports, or ``only_port``), VS-only hosts, and the
-    catch-all: the ``http_proxy`` config, or Istio's per-port config ``"<port>"`` of a Sidecar egress."""
+    catch-all: the ``http_proxy`` config, or Istio's per-port config ``"<port>"`` of a Sidecar egress.
+    With ``connect`` (the HTTP-proxy listener), CONNECT tunnels are routed too (:mod:`.egress`)."""
     index = VirtualServiceIndex(mesh_virtual_services(scope))
     seen: set[str] = set()
     vhosts: list[tuple[str, JSONDict]] = []
     for svc in services:
         for port in svc.ports:
-            if not is_http(port) or (only_port and port.number != only_port):
+            if only_port and port.number != only_port:
+                continue
+            # CONNECT tunnels (HTTPS_PROXY) reach the HTTP-proxy listener only.
+            ctx = RouteContext(scope, port.number)
+            tunnel = egress.connect_routes(ctx, index.select(svc.hostname), svc, port) if connect else []
+            if not is_http(port) and not tunnel:
                 continue
             domains = _unique(with_port(domain_variants(svc, scope.proxy.namespace), port.number), seen)
             if domains:
                 vhost_name = names.vhost(svc.hostname, port.number)
-                routes = service_routes(scope, index, svc, port.number)
-                vhosts.append((vhost_name, {"name": vhost_name, "domains": domains, "routes": routes}))
+                others = service_routes(scope, index, svc, port.number) if is_http(port) else catch_all_routes(scope)
+                vhosts.append((vhost_name, {"name": vhost_name, "domains": domains, "routes": tunnel + others}))
     if not only_port or only_port == 80:
         vhosts += _non_registry_vhosts(scope, index, seen)
     vhosts.sort(key=lambda v: v[0])
-    return route_config(name, [v for _, v in vhosts] + [catch_all_vhost(scope.outbound_policy)])
+    catch_all = catch_all_vhost(scope.outbound_policy)
+    if connect:
+        catch_all["routes"] = egress.catch_all_connect_route(scope) + catch_all_routes(scope)
+    return route_config(name, [v for _, v in vhosts] + [catch_all])
 
 
 def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[tuple[str, JSONDict]]:
@@ -142,23 +153,25 @@ def _unique(domains: list[str], seen: set[str]) -> list[str]:
 
 def catch_all_vhost(policy: str) -> JSONDict:
     """``allow_any`` (to PassthroughCluster) or ``block_all`` (502) for unknown hosts."""
+    name = names.BLOCK_ALL if policy == "REGISTRY_ONLY" else names.ALLOW_ANY
+    return {"name": name, "domains": ["*"], "routes": _catch_all_routes(policy)}
+
+
+def catch_all_routes(scope: Scope) -> list[JSONDict]:
+    """The routes of the catch-all vhost for the proxy's outbound traffic policy."""
+    return _catch_all_routes(scope.outbound_policy)
+
+
+def _catch_all_routes(policy: str) -> list[JSONDict]:
     if policy == "REGISTRY_ONLY":
-        return {
-            "name": names.BLOCK_ALL,
-            "domains": ["*"],
-            "routes": [{"name": names.BLOCK_ALL, "match": {"prefix": "/"}, "direct_response": {"status": 502}}],
+        return [{"name": names.BLOCK_ALL, "match": {"prefix": "/"}, "direct_response": {"status": 502}}]
+    return [
+        {
+            "name": names.ALLOW_ANY,
+            "match": {"prefix": "/"},
+            "route": {"cluster": names.PASSTHROUGH_CLUSTER, "timeout": "0s"},
         }
-    return {
-        "name": names.ALLOW_ANY,
-        "domains": ["*"],
-        "routes": [
-            {
-                "name": names.ALLOW_ANY,
-                "match": {"prefix": "/"},
-                "route": {"cluster": names.PASSTHROUGH_CLUSTER, "timeout": "0s"},
-            }
-        ],
-    }
+    ]
 
 
 def upstream_route_config(scope: Scope, svc: Service, port: int) -> JSONDict:

@@ -43,6 +43,7 @@ extensions/filters/network/connection_limit/v3/connection_limit_pb2
 extensions/filters/network/local_ratelimit/v3/local_rate_limit_pb2
 extensions/filters/network/ext_authz/v3/ext_authz_pb2 extensions/filters/network/direct_response/v3/config_pb2
 extensions/filters/network/sni_cluster/v3/sni_cluster_pb2 extensions/filters/network/redis_proxy/v3/redis_proxy_pb2
+extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy_pb2
 extensions/filters/network/mongo_proxy/v3/mongo_proxy_pb2 extensions/filters/network/wasm/v3/wasm_pb2
 extensions/filters/http/router/v3/router_pb2 extensions/filters/http/fault/v3/fault_pb2
 extensions/filters/http/cors/v3/cors_pb2 extensions/filters/http/rbac/v3/rbac_pb2

@@ -77,10 +77,12 @@ def test_metadata_contract_keys() -> None:
 def test_metadata_round_trips_through_envoy_proto(proxy: Proxy) -> None:
     """The control plane decodes exactly the Proxy the agent encoded, after a trip through protobuf."""
     from envoy.config.bootstrap.v3 import bootstrap_pb2
+    from envoy.extensions.bootstrap.internal_listener.v3 import internal_listener_pb2
     from envoy.extensions.resource_monitors.downstream_connections.v3 import downstream_connections_pb2
     from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-    assert downstream_connections_pb2 and http_protocol_options_pb2  # registered for the Any fields
+    # registered for the Any fields
+    assert downstream_connections_pb2 and http_protocol_options_pb2 and internal_listener_pb2
     msg = json_format.ParseDict(boot(proxy), bootstrap_pb2.Bootstrap())
     node = json_format.MessageToDict(msg.node, preserving_proto_field_name=True)
     assert proxy_from_node(node["id"], node["metadata"]) == proxy

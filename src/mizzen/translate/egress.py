@@ -1,0 +1,191 @@
+"""HTTPS egress through the sidecar: CONNECT on the HTTP-proxy listener, routed with Istio's TLS semantics.
+
+Theory of operation. Without iptables, an app reaches ``https://host`` through ``HTTPS_PROXY``: it sends
+``CONNECT host:443`` to its sidecar's HTTP-proxy listener and then speaks TLS inside the tunnel. The
+``http_proxy`` route configuration therefore routes CONNECT by its authority:
+
+- a TLS or HTTPS service port: into the internal listener ``connect_<port>``, which is what Istio's
+  outbound listener ``0.0.0.0_<port>`` is for an app behind iptables: the TLS inspector reads the SNI,
+  filter chains match it (the VirtualService ``tls`` rules' ``sniHosts``, else the service's own host
+  names) and a tcp_proxy forwards the bytes to the chosen cluster, with TCP access logs and metrics;
+  connections matching no chain take the default chain (PassthroughCluster by SNI, or BlackHoleCluster);
+- another non-HTTP port (TCP, or a port whose protocol Istio would sniff): straight to the service's
+  cluster, with the VirtualService ``tcp`` rules' destinations (there is no SNI to route on);
+- an unknown host: PassthroughCluster under ALLOW_ANY; under REGISTRY_ONLY the internal listener
+  ``connect_BlackHoleCluster``, which accepts the tunnel and closes it when the client starts talking,
+  so the client sees what Istio gives it (a TLS handshake cut short: curl's exit code 35) rather than
+  an HTTP error Istio never sends.
+
+The HTTP connection manager does not log tunnels into internal listeners: the listener logs the
+connection as Istio logs TLS traffic (``"- - -"``, the SNI, ``outbound|443||host``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from mizzen.config.models import Typed, VirtualService
+from mizzen.registry.model import Service, ServicePort
+from mizzen.registry.protocols import AUTO
+from mizzen.translate import names
+from mizzen.translate.clusters import DNS_CACHE_CONFIG
+from mizzen.translate.common import JSONDict
+from mizzen.translate.endpoints import cluster_kind
+from mizzen.translate.filters import tcp_proxy
+from mizzen.translate.hosts import domain_variants
+from mizzen.translate.routes import ClusterRef, RouteContext
+from mizzen.translate.scope import Scope
+from mizzen.translate.tcp import SniRoute, WeightedCluster, outbound_tcp_proxy, tcp_destinations, tls_routes
+from mizzen.translate.tunnels import TUNNEL_PROTOCOLS, blackhole_tunnel, has_tunnels, tunnel_ports
+
+VirtualServices = Callable[[str], Sequence[Typed[VirtualService]]]
+"""The VirtualServices that apply to a host for sidecars, in the order they are tried."""
+
+CONNECT_LOG_FILTER: JSONDict = {
+    "extension_filter": {
+        "name": names.CEL_LOG_FILTER,
+        "typed_config": {
+            "@type": names.T_CEL_LOG_FILTER,
+            # `||` absorbs errors in CEL, so requests without a cluster (404, faults) are still logged.
+            "expression": (
+                f"request.method != 'CONNECT' || !has(xds.cluster_name) "
+                f"|| !xds.cluster_name.startsWith('{names.CONNECT_PREFIX}')"
+            ),
+        },
+    }
+}
+"""Access-log filter of the HTTP-proxy listener: tunnels into internal listeners are logged there."""
+
+_NOT_TUNNELED = frozenset({"UDP"})
+
+
+def connect_routes(
+    ctx: RouteContext, vs: Typed[VirtualService] | None, svc: Service, port: ServicePort
+) -> list[JSONDict]:
+    """The CONNECT route of one service port on the HTTP-proxy listener ([] when it takes no tunnel)."""
+    protocol = port.protocol.upper()
+    if not has_tunnels(ctx.scope) or protocol in _NOT_TUNNELED:
+        return []
+    if protocol in TUNNEL_PROTOCOLS:
+        return [connect_route({"cluster": names.connect_tunnel(port.number)})]
+    if protocol == AUTO or protocol not in _HTTP_FAMILY:
+        return [connect_route(_weighted(tcp_destinations(ctx, vs, svc.hostname)))]
+    return []
+
+
+_HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
+
+
+def catch_all_connect_route(scope: Scope) -> list[JSONDict]:
+    """CONNECT to a host the mesh does not know: PassthroughCluster, or the blackhole under REGISTRY_ONLY."""
+    if not has_tunnels(scope):
+        return []
+    target = names.CONNECT_BLACKHOLE if blackhole_tunnel(scope) else names.PASSTHROUGH_CLUSTER
+    return [connect_route({"cluster": target})]
+
+
+def connect_route(target: JSONDict) -> JSONDict:
+    """A route taking CONNECT requests only, terminating the tunnel into ``target`` (no timeout)."""
+    action: JSONDict = {
+        **target,
+        "timeout": "0s",
+        "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
+    }
+    return {"name": names.CONNECT_ROUTE, "match": {"connect_matcher": {}}, "route": action}
+
+
+def _weighted(dests: Sequence[WeightedCluster]) -> JSONDict:
+    if len(dests) == 1:
+        return {"cluster": dests[0].cluster.name}
+    return {"weighted_clusters": {"clusters": [{"name": d.cluster.name, "weight": d.weight} for d in dests]}}
+
+
+def connect_listeners(scope: Scope, virtual_services: VirtualServices) -> dict[str, JSONDict]:
+    """The internal listeners CONNECT tunnels enter, keyed by name."""
+    out = {names.connect_tunnel(p): _tunnel_listener(scope, p, virtual_services) for p in tunnel_ports(scope)}
+    if blackhole_tunnel(scope):
+        out[names.CONNECT_BLACKHOLE] = _internal_listener(
+            names.CONNECT_BLACKHOLE, [], {"filters": [_blackhole_proxy(scope)]}
+        )
+    return out
+
+
+def _tunnel_listener(scope: Scope, port: int, virtual_services: VirtualServices) -> JSONDict:
+    """Istio's outbound TLS listener for one port: SNI chains per service, then the default chain."""
+    ctx = RouteContext(scope, port)
+    routes: list[SniRoute] = []
+    for svc in scope.services:
+        sp = svc.port(port)
+        if sp is None or sp.protocol.upper() not in TUNNEL_PROTOCOLS:
+            continue
+        matched = [r for vs in virtual_services(svc.hostname) for r in tls_routes(ctx, vs)]
+        own = SniRoute(
+            sni_names(svc, scope.proxy.namespace), (WeightedCluster(ClusterRef(port, "", svc.hostname), 100),)
+        )
+        routes += matched or [own]
+    chains = _sni_chains(ctx, routes)
+    if scope.outbound_policy == "REGISTRY_ONLY":
+        default: JSONDict = {"filters": [_blackhole_proxy(scope)]}
+    else:
+        passthrough = tcp_proxy(
+            scope.proxy, scope.mesh.mesh, names.PASSTHROUGH_CLUSTER, [(names.PASSTHROUGH_CLUSTER, 1)]
+        )
+        default = {"filters": [_sni_forward(port), passthrough]}
+    return _internal_listener(names.connect_tunnel(port), chains, default)
+
+
+def sni_names(svc: Service, namespace: str) -> tuple[str, ...]:
+    """The SNI a client sends for ``svc``: its host, and for a Kubernetes service the names a client in
+    ``namespace`` may use (Istio matches such services by VIP, which a CONNECT tunnel has not)."""
+    if svc.source_kind != "Service":
+        return (svc.hostname,)
+    return tuple(n for n in domain_variants(svc, namespace) if not n.replace(".", "").isdigit() and ":" not in n)
+
+
+def _sni_chains(ctx: RouteContext, routes: Sequence[SniRoute]) -> list[JSONDict]:
+    """One chain per distinct SNI set, first route winning a repeated name (Envoy wants unique matches)."""
+    seen: set[str] = set()
+    chains: list[JSONDict] = []
+    for route in routes:
+        fresh = [h for h in route.sni_hosts if h not in seen]
+        if not fresh or not route.destinations:
+            continue
+        seen.update(fresh)
+        chains.append({"filter_chain_match": {"server_names": fresh}, "filters": _forward(ctx, route.destinations)})
+    return chains
+
+
+def _forward(ctx: RouteContext, dests: Sequence[WeightedCluster]) -> list[JSONDict]:
+    """tcp_proxy to ``dests``; a destination without endpoints of its own (resolution NONE) is reached
+    at the host the SNI names, as Istio's passthrough reaches the original destination."""
+    stat = dests[0].cluster.name if len(dests) == 1 else names.connect_tunnel(ctx.port)
+    proxy = outbound_tcp_proxy(ctx, stat, dests)
+    dynamic = any(
+        (svc := ctx.scope.service(d.cluster.host)) is not None and cluster_kind(svc) == "DYNAMIC" for d in dests
+    )
+    return [_sni_forward(ctx.port), proxy] if dynamic else [proxy]
+
+
+def _sni_forward(port: int) -> JSONDict:
+    return {
+        "name": names.SNI_DFP_FILTER,
+        "typed_config": {"@type": names.T_SNI_DFP_FILTER, "dns_cache_config": DNS_CACHE_CONFIG, "port_value": port},
+    }
+
+
+def _blackhole_proxy(scope: Scope) -> JSONDict:
+    return tcp_proxy(scope.proxy, scope.mesh.mesh, names.BLACKHOLE_CLUSTER, [(names.BLACKHOLE_CLUSTER, 1)])
+
+
+def _internal_listener(name: str, chains: list[JSONDict], default: JSONDict) -> JSONDict:
+    # The TLS inspector also makes the blackhole wait for the client's first bytes, so the tunnel is
+    # accepted (200) and then closed, as Istio's BlackHoleCluster closes an accepted connection.
+    listener: JSONDict = {
+        "name": name,
+        "internal_listener": {},
+        "listener_filters": [{"name": names.TLS_INSPECTOR, "typed_config": {"@type": names.T_TLS_INSPECTOR}}],
+        "filter_chains": chains,
+        "default_filter_chain": default,
+        "traffic_direction": "OUTBOUND",
+    }
+    return listener
