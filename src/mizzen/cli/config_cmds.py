@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -18,9 +19,11 @@ from mizzen.cli import workload_cmds
 from mizzen.cli.client import ApiClient, ApiError, ClientError, violation_from_json
 from mizzen.cli.output import table
 from mizzen.config import load_paths, validate
+from mizzen.config.codes import violation
 from mizzen.config.kinds import KindInfo, UnknownKindError, by_kind, resolve
 from mizzen.config.loader import LoadResult, Skipped
 from mizzen.config.report import Report, Violation
+from mizzen.config.resource import Resource
 from mizzen.config.rules.istio_only import unrun_kind
 
 _FILES = click.option(
@@ -67,13 +70,44 @@ def _unsupported_note(s: Skipped) -> str:
     return ": an Istio kind Mizzen does not support; not validated, not applied"
 
 
-def _load(files: Sequence[str], recursive: bool) -> tuple[LoadResult, Report]:
+_NAMESPACE_FLAG = click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help="The namespace of documents that name none (a document naming another one is an error, as kubectl).",
+)
+
+
+def _load(files: Sequence[str], recursive: bool, namespace: str | None = None) -> tuple[LoadResult, Report]:
     """Load the inputs and, when loading found problems, validate too so every problem is reported at once."""
     loaded = load_paths(list(files), recursive=recursive)
+    if namespace:
+        loaded.resources[:] = [in_namespace(r, namespace, loaded.report) for r in loaded.resources]
     report = Report(list(loaded.report.violations))
     if not report.ok:
         report.extend(validate(loaded.resources).violations)
     return loaded, report
+
+
+def in_namespace(res: Resource, namespace: str, report: Report) -> Resource:
+    """``res`` moved to ``namespace`` when its document names no namespace (kubectl's ``-n``); a document
+    naming a different one is reported as an error, as kubectl refuses it. Cluster-scoped kinds stay."""
+    info = by_kind(res.kind)
+    if info is None or not info.namespaced:
+        return res
+    if "metadata.namespace" not in res.origin.lines:
+        return replace(res, metadata=replace(res.metadata, namespace=namespace))
+    if res.namespace != namespace:
+        message = (
+            f'the namespace from the provided object "{res.namespace}" does not match the namespace "{namespace}"; '
+            f"pass --namespace={res.namespace} or remove metadata.namespace"
+        )
+        where = res.origin.line_of("metadata.namespace")
+        ref = f"{res.kind} {res.namespace}/{res.name}"
+        report.add(
+            replace(violation("MZ0008", message, "metadata.namespace"), file=res.origin.file, line=where, resource=ref)
+        )
+    return res
 
 
 def _fail_invalid(report: Report) -> None:
@@ -113,10 +147,13 @@ def _refuse_warnings(warnings: Sequence[Violation]) -> None:
 @_RECURSIVE
 @click.option("--dry-run", is_flag=True, help="Validate and report what would change, without storing.")
 @_STRICT
+@_NAMESPACE_FLAG
 @click.pass_context
-def apply(ctx: click.Context, files: tuple[str, ...], recursive: bool, dry_run: bool, strict: bool) -> None:
+def apply(
+    ctx: click.Context, files: tuple[str, ...], recursive: bool, dry_run: bool, strict: bool, namespace: str | None
+) -> None:
     """Apply configuration from files: every document is stored, or none is."""
-    loaded, report = _load(files, recursive)
+    loaded, report = _load(files, recursive, namespace)
     if not report.ok:
         _fail_invalid(report)
     if strict:
@@ -236,10 +273,12 @@ def _show(
 @click.pass_context
 def delete(ctx: click.Context, files: tuple[str, ...], recursive: bool, args: tuple[str, ...], namespace: str) -> None:
     """Delete objects named in files (-f) or by KIND NAME..."""
+    source = ctx.get_parameter_source("namespace")
+    given_namespace = source is not None and source != click.core.ParameterSource.DEFAULT
     if files and args:
         raise click.UsageError("give either -f FILE or KIND NAME..., not both")
     if files:
-        targets = _targets_in_files(files, recursive)
+        targets = _targets_in_files(files, recursive, namespace if given_namespace else None)
     else:
         if len(args) < 2:
             raise click.UsageError("give -f FILE, or a KIND and at least one NAME")
@@ -261,9 +300,11 @@ def delete(ctx: click.Context, files: tuple[str, ...], recursive: bool, args: tu
         sys.exit(1)
 
 
-def _targets_in_files(files: tuple[str, ...], recursive: bool) -> list[tuple[KindInfo, str, str]]:
+def _targets_in_files(
+    files: tuple[str, ...], recursive: bool, namespace: str | None
+) -> list[tuple[KindInfo, str, str]]:
     """``(kind, namespace, name)`` of every object the files define (any error in them: nothing)."""
-    loaded, report = _load(files, recursive)
+    loaded, report = _load(files, recursive, namespace)
     if not report.ok:
         _print_violations(report.violations)
         raise CommandFailed("the files have errors; nothing was deleted")

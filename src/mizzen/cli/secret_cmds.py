@@ -1,15 +1,19 @@
-"""``mizzen create secret tls NAME --cert FILE --key FILE [-n NS]``: kubectl's command for the TLS
-credentials a Gateway server names with ``credentialName``.
+"""``mizzen create secret tls|generic NAME ... [-n NS]``: kubectl's commands for the credentials a Gateway
+server or a DestinationRule names with ``credentialName``.
 
-It stores a ``v1`` ``Secret`` of type ``kubernetes.io/tls`` (base64 ``data.tls.crt``/``data.tls.key``,
-plus ``data.ca.crt`` with ``--ca-cert`` for MUTUAL servers, like Istio's ``generic`` secrets) through the
-API; like ``kubectl create`` it fails when the secret already exists. ``--dry-run`` prints the object.
+``tls`` stores a ``v1`` ``Secret`` of type ``kubernetes.io/tls`` (base64 ``data.tls.crt``/``data.tls.key``,
+plus ``data.ca.crt`` with ``--ca-cert`` for MUTUAL servers, like Istio's ``generic`` secrets). ``generic``
+stores an ``Opaque`` Secret from ``--from-file=[KEY=]PATH`` (a folder adds each regular file in it) and
+``--from-literal=KEY=VALUE``, as kubectl does; Istio's egress tasks create their client credentials so.
+Like ``kubectl create`` both fail when the secret already exists. ``--dry-run`` prints the object.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,9 @@ from mizzen.cli.client import ApiClient, ClientError
 from mizzen.config.kinds import by_kind
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
+OPAQUE_SECRET_TYPE = "Opaque"
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+"""Kubernetes' rule for the keys of a Secret's ``data``."""
 
 
 class SecretFileError(click.ClickException):
@@ -39,13 +46,51 @@ def _read_pem(path: Path, what: str, markers: tuple[str, ...]) -> bytes:
 def tls_secret(name: str, namespace: str, cert: bytes, key: bytes, ca_cert: bytes | None = None) -> dict[str, Any]:
     """The Kubernetes JSON of a ``kubernetes.io/tls`` Secret holding PEM ``cert`` and ``key``."""
     data = {"tls.crt": cert, "tls.key": key, **({"ca.crt": ca_cert} if ca_cert else {})}
+    return secret_object(name, namespace, TLS_SECRET_TYPE, data)
+
+
+def secret_object(name: str, namespace: str, secret_type: str, data: Mapping[str, bytes]) -> dict[str, Any]:
+    """The Kubernetes JSON of a Secret of ``secret_type`` holding ``data`` (base64 encoded)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace},
-        "type": TLS_SECRET_TYPE,
+        "type": secret_type,
         "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()},
     }
+
+
+def generic_data(from_files: tuple[str, ...], from_literals: tuple[str, ...]) -> dict[str, bytes]:
+    """The ``data`` of ``kubectl create secret generic``: files (``[KEY=]PATH``, a folder's regular files
+    under their names) and literals (``KEY=VALUE``); a key given twice or not a valid key is an error."""
+    entries: list[tuple[str, bytes]] = []
+    for spec in from_files:
+        key, sep, raw = spec.partition("=")
+        path = Path(raw if sep else spec)
+        if not sep and path.is_dir():
+            entries += [(f.name, _read(f)) for f in sorted(path.iterdir()) if f.is_file()]
+            continue
+        entries.append((key if sep else path.name, _read(path)))
+    for spec in from_literals:
+        key, sep, value = spec.partition("=")
+        if not sep or not key:
+            raise SecretFileError(f"invalid literal source {spec}, expected key=value")
+        entries.append((key, value.encode()))
+    data: dict[str, bytes] = {}
+    for key, value in entries:
+        if not SECRET_KEY.match(key):
+            raise SecretFileError(f'"{key}" is not a valid key name for a Secret (letters, digits, "-", "_", ".")')
+        if key in data:
+            raise SecretFileError(f'cannot add key "{key}", another key by that name already exists')
+        data[key] = value
+    return data
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SecretFileError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 @click.group("create")
@@ -56,6 +101,19 @@ def create_group() -> None:
 @create_group.group("secret")
 def secret_group() -> None:
     """Create a Secret."""
+
+
+_NAMESPACE = click.option(
+    "-n",
+    "--namespace",
+    default="default",
+    show_default=True,
+    help="Namespace (a Gateway reads credentials from its own namespace).",
+)
+_DRY_RUN = click.option("--dry-run", is_flag=True, help="Print the Secret instead of creating it.")
+_OUTPUT = click.option(
+    "-o", "--output", type=click.Choice(["yaml", "json", "name"]), default=None, help="Print the Secret in this format."
+)
 
 
 @secret_group.command("tls")
@@ -71,17 +129,9 @@ def secret_group() -> None:
     default=None,
     help="PEM CA certificate(s) to verify clients with (Gateway tls.mode MUTUAL).",
 )
-@click.option(
-    "-n",
-    "--namespace",
-    default="default",
-    show_default=True,
-    help="Namespace (a Gateway reads credentials from its own namespace).",
-)
-@click.option("--dry-run", is_flag=True, help="Print the Secret instead of creating it.")
-@click.option(
-    "-o", "--output", type=click.Choice(["yaml", "json", "name"]), default=None, help="Print the Secret in this format."
-)
+@_NAMESPACE
+@_DRY_RUN
+@_OUTPUT
 @click.pass_context
 def create_secret_tls(
     ctx: click.Context,
@@ -97,7 +147,36 @@ def create_secret_tls(
     cert = _read_pem(cert_path, "certificate", ("CERTIFICATE",))
     key = _read_pem(key_path, "private key", ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"))
     ca = _read_pem(ca_path, "CA certificate", ("CERTIFICATE",)) if ca_path else None
-    secret = tls_secret(name, namespace, cert, key, ca)
+    _finish(ctx, tls_secret(name, namespace, cert, key, ca), dry_run, output)
+
+
+@secret_group.command("generic")
+@click.argument("name")
+@click.option("--from-file", "from_files", multiple=True, help="[KEY=]PATH: a file (or a folder's files) to add.")
+@click.option("--from-literal", "from_literals", multiple=True, help="KEY=VALUE to add.")
+@click.option("--type", "secret_type", default=OPAQUE_SECRET_TYPE, show_default=True, help="The Secret's type.")
+@_NAMESPACE
+@_DRY_RUN
+@_OUTPUT
+@click.pass_context
+def create_secret_generic(
+    ctx: click.Context,
+    name: str,
+    from_files: tuple[str, ...],
+    from_literals: tuple[str, ...],
+    secret_type: str,
+    namespace: str,
+    dry_run: bool,
+    output: str | None,
+) -> None:
+    """Create a secret from files and literal values (e.g. a client credential for TLS origination)."""
+    data = generic_data(from_files, from_literals)
+    _finish(ctx, secret_object(name, namespace, secret_type, data), dry_run, output)
+
+
+def _finish(ctx: click.Context, secret: dict[str, Any], dry_run: bool, output: str | None) -> None:
+    """Store ``secret`` (unless a dry run) and print it or its name as kubectl does."""
+    name = secret["metadata"]["name"]
     if not dry_run:
         _create(ctx, secret)
     if output == "yaml":
@@ -123,4 +202,4 @@ def _create(ctx: click.Context, secret: dict[str, Any]) -> None:
 
 COMMANDS: tuple[click.Command, ...] = (create_group,)
 
-__all__ = ["COMMANDS", "create_group", "tls_secret"]
+__all__ = ["COMMANDS", "create_group", "generic_data", "secret_object", "tls_secret"]

@@ -42,6 +42,12 @@ _CATALOGUE: tuple[Code, ...] = (
         "error",
         "metadata has a field of the wrong type (labels must map strings to strings).",
     ),
+    Code(
+        "MZ0008",
+        "NamespaceMismatch",
+        "error",
+        "A document names a namespace other than the one given with -n (kubectl refuses it too).",
+    ),
     # -- input limits (mizzen.limits: each number and where it comes from) --------------------------
     Code(
         "MZ0091",
