@@ -72,17 +72,17 @@ def generic_data(from_files: tuple[str, ...], from_literals: tuple[str, ...]) ->
             continue
         entries.append((key if sep else path.name, _read(path)))
     for spec in from_literals:
-        key, sep, value = spec.partition("=")
-        if not sep or not key:
+        name, sep, text = spec.partition("=")
+        if not sep or not name:
             raise SecretFileError(f"invalid literal source {spec}, expected key=value")
-        entries.append((key, value.encode()))
+        entries.append((name, text.encode()))
     data: dict[str, bytes] = {}
-    for key, value in entries:
-        if not SECRET_KEY.match(key):
-            raise SecretFileError(f'"{key}" is not a valid key name for a Secret (letters, digits, "-", "_", ".")')
-        if key in data:
-            raise SecretFileError(f'cannot add key "{key}", another key by that name already exists')
-        data[key] = value
+    for name, value in entries:
+        if not SECRET_KEY.match(name):
+            raise SecretFileError(f'"{name}" is not a valid key name for a Secret (letters, digits, "-", "_", ".")')
+        if name in data:
+            raise SecretFileError(f'cannot add key "{name}", another key by that name already exists')
+        data[name] = value
     return data
 
 

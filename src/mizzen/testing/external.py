@@ -1,7 +1,7 @@
 """The "internet" of Istio's egress tasks, on loopback: one server answering for made-up external hosts.
 
     site = ExternalSite(["edition.cnn.com", "www.google.com"], certs, https_only={"edition.cnn.com"})
-    site.start()          # HTTP on 127.0.0.1:80, HTTPS on 127.0.0.1:443 (inside mizzen.testing.netns)
+    site.start()          # HTTP on 127.0.0.1:80, HTTPS on 127.0.0.1:443 (inside mizzen.testing.sandbox)
 
 Every answer is JSON naming what arrived: ``site``, ``scheme``, ``host`` (the Host header), ``sni`` (the TLS
 server name), ``client`` (the client certificate's common name, when one was presented), ``path``, ``method``

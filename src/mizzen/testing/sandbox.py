@@ -1,4 +1,4 @@
-"""Run a test in its own little world: new user, network, mount and PID namespaces (Linux, no root needed).
+"""Run a test in its own sandbox: new user, network, mount and PID namespaces (Linux, no root needed).
 
     @isolated(hosts={"edition.cnn.com": "127.0.0.1"})
     def test_egress(tmp_path): ...
@@ -157,24 +157,21 @@ def _setup(hosts: Mapping[str, str]) -> None:
     libc = _libc()
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
     _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
-    folder = Path(tempfile.mkdtemp(prefix="mizzen-netns-"))
     lines = ["127.0.0.1 localhost", "::1 localhost", *(f"{addr} {name}" for name, addr in sorted(hosts.items()))]
-    _bind_file(folder / "hosts", "\n".join(lines) + "\n", "/etc/hosts")
+    replace_file("/etc/hosts", "\n".join(lines) + "\n")
     # No DNS server answers inside the namespace: a name not in /etc/hosts fails at once, locally.
-    _bind_file(folder / "resolv.conf", "nameserver 127.0.0.1\n", "/etc/resolv.conf")
+    replace_file("/etc/resolv.conf", "nameserver 127.0.0.1\n")
     _loopback_up()
 
 
 def replace_file(target: str, text: str) -> None:
     """Inside an isolated test only: make ``target`` (an existing file) read as ``text``, for this
     namespace alone (e.g. the system CA bundle, so Istio's ``curl https://...`` trusts the test CA)."""
-    folder = Path(tempfile.mkdtemp(prefix="mizzen-netns-"))
-    _bind_file(folder / Path(target).name, text, target)
-
-
-def _bind_file(source: Path, text: str, target: str) -> None:
-    source.write_text(text, encoding="utf-8")
-    _check(_libc().mount(str(source).encode(), target.encode(), None, MS_BIND, None), f"bind {target}")
+    # The mount keeps the file's inode: the temporary folder goes at once, nothing is left behind.
+    with tempfile.TemporaryDirectory(prefix="mizzen-sandbox-") as folder:
+        source = Path(folder) / Path(target).name
+        source.write_text(text, encoding="utf-8")
+        _check(_libc().mount(str(source).encode(), target.encode(), None, MS_BIND, None), f"bind {target}")
 
 
 def _loopback_up() -> None:
