@@ -8,12 +8,14 @@ Everything here runs inside the sandbox: call :func:`world` from a function run 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mizzen.testing import sandbox
@@ -76,6 +78,42 @@ class Sleep:
 
 
 @dataclass
+class GatewayProcess:
+    """A ``mizzen gateway`` process (Istio's ``istio-ingressgateway``/``istio-egressgateway`` pod)."""
+
+    name: str
+    namespace: str
+    process: subprocess.Popen[bytes]
+    home: Path
+
+    def access_log(self) -> str:
+        """The gateway's access log (``kubectl logs -l istio=egressgateway -n istio-system``)."""
+        state = json.loads((self.home / "workloads" / f"{self.namespace}.{self.name}.json").read_text())
+        path = Path(state["logs"]["access"])
+        return path.read_text() if path.exists() else ""
+
+    def wait_log(self, needle: str, timeout: float = 10.0) -> str:
+        """The gateway's access-log line containing ``needle``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.access_log().splitlines() if needle in line]
+            if found:
+                return found[-1]
+            time.sleep(0.1)
+        raise AssertionError(f"no gateway access-log line with {needle!r}:\n{self.access_log()}")
+
+    def stop(self) -> None:
+        """SIGTERM its process group (by its pid), SIGKILL if it lingers."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+@dataclass
 class World:
     """What a test of an egress task works with."""
 
@@ -84,6 +122,34 @@ class World:
     site: ExternalSite
     certs: TlsFiles
     tmp: Path
+    gateways: list[GatewayProcess] = field(default_factory=list)
+
+    def gateway(self, name: str, labels: str, namespace: str = "istio-system") -> GatewayProcess:
+        """Start ``mizzen gateway --name NAME -n NAMESPACE --labels LABELS`` and wait until it serves
+        as an endpoint of its Service (its WorkloadEntry exists and every proxy has the change)."""
+        cp = self.mesh.cp
+        args = [sys.executable, "-m", "mizzen.cli.main", "gateway", "--name", name, "-n", namespace]
+        log = self.tmp / f"gateway-{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [*args, "--labels", labels], stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, **cp.env()}, start_new_session=True,
+            )  # fmt: skip
+        gw = GatewayProcess(name, namespace, proc, cp.home)
+        self.gateways.append(gw)
+        entry = f"/apis/networking.istio.io/v1/namespaces/{namespace}/workloadentries/{name}"
+        deadline = time.monotonic() + 60
+        while self.mesh.http.get(entry).status_code != 200:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"gateway {name} did not register:\n{log.read_text(errors='replace')}")
+            time.sleep(0.1)
+        self.mesh.wait_synced()
+        return gw
+
+    def service(self, name: str, namespace: str = "istio-system") -> dict[str, object]:
+        """A Service as the API stores it."""
+        found: dict[str, object] = self.mesh.http.get(f"/api/v1/namespaces/{namespace}/services/{name}").json()
+        return found
 
 
 @contextmanager
@@ -108,4 +174,9 @@ def world(tmp: Path, hosts: Sequence[str], *, mesh_yaml: str = "", https_only: S
             command=[*app, "--env-file", str(env_file)],
         )  # fmt: skip
         mesh.wait_synced()
-        yield World(mesh, Sleep(workload, json.loads(env_file.read_text())), site, certs, tmp)
+        w = World(mesh, Sleep(workload, json.loads(env_file.read_text())), site, certs, tmp)
+        try:
+            yield w
+        finally:
+            for gw in w.gateways:
+                gw.stop()

@@ -5,6 +5,12 @@ Istio's docs write Gateways on port 80 and 443: in a cluster those are ports of 
 so no root is needed. ``mizzen gateway`` creates the same Service when none in its namespace selects
 its labels; the translator then binds a Gateway server on 80 to 8080, as Istio does. A Gateway on a
 port that is not a Service port (Bookinfo's 8080) binds that port as it is.
+
+Istio's egress gateway Service (``istio-egressgateway``, labels ``istio=egressgateway``) has the same
+ports. In a cluster the two gateways are different pods; here they share one host, so a gateway whose
+Service would take a targetPort another gateway Service made by ``mizzen gateway`` already uses takes
+the next free one (the first of them keeps Istio's 8080/8443). The gateway registers itself as an
+endpoint of that Service (:func:`mizzen.agent.spec.workload_entry`), as its pod is one in Istio.
 """
 
 from __future__ import annotations
@@ -26,8 +32,17 @@ DEFAULT_PORTS = (
 )
 
 
-def gateway_service(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """Istio's default ingress gateway Service for a gateway with these labels."""
+def gateway_service(name: str, namespace: str, labels: Mapping[str, str], in_use: Iterable[int] = ()) -> dict[str, Any]:
+    """Istio's default (ingress or egress) gateway Service for a gateway with these labels; targetPorts
+    ``in_use`` by other gateways on this host move to the next free number."""
+    taken = set(in_use)
+    ports: list[dict[str, Any]] = []
+    for default in DEFAULT_PORTS:
+        target = int(default["targetPort"])
+        while target in taken:
+            target += 1
+        taken.add(target)
+        ports.append({**default, "targetPort": target})
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -37,7 +52,7 @@ def gateway_service(name: str, namespace: str, labels: Mapping[str, str]) -> dic
             "labels": {"app": name, **labels},
             "annotations": {CREATED_BY: "mizzen gateway"},
         },
-        "spec": {"selector": dict(labels), "ports": [dict(p) for p in DEFAULT_PORTS]},
+        "spec": {"selector": dict(labels), "ports": ports},
     }
 
 
@@ -59,11 +74,14 @@ def ensure_gateway_service(
     base = f"{api}/api/v1/namespaces/{namespace}/services"
     try:
         with httpx.Client(timeout=10.0, headers=headers, trust_env=False, verify=tls_verify(api, roots)) as http:
-            existing = http.get(base)
-            existing.raise_for_status()
-            if any(selects(s, labels) for s in existing.json().get("items", [])):
+            everything = http.get(f"{api}/api/v1/services")
+            everything.raise_for_status()
+            services = everything.json().get("items", [])
+            ours = [s for s in services if (s.get("metadata") or {}).get("namespace") == namespace]
+            if any(selects(s, labels) for s in ours):
                 return False
-            created = http.put(f"{base}/{name}", json=gateway_service(name, namespace, labels))
+            wanted = gateway_service(name, namespace, labels, _gateway_target_ports(services, name))
+            created = http.put(f"{base}/{name}", json=wanted)
             created.raise_for_status()
     except httpx.HTTPError as exc:
         log.warning(
@@ -73,7 +91,10 @@ def ensure_gateway_service(
             exc,
         )
         return False
-    log.info("created Service %s/%s: Gateway ports 80 and 443 listen on 8080 and 8443, as in Istio", namespace, name)
+    mapping = " and ".join(f"{p['port']} on {p['targetPort']}" for p in wanted["spec"]["ports"])
+    log.info(
+        "created Service %s/%s: Gateway ports listen %s (Istio's 80 -> 8080, 443 -> 8443)", namespace, name, mapping
+    )
     return True
 
 

@@ -69,8 +69,9 @@ class WorkloadSpec:
 
     @property
     def registers(self) -> bool:
-        """Only a sidecar that serves ports is an endpoint worth registering."""
-        return self.proxy_type == "sidecar" and bool(self.ports)
+        """A sidecar that serves ports, and a gateway (an endpoint of its Service, as Istio's gateway
+        pod is): the endpoints worth registering."""
+        return self.proxy_type == "router" or bool(self.ports)
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,18 @@ def withheld(base: Mapping[str, str]) -> dict[str, str]:
 def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
     """The WorkloadEntry the agent registers: other proxies reach this workload at its sidecar's
     inbound ports, so ``ports`` maps each service port name to the sidecar's listen port. The
-    ``security.istio.io/tlsMode: istio`` label says a sidecar stands in front of it, as on Istio's pods."""
+    ``security.istio.io/tlsMode: istio`` label says a sidecar stands in front of it, as on Istio's pods.
+
+    A gateway registers with no ``ports``: its endpoints are its Service's targetPorts, which its
+    listeners bind, and no tlsMode label (Istio's gateway pods have none: peers do not originate
+    mutual TLS to a gateway unless a DestinationRule says so)."""
+    if spec.proxy_type == "router":
+        return {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "WorkloadEntry",
+            "metadata": {"name": spec.name, "namespace": spec.namespace, "annotations": {REGISTERED_BY: "gateway"}},
+            "spec": {"address": spec.address, "labels": dict(spec.labels), "serviceAccount": spec.service_account},
+        }
     annotations = {REGISTERED_BY: "agent"}
     if alloc.http_proxy is not None:
         annotations["mizzen.io/http-proxy"] = f"127.0.0.1:{alloc.http_proxy}"

@@ -1,7 +1,7 @@
 """The reaper: agent-registered workloads whose proxy went away are deleted, so endpoints never outlive a process.
 
-A WorkloadEntry the agent registered (annotation ``mizzen.io/registered-by: agent``) is deleted once its
-proxy has been disconnected for longer than the agent grace. An entry whose proxy we have never seen
+A WorkloadEntry the agent registered (annotation ``mizzen.io/registered-by``: ``agent`` or ``gateway``) is
+deleted once its proxy has been disconnected for longer than the agent grace. An entry whose proxy we have never seen
 (right after a control-plane restart, while Envoys wait out a reconnect backoff of up to ~30 s) gets the
 longer start-up grace, counted from when the reaper first saw the entry. Proxy records themselves are
 forgotten after the agent grace. Time comes from the injected clock; :meth:`Reaper.reap` is one pass and
@@ -21,6 +21,7 @@ from mizzen.controlplane.proxies import ProxyTable, WorkloadKey
 log = logging.getLogger("mizzen.reaper")
 
 AGENT_ANNOTATION = "mizzen.io/registered-by"
+AGENT_REGISTRANTS = frozenset({"agent", "gateway"})  # `mizzen run` workloads and `mizzen gateway`s
 DeleteWorkload = Callable[[str, str], Awaitable[None] | None]
 
 
@@ -66,7 +67,7 @@ class Reaper:
         connected = self._proxies.connected_workloads()
         for we in self._entries():
             key = (we.metadata.namespace, we.metadata.name)
-            if we.metadata.annotations.get(AGENT_ANNOTATION) != "agent" or key in connected:
+            if we.metadata.annotations.get(AGENT_ANNOTATION) not in AGENT_REGISTRANTS or key in connected:
                 continue
             first = self._first_seen.setdefault(key, now)
             last = self._proxies.last_disconnect(key)

@@ -71,8 +71,9 @@ def entry_problem(cred: Credential, namespace: str, name: str, service_account: 
     """Why ``cred`` may not write the WorkloadEntry ``namespace/name`` (with ``service_account``, when known)."""
     if cred.is_admin:
         return None
-    if cred.type != "workload":
-        return f"{cred.describe()} may not register WorkloadEntries (only workload credentials may)"
+    # A gateway is an endpoint of its own Service (Istio's gateway pod is): it registers itself too.
+    if cred.type not in ("workload", "gateway"):
+        return f"{cred.describe()} may not register WorkloadEntries (only workload and gateway credentials may)"
     if (namespace, name) != (cred.namespace, cred.name):
         return f"{cred.describe()} may only register WorkloadEntry {cred.namespace}/{cred.name}, not {namespace}/{name}"
     if service_account is not None and service_account != cred.service_account:

@@ -25,3 +25,14 @@ def test_default_service_is_valid_config_and_registers() -> None:
     (svc,) = build_registry(parse(r) for r in loaded.resources).services
     assert svc.hostname == "istio-ingressgateway.istio-system.svc.cluster.local"
     assert svc.port(80) is not None and svc.port(80).target_port == 8080  # type: ignore[union-attr]
+
+
+def test_a_second_gateway_service_takes_the_next_free_target_ports() -> None:
+    """An egress gateway beside an ingress gateway on one host keeps ports 80/443 but moves its
+    targetPorts past the ones the other gateway's Service uses (they would collide on the host)."""
+    svc = gateway_service("istio-egressgateway", "istio-system", {"istio": "egressgateway"}, in_use={8080, 8443})
+    assert {(p["name"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]} == {
+        ("http2", 80, 8081),
+        ("https", 443, 8444),
+    }
+    assert svc["spec"]["selector"] == {"istio": "egressgateway"}

@@ -158,8 +158,28 @@ def test_workload_entry_points_at_sidecar_inbound_ports() -> None:
     }
 
 
-def test_only_sidecars_with_ports_register() -> None:
-    """Gateways and client-only workloads are not endpoints, so they do not register."""
+def test_sidecars_with_ports_and_gateways_register() -> None:
+    """Client-only workloads are not endpoints; sidecars with ports and gateways (of their Service) are."""
     assert SPEC.registers
     assert not WorkloadSpec(name="c", command=("x",)).registers
-    assert not WorkloadSpec(name="g", proxy_type="router", ports=(PortSpec("http", 80),)).registers
+    assert WorkloadSpec(name="g", proxy_type="router").registers
+
+
+def test_a_gateway_registers_without_ports_or_tls_mode() -> None:
+    """A gateway's WorkloadEntry has its labels and no ports (its Service's targetPorts are its
+    listeners) and no tlsMode label (peers do not originate mutual TLS to it unasked), as in Istio."""
+    gw = WorkloadSpec(
+        name="istio-egressgateway", namespace="istio-system", proxy_type="router",
+        labels={"istio": "egressgateway"}, service_account="istio-egressgateway-service-account",
+    )  # fmt: skip
+    entry = workload_entry(gw, Allocation())
+    assert entry["metadata"] == {
+        "name": "istio-egressgateway",
+        "namespace": "istio-system",
+        "annotations": {"mizzen.io/registered-by": "gateway"},
+    }
+    assert entry["spec"] == {
+        "address": "127.0.0.1",
+        "labels": {"istio": "egressgateway"},
+        "serviceAccount": "istio-egressgateway-service-account",
+    }

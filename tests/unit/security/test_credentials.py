@@ -64,13 +64,15 @@ def test_workload_credential_is_one_node_only() -> None:
 
 
 def test_registration_is_bound_to_the_credential() -> None:
-    """Only a workload credential's own name, namespace and service account may be registered."""
+    """Only a workload's or gateway's own name, namespace and service account may be registered."""
     _, cred = creds.mint("workload", "a", "default", "sa", now=0.0)
     _, gateway = creds.mint("gateway", "gw", "istio-system", "gw-sa", now=0.0)
     assert entry_problem(cred, "default", "a", "sa") is None
     assert "not default/b" in (entry_problem(cred, "default", "b", "sa") or "")
     assert "service account 'other'" in (entry_problem(cred, "default", "a", "other") or "")
-    assert "may not register" in (entry_problem(gateway, "istio-system", "gw") or "")
+    assert entry_problem(gateway, "istio-system", "gw", "gw-sa") is None  # an endpoint of its Service
+    assert "not istio-system/other" in (entry_problem(gateway, "istio-system", "other", "gw-sa") or "")
+    assert "service account 'sa'" in (entry_problem(gateway, "istio-system", "gw", "sa") or "")
 
 
 def test_secret_visibility() -> None:
