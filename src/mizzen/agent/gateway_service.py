@@ -26,7 +26,7 @@ from mizzen.agent.cpclient import tls_verify
 log = logging.getLogger(__name__)
 
 CREATED_BY = "mizzen.io/created-by"
-DEFAULT_PORTS = (
+DEFAULT_PORTS: tuple[dict[str, Any], ...] = (
     {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
     {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"},
 )
