@@ -180,3 +180,11 @@ def world(tmp: Path, hosts: Sequence[str], *, mesh_yaml: str = "", https_only: S
         finally:
             for gw in w.gateways:
                 gw.stop()
+
+
+def statuses(out: str) -> list[str]:
+    """Status codes of ``curl -D -``'s header blocks, in order (one per redirect hop), without the answer
+    to curl's own CONNECT (sent only because the app reaches https:// through HTTPS_PROXY; a pod behind
+    iptables sends none). Every answer of the stand-in site has a content-type; that one has none."""
+    blocks = [b for b in out.replace("\r", "").split("\n\n") if b.startswith("HTTP/")]
+    return [b.split()[1] for b in blocks if "content-type" in b.lower()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from egress_world import World, world
+from egress_world import World, statuses, world
 
 from mizzen.testing import sandbox
 
@@ -184,23 +184,10 @@ CLEANUP = (
 )
 
 
-def _statuses(out: str) -> list[str]:
-    """The status codes of `curl -D -`'s header blocks, in order (one per redirect hop). curl also prints
-    the answer to its CONNECT (the app's HTTPS_PROXY), which a pod behind iptables never sends: skipped."""
-    blocks = [b for b in out.replace("\r", "").split("\n\n") if b.startswith("HTTP/")]
-    return [b.split()[1] for b in blocks if not _connect_answer(b)]
-
-
-def _connect_answer(block: str) -> bool:
-    return (
-        block.split("\n", 1)[0].rstrip().endswith(" 200 Connection established") or "content-type" not in block.lower()
-    )
-
-
 def _politics(w: World, url: str) -> list[str]:
     r = w.sleep.curl("-sSL", "-o", "/dev/null", "-D", "-", url)
     assert r.returncode == 0, (r.stdout, r.stderr)
-    return _statuses(r.stdout)
+    return statuses(r.stdout)
 
 
 @sandbox.isolated(hosts=SITES)
