@@ -240,3 +240,126 @@ def test_egress_gateway_http_and_https_passthrough_beside_an_ingress_gateway(tmp
     outbound|80||edition.cnn.com and, for TLS, "- - -" with the SNI), the answers as before (301 then
     200; 200); the egress and ingress gateway Services coexist on different target ports."""
     _egress_gateway(tmp_path)
+
+
+ORIGINATION_SERVICE_ENTRY = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts:
+  - edition.cnn.com
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  - number: 443
+    name: https
+    protocol: HTTPS
+  resolution: DNS
+"""
+
+ORIGINATION_GATEWAY = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 80
+      name: http-port-for-tls-origination
+      protocol: HTTP
+    hosts:
+    - edition.cnn.com
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+"""
+
+ORIGINATION_ROUTES = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-cnn-through-egress-gateway
+spec:
+  hosts:
+  - edition.cnn.com
+  gateways:
+  - istio-egressgateway
+  - mesh
+  http:
+  - match:
+    - gateways:
+      - mesh
+      port: 80
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: cnn
+        port:
+          number: 80
+      weight: 100
+  - match:
+    - gateways:
+      - istio-egressgateway
+      port: 80
+    route:
+    - destination:
+        host: edition.cnn.com
+        port:
+          number: 443
+      weight: 100
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: originate-tls-for-edition-cnn-com
+spec:
+  host: edition.cnn.com
+  trafficPolicy:
+    loadBalancer:
+      simple: ROUND_ROBIN
+    portLevelSettings:
+    - port:
+        number: 443
+      tls:
+        mode: SIMPLE # initiates HTTPS for connections to edition.cnn.com
+"""
+
+
+@sandbox.isolated(hosts=SITES)
+def _gateway_origination(tmp: Path) -> None:
+    with world(tmp, list(SITES), https_only=list(SITES)) as w:
+        egress = w.gateway("istio-egressgateway", "istio=egressgateway")
+        w.mesh.apply(ORIGINATION_SERVICE_ENTRY)
+        w.mesh.wait_synced()
+        r = w.sleep.curl("-sL", "-o", "/dev/null", "-D", "-", "http://edition.cnn.com/politics")
+        assert statuses(r.stdout)[:1] == ["301"], r.stdout
+        w.mesh.apply(ORIGINATION_GATEWAY)
+        w.mesh.apply(ORIGINATION_ROUTES)
+        w.mesh.wait_synced()
+        before = w.site.count("edition.cnn.com", "/politics")
+        r = w.sleep.curl("-sL", "-o", "/dev/null", "-D", "-", "http://edition.cnn.com/politics")
+        assert statuses(r.stdout) == ["200"], r.stdout
+        assert w.site.count("edition.cnn.com", "/politics") == before + 1
+        body = w.sleep.curl("-s", "http://edition.cnn.com/politics").stdout
+        assert '"scheme": "https"' in body and '"sni": "edition.cnn.com"' in body, body
+        line = egress.wait_log("outbound|443||edition.cnn.com")
+        assert '"GET /politics HTTP/2" 200' in line, line
+
+
+def test_egress_gateway_originates_tls(tmp_path: Path) -> None:
+    """Istio's "Egress Gateways with TLS Origination" (its SIMPLE part): plain http:// from the app goes
+    to the egress gateway, which originates TLS to edition.cnn.com:443 (200 at once, not 301; the site
+    sees https with SNI edition.cnn.com; the gateway logs outbound|443||edition.cnn.com)."""
+    _gateway_origination(tmp_path)
