@@ -28,6 +28,18 @@ META_UPSTREAMS = "MIZZEN_UPSTREAMS"  # [{host, port, listenPort, bind}]
 META_ADMIN = "MIZZEN_ADMIN"  # "unix:<agent socket path>" (shown only; admin is reached through the agent)
 META_BIND = "MIZZEN_BIND"  # gateway bind address
 META_ACCESS_LOG = "MIZZEN_ACCESS_LOG"  # access-log file path
+META_LOCALITY = "MIZZEN_LOCALITY"  # "region/zone/subzone" (`mizzen run --locality`); also node.locality
+LOCALITY_LABEL = "istio-locality"  # Istio's label: "region.zone.subzone" (label values cannot hold "/")
+TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
+
+
+def locality_from_labels(labels: Mapping[str, str]) -> str:
+    """A workload's locality as Istio reads it from labels: ``istio-locality`` (dots for slashes), else
+    the Kubernetes topology labels (region, zone) and Istio's subzone label; ``""`` when none is set."""
+    if labels.get(LOCALITY_LABEL):
+        return labels[LOCALITY_LABEL].replace(".", "/")
+    parts = [labels.get(key, "") for key in TOPOLOGY_LABELS]
+    return "/".join(parts).rstrip("/") if parts[0] else ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class Proxy:
     upstreams: tuple[Upstream, ...] = ()
     bind_address: str = "127.0.0.1"  # gateways: address their server ports bind to
     access_log: str = ""  # file path for Envoy's access log ("" = none)
+    locality: str = ""  # "region/zone/subzone" ("" = none): locality load balancing is relative to it
 
     @property
     def node_id(self) -> str:
@@ -106,6 +119,8 @@ def node_metadata(proxy: Proxy, *, admin: str, version: str) -> dict[str, Any]:
         meta[META_HTTP_PROXY_PORT] = proxy.http_proxy_port
     if proxy.access_log:
         meta[META_ACCESS_LOG] = proxy.access_log
+    if proxy.locality:
+        meta[META_LOCALITY] = proxy.locality
     return meta
 
 
@@ -150,6 +165,7 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
         upstreams=upstreams,
         bind_address=str(metadata.get(META_BIND) or "127.0.0.1"),
         access_log=str(metadata.get(META_ACCESS_LOG) or ""),
+        locality=str(metadata.get(META_LOCALITY) or "") or locality_from_labels(labels),
     )
 
 

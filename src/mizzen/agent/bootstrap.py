@@ -79,6 +79,7 @@ def build_bootstrap(
             "id": proxy.node_id,
             "cluster": service_cluster(proxy),
             "metadata": node_metadata(proxy, admin=f"unix:{paths.admin}", version=version),
+            **({"locality": _locality(proxy.locality)} if proxy.locality else {}),
         },
         "admin": {"address": _pipe(paths.admin, ADMIN_SOCKET_MODE)},
         "static_resources": {
@@ -168,3 +169,9 @@ def _pipe(path: str, mode: int | None = None) -> dict[str, Any]:
     if mode is not None:
         pipe["mode"] = mode
     return {"pipe": pipe}
+
+
+def _locality(locality: str) -> dict[str, str]:
+    """Envoy's node locality from ``region/zone/subzone`` (Istio's bootstrap sets it too)."""
+    keys = ("region", "zone", "sub_zone")
+    return {k: v for k, v in zip(keys, locality.split("/"), strict=False) if v}

@@ -28,7 +28,7 @@ from mizzen.agent.gateway_service import (
 )
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.settings import api_address, mizzen_home, read_token, root_certificates, secret_ttl, xds_address
-from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_port, parse_upstream
+from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_locality, parse_port, parse_upstream
 from mizzen.agent.template import template_from_manifests
 
 
@@ -116,6 +116,13 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
     help="A local TCP/gRPC port forwarding to a mesh service (repeatable).",
 )
 @click.option("--env", "envs", multiple=True, metavar="K=V", help="Extra environment for the app (repeatable).")
+@click.option(
+    "--locality",
+    default="",
+    metavar="REGION[/ZONE[/SUBZONE]]",
+    help="Where the workload runs (Istio's locality): its WorkloadEntry's locality and the proxy's own, "
+    "for locality load balancing [default: from the istio-locality or topology.* labels].",
+)
 @_common
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
@@ -129,6 +136,7 @@ def run_command(
     address: str,
     upstreams: Sequence[str],
     envs: Sequence[str],
+    locality: str,
     xds_address: str | None,
     server: str | None,
     concurrency: int,
@@ -165,6 +173,7 @@ def run_command(
             address=address,
             upstreams=tuple(parse_upstream(u) for u in upstreams),
             env=parse_env(envs),
+            locality=parse_locality(locality),
             command=tuple(command),
             concurrency=concurrency,
             envoy_log_level=envoy_log_level,

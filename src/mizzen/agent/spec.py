@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from mizzen.agent.errors import PortSpecError
 from mizzen.agent.ports import free_ports, port_is_free
-from mizzen.node import InboundPort, Proxy, Upstream
+from mizzen.node import InboundPort, Proxy, Upstream, locality_from_labels
 from mizzen.registry.protocols import protocol_from_name
 
 REGISTERED_BY = "mizzen.io/registered-by"
@@ -62,6 +62,7 @@ class WorkloadSpec:
     concurrency: int = 1
     envoy_log_level: str = "warning"
     bootstrap_override: str = ""  # YAML merged over the generated bootstrap (Istio's custom bootstrap)
+    locality: str = ""  # "region/zone/subzone" (--locality); "" = from the labels, as Istio reads them
 
     @property
     def has_app(self) -> bool:
@@ -82,6 +83,14 @@ class Allocation:
     inbound: Mapping[str, int] = field(default_factory=dict)
     http_proxy: int | None = None
     upstreams: tuple[Upstream, ...] = ()
+
+
+def parse_locality(value: str) -> str:
+    """``region/zone/subzone`` (zone and subzone optional), as Istio writes a locality."""
+    parts = value.split("/") if value else []
+    if len(parts) > 3 or any(not p or p.strip() != p for p in parts):
+        raise PortSpecError(f"locality must be REGION[/ZONE[/SUBZONE]] with no empty part, got {value!r}")
+    return value
 
 
 def parse_labels(value: str) -> dict[str, str]:
@@ -183,6 +192,7 @@ def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Pro
         upstreams=alloc.upstreams,
         bind_address=spec.address,
         access_log=access_log,
+        locality=spec.locality or locality_from_labels(spec.labels),
     )
 
 
@@ -245,7 +255,7 @@ def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
     annotations = {REGISTERED_BY: "agent"}
     if alloc.http_proxy is not None:
         annotations["mizzen.io/http-proxy"] = f"127.0.0.1:{alloc.http_proxy}"
-    return {
+    entry: dict[str, Any] = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "WorkloadEntry",
         "metadata": {"name": spec.name, "namespace": spec.namespace, "annotations": annotations},
@@ -256,6 +266,9 @@ def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
             "serviceAccount": spec.service_account,
         },
     }
+    if spec.locality:
+        entry["spec"]["locality"] = spec.locality
+    return entry
 
 
 def _inbound_protocol(name: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -19,11 +18,10 @@ from mizzen.cli import workload_cmds
 from mizzen.cli.client import ApiClient, ApiError, ClientError, violation_from_json
 from mizzen.cli.output import table
 from mizzen.config import load_paths, validate
-from mizzen.config.codes import violation
 from mizzen.config.kinds import KindInfo, UnknownKindError, by_kind, resolve
 from mizzen.config.loader import LoadResult, Skipped
+from mizzen.config.namespaces import in_namespace
 from mizzen.config.report import Report, Violation
-from mizzen.config.resource import Resource
 from mizzen.config.rules.istio_only import unrun_kind
 
 _FILES = click.option(
@@ -87,27 +85,6 @@ def _load(files: Sequence[str], recursive: bool, namespace: str | None = None) -
     if not report.ok:
         report.extend(validate(loaded.resources).violations)
     return loaded, report
-
-
-def in_namespace(res: Resource, namespace: str, report: Report) -> Resource:
-    """``res`` moved to ``namespace`` when its document names no namespace (kubectl's ``-n``); a document
-    naming a different one is reported as an error, as kubectl refuses it. Cluster-scoped kinds stay."""
-    info = by_kind(res.kind)
-    if info is None or not info.namespaced:
-        return res
-    if "metadata.namespace" not in res.origin.lines:
-        return replace(res, metadata=replace(res.metadata, namespace=namespace))
-    if res.namespace != namespace:
-        message = (
-            f'the namespace from the provided object "{res.namespace}" does not match the namespace "{namespace}"; '
-            f"pass --namespace={res.namespace} or remove metadata.namespace"
-        )
-        where = res.origin.line_of("metadata.namespace")
-        ref = f"{res.kind} {res.namespace}/{res.name}"
-        report.add(
-            replace(violation("MZ0008", message, "metadata.namespace"), file=res.origin.file, line=where, resource=ref)
-        )
-    return res
 
 
 def _fail_invalid(report: Report) -> None:

@@ -20,6 +20,7 @@ from mizzen.config.models.core import ServicePort as KubeServicePort
 from mizzen.config.semantics.hosts import kube_host
 from mizzen.config.semantics.ports import endpoint_port
 from mizzen.config.semantics.visibility import service_export_to
+from mizzen.node import locality_from_labels
 from mizzen.registry.model import Endpoint, Location, Resolution, Service, ServicePort
 from mizzen.registry.protocols import parse_protocol, service_port_protocol
 
@@ -205,7 +206,8 @@ def _workload(spec: WorkloadEntry, namespace: str, name: str, default_tls: str) 
         labels=labels,
         service_account=spec.service_account or "",
         weight=spec.weight or 1,
-        locality=spec.locality or "",
+        # Istio: the entry's `locality`, else the istio-locality or topology labels.
+        locality=spec.locality or locality_from_labels(dict(labels)),
         tls_mode=dict(labels).get(TLS_MODE_LABEL, default_tls),
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from mizzen.config.models.destination_rule import ConnectionPoolSettings, Subset
 from mizzen.node import InboundPort
 from mizzen.registry.model import Endpoint, Service, ServicePort
-from mizzen.translate import names
+from mizzen.translate import locality, names
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
 from mizzen.translate.policies import traffic
@@ -80,9 +80,15 @@ def outbound_cluster(
         traffic.apply_load_balancer(cluster, block.load_balancer)
     cluster["circuit_breakers"] = traffic.circuit_breakers(block.connection_pool)
     traffic.apply_connection_pool(cluster, block.connection_pool, port.protocol in H2_PROTOCOLS)
+    common: JSONDict = {}
     if block.outlier_detection is not None:
         cluster["outlier_detection"] = traffic.outlier_detection(block.outlier_detection)
-        cluster["common_lb_config"] = traffic.healthy_panic_threshold(block.outlier_detection)
+        common = traffic.healthy_panic_threshold(block.outlier_detection)
+    lb = block.load_balancer
+    if kind == "EDS" and locality.locality_weighted(lb.locality_lb_setting if lb is not None else None):
+        common = {**common, "locality_weighted_lb_config": {}}  # `distribute` weighs localities
+    if common:
+        cluster["common_lb_config"] = common
     tls = traffic.upstream_tls(block.tls, svc.hostname)
     if tls is not None:
         cluster["transport_socket"] = tls

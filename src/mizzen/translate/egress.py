@@ -41,20 +41,18 @@ from mizzen.translate.tunnels import TUNNEL_PROTOCOLS, blackhole_tunnel, has_tun
 VirtualServices = Callable[[str], Sequence[Typed[VirtualService]]]
 """The VirtualServices that apply to a host for sidecars, in the order they are tried."""
 
-CONNECT_LOG_FILTER: JSONDict = {
-    "extension_filter": {
-        "name": names.CEL_LOG_FILTER,
-        "typed_config": {
-            "@type": names.T_CEL_LOG_FILTER,
-            # `||` absorbs errors in CEL, so requests without a cluster (404, faults) are still logged.
-            "expression": (
-                f"request.method != 'CONNECT' || !has(xds.cluster_name) "
-                f"|| !xds.cluster_name.startsWith('{names.CONNECT_PREFIX}')"
-            ),
-        },
-    }
-}
-"""Access-log filter of the HTTP-proxy listener: tunnels into internal listeners are logged there."""
+
+def connect_log_filter() -> JSONDict:
+    """Access-log filter of the HTTP-proxy listener: tunnels into internal listeners are logged there.
+    (A new dict each time: the output is JSON other code may change, never a shared constant.)"""
+    # `||` absorbs errors in CEL, so requests without a cluster (404, faults) are still logged.
+    expression = (
+        f"request.method != 'CONNECT' || !has(xds.cluster_name) "
+        f"|| !xds.cluster_name.startsWith('{names.CONNECT_PREFIX}')"
+    )
+    config: JSONDict = {"@type": names.T_CEL_LOG_FILTER, "expression": expression}
+    return {"extension_filter": {"name": names.CEL_LOG_FILTER, "typed_config": config}}
+
 
 _NOT_TUNNELED = frozenset({"UDP"})
 

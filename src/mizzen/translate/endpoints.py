@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable, Sequence
 
 from mizzen.config.models.destination_rule import Subset
 from mizzen.config.semantics.selectors import SUBSET, selects
 from mizzen.registry.model import Endpoint, Service
-from mizzen.translate import names
+from mizzen.translate import locality, names
 from mizzen.translate.common import JSONDict
-from mizzen.translate.scope import Scope
+from mizzen.translate.policies.traffic import effective_policy
+from mizzen.translate.scope import DestinationPolicy, Scope
+
+Balance = Callable[[Sequence[locality.Group]], list[locality.Group]]
 
 
 def cluster_kind(service: Service) -> str:
@@ -26,9 +30,10 @@ def subset_endpoints(endpoints: Iterable[Endpoint], subset: Subset | None) -> li
     return sorted(e for e in endpoints if selects(SUBSET, selector, e.label_map))
 
 
-def load_assignment(cluster: str, endpoints: Iterable[Endpoint]) -> JSONDict:
-    """A ClusterLoadAssignment grouping endpoints by locality (``region/zone/subzone``)."""
-    groups: dict[str, list[JSONDict]] = {}
+def load_assignment(cluster: str, endpoints: Iterable[Endpoint], balance: Balance | None = None) -> JSONDict:
+    """A ClusterLoadAssignment grouping endpoints by locality (``region/zone/subzone``); ``balance``
+    sets the localities' priorities and weights (:mod:`.locality`)."""
+    groups: dict[str, list[tuple[Endpoint, JSONDict]]] = {}
     for ep in sorted(endpoints):
         lb: JSONDict = {
             "endpoint": {"address": socket_address(ep.address, ep.port)},
@@ -37,15 +42,14 @@ def load_assignment(cluster: str, endpoints: Iterable[Endpoint]) -> JSONDict:
         }
         if ep.workload:
             lb["metadata"] = names.istio_metadata(workload=f"{ep.workload};{ep.namespace}")
-        groups.setdefault(ep.locality, []).append(lb)
-    out: list[JSONDict] = []
-    for locality in sorted(groups):
-        entry: JSONDict = {"lb_endpoints": groups[locality]}
-        if locality:
-            parts = locality.split("/")
-            entry["locality"] = {k: v for k, v in zip(("region", "zone", "sub_zone"), parts, strict=False) if v}
-        out.append(entry)
-    return {"cluster_name": cluster, "endpoints": out}
+        groups.setdefault(ep.locality, []).append((ep, lb))
+    out = [
+        locality.Group(loc, tuple(e for e, _ in members), tuple(lb for _, lb in members))
+        for loc, members in sorted(groups.items())
+    ]
+    if balance is not None:
+        out = balance(out)
+    return {"cluster_name": cluster, "endpoints": [g.json() for g in out]}
 
 
 def socket_address(address: str, port: int) -> JSONDict:
@@ -63,8 +67,22 @@ def build_endpoints_for_scope(scope: Scope) -> dict[str, JSONDict]:
         for port in svc.ports:
             eps = scope.endpoints_of(svc.hostname, port.number)
             name = names.outbound_cluster(port.number, "", svc.hostname)
-            out[name] = load_assignment(name, subset_endpoints(eps, None))
+            out[name] = load_assignment(name, subset_endpoints(eps, None), _balance(scope, policy, None, port.number))
             for subset in policy.subsets:
                 sname = names.outbound_cluster(port.number, subset.name, svc.hostname)
-                out[sname] = load_assignment(sname, subset_endpoints(eps, subset))
+                balance = _balance(scope, policy, subset, port.number)
+                out[sname] = load_assignment(sname, subset_endpoints(eps, subset), balance)
     return dict(sorted(out.items()))
+
+
+def _balance(scope: Scope, policy: DestinationPolicy, subset: Subset | None, port: int) -> Balance:
+    """Locality load balancing of one cluster for this proxy (its locality and labels)."""
+    block = effective_policy(policy.traffic_policy, subset, port)
+    setting = block.load_balancer.locality_lb_setting if block.load_balancer is not None else None
+    return functools.partial(
+        locality.apply,
+        proxy_locality=scope.proxy.locality,
+        proxy_labels=scope.proxy.labels,
+        setting=setting,
+        outlier_detection=block.outlier_detection is not None,
+    )

@@ -4,6 +4,7 @@ telemetry parts come from :mod:`mizzen.translate.telemetry`)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Literal
 
@@ -110,7 +111,7 @@ def hcm(
         config["use_remote_address"] = True
     logs = access_logs(proxy, mesh, direction)
     if logs:
-        config["access_log"] = [{**log, "filter": log_filter} for log in logs] if log_filter else logs
+        config["access_log"] = [{**log, "filter": copy.deepcopy(log_filter)} for log in logs] if log_filter else logs
     trace = tracing(proxy, mesh)
     if trace is not None:
         config["tracing"] = trace

@@ -10,7 +10,7 @@ from mizzen.config.semantics.visibility import hosts_admit
 from mizzen.node import InboundPort, Upstream
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict
-from mizzen.translate.egress import CONNECT_LOG_FILTER, connect_listeners
+from mizzen.translate.egress import connect_listeners, connect_log_filter
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
 from mizzen.translate.routes import RouteContext
@@ -122,7 +122,7 @@ def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
         direction="outbound",
         rds=names.RDS_HTTP_PROXY,
         filters=http_filters(True),
-        log_filter=CONNECT_LOG_FILTER,
+        log_filter=connect_log_filter(),
     )
     return _listener(name, "127.0.0.1", port, [{"filters": [filt]}], "OUTBOUND")
 

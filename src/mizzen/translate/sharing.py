@@ -61,7 +61,21 @@ def sharing_key(proxy: Proxy, mesh: MeshSnapshot, selectors: Selectors | None = 
         return None
     sels = label_selectors(mesh) if selectors is None else selectors
     selected = tuple(subset_of(dict(sel), proxy.labels) for sel in sels)
-    return ("sidecar", proxy.namespace, selected, bool(proxy.http_proxy_port))
+    # Locality load balancing orders endpoints by the proxy's locality and failoverPriority labels.
+    compared = tuple((name, proxy.labels.get(name, "")) for name in failover_priority_labels(mesh))
+    return ("sidecar", proxy.namespace, selected, bool(proxy.http_proxy_port), proxy.locality, compared)
+
+
+def failover_priority_labels(mesh: MeshSnapshot) -> tuple[str, ...]:
+    """Every label a DestinationRule's ``failoverPriority`` compares with the proxy's (sorted)."""
+    found: set[str] = set()
+    for dr in mesh.destination_rules:
+        policies = [dr.spec.traffic_policy, *(s.traffic_policy for s in dr.spec.subsets)]
+        for policy in filter(None, policies):
+            for lb in [policy.load_balancer, *(p.load_balancer for p in policy.port_level_settings)]:
+                setting = lb.locality_lb_setting if lb is not None else None
+                found.update(x.partition("=")[0] for x in (setting.failover_priority if setting else ()))
+    return tuple(sorted(found))
 
 
 def shared_resources(proxy: Proxy, mesh: MeshSnapshot, scope: Scope | None = None) -> ProxyResources:

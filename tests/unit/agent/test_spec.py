@@ -183,3 +183,22 @@ def test_a_gateway_registers_without_ports_or_tls_mode() -> None:
         "labels": {"istio": "egressgateway"},
         "serviceAccount": "istio-egressgateway-service-account",
     }
+
+
+def test_locality_goes_to_the_entry_and_the_proxy() -> None:
+    """--locality is the WorkloadEntry's locality and the proxy's own; without it the proxy takes
+    Istio's labels (istio-locality with dots, or the topology labels); a malformed one is refused."""
+    from mizzen.agent.spec import parse_locality, proxy_of
+
+    spec = WorkloadSpec(name="hw", ports=(PortSpec("http", 5000),), locality=parse_locality("region1/zone1/sub1"))
+    alloc = Allocation(app={"http": 1}, inbound={"http": 2})
+    assert workload_entry(spec, alloc)["spec"]["locality"] == "region1/zone1/sub1"
+    assert proxy_of(spec, alloc).locality == "region1/zone1/sub1"
+    assert "locality" not in workload_entry(WorkloadSpec(name="hw", ports=spec.ports), alloc)["spec"]
+    labelled = WorkloadSpec(name="hw", labels={"istio-locality": "r1.z1"})
+    assert proxy_of(labelled, alloc).locality == "r1/z1"
+    topo = WorkloadSpec(name="hw", labels={"topology.kubernetes.io/region": "r2", "topology.kubernetes.io/zone": "z"})
+    assert proxy_of(topo, alloc).locality == "r2/z"
+    for bad in ("r//s", "r/z/s/x", " r"):
+        with pytest.raises(PortSpecError):
+            parse_locality(bad)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mizzen.agent.bootstrap import INTERNAL_LISTENER_EXTENSION
 from mizzen.agent.envoy import find_envoy
 from mizzen.testing.controlplane import free_port
 from mizzen.testing.echo import EchoServer, serve
@@ -57,6 +58,8 @@ def static_bootstrap(resources: ProxyResources) -> dict[str, Any]:
     )
     return {
         "node": {"id": "sidecar~127.0.0.1~validate.default~default.svc.cluster.local", "cluster": "validate"},
+        # As the agent's bootstrap: CONNECT tunnels enter internal listeners.
+        "bootstrap_extensions": [INTERNAL_LISTENER_EXTENSION],
         "static_resources": {
             "clusters": clusters,
             "listeners": listeners,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import envoy.config.trace.v3.zipkin_pb2
 import envoy.extensions.access_loggers.file.v3.file_pb2
+import envoy.extensions.access_loggers.filters.cel.v3.cel_pb2
 import envoy.extensions.access_loggers.grpc.v3.als_pb2
 import envoy.extensions.clusters.dns.v3.dns_cluster_pb2
 import envoy.extensions.clusters.dynamic_forward_proxy.v3.cluster_pb2
@@ -17,6 +18,7 @@ import envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2
 import envoy.extensions.filters.http.router.v3.router_pb2
 import envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2
 import envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2
+import envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.sni_dynamic_forward_proxy_pb2
 import envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2
 import envoy.extensions.retry.host.previous_hosts.v3.previous_hosts_pb2
 import envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2

@@ -58,7 +58,6 @@ def _file_client_ca(tls: Any) -> bool:
 
 
 _POLICY = (
-    "loadBalancer.localityLbSetting",
     "loadBalancer.warmupDurationSecs",
     "loadBalancer.warmup",
     "loadBalancer.zoneAwareLbSetting",
