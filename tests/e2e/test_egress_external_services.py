@@ -135,3 +135,52 @@ def test_registry_only_blocks_then_service_entries_open_http_and_https(tmp_path:
     ServiceEntries open httpbin.org (HTTP, decorated, logged) and www.google.com (HTTPS, logged with its
     SNI and outbound|443||www.google.com); the VirtualService's 3s timeout turns /delay/5 into 504."""
     _registry_only(tmp_path)
+
+
+MY_HTTPBIN = """\
+kind: Service
+apiVersion: v1
+metadata:
+  name: my-httpbin
+spec:
+  type: ExternalName
+  externalName: httpbin.org
+  ports:
+  - name: http
+    protocol: TCP
+    port: 80
+"""
+
+MY_HTTPBIN_DR = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: my-httpbin
+spec:
+  host: my-httpbin.default.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: DISABLE
+"""
+
+
+@sandbox.isolated(hosts=SITES)
+def _external_name(tmp: Path) -> None:
+    with world(tmp, list(SITES), mesh_yaml=REGISTRY_ONLY) as w:
+        w.mesh.apply(MY_HTTPBIN)
+        w.mesh.apply(MY_HTTPBIN_DR)
+        w.mesh.wait_synced()
+        r = w.sleep.curl("-sS", "http://my-httpbin.default.svc.cluster.local/headers")
+        assert r.returncode == 0, r.stderr
+        assert '"host": "my-httpbin.default.svc.cluster.local"' in r.stdout, r.stdout
+        assert '"x-envoy-decorator-operation": "my-httpbin.default.svc.cluster.local:80/*"' in r.stdout
+        assert w.site.count("my-httpbin.default.svc.cluster.local", "/headers") == 1
+        line = w.sleep.wait_log("GET /headers")
+        assert "outbound|80||my-httpbin.default.svc.cluster.local" in line and '"127.0.0.1:80"' in line, line
+
+
+def test_kubernetes_external_name_service_reaches_the_external_host(tmp_path: Path) -> None:
+    """Istio's "Kubernetes ExternalName services" task (its ExternalName part): the Service my-httpbin
+    (externalName httpbin.org) is reachable from the mesh, even under REGISTRY_ONLY, through a DNS
+    cluster to httpbin.org; the site sees Host my-httpbin.default.svc.cluster.local and the decorator."""
+    _external_name(tmp_path)

@@ -21,7 +21,8 @@ def cluster_kind(service: Service) -> str:
     ``DYNAMIC`` (resolution NONE: forward to whatever the request names, Istio's passthrough)."""
     if service.source_kind == "ServiceEntry":
         return {"DNS": "STRICT_DNS", "DNS_ROUND_ROBIN": "LOGICAL_DNS", "NONE": "DYNAMIC"}.get(service.resolution, "EDS")
-    return "EDS"
+    # A Kubernetes ExternalName Service: DNS to its external name, as Istio resolves it.
+    return "STRICT_DNS" if service.resolution == "DNS" else "EDS"
 
 
 def subset_endpoints(endpoints: Iterable[Endpoint], subset: Subset | None) -> list[Endpoint]:
