@@ -17,6 +17,7 @@ from mizzen.node import InboundPort, Proxy, Upstream, locality_from_labels
 from mizzen.registry.protocols import protocol_from_name
 
 REGISTERED_BY = "mizzen.io/registered-by"
+PORTS_ANNOTATION = "mizzen.io/container-ports"  # "9080=20001,...": app port number -> sidecar inbound port
 # Istio's marker that an endpoint runs a sidecar accepting Istio mTLS (the injector puts it on pods);
 # Istio derives the endpoint's tlsMode from it (model.GetTLSModeFromEndpointLabels).
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
@@ -253,6 +254,11 @@ def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
             "spec": {"address": spec.address, "labels": dict(spec.labels), "serviceAccount": spec.service_account},
         }
     annotations = {REGISTERED_BY: "agent"}
+    # The app's port numbers (a pod's containerPorts) -> the sidecar's: a Service port without a name, or
+    # whose name the workload does not use, reaches the sidecar through its targetPort number, as in Kubernetes.
+    numbered = {p.number: alloc.inbound[p.name] for p in spec.ports if p.name in alloc.inbound}
+    if numbered:
+        annotations[PORTS_ANNOTATION] = ",".join(f"{n}={listen}" for n, listen in sorted(numbered.items()))
     if alloc.http_proxy is not None:
         annotations["mizzen.io/http-proxy"] = f"127.0.0.1:{alloc.http_proxy}"
     entry: dict[str, Any] = {

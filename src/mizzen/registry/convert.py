@@ -26,6 +26,7 @@ from mizzen.registry.protocols import parse_protocol, service_port_protocol
 
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 REGISTERED_BY_ANNOTATION = "mizzen.io/registered-by"
+PORTS_ANNOTATION = "mizzen.io/container-ports"  # set by the agent: "<app port>=<sidecar port>,..."
 
 _RESOLUTIONS = {"STATIC", "DNS", "DNS_ROUND_ROBIN", "NONE"}
 
@@ -40,6 +41,7 @@ class Workload:
     namespace: str
     name: str = ""  # WorkloadEntry name ("" for ServiceEntry inline endpoints)
     ports: tuple[tuple[str, int], ...] = ()  # port name -> workload port
+    numbered: tuple[tuple[int, int], ...] = ()  # container port number -> workload port (agent-registered)
     labels: Labels = ()
     service_account: str = ""
     weight: int = 1
@@ -71,7 +73,19 @@ def workload_of(config: Typed[object]) -> Workload | None:
     registered_by = config.metadata.annotations.get(REGISTERED_BY_ANNOTATION, "")
     # A workload started by `mizzen run` has a Mizzen sidecar; Istio reads the same fact from the label.
     default_tls = "istio" if registered_by == "agent" else ""
-    return _workload(config.spec, config.namespace, config.name, default_tls)
+    found = _workload(config.spec, config.namespace, config.name, default_tls)
+    numbered = _numbered(config.metadata.annotations.get(PORTS_ANNOTATION, ""))
+    return replace(found, numbered=numbered) if found is not None and numbered else found
+
+
+def _numbered(value: str) -> tuple[tuple[int, int], ...]:
+    """``"9080=20001,443=20002"`` -> ``((443, 20002), (9080, 20001))``; malformed items are ignored."""
+    out: list[tuple[int, int]] = []
+    for item in filter(None, value.split(",")):
+        left, _, right = item.partition("=")
+        if left.isdigit() and right.isdigit():
+            out.append((int(left), int(right)))
+    return tuple(sorted(out))
 
 
 def selects(service: Service, workload: Workload) -> bool:
@@ -94,9 +108,13 @@ def endpoints_for(sdef: ServiceDef, workloads: Iterable[Workload]) -> dict[int, 
 
 
 def _endpoint(w: Workload, port: ServicePort) -> Endpoint | None:
-    number = endpoint_port(dict(w.ports), port.name, port.number, port.target_port, port.target_port_name)
+    named = dict(w.ports)
+    number = endpoint_port(named, port.name, port.number, port.target_port, port.target_port_name)
     if number is None:
         return None
+    if w.numbered and not (port.name and port.name in named) and not port.target_port_name:
+        # Kubernetes: the targetPort number is the container's port; a Mizzen workload's sidecar serves it.
+        number = dict(w.numbered).get(port.target_port or port.number, number)
     return Endpoint(
         address=w.address,
         port=number,
