@@ -188,6 +188,12 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ2801", "InvalidServicePort", "error", "A Service port without number, duplicated or badly named."),
     Code("MZ2802", "ServicePortNaming", "warning", "A Service port name that does not follow Istio's protocol naming."),
     Code("MZ2803", "InvalidSecret", "error", "A TLS Secret without tls.crt/tls.key."),
+    Code(
+        "MZ2804",
+        "UnrunKubernetesKind",
+        "warning",
+        "A Kubernetes kind Istio acts on (Endpoints, EndpointSlice) that Mizzen skips: it has no effect.",
+    ),
     # -- RouteTest (mizzen.io) ----------------------------------------------------------------
     Code("MZ2901", "InvalidRouteTestCase", "error", "A RouteTest case whose request or expectation cannot be used."),
     Code(
