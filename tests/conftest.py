@@ -26,6 +26,11 @@ from mizzen.testing import samples
 from mizzen.testing.controlplane import MizzenCli, RunningControlPlane, cli_runner, start_controlplane
 from mizzen.testing.postgres import Cluster, PostgresUnavailable, start_cluster
 
+# gRPC's fork handlers restart its threads in a forked child; the egress tests' sandbox forks the test
+# process and must be single-threaded to create a user namespace. Read when grpc is first imported,
+# which is after this module (nothing above imports it).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 CLIENT_ENV = ("MIZZEN_HOME", "MIZZEN_ADDRESS", "MIZZEN_TOKEN", "MIZZEN_XDS_ADDRESS")
 E2E_DIR = Path(__file__).parent / "e2e"
 STARTS_ENV = "MIZZEN_TEST_ENVOY_STARTS"  # the shim appends "<pid>\t<test id>\t<args>" here

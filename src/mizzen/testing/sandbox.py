@@ -122,6 +122,14 @@ def _outer_child(fn: Callable[[], object], hosts: Mapping[str, str], out: int) -
     code = 1
     try:
         uid, gid = os.getuid(), os.getgid()
+        threads = len(os.listdir("/proc/self/task"))
+        if threads > 1:  # unshare(CLONE_NEWUSER) fails with EINVAL; say why instead
+            message = (
+                f"the forked test process has {threads} threads (gRPC restarts its threads after fork "
+                "unless GRPC_ENABLE_FORK_SUPPORT=false is set before grpc is imported)"
+            )
+            _send(out, {"kind": "error", "message": message})
+            os._exit(0)
         try:
             _check(_libc().unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
             _write("/proc/self/setgroups", "deny")
