@@ -39,7 +39,7 @@ from mizzen.config.report import Report
 from mizzen.config.resource import Origin, Resource
 from mizzen.controlplane.metrics import Family, Registry, Sample
 from mizzen.store import ApplyResult, ConfigStore
-from mizzen.store.errors import Compacted, Conflict, Invalid, NotFound, StorageFull, StoreError
+from mizzen.store.errors import Compacted, Conflict, Invalid, NotFound, StorageFull, StoreError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,9 @@ def _store_error(exc: StoreError) -> ApiError:
         return ApiError(410, "Expired", str(exc))
     if isinstance(exc, StorageFull):
         return ApiError(507, "InsufficientStorage", f"{exc}; nothing was changed")
+    if isinstance(exc, Unavailable):
+        # The replica keeps serving proxies its last config; a write cannot be accepted until the store is back.
+        return ApiError(503, "ServiceUnavailable", f"{exc}; nothing was changed, retry when the store is back")
     return ApiError(500, "InternalError", f"store error: {exc}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -28,23 +28,47 @@ from mizzen.xds.server import XdsServer
 
 INSTANCE = socket.gethostname()
 
+RemoteProxies = Callable[[], list[dict[str, Any]]]
 
-def register(app: web.Application, mesh: MeshController, xds: XdsServer, channels: AgentChannels) -> None:
-    """Add the inspection routes to the control plane's API application."""
-    h = _Handlers(mesh, xds, channels)
+
+def register(
+    app: web.Application,
+    mesh: MeshController,
+    xds: XdsServer,
+    channels: AgentChannels,
+    *,
+    remote: RemoteProxies = list,
+    instance: Callable[[], str] = lambda: INSTANCE,
+) -> Callable[[], list[dict[str, Any]]]:
+    """Add the inspection routes; return the function listing this replica's connected proxies' views.
+
+    ``remote`` lists the proxies other replicas of a shared store serve (each view names its replica in
+    ``controlPlane``): the proxy list shows them too, so ``proxy-status`` works from any replica.
+    """
+    h = _Handlers(mesh, xds, channels, remote, instance)
     app.router.add_get("/api/mizzen/v1/proxies", h.list_proxies)
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}", h.get_proxy)
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}/config", h.generated_config)
     app.router.add_route("*", "/api/mizzen/v1/proxies/{proxy}/admin/{path:.*}", h.admin)
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}/syncdiff", h.sync_diff)
     app.router.add_get("/api/mizzen/v1/workloads", h.workloads)
+    return h.local_views
 
 
 class _Handlers:
-    def __init__(self, mesh: MeshController, xds: XdsServer, channels: AgentChannels) -> None:
+    def __init__(
+        self,
+        mesh: MeshController,
+        xds: XdsServer,
+        channels: AgentChannels,
+        remote: RemoteProxies,
+        instance: Callable[[], str],
+    ) -> None:
         self.mesh = mesh
         self.xds = xds
         self.channels = channels
+        self.remote = remote
+        self.instance = instance
 
     def _status_by_node(self) -> dict[str, Any]:
         return {s.node_id: s for s in self.xds.status()}
@@ -55,7 +79,7 @@ class _Handlers:
         view["name"] = rec.proxy.name
         view["labels"] = dict(rec.proxy.labels)
         view["bindAddress"] = rec.proxy.bind_address
-        view["controlPlane"] = INSTANCE
+        view["controlPlane"] = self.instance()
         st = statuses.get(rec.node.node_id)
         view["connectedSince"] = st.connected_since if st is not None else None  # this ADS stream's start
         view["agentChannel"] = self.channels.connected(rec.proxy.id)
@@ -84,15 +108,19 @@ class _Handlers:
         view["xds"] = types
         return view
 
+    def local_views(self) -> list[dict[str, Any]]:
+        """The views of the proxies connected here, sorted by id."""
+        statuses = self._status_by_node()
+        rows = [self._proxy_view(rec, statuses) for rec in self.mesh.proxies.values() if rec.connected]
+        return sorted(rows, key=lambda r: str(r["id"]))
+
     async def list_proxies(self, request: web.Request) -> web.Response:
         ns = request.query.get("namespace")
-        statuses = self._status_by_node()
-        rows = [
-            self._proxy_view(rec, statuses)
-            for rec in self.mesh.proxies.values()
-            if rec.connected and (not ns or rec.proxy.namespace == ns)
-        ]
-        rows.sort(key=lambda r: r["id"])
+        rows = self.local_views()
+        here = {r["id"] for r in rows}
+        rows += [r for r in self.remote() if r.get("id") not in here]  # a proxy that just moved here: ours
+        rows = [r for r in rows if not ns or r.get("namespace") == ns]
+        rows.sort(key=lambda r: str(r["id"]))
         return web.json_response(
             {
                 "items": rows,
@@ -108,6 +136,15 @@ class _Handlers:
         wanted = request.match_info["proxy"]
         rec = self.mesh.proxy_by_id(wanted)
         if rec is None or not rec.connected:
+            names = ("id", "nodeId", "name")
+            elsewhere = next((r for r in self.remote() if wanted in (r.get(n) for n in names)), None)
+            if elsewhere is not None:
+                raise ApiError(
+                    404,
+                    "NotFound",
+                    f'proxy "{wanted}" is connected to control-plane replica {elsewhere.get("controlPlane")}, '
+                    "not to this one: ask that replica (mizzen --server <its address> ...)",
+                )
             raise ApiError(
                 404,
                 "NotFound",

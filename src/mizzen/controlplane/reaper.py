@@ -6,6 +6,10 @@ deleted once its proxy has been disconnected for longer than the agent grace. An
 longer start-up grace, counted from when the reaper first saw the entry. Proxy records themselves are
 forgotten after the agent grace. Time comes from the injected clock; :meth:`Reaper.reap` is one pass and
 :meth:`Reaper.run` repeats it.
+
+With several replicas on one store only the leader deletes (:attr:`Reaper.leading`), and a workload
+connected to any live replica counts as connected (:attr:`Reaper.elsewhere`); every replica still
+forgets its own old proxy records and notes when it first saw each entry.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class Reaper:
         self.agent_grace_s = agent_grace_s
         self.startup_grace_s = max(startup_grace_s, agent_grace_s)
         self._first_seen: dict[WorkloadKey, float] = {}
+        self._seen_elsewhere: dict[WorkloadKey, float] = {}  # last time another replica had it connected
+        self.leading: Callable[[], bool] = lambda: True  # only the leader replica deletes
+        self.elsewhere: Callable[[], set[WorkloadKey]] = set  # workloads connected to other replicas
 
     async def run(self, interval_s: float = 1.0) -> None:
         """Reap every ``interval_s`` seconds of the clock, until cancelled."""
@@ -64,19 +71,31 @@ class Reaper:
         if self._delete is None:
             return
         now = self._clock.monotonic()
-        connected = self._proxies.connected_workloads()
+        elsewhere = self.elsewhere()
+        for key in elsewhere:
+            self._seen_elsewhere[key] = now
+        connected = self._proxies.connected_workloads() | elsewhere
+        leading = self.leading()
         for we in self._entries():
             key = (we.metadata.namespace, we.metadata.name)
             if we.metadata.annotations.get(AGENT_ANNOTATION) not in AGENT_REGISTRANTS or key in connected:
                 continue
             first = self._first_seen.setdefault(key, now)
-            last = self._proxies.last_disconnect(key)
+            if not leading:
+                continue
+            last = self._last_seen(key)
             gone_for = now - (last if last is not None else first)
             grace = self.agent_grace_s if last is not None else self.startup_grace_s
             if gone_for > grace:
                 log.info("removing workload %s/%s: its proxy has been gone for more than %.0fs", key[0], key[1], grace)
                 self._first_seen.pop(key, None)
+                self._seen_elsewhere.pop(key, None)
                 self._proxies.forget_workload(key)
                 result = self._delete(*key)
                 if asyncio.iscoroutine(result):
                     await result
+
+    def _last_seen(self, key: WorkloadKey) -> float | None:
+        """When the workload's proxy was last seen connected here or at another replica (monotonic)."""
+        times = [t for t in (self._proxies.last_disconnect(key), self._seen_elsewhere.get(key)) if t is not None]
+        return max(times) if times else None

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -104,6 +105,7 @@ class ControlPlane:
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/openapi/v3", self._openapi)
         self.extensions: list[Extension] = []
+        self.readiness: list[Callable[[], str | None]] = []  # each says why not ready (the store is away), or None
         self.ready = False
         self._runner: web.AppRunner | None = None
         self._started: list[Extension] = []
@@ -205,9 +207,12 @@ class ControlPlane:
         return web.Response(text="ok")
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        if self.ready:
-            return web.Response(text="ok")
-        return web.Response(status=503, text="starting")
+        if not self.ready:
+            return web.Response(status=503, text="starting")
+        problems = [p for p in (check() for check in self.readiness) if p]
+        if problems:
+            return web.Response(status=503, text="; ".join(problems))
+        return web.Response(text="ok")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.to_thread(self.metrics.render)

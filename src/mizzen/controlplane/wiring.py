@@ -30,11 +30,13 @@ from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_
 from mizzen.controlplane.identity import Transport
 from mizzen.controlplane.mesh import MeshController
 from mizzen.controlplane.pusher import PushRequest
+from mizzen.controlplane.replicas import ReplicaSet, default_name, new_replica
 from mizzen.controlplane.server import ControlPlane
 from mizzen.controlplane.xds_auth import CredentialAuthenticator
 from mizzen.dashboard.sessions import Sessions
 from mizzen.security.credentials import Credential
 from mizzen.store.errors import NotFound
+from mizzen.store.replicas import coordination_for
 from mizzen.telemetry import AccessLogService, Telemetry, TraceStore
 from mizzen.telemetry import register as register_telemetry
 from mizzen.translate.model import MeshConfig
@@ -42,6 +44,7 @@ from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
 log = logging.getLogger("mizzen.wiring")
 GENERATED_PATH = "/api/mizzen/v1/gatewayapi/generated"
+REPLICAS_PATH = "/api/mizzen/v1/replicas"
 
 REVALIDATE_EVERY_S = 2.0  # open streams of an expired credential end within this long
 
@@ -108,7 +111,12 @@ class MeshExtension:
         cp.identity.credentials.subscribe(self._revalidate)
         self.channels = AgentChannels(self.grpc_auth)
         self.xds.add_service(self.channels.add_to_server)
-        inspect_api.register(cp.app, self.controller, self.xds, self.channels)
+        self.replicas: ReplicaSet | None = None  # known once the ports are (start)
+        self._proxy_views = inspect_api.register(
+            cp.app, self.controller, self.xds, self.channels, remote=self._remote_proxies, instance=self._replica_name
+        )
+        cp.app.router.add_get(REPLICAS_PATH, self._replicas)
+        cp.readiness.append(self._store_problem)
         register_telemetry(cp.app, self.telemetry, self.traces)
         index = cp.identity.credentials
         self.sessions: Sessions[Credential] = Sessions(self._admin_of, still_valid=lambda c: index.is_valid(c.id))
@@ -162,6 +170,12 @@ class MeshExtension:
         self.controller.revision = self.controller.pushed_revision = revision
         tls = cp.identity.serving_certificate(cp.address, cp.transport.sans) if cp.tls else None
         cp.xds_port = await self.xds.start(cp.address, cp.xds_port, tls=tls)
+        me = new_replica(default_name(cp.port), cp.url, f"{cp.address}:{cp.xds_port}")
+        replicas = self.replicas = ReplicaSet(coordination_for(cp.store), me, self._proxy_views)
+        await replicas.beat()  # leader or not before the reaper's first pass
+        replicas.start()
+        self.controller.reaper.leading = lambda: replicas.leader
+        self.controller.reaper.elsewhere = replicas.remote_workloads
         self.controller.start()
         self._watch = asyncio.create_task(self._follow(revision), name="mizzen-store-watch")
         self._sweeper = asyncio.create_task(self._sweep(), name="mizzen-credential-sweep")
@@ -174,6 +188,8 @@ class MeshExtension:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.controller.stop()
+        if self.replicas is not None:
+            await self.replicas.stop()
         await self.xds.stop()
 
     async def _follow(self, revision: int) -> None:
@@ -184,6 +200,21 @@ class MeshExtension:
                 self.controller.pusher.request(PushRequest(), event.revision)  # no proxy depends on it
                 continue
             self.controller.on_store_event(event.type, event.resource, event.revision)
+
+    def _replica_name(self) -> str:
+        return self.replicas.me.name if self.replicas is not None else inspect_api.INSTANCE
+
+    def _remote_proxies(self) -> list[dict[str, Any]]:
+        return self.replicas.remote_proxies() if self.replicas is not None else []
+
+    def _store_problem(self) -> str | None:
+        return self.replicas.readiness_problem() if self.replicas is not None else None
+
+    async def _replicas(self, request: web.Request) -> web.Response:
+        """Every replica of this control plane, the store and the leader (``mizzen status``)."""
+        if self.replicas is None:
+            raise web.HTTPServiceUnavailable(text="starting")
+        return web.json_response(self.replicas.status_json(self.cp.store_description))
 
     def _revalidate(self) -> None:
         closed = self.xds.revalidate() + self.channels.revalidate()

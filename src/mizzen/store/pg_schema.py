@@ -13,6 +13,13 @@ Tables (migration 1):
   revision N+1 without N.
 - ``objects``: the current state, one row per (kind, namespace, name); ``body`` is the object's JSON.
 - ``events``: the change history, one row per revision, trimmed to the store's ``history``.
+
+Tables (migration 2, the replicas of one control plane; see ``store/replicas.py``):
+
+- ``replicas``: one row per control-plane replica: its addresses, when it started, its last heartbeat
+  (the database's clock, so replicas' clocks need not agree) and the backend pid of its coordination
+  session (the leader is the replica whose session holds the leadership lock, read from ``pg_locks``).
+- ``proxy_connections``: the proxies connected to each replica (their ``proxy-status`` view as JSON).
 """
 
 from __future__ import annotations
@@ -57,6 +64,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             revision bigint PRIMARY KEY,
             type text NOT NULL CHECK (type IN ('ADDED', 'MODIFIED', 'DELETED')),
             body text NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        2,
+        "control-plane replicas and the proxies connected to each",
+        f"""
+        CREATE TABLE {SCHEMA}.replicas (
+            name text PRIMARY KEY, api_url text NOT NULL, xds_address text NOT NULL,
+            started_at double precision NOT NULL, heartbeat_at timestamptz NOT NULL, session_pid integer
+        );
+        CREATE TABLE {SCHEMA}.proxy_connections (
+            replica text NOT NULL REFERENCES {SCHEMA}.replicas (name) ON DELETE CASCADE,
+            node_id text NOT NULL, body text NOT NULL,
+            PRIMARY KEY (replica, node_id)
         );
         """,
     ),

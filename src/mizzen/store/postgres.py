@@ -29,10 +29,11 @@ import builtins
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
@@ -70,6 +71,19 @@ _DEFAULTS = {
     "keepalives_interval": "2",
     "keepalives_count": "3",
 }
+
+# A session that holds the leadership lock must end soon after its replica dies or is cut off: the
+# server drops a silent client within ~2 s (so the lock moves), and the client notices as fast.
+_SESSION_CLIENT = {
+    "keepalives_idle": "1",
+    "keepalives_interval": "1",
+    "keepalives_count": "1",
+    "tcp_user_timeout": "2000",
+}
+_SESSION_SERVER = (
+    "SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 1; "
+    "SET tcp_user_timeout = 2000; SET statement_timeout = 2000"
+)
 
 _META = f"{SCHEMA}.meta"
 _OBJECTS = f"{SCHEMA}.objects"
@@ -327,6 +341,10 @@ class PostgresStore(StoreBase):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), self._poll)
 
+    def open_session(self, name: str) -> Session:
+        """A dedicated connection named ``name`` (for what lives and dies with one session: advisory locks)."""
+        return Session(pg_conninfo.make_conninfo(self._conninfo, **_SESSION_CLIENT), name, self.where)
+
     def close(self) -> None:
         """Stop listening and close the database connections."""
         self._listener.stop()
@@ -370,3 +388,58 @@ class _Listener:
         """Stop the thread (within about half a second) and close its connection."""
         self._stopping.set()
         self._thread.join(timeout=5)
+
+
+Rows = builtins.list[tuple[Any, ...]]
+
+
+class Session:
+    """One connection of its own, opened on first use and reopened after a failure; errors as store errors.
+
+    Dropping the connection (:meth:`reset`, a failure, :meth:`close`) ends the session and with it every
+    session-level advisory lock it held.
+    """
+
+    def __init__(self, conninfo: str, name: str, where: str) -> None:
+        self._conninfo = conninfo
+        self._name = name
+        self.where = where
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        """Run one statement; its rows (none for a statement without results)."""
+        return self.transaction([(sql, params)])
+
+    def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> Rows:
+        """Run the statements in one transaction; the rows of the last one."""
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self._conninfo, autocommit=True, application_name=self._name)
+                    self._conn.execute(_SESSION_SERVER)
+                conn = self._conn
+                rows: Rows = []
+                with conn.transaction():
+                    for sql, params in statements:
+                        cur = conn.execute(sql, params)
+                        rows = cur.fetchall() if cur.description else []
+                return rows
+            except psycopg.Error as exc:
+                self._drop()
+                if isinstance(exc, psycopg.OperationalError):
+                    raise Unavailable(f"the PostgreSQL store {self.where} is unavailable: {exc}".strip()) from exc
+                raise StoreError(f"PostgreSQL store {self.where}: {exc}") from exc
+
+    def reset(self) -> None:
+        """End the session (its advisory locks are released with it)."""
+        with self._lock:
+            self._drop()
+
+    close = reset
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None

@@ -1,0 +1,118 @@
+"""This control plane as one replica among several on a shared store: heartbeat, leadership, the others' proxies.
+
+:class:`ReplicaSet` beats every :data:`BEAT_SECONDS` (off the event loop) through the store's
+:class:`~mizzen.store.replicas.Coordination` and keeps what it learned: whether this replica leads (the
+reaper runs only then), the live replicas (``mizzen status``), the proxies connected to the others (so
+``proxy-status`` and the reaper see the whole mesh from any replica) and whether the store answers
+(``/readyz``). A failed beat means no leadership and an unready replica until a beat succeeds again;
+the xDS server keeps serving its last snapshots meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mizzen.store import StoreError
+from mizzen.store.replicas import Coordination, Replica, View
+
+log = logging.getLogger("mizzen.replicas")
+
+BEAT_SECONDS = 0.5
+
+ProxyViews = Callable[[], list[dict[str, Any]]]
+
+
+def default_name(port: int) -> str:
+    """``<host>:<API port>``: unique per replica on one host, readable in ``mizzen status``."""
+    return f"{socket.gethostname()}:{port}"
+
+
+class ReplicaSet:
+    """One replica's knowledge of the others (see the module docstring)."""
+
+    def __init__(self, coordination: Coordination, me: Replica, local_proxies: ProxyViews) -> None:
+        self._coordination = coordination
+        self.me = me
+        self._local_proxies = local_proxies
+        self.view = View(leader=False)
+        self.store_error: str | None = "no heartbeat yet"
+        self._published: list[dict[str, Any]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def leader(self) -> bool:
+        """True while this replica holds the leadership (and its store answers)."""
+        return self.store_error is None and self.view.leader
+
+    async def beat(self) -> None:
+        """One heartbeat: publish this replica and its proxies, read the others."""
+        proxies = self._local_proxies()
+        changed = proxies if proxies != self._published else None
+        try:
+            view = await asyncio.to_thread(self._coordination.beat, self.me, changed)
+        except StoreError as exc:
+            if self.store_error is None:
+                log.warning(
+                    "replica %s lost the store (%s): not leading, not ready, serving last config", self.me.name, exc
+                )
+            self.store_error = str(exc)
+            self._published = None  # republish everything once the store is back
+            return
+        if view.leader != self.view.leader:
+            log.info("replica %s %s the leadership", self.me.name, "took" if view.leader else "lost")
+        if self.store_error is not None:
+            log.info("replica %s reaches the store again", self.me.name)
+        self.store_error = None
+        self.view = view
+        self._published = proxies
+
+    async def run(self) -> None:
+        """Beat until cancelled."""
+        while True:
+            await self.beat()
+            await asyncio.sleep(BEAT_SECONDS)
+
+    def start(self) -> None:
+        """Start beating (in the running event loop)."""
+        self._task = asyncio.create_task(self.run(), name="mizzen-replica-heartbeat")
+
+    async def stop(self) -> None:
+        """Stop beating and give up the leadership."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.to_thread(self._coordination.close)
+
+    def remote_proxies(self) -> list[dict[str, Any]]:
+        """The proxy views published by the other live replicas (empty while the store is unreachable)."""
+        return list(self.view.remote_proxies) if self.store_error is None else []
+
+    def remote_workloads(self) -> set[tuple[str, str]]:
+        """``(namespace, name)`` of every workload whose proxy is connected to another live replica."""
+        return {(str(p.get("namespace", "")), str(p.get("name", ""))) for p in self.remote_proxies()}
+
+    def readiness_problem(self) -> str | None:
+        """Why this replica is not ready (the store is unreachable), or None."""
+        return None if self.store_error is None else f"the store is unreachable: {self.store_error}"
+
+    def status_json(self, store: str) -> dict[str, Any]:
+        """The replicas, the store and the leader, for ``mizzen status``."""
+        replicas = [r.to_json() | {"self": r.name == self.me.name} for r in self.view.replicas]
+        leader = next((r.name for r in self.view.replicas if r.leader and r.alive), None)
+        return {
+            "replica": self.me.name,
+            "leader": leader,
+            "isLeader": self.leader,
+            "store": {"description": store, "reachable": self.store_error is None, "error": self.store_error or ""},
+            "replicas": replicas,
+        }
+
+
+def new_replica(name: str, api_url: str, xds_address: str) -> Replica:
+    """This replica's record, started now."""
+    return Replica(name=name, api_url=api_url, xds_address=xds_address, started_at=time.time())
