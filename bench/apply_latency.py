@@ -41,7 +41,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from mizzen.agent.bootstrap import AgentPaths, build_bootstrap
 from mizzen.agent.envoy import find_envoy
-from mizzen.agent.upstream import open_channel
+from mizzen.agent.upstream import Upstream
 from mizzen.agent.xdsproxy import XdsProxy
 from mizzen.node import InboundPort, Proxy
 from mizzen.testing.controlplane import RunningControlPlane, free_port, start_controlplane
@@ -118,7 +118,7 @@ class Agents:
         """Start the agent of proxy ``i``; the socket paths its Envoy's bootstrap names."""
 
         async def start(path: str) -> None:
-            proxy = XdsProxy(open_channel("127.0.0.1", self.cp.xds_port, None), lambda: self.cp.token)
+            proxy = XdsProxy(Upstream([("127.0.0.1", self.cp.xds_port)], None), lambda: self.cp.token)
             await proxy.start(path)
             self._proxies.append(proxy)
 

@@ -18,7 +18,7 @@ import grpc
 import httpx
 
 from mizzen import channel as proto
-from mizzen.agent.upstream import credential_metadata
+from mizzen.agent.upstream import Upstream, credential_metadata, unreachable
 from mizzen.security.scope import admin_call_problem
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ ADMIN_TIMEOUT_S = 30.0
 class AdminChannel:
     """Keeps the channel open and serves requests on it."""
 
-    def __init__(self, channel: grpc.aio.Channel, token: Callable[[], str], proxy_id: str, admin_socket: Path) -> None:
-        self._channel = channel
+    def __init__(self, upstream: Upstream, token: Callable[[], str], proxy_id: str, admin_socket: Path) -> None:
+        self._upstream = upstream
         self._token = token
         self.proxy_id = proxy_id
         self._admin = httpx.AsyncClient(
@@ -43,6 +43,7 @@ class AdminChannel:
         )
         self.connected = asyncio.Event()
         self.served = 0
+        self._call_channel = upstream.channel
 
     async def run(self) -> None:
         """Serve until cancelled, reconnecting after any failure."""
@@ -55,6 +56,9 @@ class AdminChannel:
                 except grpc.aio.AioRpcError as exc:
                     level = logging.WARNING if exc.code() == grpc.StatusCode.PERMISSION_DENIED else logging.DEBUG
                     log.log(level, "agent channel ended: %s %s", exc.code().name, exc.details())
+                    if unreachable(exc):
+                        backoff = BACKOFF_MIN_S  # another replica may answer at once
+                        await self._upstream.failed(self._call_channel)
                 finally:
                     self.connected.clear()
                 await asyncio.sleep(backoff)
@@ -65,7 +69,8 @@ class AdminChannel:
     async def _serve_once(self) -> None:
         outbox: asyncio.Queue[bytes] = asyncio.Queue()
         outbox.put_nowait(proto.hello(self.proxy_id).encode())
-        call = self._channel.stream_stream(proto.METHOD)(_drain(outbox), metadata=credential_metadata(self._token()))
+        self._call_channel = channel = await self._upstream.ready()
+        call = channel.stream_stream(proto.METHOD)(_drain(outbox), metadata=credential_metadata(self._token()))
         handlers: set[asyncio.Task[None]] = set()
         try:
             async for data in call:

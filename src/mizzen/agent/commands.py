@@ -27,7 +27,14 @@ from mizzen.agent.gateway_service import (
     sync_gateway_api_service,
 )
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
-from mizzen.agent.settings import api_address, mizzen_home, read_token, root_certificates, secret_ttl, xds_address
+from mizzen.agent.settings import (
+    api_addresses,
+    mizzen_home,
+    read_token,
+    root_certificates,
+    secret_ttl,
+    xds_addresses,
+)
 from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_locality, parse_port, parse_upstream
 from mizzen.agent.template import template_from_manifests
 
@@ -37,14 +44,16 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--xds-address",
             default=None,
-            metavar="HOST:PORT",
-            help="Control plane xDS address [env MIZZEN_XDS_ADDRESS; default 127.0.0.1:15010].",
+            metavar="HOST:PORT[,HOST:PORT...]",
+            help="Control plane xDS address; several replicas: a list, tried in order "
+            "[env MIZZEN_XDS_ADDRESS; default 127.0.0.1:15010].",
         ),
         click.option(
             "--server",
             default=None,
-            metavar="URL",
-            help="Control plane HTTP API [env MIZZEN_ADDRESS; default http://127.0.0.1:15014].",
+            metavar="URL[,URL...]",
+            help="Control plane HTTP API; several replicas: a list, tried in order "
+            "[env MIZZEN_ADDRESS; default http://127.0.0.1:15014].",
         ),
         click.option(
             "--concurrency", default=1, show_default=True, type=click.IntRange(1, 64), help="Envoy worker threads."
@@ -248,14 +257,15 @@ def gateway_command(
         with contextlib.suppress(AgentError):  # no token yet: the supervisor below reports that clearly
             home = mizzen_home()
             token = read_token(home, token_file=token_file)
-            ensure_gateway_service(api_address(server), token, name, namespace, spec.labels, root_certificates(home))
+            api = api_addresses(server)[0]
+            ensure_gateway_service(api, token, name, namespace, spec.labels, root_certificates(home))
     _supervise(spec, xds=xds_address, server=server, token_file=token_file, verbose=verbose)
 
 
 def _gateway_api_deployment(server: str | None, namespace: str, gateway: str) -> tuple[str, dict[str, str], str]:
     """Read the Gateway, create its Service; the gateway's (name, labels, service account)."""
     try:
-        api, token = api_address(server), read_token(mizzen_home())
+        api, token = api_addresses(server)[0], read_token(mizzen_home())
         doc = fetch_gateway_api_gateway(api, token, namespace, gateway)
         sync_gateway_api_service(api, token, doc)
     except (AgentError, LookupError, httpx.HTTPError) as exc:
@@ -274,12 +284,15 @@ def _supervise(
     home = mizzen_home()
     try:
         envoy = checked_envoy()
+        apis, xdss = api_addresses(server), xds_addresses(xds)
         control_plane = ControlPlane(
-            api_url=api_address(server),
-            xds_address=xds_address(xds),
+            api_url=apis[0],
+            xds_address=xdss[0],
             token=read_token(home, token_file=token_file),
             roots=root_certificates(home),
             secret_ttl_s=secret_ttl(),
+            other_api_urls=apis[1:],
+            other_xds_addresses=xdss[1:],
         )
         runner = WorkloadRunner(
             spec, home=home, envoy=envoy, control_plane=control_plane, out=lambda text: click.echo(text)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from mizzen.agent.errors import ControlPlaneCallError, CredentialError, RegistrationError
+from mizzen.agent.failover import FailoverTransport
 
 _GROUP_PATH = "/apis/networking.istio.io/v1/namespaces/{ns}/workloadentries/{name}"
 _API = "/api/mizzen/v1"
@@ -35,20 +36,31 @@ def tls_verify(base_url: str, roots: bytes | None) -> ssl.SSLContext | bool:
 class ControlPlaneClient:
     """One credential's HTTP client for the control plane's API."""
 
-    def __init__(self, base_url: str, token: str, *, roots: bytes | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        roots: bytes | None = None,
+        timeout: float = 5.0,
+        others: tuple[str, ...] = (),
+    ) -> None:
         self.base_url = base_url
         self._roots = roots
+        self._others = others  # more replicas: requests move to them when the current one is unreachable
+        verify = tls_verify(base_url, roots)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout,
             trust_env=False,  # never route via the app's proxy
             headers={"Authorization": f"Bearer {token}"},
-            verify=tls_verify(base_url, roots),
+            verify=verify,
+            transport=FailoverTransport((base_url, *others), verify) if others else None,
         )
 
     def with_token(self, token: str) -> ControlPlaneClient:
         """A client for the same control plane with another credential."""
-        return ControlPlaneClient(self.base_url, token, roots=self._roots)
+        return ControlPlaneClient(self.base_url, token, roots=self._roots, others=self._others)
 
     # --- identity ---
     async def whoami(self) -> dict[str, Any]:

@@ -85,6 +85,18 @@ class ControlPlane:
     token: str
     roots: bytes | None = None  # to verify a TLS control plane (its API is https://)
     secret_ttl_s: float = 24 * 3600.0
+    other_api_urls: tuple[str, ...] = ()  # more replicas, tried in order when the first is unreachable
+    other_xds_addresses: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def api_urls(self) -> tuple[str, ...]:
+        """Every replica's API address, the first one first."""
+        return (self.api_url, *self.other_api_urls)
+
+    @property
+    def xds_addresses(self) -> tuple[tuple[str, int], ...]:
+        """Every replica's xDS address, the first one first."""
+        return (self.xds_address, *self.other_xds_addresses)
 
     @property
     def tls(self) -> bool:

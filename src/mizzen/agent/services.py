@@ -27,7 +27,7 @@ from mizzen.agent.sds import SecretServer
 from mizzen.agent.sockets import AgentSockets
 from mizzen.agent.spans import SpanForwarder
 from mizzen.agent.spec import WorkloadSpec
-from mizzen.agent.upstream import Channel, open_channel
+from mizzen.agent.upstream import Upstream
 from mizzen.agent.xdsproxy import XdsProxy
 from mizzen.node import Proxy
 
@@ -43,13 +43,13 @@ class AgentServices:
     """The running local services of one workload; build with :meth:`start`."""
 
     def __init__(
-        self, sockets: AgentSockets, credential: AgentCredential, client: ControlPlaneClient, channel: Channel
+        self, sockets: AgentSockets, credential: AgentCredential, client: ControlPlaneClient, upstream: Upstream
     ) -> None:
         self.sockets = sockets
         self.credential = credential
         self.client = client
-        self.channel = channel
-        self.xds = XdsProxy(channel, lambda: credential.token)
+        self.upstream = upstream
+        self.xds = XdsProxy(upstream, lambda: credential.token)
         self.sds = SecretServer()
         self.spans = SpanForwarder(client)
         self.certs: CertificateKeeper | None = None
@@ -59,17 +59,16 @@ class AgentServices:
     @classmethod
     async def start(cls, spec: WorkloadSpec, proxy: Proxy, cp: ControlPlane, home: Path) -> AgentServices:
         """Obtain the credential and the first certificate, then serve; :class:`CredentialError` on failure."""
-        given = ControlPlaneClient(cp.api_url, cp.token, roots=cp.roots)
+        given = ControlPlaneClient(cp.api_url, cp.token, roots=cp.roots, others=cp.other_api_urls)
         try:
             cred = await _obtain(given, cp.token, spec)
         finally:
             await given.aclose()
         client = given.with_token(cred.token)
-        host, port = cp.xds_address
         if cp.tls and cp.roots is None:
             raise CredentialError(f"the control plane at {cp.api_url} uses TLS but no mesh root is available")
-        channel = open_channel(host, port, cp.roots if cp.tls else None)
-        services = cls(AgentSockets.create(home, spec.namespace, spec.name), cred, client, channel)
+        upstream = Upstream(cp.xds_addresses, cp.roots if cp.tls else None)
+        services = cls(AgentSockets.create(home, spec.namespace, spec.name), cred, client, upstream)
         try:
             await services._serve(proxy, cp.secret_ttl_s)
         except BaseException:
@@ -85,7 +84,7 @@ class AgentServices:
         node_id = proxy.node_id
         self.certs = CertificateKeeper(self.client, lambda secrets: self.sds.publish(node_id, secrets), ttl_s=ttl_s)
         await self.certs.issue()  # before Envoy starts: its first SDS request is answered at once
-        self.admin = AdminChannel(self.channel, lambda: self.credential.token, proxy.id, s.admin)
+        self.admin = AdminChannel(self.upstream, lambda: self.credential.token, proxy.id, s.admin)
         self._tasks = [
             asyncio.create_task(self.certs.keep_renewed(), name="mizzen-certificates"),
             asyncio.create_task(self.admin.run(), name="mizzen-agent-channel"),
@@ -105,7 +104,7 @@ class AgentServices:
             except ControlPlaneCallError as exc:
                 log.warning("could not revoke this agent's credential %s: %s", self.credential.id, exc)
         await self.client.aclose()
-        await self.channel.close()
+        await self.upstream.close()
         self.sockets.remove()
 
     def paths(self) -> AgentPaths:

@@ -5,6 +5,9 @@ Environment overrides (shared with the CLI): ``MIZZEN_HOME`` (default ``~/.mizze
 ``http://127.0.0.1:15014``), ``MIZZEN_XDS_ADDRESS`` (default ``127.0.0.1:15010``), ``MIZZEN_TOKEN`` (else
 ``--token-file``, else the file ``$MIZZEN_HOME/token``), ``MIZZEN_ROOT_CERT`` (else
 ``$MIZZEN_HOME/root-cert.pem``), ``MIZZEN_SECRET_TTL`` (workload certificate lifetime, default 24h).
+
+Several control-plane replicas: both addresses may be comma-separated lists, tried in order
+(``--xds-address a:15010,b:15010 --server http://a:15014,http://b:15014``).
 """
 
 from __future__ import annotations
@@ -36,13 +39,29 @@ def api_address(explicit: str | None = None, env: Mapping[str, str] | None = Non
 
 
 def xds_address(explicit: str | None = None, env: Mapping[str, str] | None = None) -> tuple[str, int]:
-    """The control plane's xDS gRPC address as (host, port)."""
+    """The (first) control plane's xDS gRPC address as (host, port)."""
+    return xds_addresses(explicit, env)[0]
+
+
+def xds_addresses(explicit: str | None = None, env: Mapping[str, str] | None = None) -> tuple[tuple[str, int], ...]:
+    """Every control-plane replica's xDS address as (host, port), in the order given (``a:15010,b:15010``)."""
     env = os.environ if env is None else env
     value = explicit or env.get("MIZZEN_XDS_ADDRESS") or DEFAULT_XDS_ADDRESS
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise PortSpecError(f"xDS address must be HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+    out: list[tuple[str, int]] = []
+    for item in value.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise PortSpecError(f"xDS address must be HOST:PORT (several: HOST:PORT,HOST:PORT), got {item.strip()!r}")
+        out.append((host.strip("[]"), int(port)))
+    return tuple(out)
+
+
+def api_addresses(explicit: str | None = None, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Every control-plane replica's HTTP API base URL, in the order given (a comma-separated list)."""
+    env = os.environ if env is None else env
+    value = explicit or env.get("MIZZEN_ADDRESS") or ""
+    urls = tuple(api_address(item.strip(), env) for item in value.split(",") if item.strip())
+    return urls or (api_address(None, env),)
 
 
 def _written_address(home: Path) -> str:

@@ -5,6 +5,11 @@ byte, both ways, on the agent's channel to the control plane, with the agent's c
 Envoy's configuration never holds one. A status the control plane ends a stream with (a refused node, a
 revoked credential) is passed back to Envoy unchanged. gRPC's framing is the same for every arity, so
 one stream-stream handler serves client-streaming methods like the access-log service too.
+
+Failover: each call goes to the replica :class:`~mizzen.agent.upstream.Upstream` has connected. When that
+replica becomes unreachable, the relay reports it and ends Envoy's stream as UNAVAILABLE; Envoy keeps its
+configuration, retries within its ADS backoff (well under a second at first), and the retry is relayed
+to the next replica, which sends the same configuration (the translation is deterministic).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from mizzen.agent.upstream import CHANNEL_OPTIONS, credential_metadata
+from mizzen.agent.upstream import CHANNEL_OPTIONS, Upstream, credential_metadata, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +29,8 @@ Metadata = tuple[tuple[str, str], ...]
 class XdsProxy:
     """A gRPC server on a UNIX socket relaying every method to ``channel``."""
 
-    def __init__(self, channel: grpc.aio.Channel, token: Callable[[], str]) -> None:
-        self._channel = channel
+    def __init__(self, upstream: Upstream, token: Callable[[], str]) -> None:
+        self._upstream = upstream
         self._token = token
         self._server: grpc.aio.Server | None = None
         self.forwarded = 0  # streams relayed so far (for tests and logs)
@@ -47,13 +52,15 @@ class XdsProxy:
     ) -> AsyncIterator[bytes]:
         """Forward one call: Envoy's messages up, the control plane's down, its final status back."""
         self.forwarded += 1
-        upstream = self._channel.stream_stream(method)
-        call = upstream(requests, metadata=credential_metadata(self._token()))
+        channel = await self._upstream.ready()
+        call = channel.stream_stream(method)(requests, metadata=credential_metadata(self._token()))
         try:
             async for response in call:
                 yield response
         except grpc.aio.AioRpcError as exc:
             log.info("upstream %s ended: %s %s", method, exc.code().name, exc.details())
+            if unreachable(exc):
+                await self._upstream.failed(channel)
             await context.abort(exc.code(), exc.details() or "")
         finally:
             call.cancel()
