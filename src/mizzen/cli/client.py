@@ -4,6 +4,8 @@ Where to connect, in order: ``--server``, ``$MIZZEN_ADDRESS``, the address a loc
 to ``$MIZZEN_HOME/controlplane.address``, then ``http://127.0.0.1:15014``. The token: ``$MIZZEN_TOKEN``,
 then ``$MIZZEN_HOME/token``. An ``https://`` control plane is verified against the mesh root:
 ``$MIZZEN_ROOT_CERT``, else ``$MIZZEN_HOME/root-cert.pem`` (written by the control plane, printed by ``up``).
+Several replicas of one control plane: a comma-separated list (``--server http://a:15014,http://b:15014``);
+the CLI and the dashboard use the first whose ``/healthz`` answers.
 
 Errors (each a one-line message fit for ``error: ...``)::
 
@@ -110,17 +112,19 @@ class ClientSettings:
 
     def address(self) -> str:
         """The control plane's URL: ``--server``, else ``$MIZZEN_ADDRESS``, else the home's recorded address,
-        else the default."""
-        if self.server:
-            return self.server.rstrip("/")
-        env = os.environ.get("MIZZEN_ADDRESS")
-        if env:
-            return env.rstrip("/")
-        try:
-            written = (_home() / "controlplane.address").read_text(encoding="utf-8").strip()
-        except OSError:
-            written = ""
-        return written.rstrip("/") or DEFAULT_ADDRESS
+        else the default; of a comma-separated list, the first that answers."""
+        return first_answering(self.addresses())
+
+    def addresses(self) -> list[str]:
+        """Every configured API address, in order (one unless a comma-separated list was given)."""
+        value = self.server or os.environ.get("MIZZEN_ADDRESS")
+        if not value:
+            try:
+                value = (_home() / "controlplane.address").read_text(encoding="utf-8").strip()
+            except OSError:
+                value = ""
+        urls = [u.strip().rstrip("/") for u in (value or "").split(",") if u.strip()]
+        return urls or [DEFAULT_ADDRESS]
 
     def verify(self) -> ssl.SSLContext | bool:
         """How to verify the control plane's TLS certificate (the mesh root for ``https``)."""
@@ -137,6 +141,27 @@ class ClientSettings:
             return (_home() / "token").read_text(encoding="utf-8").strip() or None
         except OSError:
             return None
+
+
+_answering: dict[tuple[str, ...], str] = {}  # one probe round per CLI process
+
+
+def first_answering(addresses: Sequence[str]) -> str:
+    """The first address whose ``/healthz`` answers; the first one when none does (its error then names it)."""
+    if len(addresses) == 1:
+        return addresses[0]
+    key = tuple(addresses)
+    if key not in _answering:
+        _answering[key] = next((a for a in addresses if _answers(a)), addresses[0])
+    return _answering[key]
+
+
+def _answers(address: str) -> bool:
+    try:
+        verify = tls_verification(address)
+        return httpx.get(f"{address}/healthz", timeout=2.0, trust_env=False, verify=verify).status_code == 200
+    except (httpx.HTTPError, ClientError):
+        return False
 
 
 def document_of(resource: Resource) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 
+from mizzen.cli.client import ApiClient, ClientError, ClientSettings
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, Home, resolve_home
 from mizzen.controlplane.process import (
     ProcessError,
@@ -173,19 +174,46 @@ def down() -> None:
 
 
 @click.command("status")
-def status_cmd() -> None:
-    """Report whether the control plane is running, healthy and ready."""
+@click.pass_context
+def status_cmd(ctx: click.Context) -> None:
+    """Report whether the control plane is running, healthy and ready; its replicas, store and leader."""
     home = Home(resolve_home())
     st = status(home)
-    if st.pid is None:
+    settings = ctx.find_object(ClientSettings) or ClientSettings()
+    remote = bool(settings.server or os.environ.get("MIZZEN_ADDRESS"))
+    if st.pid is None and not remote:
         click.echo(f"control plane: not running (home {home.root})")
         raise SystemExit(1)
-    state = "ready" if st.ready else "healthy, not ready" if st.healthy else "not answering"
-    click.echo(f"control plane: running (pid {st.pid}), {state}")
-    click.echo(f"API: {st.url or 'unknown'}")
-    click.echo(f"home: {home.root}")
-    if not st.healthy:
+    if st.pid is not None:
+        state = "ready" if st.ready else "healthy, not ready" if st.healthy else "not answering"
+        click.echo(f"control plane: running (pid {st.pid}), {state}")
+        click.echo(f"API: {st.url or 'unknown'}")
+        click.echo(f"home: {home.root}")
+    healthy = _print_replicas(settings) if st.healthy or remote else False
+    if not (st.healthy or healthy):
         raise SystemExit(1)
+
+
+def _print_replicas(settings: ClientSettings) -> bool:
+    """Print the replicas, the store and the leader as the control plane sees them; False if it cannot."""
+    client = ApiClient(settings.address(), settings.resolve_token())
+    try:
+        info = client.get_json("/api/mizzen/v1/replicas")
+    except ClientError as exc:
+        click.echo(f"replicas: unknown ({exc})")
+        return False
+    finally:
+        client.close()
+    store = info["store"]
+    reach = "reachable" if store["reachable"] else f"UNREACHABLE ({store['error']})"
+    click.echo(f"store: {store['description']}, {reach}")
+    click.echo(f"leader: {info.get('leader') or 'none'}")
+    for r in info["replicas"]:
+        marks = [m for m, on in (("leader", r["leader"]), ("this replica", r["self"])) if on]
+        state = "alive" if r["alive"] else f"gone (last heartbeat {r['heartbeatAgeSeconds']:.0f}s ago)"
+        extra = f" [{', '.join(marks)}]" if marks else ""
+        click.echo(f"replica {r['name']}: {state}, API {r['api']}, xDS {r['xds']}{extra}")
+    return True
 
 
 COMMANDS = (controlplane, up, down, status_cmd)

@@ -47,7 +47,8 @@ class MizzenGroup(click.Group):
     envvar="MIZZEN_ADDRESS",
     default=None,
     metavar="URL",
-    help="Control plane API address (default: $MIZZEN_ADDRESS, else http://127.0.0.1:15014).",
+    help="Control plane API address; several replicas: URL,URL (the first that answers) "
+    "(default: $MIZZEN_ADDRESS, else http://127.0.0.1:15014).",
 )
 @click.version_option(__version__, prog_name="mizzen")
 @click.pass_context

@@ -46,6 +46,7 @@ log = logging.getLogger("mizzen.wiring")
 GENERATED_PATH = "/api/mizzen/v1/gatewayapi/generated"
 REPLICAS_PATH = "/api/mizzen/v1/replicas"
 
+SPAN_COLLECTOR = "zipkin.istio-system:9411"  # Istio's default collector address (defaultConfig.tracing.zipkin)
 REVALIDATE_EVERY_S = 2.0  # open streams of an expired credential end within this long
 
 
@@ -84,7 +85,10 @@ class MeshExtension:
         config = dataclasses.replace(
             config,
             access_log_service=True,
-            zipkin_address=f"{cp.address}:{cp.port}",
+            # Only the Host header of span posts (the `zipkin` cluster is the agent's socket): the same name on
+            # every replica, so replicas of one store translate byte-identical listeners (a proxy moving to
+            # another replica gets no listener update, hence no drained connections).
+            zipkin_address=SPAN_COLLECTOR,
             zipkin_cluster_static=True,
         )
         grace = float(os.environ.get("MIZZEN_WORKLOAD_GRACE_SECONDS", "10"))

@@ -110,12 +110,17 @@ class RunningControlPlane:
 
 
 def start_controlplane(
-    home: Path | None = None, *, timeout: float = 120.0, extra_args: Sequence[str] = ()
+    home: Path | None = None,
+    *,
+    timeout: float = 120.0,
+    extra_args: Sequence[str] = (),
+    ports: tuple[int, int] | None = None,
 ) -> RunningControlPlane:
-    """Start a control plane on free ports with ``home`` (a new temp dir by default); wait for /readyz."""
+    """Start a control plane on free ports (or ``ports``: API, xDS) with ``home`` (a new temp dir by default);
+    wait for /readyz."""
     home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="mizzen-home-"))
     home.mkdir(parents=True, exist_ok=True)
-    port, xds_port = free_port(), free_port()
+    port, xds_port = ports or (free_port(), free_port())
     args = [
         sys.executable,
         "-m",
@@ -153,10 +158,12 @@ def start_controlplane(
     raise RuntimeError(f"the control plane was not ready after {timeout}s:\n{cp.log()}")
 
 
-def restart(cp: RunningControlPlane, *, timeout: float = 120.0) -> RunningControlPlane:
-    """Start a new control plane on the same home (after :meth:`RunningControlPlane.kill` or ``stop``)."""
+def restart(cp: RunningControlPlane, *, timeout: float = 120.0, same_ports: bool = False) -> RunningControlPlane:
+    """Start a new control plane on the same home (after :meth:`RunningControlPlane.kill` or ``stop``);
+    ``same_ports``: on the ports it had (a replica that clients list by address)."""
     extra = cp.args[cp.args.index(str(cp.xds_port)) + 1 :] if str(cp.xds_port) in cp.args else ()
-    return start_controlplane(cp.home, timeout=timeout, extra_args=extra)
+    ports = (cp.port, cp.xds_port) if same_ports else None
+    return start_controlplane(cp.home, timeout=timeout, extra_args=extra, ports=ports)
 
 
 @contextmanager

@@ -38,3 +38,16 @@ def test_missing_token_says_what_to_do(tmp_path: Path) -> None:
     """Without a token the error tells the user to start the control plane or set MIZZEN_TOKEN."""
     with pytest.raises(AgentError, match="MIZZEN_TOKEN"):
         read_token(tmp_path, env={})
+
+
+def test_several_replicas_as_lists() -> None:
+    """Comma-separated xDS and API addresses name several replicas, in order; one address is a list of one."""
+    from mizzen.agent.settings import api_addresses, xds_addresses
+
+    assert xds_addresses("a:15010, [::1]:15011", env={}) == (("a", 15010), ("::1", 15011))
+    assert xds_addresses(env={"MIZZEN_XDS_ADDRESS": "cp:1"}) == (("cp", 1),)
+    assert xds_address("a:1,b:2", env={}) == ("a", 1)
+    assert api_addresses("a:15014,https://b:15014/", env={}) == ("http://a:15014", "https://b:15014")
+    assert api_addresses(env={}) == ("http://127.0.0.1:15014",)
+    with pytest.raises(PortSpecError, match="'b'"):
+        xds_addresses("a:1,b", env={})
