@@ -195,7 +195,10 @@ def build_openapi() -> dict[str, Any]:
         "/readyz": {
             "get": {
                 "summary": "Readiness (no token needed)",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "starting"}},
+                "responses": {
+                    "200": {"description": "ready"},
+                    "503": {"description": "starting, or the store cannot be reached"},
+                },
             }
         },
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
