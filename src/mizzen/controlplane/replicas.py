@@ -6,6 +6,11 @@ reaper runs only then), the live replicas (``mizzen status``), the proxies conne
 ``proxy-status`` and the reaper see the whole mesh from any replica) and whether the store answers
 (``/readyz``). A failed beat means no leadership and an unready replica until a beat succeeds again;
 the xDS server keeps serving its last snapshots meanwhile.
+
+After a gap in its view (start-up, a lost store), a replica that shares the store with others acts as
+leader only once it has beaten without a break for :data:`SETTLE_SECONDS`: by then every live replica has
+beaten again and republished its proxies, so the reaper cannot mistake a database outage for every
+other replica's proxies being gone.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mizzen.clock import SYSTEM_CLOCK, Clock
 from mizzen.store import StoreError
-from mizzen.store.replicas import Coordination, Replica, View
+from mizzen.store.replicas import ALIVE_SECONDS, Coordination, Replica, View
 
 log = logging.getLogger("mizzen.replicas")
 
 BEAT_SECONDS = 0.5
+SETTLE_SECONDS = ALIVE_SECONDS + 2 * BEAT_SECONDS
 
 ProxyViews = Callable[[], list[dict[str, Any]]]
 
@@ -35,19 +42,26 @@ def default_name(port: int) -> str:
 class ReplicaSet:
     """One replica's knowledge of the others (see the module docstring)."""
 
-    def __init__(self, coordination: Coordination, me: Replica, local_proxies: ProxyViews) -> None:
+    def __init__(
+        self, coordination: Coordination, me: Replica, local_proxies: ProxyViews, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._coordination = coordination
+        self._clock = clock
         self.me = me
         self._local_proxies = local_proxies
         self.view = View(leader=False)
         self.store_error: str | None = "no heartbeat yet"
         self._published: list[dict[str, Any]] | None = None
+        self._ok_since: float | None = None  # monotonic start of the current run of successful beats
         self._task: asyncio.Task[None] | None = None
 
     @property
     def leader(self) -> bool:
-        """True while this replica holds the leadership (and its store answers)."""
-        return self.store_error is None and self.view.leader
+        """True while this replica holds the leadership, its store answers and its view has settled."""
+        if self.store_error is not None or not self.view.leader or self._ok_since is None:
+            return False
+        alone = len(self.view.replicas) <= 1
+        return alone or self._clock.monotonic() - self._ok_since >= SETTLE_SECONDS
 
     async def beat(self) -> None:
         """One heartbeat: publish this replica and its proxies, read the others."""
@@ -61,6 +75,7 @@ class ReplicaSet:
                     "replica %s lost the store (%s): not leading, not ready, serving last config", self.me.name, exc
                 )
             self.store_error = str(exc)
+            self._ok_since = None
             self._published = None  # republish everything once the store is back
             return
         if view.leader != self.view.leader:
@@ -68,6 +83,8 @@ class ReplicaSet:
         if self.store_error is not None:
             log.info("replica %s reaches the store again", self.me.name)
         self.store_error = None
+        if self._ok_since is None:
+            self._ok_since = self._clock.monotonic()
         self.view = view
         self._published = proxies
 
