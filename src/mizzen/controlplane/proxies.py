@@ -14,6 +14,7 @@ from typing import Any
 from mizzen.clock import SYSTEM_CLOCK, Clock
 from mizzen.node import META_ADMIN, Proxy, proxy_from_node
 from mizzen.translate.model import ProxyResources
+from mizzen.translate.sharing import merge
 from mizzen.xds import NodeInfo
 
 WorkloadKey = tuple[str, str]  # (namespace, name)
@@ -27,9 +28,21 @@ class ProxyRecord:
     node: NodeInfo
     connected: bool = True
     disconnected_at: float | None = None  # monotonic seconds (the reaper's grace is measured on it)
-    last_output: ProxyResources | None = None
+    # What we last computed, as the part shared with alike proxies and the proxy's own part: the shared
+    # part is the same objects for every proxy of a scope, so a record costs only its own resources.
+    shared_output: ProxyResources | None = None
+    own_output: ProxyResources | None = None
     last_error: str = ""
     acked_at: dict[str, tuple[str, float]] = field(default_factory=dict)  # type URL -> (version, epoch s)
+
+    @property
+    def last_output(self) -> ProxyResources | None:
+        """The whole output last computed for the proxy (merged on demand: the API reads it rarely)."""
+        if self.own_output is None:
+            return None
+        if self.shared_output is None:
+            return self.own_output
+        return merge(self.shared_output, self.own_output)
 
     @property
     def workload(self) -> WorkloadKey:

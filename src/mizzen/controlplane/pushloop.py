@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from mizzen.clock import SYSTEM_CLOCK, Clock
+from mizzen.controlplane.incremental import ServiceOutputCache
 from mizzen.controlplane.outputs import PushOutputs
 from mizzen.controlplane.proxies import ProxyRecord, ProxyTable
 from mizzen.controlplane.pusher import PushQueue, PushRequest
@@ -48,6 +49,8 @@ class PushLoop:
         self.push_errors = 0  # proxies left on their last good config (translation error or inconsistency)
         self.last_push_seconds = 0.0
         self.on_push: Callable[[str, float], None] | None = None  # (reason, seconds) for metrics
+        self._service_cache = ServiceOutputCache()  # per-service output, carried across snapshots
+        self._outputs: PushOutputs | None = None
 
     @property
     def converged(self) -> bool:
@@ -89,18 +92,25 @@ class PushLoop:
                 self.pushed_revision = max(self.pushed_revision, self.revision)
                 req = None
 
+    def outputs(self) -> PushOutputs:
+        """The outputs of the current mesh snapshot: one per snapshot, shared by pushes and connects."""
+        mesh = self._mesh()
+        if self._outputs is None or self._outputs.mesh is not mesh:
+            self._service_cache.next_generation()
+            self._outputs = PushOutputs(mesh, self._service_cache)
+        return self._outputs
+
     async def _push(self, req: PushRequest) -> None:
-        outputs = PushOutputs(self._mesh())
         for node_id, _ in self._proxies.connected():
-            self.compute(node_id, full=req.full or node_id in req.proxies, outputs=outputs)
+            self.compute(node_id, full=req.full or node_id in req.proxies)
             await asyncio.sleep(0)  # let ACKs and API requests through between proxies
 
-    def compute(self, node_id: str, *, full: bool, outputs: PushOutputs | None = None) -> None:
+    def compute(self, node_id: str, *, full: bool) -> None:
         """Translate and publish one proxy's config (only its endpoints unless ``full``)."""
         rec = self._proxies.get(node_id)
         if rec is None:
             return
-        outputs = outputs or PushOutputs(self._mesh())
+        outputs = self.outputs()
         try:
             self._publish(node_id, rec, full=full, outputs=outputs)
             rec.last_error = ""
@@ -118,11 +128,14 @@ class PushLoop:
             log.exception("translating config for %s failed; it keeps its last good config", node_id)
 
     def _publish(self, node_id: str, rec: ProxyRecord, *, full: bool, outputs: PushOutputs) -> None:
-        if full or rec.last_output is None:
-            out, snapshot = outputs.full(rec.proxy)
+        if full or rec.own_output is None:
+            shared, own, snapshot = outputs.full(rec.proxy)
             self.cache.set(node_id, snapshot)
-            rec.last_output = out
+            rec.shared_output, rec.own_output = shared, own
         else:
             eps, encoded = outputs.endpoints(rec.proxy)
             self.cache.update_types(node_id, {xt.ENDPOINT: encoded})
-            rec.last_output = dataclasses.replace(rec.last_output, endpoints=eps)
+            if rec.shared_output is None:  # a gateway: everything is its own
+                rec.own_output = dataclasses.replace(rec.own_output, endpoints=eps)
+            else:
+                rec.shared_output = dataclasses.replace(rec.shared_output, endpoints=eps)

@@ -102,3 +102,25 @@ class RegistrySnapshot:
         # (cached_property writes the instance __dict__ directly, so it works on a frozen dataclass
         # and, not being a field, takes no part in equality or hashing.)
         return dict(self.endpoints)
+
+    def services_selecting(self, namespace: str, labels: Mapping[str, str]) -> list[Service]:
+        """The services of ``namespace`` whose selector picks ``labels``, in registry order; O(labels)."""
+        index = self._selector_index.get(namespace, {})
+        found = [*index.get(None, ()), *(s for item in labels.items() for s in index.get(item, ()))]
+        order = self._service_order
+        return sorted({id(s): s for s in found if s.selects(labels)}.values(), key=lambda s: order[id(s)])
+
+    @cached_property
+    def _selector_index(self) -> dict[str, dict[tuple[str, str] | None, list[Service]]]:
+        # Every proxy asks which of its namespace's services select it (inbound policies): a scan of
+        # every service per proxy would make a push O(proxies x services). A service with a selector is
+        # a candidate only for labels holding its selector's first label; others are always candidates.
+        index: dict[str, dict[tuple[str, str] | None, list[Service]]] = {}
+        for svc in self.services:
+            first = min(svc.selector) if svc.selector else None
+            index.setdefault(svc.namespace, {}).setdefault(first, []).append(svc)
+        return index
+
+    @cached_property
+    def _service_order(self) -> dict[int, int]:
+        return {id(s): i for i, s in enumerate(self.services)}

@@ -26,9 +26,7 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
     """All clusters for the proxy, keyed by name and sorted."""
     out: dict[str, JSONDict] = {}
     for svc in scope.services:
-        policy = scope.destination_policy(svc.hostname)
-        for port in svc.ports:
-            out.update(_service_port_clusters(scope, svc, port, policy))
+        out.update(service_clusters(scope, svc))
     if scope.proxy.type == "sidecar":
         for inbound in inbound_ports(scope):
             pool = inbound_pool(scope, inbound)
@@ -45,6 +43,15 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
     if scope.mesh.mesh.zipkin_address and not scope.mesh.mesh.zipkin_cluster_static:
         out[names.ZIPKIN_CLUSTER] = zipkin_cluster(scope.mesh.mesh.zipkin_address, scope.mesh.mesh.connect_timeout)
     return dict(sorted(out.items()))
+
+
+def service_clusters(scope: Scope, svc: Service) -> dict[str, JSONDict]:
+    """The outbound clusters of one service (every port, every subset): the unit of incremental reuse."""
+    policy = scope.destination_policy(svc.hostname)
+    out: dict[str, JSONDict] = {}
+    for port in svc.ports:
+        out.update(_service_port_clusters(scope, svc, port, policy))
+    return out
 
 
 def _service_port_clusters(
@@ -148,8 +155,8 @@ def inbound_pool(scope: Scope, port: InboundPort) -> ConnectionPoolSettings | No
     if scope.sidecar is not None and scope.sidecar.spec.inbound_connection_pool is not None:
         return scope.sidecar.spec.inbound_connection_pool
     proxy = scope.proxy
-    for svc in scope.mesh.registry.services:
-        if svc.namespace == proxy.namespace and svc.port(port.service_port) is not None and svc.selects(proxy.labels):
+    for svc in scope.mesh.registry.services_selecting(proxy.namespace, proxy.labels):
+        if svc.port(port.service_port) is not None:
             policy = scope.destination_policy(svc.hostname).traffic_policy
             pool = traffic.effective_policy(policy, None, port.service_port).connection_pool
             if pool is not None and pool != ConnectionPoolSettings():

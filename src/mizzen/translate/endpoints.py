@@ -62,18 +62,25 @@ def build_endpoints_for_scope(scope: Scope) -> dict[str, JSONDict]:
     """Every EDS cluster's load assignment in the proxy's scope, keyed by cluster name (sorted)."""
     out: dict[str, JSONDict] = {}
     for svc in scope.services:
-        if cluster_kind(svc) != "EDS":
-            continue
-        policy = scope.destination_policy(svc.hostname)
-        for port in svc.ports:
-            eps = scope.endpoints_of(svc.hostname, port.number)
-            name = names.outbound_cluster(port.number, "", svc.hostname)
-            out[name] = load_assignment(name, subset_endpoints(eps, None), _balance(scope, policy, None, port.number))
-            for subset in policy.subsets:
-                sname = names.outbound_cluster(port.number, subset.name, svc.hostname)
-                balance = _balance(scope, policy, subset, port.number)
-                out[sname] = load_assignment(sname, subset_endpoints(eps, subset), balance)
+        out.update(service_endpoints(scope, svc))
     return dict(sorted(out.items()))
+
+
+def service_endpoints(scope: Scope, svc: Service) -> dict[str, JSONDict]:
+    """The load assignments of one service's EDS clusters (none for DNS or passthrough services)."""
+    out: dict[str, JSONDict] = {}
+    if cluster_kind(svc) != "EDS":
+        return out
+    policy = scope.destination_policy(svc.hostname)
+    for port in svc.ports:
+        eps = scope.endpoints_of(svc.hostname, port.number)
+        name = names.outbound_cluster(port.number, "", svc.hostname)
+        out[name] = load_assignment(name, subset_endpoints(eps, None), _balance(scope, policy, None, port.number))
+        for subset in policy.subsets:
+            sname = names.outbound_cluster(port.number, subset.name, svc.hostname)
+            balance = _balance(scope, policy, subset, port.number)
+            out[sname] = load_assignment(sname, subset_endpoints(eps, subset), balance)
+    return out
 
 
 def _balance(scope: Scope, policy: DestinationPolicy, subset: Subset | None, port: int) -> Balance:

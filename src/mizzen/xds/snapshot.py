@@ -66,8 +66,14 @@ class Snapshot:
     def __init__(
         self, resources: Mapping[str, Resources] | None = None, versions: Mapping[str, str] | None = None
     ) -> None:
-        """``resources`` maps type URL to ``{name: Any bytes}``; ``versions`` overrides computed versions."""
-        self._resources: dict[str, Resources] = {t: MappingProxyType(dict(r)) for t, r in (resources or {}).items()}
+        """``resources`` maps type URL to ``{name: Any bytes}``; ``versions`` overrides computed versions.
+
+        A ``MappingProxyType`` is kept without copying: its owner must not change the dict behind it.
+        """
+        # A read-only view is taken as it is: proxies alike share one mapping instead of a copy each.
+        self._resources: dict[str, Resources] = {
+            t: r if isinstance(r, MappingProxyType) else MappingProxyType(dict(r)) for t, r in (resources or {}).items()
+        }
         given = versions or {}
         self._versions = {t: given.get(t) or content_version(r) for t, r in self._resources.items()}
 

@@ -105,7 +105,7 @@ async def test_an_inconsistent_snapshot_is_never_sent(
     broken = Snapshot.from_dicts(
         {xt.LISTENER: {"l1": listener("l1", 15001, "missing-a"), "l2": listener("l2", 2, "b")}}
     )
-    monkeypatch.setattr(PushOutputs, "full", lambda self, proxy: (None, broken))
+    monkeypatch.setattr(PushOutputs, "full", lambda self, proxy: (None, None, broken))
     mc.on_store_event("ADDED", one(SERVICE), 1)
     with caplog.at_level(logging.ERROR, logger="mizzen.push"):
         await mc.pusher.drain()
