@@ -60,7 +60,7 @@ class _Shared:
         self._cache = cache
         self._token = token
         self._services: list[ServiceOutput] | None = None
-        self._endpoints: tuple[ProxyResources, Resources] | None = None
+        self._endpoints: tuple[ProxyResources, Resources, str] | None = None
         self._full: tuple[ProxyResources, dict[str, Resources], dict[str, str]] | None = None
 
     def services(self) -> list[ServiceOutput]:
@@ -68,20 +68,20 @@ class _Shared:
             self._services = [self._cache.service(self.scope, svc, self._token) for svc in self.scope.services]
         return self._services
 
-    def endpoints(self) -> tuple[ProxyResources, Resources]:
-        """The shared load assignments (as JSON and encoded)."""
+    def endpoints(self) -> tuple[ProxyResources, Resources, str]:
+        """The shared load assignments (as JSON and encoded) and their version."""
         if self._endpoints is None:
             outs = self.services()
             eps = _sorted([o.endpoints for o in outs])
             enc = MappingProxyType(_sorted([o.encoded_endpoints for o in outs]))
-            self._endpoints = (ProxyResources(endpoints=eps), enc)
+            self._endpoints = (ProxyResources(endpoints=eps), enc, content_version(enc))
         return self._endpoints
 
     def full(self) -> tuple[ProxyResources, dict[str, Resources], dict[str, str]]:
         """Every shared resource, encoded, with per-type versions (what ``sharing.shared_resources`` gives)."""
         if self._full is None:
             outs = self.services()
-            eps_json, eps_enc = self.endpoints()
+            eps_json, eps_enc, _ = self.endpoints()
             # The clusters no service owns (passthrough, black hole, zipkin), without the proxy's inbound ones.
             special = {
                 n: c
@@ -144,14 +144,15 @@ class PushOutputs:
         combined = {t: _combine(versions[t], content_version(local_enc[t])) for t, _ in _TYPES}
         return res, local, Snapshot(types, combined)
 
-    def endpoints(self, proxy: Proxy) -> tuple[Mapping[str, Mapping[str, object]], Resources]:
-        """Only the proxy's EDS resources (the endpoint fast path)."""
+    def endpoints(self, proxy: Proxy) -> tuple[Mapping[str, Mapping[str, object]], Resources, str]:
+        """Only the proxy's EDS resources (the endpoint fast path) and their version (hashed once per scope)."""
         shared = self._shared_for(proxy)
         if shared is not None:
-            res, enc = shared.endpoints()
-            return res.endpoints, enc
+            res, enc, version = shared.endpoints()
+            return res.endpoints, enc, version
         eps = build_endpoints(proxy, self.mesh)
-        return eps, encode(xt.ENDPOINT, eps)
+        encoded = encode(xt.ENDPOINT, eps)
+        return eps, encoded, content_version(encoded)
 
 
 def _combine(shared_version: str, local_version: str) -> str:

@@ -20,9 +20,10 @@ from mizzen.controlplane.outputs import PushOutputs
 from mizzen.controlplane.proxies import ProxyRecord, ProxyTable
 from mizzen.controlplane.pusher import PushQueue, PushRequest
 from mizzen.translate.model import MeshSnapshot
-from mizzen.xds import SnapshotCache
+from mizzen.xds import Snapshot, SnapshotCache
 from mizzen.xds import types as xt
 from mizzen.xds.errors import InconsistentSnapshot
+from mizzen.xds.snapshot import Resources
 
 log = logging.getLogger("mizzen.push")
 
@@ -133,9 +134,17 @@ class PushLoop:
             self.cache.set(node_id, snapshot)
             rec.shared_output, rec.own_output = shared, own
         else:
-            eps, encoded = outputs.endpoints(rec.proxy)
-            self.cache.update_types(node_id, {xt.ENDPOINT: encoded})
+            eps, encoded, version = outputs.endpoints(rec.proxy)
+            self.cache.set(node_id, _with_endpoints(self.cache.get(node_id), encoded, version))
             if rec.shared_output is None:  # a gateway: everything is its own
                 rec.own_output = dataclasses.replace(rec.own_output, endpoints=eps)
             else:
                 rec.shared_output = dataclasses.replace(rec.shared_output, endpoints=eps)
+
+
+def _with_endpoints(current: Snapshot | None, endpoints: Resources, version: str) -> Snapshot:
+    """``current`` with new endpoints, versioned without rehashing them per proxy (their scope did once)."""
+    types = {t: current.resources(t) for t in current.type_urls} if current is not None else {}
+    versions = current.versions() if current is not None else {}
+    types[xt.ENDPOINT], versions[xt.ENDPOINT] = endpoints, version
+    return Snapshot(types, versions)
