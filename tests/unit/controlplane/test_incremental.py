@@ -199,7 +199,7 @@ def test_incremental_output_equals_full_translation(name: str, seed: int) -> Non
             for type_url, attr in TYPES:
                 expected = encode(type_url, getattr(full, attr))
                 assert dict(snapshot.resources(type_url)) == expected, f"step {n} ({what}), {proxy.id}, {attr}"
-            _, eps = outputs.endpoints(proxy)
+            _, eps, _ = outputs.endpoints(proxy)
             assert dict(eps) == encode(xt.ENDPOINT, full.endpoints), f"step {n} ({what}), {proxy.id}, EDS path"
     assert cache.hits > 0, "nothing was ever reused"
 
