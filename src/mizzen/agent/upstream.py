@@ -33,10 +33,11 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
-    # Reconnect soon after a replica comes back (gRPC's default backoff starts at 1 s and grows to 120 s).
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
+    # Reconnect to a restarted control plane within a second (gRPC's default backoff starts at 1 s and
+    # grows to 120 s), so the proxies' ADS streams, which retry every 0.1-1 s, find the channel ready.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 )
 
 
