@@ -87,7 +87,7 @@ class Response:
         body = _BODIES.get(key)
         if body is None:
             parts = [_field(1, self.version.encode())]
-            parts.extend(_field(2, value) for value in values)
+            parts.extend(_fields(2, values))
             parts.append(_field(4, self.type_url.encode()))
             body = b"".join(parts)
             _BODIES[key] = body
@@ -131,7 +131,7 @@ class DeltaResponse:
         body = _DELTA_BODIES.get(key)
         if body is None:
             parts = [_field(1, self.version.encode())]
-            parts.extend(_field(2, _delta_resource(n, v)) for n, v in zip(names, values, strict=True))
+            parts.extend(_fields(2, [_delta_resource(n, v) for n, v in zip(names, values, strict=True)]))
             parts.append(_field(4, self.type_url.encode()))
             parts.extend(_field(6, n.encode()) for n in removed)
             body = b"".join(parts)
@@ -186,6 +186,24 @@ def _field(number: int, payload: bytes) -> bytes:
     if not payload and number != 2:
         return b""
     return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _fields(number: int, payloads: Sequence[bytes]) -> list[bytes]:
+    """Repeated length-delimited fields as pieces to join: a cached tag+length prefix, then the payload.
+
+    A response to a new proxy frames thousands of resources, so the prefix is looked up, not rebuilt.
+    """
+    out: list[bytes] = []
+    for payload in payloads:
+        key = (number, len(payload))
+        prefix = _PREFIXES.get(key)
+        if prefix is None:
+            prefix = _PREFIXES[key] = _varint((number << 3) | 2) + _varint(len(payload))
+        out += (prefix, payload)
+    return out
+
+
+_PREFIXES: dict[tuple[int, int], bytes] = {}  # bounded by the distinct resource sizes (a few thousand)
 
 
 def _varint(value: int) -> bytes:
