@@ -7,7 +7,8 @@
 - gatewayapi: the Gateway API conversion on a 1000-service mesh with 200 HTTPRoutes;
 - dataplane: the Mizzen pair against a minimal Envoy pair (latency, throughput, CPU, memory);
 - scale: 1000 services / 2000 simulated proxies (SotW and delta), control-plane RSS and push latency;
-- ha_apply: apply -> every proxy has the new routes, two replicas on PostgreSQL vs one on SQLite.
+- ha_apply: apply -> every proxy has the new routes, two replicas on PostgreSQL vs one on SQLite;
+- resync: control plane kill -9 and restart -> every real sidecar SYNCED again, requests meanwhile.
 
 ``--only NAME [NAME ...]`` runs some of them; other extra arguments are passed to apply_latency
 (e.g. ``--envoys 10 --simulated 100``).
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("apply_latency", "xds_fanout", "routetest", "gatewayapi", "dataplane", "scale", "ha_apply")
+BENCHES = ("apply_latency", "xds_fanout", "routetest", "gatewayapi", "dataplane", "scale", "ha_apply", "resync")
 
 
 def main(argv: list[str]) -> int:

@@ -44,6 +44,7 @@ is returned.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,7 +121,9 @@ class DeltaTypeState:
 
     def subscribe(self, request: AnyType, *, first: bool) -> None:
         """Apply a request's subscription changes (and, on the first request, its initial versions)."""
-        added, gone = set(request.resource_names_subscribe), set(request.resource_names_unsubscribe)
+        # Interned: thousands of proxies subscribe to the same names; one string object each, not one per proxy.
+        added = set(map(sys.intern, request.resource_names_subscribe))
+        gone = set(request.resource_names_unsubscribe)
         if first:
             self.wildcard = not added and not gone  # the legacy wildcard rule
             if request.initial_resource_versions:

@@ -90,9 +90,7 @@ class Response:
             parts.extend(_fields(2, values))
             parts.append(_field(4, self.type_url.encode()))
             body = b"".join(parts)
-            _BODIES[key] = body
-            if len(_BODIES) > _BODY_CACHE_SIZE:
-                _BODIES.pop(next(iter(_BODIES)))  # oldest first: dicts keep insertion order
+            _keep_body(_BODIES, key, body)
         return body + _field(5, self.nonce.encode())
 
     def to_proto(self) -> AnyType:
@@ -101,6 +99,22 @@ class Response:
 
 
 _BODY_CACHE_SIZE = 256
+# Bodies are shared only by proxies that get the very same resources; a proxy's first CDS response is
+# its own (its inbound clusters), so the cache is also bounded by bytes: 256 first responses of a
+# 1000-service mesh would otherwise hold 150 MB.
+_BODY_CACHE_BYTES = 32 * 1024 * 1024
+
+
+def _keep_body(cache: dict[_K, bytes], key: _K, body: bytes) -> None:
+    """Remember ``body``, dropping the oldest entries past the entry or byte bound."""
+    cache[key] = body
+    total = _BODY_BYTES[id(cache)] = _BODY_BYTES.get(id(cache), 0) + len(body)
+    while len(cache) > 1 and (len(cache) > _BODY_CACHE_SIZE or total > _BODY_CACHE_BYTES):
+        total -= len(cache.pop(next(iter(cache))))  # oldest first: dicts keep insertion order
+    _BODY_BYTES[id(cache)] = total
+
+
+_BODY_BYTES: dict[int, int] = {}  # bytes held per body cache (keyed by the cache's id; two caches)
 _BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...]], bytes] = {}
 
 
@@ -135,9 +149,7 @@ class DeltaResponse:
             parts.append(_field(4, self.type_url.encode()))
             parts.extend(_field(6, n.encode()) for n in removed)
             body = b"".join(parts)
-            _DELTA_BODIES[key] = body
-            if len(_DELTA_BODIES) > _BODY_CACHE_SIZE:
-                _DELTA_BODIES.pop(next(iter(_DELTA_BODIES)))
+            _keep_body(_DELTA_BODIES, key, body)
         return body + _field(5, self.nonce.encode())
 
     def to_proto(self) -> AnyType:

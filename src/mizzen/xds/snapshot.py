@@ -118,19 +118,19 @@ class Snapshot:
         """Problems with references between types (see the module docstring); empty when consistent."""
         problems: list[str] = []
         routes = self.resources(types.ROUTE)
-        refs, names = _listener_refs.of(self.version(types.LISTENER), self.resources(types.LISTENER))
-        if not names <= routes.keys():
+        listeners = self.resources(types.LISTENER)
+        if not _listener_refs.of(self.version(types.LISTENER), listeners) <= routes.keys():
             problems += [
                 f"listener {listener!r} references missing route configuration {name!r}"
-                for listener, name in refs
+                for listener, name in _listener_refs.find(listeners)
                 if name not in routes
             ]
         endpoints = self.resources(types.ENDPOINT)
-        refs, names = _cluster_refs.of(self.version(types.CLUSTER), self.resources(types.CLUSTER))
-        if not names <= endpoints.keys():
+        clusters = self.resources(types.CLUSTER)
+        if not _cluster_refs.of(self.version(types.CLUSTER), clusters) <= endpoints.keys():
             problems += [
                 f"EDS cluster {cluster!r} has no ClusterLoadAssignment {name!r}"
-                for cluster, name in refs
+                for cluster, name in _cluster_refs.find(clusters)
                 if name not in endpoints
             ]
         return problems
@@ -224,28 +224,29 @@ def referenced_endpoints(clusters: Resources) -> Iterator[tuple[str, str]]:
             yield name, service
 
 
-References = tuple[tuple[tuple[str, str], ...], frozenset[str]]  # (referrer, name) pairs; the names
-
-
 class _TypeRefs:
-    """Every reference one type's resources make, by that type's content version (bounded like _RefMemo).
+    """The names one type's resources reference, by that type's content version (bounded like _RefMemo).
 
     A version is a hash of the type's names and bytes, so it stands for the content: a push that leaves a
-    proxy's clusters alone checks them with one lookup and a set comparison.
+    proxy's clusters alone checks them with one lookup and a set comparison. Only the set of names is
+    kept (who refers to a missing name is worked out again when a check fails), and equal sets are one
+    object: proxies of one scope reference the same names, so thousands of proxies share one set.
     """
 
     def __init__(self, find: Callable[[Resources], Iterator[tuple[str, str]]], max_entries: int = 50_000) -> None:
-        self._find = find
+        self.find = find
         self._max = max_entries
-        self._memo: dict[str, References] = {}
+        self._memo: dict[str, frozenset[str]] = {}
+        self._sets: dict[frozenset[str], frozenset[str]] = {}
 
-    def of(self, version: str, resources: Resources) -> References:
+    def of(self, version: str, resources: Resources) -> frozenset[str]:
         found = self._memo.get(version)
         if found is None:
             if len(self._memo) >= self._max:
                 self._memo.clear()
-            refs = tuple(self._find(resources))
-            found = self._memo[version] = (refs, frozenset(name for _, name in refs))
+                self._sets.clear()
+            names = frozenset(name for _, name in self.find(resources))
+            found = self._memo[version] = self._sets.setdefault(names, names)
         return found
 
 

@@ -42,6 +42,7 @@ returned, so an ACK can never arrive for a nonce the state does not know yet.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,7 +80,8 @@ class TypeState:
 
     def subscribe(self, resource_names: Iterable[str]) -> set[str]:
         """Apply a request's ``resource_names`` (with the legacy wildcard rule); return newly added names."""
-        names = set(resource_names)
+        # Interned: thousands of proxies subscribe to the same names; one string object each, not one per proxy.
+        names = set(map(sys.intern, resource_names))
         before = set(self.names)
         if "*" in names:
             self.wildcard = True
