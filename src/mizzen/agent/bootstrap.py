@@ -99,7 +99,8 @@ def build_bootstrap(
                 "api_type": api_type,
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}, "retry_policy": ADS_RETRY}],
+                # Envoy takes the ADS backoff from EnvoyGrpc.retry_policy (GrpcService.retry_policy is ignored there).
+                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER, "retry_policy": ADS_RETRY}}],
             },
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
             "lds_config": {"ads": {}, "resource_api_version": "V3"},

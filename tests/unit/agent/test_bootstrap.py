@@ -110,7 +110,7 @@ def test_static_clusters_point_at_the_agent_sockets() -> None:
     assert ads["api_type"] == "DELTA_GRPC" and ads["transport_api_version"] == "V3"  # Istio's default
     # Envoy reopens a broken ADS stream after 0.1 s, backing off to at most 1 s (fast resync).
     retry = {"retry_back_off": {"base_interval": "0.1s", "max_interval": "1s"}}
-    assert ads["grpc_services"] == [{"envoy_grpc": {"cluster_name": "xds-grpc"}, "retry_policy": retry}]
+    assert ads["grpc_services"] == [{"envoy_grpc": {"cluster_name": "xds-grpc", "retry_policy": retry}}]
     assert b["dynamic_resources"]["cds_config"]["ads"] == {}
     assert b["dynamic_resources"]["lds_config"]["ads"] == {}
 
