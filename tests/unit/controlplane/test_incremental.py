@@ -20,11 +20,12 @@ import yaml
 from mizzen.config import load_text
 from mizzen.config.resource import Resource
 from mizzen.controlplane.incremental import ServiceOutputCache
-from mizzen.controlplane.mesh import MeshState
+from mizzen.controlplane.mesh import MeshController, MeshState
 from mizzen.controlplane.outputs import PushOutputs
-from mizzen.node import InboundPort, Proxy, Upstream
+from mizzen.node import InboundPort, Proxy, Upstream, node_metadata
 from mizzen.translate import translate
 from mizzen.translate.model import MeshConfig
+from mizzen.xds import NodeInfo, SnapshotCache
 from mizzen.xds import types as xt
 from mizzen.xds.encode import encode
 
@@ -228,3 +229,36 @@ def test_a_one_service_change_retranslates_one_service() -> None:
     cache.next_generation()
     PushOutputs(state.snapshot(), cache).full(proxy)
     assert (cache.hits, cache.misses) == (19, 21)
+
+
+async def test_an_endpoint_change_replaces_only_that_services_load_assignments() -> None:
+    """Through the controller: a new WorkloadEntry for one service changes that service's load assignments
+    and nothing else (every other resource is the very same bytes object, so no stream resends it)."""
+    docs = []
+    for i in range(5):
+        docs.append(f"apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\n"
+                    f"spec: {{selector: {{app: s{i}}}, ports: [{{name: http, port: 9080}}]}}")  # fmt: skip
+        docs.append(f"apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: s{i}-a}}\n"
+                    f"spec: {{address: 127.0.0.1, ports: {{http: {41000 + i}}}, labels: {{app: s{i}}}}}")  # fmt: skip
+    mc = MeshController(SnapshotCache())
+    for n, r in enumerate(load_text("\n---\n".join(docs)).resources, start=1):
+        mc.on_store_event("ADDED", r, n)
+    await mc.pusher.drain()
+    proxy = Proxy(id="p.default", type="sidecar", name="p", namespace="default", labels={"app": "p"})
+    await mc.on_connect(NodeInfo(proxy.node_id, metadata=node_metadata(proxy, admin="", version="test")))
+    before = mc.cache.get(proxy.node_id)
+    assert before is not None
+    (added,) = load_text(
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: s3-b}\n"
+        "spec: {address: 127.0.0.2, ports: {http: 42000}, labels: {app: s3}}"
+    ).resources
+    mc.on_store_event("ADDED", added, 100)
+    await mc.pusher.drain()
+    after = mc.cache.get(proxy.node_id)
+    assert after is not None and after is not before
+    for type_url in (xt.CLUSTER, xt.LISTENER, xt.ROUTE):
+        assert after.version(type_url) == before.version(type_url)
+    old, new = before.resources(xt.ENDPOINT), after.resources(xt.ENDPOINT)
+    changed = {n for n in new if new[n] is not old.get(n)}
+    assert changed == {"outbound|9080||s3.default.svc.cluster.local"}
+    assert new.keys() == old.keys()
