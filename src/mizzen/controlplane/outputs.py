@@ -21,7 +21,7 @@ from typing import TypeVar
 from mizzen.controlplane.incremental import ServiceOutput, ServiceOutputCache, SnapshotToken, snapshot_token
 from mizzen.node import Proxy
 from mizzen.translate import build_endpoints, names, sharing, translate
-from mizzen.translate.clusters import build_clusters
+from mizzen.translate.clusters import scope_clusters
 from mizzen.translate.model import MeshSnapshot, ProxyResources
 from mizzen.translate.scope import Scope, build_scope
 from mizzen.translate.vhosts import http_proxy_route_config
@@ -83,11 +83,7 @@ class _Shared:
             outs = self.services()
             eps_json, eps_enc, _ = self.endpoints()
             # The clusters no service owns (passthrough, black hole, zipkin), without the proxy's inbound ones.
-            special = {
-                n: c
-                for n, c in build_clusters(dataclasses.replace(self.scope, services=())).items()
-                if not n.startswith(sharing.INBOUND_PREFIX)
-            }
+            special = {n: c for n, c in scope_clusters(self.scope).items() if not n.startswith(sharing.INBOUND_PREFIX)}
             proxy = self.scope.proxy
             routes = {names.RDS_HTTP_PROXY: http_proxy_route_config(self.scope)} if proxy.http_proxy_port else {}
             res = ProxyResources(

@@ -27,6 +27,13 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
     out: dict[str, JSONDict] = {}
     for svc in scope.services:
         out.update(service_clusters(scope, svc))
+    out.update(scope_clusters(scope))
+    return dict(sorted(out.items()))
+
+
+def scope_clusters(scope: Scope) -> dict[str, JSONDict]:
+    """The clusters no one service owns: inbound, passthrough, CONNECT tunnels, black hole, zipkin."""
+    out: dict[str, JSONDict] = {}
     if scope.proxy.type == "sidecar":
         for inbound in inbound_ports(scope):
             pool = inbound_pool(scope, inbound)
@@ -42,7 +49,7 @@ def build_clusters(scope: Scope) -> dict[str, JSONDict]:
     }
     if scope.mesh.mesh.zipkin_address and not scope.mesh.mesh.zipkin_cluster_static:
         out[names.ZIPKIN_CLUSTER] = zipkin_cluster(scope.mesh.mesh.zipkin_address, scope.mesh.mesh.connect_timeout)
-    return dict(sorted(out.items()))
+    return out
 
 
 def service_clusters(scope: Scope, svc: Service) -> dict[str, JSONDict]:
