@@ -23,6 +23,7 @@ from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters
 from mizzen.translate.routes import EnvoyRoute, RouteContext, gateway_ref, http_routes
 from mizzen.translate.scope import Scope
+from mizzen.translate.security.wiring import http_security_filters
 from mizzen.translate.tcp import WeightedCluster, outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import route_config
 
@@ -171,7 +172,8 @@ def _hcm(scope: Scope, rds: str, port: int) -> JSONDict:
         scope.mesh.mesh,
         f"outbound_0.0.0.0_{port}",
         rds=rds,
-        filters=http_filters(False),
+        # The AuthorizationPolicies / RequestAuthentications selecting this gateway (selector or targetRefs).
+        filters=[*http_security_filters(scope), *http_filters(False)],
         direction="gateway",
     )
 

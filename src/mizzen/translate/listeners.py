@@ -15,6 +15,13 @@ from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
 from mizzen.translate.routes import RouteContext
 from mizzen.translate.scope import Scope, inbound_ports, listener_hosts
+from mizzen.translate.security.inbound import INBOUND_HCM_CLIENT_CERT, inbound_filter_chains, inbound_listener_fields
+from mizzen.translate.security.wiring import (
+    http_security_filters,
+    peer_authentication,
+    tcp_security_filters,
+    trust_domains,
+)
 from mizzen.translate.tcp import outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import (
     HTTP_PROTOCOLS,
@@ -128,14 +135,23 @@ def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
 
 
 def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
-    """``<proxy ip>:<listen port>`` -> the app via ``inbound|<service port>||``."""
+    """``<proxy ip>:<listen port>`` -> the app via ``inbound|<service port>||``, with the filter chains
+    the port's PeerAuthentication mode asks for (mTLS, plaintext or both) and the proxy's
+    AuthorizationPolicy / RequestAuthentication filters on each."""
     proxy = scope.proxy
     name = names.listener(proxy.ip, port.listen_port)
     cluster = names.inbound_cluster(port.service_port)
     stat = f"inbound_{proxy.ip}_{port.service_port}"
+    # Policies name workload ports; this port's connections arrive on the listener's own port.
+    port_map = {p.service_port: p.listen_port for p in inbound_ports(scope)}
+    filters: list[JSONDict]
     # Istio's protocol.IsTCP: HTTPS arrives encrypted for the app, so the sidecar passes it through.
-    if port.protocol.upper() in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS"):
-        filt = tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound")
+    tcp = port.protocol.upper() in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS")
+    if tcp:
+        filters = [
+            *tcp_security_filters(scope, port_map),
+            tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound"),
+        ]
     else:
         route = {
             "name": names.DEFAULT_ROUTE,
@@ -148,8 +164,23 @@ def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
             "validate_clusters": False,
             "virtual_hosts": [{"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}],
         }
-        filt = hcm(proxy, scope.mesh.mesh, stat, direction="inbound", route_config=rc, filters=http_filters(False))
-    return _listener(name, proxy.ip, port.listen_port, [{"filters": [filt]}], "INBOUND")
+        chain = [*http_security_filters(scope, port_map), *http_filters(False)]
+        filt = hcm(proxy, scope.mesh.mesh, stat, direction="inbound", route_config=rc, filters=chain)
+        config = filt["typed_config"]
+        if isinstance(config, dict):
+            config.update(INBOUND_HCM_CLIENT_CERT)
+        filters = [filt]
+    mode = peer_authentication(scope).mode_for_port(port.service_port)
+    chains = inbound_filter_chains(
+        mode,
+        "TCP" if tcp else "HTTP",
+        filters,
+        name=f"{proxy.ip}_{port.service_port}",
+        trust_domains=trust_domains(scope.mesh),
+    )
+    listener = _listener(name, proxy.ip, port.listen_port, [], "INBOUND")
+    listener.update(inbound_listener_fields(chains))
+    return listener
 
 
 def upstream_listener(scope: Scope, upstream: Upstream) -> BuiltListener:

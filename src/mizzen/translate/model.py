@@ -11,7 +11,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mizzen.config.models import DestinationRule, Gateway, Secret, Sidecar, Typed, VirtualService, only
+from mizzen.config.models import (
+    AuthorizationPolicy,
+    DestinationRule,
+    Gateway,
+    PeerAuthentication,
+    RequestAuthentication,
+    Secret,
+    Sidecar,
+    Typed,
+    VirtualService,
+    only,
+)
 from mizzen.registry.model import RegistrySnapshot
 
 
@@ -30,6 +41,9 @@ class MeshConfig:
     # the `xds-grpc` cluster), from which Istio's standard metrics are derived.
     access_log_service: bool = False
     zipkin_cluster_static: bool = False  # the bootstrap defines `zipkin` (the agent's span socket): no CDS cluster
+    # Istio's enableAutoMtls: a client sidecar originates ISTIO_MUTUAL to endpoints that run a sidecar.
+    enable_auto_mtls: bool = True
+    trust_domain_aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,9 @@ class MeshSnapshot:
     gateways: tuple[Typed[Gateway], ...] = ()
     sidecars: tuple[Typed[Sidecar], ...] = ()
     secrets: tuple[Typed[Secret], ...] = ()
+    peer_authentications: tuple[Typed[PeerAuthentication], ...] = ()
+    authorization_policies: tuple[Typed[AuthorizationPolicy], ...] = ()
+    request_authentications: tuple[Typed[RequestAuthentication], ...] = ()
     registry: RegistrySnapshot = field(default_factory=RegistrySnapshot)
     mesh: MeshConfig = field(default_factory=MeshConfig)
 
@@ -60,6 +77,9 @@ class MeshSnapshot:
             gateways=only(items, Gateway),
             sidecars=only(items, Sidecar),
             secrets=only(items, Secret),
+            peer_authentications=only(items, PeerAuthentication),
+            authorization_policies=only(items, AuthorizationPolicy),
+            request_authentications=only(items, RequestAuthentication),
             registry=registry or RegistrySnapshot(),
             mesh=mesh or MeshConfig(),
         )

@@ -5,6 +5,8 @@ so Envoy itself checks every cluster, listener and route."""
 from __future__ import annotations
 
 import copy
+import datetime
+import functools
 import json
 import socket
 import subprocess
@@ -16,6 +18,8 @@ from typing import Any
 
 from mizzen.agent.bootstrap import INTERNAL_LISTENER_EXTENSION
 from mizzen.agent.envoy import find_envoy
+from mizzen.security import x509
+from mizzen.security.sds import tls_certificate_secret, validation_context_secret
 from mizzen.testing.controlplane import free_port
 from mizzen.testing.echo import EchoServer, serve
 from mizzen.translate.model import ProxyResources
@@ -25,13 +29,15 @@ def static_bootstrap(resources: ProxyResources) -> dict[str, Any]:
     """An Envoy bootstrap with ``resources`` as static resources."""
     clusters = []
     for cluster in resources.clusters.values():
-        c = copy.deepcopy(dict(cluster))
+        c = _static_sds(copy.deepcopy(dict(cluster)))
         if c.get("type") == "EDS":
             c["type"] = "STATIC"
             c.pop("eds_cluster_config", None)
             c["load_assignment"] = resources.endpoints.get(c["name"], {"cluster_name": c["name"]})
         clusters.append(c)
-    listeners = [_inline_routes(copy.deepcopy(dict(lis)), resources) for lis in resources.listeners.values()]
+    listeners = [
+        _static_sds(_inline_routes(copy.deepcopy(dict(lis)), resources)) for lis in resources.listeners.values()
+    ]
     # The agent's bootstrap has the control-plane cluster the access-log service streams on.
     clusters.append(
         {
@@ -63,9 +69,38 @@ def static_bootstrap(resources: ProxyResources) -> dict[str, Any]:
         "static_resources": {
             "clusters": clusters,
             "listeners": listeners,
-            "secrets": [dict(s) for s in resources.secrets.values()],
+            "secrets": [dict(s) for s in resources.secrets.values()] + list(_agent_secrets()),
         },
     }
+
+
+@functools.cache
+def _agent_secrets() -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the agent serves on ``sds-grpc`` (``default``, ``ROOTCA``), made here from a throwaway CA."""
+    ca_key, key = x509.generate_key(), x509.generate_key()
+    root = x509.create_root("translate-test", ca_key)
+    now = datetime.datetime.now(datetime.UTC)
+    leaf = x509.sign_leaf(
+        root,
+        ca_key,
+        key,
+        uris=["spiffe://cluster.local/ns/default/sa/validate"],
+        not_before=now - datetime.timedelta(minutes=5),
+        not_after=now + datetime.timedelta(hours=1),
+    )
+    return tls_certificate_secret(leaf, key), validation_context_secret(root)
+
+
+def _static_sds(value: Any) -> Any:
+    """SDS references to the agent's ``sds-grpc`` become references to static secrets of the same name."""
+    if isinstance(value, dict):
+        source = value.get("sds_config")
+        if isinstance(source, dict) and "api_config_source" in source:
+            return {"name": value["name"]}
+        return {k: _static_sds(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_static_sds(v) for v in value]
+    return value
 
 
 def _inline_routes(listener: dict[str, Any], resources: ProxyResources) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from mizzen.config.codes import violation
+from mizzen.config.enforceable import jwt_rule_problems
 from mizzen.config.models import parse_spec
 from mizzen.config.models.security import JWTRule, PeerAuthentication, RequestAuthentication
 from mizzen.config.resource import Resource
@@ -52,6 +53,9 @@ def check_request_authentication(res: Resource, root: str) -> Found:
     policy_target.check(ra.selector, ra.target_ref, ra.target_refs, root, out)
     for i, rule in enumerate(ra.jwt_rules):
         _jwt_rule(rule, f"{root}.jwtRules[{i}]", out)
+    # Keys Envoy could never obtain (MZ2782); whether a jwksUri is served in the mesh needs the whole
+    # config, so `analyze` reports that one (MZ2783).
+    out += jwt_rule_problems(ra, lambda host, port: True, root)
     return out
 
 

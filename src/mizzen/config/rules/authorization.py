@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from mizzen.config.codes import violation
+from mizzen.config.enforceable import custom_action_not_supported
 from mizzen.config.models import parse_spec
 from mizzen.config.models.security import AuthorizationPolicy, Condition, Operation, Rule, Source
 from mizzen.config.resource import Resource
@@ -51,6 +52,7 @@ def check(res: Resource, root: str) -> Found:
     has_rules = bool(ap.rules)  # `rules: []` decodes as unset; `rules: [{}]` is one empty rule
     if action == "CUSTOM":
         _custom(ap, has_rules, root, out)
+        out += custom_action_not_supported(ap, root)  # never a quiet "created": Mizzen has no ext_authz
     if ap.provider is not None and action != "CUSTOM":
         _bad(f"`provider` must not be with non CUSTOM action, found {action}", f"{root}.provider", out)
     if action == "DENY" and not has_rules:

@@ -4,6 +4,7 @@ traffic policies are checked by :mod:`.traffic_policy`."""
 from __future__ import annotations
 
 from mizzen.config.codes import violation
+from mizzen.config.enforceable import upstream_tls_problems
 from mizzen.config.models import parse_spec
 from mizzen.config.models.destination_rule import DestinationRule
 from mizzen.config.resource import Resource
@@ -34,6 +35,9 @@ def check(res: Resource, root: str) -> Found:
         _selector_scope(accepted, res.namespace, f"{root}.exportTo", out)
         if not common.selector(dr.workload_selector.match_labels, f"{root}.workloadSelector.matchLabels", out):
             common.warn("workload selector specified without labels", f"{root}.workloadSelector", out)
+    # TLS Istio leaves unapplied is said, never silently plaintext (unless validation already refused it).
+    refused = {v.path.rsplit(".", 1)[0] for v in out if v.level == "error"}
+    out += [v for v in upstream_tls_problems(dr, root) if v.path.rsplit(".", 1)[0] not in refused]
     return out
 
 

@@ -1,0 +1,178 @@
+"""The security builders placed by the translator: inbound chains per PeerAuthentication mode, RBAC and
+JWT filters on sidecar and gateway listeners (checked on ``translate`` output, and evaluated with
+the simulator that reads the same filters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from translate_fixtures import bookinfo, gateway_proxy, sidecar
+
+from mizzen.node import InboundPort, Proxy
+from mizzen.simulate.rbac import Peer, Request, evaluate_listener
+from mizzen.translate import translate
+
+LISTENER = "127.0.0.1_20001"
+SLEEP = Peer.spiffe("default", "sleep")
+
+ALLOW_GET = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: get-only, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/sleep]}}]
+    to: [{operation: {methods: [GET], ports: ["9080"]}}]
+"""
+
+JWT = """
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  jwtRules:
+  - issuer: testing@secure.istio.io
+    jwks: '{"keys": []}'
+"""
+
+
+def _pa(mode: str, selector: str = "", port_level: str = "") -> str:
+    return f"""
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {{name: pa, namespace: default}}
+spec:
+  {selector}
+  mtls: {{mode: {mode}}}
+  {port_level}
+"""
+
+
+def _listener(*extra: str, proxy: Proxy | None = None, name: str = LISTENER) -> dict[str, Any]:
+    return dict(translate(proxy or sidecar(), bookinfo(*extra)).listeners[name])
+
+
+def _http_filter_names(chain: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in chain["filters"][0]["typed_config"]["http_filters"]]
+
+
+def _transports(listener: dict[str, Any]) -> list[str]:
+    return [c["filter_chain_match"]["transport_protocol"] for c in listener["filter_chains"]]
+
+
+def test_default_inbound_is_permissive_mtls_and_plaintext() -> None:
+    """Without PeerAuthentication an inbound port accepts mTLS (ALPN istio*) and plaintext, via the TLS inspector."""
+    lis = _listener()
+    assert _transports(lis) == ["tls", "raw_buffer"]
+    assert "istio-peer-exchange" in lis["filter_chains"][0]["filter_chain_match"]["application_protocols"]
+    assert [f["name"] for f in lis["listener_filters"]] == ["envoy.filters.listener.tls_inspector"]
+    tls = lis["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert tls["require_client_certificate"] is True
+    sds = tls["common_tls_context"]["tls_certificate_sds_secret_configs"][0]
+    assert sds["name"] == "default"
+    assert sds["sds_config"]["api_config_source"]["grpc_services"][0]["envoy_grpc"]["cluster_name"] == "sds-grpc"
+
+
+def test_strict_leaves_only_the_mtls_chain_and_refuses_plaintext() -> None:
+    """STRICT: one mTLS chain; a plaintext client matches no chain, a mesh client passes."""
+    lis = _listener(_pa("STRICT"))
+    assert _transports(lis) == ["tls"]
+    assert not evaluate_listener(lis, Request(port=20001), Peer()).allowed
+    assert evaluate_listener(lis, Request(port=20001), SLEEP).allowed
+
+
+def test_disable_is_plaintext_only_without_inspector() -> None:
+    """DISABLE: a single plaintext chain and no TLS inspector."""
+    lis = _listener(_pa("DISABLE"))
+    assert _transports(lis) == ["raw_buffer"]
+    assert "listener_filters" not in lis
+
+
+def test_port_level_mtls_applies_to_the_workload_port() -> None:
+    """portLevelMtls (keyed by the workload port 9080) decides that port's chains."""
+    selector = "selector: {matchLabels: {app: productpage}}"
+    lis = _listener(_pa("PERMISSIVE", selector, "portLevelMtls: {9080: {mode: STRICT}}"))
+    assert _transports(lis) == ["tls"]
+
+
+def test_inbound_http_chain_gets_jwt_then_rbac_before_router() -> None:
+    """Istio's filter order on every inbound chain: jwt_authn, RBAC, then fault/cors/router; XFCC set."""
+    lis = _listener(ALLOW_GET, JWT)
+    for chain in lis["filter_chains"]:
+        assert _http_filter_names(chain) == [
+            "envoy.filters.http.jwt_authn",
+            "envoy.filters.http.rbac",
+            "envoy.filters.http.fault",
+            "envoy.filters.http.cors",
+            "envoy.filters.http.router",
+        ]
+        assert chain["filters"][0]["typed_config"]["forward_client_cert_details"] == "APPEND_FORWARD"
+
+
+def test_rbac_verdicts_on_the_translated_listener() -> None:
+    """The translated listener allows sleep's GET on the policy's port, denies POST and other callers."""
+    lis = _listener(ALLOW_GET)
+    allowed = evaluate_listener(lis, Request(method="GET", port=20001), SLEEP)
+    assert allowed.allowed
+    assert not evaluate_listener(lis, Request(method="POST", port=20001), SLEEP).allowed
+    assert not evaluate_listener(lis, Request(method="GET", port=20001), Peer.spiffe("default", "other")).allowed
+    assert not evaluate_listener(lis, Request(method="GET", port=20001), Peer()).allowed
+
+
+def test_policy_of_another_workload_does_not_attach() -> None:
+    """A selector for productpage leaves reviews' listener without RBAC."""
+    proxy = sidecar("reviews-v1", "reviews", "v1")
+    lis = _listener(ALLOW_GET, proxy=proxy)
+    assert "envoy.filters.http.rbac" not in _http_filter_names(lis["filter_chains"][0])
+
+
+def test_tcp_inbound_gets_network_rbac_before_tcp_proxy() -> None:
+    """A TCP port: network RBAC then tcp_proxy in each chain; an HTTP-only ALLOW rule is dropped (deny)."""
+    deny_tcp = ALLOW_GET.replace('ports: ["9080"]', 'ports: ["27017"]')
+    proxy = Proxy(
+        id="mongodb-v1.default",
+        type="sidecar",
+        name="mongodb-v1",
+        namespace="default",
+        labels={"app": "productpage"},
+        inbound=(InboundPort(27017, "mongo", "TCP", 20010, 30010),),
+    )
+    lis = _listener(deny_tcp, proxy=proxy, name="127.0.0.1_20010")
+    for chain in lis["filter_chains"]:
+        assert [f["name"] for f in chain["filters"]] == [
+            "envoy.filters.network.rbac",
+            "envoy.filters.network.tcp_proxy",
+        ]
+    assert not evaluate_listener(lis, Request(port=20010), SLEEP).allowed
+
+
+def test_gateway_gets_policies_selecting_it() -> None:
+    """An ingress-gateway policy (selector istio: ingressgateway) lands on the gateway's HCM, not on sidecars."""
+    policy = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ingress, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+"""
+    res = translate(gateway_proxy(), bookinfo("bookinfo-gateway.yaml", policy))
+    (gw,) = res.listeners.values()
+    config = gw["filter_chains"][0]["filters"][0]["typed_config"]
+    names = [f["name"] for f in config["http_filters"]]
+    assert names[0] == "envoy.filters.http.rbac"
+    assert config["http_filters"][0]["typed_config"]["rules"]["action"] == "DENY"
+    assert "envoy.filters.http.rbac" not in _http_filter_names(_listener(policy)["filter_chains"][0])
+
+
+def test_gateway_jwt_clears_route_cache() -> None:
+    """A RequestAuthentication on the gateway: jwt_authn with clear_route_cache (Istio's gateway choice)."""
+    ra = JWT.replace("namespace: default", "namespace: istio-system")
+    res = translate(gateway_proxy(), bookinfo("bookinfo-gateway.yaml", ra))
+    (gw,) = res.listeners.values()
+    jwt = gw["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]
+    assert jwt["name"] == "envoy.filters.http.jwt_authn"
+    assert jwt["typed_config"]["providers"]["origins-0"]["clear_route_cache"] is True
