@@ -6,10 +6,12 @@ Topologies (each: load generator -> client-side Envoy -> server-side Envoy -> ng
 
 - minimal: two Envoys with static configs this bench writes, tuned as Envoy's benchmarking FAQ says
   (no request-ID generation, no dynamic stats, no access log, circuit breakers out of the way);
-- mizzen: a control plane and two ``mizzen run`` workloads (``client`` and ``server``, nginx as the app);
-  requests enter the client's sidecar at its outbound HTTP proxy port with ``Host: server:9080``;
-- mizzen-mtls: the same with Istio mutual TLS between the sidecars - the slot is here, measured in part 2
-  of issue 15 (it needs workload certificates from the "identity" work).
+- the Mizzen pairs: a control plane and two ``mizzen run`` workloads (``client`` and ``server``, nginx as
+  the app); requests enter the client's sidecar at its outbound HTTP proxy port with ``Host: server:9080``;
+- mizzen: a control plane and two ``mizzen run`` workloads with mutual TLS turned off by a mesh-wide
+  PeerAuthentication DISABLE (plaintext between the sidecars, as between the minimal pair's Envoys);
+- mizzen-mtls: the same pair in Mizzen's (and Istio's) default, auto mTLS: ISTIO_MUTUAL between the
+  sidecars with the agents' workload certificates. The mTLS/plaintext ratio is printed at the end.
 
 Each repetition measures every topology in turn (interleaved, so drifting machine load hits all alike):
 latency at 1 connection (open loop, 200 rps), latency at a fixed rate (open loop, 16 connections, CO
@@ -56,6 +58,11 @@ apiVersion: v1
 kind: Service
 metadata: {name: client}
 spec: {selector: {app: client}, ports: [{name: http, port: 9080}]}
+"""
+MTLS_OFF = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: DISABLE}}
 """
 
 
@@ -158,12 +165,12 @@ def minimal_pair(workdir: Path, nginx: Path) -> Iterator[Topology]:
 
 # --- Mizzen pair -----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def mizzen_pair(workdir: Path, nginx: Path) -> Iterator[Topology]:
-    """A control plane and two ``mizzen run`` workloads with nginx as their app."""
+def mizzen_pair(workdir: Path, nginx: Path, *, mtls: bool) -> Iterator[Topology]:
+    """A control plane and two ``mizzen run`` workloads with nginx as their app (auto mTLS, or plaintext)."""
     cp = start_controlplane(workdir / "home")
     try:
         with Mesh(cp) as mesh:
-            mesh.apply(SERVICES)
+            mesh.apply(SERVICES if mtls else SERVICES + "---\n" + MTLS_OFF)
             app = [sys.executable, str(Path(bt.__file__)), "nginx", "{port}", str(nginx), str(workdir)]
             client, server = mesh.run_all(
                 [("client", {"app": "client"}), ("server", {"app": "server"})], command=app, ready_path="/"
@@ -179,14 +186,10 @@ def mizzen_pair(workdir: Path, nginx: Path) -> Iterator[Topology]:
             }
             per_workload = [{"envoy": int(s["envoyPid"]), "agent": int(s["pid"])} for s in states]
             apps = [int(s["appPid"]) for s in states]
-            yield Topology("mizzen", port, "server:9080", roles, per_workload, backend=apps)
+            name = "mizzen-mtls" if mtls else "mizzen"
+            yield Topology(name, port, "server:9080", roles, per_workload, backend=apps)
     finally:
         cp.stop()
-
-
-def mizzen_mtls_pair(workdir: Path, nginx: Path) -> None:
-    """Part 2 of issue 15: the Mizzen pair with mTLS between the sidecars (needs workload certificates)."""
-    return None
 
 
 def _wait_http(port: int, what: str, host: str = "server", timeout: float = 60.0) -> None:
@@ -295,6 +298,19 @@ def report(results: dict[str, list[Sample]], rate: float) -> None:
     _goals(base, results["mizzen"])
 
 
+def mtls_ratio(plain: list[Sample], mtls: list[Sample]) -> None:
+    """Issue 12: what mutual TLS between the sidecars costs, same run (mTLS / plaintext, medians)."""
+    print("\nmutual TLS between the sidecars (mizzen-mtls / mizzen):")
+    for label, pick in (
+        ("latency p50 at 1 connection", lambda s: s.single.p50),
+        ("latency p50 at the fixed rate", lambda s: s.fixed.p50),
+        ("latency p99 at the fixed rate", lambda s: s.fixed.p99),
+        ("max throughput", lambda s: s.maximum.rps),
+    ):
+        base = med(plain, pick)
+        print(f"  {label:<36} {med(mtls, pick) / base if base else float('nan'):8.3f}")
+
+
 def _per_k(s: Sample, role: str) -> float:
     return s.cpu.get(role, 0.0) / (s.fixed.rps / 1000) if s.fixed.rps else 0.0
 
@@ -355,27 +371,30 @@ def main() -> None:
         f"load average {bt.load_average()}",
         flush=True,
     )
-    results: dict[str, list[Sample]] = {"minimal": [], "mizzen": []}
+    results: dict[str, list[Sample]] = {"minimal": [], "mizzen": [], "mizzen-mtls": []}
     with tempfile.TemporaryDirectory(prefix="mizzen-dataplane-") as tmp:
         work = Path(tmp)
-        with minimal_pair(work / "minimal", nginx) as minimal, mizzen_pair(work / "mizzen", nginx) as mizzen:
+        with (
+            minimal_pair(work / "minimal", nginx) as minimal,
+            mizzen_pair(work / "mizzen", nginx, mtls=False) as mizzen,
+            mizzen_pair(work / "mtls", nginx, mtls=True) as mtls,
+        ):
             print(f"mizzen pair idle (no traffic, 5 s): {idle_cpu(mizzen, 5):.4f} core", flush=True)
             for rep in range(args.repeats):
-                for top in (minimal, mizzen):
+                for top in (minimal, mizzen, mtls):
                     others = [] if top is minimal else minimal.pause
                     with paused(others):
                         sample = measure(top, loadgen, args, gen_cpu)
                     results[top.name].append(sample)
                     print(
-                        f"  rep {rep + 1} {top.name:<8} 1conn p50 {sample.single.p50:.3f} ms  "
+                        f"  rep {rep + 1} {top.name:<11} 1conn p50 {sample.single.p50:.3f} ms  "
                         f"{args.rate:.0f} rps p50/p99 {sample.fixed.p50:.3f}/{sample.fixed.p99:.3f} ms "
                         f"({sample.fixed.rps:.0f} rps)  max {sample.maximum.rps:.0f} rps  steal {sample.steal:.3f}  "
                         f"others {sample.foreign:.2f} core",
                         flush=True,
                     )
-        if mizzen_mtls_pair(work / "mtls", nginx) is None:
-            print("mizzen-mtls pair: not measured yet (issue 15 part 2: needs workload certificates)")
     report(results, args.rate)
+    mtls_ratio(results["mizzen"], results["mizzen-mtls"])
 
 
 if __name__ == "__main__":

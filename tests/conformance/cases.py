@@ -31,8 +31,9 @@ from mizzen.config.analyze import analyze
 from mizzen.config.analyze.meshconfig import load_mesh_config
 
 ROOT = Path(__file__).parent
-# Mizzen's own notes, not Istio verdicts: "not applied yet" and istioctl-validate's port naming advice.
-MIZZEN_ONLY = frozenset({"MZ2013", "MZ2802"})
+# Mizzen's own notes, not Istio verdicts: "not applied yet", istioctl-validate's port naming advice, and
+# what Istio itself leaves unenforced (a jwksUri no mesh service serves, DestinationRule TLS it drops).
+MIZZEN_ONLY = frozenset({"MZ2013", "MZ2802", "MZ2783", "MZ2784"})
 
 
 @dataclass(frozen=True)

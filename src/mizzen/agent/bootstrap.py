@@ -52,6 +52,14 @@ STATS_INCLUSIONS: tuple[dict[str, Any], ...] = (
     },
     # Per-listener HTTP request counters (downstream_rq_2xx/5xx, downstream_rq_time, downstream_cx_*).
     {"safe_regex": {"regex": r"http\..*\.downstream_(rq|cx)_.*"}},
+    # mTLS on the wire: handshakes and failures of each cluster's and listener's TLS (a few counters each;
+    # the per-cipher/curve stats stay out).
+    {
+        "safe_regex": {
+            "regex": r"(cluster|listener)\..*\.ssl\.(handshake|connection_error|no_certificate"
+            r"|fail_verify_.*|session_reused)"
+        }
+    },
     # RDS acceptance per route config, the HTTP-level twin of CDS/LDS update_* above.
     {"safe_regex": {"regex": r"http\..*\.rds\..*\.(update_success|update_rejected|update_failure|version)"}},
 )

@@ -48,7 +48,11 @@ def jwks_host(uri: str) -> tuple[str, int] | None:
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number (validation reports the URL itself)
+        return None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def jwt_rule_problems(spec: RequestAuthentication, served: HostLookup, root: str = "spec") -> list[Violation]:

@@ -3,14 +3,21 @@ app, and the special clusters (BlackHoleCluster, PassthroughCluster, zipkin)."""
 
 from __future__ import annotations
 
-from mizzen.config.models.destination_rule import ConnectionPoolSettings, Subset
+from mizzen.config.models.destination_rule import ClientTLSSettings, ConnectionPoolSettings, Subset
 from mizzen.node import InboundPort
 from mizzen.registry.model import Endpoint, Service, ServicePort
 from mizzen.translate import locality, names
 from mizzen.translate.common import JSONDict
-from mizzen.translate.endpoints import cluster_kind, load_assignment, socket_address, subset_endpoints
+from mizzen.translate.endpoints import (
+    EndpointMetadata,
+    cluster_kind,
+    load_assignment,
+    socket_address,
+    subset_endpoints,
+)
 from mizzen.translate.policies import traffic
 from mizzen.translate.scope import DestinationPolicy, Scope, inbound_ports
+from mizzen.translate.security.wiring import EndpointLabeller, cluster_transport
 from mizzen.translate.tunnels import internal_cluster, tunnel_names
 
 H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
@@ -85,11 +92,12 @@ def outbound_cluster(
         cluster["eds_cluster_config"] = {"service_name": name, "eds_config": ADS_SOURCE}
     elif kind == "DYNAMIC":
         cluster.update(dynamic_cluster(name, scope.mesh.mesh.connect_timeout))
-    else:
+    block = traffic.effective_policy(policy.traffic_policy, subset, port.number)
+    if kind not in ("EDS", "DYNAMIC"):
         eps = subset_endpoints(scope.endpoints_of(svc.hostname, port.number), subset)
         cluster["cluster_type"] = dns_cluster_type(logical=kind == "LOGICAL_DNS")
-        cluster["load_assignment"] = _dns_assignment(name, svc, port, eps)
-    block = traffic.effective_policy(policy.traffic_policy, subset, port.number)
+        labeller = EndpointLabeller(scope.mesh)
+        cluster["load_assignment"] = _dns_assignment(name, svc, port, eps, labeller.for_cluster(block.tls))
     if kind != "DYNAMIC":
         traffic.apply_load_balancer(cluster, block.load_balancer)
     cluster["circuit_breakers"] = traffic.circuit_breakers(block.connection_pool)
@@ -103,9 +111,7 @@ def outbound_cluster(
         common = {**common, "locality_weighted_lb_config": {}}  # `distribute` weighs localities
     if common:
         cluster["common_lb_config"] = common
-    tls = traffic.upstream_tls(block.tls, svc.hostname)
-    if tls is not None:
-        cluster["transport_socket"] = tls
+    _apply_tls(scope, cluster, svc, port, subset_name, block.tls, kind)
     meta: dict[str, str] = {}
     if policy.source is not None:
         meta["config"] = names.config_path("DestinationRule", policy.source.namespace, policy.source.name)
@@ -116,9 +122,41 @@ def outbound_cluster(
     return cluster
 
 
-def _dns_assignment(name: str, svc: Service, port: ServicePort, eps: list[Endpoint]) -> JSONDict:
+def _apply_tls(
+    scope: Scope,
+    cluster: JSONDict,
+    svc: Service,
+    port: ServicePort,
+    subset: str,
+    tls: ClientTLSSettings | None,
+    kind: str,
+) -> None:
+    """The cluster's transport socket(s): DestinationRule ``tls``, else auto mTLS (Istio's cluster_tls).
+
+    SIMPLE/MUTUAL with certificate files keep their files in the cluster (no agent secret is involved);
+    everything else - ISTIO_MUTUAL, auto mTLS, ``credentialName`` - references SDS secrets.
+    """
+    if tls is not None and tls.mode in ("SIMPLE", "MUTUAL") and not tls.credential_name:
+        socket = traffic.upstream_tls(tls, svc.hostname)
+        if socket is not None:
+            cluster["transport_socket"] = socket
+        return
+    passthrough = kind == "DYNAMIC" or cluster.get("type") == "ORIGINAL_DST"
+    transport = cluster_transport(scope, svc, port, subset, tls, dynamic=kind == "DYNAMIC", passthrough=passthrough)
+    cluster.update(transport.cluster_fields())
+    if transport.upstream_http_protocol_options:
+        options = cluster.setdefault("typed_extension_protocol_options", {})
+        if isinstance(options, dict):
+            http = options.setdefault(names.HTTP_PROTOCOL_OPTIONS, {"@type": names.T_HTTP_PROTOCOL_OPTIONS})
+            if isinstance(http, dict):
+                http["upstream_http_protocol_options"] = dict(transport.upstream_http_protocol_options)
+
+
+def _dns_assignment(
+    name: str, svc: Service, port: ServicePort, eps: list[Endpoint], tls_metadata: EndpointMetadata
+) -> JSONDict:
     if eps:
-        return load_assignment(name, eps)
+        return load_assignment(name, eps, extra=tls_metadata)
     # A DNS ServiceEntry without endpoints resolves its own host name.
     target = port.target_port or port.number
     return {

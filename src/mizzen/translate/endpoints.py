@@ -12,8 +12,11 @@ from mizzen.translate import locality, names
 from mizzen.translate.common import JSONDict
 from mizzen.translate.policies.traffic import effective_policy
 from mizzen.translate.scope import DestinationPolicy, Scope
+from mizzen.translate.security.wiring import EndpointLabeller
 
 Balance = Callable[[Sequence[locality.Group]], list[locality.Group]]
+EndpointMetadata = Callable[[Endpoint], JSONDict]
+"""Extra ``filter_metadata`` entries of one endpoint (auto mTLS's transport-socket match)."""
 
 
 def cluster_kind(service: Service) -> str:
@@ -31,9 +34,12 @@ def subset_endpoints(endpoints: Iterable[Endpoint], subset: Subset | None) -> li
     return sorted(e for e in endpoints if selects(SUBSET, selector, e.label_map))
 
 
-def load_assignment(cluster: str, endpoints: Iterable[Endpoint], balance: Balance | None = None) -> JSONDict:
+def load_assignment(
+    cluster: str, endpoints: Iterable[Endpoint], balance: Balance | None = None, extra: EndpointMetadata | None = None
+) -> JSONDict:
     """A ClusterLoadAssignment grouping endpoints by locality (``region/zone/subzone``); ``balance``
-    sets the localities' priorities and weights (:mod:`.locality`)."""
+    sets the localities' priorities and weights (:mod:`.locality`), ``extra`` adds filter metadata per
+    endpoint."""
     groups: dict[str, list[tuple[Endpoint, JSONDict]]] = {}
     for ep in sorted(endpoints):
         lb: JSONDict = {
@@ -41,8 +47,11 @@ def load_assignment(cluster: str, endpoints: Iterable[Endpoint], balance: Balanc
             "health_status": "HEALTHY" if ep.healthy else "UNHEALTHY",
             "load_balancing_weight": max(1, ep.weight),
         }
+        meta: JSONDict = dict(extra(ep)) if extra is not None else {}
         if ep.workload:
-            lb["metadata"] = names.istio_metadata(workload=f"{ep.workload};{ep.namespace}")
+            meta["istio"] = {"workload": f"{ep.workload};{ep.namespace}"}
+        if meta:
+            lb["metadata"] = {"filter_metadata": dict(sorted(meta.items()))}
         groups.setdefault(ep.locality, []).append((ep, lb))
     out = [
         locality.Group(loc, tuple(e for e, _ in members), tuple(lb for _, lb in members))
@@ -61,25 +70,27 @@ def socket_address(address: str, port: int) -> JSONDict:
 def build_endpoints_for_scope(scope: Scope) -> dict[str, JSONDict]:
     """Every EDS cluster's load assignment in the proxy's scope, keyed by cluster name (sorted)."""
     out: dict[str, JSONDict] = {}
+    labeller = EndpointLabeller(scope.mesh)
     for svc in scope.services:
-        out.update(service_endpoints(scope, svc))
+        out.update(service_endpoints(scope, svc, labeller))
     return dict(sorted(out.items()))
 
 
-def service_endpoints(scope: Scope, svc: Service) -> dict[str, JSONDict]:
-    """The load assignments of one service's EDS clusters (none for DNS or passthrough services)."""
+def service_endpoints(scope: Scope, svc: Service, labeller: EndpointLabeller | None = None) -> dict[str, JSONDict]:
+    """The load assignments of one service's EDS clusters (none for DNS or passthrough services), with
+    auto mTLS's ``tlsMode`` on the endpoints that run a sidecar."""
     out: dict[str, JSONDict] = {}
     if cluster_kind(svc) != "EDS":
         return out
+    labeller = labeller or EndpointLabeller(scope.mesh)
     policy = scope.destination_policy(svc.hostname)
     for port in svc.ports:
         eps = scope.endpoints_of(svc.hostname, port.number)
-        name = names.outbound_cluster(port.number, "", svc.hostname)
-        out[name] = load_assignment(name, subset_endpoints(eps, None), _balance(scope, policy, None, port.number))
-        for subset in policy.subsets:
-            sname = names.outbound_cluster(port.number, subset.name, svc.hostname)
+        for subset in (None, *policy.subsets):
+            name = names.outbound_cluster(port.number, subset.name if subset else "", svc.hostname)
             balance = _balance(scope, policy, subset, port.number)
-            out[sname] = load_assignment(sname, subset_endpoints(eps, subset), balance)
+            tls = effective_policy(policy.traffic_policy, subset, port.number).tls
+            out[name] = load_assignment(name, subset_endpoints(eps, subset), balance, labeller.for_cluster(tls))
     return out
 
 

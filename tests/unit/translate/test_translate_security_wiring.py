@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from translate_fixtures import bookinfo, gateway_proxy, sidecar
+from translate_fixtures import NETWORKING, SAMPLES, bookinfo, gateway_proxy, sidecar, workload_entries
 
 from mizzen.node import InboundPort, Proxy
 from mizzen.simulate.rbac import Peer, Request, evaluate_listener
-from mizzen.translate import translate
+from mizzen.testing.simulation import mesh_from_yaml
+from mizzen.translate import build_endpoints, translate
+from mizzen.translate.model import MeshConfig, MeshSnapshot
 
 LISTENER = "127.0.0.1_20001"
 SLEEP = Peer.spiffe("default", "sleep")
@@ -176,3 +178,117 @@ def test_gateway_jwt_clears_route_cache() -> None:
     jwt = gw["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]
     assert jwt["name"] == "envoy.filters.http.jwt_authn"
     assert jwt["typed_config"]["providers"]["origins-0"]["clear_route_cache"] is True
+
+
+# -- outbound: auto mTLS, DestinationRule TLS, EDS metadata ------------------------------------------
+
+REVIEWS = "reviews.default.svc.cluster.local"
+SIDECAR_LABEL = "security.istio.io/tlsMode: istio"
+
+
+def _with_sidecars() -> str:
+    """Bookinfo's WorkloadEntries as agents register them: labelled as running a sidecar."""
+    return workload_entries().replace("labels: {app:", f"labels: {{{SIDECAR_LABEL}, app:")
+
+
+def _mesh(*extra: str, mesh: MeshConfig | None = None) -> MeshSnapshot:
+    platform = (SAMPLES / "platform" / "bookinfo.yaml").read_text()
+    return mesh_from_yaml(platform, _with_sidecars(), *extra, mesh=mesh)
+
+
+def _cluster(m: MeshSnapshot, name: str = f"outbound|9080||{REVIEWS}") -> dict[str, Any]:
+    return dict(translate(sidecar(), m).clusters[name])
+
+
+def _eds_metadata(m: MeshSnapshot, name: str = f"outbound|9080||{REVIEWS}") -> list[dict[str, Any]]:
+    cla = build_endpoints(sidecar(), m)[name]
+    return [lb["metadata"]["filter_metadata"] for group in cla["endpoints"] for lb in group["lb_endpoints"]]
+
+
+def test_auto_mtls_cluster_matches_sidecar_endpoints() -> None:
+    """Default: tlsMode-istio (ISTIO_MUTUAL, Istio's SNI, the service accounts as SANs) and tlsMode-disabled."""
+    matches = _cluster(_mesh())["transport_socket_matches"]
+    assert [m["name"] for m in matches] == ["tlsMode-istio", "tlsMode-disabled"]
+    assert matches[0]["match"] == {"tlsMode": "istio"} and matches[1]["match"] == {}
+    tls = matches[0]["transport_socket"]["typed_config"]
+    assert tls["sni"] == f"outbound_.9080_._.{REVIEWS}"
+    common = tls["common_tls_context"]
+    assert common["alpn_protocols"] == ["istio-peer-exchange", "istio"]
+    sans = common["combined_validation_context"]["default_validation_context"]["match_subject_alt_names"]
+    assert sans == [{"exact": "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"}]
+    assert matches[1]["transport_socket"]["name"] == "envoy.transport_sockets.raw_buffer"
+
+
+def test_eds_labels_only_endpoints_with_a_sidecar() -> None:
+    """tlsMode: istio on labelled endpoints; an unlabelled WorkloadEntry (no sidecar) gets none."""
+    assert all(md["envoy.transport_socket_match"] == {"tlsMode": "istio"} for md in _eds_metadata(_mesh()))
+    plain = build_endpoints(sidecar(), bookinfo())[f"outbound|9080||{REVIEWS}"]
+    for group in plain["endpoints"]:
+        for lb in group["lb_endpoints"]:
+            assert "envoy.transport_socket_match" not in lb["metadata"]["filter_metadata"]
+
+
+def test_auto_mtls_off_and_namespace_disable_mean_plaintext() -> None:
+    """enableAutoMtls false, or the destination namespace's PeerAuthentication DISABLE: no TLS at all."""
+    assert "transport_socket_matches" not in _cluster(_mesh(mesh=MeshConfig(enable_auto_mtls=False)))
+    disabled = _mesh(_pa("DISABLE"))
+    assert "transport_socket_matches" not in _cluster(disabled)
+    assert all("envoy.transport_socket_match" not in md for md in _eds_metadata(disabled))
+
+
+def test_destination_rule_all_mtls_is_istio_mutual_per_subset() -> None:
+    """destination-rule-all-mtls.yaml: every subset cluster gets one ISTIO_MUTUAL socket with its SNI."""
+    m = _mesh((NETWORKING / "destination-rule-all-mtls.yaml").read_text())
+    cluster = _cluster(m, f"outbound|9080|v2|{REVIEWS}")
+    assert "transport_socket_matches" not in cluster
+    tls = cluster["transport_socket"]["typed_config"]
+    assert tls["sni"] == f"outbound_.9080_.v2_.{REVIEWS}"
+    assert tls["common_tls_context"]["tls_certificate_sds_secret_configs"][0]["name"] == "default"
+    assert all(md["envoy.transport_socket_match"] == {"tlsMode": "istio"} for md in _eds_metadata(m))
+
+
+def test_destination_rule_disable_wins_over_auto_mtls() -> None:
+    """DR tls DISABLE: plaintext cluster, and the endpoints lose their tlsMode label."""
+    dr = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy: {tls: {mode: DISABLE}}
+"""
+    m = _mesh(dr)
+    cluster = _cluster(m)
+    assert "transport_socket" not in cluster and "transport_socket_matches" not in cluster
+    assert all("envoy.transport_socket_match" not in md for md in _eds_metadata(m))
+
+
+def test_mesh_external_service_gets_no_auto_mtls() -> None:
+    """A MESH_EXTERNAL ServiceEntry is never auto-mTLS'd."""
+    se = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext}
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+"""
+    cluster = _cluster(_mesh(se), "outbound|443||api.example.com")
+    assert "transport_socket" not in cluster and "transport_socket_matches" not in cluster
+
+
+def test_simple_tls_with_files_keeps_its_files() -> None:
+    """Egress TLS origination with caCertificates keeps Envoy's file-based validation (unchanged path)."""
+    dr = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: /etc/ssl/ca.pem, sni: reviews.example}}
+"""
+    tls = _cluster(_mesh(dr))["transport_socket"]["typed_config"]
+    assert tls["common_tls_context"]["validation_context"]["trusted_ca"] == {"filename": "/etc/ssl/ca.pem"}
+    assert tls["sni"] == "reviews.example"

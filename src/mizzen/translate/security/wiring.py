@@ -12,7 +12,7 @@ Pure: everything comes from the scope's :class:`~mizzen.translate.model.MeshSnap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -191,6 +191,10 @@ class EndpointLabeller:
             )
             self._modes[key] = merged
         return merged
+
+    def for_cluster(self, dr_tls: ClientTLSSettings | None) -> Callable[[Endpoint], JSON]:
+        """:meth:`filter_metadata` for the endpoints of one cluster."""
+        return lambda ep: self.filter_metadata(ep, dr_tls)
 
     def filter_metadata(self, ep: Endpoint, dr_tls: ClientTLSSettings | None) -> JSON:
         """Entries to merge into the endpoint's ``filter_metadata`` for a cluster whose DR TLS is ``dr_tls``."""
