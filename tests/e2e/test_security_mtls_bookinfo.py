@@ -198,12 +198,14 @@ def _leaf(ca_cert: bytes, ca_key: bytes, uri: str) -> tuple[bytes, bytes]:
     return cert, key
 
 
-def _mesh_leaf(b: Bookinfo, namespace: str, sa: str) -> tuple[bytes, bytes]:
-    """A workload certificate from the mesh CA itself (the positive control for the refusals)."""
+def _mesh_leaf(
+    b: Bookinfo, namespace: str, sa: str, ttl: datetime.timedelta | None = None
+) -> tuple[bytes, bytes, datetime.datetime]:
+    """A workload certificate from the mesh CA itself (the positive control for the refusals): chain, key, expiry."""
     key = x509.generate_key()
     identity = SpiffeId("cluster.local", namespace, sa)
-    issued = b.ca().sign_workload(x509.make_csr(key, [identity.uri]), identity)
-    return issued.chain_pem, key
+    issued = b.ca().sign_workload(x509.make_csr(key, [identity.uri]), identity, ttl)
+    return issued.chain_pem, key, x509.cert_info(issued.chain_pem).not_after
 
 
 def test_auto_mtls_by_default_on_the_wire(bookinfo: Bookinfo) -> None:
@@ -247,7 +249,24 @@ def test_strict_refuses_a_certificate_from_another_ca(bookinfo: Bookinfo, tmp_pa
     try:
         bookinfo.mesh.wait_synced(30)
         assert _tls_get(port, *foreign, roots, tmp_path) == 0
-        assert _tls_get(port, *_mesh_leaf(bookinfo, "default", "sleep"), roots, tmp_path) == 200
+        cert, key, _ = _mesh_leaf(bookinfo, "default", "sleep")
+        assert _tls_get(port, cert, key, roots, tmp_path) == 200
+    finally:
+        bookinfo.mesh.delete(PA_PATH)
+        bookinfo.mesh.wait_synced(30)
+
+
+def test_an_expired_workload_certificate_stops_working(bookinfo: Bookinfo, tmp_path: Path) -> None:
+    """A mesh certificate with a 3 s lifetime is served under STRICT, then refused once it has expired."""
+    port = bookinfo.inbound_port("details-v1")
+    roots = (bookinfo.cp.home / "ca" / "root-cert.pem").read_bytes()
+    bookinfo.mesh.apply(STRICT, file="strict.yaml")
+    try:
+        bookinfo.mesh.wait_synced(30)
+        cert, key, expiry = _mesh_leaf(bookinfo, "default", "sleep", datetime.timedelta(seconds=3))
+        assert _tls_get(port, cert, key, roots, tmp_path) == 200
+        time.sleep(max(0.0, (expiry - datetime.datetime.now(datetime.UTC)).total_seconds()) + 1.5)
+        assert _tls_get(port, cert, key, roots, tmp_path) == 0
     finally:
         bookinfo.mesh.delete(PA_PATH)
         bookinfo.mesh.wait_synced(30)

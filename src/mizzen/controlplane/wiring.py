@@ -39,7 +39,8 @@ from mizzen.store.errors import NotFound
 from mizzen.store.replicas import coordination_for
 from mizzen.telemetry import AccessLogService, Telemetry, TraceStore
 from mizzen.telemetry import register as register_telemetry
-from mizzen.translate.model import MeshConfig
+from mizzen.translate.model import MeshConfig, security_fields
+from mizzen.translate.security.upstream import credential_names
 from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
 log = logging.getLogger("mizzen.wiring")
@@ -60,6 +61,7 @@ def load_mesh_config(path: Path) -> MeshConfig:
         raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {otp!r}")
     tracing = (data.get("defaultConfig") or {}).get("tracing") or {}
     zipkin = str(((tracing.get("zipkin") or {}).get("address")) or "")
+    auto_mtls, aliases = security_fields(data, str(path))
     return MeshConfig(
         zipkin_address=zipkin,
         outbound_traffic_policy=otp,
@@ -68,6 +70,8 @@ def load_mesh_config(path: Path) -> MeshConfig:
         root_namespace=str(data.get("rootNamespace", "istio-system")),
         tracing_sampling=float(tracing.get("sampling", 1.0)),
         access_log_format=str(data.get("accessLogFormat", "")),
+        enable_auto_mtls=auto_mtls,
+        trust_domain_aliases=aliases,
     )
 
 
@@ -96,7 +100,7 @@ class MeshExtension:
         self.controller = MeshController(
             self.cache, config, delete_workload=self._delete_workload, agent_grace_s=grace, startup_grace_s=startup
         )
-        self.grpc_auth = CredentialAuthenticator(cp.identity.credentials, self._stored_secrets)
+        self.grpc_auth = CredentialAuthenticator(cp.identity.credentials, self._stored_secrets, self._dr_credentials)
         self.xds = XdsServer(
             self.cache,
             authenticator=self.grpc_auth,
@@ -233,6 +237,13 @@ class MeshExtension:
 
     def _stored_secrets(self) -> frozenset[tuple[str, str]]:
         return frozenset((r.namespace, r.name) for r in self.controller.state.resources("Secret"))
+
+    def _dr_credentials(self) -> frozenset[tuple[str, str]]:
+        return frozenset(
+            (c.namespace, name)
+            for c in self.controller.state.snapshot().destination_rules
+            for name in credential_names(c.spec)
+        )
 
     def _delete_workload(self, namespace: str, name: str) -> None:
         # Already gone (the agent deregistered on its way out): nothing to clean up.

@@ -19,6 +19,8 @@ from mizzen.xds.auth import Metadata, NameFilter, StreamGrant, Unauthenticated, 
 from mizzen.xds.protocol import NodeInfo
 
 SecretIndex = Callable[[], frozenset[tuple[str, str]]]  # (namespace, name) of every stored Secret
+# (namespace, credentialName) of every stored DestinationRule's client TLS
+CredentialNameIndex = Callable[[], frozenset[tuple[str, str]]]
 
 
 def claim_of(node: NodeInfo) -> NodeClaim:
@@ -36,10 +38,17 @@ def claim_of(node: NodeInfo) -> NodeClaim:
 class CredentialGrant:
     """The grant of one credential on one stream."""
 
-    def __init__(self, cred: Credential, index: CredentialIndex, secrets: SecretIndex) -> None:
+    def __init__(
+        self,
+        cred: Credential,
+        index: CredentialIndex,
+        secrets: SecretIndex,
+        dr_credentials: CredentialNameIndex | None = None,
+    ) -> None:
         self.credential = cred
         self._index = index
         self._secrets = secrets
+        self._dr_credentials = dr_credentials
 
     def admit(self, node: NodeInfo) -> str | None:
         """Refuse every node but the credential's own proxy (admin: any)."""
@@ -54,15 +63,19 @@ class CredentialGrant:
         if type_url != xt.SECRET or self.credential.is_admin:
             return None
         stored = self._secrets()
-        return lambda name: secret_visible(self.credential, name, stored)
+        named = self._dr_credentials() if self._dr_credentials is not None else frozenset()
+        return lambda name: secret_visible(self.credential, name, stored, named)
 
 
 class CredentialAuthenticator:
     """The :class:`~mizzen.xds.auth.StreamAuthenticator` of the control plane's gRPC port."""
 
-    def __init__(self, index: CredentialIndex, secrets: SecretIndex) -> None:
+    def __init__(
+        self, index: CredentialIndex, secrets: SecretIndex, dr_credentials: CredentialNameIndex | None = None
+    ) -> None:
         self._index = index
         self._secrets = secrets
+        self._dr_credentials = dr_credentials
 
     def authenticate(self, metadata: Metadata) -> StreamGrant:
         """The grant for the stream's bearer credential; :class:`Unauthenticated` if it has none that works."""
@@ -74,4 +87,4 @@ class CredentialAuthenticator:
             cred = self._index.authenticate(bearer(metadata))
         except BadCredential as exc:
             raise Unauthenticated(str(exc)) from exc
-        return CredentialGrant(cred, self._index, self._secrets)
+        return CredentialGrant(cred, self._index, self._secrets, self._dr_credentials)

@@ -84,10 +84,18 @@ def entry_problem(cred: Credential, namespace: str, name: str, service_account: 
     return None
 
 
-def secret_visible(cred: Credential, resource_name: str, exists_in: frozenset[tuple[str, str]]) -> bool:
+def secret_visible(
+    cred: Credential,
+    resource_name: str,
+    exists_in: frozenset[tuple[str, str]],
+    dr_credentials: frozenset[tuple[str, str]] = frozenset(),
+) -> bool:
     """Whether an ADS ``Secret`` named ``resource_name`` may go to ``cred``'s proxy.
 
-    Sidecars get no ADS secret (their certificates come from their own agent). A gateway gets a
+    A sidecar's own certificates come from its agent; over ADS it gets only the ``credentialName`` secret
+    (``kubernetes://<name>`` and its ``-cacert``) that a DestinationRule names for client TLS, and only in
+    its own namespace (Istio's rule); ``dr_credentials`` is the (namespace, credentialName) of every
+    stored DestinationRule. A gateway gets a
     ``credentialName`` secret only when the Secret (or the Secret its ``-cacert`` name stands for) is in its
     own namespace, Istio's rule: ``kubernetes://<name>`` names one there, ``kubernetes-gateway://<ns>/<name>``
     (a Gateway API certificateRef) must name that namespace too. ``exists_in`` is the (namespace, name) of
@@ -96,7 +104,7 @@ def secret_visible(cred: Credential, resource_name: str, exists_in: frozenset[tu
     if cred.is_admin:
         return True
     if cred.type != "gateway":
-        return False
+        return _dr_secret_visible(cred, resource_name, exists_in, dr_credentials)
     if resource_name.startswith(SECRET_PREFIX):
         namespace, name = cred.namespace, resource_name[len(SECRET_PREFIX) :]
     elif resource_name.startswith(GATEWAY_SECRET_PREFIX):
@@ -108,6 +116,22 @@ def secret_visible(cred: Credential, resource_name: str, exists_in: frozenset[tu
     if (namespace, name) in exists_in:
         return True
     return name.endswith(CA_SUFFIX) and (namespace, name[: -len(CA_SUFFIX)]) in exists_in
+
+
+def _dr_secret_visible(
+    cred: Credential,
+    resource_name: str,
+    exists_in: frozenset[tuple[str, str]],
+    dr_credentials: frozenset[tuple[str, str]],
+) -> bool:
+    if cred.type != "workload" or not resource_name.startswith(SECRET_PREFIX):
+        return False
+    name = resource_name[len(SECRET_PREFIX) :]
+    ns = cred.namespace
+    if (ns, name) in dr_credentials:
+        return (ns, name) in exists_in
+    base = name.removesuffix(CA_SUFFIX)
+    return name != base and (ns, base) in dr_credentials and ((ns, name) in exists_in or (ns, base) in exists_in)
 
 
 def admin_call_problem(method: str, path: str) -> str | None:

@@ -16,7 +16,7 @@ from mizzen.config.report import Report
 from mizzen.config.resource import Resource
 from mizzen.config.validate import locate, validate
 from mizzen.simulate.mesh import Workload
-from mizzen.translate.model import MeshConfig
+from mizzen.translate.model import MeshConfig, security_fields
 
 
 @dataclass
@@ -82,9 +82,12 @@ def mesh_config(path: Path | None) -> MeshConfig:
     mode = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
     if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
         raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {mode!r}")
+    auto_mtls, aliases = security_fields(data, str(path))
     return MeshConfig(
         outbound_traffic_policy=mode,
         connect_timeout=str(data.get("connectTimeout", "10s")),
         trust_domain=str(data.get("trustDomain", "cluster.local")),
         root_namespace=str(data.get("rootNamespace", "istio-system")),
+        enable_auto_mtls=auto_mtls,
+        trust_domain_aliases=aliases,
     )

@@ -5,7 +5,7 @@ hosts x bound VirtualService hosts (several VSs merged, catch-alls last), 404 wh
 from __future__ import annotations
 
 import base64
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mizzen.config import internal
@@ -329,6 +329,39 @@ def _secret(scope: Scope, namespace: str, credential: str) -> JSONDict | None:
             "private_key": {"inline_bytes": data["tls.key"]},
         },
     }
+
+
+def upstream_credential_secrets(scope: Scope, clusters: Mapping[str, Mapping[str, object]]) -> dict[str, JSONDict]:
+    """The ``credentialName`` secrets the clusters' DestinationRule TLS asks for over ADS
+    (``kubernetes://<name>`` and its ``-cacert``), from the Secrets of the proxy's namespace."""
+    out: dict[str, JSONDict] = {}
+    for name in sorted(_ads_secret_names(list(clusters.values()))):
+        credential = name.removeprefix("kubernetes://")
+        if credential.endswith("-cacert"):
+            found = _ca_secret(scope, scope.proxy.namespace, credential.removesuffix("-cacert"))
+        else:
+            found = _secret(scope, scope.proxy.namespace, credential)
+        if found is not None:
+            out[name] = found
+    return out
+
+
+def _ads_secret_names(value: object) -> set[str]:
+    """Names of SDS references served over ADS (``{"name": ..., "sds_config": {"ads": {}}}``) in ``value``."""
+    if isinstance(value, Mapping):
+        source = value.get("sds_config")
+        name = value.get("name")
+        if (
+            isinstance(source, Mapping)
+            and "ads" in source
+            and isinstance(name, str)
+            and name.startswith("kubernetes://")
+        ):
+            return {name}
+        return {n for v in value.values() for n in _ads_secret_names(v)}
+    if isinstance(value, list):
+        return {n for v in value for n in _ads_secret_names(v)}
+    return set()
 
 
 def _secret_data(res: Typed[Secret]) -> dict[str, str]:

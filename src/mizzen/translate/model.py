@@ -46,6 +46,18 @@ class MeshConfig:
     trust_domain_aliases: tuple[str, ...] = ()
 
 
+def security_fields(data: Mapping[str, object], source: str) -> tuple[bool, tuple[str, ...]]:
+    """MeshConfig's ``enableAutoMtls`` (default true) and ``trustDomainAliases`` from Istio's YAML keys;
+    ``ValueError`` naming ``source`` for a wrong type."""
+    auto = data.get("enableAutoMtls", True)
+    if not isinstance(auto, bool):
+        raise ValueError(f"{source}: enableAutoMtls must be true or false, not {auto!r}")
+    aliases = data.get("trustDomainAliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+        raise ValueError(f"{source}: trustDomainAliases must be a list of trust domain names")
+    return auto, tuple(aliases)
+
+
 @dataclass(frozen=True)
 class MeshSnapshot:
     """Everything the translator may read: typed config by kind, the registry, mesh settings.

@@ -18,6 +18,7 @@ from mizzen.node import Proxy
 from mizzen.translate import names
 from mizzen.translate.clusters import build_clusters, inbound_cluster, inbound_pool
 from mizzen.translate.endpoints import build_endpoints_for_scope
+from mizzen.translate.gateway import upstream_credential_secrets
 from mizzen.translate.listeners import sidecar_listeners
 from mizzen.translate.model import MeshSnapshot, ProxyResources
 from mizzen.translate.scope import Scope, build_scope, inbound_ports
@@ -83,7 +84,8 @@ def shared_resources(proxy: Proxy, mesh: MeshSnapshot, scope: Scope | None = Non
     scope = scope or build_scope(proxy, mesh)
     clusters = {n: c for n, c in build_clusters(scope).items() if not n.startswith(INBOUND_PREFIX)}
     routes = {names.RDS_HTTP_PROXY: http_proxy_route_config(scope)} if proxy.http_proxy_port else {}
-    return ProxyResources(clusters=clusters, endpoints=build_endpoints_for_scope(scope), routes=routes)
+    secrets = upstream_credential_secrets(scope, clusters)
+    return ProxyResources(clusters=clusters, endpoints=build_endpoints_for_scope(scope), routes=routes, secrets=secrets)
 
 
 def local_resources(proxy: Proxy, mesh: MeshSnapshot, scope: Scope | None = None) -> ProxyResources:

@@ -12,7 +12,7 @@ from mizzen.translate import names
 from mizzen.translate.clusters import build_clusters
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import build_endpoints_for_scope
-from mizzen.translate.gateway import gateway_resources
+from mizzen.translate.gateway import gateway_resources, upstream_credential_secrets
 from mizzen.translate.listeners import sidecar_listeners
 from mizzen.translate.model import MeshSnapshot, ProxyResources
 from mizzen.translate.scope import build_scope
@@ -33,6 +33,8 @@ def translate(proxy: Proxy, mesh: MeshSnapshot) -> ProxyResources:
         listeners, routes = sidecar_listeners(scope)
         if proxy.http_proxy_port:
             routes[names.RDS_HTTP_PROXY] = http_proxy_route_config(scope)
+    # DestinationRule credentialName: the client certificate / CA the clusters reference over ADS.
+    secrets.update(upstream_credential_secrets(scope, clusters))
     return ProxyResources(
         clusters=clusters,
         endpoints=endpoints,

@@ -92,3 +92,19 @@ def test_secret_visibility() -> None:
     assert secret_visible(gateway, "kubernetes-gateway://istio-system/bookinfo-cert-cacert", stored)
     assert not secret_visible(gateway, "kubernetes-gateway://default/other-cert", stored)
     assert not secret_visible(sidecar, "kubernetes-gateway://istio-system/bookinfo-cert", stored)
+
+
+def test_sidecar_sees_only_destination_rule_credentials_of_its_namespace() -> None:
+    """A sidecar gets a credentialName secret (and its -cacert) only when a DestinationRule of its own
+    namespace names it and the Secret exists there; never another namespace's, never a gateway's."""
+    _, sidecar = creds.mint("workload", "a", "default", "sa", now=0.0)
+    stored = frozenset({("default", "client-cert"), ("default", "gw-cert"), ("other", "client-cert")})
+    named = frozenset({("default", "client-cert"), ("other", "client-cert"), ("default", "missing")})
+    assert secret_visible(sidecar, "kubernetes://client-cert", stored, named)
+    assert secret_visible(sidecar, "kubernetes://client-cert-cacert", stored, named)
+    assert not secret_visible(sidecar, "kubernetes://gw-cert", stored, named)
+    assert not secret_visible(sidecar, "kubernetes://missing", stored, named)
+    assert not secret_visible(sidecar, "kubernetes://client-cert", stored)
+    assert not secret_visible(sidecar, "kubernetes-gateway://default/client-cert", stored, named)
+    _, elsewhere = creds.mint("workload", "b", "third", "sa", now=0.0)
+    assert not secret_visible(elsewhere, "kubernetes://client-cert", stored, named)

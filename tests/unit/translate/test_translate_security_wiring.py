@@ -4,10 +4,13 @@ the simulator that reads the same filters)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from translate_fixtures import NETWORKING, SAMPLES, bookinfo, gateway_proxy, sidecar, workload_entries
 
+from mizzen.controlplane.wiring import load_mesh_config
 from mizzen.node import InboundPort, Proxy
 from mizzen.simulate.rbac import Peer, Request, evaluate_listener
 from mizzen.testing.simulation import mesh_from_yaml
@@ -292,3 +295,44 @@ spec:
     tls = _cluster(_mesh(dr))["transport_socket"]["typed_config"]
     assert tls["common_tls_context"]["validation_context"]["trusted_ca"] == {"filename": "/etc/ssl/ca.pem"}
     assert tls["sni"] == "reviews.example"
+
+
+def test_mesh_yaml_turns_auto_mtls_off_and_names_aliases(tmp_path: Path) -> None:
+    """mesh.yaml ``enableAutoMtls: false`` and ``trustDomainAliases`` reach MeshConfig; a wrong type is an error."""
+    path = tmp_path / "mesh.yaml"
+    path.write_text("enableAutoMtls: false\ntrustDomainAliases: [old.example]\n")
+    config = load_mesh_config(path)
+    assert config.enable_auto_mtls is False and config.trust_domain_aliases == ("old.example",)
+    assert MeshConfig().enable_auto_mtls is True
+    path.write_text("enableAutoMtls: 'no'\n")
+    with pytest.raises(ValueError, match=r"mesh\.yaml: enableAutoMtls must be true or false"):
+        load_mesh_config(path)
+
+
+def test_destination_rule_credential_name_secret_reaches_the_selected_sidecar() -> None:
+    """MUTUAL with credentialName on a DR with workloadSelector: the cluster references kubernetes://<name>
+    over ADS and the translator serves that Secret (and its CA) from the proxy's namespace."""
+    config = """
+apiVersion: v1
+kind: Secret
+metadata: {name: client-cred}
+type: kubernetes.io/tls
+data: {tls.crt: Y2VydA==, tls.key: a2V5, ca.crt: Y2E=}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  workloadSelector: {matchLabels: {app: productpage}}
+  trafficPolicy: {tls: {mode: MUTUAL, credentialName: client-cred, sni: reviews.example}}
+"""
+    res = translate(sidecar(), _mesh(config))
+    tls = res.clusters[f"outbound|9080||{REVIEWS}"]["transport_socket"]["typed_config"]  # type: ignore[index]
+    cert_ref = tls["common_tls_context"]["tls_certificate_sds_secret_configs"][0]
+    assert cert_ref == {"name": "kubernetes://client-cred", "sds_config": {"ads": {}, "resource_api_version": "V3"}}
+    assert set(res.secrets) == {"kubernetes://client-cred", "kubernetes://client-cred-cacert"}
+    chain = res.secrets["kubernetes://client-cred"]["tls_certificate"]["certificate_chain"]  # type: ignore[index]
+    assert chain == {"inline_bytes": "Y2VydA=="}
+    other = translate(sidecar("reviews-v1", "reviews", "v1"), _mesh(config))
+    assert other.secrets == {}

@@ -242,3 +242,13 @@ def upstream_transport(
     return UpstreamTransport(
         transport_socket=socket, upstream_http_protocol_options=options, alpn_override=alpn_override
     )
+
+
+def credential_names(dr: DestinationRule) -> tuple[str, ...]:
+    """The Secret names a DestinationRule's client TLS reads (``credentialName`` at any level; not
+    ``configmap://`` CA bundles), for the xDS secret filter: a sidecar of the DR's namespace may get them."""
+    policies = [dr.traffic_policy, *(s.traffic_policy for s in dr.subsets)]
+    tls = [p.tls for p in policies if p is not None]
+    tls += [pl.tls for p in policies if p is not None for pl in p.port_level_settings]
+    names_ = {t.credential_name.removeprefix("kubernetes://") for t in tls if t is not None and t.credential_name}
+    return tuple(sorted(n for n in names_ if "://" not in n))
