@@ -32,6 +32,7 @@ from mizzen.testing.controlplane import RunningControlPlane, controlplane, free_
 from mizzen.testing.echo import serve
 from mizzen.testing.mesh import Mesh, Workload
 from mizzen.testing.samples import istio_samples_dir
+from mizzen.testing.tls import TlsFiles, make_certificates
 
 pytestmark = [pytest.mark.e2e, pytest.mark.istio_samples]  # Istio's own Bookinfo files, applied unchanged
 
@@ -301,3 +302,66 @@ def test_workload_without_sidecar_gets_plaintext(bookinfo: Bookinfo) -> None:
     plain = next(c for c in eds["cluster_statuses"] if c["name"] == "outbound|9080||plain.default.svc.cluster.local")
     assert plain["host_statuses"], plain
     assert bookinfo.stat("productpage-v1", r"cluster\.outbound\|9080\|\|plain\..*\.ssl\.handshake") == 0
+
+
+def _origination(port: int, ca: Path) -> str:
+    """Istio's egress TLS origination: the app speaks HTTP on port 80, the sidecar originates TLS (SIMPLE)."""
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure-example}}
+spec:
+  hosts: [secure.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: secure-example}}
+spec:
+  host: secure.example
+  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca}, sni: secure.example}}}}
+"""
+
+
+@pytest.fixture
+def tls_backend(tmp_path: Path) -> Iterator[tuple[int, TlsFiles]]:
+    """An HTTPS echo server for secure.example (certificate from a test CA)."""
+    files = make_certificates(tmp_path / "tls", ["secure.example"])
+    server = serve(free_port(), workload="secure")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(files.cert), str(files.key))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], files
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_egress_tls_origination_validates_with_the_file_ca(
+    bookinfo: Bookinfo, tls_backend: tuple[int, TlsFiles], tmp_path: Path
+) -> None:
+    """DR SIMPLE with caCertificates: the agent serves file-root:<ca> and the sidecar originates verified TLS;
+    a CA file that did not sign the server's certificate makes the same call fail."""
+    port, files = tls_backend
+    client = bookinfo.workload("productpage-v1")
+    bookinfo.mesh.apply(_origination(port, files.ca_cert), file="origination.yaml")
+    try:
+        bookinfo.mesh.wait_synced(30)
+        resp = client.get("http://secure.example/hello")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["workload"] == "secure"
+        other = make_certificates(tmp_path / "other", ["secure.example"])
+        bookinfo.mesh.apply(_origination(port, other.ca_cert), file="origination.yaml")
+        bookinfo.mesh.wait_synced(30)
+        deadline = time.monotonic() + 20
+        while (status := client.get("http://secure.example/hello").status_code) == 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert status == 503
+    finally:
+        bookinfo.mesh.delete("/apis/networking.istio.io/v1/namespaces/default/destinationrules/secure-example")
+        bookinfo.mesh.delete("/apis/networking.istio.io/v1/namespaces/default/serviceentries/secure-example")

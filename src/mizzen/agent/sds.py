@@ -5,27 +5,82 @@ It serves the ``default`` (certificate chain + key) and ``ROOTCA`` secrets that
 State-of-the-World server (the one module of the agent that uses it; Istio's agent embeds an SDS server
 too). Envoy opens one SDS stream per secret, so streams of one
 node do not replace each other here. The socket's folder is private to this user; no credential is needed.
+
+Istio's file-based names are served on demand, as Istio's agent does for DestinationRule TLS given by
+path: ``file-root:<ca file>`` (``file-root:system`` is this host's CA bundle) and
+``file-cert:<cert file>~<key file>``. The files are read when Envoy first asks for the name, with this
+user's permissions, so Envoy gets nothing the agent's user could not read; a file that cannot be read is
+logged and not served (Envoy's TLS context then stays without it: the cluster fails closed). Like Istio's
+defaults, a file is read once per agent run (no rotation watch).
 """
 
 from __future__ import annotations
 
+import logging
+import ssl
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from mizzen.security.sds import SECRET_TYPE
+from mizzen.security.sds import SECRET_TYPE, SYSTEM_ROOTS, file_secret, file_secret_paths
 from mizzen.xds import Snapshot, SnapshotCache, XdsServer
+
+log = logging.getLogger("mizzen.agent.sds")
+
+
+def system_bundle() -> str | None:
+    """This host's CA bundle file, as OpenSSL is configured to find it."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def read_file_secret(name: str) -> dict[str, Any] | None:
+    """The Secret for a file-based SDS name read from disk now, or ``None`` (not such a name, or unreadable)."""
+    paths = file_secret_paths(name)
+    if paths is None:
+        return None
+    resolved = [system_bundle() if p == SYSTEM_ROOTS and len(paths) == 1 else p for p in paths]
+    try:
+        contents = tuple(Path(p).read_bytes() for p in resolved if p is not None)
+    except OSError as exc:
+        log.warning("SDS %s: cannot read %s: %s", name, exc.filename, exc.strerror or exc)
+        return None
+    if len(contents) != len(paths) or not all(contents):
+        log.warning("SDS %s: no such file or an empty one", name)
+        return None
+    return file_secret(name, contents)
 
 
 class SecretServer:
-    """SDS on a UNIX socket, fed through :meth:`publish`."""
+    """SDS on a UNIX socket, fed through :meth:`publish` and, for file-based names, on demand."""
 
     def __init__(self) -> None:
         self.cache = SnapshotCache()
-        self._server = XdsServer(self.cache, sds=True, one_stream_per_node=False)
+        self._server = XdsServer(self.cache, sds=True, one_stream_per_node=False, on_request=self._requested)
+        self._own: dict[str, dict[str, Mapping[str, Any]]] = {}  # node -> default, ROOTCA
+        self._files: dict[str, dict[str, Mapping[str, Any]]] = {}  # node -> file-root:/file-cert: secrets
 
     def publish(self, node_id: str, secrets: Mapping[str, Mapping[str, Any]]) -> None:
         """Make ``secrets`` (name -> Secret proto-JSON) what ``node_id``'s Envoy has; open streams get them now."""
-        self.cache.set(node_id, Snapshot.from_dicts({SECRET_TYPE: secrets}))
+        self._own[node_id] = dict(secrets)
+        self._update(node_id)
+
+    def _requested(self, node_id: str, type_url: str, names: tuple[str, ...]) -> None:
+        if type_url != SECRET_TYPE:
+            return
+        files = self._files.setdefault(node_id, {})
+        # Small local files, read on the event loop: once per name and agent run.
+        new = {n: s for n in names if n not in files and (s := read_file_secret(n)) is not None}
+        if new:
+            files.update(new)
+            self._update(node_id)
+
+    def _update(self, node_id: str) -> None:
+        merged = {**self._files.get(node_id, {}), **self._own.get(node_id, {})}
+        self.cache.set(node_id, Snapshot.from_dicts({SECRET_TYPE: merged}))
 
     async def start(self, path: str) -> None:
         """Serve on the UNIX socket ``path``."""

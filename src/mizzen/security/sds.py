@@ -53,3 +53,27 @@ def validation_context_secret(roots_pem: bytes, name: str = ROOT_SECRET) -> dict
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+FILE_ROOT_PREFIX = "file-root:"  # Istio's SDS name for a CA bundle file: file-root:<path> (or system)
+FILE_CERT_PREFIX = "file-cert:"  # ... and for a client certificate and key: file-cert:<cert>~<key>
+SYSTEM_ROOTS = "system"  # file-root:system = the operating system's CA bundle
+
+
+def file_secret_paths(name: str) -> tuple[str, ...] | None:
+    """The file(s) an Istio file-based SDS name stands for: ``(ca,)`` for ``file-root:<ca>`` (``system``
+    kept as is), ``(cert, key)`` for ``file-cert:<cert>~<key>``; ``None`` for any other name."""
+    if name.startswith(FILE_ROOT_PREFIX):
+        path = name[len(FILE_ROOT_PREFIX) :]
+        return (path,) if path else None
+    if name.startswith(FILE_CERT_PREFIX):
+        cert, sep, key = name[len(FILE_CERT_PREFIX) :].partition("~")
+        return (cert, key) if sep and cert and key else None
+    return None
+
+
+def file_secret(name: str, contents: tuple[bytes, ...]) -> dict[str, Any]:
+    """The Secret for a file-based SDS name given the files' contents (as :func:`file_secret_paths` lists)."""
+    if name.startswith(FILE_ROOT_PREFIX):
+        return validation_context_secret(contents[0], name)
+    return tls_certificate_secret(contents[0], contents[1], name)

@@ -132,22 +132,18 @@ def _apply_tls(
     kind: str,
 ) -> None:
     """The cluster's transport socket(s): DestinationRule ``tls``, else auto mTLS (Istio's cluster_tls).
-
-    SIMPLE/MUTUAL with certificate files keep their files in the cluster (no agent secret is involved);
-    everything else - ISTIO_MUTUAL, auto mTLS, ``credentialName`` - references SDS secrets.
-    """
-    if tls is not None and tls.mode in ("SIMPLE", "MUTUAL") and not tls.credential_name:
-        socket = traffic.upstream_tls(tls, svc.hostname)
-        if socket is not None:
-            cluster["transport_socket"] = socket
-        return
+    Certificates and CAs are SDS references: the agent's (``default``, ``ROOTCA``, Istio's ``file-root:`` /
+    ``file-cert:`` names for files) or, for ``credentialName``, the control plane's over ADS."""
     passthrough = kind == "DYNAMIC" or cluster.get("type") == "ORIGINAL_DST"
     transport = cluster_transport(scope, svc, port, subset, tls, dynamic=kind == "DYNAMIC", passthrough=passthrough)
     cluster.update(transport.cluster_fields())
     if transport.upstream_http_protocol_options:
         options = cluster.setdefault("typed_extension_protocol_options", {})
         if isinstance(options, dict):
-            http = options.setdefault(names.HTTP_PROTOCOL_OPTIONS, {"@type": names.T_HTTP_PROTOCOL_OPTIONS})
+            # HttpProtocolOptions needs an upstream protocol: the port's own, as with no options at all.
+            codec = "http2_protocol_options" if port.protocol in H2_PROTOCOLS else "http_protocol_options"
+            fresh = {"@type": names.T_HTTP_PROTOCOL_OPTIONS, "explicit_http_config": {codec: {}}}
+            http = options.setdefault(names.HTTP_PROTOCOL_OPTIONS, fresh)
             if isinstance(http, dict):
                 http["upstream_http_protocol_options"] = dict(transport.upstream_http_protocol_options)
 

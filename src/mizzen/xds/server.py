@@ -52,6 +52,7 @@ SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 SDS_SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"  # same messages, one type: Secret
 NodeCallback = Callable[[NodeInfo], Awaitable[None]]
 AckCallback = Callable[[str, str, str], None]  # (node_id, type_url, version)
+RequestCallback = Callable[[str, str, tuple[str, ...]], None]  # (node_id, type_url, resource names)
 
 _WAKE = object()
 _CLOSED = object()
@@ -97,11 +98,14 @@ class XdsServer:
         on_ack: AckCallback | None = None,
         sds: bool = False,
         one_stream_per_node: bool = True,
+        on_request: RequestCallback | None = None,
     ) -> None:
         """``authenticator`` checks each stream (``token`` is shorthand for one static bearer token; neither =
         no auth). Callbacks see every admitted stream. ``sds``: serve the SDS service (State of the World)
         instead of ADS (the agent's secrets). ``one_stream_per_node``: a node's new stream replaces its old
-        one (ADS); SDS clients open one stream per secret, so the agent turns this off."""
+        one (ADS); SDS clients open one stream per secret, so the agent turns this off. ``on_request`` sees
+        the resource names of every State-of-the-World request before it is answered (the agent's SDS adds
+        secrets on demand)."""
         self.cache = cache
         self.metrics = XdsMetrics()
         self._auth = authenticator if authenticator is not None else BearerToken(token) if token is not None else None
@@ -110,6 +114,7 @@ class XdsServer:
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self._on_ack = on_ack
+        self._on_request = on_request
         self._current: dict[str, _Connection] = {}  # node id -> the stream serving it
         self._streams: set[_Connection] = set()  # every open stream, identified or not (revalidate)
         self._server: grpc.aio.Server | None = None
@@ -273,12 +278,28 @@ class XdsServer:
                 snapshot = _visible(conn.grant, self.cache.get(conn.node_id))
                 await self._push(conn, conn.stream.snapshot_updated(snapshot), woken=True)
                 continue
+            # The hook runs before the request is answered, so what it adds is in that answer (the first
+            # request names the node, so it is told right after that request is read).
+            known = conn.stream.node is not None
+            if known:
+                self._requested(conn, item)
             try:
                 actions = conn.stream.receive(item)
             except ProtocolError as exc:
                 log.warning("ADS stream %s: %s", conn.peer, exc)
                 await conn.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            if not known:
+                self._requested(conn, item)
             await self._act(conn, actions)
+
+    def _requested(self, conn: _Connection, request: AnyType) -> None:
+        names = getattr(request, "resource_names", None)
+        if self._on_request is None or names is None or conn.stream.node is None:
+            return
+        try:
+            self._on_request(conn.node_id, request.type_url, tuple(names))
+        except Exception:  # a hook must never break the stream
+            log.exception("on_request hook failed")
 
     async def _act(self, conn: _Connection, actions: list[Action]) -> None:
         for action in actions:

@@ -282,19 +282,33 @@ spec:
     assert "transport_socket" not in cluster and "transport_socket_matches" not in cluster
 
 
-def test_simple_tls_with_files_keeps_its_files() -> None:
-    """Egress TLS origination with caCertificates keeps Envoy's file-based validation (unchanged path)."""
+def test_simple_and_mutual_tls_name_files_as_istio_does() -> None:
+    """SIMPLE/MUTUAL with files: Istio's SDS names on the agent (file-root:<ca>, file-cert:<cert>~<key>);
+    SIMPLE without caCertificates validates against the system bundle (file-root:system)."""
     dr = """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: reviews}
 spec:
   host: reviews
-  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: /etc/ssl/ca.pem, sni: reviews.example}}
+  trafficPolicy:
+    tls: {mode: SIMPLE, caCertificates: /etc/ssl/ca.pem, sni: reviews.example}
+    portLevelSettings:
+    - port: {number: 9080}
+      tls: {mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem, caCertificates: /ca.pem}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy: {tls: {mode: SIMPLE}}
 """
-    tls = _cluster(_mesh(dr))["transport_socket"]["typed_config"]
-    assert tls["common_tls_context"]["validation_context"]["trusted_ca"] == {"filename": "/etc/ssl/ca.pem"}
-    assert tls["sni"] == "reviews.example"
+    m = _mesh(dr)
+    mutual = _cluster(m)["transport_socket"]["typed_config"]["common_tls_context"]
+    assert mutual["tls_certificate_sds_secret_configs"][0]["name"] == "file-cert:/c.pem~/k.pem"
+    root = mutual["combined_validation_context"]["validation_context_sds_secret_config"]
+    assert root["name"] == "file-root:/ca.pem"
+    assert root["sds_config"]["api_config_source"]["grpc_services"][0]["envoy_grpc"]["cluster_name"] == "sds-grpc"
+    simple = _cluster(m, f"outbound|9080|v1|{REVIEWS}")["transport_socket"]["typed_config"]["common_tls_context"]
+    assert simple["combined_validation_context"]["validation_context_sds_secret_config"]["name"] == "file-root:system"
 
 
 def test_mesh_yaml_turns_auto_mtls_off_and_names_aliases(tmp_path: Path) -> None:

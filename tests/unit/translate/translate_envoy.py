@@ -69,14 +69,14 @@ def static_bootstrap(resources: ProxyResources) -> dict[str, Any]:
         "static_resources": {
             "clusters": clusters,
             "listeners": listeners,
-            "secrets": [dict(s) for s in resources.secrets.values()] + list(_agent_secrets()),
+            "secrets": [dict(s) for s in resources.secrets.values()] + _agent_secrets(clusters + listeners),
         },
     }
 
 
 @functools.cache
-def _agent_secrets() -> tuple[dict[str, Any], dict[str, Any]]:
-    """What the agent serves on ``sds-grpc`` (``default``, ``ROOTCA``), made here from a throwaway CA."""
+def _test_credentials() -> tuple[bytes, bytes, bytes]:
+    """A throwaway root and a workload certificate and key it signed."""
     ca_key, key = x509.generate_key(), x509.generate_key()
     root = x509.create_root("translate-test", ca_key)
     now = datetime.datetime.now(datetime.UTC)
@@ -88,7 +88,30 @@ def _agent_secrets() -> tuple[dict[str, Any], dict[str, Any]]:
         not_before=now - datetime.timedelta(minutes=5),
         not_after=now + datetime.timedelta(hours=1),
     )
-    return tls_certificate_secret(leaf, key), validation_context_secret(root)
+    return root, leaf, key
+
+
+def _agent_secrets(resources: list[Any]) -> list[dict[str, Any]]:
+    """What the agent would serve on ``sds-grpc`` for the names the resources reference: ``default`` and
+    Istio's ``file-cert:`` names get a test certificate, ``ROOTCA`` and ``file-root:`` names its root."""
+    root, leaf, key = _test_credentials()
+    wanted = {"default", "ROOTCA"} | _static_names(resources)
+    return [
+        validation_context_secret(root, name)
+        if name == "ROOTCA" or name.startswith("file-root:")
+        else tls_certificate_secret(leaf, key, name)
+        for name in sorted(wanted)
+        if name in ("default", "ROOTCA") or name.startswith(("file-root:", "file-cert:"))
+    ]
+
+
+def _static_names(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        own = {value["name"]} if set(value) == {"name"} and isinstance(value.get("name"), str) else set()
+        return own | {n for v in value.values() for n in _static_names(v)}
+    if isinstance(value, list):
+        return {n for v in value for n in _static_names(v)}
+    return set()
 
 
 def _static_sds(value: Any) -> Any:

@@ -223,33 +223,3 @@ def outlier_detection(od: OutlierDetection) -> JSONDict:
 def healthy_panic_threshold(od: OutlierDetection) -> JSONDict:
     """``common_lb_config`` from ``minHealthPercent`` (0 when unset: Envoy's panic mode off, as Istio)."""
     return {"healthy_panic_threshold": {"value": float(od.min_health_percent or 0)}}
-
-
-def upstream_tls(tls: ClientTLSSettings | None, default_sni: str) -> JSONDict | None:
-    """DR ``tls`` SIMPLE/MUTUAL -> a ``transport_socket`` (files given by path); others -> ``None``.
-
-    ISTIO_MUTUAL needs the mesh CA (not part of this translator yet); DISABLE is plaintext.
-    """
-    if tls is None or tls.mode not in ("SIMPLE", "MUTUAL"):
-        return None
-    common: JSONDict = {}
-    if tls.ca_certificates:
-        validation: JSONDict = {"trusted_ca": {"filename": tls.ca_certificates}}
-        if tls.subject_alt_names:
-            validation["match_typed_subject_alt_names"] = [
-                {"san_type": "DNS", "matcher": {"exact": s}} for s in tls.subject_alt_names
-            ]
-        common["validation_context"] = validation
-    if tls.mode == "MUTUAL" and tls.client_certificate and tls.private_key:
-        common["tls_certificates"] = [
-            {
-                "certificate_chain": {"filename": tls.client_certificate},
-                "private_key": {"filename": tls.private_key},
-            }
-        ]
-    context: JSONDict = {
-        "@type": names.T_UPSTREAM_TLS,
-        "common_tls_context": common,
-        "sni": tls.sni or default_sni,
-    }
-    return {"name": names.TLS_SOCKET, "typed_config": context}
