@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import datetime
 import http.client
+import os
 import re
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -44,6 +46,21 @@ metadata: {name: default, namespace: default}
 spec: {mtls: {mode: STRICT}}
 """
 PA_PATH = "/apis/security.istio.io/v1/namespaces/default/peerauthentications/default"
+ONE_REQUEST_PER_CONNECTION = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: details}
+spec:
+  host: details
+  trafficPolicy: {connectionPool: {http: {maxRequestsPerConnection: 1}}}
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+"""
+SLEEP_SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: sleep}
+spec: {selector: {app: sleep}, ports: [{name: http, port: 9080}]}
+"""
 
 
 def _gateway_service(listen_port: int) -> str:
@@ -365,3 +382,68 @@ def test_egress_tls_origination_validates_with_the_file_ca(
     finally:
         bookinfo.mesh.delete("/apis/networking.istio.io/v1/namespaces/default/destinationrules/secure-example")
         bookinfo.mesh.delete("/apis/networking.istio.io/v1/namespaces/default/serviceentries/secure-example")
+
+
+def test_the_peer_identity_reaches_rbac(bookinfo: Bookinfo, tmp_path: Path) -> None:
+    """An ALLOW policy on details for productpage's principal: the page still shows details, while another
+    mesh identity (over mTLS) gets 403 and a plaintext client (no principal) gets 403 too."""
+    policy = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: details-viewer, namespace: default}
+spec:
+  selector: {matchLabels: {app: details}}
+  action: ALLOW
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-productpage]}}]}]
+"""
+    port = bookinfo.inbound_port("details-v1")
+    roots = (bookinfo.cp.home / "ca" / "root-cert.pem").read_bytes()
+    bookinfo.mesh.apply(policy, file="details-viewer.yaml")
+    try:
+        bookinfo.mesh.wait_synced(30)
+        deadline = time.monotonic() + 15
+        while _plain_get(port) != 403 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _plain_get(port) == 403
+        cert, key, _ = _mesh_leaf(bookinfo, "default", "sleep")
+        assert _tls_get(port, cert, key, roots, tmp_path) == 403
+        _page_ok(bookinfo)
+    finally:
+        bookinfo.mesh.delete("/apis/security.istio.io/v1/namespaces/default/authorizationpolicies/details-viewer")
+        bookinfo.mesh.wait_synced(30)
+
+
+def test_a_revoked_workload_loses_mtls_within_its_certificate_ttl(
+    bookinfo: Bookinfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under STRICT, a workload whose credential is revoked keeps its last certificate only until it expires
+    (MIZZEN_SECRET_TTL 5 s): its new connections to details then fail, while the rest of the mesh still works.
+    TLS checks certificates at the handshake (in Envoy, so in Istio too), so the DestinationRule makes every
+    request a new connection; an established connection would outlive the certificate."""
+    monkeypatch.setenv("MIZZEN_SECRET_TTL", "5s")
+    bookinfo.mesh.apply(SLEEP_SERVICE + "---\n" + ONE_REQUEST_PER_CONNECTION, file="sleep.yaml")
+    sleep = bookinfo.mesh.run("sleep", {"app": "sleep"}, service_account="sleep")
+    bookinfo.mesh.apply(STRICT, file="strict.yaml")
+    try:
+        bookinfo.mesh.wait_synced(30)
+        assert sleep.get("http://details:9080/details/0").status_code == 200
+        done = subprocess.run(
+            [sys.executable, "-m", "mizzen.cli.main", "token", "revoke", sleep.state()["credential"]],
+            env={**os.environ, **bookinfo.cp.env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        revoked = time.monotonic()
+        while (status := sleep.get("http://details:9080/details/0").status_code) == 200:
+            assert time.monotonic() - revoked < 15, "the revoked workload still reaches details after 3 TTLs"
+            time.sleep(0.5)
+        assert status == 503
+        _page_ok(bookinfo)
+    finally:
+        sleep.stop()
+        bookinfo.mesh.workloads.remove(sleep)
+        bookinfo.mesh.delete(PA_PATH)
+        bookinfo.apply_sample("destination-rule-all.yaml")
+        bookinfo.mesh.wait_synced(30)

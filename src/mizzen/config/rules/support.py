@@ -6,8 +6,8 @@ that changes nothing. Checked against what the translator reads (its typed field
 
 - the security kinds (PeerAuthentication, AuthorizationPolicy, RequestAuthentication) and
   DestinationRule/ServiceEntry TLS identity settings (``ISTIO_MUTUAL``, ``credentialName``,
-  ``insecureSkipVerify``, ``caCrl``, ``subjectAltNames``): their enforcement is being built in
-  ``mizzen.translate.security`` and is tracked there (``mizzen.config.enforceable``);
+  ``insecureSkipVerify``, ``caCrl``, ``subjectAltNames``): ``mizzen.translate.security`` enforces them, and
+  what it cannot is refused or warned about by ``mizzen.config.enforceable`` (MZ278x);
 - fields Istio itself ignores or rejects (``consecutiveErrors``; ``exponentialDelay`` and
   ``http2Error`` are validation errors, as in Istio).
 """

@@ -113,6 +113,11 @@ def downstream_tls_context(mode: MtlsMode, protocol: ChainProtocol, trust_domain
             "combined_validation_context": mesh_validation_context(trust_domains),
         },
         "require_client_certificate": True,
+        # No TLS session resumption: a resumed session skips certificate verification, so a client whose
+        # certificate has expired (e.g. after its credential was revoked) could go on opening connections.
+        # Istio leaves resumption on; Mizzen verifies every handshake (docs/istio-differences.md).
+        "disable_stateless_session_resumption": True,
+        "disable_stateful_session_resumption": True,
     }
 
 
