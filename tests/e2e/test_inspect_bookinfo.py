@@ -322,7 +322,7 @@ def _inbound_port(state: dict[str, object]) -> int:
 
 
 def test_pc_listener_bootstrap_secret_and_all(bookinfo: Bookinfo) -> None:
-    """Listener rows name the RDS config; bootstrap -o short prints versions; no TLS means no secrets."""
+    """Listener rows name the RDS config; bootstrap -o short prints versions; secret lists the mTLS secrets."""
     listeners = _rows(bookinfo.ok("pc", "listener", "productpage-v1"))
     assert listeners[0] == ["ADDRESSES", "PORT", "MATCH", "DESTINATION"]
     proxy_port = bookinfo.workload("productpage-v1").http_proxy.rsplit(":", 1)[1]
@@ -332,7 +332,9 @@ def test_pc_listener_bootstrap_secret_and_all(bookinfo: Bookinfo) -> None:
 
     short = bookinfo.ok("pc", "bootstrap", "productpage-v1", "-o", "short")
     assert re.search(r"^Envoy Version:\s+1\.40\.\d+$", short, re.M), short
-    assert bookinfo.ok("pc", "secret", "productpage-v1") == "No active or warming secrets found.\n"
+    # Auto mTLS: the workload certificate and the mesh root from the agent, active, as istioctl lists them.
+    secrets = {r[0]: r[1:4] for r in _rows(bookinfo.ok("pc", "secret", "productpage-v1"))[1:]}
+    assert secrets == {"default": ["Cert Chain", "ACTIVE", "true"], "ROOTCA": ["CA", "ACTIVE", "true"]}
 
     everything = bookinfo.ok("pc", "all", "productpage-v1")
     for header in ("SERVICE FQDN", "ADDRESSES", "VHOST NAME", "ENDPOINT"):

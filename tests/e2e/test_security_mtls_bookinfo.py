@@ -362,8 +362,8 @@ def tls_backend(tmp_path: Path) -> Iterator[tuple[int, TlsFiles]]:
 def test_egress_tls_origination_validates_with_the_file_ca(
     bookinfo: Bookinfo, tls_backend: tuple[int, TlsFiles], tmp_path: Path
 ) -> None:
-    """DR SIMPLE with caCertificates: the agent serves file-root:<ca> and the sidecar originates verified TLS;
-    a CA file that did not sign the server's certificate makes the same call fail."""
+    """DR SIMPLE with caCertificates originates TLS verified by that file's CA, and fails with another CA."""
+    # The agent serves the file as Istio's SDS name file-root:<ca>.
     port, files = tls_backend
     client = bookinfo.workload("productpage-v1")
     bookinfo.mesh.apply(_origination(port, files.ca_cert), file="origination.yaml")
@@ -385,8 +385,7 @@ def test_egress_tls_origination_validates_with_the_file_ca(
 
 
 def test_the_peer_identity_reaches_rbac(bookinfo: Bookinfo, tmp_path: Path) -> None:
-    """An ALLOW policy on details for productpage's principal: the page still shows details, while another
-    mesh identity (over mTLS) gets 403 and a plaintext client (no principal) gets 403 too."""
+    """An ALLOW policy for productpage's principal admits productpage and refuses other identities (403)."""
     policy = """
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -416,10 +415,9 @@ spec:
 def test_a_revoked_workload_loses_mtls_within_its_certificate_ttl(
     bookinfo: Bookinfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under STRICT, a workload whose credential is revoked keeps its last certificate only until it expires
-    (MIZZEN_SECRET_TTL 5 s): its new connections to details then fail, while the rest of the mesh still works.
-    TLS checks certificates at the handshake (in Envoy, so in Istio too), so the DestinationRule makes every
-    request a new connection; an established connection would outlive the certificate."""
+    """Under STRICT a revoked workload's new connections fail once its last certificate (5 s TTL) expires."""
+    # TLS checks certificates at the handshake (in Envoy, so in Istio too), so the DestinationRule makes every
+    # request a new connection; an established connection would outlive the certificate.
     monkeypatch.setenv("MIZZEN_SECRET_TTL", "5s")
     bookinfo.mesh.apply(SLEEP_SERVICE + "---\n" + ONE_REQUEST_PER_CONNECTION, file="sleep.yaml")
     sleep = bookinfo.mesh.run("sleep", {"app": "sleep"}, service_account="sleep")

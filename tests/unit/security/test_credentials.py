@@ -95,8 +95,7 @@ def test_secret_visibility() -> None:
 
 
 def test_sidecar_sees_only_destination_rule_credentials_of_its_namespace() -> None:
-    """A sidecar gets a credentialName secret (and its -cacert) only when a DestinationRule of its own
-    namespace names it and the Secret exists there; never another namespace's, never a gateway's."""
+    """A sidecar gets only existing secrets of its namespace that a DestinationRule names as credentialName."""
     _, sidecar = creds.mint("workload", "a", "default", "sa", now=0.0)
     stored = frozenset({("default", "client-cert"), ("default", "gw-cert"), ("other", "client-cert")})
     named = frozenset({("default", "client-cert"), ("other", "client-cert"), ("default", "missing")})

@@ -283,8 +283,7 @@ spec:
 
 
 def test_simple_and_mutual_tls_name_files_as_istio_does() -> None:
-    """SIMPLE/MUTUAL with files: Istio's SDS names on the agent (file-root:<ca>, file-cert:<cert>~<key>);
-    SIMPLE without caCertificates validates against the system bundle (file-root:system)."""
+    """SIMPLE/MUTUAL files become Istio's SDS names (file-root:, file-cert:); no CA means file-root:system."""
     dr = """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -324,8 +323,7 @@ def test_mesh_yaml_turns_auto_mtls_off_and_names_aliases(tmp_path: Path) -> None
 
 
 def test_destination_rule_credential_name_secret_reaches_the_selected_sidecar() -> None:
-    """MUTUAL with credentialName on a DR with workloadSelector: the cluster references kubernetes://<name>
-    over ADS and the translator serves that Secret (and its CA) from the proxy's namespace."""
+    """A selected sidecar's DR credentialName: kubernetes://<name> over ADS, served with its CA from the Secret."""
     config = """
 apiVersion: v1
 kind: Secret
