@@ -63,4 +63,5 @@ def test_there_are_golden_cases() -> None:
         "sidecar-scoping",
         "sidecar-scoping-root",
         "serviceentry-sidecar",
+        "security-sidecar",
     } <= set(CASES)

@@ -22,6 +22,7 @@ from mizzen.controlplane.incremental import ServiceOutput, ServiceOutputCache, S
 from mizzen.node import Proxy
 from mizzen.translate import build_endpoints, names, sharing, translate
 from mizzen.translate.clusters import scope_clusters
+from mizzen.translate.gateway import upstream_credential_secrets
 from mizzen.translate.model import MeshSnapshot, ProxyResources
 from mizzen.translate.scope import Scope, build_scope
 from mizzen.translate.vhosts import http_proxy_route_config
@@ -86,11 +87,10 @@ class _Shared:
             special = {n: c for n, c in scope_clusters(self.scope).items() if not n.startswith(sharing.INBOUND_PREFIX)}
             proxy = self.scope.proxy
             routes = {names.RDS_HTTP_PROXY: http_proxy_route_config(self.scope)} if proxy.http_proxy_port else {}
-            res = ProxyResources(
-                clusters=_sorted([*(o.clusters for o in outs), special]),
-                endpoints=eps_json.endpoints,
-                routes=routes,
-            )
+            clusters = _sorted([*(o.clusters for o in outs), special])
+            # DestinationRule credentialName: the secrets these clusters reference over ADS.
+            secrets = upstream_credential_secrets(self.scope, clusters)
+            res = ProxyResources(clusters=clusters, endpoints=eps_json.endpoints, routes=routes, secrets=secrets)
             encoded: dict[str, Resources] = {
                 xt.CLUSTER: MappingProxyType(
                     _sorted([*(o.encoded_clusters for o in outs), encode(xt.CLUSTER, special)])
@@ -98,7 +98,7 @@ class _Shared:
                 xt.ENDPOINT: eps_enc,
                 xt.LISTENER: MappingProxyType({}),
                 xt.ROUTE: MappingProxyType(encode(xt.ROUTE, routes)),
-                xt.SECRET: MappingProxyType({}),
+                xt.SECRET: MappingProxyType(encode(xt.SECRET, secrets)),
             }
             self._full = (res, encoded, {t: content_version(r) for t, r in encoded.items()})
         return self._full

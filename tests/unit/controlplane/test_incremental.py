@@ -35,7 +35,13 @@ CASES = sorted(
     for p in GOLDEN.iterdir()
     if (p / "input.yaml").exists() and "type: sidecar" in (p / "proxy.yaml").read_text()
 )
-TYPES = ((xt.CLUSTER, "clusters"), (xt.ENDPOINT, "endpoints"), (xt.LISTENER, "listeners"), (xt.ROUTE, "routes"))
+TYPES = (
+    (xt.CLUSTER, "clusters"),
+    (xt.ENDPOINT, "endpoints"),
+    (xt.LISTENER, "listeners"),
+    (xt.ROUTE, "routes"),
+    (xt.SECRET, "secrets"),
+)
 STEPS = 40
 
 
