@@ -31,6 +31,7 @@ GATEWAY_NAMESPACE = "istio-system"
 GATEWAY_LABELS = {"istio": "ingressgateway"}
 GATEWAY_SERVICE_ACCOUNT = "istio-ingressgateway-service-account"
 TEST_ANNOTATION = "mizzen.io/described-by"
+TLS_MODE_LABEL = "security.istio.io/tlsMode"  # Istio's label: "istio" when a sidecar fronts the workload
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,12 @@ def default_gateway(namespace: str = GATEWAY_NAMESPACE, name: str = DEFAULT_GATE
 
 
 def workload_entry(w: Workload, index: int) -> Resource:
-    """The WorkloadEntry a running workload would register (address made up unless described)."""
+    """The WorkloadEntry a running workload would register (address made up unless described), labelled
+    ``security.istio.io/tlsMode: istio`` as the agent labels it (a sidecar runs in front of it) unless
+    the test gives that label itself (e.g. ``disabled`` for a workload without a sidecar)."""
     address = w.address or f"10.88.{index // 250}.{index % 250 + 1}"
-    spec: dict[str, object] = {"address": address, "labels": dict(w.labels), "serviceAccount": w.service_account}
+    labels = {TLS_MODE_LABEL: "istio", **w.labels}
+    spec: dict[str, object] = {"address": address, "labels": labels, "serviceAccount": w.service_account}
     if w.ports:
         spec["ports"] = dict(w.ports)
     meta = Metadata(name=w.name, namespace=w.namespace, labels=dict(w.labels), annotations={TEST_ANNOTATION: "test"})

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mizzen.config.codes import violation
-from mizzen.config.report import Report, Violation
+from mizzen.config.report import Report
 from mizzen.config.resource import Origin, Resource
 from mizzen.config.validate import locate
-from mizzen.simulate import authz, spec
 from mizzen.simulate import mesh as meshes
+from mizzen.simulate import spec
 from mizzen.simulate.mesh import Workload
 from mizzen.simulate.walker import Request
 from mizzen.translate.model import MeshConfig, MeshSnapshot
@@ -46,7 +46,6 @@ class Plan:
     resources: list[Resource]  # config + described workloads' WorkloadEntries (+ gateway Services)
     mesh: MeshSnapshot
     cases: list[PlannedCase]
-    evaluator: authz.Evaluator | None = None
     workloads: dict[tuple[str, str], Workload] = field(default_factory=dict)
 
 
@@ -58,14 +57,11 @@ def prepare(
 ) -> tuple[Plan | None, Report]:
     """Check the RouteTests in ``tests`` against ``config``; a Plan only when there is no error."""
     report = Report()
-    evaluator = authz.load_evaluator()
     suites: list[tuple[Resource, spec.RouteTestSpec]] = []
     broken: set[tuple[int, int]] = set()  # (test, case) with problems: no sender lookup for those
     for n, t in enumerate(tests):
         found = spec.problems(t)
         suites.append((t, spec.parse(t)))
-        if evaluator is None:
-            found += _allowed_unsupported(t)
         broken |= {(n, int(m.group(1))) for v in found if (m := _CASE_PATH.match(v.path))}
         report.extend(locate(t, found))
     world = _world(config, suites, extra_workloads, report)
@@ -84,19 +80,11 @@ def prepare(
         return None, report
     needed = [w for w in world.values() if not w.gateway] + _gateways(cases)
     resources = _mesh_resources(config, needed)
-    plan = Plan(resources, meshes.snapshot(resources, mesh_config), cases, evaluator, world)
+    plan = Plan(resources, meshes.snapshot(resources, mesh_config), cases, world)
     return plan, report
 
 
 _CASE_PATH = re.compile(r"^spec\.cases\[(\d+)\]")
-
-
-def _allowed_unsupported(t: Resource) -> list[Violation]:
-    out = []
-    for i, case in enumerate(t.spec.get("cases") or ()):
-        if isinstance(case, Mapping) and isinstance(case.get("expect"), Mapping) and "allowed" in case["expect"]:
-            out.append(violation("MZ2903", authz.NOT_SUPPORTED, f"spec.cases[{i}].expect.allowed"))
-    return out
 
 
 def _world(

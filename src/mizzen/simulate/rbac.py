@@ -98,7 +98,7 @@ class Decision:
     allowed: bool
     status: int  # HTTP: 200, 401 (jwt_authn) or 403 (RBAC); TCP: 0
     filter: str = ""  # the deciding filter: "envoy.filters.http.jwt_authn", "envoy.filters.http.rbac[2]"
-    policy: str | None = None  # the RBAC policy that matched (for a deny-by-default: None)
+    policy: str | None = None  # the RBAC policy that matched: the denying one, or the ALLOW one that admitted
     reason: str = ""
     shadow: tuple[Shadow, ...] = ()
     logged: tuple[str, ...] = ()  # AUDIT policies that matched
@@ -372,6 +372,7 @@ def _run(filters: Sequence[JSON], request: Request, peer: Peer, http: bool) -> D
     metadata: dict[str, Mapping[str, object]] = dict(request.metadata)
     shadows: list[Shadow] = []
     logged: list[str] = []
+    allowed_by: str | None = None  # the ALLOW policy that admitted the request, if one had to
     for i, f in enumerate(filters):
         name, config = str(f.get("name", "")), _dict(f.get("typed_config"))
         label = f"{name}[{i}]"
@@ -396,10 +397,12 @@ def _run(filters: Sequence[JSON], request: Request, peer: Peer, http: bool) -> D
         action, allowed, matched = _verdict(_dict(config["rules"]), ctx)
         if action == "LOG" and matched is not None:
             logged.append(matched)
+        if action == "ALLOW" and matched is not None:
+            allowed_by = allowed_by or matched
         if not allowed:
             reason = "RBAC: access denied"
             return Decision(False, 403 if http else 0, label, matched, reason, tuple(shadows), tuple(logged))
-    return Decision(True, 200 if http else 0, "", None, "allowed", tuple(shadows), tuple(logged))
+    return Decision(True, 200 if http else 0, "", allowed_by, "allowed", tuple(shadows), tuple(logged))
 
 
 def evaluate_http(filters: Sequence[JSON], request: Request, peer: Peer | None = None) -> Decision:

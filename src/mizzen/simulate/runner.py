@@ -13,12 +13,11 @@ import dataclasses
 import time
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from mizzen.config.report import Report
 from mizzen.config.resource import Origin, Resource
 from mizzen.node import Proxy
-from mizzen.simulate import expect
+from mizzen.simulate import authz, expect
 from mizzen.simulate import mesh as meshes
 from mizzen.simulate.mesh import Workload
 from mizzen.simulate.plan import Plan, PlannedCase, Target, prepare, target
@@ -82,6 +81,15 @@ class _Senders:
         self._tagged_resources = tagged
         self._tagged_translations: Translations | None = None
         self.find_vs = config_path_index(self.vss)
+        self._authorizer: authz.Authorizer | None = None
+
+    def authorize(self, c: PlannedCase, result: Result, request: Request) -> list[authz.Verdict]:
+        """Each destination workload's verdict on the case's request (translating destinations on demand)."""
+        if self._authorizer is None:
+            self._authorizer = authz.Authorizer(self.plan.mesh, self.plan.workloads, self.plan.resources)
+        _, res, _ = self.get(c.sender)
+        jwt = c.case.request.jwt if c.case.request is not None else None
+        return self._authorizer.decide(c.sender, res, request, result, jwt)
 
     def get(self, w: Workload) -> tuple[Proxy, ProxyResources, Walker]:
         if w.key not in self._out:
@@ -166,12 +174,14 @@ def _run_case(plan: Plan, senders: _Senders, c: PlannedCase, tgt: Target) -> Cas
     ctx = expect.Context(c.suite.namespace, origin)  # short hosts in expect resolve in the test's namespace
     assert c.case.expect is not None
     failures = expect.check(c.case.expect, c.raw_expect, result, ctx)
-    if "allowed" in c.raw_expect and plan.evaluator is not None:
-        failures += _check_allowed(plan, senders, c, result, tgt.request)
+    verdicts: list[authz.Verdict] = []
+    if "allowed" in c.raw_expect:
+        verdicts = senders.authorize(c, result, tgt.request)
+        failures += authz.check(verdicts, bool(c.case.expect.allowed))
     explanation: tuple[str, ...] = ()
     if failures:
         origin = origin or _origin(senders, c.sender, result)
-        explanation = explain_lines(result, origin, senders.get(c.sender)[0])
+        explanation = explain_lines(result, origin, senders.get(c.sender)[0], verdicts)
     line = c.suite.origin.line_of(c.path)
     return CaseResult(
         suite=f"{c.suite.namespace}/{c.suite.name}",
@@ -190,39 +200,6 @@ def _origin(senders: _Senders, w: Workload, result: Result) -> RouteOrigin | Non
     return route_origin(result, senders.tagged(w), senders.vss, senders.find_vs)
 
 
-def _check_allowed(plan: Plan, senders: _Senders, c: PlannedCase, result: Result, request: Request) -> list[str]:
-    assert plan.evaluator is not None
-    want = c.case.expect.allowed if c.case.expect is not None else None
-    proxy, res, _ = senders.get(c.sender)
-    destinations = _destination_workloads(plan, res, result)
-    if not destinations:
-        return ["allowed: the request reaches no workload whose policy could decide"]
-    out = []
-    for w in destinations:
-        decision = plan.evaluator(proxy, meshes.sidecar_proxy(w), request, plan.mesh)
-        if decision.allowed != want:
-            verdict = "allowed" if decision.allowed else "denied"
-            out.append(f"allowed: expected {want}, {w.namespace}/{w.name} {verdict} it ({decision.reason})")
-    return out
-
-
-def _destination_workloads(plan: Plan, res: ProxyResources, result: Result) -> list[Workload]:
-    addresses: set[tuple[str, int]] = set()
-    for cluster in result.clusters:
-        assignment: Mapping[str, Any] = res.endpoints.get(cluster) or {}
-        for group in assignment.get("endpoints", []):
-            for ep in group.get("lb_endpoints", []):
-                sock = ep.get("endpoint", {}).get("address", {}).get("socket_address", {})
-                addresses.add((str(sock.get("address")), int(sock.get("port_value", 0))))
-    out: dict[tuple[str, str], Workload] = {}
-    for _, endpoints in plan.mesh.registry.endpoints:
-        for ep in endpoints:
-            w = plan.workloads.get((ep.namespace, ep.workload))
-            if w is not None and (ep.address, ep.port) in addresses:
-                out[w.key] = w
-    return list(out.values())
-
-
 def summary(r: Result) -> str:
     """One line: what the request does."""
     status, why = expect.outcome_status(r)
@@ -239,13 +216,16 @@ def summary(r: Result) -> str:
     )
 
 
-def explain_lines(r: Result, origin: RouteOrigin | None, proxy: Proxy) -> tuple[str, ...]:
-    """The decision path, then which config built the route."""
+def explain_lines(
+    r: Result, origin: RouteOrigin | None, proxy: Proxy, verdicts: Sequence[authz.Verdict] = ()
+) -> tuple[str, ...]:
+    """The decision path, which config built the route, then each destination's authorization."""
     lines = [f"proxy {proxy.id} ({proxy.type})", *r.steps]
     if origin is not None:
         lines.append("built from " + origin.describe())
     elif not r.error:
         lines.append("built from " + expect.describe_route(r))
+    lines += [f"authorization at {v.arrival.address}:{v.arrival.port}: {v.text()}" for v in verdicts]
     return tuple(lines)
 
 
@@ -278,5 +258,6 @@ def explain(
     senders = _Senders(plan, {planned.sender.key: [tgt.upstream]} if tgt.upstream else {})
     result = walk_case(plan, senders, planned, tgt)
     proxy = senders.get(planned.sender)[0]
-    lines = explain_lines(result, _origin(senders, planned.sender, result), proxy)
+    verdicts = senders.authorize(planned, result, tgt.request)
+    lines = explain_lines(result, _origin(senders, planned.sender, result), proxy, verdicts)
     return (*lines, "result: " + summary(result)), report

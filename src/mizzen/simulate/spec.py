@@ -62,6 +62,19 @@ class From:
 
 
 @dataclass(frozen=True)
+class JwtSpec:
+    """A JWT the client sends, described rather than signed: its claims and whether its signature and
+    lifetime verify (``valid: false`` is a forged or expired token). Sent as ``Authorization: Bearer``
+    unless ``header``/``prefix`` or a query ``param`` say otherwise."""
+
+    claims: Mapping[str, Any] = fld(dict)
+    valid: bool = fld(True)
+    header: str | None = fld("authorization")
+    prefix: str = fld("Bearer ")
+    param: str | None = fld()
+
+
+@dataclass(frozen=True)
 class RequestSpec:
     """One request. ``host`` may carry the port (``reviews:9080``); ``authority`` overrides the Host
     header sent. ``protocol`` tcp/tls/grpc goes through an explicit upstream listener."""
@@ -75,6 +88,7 @@ class RequestSpec:
     protocol: Literal["http", "grpc", "tcp", "tls"] = fld("http")
     sni: str | None = fld()
     authority: str | None = fld()
+    jwt: JwtSpec | None = fld()  # for ``allowed``: RequestAuthentication and request principals
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 from simulate_helpers import Run, route_test
 
-from mizzen.simulate import authz
 from mizzen.translate.model import MeshConfig
 
 VS = """apiVersion: networking.istio.io/v1
@@ -205,37 +203,6 @@ spec:
     run, report = run_tests(config, route_test(cases))
     assert run is not None, [str(v) for v in report.errors]
     assert [c.failures for c in run.cases] == [(), (), ()]
-
-
-def test_allowed_is_not_supported_without_an_evaluator(run_tests: Run) -> None:
-    """``allowed`` is an input error while no authorization evaluator exists, never a pass."""
-    run, report = run_tests(VS, route_test(_case("authz", "{host: reviews, port: 9080}", "{allowed: true}")))
-    assert run is None
-    assert [(v.code, v.path) for v in report.errors] == [("MZ2903", "spec.cases[0].expect.allowed")]
-    assert "not supported yet" in report.errors[0].message
-
-
-def test_allowed_plugs_into_an_evaluator(run_tests: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With an evaluator, ``allowed`` is its decision for each destination workload of the route."""
-
-    class Decision:
-        def __init__(self, allowed: bool) -> None:
-            self.allowed, self.reason = allowed, "test policy"
-
-    seen: list[str] = []
-
-    def evaluate(source: object, destination: object, request: object, mesh: object) -> Decision:
-        seen.append(getattr(destination, "name", ""))
-        return Decision(getattr(destination, "name", "") != "reviews-v2")
-
-    monkeypatch.setattr(authz, "load_evaluator", lambda: evaluate)
-    v = _verdicts(
-        run_tests,
-        _case("ok", "{host: reviews, port: 9080, path: /api/x}", "{allowed: true}"),
-        _case("denied", "{host: reviews, port: 9080, headers: {end-user: jason}}", "{allowed: true}"),
-    )
-    assert v["ok"] == [] and v["denied"] == ["allowed: expected True, default/reviews-v2 denied it (test policy)"]
-    assert seen == ["reviews-v1", "reviews-v2"]
 
 
 TCP_TLS = """apiVersion: v1
