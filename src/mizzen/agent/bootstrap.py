@@ -62,6 +62,12 @@ STATS_INCLUSIONS: tuple[dict[str, Any], ...] = (
     },
     # RDS acceptance per route config, the HTTP-level twin of CDS/LDS update_* above.
     {"safe_regex": {"regex": r"http\..*\.rds\..*\.(update_success|update_rejected|update_failure|version)"}},
+    # AuthorizationPolicy outcomes of the HTTP and network RBAC filters, enforced and dry-run (Istio's
+    # bootstrap keeps the same suffixes): denied requests on the dashboard, shadow rules checkable.
+    {"suffix": "rbac.allowed"},
+    {"suffix": "rbac.denied"},
+    {"suffix": "shadow_allowed"},
+    {"suffix": "shadow_denied"},
 )
 
 

@@ -149,6 +149,8 @@ def _kept(name: str) -> bool:
             return True
         if "safe_regex" in pattern and re.fullmatch(pattern["safe_regex"]["regex"], name):
             return True
+        if "suffix" in pattern and name.endswith(pattern["suffix"]):
+            return True
     return False
 
 
@@ -166,6 +168,9 @@ def _kept(name: str) -> bool:
         "cluster.outbound|9080||ratings.default.svc.cluster.local.outlier_detection.ejections_active",
         "http.outbound_0.0.0.0_9080.downstream_rq_5xx",
         "http.http_proxy.rds.http_proxy.update_success",
+        "http.inbound_127.0.0.1_9080.rbac.denied",
+        "http.inbound_127.0.0.1_9080.rbac.istio_dry_run_allow_shadow_denied",
+        "tcp.rbac.allowed",
     ],
 )
 def test_stats_needed_for_inspection_are_kept(stat: str) -> None:

@@ -111,7 +111,7 @@ def test_principals_come_from_the_senders_mtls_identity(run_tests: Run) -> None:
         REVIEWS_VIEWER,
         case("client GET", "{host: reviews, port: 9080}", True),
         case("client POST", "{host: reviews, port: 9080, method: POST}", False),
-        case("other sa", "{host: reviews, port: 9080}", False, sender="other", ns="other"),
+        case("other sa", "{host: reviews.default, port: 9080}", False, sender="other", ns="other"),
         case("plaintext", "{host: reviews, port: 9080}", False, sender="plain"),
     )
     assert f == {"client GET": [], "client POST": [], "other sa": [], "plaintext": []}
@@ -119,7 +119,7 @@ def test_principals_come_from_the_senders_mtls_identity(run_tests: Run) -> None:
 
 def test_a_failure_names_the_identity_and_each_destination(run_tests: Run) -> None:
     """Expecting the other namespace's request to pass fails once per reviews endpoint, with who was seen."""
-    f = failures(run_tests, REVIEWS_VIEWER, case("x", "{host: reviews, port: 9080}", True, "other", "other"))
+    f = failures(run_tests, REVIEWS_VIEWER, case("x", "{host: reviews.default, port: 9080}", True, "other", "other"))
     assert len(f["x"]) == 2
     assert {m.split(",")[1].split()[0] for m in f["x"]} == {"default/reviews-v1", "default/reviews-v2"}
     assert all("mTLS as spiffe://cluster.local/ns/other/sa/web" in m for m in f["x"])
@@ -163,10 +163,10 @@ def test_tcp_ports_decide_a_connection(run_tests: Run) -> None:
     f = failures(
         run_tests,
         TCP_ONLY_9000,
-        case("9000", "{host: db, port: 9000, protocol: tcp}", True),
-        case("9001", "{host: db, port: 9001, protocol: tcp}", False),
+        case("port 9000", "{host: db, port: 9000, protocol: tcp}", True),
+        case("port 9001", "{host: db, port: 9001, protocol: tcp}", False),
     )
-    assert f == {"9000": [], "9001": []}
+    assert f == {"port 9000": [], "port 9001": []}
 
 
 def test_dry_run_is_reported_not_enforced(run_tests: Run) -> None:
