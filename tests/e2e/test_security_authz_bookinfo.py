@@ -134,8 +134,10 @@ def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bookinfo]:
 
 
 def _full_page(r: httpx.Response) -> bool:
-    return r.status_code == 200 and STAR in r.text and not any(
-        e in r.text for e in (DETAILS_ERROR, REVIEWS_ERROR, RATINGS_ERROR)
+    return (
+        r.status_code == 200
+        and STAR in r.text
+        and not any(e in r.text for e in (DETAILS_ERROR, REVIEWS_ERROR, RATINGS_ERROR))
     )
 
 
