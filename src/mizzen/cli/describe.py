@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.cli import configdump as cd
+from mizzen.cli import describe_security as sec
 from mizzen.config.semantics.hosts import fqdn, kube_host
 from mizzen.config.semantics.ports import gateway_listen_port, selects_gateway
 from mizzen.config.semantics.selectors import GATEWAY, POLICY, SERVICE, SUBSET, selects, workload_specific
@@ -298,16 +299,34 @@ def describe_workload(world: World, name: str, namespace: str) -> str:
     services = services_for(world, labels, namespace)
     if not services:
         out.append(f"Warning: No Services select workload {name}")
+    dump = world.dumps.get(f"{name}.{namespace}")
     for svc in services:
-        out += describe_service_for_labels(world, svc, labels, world.dumps.get(f"{name}.{namespace}"))
-    out += _mtls_lines(world, labels, namespace)
+        out += describe_service_for_labels(world, svc, labels, dump, ports)
+    out += _mtls_lines(world, labels, namespace, dump, _port_pairs(services, ports))
     return "\n".join(out) + "\n"
 
 
+def _port_pairs(services: Sequence[Obj], listen_ports: Mapping[str, int]) -> list[tuple[int, int]]:
+    """(workload port, the sidecar's listen port) for each Service port the workload serves (by name)."""
+    pairs: dict[int, int] = {}
+    for svc in services:
+        for p in svc.get("spec", {}).get("ports", []) or []:
+            listen = listen_ports.get(str(p.get("name", "")))
+            if listen is not None:
+                pairs.setdefault(int(p.get("port", 0)), int(listen))
+    return sorted(pairs.items())
+
+
 def describe_service_for_labels(
-    world: World, svc: Obj, labels: Mapping[str, str], dump: Mapping[str, Any] | None = None
+    world: World,
+    svc: Obj,
+    labels: Mapping[str, str],
+    dump: Mapping[str, Any] | None = None,
+    listen_ports: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """The per-Service section; with the workload's ``dump``, the DR and VSs its proxy actually uses."""
+    """The per-Service section; with the workload's ``dump``, the DR and VSs its proxy actually uses and
+    the RBAC policies its inbound listeners enforce (``listen_ports``: the workload's port name ->
+    sidecar listen port, from its WorkloadEntry)."""
     host = _service_host(svc)
     out = [SEP, f"Service: {_name(svc)}"]
     ports = svc.get("spec", {}).get("ports", []) or []
@@ -328,6 +347,8 @@ def describe_service_for_labels(
         out += describe_destination_rule(dr, labels)
     for vs in vss:
         out += [f"VirtualService: {_name(vs)}", *describe_routes(vs, host, dr, labels)]
+    if dump is not None and listen_ports:
+        out += sec.rbac_lines(dump, _port_pairs([svc], listen_ports))
     out += describe_gateways(world, host)
     return out
 
@@ -367,9 +388,17 @@ def _resolve_all(world: World, kind: str, refs: Sequence[str]) -> tuple[list[Obj
     return found, stale
 
 
-def _mtls_lines(world: World, labels: Mapping[str, str], namespace: str) -> list[str]:
+def _mtls_lines(
+    world: World,
+    labels: Mapping[str, str],
+    namespace: str,
+    dump: Mapping[str, Any] | None = None,
+    ports: Sequence[tuple[int, int]] = (),
+) -> list[str]:
+    """The PeerAuthentication block: with a dump, the modes the inbound listeners really enforce."""
     pas = world.of("PeerAuthentication")
-    if not pas:
+    modes = sec.port_modes(dump, ports) if dump is not None else {}
+    if not pas and not modes:
         return []
     mode, applied = "PERMISSIVE", []
     for scope in ("mesh", "namespace", "workload"):
@@ -384,12 +413,7 @@ def _mtls_lines(world: World, labels: Mapping[str, str], namespace: str) -> list
                 if m != "UNSET":
                     mode = m
                 applied.append(f"{_name(pa)}.{_ns(pa)}")
-    return [
-        SEP,
-        "Effective PeerAuthentication:",
-        f"   Workload mTLS mode: {mode}",
-        *(["Applied PeerAuthentication:", "   " + ", ".join(applied)] if applied else []),
-    ]
+    return [SEP, *sec.peer_authentication_lines(modes, mode, applied)]
 
 
 def service_workloads(world: World, name: str, namespace: str) -> list[str]:
