@@ -24,6 +24,9 @@ _TCP_CONNECTED = accesslog_pb2.AccessLogType.Value("TcpUpstreamConnected")
 _TCP_PERIODIC = accesslog_pb2.AccessLogType.Value("TcpPeriodic")
 _MAX_CACHED_PROXIES = 10000
 _MAX_OPEN_TCP = 100000  # connections whose byte counts we remember between periodic entries
+# Envoy's response_code_details / connection_termination_details when an RBAC filter denies:
+# "rbac_access_denied_matched_policy[<policy>]" ("[none]" when no ALLOW policy matched).
+RBAC_DENIED = "rbac_access_denied"
 
 
 class Telemetry:
@@ -133,7 +136,7 @@ class Telemetry:
         self.duration.observe(labels, duration_ms)
         self.request_bytes.observe(labels, req.request_headers_bytes + req.request_body_bytes)
         self.response_bytes.observe(labels, resp.response_headers_bytes + resp.response_body_bytes)
-        self._track(facts, duration_ms, is_error(code))
+        self._track(facts, duration_ms, is_error(code), denied=resp.response_code_details.startswith(RBAC_DENIED))
         return facts
 
     def record_tcp(self, entry: accesslog_pb2.TCPAccessLogEntry, node: Proxy) -> Facts:
@@ -163,6 +166,9 @@ class Telemetry:
                 self._tcp_seen[key] = (props.received_bytes, props.sent_bytes)
         else:  # the connection ended (or an entry from a logger without access_log_options)
             self.tcp_closed.inc(labels)
+            if reporter == "destination":  # what the server saw of it, once per connection
+                denied = common.connection_termination_details.startswith(RBAC_DENIED)
+                self._observe_server(facts, denied)
         # Opened on the connect entry; at the end only if no connect entry came (it failed, or the
         # tcp_proxy was configured without flush_access_log_on_connected).
         if kind == _TCP_CONNECTED or (kind != _TCP_PERIODIC and not known):
@@ -216,11 +222,14 @@ class Telemetry:
 
     # --- internals ---------------------------------------------------------------------------------
 
-    def _track(self, facts: Facts, duration_ms: float, error: bool) -> None:
+    def _track(self, facts: Facts, duration_ms: float, error: bool, *, denied: bool = False) -> None:
         # The live graph counts each hop once: from the client's entry when the client is a mesh
         # proxy, from the server's entry only when the caller is outside the mesh (unknown source).
-        if facts.reporter == "destination" and facts.source.kind != "unknown":
-            return
+        # The server's entry also says whether the hop was mTLS and whether a policy denied it.
+        if facts.reporter == "destination":
+            self._observe_server(facts, denied)
+            if facts.source.kind != "unknown":
+                return
         self.series.add(
             self._clock(),
             facts.source,
@@ -229,6 +238,17 @@ class Telemetry:
             protocol=facts.protocol,
             duration_ms=duration_ms,
             error=error,
+        )
+
+    def _observe_server(self, facts: Facts, denied: bool) -> None:
+        self.series.observe_server(
+            self._clock(),
+            facts.source,
+            facts.service,
+            facts.destination,
+            protocol=facts.protocol,
+            mtls=facts.security_policy == "mutual_tls",
+            denied=denied,
         )
 
     def _learn(self, proxy: Proxy) -> Peer:

@@ -27,6 +27,11 @@ class Bucket:
     requests: int = 0
     errors: int = 0
     latency: dict[int, int] = field(default_factory=dict)  # bin index -> count
+    # What the server side saw of the same hop (its own entries, not counted as requests again):
+    # connections over mutual TLS or plaintext, and requests its AuthorizationPolicies denied.
+    mtls: int = 0
+    plaintext: int = 0
+    denied: int = 0
 
     def add(self, duration_ms: float, error: bool) -> None:
         """Count one request with its latency and whether it failed."""
@@ -39,6 +44,9 @@ class Bucket:
         """Add another bucket's counts to this one."""
         self.requests += other.requests
         self.errors += other.errors
+        self.mtls += other.mtls
+        self.plaintext += other.plaintext
+        self.denied += other.denied
         for i, n in other.latency.items():
             self.latency[i] = self.latency.get(i, 0) + n
 
@@ -89,12 +97,37 @@ class TrafficSeries:
         error: bool,
     ) -> None:
         """Count one request (or TCP connection) at time ``now``."""
+        bucket = self._bucket(now, source, service, destination, protocol)
+        if bucket is not None:
+            bucket.add(duration_ms, error)
+
+    def observe_server(
+        self,
+        now: float,
+        source: Peer,
+        service: ServiceRef,
+        destination: Peer,
+        *,
+        protocol: str,
+        mtls: bool,
+        denied: bool,
+    ) -> None:
+        """Record what the destination's sidecar saw of one request of this hop: whether it arrived over
+        mutual TLS, and whether an AuthorizationPolicy denied it (the request itself is counted once,
+        from the client's entry, by :meth:`add`)."""
+        bucket = self._bucket(now, source, service, destination, protocol)
+        if bucket is not None:
+            bucket.mtls += int(mtls)
+            bucket.plaintext += int(not mtls)
+            bucket.denied += int(denied)
+
+    def _bucket(self, now: float, source: Peer, service: ServiceRef, destination: Peer, protocol: str) -> Bucket | None:
         key = (source.node_key, service.hostname, destination.node_key)
         ring = self.rings.get(key)
         if ring is None:
             if len(self.rings) >= self.max_keys:
                 self.dropped += 1  # bounded memory beats completeness for a live view
-                return
+                return None
             ring = self.rings[key] = {}
             self.protocols[key] = protocol
             for peer in (source, destination):
@@ -106,7 +139,7 @@ class TrafficSeries:
         if bucket is None:
             bucket = ring[slot] = Bucket()
             self._expire(ring, slot)
-        bucket.add(duration_ms, error)
+        return bucket
 
     def _expire(self, ring: dict[int, Bucket], slot: int) -> None:
         oldest = slot - self.retention_s // STEP_S
@@ -167,7 +200,19 @@ def summarize(bucket: Bucket, window_s: float) -> dict[str, object]:
         "p50": percentile(bucket.latency, 0.50),
         "p90": percentile(bucket.latency, 0.90),
         "p99": percentile(bucket.latency, 0.99),
+        "denied": bucket.denied,
+        "security": security_policy(bucket),
     }
+
+
+def security_policy(bucket: Bucket) -> str | None:
+    """``mutual_tls`` or ``none`` (Istio's connection_security_policy) when the server saw only that,
+    ``mixed`` when it saw both, ``None`` when no server-side entry came (e.g. the destination has no sidecar)."""
+    if bucket.mtls and bucket.plaintext:
+        return "mixed"
+    if bucket.mtls:
+        return "mutual_tls"
+    return "none" if bucket.plaintext else None
 
 
 def node_json(peer: Peer) -> dict[str, object]:

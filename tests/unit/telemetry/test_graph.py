@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry
 from telemetry_fixtures import GATEWAY, PP, PP_ADDR, PRODUCTPAGE, REVIEWS, REVIEWS_V1, V1_ADDR, V3_ADDR, Clock
 
 from mizzen.telemetry.entries import http_entry
@@ -85,7 +86,7 @@ def test_service_series_by_short_name(telemetry: Telemetry, clock: Clock) -> Non
     points = series["points"]
     assert isinstance(points, list) and len(points) == 12
     assert sum(p["requests"] for p in points) == 20
-    assert set(series["versions"]) == {"v1", "v3"}  # type: ignore[arg-type]
+    assert set(series["versions"]) == {"v1", "v3"}
 
 
 def test_unknown_service_series_is_empty(telemetry: Telemetry) -> None:
@@ -127,3 +128,38 @@ def test_tcp_hops_are_drawn_once_from_the_client_side(telemetry: Telemetry) -> N
     assert isinstance(edges, list)
     assert sum(e["requests"] for e in edges if e["target"] == f"service:{REVIEWS}") == 1
     assert all(e["protocol"] == "tcp" for e in edges)
+
+
+def _inbound(peer_spiffe: str | None, code: int = 200, details: str = "via_upstream") -> HTTPAccessLogEntry:
+    entry = http_entry("inbound", local=V1_ADDR, authority="reviews:9080", peer=PRODUCTPAGE, code=code)
+    entry.response.response_code_details = details
+    if peer_spiffe is not None:
+        tls = entry.common_properties.tls_properties
+        tls.peer_certificate_properties.subject_alt_name.add().uri = peer_spiffe
+        tls.local_certificate_properties.subject_alt_name.add().uri = "spiffe://cluster.local/ns/default/sa/reviews"
+    return entry
+
+
+def test_edges_say_whether_the_server_saw_mtls(telemetry: Telemetry) -> None:
+    """The client-side edge is marked mutual_tls when the server's entries carry a peer certificate,
+    none for plaintext, mixed for both; without server entries it stays unknown (None)."""
+    _drive(telemetry, 2)
+    edge = _edge(telemetry.graph(60), "workload:productpage-v1.default", f"service:{REVIEWS}")
+    assert edge["security"] is None
+    telemetry.record_http(_inbound("spiffe://cluster.local/ns/default/sa/bookinfo-productpage"), REVIEWS_V1)
+    edge = _edge(telemetry.graph(60), f"service:{REVIEWS}", "workload:reviews-v1.default")
+    assert edge["security"] == "mutual_tls" and edge["requests"] == 1  # counted once, from the client
+    telemetry.record_http(_inbound(None), REVIEWS_V1)
+    assert _edge(telemetry.graph(60), f"service:{REVIEWS}", "workload:reviews-v1.default")["security"] == "mixed"
+
+
+def test_edges_count_requests_denied_by_authorization(telemetry: Telemetry) -> None:
+    """A server entry with Envoy's rbac_access_denied details counts as denied on the hop's edges; a
+    plain 403 from the app does not."""
+    _drive(telemetry, 2)
+    denied = "rbac_access_denied_matched_policy[none]"
+    telemetry.record_http(_inbound("spiffe://cluster.local/ns/x/sa/y", 403, denied), REVIEWS_V1)
+    telemetry.record_http(_inbound("spiffe://cluster.local/ns/x/sa/y", 403), REVIEWS_V1)
+    graph = telemetry.graph(60)
+    assert _edge(graph, "workload:productpage-v1.default", f"service:{REVIEWS}")["denied"] == 1
+    assert _edge(graph, f"service:{REVIEWS}", "workload:reviews-v1.default")["denied"] == 1
