@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry
 
 from mizzen import dashboard
 from mizzen.dashboard.sessions import Sessions
@@ -97,9 +98,25 @@ def drive(telemetry: Telemetry, clock: Clock, requests: int) -> None:
         call(_out("productpage", "productpage-v1", 25 + i % 7), GATEWAY)
         call(_out("details", "details-v1", 3), sidecar("productpage-v1"))
         call(_out("reviews", version, 8 + i % 5), sidecar("productpage-v1"))
+        call(_in("reviews", version, sidecar("productpage-v1")), sidecar(version))  # its server side, over mTLS
         if version == "reviews-v3":
-            call(_out("ratings", "ratings-v1", 2, code=500 if i % 20 == 0 else 200), sidecar("reviews-v3"))
+            denied = i % 40 == 0  # ratings' AuthorizationPolicy refuses some: 403 from its sidecar
+            call(_out("ratings", "ratings-v1", 2, code=403 if denied else 200), sidecar("reviews-v3"))
+            call(_in("ratings", "ratings-v1", sidecar("reviews-v3"), denied=denied), sidecar("ratings-v1"))
     clock.offset = 0.0
+
+
+def _in(app: str, workload: str, peer: Proxy, *, denied: bool = False) -> HTTPAccessLogEntry:
+    """The server sidecar's entry of a hop: mTLS (both certificates' SPIFFE IDs), maybe an RBAC denial."""
+    port = WORKLOADS[workload][2]
+    entry = http_entry(
+        "inbound", local=("127.0.0.1", port), authority=f"{app}:9080", peer=peer, code=403 if denied else 200
+    )
+    entry.response.response_code_details = "rbac_access_denied_matched_policy[none]" if denied else "via_upstream"
+    tls = entry.common_properties.tls_properties
+    tls.peer_certificate_properties.subject_alt_name.add().uri = f"spiffe://cluster.local/ns/default/sa/{peer.name}"
+    tls.local_certificate_properties.subject_alt_name.add().uri = f"spiffe://cluster.local/ns/default/sa/{app}"
+    return entry
 
 
 def _out(app: str, workload: str, ms: float, code: int = 200) -> object:
@@ -260,6 +277,15 @@ async def test_dashboard_shows_graph_service_charts_and_trace(site: Site) -> Non
             values = [float(v) for v in await shares.evaluate_all("els => els.map(e => e.dataset.share)")]
             assert len(values) == 2 and all(abs(v - 0.5) < 0.05 for v in values), values
             assert all(t.endswith("%") for t in await shares.all_text_contents())
+            # Security: the reviews hops arrived over mTLS (a lock on the edge); ratings denied some requests.
+            security = await page.locator(edge).evaluate_all("els => els.map(e => e.dataset.security)")
+            assert security == ["mutual_tls", "mutual_tls"], security
+            label = page.locator(f'[data-testid="edge-label"][data-source="service:{fqdn("reviews")}"]').first
+            assert "🔒 mTLS" in await label.text_content()
+            ratings = page.locator(f'[data-testid="graph-edge"][data-target="service:{fqdn("ratings")}"]')
+            assert int(await ratings.get_attribute("data-denied") or 0) > 0
+            denied_label = page.locator(f'[data-testid="edge-label"][data-target="service:{fqdn("ratings")}"]')
+            assert "denied" in (await denied_label.text_content() or "")
             await page.screenshot(path=str(ARTIFACTS / "dashboard-graph.png"), full_page=True)
 
             # Live refresh: shift traffic to v3 while the page is open; the shown share follows.

@@ -73,10 +73,16 @@ export function edgeState(edge) {
   return "active";
 }
 
+// What the destination's sidecar saw of the hop: Istio's connection_security_policy, as a label.
+const SECURITY = { mutual_tls: "🔒 mTLS", none: "plaintext", mixed: "🔒 partly mTLS" };
+
 function edgeLabel(edge) {
   if (!edge.requests) return ["idle"];
   const p99 = edge.p99 === null ? "–" : `${fmt(edge.p99, 1)} ms`;
-  return [`${fmt(edge.rps)} rps · ${fmt(edge.errorRate * 100, 1)}% err`, `p99 ${p99}`];
+  const lines = [`${fmt(edge.rps)} rps · ${fmt(edge.errorRate * 100, 1)}% err`, `p99 ${p99}`];
+  const security = [SECURITY[edge.security], edge.denied ? `${edge.denied} denied` : ""].filter(Boolean);
+  if (security.length) lines.push(security.join(" · "));
+  return lines;
 }
 
 export function renderGraph(data, onNode) {
@@ -100,7 +106,8 @@ export function renderGraph(data, onNode) {
       : `M ${x1} ${y1} C ${x1} ${y1 + 80}, ${x2} ${y2 + 80}, ${x2} ${y2}`;
     const state = edgeState(e);
     edgeLayer.append(s("g", { class: `edge ${state}`, "data-testid": "graph-edge", "data-source": e.source,
-      "data-target": e.target, "data-rps": e.rps, "data-error-rate": e.errorRate },
+      "data-target": e.target, "data-rps": e.rps, "data-error-rate": e.errorRate,
+      "data-security": e.security ?? "unknown", "data-denied": e.denied ?? 0 },
       s("path", { d, "marker-end": "url(#arrow)" }),
       s("title", {}, `${e.source} → ${e.target}\n${edgeLabel(e).join(" · ")}`)));
     const mx = (x1 + x2) / 2;
