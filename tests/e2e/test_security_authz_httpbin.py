@@ -1,7 +1,9 @@
 """Istio's authorization tasks that use httpbin and a curl client in namespace ``foo``, through real sidecars:
 "Explicit deny" (DENY by method, ``notValues`` on a header, then an ALLOW by path beside it), "Authorization
 with JWT" (invalid token 401, missing token 200 then 403 once a request principal is required, a claim
-rule) and the ``istio.io/dry-run`` annotation (logged, not enforced).
+rule), "Authorization on Ingress Gateway" (``ipBlocks`` on the connection's address, ``remoteIpBlocks`` on
+the X-Forwarded-For client with MeshConfig ``gatewayTopology.numTrustedProxies: 1``, a deny list) and the
+``istio.io/dry-run`` annotation (logged, not enforced).
 
 httpbin is the echo backend (it answers every path 200, as httpbin's /get, /post, /ip do) behind Service
 ``httpbin`` port 8000 as in Istio's sample; ``curl`` sends through its own sidecar exactly as the task's
@@ -14,9 +16,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from security_mesh import DEMO, GROUPS, path_of, settle, task_documents
+from security_mesh import DEMO, GROUPS, TASKS, path_of, settle, task_documents
 
-from mizzen.testing.controlplane import controlplane
+from mizzen.testing.controlplane import controlplane, free_port
 from mizzen.testing.mesh import Mesh, Workload
 
 pytestmark = pytest.mark.e2e
@@ -60,8 +62,9 @@ spec:
 class Foo:
     """httpbin and curl in namespace foo; requests as the task's curl sends them."""
 
-    def __init__(self, mesh: Mesh, curl: Workload) -> None:
+    def __init__(self, mesh: Mesh, curl: Workload, gateway_port: int) -> None:
         self.mesh, self.curl = mesh, curl
+        self.ingress = httpx.Client(base_url=f"http://127.0.0.1:{gateway_port}", timeout=30.0, trust_env=False)
         self.applied: dict[tuple[str, str], None] = {}
 
     def apply(self, doc: str, kind: str, name: str) -> None:
@@ -72,7 +75,7 @@ class Foo:
     def clear(self) -> None:
         """Delete every policy a test applied, and wait until the proxies have it."""
         for kind, name in list(self.applied):
-            self.mesh.delete(path_of(kind, "foo", name))
+            self.mesh.delete(path_of(kind, "istio-system" if name == "ingress-policy" else "foo", name))
         self.applied.clear()
         self.mesh.wait_synced(30)
 
@@ -84,15 +87,33 @@ class Foo:
         return self.curl.get(URL + path, headers=headers or {})
 
 
+def _gateway_service(listen_port: int) -> str:
+    """The installation's gateway Service: the Gateway's port 80 binds ``listen_port`` (Istio's targetPort)."""
+    return f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: istio-ingressgateway, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  ports: [{{name: http2, port: 80, targetPort: {listen_port}}}]
+"""
+
+
 @pytest.fixture(scope="module")
 def foo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foo]:
-    with controlplane(tmp_path_factory.mktemp("authz-foo")) as cp, Mesh(cp) as mesh:
-        mesh.apply(SERVICES, file="httpbin.yaml")
+    home = tmp_path_factory.mktemp("authz-foo")
+    # The ingress task's HTTP load balancer: trust one X-Forwarded-For hop at the gateway.
+    (home / "mesh.yaml").write_text("defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: 1\n")
+    with controlplane(home) as cp, Mesh(cp) as mesh:
+        gateway_port = free_port()
+        mesh.apply(SERVICES + "---\n" + _gateway_service(gateway_port), file="httpbin.yaml")
+        mesh.apply((TASKS / "httpbin-gateway.yaml").read_text(), file="httpbin-gateway.yaml")
         mesh.run("httpbin", {"app": "httpbin", "version": "v1"}, namespace="foo", ports=("http=8000",), wait=False)
         curl = mesh.run("curl", {"app": "curl"}, namespace="foo", ports=("http=80",), wait=False)
         mesh.wait_running(*mesh.workloads)
+        mesh.run_gateway(labels={"istio": "ingressgateway", "app": "istio-ingressgateway"})
         mesh.wait_synced(30)
-        yield Foo(mesh, curl)
+        yield Foo(mesh, curl, gateway_port)
 
 
 @pytest.fixture
@@ -168,3 +189,36 @@ def test_dry_run_policy_is_not_enforced(clean: Foo) -> None:
 
 def _rbac_config(foo: Foo) -> str:
     return foo.mesh.http.get("/api/mizzen/v1/proxies/httpbin.foo/admin/config_dump").text
+
+
+def test_ingress_ip_blocks_remote_ip_blocks_and_deny_list(clean: Foo) -> None:
+    """At the ingress gateway: ipBlocks without the client's address 403, with it 200; remoteIpBlocks match
+    the X-Forwarded-For client the one trusted proxy reports, not the connection; a DENY on the client's
+    address 403."""
+    only_others, with_client, remote, deny_client = (
+        d.replace("$CLIENT_IP", "127.0.0.1") for d in task_documents("authz-ingress.yaml")
+    )
+
+    def status(xff: str | None = None) -> int:
+        # A new connection each time, as each curl of the task opens one: connections opened before a
+        # policy update keep the gateway's previous filter chain until they drain.
+        with httpx.Client(base_url=clean.ingress.base_url, timeout=30.0, trust_env=False) as c:
+            return c.get("/headers", headers={"X-Forwarded-For": xff} if xff else {}).status_code
+
+    settle(lambda: status() == 200, "httpbin through the gateway")
+    clean.apply(only_others, "AuthorizationPolicy", "ingress-policy")
+    settle(lambda: status() == 403, "ipBlocks without the client: denied")
+    assert clean.ingress.get("/headers").text == "RBAC: access denied"
+    assert status(xff="1.2.3.4") == 403  # ipBlocks look at the connection, not at X-Forwarded-For
+
+    clean.apply(with_client, "AuthorizationPolicy", "ingress-policy")
+    settle(lambda: status() == 200, "ipBlocks with the client: allowed")
+
+    clean.apply(remote, "AuthorizationPolicy", "ingress-policy")
+    settle(lambda: status(xff="9.9.9.9") == 403, "remoteIpBlocks: a forwarded client outside them denied")
+    assert status(xff="1.2.3.4") == 200
+    assert status(xff="5.6.7.8") == 200
+    assert status() == 403  # no proxy in front: the client is the connection's 127.0.0.1
+
+    clean.apply(deny_client, "AuthorizationPolicy", "ingress-policy")
+    settle(lambda: status() == 403, "the deny list holds the client")

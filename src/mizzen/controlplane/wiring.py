@@ -39,7 +39,7 @@ from mizzen.store.errors import NotFound
 from mizzen.store.replicas import coordination_for
 from mizzen.telemetry import AccessLogService, Telemetry, TraceStore
 from mizzen.telemetry import register as register_telemetry
-from mizzen.translate.model import MeshConfig, security_fields
+from mizzen.translate.model import MeshConfig, gateway_trusted_proxies, security_fields
 from mizzen.translate.security.upstream import credential_names
 from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
@@ -63,6 +63,7 @@ def load_mesh_config(path: Path) -> MeshConfig:
     zipkin = str(((tracing.get("zipkin") or {}).get("address")) or "")
     auto_mtls, aliases = security_fields(data, str(path))
     return MeshConfig(
+        gateway_num_trusted_proxies=gateway_trusted_proxies(data, str(path)),
         zipkin_address=zipkin,
         outbound_traffic_policy=otp,
         connect_timeout=str(data.get("connectTimeout", "10s")),

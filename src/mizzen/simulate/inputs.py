@@ -16,7 +16,7 @@ from mizzen.config.report import Report
 from mizzen.config.resource import Resource
 from mizzen.config.validate import locate, validate
 from mizzen.simulate.mesh import Workload
-from mizzen.translate.model import MeshConfig, security_fields
+from mizzen.translate.model import MeshConfig, gateway_trusted_proxies, security_fields
 
 
 @dataclass
@@ -84,6 +84,7 @@ def mesh_config(path: Path | None) -> MeshConfig:
         raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {mode!r}")
     auto_mtls, aliases = security_fields(data, str(path))
     return MeshConfig(
+        gateway_num_trusted_proxies=gateway_trusted_proxies(data, str(path)),
         outbound_traffic_policy=mode,
         connect_timeout=str(data.get("connectTimeout", "10s")),
         trust_domain=str(data.get("trustDomain", "cluster.local")),

@@ -1,8 +1,8 @@
 """TCP test backend: on every connection it first sends its name, then echoes what it receives, so a
 test can tell which backend a TCP route chose.
 
-Run: ``python -m mizzen.testing.tcpecho --port N [--name NAME] [--cert FILE --key FILE]`` (``--port``
-defaults to ``$PORT``, the name to ``$MIZZEN_WORKLOAD``). The greeting is ``<name>\\n``. With ``--cert`` and
+Run: ``python -m mizzen.testing.tcpecho --port N [--port M ...] [--name NAME] [--cert FILE --key FILE]``
+(``--port`` defaults to ``$PORT``, the name to ``$MIZZEN_WORKLOAD``). The greeting is ``<name>\\n``. With ``--cert`` and
 ``--key`` every connection is TLS first (a TLS backend for SNI routing tests).
 """
 
@@ -13,6 +13,7 @@ import contextlib
 import os
 import socketserver
 import ssl
+import threading
 
 
 class TcpEchoHandler(socketserver.BaseRequestHandler):
@@ -46,7 +47,9 @@ class TcpEchoServer(socketserver.ThreadingTCPServer):
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m mizzen.testing.tcpecho", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7000")))
+    parser.add_argument(
+        "--port", type=int, action="append", help="a port to serve (repeat for several; default $PORT or 7000)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--name", default=os.environ.get("MIZZEN_WORKLOAD", "tcpecho"))
     parser.add_argument("--cert", help="PEM certificate: serve TLS (with --key)")
@@ -56,7 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
-    with TcpEchoServer((args.host, args.port), args.name, tls) as server, contextlib.suppress(KeyboardInterrupt):
+    ports = args.port or [int(os.environ.get("PORT", "7000"))]
+    servers = [TcpEchoServer((args.host, port), args.name, tls) for port in ports]
+    for extra in servers[1:]:  # one process for all ports, like a workload with several container ports
+        threading.Thread(target=extra.serve_forever, daemon=True).start()
+    with servers[0] as server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
 

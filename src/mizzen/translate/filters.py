@@ -109,6 +109,8 @@ def hcm(
     config["upgrade_configs"] = [{"upgrade_type": "websocket"}]
     if direction == "gateway":
         config["use_remote_address"] = True
+        if mesh.gateway_num_trusted_proxies:  # Istio's gatewayTopology
+            config["xff_num_trusted_hops"] = mesh.gateway_num_trusted_proxies
     logs = access_logs(proxy, mesh, direction)
     if logs:
         config["access_log"] = [{**log, "filter": copy.deepcopy(log_filter)} for log in logs] if log_filter else logs

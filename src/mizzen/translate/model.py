@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from mizzen.config.models import (
     AuthorizationPolicy,
@@ -43,6 +43,9 @@ class MeshConfig:
     zipkin_cluster_static: bool = False  # the bootstrap defines `zipkin` (the agent's span socket): no CDS cluster
     # Istio's enableAutoMtls: a client sidecar originates ISTIO_MUTUAL to endpoints that run a sidecar.
     enable_auto_mtls: bool = True
+    # Istio's defaultConfig.gatewayTopology.numTrustedProxies: how many proxies in front of the gateways
+    # to trust in X-Forwarded-For (the original client, `remoteIpBlocks`, is the address that many hops back).
+    gateway_num_trusted_proxies: int = 0
     trust_domain_aliases: tuple[str, ...] = ()
 
 
@@ -56,6 +59,18 @@ def security_fields(data: Mapping[str, object], source: str) -> tuple[bool, tupl
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise ValueError(f"{source}: trustDomainAliases must be a list of trust domain names")
     return auto, tuple(aliases)
+
+
+def gateway_trusted_proxies(data: Mapping[str, Any], where: str) -> int:
+    """``defaultConfig.gatewayTopology.numTrustedProxies`` of a mesh.yaml (Istio's default 0); a value
+    that is not a non-negative integer is an error naming the file and field."""
+    topology = ((data.get("defaultConfig") or {}).get("gatewayTopology")) or {}
+    value = topology.get("numTrustedProxies", 0) if isinstance(topology, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"{where}: defaultConfig.gatewayTopology.numTrustedProxies must be a non-negative integer, not {value!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)

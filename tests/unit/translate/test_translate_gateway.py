@@ -287,3 +287,33 @@ def test_http_and_https_servers_share_a_port() -> None:
     chains = res.listeners["0.0.0.0_8080"]["filter_chains"]
     assert [c.get("filter_chain_match") for c in chains] == [None, {"transport_protocol": "tls"}]
     assert res.listeners["0.0.0.0_8080"]["listener_filters"][0]["name"] == "envoy.filters.listener.tls_inspector"
+
+
+def _gateway_hcm(mesh: MeshSnapshot) -> dict[str, object]:
+    listener = translate(gateway_proxy(), mesh).listeners["0.0.0.0_8080"]
+    return dict(listener["filter_chains"][0]["filters"][0]["typed_config"])
+
+
+def test_gateway_topology_trusts_that_many_forwarded_for_hops() -> None:
+    """MeshConfig gatewayTopology.numTrustedProxies N: the gateway's HCM uses the remote address and
+    trusts N X-Forwarded-For hops (remoteIpBlocks then see the original client); 0 trusts none."""
+    import dataclasses
+
+    mesh = bookinfo("bookinfo-gateway.yaml")
+    assert "xff_num_trusted_hops" not in _gateway_hcm(mesh) and _gateway_hcm(mesh)["use_remote_address"] is True
+    trusted = dataclasses.replace(mesh, mesh=dataclasses.replace(mesh.mesh, gateway_num_trusted_proxies=2))
+    assert _gateway_hcm(trusted)["xff_num_trusted_hops"] == 2
+
+
+def test_mesh_yaml_gateway_topology_is_read_and_checked() -> None:
+    """numTrustedProxies is read from defaultConfig.gatewayTopology; a negative or non-integer value is an
+    error naming the file and field."""
+    import pytest
+
+    from mizzen.translate.model import gateway_trusted_proxies
+
+    assert gateway_trusted_proxies({"defaultConfig": {"gatewayTopology": {"numTrustedProxies": 1}}}, "m.yaml") == 1
+    assert gateway_trusted_proxies({}, "m.yaml") == 0
+    for bad in (-1, "1", True):
+        with pytest.raises(ValueError, match=r"m\.yaml: defaultConfig\.gatewayTopology\.numTrustedProxies"):
+            gateway_trusted_proxies({"defaultConfig": {"gatewayTopology": {"numTrustedProxies": bad}}}, "m.yaml")
