@@ -1,17 +1,23 @@
 """Istio's authorization tasks that use httpbin and a curl client in namespace ``foo``, through real sidecars:
-"Explicit deny" (DENY by method, ``notValues`` on a header, then an ALLOW by path beside it), "Authorization
-with JWT" (invalid token 401, missing token 200 then 403 once a request principal is required, a claim
-rule), "Authorization on Ingress Gateway" (``ipBlocks`` on the connection's address, ``remoteIpBlocks`` on
-the X-Forwarded-For client with MeshConfig ``gatewayTopology.numTrustedProxies: 1``, a deny list) and the
-``istio.io/dry-run`` annotation (logged, not enforced).
+
+- "Explicit deny": DENY by method, ``notValues`` on a header, then an ALLOW by path beside it;
+- "Authorization with JWT": invalid token 401, missing token 200 then 403 once a request principal is
+  required, a claim rule;
+- "Authorization for TCP traffic": ports on the network RBAC filter, HTTP-only fields on a TCP port;
+- "Authorization on Ingress Gateway": ``ipBlocks`` on the connection's address, ``remoteIpBlocks`` on the
+  X-Forwarded-For client with MeshConfig ``gatewayTopology.numTrustedProxies: 1``, a deny list;
+- the ``istio.io/dry-run`` annotation (logged, not enforced).
 
 httpbin is the echo backend (it answers every path 200, as httpbin's /get, /post, /ip do) behind Service
 ``httpbin`` port 8000 as in Istio's sample; ``curl`` sends through its own sidecar exactly as the task's
-``kubectl exec ... curl`` does. The policies are the task's YAML (``security_tasks/``), applied one at a time.
+``kubectl exec ... curl`` does (TCP through its explicit upstream ports, as ``nc tcp-echo 9000``). The
+policies are the task's YAML (``security_tasks/``), applied one at a time.
 """
 
 from __future__ import annotations
 
+import socket
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -33,12 +39,20 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: tcp-echo, namespace: foo, labels: {app: tcp-echo, service: tcp-echo}}
+spec:
+  ports: [{name: tcp, port: 9000}, {name: tcp-other, port: 9001}]
+  selector: {app: tcp-echo}
+---
+apiVersion: v1
+kind: Service
 metadata: {name: curl, namespace: foo, labels: {app: curl, service: curl}}
 spec:
   ports: [{name: http, port: 80}]
   selector: {app: curl}
 """
 URL = "http://httpbin.foo:8000"
+TCP_PORTS = ("--port", "{port_tcp}", "--port", "{port_tcp-other}", "--port", "{port_tcp-third}")
 DRY_RUN = """
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -109,7 +123,18 @@ def foo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foo]:
         mesh.apply(SERVICES + "---\n" + _gateway_service(gateway_port), file="httpbin.yaml")
         mesh.apply((TASKS / "httpbin-gateway.yaml").read_text(), file="httpbin-gateway.yaml")
         mesh.run("httpbin", {"app": "httpbin", "version": "v1"}, namespace="foo", ports=("http=8000",), wait=False)
-        curl = mesh.run("curl", {"app": "curl"}, namespace="foo", ports=("http=80",), wait=False)
+        # tcp-echo listens on 9000, 9001 and 9002; its Service declares only 9000 and 9001 (Istio's sample).
+        mesh.run(
+            "tcp-echo",
+            {"app": "tcp-echo", "version": "v1"},
+            namespace="foo",
+            ports=("tcp=9000", "tcp-other=9001", "tcp-third=9002"),
+            ready_path=None,
+            wait=False,
+            command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--name", "hello", *TCP_PORTS],
+        )
+        upstreams = ("--upstream", "tcp-echo:9000", "--upstream", "tcp-echo:9001")
+        curl = mesh.run("curl", {"app": "curl"}, namespace="foo", ports=("http=80",), wait=False, extra_args=upstreams)
         mesh.wait_running(*mesh.workloads)
         mesh.run_gateway(labels={"istio": "ingressgateway", "app": "istio-ingressgateway"})
         mesh.wait_synced(30)
@@ -222,3 +247,43 @@ def test_ingress_ip_blocks_remote_ip_blocks_and_deny_list(clean: Foo) -> None:
 
     clean.apply(deny_client, "AuthorizationPolicy", "ingress-policy")
     settle(lambda: status() == 403, "the deny list holds the client")
+
+
+def _echo(port: int) -> bool:
+    """``echo "port N" | nc HOST N | grep hello``: the greeting and the echo came back."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.settimeout(5)
+            conn.sendall(b"port %d\n" % port)
+            got = b""
+            while b"port" not in got:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return False
+                got += chunk
+            return got.startswith(b"hello")
+    except OSError:
+        return False
+
+
+def test_tcp_ports_and_http_only_fields(clean: Foo) -> None:
+    """tcp-policy: 9000 and 9001 connect, 9002 (not in the policy, reached at the workload) is closed; an
+    ALLOW rule with ``methods`` cannot match TCP, so 9000 is closed too; a DENY rule with ``methods``
+    keeps its port and closes 9000 only."""
+    allow_ports, allow_get, deny_get = task_documents("authz-tcp.yaml")
+    ups = {u["port"]: int(u["listenPort"]) for u in clean.curl.state()["ports"]["upstreams"]}
+    echo = next(w for w in clean.mesh.workloads if w.name == "tcp-echo")
+    direct_9002 = int(echo.state()["ports"]["inbound"]["tcp-third"])  # the task's nc $TCP_ECHO_IP 9002
+    settle(lambda: _echo(ups[9000]) and _echo(ups[9001]) and _echo(direct_9002), "tcp-echo without policies")
+
+    clean.apply(allow_ports, "AuthorizationPolicy", "tcp-policy")
+    settle(lambda: not _echo(direct_9002), "port 9002 rejected")
+    assert _echo(ups[9000]) and _echo(ups[9001])
+
+    clean.apply(allow_get, "AuthorizationPolicy", "tcp-policy")
+    settle(lambda: not _echo(ups[9000]), "9000 rejected: methods never match TCP in an ALLOW rule")
+    assert not _echo(ups[9001])
+
+    clean.apply(deny_get, "AuthorizationPolicy", "tcp-policy")
+    settle(lambda: _echo(ups[9001]), "9001 allowed under the DENY rule")
+    assert not _echo(ups[9000])
