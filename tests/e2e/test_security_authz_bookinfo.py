@@ -202,3 +202,14 @@ def test_describe_lists_the_rbac_policies_a_workload_enforces(bookinfo: Bookinfo
     line = next((x for x in out.splitlines() if "RBAC policies:" in x), "")
     assert re.search(r"ns\[default\]-policy\[details-viewer\]-rule\[0\]", line), out
     assert "productpage-viewer" not in line, out
+
+
+def test_describe_and_secret_show_the_enforced_mtls_and_the_certificates(bookinfo: Bookinfo) -> None:
+    """describe prints the mode details' inbound listener enforces (PERMISSIVE by default: mTLS and
+    plaintext chains); proxy-config secret lists the workload certificate and the mesh root, both valid."""
+    out = bookinfo.mizzen("describe", "workload", "details-v1").splitlines()
+    assert "   Workload mTLS mode: PERMISSIVE" in out, out
+    rows = [re.split(r"\s{2,}", line.strip()) for line in bookinfo.mizzen("pc", "secret", "details-v1").splitlines()]
+    by_name = {r[0]: r for r in rows[1:]}
+    assert by_name["default"][1:4] == ["Cert Chain", "ACTIVE", "true"], rows
+    assert by_name["ROOTCA"][1:4] == ["CA", "ACTIVE", "true"], rows

@@ -16,7 +16,7 @@ from mizzen.cli import configdump as cd
 from mizzen.cli import describe_security as sec
 from mizzen.config.semantics.hosts import fqdn, kube_host
 from mizzen.config.semantics.ports import gateway_listen_port, selects_gateway
-from mizzen.config.semantics.selectors import GATEWAY, POLICY, SERVICE, SUBSET, selects, workload_specific
+from mizzen.config.semantics.selectors import GATEWAY, SERVICE, SUBSET, selects
 
 Obj = Mapping[str, Any]
 SEP = "--------------------"
@@ -400,19 +400,7 @@ def _mtls_lines(
     modes = sec.port_modes(dump, ports) if dump is not None else {}
     if not pas and not modes:
         return []
-    mode, applied = "PERMISSIVE", []
-    for scope in ("mesh", "namespace", "workload"):
-        for pa in pas:
-            sel = (pa.get("spec", {}).get("selector") or {}).get("matchLabels")
-            specific = workload_specific(POLICY, sel)
-            is_mesh = _ns(pa) == "istio-system" and not specific
-            is_ns = _ns(pa) == namespace and not specific
-            is_wl = _ns(pa) == namespace and specific and selects(POLICY, sel, labels)
-            if {"mesh": is_mesh, "namespace": is_ns, "workload": is_wl}[scope]:
-                m = (pa.get("spec", {}).get("mtls") or {}).get("mode", "UNSET")
-                if m != "UNSET":
-                    mode = m
-                applied.append(f"{_name(pa)}.{_ns(pa)}")
+    mode, applied = sec.composed_peer_authentication(pas, labels, namespace)
     return [SEP, *sec.peer_authentication_lines(modes, mode, applied)]
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mizzen.cli import configdump as cd
+from mizzen.config.semantics.selectors import POLICY, selects, workload_specific
 
 HCM = "envoy.filters.network.http_connection_manager"
 RBAC_FILTERS = ("envoy.filters.http.rbac", "envoy.filters.network.rbac")
@@ -99,3 +100,26 @@ def peer_authentication_lines(modes: Mapping[int, str], configured: str, applied
     if applied:
         out += ["Applied PeerAuthentication:", "   " + ", ".join(applied)]
     return out
+
+
+def composed_peer_authentication(
+    pas: Sequence[Mapping[str, Any]], labels: Mapping[str, str], namespace: str
+) -> tuple[str, list[str]]:
+    """(mode, ``name.namespace`` of each applying PeerAuthentication) composed from the stored objects:
+    mesh (istio-system), then namespace, then workload selector, each non-UNSET mode overriding."""
+    mode, applied = "PERMISSIVE", []
+    for scope in ("mesh", "namespace", "workload"):
+        for pa in pas:
+            meta = pa.get("metadata", {})
+            ns, name = str(meta.get("namespace", "default")), str(meta.get("name", ""))
+            sel = (pa.get("spec", {}).get("selector") or {}).get("matchLabels")
+            specific = workload_specific(POLICY, sel)
+            is_mesh = ns == "istio-system" and not specific
+            is_ns = ns == namespace and not specific
+            is_wl = ns == namespace and specific and selects(POLICY, sel, labels)
+            if {"mesh": is_mesh, "namespace": is_ns, "workload": is_wl}[scope]:
+                m = (pa.get("spec", {}).get("mtls") or {}).get("mode", "UNSET")
+                if m != "UNSET":
+                    mode = m
+                applied.append(f"{name}.{ns}")
+    return mode, applied
