@@ -368,6 +368,28 @@ def _payload(config: Mapping[str, object], request: Request) -> Mapping[str, obj
 # -- filter chains -----------------------------------------------------------------------------
 
 
+def _jwt(config: Mapping[str, object], request: Request) -> tuple[str, Mapping[str, object] | None]:
+    """(requirement status, verified payload) of one jwt_authn filter."""
+    rule = _dict(_list(config.get("rules"))[0]) if _list(config.get("rules")) else {}
+    status = _requirement(_dict(rule.get("requires")), _dict(config.get("providers")), request)
+    return status, (_payload(config, request) if status == "ok" else None)
+
+
+def _rbac(
+    config: Mapping[str, object], ctx: _Ctx, shadows: list[Shadow], logged: list[str]
+) -> tuple[str, bool, str | None]:
+    """(action, allowed, matched policy) of one RBAC filter; its dry-run verdict and an AUDIT match are
+    recorded in ``shadows`` / ``logged``. A filter with only shadow rules allows."""
+    if "shadow_rules" in config:
+        shadows.append(Shadow(*_verdict(_dict(config["shadow_rules"]), ctx)))
+    if "rules" not in config:
+        return "", True, None
+    action, allowed, matched = _verdict(_dict(config["rules"]), ctx)
+    if action == "LOG" and matched is not None:
+        logged.append(matched)
+    return action, allowed, matched
+
+
 def _run(filters: Sequence[JSON], request: Request, peer: Peer, http: bool) -> Decision:
     metadata: dict[str, Mapping[str, object]] = dict(request.metadata)
     shadows: list[Shadow] = []
@@ -377,28 +399,18 @@ def _run(filters: Sequence[JSON], request: Request, peer: Peer, http: bool) -> D
         name, config = str(f.get("name", "")), _dict(f.get("typed_config"))
         label = f"{name}[{i}]"
         if name == JWT_FILTER and http:
-            rule = _dict(_list(config.get("rules"))[0]) if _list(config.get("rules")) else {}
-            status = _requirement(_dict(rule.get("requires")), _dict(config.get("providers")), request)
+            status, payload = _jwt(config, request)
             if status != "ok":
                 reason = "Jwt is missing" if status == "missing" else "Jwt verification fails"
                 return Decision(False, 401, label, None, reason, tuple(shadows), tuple(logged))
-            payload = _payload(config, request)
             if payload is not None:
                 metadata[JWT_FILTER] = {"payload": payload}
             continue
         if name not in (RBAC_HTTP, RBAC_NETWORK):
             continue
-        ctx = _Ctx(request, peer, metadata, http)
-        if "shadow_rules" in config:
-            action, allowed, matched = _verdict(_dict(config["shadow_rules"]), ctx)
-            shadows.append(Shadow(action, allowed, matched))
-        if "rules" not in config:
-            continue
-        action, allowed, matched = _verdict(_dict(config["rules"]), ctx)
-        if action == "LOG" and matched is not None:
-            logged.append(matched)
-        if action == "ALLOW" and matched is not None:
-            allowed_by = allowed_by or matched
+        action, allowed, matched = _rbac(config, _Ctx(request, peer, metadata, http), shadows, logged)
+        if action == "ALLOW" and allowed_by is None:
+            allowed_by = matched
         if not allowed:
             reason = "RBAC: access denied"
             return Decision(False, 403 if http else 0, label, matched, reason, tuple(shadows), tuple(logged))
