@@ -213,3 +213,39 @@ def test_describe_and_secret_show_the_enforced_mtls_and_the_certificates(bookinf
     by_name = {r[0]: r for r in rows[1:]}
     assert by_name["default"][1:4] == ["Cert Chain", "ACTIVE", "true"], rows
     assert by_name["ROOTCA"][1:4] == ["CA", "ACTIVE", "true"], rows
+
+
+def _requests_total(b: Bookinfo, **labels: str) -> float:
+    text = b.mesh.http.get("/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r"^istio_requests_total\{(.*)\} (\S+)$", line)
+        if m and all(f'{k}="{v}"' in m.group(1) for k, v in labels.items()):
+            total += float(m.group(2))
+    return total
+
+
+def test_metrics_and_graph_show_mtls_identities_and_denials(bookinfo: Bookinfo) -> None:
+    """Under productpage-viewer, details' sidecar reports productpage's denied calls as Istio does
+    (reporter destination, 403, both SPIFFE principals, connection_security_policy mutual_tls), and the
+    graph's productpage -> details edge is mTLS with denied requests."""
+    bookinfo.step(2)
+    settle(lambda: DETAILS_ERROR in bookinfo.page().text, "details denied")
+    denied = {
+        "reporter": "destination",
+        "source_workload": "productpage-v1",
+        "destination_workload": "details-v1",
+        "response_code": "403",
+        "source_principal": "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+        "destination_principal": "spiffe://cluster.local/ns/default/sa/bookinfo-details",
+        "connection_security_policy": "mutual_tls",
+    }
+    settle(lambda: _requests_total(bookinfo, **denied) > 0, "the denied calls in istio_requests_total", in_a_row=1)
+    details = "service:details.default.svc.cluster.local"
+
+    def edge() -> dict[str, object]:
+        edges = bookinfo.mesh.http.get("/api/mizzen/v1/graph").json()["edges"]
+        return next((e for e in edges if e["source"] == details and "details-v1" in e["target"]), {})
+
+    settle(lambda: int(str(edge().get("denied") or 0)) > 0, "denied requests on the details edge", in_a_row=1)
+    assert edge()["security"] == "mutual_tls", edge()

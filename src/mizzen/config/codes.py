@@ -199,7 +199,6 @@ _CATALOGUE: tuple[Code, ...] = (
     Code(
         "MZ2902", "UnknownTestWorkload", "error", "A RouteTest case from a workload or gateway that is not described."
     ),
-    Code("MZ2903", "UnsupportedExpectation", "error", "A RouteTest expectation Mizzen cannot check yet."),
     Code("MZ2904", "DuplicateTestWorkload", "error", "Two RouteTest workloads with the same namespace and name."),
     # -- Istio kinds Mizzen validates but does not run ----------------------------------------
     Code("MZ3001", "InvalidTelemetry", "error", "A Telemetry that Istio rejects (providers, tracing, metrics, logs)."),
