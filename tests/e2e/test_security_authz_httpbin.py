@@ -2,7 +2,7 @@
 
 - "Explicit deny": DENY by method, ``notValues`` on a header, then an ALLOW by path beside it;
 - "Authorization with JWT": invalid token 401, missing token 200 then 403 once a request principal is
-  required, a claim rule;
+  required, a claim rule; the task's ``jwksUri`` form, the keys fetched by Envoy from a mesh service;
 - "Authorization for TCP traffic": ports on the network RBAC filter, HTTP-only fields on a TCP port;
 - "Authorization on Ingress Gateway": ``ipBlocks`` on the connection's address, ``remoteIpBlocks`` on the
   X-Forwarded-For client with MeshConfig ``gatewayTopology.numTrustedProxies: 1``, a deny list;
@@ -16,6 +16,7 @@ policies are the task's YAML (``security_tasks/``), applied one at a time.
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -50,8 +51,18 @@ metadata: {name: curl, namespace: foo, labels: {app: curl, service: curl}}
 spec:
   ports: [{name: http, port: 80}]
   selector: {app: curl}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: jwks, namespace: foo, labels: {app: jwks, service: jwks}}
+spec:
+  ports: [{name: http, port: 8000}]
+  selector: {app: jwks}
 """
 URL = "http://httpbin.foo:8000"
+# The task's jwksUri names a mesh-external host; here a mesh workload serves the same JWKS, and Envoy fetches it
+# through its own outbound cluster for that host, as it fetches Istio's from GitHub through a ServiceEntry's.
+JWKS_URI = "http://jwks.foo.svc.cluster.local:8000/jwks.json"
 TCP_PORTS = ("--port", "{port_tcp}", "--port", "{port_tcp-other}", "--port", "{port_tcp-third}")
 DRY_RUN = """
 apiVersion: security.istio.io/v1
@@ -133,6 +144,18 @@ def foo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foo]:
             wait=False,
             command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--name", "hello", *TCP_PORTS],
         )
+        jwks_dir = home / "jwks"
+        jwks_dir.mkdir()
+        (jwks_dir / "jwks.json").write_text(_inline_jwks())
+        mesh.run(
+            "jwks",
+            {"app": "jwks", "version": "v1"},
+            namespace="foo",
+            ports=("http=8000",),
+            ready_path="/jwks.json",
+            wait=False,
+            command=[sys.executable, "-m", "http.server", "{port_http}", "--bind", "127.0.0.1", "-d", str(jwks_dir)],
+        )
         upstreams = ("--upstream", "tcp-echo:9000", "--upstream", "tcp-echo:9001")
         curl = mesh.run("curl", {"app": "curl"}, namespace="foo", ports=("http=80",), wait=False, extra_args=upstreams)
         mesh.wait_running(*mesh.workloads)
@@ -186,6 +209,34 @@ def test_jwt_invalid_is_401_missing_passes_until_a_principal_is_required(clean: 
     clean.apply(require_group, "AuthorizationPolicy", "require-jwt")
     settle(lambda: clean.status("/headers", headers={"Authorization": f"Bearer {DEMO}"}) == 403, "no group1 claim")
     assert clean.status("/headers", headers={"Authorization": f"Bearer {GROUPS}"}) == 200
+
+
+def _inline_jwks() -> str:
+    """The JWKS the task's RequestAuthentication carries inline (Istio's public test key)."""
+    match = re.search(r"^    jwks: '(.*)'$", task_documents("authz-jwt.yaml")[0], re.M)
+    assert match, "authz-jwt.yaml's first document has an inline jwks"
+    return match.group(1)
+
+
+def _with_jwks_uri(uri: str) -> str:
+    """The task's RequestAuthentication with ``jwksUri: uri`` in place of the inline keys (as the task has it)."""
+    doc = task_documents("authz-jwt.yaml")[0]
+    return re.sub(r"^    jwks: '.*'$", f'    jwksUri: "{uri}"', doc, flags=re.M)
+
+
+def test_jwks_uri_is_fetched_through_the_mesh_and_an_unserved_one_fails_closed(clean: Foo) -> None:
+    """RequestAuthentication with ``jwksUri``: Envoy fetches the keys from the mesh service serving them, so the
+    valid token is 200 and a bad one 401; a jwksUri no service answers leaves even the valid token 401."""
+    valid = {"Authorization": f"Bearer {DEMO}"}
+    clean.apply(_with_jwks_uri(JWKS_URI), "RequestAuthentication", "jwt-example")
+    settle(lambda: clean.status("/headers", headers={"Authorization": "Bearer invalidToken"}) == 401, "bad token 401")
+    settle(lambda: clean.status("/headers", headers=valid) == 200, "the valid token verified with the fetched keys")
+    assert clean.status("/headers") == 200  # no token: passes without an AuthorizationPolicy
+
+    clean.apply(
+        _with_jwks_uri("http://jwks.foo.svc.cluster.local:8000/missing.json"), "RequestAuthentication", "jwt-example"
+    )
+    settle(lambda: clean.status("/headers", headers=valid) == 401, "no keys: the valid token is refused")
 
 
 def test_dry_run_policy_is_not_enforced(clean: Foo) -> None:
