@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from mizzen.agent.cpclient import tls_verify
+from mizzen.config.semantics import selectors
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,9 @@ def gateway_service(name: str, namespace: str, labels: Mapping[str, str], in_use
 
 
 def selects(service: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    selector = (service.get("spec") or {}).get("selector") or {}
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+    """Whether the Service (as the API returns it) selects a workload with ``labels`` (Kubernetes' rule)."""
+    selector = (service.get("spec") or {}).get("selector")
+    return selectors.selects(selectors.SERVICE, selector, labels)
 
 
 def ensure_gateway_service(

@@ -12,6 +12,7 @@ from mizzen.config.models.gateway_api import GatewayClass, ReferenceGrant
 from mizzen.config.models.service_entry import ServiceEntry
 from mizzen.config.resource import Resource
 from mizzen.config.schema import build
+from mizzen.config.semantics.selectors import SERVICE, selects
 from mizzen.gatewayapi.model import BUILTIN_CLASSES, DEFAULT_DOMAIN, GROUP
 
 # (group, kind) of what a ReferenceGrant may grant from / to, normalized as Istio does.
@@ -113,9 +114,7 @@ class Context:
         if svc is None:
             return False
         selector = build(Service, svc.spec).selector
-        return bool(selector) and any(
-            p.namespace == namespace and all(p.labels.get(k) == v for k, v in selector.items()) for p in self.proxies
-        )
+        return any(p.namespace == namespace and selects(SERVICE, selector, p.labels) for p in self.proxies)
 
 
 def _grants(res: Resource) -> list[Grant]:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mizzen.config import yamlsafe
+from mizzen.config.semantics.selectors import subset_of
 
 from . import messages as m
 from . import platform_messages as pm
@@ -161,7 +162,7 @@ def _image_type(ctx: Context, pod: KubeObject) -> str:
         if c.namespace != ctx.mesh.root_namespace
         and "selector" in c.spec
         and f"{c.namespace}/{c.name}".startswith(pod.namespace)  # Istio's prefix test, kept as is
-        and all(pod.labels.get(k) == v for k, v in _labels(c).items())
+        and subset_of(_labels(c), pod.labels)
     ]
     for c in layers:
         variant = str(spec_map(c.spec.get("image")).get("imageType") or "") or variant

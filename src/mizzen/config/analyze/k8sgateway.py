@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mizzen.config.semantics.selectors import subset_of
+
 from . import messages as m
 from .context import Context, labels_of, spec_map
 from .kube import Pod
@@ -38,7 +40,5 @@ def _selected_gateways(spec: Mapping[str, Any], namespace: str, pods: list[Pod])
         return []
     selector = labels_of(spec_map(spec.get("selector")).get("matchLabels"))
     return [
-        pod.labels[GATEWAY_NAME_LABEL]
-        for pod in pods
-        if pod.namespace == namespace and all(pod.labels.get(k) == v for k, v in selector.items())
+        pod.labels[GATEWAY_NAME_LABEL] for pod in pods if pod.namespace == namespace and subset_of(selector, pod.labels)
     ]

@@ -17,6 +17,7 @@ from mizzen.config.models import spec_as
 from mizzen.config.models.common import LabelSelector
 from mizzen.config.resource import Resource
 from mizzen.config.schema import build
+from mizzen.config.semantics.selectors import POLICY, selects
 
 JSON = dict[str, object]
 """An Envoy v3 message in proto-JSON form (snake_case fields, ``@type`` on embedded ``Any``)."""
@@ -75,9 +76,7 @@ class Workload:
 def selector_matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
     """Istio's rule for security kinds: an absent selector or an empty ``matchLabels`` selects every
     workload of the namespace; otherwise every selector label must be present with its value."""
-    if selector is None:
-        return True
-    return all(labels.get(k) == v for k, v in selector.match_labels.items())
+    return selects(POLICY, None if selector is None else selector.match_labels, labels)
 
 
 def is_namespace_wide(selector: LabelSelector | None) -> bool:
