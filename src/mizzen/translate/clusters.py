@@ -102,15 +102,7 @@ def outbound_cluster(
         traffic.apply_load_balancer(cluster, block.load_balancer)
     cluster["circuit_breakers"] = traffic.circuit_breakers(block.connection_pool)
     traffic.apply_connection_pool(cluster, block.connection_pool, port.protocol in H2_PROTOCOLS)
-    common: JSONDict = {}
-    if block.outlier_detection is not None:
-        cluster["outlier_detection"] = traffic.outlier_detection(block.outlier_detection)
-        common = traffic.healthy_panic_threshold(block.outlier_detection)
-    lb = block.load_balancer
-    if kind == "EDS" and locality.locality_weighted(lb.locality_lb_setting if lb is not None else None):
-        common = {**common, "locality_weighted_lb_config": {}}  # `distribute` weighs localities
-    if common:
-        cluster["common_lb_config"] = common
+    _apply_outlier_and_locality(cluster, block, eds=kind == "EDS")
     _apply_tls(scope, cluster, svc, port, subset_name, block.tls, kind)
     meta: dict[str, str] = {}
     if policy.source is not None:
@@ -120,6 +112,19 @@ def outbound_cluster(
     if meta:
         cluster["metadata"] = names.istio_metadata(**meta)
     return cluster
+
+
+def _apply_outlier_and_locality(cluster: JSONDict, block: traffic.PolicyBlocks, *, eds: bool) -> None:
+    """Outlier detection with Istio's panic threshold, and ``common_lb_config`` for locality weights."""
+    common: JSONDict = {}
+    if block.outlier_detection is not None:
+        cluster["outlier_detection"] = traffic.outlier_detection(block.outlier_detection)
+        common = traffic.healthy_panic_threshold(block.outlier_detection)
+    lb = block.load_balancer
+    if eds and locality.locality_weighted(lb.locality_lb_setting if lb is not None else None):
+        common = {**common, "locality_weighted_lb_config": {}}  # `distribute` weighs localities
+    if common:
+        cluster["common_lb_config"] = common
 
 
 def _apply_tls(

@@ -40,22 +40,27 @@ class Server:
 
     @property
     def ref(self) -> str:
+        """``namespace/name`` of the Gateway (how VirtualServices name it)."""
         return f"{self.gateway.namespace}/{self.gateway.name}"
 
     @property
     def port(self) -> int:
+        """The server's port number (0 when it has none; such servers are dropped)."""
         return self.spec.port.number if self.spec.port is not None else 0
 
     @property
     def protocol(self) -> str:
+        """The server's protocol, upper case, ``HTTP`` when unset."""
         return (self.spec.port.protocol if self.spec.port is not None else "").upper() or "HTTP"
 
     @property
     def port_name(self) -> str:
+        """The server port's name (empty when unset)."""
         return (self.spec.port.name if self.spec.port is not None else None) or ""
 
     @property
     def tls(self) -> ServerTLSSettings:
+        """The server's ``tls`` block (an empty one when unset)."""
         return self.spec.tls or _NO_TLS
 
     @property
@@ -65,6 +70,7 @@ class Server:
 
     @property
     def terminates_tls(self) -> bool:
+        """HTTPS with SIMPLE or MUTUAL TLS: the gateway decrypts and routes HTTP."""
         return self.protocol == "HTTPS" and (self.tls.mode or "SIMPLE") in ("SIMPLE", "MUTUAL")
 
 

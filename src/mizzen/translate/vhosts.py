@@ -46,6 +46,7 @@ class VirtualServiceIndex:
     wildcard. Indexed once so choosing is O(1) per service for exact hosts."""
 
     def __init__(self, vss: list[Typed[VirtualService]]) -> None:
+        """Index ``vss`` (in their config order, which breaks ties between equal hosts)."""
         self.vss = vss
         self.exact: dict[str, list[Typed[VirtualService]]] = {}
         self.wildcards: list[tuple[int, int, str, Typed[VirtualService]]] = []

@@ -35,6 +35,7 @@ class Gap:
     note: str = ""  # the message, when the field's name alone does not say it
 
     def message(self, value: Any) -> str:
+        """The MZ2013 warning for ``value`` at this field: what is accepted but not applied yet."""
         if self.note:
             return f"{self.note} is accepted but not applied by Mizzen yet"
         name = self.pattern.rsplit(".", 1)[-1].removesuffix("[]")
