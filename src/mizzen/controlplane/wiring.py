@@ -18,7 +18,6 @@ from typing import Any
 from aiohttp import web
 
 from mizzen import dashboard, gatewayapi
-from mizzen.config import yamlsafe
 from mizzen.config.kinds import internal_kind
 from mizzen.config.resource import Resource
 from mizzen.controlplane import inspect_api
@@ -39,7 +38,7 @@ from mizzen.store.errors import NotFound
 from mizzen.store.replicas import coordination_for
 from mizzen.telemetry import AccessLogService, Telemetry, TraceStore
 from mizzen.telemetry import register as register_telemetry
-from mizzen.translate.model import MeshConfig, gateway_trusted_proxies, security_fields
+from mizzen.translate.model import MeshConfig, load_mesh_config
 from mizzen.translate.security.upstream import credential_names
 from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
@@ -49,31 +48,6 @@ REPLICAS_PATH = "/api/mizzen/v1/replicas"
 
 SPAN_COLLECTOR = "zipkin.istio-system:9411"  # Istio's default collector address (defaultConfig.tracing.zipkin)
 REVALIDATE_EVERY_S = 2.0  # open streams of an expired credential end within this long
-
-
-def load_mesh_config(path: Path) -> MeshConfig:
-    """Read an Istio MeshConfig subset from ``path`` (absent file: Istio's defaults)."""
-    if not path.exists():
-        return MeshConfig()
-    data: dict[str, Any] = yamlsafe.load(path.read_text(encoding="utf-8"), str(path)) or {}
-    otp = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
-    if otp not in ("ALLOW_ANY", "REGISTRY_ONLY"):
-        raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {otp!r}")
-    tracing = (data.get("defaultConfig") or {}).get("tracing") or {}
-    zipkin = str(((tracing.get("zipkin") or {}).get("address")) or "")
-    auto_mtls, aliases = security_fields(data, str(path))
-    return MeshConfig(
-        gateway_num_trusted_proxies=gateway_trusted_proxies(data, str(path)),
-        zipkin_address=zipkin,
-        outbound_traffic_policy=otp,
-        connect_timeout=str(data.get("connectTimeout", "10s")),
-        trust_domain=str(data.get("trustDomain", "cluster.local")),
-        root_namespace=str(data.get("rootNamespace", "istio-system")),
-        tracing_sampling=float(tracing.get("sampling", 1.0)),
-        access_log_format=str(data.get("accessLogFormat", "")),
-        enable_auto_mtls=auto_mtls,
-        trust_domain_aliases=aliases,
-    )
 
 
 class MeshExtension:

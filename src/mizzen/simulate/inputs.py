@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mizzen.config import yamlsafe
 from mizzen.config.codes import violation
 from mizzen.config.kinds import ROUTE_TEST
 from mizzen.config.loader import load_paths
@@ -16,7 +15,7 @@ from mizzen.config.report import Report
 from mizzen.config.resource import Resource
 from mizzen.config.validate import locate, validate
 from mizzen.simulate.mesh import Workload
-from mizzen.translate.model import MeshConfig, gateway_trusted_proxies, security_fields
+from mizzen.translate.model import MeshConfig, load_mesh_config
 
 
 @dataclass
@@ -74,21 +73,5 @@ def live_workload(item: Mapping[str, Any]) -> Workload | None:
 
 
 def mesh_config(path: Path | None) -> MeshConfig:
-    """The mesh settings that change routing, from a ``mesh.yaml`` (Istio MeshConfig subset, as the
-    control plane reads it); Istio's defaults without one."""
-    if path is None:
-        return MeshConfig()
-    data: dict[str, Any] = yamlsafe.load(path.read_text(encoding="utf-8"), str(path)) or {}
-    mode = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
-    if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
-        raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {mode!r}")
-    auto_mtls, aliases = security_fields(data, str(path))
-    return MeshConfig(
-        gateway_num_trusted_proxies=gateway_trusted_proxies(data, str(path)),
-        outbound_traffic_policy=mode,
-        connect_timeout=str(data.get("connectTimeout", "10s")),
-        trust_domain=str(data.get("trustDomain", "cluster.local")),
-        root_namespace=str(data.get("rootNamespace", "istio-system")),
-        enable_auto_mtls=auto_mtls,
-        trust_domain_aliases=aliases,
-    )
+    """The mesh settings from a ``mesh.yaml``, read as the control plane reads it; Istio's defaults without one."""
+    return MeshConfig() if path is None else load_mesh_config(path)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from mizzen.config import yamlsafe
 from mizzen.config.models import (
     AuthorizationPolicy,
     DestinationRule,
@@ -49,7 +51,7 @@ class MeshConfig:
     trust_domain_aliases: tuple[str, ...] = ()
 
 
-def security_fields(data: Mapping[str, object], source: str) -> tuple[bool, tuple[str, ...]]:
+def _security_fields(data: Mapping[str, object], source: str) -> tuple[bool, tuple[str, ...]]:
     """MeshConfig's ``enableAutoMtls`` (default true) and ``trustDomainAliases`` from Istio's YAML keys;
     ``ValueError`` naming ``source`` for a wrong type."""
     auto = data.get("enableAutoMtls", True)
@@ -61,7 +63,7 @@ def security_fields(data: Mapping[str, object], source: str) -> tuple[bool, tupl
     return auto, tuple(aliases)
 
 
-def gateway_trusted_proxies(data: Mapping[str, Any], where: str) -> int:
+def _gateway_trusted_proxies(data: Mapping[str, Any], where: str) -> int:
     """``defaultConfig.gatewayTopology.numTrustedProxies`` of a mesh.yaml (Istio's default 0); a value
     that is not a non-negative integer is an error naming the file and field."""
     topology = ((data.get("defaultConfig") or {}).get("gatewayTopology")) or {}
@@ -125,3 +127,31 @@ class ProxyResources:
     listeners: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     routes: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     secrets: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+def load_mesh_config(path: Path) -> MeshConfig:
+    """Read the Istio MeshConfig subset Mizzen uses from a ``mesh.yaml`` (absent file: Istio's defaults).
+
+    The one reader of mesh.yaml for the control plane and for offline ``mizzen test``; a wrong value is a
+    ``ValueError`` naming the file and field."""
+    if not path.exists():
+        return MeshConfig()
+    data: dict[str, Any] = yamlsafe.load(path.read_text(encoding="utf-8"), str(path)) or {}
+    otp = (data.get("outboundTrafficPolicy") or {}).get("mode", "ALLOW_ANY")
+    if otp not in ("ALLOW_ANY", "REGISTRY_ONLY"):
+        raise ValueError(f"{path}: outboundTrafficPolicy.mode must be ALLOW_ANY or REGISTRY_ONLY, not {otp!r}")
+    tracing = (data.get("defaultConfig") or {}).get("tracing") or {}
+    zipkin = str(((tracing.get("zipkin") or {}).get("address")) or "")
+    auto_mtls, aliases = _security_fields(data, str(path))
+    return MeshConfig(
+        gateway_num_trusted_proxies=_gateway_trusted_proxies(data, str(path)),
+        zipkin_address=zipkin,
+        outbound_traffic_policy=otp,
+        connect_timeout=str(data.get("connectTimeout", "10s")),
+        trust_domain=str(data.get("trustDomain", "cluster.local")),
+        root_namespace=str(data.get("rootNamespace", "istio-system")),
+        tracing_sampling=float(tracing.get("sampling", 1.0)),
+        access_log_format=str(data.get("accessLogFormat", "")),
+        enable_auto_mtls=auto_mtls,
+        trust_domain_aliases=aliases,
+    )

@@ -4,6 +4,7 @@ hosts, merging, 404, httpsRedirect and HTTPS with credentialName over SDS."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from translate_fixtures import bookinfo, gateway_proxy
 
@@ -305,15 +306,19 @@ def test_gateway_topology_trusts_that_many_forwarded_for_hops() -> None:
     assert _gateway_hcm(trusted)["xff_num_trusted_hops"] == 2
 
 
-def test_mesh_yaml_gateway_topology_is_read_and_checked() -> None:
+def test_mesh_yaml_gateway_topology_is_read_and_checked(tmp_path: Path) -> None:
     """numTrustedProxies is read from defaultConfig.gatewayTopology; a negative or non-integer value is an
     error naming the file and field."""
     import pytest
 
-    from mizzen.translate.model import gateway_trusted_proxies
+    from mizzen.translate.model import load_mesh_config
 
-    assert gateway_trusted_proxies({"defaultConfig": {"gatewayTopology": {"numTrustedProxies": 1}}}, "m.yaml") == 1
-    assert gateway_trusted_proxies({}, "m.yaml") == 0
-    for bad in (-1, "1", True):
+    mesh_yaml = tmp_path / "m.yaml"
+    mesh_yaml.write_text("defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: 1\n")
+    assert load_mesh_config(mesh_yaml).gateway_num_trusted_proxies == 1
+    mesh_yaml.write_text("{}\n")
+    assert load_mesh_config(mesh_yaml).gateway_num_trusted_proxies == 0
+    for bad in ("-1", '"1"', "true"):
+        mesh_yaml.write_text(f"defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: {bad}\n")
         with pytest.raises(ValueError, match=r"m\.yaml: defaultConfig\.gatewayTopology\.numTrustedProxies"):
-            gateway_trusted_proxies({"defaultConfig": {"gatewayTopology": {"numTrustedProxies": bad}}}, "m.yaml")
+            load_mesh_config(mesh_yaml)

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from translate_fixtures import NETWORKING, SAMPLES, bookinfo, gateway_proxy, sidecar, workload_entries
 
-from mizzen.controlplane.wiring import load_mesh_config
 from mizzen.node import InboundPort, Proxy
 from mizzen.simulate.rbac import Peer, Request, evaluate_listener
 from mizzen.testing.simulation import mesh_from_yaml
 from mizzen.translate import build_endpoints, translate
-from mizzen.translate.model import MeshConfig, MeshSnapshot
+from mizzen.translate.model import MeshConfig, MeshSnapshot, load_mesh_config
 
 LISTENER = "127.0.0.1_20001"
 SLEEP = Peer.spiffe("default", "sleep")
