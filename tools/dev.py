@@ -68,6 +68,17 @@ def ensure_chromium() -> None:
     _run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, stdout=subprocess.DEVNULL)
 
 
+def ensure_nftables() -> None:
+    """Install Debian's nftables for the multi-host lab's partitions (``mizzen.testing.multihost``) when missing."""
+    if shutil.which("nft") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return  # not root: the lab's tests skip anyway (they need network namespaces)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "install", "-y", "-qq", "nftables"], env=env, stdout=subprocess.DEVNULL)
+    if not shutil.which("nft"):
+        _run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
+        _run(["apt-get", "install", "-y", "-qq", "nftables"], env=env, stdout=subprocess.DEVNULL)
+
+
 PG_USER = "mizzen-pg"  # runs the tests' throwaway PostgreSQL clusters (PostgreSQL refuses to run as root)
 
 
@@ -119,6 +130,7 @@ def test(args: list[str]) -> int:
     """Lint, type-check, check the layers and run pytest; a run that collects no tests fails."""
     ensure_chromium()
     ensure_postgresql()
+    ensure_nftables()
     bin_ = VENV / "bin"
     for cmd in checks():
         if _run(cmd) != 0:
@@ -139,6 +151,7 @@ def main(argv: list[str]) -> int:
     cmd, rest = argv[0], argv[1:]
     if cmd == "setup":
         ensure_postgresql()
+        ensure_nftables()
         return 0
     if cmd == "demo":
         return _run([str(VENV / "bin" / "mizzen"), "demo", *rest])
