@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,14 +47,24 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
             default=None,
             metavar="HOST:PORT[,HOST:PORT...]",
             help="Control plane xDS address; several replicas: a list, tried in order "
-            "[env MIZZEN_XDS_ADDRESS; default 127.0.0.1:15010].",
+            "[env MIZZEN_XDS_ADDRESS; default: the one the control plane advertises].",
         ),
         click.option(
+            "--control-plane",
             "--server",
+            "server",
             default=None,
             metavar="URL[,URL...]",
-            help="Control plane HTTP API; several replicas: a list, tried in order "
-            "[env MIZZEN_ADDRESS; default http://127.0.0.1:15014].",
+            help="The control plane's API, e.g. https://cp-host:15014; several replicas: a list, tried in order "
+            "[env MIZZEN_ADDRESS; default: the control plane of this host's $MIZZEN_HOME, else "
+            "http://127.0.0.1:15014]. Its xDS address is asked from it.",
+        ),
+        click.option(
+            "--root-cert",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="The mesh root (the control plane's root-cert.pem) to verify an https control plane with "
+            "[env MIZZEN_ROOT_CERT; default $MIZZEN_HOME/root-cert.pem].",
         ),
         click.option(
             "--concurrency", default=1, show_default=True, type=click.IntRange(1, 64), help="Envoy worker threads."
@@ -116,7 +127,12 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
     metavar="PATH",
     help="HTTP readiness path (default: the app is ready when its port accepts connections).",
 )
-@click.option("--address", default="127.0.0.1", show_default=True, help="This workload's endpoint address.")
+@click.option(
+    "--address",
+    default=None,
+    help="This workload's endpoint address, where peers reach its sidecar [default: the local address this host "
+    "reaches the control plane from; 127.0.0.1 for a control plane on loopback].",
+)
 @click.option(
     "--upstream",
     "upstreams",
@@ -142,12 +158,13 @@ def run_command(
     manifests: Sequence[TextIO],
     ports: Sequence[str],
     ready_path: str | None,
-    address: str,
+    address: str | None,
     upstreams: Sequence[str],
     envs: Sequence[str],
     locality: str,
     xds_address: str | None,
     server: str | None,
+    root_cert: Path | None,
     concurrency: int,
     envoy_log_level: str,
     token_file: Path | None,
@@ -179,7 +196,7 @@ def run_command(
             service_account=service_account or (template.service_account if template else "default"),
             ports=port_specs,
             ready_path=ready_path or (template.ready_path if template else None),
-            address=address,
+            address=address or "",  # "": settled when joining (mizzen.agent.join)
             upstreams=tuple(parse_upstream(u) for u in upstreams),
             env=parse_env(envs),
             locality=parse_locality(locality),
@@ -190,7 +207,7 @@ def run_command(
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
-    _supervise(spec, xds=xds_address, server=server, token_file=token_file, verbose=verbose)
+    _supervise(spec, xds=xds_address, server=server, root_cert=root_cert, token_file=token_file, verbose=verbose)
 
 
 @click.command("gateway")
@@ -225,6 +242,7 @@ def gateway_command(
     address: str,
     xds_address: str | None,
     server: str | None,
+    root_cert: Path | None,
     concurrency: int,
     envoy_log_level: str,
     token_file: Path | None,
@@ -258,8 +276,9 @@ def gateway_command(
             home = mizzen_home()
             token = read_token(home, token_file=token_file)
             api = api_addresses(server)[0]
-            ensure_gateway_service(api, token, name, namespace, spec.labels, root_certificates(home))
-    _supervise(spec, xds=xds_address, server=server, token_file=token_file, verbose=verbose)
+            roots = root_certificates(home, path=root_cert)
+            ensure_gateway_service(api, token, name, namespace, spec.labels, roots)
+    _supervise(spec, xds=xds_address, server=server, root_cert=root_cert, token_file=token_file, verbose=verbose)
 
 
 def _gateway_api_deployment(server: str | None, namespace: str, gateway: str) -> tuple[str, dict[str, str], str]:
@@ -274,7 +293,13 @@ def _gateway_api_deployment(server: str | None, namespace: str, gateway: str) ->
 
 
 def _supervise(
-    spec: WorkloadSpec, *, xds: str | None, server: str | None, token_file: Path | None, verbose: bool
+    spec: WorkloadSpec,
+    *,
+    xds: str | None,
+    server: str | None,
+    root_cert: Path | None,
+    token_file: Path | None,
+    verbose: bool,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="mizzen %(levelname)s %(message)s"
@@ -289,10 +314,11 @@ def _supervise(
             api_url=apis[0],
             xds_address=xdss[0],
             token=read_token(home, token_file=token_file),
-            roots=root_certificates(home),
+            roots=root_certificates(home, path=root_cert),
             secret_ttl_s=secret_ttl(),
             other_api_urls=apis[1:],
             other_xds_addresses=xdss[1:],
+            xds_given=bool(xds or os.environ.get("MIZZEN_XDS_ADDRESS")),
         )
         runner = WorkloadRunner(
             spec, home=home, envoy=envoy, control_plane=control_plane, out=lambda text: click.echo(text)

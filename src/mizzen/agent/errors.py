@@ -7,6 +7,7 @@
      ├── EnvoyVersionError        the binary is not the pinned release
      ├── PortSpecError            a malformed --port / --upstream / --env / --labels value
      ├── AlreadyRunningError      a workload with this name and namespace is already running here
+     ├── JoinError                the control plane cannot be joined (unreachable, wrong root, refused, no route)
      └── ControlPlaneCallError    the control plane refused a call or could not be reached
           ├── RegistrationError   ... for (de)registration
           └── CredentialError     ... for the agent's credential, or the credential does not fit the workload
@@ -33,6 +34,11 @@ class PortSpecError(AgentError, ValueError):
 
 class AlreadyRunningError(AgentError):
     """A workload with the same namespace and name is already running on this host."""
+
+
+class JoinError(AgentError):
+    """The control plane cannot be joined: unreachable, not signed by the mesh root, credential refused,
+    or no usable endpoint address."""
 
 
 class ControlPlaneCallError(AgentError):

@@ -30,6 +30,7 @@ from mizzen.agent.bootstrap import build_bootstrap
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.envoy import envoy_command
 from mizzen.agent.errors import AlreadyRunningError, RegistrationError
+from mizzen.agent.join import join
 from mizzen.agent.spawn import alive, with_parent_death_signal, write_private
 from mizzen.agent.spec import (
     Allocation,
@@ -98,6 +99,8 @@ class ControlPlane:
         """Every replica's xDS address, the first one first."""
         return (self.xds_address, *self.other_xds_addresses)
 
+    xds_given: bool = True  # False: use the xDS address the control plane advertises (mizzen.agent.join)
+
     @property
     def tls(self) -> bool:
         """The control plane serves TLS (on both ports) exactly when its API address is https."""
@@ -135,6 +138,8 @@ class WorkloadRunner:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._events.put_nowait, sv.StopRequested(sig.name))
         try:
+            joined = await join(self.cp, self.spec, xds_given=self.cp.xds_given)
+            self.cp, self.spec = joined.control_plane, joined.spec
             self.alloc = allocate(self.spec)
             proxy = proxy_of(self.spec, self.alloc, access_log=str(self.paths.access_log))
             from mizzen.agent.services import AgentServices

@@ -23,6 +23,7 @@ from mizzen.agent.channel import AdminChannel
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.credential import AgentCredential
 from mizzen.agent.errors import ControlPlaneCallError, CredentialError
+from mizzen.agent.join import START_RETRY_S
 from mizzen.agent.sds import SecretServer
 from mizzen.agent.sockets import AgentSockets
 from mizzen.agent.spans import SpanForwarder
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from mizzen.agent.runner import ControlPlane
 
 log = logging.getLogger(__name__)
-
-START_RETRY_S = 30.0  # how long an agent started before its control plane waits for it
 
 
 class AgentServices:

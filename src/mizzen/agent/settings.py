@@ -2,8 +2,9 @@
 
 Environment overrides (shared with the CLI): ``MIZZEN_HOME`` (default ``~/.mizzen``), ``MIZZEN_ADDRESS``
 (HTTP API, default: what a local control plane wrote to ``$MIZZEN_HOME/controlplane.address``, else
-``http://127.0.0.1:15014``), ``MIZZEN_XDS_ADDRESS`` (default ``127.0.0.1:15010``), ``MIZZEN_TOKEN`` (else
-``--token-file``, else the file ``$MIZZEN_HOME/token``), ``MIZZEN_ROOT_CERT`` (else
+``http://127.0.0.1:15014``), ``MIZZEN_XDS_ADDRESS`` (default: what the control plane advertises, else
+``127.0.0.1:15010``), ``MIZZEN_TOKEN`` (else
+``--token-file``, else the file ``$MIZZEN_HOME/token``), ``MIZZEN_ROOT_CERT`` (else ``--root-cert``, else
 ``$MIZZEN_HOME/root-cert.pem``), ``MIZZEN_SECRET_TTL`` (workload certificate lifetime, default 24h).
 
 Several control-plane replicas: both addresses may be comma-separated lists, tried in order
@@ -90,10 +91,12 @@ def read_token(home: Path, env: Mapping[str, str] | None = None, token_file: Pat
     return token
 
 
-def root_certificates(home: Path, env: Mapping[str, str] | None = None) -> bytes | None:
-    """The mesh root(s) to verify a TLS control plane with, or None when there is no file."""
+def root_certificates(home: Path, env: Mapping[str, str] | None = None, path: Path | None = None) -> bytes | None:
+    """The mesh root(s) to verify a TLS control plane with (``path``, else ``$MIZZEN_ROOT_CERT``, else
+    ``$MIZZEN_HOME/root-cert.pem``), or None when there is no file."""
     env = os.environ if env is None else env
-    path = Path(env["MIZZEN_ROOT_CERT"]) if env.get("MIZZEN_ROOT_CERT") else home / "root-cert.pem"
+    if path is None:
+        path = Path(env["MIZZEN_ROOT_CERT"]) if env.get("MIZZEN_ROOT_CERT") else home / "root-cert.pem"
     try:
         return path.read_bytes()
     except OSError:

@@ -14,6 +14,7 @@ from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_
 from mizzen.controlplane.process import (
     ProcessError,
     controlplane_command,
+    info,
     start_background,
     status,
     stop_background,
@@ -81,17 +82,27 @@ def _security_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--tls-san", "tls_sans", multiple=True, metavar="NAME|IP", help="Extra name in the serving certificate."
         ),
+        click.option(
+            "--advertise-address",
+            default=None,
+            metavar="IP|NAME",
+            help="The address agents on other hosts reach this control plane at, handed to them at start "
+            "[default: --address; for 0.0.0.0 the host's primary address].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _security_args(ca_dir: Path | None, tls: bool, insecure: bool, tls_sans: Sequence[str]) -> list[str]:
+def _security_args(
+    ca_dir: Path | None, tls: bool, insecure: bool, tls_sans: Sequence[str], advertise: str | None = None
+) -> list[str]:
     """The server options for the CA and transport choices (checked here, before any process starts)."""
     if tls and insecure:
         raise click.UsageError("--tls and --insecure contradict each other")
     args = ["--ca-dir", str(ca_dir.resolve())] if ca_dir is not None else []
+    args += ["--advertise-address", advertise] if advertise else []
     args += ["--tls"] if tls else []
     args += ["--insecure"] if insecure else []
     for san in tls_sans:
@@ -116,11 +127,12 @@ def controlplane(
     tls: bool,
     insecure: bool,
     tls_sans: Sequence[str],
+    advertise_address: str | None,
 ) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     # The CLI reaches the control plane over HTTP only, so the server is its own entry point: after the
     # same checks as `up`, this process becomes `python -m mizzen.controlplane` (same pid and signals).
-    extra = _security_args(ca_dir, tls, insecure, tls_sans)
+    extra = _security_args(ca_dir, tls, insecure, tls_sans, advertise_address)
     command = controlplane_command(address, port, xds_port, _checked_store(store), store_password_file, extra)
     os.execv(command[0], command)
 
@@ -143,13 +155,14 @@ def up(
     tls: bool,
     insecure: bool,
     tls_sans: Sequence[str],
+    advertise_address: str | None,
     timeout: float,
 ) -> None:
     """Start the control plane in the background (pid and log in $MIZZEN_HOME)."""
     from mizzen.security import x509  # the certificate library loads only here, not for every CLI command
 
     home = Home(resolve_home())
-    extra = _security_args(ca_dir, tls, insecure, tls_sans)
+    extra = _security_args(ca_dir, tls, insecure, tls_sans, advertise_address)
     try:
         pid = start_background(
             home, address, port, xds_port, timeout, _checked_store(store), store_password_file, extra
@@ -160,6 +173,9 @@ def up(
     host = f"[{address}]" if ":" in address else address
     tls_note = " (TLS)" if url.startswith("https://") else ""
     click.echo(f"control plane running (pid {pid}): API {url}, xDS {host}:{xds_port}{tls_note}")
+    where = info(home)
+    if where:
+        click.echo(f"agents on other hosts: --control-plane {where['apiAddress']} (xDS {where['xdsAddress']})")
     click.echo(f"home {home.root}, log {home.log_file}")
     root = home.root / "root-cert.pem"
     click.echo(f"mesh root: {root} (SHA-256 {x509.fingerprint(root.read_bytes())}); copy it to agents on other hosts")
@@ -188,6 +204,9 @@ def status_cmd(ctx: click.Context) -> None:
         state = "ready" if st.ready else "healthy, not ready" if st.healthy else "not answering"
         click.echo(f"control plane: running (pid {st.pid}), {state}")
         click.echo(f"API: {st.url or 'unknown'}")
+        where = info(home) if st.healthy else {}
+        if where:
+            click.echo(f"advertised to agents: API {where['apiAddress']}, xDS {where['xdsAddress']}")
         click.echo(f"home: {home.root}")
     healthy = _print_replicas(settings) if st.healthy or remote else False
     if not (st.healthy or healthy):

@@ -40,6 +40,7 @@ PROG = "mizzen controlplane"
 @click.option("--tls", is_flag=True, help="TLS on loopback too (always on for other addresses).")
 @click.option("--insecure", is_flag=True, help="Plaintext even on a non-loopback address (warned about).")
 @click.option("--tls-san", "tls_sans", multiple=True, help="Extra name in the serving certificate.")
+@click.option("--advertise-address", default=None, help="Address agents reach this host at [default: see --address].")
 def main(
     address: str,
     port: int,
@@ -50,6 +51,7 @@ def main(
     tls: bool,
     insecure: bool,
     tls_sans: tuple[str, ...],
+    advertise_address: str | None,
 ) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
     os.umask(0o077)  # everything it writes in $MIZZEN_HOME (database, logs, CA material) is private
@@ -64,6 +66,7 @@ def main(
             store_password_file=store_password_file,
             ca_dir=ca_dir,
             transport=Transport(tls=tls, insecure=insecure, sans=tls_sans),
+            advertise_address=advertise_address,
         )
         asyncio.run(cp.run())
     except (ControlPlaneError, SecurityError) as exc:

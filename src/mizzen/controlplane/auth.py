@@ -31,6 +31,7 @@ _WORKLOAD_ENTRY = re.compile(r"^/apis/networking\.istio\.io/[^/]+/namespaces/([^
 # (method, exact path or pattern) an agent's own credential may reach; handlers narrow them further.
 AGENT_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/api/mizzen/v1/whoami"),
+    ("GET", "/api/mizzen/v1/controlplane"),
     ("POST", "/api/mizzen/v1/certificates"),
     ("POST", "/api/v2/spans"),
     ("DELETE", "/api/mizzen/v1/tokens/self"),

@@ -24,6 +24,7 @@ from mizzen.config.resource import Resource
 from mizzen.controlplane.api import ApiError, ConfigApi
 from mizzen.controlplane.auth import credential_of
 from mizzen.controlplane.identity import Identity
+from mizzen.hostaddr import is_loopback
 from mizzen.security.credentials import TYPES, Credential
 from mizzen.security.errors import CertificateError, CsrIdentityError, IdentityError
 from mizzen.security.scope import entry_problem
@@ -149,9 +150,22 @@ class _Handlers:
             problem = f"{cred.describe()} may not write {resource.kind} objects"
         if problem is not None:
             raise ApiError(403, "Forbidden", problem)
+        _check_routable(request, str(resource.spec.get("address") or ""))
         identity = self.identity.identity_of(cred)
         annotations = {**resource.metadata.annotations, IDENTITY_ANNOTATION: identity.uri if identity else ""}
         return resource.with_metadata(annotations=annotations)
+
+
+def _check_routable(request: web.Request, address: str) -> None:
+    """An agent on another host may not register a loopback endpoint: no peer could reach it."""
+    peer = request.remote or ""
+    if address and is_loopback(address) and peer and not is_loopback(peer):
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"spec.address {address} is a loopback address, but this agent connects from {peer}: no other host "
+            "can reach it there; register the host's own address (mizzen run without --address uses it)",
+        )
 
 
 def _admin_only(request: web.Request, what: str) -> None:

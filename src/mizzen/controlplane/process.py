@@ -131,6 +131,31 @@ def status(home: Home) -> Status:
     return Status(pid, url, probe(url, "/healthz", home), probe(url, "/readyz", home))
 
 
+def info(home: Home) -> dict[str, str]:
+    """Where the running control plane tells agents to reach it (``GET /api/mizzen/v1/controlplane`` with the
+    home's admin token); empty when it cannot be asked."""
+    url, token = _written_url(home), home.read_token()
+    if not url or not token:
+        return {}
+    try:
+        resp = httpx.get(
+            url + "/api/mizzen/v1/controlplane",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=2.0,
+            verify=_verify(url, home),
+        )
+    except (httpx.HTTPError, OSError):
+        return {}
+    body = resp.json() if resp.status_code == 200 else {}
+    return {str(k): str(v) for k, v in body.items()} if isinstance(body, dict) else {}
+
+
+def _verify(url: str, home: Home) -> ssl.SSLContext | bool:
+    if not url.startswith("https://"):
+        return True
+    return ssl.create_default_context(cafile=str(home.root / "root-cert.pem"))
+
+
 def probe(url: str, path: str, home: Home | None = None) -> bool:
     """True when ``GET url+path`` answers 200 (an ``https`` URL is verified against the home's mesh root)."""
     verify: ssl.SSLContext | bool = True

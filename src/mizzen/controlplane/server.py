@@ -9,6 +9,7 @@ each extension in order; ``stop`` stops them in reverse order, then the API.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -35,14 +36,31 @@ from mizzen.controlplane.home import (
 from mizzen.controlplane.identity import Identity, Transport, is_loopback
 from mizzen.controlplane.metrics import Registry
 from mizzen.controlplane.openapi import build_openapi
+from mizzen.hostaddr import WILDCARDS, primary_address
 from mizzen.store import ConfigStore, StoreError
 from mizzen.store.factory import check_spec, open_store
 
 log = logging.getLogger(__name__)
 
 
+INFO_PATH = "/api/mizzen/v1/controlplane"
+
+
 class ControlPlaneError(Exception):
     """The control plane cannot start (already running in this home, port taken, ...)."""
+
+
+def advertised(address: str) -> str:
+    """The address handed to agents: the bind address, or for a wildcard bind the host's primary address."""
+    if address not in WILDCARDS:
+        return address
+    primary = primary_address()
+    if primary is None:
+        raise ControlPlaneError(
+            f"bound to {address or 'every address'} but this host has no address to advertise to agents; "
+            "give one with --advertise-address"
+        )
+    return primary
 
 
 class Extension(Protocol):
@@ -71,6 +89,7 @@ class ControlPlane:
         trust_domain: str = "cluster.local",
         ca_dir: Path | None = None,
         transport: Transport | None = None,
+        advertise_address: str | None = None,
     ) -> None:
         self.home = Home(resolve_home(home))
         self.home.ensure()  # private (0700/0600), tightened if an older home was looser
@@ -78,7 +97,11 @@ class ControlPlane:
         self.address = address
         self.port = port
         self.xds_port = xds_port
-        self.transport = transport or Transport()
+        self.advertise_address = advertise_address or advertised(address)
+        transport = transport or Transport()
+        if self.advertise_address not in transport.sans:  # agents verify the address they are handed
+            transport = dataclasses.replace(transport, sans=(*transport.sans, self.advertise_address))
+        self.transport = transport
         self.tls = self.transport.uses_tls(address)
         self._owns_store = store is None
         if store is None and not store_url:
@@ -100,6 +123,7 @@ class ControlPlane:
         self.config_api = ConfigApi(self.store, self.metrics)
         register(self.app, self.config_api)
         identity_api.register(self.app, self.config_api, self.identity)
+        self.app.router.add_get(INFO_PATH, self._info)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -202,6 +226,20 @@ class ControlPlane:
         self.home.pid_file.unlink(missing_ok=True)
         os.close(self._lock_fd)  # releases the flock
         self._lock_fd = None
+
+    def info(self) -> dict[str, object]:
+        """Where agents reach this control plane (``GET`` :data:`INFO_PATH`): the advertised address with the
+        API and xDS ports, whatever address it is bound to."""
+        host = f"[{self.advertise_address}]" if ":" in self.advertise_address else self.advertise_address
+        return {
+            "advertiseAddress": self.advertise_address,
+            "apiAddress": f"{'https' if self.tls else 'http'}://{host}:{self.port}",
+            "xdsAddress": f"{host}:{self.xds_port}",
+            "tls": self.tls,
+        }
+
+    async def _info(self, request: web.Request) -> web.Response:
+        return web.json_response(self.info())
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")

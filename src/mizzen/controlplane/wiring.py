@@ -256,6 +256,7 @@ def create_control_plane(
     *,
     ca_dir: Path | None = None,
     transport: Transport | None = None,
+    advertise_address: str | None = None,
 ) -> ControlPlane:
     """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry."""
     mesh_config = load_mesh_config(resolve_home(home) / "mesh.yaml")
@@ -269,6 +270,7 @@ def create_control_plane(
         trust_domain=mesh_config.trust_domain,
         ca_dir=ca_dir,
         transport=transport,
+        advertise_address=advertise_address,
     )
     cp.extensions.append(MeshExtension(cp, mesh_config))
     return cp
