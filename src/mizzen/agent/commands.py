@@ -20,13 +20,14 @@ import click
 import httpx
 
 from mizzen.agent.envoy import checked_envoy
-from mizzen.agent.errors import AgentError
+from mizzen.agent.errors import AgentError, PortSpecError
 from mizzen.agent.gateway_service import (
     ensure_gateway_service,
     fetch_gateway_api_gateway,
     gateway_api_identity,
     sync_gateway_api_service,
 )
+from mizzen.agent.readiness import ProbePolicy
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.settings import (
     api_addresses,
@@ -38,6 +39,7 @@ from mizzen.agent.settings import (
 )
 from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_locality, parse_port, parse_upstream
 from mizzen.agent.template import template_from_manifests
+from mizzen.security.durations import parse_duration
 
 
 def _common(func: click.decorators.FC) -> click.decorators.FC:
@@ -128,6 +130,24 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
     help="HTTP readiness path (default: the app is ready when its port accepts connections).",
 )
 @click.option(
+    "--probe",
+    "probe",
+    default="period=2s,timeout=1s,failure=1,success=1",
+    show_default=True,
+    metavar="K=V,...",
+    help="The readiness probe while running (Kubernetes' periodSeconds, timeoutSeconds, failureThreshold, "
+    "successThreshold): an app failing it is taken out of load balancing until it passes again.",
+)
+@click.option(
+    "--termination-drain-duration",
+    "drain",
+    default="5s",
+    show_default=True,
+    metavar="DURATION",
+    help="Istio's terminationDrainDuration: on stop, after the endpoint is withdrawn, Envoy keeps serving "
+    "in-flight requests this long at most (it stops earlier once none is in flight).",
+)
+@click.option(
     "--address",
     default=None,
     help="This workload's endpoint address, where peers reach its sidecar [default: the local address this host "
@@ -158,6 +178,8 @@ def run_command(
     manifests: Sequence[TextIO],
     ports: Sequence[str],
     ready_path: str | None,
+    probe: str,
+    drain: str,
     address: str | None,
     upstreams: Sequence[str],
     envs: Sequence[str],
@@ -204,10 +226,41 @@ def run_command(
             concurrency=concurrency,
             envoy_log_level=envoy_log_level,
             bootstrap_override=bootstrap_override.read() if bootstrap_override else "",
+            probe=parse_probe(probe),
+            drain_s=_duration(drain, "--termination-drain-duration"),
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
     _supervise(spec, xds=xds_address, server=server, root_cert=root_cert, token_file=token_file, verbose=verbose)
+
+
+def _duration(value: str, option: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+def parse_probe(value: str) -> ProbePolicy:
+    """``period=2s,timeout=1s,failure=1,success=1`` (any subset) as a :class:`ProbePolicy`."""
+    fields: dict[str, float | int] = {}
+    names = {
+        "period": "period_s",
+        "timeout": "timeout_s",
+        "failure": "failure_threshold",
+        "success": "success_threshold",
+    }
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, _, raw = item.partition("=")
+        if key not in names or not raw:
+            raise PortSpecError(f"--probe: {item!r} is not one of period=, timeout=, failure=, success=")
+        try:
+            fields[names[key]] = parse_duration(raw) if key in ("period", "timeout") else int(raw)
+        except ValueError as exc:
+            raise PortSpecError(f"--probe {key}: {exc}") from exc
+        if fields[names[key]] <= 0:
+            raise PortSpecError(f"--probe {key} must be positive, not {raw}")
+    return ProbePolicy(**fields)  # type: ignore[arg-type]
 
 
 @click.command("gateway")

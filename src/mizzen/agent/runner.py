@@ -31,6 +31,7 @@ from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.envoy import envoy_command
 from mizzen.agent.errors import AlreadyRunningError, RegistrationError
 from mizzen.agent.join import join
+from mizzen.agent.readiness import ReadinessTracker
 from mizzen.agent.spawn import alive, with_parent_death_signal, write_private
 from mizzen.agent.spec import (
     Allocation,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # gRPC servers, aiohttp and the xDS encoder load only when a 
 log = logging.getLogger("mizzen.agent")
 
 STOP_GRACE_S = 5.0
+MIN_DRAIN_S = 1.0  # peers receive the endpoint's removal well within this (a push takes milliseconds)
 PROBE_INTERVAL_S = 0.1
 SYNC_WARN_AFTER_S = 15.0
 
@@ -123,7 +125,9 @@ class WorkloadRunner:
         self.spec, self.envoy, self.cp, self.out = spec, envoy, control_plane, out
         self.home = home
         self.paths = RunPaths.of(home, spec)
+        policy = policy or sv.Policy(drain_s=spec.drain_s)
         self.machine = sv.Supervisor(has_app=spec.has_app, registers=spec.registers, policy=policy)
+        self.healthy = True  # the app passes its readiness probe (mizzen.agent.readiness)
         self.alloc: Allocation | None = None
         self._events: asyncio.Queue[sv.Event] = asyncio.Queue()
         self._procs: dict[sv.Which, asyncio.subprocess.Process] = {}
@@ -179,7 +183,10 @@ class WorkloadRunner:
             case sv.Deregister():
                 self._cancel("register")
                 self._cancel("ensure")
+                self._cancel("watch-ready")
                 self._task("deregister", self._deregister())
+            case sv.Drain(seconds=seconds):
+                self._task("drain", self._drain(seconds))
             case sv.StartTimer(name=name, delay=delay):
                 loop = asyncio.get_running_loop()
                 self._timers.append(loop.call_later(delay, self._events.put_nowait, sv.TimerFired(name)))
@@ -189,6 +196,8 @@ class WorkloadRunner:
                 self._write_state("running")
                 self.out(self.summary())
                 self._task("watch-sync", self._report_sync())
+                if self.spec.has_app and self.spec.registers:
+                    self._task("watch-ready", self._watch_ready())
             case sv.Exit(code=code):
                 return code
         return None
@@ -297,6 +306,49 @@ class WorkloadRunner:
             self.paths.envoy_log,
         )
 
+    async def _watch_ready(self) -> None:
+        """Keep probing the app; on a change of readiness, re-register with the health annotation."""
+        assert self.alloc is not None
+        port = self.alloc.app.get(self.spec.ports[0].name)
+        tracker = ReadinessTracker(self.spec.probe)
+        async with httpx.AsyncClient(trust_env=False, timeout=self.spec.probe.timeout_s) as client:
+            while port is not None:
+                await asyncio.sleep(self.spec.probe.period_s)
+                try:
+                    ok = await asyncio.wait_for(self._probe_once(client, port), self.spec.probe.timeout_s)
+                except TimeoutError:
+                    ok = False
+                changed = tracker.observe(ok)
+                if changed is None:
+                    continue
+                self.healthy = changed
+                state = "ready again" if changed else "not ready: taking its endpoint out of load balancing"
+                log.warning("%s.%s: the app is %s", self.spec.name, self.spec.namespace, state)
+                try:
+                    await self._client.register(workload_entry(self.spec, self.alloc, healthy=changed))
+                except RegistrationError as exc:
+                    log.warning("%s.%s: cannot report readiness: %s", self.spec.name, self.spec.namespace, exc)
+
+    async def _drain(self, seconds: float) -> None:
+        """After deregistering: let Envoy finish in-flight inbound requests (at most ``seconds``), then report.
+
+        Peers need the endpoint's removal first, so the drain lasts at least :data:`MIN_DRAIN_S`; then it ends
+        as soon as no inbound request is in flight (Istio's ``EXIT_ON_ZERO_ACTIVE_CONNECTIONS`` idea)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        await asyncio.sleep(min(MIN_DRAIN_S, seconds))
+        async with self._admin_client() as client:
+            while loop.time() < deadline:
+                try:
+                    stats = await client.get("/stats", params={"filter": r"^cluster\.inbound\|.*\.upstream_rq_active$"})
+                except httpx.HTTPError:
+                    break  # Envoy is gone: nothing left to drain
+                active = sum(int(v) for line in stats.text.splitlines() if (v := line.rpartition(": ")[2]).isdigit())
+                if active == 0:
+                    break
+                await asyncio.sleep(0.1)
+        self._events.put_nowait(sv.Drained())
+
     async def _probe_once(self, client: httpx.AsyncClient, port: int) -> bool:
         if self.spec.ready_path:
             try:
@@ -330,7 +382,7 @@ class WorkloadRunner:
     async def _ensure_registered(self) -> None:
         assert self.alloc is not None
         try:
-            if await self._client.ensure(workload_entry(self.spec, self.alloc)):
+            if await self._client.ensure(workload_entry(self.spec, self.alloc, healthy=self.healthy)):
                 log.warning("%s.%s: WorkloadEntry was gone; registered it again", self.spec.name, self.spec.namespace)
         except RegistrationError as exc:
             log.warning("%s.%s: cannot check registration: %s", self.spec.name, self.spec.namespace, exc)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from mizzen.agent.errors import PortSpecError
 from mizzen.agent.ports import free_ports, port_is_free
+from mizzen.agent.readiness import HEALTH_ANNOTATION, ProbePolicy
 from mizzen.node import InboundPort, Proxy, Upstream, locality_from_labels
 from mizzen.registry.protocols import protocol_from_name
 
@@ -64,6 +65,8 @@ class WorkloadSpec:
     envoy_log_level: str = "warning"
     bootstrap_override: str = ""  # YAML merged over the generated bootstrap (Istio's custom bootstrap)
     locality: str = ""  # "region/zone/subzone" (--locality); "" = from the labels, as Istio reads them
+    probe: ProbePolicy = field(default_factory=ProbePolicy)  # the readiness probe while running
+    drain_s: float = 5.0  # Istio's terminationDrainDuration
 
     @property
     def has_app(self) -> bool:
@@ -238,7 +241,7 @@ def withheld(base: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in base.items() if not k.startswith(_WITHHELD_PREFIX)}
 
 
-def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
+def workload_entry(spec: WorkloadSpec, alloc: Allocation, *, healthy: bool = True) -> dict[str, Any]:
     """The WorkloadEntry the agent registers: other proxies reach this workload at its sidecar's
     inbound ports, so ``ports`` maps each service port name to the sidecar's listen port. The
     ``security.istio.io/tlsMode: istio`` label says a sidecar stands in front of it, as on Istio's pods.
@@ -259,6 +262,8 @@ def workload_entry(spec: WorkloadSpec, alloc: Allocation) -> dict[str, Any]:
     numbered = {p.number: alloc.inbound[p.name] for p in spec.ports if p.name in alloc.inbound}
     if numbered:
         annotations[PORTS_ANNOTATION] = ",".join(f"{n}={listen}" for n, listen in sorted(numbered.items()))
+    if not healthy:
+        annotations[HEALTH_ANNOTATION] = "false"
     if alloc.http_proxy is not None:
         annotations["mizzen.io/http-proxy"] = f"127.0.0.1:{alloc.http_proxy}"
     entry: dict[str, Any] = {

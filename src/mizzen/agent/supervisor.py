@@ -18,7 +18,8 @@ Registration failures are retried with the same kind of backoff. Once registered
 re-checked every ``refresh_every`` seconds and re-created if it vanished: the control plane removes
 agent entries whose proxy stayed disconnected past its grace period (an Envoy restart backoff can
 exceed it), and the endpoint must come back when the proxy does. Stopping deregisters first (so
-peers stop sending traffic), then stops the app and Envoy; a second stop request kills them.
+peers stop sending traffic), then drains (Envoy keeps serving in-flight requests for up to ``drain_s``,
+Istio's ``terminationDrainDuration``), then stops the app and Envoy; a second stop request kills them.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ class Deregistered:
 
 
 @dataclass(frozen=True)
+class Drained:
+    """The drain after deregistration is over (in-flight requests finished, or the drain duration passed)."""
+
+
+@dataclass(frozen=True)
 class StopRequested:
     """A signal or the user asked to stop."""
 
@@ -106,6 +112,7 @@ Event = (
     | Registered
     | RegistrationFailed
     | Deregistered
+    | Drained
     | StopRequested
     | TimerFired
 )
@@ -159,6 +166,13 @@ class Deregister:
 
 
 @dataclass(frozen=True)
+class Drain:
+    """Keep Envoy serving in-flight requests for at most ``seconds`` (reported as :class:`Drained`)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Report :class:`TimerFired` ``name`` after ``delay`` seconds."""
 
@@ -195,6 +209,7 @@ Action = (
     | Register
     | EnsureRegistered
     | Deregister
+    | Drain
     | StartTimer
     | Notify
     | Up
@@ -215,6 +230,7 @@ class Policy:
     stable_after: float = 10.0  # an Envoy that lived this long is "stable": backoff resets
     max_quick_restarts: int = 5
     refresh_every: float = 5.0  # how often a running workload checks its WorkloadEntry still exists
+    drain_s: float = 5.0  # Istio's terminationDrainDuration: serve in-flight requests after deregistering
 
 
 class Supervisor:
@@ -229,6 +245,8 @@ class Supervisor:
         self.registered = False
         self.exit_code = 0
         self._deregistering = False
+        self._draining = False
+        self._forced = False
         self._app_ready = False
         self._envoy_ready = False
         self._envoy_started_at = 0.0
@@ -264,7 +282,13 @@ class Supervisor:
                 self._deregistering = False
                 self.registered = False
                 note = [Notify(f"deregistration failed: {error}", "warning")] if error else []
+                if not error and self._worth_draining():
+                    self._draining = True
+                    return [*note, Drain(self.policy.drain_s)]
                 return note + self._stop_processes(force=False) + self._maybe_done()
+            case Drained() if self._draining:
+                self._draining = False
+                return self._stop_processes(force=False) + self._maybe_done()
             case StopRequested(reason=reason):
                 return self._stop_requested(reason)
             case TimerFired(name=name):
@@ -322,7 +346,8 @@ class Supervisor:
 
     def _stop_requested(self, reason: str) -> list[Action]:
         if self.state is State.STOPPING:
-            # A second request: the user is impatient; do not wait for graceful exits.
+            # A second request: the user is impatient; do not wait for graceful exits (nor the drain).
+            self._forced, self._draining = True, False
             return [Notify("stopping now"), *self._stop_processes(force=True)]
         return self._begin_stop(f"stopping ({reason})", "info")
 
@@ -338,11 +363,16 @@ class Supervisor:
             return [*actions, Deregister()]
         return actions + self._stop_processes(force=False) + self._maybe_done()
 
+    def _worth_draining(self) -> bool:
+        """Drain only a withdrawn endpoint whose Envoy and app still serve (an exited app answers nothing)."""
+        serving = "envoy" in self.running and (not self.has_app or "app" in self.running)
+        return self.policy.drain_s > 0 and serving and not self._forced
+
     def _stop_processes(self, *, force: bool) -> list[Action]:
         return [StopProcess(which, force) for which in ("app", "envoy") if which in self.running]
 
     def _maybe_done(self) -> list[Action]:
-        if self.running or self._deregistering:
+        if self.running or self._deregistering or self._draining:
             return []
         self.state = State.STOPPED
         return [Exit(self.exit_code)]

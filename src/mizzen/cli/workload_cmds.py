@@ -34,11 +34,14 @@ def workload_rows(items: Sequence[Mapping[str, Any]], *, wide: bool, all_ns: boo
             f"{n}:{p}" for n, p in sorted((spec.get("ports") or {}).items())
         )
         status = "CONNECTED" if proxy.get("connected") else ("DISCONNECTED" if proxy else "NO PROXY")
+        # The agent marks an app failing its readiness probe (its endpoint is then sent UNHEALTHY).
+        health = "UNHEALTHY" if (meta.get("annotations") or {}).get("mizzen.io/healthy") == "false" else "HEALTHY"
         row: cd.Row = ((meta.get("namespace", ""),) if all_ns else ()) + (
             meta["name"],
             str(spec.get("address", "")),
             ports or "-",
             status,
+            health,
             proxy.get("httpProxy") or "-",
         )
         if wide:
@@ -70,7 +73,7 @@ def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_
     if not items:
         click.echo(f"No workloads found in {'any' if all_ns else namespace} namespace.", err=True)
         return
-    header: cd.Row = (("NAMESPACE",) if all_ns else ()) + ("NAME", "ADDRESS", "PORTS", "PROXY", "HTTP PROXY")
+    header: cd.Row = (("NAMESPACE",) if all_ns else ()) + ("NAME", "ADDRESS", "PORTS", "PROXY", "HEALTH", "HTTP PROXY")
     if output == "wide":
         header = (*header, "LABELS", "ADMIN", "ENVOY")
     click.echo(cd.table(header, workload_rows(items, wide=output == "wide", all_ns=all_ns)), nl=False)

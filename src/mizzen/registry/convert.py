@@ -27,6 +27,9 @@ from mizzen.registry.protocols import parse_protocol, service_port_protocol
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 REGISTERED_BY_ANNOTATION = "mizzen.io/registered-by"
 PORTS_ANNOTATION = "mizzen.io/container-ports"  # set by the agent: "<app port>=<sidecar port>,..."
+# "false" while the agent's readiness probe fails: the endpoint is sent UNHEALTHY (Mizzen's stand-in for
+# the Healthy condition of Istio's health-checked WorkloadEntries; Mizzen stores no status).
+HEALTH_ANNOTATION = "mizzen.io/healthy"
 
 _RESOLUTIONS = {"STATIC", "DNS", "DNS_ROUND_ROBIN", "NONE"}
 
@@ -47,6 +50,7 @@ class Workload:
     weight: int = 1
     locality: str = ""
     tls_mode: str = ""
+    healthy: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,11 @@ def workload_of(config: Typed[object]) -> Workload | None:
     default_tls = "istio" if registered_by == "agent" else ""
     found = _workload(config.spec, config.namespace, config.name, default_tls)
     numbered = _numbered(config.metadata.annotations.get(PORTS_ANNOTATION, ""))
-    return replace(found, numbered=numbered) if found is not None and numbered else found
+    if found is not None and numbered:
+        found = replace(found, numbered=numbered)
+    if found is not None and config.metadata.annotations.get(HEALTH_ANNOTATION) == "false":
+        found = replace(found, healthy=False)
+    return found
 
 
 def _numbered(value: str) -> tuple[tuple[int, int], ...]:
@@ -126,6 +134,7 @@ def _endpoint(w: Workload, port: ServicePort) -> Endpoint | None:
         weight=w.weight,
         locality=w.locality,
         tls_mode=w.tls_mode,
+        healthy=w.healthy,
     )
 
 

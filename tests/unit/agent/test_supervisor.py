@@ -128,11 +128,12 @@ def test_stable_envoy_resets_backoff() -> None:
     assert delays == [0.5, 1.0, 0.5]
 
 
-def test_stop_deregisters_before_stopping_processes() -> None:
-    """On a stop request the WorkloadEntry is deleted first, then both processes are stopped."""
+def test_stop_deregisters_then_drains_before_stopping_processes() -> None:
+    """On a stop request the WorkloadEntry is deleted first, Envoy drains, then both processes are stopped."""
     machine = running()
     assert kinds(machine.handle(sv.StopRequested("SIGINT"), 5.0)) == [sv.Deregister]
-    assert kinds(machine.handle(sv.Deregistered(), 5.1)) == [sv.StopProcess, sv.StopProcess]
+    assert machine.handle(sv.Deregistered(), 5.1) == [sv.Drain(5.0)]
+    assert kinds(machine.handle(sv.Drained(), 6.1)) == [sv.StopProcess, sv.StopProcess]
     assert machine.handle(sv.ProcessExited("app", -15), 5.2) == []
     assert machine.handle(sv.ProcessExited("envoy", 0), 5.3) == [sv.Exit(0)]
     assert machine.state is State.STOPPED and not machine.registered
@@ -203,3 +204,23 @@ def test_stale_events_are_ignored() -> None:
     assert machine.handle(sv.AppReady(), 5.01) == []
     assert machine.handle(sv.Registered(), 5.02) == []
     assert machine.handle(sv.TimerFired(sv.REGISTER_TIMER), 5.03) == []
+
+
+def test_a_second_stop_request_skips_the_drain() -> None:
+    """Ctrl-C twice: processes are killed at once and the end of a drain starts nothing more."""
+    machine = running()
+    machine.handle(sv.StopRequested("SIGINT"), 5.0)
+    machine.handle(sv.Deregistered(), 5.1)
+    assert kinds(machine.handle(sv.StopRequested("SIGINT"), 5.2)) == [sv.StopProcess, sv.StopProcess]
+    assert machine.handle(sv.Drained(), 5.3) == []
+    machine.handle(sv.ProcessExited("app", -9), 5.4)
+    assert machine.handle(sv.ProcessExited("envoy", -9), 5.5) == [sv.Exit(0)]
+
+
+def test_no_drain_when_the_duration_is_zero() -> None:
+    """terminationDrainDuration 0: deregistering is followed by stopping at once."""
+    machine = started(policy=sv.Policy(drain_s=0.0))
+    machine.handle(sv.AppReady(), 1.0)
+    machine.handle(sv.Registered(), 1.1)
+    machine.handle(sv.StopRequested("SIGTERM"), 2.0)
+    assert kinds(machine.handle(sv.Deregistered(), 2.1)) == [sv.StopProcess, sv.StopProcess]

@@ -382,3 +382,16 @@ def test_random_event_sequences_match_full_rebuild() -> None:
         if step % 20 == 0:
             assert reg.snapshot() == build_registry(live.values())
     assert reg.snapshot() == build_registry(live.values())
+
+
+def test_an_entry_marked_unhealthy_by_its_agent_gives_an_unhealthy_endpoint() -> None:
+    """``mizzen.io/healthy: "false"`` (a failed readiness probe) makes that endpoint unhealthy, the rest stay."""
+    sick = res(
+        "WorkloadEntry",
+        "r2",
+        {"address": "10.0.0.2", "labels": {"app": "reviews"}},
+        annotations={"mizzen.io/healthy": "false"},
+    )
+    snap = build_registry([REVIEWS, we("r1", {"app": "reviews"}, "10.0.0.1"), sick])
+    eps = snap.endpoints_of("reviews.default.svc.cluster.local", 9080)
+    assert {(e.address, e.healthy) for e in eps} == {("10.0.0.1", True), ("10.0.0.2", False)}
