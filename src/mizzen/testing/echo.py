@@ -13,7 +13,9 @@ Behaviour controls, from the query string or an ``x-echo-<name>`` request header
   counter per path, for retry tests);
 - ``GET /__count``: per-path request counts; ``GET /__last``: the last requests this process
   answered (newest last, at most 50; each as in the answer), e.g. to see what a mirror delivered;
-  ``GET /health``: 200 (always, also with ``--status``).
+  ``GET /health``: 200 (always, also with ``--status``);
+- ``GET /ready``: 200, or 503 while the file named by ``--unready-file`` exists (a readiness probe that
+  a test can fail and restore from outside).
 
 ``--status 500`` makes every answer (except ``/health`` and the ``/__`` paths) use that status unless a
 request asks for another: a workload that always fails, for outlier-detection tests.
@@ -31,6 +33,7 @@ import threading
 import time
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,6 +50,7 @@ class EchoServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], *, workload: str, version: str, status: int = 200) -> None:
         super().__init__(address, EchoHandler)
         self.workload, self.version, self.status = workload, version, status
+        self.unready_file: Path | None = None
         self.counts: Counter[str] = Counter()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.lock = threading.Lock()
@@ -78,6 +82,9 @@ class EchoHandler(BaseHTTPRequestHandler):
         self._drain_body()
         if url.path == "/health":
             return self._send(200, {"status": "ok"})
+        if url.path == "/ready":
+            unready = self.server.unready_file is not None and self.server.unready_file.exists()
+            return self._send(503 if unready else 200, {"ready": not unready})
         if url.path == "/__count":
             with self.server.lock:
                 return self._send(200, {"counts": dict(self.server.counts)})
@@ -160,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--version", default=_label("version"), help="default: the workload's `version` label ($MIZZEN_LABELS)"
     )
+    parser.add_argument("--unready-file", type=Path, default=None, help="GET /ready answers 503 while it exists")
     parser.add_argument(
         "--status",
         type=int,
@@ -172,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         with open(args.env_file, "w", encoding="utf-8") as f:
             json.dump(dict(os.environ), f)
     server = serve(args.port, host=args.host, workload=args.name, version=args.version, status=args.status)
+    server.unready_file = args.unready_file
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -186,6 +186,7 @@ class LabMesh:
         service_account: str = "default",
         ports: Sequence[str] = ("http=9080",),
         extra: Sequence[str] = (),
+        app_args: Sequence[str] = (),
         wait: bool = True,
     ) -> LabWorkload:
         """``mizzen run`` of the echo backend on ``host``, joined with a token file and the copied root."""
@@ -196,7 +197,7 @@ class LabMesh:
         root = home.parent / f"{host.name}-root.pem"
         root.write_bytes(self.root_cert.read_bytes())
         version = labels.get("version", "")
-        app = [PY, "-m", "mizzen.testing.echo", "--port", "{port}", "--name", name, "--version", version]
+        app = [PY, "-m", "mizzen.testing.echo", "--port", "{port}", "--name", name, "--version", version, *app_args]
         argv = [PY, "-m", "mizzen.cli.main", "run", "--name", name, "-n", namespace]
         argv += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items()), "--service-account", service_account]
         argv += [a for p in ports for a in ("--port", p)]
