@@ -76,3 +76,13 @@ spec:
     assert set(split) == {"v1", "v2"} and abs(split["v1"] - 0.7 * n) <= 4.5 * sigma, split
     assert _versions(lab_mesh, client, tmp_path, 20, "x-version:v2") == {"v2": 20}
     assert _versions(lab_mesh, client, tmp_path, 20, "x-version:v1") == {"v1": 20}
+
+
+def test_proxy_config_of_a_workload_on_another_host(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:
+    """From the control-plane host, `mizzen pc cluster` and `proxy-status NAME` reach host b's Envoy through its
+    agent's channel (no ssh, no shared disk, no admin port)."""
+    cp = lab_mesh.lab.hosts["cp"]
+    clusters = lab_mesh.cli(cp, "pc", "cluster", "echo-v1").stdout
+    assert "echo.default.svc.cluster.local" in clusters and "inbound" in clusters, clusters
+    diff = lab_mesh.cli(cp, "proxy-status", "echo-v1").stdout
+    assert "Clusters Match" in diff or "match" in diff.lower(), diff
