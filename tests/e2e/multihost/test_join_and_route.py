@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,27 @@ def test_proxy_config_of_a_workload_on_another_host(lab_mesh: LabMesh, placed: d
     assert "echo.default.svc.cluster.local" in clusters and "inbound" in clusters, clusters
     diff = lab_mesh.cli(cp, "proxy-status", "echo-v1").stdout
     assert "Clusters Match" in diff or "match" in diff.lower(), diff
+
+
+def test_a_loopback_endpoint_is_refused_for_a_remote_control_plane(lab_mesh: LabMesh, tmp_path: Path) -> None:
+    """`mizzen run --address 127.0.0.1` on host b exits with the reason, and the API refuses such an entry from
+    b's address too (400 naming spec.address)."""
+    b = lab_mesh.lab.hosts["b"]
+    w = lab_mesh.run(b, "lonely", {"app": "lonely"}, extra=("--address", "127.0.0.1"), wait=False)
+    assert w.process.wait(60) != 0
+    assert "loopback address" in w.log() and "other hosts cannot reach" in w.log(), w.log()
+    token = lab_mesh.mint("lonely2", "default", "default")
+    script = (
+        "import httpx, json, sys; "
+        "r = httpx.put(sys.argv[1], json=json.loads(sys.argv[2]), headers={'Authorization': 'Bearer ' + sys.argv[3]},"
+        " verify=sys.argv[4]); print(r.status_code, r.text)"
+    )
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "WorkloadEntry",
+        "metadata": {"name": "lonely2", "namespace": "default"},
+        "spec": {"address": "127.0.0.1", "serviceAccount": "default"},
+    }
+    url = f"{lab_mesh.url}/apis/networking.istio.io/v1/namespaces/default/workloadentries/lonely2"
+    out = b.run([sys.executable, "-c", script, url, json.dumps(entry), token, str(lab_mesh.root_cert)]).stdout
+    assert out.startswith("400") and "spec.address 127.0.0.1 is a loopback address" in out, out
