@@ -215,6 +215,7 @@ class Lab:
         self.bridge_ns = f"{self.tag}-br"
         self.hosts: dict[str, Host] = {}
         self._made: list[str] = []
+        self._captures: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Lab:
         self.open()
@@ -273,10 +274,30 @@ class Lab:
         for here, there in ((a, b), (b, a)):
             here.run(["nft", "delete", "table", "inet", f"{PREFIX}_{there.name}"], check=False)
 
+    def capture(self, out: Path, log: Path) -> subprocess.Popen[bytes]:
+        """Start recording every frame crossing the bridge (all traffic between hosts) into ``out``; stop it
+        with :meth:`Host.stop`-style SIGTERM (it is stopped at close too). Read with ``netclient.frames``."""
+        import sys
+
+        argv = ["ip", "netns", "exec", self.bridge_ns, sys.executable, "-u", "-m", "mizzen.testing.netclient"]
+        argv += ["capture", "--iface", "any", "--out", str(out)]  # every bridge port
+        with open(log, "ab") as sink:
+            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        self._captures.append(proc)
+        deadline = time.monotonic() + 20
+        while b"capturing" not in log.read_bytes() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return proc
+
     def close(self) -> None:
         """Stop every process the hosts started, then delete every namespace (and so every link) of the lab."""
         for host in self.hosts.values():
             host.stop_all()
+        for proc in self._captures:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        self._captures.clear()
         for ns in reversed(self._made):
             _kill_inside(ns)
             _ip("netns", "del", ns, check=False)

@@ -1,9 +1,12 @@
 """Small tools the multi-host lab runs *inside* a host's namespace (the test process lives outside it).
 
     python -m mizzen.testing.netclient forward --unix /tmp/x.sock --to 127.0.0.1:15014
+    python -m mizzen.testing.netclient capture --iface br0 --out frames.bin
     python -m mizzen.testing.netclient load --proxy http://127.0.0.1:PORT --out F --rate 50 http://echo:9080/
 
-``forward`` relays each connection of a UNIX socket (a file: reachable from every namespace) to a TCP
+``capture`` writes every frame seen on an interface (an ``AF_PACKET`` socket, root only) to a file, each
+prefixed by its 4-byte length, until SIGTERM: a tcpdump without the package, for "no plaintext on the wire"
+checks. ``forward`` relays each connection of a UNIX socket (a file: reachable from every namespace) to a TCP
 address inside this host, so a test can call a control plane bound in the namespace. ``load`` sends
 requests through a sidecar at a steady rate until SIGTERM (or ``--count``), one JSON line per request
 (``t`` start in wall-clock seconds, ``code``, ``ms``, ``version`` of the echo backend, ``error``), so a
@@ -59,6 +62,37 @@ async def forward(unix: Path, host: str, port: int) -> None:
     unix.unlink(missing_ok=True)
 
 
+def capture(iface: str, out: Path) -> None:
+    """Append every frame on ``iface`` to ``out`` (4-byte big-endian length, then the frame) until SIGTERM."""
+    import socket  # AF_PACKET: Linux only, root only
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    eth_p_all = 0x0003
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(eth_p_all)) as sniffer, out.open("ab") as sink:
+        if iface != "any":  # unbound, it sees every interface (a bridge's own device sees only local frames)
+            sniffer.bind((iface, 0))
+        sniffer.settimeout(0.2)
+        print("capturing", flush=True)
+        while not stop.is_set():
+            try:
+                frame = sniffer.recv(65535)
+            except TimeoutError:
+                continue
+            sink.write(len(frame).to_bytes(4, "big") + frame)
+            sink.flush()
+
+
+def frames(path: Path) -> list[bytes]:
+    """The frames a :func:`capture` wrote."""
+    data, out, at = path.read_bytes(), [], 0
+    while at + 4 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        out.append(data[at + 4 : at + 4 + size])
+        at += 4 + size
+    return out
+
+
 def one(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
     """One request's record: start time, status (-1 on a transport error), latency, backend version."""
     start, t0 = time.time(), time.monotonic()
@@ -108,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     fwd = sub.add_parser("forward")
     fwd.add_argument("--unix", type=Path, required=True)
     fwd.add_argument("--to", required=True, metavar="HOST:PORT")
+    cap = sub.add_parser("capture")
+    cap.add_argument("--iface", required=True)
+    cap.add_argument("--out", type=Path, required=True)
     ld = sub.add_parser("load")
     ld.add_argument("url")
     ld.add_argument("--proxy", required=True)
@@ -117,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     ld.add_argument("--header", action="append", default=[], metavar="K:V")
     ld.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
+    if args.cmd == "capture":
+        capture(args.iface, args.out)
+        return
     if args.cmd == "forward":
         host, _, port = args.to.rpartition(":")
         asyncio.run(forward(args.unix, host, int(port)))
