@@ -3,8 +3,8 @@
 A contract between the agent and the control plane, like the node metadata in :mod:`mizzen.node`, so it
 sits beneath both.
 
-The control plane sends requests down the stream and the agent answers them (today: its own Envoy's admin
-API; later, per-workload calls such as logs). Opened by the agent, so it works for an agent on another
+The control plane sends requests down the stream and the agent answers them: its own Envoy's admin API,
+and its workload's logs (:data:`LOGS_PREFIX`). Opened by the agent, so it works for an agent on another
 host or behind NAT, with the same credential and TLS as its xDS streams. Each message is one frame: a
 4-byte big-endian header length, a JSON header, then raw body bytes (a config dump is not re-encoded)::
 
@@ -25,6 +25,11 @@ class ChannelError(ValueError):
 
 
 SERVICE = "mizzen.agent.v1.AgentChannel"
+# Requests under this path are answered by the agent itself, not relayed to Envoy's admin: the workload's
+# own logs (``mizzen/logs/app|access|envoy``, query ``tail``: the last N lines), for `mizzen logs` from any host.
+LOGS_PREFIX = "mizzen/logs/"
+LOG_KINDS = ("app", "access", "envoy")
+MAX_LOG_BYTES = 4 * 1024 * 1024  # the most of a log one answer carries (its end)
 METHOD = f"/{SERVICE}/Connect"
 _LEN = 4
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import grpc
@@ -31,8 +31,16 @@ ADMIN_TIMEOUT_S = 30.0
 class AdminChannel:
     """Keeps the channel open and serves requests on it."""
 
-    def __init__(self, upstream: Upstream, token: Callable[[], str], proxy_id: str, admin_socket: Path) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        token: Callable[[], str],
+        proxy_id: str,
+        admin_socket: Path,
+        logs: Mapping[str, Path] | None = None,
+    ) -> None:
         self._upstream = upstream
+        self._logs = dict(logs or {})
         self._token = token
         self.proxy_id = proxy_id
         self._admin = httpx.AsyncClient(
@@ -94,6 +102,9 @@ class AdminChannel:
         rid = int(frame.header.get("id", 0))
         method, path = str(frame.header.get("method", "GET")), str(frame.header.get("path", "")).strip("/")
         query = frame.header.get("query") or {}
+        if path.startswith(proto.LOGS_PREFIX):
+            outbox.put_nowait(self._log_answer(rid, path.removeprefix(proto.LOGS_PREFIX), query).encode())
+            return
         problem = admin_call_problem(method, path)
         if problem is not None:
             outbox.put_nowait(proto.response(rid, 403, "text/plain", problem.encode()).encode())
@@ -105,6 +116,26 @@ class AdminChannel:
             answer = proto.response(rid, 502, "text/plain", f"Envoy admin unreachable: {exc!r}".encode())
         self.served += 1
         outbox.put_nowait(answer.encode())
+
+    def _log_answer(self, rid: int, kind: str, query: Mapping[str, object]) -> proto.Frame:
+        """This workload's log ``kind`` (its last ``tail`` lines), read from the file the agent writes."""
+        path = self._logs.get(kind)
+        if path is None:
+            return proto.response(rid, 404, "text/plain", f"no {kind} log (one of {', '.join(self._logs)})".encode())
+        try:
+            with path.open("rb") as fh:
+                size = fh.seek(0, 2)
+                fh.seek(max(0, size - proto.MAX_LOG_BYTES))
+                data = fh.read()
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            return proto.response(rid, 500, "text/plain", f"cannot read {kind} log: {exc.strerror}".encode())
+        tail = str(query.get("tail", "-1"))
+        if tail.lstrip("-").isdigit() and int(tail) >= 0:
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[len(lines) - int(tail) :]) if int(tail) else b""
+        return proto.response(rid, 200, "text/plain", data)
 
 
 async def _drain(outbox: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:

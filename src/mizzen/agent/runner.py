@@ -148,7 +148,8 @@ class WorkloadRunner:
             proxy = proxy_of(self.spec, self.alloc, access_log=str(self.paths.access_log))
             from mizzen.agent.services import AgentServices
 
-            self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home)
+            logs = {"app": self.paths.app_log, "access": self.paths.access_log, "envoy": self.paths.envoy_log}
+            self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home, logs)
             self._write_bootstrap(proxy)
             self._events.put_nowait(sv.Start())
             while True:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,9 @@ class AgentServices:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    async def start(cls, spec: WorkloadSpec, proxy: Proxy, cp: ControlPlane, home: Path) -> AgentServices:
+    async def start(
+        cls, spec: WorkloadSpec, proxy: Proxy, cp: ControlPlane, home: Path, logs: Mapping[str, Path] | None = None
+    ) -> AgentServices:
         """Obtain the credential and the first certificate, then serve; :class:`CredentialError` on failure."""
         given = ControlPlaneClient(cp.api_url, cp.token, roots=cp.roots, others=cp.other_api_urls)
         try:
@@ -69,13 +72,13 @@ class AgentServices:
         upstream = Upstream(cp.xds_addresses, cp.roots if cp.tls else None)
         services = cls(AgentSockets.create(home, spec.namespace, spec.name), cred, client, upstream)
         try:
-            await services._serve(proxy, cp.secret_ttl_s)
+            await services._serve(proxy, cp.secret_ttl_s, logs or {})
         except BaseException:
             await services.stop()
             raise
         return services
 
-    async def _serve(self, proxy: Proxy, ttl_s: float) -> None:
+    async def _serve(self, proxy: Proxy, ttl_s: float, logs: Mapping[str, Path]) -> None:
         s = self.sockets
         await self.xds.start(str(s.xds))
         await self.sds.start(str(s.sds))
@@ -83,7 +86,7 @@ class AgentServices:
         node_id = proxy.node_id
         self.certs = CertificateKeeper(self.client, lambda secrets: self.sds.publish(node_id, secrets), ttl_s=ttl_s)
         await self.certs.issue()  # before Envoy starts: its first SDS request is answered at once
-        self.admin = AdminChannel(self.upstream, lambda: self.credential.token, proxy.id, s.admin)
+        self.admin = AdminChannel(self.upstream, lambda: self.credential.token, proxy.id, s.admin, logs)
         self._tasks = [
             asyncio.create_task(self.certs.keep_renewed(), name="mizzen-certificates"),
             asyncio.create_task(self.admin.run(), name="mizzen-agent-channel"),

@@ -79,7 +79,8 @@ def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_
     click.echo(cd.table(header, workload_rows(items, wide=output == "wide", all_ns=all_ns)), nl=False)
 
 
-def _log_file(name: str, namespace: str, which: str) -> Path:
+def _log_file(name: str, namespace: str, which: str) -> Path | None:
+    """The log file of a workload run on this host, or None (then its agent is asked, wherever it runs)."""
     home = resolve_home()
     state = home / "workloads" / f"{namespace}.{name}.json"
     if state.exists():
@@ -87,11 +88,20 @@ def _log_file(name: str, namespace: str, which: str) -> Path:
         if logs.get(which):
             return Path(logs[which])
     path = home / "logs" / f"{name}.{which}.log"
-    if not path.exists():
+    return path if path.exists() else None
+
+
+def _remote_log(ctx: click.Context, name: str, namespace: str, which: str, tail: int, follow: bool) -> None:
+    """Print a log that is not on this host: the control plane asks the workload's agent over its channel."""
+    if follow:
         raise click.ClickException(
-            f'no {which} log for workload "{name}" in {home / "logs"} (logs live on the host that runs the workload)'
+            f"workload {name}.{namespace} does not run on this host: -f follows local logs only; run "
+            "`mizzen logs` without -f (its agent sends the log through the control plane), or on its host"
         )
-    return path
+    params = {"tail": str(tail)} if tail >= 0 else {}
+    client = ApiClient.from_context(ctx)
+    resp = client.request("GET", f"/api/mizzen/v1/proxies/{name}.{namespace}/logs/{which}", params=params)
+    click.echo(resp.text, nl=False)
 
 
 @click.command("logs")
@@ -101,10 +111,16 @@ def _log_file(name: str, namespace: str, which: str) -> Path:
 @click.option("--envoy", "envoy", is_flag=True, help="Envoy's own log.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--tail", type=int, default=-1, help="Only the last N lines.")
-def logs(workload: str, namespace: str, proxy: bool, envoy: bool, follow: bool, tail: int) -> None:
-    """Show a workload's app log, or its sidecar's access log with --proxy."""
+@click.pass_context
+def logs(ctx: click.Context, workload: str, namespace: str, proxy: bool, envoy: bool, follow: bool, tail: int) -> None:
+    """Show a workload's app log, or its sidecar's access log with --proxy (on this host or, through its
+    agent's channel to the control plane, on any other)."""
     which = "access" if proxy else "envoy" if envoy else "app"
-    path = _log_file(workload.split("/", 1)[-1], namespace, which)
+    name = workload.split("/", 1)[-1]
+    path = _log_file(name, namespace, which)
+    if path is None:
+        _remote_log(ctx, name, namespace, which, tail, follow)
+        return
     with open(path, encoding="utf-8", errors="replace") as fh:
         lines = fh.readlines()
         for line in lines[-tail:] if tail >= 0 else lines:

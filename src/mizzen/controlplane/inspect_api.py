@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mizzen.channel import LOG_KINDS, LOGS_PREFIX
 from mizzen.controlplane import syncdiff
 from mizzen.controlplane.agent_channel import AgentChannels, ChannelUnavailable
 from mizzen.controlplane.api import ApiError
@@ -50,6 +51,7 @@ def register(
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}", h.get_proxy)
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}/config", h.generated_config)
     app.router.add_route("*", "/api/mizzen/v1/proxies/{proxy}/admin/{path:.*}", h.admin)
+    app.router.add_get("/api/mizzen/v1/proxies/{proxy}/logs/{kind}", h.logs)
     app.router.add_get("/api/mizzen/v1/proxies/{proxy}/syncdiff", h.sync_diff)
     app.router.add_get("/api/mizzen/v1/workloads", h.workloads)
     return h.local_views
@@ -180,6 +182,16 @@ class _Handlers:
         if problem is not None:
             raise ApiError(403, "Forbidden", problem)
         status, content_type, body = await self._admin_call(rec, request.method, path, request.query)
+        return web.Response(body=body, status=status, content_type=content_type)
+
+    async def logs(self, request: web.Request) -> web.Response:
+        """A workload's log (``app``, ``access`` or ``envoy``; ``?tail=N``), read by its agent on its host."""
+        rec = self._find(request)
+        kind = request.match_info["kind"]
+        if kind not in LOG_KINDS:
+            raise ApiError(404, "NotFound", f"no {kind} log: one of {', '.join(LOG_KINDS)}")
+        query = {"tail": request.query["tail"]} if "tail" in request.query else {}
+        status, content_type, body = await self._admin_call(rec, "GET", f"{LOGS_PREFIX}{kind}", query)
         return web.Response(body=body, status=status, content_type=content_type)
 
     async def sync_diff(self, request: web.Request) -> web.Response:

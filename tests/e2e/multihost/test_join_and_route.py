@@ -80,10 +80,18 @@ spec:
     assert _versions(lab_mesh, client, tmp_path, 20, "x-version:v1") == {"v1": 20}
 
 
-def test_proxy_config_of_a_workload_on_another_host(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:
-    """From the control-plane host, `mizzen pc cluster` and `proxy-status NAME` reach host b's Envoy through its
-    agent's channel (no ssh, no shared disk, no admin port)."""
+def test_inspection_and_logs_of_a_workload_on_another_host(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:
+    """From the control-plane host, `mizzen pc cluster`, `proxy-status NAME` and `mizzen logs [--proxy]` reach
+    host b's workload through its agent's channel (no ssh, no shared disk, no admin port)."""
     cp = lab_mesh.lab.hosts["cp"]
+    access = lab_mesh.cli(cp, "logs", "echo-v1", "--proxy", "--tail", "3").stdout
+    assert len(access.splitlines()) == 3 and "GET / HTTP/1.1" in access, access
+    local = (placed["v1"].home / "logs" / "echo-v1.access.log").read_text().splitlines()
+    assert access.splitlines() == local[-3:]
+    app = lab_mesh.cli(cp, "logs", "echo-v1").stdout
+    assert app == (placed["v1"].home / "logs" / "echo-v1.app.log").read_text()
+    follow = lab_mesh.cli(cp, "logs", "echo-v1", "-f", check=False)
+    assert follow.returncode != 0 and "does not run on this host" in follow.stderr
     clusters = lab_mesh.cli(cp, "pc", "cluster", "echo-v1").stdout
     assert "echo.default.svc.cluster.local" in clusters and "inbound" in clusters, clusters
     diff = lab_mesh.cli(cp, "proxy-status", "echo-v1").stdout
