@@ -84,6 +84,8 @@ class _Handlers:
         view["controlPlane"] = self.instance()
         st = statuses.get(rec.node.node_id)
         view["connectedSince"] = st.connected_since if st is not None else None  # this ADS stream's start
+        # The host the proxy's agent connects from (its xDS stream's peer), else its node's address.
+        view["host"] = peer_host(st.peer) if st is not None and st.peer else rec.proxy.ip
         view["agentChannel"] = self.channels.connected(rec.proxy.id)
         snap = self.mesh.cache.get(rec.node.node_id)
         acked = self.xds.sent_resources(rec.node.node_id, acked=True)
@@ -224,6 +226,16 @@ class _Handlers:
         except TimeoutError as exc:
             raise ApiError(504, "GatewayTimeout", f"the agent of {rec.proxy.id} did not answer in time") from exc
         return status, content_type.split(";", 1)[0].strip() or "text/plain", body
+
+
+def peer_host(peer: str) -> str:
+    """The address in a gRPC peer string (``ipv4:10.0.0.2:5555``, ``ipv6:[::1]:5555``, ``unix:...``)."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    if kind == "ipv6":
+        return rest.rpartition(":")[0].strip("[]")
+    return kind if not rest else peer
 
 
 def _redact_secret(secret: Any) -> Any:

@@ -45,6 +45,8 @@ def test_joined_workloads_register_their_hosts_address(lab_mesh: LabMesh, placed
     for w in placed.values():
         line = next(x for x in status.splitlines() if x.startswith(w.proxy_id))
         assert line.count("SYNCED") >= 3, status
+    hosts_seen = {p["id"]: p["host"] for p in lab_mesh.proxies()["items"]}  # the dashboard's Host column
+    assert hosts_seen["echo-v1.default"] == hosts["b"].address and hosts_seen["client.default"] == hosts["c"].address
     info = lab_mesh.http().get("/api/mizzen/v1/controlplane").json()
     assert info["xdsAddress"] == f"{hosts['cp'].address}:15010" and info["tls"] is True
 

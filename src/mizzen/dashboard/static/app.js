@@ -115,9 +115,9 @@ function proxiesPage() {
     const items = Array.isArray(data) ? data : (data.items ?? []);
     const status = (p, t) => p.xds?.[t]?.status ?? p.status?.[t] ?? p[t] ?? "NOT SENT";
     body.replaceChildren(items.length ? h("table", {},
-      h("thead", {}, h("tr", {}, ["Proxy", "Type", ...types, "Envoy"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["Proxy", "Type", "Host", ...types, "Envoy"].map((c) => h("th", {}, c)))),
       h("tbody", {}, items.map((p) => h("tr", { "data-testid": "proxy-row", "data-proxy-id": p.id },
-        h("td", {}, p.id), h("td", {}, p.type),
+        h("td", {}, p.id), h("td", {}, p.type), h("td", { "data-testid": "proxy-host" }, p.host ?? ""),
         types.map((t) => h("td", {}, h("span", { class: `badge ${String(status(p, t)).replace(" ", "-")}`,
           "data-testid": `sync-${t}` }, status(p, t)))),
         h("td", { class: "muted" }, p.envoyVersion ?? ""))))) : h("p", { class: "muted" }, "No proxy is connected."));
