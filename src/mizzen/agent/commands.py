@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -132,11 +133,11 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
 @click.option(
     "--probe",
     "probe",
-    default="period=2s,timeout=1s,failure=1,success=1",
-    show_default=True,
+    default=None,
     metavar="K=V,...",
     help="The readiness probe while running (Kubernetes' periodSeconds, timeoutSeconds, failureThreshold, "
-    "successThreshold): an app failing it is taken out of load balancing until it passes again.",
+    "successThreshold) [default: period=2s,timeout=1s,failure=1,success=1, or a --from WorkloadGroup's probe]: "
+    "an app failing it is taken out of load balancing until it passes again.",
 )
 @click.option(
     "--termination-drain-duration",
@@ -178,7 +179,7 @@ def run_command(
     manifests: Sequence[TextIO],
     ports: Sequence[str],
     ready_path: str | None,
-    probe: str,
+    probe: str | None,
     drain: str,
     address: str | None,
     upstreams: Sequence[str],
@@ -226,7 +227,7 @@ def run_command(
             concurrency=concurrency,
             envoy_log_level=envoy_log_level,
             bootstrap_override=bootstrap_override.read() if bootstrap_override else "",
-            probe=parse_probe(probe),
+            probe=_probe_of(probe, template.probe if template else None),
             drain_s=_duration(drain, "--termination-drain-duration"),
         )
     except AgentError as exc:
@@ -241,7 +242,13 @@ def _duration(value: str, option: str) -> float:
         raise click.BadParameter(str(exc), param_hint=option) from exc
 
 
-def parse_probe(value: str) -> ProbePolicy:
+def _probe_of(option: str | None, template: ProbePolicy | None) -> ProbePolicy:
+    """--probe's knobs over the WorkloadGroup's probe (or the defaults)."""
+    base = template or ProbePolicy()
+    return parse_probe(option, base) if option else base
+
+
+def parse_probe(value: str, base: ProbePolicy | None = None) -> ProbePolicy:
     """``period=2s,timeout=1s,failure=1,success=1`` (any subset) as a :class:`ProbePolicy`."""
     fields: dict[str, float | int] = {}
     names = {
@@ -260,7 +267,7 @@ def parse_probe(value: str) -> ProbePolicy:
             raise PortSpecError(f"--probe {key}: {exc}") from exc
         if fields[names[key]] <= 0:
             raise PortSpecError(f"--probe {key} must be positive, not {raw}")
-    return ProbePolicy(**fields)  # type: ignore[arg-type]
+    return dataclasses.replace(base or ProbePolicy(), **fields)  # type: ignore[arg-type]
 
 
 @click.command("gateway")

@@ -19,12 +19,20 @@ __all__ = ["HEALTH_ANNOTATION", "ProbePolicy", "ReadinessTracker"]
 
 @dataclass(frozen=True)
 class ProbePolicy:
-    """Kubernetes' probe knobs; defaults tuned for a quick reaction (Kubernetes': 10 s, 1 s, 3, 1)."""
+    """Kubernetes' probe knobs (defaults tuned for a quick reaction; Kubernetes': 10 s, 1 s, 3, 1) and what to
+    probe, as a WorkloadGroup's ``probe`` says: ``http_path`` (httpGet), ``exec_command`` (exec), else a TCP
+    connect; ``port`` None means the app's first port, a service port number means the app's port for it."""
 
     period_s: float = 2.0
     timeout_s: float = 1.0
     failure_threshold: int = 1
     success_threshold: int = 1
+    initial_delay_s: float = 0.0
+    http_path: str | None = None
+    port: int | None = None
+    host: str = "127.0.0.1"
+    headers: tuple[tuple[str, str], ...] = ()
+    exec_command: tuple[str, ...] = ()
 
 
 class ReadinessTracker:

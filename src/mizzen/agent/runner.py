@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mizzen.agent import probe
 from mizzen.agent import supervisor as sv
 from mizzen.agent.bootstrap import build_bootstrap
 from mizzen.agent.cpclient import ControlPlaneClient
@@ -254,9 +255,11 @@ class WorkloadRunner:
     # --- probe and registration ---
     async def _probe(self) -> None:
         assert self.alloc is not None
-        port = self.alloc.app.get(self.spec.ports[0].name) if self.spec.ports else None
-        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
-            while port is not None and not await self._probe_once(client, port):
+        policy = self.spec.probe
+        port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
+        await asyncio.sleep(policy.initial_delay_s)
+        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s) as client:
+            while not await probe.check(policy, self.spec.ready_path, port, client):
                 await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.AppReady())
 
@@ -310,16 +313,13 @@ class WorkloadRunner:
     async def _watch_ready(self) -> None:
         """Keep probing the app; on a change of readiness, re-register with the health annotation."""
         assert self.alloc is not None
-        port = self.alloc.app.get(self.spec.ports[0].name)
-        tracker = ReadinessTracker(self.spec.probe)
-        async with httpx.AsyncClient(trust_env=False, timeout=self.spec.probe.timeout_s) as client:
-            while port is not None:
-                await asyncio.sleep(self.spec.probe.period_s)
-                try:
-                    ok = await asyncio.wait_for(self._probe_once(client, port), self.spec.probe.timeout_s)
-                except TimeoutError:
-                    ok = False
-                changed = tracker.observe(ok)
+        policy = self.spec.probe
+        port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
+        tracker = ReadinessTracker(policy)
+        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s) as client:
+            while True:
+                await asyncio.sleep(policy.period_s)
+                changed = tracker.observe(await probe.check(policy, self.spec.ready_path, port, client))
                 if changed is None:
                     continue
                 self.healthy = changed
@@ -349,22 +349,6 @@ class WorkloadRunner:
                     break
                 await asyncio.sleep(0.1)
         self._events.put_nowait(sv.Drained())
-
-    async def _probe_once(self, client: httpx.AsyncClient, port: int) -> bool:
-        if self.spec.ready_path:
-            try:
-                resp = await client.get(f"http://127.0.0.1:{port}{self.spec.ready_path}")
-            except httpx.HTTPError:
-                return False
-            return 200 <= resp.status_code < 400  # Kubernetes' httpGet probe rule
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
 
     @property
     def _client(self) -> ControlPlaneClient:

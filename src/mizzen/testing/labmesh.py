@@ -265,9 +265,12 @@ class LabMesh:
         return client.host.spawn(argv, log=out.with_suffix(".log"), env=self.env(client.host))
 
     def close(self) -> None:
-        """Stop every workload side by side, then the control plane."""
+        """Stop every workload side by side (so they deregister), then the control plane's host."""
         for host in self.lab.hosts.values():
-            host.stop_all()
+            if host is not self.cp_host:
+                host.stop_all()
+        if self.cp_host is not None:
+            self.cp_host.stop_all()
         self.close_http()
 
 
