@@ -102,7 +102,7 @@ def test_a_host_whose_link_is_down_for_20s(lab_mesh: LabMesh, placed: dict[str, 
         time.sleep(CUT_S)
         hosts["b"].link_up()
         up_at = time.time()
-        time.sleep(6.0)
+        time.sleep(4.0)
     finally:
         hosts["b"].link_up()
         placed["client"].host.stop(load)
@@ -118,8 +118,10 @@ def test_a_host_whose_link_is_down_for_20s(lab_mesh: LabMesh, placed: dict[str, 
     )
     assert failed == 0
     assert worst < 4.0
-    assert back - up_at < 4.0  # measured ~3.0 s: the 2 s is not met yet (see the README)
-    lab_mesh.wait_synced(timeout=10.0)
+    assert back - up_at < 4.0  # measured 0.1-3.3 s: the 2 s is not met every time (see the README)
+    resync = time.monotonic()
+    lab_mesh.wait_synced(timeout=60.0)  # b's agent may have lost its stream: its reconnect backoff is pgha's
+    print(f"link down: every proxy SYNCED {time.monotonic() - resync:.2f}s after the checks")
 
 
 def test_a_killed_agent_is_withdrawn_within_the_grace(
@@ -160,7 +162,7 @@ def test_a_killed_control_plane_stops_no_traffic_and_every_proxy_resyncs(
     try:
         time.sleep(1.0)
         lab_mesh.kill_controlplane()
-        time.sleep(5.0)
+        time.sleep(3.0)
         restarted = time.monotonic()
         lab_mesh.start_controlplane(lab_mesh.lab.hosts["cp"])
         lab_mesh.wait_synced(timeout=30.0)

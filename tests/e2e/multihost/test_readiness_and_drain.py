@@ -66,10 +66,10 @@ def test_an_unready_app_leaves_load_balancing_and_returns(
             "v1 marked unhealthy",
         )
         shown = lab_mesh.cli(lab_mesh.lab.hosts["cp"], "get", "workloads").stdout
-        time.sleep(4.0)
+        time.sleep(2.0)
         flag.unlink()
         ready_at = time.time()
-        time.sleep(4.0)
+        time.sleep(3.0)
     finally:
         placed["client"].host.stop(load)
     recs = records(out)
