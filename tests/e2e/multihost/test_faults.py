@@ -56,6 +56,18 @@ def placed(lab_mesh: LabMesh) -> dict[str, LabWorkload]:
     return {"v1": v1, "v2": v2, "client": client}
 
 
+def _reconnect_delay(lab_mesh: LabMesh, proxy_id: str, before: float, up_at: float) -> float:
+    """Seconds from ``up_at`` until ``proxy_id`` had a stream again: 0 if its stream from ``before`` survived."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rec = lab_mesh.proxy(proxy_id)
+        if rec is not None and rec.get("connected") and rec.get("connectedSince"):
+            since = float(rec["connectedSince"])
+            return 0.0 if since == before else max(0.0, since - up_at)
+        time.sleep(0.1)
+    raise AssertionError(f"{proxy_id} did not reconnect within 30 s of the link")
+
+
 def _summary(recs: list[dict[str, Any]]) -> tuple[int, float]:
     failed = sum(1 for r in recs if r["code"] != 200)
     return failed, max((float(r["ms"]) for r in recs), default=0.0) / 1000
@@ -96,6 +108,7 @@ def test_a_host_whose_link_is_down_for_20s(lab_mesh: LabMesh, placed: dict[str, 
     lab_mesh.wait_synced()
     out = tmp_path / "load.jsonl"
     load = lab_mesh.load(placed["client"], "http://echo:9080/", out, rate=20)
+    before = float((lab_mesh.proxy("echo-v1.default") or {}).get("connectedSince") or 0)
     try:
         time.sleep(1.0)
         hosts["b"].link_down()
@@ -108,6 +121,7 @@ def test_a_host_whose_link_is_down_for_20s(lab_mesh: LabMesh, placed: dict[str, 
         placed["client"].host.stop(load)
     recs = records(out)
     failed, worst = _summary(recs)
+    reconnect_s = _reconnect_delay(lab_mesh, "echo-v1.default", before, up_at)
     back = min(
         float(r["t"]) + float(r["ms"]) / 1000 for r in recs if r.get("version") == "v1" and float(r["t"]) >= up_at
     )
@@ -118,6 +132,11 @@ def test_a_host_whose_link_is_down_for_20s(lab_mesh: LabMesh, placed: dict[str, 
     )
     assert failed == 0
     assert worst < 4.0
+    print(f"link down: b's proxy had a stream again {reconnect_s:.2f}s after the link")
+    # Measured 0-14 s: Envoy's xDS retry backoff (to be set in the bootstrap: the "perf" task) and the agent's
+    # gRPC reconnect backoff (gRPC's default, up to 120 s: agent/upstream.py, the "pgha" task) decide it. The
+    # issue's 2 s needs both; until then this bounds it by the startup grace the control plane allows.
+    assert reconnect_s < 35.0
     assert back - up_at < 4.0  # measured 0.1-3.3 s: the issue's 2 s is not met every time (see the README)
     resync = time.monotonic()
     lab_mesh.wait_synced(timeout=60.0)  # b's agent may have lost its stream: its reconnect backoff is pgha's
@@ -130,6 +149,7 @@ def test_a_killed_agent_is_withdrawn_within_the_grace(
     """kill -9 of v1's agent: its Envoy and app go with it, no request fails (retried elsewhere), and the
     control plane withdraws its endpoint within the 10 s grace plus 4 s (measured 6-11.4 s)."""
     v1 = placed["v1"]
+    lab_mesh.wait_running(v1)  # connected again after the link test
     out = tmp_path / "load.jsonl"
     load = lab_mesh.load(placed["client"], "http://echo:9080/", out, rate=20)
     try:
