@@ -253,7 +253,12 @@ class LabMesh:
             if last.get("converged") and all(_synced(p) for p in last["items"]):
                 return last
             time.sleep(0.1)
-        raise LabMeshError(f"not synced after {timeout}s: {json.dumps(last)[:2000]}")
+        behind = {
+            p["id"]: {t: (x.get("status"), x.get("current")) for t, x in p["xds"].items()}
+            for p in last.get("items", [])
+            if not _synced(p)
+        }
+        raise LabMeshError(f"not synced after {timeout}s (converged={last.get('converged')}): {json.dumps(behind)}")
 
     def load(
         self, client: LabWorkload, url: str, out: Path, *, rate: float = 20, count: int = 0, headers: Sequence[str] = ()
