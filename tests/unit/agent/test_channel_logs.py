@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from mizzen import channel as proto
 from mizzen.agent.channel import AdminChannel
@@ -10,7 +11,8 @@ from mizzen.agent.channel import AdminChannel
 
 def _channel(tmp: Path) -> AdminChannel:
     (tmp / "app.log").write_text("one\ntwo\nthree\n")
-    return AdminChannel(None, lambda: "", "w.default", tmp / "admin.sock", {"app": tmp / "app.log"})  # type: ignore[arg-type]
+    no_upstream = SimpleNamespace(channel=None)  # log answers never touch the upstream
+    return AdminChannel(no_upstream, lambda: "", "w.default", tmp / "admin.sock", {"app": tmp / "app.log"})  # type: ignore[arg-type]
 
 
 def test_a_log_request_returns_the_last_lines(tmp_path: Path) -> None:
