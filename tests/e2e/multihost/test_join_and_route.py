@@ -171,7 +171,7 @@ def test_no_credential_crosses_the_wire_between_hosts(
         _call(lab_mesh, placed["client"], tmp_path / "req.jsonl")
 
     wire = _captured(lab_mesh, tmp_path, join_and_call)
-    assert len(wire) > 10_000 and b"find-me-on-the-wire" in wire  # the capture did see the requests
+    assert len(wire) > 10_000  # the capture saw the joining and the requests (TLS records)
     tokens = [lab_mesh.token, *(p.read_text().strip() for p in lab_mesh.tmp.glob("homes/*-*.token"))]
     assert len(tokens) >= 4
     for token in tokens:
@@ -179,11 +179,6 @@ def test_no_credential_crosses_the_wire_between_hosts(
     assert b"Bearer" not in wire and b"authorization" not in wire.lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="sidecar-to-sidecar mTLS for `mizzen run` workloads is the secwire task, not on main yet",
-)
 def test_under_strict_mtls_no_plaintext_http_crosses_the_wire(
     lab_mesh: LabMesh, placed: dict[str, LabWorkload], tmp_path: Path
 ) -> None:
