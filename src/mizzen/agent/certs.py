@@ -57,6 +57,7 @@ class CertificateKeeper:
         ttl_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Renew through ``client``, hand each new certificate to ``publish``; ``ttl_s``: the lifetime asked for."""
         self._client = client
         self._publish = publish
         self.ttl_s = ttl_s

@@ -39,6 +39,7 @@ class AdminChannel:
         admin_socket: Path,
         logs: Mapping[str, Path] | None = None,
     ) -> None:
+        """Serve admin requests for this workload's Envoy over the agent channel."""
         self._upstream = upstream
         self._logs = dict(logs or {})
         self._token = token

@@ -45,6 +45,7 @@ class ControlPlaneClient:
         timeout: float = 5.0,
         others: tuple[str, ...] = (),
     ) -> None:
+        """A client for the API at the given address(es), authenticated with one credential."""
         self.base_url = base_url
         self._roots = roots
         self._others = others  # more replicas: requests move to them when the current one is unreachable

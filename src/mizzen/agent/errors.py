@@ -45,6 +45,7 @@ class ControlPlaneCallError(AgentError):
     """A call to the control plane's API failed (refused, or the control plane is unreachable)."""
 
     def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        """``unreachable``: no answer at all (worth retrying), as opposed to a refusal."""
         super().__init__(message)
         self.unreachable = unreachable  # no answer at all: worth retrying, unlike a refusal
 

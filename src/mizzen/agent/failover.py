@@ -21,6 +21,7 @@ class FailoverTransport(httpx.AsyncBaseTransport):
     """Sends each request to the current replica of ``base_urls``, the next one when it cannot connect."""
 
     def __init__(self, base_urls: Sequence[str], verify: ssl.SSLContext | bool) -> None:
+        """Try ``base_urls`` in order, verifying TLS with ``verify``."""
         if not base_urls:
             raise ValueError("at least one control-plane address is needed")
         self._urls = [httpx.URL(u) for u in base_urls]

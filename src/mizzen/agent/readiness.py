@@ -39,6 +39,7 @@ class ReadinessTracker:
     """Feed each probe result to :meth:`observe`; it returns the new readiness when it changes, else None."""
 
     def __init__(self, policy: ProbePolicy, *, ready: bool = True) -> None:
+        """Start ``ready`` (or not) and count consecutive results against ``policy``'s thresholds."""
         self.policy = policy
         self.ready = ready
         self._streak = 0  # consecutive results that disagree with the current readiness

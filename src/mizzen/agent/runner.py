@@ -69,6 +69,7 @@ class RunPaths:
 
     @classmethod
     def of(cls, home: Path, spec: WorkloadSpec) -> RunPaths:
+        """The files of ``spec``'s workload under ``home``."""
         logs, workloads = home / "logs", home / "workloads"
         stem = f"{spec.namespace}.{spec.name}"
         return cls(
@@ -123,6 +124,7 @@ class WorkloadRunner:
         policy: sv.Policy | None = None,
         out: Callable[[str], None] = print,
     ) -> None:
+        """Prepare to run ``spec``; nothing starts before :meth:`run`."""
         self.spec, self.envoy, self.cp, self.out = spec, envoy, control_plane, out
         self.home = home
         self.paths = RunPaths.of(home, spec)
@@ -165,11 +167,28 @@ class WorkloadRunner:
             await self._cleanup()
 
     async def _perform(self, action: sv.Action) -> int | None:
+        """Carry out one of the state machine's actions; an exit code when the workload is done."""
         match action:
             case sv.StartProcess(which=which):
                 await self._start(which)
             case sv.StopProcess(which=which, force=force):
                 self._signal(which, signal.SIGKILL if force else signal.SIGTERM)
+            case sv.StartTimer(name=name, delay=delay):
+                loop = asyncio.get_running_loop()
+                self._timers.append(loop.call_later(delay, self._events.put_nowait, sv.TimerFired(name)))
+            case sv.Notify(message=message, level=level):
+                log.log(logging.getLevelName(level.upper()), "%s.%s: %s", self.spec.name, self.spec.namespace, message)
+            case sv.Up():
+                self._up()
+            case sv.Exit(code=code):
+                return code
+            case _:
+                self._launch(action)
+        return None
+
+    def _launch(self, action: sv.Action) -> None:
+        """The actions that start (or cancel) background tasks: probes, registration, drain."""
+        match action:
             case sv.ProbeApp():
                 self._task("probe-app", self._probe())
             case sv.ProbeEnvoy():
@@ -189,20 +208,14 @@ class WorkloadRunner:
                 self._task("deregister", self._deregister())
             case sv.Drain(seconds=seconds):
                 self._task("drain", self._drain(seconds))
-            case sv.StartTimer(name=name, delay=delay):
-                loop = asyncio.get_running_loop()
-                self._timers.append(loop.call_later(delay, self._events.put_nowait, sv.TimerFired(name)))
-            case sv.Notify(message=message, level=level):
-                log.log(logging.getLevelName(level.upper()), "%s.%s: %s", self.spec.name, self.spec.namespace, message)
-            case sv.Up():
-                self._write_state("running")
-                self.out(self.summary())
-                self._task("watch-sync", self._report_sync())
-                if self.spec.has_app and self.spec.registers:
-                    self._task("watch-ready", self._watch_ready())
-            case sv.Exit(code=code):
-                return code
-        return None
+
+    def _up(self) -> None:
+        """Running: say so, watch the proxy's sync and (for a registered app) its readiness."""
+        self._write_state("running")
+        self.out(self.summary())
+        self._task("watch-sync", self._report_sync())
+        if self.spec.has_app and self.spec.registers:
+            self._task("watch-ready", self._watch_ready())
 
     # --- processes ---
     async def _start(self, which: sv.Which) -> None:

@@ -58,6 +58,7 @@ class SecretServer:
     """SDS on a UNIX socket, fed through :meth:`publish` and, for file-based names, on demand."""
 
     def __init__(self) -> None:
+        """An empty secret cache; :meth:`publish` fills ``default`` and ``ROOTCA``."""
         self.cache = SnapshotCache()
         self._server = XdsServer(self.cache, sds=True, one_stream_per_node=False, on_request=self._requested)
         self._own: dict[str, dict[str, Mapping[str, Any]]] = {}  # node -> default, ROOTCA

@@ -45,6 +45,7 @@ class AgentServices:
     def __init__(
         self, sockets: AgentSockets, credential: AgentCredential, client: ControlPlaneClient, upstream: Upstream
     ) -> None:
+        """Use :meth:`start`, which opens the sockets and the upstream connection in order."""
         self.sockets = sockets
         self.credential = credential
         self.client = client
@@ -110,6 +111,7 @@ class AgentServices:
         self.sockets.remove()
 
     def paths(self) -> AgentPaths:
+        """The socket paths for the bootstrap."""
         return self.sockets.paths()
 
 

@@ -28,6 +28,7 @@ class SpanForwarder:
     """An HTTP/1.1 server on a UNIX socket accepting Zipkin batches."""
 
     def __init__(self, client: ControlPlaneClient) -> None:
+        """Forward each batch with ``client`` (the workload's credential)."""
         self._client = client
         self._server: asyncio.Server | None = None
         self.forwarded = 0

@@ -70,6 +70,7 @@ class WorkloadSpec:
 
     @property
     def has_app(self) -> bool:
+        """Whether an app process runs beside the sidecar (a gateway has none)."""
         return bool(self.command)
 
     @property

@@ -237,6 +237,7 @@ class Supervisor:
     """The workload's state machine. Call :meth:`handle` with each event; perform what it returns."""
 
     def __init__(self, *, has_app: bool, registers: bool, policy: Policy | None = None) -> None:
+        """A workload with or without an app, registering its endpoint or not (gateways, tests)."""
         self.has_app = has_app
         self.registers = registers
         self.policy = policy or Policy()
@@ -262,6 +263,15 @@ class Supervisor:
                 return self._start(now)
             case ProcessExited(which=which, code=code):
                 return self._exited(which, code, now)
+            case StopRequested(reason=reason):
+                return self._stop_requested(reason)
+            case TimerFired(name=name):
+                return self._timer(name, now)
+        return self._progress(event)
+
+    def _progress(self, event: Event) -> list[Action]:
+        """Events that count only in the state that awaits them (anything else is ignored)."""
+        match event:
             case AppReady() if self.state is State.WAITING_READY:
                 self._app_ready = True
                 return self._ready()
@@ -269,31 +279,37 @@ class Supervisor:
                 self._envoy_ready = True
                 return self._ready()
             case Registered() if self.state is State.REGISTERING:
-                self.registered = True
-                self.state = State.RUNNING
-                return [Notify("registered WorkloadEntry"), Up(), StartTimer(REFRESH_TIMER, self.policy.refresh_every)]
+                return self._registered()
             case RegistrationFailed(error=error) if self.state is State.REGISTERING:
-                delay, self._register_backoff = self._register_backoff, self._next(self._register_backoff)
-                return [
-                    Notify(f"registration failed ({error}); retrying in {delay:g}s", "warning"),
-                    StartTimer(REGISTER_TIMER, delay),
-                ]
+                return self._registration_failed(error)
             case Deregistered(error=error) if self._deregistering:
-                self._deregistering = False
-                self.registered = False
-                note = [Notify(f"deregistration failed: {error}", "warning")] if error else []
-                if not error and self._worth_draining():
-                    self._draining = True
-                    return [*note, Drain(self.policy.drain_s)]
-                return note + self._stop_processes(force=False) + self._maybe_done()
+                return self._deregistered(error)
             case Drained() if self._draining:
                 self._draining = False
                 return self._stop_processes(force=False) + self._maybe_done()
-            case StopRequested(reason=reason):
-                return self._stop_requested(reason)
-            case TimerFired(name=name):
-                return self._timer(name, now)
         return []
+
+    def _registered(self) -> list[Action]:
+        self.registered = True
+        self.state = State.RUNNING
+        return [Notify("registered WorkloadEntry"), Up(), StartTimer(REFRESH_TIMER, self.policy.refresh_every)]
+
+    def _registration_failed(self, error: str) -> list[Action]:
+        delay, self._register_backoff = self._register_backoff, self._next(self._register_backoff)
+        return [
+            Notify(f"registration failed ({error}); retrying in {delay:g}s", "warning"),
+            StartTimer(REGISTER_TIMER, delay),
+        ]
+
+    def _deregistered(self, error: str) -> list[Action]:
+        """The endpoint is withdrawn: drain Envoy first when it may still carry requests, then stop."""
+        self._deregistering = False
+        self.registered = False
+        note: list[Action] = [Notify(f"deregistration failed: {error}", "warning")] if error else []
+        if not error and self._worth_draining():
+            self._draining = True
+            return [*note, Drain(self.policy.drain_s)]
+        return note + self._stop_processes(force=False) + self._maybe_done()
 
     def _start(self, now: float) -> list[Action]:
         self._envoy_started_at = now

@@ -91,6 +91,11 @@ def probe_of(probe: Any) -> ProbePolicy | None:
     """Istio's ``ReadinessProbe`` (httpGet, tcpSocket or exec; period/timeout/thresholds/initialDelay)."""
     if not isinstance(probe, Mapping):
         return None
+    return ProbePolicy(**_probe_timing(probe), **_probe_check(probe))
+
+
+def _probe_timing(probe: Mapping[str, Any]) -> dict[str, Any]:
+    """Period, timeout, initial delay and thresholds (invalid values leave Istio's defaults)."""
     knobs: dict[str, Any] = {}
     for key, field_name in (("periodSeconds", "period_s"), ("timeoutSeconds", "timeout_s")):
         if isinstance(probe.get(key), int) and probe[key] > 0:
@@ -100,6 +105,11 @@ def probe_of(probe: Any) -> ProbePolicy | None:
     for key, field_name in (("failureThreshold", "failure_threshold"), ("successThreshold", "success_threshold")):
         if isinstance(probe.get(key), int) and probe[key] > 0:
             knobs[field_name] = probe[key]
+    return knobs
+
+
+def _probe_check(probe: Mapping[str, Any]) -> dict[str, Any]:
+    """What the probe checks: an HTTP GET, a TCP connect or a command (gRPC and HTTPS are refused)."""
     http, tcp, command = probe.get("httpGet"), probe.get("tcpSocket"), _dig(probe, "exec", "command")
     if probe.get("grpc") is not None:
         raise AgentError("WorkloadGroup probe.grpc is not supported yet: use httpGet, tcpSocket or exec")
@@ -107,13 +117,17 @@ def probe_of(probe: Any) -> ProbePolicy | None:
         if str(http.get("scheme") or "HTTP").upper() != "HTTP":
             raise AgentError("WorkloadGroup probe.httpGet.scheme HTTPS is not supported yet: use HTTP")
         headers = tuple((str(h.get("name")), str(h.get("value") or "")) for h in http.get("httpHeaders") or ())
-        knobs |= {"http_path": str(http.get("path") or "/"), "port": _port(http), "headers": headers}
-        knobs["host"] = str(http.get("host") or "127.0.0.1")
-    elif isinstance(tcp, Mapping):
-        knobs |= {"port": _port(tcp), "host": str(tcp.get("host") or "127.0.0.1")}
-    elif isinstance(command, list) and command:
-        knobs["exec_command"] = tuple(str(c) for c in command)
-    return ProbePolicy(**knobs)
+        return {
+            "http_path": str(http.get("path") or "/"),
+            "port": _port(http),
+            "headers": headers,
+            "host": str(http.get("host") or "127.0.0.1"),
+        }
+    if isinstance(tcp, Mapping):
+        return {"port": _port(tcp), "host": str(tcp.get("host") or "127.0.0.1")}
+    if isinstance(command, list) and command:
+        return {"exec_command": tuple(str(c) for c in command)}
+    return {}
 
 
 def _port(check: Mapping[str, Any]) -> int | None:

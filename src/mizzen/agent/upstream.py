@@ -58,6 +58,7 @@ class Upstream:
     """A channel to one of several control-plane replicas, moving on when it fails (module docstring)."""
 
     def __init__(self, addresses: Sequence[Address], roots: bytes | None) -> None:
+        """Connect to the first of ``addresses`` that answers, verifying TLS against ``roots`` when given."""
         if not addresses:
             raise ValueError("at least one control-plane xDS address is needed")
         self.addresses = tuple(addresses)

@@ -30,12 +30,14 @@ class XdsProxy:
     """A gRPC server on a UNIX socket relaying every method to ``channel``."""
 
     def __init__(self, upstream: Upstream, token: Callable[[], str]) -> None:
+        """Relay over ``upstream``, adding the credential ``token()`` returns at each stream."""
         self._upstream = upstream
         self._token = token
         self._server: grpc.aio.Server | None = None
         self.forwarded = 0  # streams relayed so far (for tests and logs)
 
     async def start(self, path: str) -> None:
+        """Listen on the UNIX socket ``path`` (Envoy's ``xds-grpc`` cluster)."""
         server = grpc.aio.server(options=CHANNEL_OPTIONS)
         server.add_generic_rpc_handlers((_Relay(self),))
         server.add_insecure_port(f"unix:{path}")
@@ -43,6 +45,7 @@ class XdsProxy:
         self._server = server
 
     async def stop(self) -> None:
+        """Stop relaying; open streams end."""
         if self._server is not None:
             await self._server.stop(0.5)
             self._server = None

@@ -231,15 +231,20 @@ def test_second_agent_with_same_name_is_refused(
 
 
 def test_gateway_runs_router_envoy(cp: RunningControlPlane, agents: Callable[..., Agent]) -> None:
-    """`mizzen gateway` runs a router-type Envoy with the gateway labels and no registration."""
+    """`mizzen gateway` runs a router-type Envoy with the gateway labels, is an endpoint of its own Service
+    (a WorkloadEntry with its labels and no sidecar tlsMode, as Istio's gateway pod) and withdraws it on stop."""
     agent = agents(["gateway"], "istio-system.istio-ingressgateway")
     state = agent.wait_running()
     info = _admin_get(state["adminSocket"], "/server_info").json()
     assert info["node"]["id"].startswith("router~127.0.0.1~istio-ingressgateway.istio-system~")
     assert info["node"]["metadata"]["LABELS"] == {"istio": "ingressgateway"}
-    assert get_entry(cp, "istio-ingressgateway", "istio-system").status_code == 404
+    entry = get_entry(cp, "istio-ingressgateway", "istio-system")
+    assert entry.status_code == 200, entry.text
+    labels = entry.json()["spec"]["labels"]
+    assert labels["istio"] == "ingressgateway" and "security.istio.io/tlsMode" not in labels
     assert agent.stop() == 0, agent.log()
     assert not alive(state["envoyPid"])
+    assert get_entry(cp, "istio-ingressgateway", "istio-system").status_code == 404
 
 
 def _admin_get(socket_path: str, path: str) -> httpx.Response:
