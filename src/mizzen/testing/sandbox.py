@@ -77,8 +77,8 @@ def available() -> str:
     return ""
 
 
-def run_isolated(fn: Callable[[], object], *, hosts: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Call ``fn`` in new namespaces; re-raise what it raised; kill everything it started when done."""
+def _fork_and_run(fn: Callable[[], object], hosts: Mapping[str, str], timeout: float) -> tuple[bytes, int]:
+    """Run ``fn`` in a forked child inside new namespaces; what it reported (empty if it died) and its wait status."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -87,6 +87,20 @@ def run_isolated(fn: Callable[[], object], *, hosts: Mapping[str, str], timeout:
     os.close(write_end)
     payload = _read_all(read_end, pid, time.monotonic() + timeout)
     _, status = os.waitpid(pid, 0)
+    return payload, status
+
+
+def run_isolated(fn: Callable[[], object], *, hosts: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Call ``fn`` in new namespaces; re-raise what it raised; kill everything it started when done.
+
+    A child that dies before reporting anything is forked once more: forking a process whose native
+    libraries (gRPC's abseil) hold a lock in another thread can abort the child at its first use of that
+    lock ("Mutex::Fer with pending CondVar"), before the test has run. Its PID namespace took everything it
+    started with it, so the second attempt starts clean. A test that fails reports its failure and is not retried.
+    """
+    payload, status = _fork_and_run(fn, hosts, timeout)
+    if not payload:
+        payload, status = _fork_and_run(fn, hosts, timeout)
     if not payload:
         raise IsolatedFailure(f"the isolated test died without a result (wait status {status})")
     result = json.loads(payload)

@@ -156,6 +156,9 @@ class DeltaStream:
         self.types: dict[str, DeltaTypeState] = {}
         self.snapshot: Snapshot | None = None
         self._clock = clock
+        # Endpoint names of clusters sent before the proxy subscribed to EDS on this stream (a reconnect sends
+        # CDS first): their clusters warm only once EDS arrives, whatever versions the proxy says it has.
+        self._warming: set[str] = set()
         self._nonce = 0
         self._order: tuple[str, ...] = ()
 
@@ -177,6 +180,9 @@ class DeltaStream:
         if request.response_nonce:
             actions.append(self._answered(state, request))
         state.subscribe(request, first=first)
+        if type_url == types.ENDPOINT and self._warming:
+            state.resend |= {n for n in self._warming if state.wildcard or n in state.names}
+            self._warming.clear()
         actions.extend(self._push([type_url], defer_removals=False))
         return actions
 
@@ -236,6 +242,7 @@ class DeltaStream:
         """Send the endpoints of the clusters just sent, so new or changed ones can finish warming."""
         state = self.types.get(types.ENDPOINT)
         if state is None:
+            self._warming |= {n for c, d in clusters.items() if (n := _eds_name(c, d)) is not None}
             return None
         for cluster, data in clusters.items():
             name = _eds_name(cluster, data)
