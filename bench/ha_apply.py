@@ -23,11 +23,10 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
-from apply_latency import SimProxy, mesh_yaml, proxy, report, vs_yaml
+from apply_latency import SimProxy, applies_until_routed, mesh_yaml, proxy, report
 
 from mizzen.config import load_text
 from mizzen.testing.controlplane import RunningControlPlane, start_controlplane
@@ -46,17 +45,7 @@ async def measure(replicas: list[RunningControlPlane], n: int, services: int, re
     sims = [SimProxy(replicas[i % len(replicas)], proxy(i)) for i in range(n)]
     try:
         await asyncio.wait_for(asyncio.gather(*(s.synced.wait() for s in sims)), 180)
-        samples = []
-        for k in range(repeats):
-            await asyncio.sleep(0.2)  # let the previous change settle everywhere
-            for s in sims:
-                s.route_changed.clear()
-            docs = _documents(vs_yaml(10 + k % 80))
-            t0 = time.perf_counter()
-            (await http.post("/api/mizzen/v1/apply", json={"documents": docs})).raise_for_status()
-            await asyncio.wait_for(asyncio.gather(*(s.route_changed.wait() for s in sims)), 120)
-            samples.append(time.perf_counter() - t0)
-        return samples
+        return await applies_until_routed(http, sims, repeats, settle_s=0.2)
     finally:
         await http.aclose()
         for s in sims:
