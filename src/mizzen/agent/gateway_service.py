@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 
 from mizzen.agent.cpclient import tls_verify
-from mizzen.config.semantics import selectors
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,8 @@ def gateway_service(name: str, namespace: str, labels: Mapping[str, str], in_use
 
 def selects(service: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     """Whether the Service (as the API returns it) selects a workload with ``labels`` (Kubernetes' rule)."""
+    from mizzen.config.semantics import selectors  # here: the configuration models load only for gateways
+
     selector = (service.get("spec") or {}).get("selector")
     return selectors.selects(selectors.SERVICE, selector, labels)
 

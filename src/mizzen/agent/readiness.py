@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mizzen.registry.convert import HEALTH_ANNOTATION
+from mizzen.registry.annotations import HEALTH_ANNOTATION
 
 __all__ = ["HEALTH_ANNOTATION", "ProbePolicy", "ReadinessTracker"]
 

@@ -15,12 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from mizzen.agent.errors import AgentError
 from mizzen.agent.readiness import ProbePolicy
 from mizzen.agent.spec import PortSpec
-from mizzen.config import yamlsafe
 
 
 @dataclass(frozen=True)
@@ -163,6 +160,10 @@ def _ready_path(pod_spec: Mapping[str, Any]) -> str | None:
 
 
 def _documents(text: str) -> list[Mapping[str, Any]]:
+    import yaml  # here: only --from reads manifests, and the agent then carries no YAML or config modules
+
+    from mizzen.config import yamlsafe
+
     try:
         docs = yamlsafe.load_all(text, "manifest")
     except (yaml.YAMLError, yamlsafe.YamlLimitError) as exc:

@@ -20,7 +20,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-import mizzen.xds.encode  # noqa: F401  (registers every Envoy extension type used in Any fields)
+from mizzen.xds.encode import import_extensions
 
 _SECTIONS: tuple[tuple[str, str, type[Message]], ...] = (
     ("Clusters", "clusters", cluster_pb2.Cluster),
@@ -45,6 +45,7 @@ class SectionDiff:
 
 def canonical(resource: Mapping[str, Any], message_type: type[Message]) -> Any:
     """Normalize one resource dict through its proto type."""
+    import_extensions()  # nested Any values parse only with every Envoy extension type registered
     body = {k: v for k, v in resource.items() if k != "@type"}
     msg = json_format.ParseDict(body, message_type(), ignore_unknown_fields=True)
     return json_format.MessageToDict(msg, preserving_proto_field_name=True)

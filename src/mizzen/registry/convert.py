@@ -21,15 +21,11 @@ from mizzen.config.semantics.hosts import kube_host
 from mizzen.config.semantics.ports import endpoint_port
 from mizzen.config.semantics.visibility import service_export_to
 from mizzen.node import locality_from_labels
+from mizzen.registry.annotations import HEALTH_ANNOTATION, PORTS_ANNOTATION, REGISTERED_BY_ANNOTATION
 from mizzen.registry.model import Endpoint, Location, Resolution, Service, ServicePort
 from mizzen.registry.protocols import parse_protocol, service_port_protocol
 
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
-REGISTERED_BY_ANNOTATION = "mizzen.io/registered-by"
-PORTS_ANNOTATION = "mizzen.io/container-ports"  # set by the agent: "<app port>=<sidecar port>,..."
-# "false" while the agent's readiness probe fails: the endpoint is sent UNHEALTHY (Mizzen's stand-in for
-# the Healthy condition of Istio's health-checked WorkloadEntries; Mizzen stores no status).
-HEALTH_ANNOTATION = "mizzen.io/healthy"
 
 _RESOLUTIONS = {"STATIC", "DNS", "DNS_ROUND_ROBIN", "NONE"}
 

@@ -117,6 +117,8 @@ class Mesh:
 
     def __init__(self, cp: RunningControlPlane) -> None:
         self.cp = cp
+        # How `mizzen run` / `mizzen gateway` start: the console script's module (a bench may point it elsewhere).
+        self.launcher: tuple[str, ...] = (sys.executable, "-m", "mizzen.cli.entry")
         self.workloads: list[Workload] = []
         self.http = cp.client(timeout=30.0, trust_env=False)
 
@@ -186,9 +188,7 @@ class Mesh:
             ]
         )
         args = [
-            sys.executable,
-            "-m",
-            "mizzen.cli.main",
+            *self.launcher,
             "run",
             "--name",
             name,
@@ -226,7 +226,7 @@ class Mesh:
     ) -> Workload:
         """Start ``mizzen gateway`` and wait until its Envoy is connected."""
         labels = labels or {"istio": "ingressgateway"}
-        args = [sys.executable, "-m", "mizzen.cli.main", "gateway", "--name", name, "-n", namespace]
+        args = [*self.launcher, "gateway", "--name", name, "-n", namespace]
         args += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items()), *extra_args]
         log_path = self.cp.home / "logs" / f"test-gateway-{namespace}.{name}.out"
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ canonical JSON text: identical content is parsed and serialized once, and every 
 very same ``bytes`` object (which also makes equality checks on it an identity check).
 
 Nested ``Any`` values only resolve if their message type is in the default descriptor pool, so this module
-imports every Envoy extension the translator may reference (:data:`EXTENSION_MODULES`).
+imports every Envoy extension the translator may reference (:data:`EXTENSION_MODULES`), on first need:
+:func:`import_extensions`.
 """
 
 from __future__ import annotations
@@ -117,15 +118,22 @@ extensions/tracers/opentelemetry/samplers/v3/always_on_sampler_pb2
 EXTENSION_MODULES: tuple[str, ...] = tuple("envoy." + p.replace("/", ".") for p in _EXTENSION_PATHS.split())
 
 
-def _import_extensions() -> None:
+_extensions_loaded = False
+
+
+def import_extensions() -> None:
+    """Register every extension proto, once; only done when a resource needs it (they cost ~10 MB and 0.5 s,
+    which the agent, serving nothing but Secrets, never pays)."""
+    global _extensions_loaded
+    if _extensions_loaded:
+        return
+    _extensions_loaded = True
     for module in EXTENSION_MODULES:
         try:
             importlib.import_module(module)
         except ImportError as exc:  # an xds-protos release without this extension: others still work
             log.warning("Envoy proto module %s not importable (%s); its @type will not resolve", module, exc)
 
-
-_import_extensions()
 
 DEFAULT_CACHE_SIZE = 50_000
 
@@ -135,8 +143,12 @@ def message_class(type_url: str) -> type[AnyType]:
     full_name = type_url.removeprefix(_TYPE_PREFIX)
     try:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
-    except KeyError as exc:
-        raise EncodeError(f"unknown resource type {type_url!r}") from exc
+    except KeyError:
+        import_extensions()  # a resource type whose proto module nothing imported yet
+        try:
+            descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+        except KeyError as exc:
+            raise EncodeError(f"unknown resource type {type_url!r}") from exc
     cls: type[AnyType] = message_factory.GetMessageClass(descriptor)
     return cls
 
@@ -170,6 +182,8 @@ class Encoder:
                 self._cache.move_to_end(key)
                 self.hits += 1
                 return cached
+        if '"@type"' in key[1]:  # a nested Any resolves only if its message type is registered
+            import_extensions()
         data = _serialize(type_url, name, body)
         with self._lock:
             self.misses += 1

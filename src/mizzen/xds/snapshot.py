@@ -30,7 +30,7 @@ from typing import Any as AnyType
 from google.protobuf import any_pb2
 
 from mizzen.xds import types
-from mizzen.xds.encode import encode, message_class
+from mizzen.xds.encode import encode, import_extensions, message_class
 from mizzen.xds.errors import InconsistentSnapshot
 
 Resources = Mapping[str, bytes]  # resource name -> serialized google.protobuf.Any
@@ -151,6 +151,7 @@ class Snapshot:
 def decode(data: bytes) -> AnyType:
     """The resource message inside serialized ``Any`` bytes (for consistency checks, debugging, diffs)."""
     wrapper = any_pb2.Any.FromString(data)
+    import_extensions()  # its nested Any values print and compare by their registered types
     msg = message_class(wrapper.type_url)()
     wrapper.Unpack(msg)
     return msg
