@@ -8,7 +8,8 @@
 - dataplane: the Mizzen pair against a minimal Envoy pair (latency, throughput, CPU, memory);
 - scale: 1000 services / 2000 simulated proxies (SotW and delta), control-plane RSS and push latency;
 - ha_apply: apply -> every proxy has the new routes, two replicas on PostgreSQL vs one on SQLite;
-- resync: control plane kill -9 and restart -> every real sidecar SYNCED again, requests meanwhile.
+- resync: control plane kill -9 and restart -> every real sidecar SYNCED again, requests meanwhile;
+- agent_overhead: private memory and idle CPU of the agent per workload, before (main) and after.
 
 ``--only NAME [NAME ...]`` runs some of them; other extra arguments are passed to apply_latency
 (e.g. ``--envoys 10 --simulated 100``).
@@ -21,7 +22,17 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("apply_latency", "xds_fanout", "routetest", "gatewayapi", "dataplane", "scale", "ha_apply", "resync")
+BENCHES = (
+    "apply_latency",
+    "xds_fanout",
+    "routetest",
+    "gatewayapi",
+    "dataplane",
+    "scale",
+    "ha_apply",
+    "resync",
+    "agent_overhead",
+)
 
 
 def main(argv: list[str]) -> int:
