@@ -20,6 +20,7 @@ import re
 import socket
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -92,10 +93,12 @@ class Foo:
         self.ingress = httpx.Client(base_url=f"http://127.0.0.1:{gateway_port}", timeout=30.0, trust_env=False)
         self.applied: dict[tuple[str, str], None] = {}
 
-    def apply(self, doc: str, kind: str, name: str) -> None:
-        self.mesh.apply(doc, file="task.yaml")
+    def apply(self, doc: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """Apply one task document and wait for the proxies; the API's warnings are returned."""
+        answer = self.mesh.apply(doc, file="task.yaml")
         self.applied[(kind, name)] = None
         self.mesh.wait_synced(30)
+        return list(answer.get("report", []))
 
     def clear(self) -> None:
         """Delete every policy a test applied, and wait until the proxies have it."""
@@ -226,17 +229,25 @@ def _with_jwks_uri(uri: str) -> str:
 
 def test_jwks_uri_is_fetched_through_the_mesh_and_an_unserved_one_fails_closed(clean: Foo) -> None:
     """RequestAuthentication with ``jwksUri``: Envoy fetches the keys from the mesh service serving them, so the
-    valid token is 200 and a bad one 401; a jwksUri no service answers leaves even the valid token 401."""
+    valid token is 200 and a bad one 401; a jwksUri no service answers leaves even the valid token 401, and a
+    host no Service or ServiceEntry defines draws the MZ2783 warning at apply (file:line, field path)."""
     valid = {"Authorization": f"Bearer {DEMO}"}
-    clean.apply(_with_jwks_uri(JWKS_URI), "RequestAuthentication", "jwt-example")
+    assert clean.apply(_with_jwks_uri(JWKS_URI), "RequestAuthentication", "jwt-example") == []
     settle(lambda: clean.status("/headers", headers={"Authorization": "Bearer invalidToken"}) == 401, "bad token 401")
     settle(lambda: clean.status("/headers", headers=valid) == 200, "the valid token verified with the fetched keys")
     assert clean.status("/headers") == 200  # no token: passes without an AuthorizationPolicy
 
-    clean.apply(
-        _with_jwks_uri("http://jwks.foo.svc.cluster.local:8000/missing.json"), "RequestAuthentication", "jwt-example"
-    )
+    missing = _with_jwks_uri("http://jwks.foo.svc.cluster.local:8000/missing.json")
+    assert clean.apply(missing, "RequestAuthentication", "jwt-example") == []  # the host is served, the path is not
     settle(lambda: clean.status("/headers", headers=valid) == 401, "no keys: the valid token is refused")
+
+    unserved = _with_jwks_uri("http://keys.nowhere.example:8000/jwks.json")
+    (warning,) = clean.apply(unserved, "RequestAuthentication", "jwt-example")
+    assert (warning["code"], warning["level"], warning["path"]) == ("MZ2783", "warning", "spec.jwtRules[0].jwksUri")
+    assert warning["file"] == "task.yaml" and isinstance(warning["line"], int)
+    assert "keys.nowhere.example:8000" in warning["message"] and "rejected with 401" in warning["message"]
+    assert clean.status("/headers", headers={"Authorization": "Bearer invalidToken"}) == 401
+    settle(lambda: clean.status("/headers", headers=valid) == 401, "unserved host: the valid token is refused")
 
 
 def test_dry_run_policy_is_not_enforced(clean: Foo) -> None:

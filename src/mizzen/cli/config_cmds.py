@@ -20,6 +20,7 @@ from mizzen.cli.output import table
 from mizzen.config import load_paths, validate
 from mizzen.config.kinds import KindInfo, UnknownKindError, by_kind, resolve
 from mizzen.config.loader import LoadResult, Skipped
+from mizzen.config.mesh_checks import unserved_jwks_uris
 from mizzen.config.namespaces import in_namespace
 from mizzen.config.report import Report, Violation
 from mizzen.config.rules.istio_only import unrun_kind
@@ -119,6 +120,21 @@ def _refuse_warnings(warnings: Sequence[Violation]) -> None:
         raise CommandFailed(f"{n} warning{'s' if n != 1 else ''} found (--strict); nothing was applied")
 
 
+def _send(client: ApiClient, loaded: LoadResult, dry_run: bool) -> dict[str, Any]:
+    try:
+        return client.apply(loaded.resources, dry_run=dry_run)
+    except ApiError as exc:
+        if exc.status == 422 and exc.violations:
+            _fail_invalid(Report(exc.violations))
+        raise
+
+
+def _server_warnings(client: ApiClient, loaded: LoadResult) -> list[Violation]:
+    """The warnings a dry-run apply gets from the server (nothing is stored)."""
+    answer = _send(client, loaded, dry_run=True)
+    return [v for v in (violation_from_json(w) for w in answer.get("report", [])) if v.level == "warning"]
+
+
 @click.command("apply")
 @_FILES
 @_RECURSIVE
@@ -143,12 +159,9 @@ def apply(
             return
         raise CommandFailed("no objects passed to apply")
     client = ApiClient.from_context(ctx)
-    try:
-        answer = client.apply(loaded.resources, dry_run=dry_run)
-    except ApiError as exc:
-        if exc.status == 422 and exc.violations:
-            _fail_invalid(Report(exc.violations))
-        raise
+    if strict:  # the server's warnings too: some need the stored configuration (a jwksUri nothing serves)
+        _refuse_warnings(_server_warnings(client, loaded))
+    answer = _send(client, loaded, dry_run)
     suffix = " (dry run)" if dry_run else ""
     for r in answer["results"]:
         click.echo(f"{_qualified(r['kind'])}/{r['name']} {r['action']}{suffix}")
@@ -298,6 +311,8 @@ def validate_cmd(files: tuple[str, ...], recursive: bool, strict: bool) -> None:
     loaded = load_paths(list(files), recursive=recursive)
     report = Report(list(loaded.report.violations))
     report.extend(validate(loaded.resources).violations)
+    if report.ok:  # offline: the files are the whole mesh this command can see
+        report.extend(unserved_jwks_uris(loaded.resources, loaded.resources, where="input"))
     _print_skipped(loaded.skipped)
     _print_violations(report.violations)
     if not report.ok:

@@ -55,8 +55,10 @@ def jwks_host(uri: str) -> tuple[str, int] | None:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def jwt_rule_problems(spec: RequestAuthentication, served: HostLookup, root: str = "spec") -> list[Violation]:
-    """JWT rules whose keys Envoy could not obtain."""
+def jwt_rule_problems(
+    spec: RequestAuthentication, served: HostLookup, root: str = "spec", searched: str = "mesh service or ServiceEntry"
+) -> list[Violation]:
+    """JWT rules whose keys Envoy could not obtain (``searched`` names what ``served`` looked in)."""
     out: list[Violation] = []
     for i, rule in enumerate(spec.jwt_rules):
         path = f"{root}.jwtRules[{i}]"
@@ -76,8 +78,9 @@ def jwt_rule_problems(spec: RequestAuthentication, served: HostLookup, root: str
             out.append(
                 violation(
                     "MZ2783",
-                    f"no mesh service or ServiceEntry serves {host}:{port}; Envoy fetches jwksUri through "
-                    "the mesh, so until one does every token of this issuer is rejected with 401",
+                    f"no {searched} serves {host}:{port}; Envoy fetches jwksUri through the mesh, so until "
+                    "a Service or ServiceEntry defines that host and port every token of this issuer is "
+                    "rejected with 401",
                     f"{path}.jwksUri",
                 )
             )

@@ -35,7 +35,8 @@ from mizzen import limits
 from mizzen.config import validate
 from mizzen.config.kinds import KINDS, KindInfo
 from mizzen.config.loader import BODY_FIELDS, Skipped, to_resource
-from mizzen.config.report import Report
+from mizzen.config.mesh_checks import SERVED_KINDS, needs_mesh_checks, unserved_jwks_uris
+from mizzen.config.report import Report, Violation
 from mizzen.config.resource import Origin, Resource
 from mizzen.controlplane.metrics import Family, Registry, Sample
 from mizzen.store import ApplyResult, ConfigStore
@@ -262,6 +263,8 @@ class ConfigApi:
         conv = await asyncio.to_thread(convert, documents, origins)
         if not conv.report.ok:
             raise _invalid(conv.report)
+        if needs_mesh_checks(conv.resources):
+            conv.report.extend(await self._mesh_warnings(conv.resources))
         if dry_run:  # reads only: no write lock, so it neither waits for nor delays real writes
             results = await self._store_call(self.store.apply, conv.resources, dry_run=True)
         else:
@@ -282,6 +285,13 @@ class ConfigApi:
                 "dryRun": dry_run,
             }
         )
+
+    async def _mesh_warnings(self, batch: Sequence[Resource]) -> list[Violation]:
+        """Warnings that need the configuration as it will be: the batch over what is stored."""
+        stored = [r for kind in SERVED_KINDS for r in await self._store_call(self.store.list, kind)]
+        keys = {r.key for r in batch}
+        mesh = [*batch, *(r for r in stored if r.key not in keys)]
+        return await asyncio.to_thread(unserved_jwks_uris, batch, mesh)
 
     async def _store_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:

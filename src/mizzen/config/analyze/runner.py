@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from mizzen.config.loader import Skipped
+from mizzen.config.mesh_checks import unserved_jwks_uris
 from mizzen.config.resource import Resource
 
 from . import (
@@ -347,6 +348,7 @@ def run(
     for name, _, analyzer in ANALYZERS:
         if name in chosen:
             analyzer(ctx)
+    _enforcement_notes(ctx, namespace if not all_namespaces else None)
     extras = list(extra_messages) if any(a.startswith("schema.") for a in chosen) else []
     annotated = _annotation_suppressions(ctx.resources)
     kept: set[Message] = set()
@@ -360,6 +362,15 @@ def run(
             continue
         kept.add(msg)
     return Analysis(sorted(kept, key=Message.sort_key), ctx.notes)
+
+
+def _enforcement_notes(ctx: Context, namespace: str | None) -> None:
+    """Mizzen's own findings where it enforces less than Istio would (no Istio analyzer reports them):
+    notes with file:line, not messages, so istioctl's codes and verdicts stay Istio's."""
+    where = "mesh" if ctx.live else "input"
+    for v in unserved_jwks_uris(ctx.resources, ctx.resources, where=where):
+        if namespace is None or v.resource.partition(" ")[2].partition("/")[0] == namespace:
+            ctx.note(str(v))
 
 
 def analyze(
