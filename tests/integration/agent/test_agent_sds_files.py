@@ -3,6 +3,7 @@ over real gRPC on a UNIX socket, beside the ``default``/``ROOTCA`` it publishes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 from pathlib import Path
@@ -79,3 +80,33 @@ def test_system_roots_and_unknown_names() -> None:
     assert base64.b64decode(system["validation_context"]["trusted_ca"]["inline_bytes"]).startswith(b"-----BEGIN")
     assert read_file_secret("default") is None
     assert read_file_secret("file-cert:/only-a-cert") is None
+
+
+async def test_a_rotated_file_is_read_again_and_pushed_on_the_open_stream(tmp_path: Path) -> None:
+    """After the certificate and key files are replaced, the open SDS stream gets the new bytes within a
+    few poll periods; a file removed mid-rotation keeps the last good secret."""
+    _ca, cert, key = _files(tmp_path)
+    server = SecretServer(poll_seconds=0.05)
+    socket = tmp_path / "sds.sock"
+    await server.start(str(socket))
+    name = f"file-cert:{cert}~{key}"
+    client = StreamClient(
+        f"unix:{socket}", METHOD, discovery_pb2.DiscoveryRequest, discovery_pb2.DiscoveryResponse, None
+    )
+    try:
+        client.send(FakeEnvoy(NODE).request(SECRET_TYPE, [name]))
+        first = _secrets(await client.receive())[name].tls_certificate.certificate_chain.inline_bytes
+        assert first == cert.read_bytes()
+        old = cert.read_bytes()
+        key.unlink()  # mid-rotation: nothing readable, nothing pushed
+        assert server.reread_changed_files() == []
+        (tmp_path / "next").mkdir()
+        rotated = _files(tmp_path / "next")
+        cert.write_bytes(rotated[1].read_bytes())
+        key.write_bytes(rotated[2].read_bytes())
+        pushed = _secrets(await asyncio.wait_for(client.receive(), 10))[name].tls_certificate
+        assert pushed.certificate_chain.inline_bytes == cert.read_bytes() != old
+        assert pushed.private_key.inline_bytes == key.read_bytes()
+    finally:
+        await client.close()
+        await server.stop()
