@@ -28,6 +28,7 @@ META_UPSTREAMS = "MIZZEN_UPSTREAMS"  # [{host, port, listenPort, bind}]
 META_ADMIN = "MIZZEN_ADMIN"  # "unix:<agent socket path>" (shown only; admin is reached through the agent)
 META_BIND = "MIZZEN_BIND"  # gateway bind address
 META_ACCESS_LOG = "MIZZEN_ACCESS_LOG"  # access-log file path
+META_PROXY_CONFIG = "PROXY_CONFIG"  # Istio's: the proxy's own ProxyConfig (here only gatewayTopology)
 META_LOCALITY = "MIZZEN_LOCALITY"  # "region/zone/subzone" (`mizzen run --locality`); also node.locality
 LOCALITY_LABEL = "istio-locality"  # Istio's label: "region.zone.subzone" (label values cannot hold "/")
 TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
@@ -80,6 +81,8 @@ class Proxy:
     bind_address: str = "127.0.0.1"  # gateways: address their server ports bind to
     access_log: str = ""  # file path for Envoy's access log ("" = none)
     locality: str = ""  # "region/zone/subzone" ("" = none): locality load balancing is relative to it
+    # A gateway's own ProxyConfig gatewayTopology.numTrustedProxies (``proxy.istio.io/config``), over the mesh's.
+    num_trusted_proxies: int | None = None
 
     @property
     def node_id(self) -> str:
@@ -121,6 +124,8 @@ def node_metadata(proxy: Proxy, *, admin: str, version: str) -> dict[str, Any]:
         meta[META_ACCESS_LOG] = proxy.access_log
     if proxy.locality:
         meta[META_LOCALITY] = proxy.locality
+    if proxy.num_trusted_proxies is not None:
+        meta[META_PROXY_CONFIG] = {"gatewayTopology": {"numTrustedProxies": proxy.num_trusted_proxies}}
     return meta
 
 
@@ -166,7 +171,15 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
         bind_address=str(metadata.get(META_BIND) or "127.0.0.1"),
         access_log=str(metadata.get(META_ACCESS_LOG) or ""),
         locality=str(metadata.get(META_LOCALITY) or "") or locality_from_labels(labels),
+        num_trusted_proxies=_trusted_proxies(metadata.get(META_PROXY_CONFIG)),
     )
+
+
+def _trusted_proxies(value: object) -> int | None:
+    """``gatewayTopology.numTrustedProxies`` of the node's ProxyConfig, if it sets one."""
+    topology = value.get("gatewayTopology") if isinstance(value, Mapping) else None
+    n = topology.get("numTrustedProxies") if isinstance(topology, Mapping) else None
+    return int(n) if isinstance(n, int | float) and n >= 0 else None
 
 
 def _records(value: object) -> list[Mapping[str, Any]]:

@@ -28,6 +28,7 @@ from mizzen.agent.gateway_service import (
     gateway_api_identity,
     sync_gateway_api_service,
 )
+from mizzen.agent.proxy_config import parse_gateway_proxy_config
 from mizzen.agent.readiness import ProbePolicy
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.settings import (
@@ -292,6 +293,15 @@ def parse_probe(value: str, base: ProbePolicy | None = None) -> ProbePolicy:
     "name, labels and service account <gateway>-istio, and its Service (replaces --name/--labels).",
 )
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address the gateway's server ports bind to.")
+@click.option(
+    "--proxy-config",
+    "proxy_config",
+    default=None,
+    metavar="YAML",
+    help="This gateway's ProxyConfig, as Istio's proxy.istio.io/config annotation, e.g. "
+    "'gatewayTopology: {numTrustedProxies: 1}' (over mesh.yaml's defaultConfig; only gatewayTopology."
+    "numTrustedProxies is applied, other fields are refused); @FILE reads it from a file.",
+)
 @_common
 def gateway_command(
     name: str,
@@ -300,6 +310,7 @@ def gateway_command(
     service_account: str,
     for_gateway: str | None,
     address: str,
+    proxy_config: str | None,
     xds_address: str | None,
     server: str | None,
     root_cert: Path | None,
@@ -328,6 +339,7 @@ def gateway_command(
             concurrency=concurrency,
             envoy_log_level=envoy_log_level,
             bootstrap_override=bootstrap_override.read() if bootstrap_override else "",
+            num_trusted_proxies=_gateway_proxy_config(proxy_config),
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -339,6 +351,19 @@ def gateway_command(
             roots = root_certificates(home, path=root_cert)
             ensure_gateway_service(api, token, name, namespace, spec.labels, roots)
     _supervise(spec, xds=xds_address, server=server, root_cert=root_cert, token_file=token_file, verbose=verbose)
+
+
+def _gateway_proxy_config(value: str | None) -> int | None:
+    """--proxy-config's numTrustedProxies (``@FILE``: the YAML in a file)."""
+    if not value:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return parse_gateway_proxy_config(path.read_text(), str(path))
+        except OSError as exc:
+            raise AgentError(f"--proxy-config: cannot read {path}: {exc.strerror or exc}") from exc
+    return parse_gateway_proxy_config(value)
 
 
 def _gateway_api_deployment(server: str | None, namespace: str, gateway: str) -> tuple[str, dict[str, str], str]:

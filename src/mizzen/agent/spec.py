@@ -67,6 +67,7 @@ class WorkloadSpec:
     locality: str = ""  # "region/zone/subzone" (--locality); "" = from the labels, as Istio reads them
     probe: ProbePolicy = field(default_factory=ProbePolicy)  # the readiness probe while running
     drain_s: float = 5.0  # Istio's terminationDrainDuration
+    num_trusted_proxies: int | None = None  # a gateway's ProxyConfig gatewayTopology (--proxy-config)
 
     @property
     def has_app(self) -> bool:
@@ -198,6 +199,7 @@ def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Pro
         bind_address=spec.address,
         access_log=access_log,
         locality=spec.locality or locality_from_labels(spec.labels),
+        num_trusted_proxies=spec.num_trusted_proxies,
     )
 
 

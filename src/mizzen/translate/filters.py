@@ -109,8 +109,11 @@ def hcm(
     config["upgrade_configs"] = [{"upgrade_type": "websocket"}]
     if direction == "gateway":
         config["use_remote_address"] = True
-        if mesh.gateway_num_trusted_proxies:  # Istio's gatewayTopology
-            config["xff_num_trusted_hops"] = mesh.gateway_num_trusted_proxies
+        # Istio's gatewayTopology: the gateway's own ProxyConfig over the mesh's defaultConfig.
+        own = proxy.num_trusted_proxies
+        trusted = own if own is not None else mesh.gateway_num_trusted_proxies
+        if trusted:
+            config["xff_num_trusted_hops"] = trusted
     logs = access_logs(proxy, mesh, direction)
     if logs:
         config["access_log"] = [{**log, "filter": copy.deepcopy(log_filter)} for log in logs] if log_filter else logs

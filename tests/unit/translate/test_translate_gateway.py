@@ -322,3 +322,21 @@ def test_mesh_yaml_gateway_topology_is_read_and_checked(tmp_path: Path) -> None:
         mesh_yaml.write_text(f"defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: {bad}\n")
         with pytest.raises(ValueError, match=r"m\.yaml: defaultConfig\.gatewayTopology\.numTrustedProxies"):
             load_mesh_config(mesh_yaml)
+
+
+def test_a_gateways_own_topology_wins_over_the_mesh_default() -> None:
+    """The gateway's ProxyConfig numTrustedProxies (node metadata) replaces the mesh's, 0 included."""
+    import dataclasses
+
+    mesh = bookinfo("bookinfo-gateway.yaml")
+    trusted = dataclasses.replace(mesh, mesh=dataclasses.replace(mesh.mesh, gateway_num_trusted_proxies=2))
+    own = dataclasses.replace(gateway_proxy(), num_trusted_proxies=1)
+    none = dataclasses.replace(gateway_proxy(), num_trusted_proxies=0)
+
+    def hcm(proxy: Proxy, snapshot: MeshSnapshot) -> dict[str, object]:
+        listener = translate(proxy, snapshot).listeners["0.0.0.0_8080"]
+        return dict(listener["filter_chains"][0]["filters"][0]["typed_config"])
+
+    assert hcm(own, mesh)["xff_num_trusted_hops"] == 1
+    assert hcm(own, trusted)["xff_num_trusted_hops"] == 1
+    assert "xff_num_trusted_hops" not in hcm(none, trusted)
