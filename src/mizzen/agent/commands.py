@@ -28,7 +28,6 @@ from mizzen.agent.gateway_service import (
     gateway_api_identity,
     sync_gateway_api_service,
 )
-from mizzen.agent.proxy_config import parse_gateway_proxy_config
 from mizzen.agent.readiness import ProbePolicy
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.settings import (
@@ -357,6 +356,9 @@ def _gateway_proxy_config(value: str | None) -> int | None:
     """--proxy-config's numTrustedProxies (``@FILE``: the YAML in a file)."""
     if not value:
         return None
+    # Imported here: the YAML reader is private memory every workload's agent would pay for a gateway flag.
+    from mizzen.agent.proxy_config import parse_gateway_proxy_config
+
     if value.startswith("@"):
         path = Path(value[1:])
         try:
