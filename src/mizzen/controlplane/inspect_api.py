@@ -88,7 +88,8 @@ class _Handlers:
         view["host"] = peer_host(st.peer) if st is not None and st.peer else rec.proxy.ip
         view["agentChannel"] = self.channels.connected(rec.proxy.id)
         snap = self.mesh.cache.get(rec.node.node_id)
-        acked = self.xds.sent_resources(rec.node.node_id, acked=True)
+        # Only named types compare resources (see _current); wildcard ones compare versions.
+        acked = self.xds.sent_resources(rec.node.node_id, acked=True, type_urls=_NAMED_TYPES)
         types: dict[str, Any] = {}
         for type_url in (xt.CLUSTER, xt.LISTENER, xt.ENDPOINT, xt.ROUTE, xt.SECRET):
             ts = st.type(type_url) if st is not None else None
@@ -247,6 +248,9 @@ def _redact_secret(secret: Any) -> Any:
     if "private_key" in tls:
         tls["private_key"] = {"inline_string": "[redacted]"}
     return data
+
+
+_NAMED_TYPES = frozenset({xt.ENDPOINT, xt.ROUTE, xt.SECRET})
 
 
 def _current(ts: Any, snap: Snapshot | None, acked: Mapping[str, bytes]) -> bool:

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any as AnyType
@@ -117,7 +117,7 @@ class DeltaTypeState:
     def _in_scope(self, resources: Resources) -> Resources:
         if self.wildcard:
             return resources
-        return {n: resources[n] for n in self.names if n in resources}
+        return _Scoped(resources, frozenset(self.names))
 
     def subscribe(self, request: AnyType, *, first: bool) -> None:
         """Apply a request's subscription changes (and, on the first request, its initial versions)."""
@@ -287,6 +287,27 @@ class DeltaStream:
         if len(state.pending) > _MAX_PENDING:  # Envoy answers every response; a client that does not must
             del state.pending[next(iter(state.pending))]  # not make the server keep every one it was sent
         return DeltaResponse(state.type_url, version, nonce, changed, tuple(removed))
+
+
+class _Scoped(Mapping[str, bytes]):
+    """The subscribed part of what a proxy has, without copying it (proxy-status reads it on every poll)."""
+
+    __slots__ = ("_names", "_resources")
+
+    def __init__(self, resources: Resources, names: frozenset[str]) -> None:
+        self._resources = resources
+        self._names = names
+
+    def __getitem__(self, name: str) -> bytes:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._resources[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n in self._resources if n in self._names)
+
+    def __len__(self) -> int:
+        return sum(1 for n in self._names if n in self._resources)
 
 
 def _diff(state: DeltaTypeState, have: Resources, available: Resources) -> tuple[dict[str, bytes], list[str]]:

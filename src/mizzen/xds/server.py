@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any as AnyType
 
 import grpc
@@ -195,12 +195,20 @@ class XdsServer:
         conn = self._current.get(node_id)
         return self._proxy_status(conn) if conn else None
 
-    def sent_resources(self, node_id: str, *, acked: bool = False) -> dict[str, dict[str, bytes]]:
-        """``{type_url: {name: Any bytes}}`` last sent to (or, with ``acked``, ACKed by) a connected node."""
+    def sent_resources(
+        self, node_id: str, *, acked: bool = False, type_urls: Collection[str] | None = None
+    ) -> dict[str, Mapping[str, bytes]]:
+        """``{type_url: {name: Any bytes}}`` last sent to (or, with ``acked``, ACKed by) a connected node.
+
+        Read-only mappings, not copies: proxy-status reads them for every proxy on every poll. ``type_urls``
+        limits the answer to those types.
+        """
         conn = self._current.get(node_id)
         if conn is None:
             return {}
-        return {t: dict(s.acked if acked else s.sent) for t, s in conn.stream.types.items()}
+        return {
+            t: s.acked if acked else s.sent for t, s in conn.stream.types.items() if type_urls is None or t in type_urls
+        }
 
     def revalidate(self) -> int:
         """Close every stream whose grant is no longer valid (a revoked or expired credential); return how many."""

@@ -152,6 +152,15 @@ def test_rejected_endpoints_not_forced_again_by_a_cluster_push() -> None:
     assert [(r.type_url, set(r.resources)) for r in sent] == [(CDS, {"a"})]
 
 
+def test_sent_and_acked_of_a_named_type_hold_only_the_subscribed_names() -> None:
+    """Proxy-status's view of a named type lists, reads and counts only the subscribed names (no copy)."""
+    stream, envoy = synced_pair()
+    stream.receive(envoy.request(EDS, unsubscribe=["b"]))
+    for view in (stream.types[EDS].sent, stream.types[EDS].acked):
+        assert list(view) == ["a"] and len(view) == 1 and "b" not in view and view.get("b") is None
+        assert view["a"] == snapshot().resources(EDS)["a"]
+
+
 def test_subscribe_and_unsubscribe_named_resources() -> None:
     """New names are sent; unsubscribing sends nothing; subscribing again sends the resource again."""
     stream, envoy = synced_pair()
