@@ -182,6 +182,18 @@ def all_acked(http: httpx.Client, n: int, kinds: tuple[str, ...] = ("RDS",)) -> 
     return max(float(r["lastAckTime"] or 0) for r in rows)
 
 
+def not_synced(http: httpx.Client) -> str:
+    """What keeps proxies from counting as synced: (kind, status, current) -> how many, and the push state."""
+    data = http.get("/api/mizzen/v1/proxies").json()
+    rows = [(kind, r.get("status"), r.get("current")) for p in data["items"] for kind, r in p["xds"].items()]
+    counts: dict[str, int] = {}
+    for kind, status, current in rows:
+        if kind in ("CDS", "EDS", "LDS", "RDS") and (status != "SYNCED" or not current):
+            key = f"{kind} {status} current={current}"
+            counts[key] = counts.get(key, 0) + 1
+    return f"{len(data['items'])} proxies, converged={data['converged']}, {counts}"
+
+
 def endpoint_yaml(k: int) -> str:
     return f"""apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -212,8 +224,8 @@ def measure_envoys(
         deadline = time.monotonic() + 60
         while all_acked(http, n) is None:
             if time.monotonic() > deadline:
-                raise SystemExit(f"{n} Envoys did not all sync within 60 s")
-            time.sleep(0.05)
+                raise SystemExit(f"{n} Envoys did not all sync within 60 s: {not_synced(http)}")
+            time.sleep(0.2)
         samples: dict[str, list[float]] = {k: [] for k in ("apply", "endpoint", "start", "apply cpu", "endpoint cpu")}
         for k in range(repeats):
             time.sleep(0.2)  # let the previous change settle everywhere

@@ -303,6 +303,13 @@ class _Scoped(Mapping[str, bytes]):
             raise KeyError(name)
         return self._resources[name]
 
+    def get(self, name: str, default: AnyType = None) -> AnyType:
+        """The resource's bytes when subscribed and present, else ``default`` (no exception on the way)."""
+        return self._resources.get(name, default) if name in self._names else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names and name in self._resources
+
     def __iter__(self) -> Iterator[str]:
         return (n for n in self._resources if n in self._names)
 
