@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from mizzen.security.scope import admin_call_problem
 
 log = logging.getLogger(__name__)
 
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 10.0
+# Short and bounded (issue 18: back within 2 s of a link returning); jittered so agents cut off together do
+# not all come back in the same instant.
+BACKOFF_MIN_S = 0.1
+BACKOFF_MAX_S = 1.0
 ADMIN_TIMEOUT_S = 30.0
 
 
@@ -70,7 +73,7 @@ class AdminChannel:
                         await self._upstream.failed(self._call_channel)
                 finally:
                     self.connected.clear()
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
         finally:
             await self._admin.aclose()
@@ -79,7 +82,9 @@ class AdminChannel:
         outbox: asyncio.Queue[bytes] = asyncio.Queue()
         outbox.put_nowait(proto.hello(self.proxy_id).encode())
         self._call_channel = channel = await self._upstream.ready()
-        call = channel.stream_stream(proto.METHOD)(_drain(outbox), metadata=credential_metadata(self._token()))
+        call = channel.stream_stream(proto.METHOD)(
+            _drain(outbox), metadata=credential_metadata(self._token()), wait_for_ready=self._upstream.single
+        )
         handlers: set[asyncio.Task[None]] = set()
         try:
             async for data in call:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from mizzen.agent.upstream import CHANNEL_OPTIONS, Upstream, credential_metadata, unreachable
+from mizzen.agent.upstream import MESSAGE_OPTIONS, Upstream, credential_metadata, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class XdsProxy:
 
     async def start(self, path: str) -> None:
         """Listen on the UNIX socket ``path`` (Envoy's ``xds-grpc`` cluster)."""
-        server = grpc.aio.server(options=CHANNEL_OPTIONS)
+        server = grpc.aio.server(options=MESSAGE_OPTIONS)
         server.add_generic_rpc_handlers((_Relay(self),))
         server.add_insecure_port(f"unix:{path}")
         await server.start()
@@ -56,7 +56,11 @@ class XdsProxy:
         """Forward one call: Envoy's messages up, the control plane's down, its final status back."""
         self.forwarded += 1
         channel = await self._upstream.ready()
-        call = channel.stream_stream(method)(requests, metadata=credential_metadata(self._token()))
+        # With one control plane a stream waits for the channel to (re)connect, so Envoy's retry backoff adds
+        # nothing to the time back after a link returns; with several, UNAVAILABLE moves on to the next one.
+        call = channel.stream_stream(method)(
+            requests, metadata=credential_metadata(self._token()), wait_for_ready=self._upstream.single
+        )
         try:
             async for response in call:
                 yield response

@@ -2,7 +2,8 @@
 killed. Bounds (documented in the README): a 20 s control-plane partition drains nothing; with the
 configuration the README recommends for hosts that can vanish (connect timeout 1 s, per-try timeout 2 s,
 retries on another host), a vanished host costs no failed request and no stall beyond a few seconds, and
-serves again within 4 s of its link returning (measured ~3 s; the issue asks 2 s); a killed agent's endpoint
+its proxy has its stream again and serves within 2 s of its link returning (asserted with a margin for a loaded
+2-core machine: 3 s); a killed agent's endpoint
 is withdrawn within the grace (10 s) plus 4 s."""
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def test_control_plane_cut_off_from_one_host_for_20s_drains_nothing(
 
 def test_a_host_whose_link_is_down_for_20s(lab_mesh: LabMesh, placed: dict[str, LabWorkload], tmp_path: Path) -> None:
     """Host b's link down 20 s, with the README's settings for vanishing hosts: no failed request (retried on v2),
-    no request slower than 4 s, and v1 answers again within 4 s of the link returning."""
+    no request slower than 4 s, and within 2 s of the link returning (3 s allowed on a loaded machine) b's proxy
+    has its xDS stream again and v1 answers again."""
     hosts = lab_mesh.lab.hosts
     lab_mesh.apply(VANISHING_HOSTS)
     lab_mesh.wait_synced()
@@ -133,11 +135,10 @@ def test_a_host_whose_link_is_down_for_20s(lab_mesh: LabMesh, placed: dict[str, 
     assert failed == 0
     assert worst < 4.0
     print(f"link down: b's proxy had a stream again {reconnect_s:.2f}s after the link")
-    # Measured 0-14 s: Envoy's xDS retry backoff (to be set in the bootstrap: the "perf" task) and the agent's
-    # gRPC reconnect backoff (gRPC's default, up to 120 s: agent/upstream.py, the "pgha" task) decide it. The
-    # issue's 2 s needs both; until then this bounds it by the startup grace the control plane allows.
-    assert reconnect_s < 35.0
-    assert back - up_at < 4.0  # measured 0.1-3.3 s: the issue's 2 s is not met every time (see the README)
+    # The issue's 2 s, plus 1 s for a loaded 2-core machine: the agent's keepalive (1 s / 2 s) has found the old
+    # connection dead during the cut, and it reconnects every 0.1-1 s (agent/upstream.py).
+    assert reconnect_s <= 3.0
+    assert back - up_at <= 3.0
 
 
 def test_after_a_link_cut_every_proxy_is_synced_again(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:
