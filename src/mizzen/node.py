@@ -83,6 +83,7 @@ class Proxy:
     locality: str = ""  # "region/zone/subzone" ("" = none): locality load balancing is relative to it
     # A gateway's own ProxyConfig gatewayTopology.numTrustedProxies (``proxy.istio.io/config``), over the mesh's.
     num_trusted_proxies: int | None = None
+    interception: str = "NONE"  # Istio's INTERCEPTION_MODE: "REDIRECT" for `mizzen run --capture` sidecars
 
     @property
     def node_id(self) -> str:
@@ -100,7 +101,7 @@ def node_metadata(proxy: Proxy, *, admin: str, version: str) -> dict[str, Any]:
         META_INSTANCE_IPS: proxy.ip,
         META_ISTIO_VERSION: f"mizzen-{version}",
         # No iptables: listeners bind real ports (Istio's documented no-capture sidecar mode).
-        META_INTERCEPTION_MODE: "NONE",
+        META_INTERCEPTION_MODE: proxy.interception,
         META_PROXY_TYPE: proxy.type,
         META_ADMIN: admin,  # informational (e.g. unix:<socket>): the control plane reaches it via the agent
         META_BIND: proxy.bind_address,
@@ -172,6 +173,7 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
         access_log=str(metadata.get(META_ACCESS_LOG) or ""),
         locality=str(metadata.get(META_LOCALITY) or "") or locality_from_labels(labels),
         num_trusted_proxies=_trusted_proxies(metadata.get(META_PROXY_CONFIG)),
+        interception="REDIRECT" if metadata.get(META_INTERCEPTION_MODE) == "REDIRECT" else "NONE",
     )
 
 

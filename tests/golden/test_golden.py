@@ -64,4 +64,5 @@ def test_there_are_golden_cases() -> None:
         "sidecar-scoping-root",
         "serviceentry-sidecar",
         "security-sidecar",
+        "capture-sidecar",
     } <= set(CASES)

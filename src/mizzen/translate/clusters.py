@@ -49,6 +49,10 @@ def scope_clusters(scope: Scope) -> dict[str, JSONDict]:
             )
         out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
         out.update((n, internal_cluster(n, scope.mesh.mesh.connect_timeout)) for n in tunnel_names(scope))
+        if scope.proxy.interception == "REDIRECT":
+            from mizzen.translate.capture import capture_clusters  # capture imports this module
+
+            out.update(capture_clusters(scope))
     out[names.BLACKHOLE_CLUSTER] = {
         "name": names.BLACKHOLE_CLUSTER,
         "type": "STATIC",

@@ -9,6 +9,7 @@ from mizzen.config.semantics.hosts import resolve
 from mizzen.config.semantics.visibility import hosts_admit
 from mizzen.node import InboundPort, Upstream
 from mizzen.translate import names
+from mizzen.translate.capture import capture_listeners, captures
 from mizzen.translate.common import JSONDict
 from mizzen.translate.egress import connect_listeners, connect_log_filter
 from mizzen.translate.endpoints import socket_address
@@ -55,8 +56,13 @@ def sidecar_listeners(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
         listeners[names.listener("127.0.0.1", proxy.http_proxy_port)] = http_proxy_listener(
             scope, proxy.http_proxy_port
         )
-    for port in inbound_ports(scope):
-        listeners[names.listener(proxy.ip, port.listen_port)] = inbound_listener(scope, port)
+    inbound = [inbound_listener(scope, port) for port in inbound_ports(scope)]
+    if captures(proxy):  # transparent capture: virtualInbound serves these ports (:mod:`.capture`)
+        captured, captured_routes = capture_listeners(scope, inbound)
+        listeners.update(captured)
+        routes.update(captured_routes)
+    else:
+        listeners.update((str(lis["name"]), lis) for lis in inbound)
     for upstream in proxy.upstreams:
         built = upstream_listener(scope, upstream)
         listeners[built.name] = built.listener

@@ -1,0 +1,146 @@
+"""Sidecar LDS/CDS for transparent capture (``INTERCEPTION_MODE: REDIRECT``, ``mizzen run --capture``).
+
+Only for proxies whose node metadata says ``REDIRECT``; every other proxy's output is untouched. The shape
+is Istio's:
+
+- ``virtualOutbound`` on ``0.0.0.0:15001`` with ``use_original_dst``: a connection the nftables rules
+  redirected is handed to the listener for the address the app dialled; one that matches none takes the
+  catch-all chain, ``PassthroughOriginalDst`` (an ``ORIGINAL_DST`` cluster: the destination as dialled)
+  under ALLOW_ANY, ``BlackHoleCluster`` under REGISTRY_ONLY;
+- per service port, ``0.0.0.0_<port>`` with ``bind_to_port: false`` (reached only through
+  ``virtualOutbound``): HTTP ports route by Host on RDS ``"<port>"`` (Istio's per-port route config);
+  a TCP port proxies to its service, when exactly one service in scope has that port (Istio tells such
+  services apart by ClusterIP, which Mizzen's services do not have: those ports pass through);
+- ``virtualInbound`` on ``0.0.0.0:15006``: the original-destination listener filter restores the port the
+  peer dialled and each inbound port's filter chains (mTLS/plaintext per PeerAuthentication, the policy
+  filters), built exactly as for the HTTP-proxy mode's inbound listener, match on it; anything else
+  passes through to ``InboundPassthroughCluster``. The per-port inbound listeners are then not bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+from mizzen.node import Proxy
+from mizzen.translate import names
+from mizzen.translate.common import JSONDict
+from mizzen.translate.endpoints import socket_address
+from mizzen.translate.filters import hcm, http_filters, tcp_proxy
+from mizzen.translate.routes import RouteContext
+from mizzen.translate.scope import Scope
+from mizzen.translate.tcp import outbound_tcp_proxy, tcp_destinations
+from mizzen.translate.vhosts import is_http, mesh_virtual_services, select_virtual_service, sidecar_route_config
+
+REDIRECT = "REDIRECT"
+VIRTUAL_OUTBOUND = "virtualOutbound"
+VIRTUAL_INBOUND = "virtualInbound"
+OUTBOUND_CAPTURE_PORT = 15001
+INBOUND_CAPTURE_PORT = 15006
+# Mizzen's PassthroughCluster is a dynamic forward proxy (for the HTTP-proxy mode); a captured connection
+# carries its destination in the socket instead, so capture has its own ORIGINAL_DST clusters.
+OUTBOUND_PASSTHROUGH = "PassthroughOriginalDst"
+INBOUND_PASSTHROUGH = "InboundPassthroughCluster"
+ORIGINAL_DST_FILTER = "envoy.filters.listener.original_dst"
+T_ORIGINAL_DST = "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
+
+Listeners = dict[str, JSONDict]
+
+
+def captures(proxy: Proxy) -> bool:
+    """True for a sidecar in transparent-capture mode."""
+    return proxy.type == "sidecar" and proxy.interception == REDIRECT
+
+
+def capture_listeners(scope: Scope, inbound: Sequence[JSONDict]) -> tuple[Listeners, Listeners]:
+    """(listeners, route configs) of a capture sidecar; ``inbound`` are its HTTP-proxy-mode inbound listeners."""
+    listeners: Listeners = {VIRTUAL_OUTBOUND: virtual_outbound(scope)}
+    routes: Listeners = {}
+    for listener, rc in port_listeners(scope):
+        listeners[str(listener["name"])] = listener
+        if rc is not None:
+            routes[str(rc["name"])] = rc
+    listeners[VIRTUAL_INBOUND] = virtual_inbound(scope, inbound)
+    return listeners, routes
+
+
+def virtual_outbound(scope: Scope) -> JSONDict:
+    """``0.0.0.0:15001``: hands each connection to its original destination's listener, else the catch-all."""
+    target = names.BLACKHOLE_CLUSTER if scope.outbound_policy == "REGISTRY_ONLY" else OUTBOUND_PASSTHROUGH
+    filt = tcp_proxy(scope.proxy, scope.mesh.mesh, target, [(target, 100)])
+    return {
+        "name": VIRTUAL_OUTBOUND,
+        "address": socket_address("0.0.0.0", OUTBOUND_CAPTURE_PORT),
+        "use_original_dst": True,
+        "filter_chains": [{"name": "virtualOutbound-catchall-tcp", "filters": [filt]}],
+        "traffic_direction": "OUTBOUND",
+    }
+
+
+def port_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | None]]:
+    """``0.0.0.0_<port>`` for each service port in scope (not bound: ``virtualOutbound`` hands them over)."""
+    by_port: dict[int, list[tuple[str, bool]]] = {}
+    for svc in scope.services:
+        for sp in svc.ports:
+            by_port.setdefault(sp.number, []).append((svc.hostname, is_http(sp)))
+    out: list[tuple[JSONDict, JSONDict | None]] = []
+    for number, entries in sorted(by_port.items()):
+        stat = f"outbound_0.0.0.0_{number}"
+        rc: JSONDict | None = None
+        if all(http for _, http in entries):
+            rds = str(number)
+            hosts = {host for host, _ in entries}
+            rc = sidecar_route_config(scope, rds, [s for s in scope.services if s.hostname in hosts], only_port=number)
+            filt = hcm(scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rds, filters=http_filters(False))
+        elif len(entries) == 1:
+            host = entries[0][0]
+            ctx = RouteContext(scope, number)
+            vs = select_virtual_service(mesh_virtual_services(scope), host)
+            filt = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, host))
+        else:
+            continue  # several services share a TCP port: without ClusterIPs, passthrough (module docstring)
+        name = names.listener("0.0.0.0", number)
+        listener: JSONDict = {
+            "name": name,
+            "address": socket_address("0.0.0.0", number),
+            "bind_to_port": False,
+            "filter_chains": [{"filters": [filt]}],
+            "traffic_direction": "OUTBOUND",
+        }
+        out.append((listener, rc))
+    return out
+
+
+def virtual_inbound(scope: Scope, inbound: Sequence[JSONDict]) -> JSONDict:
+    """``0.0.0.0:15006``: each inbound listener's chains, matched on the port the peer dialled."""
+    chains: list[JSONDict] = []
+    listener_filters: list[JSONDict] = [{"name": ORIGINAL_DST_FILTER, "typed_config": {"@type": T_ORIGINAL_DST}}]
+    for listener in inbound:
+        address = cast(JSONDict, cast(JSONDict, listener["address"])["socket_address"])
+        port = int(cast(int, address["port_value"]))
+        for chain in cast(list[JSONDict], listener["filter_chains"]):
+            match = cast(JSONDict, chain.get("filter_chain_match") or {})
+            chains.append({**chain, "filter_chain_match": {"destination_port": port, **match}})
+        for extra in cast(list[JSONDict], listener.get("listener_filters", [])):
+            if extra not in listener_filters:
+                listener_filters.append(extra)
+    passthrough = tcp_proxy(scope.proxy, scope.mesh.mesh, INBOUND_PASSTHROUGH, [(INBOUND_PASSTHROUGH, 100)], "inbound")
+    return {
+        "name": VIRTUAL_INBOUND,
+        "address": socket_address("0.0.0.0", INBOUND_CAPTURE_PORT),
+        "listener_filters": listener_filters,
+        "listener_filters_timeout": "0s",  # Istio's protocolDetectionTimeout default: wait
+        "continue_on_listener_filters_timeout": True,
+        "filter_chains": chains,
+        "default_filter_chain": {"name": "virtualInbound-catchall-tcp", "filters": [passthrough]},
+        "traffic_direction": "INBOUND",
+    }
+
+
+def capture_clusters(scope: Scope) -> dict[str, JSONDict]:
+    """The ``ORIGINAL_DST`` clusters the capture listeners pass unknown destinations to."""
+    timeout = scope.mesh.mesh.connect_timeout
+    return {
+        name: {"name": name, "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED", "connect_timeout": timeout}
+        for name in (OUTBOUND_PASSTHROUGH, INBOUND_PASSTHROUGH)
+    }

@@ -1,0 +1,63 @@
+"""Transparent-capture sidecars (INTERCEPTION_MODE REDIRECT): Istio's virtual listeners, only for them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from translate_envoy import envoy_validate
+from translate_fixtures import bookinfo, sidecar
+
+from mizzen.node import Proxy, node_metadata, proxy_from_node
+from mizzen.translate import translate
+from mizzen.translate.model import MeshConfig
+
+ALL = ("destination-rule-all.yaml", "virtual-service-reviews-test-v2.yaml")
+
+
+def _capture() -> Proxy:
+    return dataclasses.replace(sidecar(), interception="REDIRECT", http_proxy_port=None)
+
+
+def test_a_capture_sidecar_has_istios_virtual_listeners_and_no_bound_inbound_port() -> None:
+    """virtualOutbound (original dst, 15001), one unbound 0.0.0.0_<port> per service port, virtualInbound (15006)."""
+    res = translate(_capture(), bookinfo(*ALL))
+    out = res.listeners["virtualOutbound"]
+    assert out["use_original_dst"] is True and out["address"]["socket_address"]["port_value"] == 15001
+    assert res.listeners["0.0.0.0_9080"]["bind_to_port"] is False
+    inbound = res.listeners["virtualInbound"]
+    assert inbound["address"]["socket_address"]["port_value"] == 15006
+    assert {c["filter_chain_match"]["destination_port"] for c in inbound["filter_chains"]} == {
+        p.listen_port for p in sidecar().inbound
+    }
+    assert not [n for n in res.listeners if n.startswith("127.0.0.1_")]
+    assert res.clusters["PassthroughOriginalDst"]["type"] == "ORIGINAL_DST"
+
+
+def test_registry_only_blackholes_unknown_destinations() -> None:
+    """Under REGISTRY_ONLY the catch-all chain of virtualOutbound goes to BlackHoleCluster."""
+    res = translate(_capture(), bookinfo(*ALL, mesh=MeshConfig(outbound_traffic_policy="REGISTRY_ONLY")))
+    chain = res.listeners["virtualOutbound"]["filter_chains"][0]
+    assert chain["filters"][0]["typed_config"]["cluster"] == "BlackHoleCluster"
+
+
+def test_an_http_proxy_sidecar_gets_none_of_it() -> None:
+    """Without REDIRECT, no virtual listener and no capture cluster appears."""
+    res = translate(sidecar(), bookinfo(*ALL))
+    assert not {"virtualOutbound", "virtualInbound"} & set(res.listeners)
+    assert "PassthroughOriginalDst" not in res.clusters
+
+
+def test_the_mode_travels_in_the_node_metadata() -> None:
+    """INTERCEPTION_MODE REDIRECT in the agent's metadata decodes to a capture proxy; anything else is NONE."""
+    proxy = _capture()
+    meta = node_metadata(proxy, admin="", version="0")
+    assert proxy_from_node(proxy.node_id, meta).interception == "REDIRECT"
+    assert proxy_from_node(sidecar().node_id, {**meta, "INTERCEPTION_MODE": "TPROXY"}).interception == "NONE"
+
+
+@pytest.mark.e2e
+def test_real_envoy_accepts_a_capture_sidecars_config() -> None:
+    """envoy --mode validate accepts the capture sidecar's whole translation."""
+    out = envoy_validate(translate(_capture(), bookinfo(*ALL)))
+    assert out.returncode == 0, out.stderr[-2000:]
