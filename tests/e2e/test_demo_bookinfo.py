@@ -1,8 +1,9 @@
 """The README's demo, end to end: `mizzen demo --detach`, then Istio's Bookinfo tasks with Istio's own YAML.
 
-Every outcome of reference/bookinfo.md section 7 is checked through the ingress gateway on
-127.0.0.1:8080, with the files of Istio's samples applied unchanged. The demo uses fixed ports
-(15014, 15010, 8080), so this module needs them free; `mizzen demo --down` always runs at the end.
+Every outcome of reference/bookinfo.md section 7 is checked through the ingress gateway, with the files
+of Istio's samples applied unchanged. The demo runs on free ports (`--port`, `--xds-port`,
+`--gateway-port`, `--gateway-https-port`), so it runs beside another mesh on the default ones;
+`mizzen demo --down` always runs at the end.
 
 After each apply the tests wait (bounded) until the new routing is observable, then measure: config
 reaching seven Envoys takes a moment, and the measurement must not count the old routing.
@@ -23,13 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
-from mizzen.samples.bookinfo.demo_plan import API_URL as API
-from mizzen.samples.bookinfo.demo_plan import reviews_version
+from mizzen.agent.ports import free_ports
+from mizzen.samples.bookinfo.demo_plan import DemoPorts, reviews_version
 from mizzen.testing.samples import istio_samples_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.istio_samples]  # Istio's own Bookinfo files, applied unchanged
 
-GATEWAY = "http://127.0.0.1:8080"
 STAR = "glyphicon glyphicon-star"
 REVIEWS_ERROR = "Sorry, product reviews are currently unavailable for this book."
 RATINGS_ERROR = "Ratings service is currently unavailable"
@@ -45,13 +45,14 @@ def _samples() -> Path:
 class Bookinfo:
     """The running demo: apply Istio's files and fetch pages through the gateway."""
 
-    def __init__(self, home: Path, samples: Path) -> None:
+    def __init__(self, home: Path, samples: Path, ports: DemoPorts) -> None:
         self.home = home
         self.samples = samples
+        self.ports = ports
         self.env = {**os.environ, "MIZZEN_HOME": str(home)}
         self.env.pop("MIZZEN_TOKEN", None)
         self.env.pop("MIZZEN_ADDRESS", None)
-        self.http = httpx.Client(base_url=GATEWAY, timeout=30.0, trust_env=False)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{ports.gateway}", timeout=30.0, trust_env=False)
         self.cookies: dict[str, str] = {}
 
     def mizzen(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -95,7 +96,9 @@ class Bookinfo:
         """Wait until the control plane has pushed every change and every proxy ACKed what it was sent."""
         token = (self.home / "token").read_text().strip()
         deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=API, headers={"Authorization": f"Bearer {token}"}, trust_env=False) as api:
+        with httpx.Client(
+            base_url=self.ports.api_url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+        ) as api:
             while True:
                 data = api.get("/api/mizzen/v1/proxies").json()
                 if data["converged"] and data["items"] and all(_synced(p) for p in data["items"]):
@@ -138,12 +141,16 @@ def _versions(bookinfo: Bookinfo, n: int, user: str | None = None) -> list[str |
 
 @pytest.fixture(scope="module")
 def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bookinfo]:
-    """`mizzen demo --detach` in a fresh home, plus Istio's bookinfo/gateway/destination-rule files."""
-    demo = Bookinfo(tmp_path_factory.mktemp("mizzen-home"), _samples())
-    started = demo.mizzen("demo", "--detach", "--timeout", "240", timeout=420)
+    """`mizzen demo --detach` on free ports in a fresh home, plus Istio's bookinfo/gateway/destination-rule files."""
+    ports = DemoPorts(*free_ports(4))
+    demo = Bookinfo(tmp_path_factory.mktemp("mizzen-home"), _samples(), ports)
+    flags = ["--port", str(ports.api), "--xds-port", str(ports.xds), "--gateway-port", str(ports.gateway)]
+    flags += ["--gateway-https-port", str(ports.gateway_https)]
+    started = demo.mizzen("demo", "--detach", "--timeout", "240", *flags, timeout=420)
     try:
         assert started.returncode == 0, f"mizzen demo failed:\n{started.stdout}\n{started.stderr}"
-        assert "http://127.0.0.1:8080/productpage" in started.stdout
+        assert f"Product page: {ports.product_page_url}" in started.stdout
+        assert f"Dashboard: {ports.api_url}/?code=" in started.stdout
         demo.apply("bookinfo.yaml", "bookinfo-gateway.yaml", "destination-rule-all.yaml")
         yield demo
     finally:
@@ -311,7 +318,7 @@ def test_readme_gateway_api_routing(bookinfo: Bookinfo) -> None:
 
 def test_readme_gateway_api_ingress(bookinfo: Bookinfo) -> None:
     """bookinfo-gateway.yaml with `mizzen gateway --for bookinfo-gateway`: Programmed, and the product
-    page answers on 8081 (80 + 8000, one up because the demo's own gateway holds 8080)."""
+    page answers on the targetPort its Service gives port 80 (8080, or the next one free of other gateways)."""
     _apply_gateway_api(bookinfo, "bookinfo-gateway.yaml")
     args = [sys.executable, "-m", "mizzen.cli.main", "gateway", "--for", "bookinfo-gateway"]
     log = bookinfo.home / "gateway-for.log"
@@ -325,8 +332,12 @@ def test_readme_gateway_api_ingress(bookinfo: Bookinfo) -> None:
             return any(c["type"] == "Programmed" and c["status"] == "True" for c in conditions)
 
         settle(programmed, "Gateway bookinfo-gateway programmed", in_a_row=1)
-        with httpx.Client(base_url="http://127.0.0.1:8081", timeout=30.0, trust_env=False) as gw:
-            settle(lambda: gw.get("/productpage").status_code == 200, "the product page on 8081", in_a_row=1)
+        got = bookinfo.mizzen("get", "svc", "bookinfo-gateway-istio", "-o", "json", timeout=30)
+        assert got.returncode == 0, got.stderr
+        (target,) = [p["targetPort"] for p in json.loads(got.stdout)["spec"]["ports"] if p["port"] == 80]
+        assert target >= 8080 and target not in (bookinfo.ports.gateway, bookinfo.ports.gateway_https)
+        with httpx.Client(base_url=f"http://127.0.0.1:{target}", timeout=30.0, trust_env=False) as gw:
+            settle(lambda: gw.get("/productpage").status_code == 200, f"the product page on {target}", in_a_row=1)
             assert "<title>Simple Bookstore App</title>" in gw.get("/productpage").text
             assert gw.get("/nowhere").status_code == 404
     finally:

@@ -210,11 +210,12 @@ def sync_gateway_api_service(api: str, token: str, gateway: Mapping[str, Any]) -
 
 
 def _gateway_target_ports(services: Iterable[Mapping[str, Any]], own: str) -> set[int]:
-    """targetPorts of the other Services `mizzen gateway` made: their gateways listen on this host too."""
+    """targetPorts of the other Services Mizzen made for gateways: their gateways listen on this host too."""
     out: set[int] = set()
     for svc in services:
         meta = svc.get("metadata") or {}
-        made = str((meta.get("annotations") or {}).get(CREATED_BY, "")).startswith("mizzen gateway")
+        # "mizzen gateway", "mizzen gateway --for" and "mizzen demo": a gateway of this host listens there
+        made = str((meta.get("annotations") or {}).get(CREATED_BY, "")).startswith("mizzen ")
         if made and meta.get("name") != own:
             out.update(
                 int(p["targetPort"])

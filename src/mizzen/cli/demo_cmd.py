@@ -1,8 +1,11 @@
 """``mizzen demo``: the control plane, the ingress gateway and Bookinfo's six workloads, in one command.
 
-Steps: check that no demo runs yet and that ports 15014, 15010 and 8080 are free (or that a healthy
-control plane of this ``$MIZZEN_HOME`` already answers on 15014, which is then reused and left running);
-start ``mizzen controlplane``; apply the Services, Bookinfo's gateway and destination rules; start
+Steps: check that no demo runs yet and that its ports are free (by default 15014 for the API and the
+dashboard, 15010 for xDS, 8080/8443 for the ingress gateway; ``--port``, ``--xds-port``,
+``--gateway-port`` and ``--gateway-https-port`` move them, 0 picks a free one), or that a healthy control
+plane of this ``$MIZZEN_HOME`` already answers on the API port, which is then reused and left running;
+start ``mizzen controlplane``; apply the Services, the ingress gateway's Service (its targetPorts are the
+demo's gateway ports), Bookinfo's gateway and destination rules; start
 ``mizzen gateway`` and one ``mizzen run`` per workload; wait until every proxy is synced and the product
 page answers through the gateway with reviews v1, v2 and v3 all seen. Every child runs as
 ``<python> -m mizzen.cli.main ...`` with its output in ``$MIZZEN_HOME/logs/demo/<name>.log``.
@@ -19,13 +22,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 import click
 import httpx
+import yaml
+from click.decorators import FC
 
+from mizzen.agent.ports import free_ports
 from mizzen.dashboard.cli import sign_in_url
 from mizzen.dashboard.sessions import LINKS_PATH
 from mizzen.samples.bookinfo import demo_plan as plan
@@ -63,14 +70,20 @@ def _resolve_home(explicit: Path | None) -> Path:
 class Demo:
     """One ``mizzen demo`` run: starts processes in order, waits, and stops what it started."""
 
-    def __init__(self, home: Path, timeout: float, python: str = sys.executable) -> None:
+    def __init__(
+        self, home: Path, timeout: float, ports: plan.DemoPorts = plan.DEFAULT_PORTS, python: str = sys.executable
+    ) -> None:
         self.home = home
+        self.ports = ports
         self.timeout = timeout
         self.python = python
         self.logs = home / "logs" / "demo"
         self.launched: list[Launched] = []
         self.state = DemoState(
-            mode="foreground", demo_pid=os.getpid(), started=datetime.now(UTC).isoformat(timespec="seconds")
+            mode="foreground",
+            demo_pid=os.getpid(),
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
+            product_page=ports.product_page_url,
         )
         self.http = httpx.Client(timeout=5.0, trust_env=False)  # never send loopback calls via a user proxy
 
@@ -85,8 +98,8 @@ class Demo:
         env = {
             **os.environ,
             "MIZZEN_HOME": str(self.home),
-            "MIZZEN_ADDRESS": plan.API_URL,
-            "MIZZEN_XDS_ADDRESS": f"127.0.0.1:{plan.XDS_PORT}",
+            "MIZZEN_ADDRESS": self.ports.api_url,
+            "MIZZEN_XDS_ADDRESS": f"127.0.0.1:{self.ports.xds}",
             "PYTHONUNBUFFERED": "1",
         }
         if not self.state.reused_controlplane:
@@ -104,7 +117,7 @@ class Demo:
 
     def api_get(self, path: str) -> httpx.Response:
         """An authenticated GET on the control plane API."""
-        return self.http.get(plan.API_URL + path, headers={"Authorization": f"Bearer {self.token()}"})
+        return self.http.get(self.ports.api_url + path, headers={"Authorization": f"Bearer {self.token()}"})
 
     def start(self, name: str, argv: list[str]) -> Launched:
         """Launch one child, record it in demo.json at once (so ``--down`` can always clean up)."""
@@ -133,39 +146,41 @@ class Demo:
             pids = ", ".join(str(p.pid) for p in existing.live()) or str(existing.demo_pid)
             raise DemoError(
                 f"a Bookinfo demo is already running from {self.home} (started {existing.started}, "
-                f"{existing.mode}, pids {pids}).\nOpen {plan.PRODUCT_PAGE_URL}, or stop it with "
-                f"`mizzen demo --down{self.home_flag()}`."
+                f"{existing.mode}, pids {pids}).\nOpen {existing.product_page or plan.PRODUCT_PAGE_URL}, "
+                f"or stop it with `mizzen demo --down{self.home_flag()}`."
             )
         if existing is not None:
             DemoState.path(self.home).unlink(missing_ok=True)  # a stale record: nothing of it runs
-        if port_in_use(plan.GATEWAY_PORT):
-            raise DemoError(self._busy(plan.GATEWAY_PORT))
-        if port_in_use(plan.API_PORT):
+        for port in (self.ports.gateway, self.ports.gateway_https):
+            if port_in_use(port):
+                raise DemoError(self._busy(port))
+        if port_in_use(self.ports.api):
             if not self._our_controlplane_answers():
-                raise DemoError(self._busy(plan.API_PORT))
+                raise DemoError(self._busy(self.ports.api))
             self.state.reused_controlplane = True
-        elif port_in_use(plan.XDS_PORT):
-            raise DemoError(self._busy(plan.XDS_PORT))
+        elif port_in_use(self.ports.xds):
+            raise DemoError(self._busy(self.ports.xds))
 
     def home_flag(self) -> str:
         """`` --home <dir>`` when this home is not what ``$MIZZEN_HOME`` gives (for printed commands)."""
         return f" --home {self.home}" if os.environ.get("MIZZEN_HOME") != str(self.home) else ""
 
     def _busy(self, port: int) -> str:
-        owner = dict(plan.PORTS)[port]
+        owner, option = next((o, opt) for p, o, opt in self.ports.owners() if p == port)
         return (
             f"port {port} (needed for {owner}) is already in use on 127.0.0.1.\n"
             f"Find the program holding it with `ss -ltnp 'sport = :{port}'` (or `lsof -i :{port}`), stop it, "
-            f"and run `mizzen demo` again. If it is a demo started with another MIZZEN_HOME, stop that one "
-            f"with `mizzen demo --down --home <that home>`."
+            f"and run `mizzen demo` again, or give the demo another port ({option} N, or {option} 0 for a free "
+            f"one). If it is a demo started with another MIZZEN_HOME, stop that one with "
+            f"`mizzen demo --down --home <that home>`."
         )
 
     def _our_controlplane_answers(self) -> bool:
-        """True when a ready control plane on 15014 accepts our token (so it is ours to reuse)."""
+        """True when a ready control plane on the API port accepts our token (so it is ours to reuse)."""
         self.state.reused_controlplane = True  # token() may then take $MIZZEN_TOKEN, as other clients do
         try:
             ok = (
-                self.http.get(plan.API_URL + "/readyz").status_code == 200
+                self.http.get(self.ports.api_url + "/readyz").status_code == 200
                 and self.api_get("/api/v1/namespaces/default/services").status_code == 200
             )
         except httpx.HTTPError:
@@ -177,21 +192,22 @@ class Demo:
         """Start (or reuse) the control plane and wait for ``/readyz``."""
         if self.state.reused_controlplane:
             self.say(
-                f"[1/5] control plane: reusing the one already running at {plan.API_URL} (it stays running afterwards)"
+                f"[1/5] control plane: reusing the one already running at {self.ports.api_url} "
+                "(it stays running afterwards)"
             )
             return
         mesh_config = self.home / "mesh.yaml"
         if not mesh_config.exists():
             # The demo traces every request (Istio's demo profile samples 100%; its default is 1%).
             mesh_config.write_text(DEMO_MESH_CONFIG, encoding="utf-8")
-        item = self.start("controlplane", plan.controlplane_argv(self.python))
+        item = self.start("controlplane", plan.controlplane_argv(self.python, self.ports))
         self.say(f"[1/5] control plane: starting (pid {item.record.pid}, log {item.record.log})")
         deadline = time.monotonic() + CONTROLPLANE_READY_TIMEOUT
         while time.monotonic() < deadline:
             self.check_children("starting the control plane")
             try:
-                if self.http.get(plan.API_URL + "/readyz").status_code == 200:
-                    self.say(f"      ready: API {plan.API_URL}, xDS 127.0.0.1:{plan.XDS_PORT}")
+                if self.http.get(self.ports.api_url + "/readyz").status_code == 200:
+                    self.say(f"      ready: API {self.ports.api_url}, xDS 127.0.0.1:{self.ports.xds}")
                     return
             except httpx.HTTPError:
                 pass  # not listening yet
@@ -202,11 +218,13 @@ class Demo:
         )
 
     def apply(self) -> None:
-        """``mizzen apply`` the Services, Bookinfo's gateway and the destination rules."""
-        files = plan.setup_files()
+        """``mizzen apply`` the Services, the gateway's Service, Bookinfo's gateway and the destination rules."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        service = self.logs / "ingressgateway-service.yaml"
+        service.write_text(yaml.safe_dump(plan.gateway_service(self.ports), sort_keys=False), encoding="utf-8")
+        files = [plan.setup_files()[0], service, *plan.setup_files()[1:]]
         self.say("[2/5] applying " + ", ".join(f.name for f in files))
         log_path = self.logs / "apply.log"
-        self.logs.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
             plan.apply_argv(self.python, files),
             env=self.env(),
@@ -228,7 +246,7 @@ class Demo:
         """Start the ingress gateway and the six workloads (each with its sidecar)."""
         gw = self.start("gateway", plan.gateway_argv(self.python))
         self.say(
-            f"[3/5] ingress gateway istio-ingressgateway on 127.0.0.1:{plan.GATEWAY_PORT} "
+            f"[3/5] ingress gateway istio-ingressgateway on 127.0.0.1:{self.ports.gateway} "
             f"(pid {gw.record.pid}, log {gw.record.log})"
         )
         self.say("[4/5] workloads:")
@@ -238,7 +256,7 @@ class Demo:
 
     def wait_ready(self) -> None:
         """Wait for registration, proxy sync and a product page through the gateway showing v1, v2 and v3."""
-        self.say(f"[5/5] waiting for the workloads, the proxies and {plan.PRODUCT_PAGE_URL} ...")
+        self.say(f"[5/5] waiting for the workloads, the proxies and {self.ports.product_page_url} ...")
         deadline = time.monotonic() + self.timeout
         progress = plan.WaitProgress(self.say)
         while time.monotonic() < deadline:
@@ -278,7 +296,7 @@ class Demo:
 
     def _page_version(self) -> str | None:
         try:
-            resp = self.http.get(plan.PRODUCT_PAGE_URL, timeout=10.0)
+            resp = self.http.get(self.ports.product_page_url, timeout=10.0)
         except httpx.HTTPError:
             return None
         if resp.status_code != 200 or "<title>Simple Bookstore App</title>" not in resp.text:
@@ -288,7 +306,7 @@ class Demo:
     def summary(self) -> None:
         """Where to look and what to try next."""
         self.say("")
-        self.say(f"Bookinfo is up. Product page: {plan.PRODUCT_PAGE_URL}")
+        self.say(f"Bookinfo is up. Product page: {self.ports.product_page_url}")
         if self._dashboard_exists():
             self.say(f"Dashboard: {self._sign_in_url()}  (or: mizzen dashboard)")
         self.say(f"Bookinfo's networking YAML: {plan.setup_files()[1].parent}")
@@ -298,12 +316,13 @@ class Demo:
 
     def _sign_in_url(self) -> str:
         """A single-use dashboard sign-in link (a code, never the token, in the URL)."""
-        resp = self.http.post(plan.API_URL + LINKS_PATH, headers={"Authorization": f"Bearer {self.token()}"})
-        return sign_in_url(plan.API_URL, resp.json()) if resp.status_code == 200 else f"{plan.API_URL}/"
+        api = self.ports.api_url
+        resp = self.http.post(api + LINKS_PATH, headers={"Authorization": f"Bearer {self.token()}"})
+        return sign_in_url(api, resp.json()) if resp.status_code == 200 else self.ports.dashboard_url
 
     def _dashboard_exists(self) -> bool:
         try:
-            resp = self.http.get(plan.DASHBOARD_URL)
+            resp = self.http.get(self.ports.dashboard_url)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200 and "html" in resp.headers.get("content-type", "")
@@ -324,8 +343,8 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise _Interrupted(signal.Signals(signum).name)
 
 
-def _run(home: Path, detach: bool, timeout: float) -> int:
-    demo = Demo(home, timeout)
+def _run(home: Path, detach: bool, timeout: float, ports: plan.DemoPorts) -> int:
+    demo = Demo(home, timeout, ports)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -383,6 +402,30 @@ def _down(home: Path) -> int:
     return 0
 
 
+def _port_option(flag: str, default: int, what: str) -> Callable[[FC], FC]:
+    return click.option(
+        flag,
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help=f"Port on 127.0.0.1 for {what} (0: a free one).",
+    )
+
+
+def resolve_ports(api: int, xds: int, gateway: int, gateway_https: int) -> plan.DemoPorts:
+    """The demo's ports: each 0 becomes a free port; two equal ports are refused."""
+    wanted = [api, xds, gateway, gateway_https]
+    picked = iter(free_ports(wanted.count(0)))
+    ports = plan.DemoPorts(*(n or next(picked) for n in wanted))
+    numbers = [p for p, _, _ in ports.owners()]
+    if len(set(numbers)) != len(numbers):
+        raise click.BadParameter(
+            "--port, --xds-port, --gateway-port and --gateway-https-port must all differ, got "
+            + ", ".join(f"{opt} {p}" for p, _, opt in ports.owners())
+        )
+    return ports
+
+
 @click.command("demo")
 @click.option(
     "--home",
@@ -399,16 +442,32 @@ def _down(home: Path) -> int:
     show_default=True,
     help="Seconds to wait for Bookinfo to answer through the gateway.",
 )
-def demo_command(home: Path | None, detach: bool, down: bool, timeout: float) -> None:
+@_port_option("--port", plan.API_PORT, "the control plane's HTTP API and the dashboard")
+@_port_option("--xds-port", plan.XDS_PORT, "the control plane's xDS server")
+@_port_option("--gateway-port", plan.GATEWAY_PORT, "the ingress gateway's HTTP port (the product page)")
+@_port_option("--gateway-https-port", plan.GATEWAY_HTTPS_PORT, "the ingress gateway's HTTPS port (Gateways on 443)")
+def demo_command(
+    home: Path | None,
+    detach: bool,
+    down: bool,
+    timeout: float,
+    port: int,
+    xds_port: int,
+    gateway_port: int,
+    gateway_https_port: int,
+) -> None:
     """Run the Bookinfo demo: control plane, ingress gateway on 127.0.0.1:8080 and six workloads.
 
     \b
-    Foreground by default (Ctrl-C stops everything it started). Then, for example:
+    Foreground by default (Ctrl-C stops everything it started). Beside another mesh, move its ports:
+      mizzen demo --port 0 --xds-port 0 --gateway-port 18080 --gateway-https-port 0
+    Then, for example:
       mizzen apply -f <networking>/virtual-service-reviews-test-v2.yaml
     """
     resolved = _resolve_home(home)
-    code = _down(resolved) if down else _run(resolved, detach, timeout)
-    sys.exit(code)
+    if down:
+        sys.exit(_down(resolved))
+    sys.exit(_run(resolved, detach, timeout, resolve_ports(port, xds_port, gateway_port, gateway_https_port)))
 
 
 __all__ = ["demo_command"]

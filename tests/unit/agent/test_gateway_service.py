@@ -36,3 +36,15 @@ def test_a_second_gateway_service_takes_the_next_free_target_ports() -> None:
         ("https", 443, 8444),
     }
     assert svc["spec"]["selector"] == {"istio": "egressgateway"}
+
+
+def test_a_gateway_service_made_by_the_demo_counts_as_taken() -> None:
+    """The demo's own ingress Service (annotated "mizzen demo") holds its targetPorts: a later egress
+    gateway moves past them, while a Service the user wrote does not count."""
+    from mizzen.agent.gateway_service import _gateway_target_ports
+    from mizzen.samples.bookinfo.demo_plan import DemoPorts
+    from mizzen.samples.bookinfo.demo_plan import gateway_service as demo_service
+
+    user = {"metadata": {"name": "mine"}, "spec": {"ports": [{"port": 80, "targetPort": 9999}]}}
+    taken = _gateway_target_ports([demo_service(DemoPorts()), user], "istio-egressgateway")
+    assert taken == {8080, 8443}

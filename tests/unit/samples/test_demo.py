@@ -228,3 +228,59 @@ def test_without_a_proxy_list_sync_is_not_required() -> None:
     progress = plan.WaitProgress(lambda _s: None)
     progress.synced(None)
     assert progress.proxies_ok
+
+
+def _listen_ports(ports: plan.DemoPorts) -> dict[int, int]:
+    """Gateway server port -> the port the demo's gateway binds, through the demo's Service as registered."""
+    import yaml
+
+    from mizzen.config import load_text, validate
+    from mizzen.config.models import parse
+    from mizzen.config.semantics.ports import gateway_listen_port
+    from mizzen.registry import build_registry
+
+    loaded = load_text(yaml.safe_dump(plan.gateway_service(ports)))
+    assert loaded.report.ok and validate(loaded.resources).ok
+    (svc,) = build_registry(parse(r) for r in loaded.resources).services
+    pairs = [(p.number, p.target_port) for p in svc.ports]
+    return {server: gateway_listen_port(server, pairs) for server in (80, 443, 8080)}
+
+
+def test_demo_gateway_service_puts_bookinfo_gateway_on_the_demo_port() -> None:
+    """Default ports: Istio's Service (80 -> 8080, 443 -> 8443) and Bookinfo's 8080 as written; moved
+    ports: 80 and Bookinfo's 8080 bind --gateway-port, 443 binds --gateway-https-port."""
+    assert _listen_ports(plan.DEFAULT_PORTS) == {80: 8080, 443: 8443, 8080: 8080}
+    assert [p["port"] for p in plan.gateway_service()["spec"]["ports"]] == [80, 443]
+    moved = plan.DemoPorts(api=25014, xds=25010, gateway=28080, gateway_https=28443)
+    assert _listen_ports(moved) == {80: 28080, 443: 28443, 8080: 28080}
+    assert moved.product_page_url == "http://127.0.0.1:28080/productpage"
+    assert plan.controlplane_argv("/py", moved)[-4:] == ["--port", "25014", "--xds-port", "25010"]
+
+
+def test_demo_ports_zero_picks_free_ports_and_equal_ports_are_refused() -> None:
+    """--port 0 (and the others) become distinct free ports; two options on one port are an error."""
+    import click
+    import pytest
+
+    from mizzen.cli.demo_cmd import resolve_ports
+
+    picked = resolve_ports(0, 0, 0, 0)
+    numbers = [picked.api, picked.xds, picked.gateway, picked.gateway_https]
+    assert len(set(numbers)) == 4 and not any(port_in_use(n) for n in numbers)
+    assert resolve_ports(15014, 15010, 0, 8443).gateway not in (0, 15014, 15010, 8443)
+    with pytest.raises(click.BadParameter, match="--gateway-port 9000"):
+        resolve_ports(15014, 15010, 9000, 9000)
+
+
+def test_a_busy_demo_port_names_the_option_that_moves_it(tmp_path: Path) -> None:
+    """A port held by another program stops the demo before anything starts, naming --gateway-port."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        result = CliRunner().invoke(
+            demo_command, ["--home", str(tmp_path), "--gateway-port", str(busy), "--port", "0", "--xds-port", "0"]
+        )
+    assert result.exit_code == 1
+    assert f"port {busy} (needed for the ingress gateway" in result.output and "--gateway-port N" in result.output
+    assert not DemoState.path(tmp_path).exists()

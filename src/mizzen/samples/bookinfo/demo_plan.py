@@ -16,16 +16,51 @@ from mizzen.samples.bookinfo import paths
 API_PORT = 15014
 XDS_PORT = 15010
 GATEWAY_PORT = 8080
+GATEWAY_HTTPS_PORT = 8443
 API_URL = f"http://127.0.0.1:{API_PORT}"
 PRODUCT_PAGE_URL = f"http://127.0.0.1:{GATEWAY_PORT}/productpage"
 DASHBOARD_URL = f"{API_URL}/"
+GATEWAY_NAME = "istio-ingressgateway"
+GATEWAY_NAMESPACE = "istio-system"
+GATEWAY_LABELS = {"istio": "ingressgateway"}
+BOOKINFO_GATEWAY_PORT = 8080  # the port Bookinfo's Gateway server is written with
 
-#: Which mesh port each listening process needs, and who normally owns it.
-PORTS: tuple[tuple[int, str], ...] = (
-    (API_PORT, "the control plane's HTTP API"),
-    (XDS_PORT, "the control plane's xDS server"),
-    (GATEWAY_PORT, "the ingress gateway (Bookinfo's Gateway listens on 8080)"),
-)
+
+@dataclass(frozen=True)
+class DemoPorts:
+    """Every port the demo binds on 127.0.0.1 (the workloads' own ports are always free ones)."""
+
+    api: int = API_PORT
+    xds: int = XDS_PORT
+    gateway: int = GATEWAY_PORT
+    gateway_https: int = GATEWAY_HTTPS_PORT
+
+    @property
+    def api_url(self) -> str:
+        """The control plane's HTTP API (the dashboard is served there too)."""
+        return f"http://127.0.0.1:{self.api}"
+
+    @property
+    def product_page_url(self) -> str:
+        """Bookinfo's product page through the ingress gateway."""
+        return f"http://127.0.0.1:{self.gateway}/productpage"
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's page."""
+        return f"{self.api_url}/"
+
+    def owners(self) -> tuple[tuple[int, str, str], ...]:
+        """(port, who needs it, the option that moves it) for every port the demo binds."""
+        return (
+            (self.api, "the control plane's HTTP API", "--port"),
+            (self.xds, "the control plane's xDS server", "--xds-port"),
+            (self.gateway, "the ingress gateway (Bookinfo's Gateway on 8080)", "--gateway-port"),
+            (self.gateway_https, "the ingress gateway's HTTPS port (Gateways on 443)", "--gateway-https-port"),
+        )
+
+
+DEFAULT_PORTS = DemoPorts()
 
 STAR = "glyphicon glyphicon-star"
 VERSIONS = frozenset({"v1", "v2", "v3"})
@@ -65,27 +100,49 @@ def mizzen_argv(python: str, *args: str) -> list[str]:
     return [python, "-m", "mizzen.cli.main", *args]
 
 
-def controlplane_argv(python: str) -> list[str]:
-    """The control plane on its default loopback ports."""
+def controlplane_argv(python: str, ports: DemoPorts = DEFAULT_PORTS) -> list[str]:
+    """The control plane on the demo's loopback ports."""
     return mizzen_argv(
-        python, "controlplane", "--address", "127.0.0.1", "--port", str(API_PORT), "--xds-port", str(XDS_PORT)
+        python, "controlplane", "--address", "127.0.0.1", "--port", str(ports.api), "--xds-port", str(ports.xds)
     )
 
 
 def gateway_argv(python: str) -> list[str]:
     """The ingress gateway that Bookinfo's Gateway (selector istio=ingressgateway) configures."""
+    labels = ",".join(f"{k}={v}" for k, v in GATEWAY_LABELS.items())
     return mizzen_argv(
-        python,
-        "gateway",
-        "--name",
-        "istio-ingressgateway",
-        "-n",
-        "istio-system",
-        "--labels",
-        "istio=ingressgateway",
-        "--address",
-        "127.0.0.1",
+        python, "gateway", "--name", GATEWAY_NAME, "-n", GATEWAY_NAMESPACE, "--labels", labels, "--address", "127.0.0.1"
     )
+
+
+def gateway_service(ports: DemoPorts = DEFAULT_PORTS) -> dict[str, Any]:
+    """The ingress gateway's Service the demo applies, so the gateway listens on the demo's ports.
+
+    Istio's install makes ``istio-ingressgateway`` with 80 -> 8080 and 443 -> 8443 (what ``mizzen
+    gateway`` creates by itself); the demo writes the same Service with its own targetPorts. Bookinfo's
+    Gateway is written on 8080, which in a cluster is the pod port behind 80: when the demo's gateway
+    port is not 8080, port 8080 of the Service maps there too, so that Gateway binds the demo's port
+    through Istio's own Service-port translation, its YAML unchanged.
+    """
+    entries = [
+        {"name": "http2", "port": 80, "targetPort": ports.gateway, "protocol": "TCP"},
+        {"name": "https", "port": 443, "targetPort": ports.gateway_https, "protocol": "TCP"},
+    ]
+    if ports.gateway != BOOKINFO_GATEWAY_PORT:
+        entries.append(
+            {"name": "http-bookinfo", "port": BOOKINFO_GATEWAY_PORT, "targetPort": ports.gateway, "protocol": "TCP"}
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": GATEWAY_NAME,
+            "namespace": GATEWAY_NAMESPACE,
+            "labels": {"app": GATEWAY_NAME, **GATEWAY_LABELS},
+            "annotations": {"mizzen.io/created-by": "mizzen demo"},
+        },
+        "spec": {"selector": dict(GATEWAY_LABELS), "ports": entries},
+    }
 
 
 def workload_argv(python: str, workload: Workload) -> list[str]:
@@ -114,7 +171,8 @@ def workload_argv(python: str, workload: Workload) -> list[str]:
 
 
 def setup_files() -> list[Path]:
-    """What the demo applies: the Services, Bookinfo's gateway and the destination rules."""
+    """What the demo applies besides its gateway Service: the Services, Bookinfo's gateway and the
+    destination rules."""
     return [
         paths.platform_file(),
         paths.networking_file("bookinfo-gateway"),

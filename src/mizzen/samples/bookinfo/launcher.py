@@ -83,6 +83,7 @@ class DemoState:
     started: str
     processes: list[ProcessRecord] = field(default_factory=list)
     reused_controlplane: bool = False
+    product_page: str = ""  # where this demo's product page answers (its gateway port)
 
     @staticmethod
     def path(home: Path) -> Path:
