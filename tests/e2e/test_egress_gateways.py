@@ -6,10 +6,13 @@ HTTP answers 301 to https://, as the real one does), in a sandbox.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
-from egress_world import World, statuses, world
+from egress_world import GatewayProcess, World, statuses, world
 
 from mizzen.testing import sandbox
 
@@ -363,3 +366,86 @@ def test_egress_gateway_originates_tls(tmp_path: Path) -> None:
     to the egress gateway, which originates TLS to edition.cnn.com:443 (200 at once, not 301; the site
     sees https with SNI edition.cnn.com; the gateway logs outbound|443||edition.cnn.com)."""
     _gateway_origination(tmp_path)
+
+
+MUTUAL_GATEWAY = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 80
+      name: https-port-for-tls-origination
+      protocol: HTTPS
+    hosts:
+    - edition.cnn.com
+    tls:
+      mode: ISTIO_MUTUAL
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+    trafficPolicy:
+      loadBalancer:
+        simple: ROUND_ROBIN
+      portLevelSettings:
+      - port:
+          number: 80
+        tls:
+          mode: ISTIO_MUTUAL
+          sni: edition.cnn.com
+"""
+
+
+def _listener_handshakes(gw: GatewayProcess) -> int:
+    """TLS handshakes the gateway's listeners completed (Envoy's listener ``ssl.handshake`` counters)."""
+    state = json.loads((gw.home / "workloads" / f"{gw.namespace}.{gw.name}.json").read_text())
+    transport = httpx.HTTPTransport(uds=state["adminSocket"])
+    with httpx.Client(transport=transport, base_url="http://envoy-admin", timeout=10, trust_env=False) as admin:
+        text = admin.get("/stats", params={"filter": r"^listener\..*ssl\.handshake$"}).text
+    return sum(int(line.rsplit(":", 1)[1]) for line in text.splitlines() if line.strip())
+
+
+@sandbox.isolated(hosts=SITES)
+def _gateway_mutual_origination(tmp: Path) -> None:
+    with world(tmp, list(SITES), https_only=list(SITES)) as w:
+        egress = w.gateway("istio-egressgateway", "istio=egressgateway")
+        w.mesh.apply(ORIGINATION_SERVICE_ENTRY)
+        w.mesh.apply(MUTUAL_GATEWAY)
+        w.mesh.apply(ORIGINATION_ROUTES)
+        w.mesh.wait_synced()
+        before = _listener_handshakes(egress)
+        r = w.sleep.curl("-sL", "-o", "/dev/null", "-D", "-", "http://edition.cnn.com/politics")
+        assert statuses(r.stdout) == ["200"], r.stdout
+        body = w.sleep.curl("-s", "http://edition.cnn.com/politics").stdout
+        assert '"scheme": "https"' in body and '"sni": "edition.cnn.com"' in body, body
+        line = egress.wait_log("outbound|443||edition.cnn.com")
+        assert '"GET /politics HTTP/2" 200' in line, line
+        sidecar = w.sleep.wait_log("outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local")
+        assert '"GET /politics HTTP/1.1" 200' in sidecar, sidecar
+        assert _listener_handshakes(egress) > before  # the sidecar -> gateway hop is TLS (Istio mTLS)
+        # A client outside the mesh without a mesh certificate is refused by the gateway's port.
+        port = next(p["targetPort"] for p in w.service("istio-egressgateway")["spec"]["ports"] if p["port"] == 80)  # type: ignore[index]
+        plain = subprocess.run(
+            ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--resolve", f"edition.cnn.com:{port}:127.0.0.1",
+             f"https://edition.cnn.com:{port}/politics"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert plain.returncode != 0 and plain.stdout in ("", "000"), (plain.returncode, plain.stdout)
+
+
+def test_egress_gateway_istio_mutual_then_simple_origination(tmp_path: Path) -> None:
+    """Istio's current "Egress Gateways with TLS Origination": the sidecar sends ISTIO_MUTUAL (SNI
+    edition.cnn.com) to the gateway's HTTPS server with tls ISTIO_MUTUAL on 80, which originates SIMPLE TLS
+    to the site: 200 at once, the site sees https with that SNI, the gateway's listener did TLS handshakes,
+    and a client without a mesh certificate cannot talk to that port."""
+    _gateway_mutual_origination(tmp_path)

@@ -23,6 +23,8 @@ from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters
 from mizzen.translate.routes import EnvoyRoute, RouteContext, gateway_ref, http_routes
 from mizzen.translate.scope import Scope
+from mizzen.translate.security import names as sec_names
+from mizzen.translate.security.inbound import sds_secret_config
 from mizzen.translate.security.wiring import http_security_filters
 from mizzen.translate.tcp import WeightedCluster, outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
 from mizzen.translate.vhosts import route_config
@@ -70,8 +72,8 @@ class Server:
 
     @property
     def terminates_tls(self) -> bool:
-        """HTTPS with SIMPLE or MUTUAL TLS: the gateway decrypts and routes HTTP."""
-        return self.protocol == "HTTPS" and (self.tls.mode or "SIMPLE") in ("SIMPLE", "MUTUAL")
+        """HTTPS with SIMPLE, MUTUAL or ISTIO_MUTUAL TLS: the gateway decrypts and routes HTTP."""
+        return self.protocol == "HTTPS" and (self.tls.mode or "SIMPLE") in ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 
 
 def selected_servers(scope: Scope) -> list[Server]:
@@ -281,6 +283,8 @@ def _tls_chain(
 
 def _downstream_tls(scope: Scope, tls: ServerTLSSettings, secrets: dict[str, JSONDict]) -> JSONDict | None:
     """The DownstreamTlsContext of a server (its SDS secrets added to ``secrets``), ``None`` without them."""
+    if tls.mode == "ISTIO_MUTUAL":
+        return _istio_mutual_tls()
     credential = tls.credential_name or ""
     common: JSONDict = {"alpn_protocols": ["h2", "http/1.1"]}
     if not credential and tls.server_certificate and tls.private_key:
@@ -310,6 +314,20 @@ def _downstream_tls(scope: Scope, tls: ServerTLSSettings, secrets: dict[str, JSO
             common["validation_context_sds_secret_config"] = {"name": ca_name, "sds_config": ADS_SOURCE}
             context["require_client_certificate"] = True
     return context
+
+
+def _istio_mutual_tls() -> JSONDict:
+    """ISTIO_MUTUAL at a gateway (Istio's egress-gateway tasks): the gateway's own workload certificate,
+    a client certificate from the mesh root required, both from the agent's SDS (no secret to wait for)."""
+    common: JSONDict = {
+        "alpn_protocols": list(sec_names.ALPN_HTTP),
+        "tls_certificate_sds_secret_configs": [sds_secret_config(sec_names.SDS_DEFAULT)],
+        "combined_validation_context": {
+            "default_validation_context": {},
+            "validation_context_sds_secret_config": sds_secret_config(sec_names.SDS_ROOT),
+        },
+    }
+    return {"@type": names.T_DOWNSTREAM_TLS, "common_tls_context": common, "require_client_certificate": True}
 
 
 def _secret_resource(scope: Scope, namespace: str, name: str) -> Typed[Secret] | None:

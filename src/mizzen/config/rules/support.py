@@ -54,6 +54,14 @@ def _tls_termination_on_tls_port(server: Any) -> bool:
     return protocol == "TLS" and mode in ("SIMPLE", "MUTUAL")
 
 
+def _istio_mutual_off_https(server: Any) -> bool:
+    """ISTIO_MUTUAL is built on an HTTPS server (terminated, HTTP routed); on a TLS server it is not."""
+    port, tls = (server.get(k) if isinstance(server, Mapping) else None for k in ("port", "tls"))
+    protocol = str(port.get("protocol") or "").upper() if isinstance(port, Mapping) else ""
+    mode = str(tls.get("mode") or "") if isinstance(tls, Mapping) else ""
+    return mode == "ISTIO_MUTUAL" and protocol != "HTTPS"
+
+
 def _file_client_ca(tls: Any) -> bool:
     return isinstance(tls, Mapping) and bool(tls.get("caCertificates")) and not tls.get("credentialName")
 
@@ -81,7 +89,7 @@ _SERVER_TLS = (
     "caCrl",
     "insecureSkipVerify",
 )
-_UNTERMINATED_MODES = frozenset({"ISTIO_MUTUAL", "OPTIONAL_MUTUAL", "AUTO_PASSTHROUGH"})
+_UNTERMINATED_MODES = frozenset({"OPTIONAL_MUTUAL", "AUTO_PASSTHROUGH"})
 
 NOT_APPLIED: Mapping[str, tuple[Gap, ...]] = {
     "VirtualService": (
@@ -101,6 +109,7 @@ NOT_APPLIED: Mapping[str, tuple[Gap, ...]] = {
         Gap("servers[].tls.mode", when=lambda mode: mode in _UNTERMINATED_MODES),
         Gap("servers[].tls", when=_file_client_ca, at=".caCertificates", note="caCertificates (a file-mounted CA)"),
         Gap("servers[]", when=_tls_termination_on_tls_port, at=".tls.mode", note="TLS termination on a TLS server"),
+        Gap("servers[]", when=_istio_mutual_off_https, at=".tls.mode", note="ISTIO_MUTUAL on a server not HTTPS"),
     ),
     "Sidecar": (
         Gap("ingress[].tls"),
