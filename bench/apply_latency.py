@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import shutil
@@ -45,9 +46,11 @@ import benchtools as bt
 
 from mizzen.agent.bootstrap import AgentPaths, build_bootstrap
 from mizzen.agent.envoy import find_envoy
+from mizzen.agent.sds import SecretServer
 from mizzen.agent.upstream import Upstream
 from mizzen.agent.xdsproxy import XdsProxy
 from mizzen.node import InboundPort, Proxy
+from mizzen.security import sds, x509
 from mizzen.testing.controlplane import RunningControlPlane, free_port, start_controlplane
 from mizzen.xds import types as xt
 from mizzen.xds.testing import AdsClient, FakeEnvoy
@@ -108,32 +111,60 @@ def proxy(i: int) -> Proxy:
 
 # --- real Envoys ---------------------------------------------------------------------------------
 class Agents:
-    """The agents' xDS proxies (real :class:`XdsProxy` objects, one per Envoy) on an event loop in a helper
-    thread: each Envoy reaches the control plane through an agent, as under `mizzen run`."""
+    """The agents' xDS proxies and SDS servers (real :class:`XdsProxy` and :class:`SecretServer` objects, one
+    each per Envoy) on an event loop in a helper thread: each Envoy reaches the control plane through an agent
+    and gets its workload certificate from it, as under `mizzen run`. Without SDS, every cluster with auto mTLS
+    (all of them) waits for its secrets and Envoy never finishes warming: CDS stays un-ACKed and LDS is never
+    asked for. The certificate is from a throwaway CA (no traffic flows; Envoy only needs the secrets)."""
 
     def __init__(self, cp: RunningControlPlane) -> None:
         self.cp = cp
         self.folder = Path(tempfile.mkdtemp(prefix="mz-bench-"))  # short: UNIX socket paths are limited
         self.loop = asyncio.new_event_loop()
         self._proxies: list[XdsProxy] = []
+        self._secrets: list[SecretServer] = []
+        self._ca_key = x509.generate_key()
+        self._ca = x509.create_root("mizzen-bench", self._ca_key, days=1)
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def _workload_secrets(self, i: int) -> dict[str, dict[str, object]]:
+        key = x509.generate_key()
+        now = datetime.datetime.now(datetime.UTC)
+        leaf = x509.sign_leaf(
+            self._ca,
+            self._ca_key,
+            key,
+            uris=[f"spiffe://cluster.local/ns/default/sa/bench-{i}"],
+            not_before=now - datetime.timedelta(minutes=1),
+            not_after=now + datetime.timedelta(hours=1),
+        )
+        return {
+            sds.DEFAULT_SECRET: sds.tls_certificate_secret(leaf, key),
+            sds.ROOT_SECRET: sds.validation_context_secret(self._ca),
+        }
 
     def add(self, i: int) -> AgentPaths:
         """Start the agent of proxy ``i``; the socket paths its Envoy's bootstrap names."""
-
-        async def start(path: str) -> None:
-            proxy = XdsProxy(Upstream([("127.0.0.1", self.cp.xds_port)], None), lambda: self.cp.token)
-            await proxy.start(path)
-            self._proxies.append(proxy)
-
         paths = AgentPaths(*(str(self.folder / f"{kind}-{i}.sock") for kind in ("xds", "sds", "spans", "admin")))
-        asyncio.run_coroutine_threadsafe(start(paths.xds), self.loop).result(60)
+
+        async def start() -> None:
+            relay = XdsProxy(Upstream([("127.0.0.1", self.cp.xds_port)], None), lambda: self.cp.token)
+            await relay.start(paths.xds)
+            self._proxies.append(relay)
+            secrets = SecretServer()
+            await secrets.start(paths.sds)
+            secrets.publish(proxy(i).node_id, self._workload_secrets(i))
+            self._secrets.append(secrets)
+
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(60)
         return paths
 
     def stop(self) -> None:
         async def stop_all() -> None:
             for proxy in self._proxies:
                 await proxy.stop()
+            for secrets in self._secrets:
+                await secrets.stop()
 
         asyncio.run_coroutine_threadsafe(stop_all(), self.loop).result(60)
         self.loop.call_soon_threadsafe(self.loop.stop)
