@@ -26,11 +26,14 @@ def http_entry(
     request_bytes: int = 0,
     response_bytes: int = 0,
     headers: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> accesslog_pb2.HTTPAccessLogEntry:
-    """One HTTP entry; ``flags`` are ResponseFlags field names (``fault_injected``...)."""
+    """One HTTP entry; ``flags`` are ResponseFlags field names (``fault_injected``...); ``tags`` are
+    further custom tags (e.g. the client side's upstream SAN tags)."""
     entry = accesslog_pb2.HTTPAccessLogEntry()
     common = entry.common_properties
     common.custom_tags[DIRECTION_TAG] = direction
+    common.custom_tags.update(tags or {})
     common.upstream_cluster = cluster
     if upstream:
         common.upstream_remote_address.socket_address.address = upstream[0]
@@ -64,11 +67,14 @@ def tcp_entry(
     kind: str = "TcpConnectionEnd",
     received: int = 0,
     sent: int = 0,
+    tags: dict[str, str] | None = None,
 ) -> accesslog_pb2.TCPAccessLogEntry:
-    """One TCP entry of the given AccessLogType (``TcpUpstreamConnected``, ``TcpPeriodic``...)."""
+    """One TCP entry of the given AccessLogType (``TcpUpstreamConnected``, ``TcpPeriodic``...), with
+    further custom ``tags``."""
     entry = accesslog_pb2.TCPAccessLogEntry()
     common = entry.common_properties
     common.custom_tags[DIRECTION_TAG] = direction
+    common.custom_tags.update(tags or {})
     common.upstream_cluster = cluster
     common.stream_id = stream_id
     common.access_log_type = accesslog_pb2.AccessLogType.Value(kind)

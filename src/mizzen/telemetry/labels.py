@@ -9,6 +9,12 @@ Theory of operation. Every entry is logged by one Envoy, on one side of a hop:
   node; the service is the one registered at the inbound listener's address (the endpoint other
   proxies dialled); the source is the proxy named by the ``x-envoy-peer-metadata-id`` request header
   that outbound routes add (Istio's metadata exchange, reduced to the node id), ``unknown`` without it.
+
+Principals are what TLS verified, as in Istio: on the destination side the entry's own (downstream)
+certificates; on the source side the URI SANs of the upstream connection Envoy made (the server's
+certificate and the client's own), which the client-side loggers put in custom tags. Plaintext leaves
+them ``unknown``. ``connection_security_policy`` is ``mutual_tls``/``none`` on the destination side and
+``unknown`` on the source side, as Istio's stats filter reports it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from envoy.data.accesslog.v3 import accesslog_pb2
 
 from mizzen.config.semantics.hosts import resolve
 from mizzen.telemetry.model import UNKNOWN, EndpointIndex, Peer, ServiceRef
-from mizzen.translate.telemetry import DIRECTION_TAG, PEER_ID_HEADER
+from mizzen.translate.telemetry import DIRECTION_TAG, PEER_ID_HEADER, UPSTREAM_LOCAL_SAN_TAG, UPSTREAM_PEER_SAN_TAG
 
 # Envoy's short response-flag codes, in the order Envoy prints them in %RESPONSE_FLAGS%.
 RESPONSE_FLAG_CODES = (
@@ -142,11 +148,11 @@ def derive(
         return "destination", source, destination, service, "mutual_tls" if mtls else "none"
     upstream = _socket(common.upstream_remote_address)
     info = index.endpoint(*upstream) if upstream else None
-    destination = info.peer if info else Peer()
-    if destination.principal != UNKNOWN:  # a principal is only known with upstream mTLS
-        destination = _with_principal(destination, UNKNOWN)
+    # Never the registry's service account: only the certificate the upstream presented names it.
+    destination = _with_principal(info.peer if info else Peer(), _first_san(common, UPSTREAM_PEER_SAN_TAG))
+    source = _with_principal(node, _first_san(common, UPSTREAM_LOCAL_SAN_TAG))
     service = outbound_service(common.upstream_cluster, authority, index, node.namespace)
-    return "source", node, destination, service, UNKNOWN
+    return "source", source, destination, service, UNKNOWN
 
 
 def outbound_service(cluster: str, authority: str, index: EndpointIndex, namespace: str = "default") -> ServiceRef:
@@ -201,7 +207,17 @@ def _san(props: accesslog_pb2.TLSProperties.CertificateProperties) -> str:
     return UNKNOWN
 
 
+def _first_san(common: accesslog_pb2.AccessLogCommon, tag: str) -> str:
+    """The first URI SAN in a client-side SAN tag (Envoy joins several with commas), else ``unknown``."""
+    value = str(common.custom_tags.get(tag, ""))
+    if "," in value:
+        value = value.split(",", 1)[0].strip()
+    return value if value and value != "-" else UNKNOWN
+
+
 def _with_principal(peer: Peer, principal: str) -> Peer:
+    if peer.principal == principal:
+        return peer
     return Peer(peer.workload, peer.namespace, peer.app, peer.version, principal, peer.kind)
 
 

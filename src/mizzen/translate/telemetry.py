@@ -25,6 +25,10 @@ ZIPKIN_CLUSTER = "zipkin"
 LOG_NAME = "mizzen"
 DIRECTION_TAG = "mizzen.direction"  # custom tag on every ALS entry: which listener side logged it
 PEER_ID_HEADER = "x-envoy-peer-metadata-id"  # Istio's header name for the calling proxy's node id
+# Client-side (outbound and gateway) entries carry the URI SANs of the upstream TLS connection Envoy
+# actually made: the server's verified certificate and the client's own. Empty (so absent) on plaintext.
+UPSTREAM_PEER_SAN_TAG = "mizzen.upstream_peer_uri_san"
+UPSTREAM_LOCAL_SAN_TAG = "mizzen.upstream_local_uri_san"
 TRACE_HEADERS = ("x-b3-traceid", "x-b3-spanid", "x-request-id")
 
 # Istio's default TEXT access-log format (meshConfig.accessLogFormat unset, accessLogEncoding TEXT).
@@ -137,12 +141,20 @@ def tracing_config(
 
 def _common_config(direction: Direction) -> dict[str, object]:
     grpc_service: dict[str, object] = {"envoy_grpc": {"cluster_name": XDS_CLUSTER}}
+    # A literal tag on every entry says which side logged it, so the server needs no guessing
+    # from cluster names (a no-route 404 at an inbound listener has no cluster at all).
+    tags: list[dict[str, object]] = [{"tag": DIRECTION_TAG, "literal": {"value": direction}}]
+    if direction != "inbound":
+        # The entry's own tls_properties describe the downstream connection only; Istio's client-side
+        # principals come from the upstream one, which Envoy's formatter reads (value tags, Envoy >= 1.37).
+        tags += [
+            {"tag": UPSTREAM_PEER_SAN_TAG, "value": "%UPSTREAM_PEER_URI_SAN%"},
+            {"tag": UPSTREAM_LOCAL_SAN_TAG, "value": "%UPSTREAM_LOCAL_URI_SAN%"},
+        ]
     return {
         "log_name": LOG_NAME,
         "transport_api_version": "V3",
         "grpc_service": grpc_service,
-        # A literal tag on every entry says which side logged it, so the server needs no guessing
-        # from cluster names (a no-route 404 at an inbound listener has no cluster at all).
-        "custom_tags": [{"tag": DIRECTION_TAG, "literal": {"value": direction}}],
+        "custom_tags": tags,
         "buffer_flush_interval": "1s",
     }

@@ -28,8 +28,33 @@ def test_http_loggers_parse_and_stream_to_xds_grpc() -> None:
     common = config["common_config"]
     assert common["log_name"] == "mizzen"
     assert common["grpc_service"] == {"envoy_grpc": {"cluster_name": "xds-grpc"}}  # no credential: the agent adds it
-    assert common["custom_tags"] == [{"tag": "mizzen.direction", "literal": {"value": "outbound"}}]
+    assert common["custom_tags"][0] == {"tag": "mizzen.direction", "literal": {"value": "outbound"}}
     assert t.PEER_ID_HEADER in config["additional_request_headers_to_log"]
+
+
+def _tags(loggers: list[dict[str, object]]) -> dict[str, object]:
+    config = loggers[0]["typed_config"]
+    assert isinstance(config, dict)
+    return {tag["tag"]: tag.get("value") for tag in config["common_config"]["custom_tags"]}
+
+
+def test_client_side_loggers_tag_the_upstream_certificate_sans() -> None:
+    """Outbound and gateway loggers (HTTP and TCP) log the upstream connection's URI SANs through
+    Envoy's formatter; inbound ones need not (their entries carry the downstream certificates)."""
+    for loggers in (
+        t.http_access_loggers("outbound"),
+        t.http_access_loggers("gateway"),
+        t.tcp_access_loggers("outbound"),
+    ):
+        tags = _tags(loggers)
+        assert tags[t.UPSTREAM_PEER_SAN_TAG] == "%UPSTREAM_PEER_URI_SAN%"
+        assert tags[t.UPSTREAM_LOCAL_SAN_TAG] == "%UPSTREAM_LOCAL_URI_SAN%"
+    for loggers in (t.http_access_loggers("inbound"), t.tcp_access_loggers("inbound")):
+        assert set(_tags(loggers)) == {t.DIRECTION_TAG}
+    msg = _hcm(access_log=t.http_access_loggers("outbound"))
+    common = als_pb2.HttpGrpcAccessLogConfig()
+    msg.access_log[0].typed_config.Unpack(common)
+    assert [c.WhichOneof("type") for c in common.common_config.custom_tags] == ["literal", "value", "value"]
 
 
 def test_file_log_uses_istio_default_format_with_response_flags() -> None:
