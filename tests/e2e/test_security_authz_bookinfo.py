@@ -227,8 +227,9 @@ def _requests_total(b: Bookinfo, **labels: str) -> float:
 
 def test_metrics_and_graph_show_mtls_identities_and_denials(bookinfo: Bookinfo) -> None:
     """Under productpage-viewer, details' sidecar reports productpage's denied calls as Istio does
-    (reporter destination, 403, both SPIFFE principals, connection_security_policy mutual_tls), and the
-    graph's productpage -> details edge is mTLS with denied requests."""
+    (reporter destination, 403, both SPIFFE principals, connection_security_policy mutual_tls), so does
+    productpage's (reporter source: the same principals, from its upstream connection, and policy
+    unknown), and the graph's productpage -> details edge is mTLS with denied requests."""
     bookinfo.step(2)
     settle(lambda: DETAILS_ERROR in bookinfo.page().text, "details denied")
     denied = {
@@ -241,6 +242,8 @@ def test_metrics_and_graph_show_mtls_identities_and_denials(bookinfo: Bookinfo) 
         "connection_security_policy": "mutual_tls",
     }
     settle(lambda: _requests_total(bookinfo, **denied) > 0, "the denied calls in istio_requests_total", in_a_row=1)
+    client_side = {**denied, "reporter": "source", "connection_security_policy": "unknown"}
+    settle(lambda: _requests_total(bookinfo, **client_side) > 0, "the client side of the denied calls", in_a_row=1)
     details = "service:details.default.svc.cluster.local"
 
     def edge() -> dict[str, object]:

@@ -75,7 +75,8 @@ spec:
 
 
 def _plain_service(port: int) -> str:
-    """An app without a sidecar: a WorkloadEntry with no ``security.istio.io/tlsMode`` label."""
+    """An app without a sidecar: a WorkloadEntry with no ``security.istio.io/tlsMode`` label (its service
+    account is registered, yet it presents no certificate, so metrics must not name it)."""
     return f"""
 apiVersion: v1
 kind: Service
@@ -85,7 +86,7 @@ spec: {{selector: {{app: plain}}, ports: [{{name: http, port: 9080}}]}}
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: plain}}
-spec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: plain}}}}
+spec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: plain}}, serviceAccount: plain}}
 """
 
 
@@ -319,6 +320,53 @@ def test_workload_without_sidecar_gets_plaintext(bookinfo: Bookinfo) -> None:
     plain = next(c for c in eds["cluster_statuses"] if c["name"] == "outbound|9080||plain.default.svc.cluster.local")
     assert plain["host_statuses"], plain
     assert bookinfo.stat("productpage-v1", r"cluster\.outbound\|9080\|\|plain\..*\.ssl\.handshake") == 0
+
+
+def _source_series(b: Bookinfo, destination_workload: str) -> list[dict[str, str]]:
+    """The labels of every ``reporter="source"`` 200 series of istio_requests_total from productpage's sidecar."""
+    series = []
+    for line in b.mesh.http.get("/metrics").text.splitlines():
+        m = re.match(r"^istio_requests_total\{(.*)\} \S+$", line)
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))) if m else {}
+        if (
+            labels.get("reporter") == "source"
+            and labels.get("source_workload") == "productpage-v1"
+            and labels.get("destination_workload") == destination_workload
+            and labels.get("response_code") == "200"
+        ):
+            series.append(labels)
+    return series
+
+
+def _settled_series(b: Bookinfo, destination_workload: str, timeout: float = 20.0) -> list[dict[str, str]]:
+    """The source-side series once the access-log stream delivered at least one (poll with a deadline)."""
+    deadline = time.monotonic() + timeout
+    while not (series := _source_series(b, destination_workload)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return series
+
+
+def test_client_side_metrics_name_the_identity_tls_verified(bookinfo: Bookinfo) -> None:
+    """reporter="source" series carry the principals of the upstream connection (details' certificate,
+    productpage's own) and connection_security_policy unknown, as Istio's client-side stats do; the
+    plaintext call to the workload without sidecar leaves both principals unknown."""
+    client = bookinfo.workload("productpage-v1")
+    assert client.get("http://details:9080/details/0").status_code == 200
+    assert client.get("http://plain:9080/hello").status_code == 200
+    mtls = _settled_series(bookinfo, "details-v1")
+    assert mtls, "no source-side series for productpage -> details"
+    assert {(s["source_principal"], s["destination_principal"], s["connection_security_policy"]) for s in mtls} == {
+        (
+            "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+            "spiffe://cluster.local/ns/default/sa/bookinfo-details",
+            "unknown",
+        )
+    }, mtls
+    plain = _settled_series(bookinfo, "plain")
+    assert plain, "no source-side series for productpage -> plain"
+    assert {(s["source_principal"], s["destination_principal"], s["connection_security_policy"]) for s in plain} == {
+        ("unknown", "unknown", "unknown")
+    }, plain
 
 
 def _origination(port: int, ca: Path) -> str:

@@ -10,9 +10,11 @@ app would use them.
 from __future__ import annotations
 
 import collections
+import re
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -139,6 +141,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, certs: TlsFiles) -> Iterator[
                 f"tcpecho-{v}",
                 {"app": "tcpecho", "version": v},
                 ports=("tcp=7000",),
+                service_account="tcpecho",
                 ready_path=None,
                 wait=False,
                 command=[sys.executable, "-m", "mizzen.testing.tcpecho", "--port", "{port}"],
@@ -192,6 +195,35 @@ def test_tcp_weighted_route_splits_connections(client: Workload) -> None:
     counts = collections.Counter(_greeting(port) for _ in range(n))
     assert set(counts) == {"tcpecho-v1", "tcpecho-v2"}, counts
     assert abs(counts["tcpecho-v2"] - n * 0.3) < 4.5 * (n * 0.3 * 0.7) ** 0.5, counts
+
+
+def _tcp_series(mesh: Mesh, family: str) -> list[dict[str, str]]:
+    """The labels of the client's ``reporter="source"`` series of ``family`` to tcpecho-v1."""
+    found = []
+    for line in mesh.http.get("/metrics").text.splitlines():
+        m = re.match(rf"^{family}\{{(.*)\}} \S+$", line)
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))) if m else {}
+        if labels.get("reporter") == "source" and labels.get("destination_workload") == "tcpecho-v1":
+            found.append(labels)
+    return found
+
+
+def test_tcp_metrics_name_the_principals_of_the_upstream_mtls(mesh: Mesh, client: Workload) -> None:
+    """The client sidecar's TCP series (opened and closed alike) carry the SPIFFE ids of the auto-mTLS
+    connection to tcpecho, and connection_security_policy unknown, as Istio's client side reports them."""
+    port = _upstream(client, "tcpecho")
+    deadline = time.monotonic() + 20
+    while not _tcp_series(mesh, "istio_tcp_connections_closed_total") and time.monotonic() < deadline:
+        _greeting(port)  # 70/30 route: a few connections reach v1
+        time.sleep(0.2)
+    client_id = "spiffe://cluster.local/ns/default/sa/default"  # `mizzen run`'s default service account
+    server_id = "spiffe://cluster.local/ns/default/sa/tcpecho"
+    for family in ("istio_tcp_connections_opened_total", "istio_tcp_connections_closed_total"):
+        series = _tcp_series(mesh, family)
+        assert series, family
+        assert {
+            (s["source_principal"], s["destination_principal"], s["connection_security_policy"]) for s in series
+        } == {(client_id, server_id, "unknown")}, (family, series)
 
 
 def _tls_greeting(port: int, sni: str, ca: str) -> str:
