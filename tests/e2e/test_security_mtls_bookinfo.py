@@ -322,15 +322,15 @@ def test_workload_without_sidecar_gets_plaintext(bookinfo: Bookinfo) -> None:
     assert bookinfo.stat("productpage-v1", r"cluster\.outbound\|9080\|\|plain\..*\.ssl\.handshake") == 0
 
 
-def _source_series(b: Bookinfo, destination_workload: str) -> list[dict[str, str]]:
-    """The labels of every ``reporter="source"`` 200 series of istio_requests_total from productpage's sidecar."""
+def _source_series(b: Bookinfo, destination_workload: str, source: str = "productpage-v1") -> list[dict[str, str]]:
+    """The labels of every ``reporter="source"`` 200 series of istio_requests_total from ``source``'s proxy."""
     series = []
     for line in b.mesh.http.get("/metrics").text.splitlines():
         m = re.match(r"^istio_requests_total\{(.*)\} \S+$", line)
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))) if m else {}
         if (
             labels.get("reporter") == "source"
-            and labels.get("source_workload") == "productpage-v1"
+            and labels.get("source_workload") == source
             and labels.get("destination_workload") == destination_workload
             and labels.get("response_code") == "200"
         ):
@@ -338,18 +338,21 @@ def _source_series(b: Bookinfo, destination_workload: str) -> list[dict[str, str
     return series
 
 
-def _settled_series(b: Bookinfo, destination_workload: str, timeout: float = 20.0) -> list[dict[str, str]]:
+def _settled_series(
+    b: Bookinfo, destination_workload: str, source: str = "productpage-v1", timeout: float = 20.0
+) -> list[dict[str, str]]:
     """The source-side series once the access-log stream delivered at least one (poll with a deadline)."""
     deadline = time.monotonic() + timeout
-    while not (series := _source_series(b, destination_workload)) and time.monotonic() < deadline:
+    while not (series := _source_series(b, destination_workload, source)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return series
 
 
 def test_client_side_metrics_name_the_identity_tls_verified(bookinfo: Bookinfo) -> None:
     """reporter="source" series carry the principals of the upstream connection (details' certificate,
-    productpage's own) and connection_security_policy unknown, as Istio's client-side stats do; the
-    plaintext call to the workload without sidecar leaves both principals unknown."""
+    productpage's own; the gateway's own and productpage's) and connection_security_policy unknown, as
+    Istio's client-side stats do; the plaintext call to the workload without sidecar leaves both unknown."""
+    _page_ok(bookinfo)
     client = bookinfo.workload("productpage-v1")
     assert client.get("http://details:9080/details/0").status_code == 200
     assert client.get("http://plain:9080/hello").status_code == 200
@@ -367,6 +370,12 @@ def test_client_side_metrics_name_the_identity_tls_verified(bookinfo: Bookinfo) 
     assert {(s["source_principal"], s["destination_principal"], s["connection_security_policy"]) for s in plain} == {
         ("unknown", "unknown", "unknown")
     }, plain
+    gateway = _settled_series(bookinfo, "productpage-v1", source="istio-ingressgateway")
+    assert gateway, "no source-side series for the gateway -> productpage"
+    for s in gateway:
+        assert s["source_principal"].startswith("spiffe://cluster.local/ns/istio-system/sa/"), s
+        assert s["destination_principal"] == "spiffe://cluster.local/ns/default/sa/bookinfo-productpage", s
+        assert s["connection_security_policy"] == "unknown", s
 
 
 def _origination(port: int, ca: Path) -> str:
