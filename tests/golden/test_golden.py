@@ -65,4 +65,5 @@ def test_there_are_golden_cases() -> None:
         "serviceentry-sidecar",
         "security-sidecar",
         "capture-sidecar",
+        "sidecar-ingress-tls",
     } <= set(CASES)

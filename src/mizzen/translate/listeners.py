@@ -15,8 +15,9 @@ from mizzen.translate.egress import connect_listeners, connect_log_filter
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
 from mizzen.translate.routes import RouteContext
-from mizzen.translate.scope import Scope, inbound_ports, listener_hosts
+from mizzen.translate.scope import Scope, inbound_ports, ingress_tls, listener_hosts
 from mizzen.translate.security.inbound import INBOUND_HCM_CLIENT_CERT, inbound_filter_chains, inbound_listener_fields
+from mizzen.translate.security.ingress_tls import after_termination, ingress_tls_chains, terminating_tls
 from mizzen.translate.security.wiring import (
     http_security_filters,
     peer_authentication,
@@ -143,50 +144,67 @@ def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
 def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
     """``<proxy ip>:<listen port>`` -> the app via ``inbound|<service port>||``, with the filter chains
     the port's PeerAuthentication mode asks for (mTLS, plaintext or both) and the proxy's
-    AuthorizationPolicy / RequestAuthentication filters on each."""
+    AuthorizationPolicy / RequestAuthentication filters on each. A Sidecar ingress ``tls`` on a port
+    whose mode is ``DISABLE`` terminates TLS with the user's certificate instead (:mod:`.ingress_tls`)."""
     proxy = scope.proxy
     name = names.listener(proxy.ip, port.listen_port)
-    cluster = names.inbound_cluster(port.service_port)
-    stat = f"inbound_{proxy.ip}_{port.service_port}"
-    # Policies name workload ports; this port's connections arrive on the listener's own port.
-    port_map = {p.service_port: p.listen_port for p in inbound_ports(scope)}
-    filters: list[JSONDict]
-    # Istio's protocol.IsTCP: HTTPS arrives encrypted for the app, so the sidecar passes it through.
-    tcp = port.protocol.upper() in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS")
-    if tcp:
-        filters = [
-            *tcp_security_filters(scope, port_map),
-            tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound"),
-        ]
-    else:
-        route = {
-            "name": names.DEFAULT_ROUTE,
-            "match": {"prefix": "/"},
-            "route": {"cluster": cluster, "timeout": "0s"},
-            "decorator": {"operation": f"{proxy.name}.{proxy.namespace}:{port.service_port}/*"},
-        }
-        rc: JSONDict = {
-            "name": cluster,
-            "validate_clusters": False,
-            "virtual_hosts": [{"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}],
-        }
-        chain = [*http_security_filters(scope, port_map), *http_filters(False)]
-        filt = hcm(proxy, scope.mesh.mesh, stat, direction="inbound", route_config=rc, filters=chain)
-        config = filt["typed_config"]
-        if isinstance(config, dict):
-            config.update(INBOUND_HCM_CLIENT_CERT)
-        filters = [filt]
     mode = peer_authentication(scope).mode_for_port(port.service_port)
-    chains = inbound_filter_chains(
-        mode,
-        "TCP" if tcp else "HTTP",
-        filters,
-        name=f"{proxy.ip}_{port.service_port}",
-        trust_domains=trust_domains(scope.mesh),
-    )
+    # Istio: user TLS on a Sidecar ingress port applies only where mesh mTLS is off for that port.
+    user_tls = terminating_tls(ingress_tls(scope, port.service_port)) if mode == "DISABLE" else None
+    protocol = after_termination(port.protocol) if user_tls is not None else port.protocol.upper()
+    # Istio's protocol.IsTCP: HTTPS arrives encrypted for the app, so the sidecar passes it through.
+    tcp = protocol in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS")
+    filters = _inbound_tcp_filters(scope, port) if tcp else _inbound_http_filters(scope, port)
+    chain_name = f"{proxy.ip}_{port.service_port}"
+    if user_tls is not None:
+        chains = ingress_tls_chains(user_tls, filters, name=chain_name)
+    else:
+        chains = inbound_filter_chains(
+            mode, "TCP" if tcp else "HTTP", filters, name=chain_name, trust_domains=trust_domains(scope.mesh)
+        )
     listener = _listener(name, proxy.ip, port.listen_port, [], "INBOUND")
     listener.update(inbound_listener_fields(chains))
     return listener
+
+
+def _port_map(scope: Scope) -> dict[int, int]:
+    # Policies name workload ports; this port's connections arrive on the listener's own port.
+    return {p.service_port: p.listen_port for p in inbound_ports(scope)}
+
+
+def _inbound_tcp_filters(scope: Scope, port: InboundPort) -> list[JSONDict]:
+    """Network RBAC, then tcp_proxy to the app."""
+    proxy = scope.proxy
+    stat = f"inbound_{proxy.ip}_{port.service_port}"
+    cluster = names.inbound_cluster(port.service_port)
+    return [
+        *tcp_security_filters(scope, _port_map(scope)),
+        tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound"),
+    ]
+
+
+def _inbound_http_filters(scope: Scope, port: InboundPort) -> list[JSONDict]:
+    """The inbound HTTP connection manager: one route to the app, the security filters before the router."""
+    proxy = scope.proxy
+    cluster = names.inbound_cluster(port.service_port)
+    stat = f"inbound_{proxy.ip}_{port.service_port}"
+    route = {
+        "name": names.DEFAULT_ROUTE,
+        "match": {"prefix": "/"},
+        "route": {"cluster": cluster, "timeout": "0s"},
+        "decorator": {"operation": f"{proxy.name}.{proxy.namespace}:{port.service_port}/*"},
+    }
+    rc: JSONDict = {
+        "name": cluster,
+        "validate_clusters": False,
+        "virtual_hosts": [{"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}],
+    }
+    chain = [*http_security_filters(scope, _port_map(scope)), *http_filters(False)]
+    filt = hcm(proxy, scope.mesh.mesh, stat, direction="inbound", route_config=rc, filters=chain)
+    config = filt["typed_config"]
+    if isinstance(config, dict):
+        config.update(INBOUND_HCM_CLIENT_CERT)
+    return [filt]
 
 
 def upstream_listener(scope: Scope, upstream: Upstream) -> BuiltListener:

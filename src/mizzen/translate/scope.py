@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from mizzen.config.models import DestinationRule, Sidecar, Typed, VirtualService
 from mizzen.config.models.destination_rule import Subset, TrafficPolicy
+from mizzen.config.models.gateway import ServerTLSSettings
 from mizzen.config.models.sidecar import IstioEgressListener
 from mizzen.config.semantics.hosts import fqdn, host_matches, match_specificity
 from mizzen.config.semantics.selectors import DESTINATION_RULE, SIDECAR, selects, workload_specific
@@ -143,6 +144,19 @@ def inbound_ports(scope: Scope) -> tuple[InboundPort, ...]:
             app_port=int(target),
         )
     return tuple(sorted(ports.values(), key=lambda p: p.service_port))
+
+
+def ingress_tls(scope: Scope, service_port: int) -> ServerTLSSettings | None:
+    """The ``tls`` of the Sidecar ingress entry that serves ``service_port`` (the one :func:`inbound_ports`
+    applied: the last bindable entry for that number), ``None`` when there is none or it has no ``tls``."""
+    if scope.sidecar is None:
+        return None
+    found: ServerTLSSettings | None = None
+    for ingress in scope.sidecar.spec.ingress:
+        _, _, target = (ingress.default_endpoint or "").rpartition(":")
+        if ingress.port is not None and ingress.port.number == service_port and target.isdigit():
+            found = ingress.tls
+    return found
 
 
 def _visible_rule(dr: Typed[DestinationRule], proxy: Proxy) -> bool:

@@ -149,3 +149,34 @@ spec:
             "yet",
         ]
     )
+
+
+def test_sidecar_ingress_tls_warns_only_for_what_the_sidecar_does_not_terminate() -> None:
+    """SIMPLE and MUTUAL are applied (no warning); PASSTHROUGH, OPTIONAL_MUTUAL, an unset mode and caCrl warn."""
+    text = """apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s, namespace: test}
+spec:
+  workloadSelector: {labels: {app: httpbin}}
+  ingress:
+  - port: {number: 9080, protocol: HTTPS, name: a}
+    defaultEndpoint: 0.0.0.0:80
+    tls: {mode: MUTUAL, serverCertificate: /c.crt, privateKey: /c.key, caCertificates: /ca.crt}
+  - port: {number: 9081, protocol: HTTPS, name: b}
+    defaultEndpoint: 0.0.0.0:81
+    tls: {mode: SIMPLE, serverCertificate: /c.crt, privateKey: /c.key, caCrl: /crl.pem}
+  - port: {number: 9082, protocol: TLS, name: c}
+    defaultEndpoint: 0.0.0.0:82
+    tls: {mode: OPTIONAL_MUTUAL, serverCertificate: /c.crt, privateKey: /c.key, caCertificates: /ca.crt}
+  - port: {number: 9083, protocol: TLS, name: d}
+    defaultEndpoint: 0.0.0.0:83
+    tls: {serverCertificate: /c.crt, privateKey: /c.key}
+"""
+    note = "ingress TLS not SIMPLE or MUTUAL is accepted but not applied by Mizzen yet"
+    assert _warnings(text) == sorted(
+        [
+            "spec.ingress[1].tls.caCrl: caCrl is accepted but not applied by Mizzen yet",
+            f"spec.ingress[2].tls.mode: {note}",
+            f"spec.ingress[3].tls.mode: {note}",
+        ]
+    )

@@ -62,6 +62,13 @@ def _istio_mutual_off_https(server: Any) -> bool:
     return mode == "ISTIO_MUTUAL" and protocol != "HTTPS"
 
 
+def _sidecar_tls_not_terminated(tls: Any) -> bool:
+    """Sidecar ingress TLS the sidecar does not terminate: a mode other than SIMPLE/MUTUAL (unset is
+    PASSTHROUGH). ISTIO_MUTUAL and AUTO_PASSTHROUGH are validation errors already."""
+    mode = str(tls.get("mode") or "PASSTHROUGH") if isinstance(tls, Mapping) else ""
+    return mode in ("PASSTHROUGH", "OPTIONAL_MUTUAL")
+
+
 def _file_client_ca(tls: Any) -> bool:
     return isinstance(tls, Mapping) and bool(tls.get("caCertificates")) and not tls.get("credentialName")
 
@@ -112,7 +119,9 @@ NOT_APPLIED: Mapping[str, tuple[Gap, ...]] = {
         Gap("servers[]", when=_istio_mutual_off_https, at=".tls.mode", note="ISTIO_MUTUAL on a server not HTTPS"),
     ),
     "Sidecar": (
-        Gap("ingress[].tls"),
+        # ingress[].tls SIMPLE/MUTUAL is terminated (mizzen.translate.security.ingress_tls).
+        Gap("ingress[].tls", when=_sidecar_tls_not_terminated, at=".mode", note="ingress TLS not SIMPLE or MUTUAL"),
+        Gap("ingress[].tls.caCrl"),
         Gap("ingress[].connectionPool"),
         Gap("ingress[].captureMode"),
         Gap("ingress[].bind"),
