@@ -163,6 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mizzen.testing.echo", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--also-port",
+        type=int,
+        action="append",
+        default=[],
+        help="another port to answer on, the same way (repeatable; e.g. a Sidecar's fixed defaultEndpoint port)",
+    )
     parser.add_argument("--name", default=os.environ.get("MIZZEN_WORKLOAD", "echo"))
     parser.add_argument(
         "--version", default=_label("version"), help="default: the workload's `version` label ($MIZZEN_LABELS)"
@@ -181,11 +188,20 @@ def main(argv: list[str] | None = None) -> None:
             json.dump(dict(os.environ), f)
     server = serve(args.port, host=args.host, workload=args.name, version=args.version, status=args.status)
     server.unready_file = args.unready_file
+    extra = [
+        serve(p, host=args.host, workload=args.name, version=args.version, status=args.status) for p in args.also_port
+    ]
+    for other in extra:
+        other.unready_file = args.unready_file
+        threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        for other in extra:
+            other.shutdown()
+            other.server_close()
         server.server_close()
 
 
