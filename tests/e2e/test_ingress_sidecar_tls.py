@@ -86,10 +86,10 @@ def _certificates(root: Path) -> tuple[Files, Path]:
     return files, etc
 
 
-def _apply_task(mesh: Mesh, task_file: Path) -> str:
+def _apply_task(mesh: Mesh, task_file: Path, namespace: str = "test") -> str:
     """``mizzen apply -n test -f <task>`` (the task's ``kubectl -n test apply``); its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "mizzen.cli.main", "apply", "-n", "test", "-f", str(task_file)],
+        [sys.executable, "-m", "mizzen.cli.main", "apply", "-n", namespace, "-f", str(task_file)],
         env={**os.environ, **mesh.cp.env()},
         capture_output=True,
         text=True,
@@ -174,8 +174,18 @@ def _plain_get(port: int) -> bytes:
 
 def test_the_tasks_yaml_applies_without_a_not_applied_warning(task: Task) -> None:
     """Sidecar ingress tls is acted on now: no MZ2013 for it; the Deployment is reported skipped."""
-    assert "MZ2013" not in task.apply_output
+    assert "MZ2013" not in task.apply_output and "MZ2785" not in task.apply_output
     assert "Deployment" in task.apply_output
+
+
+def test_a_sidecar_tls_left_under_mesh_mtls_is_warned_at_apply(task: Task, tmp_path: Path) -> None:
+    """The same Sidecar in a namespace without the port-level DISABLE: applied, with MZ2785 at its tls (Istio
+    would keep mesh mTLS on the port and never use the certificate, silently)."""
+    other = TASK.read_text().split("kind: Sidecar\n", 1)[1].replace("namespace: test", "namespace: other")
+    path = tmp_path / "other.yaml"
+    path.write_text("apiVersion: networking.istio.io/v1alpha3\nkind: Sidecar\n" + other)
+    output = _apply_task(task.mesh, path, "other")
+    assert "MZ2785" in output and "spec.ingress[0].tls" in output, output
 
 
 def test_internal_client_reaches_httpbin_on_8080_over_mesh_mtls(task: Task) -> None:

@@ -18,6 +18,7 @@ from mizzen.cli import workload_cmds
 from mizzen.cli.client import ApiClient, ApiError, ClientError, violation_from_json
 from mizzen.cli.output import table
 from mizzen.config import load_paths, validate
+from mizzen.config.ingress_tls_checks import ingress_tls_under_mesh_mtls
 from mizzen.config.kinds import KindInfo, UnknownKindError, by_kind, resolve
 from mizzen.config.loader import LoadResult, Skipped
 from mizzen.config.mesh_checks import unserved_jwks_uris
@@ -313,6 +314,7 @@ def validate_cmd(files: tuple[str, ...], recursive: bool, strict: bool) -> None:
     report.extend(validate(loaded.resources).violations)
     if report.ok:  # offline: the files are the whole mesh this command can see
         report.extend(unserved_jwks_uris(loaded.resources, loaded.resources, where="input"))
+        report.extend(ingress_tls_under_mesh_mtls(loaded.resources, loaded.resources))
     _print_skipped(loaded.skipped)
     _print_violations(report.violations)
     if not report.ok:

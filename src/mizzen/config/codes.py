@@ -184,6 +184,12 @@ _CATALOGUE: tuple[Code, ...] = (
     Code(
         "MZ2784", "UpstreamTlsNotApplied", "warning", "DestinationRule TLS Istio does not apply: traffic is plaintext."
     ),
+    Code(
+        "MZ2785",
+        "SidecarIngressTlsNotApplied",
+        "warning",
+        "Sidecar ingress TLS on a port whose PeerAuthentication mode is not DISABLE: Istio keeps mesh mTLS there.",
+    ),
     # -- Kubernetes core kinds ----------------------------------------------------------------
     Code("MZ2801", "InvalidServicePort", "error", "A Service port without number, duplicated or badly named."),
     Code("MZ2802", "ServicePortNaming", "warning", "A Service port name that does not follow Istio's protocol naming."),

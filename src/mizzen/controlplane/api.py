@@ -33,6 +33,7 @@ from aiohttp.typedefs import Middleware
 
 from mizzen import limits
 from mizzen.config import validate
+from mizzen.config.ingress_tls_checks import CHECKED_KINDS, ingress_tls_under_mesh_mtls, needs_ingress_tls_check
 from mizzen.config.kinds import KINDS, KindInfo
 from mizzen.config.loader import BODY_FIELDS, Skipped, to_resource
 from mizzen.config.mesh_checks import SERVED_KINDS, needs_mesh_checks, unserved_jwks_uris
@@ -265,6 +266,8 @@ class ConfigApi:
             raise _invalid(conv.report)
         if needs_mesh_checks(conv.resources):
             conv.report.extend(await self._mesh_warnings(conv.resources))
+        if needs_ingress_tls_check(conv.resources):
+            conv.report.extend(await self._ingress_tls_warnings(conv.resources))
         if dry_run:  # reads only: no write lock, so it neither waits for nor delays real writes
             results = await self._store_call(self.store.apply, conv.resources, dry_run=True)
         else:
@@ -292,6 +295,13 @@ class ConfigApi:
         keys = {r.key for r in batch}
         mesh = [*batch, *(r for r in stored if r.key not in keys)]
         return await asyncio.to_thread(unserved_jwks_uris, batch, mesh)
+
+    async def _ingress_tls_warnings(self, batch: Sequence[Resource]) -> list[Violation]:
+        """MZ2785 for the batch's Sidecars, against the PeerAuthentications as they will be."""
+        stored = [r for kind in CHECKED_KINDS for r in await self._store_call(self.store.list, kind)]
+        keys = {r.key for r in batch}
+        mesh = [*batch, *(r for r in stored if r.key not in keys)]
+        return await asyncio.to_thread(ingress_tls_under_mesh_mtls, batch, mesh)
 
     async def _store_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:

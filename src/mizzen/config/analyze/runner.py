@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from mizzen.config.ingress_tls_checks import ingress_tls_under_mesh_mtls
 from mizzen.config.loader import Skipped
 from mizzen.config.mesh_checks import unserved_jwks_uris
 from mizzen.config.resource import Resource
@@ -368,7 +369,9 @@ def _enforcement_notes(ctx: Context, namespace: str | None) -> None:
     """Mizzen's own findings where it enforces less than Istio would (no Istio analyzer reports them):
     notes with file:line, not messages, so istioctl's codes and verdicts stay Istio's."""
     where = "mesh" if ctx.live else "input"
-    for v in unserved_jwks_uris(ctx.resources, ctx.resources, where=where):
+    found = unserved_jwks_uris(ctx.resources, ctx.resources, where=where)
+    found += ingress_tls_under_mesh_mtls(ctx.resources, ctx.resources, root_namespace=ctx.mesh.root_namespace)
+    for v in found:
         if namespace is None or v.resource.partition(" ")[2].partition("/")[0] == namespace:
             ctx.note(str(v))
 
