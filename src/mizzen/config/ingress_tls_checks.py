@@ -28,7 +28,7 @@ from mizzen.config.validate import locate
 CHECKED_KINDS = ("Sidecar", "PeerAuthentication")
 """What the check reads: the Sidecars checked, and the PeerAuthentications of the mesh."""
 DEFAULT_ROOT_NAMESPACE = "istio-system"
-_TERMINATED = ("SIMPLE", "MUTUAL")
+_TERMINATED = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
 
 
 def needs_ingress_tls_check(resources: Iterable[Resource]) -> bool:
@@ -39,8 +39,9 @@ def needs_ingress_tls_check(resources: Iterable[Resource]) -> bool:
 def ingress_tls_under_mesh_mtls(
     checked: Sequence[Resource], mesh: Iterable[Resource], *, root_namespace: str = DEFAULT_ROOT_NAMESPACE
 ) -> list[Violation]:
-    """MZ2785 for each SIMPLE/MUTUAL ingress ``tls`` of the Sidecars in ``checked`` whose port ``mesh``'s
-    PeerAuthentications leave in STRICT or PERMISSIVE mode (located at the Sidecar's ``tls``)."""
+    """MZ2785 for each terminating ingress ``tls`` (SIMPLE, MUTUAL, OPTIONAL_MUTUAL) of the Sidecars in
+    ``checked`` whose port ``mesh``'s PeerAuthentications leave in STRICT or PERMISSIVE mode (located at the
+    Sidecar's ``tls``)."""
     policies = sorted(
         (r for r in mesh if r.kind == "PeerAuthentication"),
         key=lambda r: (r.metadata.creation_timestamp, r.namespace, r.name),

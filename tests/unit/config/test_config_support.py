@@ -152,7 +152,7 @@ spec:
 
 
 def test_sidecar_ingress_tls_warns_only_for_what_the_sidecar_does_not_terminate() -> None:
-    """SIMPLE and MUTUAL are applied (no warning); PASSTHROUGH, OPTIONAL_MUTUAL, an unset mode and caCrl warn."""
+    """SIMPLE, MUTUAL and OPTIONAL_MUTUAL are applied (no warning); PASSTHROUGH, an unset mode and caCrl warn."""
     text = """apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: {name: s, namespace: test}
@@ -167,12 +167,15 @@ spec:
     tls: {mode: SIMPLE, serverCertificate: /c.crt, privateKey: /c.key, caCrl: /crl.pem}
   - port: {number: 9082, protocol: TLS, name: c}
     defaultEndpoint: 0.0.0.0:82
-    tls: {mode: OPTIONAL_MUTUAL, serverCertificate: /c.crt, privateKey: /c.key, caCertificates: /ca.crt}
+    tls: {mode: PASSTHROUGH}
   - port: {number: 9083, protocol: TLS, name: d}
     defaultEndpoint: 0.0.0.0:83
     tls: {serverCertificate: /c.crt, privateKey: /c.key}
+  - port: {number: 9084, protocol: TLS, name: e}
+    defaultEndpoint: 0.0.0.0:84
+    tls: {mode: OPTIONAL_MUTUAL, serverCertificate: /c.crt, privateKey: /c.key, caCertificates: /ca.crt}
 """
-    note = "ingress TLS not SIMPLE or MUTUAL is accepted but not applied by Mizzen yet"
+    note = "ingress TLS mode PASSTHROUGH is accepted but not applied by Mizzen yet"
     assert _warnings(text) == sorted(
         [
             "spec.ingress[1].tls.caCrl: caCrl is accepted but not applied by Mizzen yet",

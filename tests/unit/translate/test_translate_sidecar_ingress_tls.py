@@ -113,6 +113,16 @@ def test_certificate_pins_go_into_the_client_validation() -> None:
     assert default == {"verify_certificate_spki": ["c3BraQ=="], "verify_certificate_hash": ["ab:cd"]}
 
 
+def test_optional_mutual_checks_a_client_certificate_only_when_one_is_presented() -> None:
+    """OPTIONAL_MUTUAL: the CA validates a presented certificate, but none is required."""
+    tls = MUTUAL.replace("mode: MUTUAL", "mode: OPTIONAL_MUTUAL")
+    (chain,) = _chains(_translate(tls))
+    context = _tls(chain)
+    assert context["require_client_certificate"] is False
+    root = context["common_tls_context"]["combined_validation_context"]["validation_context_sds_secret_config"]
+    assert root["name"] == "file-root:/ca/ca.crt"
+
+
 @pytest.mark.parametrize("mode", ["STRICT", "PERMISSIVE"])
 def test_mesh_mtls_on_the_port_keeps_its_chains_and_ignores_the_users_tls(mode: str) -> None:
     """Istio's rule: user TLS applies only under DISABLE; otherwise the port serves mesh mTLS (workload cert)."""
@@ -132,12 +142,11 @@ def test_mesh_mtls_on_the_port_keeps_its_chains_and_ignores_the_users_tls(mode: 
     "tls",
     [
         "{mode: PASSTHROUGH, serverCertificate: /c/tls.crt, privateKey: /c/tls.key}",
-        "{mode: OPTIONAL_MUTUAL, serverCertificate: /c/tls.crt, privateKey: /c/tls.key, caCertificates: /ca.crt}",
         "{mode: MUTUAL, serverCertificate: /c/tls.crt, privateKey: /c/tls.key}",
     ],
 )
 def test_tls_the_sidecar_cannot_terminate_leaves_the_port_as_it_was(tls: str) -> None:
-    """Modes other than SIMPLE/MUTUAL, and MUTUAL without a CA: no user certificate on the port (warned at apply)."""
+    """PASSTHROUGH, and MUTUAL without a CA (refused at apply): no user certificate on the port."""
     chains = _chains(_translate(tls))
     assert not [c for c in chains if "transport_socket" in c]
     assert [f["name"] for c in chains for f in c["filters"]] == ["envoy.filters.network.tcp_proxy"]
@@ -159,7 +168,9 @@ def test_capture_sidecars_match_the_terminating_chain_on_the_listen_port() -> No
 
 @pytest.mark.e2e
 def test_real_envoy_accepts_a_terminating_sidecar_ingress_port() -> None:
-    """envoy --mode validate accepts the MUTUAL and the SIMPLE/TCP terminating listeners."""
-    for res in (_translate(), _translate("{mode: SIMPLE, serverCertificate: /a, privateKey: /b}", protocol="TLS")):
+    """envoy --mode validate accepts the MUTUAL, OPTIONAL_MUTUAL and SIMPLE/TCP terminating listeners."""
+    optional = MUTUAL.replace("mode: MUTUAL", "mode: OPTIONAL_MUTUAL")
+    simple = "{mode: SIMPLE, serverCertificate: /a, privateKey: /b}"
+    for res in (_translate(), _translate(optional), _translate(simple, protocol="TLS")):
         out = envoy_validate(res)
         assert out.returncode == 0, out.stderr[-2000:]

@@ -63,10 +63,10 @@ def _istio_mutual_off_https(server: Any) -> bool:
 
 
 def _sidecar_tls_not_terminated(tls: Any) -> bool:
-    """Sidecar ingress TLS the sidecar does not terminate: a mode other than SIMPLE/MUTUAL (unset is
-    PASSTHROUGH). ISTIO_MUTUAL and AUTO_PASSTHROUGH are validation errors already."""
+    """Sidecar ingress TLS the sidecar does not terminate: mode PASSTHROUGH (also when unset). SIMPLE, MUTUAL
+    and OPTIONAL_MUTUAL are; ISTIO_MUTUAL and AUTO_PASSTHROUGH are validation errors already."""
     mode = str(tls.get("mode") or "PASSTHROUGH") if isinstance(tls, Mapping) else ""
-    return mode in ("PASSTHROUGH", "OPTIONAL_MUTUAL")
+    return mode == "PASSTHROUGH"
 
 
 def _file_client_ca(tls: Any) -> bool:
@@ -119,8 +119,8 @@ NOT_APPLIED: Mapping[str, tuple[Gap, ...]] = {
         Gap("servers[]", when=_istio_mutual_off_https, at=".tls.mode", note="ISTIO_MUTUAL on a server not HTTPS"),
     ),
     "Sidecar": (
-        # ingress[].tls SIMPLE/MUTUAL is terminated (mizzen.translate.security.ingress_tls).
-        Gap("ingress[].tls", when=_sidecar_tls_not_terminated, at=".mode", note="ingress TLS not SIMPLE or MUTUAL"),
+        # ingress[].tls SIMPLE/MUTUAL/OPTIONAL_MUTUAL is terminated (mizzen.translate.security.ingress_tls).
+        Gap("ingress[].tls", when=_sidecar_tls_not_terminated, at=".mode", note="ingress TLS mode PASSTHROUGH"),
         Gap("ingress[].tls.caCrl"),
         Gap("ingress[].connectionPool"),
         Gap("ingress[].captureMode"),

@@ -9,14 +9,14 @@ Istio's rules, in order:
   routes the decrypted requests), ``TLS`` -> TCP;
 - one filter chain, matched on ``transport_protocol: tls`` (a plaintext client matches none and is
   disconnected), whose DownstreamTlsContext is the Gateway's for file-mounted certificates: the server
-  certificate as SDS ``file-cert:<cert>~<key>``, for ``MUTUAL`` a required client certificate checked
-  against SDS ``file-root:<ca>`` (both read from disk by the agent, as for DestinationRule files, so
-  Envoy's config names paths only), ALPN ``h2, http/1.1``, and the server's protocol versions, cipher
-  suites and certificate pins when given.
+  certificate as SDS ``file-cert:<cert>~<key>``; for ``MUTUAL`` a required client certificate checked
+  against SDS ``file-root:<ca>`` (``OPTIONAL_MUTUAL``: checked when presented); both read from disk by
+  the agent, as for DestinationRule files, so Envoy's config names paths only; ALPN ``h2, http/1.1``; the
+  server's protocol versions, cipher suites and certificate pins when given.
 
-Modes other than ``SIMPLE`` and ``MUTUAL`` (``ISTIO_MUTUAL``, ``AUTO_PASSTHROUGH``, ``credentialName`` and
-SANs are validation errors, as in Istio) are not terminated: :func:`terminating_tls` returns ``None``
-and ``mizzen.config.rules.support`` warns (MZ2013).
+``PASSTHROUGH`` (also an unset mode) is not terminated: :func:`terminating_tls` returns ``None`` and
+``mizzen.config.rules.support`` warns (MZ2013). ``ISTIO_MUTUAL``, ``AUTO_PASSTHROUGH``, ``credentialName``
+and SANs are validation errors, as in Istio.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from mizzen.translate.security import names
 from mizzen.translate.security.inbound import sds_secret_config
 from mizzen.translate.security.policy import JSON
 
-TERMINATED_MODES = frozenset({"SIMPLE", "MUTUAL"})
+TERMINATED_MODES = frozenset({"SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"})
+CLIENT_VERIFYING_MODES = frozenset({"MUTUAL", "OPTIONAL_MUTUAL"})
 AFTER_TERMINATION = {"HTTPS": "HTTP", "TLS": "TCP"}
 """Istio's ``Protocol.AfterTLSTermination``."""
 
@@ -37,10 +38,11 @@ _ENVOY_TLS_VERSION |= {"TLSV1_2": "TLSv1_2", "TLSV1_3": "TLSv1_3"}
 
 
 def terminating_tls(tls: ServerTLSSettings | None) -> ServerTLSSettings | None:
-    """``tls`` when the sidecar can terminate it (SIMPLE/MUTUAL with a certificate and key), else ``None``."""
+    """``tls`` when the sidecar can terminate it (SIMPLE, MUTUAL or OPTIONAL_MUTUAL with a certificate and key;
+    the two mutual modes with a CA), else ``None``."""
     if tls is None or tls.mode not in TERMINATED_MODES or not (tls.server_certificate and tls.private_key):
         return None
-    if tls.mode == "MUTUAL" and not tls.ca_certificates:
+    if tls.mode in CLIENT_VERIFYING_MODES and not tls.ca_certificates:
         return None  # validation refuses it; never terminate MUTUAL without a CA to check clients against
     return tls
 
@@ -66,7 +68,7 @@ def _tls_params(tls: ServerTLSSettings) -> JSON:
 
 
 def _client_validation(tls: ServerTLSSettings) -> JSON:
-    """MUTUAL: the client's certificate must chain to ``caCertificates`` (and match the pins, if any)."""
+    """MUTUAL, OPTIONAL_MUTUAL: a client certificate must chain to ``caCertificates`` (and match the pins)."""
     default: JSON = {}
     if tls.verify_certificate_spki:
         default["verify_certificate_spki"] = list(tls.verify_certificate_spki)
@@ -84,16 +86,17 @@ def _client_validation(tls: ServerTLSSettings) -> JSON:
 
 def ingress_tls_context(tls: ServerTLSSettings) -> JSON:
     """The DownstreamTlsContext of a terminating Sidecar ingress port (``tls`` from :func:`terminating_tls`)."""
-    mutual = tls.mode == "MUTUAL"
+    verify, required = tls.mode in CLIENT_VERIFYING_MODES, tls.mode == "MUTUAL"
     cert = names.file_cert_resource(tls.server_certificate or "", tls.private_key or "")
     common: JSON = {
         "alpn_protocols": list(names.ALPN_HTTP),
         "tls_certificate_sds_secret_configs": [sds_secret_config(cert)],
         **_tls_params(tls),
     }
-    if mutual:
+    if verify:
         common.update(_client_validation(tls))
-    return {"@type": names.T_DOWNSTREAM_TLS, "common_tls_context": common, "require_client_certificate": mutual}
+    # OPTIONAL_MUTUAL: a client without a certificate is let in, one presenting a bad one is not.
+    return {"@type": names.T_DOWNSTREAM_TLS, "common_tls_context": common, "require_client_certificate": required}
 
 
 def ingress_tls_chains(tls: ServerTLSSettings, filters: Sequence[JSON], *, name: str) -> list[JSON]:
