@@ -19,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class Files:
     """The task's certificates: the CA, httpbin's server pair (the Sidecar's files) and the client pair."""
 
     ca: Path
+    ca_key: Path
     server_cert: Path
     client_cert: Path
     client_key: Path
@@ -82,7 +84,14 @@ def _certificates(root: Path) -> tuple[Files, Path]:
     (root / "client.crt").write_bytes(client)
     (root / "client.key").write_bytes(client_key)
     (root / "example.com.crt").write_bytes(ca)
-    files = Files(root / "example.com.crt", etc / "tls-certs" / "tls.crt", root / "client.crt", root / "client.key")
+    (root / "example.com.key").write_bytes(ca_key)
+    files = Files(
+        root / "example.com.crt",
+        root / "example.com.key",
+        etc / "tls-certs" / "tls.crt",
+        root / "client.crt",
+        root / "client.key",
+    )
     return files, etc
 
 
@@ -235,3 +244,32 @@ def test_proxy_config_secret_lists_the_file_certificate_and_ca(task: Task) -> No
     root = f"file-root:{etc}/tls-ca-certs/ca.crt"
     assert {cert, root, "default", "ROOTCA"} <= set(rows), done.stdout
     assert "ACTIVE" in rows[cert] and "ACTIVE" in rows[root]
+
+
+def test_a_rotated_server_certificate_is_served_without_a_restart(task: Task) -> None:
+    """New files at the Sidecar's paths (a renewed Secret in Kubernetes): the agent reads them again and the
+    next connections get the new certificate (runs last: the module's other tests use the first one)."""
+    ca_key = task.files.ca_key.read_bytes()
+    key = x509.generate_key()
+    now = datetime.datetime.now(datetime.UTC)
+    cert = x509.sign_leaf(
+        task.files.ca.read_bytes(),
+        ca_key,
+        key,
+        dns_names=[SERVER_NAME],
+        not_before=now - datetime.timedelta(minutes=5),
+        not_after=now + datetime.timedelta(days=1),
+    )
+    for path, data in ((task.files.server_cert.with_name("tls.key"), key), (task.files.server_cert, cert)):
+        tmp = path.with_suffix(".new")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    wanted = ssl.PEM_cert_to_DER_cert(cert.decode())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        peer, response = _https_get(task, "/status/200")
+        if peer == wanted:
+            assert response.startswith(b"HTTP/1.1 200"), response[:200]
+            return
+        time.sleep(0.2)
+    pytest.fail("the rotated server certificate was not served within 30 s")
