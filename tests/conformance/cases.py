@@ -33,7 +33,7 @@ from mizzen.config.analyze.meshconfig import load_mesh_config
 ROOT = Path(__file__).parent
 # Mizzen's own notes, not Istio verdicts: "not applied yet", istioctl-validate's port naming advice, and
 # what Istio itself leaves unenforced (a jwksUri no mesh service serves, DestinationRule TLS it drops).
-MIZZEN_ONLY = frozenset({"MZ2013", "MZ2802", "MZ2783", "MZ2784"})
+MIZZEN_ONLY = frozenset({"MZ2013", "MZ2802", "MZ2783", "MZ2784", "MZ2805"})
 
 
 @dataclass(frozen=True)

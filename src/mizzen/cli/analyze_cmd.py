@@ -131,6 +131,10 @@ def _dedupe(resources: Sequence[Resource]) -> tuple[list[Resource], list[Violati
     return list(first.values()), duplicates
 
 
+# Mizzen's "validated, not applied" warnings: notes beside istioctl's messages, not messages of their own.
+NOT_APPLIED_CODES = frozenset({"MZ2805"})
+
+
 def _is_parse_problem(v: Violation) -> bool:
     # MZ00xx: reading and parsing (see mizzen.config.codes); nothing to attach an analysis message to.
     return v.level == "error" and (v.code.startswith("MZ00") or not v.resource)
@@ -271,6 +275,9 @@ def _gather(ctx: click.Context, inputs: list[str], recursive: bool, live: bool) 
     parse_errors = [v for v in problems if _is_parse_problem(v)] + duplicates
     for v in parse_errors:
         click.echo(format_violation(v), err=True)
+    for v in problems:  # what Istio would act on and Mizzen validates without applying (an EnvoyFilter)
+        if v.code in NOT_APPLIED_CODES:
+            click.echo(f"note: {format_violation(v)}", err=True)
     workloads: list[Workload] | None = None
     files_only = not live and bool(inputs)
     if not files_only:

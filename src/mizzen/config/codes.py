@@ -6,7 +6,7 @@ Codes are stable: never renumber, never reuse a retired code. Ranges:
 ``MZ23xx`` Gateway, ``MZ24xx`` ServiceEntry, ``MZ25xx`` WorkloadEntry/WorkloadGroup,
 ``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds,
 ``MZ29xx`` Mizzen's own RouteTest (``mizzen test``), ``MZ30xx`` Istio kinds Mizzen validates but does
-not run (Telemetry, WasmPlugin, ProxyConfig), ``MZ31xx`` the Kubernetes Gateway API.
+not run (Telemetry, WasmPlugin, ProxyConfig, EnvoyFilter), ``MZ31xx`` the Kubernetes Gateway API.
 """
 
 from __future__ import annotations
@@ -200,6 +200,12 @@ _CATALOGUE: tuple[Code, ...] = (
         "warning",
         "A Kubernetes kind Istio acts on (Endpoints, EndpointSlice) that Mizzen skips: it has no effect.",
     ),
+    Code(
+        "MZ2805",
+        "EnvoyFilterNotApplied",
+        "warning",
+        "An EnvoyFilter Istio accepts: validated with Istio's rules, but Mizzen does not patch Envoy configuration.",
+    ),
     # -- RouteTest (mizzen.io) ----------------------------------------------------------------
     Code("MZ2901", "InvalidRouteTestCase", "error", "A RouteTest case whose request or expectation cannot be used."),
     Code(
@@ -210,6 +216,12 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("MZ3001", "InvalidTelemetry", "error", "A Telemetry that Istio rejects (providers, tracing, metrics, logs)."),
     Code("MZ3002", "InvalidWasmPlugin", "error", "A WasmPlugin that Istio rejects (url, sha256, VM env, match)."),
     Code("MZ3003", "InvalidProxyConfig", "error", "A ProxyConfig that Istio rejects (negative concurrency)."),
+    Code(
+        "MZ3004",
+        "InvalidEnvoyFilter",
+        "error",
+        "An EnvoyFilter that Istio rejects (patch, match, proxyVersion, a value that is not the Envoy type).",
+    ),
     # -- Kubernetes Gateway API (gateway.networking.k8s.io) -----------------------------------
     Code("MZ3101", "GatewayApiInvalid", "error", "A Gateway API object its CRD's validation (limits, CEL) rejects."),
     Code(

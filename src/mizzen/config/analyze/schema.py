@@ -26,7 +26,7 @@ from .messages import Message
 # Reported by other analyzers or not an Istio finding: rule order (IST0130/IST0131, below), Mizzen's
 # "not applied yet" note, Service port naming (service.PortNameAnalyzer), and Mizzen's notes on what Istio
 # itself leaves unenforced (a jwksUri no mesh service serves, DestinationRule TLS Istio drops).
-NOT_SCHEMA = frozenset({"MZ2118", "MZ2119", "MZ2013", "MZ2802", "MZ2783", "MZ2784"})
+NOT_SCHEMA = frozenset({"MZ2118", "MZ2119", "MZ2013", "MZ2802", "MZ2783", "MZ2784", "MZ2805"})
 
 
 def is_istio_kind(kind: str) -> bool:

@@ -1,9 +1,9 @@
-"""Istio kinds Mizzen reads but does not run (Telemetry, WasmPlugin, ProxyConfig).
+"""Istio kinds Mizzen reads but does not run (Telemetry, WasmPlugin, ProxyConfig, EnvoyFilter).
 
 The loader skips them (``apply`` reports them as skipped), but first checks them with Istio's rules
 through :func:`check_document`, so a document Istio would reject is an error here too and a valid one
-is "skipped" rather than silently different. EnvoyFilter is not among them: its patches are Envoy
-configuration, which Istio checks against Envoy's own API (see docs/istio-differences.md).
+is "skipped" rather than silently different. A kind whose effect is the point of applying it (an
+EnvoyFilter's patches) also gets a warning when Istio accepts it, so ``--strict`` refuses it.
 """
 
 from __future__ import annotations
@@ -12,12 +12,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from mizzen.config import names
+from mizzen.config.codes import violation
+from mizzen.config.models.envoy_filter import EnvoyFilter
 from mizzen.config.models.extensions import ProxyConfig, WasmPlugin
 from mizzen.config.models.telemetry import Telemetry
 from mizzen.config.report import Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
-from mizzen.config.rules import extensions, metadata, telemetry
+from mizzen.config.rules import envoy_filter, extensions, metadata, telemetry
 from mizzen.config.schema import check
+
+ENVOY_FILTER_NOT_APPLIED = (
+    "EnvoyFilter is validated with Istio's rules but not applied: Mizzen does not patch Envoy configuration"
+)
 
 
 @dataclass(frozen=True)
@@ -28,12 +34,20 @@ class UnrunKind:
     versions: tuple[str, ...]
     model: type
     rule: Callable[[Resource, str], list[Violation]]
+    not_applied: tuple[str, str] | None = None  # (code, message) warned when Istio accepts the document
 
 
 UNRUN: Mapping[str, UnrunKind] = {
     "Telemetry": UnrunKind("telemetry.istio.io", ("v1", "v1alpha1"), Telemetry, telemetry.check),
     "WasmPlugin": UnrunKind("extensions.istio.io", ("v1alpha1",), WasmPlugin, extensions.check_wasm_plugin),
     "ProxyConfig": UnrunKind("networking.istio.io", ("v1beta1",), ProxyConfig, extensions.check_proxy_config),
+    "EnvoyFilter": UnrunKind(
+        "networking.istio.io",
+        ("v1alpha3",),
+        EnvoyFilter,
+        envoy_filter.check,
+        ("MZ2805", ENVOY_FILTER_NOT_APPLIED),
+    ),
 }
 
 
@@ -55,6 +69,8 @@ def check_document(doc: Mapping[str, JSON], origin: Origin) -> list[Violation]:
     found = [*names.check_metadata(res), *metadata.check(res)]
     found += check(entry.model, doc.get("spec", {}), "spec", empty_message_is_set=True)
     found += entry.rule(res, "spec")
+    if entry.not_applied is not None and not any(v.level == "error" for v in found):
+        found.append(violation(*entry.not_applied))
     located = [replace(v, file=origin.file, line=origin.line_of(v.path), resource=res.ref()) for v in found]
     return sorted(located, key=lambda v: v.line or 0)
 
