@@ -15,7 +15,7 @@ from mizzen.config.codes import violation
 from mizzen.config.models.common import PolicyTargetReference
 from mizzen.config.models.envoy_filter import ConfigPatch, EnvoyFilter, FilterMatch, ObjectMatch
 from mizzen.config.resource import Resource
-from mizzen.config.rules import common, envoy_api
+from mizzen.config.rules import common
 from mizzen.config.rules.common import Found
 from mizzen.config.schema import build
 
@@ -225,6 +225,10 @@ def _deprecated_name(name: str, path: str, out: Found) -> None:
 def _value(apply_to: str, value: object, path: str, out: Found) -> None:
     if not isinstance(value, dict):
         return  # the schema reports a value that is not an object
+    # Imported here: protobuf and the Envoy descriptors cost ~140 ms, which loading a file that merely
+    # holds some skipped document (a Deployment) should not pay.
+    from mizzen.config.rules import envoy_api
+
     outcome = envoy_api.check_value(apply_to, value)
     if outcome.error is not None:
         message, where = outcome.error
