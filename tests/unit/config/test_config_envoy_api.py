@@ -97,3 +97,10 @@ def test_filters_named_without_typed_config_are_warned() -> None:
     assert ecds.warnings == []
     nested = check_value("CLUSTER", {"name": "c", "transport_socket": {"name": "envoy.transport_sockets.tls"}})
     assert nested.warnings == [("using deprecated types by name without typed_config; envoy.transport_sockets.tls", "")]
+
+
+@pytest.mark.parametrize(("value", "ok"), [("80", True), (80.0, True), ("8.0", False), ("080", False), ("1e2", False)])
+def test_a_quoted_integer_must_be_json_integer_syntax(value: object, ok: bool) -> None:
+    """jsonpb strips the quotes, then Go's decoder reads an integer: "80" and 80.0 pass, "8.0" and "080" do not."""
+    outcome = check_value("CLUSTER", {"per_connection_buffer_limit_bytes": value})
+    assert (outcome.error is None) is ok

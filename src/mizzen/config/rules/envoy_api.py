@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,9 @@ _INT_RANGES = {
 }
 _FLOATS = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
 _NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
+_FLOAT32_MAX = 3.4028234663852886e38
+_JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class DecodeError(Exception):
@@ -224,12 +228,12 @@ def _scalar(kind: int, value: Any, path: str) -> None:
     elif kind == FieldDescriptor.TYPE_BYTES:
         ok, want = isinstance(value, str) and _base64(value), "[]uint8"
     elif kind in _FLOATS:
-        number = _unquote_number(value)
-        ok = (isinstance(value, str) and value in _NON_FINITE) or (number is not None and _finite(number))
+        number = _unquote_number(value, _JSON_NUMBER)
+        ok = (isinstance(value, str) and value in _NON_FINITE) or (number is not None and _finite(number, kind))
         want = "float64" if kind == FieldDescriptor.TYPE_DOUBLE else "float32"
     else:
         want, low, high = _INT_RANGES[kind]
-        ok = _integral(_unquote_number(value), low, high)
+        ok = _integral(_unquote_number(value, _JSON_INT), low, high)
     if not ok:
         shown = _show(value)
         raise DecodeError(
@@ -241,25 +245,22 @@ def _show(value: Any) -> str:
     return "" if isinstance(value, bool) or not isinstance(value, str | int | float) else repr(value)
 
 
-def _finite(number: Any) -> bool:
-    return isinstance(number, int) or (isinstance(number, float) and math.isfinite(number))
+def _finite(number: Any, kind: int) -> bool:
+    if isinstance(number, int):
+        return True
+    limit = _FLOAT32_MAX if kind == FieldDescriptor.TYPE_FLOAT else math.inf
+    return isinstance(number, float) and math.isfinite(number) and abs(number) <= limit
 
 
-def _unquote_number(value: Any) -> Any:
-    """jsonpb strips the quotes around a number (``"80"`` reads as 80) before Go's JSON decoder sees it."""
+def _unquote_number(value: Any, syntax: re.Pattern[str]) -> Any:
+    """jsonpb strips the quotes around a number (``"80"`` reads as 80) before Go's JSON decoder sees it, so
+    inside them only JSON's number syntax (``syntax``: an integer or any number) is a number."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            pass
-        try:
-            return float(value) if value.strip() == value and value not in _NON_FINITE else None
-        except ValueError:
-            return None
+    if isinstance(value, str) and syntax.fullmatch(value):
+        return int(value) if _JSON_INT.fullmatch(value) else float(value)
     return None
 
 
