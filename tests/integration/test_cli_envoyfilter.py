@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mizzen.testing.controlplane import cli_runner, free_port
+from mizzen.testing.controlplane import MizzenCli, cli_runner, free_port
 
 VALID = """\
 apiVersion: networking.istio.io/v1alpha3
@@ -54,3 +54,18 @@ def test_invalid_envoy_filter_is_an_error_with_its_line(tmp_path: Path) -> None:
         result.stderr
     )
     assert "MZ2805" not in result.stderr
+
+
+def test_apply_warns_and_stores_nothing_for_an_envoy_filter(mizzen: MizzenCli, tmp_path: Path) -> None:
+    """apply against a real control plane: the EnvoyFilter is skipped with MZ2805 on stderr and is not stored."""
+    path = tmp_path / "ef.yaml"
+    path.write_text(
+        VALID + "---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+        "spec: {selector: {app: web}, ports: [{name: http, port: 80}]}\n"
+    )
+    applied = mizzen("apply", "-f", str(path))
+    assert applied.exit_code == 0, applied.stderr
+    assert f"ef.yaml:1: warning MZ2805 EnvoyFilter shop/buffer: {NOT_APPLIED}" in applied.stderr
+    assert "service/web created" in applied.stdout
+    assert "skipped: EnvoyFilter buffer" in applied.stdout  # not stored: the server has no such kind
+    assert 'have a resource type "envoyfilter"' in mizzen("get", "envoyfilter", "-A").stderr
