@@ -4,7 +4,8 @@ Codes are stable: never renumber, never reuse a retired code. Ranges:
 ``MZ00xx`` reading and parsing documents, ``MZ10xx`` schema (shape and types),
 ``MZ20xx`` rules shared by several kinds, ``MZ21xx`` VirtualService, ``MZ22xx`` DestinationRule,
 ``MZ23xx`` Gateway, ``MZ24xx`` ServiceEntry, ``MZ25xx`` WorkloadEntry/WorkloadGroup,
-``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds,
+``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds (and what Mizzen reads
+but does not run: MZ2804, MZ2805),
 ``MZ29xx`` Mizzen's own RouteTest (``mizzen test``), ``MZ30xx`` Istio kinds Mizzen validates but does
 not run (Telemetry, WasmPlugin, ProxyConfig, EnvoyFilter), ``MZ31xx`` the Kubernetes Gateway API.
 """
