@@ -72,6 +72,8 @@ def check(res: Resource, root: str) -> Found:
     out: Found = []
     common.warn(EXPOSES_INTERNALS, root, out)
     _attachment(spec, res, root, out)
+    if spec.priority is not None and not -(2**31) <= spec.priority < 2**31:  # the CRD's int32 format
+        out.append(violation("MZ3004", f"priority {spec.priority} is not a 32-bit integer", f"{root}.priority"))
     if spec.workload_selector is not None:
         at = f"{root}.workloadSelector"
         found: Found = []
