@@ -104,3 +104,9 @@ def test_a_quoted_integer_must_be_json_integer_syntax(value: object, ok: bool) -
     """jsonpb strips the quotes, then Go's decoder reads an integer: "80" and 80.0 pass, "8.0" and "080" do not."""
     outcome = check_value("CLUSTER", {"per_connection_buffer_limit_bytes": value})
     assert (outcome.error is None) is ok
+
+
+def test_nulls_decode_as_unset() -> None:
+    """A null field, list item or map value is left unset by Go's decoder: no error."""
+    value = {"name": None, "internal_only_headers": [None, "x-internal"], "virtual_hosts": [None]}
+    assert check_value("ROUTE_CONFIGURATION", value).error is None

@@ -194,6 +194,8 @@ def _field(fd: FieldDescriptor, value: Any, path: str, *, strict: bool) -> None:
 
 
 def _singular(fd: FieldDescriptor, value: Any, path: str, *, strict: bool) -> None:
+    if value is None and not _is_value(fd):
+        return  # a null list item or map value: Go's decoder leaves the zero value, no error
     if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
         _message(fd.message_type, value, path, strict=strict)
     elif fd.type == FieldDescriptor.TYPE_ENUM:
