@@ -66,4 +66,5 @@ def test_there_are_golden_cases() -> None:
         "security-sidecar",
         "capture-sidecar",
         "sidecar-ingress-tls",
+        "endpoints-sidecar",
     } <= set(CASES)

@@ -199,7 +199,8 @@ _CATALOGUE: tuple[Code, ...] = (
         "MZ2804",
         "UnrunKubernetesKind",
         "warning",
-        "A Kubernetes kind Istio acts on (Endpoints, EndpointSlice) that Mizzen skips: it has no effect.",
+        "A Kubernetes kind or field Istio acts on that Mizzen does not run (an endpoint's Pod targetRef), or "
+        "an EndpointSlice Istio ignores: it has no effect.",
     ),
     Code(
         "MZ2805",
@@ -207,6 +208,7 @@ _CATALOGUE: tuple[Code, ...] = (
         "warning",
         "An EnvoyFilter Istio accepts: validated with Istio's rules, but Mizzen does not patch Envoy configuration.",
     ),
+    Code("MZ2806", "InvalidEndpoints", "error", "An Endpoints or EndpointSlice the Kubernetes API server rejects."),
     # -- RouteTest (mizzen.io) ----------------------------------------------------------------
     Code("MZ2901", "InvalidRouteTestCase", "error", "A RouteTest case whose request or expectation cannot be used."),
     Code(

@@ -53,6 +53,7 @@ class KindInfo:
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 GATEWAY_API = "gateway.networking.k8s.io"
+DISCOVERY = "discovery.k8s.io"
 _NET_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 _SEC_VERSIONS = ("v1", "v1beta1")
 
@@ -69,6 +70,9 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("RequestAuthentication", SECURITY, _SEC_VERSIONS, "requestauthentications", ("ra",)),
     KindInfo("Service", "", ("v1",), "services", ("svc",)),
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", ("sa",)),
+    # The endpoints of a Service without a selector (Istio's task "Kubernetes Services for Egress Traffic").
+    KindInfo("Endpoints", "", ("v1",), "endpoints", ("ep",)),
+    KindInfo("EndpointSlice", DISCOVERY, ("v1",), "endpointslices"),
     # Mizzen's own kind for TLS credentials referenced by Gateway `credentialName`
     # (created with `mizzen create secret tls`), shaped like a Kubernetes TLS Secret.
     KindInfo("Secret", "", ("v1",), "secrets"),

@@ -38,17 +38,14 @@ STDIN = "<stdin>"
 GATEWAY_API_GROUPS = frozenset(
     {"gateway.networking.k8s.io", "gateway.networking.x-k8s.io", "inference.networking.k8s.io"}
 )
-# Kubernetes kinds Istio reads that Mizzen does not run yet: skipped with a warning, never silently.
-UNRUN_KUBERNETES: dict[tuple[str, str], str] = {
-    ("", "Endpoints"): "a Service without a selector gets no endpoints from it",
-    ("discovery.k8s.io", "EndpointSlice"): "a Service without a selector gets no endpoints from it",
-}
 SUFFIXES = (".yaml", ".yml", ".json")
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
 # Kinds whose payload lives beside, not under, ``spec``; it is stored in ``spec`` (see Resource).
 BODY_FIELDS: dict[str, tuple[str, ...]] = {
     "Secret": ("type", "data", "stringData", "immutable"),
     "ServiceAccount": ("secrets", "imagePullSecrets", "automountServiceAccountToken"),
+    "Endpoints": ("subsets",),
+    "EndpointSlice": ("addressType", "endpoints", "ports"),
 }
 # ObjectMeta fields a server sets or that Mizzen ignores; accepted so kubectl output round-trips.
 IGNORED_METADATA = (
@@ -328,9 +325,6 @@ class _DocReader:
             if group_of(api_version) in GATEWAY_API_GROUPS:  # never a silent skip of what Istio would act on
                 self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{skipped_name}"
                 self.problem("MZ3102", f"{kind} ({api_version}) is not run by Mizzen: it is skipped and has no effect")
-            elif (why := UNRUN_KUBERNETES.get((group_of(api_version), kind))) is not None:
-                self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{skipped_name}"
-                self.problem("MZ2804", f"{kind} is read by Istio but not run by Mizzen yet: {why}")
             return None
         self.ref = f"{kind} {ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE}/{name or ''}"
         if api_version not in info.api_versions:

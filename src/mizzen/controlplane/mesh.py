@@ -32,11 +32,11 @@ from mizzen.controlplane.pusher import PushRequest
 from mizzen.controlplane.pushloop import PushLoop
 from mizzen.controlplane.reaper import DeleteWorkload, Reaper
 from mizzen.registry import Registry
+from mizzen.registry.registry import REGISTRY_KINDS
 from mizzen.translate.model import MeshConfig, MeshSnapshot
 from mizzen.xds import NodeInfo, SnapshotCache
 
-REGISTRY_KINDS = frozenset({"Service", "ServiceEntry", "WorkloadEntry"})
-ENDPOINT_ONLY_KINDS = frozenset({"WorkloadEntry"})
+ENDPOINT_ONLY_KINDS = frozenset({"WorkloadEntry", "Endpoints", "EndpointSlice"})
 
 
 def _order(r: Typed[object]) -> tuple[str, str, str]:

@@ -1,11 +1,14 @@
 """Pure conversions: Kubernetes ``Service`` / ``ServiceEntry`` / ``WorkloadEntry`` resources to registry
-services and workloads, and (service, workloads) to endpoints, following Istio's rules.
+services and workloads, ``Endpoints`` / ``EndpointSlice`` to the workloads of a selector-less Service, and
+(service, workloads) to endpoints, following Istio's rules.
 
 Endpoint port for a workload behind a service port (Istio's rule for WorkloadEntry and ServiceEntry
 ``endpoints``): the workload's ``ports[<service port name>]`` if present, else the service port's
 ``targetPort``, else the service port number. A Kubernetes Service whose ``targetPort`` is a *name*
 resolves it through the workload's ``ports`` map (as a pod's named container port), and skips
-workloads that do not declare that name.
+workloads that do not declare that name. An address of an Endpoints subset or an EndpointSlice serves a
+Service port only through the endpoint port of the same name (``""`` for an unnamed port), as
+Kubernetes matches them; the Service's ``targetPort`` plays no part.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import cast
 
+from mizzen.config.models import Endpoints, EndpointSlice, ServiceEntry, Typed, WorkloadEntry, is_of
 from mizzen.config.models import Service as KubeService
-from mizzen.config.models import ServiceEntry, Typed, WorkloadEntry, is_of
+from mizzen.config.models.core import SERVICE_NAME_LABEL, EndpointPort
 from mizzen.config.models.core import ServicePort as KubeServicePort
 from mizzen.config.semantics.hosts import kube_host
 from mizzen.config.semantics.ports import endpoint_port
@@ -47,6 +51,16 @@ class Workload:
     locality: str = ""
     tls_mode: str = ""
     healthy: bool = True
+    by_port_name: bool = False  # an Endpoints/EndpointSlice address: serves only the ports it names
+
+
+@dataclass(frozen=True)
+class EndpointSet:
+    """The addresses an Endpoints or EndpointSlice object gives the Service ``namespace/service``."""
+
+    namespace: str
+    service: str
+    workloads: tuple[Workload, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,10 +111,51 @@ def selects(service: Service, workload: Workload) -> bool:
     return workload.namespace == service.namespace and service.selects(dict(workload.labels))
 
 
-def endpoints_for(sdef: ServiceDef, workloads: Iterable[Workload]) -> dict[int, tuple[Endpoint, ...]]:
-    """Endpoints of each port of a service: its inline workloads plus the selected ``workloads``."""
+def endpoint_set_of(config: Typed[object]) -> EndpointSet | None:
+    """The addresses of an Endpoints or EndpointSlice (``None`` for other kinds, or a slice of no Service)."""
+    ns = config.namespace
+    if is_of(config, Endpoints):
+        found = [
+            _address(a.ip, ns, subset.ports, ready)
+            for subset in config.spec.subsets
+            for addresses, ready in ((subset.addresses, True), (subset.not_ready_addresses, False))
+            for a in addresses
+        ]
+        return EndpointSet(ns, config.name, tuple(sorted(set(found))))
+    if is_of(config, EndpointSlice):
+        service = config.metadata.labels.get(SERVICE_NAME_LABEL, "")
+        if not service or config.spec.address_type not in ("IPv4", "IPv6"):
+            return None  # Istio ignores FQDN slices
+        spec = config.spec
+        found = [
+            _address(ip, ns, spec.ports, ep.conditions is None or ep.conditions.ready is not False)
+            for ep in spec.endpoints
+            for ip in ep.addresses
+        ]
+        return EndpointSet(ns, service, tuple(sorted(set(found))))
+    return None
+
+
+def _address(ip: str, namespace: str, ports: Iterable[EndpointPort], ready: bool) -> Workload:
+    named = tuple(sorted((p.name or "", p.port) for p in ports if p.port))
+    return Workload(address=ip, namespace=namespace, ports=named, healthy=ready, by_port_name=True)
+
+
+def takes_endpoint_sets(service: Service) -> bool:
+    """Whether Endpoints/EndpointSlices give ``service`` its endpoints: a Kubernetes Service without a
+    selector (Kubernetes' endpoints controller owns those of a Service with one) that is not ExternalName."""
+    return service.source_kind == "Service" and service.selector is None and service.resolution != "DNS"
+
+
+def endpoints_for(
+    sdef: ServiceDef, workloads: Iterable[Workload], listed: Iterable[Workload] = ()
+) -> dict[int, tuple[Endpoint, ...]]:
+    """Endpoints of each port of a service: its inline workloads, the selected ``workloads``, and the
+    ``listed`` addresses of its Endpoints/EndpointSlices."""
     svc = sdef.service
     members = list(sdef.inline) + [w for w in workloads if selects(svc, w)]
+    if takes_endpoint_sets(svc):
+        members += listed
     if not members and _resolves_own_host(sdef):
         # Istio: a DNS ServiceEntry without endpoints resolves its own host name.
         members = [Workload(address=svc.hostname, namespace=svc.namespace)]
@@ -113,7 +168,10 @@ def endpoints_for(sdef: ServiceDef, workloads: Iterable[Workload]) -> dict[int, 
 
 def _endpoint(w: Workload, port: ServicePort) -> Endpoint | None:
     named = dict(w.ports)
-    number = endpoint_port(named, port.name, port.number, port.target_port, port.target_port_name)
+    if w.by_port_name:
+        number: int | None = named.get(port.name)
+    else:
+        number = endpoint_port(named, port.name, port.number, port.target_port, port.target_port_name)
     if number is None:
         return None
     if w.numbered and not (port.name and port.name in named) and not port.target_port_name:

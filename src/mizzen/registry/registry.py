@@ -1,10 +1,11 @@
-"""The service registry: services (Kubernetes Service, ServiceEntry) x workloads (WorkloadEntry) ->
-endpoints per service port.
+"""The service registry: services (Kubernetes Service, ServiceEntry) x workloads (WorkloadEntry, and the
+addresses of Endpoints/EndpointSlices) -> endpoints per service port.
 
 :func:`build_registry` is the pure, whole-world form. :class:`Registry` keeps the same result up to
 date from store change events: a Service/ServiceEntry change recomputes that resource's services, a
 WorkloadEntry change recomputes only the services in its namespace whose selector matched it before
-or matches it now. ``apply`` answers which hostnames changed, so the control plane pushes only those.
+or matches it now, an Endpoints/EndpointSlice change only the Service it names (before and after).
+``apply`` answers which hostnames changed, so the control plane pushes only those.
 
 Indexes keep every step proportional to what changed, not to the mesh: services with a selector
 are indexed by one of their selector's label pairs, workloads by each of their label pairs, and the
@@ -17,10 +18,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from mizzen.config.models import Typed
-from mizzen.registry.convert import ServiceDef, Workload, endpoints_for, selects, service_defs, workload_of
+from mizzen.registry.convert import (
+    EndpointSet,
+    ServiceDef,
+    Workload,
+    endpoint_set_of,
+    endpoints_for,
+    selects,
+    service_defs,
+    workload_of,
+)
 from mizzen.registry.model import Endpoint, RegistrySnapshot, Service
 
-REGISTRY_KINDS = frozenset({"Service", "ServiceEntry", "WorkloadEntry"})
+REGISTRY_KINDS = frozenset({"Service", "ServiceEntry", "WorkloadEntry", "Endpoints", "EndpointSlice"})
+ENDPOINT_SET_KINDS = frozenset({"Endpoints", "EndpointSlice"})
 DELETE_EVENTS = frozenset({"DELETED", "DELETE", "REMOVED"})
 """Event types that remove a resource (Kubernetes watch spelling first); anything else upserts it."""
 
@@ -41,6 +52,8 @@ class Registry:
         self._selecting: dict[str, dict[LabelPair, set[ResourceKey]]] = defaultdict(lambda: defaultdict(set))
         self._workloads: dict[str, dict[str, Workload]] = defaultdict(dict)  # namespace -> name -> workload
         self._workloads_by_label: dict[str, dict[LabelPair, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self._sets: dict[ResourceKey, EndpointSet] = {}  # Endpoints/EndpointSlice key -> its addresses
+        self._sets_by_service: dict[tuple[str, str], set[ResourceKey]] = defaultdict(set)  # (ns, Service name)
         self._merged: dict[tuple[str, int], tuple[Endpoint, ...]] = {}
         self._merged_ports: dict[str, set[int]] = {}
         self._services: tuple[Service, ...] | None = ()
@@ -53,6 +66,8 @@ class Registry:
             changed = self._apply_service(config, deleted)
         elif config.kind == "WorkloadEntry":
             changed = self._apply_workload(config, deleted)
+        elif config.kind in ENDPOINT_SET_KINDS:
+            changed = self._apply_endpoint_set(config, deleted)
         else:
             return set()
         if changed:
@@ -109,6 +124,32 @@ class Registry:
             changed.update(d.service.hostname for d, b, a in zip(defs, before, after, strict=True) if b != a)
         return changed
 
+    def _apply_endpoint_set(self, config: Typed[object], deleted: bool) -> set[str]:
+        key = config.key
+        old = self._sets.pop(key, None)
+        new = None if deleted else endpoint_set_of(config)
+        if old is not None:
+            self._sets_by_service[(old.namespace, old.service)].discard(key)
+        if new is not None:
+            self._sets[key] = new
+            self._sets_by_service[(new.namespace, new.service)].add(key)
+        if old == new:
+            return set()
+        changed: set[str] = set()
+        for found in {s for s in (old, new) if s is not None}:
+            service_key = ("Service", found.namespace, found.service)
+            if service_key in self._defs:
+                before, after = self._endpoints[service_key], self._compute(service_key)
+                self._endpoints[service_key] = after
+                if before != after:
+                    changed.update(d.service.hostname for d in self._defs[service_key])
+        return changed
+
+    def _listed(self, namespace: str, name: str) -> list[Workload]:
+        """The addresses of every Endpoints/EndpointSlice naming the Service ``namespace/name``."""
+        keys = sorted(self._sets_by_service.get((namespace, name), ()))
+        return [w for k in keys for w in self._sets[k].workloads]
+
     def _candidates(self, namespace: str, workload: Workload | None) -> set[ResourceKey]:
         """Resources whose selector might match ``workload``: indexed under one of its label pairs."""
         if workload is None:
@@ -139,7 +180,8 @@ class Registry:
                 candidates = [self._workloads[ns][n] for n in sorted(names)]
             else:
                 candidates = list(self._workloads.get(ns, {}).values()) if selector == () else []
-            out.append(endpoints_for(d, candidates))
+            listed = self._listed(ns, key[2]) if key[0] == "Service" else []
+            out.append(endpoints_for(d, candidates, listed))
         return tuple(out)
 
     def _remerge(self, hostnames: set[str]) -> None:
@@ -169,10 +211,16 @@ def build_registry(configs: Iterable[Typed[object]]) -> RegistrySnapshot:
     """
     items = list(configs)
     workloads = [w for r in items if (w := workload_of(r)) is not None]
+    listed: dict[tuple[str, str], list[Workload]] = defaultdict(list)
+    for r in items:
+        if (found := endpoint_set_of(r)) is not None:
+            listed[(found.namespace, found.service)].extend(found.workloads)
     defs = [d for r in items for d in service_defs(r)]
     merged: dict[tuple[str, int], set[Endpoint]] = defaultdict(set)
     for sdef in defs:
-        for port, eps in endpoints_for(sdef, workloads).items():
+        svc = sdef.service
+        own = listed.get((svc.namespace, svc.name), []) if svc.source_kind == "Service" else []
+        for port, eps in endpoints_for(sdef, workloads, own).items():
             merged[(sdef.service.hostname, port)].update(eps)
     services = sorted((d.service for d in defs), key=lambda s: (s.hostname, s.namespace, s.source_kind, s.name))
     return RegistrySnapshot(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from mizzen.config.models.core import Secret, Service, ServiceAccount
+from mizzen.config.models.core import Endpoints, EndpointSlice, Secret, Service, ServiceAccount
 from mizzen.config.models.destination_rule import DestinationRule
 from mizzen.config.models.gateway import Gateway
 from mizzen.config.models.gateway_api import SPEC_MODELS as GATEWAY_API_MODELS
@@ -37,6 +37,8 @@ SPEC_MODELS: dict[str, type] = {
     "Service": Service,
     "ServiceAccount": ServiceAccount,
     "Secret": Secret,
+    "Endpoints": Endpoints,
+    "EndpointSlice": EndpointSlice,
     **GATEWAY_API_MODELS,
 }
 """The spec model of every kind in the kind table."""
@@ -77,6 +79,8 @@ __all__ = [
     "SPEC_MODELS",
     "AuthorizationPolicy",
     "DestinationRule",
+    "EndpointSlice",
+    "Endpoints",
     "Gateway",
     "PeerAuthentication",
     "RequestAuthentication",

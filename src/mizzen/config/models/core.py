@@ -1,4 +1,5 @@
-"""Kubernetes core kinds Mizzen reads: Service, ServiceAccount and (TLS) Secret (``v1``)."""
+"""Kubernetes kinds Mizzen reads: Service, Endpoints, ServiceAccount and (TLS) Secret (``v1``), and
+EndpointSlice (``discovery.k8s.io/v1``)."""
 
 # fld() returns a dataclasses.field(); ruff cannot see through the wrapper.
 # ruff: noqa: RUF009
@@ -10,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mizzen.config.schema import fld
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+"""The label that ties an EndpointSlice to its Service."""
 
 
 @dataclass(frozen=True)
@@ -67,3 +71,72 @@ class Secret:
     data: Mapping[str, str] = fld(dict)
     string_data: Mapping[str, str] = fld(dict)
     immutable: bool | None = fld()
+
+
+@dataclass(frozen=True)
+class EndpointAddress:
+    """One address of an Endpoints subset."""
+
+    ip: str = fld("", required=True)
+    hostname: str | None = fld()
+    node_name: str | None = fld()
+    target_ref: Any = fld()
+
+
+@dataclass(frozen=True)
+class EndpointPort:
+    """A port of an Endpoints subset or an EndpointSlice (matched to the Service's port by name)."""
+
+    name: str | None = fld()
+    port: int | None = fld()
+    protocol: Literal["TCP", "UDP", "SCTP"] | None = fld()
+    app_protocol: str | None = fld()
+
+
+@dataclass(frozen=True)
+class EndpointSubset:
+    """Addresses that all serve the same ports."""
+
+    addresses: tuple[EndpointAddress, ...] = fld(())
+    not_ready_addresses: tuple[EndpointAddress, ...] = fld(())
+    ports: tuple[EndpointPort, ...] = fld(())
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """An Endpoints object (top-level ``subsets``): the endpoints of the Service of the same name."""
+
+    subsets: tuple[EndpointSubset, ...] = fld(())
+
+
+@dataclass(frozen=True)
+class EndpointConditions:
+    """The state of one EndpointSlice endpoint; ``ready`` unset means ready (Kubernetes' rule)."""
+
+    ready: bool | None = fld()
+    serving: bool | None = fld()
+    terminating: bool | None = fld()
+
+
+@dataclass(frozen=True)
+class SliceEndpoint:
+    """One endpoint of an EndpointSlice."""
+
+    addresses: tuple[str, ...] = fld((), required=True)
+    conditions: EndpointConditions | None = fld()
+    hostname: str | None = fld()
+    target_ref: Any = fld()
+    node_name: str | None = fld()
+    zone: str | None = fld()
+    hints: Any = fld()
+    deprecated_topology: Mapping[str, str] = fld(dict)
+
+
+@dataclass(frozen=True)
+class EndpointSlice:
+    """An EndpointSlice (top-level ``addressType``/``endpoints``/``ports``) of the Service its
+    ``kubernetes.io/service-name`` label names."""
+
+    address_type: Literal["IPv4", "IPv6", "FQDN"] | None = fld(required=True)
+    endpoints: tuple[SliceEndpoint, ...] = fld(())
+    ports: tuple[EndpointPort, ...] = fld(())

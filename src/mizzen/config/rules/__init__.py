@@ -34,6 +34,7 @@ def _register() -> None:
         authorization,
         core,
         destination_rule,
+        endpoints,
         gateway,
         gateway_api,
         service_entry,
@@ -56,6 +57,7 @@ def _register() -> None:
     }
     RULES.update({kind: _istio(checker) for kind, checker in istio.items()})
     RULES.update({"Service": core.check_service, "Secret": core.check_secret})
+    RULES.update({"Endpoints": endpoints.check_endpoints, "EndpointSlice": endpoints.check_endpoint_slice})
     RULES.update(
         {
             "KubernetesGateway": gateway_api.check_gateway,
