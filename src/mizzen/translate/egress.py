@@ -4,11 +4,14 @@ Theory of operation. Without iptables, an app reaches ``https://host`` through `
 ``CONNECT host:443`` to its sidecar's HTTP-proxy listener and then speaks TLS inside the tunnel. The
 ``http_proxy`` route configuration therefore routes CONNECT by its authority:
 
-- a TLS or HTTPS service port: into the internal listener ``connect_<port>``, which is what Istio's
+- a TLS or HTTPS port of a ServiceEntry, or of a Kubernetes Service with VirtualService ``tls`` rules:
+  into the internal listener ``connect_<port>``, which is what Istio's
   outbound listener ``0.0.0.0_<port>`` is for an app behind iptables: the TLS inspector reads the SNI,
   filter chains match it (the VirtualService ``tls`` rules' ``sniHosts``, else the service's own host
   names) and a tcp_proxy forwards the bytes to the chosen cluster, with TCP access logs and metrics;
   connections matching no chain take the default chain (PassthroughCluster by SNI, or BlackHoleCluster);
+- a TLS or HTTPS port of a Kubernetes Service without ``tls`` rules: straight to the service's cluster
+  (or the ``tcp`` rules' destinations), whatever the SNI, as Istio's listener matches the Service's VIP;
 - another non-HTTP port (TCP, or a port whose protocol Istio would sniff): straight to the service's
   cluster, with the VirtualService ``tcp`` rules' destinations (there is no SNI to route on);
 - an unknown host: PassthroughCluster under ALLOW_ANY; under REGISTRY_ONLY the internal listener
@@ -64,8 +67,12 @@ def connect_routes(
     protocol = port.protocol.upper()
     if not has_tunnels(ctx.scope) or protocol in _NOT_TUNNELED:
         return []
-    if protocol in TUNNEL_PROTOCOLS:
+    if protocol in TUNNEL_PROTOCOLS and (svc.source_kind != "Service" or tls_routes(ctx, vs)):
         return [connect_route({"cluster": names.connect_tunnel(port.number)})]
+    if protocol in TUNNEL_PROTOCOLS:
+        # Istio matches a Kubernetes Service's TLS port by its VIP, whatever the SNI (its task reaches
+        # my-wikipedia's VIP with SNI en.wikipedia.org); the CONNECT authority is that VIP here.
+        return [connect_route(_weighted(tcp_destinations(ctx, vs, svc.hostname)))]
     if protocol == AUTO or protocol not in _HTTP_FAMILY:
         return [connect_route(_weighted(tcp_destinations(ctx, vs, svc.hostname)))]
     return []
