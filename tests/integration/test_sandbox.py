@@ -44,6 +44,25 @@ def test_sandbox_leaves_the_host_files_alone() -> None:
     assert Path("/etc/hosts").read_text() == before
 
 
+@sandbox.isolated(addresses=["198.35.26.96"])
+def _serves_on_an_added_address() -> None:
+    with socket.socket() as server:
+        server.bind(("198.35.26.96", 443))
+        server.listen(1)
+        with socket.create_connection(("198.35.26.96", 443), timeout=2) as client:
+            peer, _ = server.accept()
+            assert client.getpeername() == ("198.35.26.96", 443)
+            peer.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("208.80.153.224", 443), timeout=2)  # an address not added routes nowhere
+
+
+def test_sandbox_adds_a_tasks_public_address_to_its_own_loopback() -> None:
+    """An address given to the sandbox is local inside it (a server binds and is reached there); others
+    still route nowhere."""
+    _serves_on_an_added_address()
+
+
 @sandbox.isolated()
 def _fails() -> None:
     raise ValueError("boom inside")

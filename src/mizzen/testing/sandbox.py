@@ -3,12 +3,16 @@
     @isolated(hosts={"edition.cnn.com": "127.0.0.1"})
     def test_egress(tmp_path): ...
 
+    @isolated(addresses=["198.35.26.96"])  # a task's public address, local to the namespace
+    def test_endpoints(tmp_path): ...
+
 Istio's egress tasks name real hosts (``edition.cnn.com``, port 443) resolved by DNS. Inside the namespace
 the test gets only a loopback interface (nothing can leave the machine, and ports below 1024 are free to
-bind), an ``/etc/hosts`` mapping those names to local servers the test starts, an ``/etc/resolv.conf``
-pointing at nothing, and its own ``/proc``; the host's files are never written (the mounts are private to
-the namespace). Every process the test starts lives in the PID namespace and is killed by the kernel when
-the test ends, however it ends.
+bind) with any ``addresses`` a task names (Endpoints of public IPs) added to it, an ``/etc/hosts``
+mapping those names to local servers the test starts, an ``/etc/resolv.conf`` pointing at nothing, and
+its own ``/proc``; the host's files are never written (the mounts are private to the namespace). Every
+process the test starts lives in the PID namespace and is killed by the kernel when the test ends,
+however it ends.
 
 The decorated test runs in a forked child. Its failure comes back to the parent as text (an
 ``AssertionError`` carrying the child's traceback; a skip stays a skip), so pytest reports it as usual.
@@ -21,17 +25,19 @@ import ctypes
 import errno
 import fcntl
 import functools
+import ipaddress
 import json
 import os
 import select
 import signal
 import socket
 import struct
+import subprocess
 import tempfile
 import time
 import traceback
 import unittest
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -54,14 +60,16 @@ class IsolatedFailure(AssertionError):
 
 
 def isolated(
-    hosts: Mapping[str, str] | None = None, *, timeout: float = DEFAULT_TIMEOUT
+    hosts: Mapping[str, str] | None = None, *, addresses: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT
 ) -> Callable[[Callable[P, R]], Callable[P, None]]:
-    """Decorate a test so it runs in fresh namespaces with ``hosts`` (name -> address) in ``/etc/hosts``."""
+    """Decorate a test so it runs in fresh namespaces with ``hosts`` (name -> address) in ``/etc/hosts``
+    and ``addresses`` on the namespace's loopback interface."""
 
     def wrap(fn: Callable[P, R]) -> Callable[P, None]:
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> None:
-            run_isolated(functools.partial(fn, *args, **kwargs), hosts=hosts or {}, timeout=timeout)
+            call = functools.partial(fn, *args, **kwargs)
+            run_isolated(call, hosts=hosts or {}, addresses=addresses, timeout=timeout)
 
         return run
 
@@ -77,20 +85,28 @@ def available() -> str:
     return ""
 
 
-def _fork_and_run(fn: Callable[[], object], hosts: Mapping[str, str], timeout: float) -> tuple[bytes, int]:
+def _fork_and_run(
+    fn: Callable[[], object], hosts: Mapping[str, str], addresses: Sequence[str], timeout: float
+) -> tuple[bytes, int]:
     """Run ``fn`` in a forked child inside new namespaces; what it reported (empty if it died) and its wait status."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(read_end)
-        _outer_child(fn, hosts, write_end)
+        _outer_child(fn, hosts, addresses, write_end)
     os.close(write_end)
     payload = _read_all(read_end, pid, time.monotonic() + timeout)
     _, status = os.waitpid(pid, 0)
     return payload, status
 
 
-def run_isolated(fn: Callable[[], object], *, hosts: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT) -> None:
+def run_isolated(
+    fn: Callable[[], object],
+    *,
+    hosts: Mapping[str, str],
+    addresses: Sequence[str] = (),
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
     """Call ``fn`` in new namespaces; re-raise what it raised; kill everything it started when done.
 
     A child that dies before reporting anything is forked once more: forking a process whose native
@@ -98,9 +114,9 @@ def run_isolated(fn: Callable[[], object], *, hosts: Mapping[str, str], timeout:
     lock ("Mutex::Fer with pending CondVar"), before the test has run. Its PID namespace took everything it
     started with it, so the second attempt starts clean. A test that fails reports its failure and is not retried.
     """
-    payload, status = _fork_and_run(fn, hosts, timeout)
+    payload, status = _fork_and_run(fn, hosts, addresses, timeout)
     if not payload:
-        payload, status = _fork_and_run(fn, hosts, timeout)
+        payload, status = _fork_and_run(fn, hosts, addresses, timeout)
     if not payload:
         raise IsolatedFailure(f"the isolated test died without a result (wait status {status})")
     result = json.loads(payload)
@@ -131,7 +147,9 @@ def _read_all(fd: int, pid: int, deadline: float) -> bytes:
         os.close(fd)
 
 
-def _outer_child(fn: Callable[[], object], hosts: Mapping[str, str], out: int) -> None:  # pragma: no cover
+def _outer_child(  # pragma: no cover
+    fn: Callable[[], object], hosts: Mapping[str, str], addresses: Sequence[str], out: int
+) -> None:
     """The forked child: enter the namespaces, then fork the PID namespace's first process to run ``fn``."""
     code = 1
     try:
@@ -154,7 +172,7 @@ def _outer_child(fn: Callable[[], object], hosts: Mapping[str, str], out: int) -
             os._exit(0)
         inner = os.fork()
         if inner == 0:
-            _inner_child(fn, hosts, out)
+            _inner_child(fn, hosts, addresses, out)
         os.close(out)
         _, status = os.waitpid(inner, 0)
         code = os.waitstatus_to_exitcode(status)
@@ -162,11 +180,14 @@ def _outer_child(fn: Callable[[], object], hosts: Mapping[str, str], out: int) -
         os._exit(code & 0xFF)
 
 
-def _inner_child(fn: Callable[[], object], hosts: Mapping[str, str], out: int) -> None:  # pragma: no cover
+def _inner_child(  # pragma: no cover
+    fn: Callable[[], object], hosts: Mapping[str, str], addresses: Sequence[str], out: int
+) -> None:
     """PID 1 of the new PID namespace: set the world up, run the test, report."""
     _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     try:
         _setup(hosts)
+        _add_addresses(addresses)
         fn()
         result: dict[str, str] = {"kind": "ok"}
     except BaseException as exc:
@@ -201,6 +222,13 @@ def _loopback_up() -> None:
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def _add_addresses(addresses: Sequence[str]) -> None:
+    """Put ``addresses`` on the namespace's loopback (``ip address add``: the namespace's own, nothing else)."""
+    for address in addresses:
+        prefix = 32 if ipaddress.ip_address(address).version == 4 else 128
+        subprocess.run(["ip", "address", "add", f"{address}/{prefix}", "dev", "lo"], check=True, capture_output=True)
 
 
 def _describe(exc: BaseException) -> dict[str, str]:
