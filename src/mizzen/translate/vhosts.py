@@ -125,20 +125,26 @@ def sidecar_route_config(
 
 
 def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[tuple[str, JSONDict]]:
-    """VS hosts naming no service (``bookinfo.com``) get their own vhost on port 80."""
+    """VS hosts naming no service (``bookinfo.com``) get their own vhost on port 80, and so do hosts of a
+    service without port 80 when the VS has routes for port 80 (Istio's route config for a port counts
+    only the services with that port; the egress-gateway tasks send ``http://my-nginx...`` on 80 to a
+    service that has only 443)."""
     out: list[tuple[str, JSONDict]] = []
     known = [s.hostname for s in scope.services]
     for vs in index.vss:
         for host in vs_hosts(vs):
-            if host == "*" or scope.service(host) is not None or not scope.allows_host(host, vs.namespace):
+            svc = scope.service(host)
+            if host == "*" or (svc is not None and svc.port(80) is not None):
+                continue
+            if not scope.allows_host(host, vs.namespace) or index.select(host) is not vs:
                 continue
             if host.startswith("*") and any(host_matches(host, k) for k in known):
                 continue
-            if index.select(host) is not vs:
-                continue
+            routes = [r.json for r in http_routes(RouteContext(scope, 80), vs)]
+            if svc is not None and not routes:
+                continue  # the VS does not claim the service on a port it lacks
             domains = _unique(with_port([host], 80), seen)
             if domains:
-                routes = [r.json for r in http_routes(RouteContext(scope, 80), vs)]
                 out.append(
                     (names.vhost(host, 80), {"name": names.vhost(host, 80), "domains": domains, "routes": routes})
                 )
