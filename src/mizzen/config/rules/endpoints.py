@@ -6,7 +6,8 @@ object names addresses other hosts reach); its EndpointSlice validation checks t
 the slice's ``addressType``. A ``targetRef`` to a Pod is where Istio reads the endpoint's labels, service
 account and sidecar from; Mizzen has no Pods, so such an endpoint has none of them (plaintext, no subset
 labels): warned. Istio ignores ``addressType: FQDN`` slices, and a slice without the
-``kubernetes.io/service-name`` label belongs to no Service: both have no effect, which is warned too.
+``kubernetes.io/service-name`` label belongs to no Service, and a slice port without a number matches no
+Service port: none of them has an effect, which is warned too.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def _ports(ports: tuple[EndpointPort, ...], path: str, out: Found, *, number_req
         where = f"{path}[{k}]"
         if port.port is not None or number_required:
             common.port(port.port, f"{where}.port", out, code="MZ2805")
+        else:
+            out.append(violation("MZ2804", "a slice port without a number serves no Service port", where))
         if port.name and not names.is_dns1123_label(port.name):
             out.append(violation("MZ2805", f'Invalid value: "{port.name}": {names.LABEL_MSG}', f"{where}.name"))
         elif not port.name and len(ports) > 1:
