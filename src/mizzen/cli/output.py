@@ -53,6 +53,42 @@ def _secret_data(obj: Obj) -> str:
     return str(len(data))
 
 
+def _body(obj: Obj, key: str) -> Any:
+    """A top-level body field (Endpoints ``subsets``, EndpointSlice ``ports``), wherever the object keeps it."""
+    return obj.get(key) if key in obj else _spec(obj, key)
+
+
+def _first_three(items: Sequence[str]) -> str:
+    """kubectl's list of endpoints: the first three, then ``+ N more...``; ``<none>`` when empty."""
+    if not items:
+        return "<none>"
+    more = f" + {len(items) - 3} more..." if len(items) > 3 else ""
+    return ",".join(items[:3]) + more
+
+
+def _endpoints(obj: Obj) -> str:
+    subsets = [s for s in _body(obj, "subsets") or () if isinstance(s, Mapping)]
+    return _first_three(
+        [
+            f"{a.get('ip')}:{p.get('port')}"
+            for s in subsets
+            for a in s.get("addresses") or ()
+            for p in s.get("ports") or ()
+            if isinstance(a, Mapping) and isinstance(p, Mapping)
+        ]
+    )
+
+
+def _slice_ports(obj: Obj) -> str:
+    ports = [p for p in _body(obj, "ports") or () if isinstance(p, Mapping)]
+    return ",".join(_text(p.get("port")) or "<unset>" for p in ports) or "<unset>"
+
+
+def _slice_endpoints(obj: Obj) -> str:
+    eps = [e for e in _body(obj, "endpoints") or () if isinstance(e, Mapping)]
+    return _first_three([str(a) for e in eps for a in e.get("addresses") or ()])
+
+
 # Kind-specific columns between NAME and AGE (AGE is appended, except where Istio puts it elsewhere).
 _COLUMNS: dict[str, list[Column]] = {
     "VirtualService": [
@@ -69,6 +105,12 @@ _COLUMNS: dict[str, list[Column]] = {
     "AuthorizationPolicy": [("ACTION", lambda o: _text(_spec(o, "action")))],
     "Service": [("TYPE", lambda o: _text(_spec(o, "type") or "ClusterIP")), ("PORT(S)", _ports)],
     "Secret": [("TYPE", lambda o: _text(_spec(o, "type") or o.get("type") or "Opaque")), ("DATA", _secret_data)],
+    "Endpoints": [("ENDPOINTS", _endpoints)],
+    "EndpointSlice": [
+        ("ADDRESSTYPE", lambda o: _text(_body(o, "addressType"))),
+        ("PORTS", _slice_ports),
+        ("ENDPOINTS", _slice_endpoints),
+    ],
 }
 
 
