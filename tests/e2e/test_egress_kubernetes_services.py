@@ -68,6 +68,21 @@ spec:
       mode: DISABLE
 """
 
+ENDPOINT_SLICE = """\
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: my-wikipedia-abc12
+  labels:
+    kubernetes.io/service-name: my-wikipedia
+addressType: IPv4
+endpoints:
+- addresses: [198.35.26.96]
+ports:
+- name: tls
+  port: 443
+"""
+
 CONNECT_TO = "en.wikipedia.org:443:my-wikipedia.default.svc.cluster.local:443"
 MAIN_PAGE = "https://en.wikipedia.org/wiki/Main_Page"
 
@@ -114,10 +129,18 @@ def _run_task(w: World) -> None:
     after = w.sleep.curl("-sS", "--connect-to", CONNECT_TO, MAIN_PAGE)
     assert after.returncode != 0, after.stdout
 
+    # Not in the task: the EndpointSlice form of the same thing, with one of the addresses.
+    w.mesh.apply(ENDPOINT_SLICE)
+    w.mesh.wait_synced()
+    for _ in range(5):
+        r = w.sleep.curl("-sS", "--connect-to", CONNECT_TO, MAIN_PAGE)
+        assert r.returncode == 0 and json.loads(r.stdout)["site"] == f"wikipedia-{WIKIPEDIA[0]}", (r.stdout, r.stderr)
+
 
 def test_service_with_endpoints_reaches_the_external_addresses(tmp_path: Path) -> None:
     """The task's selector-less Service my-wikipedia gets its endpoints from the Endpoints of its name:
     TLS for en.wikipedia.org sent to the Service reaches both of the task's addresses (the stand-in sees
     SNI and Host en.wikipedia.org), the sidecar logs outbound|443||my-wikipedia... with one of them as
-    upstream; without the Endpoints (before they exist, after they are deleted) the tunnel fails."""
+    upstream; without the Endpoints (before they exist, after they are deleted) the tunnel fails; an
+    EndpointSlice labelled for the Service then serves it with its one address."""
     _service_with_endpoints(tmp_path)
