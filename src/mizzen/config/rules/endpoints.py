@@ -1,5 +1,5 @@
 """Rules for Endpoints (core ``v1``) and EndpointSlice (``discovery.k8s.io/v1``): what the Kubernetes API
-server rejects is an error (MZ2805); what Istio acts on and Mizzen cannot is a warning (MZ2804).
+server rejects is an error (MZ2806); what Istio acts on and Mizzen cannot is a warning (MZ2804).
 
 Kubernetes' Endpoints validation refuses loopback, link-local and unspecified addresses (an Endpoints
 object names addresses other hosts reach); its EndpointSlice validation checks that each address is of
@@ -51,7 +51,7 @@ def _endpoints_ip(ip: str, path: str, out: Found) -> None:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        out.append(violation("MZ2805", f'Invalid value: "{ip}": must be a valid IP address', path))
+        out.append(violation("MZ2806", f'Invalid value: "{ip}": must be a valid IP address', path))
         return
     special = (
         "the unspecified address" if address.is_unspecified
@@ -61,7 +61,7 @@ def _endpoints_ip(ip: str, path: str, out: Found) -> None:
         else ""
     )  # fmt: skip
     if special:
-        out.append(violation("MZ2805", f'Invalid value: "{ip}": may not be {special}', path))
+        out.append(violation("MZ2806", f'Invalid value: "{ip}": may not be {special}', path))
 
 
 def _link_local_multicast(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -86,15 +86,15 @@ def _ports(ports: tuple[EndpointPort, ...], path: str, out: Found, *, number_req
     for k, port in enumerate(ports):
         where = f"{path}[{k}]"
         if port.port is not None or number_required:
-            common.port(port.port, f"{where}.port", out, code="MZ2805")
+            common.port(port.port, f"{where}.port", out, code="MZ2806")
         else:
             out.append(violation("MZ2804", "a slice port without a number serves no Service port", where))
         if port.name and not names.is_dns1123_label(port.name):
-            out.append(violation("MZ2805", f'Invalid value: "{port.name}": {names.LABEL_MSG}', f"{where}.name"))
+            out.append(violation("MZ2806", f'Invalid value: "{port.name}": {names.LABEL_MSG}', f"{where}.name"))
         elif not port.name and len(ports) > 1:
-            out.append(violation("MZ2805", "Required value: a name is required when there are several ports", where))
+            out.append(violation("MZ2806", "Required value: a name is required when there are several ports", where))
     for dup in common.duplicates([p.name or "" for p in ports]):
-        out.append(violation("MZ2805", f'Duplicate value: "{dup}"', path))
+        out.append(violation("MZ2806", f'Duplicate value: "{dup}"', path))
 
 
 def check_endpoint_slice(res: Resource, root: str) -> Found:
@@ -115,11 +115,11 @@ def check_endpoint_slice(res: Resource, root: str) -> Found:
         )
     if len(eps.endpoints) > MAX_SLICE_ADDRESSES:
         too_many = f"Too many: must have at most {MAX_SLICE_ADDRESSES} items"
-        out.append(violation("MZ2805", too_many, _at(root, "endpoints")))
+        out.append(violation("MZ2806", too_many, _at(root, "endpoints")))
     for i, endpoint in enumerate(eps.endpoints):
         path = _at(root, f"endpoints[{i}]")
         if not 1 <= len(endpoint.addresses) <= MAX_SLICE_ADDRESSES:
-            out.append(violation("MZ2805", "Required value: 1 to 100 addresses", f"{path}.addresses"))
+            out.append(violation("MZ2806", "Required value: 1 to 100 addresses", f"{path}.addresses"))
         for j, address in enumerate(endpoint.addresses):
             _slice_address(eps.address_type, address, f"{path}.addresses[{j}]", out)
         _target_ref(endpoint.target_ref, f"{path}.targetRef", out)
@@ -130,11 +130,11 @@ def check_endpoint_slice(res: Resource, root: str) -> Found:
 def _slice_address(address_type: str | None, value: str, path: str, out: Found) -> None:
     if address_type == "FQDN":
         if not names.is_dns1123_subdomain(value):
-            out.append(violation("MZ2805", f'Invalid value: "{value}": must be a DNS name', path))
+            out.append(violation("MZ2806", f'Invalid value: "{value}": must be a DNS name', path))
         return
     try:
         version: int = ipaddress.ip_address(value).version
     except ValueError:
         version = 0
     if address_type in ("IPv4", "IPv6") and f"IPv{version}" != address_type:
-        out.append(violation("MZ2805", f'Invalid value: "{value}": must be a valid {address_type} address', path))
+        out.append(violation("MZ2806", f'Invalid value: "{value}": must be a valid {address_type} address', path))
