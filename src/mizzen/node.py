@@ -29,6 +29,8 @@ META_ADMIN = "MIZZEN_ADMIN"  # "unix:<agent socket path>" (shown only; admin is 
 META_BIND = "MIZZEN_BIND"  # gateway bind address
 META_ACCESS_LOG = "MIZZEN_ACCESS_LOG"  # access-log file path
 META_PROXY_CONFIG = "PROXY_CONFIG"  # Istio's: the proxy's own ProxyConfig (here only gatewayTopology)
+META_CAPTURE_PORTS = "MIZZEN_CAPTURE_PORTS"  # {outbound, inbound}: this capture sidecar's 15001/15006
+META_APP_ADDRESS = "MIZZEN_APP_ADDRESS"  # where the sidecar reaches its app (a captured app's veth address)
 META_LOCALITY = "MIZZEN_LOCALITY"  # "region/zone/subzone" (`mizzen run --locality`); also node.locality
 LOCALITY_LABEL = "istio-locality"  # Istio's label: "region.zone.subzone" (label values cannot hold "/")
 TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
@@ -84,6 +86,11 @@ class Proxy:
     # A gateway's own ProxyConfig gatewayTopology.numTrustedProxies (``proxy.istio.io/config``), over the mesh's.
     num_trusted_proxies: int | None = None
     interception: str = "NONE"  # Istio's INTERCEPTION_MODE: "REDIRECT" for `mizzen run --capture` sidecars
+    # A capture sidecar's virtualOutbound/virtualInbound ports: Istio's 15001/15006 by default; `mizzen run
+    # --capture` picks free ones, since several captured workloads' Envoys share the host's namespace.
+    capture_outbound_port: int = 15001
+    capture_inbound_port: int = 15006
+    app_address: str = "127.0.0.1"  # where the inbound clusters reach the app
 
     @property
     def node_id(self) -> str:
@@ -125,6 +132,10 @@ def node_metadata(proxy: Proxy, *, admin: str, version: str) -> dict[str, Any]:
         meta[META_ACCESS_LOG] = proxy.access_log
     if proxy.locality:
         meta[META_LOCALITY] = proxy.locality
+    if proxy.interception == "REDIRECT":
+        meta[META_CAPTURE_PORTS] = {"outbound": proxy.capture_outbound_port, "inbound": proxy.capture_inbound_port}
+    if proxy.app_address != "127.0.0.1":
+        meta[META_APP_ADDRESS] = proxy.app_address
     if proxy.num_trusted_proxies is not None:
         meta[META_PROXY_CONFIG] = {"gatewayTopology": {"numTrustedProxies": proxy.num_trusted_proxies}}
     return meta
@@ -174,7 +185,16 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
         locality=str(metadata.get(META_LOCALITY) or "") or locality_from_labels(labels),
         num_trusted_proxies=_trusted_proxies(metadata.get(META_PROXY_CONFIG)),
         interception="REDIRECT" if metadata.get(META_INTERCEPTION_MODE) == "REDIRECT" else "NONE",
+        capture_outbound_port=_capture_port(metadata.get(META_CAPTURE_PORTS), "outbound", 15001),
+        capture_inbound_port=_capture_port(metadata.get(META_CAPTURE_PORTS), "inbound", 15006),
+        app_address=str(metadata.get(META_APP_ADDRESS) or "127.0.0.1"),
     )
+
+
+def _capture_port(value: object, key: str, default: int) -> int:
+    """One of the capture ports in the node metadata (a port number), else Istio's ``default``."""
+    port = value.get(key) if isinstance(value, Mapping) else None
+    return int(port) if isinstance(port, int | float) and 0 < port < 65536 else default
 
 
 def _trusted_proxies(value: object) -> int | None:

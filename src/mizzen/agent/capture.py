@@ -9,8 +9,9 @@ without a rule (Istio needs uid 1337 for that because its Envoy shares the pod's
 - outbound: TCP from the veth to anything but loopback, the control plane and the excluded ports (and, when
   ``includeOutboundIPRanges`` is given, only to those ranges) is redirected to Envoy's outbound capture port
   (Istio's 15001), where ``SO_ORIGINAL_DST`` gives Envoy the address the app dialled;
-- inbound: TCP arriving from elsewhere for a local address on one of the app's ports (less the excluded
-  ones) is redirected to the inbound capture port (Istio's 15006).
+- inbound: TCP arriving from elsewhere for a local address on one of the workload's endpoint ports (less
+  the excluded ones) is redirected to the inbound capture port (Istio's 15006); so is TCP that a process of
+  this host (another workload's Envoy) sends there, in an ``output`` chain, since prerouting never sees it.
 
 Each workload's rules are one table, ``mizzen_<workload>``, installed in one ``nft -f`` transaction (all
 or nothing) and deleted on stop. The table's name is recorded in the agent's state directory *before*
@@ -55,7 +56,7 @@ class CapturePlan:
     exclude_inbound_ports: Sequence[int] = ()  # Istio's excludeInboundPorts
     outbound_port: int = OUTBOUND_CAPTURE_PORT
     inbound_port: int = INBOUND_CAPTURE_PORT
-    extra: dict[str, str] = field(default_factory=dict, compare=False)  # recorded with the state, not in rules
+    extra: dict[str, object] = field(default_factory=dict, compare=False)  # recorded with the state, not in rules
 
 
 def table_name(workload: str) -> str:
@@ -90,7 +91,15 @@ def ruleset(plan: CapturePlan) -> str:
         lines.append(
             f'    iifname != "{veth}" fib daddr type local tcp dport {_set(inbound)} redirect to :{plan.inbound_port}'
         )
-    lines += ["  }", "}", ""]
+    lines.append("  }")
+    if inbound:  # peers on this host (other sidecars) connect from the output path, which prerouting never sees
+        lines += [
+            "  chain output {",
+            "    type nat hook output priority -100; policy accept;",  # dstnat: nft names it only for prerouting
+            f"    fib daddr type local tcp dport {_set(inbound)} redirect to :{plan.inbound_port}",
+            "  }",
+        ]
+    lines += ["}", ""]
     return "\n".join(lines)
 
 

@@ -40,6 +40,7 @@ from mizzen.agent.settings import (
 )
 from mizzen.agent.spec import WorkloadSpec, parse_env, parse_labels, parse_locality, parse_port, parse_upstream
 from mizzen.agent.template import template_from_manifests
+from mizzen.agent.transparent import check_prerequisites
 from mizzen.security.durations import parse_duration
 
 
@@ -169,6 +170,14 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
     help="Where the workload runs (Istio's locality): its WorkloadEntry's locality and the proxy's own, "
     "for locality load balancing [default: from the istio-locality or topology.* labels].",
 )
+@click.option(
+    "--capture",
+    is_flag=True,
+    help="Transparent capture (root): the app runs in a network namespace of its own and nftables sends its "
+    "inbound and outbound TCP through the sidecar, so it needs no HTTP_PROXY (gRPC, raw TCP, Java meshed "
+    "unchanged). The app listens on its service ports (on 0.0.0.0, as in a pod); mesh names resolve through "
+    "its /etc/hosts. Removed on stop, or at the next start after a crash.",
+)
 @_common
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
@@ -185,6 +194,7 @@ def run_command(
     upstreams: Sequence[str],
     envs: Sequence[str],
     locality: str,
+    capture: bool,
     xds_address: str | None,
     server: str | None,
     root_cert: Path | None,
@@ -229,9 +239,17 @@ def run_command(
             bootstrap_override=bootstrap_override.read() if bootstrap_override else "",
             probe=_probe_of(probe, template.probe if template else None),
             drain_s=_duration(drain, "--termination-drain-duration"),
+            capture=capture,
         )
+        if capture and spec.upstreams:
+            raise PortSpecError("--upstream does not go with --capture: a captured app dials mesh services directly")
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if capture:
+        try:
+            check_prerequisites()
+        except AgentError as exc:
+            raise click.ClickException(str(exc)) from exc
     _supervise(spec, xds=xds_address, server=server, root_cert=root_cert, token_file=token_file, verbose=verbose)
 
 

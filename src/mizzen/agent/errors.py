@@ -7,6 +7,7 @@
      ├── EnvoyVersionError        the binary is not the pinned release
      ├── PortSpecError            a malformed --port / --upstream / --env / --labels value
      ├── AlreadyRunningError      a workload with this name and namespace is already running here
+     ├── CaptureSetupError        `run --capture` cannot set up or remove the app's namespace, veth or nft table
      ├── JoinError                the control plane cannot be joined (unreachable, wrong root, refused, no route)
      └── ControlPlaneCallError    the control plane refused a call or could not be reached
           ├── RegistrationError   ... for (de)registration
@@ -34,6 +35,11 @@ class PortSpecError(AgentError, ValueError):
 
 class AlreadyRunningError(AgentError):
     """A workload with the same namespace and name is already running on this host."""
+
+
+class CaptureSetupError(AgentError):
+    """``mizzen run --capture`` cannot set up (or tear down) transparent capture: not root, no ``nft`` or
+    ``ip``, or one of them refused."""
 
 
 class JoinError(AgentError):

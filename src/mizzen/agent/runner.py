@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -25,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from mizzen.agent import probe
+from mizzen.agent import netns, probe, transparent
 from mizzen.agent import supervisor as sv
 from mizzen.agent.bootstrap import build_bootstrap
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.envoy import envoy_command
-from mizzen.agent.errors import AlreadyRunningError, RegistrationError
+from mizzen.agent.errors import AgentError, AlreadyRunningError, RegistrationError
 from mizzen.agent.join import join
 from mizzen.agent.readiness import ReadinessTracker
 from mizzen.agent.spawn import alive, with_parent_death_signal, write_private
@@ -137,6 +138,7 @@ class WorkloadRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timers: list[asyncio.TimerHandle] = []
         self.services: AgentServices | None = None
+        self.capture: transparent.Capture | None = None  # --capture: the app's namespace, veth and nft table
 
     async def run(self) -> int:
         """Start everything, supervise, and return the exit code once everything has stopped."""
@@ -148,6 +150,8 @@ class WorkloadRunner:
             joined = await join(self.cp, self.spec, xds_given=self.cp.xds_given)
             self.cp, self.spec = joined.control_plane, joined.spec
             self.alloc = allocate(self.spec)
+            if self.spec.capture:
+                self._start_capture()
             proxy = proxy_of(self.spec, self.alloc, access_log=str(self.paths.access_log))
             from mizzen.agent.services import AgentServices
 
@@ -165,6 +169,21 @@ class WorkloadRunner:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await self._cleanup()
+
+    def _start_capture(self) -> None:
+        """Create the app's namespace, veth and redirect rules; the app is then reached at its veth address."""
+        assert self.alloc is not None and self.alloc.capture is not None
+        cp = transparent.ipv4_hosts([*self.cp.api_urls, *(f"{h}:{p}" for h, p in self.cp.xds_addresses)])
+        endpoint_ports = sorted(self.alloc.inbound.values())
+        cap = transparent.start(self.home, self.spec.name, self.spec.namespace, endpoint_ports, self.alloc.capture, cp)
+        self.capture = cap
+        self.alloc = dataclasses.replace(self.alloc, app_address=cap.layout.app_address)
+        policy = self.spec.probe
+        if policy.host == "127.0.0.1":  # the app's loopback is its own now: probe it where Envoy reaches it
+            policy = dataclasses.replace(policy, host=cap.layout.app_address)
+        if policy.exec_command:  # an exec probe runs where the app runs, as Kubernetes runs it in the container
+            policy = dataclasses.replace(policy, exec_command=(*netns.exec_prefix(cap.layout), *policy.exec_command))
+        self.spec = dataclasses.replace(self.spec, probe=policy)
 
     async def _perform(self, action: sv.Action) -> int | None:
         """Carry out one of the state machine's actions; an exit code when the workload is done."""
@@ -216,6 +235,12 @@ class WorkloadRunner:
         self._task("watch-sync", self._report_sync())
         if self.spec.has_app and self.spec.registers:
             self._task("watch-ready", self._watch_ready())
+        if self.capture is not None:
+            self._task("capture-names", self._keep_names(self.capture))
+
+    async def _keep_names(self, cap: transparent.Capture) -> None:
+        async with self._admin_client() as client:
+            await transparent.keep_names(cap, client)
 
     # --- processes ---
     async def _start(self, which: sv.Which) -> None:
@@ -231,6 +256,8 @@ class WorkloadRunner:
             env, log_path = withheld(os.environ), self.paths.envoy_log
         else:
             argv = app_argv(self.spec, self.alloc)
+            if self.capture is not None:
+                argv = [*netns.exec_prefix(self.capture.layout), *argv]
             env, log_path = app_env(self.spec, self.alloc, os.environ), self.paths.app_log
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as logf:
@@ -415,8 +442,19 @@ class WorkloadRunner:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         if self.services is not None:
             await self.services.stop()
+        self._stop_capture()
         for path in (self.paths.state_file, self.paths.bootstrap):
             path.unlink(missing_ok=True)
+
+    def _stop_capture(self) -> None:
+        if self.capture is None:
+            return
+        try:
+            removed = self.capture.close()
+        except AgentError as exc:
+            log.error("%s.%s: %s", self.spec.name, self.spec.namespace, exc)
+            return
+        log.info("%s.%s: capture removed: %s", self.spec.name, self.spec.namespace, ", ".join(removed))
 
     def _claim_state_file(self) -> None:
         try:
@@ -467,12 +505,19 @@ class WorkloadRunner:
             "identity": services.credential.identity,
             "credential": services.credential.id,
             "httpProxy": f"127.0.0.1:{alloc.http_proxy}" if alloc.http_proxy else None,
+            "capture": self._capture_state(),
             "logs": {
                 "app": str(self.paths.app_log),
                 "envoy": str(self.paths.envoy_log),
                 "access": str(self.paths.access_log),
             },
         }
+
+    def _capture_state(self) -> dict[str, Any] | None:
+        if self.capture is None or self.alloc is None or self.alloc.capture is None:
+            return None
+        outbound, inbound = self.alloc.capture
+        return {**self.capture.layout.record(), "table": self.capture.table, "ports": [outbound, inbound]}
 
     def summary(self) -> str:
         """Human summary of the allocated ports, printed once the workload is up."""
@@ -482,13 +527,19 @@ class WorkloadRunner:
         lines = [f"{kind} {self.spec.name}.{self.spec.namespace} is up as {services.credential.identity}"]
         for port in self.spec.ports:
             app = alloc.app.get(port.name)
-            target = f" -> app 127.0.0.1:{app}" if app else ""
+            target = f" -> app {alloc.app_address}:{app}" if app else ""
             lines.append(
                 f"  port {port.name}={port.number}: sidecar {self.spec.address}:{alloc.inbound.get(port.name)}{target}"
             )
         if alloc.http_proxy:
             lines.append(f"  HTTP proxy: http://127.0.0.1:{alloc.http_proxy}  (the app's HTTP_PROXY)")
         lines += [f"  upstream {u.host}:{u.port} at {u.bind}:{u.listen_port}" for u in alloc.upstreams]
+        if self.capture is not None and alloc.capture is not None:
+            lay = self.capture.layout
+            lines.append(
+                f"  capture: app in netns {lay.netns} at {lay.app_address} (veth {lay.host_veth}); its TCP goes to "
+                f"the sidecar's :{alloc.capture[0]}, peers' to :{alloc.capture[1]} (nft table {self.capture.table})"
+            )
         lines.append(f"  Envoy admin: unix:{services.sockets.admin} (mode 0600; `mizzen pc` reaches it)")
         lines.append(f"  logs: {self.paths.envoy_log.parent}/{self.spec.name}.*.log")
         return "\n".join(lines)

@@ -26,6 +26,7 @@ NO_PROXY = "localhost,127.0.0.1"
 # Neither the app nor Envoy gets the agent's settings: no credential, no MIZZEN_HOME (which holds the
 # admin token), no control-plane address; the app gets only what the agent sets for it below.
 _WITHHELD_PREFIX = "MIZZEN_"
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})  # compared lower-cased
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class WorkloadSpec:
     probe: ProbePolicy = field(default_factory=ProbePolicy)  # the readiness probe while running
     drain_s: float = 5.0  # Istio's terminationDrainDuration
     num_trusted_proxies: int | None = None  # a gateway's ProxyConfig gatewayTopology (--proxy-config)
+    capture: bool = False  # `mizzen run --capture`: the app in its own netns, its TCP redirected to Envoy
 
     @property
     def has_app(self) -> bool:
@@ -89,6 +91,8 @@ class Allocation:
     inbound: Mapping[str, int] = field(default_factory=dict)
     http_proxy: int | None = None
     upstreams: tuple[Upstream, ...] = ()
+    capture: tuple[int, int] | None = None  # --capture: Envoy's (outbound, inbound) capture listener ports
+    app_address: str = "127.0.0.1"  # where the sidecar reaches the app (--capture: the app's veth address)
 
 
 def parse_locality(value: str) -> str:
@@ -145,7 +149,12 @@ def parse_upstream(value: str) -> UpstreamSpec:
 
 def allocate(spec: WorkloadSpec) -> Allocation:
     """Pick free ports: per service port an app port and a sidecar inbound port, the outbound HTTP-proxy
-    port (sidecars), and each upstream without an explicit local port (Envoy's admin is a UNIX socket)."""
+    port (sidecars), and each upstream without an explicit local port (Envoy's admin is a UNIX socket).
+
+    With ``--capture`` the app, alone in its namespace as in a pod, listens on the service ports themselves,
+    and the HTTP-proxy port gives way to the two capture ports (no upstreams: refused earlier)."""
+    if spec.capture:
+        return _allocate_captured(spec)
     for u in spec.upstreams:
         if u.listen_port is not None and not port_is_free(u.listen_port, u.bind):
             raise PortSpecError(
@@ -170,6 +179,17 @@ def allocate(spec: WorkloadSpec) -> Allocation:
         for u in spec.upstreams
     )
     return Allocation(app=app, inbound=inbound, http_proxy=http_proxy, upstreams=upstreams)
+
+
+def _allocate_captured(spec: WorkloadSpec) -> Allocation:
+    if spec.upstreams:
+        raise PortSpecError("--upstream does not go with --capture: a captured app dials mesh services directly")
+    names = [p.name for p in spec.ports]
+    picked = iter(free_ports(len(names) + 2))
+    inbound = {n: next(picked) for n in names}
+    capture = (next(picked), next(picked))
+    app = {p.name: p.number for p in spec.ports} if spec.has_app else {}
+    return Allocation(app=app, inbound=inbound, capture=capture)
 
 
 def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Proxy:
@@ -200,7 +220,21 @@ def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Pro
         access_log=access_log,
         locality=spec.locality or locality_from_labels(spec.labels),
         num_trusted_proxies=spec.num_trusted_proxies,
+        **_capture_fields(alloc),
     )
+
+
+def _capture_fields(alloc: Allocation) -> dict[str, Any]:
+    """The Proxy fields a captured workload sets (INTERCEPTION_MODE REDIRECT, its capture ports, its app)."""
+    if alloc.capture is None:
+        return {}
+    outbound, inbound = alloc.capture
+    return {
+        "interception": "REDIRECT",
+        "capture_outbound_port": outbound,
+        "capture_inbound_port": inbound,
+        "app_address": alloc.app_address,
+    }
 
 
 def app_argv(spec: WorkloadSpec, alloc: Allocation) -> list[str]:
@@ -219,6 +253,8 @@ def app_argv(spec: WorkloadSpec, alloc: Allocation) -> list[str]:
 def app_env(spec: WorkloadSpec, alloc: Allocation, base: Mapping[str, str]) -> dict[str, str]:
     """The app's environment: ``base`` plus PORT, the sidecar as HTTP proxy, identity, and ``--env``."""
     env = withheld(base)
+    if alloc.capture is not None:  # captured: the sidecar takes the app's TCP without its knowing
+        env = {k: v for k, v in env.items() if k.lower() not in _PROXY_VARIABLES}
     if spec.ports and spec.ports[0].name in alloc.app:
         env["PORT"] = str(alloc.app[spec.ports[0].name])
     for name, port in alloc.app.items():

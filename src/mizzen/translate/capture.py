@@ -15,6 +15,10 @@ is Istio's:
   peer dialled and each inbound port's filter chains (mTLS/plaintext per PeerAuthentication, the policy
   filters), built exactly as for the HTTP-proxy mode's inbound listener, match on it; anything else
   passes through to ``InboundPassthroughCluster``. The per-port inbound listeners are then not bound.
+
+15001 and 15006 are the defaults of the proxy's ``capture_outbound_port``/``capture_inbound_port``: several
+captured workloads' Envoys share the host's namespace, so ``mizzen run --capture`` picks free ports and
+sends them in the node metadata. The inbound clusters reach the app at the proxy's ``app_address``.
 """
 
 from __future__ import annotations
@@ -35,8 +39,6 @@ from mizzen.translate.vhosts import is_http, mesh_virtual_services, select_virtu
 REDIRECT = "REDIRECT"
 VIRTUAL_OUTBOUND = "virtualOutbound"
 VIRTUAL_INBOUND = "virtualInbound"
-OUTBOUND_CAPTURE_PORT = 15001
-INBOUND_CAPTURE_PORT = 15006
 # Mizzen's PassthroughCluster is a dynamic forward proxy (for the HTTP-proxy mode); a captured connection
 # carries its destination in the socket instead, so capture has its own ORIGINAL_DST clusters.
 OUTBOUND_PASSTHROUGH = "PassthroughOriginalDst"
@@ -70,7 +72,7 @@ def virtual_outbound(scope: Scope) -> JSONDict:
     filt = tcp_proxy(scope.proxy, scope.mesh.mesh, target, [(target, 100)])
     return {
         "name": VIRTUAL_OUTBOUND,
-        "address": socket_address("0.0.0.0", OUTBOUND_CAPTURE_PORT),
+        "address": socket_address("0.0.0.0", scope.proxy.capture_outbound_port),
         "use_original_dst": True,
         "filter_chains": [{"name": "virtualOutbound-catchall-tcp", "filters": [filt]}],
         "traffic_direction": "OUTBOUND",
@@ -127,7 +129,7 @@ def virtual_inbound(scope: Scope, inbound: Sequence[JSONDict]) -> JSONDict:
     passthrough = tcp_proxy(scope.proxy, scope.mesh.mesh, INBOUND_PASSTHROUGH, [(INBOUND_PASSTHROUGH, 100)], "inbound")
     return {
         "name": VIRTUAL_INBOUND,
-        "address": socket_address("0.0.0.0", INBOUND_CAPTURE_PORT),
+        "address": socket_address("0.0.0.0", scope.proxy.capture_inbound_port),
         "listener_filters": listener_filters,
         "listener_filters_timeout": "0s",  # Istio's protocolDetectionTimeout default: wait
         "continue_on_listener_filters_timeout": True,

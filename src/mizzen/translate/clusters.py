@@ -45,7 +45,7 @@ def scope_clusters(scope: Scope) -> dict[str, JSONDict]:
         for inbound in inbound_ports(scope):
             pool = inbound_pool(scope, inbound)
             out[names.inbound_cluster(inbound.service_port)] = inbound_cluster(
-                inbound, scope.mesh.mesh.connect_timeout, pool
+                inbound, scope.mesh.mesh.connect_timeout, pool, scope.proxy.app_address
             )
         out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
         out.update((n, internal_cluster(n, scope.mesh.mesh.connect_timeout)) for n in tunnel_names(scope))
@@ -214,8 +214,11 @@ def inbound_pool(scope: Scope, port: InboundPort) -> ConnectionPoolSettings | No
     return None
 
 
-def inbound_cluster(port: InboundPort, connect_timeout: str, pool: ConnectionPoolSettings | None = None) -> JSONDict:
-    """``inbound|<service port>||``: STATIC to the app on 127.0.0.1:<app port>."""
+def inbound_cluster(
+    port: InboundPort, connect_timeout: str, pool: ConnectionPoolSettings | None = None, address: str = "127.0.0.1"
+) -> JSONDict:
+    """``inbound|<service port>||``: STATIC to the app on ``address`` (127.0.0.1; a captured app's own
+    veth address) at its app port."""
     name = names.inbound_cluster(port.service_port)
     cluster: JSONDict = {
         "name": name,
@@ -224,7 +227,7 @@ def inbound_cluster(port: InboundPort, connect_timeout: str, pool: ConnectionPoo
         "lb_policy": "LEAST_REQUEST",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address("127.0.0.1", port.app_port)}}]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(address, port.app_port)}}]}],
         },
         "circuit_breakers": traffic.circuit_breakers(pool),
     }

@@ -64,7 +64,9 @@ def sharing_key(proxy: Proxy, mesh: MeshSnapshot, selectors: Selectors | None = 
     selected = tuple(subset_of(dict(sel), proxy.labels) for sel in sels)
     # Locality load balancing orders endpoints by the proxy's locality and failoverPriority labels.
     compared = tuple((name, proxy.labels.get(name, "")) for name in failover_priority_labels(mesh))
-    return ("sidecar", proxy.namespace, selected, bool(proxy.http_proxy_port), proxy.locality, compared)
+    # A capture sidecar's special clusters differ (translate/capture.py): it shares only with its kind.
+    mode = (bool(proxy.http_proxy_port), proxy.interception)
+    return ("sidecar", proxy.namespace, selected, mode, proxy.locality, compared)
 
 
 def failover_priority_labels(mesh: MeshSnapshot) -> tuple[str, ...]:
@@ -94,7 +96,7 @@ def local_resources(proxy: Proxy, mesh: MeshSnapshot, scope: Scope | None = None
     listeners, routes = sidecar_listeners(scope)
     clusters = {
         names.inbound_cluster(port.service_port): inbound_cluster(
-            port, mesh.mesh.connect_timeout, inbound_pool(scope, port)
+            port, mesh.mesh.connect_timeout, inbound_pool(scope, port), proxy.app_address
         )
         for port in inbound_ports(scope)
     }

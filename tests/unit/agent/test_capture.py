@@ -147,3 +147,11 @@ def test_installed_rules_survive_a_crash_and_the_next_start_removes_them(netns: 
     assert out.strip() == "mizzen_reviews_v2_default"
     assert _tables(netns).strip() == ""
     assert not (tmp_path / capture.STATE_FILE).exists()
+
+
+def test_peers_on_this_host_are_redirected_in_the_output_chain() -> None:
+    """Another workload's Envoy on this host dials the endpoint port from the output path: redirected too."""
+    text = ruleset(PLAN)
+    output = text[text.index("chain output") :]
+    assert "type nat hook output priority -100;" in output
+    assert "fib daddr type local tcp dport 9080 redirect to :15006" in output

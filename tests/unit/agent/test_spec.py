@@ -202,3 +202,46 @@ def test_locality_goes_to_the_entry_and_the_proxy() -> None:
     for bad in ("r//s", "r/z/s/x", " r"):
         with pytest.raises(PortSpecError):
             parse_locality(bad)
+
+
+CAPTURED = WorkloadSpec(
+    name="client",
+    ports=(PortSpec("http", 9080), PortSpec("grpc", 9090)),
+    command=("app", "--port={port}"),
+    capture=True,
+)
+
+
+def test_a_captured_app_listens_on_its_service_ports_and_has_no_http_proxy() -> None:
+    """Alone in its namespace, the app gets the service port numbers; the sidecar gets inbound and two
+    capture ports, all distinct, and no HTTP-proxy port."""
+    alloc = allocate(CAPTURED)
+    assert alloc.app == {"http": 9080, "grpc": 9090} and alloc.http_proxy is None
+    assert alloc.capture is not None
+    assert len({*alloc.inbound.values(), *alloc.capture}) == 4
+    assert app_argv(CAPTURED, alloc) == ["app", "--port=9080"]
+
+
+def test_a_captured_proxy_says_redirect_with_its_ports_and_app_address() -> None:
+    """proxy_of sets INTERCEPTION_MODE REDIRECT, the allocated capture ports and where the app is reached."""
+    alloc = Allocation(app={"http": 9080}, inbound={"http": 20003}, capture=(20010, 20011), app_address="10.250.0.2")
+    proxy = proxy_of(CAPTURED, alloc)
+    assert (proxy.interception, proxy.capture_outbound_port, proxy.capture_inbound_port) == ("REDIRECT", 20010, 20011)
+    assert proxy.app_address == "10.250.0.2" and proxy.http_proxy_port is None
+    assert proxy_of(SPEC, ALLOC).interception == "NONE"
+
+
+def test_a_captured_app_gets_no_proxy_variable_even_an_inherited_one() -> None:
+    """HTTP_PROXY and friends from the agent's environment are dropped (the point of capture); --env still wins."""
+    alloc = Allocation(app={"http": 9080}, inbound={"http": 20003}, capture=(20010, 20011))
+    base = {"HTTP_PROXY": "http://corp:3128", "https_proxy": "x", "NO_PROXY": "y", "PATH": "/bin", "MIZZEN_TOKEN": "t"}
+    env = app_env(CAPTURED, alloc, base)
+    assert not {k for k in env if k.lower() in ("http_proxy", "https_proxy", "no_proxy")}
+    assert env["PATH"] == "/bin" and "MIZZEN_TOKEN" not in env and env["PORT"] == "9080"
+
+
+def test_upstream_ports_do_not_go_with_capture() -> None:
+    """--upstream binds the host's loopback, which a captured app cannot reach: refused with the reason."""
+    spec = WorkloadSpec(name="c", ports=(PortSpec("http", 9080),), capture=True, upstreams=(UpstreamSpec("db", 5432),))
+    with pytest.raises(PortSpecError, match="does not go with --capture"):
+        allocate(spec)

@@ -61,3 +61,41 @@ def test_real_envoy_accepts_a_capture_sidecars_config() -> None:
     """envoy --mode validate accepts the capture sidecar's whole translation."""
     out = envoy_validate(translate(_capture(), bookinfo(*ALL)))
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_allocated_capture_ports_and_the_app_address_travel_and_are_used() -> None:
+    """`mizzen run --capture`'s per-workload capture ports and app address round-trip through the node metadata
+    and become virtualOutbound's/virtualInbound's ports and the inbound clusters' endpoint."""
+    proxy = dataclasses.replace(
+        _capture(), capture_outbound_port=21001, capture_inbound_port=21006, app_address="10.250.0.2"
+    )
+    decoded = proxy_from_node(proxy.node_id, node_metadata(proxy, admin="", version="0"))
+    assert decoded == proxy
+    res = translate(decoded, bookinfo(*ALL))
+    assert res.listeners["virtualOutbound"]["address"]["socket_address"]["port_value"] == 21001
+    assert res.listeners["virtualInbound"]["address"]["socket_address"]["port_value"] == 21006
+    inbound = [c for n, c in res.clusters.items() if n.startswith("inbound|")]
+    assert inbound
+    for cluster in inbound:
+        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        assert endpoint["address"]["socket_address"]["address"] == "10.250.0.2"
+
+
+def test_without_capture_ports_in_the_metadata_istios_15001_and_15006_apply() -> None:
+    """An older agent's REDIRECT metadata (no MIZZEN_CAPTURE_PORTS) decodes to Istio's ports and 127.0.0.1."""
+    meta = node_metadata(_capture(), admin="", version="0")
+    meta.pop("MIZZEN_CAPTURE_PORTS")
+    decoded = proxy_from_node(sidecar().node_id, meta)
+    assert (decoded.capture_outbound_port, decoded.capture_inbound_port, decoded.app_address) == (
+        15001,
+        15006,
+        "127.0.0.1",
+    )
+
+
+def test_capture_and_http_proxy_sidecars_do_not_share_resources() -> None:
+    """A capture sidecar's special clusters differ, so its sharing key differs from an HTTP-proxy sidecar's."""
+    from mizzen.translate.sharing import sharing_key
+
+    mesh = bookinfo(*ALL)
+    assert sharing_key(_capture(), mesh) != sharing_key(dataclasses.replace(sidecar(), http_proxy_port=None), mesh)

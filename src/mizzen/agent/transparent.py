@@ -1,0 +1,193 @@
+"""``mizzen run --capture``: sets up and tears down one workload's transparent capture (issue 18 item 6).
+
+The order is what makes a crash harmless: the state record (``$MIZZEN_HOME/capture/<ns>.<name>/
+capture.json``) names the namespace, veth pair, addresses and nft table *before* any of them is created,
+so whatever a killed agent left behind is found and removed at the next start of that workload
+(:func:`remove_stale`), and a clean stop removes the same things (:meth:`Capture.close`). The pieces are
+:mod:`mizzen.agent.netns` (``ip``: the app's namespace and veth) and :mod:`mizzen.agent.capture` (``nft``:
+the redirect rules).
+
+The app's names: ``ip netns exec`` mounts ``/etc/netns/<netns>/hosts`` over its /etc/hosts, which lists
+every host name its sidecar routes (the domains of its route configurations, read from Envoy's admin) at
+the app's gateway address; :func:`mesh_names` picks them out of a config dump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mizzen.agent import capture, netns
+from mizzen.agent.errors import CaptureSetupError
+
+log = logging.getLogger("mizzen.agent")
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*")
+
+
+def check_prerequisites() -> None:
+    """Refuse clearly when capture cannot work here: not root, no ``nft``, no ``ip``."""
+    if os.geteuid() != 0:
+        raise CaptureSetupError(
+            "--capture needs root (it creates a network namespace, a veth pair and nftables rules); "
+            "without root, leave --capture out: the app then gets its sidecar as HTTP_PROXY"
+        )
+    for tool, package in (("nft", "nftables"), ("ip", "iproute2")):
+        if shutil.which(tool) is None:
+            raise CaptureSetupError(f"--capture needs the `{tool}` command (Debian package {package})")
+
+
+def state_dir(home: Path, name: str, namespace: str) -> Path:
+    """Where one workload's capture record lives."""
+    return home / "capture" / f"{namespace}.{name}"
+
+
+def ipv4_hosts(urls: Sequence[str]) -> list[str]:
+    """The IPv4 literals among the hosts of ``urls`` (``https://10.0.0.1:15014``, ``10.0.0.1:15010``)."""
+    out = []
+    for url in urls:
+        host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+        with contextlib.suppress(ValueError):
+            out.append(str(ipaddress.IPv4Address(host)))
+    return sorted(set(out))
+
+
+def mesh_names(config_dump: Mapping[str, Any]) -> set[str]:
+    """The host names of every virtual host in an Envoy routes config dump (``echo:9080`` gives ``echo``;
+    wildcards and addresses are left out)."""
+    names: set[str] = set()
+    for config in config_dump.get("configs", []):
+        # A full dump nests the route configs in one RoutesConfigDump; ``?resource=`` lists them directly.
+        entries = config.get("dynamic_route_configs", []) + config.get("static_route_configs", []) or [config]
+        for entry in entries:
+            for vhost in entry.get("route_config", {}).get("virtual_hosts", []):
+                for domain in vhost.get("domains", []):
+                    host, _, port = str(domain).rpartition(":") if ":" in str(domain) else (str(domain), "", "")
+                    if _HOSTNAME.fullmatch(host) and not _is_address(host) and (not port or port.isdigit()):
+                        names.add(host)
+    return names
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One workload's capture, set up: its network layout, nft table and record."""
+
+    layout: netns.Layout
+    table: str
+    state: Path
+
+    def close(self) -> list[str]:
+        """Remove the table, the namespace, the veth and the record; what was removed."""
+        return remove_stale(self.state)
+
+
+def remove_stale(state: Path) -> list[str]:
+    """Remove whatever the record in ``state`` names (a crashed run's leftovers, or a clean stop's)."""
+    path = state / capture.STATE_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except ValueError as exc:
+        raise CaptureSetupError(f"{path}: not a capture record ({exc}); remove its namespace by hand") from None
+    try:
+        removed = netns.destroy(netns.Layout.from_record(record.get("layout"))) if "layout" in record else []
+        table = capture.remove(state)
+    except (netns.NetnsError, capture.CaptureError, AttributeError) as exc:
+        raise CaptureSetupError(f"{path}: {exc}") from exc
+    return removed + ([f"nft table {table}"] if table else [])
+
+
+@contextlib.contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    """Serialize address allocation between the agents of one home (two starts must not pick one /30)."""
+    folder = home / "capture"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def start(
+    home: Path,
+    name: str,
+    namespace: str,
+    inbound_ports: Sequence[int],
+    capture_ports: tuple[int, int],
+    control_plane: Sequence[str],
+) -> Capture:
+    """Remove a crashed run's leftovers, then record and create the app's namespace, veth and nft table.
+
+    ``inbound_ports`` are the workload's endpoint ports (what peers dial); ``capture_ports`` Envoy's
+    (outbound, inbound) capture listeners; ``control_plane`` addresses the app's traffic is never sent to
+    the sidecar for."""
+    check_prerequisites()
+    state = state_dir(home, name, namespace)
+    workload = f"{name}.{namespace}"
+    stale = remove_stale(state)
+    if stale:
+        log.warning("%s: removed what a previous run left behind: %s", workload, ", ".join(stale))
+    try:
+        with _locked(home):
+            lay = netns.layout(workload, str(home.resolve()), netns.used_networks())
+            plan = capture.CapturePlan(
+                workload=workload,
+                veth=lay.host_veth,
+                inbound_ports=list(inbound_ports),
+                control_plane=list(control_plane),
+                outbound_port=capture_ports[0],
+                inbound_port=capture_ports[1],
+                extra={"layout": lay.record()},
+            )
+            _record(state, plan)
+            netns.create(lay)
+        table = capture.install(plan, state)
+        netns.write_hosts(lay, ())
+    except (netns.NetnsError, capture.CaptureError, OSError) as exc:
+        with contextlib.suppress(CaptureSetupError):
+            remove_stale(state)
+        raise CaptureSetupError(f"{workload}: cannot set up capture: {exc}") from exc
+    return Capture(layout=lay, table=table, state=state)
+
+
+def _record(state: Path, plan: capture.CapturePlan) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    record = {"table": capture.table_name(plan.workload), "veth": plan.veth, **plan.extra}
+    (state / capture.STATE_FILE).write_text(json.dumps(record) + "\n")
+
+
+NAMES_REFRESH_S = 2.0
+
+
+async def keep_names(cap: Capture, admin: httpx.AsyncClient, interval_s: float = NAMES_REFRESH_S) -> None:
+    """Keep the captured app's /etc/hosts listing the names its sidecar routes (until cancelled)."""
+    while True:
+        try:
+            resp = await admin.get("/config_dump", params={"resource": "dynamic_route_configs"})
+            names: set[str] | None = mesh_names(resp.json())
+        except (httpx.HTTPError, ValueError):
+            names = None  # Envoy restarting: the supervisor handles that; try again next round
+        if names is not None and netns.write_hosts(cap.layout, names):
+            log.info("%s: the app's /etc/hosts lists %d mesh names", cap.table, len(names))
+        await asyncio.sleep(interval_s)

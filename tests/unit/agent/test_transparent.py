@@ -1,0 +1,52 @@
+"""`mizzen run --capture`'s orchestration: prerequisites, mesh names for the app's /etc/hosts, records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mizzen.agent import capture, transparent
+from mizzen.agent.errors import CaptureSetupError
+
+
+def test_without_root_capture_is_refused_with_the_alternative(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not root: a clear error that names what is needed and that HTTP-proxy mode works without it."""
+    monkeypatch.setattr(transparent.os, "geteuid", lambda: 1000)
+    with pytest.raises(CaptureSetupError, match=r"needs root.*HTTP_PROXY"):
+        transparent.check_prerequisites()
+
+
+def test_without_nft_capture_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root but no nft: the error names the command and its package."""
+    monkeypatch.setattr(transparent.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(transparent.shutil, "which", lambda tool: None if tool == "nft" else "/usr/sbin/ip")
+    with pytest.raises(CaptureSetupError, match=r"`nft` command.*nftables"):
+        transparent.check_prerequisites()
+
+
+def test_mesh_names_are_the_route_domains_without_ports_wildcards_or_addresses() -> None:
+    """``echo:9080`` gives ``echo``; ``*`` and an IP literal are left out; both dump shapes are read."""
+    vhosts = [{"domains": ["echo.default.svc.cluster.local:9080", "echo:9080", "*", "10.0.0.1:80", "x:y"]}]
+    per_resource = {"configs": [{"route_config": {"virtual_hosts": vhosts}}]}
+    nested = {"configs": [{"dynamic_route_configs": [{"route_config": {"virtual_hosts": vhosts}}]}]}
+    assert transparent.mesh_names(per_resource) == {"echo", "echo.default.svc.cluster.local"}
+    assert transparent.mesh_names(nested) == transparent.mesh_names(per_resource)
+
+
+def test_control_plane_addresses_are_the_ipv4_literals_of_its_urls() -> None:
+    """https URLs and host:port pairs give their IPv4 hosts; names are left out (nft needs addresses)."""
+    urls = ["https://10.1.2.3:15014", "10.1.2.3:15010", "http://cp.example:15014", "127.0.0.1:15010"]
+    assert transparent.ipv4_hosts(urls) == ["10.1.2.3", "127.0.0.1"]
+
+
+def test_no_record_means_nothing_to_remove(tmp_path: Path) -> None:
+    """A first start (or one after a clean stop) finds no record and removes nothing."""
+    assert transparent.remove_stale(tmp_path) == []
+
+
+def test_an_unreadable_record_is_reported_not_ignored(tmp_path: Path) -> None:
+    """A corrupt record is an error naming the file, rather than leftovers silently kept."""
+    (tmp_path / capture.STATE_FILE).write_text("{not json")
+    with pytest.raises(CaptureSetupError, match="not a capture record"):
+        transparent.remove_stale(tmp_path)
