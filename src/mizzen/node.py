@@ -107,7 +107,7 @@ def node_metadata(proxy: Proxy, *, admin: str, version: str) -> dict[str, Any]:
         META_SERVICE_ACCOUNT: proxy.service_account,
         META_INSTANCE_IPS: proxy.ip,
         META_ISTIO_VERSION: f"mizzen-{version}",
-        # No iptables: listeners bind real ports (Istio's documented no-capture sidecar mode).
+        # NONE: listeners bind real ports (Istio's no-capture sidecar mode); REDIRECT: `mizzen run --capture`.
         META_INTERCEPTION_MODE: proxy.interception,
         META_PROXY_TYPE: proxy.type,
         META_ADMIN: admin,  # informational (e.g. unix:<socket>): the control plane reaches it via the agent
