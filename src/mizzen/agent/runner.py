@@ -158,6 +158,8 @@ class WorkloadRunner:
             logs = {"app": self.paths.app_log, "access": self.paths.access_log, "envoy": self.paths.envoy_log}
             self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home, logs)
             self._write_bootstrap(proxy)
+            if self.capture is not None:  # from Envoy's start: the app may call out before it is ready
+                self._task("capture-names", self._keep_names(self.capture))
             self._events.put_nowait(sv.Start())
             while True:
                 event = await self._events.get()
@@ -235,8 +237,6 @@ class WorkloadRunner:
         self._task("watch-sync", self._report_sync())
         if self.spec.has_app and self.spec.registers:
             self._task("watch-ready", self._watch_ready())
-        if self.capture is not None:
-            self._task("capture-names", self._keep_names(self.capture))
 
     async def _keep_names(self, cap: transparent.Capture) -> None:
         async with self._admin_client() as client:

@@ -178,16 +178,20 @@ def _record(state: Path, plan: capture.CapturePlan) -> None:
 
 
 NAMES_REFRESH_S = 2.0
+NAMES_FIRST_S = 0.2  # until the first names are written: an app may call out while it starts
 
 
 async def keep_names(cap: Capture, admin: httpx.AsyncClient, interval_s: float = NAMES_REFRESH_S) -> None:
-    """Keep the captured app's /etc/hosts listing the names its sidecar routes (until cancelled)."""
+    """Keep the captured app's /etc/hosts listing the names its sidecar routes (until cancelled); from
+    Envoy's start, every :data:`NAMES_FIRST_S` until it has routes, then every ``interval_s``."""
+    written = False
     while True:
         try:
             resp = await admin.get("/config_dump", params={"resource": "dynamic_route_configs"})
-            names: set[str] | None = mesh_names(resp.json())
+            names: set[str] | None = mesh_names(resp.json()) if resp.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
-            names = None  # Envoy restarting: the supervisor handles that; try again next round
-        if names is not None and netns.write_hosts(cap.layout, names):
+            names = None  # Envoy starting or restarting: the supervisor handles that; try again next round
+        if names is not None and (names or written) and netns.write_hosts(cap.layout, names):
             log.info("%s: the app's /etc/hosts lists %d mesh names", cap.table, len(names))
-        await asyncio.sleep(interval_s)
+            written = True
+        await asyncio.sleep(interval_s if written else NAMES_FIRST_S)

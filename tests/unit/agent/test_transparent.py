@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
-from mizzen.agent import capture, transparent
+from mizzen.agent import capture, netns, transparent
 from mizzen.agent.errors import CaptureSetupError
 
 
@@ -50,3 +52,32 @@ def test_an_unreadable_record_is_reported_not_ignored(tmp_path: Path) -> None:
     (tmp_path / capture.STATE_FILE).write_text("{not json")
     with pytest.raises(CaptureSetupError, match="not a capture record"):
         transparent.remove_stale(tmp_path)
+
+
+async def test_the_apps_hosts_file_follows_the_sidecars_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """keep_names writes the routed names (at the gateway) once Envoy answers, rewriting the file in place."""
+    monkeypatch.setattr(netns, "NETNS_ETC", tmp_path)
+    lay = netns.layout("client.default", "/h", [])
+    netns.write_hosts(lay, ())
+    inode = lay.hosts_file.stat().st_ino
+    answers = iter([httpx.Response(503), httpx.Response(200, json=DUMP)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["resource"] == "dynamic_route_configs"
+        return next(answers, httpx.Response(200, json=DUMP))
+
+    cap = transparent.Capture(layout=lay, table="mizzen_client_default", state=tmp_path)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://admin") as client:
+        task = asyncio.create_task(transparent.keep_names(cap, client))
+        try:
+            deadline = asyncio.get_running_loop().time() + 10
+            while "echo" not in lay.hosts_file.read_text():
+                assert asyncio.get_running_loop().time() < deadline, "the names never arrived"
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+    assert f"{lay.host_address}\techo\n" in lay.hosts_file.read_text()
+    assert lay.hosts_file.stat().st_ino == inode
+
+
+DUMP = {"configs": [{"route_config": {"virtual_hosts": [{"domains": ["echo:9080", "echo.default:9080"]}]}}]}

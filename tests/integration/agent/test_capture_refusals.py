@@ -1,0 +1,38 @@
+"""`mizzen run --capture` refuses clearly before it starts anything: without root, and with --upstream."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = [sys.executable, "-m", "mizzen.cli.main", "run", "--capture", "--name", "x", "--port", "http=9080"]
+
+
+def _run(argv: list[str], home: Path, *, as_nobody: bool) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MIZZEN_HOME": str(home), "HOME": str(home)}
+    if as_nobody:
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False, cwd=home)
+
+
+def test_without_root_capture_is_refused_and_names_the_alternative(tmp_path: Path) -> None:
+    """A non-root `run --capture` exits non-zero saying it needs root and that HTTP-proxy mode needs none."""
+    as_nobody = os.geteuid() == 0
+    if as_nobody and shutil.which("setpriv") is None:
+        pytest.skip("running as root and no setpriv to drop to an unprivileged user")
+    tmp_path.chmod(0o777)
+    proc = _run([*RUN, "--", "true"], tmp_path, as_nobody=as_nobody)
+    assert proc.returncode != 0
+    assert "--capture needs root" in proc.stderr and "HTTP_PROXY" in proc.stderr, proc.stderr
+    assert not (tmp_path / "capture").exists()  # nothing was recorded or created
+
+
+def test_upstream_ports_are_refused_with_capture(tmp_path: Path) -> None:
+    """--upstream with --capture is a usage error naming both options, before any privilege check."""
+    proc = _run([*RUN, "--upstream", "db:5432", "--", "true"], tmp_path, as_nobody=False)
+    assert proc.returncode == 2 and "--upstream does not go with --capture" in proc.stderr, proc.stderr
