@@ -8,8 +8,9 @@ so whatever a killed agent left behind is found and removed at the next start of
 the redirect rules).
 
 The app's names: ``ip netns exec`` mounts ``/etc/netns/<netns>/hosts`` over its /etc/hosts, which lists
-every host name its sidecar routes (the domains of its route configurations, read from Envoy's admin) at
-the app's gateway address; :func:`mesh_names` picks them out of a config dump.
+every service name its sidecar can reach at the app's gateway address: the domains of its route
+configurations (:func:`mesh_names`) and the hosts of its outbound clusters (:func:`cluster_names`; TCP
+services have no routes), read from Envoy's admin.
 """
 
 from __future__ import annotations
@@ -69,16 +70,46 @@ def mesh_names(config_dump: Mapping[str, Any]) -> set[str]:
     """The host names of every virtual host in an Envoy routes config dump (``echo:9080`` gives ``echo``;
     wildcards and addresses are left out)."""
     names: set[str] = set()
-    for config in config_dump.get("configs", []):
-        # A full dump nests the route configs in one RoutesConfigDump; ``?resource=`` lists them directly.
-        entries = config.get("dynamic_route_configs", []) + config.get("static_route_configs", []) or [config]
-        for entry in entries:
-            for vhost in entry.get("route_config", {}).get("virtual_hosts", []):
-                for domain in vhost.get("domains", []):
-                    host, _, port = str(domain).rpartition(":") if ":" in str(domain) else (str(domain), "", "")
-                    if _HOSTNAME.fullmatch(host) and not _is_address(host) and (not port or port.isdigit()):
-                        names.add(host)
+    for entry in _entries(config_dump, "dynamic_route_configs"):
+        for vhost in entry.get("route_config", {}).get("virtual_hosts", []):
+            for domain in vhost.get("domains", []):
+                host, _, port = str(domain).rpartition(":") if ":" in str(domain) else (str(domain), "", "")
+                if _is_name(host) and (not port or port.isdigit()):
+                    names.add(host)
     return names
+
+
+def cluster_names(config_dump: Mapping[str, Any], namespace: str) -> set[str]:
+    """The names of the services an Envoy clusters config dump has ``outbound|...`` clusters for, with
+    Kubernetes' short forms (``name.ns``, ``name.ns.svc``; ``name`` in the proxy's own ``namespace``): TCP
+    services have no route configuration, so :func:`mesh_names` alone would miss them."""
+    names: set[str] = set()
+    for entry in _entries(config_dump, "dynamic_active_clusters"):
+        direction, _, rest = str(entry.get("cluster", {}).get("name", "")).partition("|")
+        host = rest.rpartition("|")[2]
+        if direction != "outbound" or not _is_name(host):
+            continue
+        names.add(host)
+        short, _, domain = host.partition(".svc.")
+        name, _, ns = short.partition(".")
+        if domain and ns and "." not in ns:
+            names.update({f"{name}.{ns}", f"{name}.{ns}.svc"} | ({name} if ns == namespace else set()))
+    return names
+
+
+def _entries(config_dump: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """A full dump nests the resources in one ``configs`` item under ``key``; ``?resource=`` lists them."""
+    out: list[Mapping[str, Any]] = []
+    for config in config_dump.get("configs", []):
+        if any(k.startswith(("dynamic_", "static_")) for k in config):
+            out += config.get(key, [])
+        else:
+            out.append(config)
+    return out
+
+
+def _is_name(host: str) -> bool:
+    return bool(_HOSTNAME.fullmatch(host)) and not _is_address(host)
 
 
 def _is_address(host: str) -> bool:
@@ -96,6 +127,7 @@ class Capture:
     layout: netns.Layout
     table: str
     state: Path
+    namespace: str = "default"  # the workload's: short service names resolve in it
 
     def close(self) -> list[str]:
         """Remove the table, the namespace, the veth and the record; what was removed."""
@@ -168,7 +200,7 @@ def start(
         with contextlib.suppress(CaptureSetupError):
             remove_stale(state)
         raise CaptureSetupError(f"{workload}: cannot set up capture: {exc}") from exc
-    return Capture(layout=lay, table=table, state=state)
+    return Capture(layout=lay, table=table, state=state, namespace=namespace)
 
 
 def _record(state: Path, plan: capture.CapturePlan) -> None:
@@ -182,16 +214,24 @@ NAMES_FIRST_S = 0.2  # until the first names are written: an app may call out wh
 
 
 async def keep_names(cap: Capture, admin: httpx.AsyncClient, interval_s: float = NAMES_REFRESH_S) -> None:
-    """Keep the captured app's /etc/hosts listing the names its sidecar routes (until cancelled); from
+    """Keep the captured app's /etc/hosts listing the names its sidecar can reach (until cancelled); from
     Envoy's start, every :data:`NAMES_FIRST_S` until it has routes, then every ``interval_s``."""
     written = False
     while True:
         try:
-            resp = await admin.get("/config_dump", params={"resource": "dynamic_route_configs"})
-            names: set[str] | None = mesh_names(resp.json()) if resp.status_code == 200 else None
+            names: set[str] | None = await _sidecar_names(admin, cap.namespace)
         except (httpx.HTTPError, ValueError):
             names = None  # Envoy starting or restarting: the supervisor handles that; try again next round
         if names is not None and (names or written) and netns.write_hosts(cap.layout, names):
             log.info("%s: the app's /etc/hosts lists %d mesh names", cap.table, len(names))
             written = True
         await asyncio.sleep(interval_s if written else NAMES_FIRST_S)
+
+
+async def _sidecar_names(admin: httpx.AsyncClient, namespace: str) -> set[str] | None:
+    """What the sidecar routes (HTTP domains) and has clusters for (every service in scope), or None."""
+    routes = await admin.get("/config_dump", params={"resource": "dynamic_route_configs"})
+    clusters = await admin.get("/config_dump", params={"resource": "dynamic_active_clusters"})
+    if routes.status_code != 200 or clusters.status_code != 200:
+        return None
+    return mesh_names(routes.json()) | cluster_names(clusters.json(), namespace)

@@ -32,6 +32,30 @@ spec:
   - match: [{headers: {x-version: {exact: v2}}}]
     route: [{destination: {host: echo, subset: v2}}]
   - route: [{destination: {host: echo, subset: v1}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-tcp}
+spec:
+  selector: {app: echo}
+  ports: [{name: tcp, port: 9000, targetPort: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo-tcp}
+spec:
+  host: echo-tcp
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo-tcp}
+spec:
+  hosts: [echo-tcp]
+  tcp:
+  - route: [{destination: {host: echo-tcp, subset: v2}}]
 """
 
 # A plain client: no proxy (none in its environment, none in urllib's handlers), the service's name and port.
@@ -50,6 +74,23 @@ while len(out) < n:
 print(json.dumps(out))
 """
 
+# A raw TCP client: one connection per request to echo-tcp:9000 (a TCP service: no Host routing, no proxy).
+TCP_CLIENT = """
+import json, socket, sys, time
+n, deadline, out = int(sys.argv[1]), time.time() + 30, []
+while len(out) < n:
+    try:
+        with socket.create_connection(("echo-tcp", 9000), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\\r\\nHost: echo-tcp\\r\\nConnection: close\\r\\n\\r\\n")
+            data = b"".join(iter(lambda: sock.recv(65536), b""))
+        out.append(json.loads(data.split(b"\\r\\n\\r\\n", 1)[1])["version"])
+    except (OSError, IndexError, ValueError) as exc:
+        if out or time.time() > deadline:
+            raise SystemExit(f"connection {len(out)} failed: {exc!r}")
+        time.sleep(0.2)
+print(json.dumps(out))
+"""
+
 CAPTURED = ("--capture",)
 APP = ("--host", "0.0.0.0")  # a pod's app listens on its pod address, as Envoy reaches it
 
@@ -64,6 +105,12 @@ def _in_app(w: LabWorkload, argv: list[str]) -> subprocess.CompletedProcess[str]
 
 def _versions(w: LabWorkload, n: int, *headers: str) -> collections.Counter[str]:
     proc = _in_app(w, [sys.executable, "-c", CLIENT, str(n), *headers])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return collections.Counter(json.loads(proc.stdout))
+
+
+def _tcp_versions(w: LabWorkload, n: int) -> collections.Counter[str]:
+    proc = _in_app(w, [sys.executable, "-c", TCP_CLIENT, str(n)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return collections.Counter(json.loads(proc.stdout))
 
@@ -116,6 +163,12 @@ def test_a_captured_app_without_proxy_is_routed_by_a_virtual_service(
     assert not {k for k in env if "TOKEN" in k or k == "MIZZEN_HOME"}, sorted(env)
     state = client.state()
     assert state["httpProxy"] is None and state["capture"]["app_address"].startswith("10.250.")
+
+
+def test_a_captured_raw_tcp_client_is_routed_by_a_tcp_route(placed: dict[str, LabWorkload]) -> None:
+    """A plain socket to echo-tcp:9000 (a TCP service, resolved through the app's /etc/hosts from its sidecar's
+    clusters) goes where the VirtualService's tcp route says: every connection to v2."""
+    assert _tcp_versions(placed["client"], 10) == {"v2": 10}
 
 
 def test_a_captured_server_is_reached_from_another_host(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:

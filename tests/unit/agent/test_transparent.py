@@ -36,6 +36,29 @@ def test_mesh_names_are_the_route_domains_without_ports_wildcards_or_addresses()
     assert transparent.mesh_names(nested) == transparent.mesh_names(per_resource)
 
 
+def test_cluster_names_give_every_service_in_scope_with_kubernetes_short_forms() -> None:
+    """outbound clusters give the FQDN, name.ns and name.ns.svc, and the bare name in the proxy's namespace;
+    inbound and special clusters give nothing; a ServiceEntry host is kept as written."""
+    clusters = [
+        "outbound|5432||db.default.svc.cluster.local",
+        "outbound|9080|v2|reviews.shop.svc.cluster.local",
+        "outbound|443||api.example.com",
+        "inbound|9080||",
+        "PassthroughOriginalDst",
+    ]
+    dump = {"configs": [{"dynamic_active_clusters": [{"cluster": {"name": n}} for n in clusters]}]}
+    assert transparent.cluster_names(dump, "default") == {
+        "db.default.svc.cluster.local",
+        "db.default",
+        "db.default.svc",
+        "db",
+        "reviews.shop.svc.cluster.local",
+        "reviews.shop",
+        "reviews.shop.svc",
+        "api.example.com",
+    }
+
+
 def test_control_plane_addresses_are_the_ipv4_literals_of_its_urls() -> None:
     """https URLs and host:port pairs give their IPv4 hosts; names are left out (nft needs addresses)."""
     urls = ["https://10.1.2.3:15014", "10.1.2.3:15010", "http://cp.example:15014", "127.0.0.1:15010"]
@@ -60,11 +83,11 @@ async def test_the_apps_hosts_file_follows_the_sidecars_routes(tmp_path: Path, m
     lay = netns.layout("client.default", "/h", [])
     netns.write_hosts(lay, ())
     inode = lay.hosts_file.stat().st_ino
-    answers = iter([httpx.Response(503), httpx.Response(200, json=DUMP)])
+    answers = iter([httpx.Response(503)])
 
     def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.params["resource"] == "dynamic_route_configs"
-        return next(answers, httpx.Response(200, json=DUMP))
+        dump = DUMP if request.url.params["resource"] == "dynamic_route_configs" else CLUSTERS
+        return next(answers, httpx.Response(200, json=dump))
 
     cap = transparent.Capture(layout=lay, table="mizzen_client_default", state=tmp_path)
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://admin") as client:
@@ -77,7 +100,9 @@ async def test_the_apps_hosts_file_follows_the_sidecars_routes(tmp_path: Path, m
         finally:
             task.cancel()
     assert f"{lay.host_address}\techo\n" in lay.hosts_file.read_text()
+    assert f"{lay.host_address}\tdb\n" in lay.hosts_file.read_text()  # a TCP service: from its cluster
     assert lay.hosts_file.stat().st_ino == inode
 
 
+CLUSTERS = {"configs": [{"cluster": {"name": "outbound|5432||db.default.svc.cluster.local"}}]}
 DUMP = {"configs": [{"route_config": {"virtual_hosts": [{"domains": ["echo:9080", "echo.default:9080"]}]}}]}
