@@ -17,6 +17,7 @@ namespace falls in it (another workload's host end, or a network the machine alr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -191,4 +192,6 @@ def destroy(lay: Layout) -> list[str]:
     if folder.exists():
         shutil.rmtree(folder)
         removed.append(str(folder))
+    with contextlib.suppress(OSError):  # /etc/netns itself, if this made it and nothing else is in it
+        folder.parent.rmdir()
     return removed

@@ -10,14 +10,17 @@ client on b reaches v2 from another host. Requests from the captured client run 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mizzen.agent import netns
 from mizzen.testing.labmesh import LabMesh, LabWorkload, wait_count
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -128,6 +131,7 @@ def _assert_gone(w: LabWorkload, capture: dict[str, str]) -> None:
     assert capture["host_veth"] not in links, links
     assert capture["netns"] not in namespaces, namespaces
     assert not Path("/etc/netns", capture["netns"]).exists()
+    assert not Path("/etc/netns").exists() or any(Path("/etc/netns").iterdir())  # no empty folder of ours left
     assert not (w.home / "capture" / f"{w.namespace}.{w.name}" / "capture.json").exists()
 
 
@@ -137,7 +141,7 @@ def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def placed(lab_mesh: LabMesh, env_file: Path) -> dict[str, LabWorkload]:
+def placed(lab_mesh: LabMesh, env_file: Path) -> Iterator[dict[str, LabWorkload]]:
     hosts = lab_mesh.lab.hosts
     v1 = lab_mesh.run(hosts["b"], "echo-v1", {"app": "echo", "version": "v1"}, wait=False)
     v2 = lab_mesh.run(hosts["c"], "echo-v2", {"app": "echo", "version": "v2"}, extra=CAPTURED, app_args=APP, wait=False)
@@ -147,7 +151,20 @@ def placed(lab_mesh: LabMesh, env_file: Path) -> dict[str, LabWorkload]:
     lab_mesh.wait_running(v1, v2, client, plain)
     lab_mesh.apply(ROUTES)
     lab_mesh.wait_synced()
-    return {"v1": v1, "v2": v2, "client": client, "plain": plain}
+    try:
+        yield {"v1": v1, "v2": v2, "client": client, "plain": plain}
+    finally:
+        _sweep(lab_mesh)
+
+
+def _sweep(lab_mesh: LabMesh) -> None:
+    """Stop every agent (each removes its own capture), then remove what a failed test may have left: the
+    app namespaces and /etc/netns entries recorded in the hosts' homes live outside the lab's namespaces."""
+    for w in lab_mesh.workloads:
+        lab_mesh.stop(w)
+    for record in lab_mesh.tmp.glob("homes/*/capture/*/capture.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, netns.NetnsError):
+            netns.destroy(netns.Layout.from_record(json.loads(record.read_text())["layout"]))
 
 
 def test_a_captured_app_without_proxy_is_routed_by_a_virtual_service(
