@@ -216,7 +216,8 @@ def test_stop_removes_everything_and_a_crashed_agents_leftovers_go_at_its_next_s
     assert (again.home / "capture" / "default.client" / "capture.json").exists()
 
     restarted = lab_mesh.run(hosts["c"], "client", {"app": "client"}, extra=CAPTURED, app_args=APP)
-    assert "removed what a previous run left behind" in restarted.log() and crashed["table"] in restarted.log()
+    said = [line for line in restarted.log().splitlines() if "removed what a previous run left behind" in line]
+    assert len(said) == 1 and f"nft table {crashed['table']}" in said[0] and crashed["netns"] in said[0], said
     lab_mesh.wait_synced()
     assert _versions(restarted, 5, "x-version:v2") == {"v2": 5}
     layout = restarted.state()["capture"]
