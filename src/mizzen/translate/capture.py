@@ -6,7 +6,8 @@ is Istio's:
 - ``virtualOutbound`` on ``0.0.0.0:15001`` with ``use_original_dst``: a connection the nftables rules
   redirected is handed to the listener for the address the app dialled; one that matches none takes the
   catch-all chain, ``PassthroughOriginalDst`` (an ``ORIGINAL_DST`` cluster: the destination as dialled)
-  under ALLOW_ANY, ``BlackHoleCluster`` under REGISTRY_ONLY;
+  under ALLOW_ANY, ``BlackHoleCluster`` under REGISTRY_ONLY; one dialled at 15001 itself goes to
+  ``BlackHoleCluster`` (Istio's ``virtualOutbound-blackhole``: passing it through would loop);
 - per service port, ``0.0.0.0_<port>`` with ``bind_to_port: false`` (reached only through
   ``virtualOutbound``): HTTP ports route by Host on RDS ``"<port>"`` (Istio's per-port route config);
   a TCP port proxies to its service, when exactly one service in scope has that port (Istio tells such
@@ -14,7 +15,8 @@ is Istio's:
 - ``virtualInbound`` on ``0.0.0.0:15006``: the original-destination listener filter restores the port the
   peer dialled and each inbound port's filter chains (mTLS/plaintext per PeerAuthentication, the policy
   filters), built exactly as for the HTTP-proxy mode's inbound listener, match on it; anything else
-  passes through to ``InboundPassthroughCluster``. The per-port inbound listeners are then not bound.
+  passes through to ``InboundPassthroughCluster``, except 15006 itself (``virtualInbound-blackhole``). The
+  per-port inbound listeners are then not bound.
 
 15001 and 15006 are the defaults of the proxy's ``capture_outbound_port``/``capture_inbound_port``: several
 captured workloads' Envoys share the host's namespace, so ``mizzen run --capture`` picks free ports and
@@ -30,7 +32,7 @@ from mizzen.node import Proxy
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import socket_address
-from mizzen.translate.filters import hcm, http_filters, tcp_proxy
+from mizzen.translate.filters import Direction, hcm, http_filters, tcp_proxy
 from mizzen.translate.routes import RouteContext
 from mizzen.translate.scope import Scope
 from mizzen.translate.tcp import outbound_tcp_proxy, tcp_destinations
@@ -74,9 +76,19 @@ def virtual_outbound(scope: Scope) -> JSONDict:
         "name": VIRTUAL_OUTBOUND,
         "address": socket_address("0.0.0.0", scope.proxy.capture_outbound_port),
         "use_original_dst": True,
-        "filter_chains": [{"name": "virtualOutbound-catchall-tcp", "filters": [filt]}],
+        "filter_chains": [
+            _blackhole(scope, "virtualOutbound-blackhole", scope.proxy.capture_outbound_port),
+            {"name": "virtualOutbound-catchall-tcp", "filters": [filt]},
+        ],
         "traffic_direction": "OUTBOUND",
     }
+
+
+def _blackhole(scope: Scope, name: str, port: int, direction: Direction = "outbound") -> JSONDict:
+    """Istio's chain for a connection whose original destination is the capture port itself (dialled
+    directly, not redirected): passing it through would connect back to the same listener, forever."""
+    filt = tcp_proxy(scope.proxy, scope.mesh.mesh, names.BLACKHOLE_CLUSTER, [(names.BLACKHOLE_CLUSTER, 100)], direction)
+    return {"name": name, "filter_chain_match": {"destination_port": port}, "filters": [filt]}
 
 
 def port_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | None]]:
@@ -115,7 +127,7 @@ def port_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | None]]:
 
 def virtual_inbound(scope: Scope, inbound: Sequence[JSONDict]) -> JSONDict:
     """``0.0.0.0:15006``: each inbound listener's chains, matched on the port the peer dialled."""
-    chains: list[JSONDict] = []
+    chains = [_blackhole(scope, "virtualInbound-blackhole", scope.proxy.capture_inbound_port, "inbound")]
     listener_filters: list[JSONDict] = [{"name": ORIGINAL_DST_FILTER, "typed_config": {"@type": T_ORIGINAL_DST}}]
     for listener in inbound:
         address = cast(JSONDict, cast(JSONDict, listener["address"])["socket_address"])

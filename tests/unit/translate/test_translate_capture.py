@@ -28,7 +28,8 @@ def test_a_capture_sidecar_has_istios_virtual_listeners_and_no_bound_inbound_por
     inbound = res.listeners["virtualInbound"]
     assert inbound["address"]["socket_address"]["port_value"] == 15006
     assert {c["filter_chain_match"]["destination_port"] for c in inbound["filter_chains"]} == {
-        p.listen_port for p in sidecar().inbound
+        15006,  # virtualInbound-blackhole
+        *(p.listen_port for p in sidecar().inbound),
     }
     assert not [n for n in res.listeners if n.startswith("127.0.0.1_")]
     assert res.clusters["PassthroughOriginalDst"]["type"] == "ORIGINAL_DST"
@@ -37,8 +38,28 @@ def test_a_capture_sidecar_has_istios_virtual_listeners_and_no_bound_inbound_por
 def test_registry_only_blackholes_unknown_destinations() -> None:
     """Under REGISTRY_ONLY the catch-all chain of virtualOutbound goes to BlackHoleCluster."""
     res = translate(_capture(), bookinfo(*ALL, mesh=MeshConfig(outbound_traffic_policy="REGISTRY_ONLY")))
-    chain = res.listeners["virtualOutbound"]["filter_chains"][0]
-    assert chain["filters"][0]["typed_config"]["cluster"] == "BlackHoleCluster"
+    chains = {c["name"]: c for c in res.listeners["virtualOutbound"]["filter_chains"]}
+    assert chains["virtualOutbound-catchall-tcp"]["filters"][0]["typed_config"]["cluster"] == "BlackHoleCluster"
+    allow_any = {
+        c["name"]: c for c in translate(_capture(), bookinfo(*ALL)).listeners["virtualOutbound"]["filter_chains"]
+    }
+    assert (
+        allow_any["virtualOutbound-catchall-tcp"]["filters"][0]["typed_config"]["cluster"] == "PassthroughOriginalDst"
+    )
+
+
+def test_a_connection_dialled_at_a_capture_port_itself_is_blackholed() -> None:
+    """As Istio's virtualOutbound-blackhole/virtualInbound-blackhole: the capture port as original destination
+    (dialled directly, not redirected) goes to BlackHoleCluster instead of looping back into the listener."""
+    proxy = dataclasses.replace(_capture(), capture_outbound_port=21001, capture_inbound_port=21006)
+    res = translate(proxy, bookinfo(*ALL))
+    for listener, name, port in (
+        ("virtualOutbound", "virtualOutbound-blackhole", 21001),
+        ("virtualInbound", "virtualInbound-blackhole", 21006),
+    ):
+        chain = next(c for c in res.listeners[listener]["filter_chains"] if c["name"] == name)
+        assert chain["filter_chain_match"] == {"destination_port": port}
+        assert chain["filters"][0]["typed_config"]["cluster"] == "BlackHoleCluster"
 
 
 def test_an_http_proxy_sidecar_gets_none_of_it() -> None:
