@@ -188,6 +188,43 @@ def test_a_captured_raw_tcp_client_is_routed_by_a_tcp_route(placed: dict[str, La
     assert _tcp_versions(placed["client"], 10) == {"v2": 10}
 
 
+def _counter(lab_mesh: LabMesh, w: LabWorkload, stat: str) -> int:
+    """One of ``w``'s sidecar's Envoy counters (0 while Envoy has not created it)."""
+    out = lab_mesh.cli(lab_mesh.lab.hosts["cp"], "pc", "stats", w.name, "--filter", stat.replace(".", r"\.")).stdout
+    found = [line for line in out.splitlines() if line.startswith(stat + ":")]
+    return int(found[0].rpartition(" ")[2]) if found else 0
+
+
+BLACKHOLED = "cluster.BlackHoleCluster.upstream_cx_none_healthy"
+PASSED = "cluster.PassthroughOriginalDst.upstream_cx_total"
+
+
+def test_dialling_a_capture_port_itself_is_closed_not_looped(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:
+    """A connection straight to the sidecar's outbound capture port (at the app's gateway) is closed at once by
+    the blackhole chain (BlackHoleCluster counts it), instead of being passed through back into the same
+    listener (no passthrough connection at all)."""
+    client = placed["client"]
+    capture = client.state()["capture"]
+    before = _counter(lab_mesh, client, BLACKHOLED), _counter(lab_mesh, client, PASSED)
+    code = """
+import socket, sys, time
+t = time.monotonic()
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+try:
+    s.sendall(b"x" * 10)
+    closed = s.recv(100) == b""
+except ConnectionResetError:  # Envoy resets a connection whose upstream is BlackHoleCluster
+    closed = True
+print(closed, round(time.monotonic() - t, 2))
+"""
+    proc = _in_app(client, [sys.executable, "-c", code, capture["host_address"], str(capture["ports"][0])])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    closed, seconds = proc.stdout.split()
+    assert closed == "True" and float(seconds) < 5, proc.stdout
+    after = _counter(lab_mesh, client, BLACKHOLED), _counter(lab_mesh, client, PASSED)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 0), (before, after)
+
+
 def test_a_captured_server_is_reached_from_another_host(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:
     """Its endpoint (the host's address, an allocated port) is redirected to its sidecar's inbound capture port."""
     out = lab_mesh.tmp / "plain-v2.jsonl"
