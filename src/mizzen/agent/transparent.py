@@ -151,14 +151,23 @@ def remove_stale(state: Path) -> list[str]:
     return removed + ([f"nft table {table}"] if table else [])
 
 
+# Root's, per machine, like iptables' /run/xtables.lock (iproute2 itself flocks /run/netns, so not that).
+HOST_LOCK = Path("/run/mizzen-capture.lock")
+
+
 @contextlib.contextmanager
 def _locked(home: Path) -> Iterator[None]:
-    """Serialize address allocation between the agents of one home (two starts must not pick one /30)."""
-    folder = home / "capture"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    """Serialize address allocation between the capturing agents of this machine, whatever their home (two
+    starts must not pick one /30 between looking at the addresses in use and creating theirs). The lock file
+    is root's (0600, in root's /run: no other user can open, hold or replace it); without /run, the home's."""
+    path = HOST_LOCK if HOST_LOCK.parent.is_dir() else home / "capture" / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
 
 
 def start(
