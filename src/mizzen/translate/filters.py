@@ -26,7 +26,12 @@ def access_logs(proxy: Proxy, mesh: MeshConfig, direction: Direction, *, tcp: bo
         loggers += build(direction)
     if proxy.access_log:
         fmt = mesh.access_log_format or telemetry.ISTIO_DEFAULT_LOG_FORMAT
-        loggers.append(telemetry.file_access_logger(proxy.access_log, fmt if fmt.endswith("\n") else fmt + "\n"))
+        file_log = telemetry.file_access_logger(proxy.access_log, fmt if fmt.endswith("\n") else fmt + "\n")
+        if tcp and mesh.access_log_service:
+            # The service stream flushes on connect and periodically (tcp_access_log_options); the file
+            # keeps Istio's one line per connection, written when it closes.
+            file_log["filter"] = telemetry.connection_end_only()
+        loggers.append(file_log)
     return loggers
 
 

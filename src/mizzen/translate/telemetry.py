@@ -83,6 +83,12 @@ def tcp_access_log_options(flush_interval: str = "10s") -> dict[str, object]:
     return {"access_log_flush_interval": flush_interval, "flush_access_log_on_connected": True}
 
 
+def connection_end_only() -> dict[str, object]:
+    """An access-log filter passing a tcp_proxy's end-of-connection entry only (not the entries that
+    :func:`tcp_access_log_options` adds on connect and periodically)."""
+    return {"log_type_filter": {"types": ["TcpUpstreamConnected", "TcpPeriodic"], "exclude": True}}
+
+
 def file_access_logger(path: str, log_format: str = ISTIO_DEFAULT_LOG_FORMAT) -> dict[str, object]:
     """A file access log in Istio's default text format."""
     return {
