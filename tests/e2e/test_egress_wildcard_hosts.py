@@ -46,6 +46,86 @@ spec:
     protocol: HTTPS
 """
 
+GATEWAY = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+      protocol: HTTPS
+    hosts:
+    - "*.wikipedia.org"
+    tls:
+      mode: PASSTHROUGH
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-wikipedia
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+    - name: wikipedia
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-wikipedia-through-egress-gateway
+spec:
+  hosts:
+  - "*.wikipedia.org"
+  gateways:
+  - mesh
+  - istio-egressgateway
+  tls:
+  - match:
+    - gateways:
+      - mesh
+      port: 443
+      sniHosts:
+      - "*.wikipedia.org"
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: wikipedia
+        port:
+          number: 443
+      weight: 100
+  - match:
+    - gateways:
+      - istio-egressgateway
+      port: 443
+      sniHosts:
+      - "*.wikipedia.org"
+    route:
+    - destination:
+        host: www.wikipedia.org
+        port:
+          number: 443
+      weight: 100
+"""
+
+WWW_WIKIPEDIA = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: www-wikipedia
+spec:
+  hosts:
+  - www.wikipedia.org
+  ports:
+  - number: 443
+    name: https
+    protocol: HTTPS
+  resolution: DNS
+"""
+
 EN_PAGE, DE_PAGE = "/wiki/Main_Page", "/wiki/Wikipedia:Hauptseite"
 
 
@@ -112,3 +192,41 @@ def test_wildcard_service_entry_opens_every_host_of_the_domain(tmp_path: Path) -
     en.wikipedia.org and de.wikipedia.org answer (the site sees their SNI and Host), each logged once as
     Istio logs TLS ("- - -", outbound|443||*.wikipedia.org, the SNI); other hosts stay blocked."""
     _direct(tmp_path)
+
+
+@sandbox.isolated(hosts=SITES)
+def _through_gateway(tmp: Path) -> None:
+    with world(tmp, list(SITES), mesh_yaml=REGISTRY_ONLY) as w:
+        egress = w.gateway("istio-egressgateway", "istio=egressgateway")
+        w.mesh.apply(GATEWAY)
+        w.mesh.wait_synced()
+        w.mesh.apply(WWW_WIKIPEDIA)
+        w.mesh.wait_synced()
+        en = _page(w, "https://en.wikipedia.org" + EN_PAGE)
+        de = _page(w, "https://de.wikipedia.org" + DE_PAGE)
+        assert (en["sni"], en["host"], en["path"]) == ("en.wikipedia.org", "en.wikipedia.org", EN_PAGE), en
+        assert (de["sni"], de["host"], de["path"]) == ("de.wikipedia.org", "de.wikipedia.org", DE_PAGE), de
+        # The sidecar sends both to the gateway's subset; the gateway passes them to www.wikipedia.org.
+        to_gateway = "outbound|443|wikipedia|istio-egressgateway.istio-system.svc.cluster.local"
+        w.sleep.wait_log("internal_client_address/ de.wikipedia.org")
+        sidecar = [x for x in w.sleep.access_log().splitlines() if to_gateway in x]
+        assert [x.split()[-2] for x in sidecar] == ["en.wikipedia.org", "de.wikipedia.org"], sidecar
+        egress.wait_log(" de.wikipedia.org ")
+        passed = [x for x in egress.access_log().splitlines() if "outbound|443||www.wikipedia.org" in x]
+        assert [x.split()[-2] for x in passed] == ["en.wikipedia.org", "de.wikipedia.org"], passed
+        assert all('"- - -" 0 - ' in x and '"127.0.0.1:443"' in x for x in passed), passed
+        # The task's counter (pilot-agent request GET clusters | grep ...cx_total), from the gateway's stats.
+        stats = _mizzen(w, "proxy-config", "envoy-stats", "istio-egressgateway.istio-system",
+                        "--filter", r"^cluster\.outbound\|443\|\|www\.wikipedia\.org\.upstream_cx_total$")  # fmt: skip
+        assert stats.split() == ["cluster.outbound|443||www.wikipedia.org.upstream_cx_total:", "2"], stats
+        # REGISTRY_ONLY still blocks hosts outside the wildcard.
+        blocked = w.sleep.curl("-sS", "-I", "https://www.google.com")
+        assert blocked.returncode == 35 and w.site.count("www.google.com", "/") == 0, blocked
+
+
+def test_wildcard_through_an_egress_gateway_to_a_single_hosting_server(tmp_path: Path) -> None:
+    """The task's second part: without the wildcard ServiceEntry, the Gateway/DestinationRule/
+    VirtualService send *.wikipedia.org through istio-egressgateway (TLS passthrough) to www.wikipedia.org's
+    servers, which serve every language; the gateway's cluster outbound|443||www.wikipedia.org counts
+    both connections."""
+    _through_gateway(tmp_path)

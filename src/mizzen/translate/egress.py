@@ -115,8 +115,9 @@ def connect_listeners(scope: Scope, virtual_services: VirtualServices) -> dict[s
     return out
 
 
-def _tunnel_listener(scope: Scope, port: int, virtual_services: VirtualServices) -> JSONDict:
-    """Istio's outbound TLS listener for one port: SNI chains per service, then the default chain."""
+def _sni_routes(scope: Scope, port: int, virtual_services: VirtualServices) -> list[SniRoute]:
+    """The SNI routes of the TLS port ``port``, in chain order: per service, the VirtualService ``tls``
+    rules that match it (a wildcard VS host matches services under it), else the service itself."""
     ctx = RouteContext(scope, port)
     routes: list[SniRoute] = []
     for svc in scope.services:
@@ -128,7 +129,27 @@ def _tunnel_listener(scope: Scope, port: int, virtual_services: VirtualServices)
             sni_names(svc, scope.proxy.namespace), (WeightedCluster(ClusterRef(port, "", svc.hostname), 100),)
         )
         routes += matched or [own]
-    chains = _sni_chains(ctx, routes)
+    return routes
+
+
+def tunnel_server_names(scope: Scope, virtual_services: VirtualServices) -> list[tuple[int, str]]:
+    """(port, SNI name) pairs the tunnel listeners route somewhere, in chain order.
+
+    A CONNECT whose authority is one of these enters ``connect_<port>`` even when no service has the
+    name: a VirtualService ``tls`` rule's ``sniHosts`` (``*.wikipedia.org`` sent to an egress gateway)
+    is what Istio's outbound listener matches, and the SNI is checked again inside the tunnel.
+    """
+    out: list[tuple[int, str]] = []
+    for port in tunnel_ports(scope):
+        for route in _distinct(_sni_routes(scope, port, virtual_services)):
+            out += [(port, name) for name in route.sni_hosts]
+    return out
+
+
+def _tunnel_listener(scope: Scope, port: int, virtual_services: VirtualServices) -> JSONDict:
+    """Istio's outbound TLS listener for one port: SNI chains per service, then the default chain."""
+    ctx = RouteContext(scope, port)
+    chains = _sni_chains(ctx, _sni_routes(scope, port, virtual_services))
     if scope.outbound_policy == "REGISTRY_ONLY":
         default: JSONDict = {"filters": [_blackhole_proxy(scope)]}
     else:
@@ -148,16 +169,24 @@ def sni_names(svc: Service, namespace: str) -> tuple[str, ...]:
 
 
 def _sni_chains(ctx: RouteContext, routes: Sequence[SniRoute]) -> list[JSONDict]:
-    """One chain per distinct SNI set, first route winning a repeated name (Envoy wants unique matches)."""
+    """One chain per distinct SNI set (see :func:`_distinct`)."""
+    return [
+        {"filter_chain_match": {"server_names": list(route.sni_hosts)}, "filters": _forward(ctx, route.destinations)}
+        for route in _distinct(routes)
+    ]
+
+
+def _distinct(routes: Sequence[SniRoute]) -> list[SniRoute]:
+    """The routes with destinations, each keeping the SNI names no earlier route has (Envoy wants unique
+    matches; the first route wins a repeated name); routes left with no name are dropped."""
     seen: set[str] = set()
-    chains: list[JSONDict] = []
+    out: list[SniRoute] = []
     for route in routes:
-        fresh = [h for h in route.sni_hosts if h not in seen]
-        if not fresh or not route.destinations:
-            continue
-        seen.update(fresh)
-        chains.append({"filter_chain_match": {"server_names": fresh}, "filters": _forward(ctx, route.destinations)})
-    return chains
+        fresh = tuple(h for h in route.sni_hosts if h not in seen)
+        if fresh and route.destinations:
+            seen.update(fresh)
+            out.append(SniRoute(fresh, route.destinations))
+    return out
 
 
 def _forward(ctx: RouteContext, dests: Sequence[WeightedCluster]) -> list[JSONDict]:

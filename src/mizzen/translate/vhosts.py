@@ -117,6 +117,8 @@ def sidecar_route_config(
                 vhosts.append((vhost_name, {"name": vhost_name, "domains": domains, "routes": tunnel + others}))
     if not only_port or only_port == 80:
         vhosts += _non_registry_vhosts(scope, index, seen)
+    if connect:
+        vhosts += _sni_only_vhosts(scope, index, seen)
     vhosts.sort(key=lambda v: v[0])
     catch_all = catch_all_vhost(scope.outbound_policy)
     if connect:
@@ -148,6 +150,20 @@ def _non_registry_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str
                 out.append(
                     (names.vhost(host, 80), {"name": names.vhost(host, 80), "domains": domains, "routes": routes})
                 )
+    return out
+
+
+def _sni_only_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -> list[tuple[str, JSONDict]]:
+    """CONNECT to a name only a ``tls`` rule's ``sniHosts`` holds (no service vhost has ``name:port``):
+    into the port's tunnel listener, which routes it by SNI; other requests get the catch-all's routes."""
+    out: list[tuple[str, JSONDict]] = []
+    for port, name in egress.tunnel_server_names(scope, index.candidates):
+        domains = _unique([f"{name}:{port}"], seen)
+        if domains:
+            routes = [egress.connect_route({"cluster": names.connect_tunnel(port)}), *catch_all_routes(scope)]
+            out.append(
+                (names.vhost(name, port), {"name": names.vhost(name, port), "domains": domains, "routes": routes})
+            )
     return out
 
 
