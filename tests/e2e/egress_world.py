@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -174,12 +175,29 @@ def world(tmp: Path, hosts: Sequence[str], *, mesh_yaml: str = "", https_only: S
             command=[*app, "--env-file", str(env_file)],
         )  # fmt: skip
         mesh.wait_synced()
-        w = World(mesh, Sleep(workload, json.loads(env_file.read_text())), site, certs, tmp)
+        env = json.loads(env_file.read_text())
+        _wait_listening(env["HTTPS_PROXY"])
+        w = World(mesh, Sleep(workload, env), site, certs, tmp)
         try:
             yield w
         finally:
             for gw in w.gateways:
                 gw.stop()
+
+
+def _wait_listening(proxy_url: str, timeout: float = 20.0) -> None:
+    """Wait until the sidecar's HTTP-proxy listener accepts connections: Envoy acks LDS while a listener
+    still warms (waiting for its RDS), so "synced" alone can precede the first accepted connection."""
+    host, _, port = proxy_url.split("://", 1)[-1].rstrip("/").rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def statuses(out: str) -> list[str]:

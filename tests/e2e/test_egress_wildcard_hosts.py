@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from egress_world import World, world
+from gwapi_gateway import GatewayFor
 
 from mizzen.testing import sandbox
 
@@ -126,6 +127,69 @@ spec:
   resolution: DNS
 """
 
+GATEWAY_API = """\
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: Gateway
+metadata:
+  name: wikipedia-egress-gateway
+  annotations:
+    networking.istio.io/service-type: ClusterIP
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: tls
+    hostname: "*.wikipedia.org"
+    port: 443
+    protocol: TLS
+    tls:
+      mode: Passthrough
+    allowedRoutes:
+      namespaces:
+        from: Same
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata:
+  name: direct-wikipedia-to-egress-gateway
+spec:
+  parentRefs:
+  - kind: ServiceEntry
+    group: networking.istio.io
+    name: wikipedia
+  rules:
+  - backendRefs:
+    - name: wikipedia-egress-gateway-istio
+      port: 443
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata:
+  name: forward-wikipedia-from-egress-gateway
+spec:
+  parentRefs:
+  - name: wikipedia-egress-gateway
+  hostnames:
+  - "*.wikipedia.org"
+  rules:
+  - backendRefs:
+    - kind: Hostname
+      group: networking.istio.io
+      name: www.wikipedia.org
+      port: 443
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: wikipedia
+spec:
+  hosts:
+  - "*.wikipedia.org"
+  ports:
+  - number: 443
+    name: https
+    protocol: HTTPS
+"""
+
 EN_PAGE, DE_PAGE = "/wiki/Main_Page", "/wiki/Wikipedia:Hauptseite"
 
 
@@ -145,6 +209,15 @@ def _mizzen(w: World, *args: str) -> str:
     )  # fmt: skip
     assert done.returncode == 0, (args, done.stdout, done.stderr)
     return done.stdout
+
+
+def _cx_total(w: World, gateway: str) -> int:
+    """The task's counter (``pilot-agent request GET clusters | grep '^outbound|443||www.wikipedia.org.*cx_total:'``)
+    from the gateway's Envoy stats: connections its cluster for www.wikipedia.org opened."""
+    pattern = r"^cluster\.outbound\|443\|\|www\.wikipedia\.org\.upstream_cx_total$"
+    stats = _mizzen(w, "proxy-config", "envoy-stats", gateway, "--filter", pattern).split()
+    assert stats[:1] == ["cluster.outbound|443||www.wikipedia.org.upstream_cx_total:"], stats
+    return int(stats[1])
 
 
 def _blocked(w: World) -> None:
@@ -215,10 +288,7 @@ def _through_gateway(tmp: Path) -> None:
         passed = [x for x in egress.access_log().splitlines() if "outbound|443||www.wikipedia.org" in x]
         assert [x.split()[-2] for x in passed] == ["en.wikipedia.org", "de.wikipedia.org"], passed
         assert all('"- - -" 0 - ' in x and '"127.0.0.1:443"' in x for x in passed), passed
-        # The task's counter (pilot-agent request GET clusters | grep ...cx_total), from the gateway's stats.
-        stats = _mizzen(w, "proxy-config", "envoy-stats", "istio-egressgateway.istio-system",
-                        "--filter", r"^cluster\.outbound\|443\|\|www\.wikipedia\.org\.upstream_cx_total$")  # fmt: skip
-        assert stats.split() == ["cluster.outbound|443||www.wikipedia.org.upstream_cx_total:", "2"], stats
+        assert _cx_total(w, "istio-egressgateway.istio-system") == 2
         # REGISTRY_ONLY still blocks hosts outside the wildcard.
         blocked = w.sleep.curl("-sS", "-I", "https://www.google.com")
         assert blocked.returncode == 35 and w.site.count("www.google.com", "/") == 0, blocked
@@ -230,3 +300,55 @@ def test_wildcard_through_an_egress_gateway_to_a_single_hosting_server(tmp_path:
     servers, which serve every language; the gateway's cluster outbound|443||www.wikipedia.org counts
     both connections."""
     _through_gateway(tmp_path)
+
+
+@sandbox.isolated(hosts=SITES)
+def _allow_any(tmp: Path) -> None:
+    with world(tmp, list(SITES)) as w:
+        w.mesh.apply(WIKIPEDIA)
+        w.mesh.wait_synced()
+        google = w.sleep.curl("-sS", "-o", "/dev/null", "-w", "%{http_code}", "https://www.google.com/")
+        assert (google.returncode, google.stdout) == (0, "200"), google
+        en = _page(w, "https://en.wikipedia.org" + EN_PAGE)
+        assert en["sni"] == "en.wikipedia.org", en
+        w.sleep.wait_log("internal_client_address/ en.wikipedia.org")
+        line = w.sleep.wait_log(" PassthroughCluster ")
+        assert '"- - -" 0 - ' in line and '"127.0.0.1:443"' in line, line
+        assert line.split()[-2] == "www.google.com", line  # the SNI, read inside the tunnel
+        assert "CONNECT" not in w.sleep.access_log()
+
+
+def test_allow_any_passthrough_on_a_tls_port_is_logged_as_istio_logs_it(tmp_path: Path) -> None:
+    """Under ALLOW_ANY with the wildcard ServiceEntry (a TLS port 443 in scope), https://www.google.com
+    still passes through, and the tunnel to it is logged as Istio logs passthrough TLS ("- - -",
+    PassthroughCluster, the SNI www.google.com), with no CONNECT line."""
+    _allow_any(tmp_path)
+
+
+@sandbox.isolated(hosts=SITES)
+def _through_gateway_api(tmp: Path) -> None:
+    with world(tmp, list(SITES), mesh_yaml=REGISTRY_ONLY) as w:
+        w.mesh.apply(GATEWAY_API)
+        gateway = GatewayFor(w.mesh.cp, "wikipedia-egress-gateway", "default")
+        try:
+            gateway.wait_programmed(w.mesh)
+            w.mesh.apply(WWW_WIKIPEDIA)
+            w.mesh.wait_synced()
+            en = _page(w, "https://en.wikipedia.org" + EN_PAGE)
+            de = _page(w, "https://de.wikipedia.org" + DE_PAGE)
+            assert (en["sni"], en["host"]) == ("en.wikipedia.org", "en.wikipedia.org"), en
+            assert (de["sni"], de["host"]) == ("de.wikipedia.org", "de.wikipedia.org"), de
+            to_gateway = "outbound|443||wikipedia-egress-gateway-istio.default.svc.cluster.local"
+            w.sleep.wait_log("internal_client_address/ de.wikipedia.org")
+            sidecar = [x for x in w.sleep.access_log().splitlines() if to_gateway in x]
+            assert [x.split()[-2] for x in sidecar] == ["en.wikipedia.org", "de.wikipedia.org"], sidecar
+            assert _cx_total(w, "wikipedia-egress-gateway-istio.default") == 2
+        finally:
+            gateway.stop()
+
+
+def test_wildcard_through_a_gateway_api_egress_gateway(tmp_path: Path) -> None:
+    """The task's second part, Gateway API tab: a TLS Passthrough Gateway, a TLSRoute on the wildcard
+    ServiceEntry to its Service and one from it to www.wikipedia.org (a Hostname backend) carry
+    en./de.wikipedia.org; the gateway's outbound|443||www.wikipedia.org counts both connections."""
+    _through_gateway_api(tmp_path)
