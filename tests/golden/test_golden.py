@@ -67,4 +67,7 @@ def test_there_are_golden_cases() -> None:
         "capture-sidecar",
         "sidecar-ingress-tls",
         "endpoints-sidecar",
+        "egress-wildcard-sidecar",
+        "egress-wildcard-gateway-sidecar",
+        "egress-wildcard-gateway",
     } <= set(CASES)
