@@ -14,7 +14,11 @@ Theory of operation. Without iptables, an app reaches ``https://host`` through `
   (or the ``tcp`` rules' destinations), whatever the SNI, as Istio's listener matches the Service's VIP;
 - another non-HTTP port (TCP, or a port whose protocol Istio would sniff): straight to the service's
   cluster, with the VirtualService ``tcp`` rules' destinations (there is no SNI to route on);
-- an unknown host: PassthroughCluster under ALLOW_ANY; under REGISTRY_ONLY the internal listener
+- a name only a VirtualService ``tls`` rule's ``sniHosts`` holds (``*.wikipedia.org`` sent to an egress
+  gateway): into ``connect_<port>`` too (:func:`tunnel_server_names`); the SNI is matched again inside;
+- an unknown host on a port with a tunnel listener, under ALLOW_ANY: ``*:<port>`` into that listener,
+  whose default chain passes it through by SNI (logged as Istio logs passthrough TLS);
+- any other unknown host: PassthroughCluster under ALLOW_ANY; under REGISTRY_ONLY the internal listener
   ``connect_BlackHoleCluster``, which accepts the tunnel and closes it when the client starts talking,
   so the client sees what Istio gives it (a TLS handshake cut short: curl's exit code 35) rather than
   an HTTP error Istio never sends.
