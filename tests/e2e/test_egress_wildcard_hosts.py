@@ -315,13 +315,18 @@ def _allow_any(tmp: Path) -> None:
         line = w.sleep.wait_log(" PassthroughCluster ")
         assert '"- - -" 0 - ' in line and '"127.0.0.1:443"' in line, line
         assert line.split()[-2] == "www.google.com", line  # the SNI, read inside the tunnel
+        # A tunnel to another port, not TLS (curl -p: CONNECT for plain HTTP), reaches the CONNECT target.
+        plain = w.sleep.curl("-sS", "-p", "-o", "/dev/null", "-w", "%{http_code}", "http://edition.cnn.com/")
+        assert (plain.returncode, plain.stdout) == (0, "200"), plain
+        line = w.sleep.wait_log('"127.0.0.1:80" PassthroughCluster')
+        assert '"- - -" 0 - ' in line and line.split()[-2] == "-", line  # no SNI to log
         assert "CONNECT" not in w.sleep.access_log()
 
 
 def test_allow_any_passthrough_on_a_tls_port_is_logged_as_istio_logs_it(tmp_path: Path) -> None:
-    """Under ALLOW_ANY with the wildcard ServiceEntry (a TLS port 443 in scope), https://www.google.com
-    still passes through, and the tunnel to it is logged as Istio logs passthrough TLS ("- - -",
-    PassthroughCluster, the SNI www.google.com), with no CONNECT line."""
+    """Under ALLOW_ANY with the wildcard ServiceEntry, https://www.google.com still passes through and the
+    tunnel is logged as Istio logs passthrough TLS ("- - -", PassthroughCluster, the SNI www.google.com);
+    a tunnel to port 80 reaches its CONNECT target too; no CONNECT line is logged."""
     _allow_any(tmp_path)
 
 

@@ -16,12 +16,12 @@ Theory of operation. Without iptables, an app reaches ``https://host`` through `
   cluster, with the VirtualService ``tcp`` rules' destinations (there is no SNI to route on);
 - a name only a VirtualService ``tls`` rule's ``sniHosts`` holds (``*.wikipedia.org`` sent to an egress
   gateway): into ``connect_<port>`` too (:func:`tunnel_server_names`); the SNI is matched again inside;
-- an unknown host on a port with a tunnel listener, under ALLOW_ANY: ``*:<port>`` into that listener,
-  whose default chain passes it through by SNI (logged as Istio logs passthrough TLS);
-- any other unknown host: PassthroughCluster under ALLOW_ANY; under REGISTRY_ONLY the internal listener
-  ``connect_BlackHoleCluster``, which accepts the tunnel and closes it when the client starts talking,
-  so the client sees what Istio gives it (a TLS handshake cut short: curl's exit code 35) rather than
-  an HTTP error Istio never sends.
+- an unknown host under ALLOW_ANY: the internal listener ``connect_PassthroughCluster``, which passes
+  the connection through to the CONNECT target (the route puts it in the filter state) and logs it as
+  Istio logs passthrough connections (``"- - -"``, PassthroughCluster, the SNI); under REGISTRY_ONLY
+  the internal listener ``connect_BlackHoleCluster``, which accepts the tunnel and closes it when the
+  client starts talking, so the client sees what Istio gives it (a TLS handshake cut short: curl's exit
+  code 35) rather than an HTTP error Istio never sends.
 
 The HTTP connection manager does not log tunnels into internal listeners: the listener logs the
 connection as Istio logs TLS traffic (``"- - -"``, the SNI, ``outbound|443||host``).
@@ -43,7 +43,14 @@ from mizzen.translate.hosts import domain_variants
 from mizzen.translate.routes import ClusterRef, RouteContext
 from mizzen.translate.scope import Scope
 from mizzen.translate.tcp import SniRoute, WeightedCluster, outbound_tcp_proxy, tcp_destinations, tls_routes
-from mizzen.translate.tunnels import TUNNEL_PROTOCOLS, blackhole_tunnel, has_tunnels, tunnel_ports
+from mizzen.translate.tunnels import (
+    TUNNEL_PROTOCOLS,
+    blackhole_tunnel,
+    connect_target_state,
+    has_tunnels,
+    passthrough_tunnel,
+    tunnel_ports,
+)
 
 VirtualServices = Callable[[str], Sequence[Typed[VirtualService]]]
 """The VirtualServices that apply to a host for sidecars, in the order they are tried."""
@@ -86,11 +93,16 @@ _HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
 
 
 def catch_all_connect_route(scope: Scope) -> list[JSONDict]:
-    """CONNECT to a host the mesh does not know: PassthroughCluster, or the blackhole under REGISTRY_ONLY."""
+    """CONNECT to a host the mesh does not know: the passthrough listener (with the CONNECT target in
+    the filter state), or the blackhole under REGISTRY_ONLY."""
     if not has_tunnels(scope):
         return []
-    target = names.CONNECT_BLACKHOLE if blackhole_tunnel(scope) else names.PASSTHROUGH_CLUSTER
-    return [connect_route({"cluster": target})]
+    if blackhole_tunnel(scope):
+        return [connect_route({"cluster": names.CONNECT_BLACKHOLE})]
+    route = connect_route({"cluster": names.CONNECT_PASSTHROUGH})
+    state: JSONDict = {"@type": names.T_ROUTE_FILTER_CONFIG, "config": connect_target_state()}
+    route["typed_per_filter_config"] = {names.SET_FILTER_STATE: state}
+    return [route]
 
 
 def connect_route(target: JSONDict) -> JSONDict:
@@ -116,7 +128,21 @@ def connect_listeners(scope: Scope, virtual_services: VirtualServices) -> dict[s
         out[names.CONNECT_BLACKHOLE] = _internal_listener(
             names.CONNECT_BLACKHOLE, [], {"filters": [_blackhole_proxy(scope)]}
         )
+    if passthrough_tunnel(scope):
+        out[names.CONNECT_PASSTHROUGH] = _passthrough_listener(scope)
     return out
+
+
+def _passthrough_listener(scope: Scope) -> JSONDict:
+    """Where CONNECT to an unknown host goes under ALLOW_ANY: Istio's passthrough, logged as Istio logs
+    it (the SNI when the client speaks TLS). The upstream is the CONNECT target, which the HTTP-proxy
+    route put in the filter state (``envoy.upstream.dynamic_host``), so any port works; a client that
+    does not speak first (a server-first protocol) waits at most 100 ms for the TLS inspector."""
+    passthrough = tcp_proxy(scope.proxy, scope.mesh.mesh, names.PASSTHROUGH_CLUSTER, [(names.PASSTHROUGH_CLUSTER, 1)])
+    listener = _internal_listener(names.CONNECT_PASSTHROUGH, [], {"filters": [_sni_forward(443), passthrough]})
+    listener["listener_filters_timeout"] = "0.1s"
+    listener["continue_on_listener_filters_timeout"] = True
+    return listener
 
 
 def _sni_routes(scope: Scope, port: int, virtual_services: VirtualServices) -> list[SniRoute]:

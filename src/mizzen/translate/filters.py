@@ -13,6 +13,7 @@ from mizzen.translate import names, telemetry
 from mizzen.translate.clusters import ADS_SOURCE, DNS_CACHE_CONFIG
 from mizzen.translate.common import JSONDict
 from mizzen.translate.model import MeshConfig
+from mizzen.translate.tunnels import connect_target_state
 
 Direction = Literal["outbound", "inbound", "gateway"]
 
@@ -65,9 +66,10 @@ def peer_header_filter(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
     }
 
 
-def http_filters(dynamic_forward: bool) -> list[JSONDict]:
-    """fault -> cors -> (dynamic forward proxy) -> router. Empty fault/cors filters are always present
-    so per-route configs take effect."""
+def http_filters(dynamic_forward: bool, *, connect_target: bool = False) -> list[JSONDict]:
+    """fault -> cors -> (dynamic forward proxy) -> (set_filter_state) -> router. Empty fault/cors filters
+    are always present so per-route configs take effect; set_filter_state (``connect_target``) is off
+    unless a route turns it on (the catch-all CONNECT route under ALLOW_ANY, see :mod:`.egress`)."""
     out: list[JSONDict] = [
         {"name": names.FAULT, "typed_config": {"@type": names.T_FAULT}},
         {"name": names.CORS, "typed_config": {"@type": names.T_CORS}},
@@ -79,6 +81,8 @@ def http_filters(dynamic_forward: bool) -> list[JSONDict]:
                 "typed_config": {"@type": names.T_DFP_FILTER, "dns_cache_config": DNS_CACHE_CONFIG},
             }
         )
+    if connect_target:
+        out.append({"name": names.SET_FILTER_STATE, "typed_config": connect_target_state(), "disabled": True})
     out.append({"name": names.ROUTER, "typed_config": {"@type": names.T_ROUTER}})
     return out
 

@@ -25,6 +25,7 @@ from mizzen.translate.security.wiring import (
     trust_domains,
 )
 from mizzen.translate.tcp import outbound_tcp_proxy, sni_filter_chains, tcp_destinations, tls_routes
+from mizzen.translate.tunnels import passthrough_tunnel
 from mizzen.translate.vhosts import (
     HTTP_PROTOCOLS,
     VirtualServiceIndex,
@@ -135,7 +136,7 @@ def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
         f"outbound_{name}",
         direction="outbound",
         rds=names.RDS_HTTP_PROXY,
-        filters=http_filters(True),
+        filters=http_filters(True, connect_target=passthrough_tunnel(scope)),
         log_filter=connect_log_filter(),
     )
     return _listener(name, "127.0.0.1", port, [{"filters": [filt]}], "OUTBOUND")

@@ -35,16 +35,37 @@ def blackhole_tunnel(scope: Scope) -> bool:
     return has_tunnels(scope) and scope.outbound_policy == "REGISTRY_ONLY"
 
 
+def passthrough_tunnel(scope: Scope) -> bool:
+    """Whether CONNECT to unknown hosts enters the passthrough listener (ALLOW_ANY)."""
+    return has_tunnels(scope) and scope.outbound_policy != "REGISTRY_ONLY"
+
+
 def tunnel_names(scope: Scope) -> tuple[str, ...]:
     """Names of the internal listeners, which are also the names of the clusters reaching them."""
     out = tuple(names.connect_tunnel(p) for p in tunnel_ports(scope))
-    return (*out, names.CONNECT_BLACKHOLE) if blackhole_tunnel(scope) else out
+    if blackhole_tunnel(scope):
+        out = (*out, names.CONNECT_BLACKHOLE)
+    if passthrough_tunnel(scope):
+        out = (*out, names.CONNECT_PASSTHROUGH)
+    return out
+
+
+def connect_target_state() -> JSONDict:
+    """set_filter_state config naming the CONNECT authority (``host:port``) as the dynamic forward
+    proxy's upstream, shared with the upstream connection so the passthrough listener reads it."""
+    value: JSONDict = {
+        "object_key": "envoy.upstream.dynamic_host",
+        "format_string": {"text_format_source": {"inline_string": "%REQ(:AUTHORITY)%"}},
+        "shared_with_upstream": "ONCE",
+    }
+    return {"@type": names.T_SET_FILTER_STATE, "on_request_headers": [value]}
 
 
 def internal_cluster(name: str, connect_timeout: str) -> JSONDict:
-    """A STATIC cluster whose one endpoint is the internal listener ``name``."""
+    """A STATIC cluster whose one endpoint is the internal listener ``name``. The passthrough
+    listener's cluster carries the connection's shared filter state into it (the CONNECT target)."""
     address: JSONDict = {"envoy_internal_address": {"server_listener_name": name}}
-    return {
+    cluster: JSONDict = {
         "name": name,
         "type": "STATIC",
         "connect_timeout": connect_timeout,
@@ -53,3 +74,10 @@ def internal_cluster(name: str, connect_timeout: str) -> JSONDict:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
         },
     }
+    if name == names.CONNECT_PASSTHROUGH:
+        raw: JSONDict = {"name": names.RAW_BUFFER, "typed_config": {"@type": names.T_RAW_BUFFER}}
+        cluster["transport_socket"] = {
+            "name": names.INTERNAL_UPSTREAM,
+            "typed_config": {"@type": names.T_INTERNAL_UPSTREAM, "transport_socket": raw},
+        }
+    return cluster

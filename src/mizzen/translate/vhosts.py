@@ -16,7 +16,6 @@ from mizzen.translate.common import JSONDict
 from mizzen.translate.hosts import domain_variants, with_port
 from mizzen.translate.routes import RouteContext, default_route, http_routes
 from mizzen.translate.scope import Scope
-from mizzen.translate.tunnels import tunnel_ports
 
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "UNSUPPORTED", ""})
 MAX_DIRECT_BODY = 1048576
@@ -119,7 +118,7 @@ def sidecar_route_config(
     if not only_port or only_port == 80:
         vhosts += _non_registry_vhosts(scope, index, seen)
     if connect:
-        vhosts += _sni_only_vhosts(scope, index, seen) + _passthrough_tunnel_vhosts(scope, seen)
+        vhosts += _sni_only_vhosts(scope, index, seen)
     vhosts.sort(key=lambda v: v[0])
     catch_all = catch_all_vhost(scope.outbound_policy)
     if connect:
@@ -165,21 +164,6 @@ def _sni_only_vhosts(scope: Scope, index: VirtualServiceIndex, seen: set[str]) -
             out.append(
                 (names.vhost(name, port), {"name": names.vhost(name, port), "domains": domains, "routes": routes})
             )
-    return out
-
-
-def _passthrough_tunnel_vhosts(scope: Scope, seen: set[str]) -> list[tuple[str, JSONDict]]:
-    """Under ALLOW_ANY, CONNECT to an unknown host on a TLS port in scope (``*:443``) enters that port's
-    tunnel listener too, whose default chain passes it through by SNI: the connection is then logged as
-    Istio logs passthrough TLS (``"- - -"``, PassthroughCluster, the SNI), not as a CONNECT request."""
-    if scope.outbound_policy == "REGISTRY_ONLY":
-        return []
-    out: list[tuple[str, JSONDict]] = []
-    for port in tunnel_ports(scope):
-        name = names.vhost("*", port)
-        if _unique([name], seen):
-            routes = [egress.connect_route({"cluster": names.connect_tunnel(port)}), *catch_all_routes(scope)]
-            out.append((name, {"name": name, "domains": [name], "routes": routes}))
     return out
 
 

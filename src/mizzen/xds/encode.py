@@ -70,6 +70,7 @@ extensions/filters/http/composite/v3/composite_pb2 extensions/filters/http/tap/v
 extensions/filters/http/alternate_protocols_cache/v3/alternate_protocols_cache_pb2
 extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb2 extensions/filters/http/gzip/v3/gzip_pb2
 extensions/filters/http/connect_grpc_bridge/v3/config_pb2
+extensions/filters/http/set_filter_state/v3/set_filter_state_pb2
 extensions/filters/common/fault/v3/fault_pb2
 extensions/filters/listener/original_dst/v3/original_dst_pb2
 extensions/filters/listener/tls_inspector/v3/tls_inspector_pb2

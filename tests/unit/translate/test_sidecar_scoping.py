@@ -24,7 +24,8 @@ spec:
   egress: [{{hosts: {hosts}}}]
 """
 
-SPECIAL = {"BlackHoleCluster", "PassthroughCluster", "inbound|9080||"}
+# connect_PassthroughCluster: the internal listener CONNECT tunnels to unknown hosts enter (ALLOW_ANY).
+SPECIAL = {"BlackHoleCluster", "PassthroughCluster", "connect_PassthroughCluster", "inbound|9080||"}
 # destination-rule-all.yaml: productpage v1; reviews v1-v3; ratings v1, v2, v2-mysql, v2-mysql-vm; details v1, v2.
 SUBSETS = {
     "productpage": ["v1"],
@@ -68,7 +69,7 @@ def scoped() -> ProxyResources:
 def test_without_sidecar_productpage_gets_every_service(full: ProxyResources) -> None:
     """Without a Sidecar, productpage gets all 4 services x (default + subsets) = 14 outbound clusters."""
     assert set(full.clusters) == SPECIAL | _clusters("productpage", "reviews", "ratings", "details")
-    assert len(full.clusters) == 17
+    assert len(full.clusters) == 18
     assert set(full.endpoints) == _clusters("productpage", "reviews", "ratings", "details")
     assert _vhosts(full) == [
         f"{s}.default.svc.cluster.local:9080" for s in ("details", "productpage", "ratings", "reviews")
@@ -78,7 +79,7 @@ def test_without_sidecar_productpage_gets_every_service(full: ProxyResources) ->
 def test_egress_hosts_ratings_leaves_only_ratings(scoped: ProxyResources) -> None:
     """egress.hosts ["./ratings"]: only ratings' 5 clusters (+ inbound and the special ones) and one vhost."""
     assert set(scoped.clusters) == SPECIAL | _clusters("ratings")
-    assert len(scoped.clusters) == 8
+    assert len(scoped.clusters) == 9
     assert set(scoped.endpoints) == _clusters("ratings")
     assert _vhosts(scoped) == ["ratings.default.svc.cluster.local:9080", "allow_any"]
     assert set(scoped.listeners) == set(_productpage().listeners)  # own inbound and HTTP-proxy port stay

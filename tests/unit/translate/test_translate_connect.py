@@ -70,9 +70,18 @@ def test_a_service_vhost_keeps_its_domain() -> None:
     assert domains.count("*.wikipedia.org:443") == 1
 
 
-def test_allow_any_passes_unknown_tls_port_tunnels_through_the_tunnel_listener() -> None:
-    """ALLOW_ANY: CONNECT to any host on a TLS port in scope (*:443) enters connect_443, whose default
-    chain passes through by SNI; REGISTRY_ONLY has no such vhost (the catch-all blackholes)."""
-    assert _connect_targets(None, WILDCARD_SE)["*:443"] == "connect_443"
-    assert "*:443" not in _connect_targets(REGISTRY_ONLY, WILDCARD_SE)
-    assert not any(d.startswith("*:") for d in _connect_targets(None))  # no TLS port in scope: none
+def test_allow_any_sends_unknown_hosts_through_the_passthrough_listener() -> None:
+    """ALLOW_ANY: CONNECT to an unknown host enters connect_PassthroughCluster with the CONNECT target in
+    the filter state (set only on that route); REGISTRY_ONLY blackholes it and sets nothing."""
+    res = translate(sidecar(), bookinfo())
+    catch_all = res.routes["http_proxy"]["virtual_hosts"][-1]["routes"][0]
+    assert catch_all["route"]["cluster"] == "connect_PassthroughCluster"
+    state = catch_all["typed_per_filter_config"]["envoy.filters.http.set_filter_state"]["config"]
+    assert state["on_request_headers"][0]["object_key"] == "envoy.upstream.dynamic_host"
+    hcm = res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
+    setter = [f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.set_filter_state"]
+    assert setter and setter[0]["disabled"] is True  # off for every other route
+    assert "connect_PassthroughCluster" in res.listeners and "connect_PassthroughCluster" in res.clusters
+    blocked = translate(sidecar(), bookinfo(mesh=REGISTRY_ONLY))
+    assert _connect_targets(REGISTRY_ONLY)["*"] == "connect_BlackHoleCluster"
+    assert "connect_PassthroughCluster" not in blocked.listeners

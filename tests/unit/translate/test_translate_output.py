@@ -78,7 +78,8 @@ def test_inbound_listener_and_cluster() -> None:
 
 
 def test_http_proxy_listener_uses_rds_http_proxy() -> None:
-    """The outbound HTTP-proxy listener binds 127.0.0.1 and uses RDS http_proxy over ADS, fault before cors."""
+    """The outbound HTTP-proxy listener binds 127.0.0.1 and uses RDS http_proxy over ADS, fault before cors,
+    set_filter_state (for CONNECT to unknown hosts) just before the router."""
     res = translate(sidecar(), bookinfo())
     hcm = res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["rds"]["route_config_name"] == "http_proxy"
@@ -87,6 +88,7 @@ def test_http_proxy_listener_uses_rds_http_proxy() -> None:
         "envoy.filters.http.fault",
         "envoy.filters.http.cors",
         "envoy.filters.http.dynamic_forward_proxy",
+        "envoy.filters.http.set_filter_state",  # off but on the catch-all CONNECT route (ALLOW_ANY)
         "envoy.filters.http.router",
     ]
 

@@ -16,12 +16,15 @@ import envoy.extensions.filters.http.dynamic_forward_proxy.v3.dynamic_forward_pr
 import envoy.extensions.filters.http.fault.v3.fault_pb2
 import envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2
 import envoy.extensions.filters.http.router.v3.router_pb2
+import envoy.extensions.filters.http.set_filter_state.v3.set_filter_state_pb2
 import envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2
 import envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2
 import envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.sni_dynamic_forward_proxy_pb2
 import envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2
 import envoy.extensions.retry.host.previous_hosts.v3.previous_hosts_pb2
 import envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2
+import envoy.extensions.transport_sockets.internal_upstream.v3.internal_upstream_pb2
+import envoy.extensions.transport_sockets.raw_buffer.v3.raw_buffer_pb2
 import envoy.extensions.transport_sockets.tls.v3.tls_pb2
 import envoy.extensions.upstreams.http.v3.http_protocol_options_pb2  # noqa: F401
 from envoy.config.cluster.v3 import cluster_pb2
