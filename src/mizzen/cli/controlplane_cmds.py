@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import click
 
-from mizzen.cli.client import ApiClient, ClientError, ClientSettings
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, Home, resolve_home
 from mizzen.controlplane.process import (
     ProcessError,
@@ -19,6 +19,9 @@ from mizzen.controlplane.process import (
     status,
     stop_background,
 )
+
+if TYPE_CHECKING:  # `mizzen controlplane` execs the server at once: it never loads the API client
+    from mizzen.cli.client import ClientSettings
 
 _ADDRESS = click.option("--address", default=DEFAULT_ADDRESS, show_default=True, help="Address to listen on.")
 _PORT = click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="HTTP API port.")
@@ -193,6 +196,8 @@ def down() -> None:
 @click.pass_context
 def status_cmd(ctx: click.Context) -> None:
     """Report whether the control plane is running, healthy and ready; its replicas, store and leader."""
+    from mizzen.cli.client import ClientSettings
+
     home = Home(resolve_home())
     st = status(home)
     settings = ctx.find_object(ClientSettings) or ClientSettings()
@@ -215,6 +220,8 @@ def status_cmd(ctx: click.Context) -> None:
 
 def _print_replicas(settings: ClientSettings) -> bool:
     """Print the replicas, the store and the leader as the control plane sees them; False if it cannot."""
+    from mizzen.cli.client import ApiClient, ClientError
+
     client = ApiClient(settings.address(), settings.resolve_token())
     try:
         info = client.get_json("/api/mizzen/v1/replicas")

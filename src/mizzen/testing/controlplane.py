@@ -3,8 +3,8 @@
     with controlplane(tmp_path) as cp:
         httpx.get(cp.address + "/api/v1/services", headers=cp.headers())
 
-The process runs ``python -m mizzen.cli.main controlplane`` exactly as users do, with its output in
-``<home>/controlplane.log`` (shown in errors when it fails to become ready).
+The process runs ``mizzen controlplane`` (``python -m mizzen.cli.entry controlplane``) exactly as users
+do, with its output in ``<home>/controlplane.log`` (shown in errors when it fails to become ready).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def start_controlplane(
     args = [
         sys.executable,
         "-m",
-        "mizzen.cli.main",
+        "mizzen.cli.entry",  # the `mizzen` console script
         "controlplane",
         "--address",
         "127.0.0.1",
