@@ -14,11 +14,11 @@ NET = ipaddress.IPv4Network
 
 def test_names_fit_ifnamsiz_and_depend_on_the_workload_and_the_home() -> None:
     """Namespace and both veth ends fit 15 characters, are stable, and differ between homes and workloads."""
-    lay = layout("a-very-long-workload-name-indeed.some-namespace", "/root/.mizzen", [])
+    lay = layout("a-very-long-workload-name-indeed.some-namespace", "home-a", [])
     assert all(len(n) <= IFNAMSIZ for n in (lay.netns, lay.host_veth, lay.app_veth))
-    assert lay == layout("a-very-long-workload-name-indeed.some-namespace", "/root/.mizzen", [])
-    assert lay.netns != layout("a-very-long-workload-name-indeed.some-namespace", "/other/home", []).netns
-    assert lay.host_veth != layout("b.default", "/root/.mizzen", []).host_veth
+    assert lay == layout("a-very-long-workload-name-indeed.some-namespace", "home-a", [])
+    assert lay.netns != layout("a-very-long-workload-name-indeed.some-namespace", "home-b", []).netns
+    assert lay.host_veth != layout("b.default", "home-a", []).host_veth
     assert lay.host_veth != lay.app_veth
 
 
