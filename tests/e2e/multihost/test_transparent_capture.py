@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mizzen.agent import netns
+from mizzen.agent import netns, transparent
 from mizzen.testing.labmesh import LabMesh, LabWorkload, wait_count
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -143,6 +143,7 @@ def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def placed(lab_mesh: LabMesh, env_file: Path) -> Iterator[dict[str, LabWorkload]]:
     hosts = lab_mesh.lab.hosts
+    lock_was_there = transparent.HOST_LOCK.exists()  # the machine-wide allocation lock the agents create
     v1 = lab_mesh.run(hosts["b"], "echo-v1", {"app": "echo", "version": "v1"}, wait=False)
     v2 = lab_mesh.run(hosts["c"], "echo-v2", {"app": "echo", "version": "v2"}, extra=CAPTURED, app_args=APP, wait=False)
     app = (*APP, "--env-file", str(env_file))
@@ -155,6 +156,8 @@ def placed(lab_mesh: LabMesh, env_file: Path) -> Iterator[dict[str, LabWorkload]
         yield {"v1": v1, "v2": v2, "client": client, "plain": plain}
     finally:
         _sweep(lab_mesh)
+        if not lock_was_there:  # leave the machine as the test found it
+            transparent.HOST_LOCK.unlink(missing_ok=True)
 
 
 def _sweep(lab_mesh: LabMesh) -> None:
