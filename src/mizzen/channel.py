@@ -4,13 +4,17 @@ A contract between the agent and the control plane, like the node metadata in :m
 sits beneath both.
 
 The control plane sends requests down the stream and the agent answers them: its own Envoy's admin API,
-and its workload's logs (:data:`LOGS_PREFIX`). Opened by the agent, so it works for an agent on another
-host or behind NAT, with the same credential and TLS as its xDS streams. Each message is one frame: a
-4-byte big-endian header length, a JSON header, then raw body bytes (a config dump is not re-encoded)::
+and its workload's logs (:data:`LOGS_PREFIX`). The agent also sends its Envoy's Zipkin span batches up the
+stream (one frame each, no answer), so tracing costs no HTTP request per batch on either side. Opened
+by the agent, so it works for an agent on another host or behind NAT, with the same credential and TLS
+as its xDS streams. Each message is one frame: a 4-byte big-endian header length, a JSON header, then
+raw body bytes (a config dump is not re-encoded)::
 
     agent -> control plane   {"type": "hello", "proxy": "<name>.<namespace>"}
+    control plane -> agent   {"type": "ready"}            (the hello was accepted: the stream is open)
     control plane -> agent   {"type": "request", "id": 7, "method": "GET", "path": "config_dump", "query": {...}}
     agent -> control plane   {"type": "response", "id": 7, "status": 200, "contentType": "application/json"} + body
+    agent -> control plane   {"type": "spans", "contentType": "application/json"} + a Zipkin v2 JSON batch
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ LOGS_PREFIX = "mizzen/logs/"
 LOG_KINDS = ("app", "access", "envoy")
 MAX_LOG_BYTES = 4 * 1024 * 1024  # the most of a log one answer carries (its end)
 METHOD = f"/{SERVICE}/Connect"
+# A span batch larger than this goes to the control plane's HTTP receiver instead (its own size limit).
+MAX_SPANS_BYTES = 4 * 1024 * 1024
 _LEN = 4
 
 
@@ -43,7 +49,7 @@ class Frame:
 
     @property
     def type(self) -> str:
-        """``hello``, ``request`` or ``response``."""
+        """``hello``, ``ready``, ``request``, ``response`` or ``spans``."""
         return str(self.header.get("type", ""))
 
     def encode(self) -> bytes:
@@ -81,3 +87,13 @@ def request(request_id: int, method: str, path: str, query: dict[str, str]) -> F
 def response(request_id: int, status: int, content_type: str, body: bytes) -> Frame:
     """The agent's answer to request ``request_id``."""
     return Frame({"type": "response", "id": request_id, "status": status, "contentType": content_type}, body)
+
+
+def ready() -> Frame:
+    """The control plane's first frame: the agent's hello was accepted."""
+    return Frame({"type": "ready"})
+
+
+def spans(content_type: str, body: bytes) -> Frame:
+    """A Zipkin span batch from the agent's Envoy (no answer is sent)."""
+    return Frame({"type": "spans", "contentType": content_type}, body)

@@ -39,3 +39,10 @@ MAX_NESTING_DEPTH = 100
 # is long (several objects), times YAML_EXPANSION_RATIO.
 MAX_YAML_EXPANDED_BYTES = MAX_OBJECT_BYTES
 YAML_EXPANSION_RATIO = 2
+
+# The agent's merged Prometheus endpoint (`mizzen run --stats-port`): Mizzen's own numbers. Envoy's
+# /stats/prometheus grows with clusters x stats (~100 lines per cluster, ~10 MB at 1 000 clusters). The
+# app's: 10 MiB, Istio's agent's cap (status server, defaultMaxAppMetricsBodyBytes). A part past its cap is
+# left out of the answer and counted as a failed scrape, as a part that timed out is.
+MAX_ENVOY_STATS_BYTES = 64 * MIB
+MAX_APP_METRICS_BYTES = 10 * MIB

@@ -31,6 +31,7 @@ META_ACCESS_LOG = "MIZZEN_ACCESS_LOG"  # access-log file path
 META_PROXY_CONFIG = "PROXY_CONFIG"  # Istio's: the proxy's own ProxyConfig (here only gatewayTopology)
 META_CAPTURE_PORTS = "MIZZEN_CAPTURE_PORTS"  # {outbound, inbound}: this capture sidecar's 15001/15006
 META_APP_ADDRESS = "MIZZEN_APP_ADDRESS"  # where the sidecar reaches its app (a captured app's veth address)
+META_STATS_PORT = "MIZZEN_STATS_PORT"  # the agent's merged Prometheus endpoint (Istio's 15020), if any
 META_LOCALITY = "MIZZEN_LOCALITY"  # "region/zone/subzone" (`mizzen run --locality`); also node.locality
 LOCALITY_LABEL = "istio-locality"  # Istio's label: "region.zone.subzone" (label values cannot hold "/")
 TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
@@ -91,6 +92,7 @@ class Proxy:
     capture_outbound_port: int = 15001
     capture_inbound_port: int = 15006
     app_address: str = "127.0.0.1"  # where the inbound clusters reach the app
+    stats_port: int | None = None  # the agent's merged Prometheus endpoint on ``ip`` (None: none)
 
     @property
     def node_id(self) -> str:
@@ -136,6 +138,8 @@ def node_metadata(proxy: Proxy, *, admin: str, version: str) -> dict[str, Any]:
         meta[META_CAPTURE_PORTS] = {"outbound": proxy.capture_outbound_port, "inbound": proxy.capture_inbound_port}
     if proxy.app_address != "127.0.0.1":
         meta[META_APP_ADDRESS] = proxy.app_address
+    if proxy.stats_port is not None:
+        meta[META_STATS_PORT] = proxy.stats_port
     if proxy.num_trusted_proxies is not None:
         meta[META_PROXY_CONFIG] = {"gatewayTopology": {"numTrustedProxies": proxy.num_trusted_proxies}}
     return meta
@@ -188,7 +192,13 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
         capture_outbound_port=_capture_port(metadata.get(META_CAPTURE_PORTS), "outbound", 15001),
         capture_inbound_port=_capture_port(metadata.get(META_CAPTURE_PORTS), "inbound", 15006),
         app_address=str(metadata.get(META_APP_ADDRESS) or "127.0.0.1"),
+        stats_port=_port_or_none(metadata.get(META_STATS_PORT)),
     )
+
+
+def _port_or_none(value: object) -> int | None:
+    """A port number from the node metadata (Struct numbers arrive as floats), else None."""
+    return int(value) if isinstance(value, int | float) and 0 < value < 65536 else None
 
 
 def _capture_port(value: object, key: str, default: int) -> int:

@@ -220,7 +220,7 @@ async def site() -> AsyncIterator[Site]:
     traces.add(trace_spans())
     app = web.Application(middlewares=[auth])
     dashboard.register(app, Sessions(lambda t: "admin" if t == TOKEN else None), lambda _request: "admin")
-    routes.register(app, telemetry, traces)
+    routes.register(app, telemetry, routes.SpanIntake(traces))
     app.router.add_get("/api/mizzen/v1/proxies", proxies)
     app.router.add_get("/apis/networking.istio.io/v1/virtualservices", virtualservices)
     runner = web.AppRunner(app)

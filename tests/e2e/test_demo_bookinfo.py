@@ -139,6 +139,14 @@ def _versions(bookinfo: Bookinfo, n: int, user: str | None = None) -> list[str |
     return [reviews_version(bookinfo.page(user)) for _ in range(n)]
 
 
+def _assert_half_on_v3(bookinfo: Bookinfo) -> None:
+    """Of 200 pages, every one shows v1 or v3 and 70..130 show v3: a fair 50/50 split leaves those bounds
+    (4.2 standard deviations) about once in 40,000 runs (100 pages and 35..65 failed once in a CI run)."""
+    versions = _versions(bookinfo, 200)
+    assert set(versions) <= {"v1", "v3"}, versions
+    assert 70 <= versions.count("v3") <= 130, versions.count("v3")
+
+
 @pytest.fixture(scope="module")
 def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bookinfo]:
     """`mizzen demo --detach` on free ports in a fresh home, plus Istio's bookinfo/gateway/destination-rule files."""
@@ -193,13 +201,11 @@ def test_jason_gets_v2_others_v1(bookinfo: Bookinfo) -> None:
 
 
 def test_fifty_fifty_v1_v3(bookinfo: Bookinfo) -> None:
-    """virtual-service-reviews-50-v3.yaml: of 100 pages, 50 +- 15 show red stars and the rest none."""
+    """virtual-service-reviews-50-v3.yaml: about half the pages show red stars (v3) and the rest none (v1)."""
     bookinfo.apply("virtual-service-reviews-50-v3.yaml")
     settle(lambda: reviews_version(bookinfo.page()) == "v3", "some traffic on reviews v3", in_a_row=1)
     bookinfo.wait_synced()  # every proxy has the weighted route before counting
-    versions = _versions(bookinfo, 100)
-    assert set(versions) <= {"v1", "v3"}
-    assert 35 <= versions.count("v3") <= 65, versions.count("v3")
+    _assert_half_on_v3(bookinfo)
 
 
 def test_all_v3_shows_red_stars(bookinfo: Bookinfo) -> None:
@@ -308,9 +314,7 @@ def test_readme_gateway_api_routing(bookinfo: Bookinfo) -> None:
     _apply_gateway_api(bookinfo, "route-reviews-50-v3.yaml")
     settle(lambda: reviews_version(bookinfo.page()) == "v3", "some traffic on reviews v3", in_a_row=1)
     time.sleep(1.0)  # let every proxy take the weighted route before counting
-    versions = _versions(bookinfo, 100)
-    assert set(versions) <= {"v1", "v3"}
-    assert 35 <= versions.count("v3") <= 65, versions.count("v3")
+    _assert_half_on_v3(bookinfo)
     _apply_gateway_api(bookinfo, "route-reviews-v3.yaml")
     settle(lambda: reviews_version(bookinfo.page()) == "v3", "all traffic on reviews v3", in_a_row=6)
     assert set(_versions(bookinfo, 20)) == {"v3"}

@@ -260,6 +260,10 @@ def test_trace_spans_gateway_productpage_reviews_ratings(demo: Demo) -> None:
         )
 
     until(found, "a trace through gateway, productpage, reviews and ratings", timeout=60)
+    # The agents sent those spans up their agent channels, not as HTTP posts.
+    lines = demo.api.get("/metrics").text.splitlines()
+    up = [x for x in lines if x.startswith('mizzen_telemetry_span_batches_total{result="ok",via="channel"}')]
+    assert up and float(up[0].rsplit(" ", 1)[1]) > 0, [x for x in lines if "span_batches" in x]
 
 
 def test_fault_injected_abort_is_500_with_fi(demo: Demo) -> None:

@@ -243,7 +243,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         return await handler(request)
 
     api = web.Application(middlewares=[record_auth])
-    routes.register(api, r.telemetry, r.traces)
+    routes.register(api, r.telemetry, routes.SpanIntake(r.traces))
     backend = web.Application()
     backend.router.add_get("/{tail:.*}", _ok)
     runners = [web.AppRunner(api), web.AppRunner(backend)]

@@ -70,4 +70,5 @@ def test_there_are_golden_cases() -> None:
         "egress-wildcard-sidecar",
         "egress-wildcard-gateway-sidecar",
         "egress-wildcard-gateway",
+        "telemetry-sidecar",
     } <= set(CASES)

@@ -229,6 +229,44 @@ def test_agent_channel_only_for_the_credentials_own_proxy(cp: RunningControlPlan
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "not b.default" in (refused.details() or "")
 
 
+def test_span_batches_up_the_agent_channel_reach_the_trace_store(cp: RunningControlPlane) -> None:
+    """The control plane's first frame on an accepted channel is ``ready``; a span frame is stored as the
+    HTTP receiver would store it, and one that is not a Zipkin v2 batch is dropped, counted and logged
+    without ending the stream (a valid batch after it still lands)."""
+    token = mint(cp, "workload", "a", sa="sa-a")["token"]
+    trace = "5a" * 16
+
+    async def scenario() -> str:
+        async with grpc.aio.insecure_channel(cp.xds_address) as channel:
+            sent = asyncio.Event()
+
+            async def frames() -> Any:
+                yield proto.hello("a.default").encode()
+                yield proto.spans("application/json", b"{not a batch").encode()
+                yield proto.spans("application/json", f'[{{"traceId":"{trace}","id":"1"}}]'.encode()).encode()
+                sent.set()
+                await asyncio.sleep(30)
+
+            call = channel.stream_stream(proto.METHOD)(frames(), metadata=(("authorization", f"Bearer {token}"),))
+            first = proto.decode(await call.read())
+            await sent.wait()
+            async with httpx.AsyncClient(base_url=cp.address, headers=cp.headers(), timeout=10) as api:
+                for _ in range(100):
+                    if (await api.get(f"/api/mizzen/v1/traces/{trace}")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.05)
+                metrics = (await api.get("/metrics")).text
+            call.cancel()
+            return first.type + "\n" + metrics
+
+    first, _, metrics = asyncio.run(scenario()).partition("\n")
+    assert first == "ready"
+    resp = httpx.get(f"{cp.address}/api/mizzen/v1/traces/{trace}", headers=cp.headers(), timeout=10)
+    assert resp.status_code == 200 and resp.json()["summary"]["spanCount"] == 1
+    assert 'mizzen_telemetry_span_batches_total{result="ok",via="channel"} 1' in metrics, metrics
+    assert 'mizzen_telemetry_span_batches_total{result="invalid",via="channel"} 1' in metrics, metrics
+
+
 def test_tls_control_plane_is_verified_against_the_mesh_root(tmp_path: Path) -> None:
     """With --tls the API is https only; the CLI verifies it against $MIZZEN_HOME/root-cert.pem, and a client
     trusting another root is refused with a clear message."""

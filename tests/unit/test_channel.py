@@ -20,3 +20,11 @@ def test_malformed_frames_are_protocol_errors() -> None:
     for data in (b"\x00", b"\x00\x00\x00\x09{}", b"\x00\x00\x00\x03abc", b"\x00\x00\x00\x02[]"):
         with pytest.raises(proto.ChannelError):
             proto.decode(data)
+
+
+def test_ready_and_span_frames() -> None:
+    """The control plane's ready frame has no body; a span frame carries its batch's bytes and type."""
+    assert proto.decode(proto.ready().encode()).header == {"type": "ready"}
+    frame = proto.decode(proto.spans("application/json", b'[{"traceId":"1","id":"2"}]').encode())
+    assert frame.type == "spans" and frame.header["contentType"] == "application/json"
+    assert frame.body == b'[{"traceId":"1","id":"2"}]'

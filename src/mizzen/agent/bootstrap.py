@@ -68,7 +68,14 @@ STATS_INCLUSIONS: tuple[dict[str, Any], ...] = (
     {"suffix": "rbac.denied"},
     {"suffix": "shadow_allowed"},
     {"suffix": "shadow_denied"},
+    # Istio's standard metrics, kept by the stats access loggers under their prefix (mizzen.meshstats).
+    {"prefix": "istio."},
 )
+# How often Envoy merges its workers' histograms into what /stats shows (Envoy's default 5s). The Istio
+# request histograms of the stats loggers are read from /stats/prometheus, so they should be at most this
+# old when a reader scrapes. (stats_flush_on_admin would merge on each read, but the merge completes after
+# the answer: every reader would see the histograms one scrape late.)
+STATS_FLUSH_INTERVAL = "1s"
 
 
 INTERNAL_LISTENER_EXTENSION: dict[str, Any] = {
@@ -79,6 +86,9 @@ INTERNAL_LISTENER_EXTENSION: dict[str, Any] = {
     },
 }
 
+# Envoy's Zipkin batching (runtime keys): a batch per worker each second, up to this many spans.
+ZIPKIN_MIN_FLUSH_SPANS = 100
+ZIPKIN_FLUSH_INTERVAL_MS = 1000
 # How soon Envoy reopens its ADS stream after it broke (a restarted control plane, a restarted agent):
 # Envoy's default backoff (0.5 s base, 30 s max) left proxies unsynced for up to 15 s after a restart;
 # 0.1 s doubling to at most 1 s resyncs within about a second of the control plane being back.
@@ -120,6 +130,7 @@ def build_bootstrap(
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
         },
         "stats_config": {"stats_matcher": {"inclusion_list": {"patterns": list(STATS_INCLUSIONS)}}},
+        "stats_flush_interval": STATS_FLUSH_INTERVAL,
         # Internal listeners (as in Istio's bootstrap): CONNECT tunnels from HTTPS_PROXY clients enter one
         # per TLS port, which routes them by SNI like Istio's outbound listener.
         "bootstrap_extensions": [INTERNAL_LISTENER_EXTENSION],
@@ -140,7 +151,16 @@ def build_bootstrap(
             "layers": [
                 # VirtualService regexes are user input; Envoy's default RE2 program-size limit (100)
                 # rejects moderately long ones, so raise it as Istio does.
-                {"name": "global config", "static_layer": {"re2.max_program_size.error_level": 32768}},
+                # Zipkin batches: one per worker each second at most, up to 100 spans (Envoy's defaults, 5 spans
+                # or 5 s, post a batch per 5 sampled spans; each batch costs the agent and control plane a call).
+                {
+                    "name": "global config",
+                    "static_layer": {
+                        "re2.max_program_size.error_level": 32768,
+                        "tracing.zipkin.min_flush_spans": ZIPKIN_MIN_FLUSH_SPANS,
+                        "tracing.zipkin.flush_interval_ms": ZIPKIN_FLUSH_INTERVAL_MS,
+                    },
+                },
                 # An admin layer lets `POST /runtime_modify` work for debugging, as in Istio.
                 {"name": "admin", "admin_layer": {}},
             ]

@@ -3,7 +3,7 @@
 The agent keeps one stream open to the control plane (reconnecting with backoff) and answers each
 request from its own Envoy's admin socket, for the inspection endpoints only
 (:func:`mizzen.security.scope.admin_call_problem`) — whatever the control plane asks, nothing else is
-reachable through it.
+reachable through it. It also carries the Envoy's span batches up (:meth:`AdminChannel.send_spans`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 1.0
 ADMIN_TIMEOUT_S = 30.0
+# Span batches queued on the stream beyond this many (a stalled stream) go over HTTP instead.
+MAX_QUEUED_SPAN_BATCHES = 64
 
 
 class AdminChannel:
@@ -55,6 +57,8 @@ class AdminChannel:
         )
         self.connected = asyncio.Event()
         self.served = 0
+        self._outbox: asyncio.Queue[bytes] | None = None
+        self._takes_spans = False  # the control plane said ``ready`` (an older one never does: HTTP then)
         self._call_channel = upstream.channel
 
     async def run(self) -> None:
@@ -81,6 +85,7 @@ class AdminChannel:
     async def _serve_once(self) -> None:
         outbox: asyncio.Queue[bytes] = asyncio.Queue()
         outbox.put_nowait(proto.hello(self.proxy_id).encode())
+        self._outbox = outbox
         self._call_channel = channel = await self._upstream.ready()
         call = channel.stream_stream(proto.METHOD)(
             _drain(outbox), metadata=credential_metadata(self._token()), wait_for_ready=self._upstream.single
@@ -93,15 +98,31 @@ class AdminChannel:
                 handlers.add(task)
                 task.add_done_callback(handlers.discard)
         finally:
+            self._outbox, self._takes_spans = None, False
             call.cancel()
             for task in handlers:
                 task.cancel()
+
+    def send_spans(self, content_type: str, body: bytes) -> bool:
+        """Queue a Zipkin batch up the open stream; False (send it another way) when the control plane has
+        not said ``ready`` on it, the stream is backed up, or the batch is too large for a frame. A batch
+        queued on a stream that breaks is lost, as a Zipkin reporter's is when its collector goes away."""
+        outbox = self._outbox
+        if outbox is None or not self._takes_spans or outbox.qsize() >= MAX_QUEUED_SPAN_BATCHES:
+            return False
+        if len(body) > proto.MAX_SPANS_BYTES:
+            return False
+        outbox.put_nowait(proto.spans(content_type, body).encode())
+        return True
 
     async def _answer(self, data: bytes, outbox: asyncio.Queue[bytes]) -> None:
         try:
             frame = proto.decode(data)
         except proto.ChannelError as exc:
             log.warning("ignoring a malformed agent channel frame: %s", exc)
+            return
+        if frame.type == "ready":
+            self._takes_spans = True
             return
         if frame.type != "request":
             return

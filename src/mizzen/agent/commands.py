@@ -30,6 +30,7 @@ from mizzen.agent.gateway_service import (
 )
 from mizzen.agent.readiness import ProbePolicy
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
+from mizzen.agent.scrape import app_target, parse_annotations, unread_annotations
 from mizzen.agent.settings import (
     api_addresses,
     mizzen_home,
@@ -94,6 +95,15 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
             default=None,
             help="Envoy bootstrap YAML merged over the generated one (Istio's ISTIO_BOOTSTRAP_OVERRIDE), "
             "e.g. extra static listeners using the workload certificate through sds-grpc.",
+        ),
+        click.option(
+            "--stats-port",
+            type=click.IntRange(0, 65535),
+            default=None,
+            metavar="PORT",
+            help="Serve the merged Prometheus endpoint GET /stats/prometheus here, on the workload's address "
+            "(Istio's agent :15020): Envoy's stats with Istio's istio_* series, the agent's scrape counters, and "
+            "the app's metrics when annotated (see --annotation) [default: a free port; 0: none].",
         ),
         click.option("-v", "--verbose", is_flag=True, help="Log every supervision step."),
     ]
@@ -164,6 +174,16 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
 )
 @click.option("--env", "envs", multiple=True, metavar="K=V", help="Extra environment for the app (repeatable).")
 @click.option(
+    "--annotation",
+    "annotations",
+    multiple=True,
+    metavar="K=V",
+    help="A pod annotation (repeatable; over --from's pod template). As in Istio, prometheus.io/scrape "
+    "(not false), prometheus.io/port (a service port number means the app's port for it; default: the first) "
+    "and prometheus.io/path (default /metrics) merge the app's metrics into --stats-port's endpoint; "
+    "other keys have no effect (a warning names them).",
+)
+@click.option(
     "--locality",
     default="",
     metavar="REGION[/ZONE[/SUBZONE]]",
@@ -193,6 +213,7 @@ def run_command(
     address: str | None,
     upstreams: Sequence[str],
     envs: Sequence[str],
+    annotations: Sequence[str],
     locality: str,
     capture: bool,
     xds_address: str | None,
@@ -202,6 +223,7 @@ def run_command(
     envoy_log_level: str,
     token_file: Path | None,
     bootstrap_override: TextIO | None,
+    stats_port: int | None,
     verbose: bool,
     command: Sequence[str],
 ) -> None:
@@ -221,6 +243,7 @@ def run_command(
     try:
         template = template_from_manifests([f.read() for f in manifests], name, namespace) if manifests else None
         port_specs = tuple(parse_port(p) for p in ports) or (template.ports if template else ())
+        explicit_annotations = parse_annotations(list(annotations))
         spec = WorkloadSpec(
             name=name,
             namespace=namespace,
@@ -240,11 +263,16 @@ def run_command(
             probe=_probe_of(probe, template.probe if template else None),
             drain_s=_duration(drain, "--termination-drain-duration"),
             capture=capture,
+            stats_port=stats_port,
+            annotations={**(template.annotations if template else {}), **explicit_annotations},
         )
+        app_target(spec.annotations, spec.ports, {}, "127.0.0.1")  # malformed prometheus.io/* fail here, not later
         if capture and spec.upstreams:
             raise PortSpecError("--upstream does not go with --capture: a captured app dials mesh services directly")
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
+    for key in unread_annotations(explicit_annotations, template.annotations if template else {}):
+        click.echo(f"Warning: annotation {key!r} has no effect in Mizzen; only prometheus.io/* are read", err=True)
     if capture:
         try:
             check_prerequisites()
@@ -335,6 +363,7 @@ def gateway_command(
     envoy_log_level: str,
     token_file: Path | None,
     bootstrap_override: TextIO | None,
+    stats_port: int | None,
     verbose: bool,
 ) -> None:
     """Run an ingress gateway: an Envoy configured from the Gateway resources that select its labels,
@@ -357,6 +386,7 @@ def gateway_command(
             envoy_log_level=envoy_log_level,
             bootstrap_override=bootstrap_override.read() if bootstrap_override else "",
             num_trusted_proxies=_gateway_proxy_config(proxy_config),
+            stats_port=stats_port,
         )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc

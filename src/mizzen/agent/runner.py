@@ -34,6 +34,7 @@ from mizzen.agent.envoy import envoy_command
 from mizzen.agent.errors import AgentError, AlreadyRunningError, RegistrationError
 from mizzen.agent.join import join
 from mizzen.agent.readiness import ReadinessTracker
+from mizzen.agent.scrape import app_target
 from mizzen.agent.spawn import alive, with_parent_death_signal, write_private
 from mizzen.agent.spec import (
     Allocation,
@@ -45,6 +46,7 @@ from mizzen.agent.spec import (
     withheld,
     workload_entry,
 )
+from mizzen.agent.statsserver import StatsServer
 from mizzen.node import Proxy
 
 if TYPE_CHECKING:  # gRPC servers, aiohttp and the xDS encoder load only when a workload runs, not per CLI command
@@ -139,6 +141,7 @@ class WorkloadRunner:
         self._timers: list[asyncio.TimerHandle] = []
         self.services: AgentServices | None = None
         self.capture: transparent.Capture | None = None  # --capture: the app's namespace, veth and nft table
+        self.stats: StatsServer | None = None  # the merged Prometheus endpoint (--stats-port)
 
     async def run(self) -> int:
         """Start everything, supervise, and return the exit code once everything has stopped."""
@@ -157,6 +160,7 @@ class WorkloadRunner:
 
             logs = {"app": self.paths.app_log, "access": self.paths.access_log, "envoy": self.paths.envoy_log}
             self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home, logs)
+            await self._start_stats()
             self._write_bootstrap(proxy)
             if self.capture is not None:  # from Envoy's start: the app may call out before it is ready
                 self._task("capture-names", self._keep_names(self.capture))
@@ -186,6 +190,21 @@ class WorkloadRunner:
         if policy.exec_command:  # an exec probe runs where the app runs, as Kubernetes runs it in the container
             policy = dataclasses.replace(policy, exec_command=(*netns.exec_prefix(cap.layout), *policy.exec_command))
         self.spec = dataclasses.replace(self.spec, probe=policy)
+
+    async def _start_stats(self) -> None:
+        """Serve the merged Prometheus endpoint (before Envoy starts: until then it answers without Envoy's part)."""
+        assert self.alloc is not None and self.services is not None
+        if not self.alloc.stats:
+            return
+        app = app_target(self.spec.annotations, self.spec.ports, self.alloc.app, self.alloc.app_address)
+        if app is not None and app.port == self.alloc.stats:  # Istio refuses this too: it would scrape itself
+            raise AgentError(
+                f"prometheus.io/port {app.port} is the stats port itself; the endpoint would scrape itself"
+            )
+        label = f"{self.spec.name}.{self.spec.namespace}"
+        server = StatsServer(self.spec.address, self.alloc.stats, self.services.sockets.admin, app, label=label)
+        await server.start()
+        self.stats = server
 
     async def _perform(self, action: sv.Action) -> int | None:
         """Carry out one of the state machine's actions; an exit code when the workload is done."""
@@ -440,6 +459,8 @@ class WorkloadRunner:
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self.stats is not None:
+            await self.stats.stop()
         if self.services is not None:
             await self.services.stop()
         self._stop_capture()
@@ -495,6 +516,7 @@ class WorkloadRunner:
                 "app": dict(alloc.app),
                 "inbound": dict(alloc.inbound),
                 "httpProxy": alloc.http_proxy,
+                "stats": alloc.stats,
                 "upstreams": [
                     {"host": u.host, "port": u.port, "bind": u.bind, "listenPort": u.listen_port}
                     for u in alloc.upstreams
@@ -540,9 +562,15 @@ class WorkloadRunner:
                 f"  capture: app in netns {lay.netns} at {lay.app_address} (veth {lay.host_veth}); its TCP goes to "
                 f"the sidecar's :{alloc.capture[0]}, peers' to :{alloc.capture[1]} (nft table {self.capture.table})"
             )
+        if self.stats is not None:
+            lines.append(self._stats_line(self.stats))
         lines.append(f"  Envoy admin: unix:{services.sockets.admin} (mode 0600; `mizzen pc` reaches it)")
         lines.append(f"  logs: {self.paths.envoy_log.parent}/{self.spec.name}.*.log")
         return "\n".join(lines)
+
+    def _stats_line(self, stats: StatsServer) -> str:
+        merged = f", app {stats.app.shown}" if stats.app is not None else ""
+        return f"  Prometheus: http://{self.spec.address}:{stats.port}/stats/prometheus (Envoy, agent{merged})"
 
 
 def _pid(proc: asyncio.subprocess.Process | None) -> int | None:

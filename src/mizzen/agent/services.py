@@ -88,6 +88,7 @@ class AgentServices:
         self.certs = CertificateKeeper(self.client, lambda secrets: self.sds.publish(node_id, secrets), ttl_s=ttl_s)
         await self.certs.issue()  # before Envoy starts: its first SDS request is answered at once
         self.admin = AdminChannel(self.upstream, lambda: self.credential.token, proxy.id, s.admin, logs)
+        self.spans.via = self.admin.send_spans
         self._tasks = [
             asyncio.create_task(self.certs.keep_renewed(), name="mizzen-certificates"),
             asyncio.create_task(self.admin.run(), name="mizzen-agent-channel"),

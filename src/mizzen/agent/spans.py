@@ -1,10 +1,11 @@
 """The agent's span forwarder: Envoy's ``zipkin`` cluster is this UNIX socket; batches go to the control plane.
 
-Envoy's Zipkin tracer POSTs JSON v2 batches to ``/api/v2/spans``; the agent passes each one on with its
-credential (Envoy's config holds none) and answers with the control plane's status. The control plane
-stores them and forwards them to an external collector if ``mesh.yaml`` names one. The HTTP/1.1 side is
-h11 (sans-IO, already under httpx) on asyncio's UNIX server: a web framework would cost every agent a
-third of a second of start-up for one route.
+Envoy's Zipkin tracer POSTs JSON v2 batches to ``/api/v2/spans``; the agent passes each one on: up its
+agent channel when the control plane said ``ready`` on it (one frame, no HTTP request; Envoy is answered
+202 at once), else as an HTTP POST with its credential (Envoy's config holds none), answering with the
+control plane's status. The control plane stores them and forwards them to an external collector if
+``mesh.yaml`` names one. The HTTP/1.1 side is h11 (sans-IO, already under httpx) on asyncio's UNIX
+server: a web framework would cost every agent a third of a second of start-up for one route.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import h11
 
@@ -32,6 +34,8 @@ class SpanForwarder:
         self._client = client
         self._server: asyncio.Server | None = None
         self.forwarded = 0
+        # (content type, body) -> queued; set once the agent channel exists (False: post it instead)
+        self.via: Callable[[str, bytes], bool] | None = None
 
     async def start(self, path: str) -> None:
         """Listen on the UNIX socket ``path``."""
@@ -87,6 +91,9 @@ class SpanForwarder:
         if request.method != b"POST" or request.target.split(b"?")[0] != SPANS_PATH:
             return 404
         content_type = next((v for k, v in request.headers if k == b"content-type"), b"application/json")
+        if self.via is not None and self.via(content_type.decode("latin-1"), body):
+            self.forwarded += 1
+            return 202
         try:
             status = await self._client.post_spans(body, content_type.decode("latin-1"))
         except ControlPlaneCallError as exc:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from mizzen.agent.errors import PortSpecError
 from mizzen.agent.ports import free_ports, port_is_free
 from mizzen.agent.readiness import HEALTH_ANNOTATION, ProbePolicy
+from mizzen.agent.scrape import PATH, PORT, SCRAPE, STATS_PATH, opted_out
 from mizzen.node import InboundPort, Proxy, Upstream, locality_from_labels
 from mizzen.registry.protocols import protocol_from_name
 
@@ -70,6 +71,9 @@ class WorkloadSpec:
     drain_s: float = 5.0  # Istio's terminationDrainDuration
     num_trusted_proxies: int | None = None  # a gateway's ProxyConfig gatewayTopology (--proxy-config)
     capture: bool = False  # `mizzen run --capture`: the app in its own netns, its TCP redirected to Envoy
+    # The merged Prometheus endpoint's port (Istio's 15020): None = pick a free one, 0 = none.
+    stats_port: int | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the pod's: prometheus.io/* for the app
 
     @property
     def has_app(self) -> bool:
@@ -93,6 +97,7 @@ class Allocation:
     upstreams: tuple[Upstream, ...] = ()
     capture: tuple[int, int] | None = None  # --capture: Envoy's (outbound, inbound) capture listener ports
     app_address: str = "127.0.0.1"  # where the sidecar reaches the app (--capture: the app's veth address)
+    stats: int | None = None  # the merged Prometheus endpoint (None: --stats-port 0)
 
 
 def parse_locality(value: str) -> str:
@@ -153,6 +158,8 @@ def allocate(spec: WorkloadSpec) -> Allocation:
 
     With ``--capture`` the app, alone in its namespace as in a pod, listens on the service ports themselves,
     and the HTTP-proxy port gives way to the two capture ports (no upstreams: refused earlier)."""
+    if spec.stats_port and not port_is_free(spec.stats_port, spec.address or "127.0.0.1"):
+        raise PortSpecError(f"--stats-port {spec.stats_port} is already in use; pick another, or 0 for none")
     if spec.capture:
         return _allocate_captured(spec)
     for u in spec.upstreams:
@@ -164,7 +171,7 @@ def allocate(spec: WorkloadSpec) -> Allocation:
     sidecar = spec.proxy_type == "sidecar"
     names = [p.name for p in spec.ports]
     wanted_upstreams = [u for u in spec.upstreams if u.listen_port is None]
-    count = (len(names) if spec.has_app else 0) + (len(names) + 1 if sidecar else 0)
+    count = (len(names) if spec.has_app else 0) + (len(names) + 1 if sidecar else 0) + _picks_stats(spec)
     picked = iter(free_ports(count + len(wanted_upstreams)))
     app = {n: next(picked) for n in names} if spec.has_app else {}
     inbound = {n: next(picked) for n in names} if sidecar else {}
@@ -178,18 +185,25 @@ def allocate(spec: WorkloadSpec) -> Allocation:
         )
         for u in spec.upstreams
     )
-    return Allocation(app=app, inbound=inbound, http_proxy=http_proxy, upstreams=upstreams)
+    stats = next(picked) if _picks_stats(spec) else spec.stats_port or None
+    return Allocation(app=app, inbound=inbound, http_proxy=http_proxy, upstreams=upstreams, stats=stats)
 
 
 def _allocate_captured(spec: WorkloadSpec) -> Allocation:
     if spec.upstreams:
         raise PortSpecError("--upstream does not go with --capture: a captured app dials mesh services directly")
     names = [p.name for p in spec.ports]
-    picked = iter(free_ports(len(names) + 2))
+    picked = iter(free_ports(len(names) + 2 + _picks_stats(spec)))
     inbound = {n: next(picked) for n in names}
     capture = (next(picked), next(picked))
     app = {p.name: p.number for p in spec.ports} if spec.has_app else {}
-    return Allocation(app=app, inbound=inbound, capture=capture)
+    stats = next(picked) if _picks_stats(spec) else spec.stats_port or None
+    return Allocation(app=app, inbound=inbound, capture=capture, stats=stats)
+
+
+def _picks_stats(spec: WorkloadSpec) -> int:
+    """1 when the merged Prometheus endpoint's port is to be picked (no --stats-port given), else 0."""
+    return 1 if spec.stats_port is None else 0
 
 
 def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Proxy:
@@ -220,6 +234,7 @@ def proxy_of(spec: WorkloadSpec, alloc: Allocation, access_log: str = "") -> Pro
         access_log=access_log,
         locality=spec.locality or locality_from_labels(spec.labels),
         num_trusted_proxies=spec.num_trusted_proxies,
+        stats_port=alloc.stats,
         **_capture_fields(alloc),
     )
 
@@ -289,13 +304,14 @@ def workload_entry(spec: WorkloadSpec, alloc: Allocation, *, healthy: bool = Tru
     listeners bind, and no tlsMode label (Istio's gateway pods have none: peers do not originate
     mutual TLS to a gateway unless a DestinationRule says so)."""
     if spec.proxy_type == "router":
+        gateway = {REGISTERED_BY: "gateway", **scrape_annotations(spec, alloc)}
         return {
             "apiVersion": "networking.istio.io/v1",
             "kind": "WorkloadEntry",
-            "metadata": {"name": spec.name, "namespace": spec.namespace, "annotations": {REGISTERED_BY: "gateway"}},
+            "metadata": {"name": spec.name, "namespace": spec.namespace, "annotations": gateway},
             "spec": {"address": spec.address, "labels": dict(spec.labels), "serviceAccount": spec.service_account},
         }
-    annotations = {REGISTERED_BY: "agent"}
+    annotations = {REGISTERED_BY: "agent", **scrape_annotations(spec, alloc)}
     # The app's port numbers (a pod's containerPorts) -> the sidecar's: a Service port without a name, or
     # whose name the workload does not use, reaches the sidecar through its targetPort number, as in Kubernetes.
     numbered = {p.number: alloc.inbound[p.name] for p in spec.ports if p.name in alloc.inbound}
@@ -319,6 +335,15 @@ def workload_entry(spec: WorkloadSpec, alloc: Allocation, *, healthy: bool = Tru
     if spec.locality:
         entry["spec"]["locality"] = spec.locality
     return entry
+
+
+def scrape_annotations(spec: WorkloadSpec, alloc: Allocation) -> dict[str, str]:
+    """Where Prometheus scrapes this workload: its merged endpoint, written as Istio's injector rewrites a pod's
+    ``prometheus.io/*`` annotations when metrics merging is on; none with ``--stats-port 0``, nor for a pod
+    annotated ``prometheus.io/scrape: "false"`` (Istio leaves such a pod alone: Prometheus skips it)."""
+    if not alloc.stats or opted_out(spec.annotations):
+        return {}
+    return {SCRAPE: "true", PORT: str(alloc.stats), PATH: STATS_PATH}
 
 
 def _inbound_protocol(name: str) -> str:

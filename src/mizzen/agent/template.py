@@ -3,7 +3,7 @@
 Or from Istio's WorkloadGroup (the VM template: ``metadata.labels``, ``template.serviceAccount`` and ports,
 and its readiness ``probe``), named like the workload or the only one in its namespace.
 
-The Deployment named like the workload gives the pod labels and service account (and an HTTP
+The Deployment named like the workload gives the pod labels, annotations and service account (and an HTTP
 readiness path, if its container has an ``httpGet`` readiness probe); the Services in the same
 files whose selector matches those labels give the named service ports the workload serves. So the
 Kubernetes YAML a user already has describes the workload, as DESIGN.md intends.
@@ -12,7 +12,7 @@ Kubernetes YAML a user already has describes the workload, as DESIGN.md intends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.agent.errors import AgentError
@@ -29,6 +29,7 @@ class WorkloadTemplate:
     ports: tuple[PortSpec, ...]
     ready_path: str | None = None
     probe: ProbePolicy | None = None  # a WorkloadGroup's probe
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the pod template's (prometheus.io/*)
 
 
 def template_from_manifests(texts: Iterable[str], name: str, namespace: str = "default") -> WorkloadTemplate:
@@ -57,6 +58,7 @@ def template_from_manifests(texts: Iterable[str], name: str, namespace: str = "d
         service_account=str(pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount") or "default"),
         ports=_service_ports(docs, labels, namespace),
         ready_path=_ready_path(pod_spec),
+        annotations={str(k): str(v) for k, v in (_dig(pod, "metadata", "annotations") or {}).items()},
     )
 
 

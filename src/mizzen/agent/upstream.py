@@ -8,12 +8,26 @@ to one of them at a time. When a call to it fails as unreachable, the caller rep
 (:meth:`Upstream.failed`) and the next call goes to the next address that connects within
 :data:`CONNECT_TIMEOUT_S`, in the order given. One address that is a DNS name with several addresses is
 left to gRPC, which tries each of them in turn.
+
+Prompt reconnection (issue 15: every proxy SYNCED within 2.5 s of a control-plane restart): gRPC's own
+reconnect backoff grows to :data:`CHANNEL_OPTIONS`' 1 s while the control plane is away, so a restarted
+one waited up to a second more for each agent. With one address, :meth:`Upstream.ready` waits for the
+channel itself; for the first :data:`PROMPT_WINDOW_S` of an outage (what a restart takes) it also
+tries a plain TCP connect every :data:`PROBE_EVERY_S` (jittered), and when the port accepts while the
+channel is still backing off it replaces the channel with a fresh one, which connects at once (each
+channel has a subchannel pool of its own: from gRPC's process-wide pool the fresh channel would get the
+old one's connection, backoff and all). One
+probe loop serves every caller; after the window only gRPC's backoff (every 0.1-1 s) is left, so an
+agent whose control plane stays down wakes about once a second for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
+import time
 from collections.abc import Sequence
 
 import grpc
@@ -23,6 +37,10 @@ log = logging.getLogger(__name__)
 Address = tuple[str, int]
 
 CONNECT_TIMEOUT_S = 1.0  # per address: a replica that cannot connect in this long is skipped for now
+PROMPT_WINDOW_S = 10.0  # an outage this young is likely a restart: probe the port often (module docstring)
+PROBE_EVERY_S = 0.1  # +-20 % jitter, so agents cut off together do not all probe in the same instant
+PROBE_TIMEOUT_S = 0.5
+RETIRE_GRACE_S = 5.0  # a replaced channel's last calls get this long before it is closed
 
 Channel = grpc.aio.Channel  # so the agent's other modules need not import grpc
 
@@ -47,6 +65,9 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
+    # Channels do not share subchannels (gRPC's default pool is process-wide): a renewed channel must get a
+    # connection of its own, not the old channel's, which is still waiting out its backoff (module docstring).
+    ("grpc.use_local_subchannel_pool", 1),
 )
 
 
@@ -66,8 +87,11 @@ def credential_metadata(token: str) -> tuple[tuple[str, str], ...]:
 class Upstream:
     """A channel to one of several control-plane replicas, moving on when it fails (module docstring)."""
 
-    def __init__(self, addresses: Sequence[Address], roots: bytes | None) -> None:
-        """Connect to the first of ``addresses`` that answers, verifying TLS against ``roots`` when given."""
+    def __init__(
+        self, addresses: Sequence[Address], roots: bytes | None, *, prompt_window_s: float = PROMPT_WINDOW_S
+    ) -> None:
+        """Connect to the first of ``addresses`` that answers, verifying TLS against ``roots`` when given;
+        ``prompt_window_s``: how long into an outage the port is probed (module docstring)."""
         if not addresses:
             raise ValueError("at least one control-plane xDS address is needed")
         self.addresses = tuple(addresses)
@@ -75,7 +99,12 @@ class Upstream:
         self._index = 0
         self._channel = open_channel(*self.addresses[0], roots)
         self._lock = asyncio.Lock()
+        self._prompt_window_s = prompt_window_s
+        self._reconnect: asyncio.Task[None] | None = None  # the one prompt-reconnect loop (module docstring)
+        self._retiring: dict[asyncio.Task[None], grpc.aio.Channel] = {}  # replaced channels, closing
         self.switches = 0  # how often the agent moved to another replica (for tests and logs)
+        self.probes = 0  # TCP connects tried while reconnecting (the wake-ups an outage costs)
+        self.renewals = 0  # channels replaced because the port accepted while gRPC was backing off
 
     @property
     def address(self) -> Address:
@@ -96,14 +125,54 @@ class Upstream:
         """The current channel once connected; if it does not connect in time, the next replica's that does.
 
         After a full round without success the current channel is returned as it is: gRPC keeps trying it,
-        and the caller's call fails or waits as it would with one address.
+        and the caller's call fails or waits as it would with one address. With one address it waits until
+        the channel is connected, reconnecting promptly after an outage (module docstring).
         """
+        if self.single:
+            if self._channel.get_state(try_to_connect=True) != grpc.ChannelConnectivity.READY:
+                if self._reconnect is None or self._reconnect.done():
+                    self._reconnect = asyncio.create_task(self._reconnect_promptly(), name="mizzen-reconnect")
+                await asyncio.shield(self._reconnect)
+            return self._channel
         async with self._lock:
             for _ in range(len(self.addresses)):
                 if await _connects(self._channel, CONNECT_TIMEOUT_S if len(self.addresses) > 1 else None):
                     return self._channel
                 await self._move()
             return self._channel
+
+    async def _reconnect_promptly(self) -> None:
+        """Until the channel is connected: probe the port during the prompt window, renewing the channel when
+        it accepts; then leave it to gRPC's backoff. One watcher per channel (no cancel-and-rewatch churn)."""
+        started = time.monotonic()
+        channel = self._channel
+        connected = asyncio.ensure_future(channel.channel_ready())
+        try:
+            while time.monotonic() - started < self._prompt_window_s:
+                done, _ = await asyncio.wait({connected}, timeout=PROBE_EVERY_S * random.uniform(0.8, 1.2))
+                if done:
+                    break
+                if channel.get_state(try_to_connect=True) != grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                    continue  # connecting (gRPC's own attempt, or a renewed channel's)
+                self.probes += 1
+                if await _accepts(*self.address) and channel is self._channel:
+                    self._renew()
+                    connected.cancel()
+                    channel = self._channel
+                    connected = asyncio.ensure_future(channel.channel_ready())
+            await connected
+        finally:
+            connected.cancel()
+
+    def _renew(self) -> None:
+        """A fresh channel to the same address (connecting at once); the old one closes after a grace."""
+        old = self._channel
+        self._channel = open_channel(*self.address, self._roots)
+        self._channel.get_state(try_to_connect=True)
+        self.renewals += 1
+        task = asyncio.create_task(old.close(grace=RETIRE_GRACE_S), name="mizzen-retire-channel")
+        self._retiring[task] = old
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def failed(self, channel: grpc.aio.Channel) -> None:
         """A call on ``channel`` found its replica unreachable: the next call goes to the next replica."""
@@ -122,7 +191,14 @@ class Upstream:
         await old.close(grace=None)
 
     async def close(self) -> None:
-        """Close the current channel."""
+        """Stop reconnecting and close the current channel (and any being retired)."""
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect
+        for task, channel in list(self._retiring.items()):
+            task.cancel()
+            await channel.close()
         await self._channel.close()
 
 
@@ -135,6 +211,18 @@ async def _connects(channel: grpc.aio.Channel, timeout: float | None) -> bool:
         await asyncio.wait_for(channel.channel_ready(), timeout)
     except TimeoutError:
         return False
+    return True
+
+
+async def _accepts(host: str, port: int) -> bool:
+    """True when ``host:port`` accepts a TCP connection now (closed again at once)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROBE_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     return True
 
 

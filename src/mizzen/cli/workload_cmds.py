@@ -46,9 +46,18 @@ def workload_rows(items: Sequence[Mapping[str, Any]], *, wide: bool, all_ns: boo
         )
         if wide:
             labels = ",".join(f"{k}={v}" for k, v in sorted((spec.get("labels") or {}).items()))
-            row = (*row, labels or "-", proxy.get("admin") or "-", proxy.get("envoyVersion") or "-")
+            row = (*row, labels or "-", _stats(meta), proxy.get("admin") or "-", proxy.get("envoyVersion") or "-")
         rows.append(row)
     return rows
+
+
+def _stats(meta: Mapping[str, Any]) -> str:
+    """The agent's merged Prometheus endpoint port, from the ``prometheus.io/*`` annotations it registers
+    (Istio's injector points them at the agent's :15020/stats/prometheus the same way), else ``-``."""
+    notes = meta.get("annotations") or {}
+    if notes.get("prometheus.io/scrape") != "true" or notes.get("prometheus.io/path") != "/stats/prometheus":
+        return "-"
+    return str(notes.get("prometheus.io/port") or "-")
 
 
 def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_ns: bool, output: str | None) -> None:
@@ -75,7 +84,7 @@ def show_workloads(client: ApiClient, names: Sequence[str], namespace: str, all_
         return
     header: cd.Row = (("NAMESPACE",) if all_ns else ()) + ("NAME", "ADDRESS", "PORTS", "PROXY", "HEALTH", "HTTP PROXY")
     if output == "wide":
-        header = (*header, "LABELS", "ADMIN", "ENVOY")
+        header = (*header, "LABELS", "STATS", "ADMIN", "ENVOY")
     click.echo(cd.table(header, workload_rows(items, wide=output == "wide", all_ns=all_ns)), nl=False)
 
 

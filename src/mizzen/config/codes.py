@@ -7,7 +7,7 @@ Codes are stable: never renumber, never reuse a retired code. Ranges:
 ``MZ26xx`` Sidecar, ``MZ27xx`` security kinds, ``MZ28xx`` Kubernetes core kinds (and what Mizzen reads
 but does not run: MZ2804, MZ2805),
 ``MZ29xx`` Mizzen's own RouteTest (``mizzen test``), ``MZ30xx`` Istio kinds Mizzen validates but does
-not run (Telemetry, WasmPlugin, ProxyConfig, EnvoyFilter), ``MZ31xx`` the Kubernetes Gateway API.
+not run (WasmPlugin, ProxyConfig, EnvoyFilter) and Telemetry, ``MZ31xx`` the Kubernetes Gateway API.
 """
 
 from __future__ import annotations

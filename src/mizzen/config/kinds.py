@@ -54,6 +54,7 @@ NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 GATEWAY_API = "gateway.networking.k8s.io"
 DISCOVERY = "discovery.k8s.io"
+TELEMETRY = "telemetry.istio.io"
 _NET_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 _SEC_VERSIONS = ("v1", "v1beta1")
 
@@ -68,6 +69,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("PeerAuthentication", SECURITY, _SEC_VERSIONS, "peerauthentications", ("pa",)),
     KindInfo("AuthorizationPolicy", SECURITY, _SEC_VERSIONS, "authorizationpolicies", ("ap",)),
     KindInfo("RequestAuthentication", SECURITY, _SEC_VERSIONS, "requestauthentications", ("ra",)),
+    KindInfo("Telemetry", TELEMETRY, ("v1", "v1alpha1"), "telemetries", ("telemetry",)),
     KindInfo("Service", "", ("v1",), "services", ("svc",)),
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", ("sa",)),
     # The endpoints of a Service without a selector (Istio's task "Kubernetes Services for Egress Traffic").

@@ -261,7 +261,7 @@ def _add(conv: Converted, result: LoadResult) -> None:
 
 
 def _check_unrun(doc: dict[str, JSON], origin: Origin) -> list[Violation]:
-    """Istio's rules on an Istio kind Mizzen skips (Telemetry...): what Istio rejects is an error here too."""
+    """Istio's rules on an Istio kind Mizzen skips (WasmPlugin...): what Istio rejects is an error here too."""
     # Imported here: the rules package imports this module.
     from mizzen.config.rules.istio_only import check_document
 

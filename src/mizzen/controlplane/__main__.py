@@ -18,6 +18,7 @@ import yaml
 from mizzen.controlplane.home import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_XDS_PORT, resolve_home
 from mizzen.controlplane.identity import Transport
 from mizzen.controlplane.server import ControlPlaneError
+from mizzen.controlplane.startup import Timeline
 from mizzen.controlplane.wiring import create_control_plane
 from mizzen.security.errors import SecurityError
 
@@ -54,6 +55,8 @@ def main(
     advertise_address: str | None,
 ) -> None:
     """Run the control plane in the foreground (Ctrl-C stops it)."""
+    timeline = Timeline()  # the control plane's start-up phases, for its ready log line
+    timeline.mark("python and imports")
     os.umask(0o077)  # everything it writes in $MIZZEN_HOME (database, logs, CA material) is private
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -67,6 +70,7 @@ def main(
             ca_dir=ca_dir,
             transport=Transport(tls=tls, insecure=insecure, sans=tls_sans),
             advertise_address=advertise_address,
+            timeline=timeline,
         )
         asyncio.run(cp.run())
     except (ControlPlaneError, SecurityError) as exc:

@@ -3,7 +3,7 @@
 Each agent opens one stream, authenticated like its xDS streams, and says which proxy it serves; a
 workload or gateway credential may only serve its own proxy. :meth:`AgentChannels.call` sends a request
 down the stream of that proxy's agent and waits for the answer. There is no other way to a proxy's admin:
-the relay cannot be aimed at an address.
+the relay cannot be aimed at an address. Span batches an agent sends up its stream go to ``on_spans``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -25,6 +25,7 @@ from mizzen.xds.auth import Unauthenticated
 log = logging.getLogger(__name__)
 
 Answer = tuple[int, str, bytes]  # (status, content type, body)
+SpanSink = Callable[[bytes], None]  # takes a Zipkin v2 JSON batch; raises ValueError if it is not one
 
 
 class ChannelUnavailable(Exception):
@@ -46,8 +47,9 @@ class _Channel:
 class AgentChannels:
     """Open agent channels by proxy id (``<name>.<namespace>``)."""
 
-    def __init__(self, authenticator: CredentialAuthenticator) -> None:
+    def __init__(self, authenticator: CredentialAuthenticator, on_spans: SpanSink | None = None) -> None:
         self._auth = authenticator
+        self._on_spans = on_spans
         self._by_proxy: dict[str, _Channel] = {}
         self._ids = itertools.count(1)
 
@@ -95,6 +97,7 @@ class AgentChannels:
         self._by_proxy[chan.proxy_id] = chan
         reader = asyncio.create_task(self._read(requests, chan))
         try:
+            yield proto.ready().encode()
             while (frame := await chan.outbox.get()) is not None:
                 yield frame
         finally:
@@ -131,8 +134,27 @@ class AgentChannels:
                 except proto.ChannelError as exc:
                     log.warning("agent channel of %s: %s", chan.proxy_id, exc)
                     continue
+                if frame.type == "spans":
+                    self._spans(chan, frame.body)
+                    continue
                 future = chan.pending.get(int(frame.header.get("id", 0)))
                 if frame.type == "response" and future is not None and not future.done():
                     status = int(frame.header.get("status", 502))
                     future.set_result((status, str(frame.header.get("contentType", "text/plain")), frame.body))
         chan.close()  # the agent went away: end our side too
+
+    def _spans(self, chan: _Channel, body: bytes) -> None:
+        if self._on_spans is None:
+            return
+        if len(body) > proto.MAX_SPANS_BYTES:
+            log.warning(
+                "agent channel of %s: dropped a span batch of %d bytes (at most %d)",
+                chan.proxy_id,
+                len(body),
+                proto.MAX_SPANS_BYTES,
+            )
+            return
+        try:
+            self._on_spans(body)
+        except ValueError as exc:  # TraceError and JSONDecodeError are ValueErrors
+            log.warning("agent channel of %s: dropped an invalid Zipkin v2 span batch: %s", chan.proxy_id, exc)

@@ -42,8 +42,9 @@ from mizzen.xds import types as xt
 from mizzen.xds.encode import encode
 
 # MeshSnapshot fields a service's clusters are keyed on one by one (the rest are in the "others" token).
-# Gateways and VirtualServices configure routes and gateway listeners, never a sidecar's clusters.
-_FOLLOWED = frozenset({"virtual_services", "destination_rules", "gateways", "registry", "mesh"})
+# Gateways and VirtualServices configure routes and gateway listeners, and Telemetries a proxy's
+# listeners (access logs, tracing), never a sidecar's clusters.
+_FOLLOWED = frozenset({"virtual_services", "destination_rules", "gateways", "registry", "mesh", "telemetries"})
 
 
 class Ref:

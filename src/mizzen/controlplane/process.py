@@ -3,7 +3,9 @@
 ``up`` starts ``python -m mizzen.controlplane`` (what ``mizzen controlplane`` runs) as a detached
 process (its own session, output appended to ``$MIZZEN_HOME/controlplane.log``) and waits until
 ``/readyz`` answers; the process writes its own pid file, so ``down`` and ``status`` work the same for a
-foreground control plane. Nothing here imports the server, so the CLI may use this module.
+foreground control plane. Nothing here imports the server, so the CLI may use this module. httpx is
+imported where a request is made: ``mizzen controlplane`` loads this module only to exec the server, and
+every module it loads first delays each (re)start, hence each proxy's resync (~0.1 s for httpx; issue 15).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 from mizzen.controlplane.home import Home, running_pid
 
@@ -137,6 +137,8 @@ def info(home: Home) -> dict[str, str]:
     url, token = _written_url(home), home.read_token()
     if not url or not token:
         return {}
+    import httpx  # lazily: module docstring
+
     try:
         resp = httpx.get(
             url + "/api/mizzen/v1/controlplane",
@@ -164,6 +166,8 @@ def probe(url: str, path: str, home: Home | None = None) -> bool:
             verify = ssl.create_default_context(cafile=str(home.root / "root-cert.pem"))
         except OSError:
             return False
+    import httpx  # lazily: module docstring
+
     try:
         return httpx.get(url + path, timeout=1.0, verify=verify).status_code == 200
     except httpx.HTTPError:

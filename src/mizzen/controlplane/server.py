@@ -36,6 +36,7 @@ from mizzen.controlplane.home import (
 from mizzen.controlplane.identity import Identity, Transport, is_loopback
 from mizzen.controlplane.metrics import Registry
 from mizzen.controlplane.openapi import build_openapi
+from mizzen.controlplane.startup import Timeline
 from mizzen.hostaddr import WILDCARDS, primary_address
 from mizzen.store import ConfigStore, StoreError
 from mizzen.store.factory import check_spec, open_store
@@ -90,7 +91,9 @@ class ControlPlane:
         ca_dir: Path | None = None,
         transport: Transport | None = None,
         advertise_address: str | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
+        self.timeline = timeline or Timeline()  # start-up phases (``control plane ready`` log line)
         self.home = Home(resolve_home(home))
         self.home.ensure()  # private (0700/0600), tightened if an older home was looser
         self.token = ""  # the admin credential, known once start() holds the home (Identity.prepare)
@@ -146,9 +149,11 @@ class ControlPlane:
     async def start(self) -> None:
         """Serve the API, then start every extension; ready once all have started."""
         self._claim_home()
+        self.timeline.mark("set-up")
         # Only the holder of the home creates CA material and the admin token.
         self.identity.prepare()
         self.token = self.identity.admin_token
+        self.timeline.mark("home and identity")
         if self.transport.insecure and not is_loopback(self.address):
             log.warning("serving plaintext on %s (--insecure): credentials cross the network unencrypted", self.address)
         ssl_context = self.identity.server_ssl_context(self.address, self.transport.sans) if self.tls else None
@@ -162,6 +167,7 @@ class ControlPlane:
             raise ControlPlaneError(f"cannot listen on {self.address}:{self.port}: {exc.strerror or exc}") from exc
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked for
         self.home.write_private(self.home.address_file, self.url + "\n")
+        self.timeline.mark("API listening")
         for ext in self.extensions:
             try:
                 await ext.start(self)
@@ -172,11 +178,12 @@ class ControlPlane:
             self._started.append(ext)
         self.ready = True
         log.info(
-            "control plane ready: API %s, xDS port %d, home %s, store %s",
+            "control plane ready: API %s, xDS port %d, home %s, store %s (%s)",
             self.url,
             self.xds_port,
             self.home.root,
             self.store_description,
+            self.timeline.summary(),
         )
 
     async def stop(self) -> None:

@@ -30,16 +30,20 @@ from mizzen.controlplane.identity import Transport
 from mizzen.controlplane.mesh import MeshController
 from mizzen.controlplane.pusher import PushRequest
 from mizzen.controlplane.replicas import ReplicaSet, default_name, new_replica
+from mizzen.controlplane.scraper import Scraper, ScrapeSettings
 from mizzen.controlplane.server import ControlPlane
+from mizzen.controlplane.startup import Timeline
 from mizzen.controlplane.xds_auth import CredentialAuthenticator
 from mizzen.dashboard.sessions import Sessions
+from mizzen.node import Proxy
 from mizzen.security.credentials import Credential
 from mizzen.store.errors import NotFound
 from mizzen.store.replicas import coordination_for
-from mizzen.telemetry import AccessLogService, Telemetry, TraceStore
+from mizzen.telemetry import AccessLogService, SpanIntake, Telemetry, TraceStore
 from mizzen.telemetry import register as register_telemetry
 from mizzen.translate.model import MeshConfig, load_mesh_config
 from mizzen.translate.security.upstream import credential_names
+from mizzen.translate.telemetry_api import zipkin_address
 from mizzen.xds import NodeInfo, SnapshotCache, XdsServer
 
 log = logging.getLogger("mizzen.wiring")
@@ -57,13 +61,14 @@ class MeshExtension:
         self.cp = cp
         self.cache = SnapshotCache()
         config = mesh_config or load_mesh_config(cp.home.root / "mesh.yaml")
-        # Proxies stream access logs (metrics) and post spans (traces) back to this control plane, through
-        # their agents (which add their credentials). Spans for an external Zipkin or Jaeger named in
-        # mesh.yaml (defaultConfig.tracing.zipkin.address) are forwarded there by this control plane.
-        external = config.zipkin_address
+        # Proxies post spans (traces) back to this control plane, through their agents (which add their
+        # credentials); their metrics are scraped from their Envoy stats (access logs are streamed only when
+        # the mesh config asks for the access-log service). Spans for an external Zipkin or Jaeger named in
+        # mesh.yaml (defaultConfig.tracing.zipkin.address, else a `zipkin` extension provider; one collector,
+        # load_mesh_config checks) are forwarded there by this control plane.
+        external = zipkin_address(config)
         config = dataclasses.replace(
             config,
-            access_log_service=True,
             # Only the Host header of span posts (the `zipkin` cluster is the agent's socket): the same name on
             # every replica, so replicas of one store translate byte-identical listeners (a proxy moving to
             # another replica gets no listener update, hence no drained connections).
@@ -83,8 +88,19 @@ class MeshExtension:
             on_disconnect=self.controller.on_disconnect,
             on_ack=self.controller.on_ack,
         )
-        self.telemetry = Telemetry(lambda: self.controller.state.snapshot().registry)
+        # Istio's metrics: every proxy's Envoy stats, scraped over its agent channel. While the mesh also
+        # streams access logs (ALS), those count and scraped readings are only kept as baselines.
+        scrape = ScrapeSettings.from_env(os.environ)
+        self.telemetry = Telemetry(
+            lambda: self.controller.state.snapshot().registry,
+            counting="als" if config.access_log_service else "scrape",
+            grace_s=scrape.grace_s,
+        )
         self.traces = TraceStore(forward_url=f"http://{external}/api/v2/spans" if external else None)
+        batches = cp.metrics.counter(
+            "mizzen_telemetry_span_batches_total", "Zipkin span batches received, by way in and result."
+        )
+        self.span_intake = SpanIntake(self.traces, count=lambda via, result: batches.inc(via=via, result=result))
         als = AccessLogService(self.telemetry, authenticator=self.grpc_auth, is_known=self._is_connected)
         self.xds.add_service(als.add_to_server)
         self._watch: asyncio.Task[None] | None = None
@@ -92,15 +108,17 @@ class MeshExtension:
         cp.app.router.add_get(GENERATED_PATH, self._generated)
         self._sweeper: asyncio.Task[None] | None = None
         cp.identity.credentials.subscribe(self._revalidate)
-        self.channels = AgentChannels(self.grpc_auth)
+        self.channels = AgentChannels(self.grpc_auth, on_spans=lambda body: self.span_intake.receive(body, "channel"))
         self.xds.add_service(self.channels.add_to_server)
+        self.scraper = Scraper(self.telemetry, self._scrape_targets, self.channels.call, scrape, cp.metrics)
+        self._scraping: asyncio.Task[None] | None = None
         self.replicas: ReplicaSet | None = None  # known once the ports are (start)
         self._proxy_views = inspect_api.register(
             cp.app, self.controller, self.xds, self.channels, remote=self._remote_proxies, instance=self._replica_name
         )
         cp.app.router.add_get(REPLICAS_PATH, self._replicas)
         cp.readiness.append(self._store_problem)
-        register_telemetry(cp.app, self.telemetry, self.traces)
+        register_telemetry(cp.app, self.telemetry, self.span_intake)
         index = cp.identity.credentials
         self.sessions: Sessions[Credential] = Sessions(self._admin_of, still_valid=lambda c: index.is_valid(c.id))
         dashboard.register(cp.app, self.sessions, credential_of, secure=cp.tls)
@@ -139,6 +157,10 @@ class MeshExtension:
             return None
         return cred if cred.is_admin else None
 
+    def _scrape_targets(self) -> list[Proxy]:
+        """Connected proxies (sidecars and gateways) whose agent has its channel open."""
+        return [r.proxy for _, r in self.controller.proxies.connected() if self.channels.connected(r.proxy.id)]
+
     def _is_connected(self, node_id: str) -> bool:
         rec = self.controller.proxies.get(node_id)
         return rec is not None and rec.connected
@@ -151,8 +173,10 @@ class MeshExtension:
             if internal_kind(resource.kind) is None:
                 self.controller.state.apply("ADDED", resource)
         self.controller.revision = self.controller.pushed_revision = revision
+        cp.timeline.mark("store loaded")
         tls = cp.identity.serving_certificate(cp.address, cp.transport.sans) if cp.tls else None
         cp.xds_port = await self.xds.start(cp.address, cp.xds_port, tls=tls)
+        cp.timeline.mark("xDS listening")
         me = new_replica(default_name(cp.port), cp.url, f"{cp.address}:{cp.xds_port}")
         replicas = self.replicas = ReplicaSet(coordination_for(cp.store), me, self._proxy_views)
         await replicas.beat()  # leader or not before the reaper's first pass
@@ -162,10 +186,12 @@ class MeshExtension:
         self.controller.start()
         self._watch = asyncio.create_task(self._follow(revision), name="mizzen-store-watch")
         self._sweeper = asyncio.create_task(self._sweep(), name="mizzen-credential-sweep")
+        self._scraping = asyncio.create_task(self.scraper.run(), name="mizzen-telemetry-scrape")
+        cp.timeline.mark("replicas and push loop")
 
     async def stop(self) -> None:
         """Stop following the store and sweeping, then the push loop and the xDS server."""
-        for task in (self._watch, self._sweeper):
+        for task in (self._watch, self._sweeper, self._scraping):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -257,6 +283,7 @@ def create_control_plane(
     ca_dir: Path | None = None,
     transport: Transport | None = None,
     advertise_address: str | None = None,
+    timeline: Timeline | None = None,
 ) -> ControlPlane:
     """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry."""
     mesh_config = load_mesh_config(resolve_home(home) / "mesh.yaml")
@@ -271,6 +298,7 @@ def create_control_plane(
         ca_dir=ca_dir,
         transport=transport,
         advertise_address=advertise_address,
+        timeline=timeline,
     )
     cp.extensions.append(MeshExtension(cp, mesh_config))
     return cp

@@ -26,6 +26,7 @@ from envoy.config.core.v3 import address_pb2
 from envoy.data.accesslog.v3 import accesslog_pb2
 
 from mizzen.config.semantics.hosts import resolve
+from mizzen.meshstats import authority_host
 from mizzen.telemetry.model import UNKNOWN, EndpointIndex, Peer, ServiceRef
 from mizzen.translate.telemetry import DIRECTION_TAG, PEER_ID_HEADER, UPSTREAM_LOCAL_SAN_TAG, UPSTREAM_PEER_SAN_TAG
 
@@ -165,7 +166,7 @@ def outbound_service(cluster: str, authority: str, index: EndpointIndex, namespa
     parts = cluster.split("|")
     if len(parts) == 4 and parts[0] == "outbound" and parts[3]:
         return index.service(parts[3])
-    host = _host(authority)
+    host = authority_host(authority)
     if cluster in ("PassthroughCluster", "BlackHoleCluster"):
         return ServiceRef(host or UNKNOWN, cluster, UNKNOWN)
     if not host:
@@ -179,18 +180,12 @@ def outbound_service(cluster: str, authority: str, index: EndpointIndex, namespa
 def _inbound_service(candidates: tuple[str, ...], authority: str, index: EndpointIndex) -> ServiceRef:
     if not candidates:
         return ServiceRef()
-    host = _host(authority)
+    host = authority_host(authority)
     for hostname in candidates:  # several services at one endpoint: the one the client asked for
         ref = index.service(hostname)
         if host in (hostname, ref.name, f"{ref.name}.{ref.namespace}"):
             return ref
     return index.service(candidates[0])
-
-
-def _host(authority: str) -> str:
-    if authority.startswith("["):
-        return authority.split("]", 1)[0] + "]"
-    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
 
 
 def _socket(address: address_pb2.Address) -> tuple[str, int] | None:

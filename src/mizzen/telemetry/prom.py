@@ -84,6 +84,26 @@ class Family:
             hist = self.histograms[labels] = Histogram(self.buckets)
         hist.observe(value)
 
+    def add_buckets(
+        self, labels: tuple[str, ...], bounds: Sequence[float], cumulative: Sequence[int], total: float, n: int
+    ) -> None:
+        """Add a histogram delta given as Prometheus reports it (cumulative counts at each upper bound, the
+        last +Inf): each bucket's own count lands in this family's bucket holding that bound (the same
+        bucket when the bounds agree, as Envoy's and Istio's do)."""
+        hist = self.histograms.get(labels)
+        if hist is None:
+            if not self._room():
+                return
+            hist = self.histograms[labels] = Histogram(self.buckets)
+        if not hist.counts:
+            hist.counts = [0] * (len(self.buckets) + 1)
+        below = 0
+        for bound, running in zip(bounds, cumulative, strict=True):
+            hist.counts[bisect.bisect_left(self.buckets, bound)] += max(0, running - below)
+            below = max(below, running)
+        hist.total += total
+        hist.n += n
+
     def _room(self) -> bool:
         # Cardinality guard: a runaway label (e.g. passthrough hosts) must not grow memory forever.
         if len(self.counters) + len(self.histograms) < self.max_series:
@@ -98,7 +118,7 @@ class Family:
         out.append(f"# HELP {self.name} {self.help}")
         out.append(f"# TYPE {self.name} {self.kind}")
         for labels in sorted(self.counters):
-            out.append(f"{self.name}{{{self._labels(labels)}}} {_num(self.counters[labels])}")
+            out.append(f"{self.name}{_braces(self._labels(labels))} {_num(self.counters[labels])}")
         for labels in sorted(self.histograms):
             hist = self.histograms[labels]
             base = self._labels(labels)
@@ -106,9 +126,9 @@ class Family:
             for bound, count in zip((*self.buckets, float("inf")), hist.counts, strict=True):
                 running += count
                 le = "+Inf" if bound == float("inf") else _num(bound)
-                out.append(f'{self.name}_bucket{{{base},le="{le}"}} {running}')
-            out.append(f"{self.name}_sum{{{base}}} {_num(hist.total)}")
-            out.append(f"{self.name}_count{{{base}}} {hist.n}")
+                out.append(f'{self.name}_bucket{{{base + "," if base else ""}le="{le}"}} {running}')
+            out.append(f"{self.name}_sum{_braces(base)} {_num(hist.total)}")
+            out.append(f"{self.name}_count{_braces(base)} {hist.n}")
 
     def _labels(self, values: tuple[str, ...]) -> str:
         return ",".join(f'{k}="{escape(v)}"' for k, v in zip(self.label_names, values, strict=True))
@@ -117,6 +137,11 @@ class Family:
 def escape(value: str) -> str:
     """Escape a label value as the text format requires (backslash, quote, newline)."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _braces(labels: str) -> str:
+    """``{labels}``, or nothing for a series without labels."""
+    return f"{{{labels}}}" if labels else ""
 
 
 def _num(value: float) -> str:

@@ -1,7 +1,8 @@
 """HTTP endpoints of the telemetry: mesh graph, per-service metrics, traces, and the Zipkin receiver.
 
 The control plane's aiohttp app mounts these with :func:`register`; its auth middleware protects them
-like the rest of the API (the Zipkin receiver too: Envoy sends the token with ``collector_service``).
+like the rest of the API (the Zipkin receiver too: an agent posts its Envoy's batches with its credential).
+:class:`SpanIntake` takes batches from both ways in (this receiver and the agent channel).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -20,15 +22,42 @@ log = logging.getLogger(__name__)
 
 TELEMETRY_KEY: web.AppKey[Telemetry] = web.AppKey("mizzen_telemetry", Telemetry)
 TRACES_KEY: web.AppKey[TraceStore] = web.AppKey("mizzen_traces", TraceStore)
-_FORWARD_TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("mizzen_trace_forwards", set)
 MAX_WINDOW_S = 3600.0
 
 
-def register(app: web.Application, telemetry: Telemetry, traces: TraceStore) -> None:
+class SpanIntake:
+    """Zipkin v2 batches into the trace store, each passed on to the external collector when one is set.
+
+    ``count(via, result)`` is told of every batch: ``via`` ``channel`` or ``http``, ``result`` ``ok`` or
+    ``invalid`` (the control plane counts them in ``mizzen_telemetry_span_batches_total``)."""
+
+    def __init__(self, store: TraceStore, count: Callable[[str, str], None] = lambda via, result: None) -> None:
+        self.store = store
+        self._count = count
+        self._forwards: set[asyncio.Task[None]] = set()
+
+    def receive(self, body: bytes, via: str) -> None:
+        """Store one batch (the JSON bytes as Envoy sent them); ValueError or TraceError if it is not one."""
+        try:
+            self.store.add(json.loads(body))
+        except ValueError:  # TraceError and JSONDecodeError are ValueErrors
+            self._count(via, "invalid")
+            raise
+        self._count(via, "ok")
+        if self.store.forward_url:
+            task = asyncio.create_task(_forward(self.store.forward_url, body))
+            self._forwards.add(task)
+            task.add_done_callback(self._forwards.discard)
+
+
+INTAKE_KEY: web.AppKey[SpanIntake] = web.AppKey("mizzen_span_intake", SpanIntake)
+
+
+def register(app: web.Application, telemetry: Telemetry, intake: SpanIntake) -> None:
     """Add the telemetry routes to ``app``."""
     app[TELEMETRY_KEY] = telemetry
-    app[TRACES_KEY] = traces
-    app[_FORWARD_TASKS] = set()
+    app[TRACES_KEY] = intake.store
+    app[INTAKE_KEY] = intake
     app.router.add_get("/api/mizzen/v1/graph", _graph)
     app.router.add_get("/api/mizzen/v1/services/{name}/metrics", _service_metrics)
     app.router.add_get("/api/mizzen/v1/traces", _traces)
@@ -66,16 +95,10 @@ async def _trace(request: web.Request) -> web.Response:
 async def _spans(request: web.Request) -> web.Response:
     """Zipkin v2 receiver: 202 on success, like Zipkin; 400 for a batch that is not v2 JSON."""
     body = await request.read()
-    store = request.app[TRACES_KEY]
     try:
-        store.add(json.loads(body))
+        request.app[INTAKE_KEY].receive(body, "http")
     except (ValueError, TraceError) as e:  # JSONDecodeError is a ValueError
         raise web.HTTPBadRequest(text=f"invalid Zipkin v2 span batch: {e}") from e
-    if store.forward_url:
-        task = asyncio.create_task(_forward(store.forward_url, body))
-        tasks = request.app[_FORWARD_TASKS]
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
     return web.Response(status=202)
 
 

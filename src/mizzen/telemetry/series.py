@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mizzen.telemetry.model import UNKNOWN, Peer, ServiceRef
@@ -40,6 +40,13 @@ class Bucket:
         i = bisect.bisect_left(LATENCY_BOUNDS, duration_ms)
         self.latency[i] = self.latency.get(i, 0) + 1
 
+    def add_many(self, requests: int, errors: int, latency: Mapping[int, int]) -> None:
+        """Count ``requests`` at once (a scraped delta), ``latency`` already binned (:func:`latency_bins`)."""
+        self.requests += requests
+        self.errors += errors
+        for i, n in latency.items():
+            self.latency[i] = self.latency.get(i, 0) + n
+
     def merge(self, other: Bucket) -> None:
         """Add another bucket's counts to this one."""
         self.requests += other.requests
@@ -67,6 +74,54 @@ def percentile(latency: dict[int, int], q: float) -> float | None:
             return round(lo + (hi - lo) * frac, 3)
         seen += n
     return round(LATENCY_BOUNDS[-1], 3)
+
+
+def latency_bins(bounds: Sequence[float], counts: Sequence[int]) -> dict[int, int]:
+    """Envoy histogram bucket counts (``counts[i]`` observations in ``(bounds[i-1], bounds[i]]``, the last
+    bound +Inf) placed in :data:`LATENCY_BOUNDS` bins, spread evenly in value within each Envoy bucket.
+
+    Envoy's buckets are coarse (10, 25, 50, 100 ms...); spreading linearly is what Prometheus's
+    ``histogram_quantile`` assumes too, so the dashboard's percentiles agree with a Prometheus query on the
+    same numbers instead of all sitting on a bucket's edge. Observations past the last finite bound go in
+    the bin of that bound. Cost: at most the fine bins an Envoy bucket spans (<= 112) per bucket.
+    """
+    out: dict[int, int] = {}
+    lo = 0.0
+    for hi, n in zip(bounds, counts, strict=True):
+        if n > 0:
+            if math.isinf(hi):
+                _put(out, bisect.bisect_left(LATENCY_BOUNDS, lo), n)
+            else:
+                _spread(out, lo, hi, n)
+        if not math.isinf(hi):
+            lo = hi
+    return out
+
+
+def _spread(out: dict[int, int], lo: float, hi: float, n: int) -> None:
+    first, last = bisect.bisect_left(LATENCY_BOUNDS, lo), bisect.bisect_left(LATENCY_BOUNDS, hi)
+    if first == last or n <= last - first + 1:
+        # Few observations: each at its evenly spaced position (the k-th of n at (k + 1/2) / n of the way).
+        for k in range(n):
+            _put(out, bisect.bisect_left(LATENCY_BOUNDS, lo + (hi - lo) * (k + 0.5) / n), 1)
+        return
+    # Many: each fine bin gets its share of the bucket's width (largest remainders round to integers).
+    shares = []
+    for i in range(first, last + 1):
+        b_lo = max(lo, LATENCY_BOUNDS[i - 1] if i > 0 else 0.0)
+        b_hi = min(hi, LATENCY_BOUNDS[i] if i < len(LATENCY_BOUNDS) else hi)
+        shares.append((i, n * max(0.0, b_hi - b_lo) / (hi - lo)))
+    placed = {i: int(share) for i, share in shares}
+    rest = n - sum(placed.values())
+    for i, _share in sorted(shares, key=lambda s: s[1] - int(s[1]), reverse=True)[:rest]:
+        placed[i] += 1
+    for i, count in placed.items():
+        _put(out, i, count)
+
+
+def _put(out: dict[int, int], i: int, n: int) -> None:
+    if n:
+        out[i] = out.get(i, 0) + n
 
 
 TrafficKey = tuple[str, str, str]  # (source node key, service hostname, destination node key)
@@ -101,6 +156,23 @@ class TrafficSeries:
         if bucket is not None:
             bucket.add(duration_ms, error)
 
+    def add_many(
+        self,
+        now: float,
+        source: Peer,
+        service: ServiceRef,
+        destination: Peer,
+        *,
+        protocol: str,
+        requests: int,
+        errors: int,
+        latency: Mapping[int, int],
+    ) -> None:
+        """Count ``requests`` (``errors`` of them failed) at time ``now``: what a scrape saw since the last."""
+        bucket = self._bucket(now, source, service, destination, protocol)
+        if bucket is not None:
+            bucket.add_many(requests, errors, latency)
+
     def observe_server(
         self,
         now: float,
@@ -111,15 +183,16 @@ class TrafficSeries:
         protocol: str,
         mtls: bool,
         denied: bool,
+        count: int = 1,
     ) -> None:
         """Record what the destination's sidecar saw of one request of this hop: whether it arrived over
         mutual TLS, and whether an AuthorizationPolicy denied it (the request itself is counted once,
-        from the client's entry, by :meth:`add`)."""
+        from the client's entry, by :meth:`add`); ``count`` requests at once for a scraped delta."""
         bucket = self._bucket(now, source, service, destination, protocol)
         if bucket is not None:
-            bucket.mtls += int(mtls)
-            bucket.plaintext += int(not mtls)
-            bucket.denied += int(denied)
+            bucket.mtls += count * int(mtls)
+            bucket.plaintext += count * int(not mtls)
+            bucket.denied += count * int(denied)
 
     def _bucket(self, now: float, source: Peer, service: ServiceRef, destination: Peer, protocol: str) -> Bucket | None:
         key = (source.node_key, service.hostname, destination.node_key)

@@ -20,6 +20,10 @@ Behaviour controls, from the query string or an ``x-echo-<name>`` request header
 ``--status 500`` makes every answer (except ``/health`` and the ``/__`` paths) use that status unless a
 request asks for another: a workload that always fails, for outlier-detection tests.
 
+``--metrics-path /metrics`` serves the app's own Prometheus metrics there (text format): the counter
+``echo_requests_total{path="..."}`` of the requests this process answered, per path, and the gauge
+``echo_up 1``, as an app instrumented with a Prometheus client library would (for metrics merging tests).
+
 ``--env-file PATH`` writes the process's environment to PATH as JSON at start: what ``kubectl exec`` into
 the pod would run with, so a test can run Istio's ``curl`` commands as the app would (Istio's ``sleep``).
 """
@@ -51,6 +55,7 @@ class EchoServer(ThreadingHTTPServer):
         super().__init__(address, EchoHandler)
         self.workload, self.version, self.status = workload, version, status
         self.unready_file: Path | None = None
+        self.metrics_path: str | None = None
         self.counts: Counter[str] = Counter()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.lock = threading.Lock()
@@ -85,6 +90,8 @@ class EchoHandler(BaseHTTPRequestHandler):
         if url.path == "/ready":
             unready = self.server.unready_file is not None and self.server.unready_file.exists()
             return self._send(503 if unready else 200, {"ready": not unready})
+        if self.server.metrics_path is not None and url.path == self.server.metrics_path:
+            return self._send_metrics()
         if url.path == "/__count":
             with self.server.lock:
                 return self._send(200, {"counts": dict(self.server.counts)})
@@ -113,6 +120,20 @@ class EchoHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.recent.append(body)
         self._send(status, body)
+
+    def _send_metrics(self) -> None:
+        with self.server.lock:
+            counts = sorted(self.server.counts.items())
+        lines = ["# HELP echo_up The echo app is up.", "# TYPE echo_up gauge", "echo_up 1"]
+        lines += ["# HELP echo_requests_total Requests answered, by path.", "# TYPE echo_requests_total counter"]
+        lines += [f'echo_requests_total{{path="{_escape(path)}"}} {n}' for path, n in counts]
+        data = ("\n".join(lines) + "\n").encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _headers(self) -> dict[str, str]:
         # A repeated header is shown once, its values joined by "," (as HTTP allows), so a test can
@@ -152,6 +173,10 @@ def serve(
     return EchoServer((host, port), workload=workload, version=version, status=status)
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _label(key: str) -> str:
     # `mizzen run` passes the workload labels as MIZZEN_LABELS=k=v,k2=v2.
     pairs = (item.partition("=") for item in os.environ.get("MIZZEN_LABELS", "").split(","))
@@ -181,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         default=200,
         help="status of every answer unless the request asks for another (default 200)",
     )
+    parser.add_argument("--metrics-path", default=None, help="serve Prometheus text metrics on this path")
     parser.add_argument("--env-file", help="write the process environment here as JSON (for `exec`-like tests)")
     args = parser.parse_args(argv)
     if args.env_file:
@@ -188,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             json.dump(dict(os.environ), f)
     server = serve(args.port, host=args.host, workload=args.name, version=args.version, status=args.status)
     server.unready_file = args.unready_file
+    server.metrics_path = args.metrics_path
     extra = [
         serve(p, host=args.host, workload=args.name, version=args.version, status=args.status) for p in args.also_port
     ]

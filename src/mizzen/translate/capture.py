@@ -71,7 +71,7 @@ def capture_listeners(scope: Scope, inbound: Sequence[JSONDict]) -> tuple[Listen
 def virtual_outbound(scope: Scope) -> JSONDict:
     """``0.0.0.0:15001``: hands each connection to its original destination's listener, else the catch-all."""
     target = names.BLACKHOLE_CLUSTER if scope.outbound_policy == "REGISTRY_ONLY" else OUTBOUND_PASSTHROUGH
-    filt = tcp_proxy(scope.proxy, scope.mesh.mesh, target, [(target, 100)])
+    filt = tcp_proxy(scope.proxy, scope.mesh.mesh, target, [(target, 100)], resolved=scope.telemetry)
     return {
         "name": VIRTUAL_OUTBOUND,
         "address": socket_address("0.0.0.0", scope.proxy.capture_outbound_port),
@@ -87,7 +87,14 @@ def virtual_outbound(scope: Scope) -> JSONDict:
 def _blackhole(scope: Scope, name: str, port: int, direction: Direction = "outbound") -> JSONDict:
     """Istio's chain for a connection whose original destination is the capture port itself (dialled
     directly, not redirected): passing it through would connect back to the same listener, forever."""
-    filt = tcp_proxy(scope.proxy, scope.mesh.mesh, names.BLACKHOLE_CLUSTER, [(names.BLACKHOLE_CLUSTER, 100)], direction)
+    filt = tcp_proxy(
+        scope.proxy,
+        scope.mesh.mesh,
+        names.BLACKHOLE_CLUSTER,
+        [(names.BLACKHOLE_CLUSTER, 100)],
+        direction,
+        resolved=scope.telemetry,
+    )
     return {"name": name, "filter_chain_match": {"destination_port": port}, "filters": [filt]}
 
 
@@ -105,7 +112,15 @@ def port_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | None]]:
             rds = str(number)
             hosts = {host for host, _ in entries}
             rc = sidecar_route_config(scope, rds, [s for s in scope.services if s.hostname in hosts], only_port=number)
-            filt = hcm(scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rds, filters=http_filters(False))
+            filt = hcm(
+                scope.proxy,
+                scope.mesh.mesh,
+                stat,
+                direction="outbound",
+                rds=rds,
+                filters=http_filters(False),
+                resolved=scope.telemetry,
+            )
         elif len(entries) == 1:
             host = entries[0][0]
             ctx = RouteContext(scope, number)
@@ -138,7 +153,14 @@ def virtual_inbound(scope: Scope, inbound: Sequence[JSONDict]) -> JSONDict:
         for extra in cast(list[JSONDict], listener.get("listener_filters", [])):
             if extra not in listener_filters:
                 listener_filters.append(extra)
-    passthrough = tcp_proxy(scope.proxy, scope.mesh.mesh, INBOUND_PASSTHROUGH, [(INBOUND_PASSTHROUGH, 100)], "inbound")
+    passthrough = tcp_proxy(
+        scope.proxy,
+        scope.mesh.mesh,
+        INBOUND_PASSTHROUGH,
+        [(INBOUND_PASSTHROUGH, 100)],
+        "inbound",
+        resolved=scope.telemetry,
+    )
     return {
         "name": VIRTUAL_INBOUND,
         "address": socket_address("0.0.0.0", scope.proxy.capture_inbound_port),

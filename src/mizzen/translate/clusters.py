@@ -6,7 +6,7 @@ from __future__ import annotations
 from mizzen.config.models.destination_rule import ClientTLSSettings, ConnectionPoolSettings, Subset
 from mizzen.node import InboundPort
 from mizzen.registry.model import Endpoint, Service, ServicePort
-from mizzen.translate import locality, names
+from mizzen.translate import locality, names, stats_logger, telemetry_api
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import (
     EndpointMetadata,
@@ -47,7 +47,11 @@ def scope_clusters(scope: Scope) -> dict[str, JSONDict]:
             out[names.inbound_cluster(inbound.service_port)] = inbound_cluster(
                 inbound, scope.mesh.mesh.connect_timeout, pool, scope.proxy.app_address
             )
-        out[names.PASSTHROUGH_CLUSTER] = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
+        passthrough = dynamic_cluster(names.PASSTHROUGH_CLUSTER, scope.mesh.mesh.connect_timeout)
+        out[names.PASSTHROUGH_CLUSTER] = {
+            **passthrough,
+            "metadata": stats_logger.named_cluster_metadata(names.PASSTHROUGH_CLUSTER),
+        }
         out.update((n, internal_cluster(n, scope.mesh.mesh.connect_timeout)) for n in tunnel_names(scope))
         if scope.proxy.interception == "REDIRECT":
             from mizzen.translate.capture import capture_clusters  # capture imports this module
@@ -57,9 +61,12 @@ def scope_clusters(scope: Scope) -> dict[str, JSONDict]:
         "name": names.BLACKHOLE_CLUSTER,
         "type": "STATIC",
         "connect_timeout": scope.mesh.mesh.connect_timeout,
+        "metadata": stats_logger.named_cluster_metadata(names.BLACKHOLE_CLUSTER),
     }
-    if scope.mesh.mesh.zipkin_address and not scope.mesh.mesh.zipkin_cluster_static:
-        out[names.ZIPKIN_CLUSTER] = zipkin_cluster(scope.mesh.mesh.zipkin_address, scope.mesh.mesh.connect_timeout)
+    # The MeshConfig's collector, else the first zipkin extension provider (one collector cluster per mesh).
+    collector = telemetry_api.zipkin_address(scope.mesh.mesh)
+    if collector and not scope.mesh.mesh.zipkin_cluster_static:
+        out[names.ZIPKIN_CLUSTER] = zipkin_cluster(collector, scope.mesh.mesh.connect_timeout)
     return out
 
 
@@ -113,8 +120,11 @@ def outbound_cluster(
         meta["config"] = names.config_path("DestinationRule", policy.source.namespace, policy.source.name)
     if subset_name:
         meta["subset"] = subset_name
+    # The destination service, for the client side's metrics (translate/stats_logger.py CLUSTER_TAGS).
+    filter_metadata: JSONDict = {stats_logger.METADATA_KEY: dict(stats_logger.cluster_metadata(svc))}
     if meta:
-        cluster["metadata"] = names.istio_metadata(**meta)
+        filter_metadata["istio"] = dict(sorted(meta.items()))
+    cluster["metadata"] = {"filter_metadata": dict(sorted(filter_metadata.items()))}
     return cluster
 
 

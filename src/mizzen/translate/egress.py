@@ -138,7 +138,13 @@ def _passthrough_listener(scope: Scope) -> JSONDict:
     it (the SNI when the client speaks TLS). The upstream is the CONNECT target, which the HTTP-proxy
     route put in the filter state (``envoy.upstream.dynamic_host``), so any port works; a client that
     does not speak first (a server-first protocol) waits at most 100 ms for the TLS inspector."""
-    passthrough = tcp_proxy(scope.proxy, scope.mesh.mesh, names.PASSTHROUGH_CLUSTER, [(names.PASSTHROUGH_CLUSTER, 1)])
+    passthrough = tcp_proxy(
+        scope.proxy,
+        scope.mesh.mesh,
+        names.PASSTHROUGH_CLUSTER,
+        [(names.PASSTHROUGH_CLUSTER, 1)],
+        resolved=scope.telemetry,
+    )
     listener = _internal_listener(names.CONNECT_PASSTHROUGH, [], {"filters": [_sni_forward(443), passthrough]})
     listener["listener_filters_timeout"] = "0.1s"
     listener["continue_on_listener_filters_timeout"] = True
@@ -184,7 +190,11 @@ def _tunnel_listener(scope: Scope, port: int, virtual_services: VirtualServices)
         default: JSONDict = {"filters": [_blackhole_proxy(scope)]}
     else:
         passthrough = tcp_proxy(
-            scope.proxy, scope.mesh.mesh, names.PASSTHROUGH_CLUSTER, [(names.PASSTHROUGH_CLUSTER, 1)]
+            scope.proxy,
+            scope.mesh.mesh,
+            names.PASSTHROUGH_CLUSTER,
+            [(names.PASSTHROUGH_CLUSTER, 1)],
+            resolved=scope.telemetry,
         )
         default = {"filters": [_sni_forward(port), passthrough]}
     return _internal_listener(names.connect_tunnel(port), chains, default)
@@ -238,7 +248,9 @@ def _sni_forward(port: int) -> JSONDict:
 
 
 def _blackhole_proxy(scope: Scope) -> JSONDict:
-    return tcp_proxy(scope.proxy, scope.mesh.mesh, names.BLACKHOLE_CLUSTER, [(names.BLACKHOLE_CLUSTER, 1)])
+    return tcp_proxy(
+        scope.proxy, scope.mesh.mesh, names.BLACKHOLE_CLUSTER, [(names.BLACKHOLE_CLUSTER, 1)], resolved=scope.telemetry
+    )
 
 
 def _internal_listener(name: str, chains: list[JSONDict], default: JSONDict) -> JSONDict:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 
+from mizzen import meshstats
 from mizzen.config.models.destination_rule import Subset
 from mizzen.config.semantics.selectors import SUBSET, selects
 from mizzen.registry.model import Endpoint, Service
-from mizzen.translate import locality, names
+from mizzen.translate import locality, names, stats_logger
 from mizzen.translate.common import JSONDict
 from mizzen.translate.policies.traffic import effective_policy
 from mizzen.translate.scope import DestinationPolicy, Scope
@@ -50,6 +51,8 @@ def load_assignment(
         meta: JSONDict = dict(extra(ep)) if extra is not None else {}
         if ep.workload:
             meta["istio"] = {"workload": f"{ep.workload};{ep.namespace}"}
+            # Who is there, for the client side's metrics (translate/stats_logger.py ENDPOINT_TAGS).
+            meta[stats_logger.METADATA_KEY] = meshstats.peer_fields(ep.workload, ep.namespace, ep.label_map)
         if meta:
             lb["metadata"] = {"filter_metadata": dict(sorted(meta.items()))}
         groups.setdefault(ep.locality, []).append((ep, lb))

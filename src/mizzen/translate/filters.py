@@ -8,8 +8,9 @@ import copy
 from collections.abc import Sequence
 from typing import Literal
 
+from mizzen import meshstats
 from mizzen.node import Proxy
-from mizzen.translate import names, telemetry
+from mizzen.translate import names, stats_logger, telemetry, telemetry_api
 from mizzen.translate.clusters import ADS_SOURCE, DNS_CACHE_CONFIG
 from mizzen.translate.common import JSONDict
 from mizzen.translate.model import MeshConfig
@@ -18,30 +19,56 @@ from mizzen.translate.tunnels import connect_target_state
 Direction = Literal["outbound", "inbound", "gateway"]
 
 
-def access_logs(proxy: Proxy, mesh: MeshConfig, direction: Direction, *, tcp: bool = False) -> list[JSONDict]:
-    """Access loggers: the access-log service stream to the control plane (Istio's metrics come from
-    it) when the mesh enables it, plus a file log in Istio's text format when the proxy asked for one."""
-    loggers: list[JSONDict] = []
+def access_logs(
+    proxy: Proxy,
+    mesh: MeshConfig,
+    direction: Direction,
+    *,
+    tcp: bool = False,
+    service: stats_logger.ServiceTags | None = None,
+    resolved: telemetry_api.ProxyTelemetry = telemetry_api.LEGACY,
+) -> list[JSONDict]:
+    """Access loggers: the stats loggers keeping Istio's metrics in Envoy (:mod:`.stats_logger`; the
+    inbound ``service`` is the port's), the access-log service stream to the control plane when the
+    mesh enables it, plus the file logs the Telemetry API (``resolved``) or, without any Telemetry
+    logging, the MeshConfig asks for (by default the proxy's own file in Istio's text format)."""
+    build_stats = stats_logger.tcp_stats_loggers if tcp else stats_logger.http_stats_loggers
+    metrics = resolved.metrics_or(mesh.metrics)
+    loggers: list[JSONDict] = build_stats(proxy, direction, metrics, service)
     if mesh.access_log_service:
         build = telemetry.tcp_access_loggers if tcp else telemetry.http_access_loggers
         loggers += build(direction)
-    if proxy.access_log:
-        fmt = mesh.access_log_format or telemetry.ISTIO_DEFAULT_LOG_FORMAT
-        file_log = telemetry.file_access_logger(proxy.access_log, fmt if fmt.endswith("\n") else fmt + "\n")
-        if tcp and mesh.access_log_service:
-            # The service stream flushes on connect and periodically (tcp_access_log_options); the file
-            # keeps Istio's one line per connection, written when it closes.
-            file_log["filter"] = telemetry.connection_end_only()
+    providers = resolved.logs(telemetry_api.side_of(direction))
+    files = telemetry_api.provider_logs(proxy, mesh, providers) if providers is not None else []
+    if not files and (providers is None or mesh.telemetry.access_log_file is not None):
+        # Istio: no logger from the Telemetry API means the MeshConfig's accessLogFile (when it is set).
+        files = telemetry_api.legacy_file_logs(proxy, mesh)
+    for file_log in files:
+        if tcp and (mesh.access_log_service or stats_logger.needs_connected_entry(direction, metrics)):
+            # The service stream and the opened-connections counter log on connect (and the stream
+            # periodically, tcp_access_log_options); the file keeps Istio's one line per connection,
+            # written when it closes.
+            combined = telemetry_api.and_filters(telemetry.connection_end_only(), file_log.get("filter"))
+            file_log["filter"] = combined
         loggers.append(file_log)
     return loggers
 
 
-def tracing(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
-    """Zipkin tracing with the mesh's sampling percentage (``None`` when no collector is set); spans carry
-    the workload's canonical service and namespace as Istio's tags do."""
-    if not mesh.zipkin_address:
-        return None
+def tracing(
+    proxy: Proxy,
+    mesh: MeshConfig,
+    direction: Direction = "outbound",
+    resolved: telemetry_api.ProxyTelemetry = telemetry_api.LEGACY,
+) -> JSONDict | None:
+    """Zipkin tracing with the mesh's sampling percentage (``None`` when no collector is set), or as the
+    Telemetry API's tracing for this side says; spans carry the workload's canonical service and
+    namespace as Istio's tags do."""
     tags = {"istio.canonical_service": proxy.labels.get("app", proxy.name), "istio.namespace": proxy.namespace}
+    if resolved.tracing is not None:
+        spec = resolved.tracing.side(telemetry_api.side_of(direction))
+        return telemetry_api.telemetry_tracing(proxy, mesh, spec, tags)
+    if not mesh.zipkin_address or not mesh.telemetry.enable_tracing:
+        return None
     return telemetry.tracing_config(
         mesh.tracing_sampling,
         cluster=names.ZIPKIN_CLUSTER,
@@ -52,17 +79,27 @@ def tracing(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
 
 def peer_header_filter(proxy: Proxy, mesh: MeshConfig) -> JSONDict | None:
     """A header_mutation HTTP filter naming this proxy on every request it sends, so the server side's
-    access log knows the calling workload (Istio's metadata exchange, done with a header).
+    metrics know the calling workload (Istio's metadata exchange, done with headers): the
+    :data:`~mizzen.meshstats.PEER_HEADER` for the stats loggers when metrics are on, the node id for the
+    access-log service when that is on.
 
     It lives in the proxy's own listener, not in the route configuration, because route configurations
     are shared by every proxy with the same scope (see :mod:`mizzen.translate.sharing`).
     """
-    if not mesh.access_log_service:
+    headers: list[JSONDict] = []
+    if mesh.access_log_service:
+        headers.append(telemetry.peer_id_header(proxy.node_id))
+    if mesh.metrics.enabled:
+        value = meshstats.peer_header_value(stats_logger.identity(proxy))
+        headers.append(
+            {"header": {"key": meshstats.PEER_HEADER, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        )
+    if not headers:
         return None
-    header = telemetry.peer_id_header(proxy.node_id)
+    mutations = [{"append": header} for header in headers]
     return {
         "name": names.HEADER_MUTATION,
-        "typed_config": {"@type": names.T_HEADER_MUTATION, "mutations": {"request_mutations": [{"append": header}]}},
+        "typed_config": {"@type": names.T_HEADER_MUTATION, "mutations": {"request_mutations": mutations}},
     }
 
 
@@ -97,9 +134,12 @@ def hcm(
     route_config: JSONDict | None = None,
     filters: Sequence[JSONDict] | None = None,
     log_filter: JSONDict | None = None,
+    service: stats_logger.ServiceTags | None = None,
+    resolved: telemetry_api.ProxyTelemetry = telemetry_api.LEGACY,
 ) -> JSONDict:
     """An HTTP connection manager network filter using RDS ``rds`` or an inline ``route_config``;
-    ``log_filter`` decides which requests its access loggers log."""
+    ``log_filter`` decides which requests its access loggers log; ``service`` is an inbound port's
+    destination service for the metrics; ``resolved`` is the proxy's Telemetry."""
     config: JSONDict = {"@type": names.T_HCM, "stat_prefix": stat_prefix}
     if rds is not None:
         config["rds"] = {"config_source": ADS_SOURCE, "route_config_name": rds}
@@ -123,12 +163,17 @@ def hcm(
         trusted = own if own is not None else mesh.gateway_num_trusted_proxies
         if trusted:
             config["xff_num_trusted_hops"] = trusted
-    logs = access_logs(proxy, mesh, direction)
+    logs = access_logs(proxy, mesh, direction, service=service, resolved=resolved)
+    if logs and log_filter:
+        logs = [_filtered(log, log_filter) for log in logs]
     if logs:
-        config["access_log"] = [{**log, "filter": copy.deepcopy(log_filter)} for log in logs] if log_filter else logs
-    trace = tracing(proxy, mesh)
+        config["access_log"] = logs
+    trace = tracing(proxy, mesh, direction, resolved)
     if trace is not None:
         config["tracing"] = trace
+        request_id = telemetry_api.request_id_extension(resolved, direction)
+        if request_id is not None:
+            config["request_id_extension"] = request_id
     return {"name": names.HCM, "typed_config": config}
 
 
@@ -139,8 +184,11 @@ def tcp_proxy(
     clusters: Sequence[tuple[str, int]],
     direction: Direction = "outbound",
     idle_timeout: str | None = None,
+    service: stats_logger.ServiceTags | None = None,
+    resolved: telemetry_api.ProxyTelemetry = telemetry_api.LEGACY,
 ) -> JSONDict:
-    """A tcp_proxy to one cluster or a weighted set."""
+    """A tcp_proxy to one cluster or a weighted set (``service``: an inbound port's, for the metrics;
+    ``resolved``: the proxy's Telemetry)."""
     config: JSONDict = {"@type": names.T_TCP_PROXY, "stat_prefix": stat_prefix}
     if idle_timeout is not None:
         config["idle_timeout"] = idle_timeout
@@ -148,9 +196,17 @@ def tcp_proxy(
         config["cluster"] = clusters[0][0]
     else:
         config["weighted_clusters"] = {"clusters": [{"name": c, "weight": w} for c, w in clusters]}
-    logs = access_logs(proxy, mesh, direction, tcp=True)
+    logs = access_logs(proxy, mesh, direction, tcp=True, service=service, resolved=resolved)
     if logs:
         config["access_log"] = logs
         if mesh.access_log_service:
             config["access_log_options"] = telemetry.tcp_access_log_options()
+        elif stats_logger.needs_connected_entry(direction, resolved.metrics_or(mesh.metrics)):
+            config["access_log_options"] = {"flush_access_log_on_connected": True}
     return {"name": names.TCP_PROXY, "typed_config": config}
+
+
+def _filtered(log: JSONDict, log_filter: JSONDict) -> JSONDict:
+    """``log`` with ``log_filter`` added to its own filter (a Telemetry CEL filter): both must pass."""
+    combined = telemetry_api.and_filters(copy.deepcopy(log_filter), log.get("filter"))
+    return {**log, "filter": combined}

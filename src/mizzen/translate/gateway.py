@@ -183,6 +183,7 @@ def _hcm(scope: Scope, rds: str, port: int) -> JSONDict:
         # The AuthorizationPolicies / RequestAuthentications selecting this gateway (selector or targetRefs).
         filters=[*http_security_filters(scope), *http_filters(False)],
         direction="gateway",
+        resolved=scope.telemetry,
     )
 
 

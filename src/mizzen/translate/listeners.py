@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mizzen.config.semantics.hosts import resolve
 from mizzen.config.semantics.visibility import hosts_admit
 from mizzen.node import InboundPort, Upstream
-from mizzen.translate import names
+from mizzen.translate import names, stats_logger
 from mizzen.translate.capture import capture_listeners, captures
 from mizzen.translate.common import JSONDict
 from mizzen.translate.egress import connect_listeners, connect_log_filter
@@ -106,7 +106,15 @@ def sidecar_egress_listeners(scope: Scope) -> list[BuiltListener]:
         if protocol in HTTP_PROTOCOLS:
             rds = str(number)
             rc = sidecar_route_config(scope, rds, services, only_port=number)
-            filt = hcm(scope.proxy, scope.mesh.mesh, stat, direction="outbound", rds=rds, filters=http_filters(True))
+            filt = hcm(
+                scope.proxy,
+                scope.mesh.mesh,
+                stat,
+                direction="outbound",
+                rds=rds,
+                filters=http_filters(True),
+                resolved=scope.telemetry,
+            )
             out.append(BuiltListener(name, _listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), rds, rc))
         elif services:
             ctx = RouteContext(scope, number)
@@ -138,6 +146,7 @@ def http_proxy_listener(scope: Scope, port: int) -> JSONDict:
         rds=names.RDS_HTTP_PROXY,
         filters=http_filters(True, connect_target=passthrough_tunnel(scope)),
         log_filter=connect_log_filter(),
+        resolved=scope.telemetry,
     )
     return _listener(name, "127.0.0.1", port, [{"filters": [filt]}], "OUTBOUND")
 
@@ -163,9 +172,25 @@ def inbound_listener(scope: Scope, port: InboundPort) -> JSONDict:
         chains = inbound_filter_chains(
             mode, "TCP" if tcp else "HTTP", filters, name=chain_name, trust_domains=trust_domains(scope.mesh)
         )
+        if tcp:
+            _connect_after_handshake(chains)
     listener = _listener(name, proxy.ip, port.listen_port, [], "INBOUND")
     listener.update(inbound_listener_fields(chains))
     return listener
+
+
+def _connect_after_handshake(chains: list[JSONDict]) -> None:
+    """On the mTLS chains, tcp_proxy connects the app once the client's handshake is done: its connected
+    entry, which counts the connection opened, then knows the client's certificate (source_principal)."""
+    for chain in chains:
+        filters = chain.get("filters")
+        if "transport_socket" not in chain or not isinstance(filters, list):
+            continue
+        for filt in filters:
+            config = filt.get("typed_config")
+            if filt.get("name") == names.TCP_PROXY and isinstance(config, dict):
+                config["upstream_connect_mode"] = "ON_DOWNSTREAM_TLS_HANDSHAKE"
+                config["max_early_data_bytes"] = 0  # no data buffered before the app is connected
 
 
 def _port_map(scope: Scope) -> dict[int, int]:
@@ -180,8 +205,26 @@ def _inbound_tcp_filters(scope: Scope, port: InboundPort) -> list[JSONDict]:
     cluster = names.inbound_cluster(port.service_port)
     return [
         *tcp_security_filters(scope, _port_map(scope)),
-        tcp_proxy(proxy, scope.mesh.mesh, stat, [(cluster, 100)], "inbound"),
+        tcp_proxy(
+            proxy,
+            scope.mesh.mesh,
+            stat,
+            [(cluster, 100)],
+            "inbound",
+            service=_inbound_service(scope, port),
+            resolved=scope.telemetry,
+        ),
     ]
+
+
+def _inbound_service(scope: Scope, port: InboundPort) -> stats_logger.ServiceTags | None:
+    """The destination service the port's metrics name: the first service (registry order) selecting
+    the workload with this port."""
+    proxy = scope.proxy
+    services = scope.mesh.registry.services_selecting(proxy.namespace, proxy.labels)
+    return stats_logger.service_tags(
+        (s.hostname, s.name, s.namespace) for s in services if s.port(port.service_port) is not None
+    )
 
 
 def _inbound_http_filters(scope: Scope, port: InboundPort) -> list[JSONDict]:
@@ -201,7 +244,17 @@ def _inbound_http_filters(scope: Scope, port: InboundPort) -> list[JSONDict]:
         "virtual_hosts": [{"name": f"inbound|http|{port.service_port}", "domains": ["*"], "routes": [route]}],
     }
     chain = [*http_security_filters(scope, _port_map(scope)), *http_filters(False)]
-    filt = hcm(proxy, scope.mesh.mesh, stat, direction="inbound", route_config=rc, filters=chain)
+    service = _inbound_service(scope, port)
+    filt = hcm(
+        proxy,
+        scope.mesh.mesh,
+        stat,
+        direction="inbound",
+        route_config=rc,
+        filters=chain,
+        service=service,
+        resolved=scope.telemetry,
+    )
     config = filt["typed_config"]
     if isinstance(config, dict):
         config.update(INBOUND_HCM_CLIENT_CERT)
@@ -219,7 +272,15 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> BuiltListener:
     stat = f"outbound_{upstream.bind}_{upstream.listen_port}"
     if svc is not None and sp is not None and is_http(sp):
         rds = names.upstream_route_config(svc.hostname, upstream.port)
-        filt = hcm(proxy, scope.mesh.mesh, stat, direction="outbound", rds=rds, filters=http_filters(False))
+        filt = hcm(
+            proxy,
+            scope.mesh.mesh,
+            stat,
+            direction="outbound",
+            rds=rds,
+            filters=http_filters(False),
+            resolved=scope.telemetry,
+        )
         lis = _listener(name, upstream.bind, upstream.listen_port, [{"filters": [filt]}], "OUTBOUND")
         return BuiltListener(name, lis, rds, upstream_route_config(scope, svc, upstream.port))
     ctx = RouteContext(scope, upstream.port)

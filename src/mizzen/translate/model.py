@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mizzen.config import yamlsafe
+from mizzen.config.mesh_telemetry import MeshTelemetry, parse_mesh_telemetry
 from mizzen.config.models import (
     AuthorizationPolicy,
     DestinationRule,
@@ -21,10 +22,12 @@ from mizzen.config.models import (
     RequestAuthentication,
     Secret,
     Sidecar,
+    Telemetry,
     Typed,
     VirtualService,
     only,
 )
+from mizzen.config.telemetry_settings import DEFAULT_METRICS, MetricsSettings
 from mizzen.registry.model import RegistrySnapshot
 
 
@@ -49,6 +52,11 @@ class MeshConfig:
     # to trust in X-Forwarded-For (the original client, `remoteIpBlocks`, is the address that many hops back).
     gateway_num_trusted_proxies: int = 0
     trust_domain_aliases: tuple[str, ...] = ()
+    # Istio's standard metrics, kept by Envoy's stats access loggers (translate/stats_logger.py): the
+    # Telemetry API's resolution for the proxies (one value for every proxy until it is resolved per proxy).
+    metrics: MetricsSettings = DEFAULT_METRICS
+    # accessLogFile/Encoding, enableTracing, defaultProviders, extensionProviders (the Telemetry API's inputs).
+    telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)
 
 
 def _security_fields(data: Mapping[str, object], source: str) -> tuple[bool, tuple[str, ...]]:
@@ -91,6 +99,7 @@ class MeshSnapshot:
     peer_authentications: tuple[Typed[PeerAuthentication], ...] = ()
     authorization_policies: tuple[Typed[AuthorizationPolicy], ...] = ()
     request_authentications: tuple[Typed[RequestAuthentication], ...] = ()
+    telemetries: tuple[Typed[Telemetry], ...] = ()
     registry: RegistrySnapshot = field(default_factory=RegistrySnapshot)
     mesh: MeshConfig = field(default_factory=MeshConfig)
 
@@ -109,6 +118,7 @@ class MeshSnapshot:
             peer_authentications=only(items, PeerAuthentication),
             authorization_policies=only(items, AuthorizationPolicy),
             request_authentications=only(items, RequestAuthentication),
+            telemetries=only(items, Telemetry),
             registry=registry or RegistrySnapshot(),
             mesh=mesh or MeshConfig(),
         )
@@ -129,6 +139,22 @@ class ProxyResources:
     secrets: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
+def _one_span_collector(address: str, telemetry: MeshTelemetry, where: str) -> None:
+    """Spans travel through the agents to the control plane, which forwards them to one external collector
+    (``defaultConfig.tracing.zipkin.address``, else the ``zipkin`` extension provider): zipkin collectors
+    that differ would leave some spans where the user did not send them, so they are an error."""
+    collectors = [("defaultConfig.tracing.zipkin.address", address)] if address else []
+    for i, p in enumerate(telemetry.extension_providers):
+        if p.zipkin is not None:
+            collectors.append((f"extensionProviders[{i}].zipkin", f"{p.zipkin.service}:{p.zipkin.port}"))
+    for field_path, collector in collectors[1:]:
+        if collector != collectors[0][1]:
+            raise ValueError(
+                f"{where}: {field_path} ({collector}) differs from {collectors[0][0]} ({collectors[0][1]}): "
+                "Mizzen forwards every span to one Zipkin collector"
+            )
+
+
 def load_mesh_config(path: Path) -> MeshConfig:
     """Read the Istio MeshConfig subset Mizzen uses from a ``mesh.yaml`` (absent file: Istio's defaults).
 
@@ -143,6 +169,14 @@ def load_mesh_config(path: Path) -> MeshConfig:
     tracing = (data.get("defaultConfig") or {}).get("tracing") or {}
     zipkin = str(((tracing.get("zipkin") or {}).get("address")) or "")
     auto_mtls, aliases = _security_fields(data, str(path))
+    sampling = tracing.get("sampling", 1.0)
+    if isinstance(sampling, bool) or not isinstance(sampling, int | float) or not 0 <= sampling <= 100:
+        raise ValueError(f"{path}: defaultConfig.tracing.sampling must be a percentage (0-100), not {sampling!r}")
+    log_format = data.get("accessLogFormat", "")
+    if not isinstance(log_format, str):
+        raise ValueError(f"{path}: accessLogFormat must be a string, not {log_format!r}")
+    telemetry = parse_mesh_telemetry(data, str(path))
+    _one_span_collector(zipkin, telemetry, str(path))
     return MeshConfig(
         gateway_num_trusted_proxies=_gateway_trusted_proxies(data, str(path)),
         zipkin_address=zipkin,
@@ -150,8 +184,9 @@ def load_mesh_config(path: Path) -> MeshConfig:
         connect_timeout=str(data.get("connectTimeout", "10s")),
         trust_domain=str(data.get("trustDomain", "cluster.local")),
         root_namespace=str(data.get("rootNamespace", "istio-system")),
-        tracing_sampling=float(tracing.get("sampling", 1.0)),
-        access_log_format=str(data.get("accessLogFormat", "")),
+        tracing_sampling=float(sampling),
+        access_log_format=log_format,
+        telemetry=telemetry,
         enable_auto_mtls=auto_mtls,
         trust_domain_aliases=aliases,
     )

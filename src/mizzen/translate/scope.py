@@ -7,6 +7,7 @@ main push-size reducer), and its ``outboundTrafficPolicy`` overrides the mesh's.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from mizzen.config.models import DestinationRule, Sidecar, Typed, VirtualService
@@ -19,6 +20,8 @@ from mizzen.config.semantics.visibility import exported_to, hosts_admit, namespa
 from mizzen.node import InboundPort, Proxy
 from mizzen.registry.model import Endpoint, Service
 from mizzen.translate.model import MeshSnapshot
+from mizzen.translate.telemetry_api import ProxyTelemetry
+from mizzen.translate.telemetry_api import resolve as resolve_telemetry
 
 EgressHosts = tuple[tuple[str, str], ...]
 """A Sidecar's ``egress.hosts`` as (namespace filter, host) pairs; empty when nothing narrows."""
@@ -57,6 +60,13 @@ class Scope:
     _rules_by_host: dict[str, list[tuple[int, Typed[DestinationRule]]]] = field(default_factory=dict, compare=False)
     _wildcard_rules: list[tuple[int, str, Typed[DestinationRule]]] = field(default_factory=list, compare=False)
     _policies: dict[str, DestinationPolicy] = field(default_factory=dict, compare=False)
+
+    @functools.cached_property
+    def telemetry(self) -> ProxyTelemetry:
+        """The Telemetry API's logs and traces for this proxy. Computed from the scope's own proxy: the
+        control plane reuses one scope for every proxy of a sharing key (``dataclasses.replace`` with the
+        other proxy), and Telemetry selectors are not part of that key."""
+        return resolve_telemetry(self.proxy, self.mesh)
 
     def service(self, hostname: str) -> Service | None:
         """The visible service named ``hostname`` (exact), if any."""

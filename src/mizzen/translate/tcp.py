@@ -42,7 +42,7 @@ def outbound_tcp_proxy(ctx: RouteContext, stat_prefix: str, dests: Sequence[Weig
         idle = proto_duration(pool.tcp.idle_timeout) if pool is not None and pool.tcp is not None else None
     direction: Direction = "gateway" if ctx.gateways is not None else "outbound"
     clusters = [(d.cluster.name, d.weight) for d in dests]
-    return tcp_proxy(scope.proxy, scope.mesh.mesh, stat_prefix, clusters, direction, idle)
+    return tcp_proxy(scope.proxy, scope.mesh.mesh, stat_prefix, clusters, direction, idle, resolved=scope.telemetry)
 
 
 def weighted_destinations(

@@ -1,13 +1,10 @@
 """Pure builders for the telemetry parts of a proxy's config: access loggers and tracing.
 
-Why the gRPC Access Log Service (ALS) is Mizzen's metrics source: Istio computes its standard metrics
-inside istio-proxy with a stats filter stock Envoy does not have. Stock Envoy's own stats are keyed by
-cluster, not by (source workload, destination workload, response code, response flags), so they cannot
-be turned into ``istio_requests_total`` accurately. An ALS entry, on the other hand, carries every fact
-Istio's labels need for one request (response code and flags, duration, bytes, upstream host and
-cluster, route, protocol) and its stream names the reporting Envoy node. Envoy batches entries and
-streams them on the existing ``xds-grpc`` cluster, so no extra process or port is needed; the control
-plane does one aggregate update per request.
+Istio's standard metrics do not come from here: Envoy keeps them itself with the stats access loggers of
+:mod:`mizzen.translate.stats_logger` (contract: :mod:`mizzen.meshstats`), and the control plane scrapes
+them. The gRPC Access Log Service (ALS) builders below stream every entry to the control plane only when
+the mesh turns it on (``MeshConfig.access_log_service``): a per-request cost in Python, kept for meshes
+that want every request's facts (and for comparing the two sources).
 
 :mod:`mizzen.translate.filters` (the HCM and tcp_proxy builders) calls these; they take plain values and
 return Envoy v3 proto-JSON dicts. The zipkin cluster itself is built in :mod:`mizzen.translate.clusters`.

@@ -85,6 +85,7 @@ extensions/transport_sockets/internal_upstream/v3/internal_upstream_pb2
 extensions/access_loggers/file/v3/file_pb2 extensions/access_loggers/stream/v3/stream_pb2
 extensions/access_loggers/grpc/v3/als_pb2 extensions/access_loggers/open_telemetry/v3/logs_service_pb2
 extensions/access_loggers/filters/cel/v3/cel_pb2 extensions/formatter/metadata/v3/metadata_pb2
+extensions/access_loggers/stats/v3/stats_pb2
 extensions/clusters/dynamic_forward_proxy/v3/cluster_pb2 extensions/clusters/aggregate/v3/cluster_pb2
 extensions/clusters/dns/v3/dns_cluster_pb2 extensions/clusters/common/dns/v3/dns_pb2
 extensions/common/dynamic_forward_proxy/v3/dns_cache_pb2

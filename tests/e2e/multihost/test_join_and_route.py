@@ -40,6 +40,20 @@ def _versions(lab_mesh: LabMesh, client: LabWorkload, tmp: Path, n: int, *header
     return collections.Counter(str(r.get("version")) for r in got)
 
 
+def _quiet(path: Path, still_s: float = 2.5, limit_s: float = 30) -> None:
+    """Wait until ``path`` has not grown for ``still_s``: Envoy flushes access logs each second, so lines of
+    requests a test already counted at the client can still land in the file after it returns."""
+    deadline, size, since = time.monotonic() + limit_s, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = path.stat().st_size
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= still_s:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} still grows after {limit_s} s")
+
+
 def test_joined_workloads_register_their_hosts_address(lab_mesh: LabMesh, placed: dict[str, LabWorkload]) -> None:
     """Without --address or --xds-address, each agent registers the address its host reaches the control
     plane from and learns the advertised xDS address; every host's proxy is SYNCED."""
@@ -92,6 +106,7 @@ def test_inspection_and_logs_of_a_workload_on_another_host(lab_mesh: LabMesh, pl
     """From the control-plane host, `mizzen pc cluster`, `proxy-status NAME` and `mizzen logs [--proxy]` reach
     host b's workload through its agent's channel (no ssh, no shared disk, no admin port)."""
     cp = lab_mesh.lab.hosts["cp"]
+    _quiet(placed["v1"].home / "logs" / "echo-v1.access.log")
     access = lab_mesh.cli(cp, "logs", "echo-v1", "--proxy", "--tail", "3").stdout
     assert len(access.splitlines()) == 3 and "GET / HTTP/1.1" in access, access
     local = (placed["v1"].home / "logs" / "echo-v1.access.log").read_text().splitlines()

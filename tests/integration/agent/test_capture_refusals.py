@@ -1,4 +1,5 @@
-"""`mizzen run --capture` refuses clearly before it starts anything: without root, and with --upstream."""
+"""`mizzen run --capture` refuses clearly before it starts anything: without root, and with --upstream; and
+`mizzen run` names the annotations it will not act on (seen here on the way to the refusal)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,16 @@ def test_upstream_ports_are_refused_with_capture(tmp_path: Path) -> None:
     """--upstream with --capture is a usage error naming both options, before any privilege check."""
     proc = _run([*RUN, "--upstream", "db:5432", "--", "true"], tmp_path, as_nobody=False)
     assert proc.returncode == 2 and "--upstream does not go with --capture" in proc.stderr, proc.stderr
+
+
+def test_annotations_without_effect_are_named_on_stderr(tmp_path: Path) -> None:
+    """An Istio sidecar annotation passed to `mizzen run` is not accepted silently: a warning names it (and
+    not the prometheus.io one it does read). The non-root capture refusal stops the run before it starts."""
+    as_nobody = os.geteuid() == 0
+    if as_nobody and shutil.which("setpriv") is None:
+        pytest.skip("running as root and no setpriv to drop to an unprivileged user")
+    tmp_path.chmod(0o777)
+    notes = ["--annotation", "sidecar.istio.io/inject=false", "--annotation", "prometheus.io/scrape=true"]
+    proc = _run([*RUN, *notes, "--", "true"], tmp_path, as_nobody=as_nobody)
+    assert "Warning: annotation 'sidecar.istio.io/inject' has no effect in Mizzen" in proc.stderr, proc.stderr
+    assert "prometheus.io/scrape' has no effect" not in proc.stderr

@@ -61,3 +61,36 @@ async def test_batches_are_forwarded_with_the_agent_credential(
         await client.aclose()
     assert got == [(f"Bearer {TOKEN}", b'[{"traceId":"1"}]'), (f"Bearer {TOKEN}", b'[{"traceId":"2"}]')]
     assert forwarder.forwarded == 2
+
+
+@pytest.mark.asyncio
+async def test_a_batch_goes_up_the_channel_when_it_takes_it_else_over_http(
+    collector: tuple[str, list[tuple[str, bytes]]], tmp_path: Path
+) -> None:
+    """With the agent channel open (``via`` takes the batch) Envoy is answered 202 and nothing is posted;
+    when ``via`` declines (channel down or backed up) the batch is posted as before."""
+    url, got = collector
+    client = ControlPlaneClient(url, TOKEN)
+    forwarder = SpanForwarder(client)
+    queued: list[tuple[str, bytes]] = []
+    open_ = True
+
+    def via(content_type: str, body: bytes) -> bool:
+        if open_:
+            queued.append((content_type, body))
+        return open_
+
+    forwarder.via = via
+    path = tmp_path / "spans.sock"
+    await forwarder.start(str(path))
+    try:
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(path)), base_url="http://zipkin") as c:
+            headers = {"Content-Type": "application/json"}
+            assert (await c.post("/api/v2/spans", content=b'[{"traceId":"1"}]', headers=headers)).status_code == 202
+            open_ = False
+            assert (await c.post("/api/v2/spans", content=b'[{"traceId":"2"}]', headers=headers)).status_code == 202
+    finally:
+        await forwarder.stop()
+        await client.aclose()
+    assert queued == [("application/json", b'[{"traceId":"1"}]')]
+    assert got == [(f"Bearer {TOKEN}", b'[{"traceId":"2"}]')] and forwarder.forwarded == 2

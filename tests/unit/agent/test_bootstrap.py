@@ -127,6 +127,12 @@ def test_bootstrap_holds_no_credential() -> None:
     assert "authorization" not in text and "bearer" not in text and "private key" not in text
 
 
+def test_zipkin_batches_each_second_up_to_100_spans() -> None:
+    """Envoy's Zipkin runtime keys are set in the static layer (its defaults are 5 spans or 5 s)."""
+    static = boot()["layered_runtime"]["layers"][0]["static_layer"]
+    assert static["tracing.zipkin.min_flush_spans"] == 100 and static["tracing.zipkin.flush_interval_ms"] == 1000
+
+
 def test_admin_on_a_private_unix_socket() -> None:
     """Envoy's admin listens only on the agent's UNIX socket, mode 0600 (no TCP port)."""
     assert boot()["admin"]["address"] == {"pipe": {"path": PATHS.admin, "mode": 0o600}}
@@ -171,6 +177,8 @@ def _kept(name: str) -> bool:
         "http.inbound_127.0.0.1_9080.rbac.denied",
         "http.inbound_127.0.0.1_9080.rbac.istio_dry_run_allow_shadow_denied",
         "tcp.rbac.allowed",
+        "istio.requests_total",  # the stats access loggers' Istio metrics (mizzen.meshstats)
+        "istio.request_duration_milliseconds",
     ],
 )
 def test_stats_needed_for_inspection_are_kept(stat: str) -> None:

@@ -45,7 +45,7 @@ BATCH = [
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = web.Application()
-    routes.register(app, Telemetry(), TraceStore(max_traces=3))
+    routes.register(app, Telemetry(), routes.SpanIntake(TraceStore(max_traces=3)))
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -126,7 +126,7 @@ async def test_spans_are_forwarded_to_an_external_collector() -> None:
     external.router.add_post("/api/v2/spans", collector)
     async with TestServer(external) as ext:
         app = web.Application()
-        routes.register(app, Telemetry(), TraceStore(forward_url=str(ext.make_url("/api/v2/spans"))))
+        routes.register(app, Telemetry(), routes.SpanIntake(TraceStore(forward_url=str(ext.make_url("/api/v2/spans")))))
         async with TestClient(TestServer(app)) as c:
             assert (await c.post("/api/v2/spans", json=BATCH)).status == 202
             for _ in range(100):
@@ -144,3 +144,17 @@ async def test_graph_and_service_endpoints_answer_json(client: TestClient[web.Re
     series = await (await client.get("/api/mizzen/v1/services/reviews/metrics")).json()
     assert series["found"] is False
     assert (await client.get("/api/mizzen/v1/graph?window=abc")).status == 400
+
+
+def test_intake_counts_each_batch_by_way_in_and_result() -> None:
+    """SpanIntake stores a valid batch and tells ``count`` how each batch came and whether it was one."""
+    seen: list[tuple[str, str]] = []
+    store = TraceStore()
+    intake = routes.SpanIntake(store, count=lambda via, result: seen.append((via, result)))
+    intake.receive(b'[{"traceId": "7", "id": "a"}]', "channel")
+    with pytest.raises(ValueError):
+        intake.receive(b"{nope", "channel")
+    with pytest.raises(TraceError):
+        intake.receive(b'[{"id": "a"}]', "http")
+    assert seen == [("channel", "ok"), ("channel", "invalid"), ("http", "invalid")]
+    assert store.get("7") is not None and len(store) == 1

@@ -89,6 +89,7 @@ def test_http_proxy_listener_uses_rds_http_proxy() -> None:
         "envoy.filters.http.cors",
         "envoy.filters.http.dynamic_forward_proxy",
         "envoy.filters.http.set_filter_state",  # off but on the catch-all CONNECT route (ALLOW_ANY)
+        "envoy.filters.http.header_mutation",  # names this proxy to the server side's metrics
         "envoy.filters.http.router",
     ]
 
@@ -98,7 +99,8 @@ def test_access_log_and_tracing() -> None:
     m = bookinfo(mesh=MeshConfig(zipkin_address="127.0.0.1:9411", tracing_sampling=100.0))
     res = translate(dataclasses.replace(sidecar(), access_log="/tmp/a.log"), m)
     hcm = res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
-    fmt = hcm["access_log"][0]["typed_config"]["log_format"]["text_format_source"]["inline_string"]
+    (file_log,) = (log for log in hcm["access_log"] if log["name"] == "envoy.access_loggers.file")
+    fmt = file_log["typed_config"]["log_format"]["text_format_source"]["inline_string"]
     assert fmt.startswith('[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"')
     assert hcm["tracing"]["random_sampling"] == {"value": 100.0}
     assert "zipkin" in res.clusters
@@ -133,22 +135,19 @@ def test_access_log_service_streams_to_the_control_plane() -> None:
     proxy = dataclasses.replace(sidecar(), upstreams=(Upstream("mongo", 27017, 19017),))
     res = translate(proxy, m)
     hcm = res.listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]["typed_config"]
-    (als,) = hcm["access_log"]
+    (als,) = (log for log in hcm["access_log"] if log["name"] == "envoy.access_loggers.http_grpc")
     grpc = als["typed_config"]["common_config"]["grpc_service"]
     assert grpc == {"envoy_grpc": {"cluster_name": "xds-grpc"}}
     tcp = res.listeners["127.0.0.1_19017"]["filter_chains"][0]["filters"][0]["typed_config"]
-    assert tcp["access_log"][0]["name"] == "envoy.access_loggers.tcp_grpc" and "access_log_options" in tcp
+    assert "envoy.access_loggers.tcp_grpc" in [log["name"] for log in tcp["access_log"]]
+    assert "access_log_flush_interval" in tcp["access_log_options"]
     filters = hcm["http_filters"]
     assert [f["name"] for f in filters][-2:] == ["envoy.filters.http.header_mutation", "envoy.filters.http.router"]
     header = filters[-2]["typed_config"]["mutations"]["request_mutations"][0]["append"]["header"]
     assert header == {"key": "x-envoy-peer-metadata-id", "value": proxy.node_id}
     assert "request_headers_to_add" not in res.routes["http_proxy"]
-    assert (
-        "access_log"
-        not in translate(proxy, bookinfo()).listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0][
-            "typed_config"
-        ]
-    )
+    default = translate(proxy, bookinfo()).listeners["127.0.0.1_15080"]["filter_chains"][0]["filters"][0]
+    assert [log["name"] for log in default["typed_config"]["access_log"]] == ["envoy.access_loggers.stats"]
 
 
 def test_spans_carry_no_credential_and_the_agent_socket_replaces_the_zipkin_cluster() -> None:

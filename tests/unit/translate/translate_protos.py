@@ -9,6 +9,7 @@ import envoy.config.trace.v3.zipkin_pb2
 import envoy.extensions.access_loggers.file.v3.file_pb2
 import envoy.extensions.access_loggers.filters.cel.v3.cel_pb2
 import envoy.extensions.access_loggers.grpc.v3.als_pb2
+import envoy.extensions.access_loggers.stats.v3.stats_pb2
 import envoy.extensions.clusters.dns.v3.dns_cluster_pb2
 import envoy.extensions.clusters.dynamic_forward_proxy.v3.cluster_pb2
 import envoy.extensions.filters.http.cors.v3.cors_pb2

@@ -2,7 +2,7 @@
 where only ``targetRef`` takes effect.
 
 Istio checks RequestAuthentication, AuthorizationPolicy, Telemetry and WasmPlugin; the last two are
-kinds Mizzen reads (and validates) without running them, so they come from the skipped documents.
+read as Kubernetes objects (WasmPlugin from the skipped documents, Telemetry from ``kube.py``'s view).
 """
 
 from __future__ import annotations

@@ -105,12 +105,19 @@ def objects(skipped: Iterable[Skipped], default_namespace: str = "default") -> l
     return out
 
 
-# Gateway API kinds Mizzen runs are loaded as resources; the analyzers read them as Kubernetes objects.
-_AS_KUBE = {"KubernetesGateway": "k8s.Gateway", "HTTPRoute": "k8s.HTTPRoute", "GRPCRoute": "k8s.GRPCRoute"}
+# Gateway API kinds (and Telemetry) Mizzen runs are loaded as resources; the analyzers read them as
+# Kubernetes objects, as they did when Mizzen skipped them.
+_AS_KUBE = {
+    "KubernetesGateway": "k8s.Gateway",
+    "HTTPRoute": "k8s.HTTPRoute",
+    "GRPCRoute": "k8s.GRPCRoute",
+    "Telemetry": "Telemetry",
+}
 
 
 def gateway_api_objects(resources: Iterable[Resource]) -> list[KubeObject]:
-    """The Gateway API Gateways and HTTP/GRPC routes among ``resources``, as ``k8s.Gateway`` ... objects."""
+    """The Gateway API Gateways and HTTP/GRPC routes among ``resources``, as ``k8s.Gateway`` ... objects,
+    and the Telemetries."""
     return [
         KubeObject(
             _AS_KUBE[r.kind],

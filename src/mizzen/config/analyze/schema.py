@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from mizzen.config.kinds import NETWORKING, SECURITY, by_kind
+from mizzen.config.kinds import NETWORKING, SECURITY, TELEMETRY, by_kind
 from mizzen.config.models import spec_as
 from mizzen.config.models.virtual_service import VirtualService
 from mizzen.config.report import Violation
@@ -31,9 +31,9 @@ NOT_SCHEMA = frozenset({"MZ2118", "MZ2119", "MZ2013", "MZ2802", "MZ2783", "MZ278
 
 def is_istio_kind(kind: str) -> bool:
     """Kinds Istio defines (and validates), including those Mizzen validates without running them
-    (Telemetry...); Kubernetes' own kinds are not."""
+    (WasmPlugin...); Kubernetes' own kinds are not."""
     info = by_kind(kind)
-    return (info is not None and info.group in (NETWORKING, SECURITY)) or kind in UNRUN
+    return (info is not None and info.group in (NETWORKING, SECURITY, TELEMETRY)) or kind in UNRUN
 
 
 def _detail(v: Violation) -> str:

@@ -1,4 +1,4 @@
-"""Istio's ``telemetry.*`` analyzers on Telemetry resources (a kind Mizzen reads but does not run):
+"""Istio's ``telemetry.*`` analyzers on Telemetry resources (read as Kubernetes objects, see ``kube.py``):
 empty access-log providers (IST0157), selectors matching no pod (IST0101) or the same pod (IST0159),
 several namespace-wide Telemetries (IST0160), and the deprecated Lightstep tracer (IST0002)."""
 

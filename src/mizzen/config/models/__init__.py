@@ -17,6 +17,7 @@ from mizzen.config.models.gateway_api import SPEC_MODELS as GATEWAY_API_MODELS
 from mizzen.config.models.security import AuthorizationPolicy, PeerAuthentication, RequestAuthentication
 from mizzen.config.models.service_entry import ServiceEntry
 from mizzen.config.models.sidecar import Sidecar
+from mizzen.config.models.telemetry import Telemetry
 from mizzen.config.models.typed import Typed, is_of, only
 from mizzen.config.models.virtual_service import VirtualService
 from mizzen.config.models.workload_entry import WorkloadEntry, WorkloadGroup
@@ -34,6 +35,7 @@ SPEC_MODELS: dict[str, type] = {
     "PeerAuthentication": PeerAuthentication,
     "AuthorizationPolicy": AuthorizationPolicy,
     "RequestAuthentication": RequestAuthentication,
+    "Telemetry": Telemetry,
     "Service": Service,
     "ServiceAccount": ServiceAccount,
     "Secret": Secret,
@@ -89,6 +91,7 @@ __all__ = [
     "ServiceAccount",
     "ServiceEntry",
     "Sidecar",
+    "Telemetry",
     "Typed",
     "UnknownModelError",
     "VirtualService",

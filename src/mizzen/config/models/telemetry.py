@@ -1,4 +1,4 @@
-"""Telemetry (``telemetry.istio.io``): a kind Mizzen reads and validates but does not run.
+"""Telemetry (``telemetry.istio.io``): tracing, access logging and metrics settings for workloads.
 
 The fields follow Istio's ``telemetry/v1alpha1/telemetry.proto`` (served as v1 and v1alpha1).
 """

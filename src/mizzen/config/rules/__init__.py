@@ -39,6 +39,7 @@ def _register() -> None:
         gateway_api,
         service_entry,
         sidecar,
+        telemetry,
         virtual_service,
         workload_entry,
     )
@@ -54,6 +55,7 @@ def _register() -> None:
         "PeerAuthentication": authentication.check_peer_authentication,
         "AuthorizationPolicy": authorization.check,
         "RequestAuthentication": authentication.check_request_authentication,
+        "Telemetry": telemetry.check,
     }
     RULES.update({kind: _istio(checker) for kind, checker in istio.items()})
     RULES.update({"Service": core.check_service, "Secret": core.check_secret})

@@ -1,4 +1,4 @@
-"""Istio kinds Mizzen reads but does not run (Telemetry, WasmPlugin, ProxyConfig, EnvoyFilter).
+"""Istio kinds Mizzen reads but does not run (WasmPlugin, ProxyConfig, EnvoyFilter).
 
 The loader skips them (``apply`` reports them as skipped), but first checks them with Istio's rules
 through :func:`check_document`, so a document Istio would reject is an error here too and a valid one
@@ -15,10 +15,9 @@ from mizzen.config import names
 from mizzen.config.codes import violation
 from mizzen.config.models.envoy_filter import EnvoyFilter
 from mizzen.config.models.extensions import ProxyConfig, WasmPlugin
-from mizzen.config.models.telemetry import Telemetry
 from mizzen.config.report import Violation
 from mizzen.config.resource import DEFAULT_NAMESPACE, JSON, Metadata, Origin, Resource
-from mizzen.config.rules import envoy_filter, extensions, metadata, telemetry
+from mizzen.config.rules import envoy_filter, extensions, metadata
 from mizzen.config.schema import check
 
 ENVOY_FILTER_NOT_APPLIED = (
@@ -38,7 +37,6 @@ class UnrunKind:
 
 
 UNRUN: Mapping[str, UnrunKind] = {
-    "Telemetry": UnrunKind("telemetry.istio.io", ("v1", "v1alpha1"), Telemetry, telemetry.check),
     "WasmPlugin": UnrunKind("extensions.istio.io", ("v1alpha1",), WasmPlugin, extensions.check_wasm_plugin),
     "ProxyConfig": UnrunKind("networking.istio.io", ("v1beta1",), ProxyConfig, extensions.check_proxy_config),
     "EnvoyFilter": UnrunKind(

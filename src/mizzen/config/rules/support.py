@@ -138,6 +138,14 @@ NOT_APPLIED: Mapping[str, tuple[Gap, ...]] = {
         Gap("network"),
     ),
     "WorkloadGroup": (Gap("template", note="WorkloadGroup (VM registration and health probes)"),),
+    # Tracing, access logging and which metrics are on run (mizzen.translate.telemetry_api,
+    # translate/stats_logger.py); tag overrides reach Envoy's stats but the readers (the control plane's
+    # scrape, the merged endpoint) keep Istio's standard label set; the scrape interval is one per mesh.
+    "Telemetry": (
+        Gap("metrics[].overrides[].tagOverrides", note="Telemetry metric tagOverrides"),
+        Gap("metrics[].reportingInterval", note="Telemetry metrics reportingInterval"),
+        Gap("tracing[].disableContextPropagation"),
+    ),
 }
 
 

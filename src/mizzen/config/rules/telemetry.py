@@ -1,7 +1,7 @@
 """Istio's rules for Telemetry (its ``ValidateTelemetry`` and the CRD's constraints).
 
-Mizzen does not run Telemetry (its proxies' telemetry is configured by Mizzen itself), but a document
-Istio would reject is rejected here too, so the same files give the same verdict.
+A document Istio would reject is rejected here too, so the same files give the same verdict; what the
+resources mean for a proxy is :mod:`mizzen.config.semantics.telemetry`.
 """
 
 from __future__ import annotations
