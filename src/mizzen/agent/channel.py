@@ -43,8 +43,10 @@ class AdminChannel:
         proxy_id: str,
         admin_socket: Path,
         logs: Mapping[str, Path] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
-        """Serve admin requests for this workload's Envoy over the agent channel."""
+        """Serve admin requests for this workload's Envoy over the agent channel; ``on_ready`` is called each
+        time the control plane says ``ready`` on a new stream (the runner re-checks its registration then)."""
         self._upstream = upstream
         self._logs = dict(logs or {})
         self._token = token
@@ -60,6 +62,7 @@ class AdminChannel:
         self._outbox: asyncio.Queue[bytes] | None = None
         self._takes_spans = False  # the control plane said ``ready`` (an older one never does: HTTP then)
         self._call_channel = upstream.channel
+        self._on_ready = on_ready
 
     async def run(self) -> None:
         """Serve until cancelled, reconnecting after any failure."""
@@ -123,6 +126,8 @@ class AdminChannel:
             return
         if frame.type == "ready":
             self._takes_spans = True
+            if self._on_ready is not None:
+                self._on_ready()
             return
         if frame.type != "request":
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -159,7 +160,8 @@ class WorkloadRunner:
             from mizzen.agent.services import AgentServices
 
             logs = {"app": self.paths.app_log, "access": self.paths.access_log, "envoy": self.paths.envoy_log}
-            self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home, logs)
+            reconnected = functools.partial(self._events.put_nowait, sv.Reconnected())
+            self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home, logs, reconnected)
             await self._start_stats()
             self._write_bootstrap(proxy)
             if self.capture is not None:  # from Envoy's start: the app may call out before it is ready

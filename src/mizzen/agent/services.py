@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,9 +59,16 @@ class AgentServices:
 
     @classmethod
     async def start(
-        cls, spec: WorkloadSpec, proxy: Proxy, cp: ControlPlane, home: Path, logs: Mapping[str, Path] | None = None
+        cls,
+        spec: WorkloadSpec,
+        proxy: Proxy,
+        cp: ControlPlane,
+        home: Path,
+        logs: Mapping[str, Path] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> AgentServices:
-        """Obtain the credential and the first certificate, then serve; :class:`CredentialError` on failure."""
+        """Obtain the credential and the first certificate, then serve; :class:`CredentialError` on failure.
+        ``on_ready`` is called each time the agent channel to the control plane opens (:class:`AdminChannel`)."""
         given = ControlPlaneClient(cp.api_url, cp.token, roots=cp.roots, others=cp.other_api_urls)
         try:
             cred = await _obtain(given, cp.token, spec)
@@ -73,13 +80,15 @@ class AgentServices:
         upstream = Upstream(cp.xds_addresses, cp.roots if cp.tls else None)
         services = cls(AgentSockets.create(home, spec.namespace, spec.name), cred, client, upstream)
         try:
-            await services._serve(proxy, cp.secret_ttl_s, logs or {})
+            await services._serve(proxy, cp.secret_ttl_s, logs or {}, on_ready)
         except BaseException:
             await services.stop()
             raise
         return services
 
-    async def _serve(self, proxy: Proxy, ttl_s: float, logs: Mapping[str, Path]) -> None:
+    async def _serve(
+        self, proxy: Proxy, ttl_s: float, logs: Mapping[str, Path], on_ready: Callable[[], None] | None
+    ) -> None:
         s = self.sockets
         await self.xds.start(str(s.xds))
         await self.sds.start(str(s.sds))
@@ -87,7 +96,7 @@ class AgentServices:
         node_id = proxy.node_id
         self.certs = CertificateKeeper(self.client, lambda secrets: self.sds.publish(node_id, secrets), ttl_s=ttl_s)
         await self.certs.issue()  # before Envoy starts: its first SDS request is answered at once
-        self.admin = AdminChannel(self.upstream, lambda: self.credential.token, proxy.id, s.admin, logs)
+        self.admin = AdminChannel(self.upstream, lambda: self.credential.token, proxy.id, s.admin, logs, on_ready)
         self.spans.via = self.admin.send_spans
         self._tasks = [
             asyncio.create_task(self.certs.keep_renewed(), name="mizzen-certificates"),

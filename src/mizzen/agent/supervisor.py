@@ -17,7 +17,11 @@ workload gives up and stops, because the cause (bad config, port taken) will not
 Registration failures are retried with the same kind of backoff. Once registered, the entry is
 re-checked every ``refresh_every`` seconds and re-created if it vanished: the control plane removes
 agent entries whose proxy stayed disconnected past its grace period (an Envoy restart backoff can
-exceed it), and the endpoint must come back when the proxy does. Stopping deregisters first (so
+exceed it, and so can a host's outage), and the endpoint must come back when the proxy does. So the
+entry is also re-checked at once when the control plane's stream opens again (:class:`Reconnected`),
+and once more ``recheck_after`` seconds later, in case the control plane's reaper removed the entry
+in the instant between that check and the proxy's own reconnect (Istio re-creates an auto-registered
+WorkloadEntry on the proxy's reconnect too). Stopping deregisters first (so
 peers stop sending traffic), then drains (Envoy keeps serving in-flight requests for up to ``drain_s``,
 Istio's ``terminationDrainDuration``), then stops the app and Envoy; a second stop request kills them.
 """
@@ -91,6 +95,11 @@ class Drained:
 
 
 @dataclass(frozen=True)
+class Reconnected:
+    """The control plane's stream is open again (after a break, or the first time)."""
+
+
+@dataclass(frozen=True)
 class StopRequested:
     """A signal or the user asked to stop."""
 
@@ -113,6 +122,7 @@ Event = (
     | RegistrationFailed
     | Deregistered
     | Drained
+    | Reconnected
     | StopRequested
     | TimerFired
 )
@@ -219,6 +229,7 @@ Action = (
 RESTART_TIMER = "restart-envoy"
 REGISTER_TIMER = "retry-register"
 REFRESH_TIMER = "refresh-registration"
+RECHECK_TIMER = "recheck-registration"
 
 
 @dataclass(frozen=True)
@@ -230,6 +241,7 @@ class Policy:
     stable_after: float = 10.0  # an Envoy that lived this long is "stable": backoff resets
     max_quick_restarts: int = 5
     refresh_every: float = 5.0  # how often a running workload checks its WorkloadEntry still exists
+    recheck_after: float = 2.0  # the second check after a reconnect: beyond a reaper pass (1 s)
     drain_s: float = 5.0  # Istio's terminationDrainDuration: serve in-flight requests after deregistering
 
 
@@ -284,6 +296,8 @@ class Supervisor:
                 return self._registration_failed(error)
             case Deregistered(error=error) if self._deregistering:
                 return self._deregistered(error)
+            case Reconnected() if self.state is State.RUNNING and self.registered:
+                return [EnsureRegistered(), StartTimer(RECHECK_TIMER, self.policy.recheck_after)]
             case Drained() if self._draining:
                 self._draining = False
                 return self._stop_processes(force=False) + self._maybe_done()
@@ -358,6 +372,8 @@ class Supervisor:
             return [Register()]
         if name == REFRESH_TIMER and self.state is State.RUNNING and self.registered:
             return [EnsureRegistered(), StartTimer(REFRESH_TIMER, self.policy.refresh_every)]
+        if name == RECHECK_TIMER and self.state is State.RUNNING and self.registered:
+            return [EnsureRegistered()]
         return []
 
     def _stop_requested(self, reason: str) -> list[Action]:

@@ -66,6 +66,27 @@ def test_running_workload_rechecks_its_registration_periodically() -> None:
     assert machine.handle(sv.TimerFired(sv.REFRESH_TIMER), 12.0) == []
 
 
+def test_a_reconnect_rechecks_the_registration_at_once_and_after_a_reaper_pass() -> None:
+    """The control plane may have reaped the entry during a long outage: the stream's return checks it at once
+    and once more later (the reaper may have removed it just after the first check); nothing re-arms."""
+    machine = running()
+    assert machine.handle(sv.Reconnected(), 20.0) == [
+        sv.EnsureRegistered(),
+        sv.StartTimer(sv.RECHECK_TIMER, machine.policy.recheck_after),
+    ]
+    assert machine.handle(sv.TimerFired(sv.RECHECK_TIMER), 22.0) == [sv.EnsureRegistered()]
+
+
+def test_a_reconnect_before_registration_or_while_stopping_checks_nothing() -> None:
+    """Before the first registration there is nothing to re-check; once stopping, nothing may re-create it."""
+    machine = started()
+    assert machine.handle(sv.Reconnected(), 0.5) == []
+    machine = running()
+    machine.handle(sv.StopRequested(), 11.0)
+    assert machine.handle(sv.Reconnected(), 11.5) == []
+    assert machine.handle(sv.TimerFired(sv.RECHECK_TIMER), 12.0) == []
+
+
 def test_workload_without_ports_is_up_without_registering() -> None:
     """A client-only workload (nothing to register) is up as soon as it is ready."""
     machine = started(registers=False)
