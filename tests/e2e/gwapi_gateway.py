@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import ssl
@@ -60,18 +61,28 @@ class GatewayFor:
             self.process.wait(5)
 
     def wait_programmed(self, mesh: Mesh, timeout: float = 30.0) -> dict[str, Any]:
-        """Like `kubectl wait --for=condition=programmed gtw NAME`: the Gateway's status once Programmed."""
+        """Like `kubectl wait --for=condition=programmed gtw NAME` with the gateway's pod ready: the Gateway's
+        status once Programmed and its gateway has registered its endpoint (Programmed follows the gateway
+        proxy's connection, which precedes the registration: traffic sent in between found no endpoint)."""
         deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise MeshError(f"mizzen gateway --for {self.name} exited:\n{self.log()}")
             status = gateway_status(mesh, self.name, self.namespace)
-            if condition(status, "Programmed")[0] == "True":
+            if condition(status, "Programmed")[0] == "True" and self._running(mesh):
                 mesh.wait_synced()
                 return status
             time.sleep(0.1)
         raise MeshError(f"Gateway {self.namespace}/{self.name} not programmed: {status}\n{self.log()}")
+
+    def _running(self, mesh: Mesh) -> bool:
+        """The gateway's agent says it is running: its WorkloadEntry is registered."""
+        state = mesh.cp.home / "workloads" / f"{self.namespace}.{self.name}-istio.json"
+        try:
+            return bool(json.loads(state.read_text()).get("status") == "running")
+        except (OSError, json.JSONDecodeError):
+            return False  # not written yet, or being written
 
 
 def gateway_status(mesh: Mesh, name: str, namespace: str) -> dict[str, Any]:
