@@ -53,6 +53,8 @@ WHERE p.replica <> %s AND r.heartbeat_at > now() - make_interval(secs => %s) ORD
 class PostgresCoordination:
     """:class:`~mizzen.store.replicas.Coordination` through one dedicated PostgreSQL session."""
 
+    shares_proxies = True
+
     def __init__(self, session: Session) -> None:
         self._session = session
         self._leading = False

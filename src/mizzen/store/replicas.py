@@ -67,6 +67,9 @@ class View:
 class Coordination(Protocol):
     """The replicas' shared bookkeeping (see the module docstring)."""
 
+    shares_proxies: bool
+    """Whether beats publish this replica's proxies to the others (False: the caller need not build them)."""
+
     def beat(self, me: Replica, proxies: Sequence[dict[str, Any]] | None) -> View:
         """Record ``me`` (and its proxies, unless None: unchanged since the last beat); read the others.
 
@@ -82,6 +85,8 @@ class Coordination(Protocol):
 
 class LocalCoordination:
     """One control plane on its own store: always the leader; a beat checks that the store answers."""
+
+    shares_proxies = False  # no other replica reads them
 
     def __init__(self, store: ConfigStore) -> None:
         self._store = store

@@ -15,6 +15,8 @@ from mizzen.testing.clock import FakeClock
 class Scripted:
     """A coordination whose beats answer as told; records what was published."""
 
+    shares_proxies = True
+
     def __init__(self) -> None:
         self.down = False
         self.others = 1
@@ -63,3 +65,22 @@ async def test_a_replica_alone_leads_at_once() -> None:
     rs = ReplicaSet(coord, new_replica("me", "http://me", "me:15010"), list, FakeClock())
     await rs.beat()
     assert rs.leader
+
+
+async def test_proxy_views_are_built_only_for_a_coordination_that_shares_them() -> None:
+    """On a store of its own (SQLite, memory) nobody reads the proxy views: a beat does not build them."""
+    coord = Scripted()
+    coord.shares_proxies = False
+    built: list[int] = []
+
+    def views() -> list[dict[str, Any]]:
+        built.append(1)
+        return [{"id": "mine.default"}]
+
+    rs = ReplicaSet(coord, new_replica("me", "http://me", "me:15010"), views, FakeClock())
+    await rs.beat()
+    await rs.beat()
+    assert built == [] and coord.published == [None, None]
+    coord.shares_proxies = True
+    await rs.beat()
+    assert built == [1] and coord.published[-1] == [{"id": "mine.default"}]
