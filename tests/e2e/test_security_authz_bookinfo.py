@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -127,10 +128,25 @@ def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bookinfo]:
                 raise MeshError(f"{GATEWAY_ID} did not connect:\n{gw.log()}")
             time.sleep(0.1)
         mesh.wait_synced(30)
+        _wait_accepting(int(b.http.base_url.port or 0))
         try:
             yield b
         finally:
             b.http.close()
+
+
+def _wait_accepting(port: int, timeout: float = 30.0) -> None:
+    """Until the gateway's listener accepts connections: its config ACKed is not yet its listener bound (a full
+    run's first page request was refused right after the proxies were synced)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _full_page(r: httpx.Response) -> bool:
