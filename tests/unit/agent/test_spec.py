@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mizzen.agent.errors import PortSpecError
@@ -72,7 +74,12 @@ def test_parse_upstream_forms() -> None:
 
 def test_allocate_sidecar_ports_are_distinct() -> None:
     """A sidecar gets app and inbound ports per service port, an HTTP-proxy port and upstream ports."""
-    alloc = allocate(SPEC)
+    # The explicit local port is picked now, not at import: a full run reached this test 24 min after
+    # collection, and another process had bound the port meanwhile.
+    spec = dataclasses.replace(
+        SPEC, upstreams=(UpstreamSpec("ratings", 9080, listen_port=free_port()), UpstreamSpec("db", 5432))
+    )
+    alloc = allocate(spec)
     ports = [
         *alloc.app.values(),
         *alloc.inbound.values(),
@@ -81,7 +88,7 @@ def test_allocate_sidecar_ports_are_distinct() -> None:
     ]
     assert len(ports) == len(set(ports)) == 7
     assert set(alloc.app) == set(alloc.inbound) == {"http", "grpc-api"}
-    assert alloc.upstreams[0] == Upstream("ratings", 9080, SPEC.upstreams[0].listen_port or 0)
+    assert alloc.upstreams[0] == Upstream("ratings", 9080, spec.upstreams[0].listen_port or 0)
 
 
 def test_allocate_refuses_busy_explicit_upstream_port() -> None:
