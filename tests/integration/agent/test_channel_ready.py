@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,9 +24,9 @@ def mint_workload(cp: RunningControlPlane) -> str:
     return str(resp.json()["token"])
 
 
-async def wait_for(condition: object, what: str, timeout: float = 15.0) -> None:
+async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.02)
 
