@@ -42,10 +42,12 @@ MESH_YAML = "accessLogEncoding: JSON\n"
 REVIEWS = "http://reviews.default.svc.cluster.local:9080"
 RATINGS = "http://ratings.default.svc.cluster.local:9080"
 TELEMETRIES = "/apis/telemetry.istio.io/v1/namespaces/{ns}/telemetries/{name}"
-# A changed listener keeps serving the connections it already has on its old filter chains for Envoy's
-# drain time (the agent runs Envoy with --drain-time-s 1), so a pooled client connection sees the old
-# access-log config for up to a second after the ACK: a test waits that long before sending.
-DRAIN_S = 1.5
+# A changed listener keeps serving the connections it already has on its old filter chains (Envoy's drain;
+# the agent runs Envoy with Istio's `--drain-time-s 45 --drain-strategy immediate`): the next response on a
+# pooled connection is served with the old access-log config and tells the client to close it. So after a
+# push the test sends one request to each upstream, then waits out Envoy's 1 s file-log flush, so that those
+# requests' lines are written before the test counts lines.
+FLUSH_S = 1.5
 
 
 @dataclass
@@ -57,13 +59,18 @@ class World:
 
     def apply(self, text: str) -> None:
         self.mesh.apply(text)
-        self.mesh.wait_synced(30)
-        time.sleep(DRAIN_S)
+        self._pushed()
 
     def delete(self, namespace: str, name: str) -> None:
         self.mesh.delete(TELEMETRIES.format(ns=namespace, name=name))
+        self._pushed()
+
+    def _pushed(self) -> None:
+        """Every proxy ACKed; the pooled connections on old filter chains are used once, and so closed."""
         self.mesh.wait_synced(30)
-        time.sleep(DRAIN_S)
+        for upstream in (REVIEWS, RATINGS):
+            assert self.client.get(upstream + "/after-push").status_code == 200
+        time.sleep(FLUSH_S)
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
         response = self.client.get(url, headers=headers)

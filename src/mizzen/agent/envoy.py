@@ -93,10 +93,17 @@ def envoy_command(
     base_id: int | None = None,
     config_yaml: str | None = None,
 ) -> list[str]:
-    """Envoy's argv: one worker thread by default (many Envoys share a small host), fast drain on stop,
+    """Envoy's argv: one worker thread by default (many Envoys share a small host), Istio's listener drain,
     access logs flushed every second (Envoy's default is 10 s; `mizzen logs -f` should feel live), and no
     hot-restart shared memory unless a ``base_id`` is given (so instances never collide). ``config_yaml`` is
-    merged over the bootstrap by Envoy itself (Istio's custom bootstrap, ``ISTIO_BOOTSTRAP_OVERRIDE``)."""
+    merged over the bootstrap by Envoy itself (Istio's custom bootstrap, ``ISTIO_BOOTSTRAP_OVERRIDE``).
+
+    The drain is Istio's (``drainDuration`` 45 s, ``--drain-strategy immediate``): when a listener update
+    replaces a filter chain, each connection on the old chain finishes its request there and is told to
+    close with that response; only a connection left idle for 45 s is closed by Envoy. With a short gradual
+    drain (1 s before), Envoy closed the old chain's connections when the time was up, even mid-request, so
+    a request racing a policy push could fail. Stopping a workload does not use Envoy's drain: the agent
+    deregisters, waits for in-flight requests and stops Envoy (``WorkloadRunner._drain``)."""
     argv = [
         str(binary),
         "-c",
@@ -104,7 +111,9 @@ def envoy_command(
         "--concurrency",
         str(concurrency),
         "--drain-time-s",
-        "1",
+        "45",
+        "--drain-strategy",
+        "immediate",
         "-l",
         log_level,
         "--file-flush-interval-msec",

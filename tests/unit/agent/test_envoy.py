@@ -71,7 +71,8 @@ def test_unparseable_version_output(tmp_path: Path) -> None:
 
 
 def test_command_line_defaults() -> None:
-    """One worker, fast drain, warnings only, logs flushed each second, no hot-restart memory by default."""
+    """One worker, Istio's drain (45 s, immediate), warnings only, logs flushed each second, no hot-restart
+    memory by default."""
     argv = envoy_command(Path("/bin/envoy"), Path("/tmp/b.json"))
     assert argv == [
         "/bin/envoy",
@@ -80,7 +81,9 @@ def test_command_line_defaults() -> None:
         "--concurrency",
         "1",
         "--drain-time-s",
-        "1",
+        "45",
+        "--drain-strategy",
+        "immediate",
         "-l",
         "warning",
         "--file-flush-interval-msec",
