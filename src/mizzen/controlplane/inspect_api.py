@@ -258,7 +258,10 @@ def _current(ts: Any, snap: Snapshot | None, acked: Mapping[str, bytes]) -> bool
 
     Wildcard types (CDS, LDS) must be ACKed at the snapshot's version. Named types (RDS, EDS) only need
     what the proxy subscribes to: a route config the proxy no longer asks for may change (or vanish)
-    without anything being sent, as the xDS protocol prescribes.
+    without anything being sent, as the xDS protocol prescribes. A subscribed name the snapshot no longer
+    holds has nothing to send either: a listener removed or replaced by LDS keeps its route configuration
+    subscribed while it drains (Istio's drain, 45 s), and every current listener's routes are in the
+    snapshot (its consistency check), so such a name is a draining listener's and needs nothing new.
     """
     if snap is None or ts.status != "SYNCED":
         return False
@@ -267,4 +270,4 @@ def _current(ts: Any, snap: Snapshot | None, acked: Mapping[str, bytes]) -> bool
         # streams send them all at once): the per-name check below is only for versions that differ.
         return bool(ts.version_acked == snap.version(ts.type_url))
     have = snap.resources(ts.type_url)
-    return all(have.get(name) == acked.get(name) for name in ts.subscribed)
+    return all(name not in have or have[name] == acked.get(name) for name in ts.subscribed)
