@@ -32,11 +32,10 @@ from mizzen.node import Proxy
 from mizzen.translate import names
 from mizzen.translate.common import JSONDict
 from mizzen.translate.endpoints import socket_address
-from mizzen.translate.filters import Direction, hcm, http_filters, tcp_proxy
-from mizzen.translate.routes import RouteContext
+from mizzen.translate.filters import Direction, tcp_proxy
+from mizzen.translate.outbound_ports import outbound_port_filter
 from mizzen.translate.scope import Scope
-from mizzen.translate.tcp import outbound_tcp_proxy, tcp_destinations
-from mizzen.translate.vhosts import is_http, mesh_virtual_services, select_virtual_service, sidecar_route_config
+from mizzen.translate.vhosts import is_http
 
 REDIRECT = "REDIRECT"
 VIRTUAL_OUTBOUND = "virtualOutbound"
@@ -106,28 +105,13 @@ def port_listeners(scope: Scope) -> list[tuple[JSONDict, JSONDict | None]]:
             by_port.setdefault(sp.number, []).append((svc.hostname, is_http(sp)))
     out: list[tuple[JSONDict, JSONDict | None]] = []
     for number, entries in sorted(by_port.items()):
-        stat = f"outbound_0.0.0.0_{number}"
-        rc: JSONDict | None = None
-        if all(http for _, http in entries):
-            rds = str(number)
-            hosts = {host for host, _ in entries}
-            rc = sidecar_route_config(scope, rds, [s for s in scope.services if s.hostname in hosts], only_port=number)
-            filt = hcm(
-                scope.proxy,
-                scope.mesh.mesh,
-                stat,
-                direction="outbound",
-                rds=rds,
-                filters=http_filters(False),
-                resolved=scope.telemetry,
-            )
-        elif len(entries) == 1:
-            host = entries[0][0]
-            ctx = RouteContext(scope, number)
-            vs = select_virtual_service(mesh_virtual_services(scope), host)
-            filt = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, host))
-        else:
+        http = all(http for _, http in entries)
+        if not http and len(entries) > 1:
             continue  # several services share a TCP port: without ClusterIPs, passthrough (module docstring)
+        hosts = {host for host, _ in entries}
+        services = [s for s in scope.services if s.hostname in hosts]
+        stat = f"outbound_0.0.0.0_{number}"
+        filt, rc = outbound_port_filter(scope, number, stat, services, http=http, dynamic_forward=False)
         name = names.listener("0.0.0.0", number)
         listener: JSONDict = {
             "name": name,

@@ -14,6 +14,7 @@ from mizzen.translate.common import JSONDict
 from mizzen.translate.egress import connect_listeners, connect_log_filter
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
+from mizzen.translate.outbound_ports import outbound_port_filter
 from mizzen.translate.routes import RouteContext
 from mizzen.translate.scope import Scope, inbound_ports, ingress_tls, listener_hosts
 from mizzen.translate.security.inbound import INBOUND_HCM_CLIENT_CERT, inbound_filter_chains, inbound_listener_fields
@@ -32,7 +33,6 @@ from mizzen.translate.vhosts import (
     is_http,
     mesh_virtual_services,
     select_virtual_service,
-    sidecar_route_config,
     upstream_route_config,
 )
 
@@ -103,24 +103,12 @@ def sidecar_egress_listeners(scope: Scope) -> list[BuiltListener]:
         name = names.listener(bind, number)
         stat = f"outbound_{bind}_{number}"
         protocol = (egress.port.protocol if egress.port.protocol is not None else "TCP").upper()
-        if protocol in HTTP_PROTOCOLS:
-            rds = str(number)
-            rc = sidecar_route_config(scope, rds, services, only_port=number)
-            filt = hcm(
-                scope.proxy,
-                scope.mesh.mesh,
-                stat,
-                direction="outbound",
-                rds=rds,
-                filters=http_filters(True),
-                resolved=scope.telemetry,
-            )
-            out.append(BuiltListener(name, _listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND"), rds, rc))
-        elif services:
-            ctx = RouteContext(scope, number)
-            vs = select_virtual_service(mesh_virtual_services(scope), services[0].hostname)
-            filt = outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, services[0].hostname))
-            out.append(BuiltListener(name, _listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND")))
+        http = protocol in HTTP_PROTOCOLS
+        if not http and not services:
+            continue
+        filt, rc = outbound_port_filter(scope, number, stat, services, http=http, dynamic_forward=True)
+        listener = _listener(name, bind, number, [{"filters": [filt]}], "OUTBOUND")
+        out.append(BuiltListener(name, listener, str(number), rc) if http else BuiltListener(name, listener))
     return out
 
 
