@@ -1,11 +1,14 @@
 """Per-workload overhead beyond Envoy (issue 15 item 4): the agent's private memory and its CPU at idle.
 
 For 1 and for 10 workloads on one control plane, "before" (the agent of a git ref, default ``main``,
-extracted with ``git archive`` and put first on ``PYTHONPATH``) and "after" (this tree) run interleaved in
-one run. Each workload is started the way the user's ``mizzen`` console script does it, from that tree's
-``pyproject.toml``. Per agent: USS (``Private_*``), PSS and anonymous memory from ``smaps_rollup``, plus any
-child of the agent that is neither its Envoy nor its app; then, after the mesh settles, CPU (scheduler
-runtime of every thread) and wake-ups (context switches of every thread) over an idle window.
+extracted with ``git archive`` and put first on ``PYTHONPATH``), "after" (this tree) and "host agent" (this
+tree with ``MIZZEN_HOST_AGENT=1``: one agent process for every workload, each ``mizzen run`` a bare relay)
+run interleaved in one run. Each workload is started the way the user's ``mizzen`` console script does
+it, from that tree's ``pyproject.toml``. Per workload: USS (``Private_*``), PSS and anonymous memory from
+``smaps_rollup`` of every process that is neither Envoy nor the app (the agents; or the host agent and the
+relays), summed and divided by the number of workloads, plus any child of those that is neither an Envoy
+nor an app; then, after the mesh settles, CPU (scheduler runtime of every thread) and wake-ups (context
+switches of every thread) over an idle window.
 
 The interpreter baseline is a bare ``python -c`` that only sleeps. Attribution: the same interpreter imports
 the agent's dependencies one by one and prints USS/anonymous memory after each, and ``tracemalloc`` ranks
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -92,18 +94,20 @@ class Variant:
     name: str
     launcher: tuple[str, ...]
     pythonpath: str | None
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One variant at one workload count: per-agent means and the idle figures of all agents together."""
+    """One variant at one workload count: per-workload figures (every agent-side process, summed, / n)."""
 
     uss: float
     pss: float
     anon: float
-    others: float  # private MB of the agent's children other than Envoy and the app (per agent)
-    cpu_ms_per_s: float  # per agent
-    wakeups_per_s: float  # per agent
+    others: float  # private MB of the agents' children other than Envoy and the app (per workload)
+    cpu_ms_per_s: float  # per workload
+    wakeups_per_s: float  # per workload
+    processes: int  # agent-side processes in all
 
 
 def smaps(pid: int) -> dict[str, int]:
@@ -156,10 +160,11 @@ def before_tree(ref: str) -> Iterator[Path]:
 
 def measure(variant: Variant, count: int, idle_s: float) -> Sample:
     """Start ``count`` workloads with ``variant``'s agent, let them settle, measure memory then idle CPU."""
-    cp = start_controlplane()  # this tree's control plane for both variants
-    saved = os.environ.get("PYTHONPATH")
-    if variant.pythonpath:  # Mesh.run passes os.environ on to the workloads
-        os.environ["PYTHONPATH"] = variant.pythonpath
+    cp = start_controlplane()  # this tree's control plane for every variant
+    extra = {**dict(variant.env), **({"PYTHONPATH": variant.pythonpath} if variant.pythonpath else {})}
+    saved = {key: os.environ.get(key) for key in extra}
+    os.environ.update(extra)  # Mesh.run passes os.environ on to the workloads
+    host_agents: set[int] = set()
     try:
         with Mesh(cp) as mesh:
             mesh.launcher = variant.launcher
@@ -168,7 +173,8 @@ def measure(variant: Variant, count: int, idle_s: float) -> Sample:
             mesh.wait_synced(120)
             time.sleep(5)  # certificates, first probes, first refresh: done before measuring
             states = [w.state() for w in loads]
-            agents = [int(s["pid"]) for s in states]
+            host_agents = {int(s["agentPid"]) for s in states if s.get("agentPid", s["pid"]) != s["pid"]}
+            agents = sorted({int(s["pid"]) for s in states} | host_agents)
             mem = [smaps(p) for p in agents]
             known = {int(s["envoyPid"]) for s in states} | {int(s["appPid"]) for s in states}
             others = [c for p in agents for c in children(p) if c not in known]
@@ -179,13 +185,16 @@ def measure(variant: Variant, count: int, idle_s: float) -> Sample:
             wake = sum(wakeups(p) - w for p, w in zip(agents, wake0, strict=True)) / span / count
     finally:
         cp.stop()
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for pid in host_agents:  # it leaves by itself once idle; never let it outlive the bench
+            _stop_host_agent(pid)
 
     def mean(field: str) -> float:
-        return statistics.mean(m[field] for m in mem) / 1024
+        return sum(m[field] for m in mem) / 1024 / count
 
     return Sample(
         uss=mean("Private_Clean") + mean("Private_Dirty"),
@@ -194,7 +203,16 @@ def measure(variant: Variant, count: int, idle_s: float) -> Sample:
         others=sum(bt.private_mb(c) for c in others) / count,
         cpu_ms_per_s=cpu * 1000,
         wakeups_per_s=wake,
+        processes=len(agents),
     )
+
+
+def _stop_host_agent(pid: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.2)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, 9)
 
 
 def baseline() -> dict[str, int]:
@@ -240,23 +258,29 @@ def main() -> None:
         variants = [
             Variant(f"before ({args.before})", launcher_of(tree), str(tree / "src")),
             Variant("after (this tree)", launcher_of(REPO), None),
+            Variant(
+                "host agent (this tree)",
+                launcher_of(REPO),
+                None,
+                (("MIZZEN_HOST_AGENT", "1"), ("MIZZEN_HOST_AGENT_IDLE_SECONDS", "1")),
+            ),
         ]
         results: dict[tuple[str, int], Sample] = {}
         for count in args.workloads:
             for variant in variants:  # interleaved: both variants at one count before the next count
                 print(f"measuring {variant.name} with {count} workload(s) ...", flush=True)
                 results[variant.name, count] = measure(variant, count, args.idle)
-        print(f"\nper workload beyond Envoy (agent process; idle window {args.idle:.0f} s)")
-        heads = ("USS MB", "PSS MB", "anon MB", "others MB", "CPU ms/s", "wakeups/s")
+        print(f"\nper workload beyond Envoy (agent-side processes / n; idle window {args.idle:.0f} s)")
+        heads = ("USS MB", "PSS MB", "anon MB", "others MB", "CPU ms/s", "wakeups/s", "procs")
         print(f"  {'variant':<22} {'n':>3} " + " ".join(f"{h:>9}" for h in heads))
         for count in args.workloads:
             for variant in variants:
                 s = results[variant.name, count]
                 print(
                     f"  {variant.name:<22} {count:>3} {s.uss:8.1f} {s.pss:8.1f} {s.anon:8.1f} {s.others:9.1f} "
-                    f"{s.cpu_ms_per_s:9.2f} {s.wakeups_per_s:9.1f}"
+                    f"{s.cpu_ms_per_s:9.2f} {s.wakeups_per_s:9.1f} {s.processes:9d}"
                 )
-        for variant in variants:
+        for variant in variants[:2]:  # the host agent imports what "after" imports
             attribution(variant)
     print("\ngoal (issue 15 item 4): <= 10 MB private per workload beyond Envoy, no CPU at idle")
 

@@ -33,6 +33,7 @@ from mizzen.agent.runner import ControlPlane, WorkloadRunner
 from mizzen.agent.scrape import app_target, parse_annotations, unread_annotations
 from mizzen.agent.settings import (
     api_addresses,
+    host_agent_enabled,
     mizzen_home,
     read_token,
     root_certificates,
@@ -269,6 +270,11 @@ def run_command(
         app_target(spec.annotations, spec.ports, {}, "127.0.0.1")  # malformed prometheus.io/* fail here, not later
         if capture and spec.upstreams:
             raise PortSpecError("--upstream does not go with --capture: a captured app dials mesh services directly")
+        if capture and host_agent_enabled():
+            raise PortSpecError(
+                "--capture does not run in the host agent yet (MIZZEN_HOST_AGENT is set): run this workload "
+                "with MIZZEN_HOST_AGENT unset"
+            )
     except AgentError as exc:
         raise click.BadParameter(str(exc)) from exc
     for key in unread_annotations(explicit_annotations, template.annotations if template else {}):
@@ -455,6 +461,13 @@ def _supervise(
             other_xds_addresses=xdss[1:],
             xds_given=bool(xds or os.environ.get("MIZZEN_XDS_ADDRESS")),
         )
+        if host_agent_enabled():
+            from mizzen.agent import hostclient, hostwire
+
+            cp_fields = hostwire.encode_control_plane(dataclasses.asdict(control_plane))
+            env, pid, cwd = dict(os.environ), os.getpid(), os.getcwd()
+            attach = hostwire.Attach(spec, cp_fields, env, pid, str(envoy), cwd, verbose)
+            hostclient.run_in_host_agent(home, attach)  # execs the relay: does not return
         runner = WorkloadRunner(
             spec, home=home, envoy=envoy, control_plane=control_plane, out=lambda text: click.echo(text)
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import httpx
 
@@ -22,17 +23,27 @@ def probe_port(policy: ProbePolicy, ports: tuple[PortSpec, ...], app_ports: Mapp
     return app_ports.get(named.name, policy.port) if named is not None else policy.port
 
 
-async def check(policy: ProbePolicy, ready_path: str | None, port: int | None, client: httpx.AsyncClient) -> bool:
-    """One probe: True when the app is ready."""
+async def check(
+    policy: ProbePolicy,
+    ready_path: str | None,
+    port: int | None,
+    client: httpx.AsyncClient,
+    *,
+    where: Where | None = None,
+) -> bool:
+    """One probe: True when the app is ready. An exec probe runs in ``where`` (default: this process's
+    folder and environment)."""
     try:
-        return await asyncio.wait_for(_check(policy, ready_path, port, client), policy.timeout_s)
+        return await asyncio.wait_for(_check(policy, ready_path, port, client, where), policy.timeout_s)
     except TimeoutError:
         return False
 
 
-async def _check(policy: ProbePolicy, ready_path: str | None, port: int | None, client: httpx.AsyncClient) -> bool:
+async def _check(
+    policy: ProbePolicy, ready_path: str | None, port: int | None, client: httpx.AsyncClient, where: Where | None
+) -> bool:
     if policy.exec_command:
-        return await _exec(policy.exec_command)
+        return await _exec(policy.exec_command, where or Where())
     if port is None:
         return True  # nothing to probe: a workload serving no port is ready once it runs
     path = policy.http_path or ready_path
@@ -52,10 +63,20 @@ async def _check(policy: ProbePolicy, ready_path: str | None, port: int | None, 
     return True
 
 
-async def _exec(command: tuple[str, ...]) -> bool:
+@dataclass(frozen=True)
+class Where:
+    """The folder and environment a command runs in (None: this process's)."""
+
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None
+
+
+async def _exec(command: tuple[str, ...], where: Where) -> bool:
     try:
         proc = await asyncio.create_subprocess_exec(
             *command,
+            cwd=where.cwd,
+            env=None if where.env is None else dict(where.env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,10 +127,22 @@ class WorkloadRunner:
         control_plane: ControlPlane,
         policy: sv.Policy | None = None,
         out: Callable[[str], None] = print,
+        environ: Mapping[str, str] | None = None,
+        owner_pid: int | None = None,
+        cwd: str | None = None,
     ) -> None:
-        """Prepare to run ``spec``; nothing starts before :meth:`run`."""
+        """Prepare to run ``spec``; nothing starts before :meth:`run`.
+
+        ``environ`` is what the app's and Envoy's environments start from (default: this process's), and
+        ``owner_pid`` the process a user signals to stop the workload (default: this one), ``cwd`` the folder
+        the app and exec probes run in (default: this process's). A host agent (:mod:`mizzen.agent.host`)
+        runs several workloads in one process: each gets its ``mizzen run``'s environment, pid and folder."""
         self.spec, self.envoy, self.cp, self.out = spec, envoy, control_plane, out
         self.home = home
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.owner_pid = os.getpid() if owner_pid is None else owner_pid
+        self.cwd = cwd
+        self._where = probe.Where(cwd, None if environ is None else self.environ)
         self.paths = RunPaths.of(home, spec)
         policy = policy or sv.Policy(drain_s=spec.drain_s)
         self.machine = sv.Supervisor(has_app=spec.has_app, registers=spec.registers, policy=policy)
@@ -144,12 +156,16 @@ class WorkloadRunner:
         self.capture: transparent.Capture | None = None  # --capture: the app's namespace, veth and nft table
         self.stats: StatsServer | None = None  # the merged Prometheus endpoint (--stats-port)
 
-    async def run(self) -> int:
-        """Start everything, supervise, and return the exit code once everything has stopped."""
+    async def run(self, *, handle_signals: bool = True) -> int:
+        """Start everything, supervise, and return the exit code once everything has stopped.
+
+        ``handle_signals``: SIGINT and SIGTERM of this process stop the workload; a host agent, which runs
+        several, passes False and calls :meth:`request_stop` instead."""
         self._claim_state_file()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._events.put_nowait, sv.StopRequested(sig.name))
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
         try:
             joined = await join(self.cp, self.spec, xds_given=self.cp.xds_given)
             self.cp, self.spec = joined.control_plane, joined.spec
@@ -174,9 +190,13 @@ class WorkloadRunner:
                     if code is not None:
                         return code
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in signals:
                 loop.remove_signal_handler(sig)
             await self._cleanup()
+
+    def request_stop(self, reason: str) -> None:
+        """Stop the workload in order (deregister, drain, stop), as a signal would; ``reason`` is logged."""
+        self._events.put_nowait(sv.StopRequested(reason))
 
     def _start_capture(self) -> None:
         """Create the app's namespace, veth and redirect rules; the app is then reached at its veth address."""
@@ -274,12 +294,12 @@ class WorkloadRunner:
                 log_level=self.spec.envoy_log_level,
                 config_yaml=self.spec.bootstrap_override or None,
             )
-            env, log_path = withheld(os.environ), self.paths.envoy_log
+            env, log_path = withheld(self.environ), self.paths.envoy_log
         else:
             argv = app_argv(self.spec, self.alloc)
             if self.capture is not None:
                 argv = [*netns.exec_prefix(self.capture.layout), *argv]
-            env, log_path = app_env(self.spec, self.alloc, os.environ), self.paths.app_log
+            env, log_path = app_env(self.spec, self.alloc, self.environ), self.paths.app_log
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as logf:
             try:
@@ -289,6 +309,7 @@ class WorkloadRunner:
                     stdout=logf,
                     stderr=asyncio.subprocess.STDOUT,
                     env=env,
+                    cwd=self.cwd if which == "app" else None,
                     start_new_session=True,
                 )
             except OSError as exc:
@@ -320,7 +341,7 @@ class WorkloadRunner:
         port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
         await asyncio.sleep(policy.initial_delay_s)
         async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s) as client:
-            while not await probe.check(policy, self.spec.ready_path, port, client):
+            while not await probe.check(policy, self.spec.ready_path, port, client, where=self._where):
                 await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.AppReady())
 
@@ -380,7 +401,9 @@ class WorkloadRunner:
         async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s) as client:
             while True:
                 await asyncio.sleep(policy.period_s)
-                changed = tracker.observe(await probe.check(policy, self.spec.ready_path, port, client))
+                changed = tracker.observe(
+                    await probe.check(policy, self.spec.ready_path, port, client, where=self._where)
+                )
                 if changed is None:
                     continue
                 self.healthy = changed
@@ -485,7 +508,7 @@ class WorkloadRunner:
         except (OSError, ValueError):
             return
         pid = other.get("pid") if isinstance(other, dict) else None
-        if isinstance(pid, int) and pid != os.getpid() and alive(pid):
+        if isinstance(pid, int) and pid != self.owner_pid and alive(pid):
             raise AlreadyRunningError(
                 f"{self.spec.name}.{self.spec.namespace} is already running here (agent pid {pid}); "
                 f"stop it first or pick another --name"
@@ -509,7 +532,8 @@ class WorkloadRunner:
             "namespace": self.spec.namespace,
             "type": self.spec.proxy_type,
             "status": status,
-            "pid": os.getpid(),
+            "pid": self.owner_pid,
+            "agentPid": os.getpid(),  # the process running the agent: this one, or the host agent
             "appPid": _pid(self._procs.get("app")),
             "envoyPid": _pid(self._procs.get("envoy")),
             "address": self.spec.address,

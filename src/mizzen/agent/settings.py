@@ -5,7 +5,8 @@ Environment overrides (shared with the CLI): ``MIZZEN_HOME`` (default ``~/.mizze
 ``http://127.0.0.1:15014``), ``MIZZEN_XDS_ADDRESS`` (default: what the control plane advertises, else
 ``127.0.0.1:15010``), ``MIZZEN_TOKEN`` (else
 ``--token-file``, else the file ``$MIZZEN_HOME/token``), ``MIZZEN_ROOT_CERT`` (else ``--root-cert``, else
-``$MIZZEN_HOME/root-cert.pem``), ``MIZZEN_SECRET_TTL`` (workload certificate lifetime, default 24h).
+``$MIZZEN_HOME/root-cert.pem``), ``MIZZEN_SECRET_TTL`` (workload certificate lifetime, default 24h),
+``MIZZEN_HOST_AGENT`` (``1``: workloads run in one host agent per home, :mod:`mizzen.agent.host`).
 
 Several control-plane replicas: both addresses may be comma-separated lists, tried in order
 (``--xds-address a:15010,b:15010 --server http://a:15014,http://b:15014``).
@@ -28,6 +29,12 @@ def mizzen_home(env: Mapping[str, str] | None = None) -> Path:
     """``$MIZZEN_HOME`` or ``~/.mizzen``."""
     env = os.environ if env is None else env
     return Path(env.get("MIZZEN_HOME") or Path.home() / ".mizzen")
+
+
+def host_agent_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``MIZZEN_HOST_AGENT=1`` (or ``true``/``yes``): ``mizzen run`` and ``mizzen gateway`` attach to the host agent."""
+    env = os.environ if env is None else env
+    return env.get("MIZZEN_HOST_AGENT", "").strip().lower() in ("1", "true", "yes")
 
 
 def api_address(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:

@@ -1,5 +1,5 @@
-"""`mizzen run --capture` refuses clearly before it starts anything: without root, and with --upstream; and
-`mizzen run` names the annotations it will not act on (seen here on the way to the refusal)."""
+"""`mizzen run --capture` refuses clearly before it starts anything: without root, with --upstream, in the
+host agent; and `mizzen run` names the annotations it will not act on (seen here on the way to the refusal)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import pytest
 RUN = [sys.executable, "-m", "mizzen.cli.main", "run", "--capture", "--name", "x", "--port", "http=9080"]
 
 
-def _run(argv: list[str], home: Path, *, as_nobody: bool) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MIZZEN_HOME": str(home), "HOME": str(home)}
+def _run(
+    argv: list[str], home: Path, *, as_nobody: bool, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MIZZEN_HOME": str(home), "HOME": str(home), **(extra or {})}
     if as_nobody:
         argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False, cwd=home)
@@ -37,6 +39,13 @@ def test_upstream_ports_are_refused_with_capture(tmp_path: Path) -> None:
     """--upstream with --capture is a usage error naming both options, before any privilege check."""
     proc = _run([*RUN, "--upstream", "db:5432", "--", "true"], tmp_path, as_nobody=False)
     assert proc.returncode == 2 and "--upstream does not go with --capture" in proc.stderr, proc.stderr
+
+
+def test_capture_is_refused_in_the_host_agent(tmp_path: Path) -> None:
+    """With MIZZEN_HOST_AGENT=1, --capture is a usage error saying how to run it, and no host agent starts."""
+    proc = _run([*RUN, "--", "true"], tmp_path, as_nobody=False, extra={"MIZZEN_HOST_AGENT": "1"})
+    assert proc.returncode == 2 and "--capture does not run in the host agent yet" in proc.stderr, proc.stderr
+    assert not (tmp_path / "host").exists()
 
 
 def test_annotations_without_effect_are_named_on_stderr(tmp_path: Path) -> None:
