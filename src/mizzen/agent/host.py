@@ -123,19 +123,19 @@ class HostAgent:
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client: decode its workload, run it, relay output and stop requests, report the exit code."""
 
-        def send(message: dict[str, object]) -> None:
+        def send(kind: bytes, text: str) -> None:
             if not writer.is_closing():
-                writer.write(hostwire.encode(message))
+                writer.write(hostwire.frame(kind, text))
 
         try:
             line = await asyncio.wait_for(reader.readline(), ATTACH_TIMEOUT_S)
             attach = hostwire.decode_attach(hostwire.decode(line))
             cp = ControlPlane(**hostwire.decode_control_plane(attach.control_plane))
         except TimeoutError:
-            send({"error": f"no workload sent within {ATTACH_TIMEOUT_S:.0f}s"})
+            send(hostwire.ERROR, f"no workload sent within {ATTACH_TIMEOUT_S:.0f}s")
             return
         except (hostwire.HostWireError, TypeError, ValueError) as exc:  # ValueError: an over-long line
-            send({"error": str(exc)})
+            send(hostwire.ERROR, str(exc))
             return
         if attach.verbose:
             logging.getLogger().setLevel(logging.DEBUG)
@@ -144,23 +144,23 @@ class HostAgent:
             home=self.home,
             envoy=Path(attach.envoy),
             control_plane=cp,
-            out=lambda text: send({"out": text}),
+            out=lambda text: send(hostwire.OUT, text),
             environ=attach.environ,
             owner_pid=attach.pid,
             cwd=attach.cwd,
         )
         self.runners.add(runner)
-        _client.set(lambda text: send({"log": text}))  # this task's context; the runner's tasks copy it
+        _client.set(lambda text: send(hostwire.LOG, text))  # this task's context; the runner's tasks copy it
         watcher = asyncio.create_task(self._watch(reader, runner), name=f"host-client-{attach.pid}")
         try:
             code = await runner.run(handle_signals=False)
         except AgentError as exc:
-            send({"error": str(exc)})
+            send(hostwire.ERROR, str(exc))
         except Exception as exc:  # never take the other workloads down with this one
             log.exception("workload %s.%s failed", attach.spec.name, attach.spec.namespace)
-            send({"error": f"the host agent failed running this workload: {exc!r}"})
+            send(hostwire.ERROR, f"the host agent failed running this workload: {exc!r}")
         else:
-            send({"exit": code})
+            send(hostwire.EXIT, str(code))
         finally:
             watcher.cancel()
             self.runners.discard(runner)

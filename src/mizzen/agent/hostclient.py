@@ -23,31 +23,46 @@ from mizzen.agent.errors import AgentError
 
 START_TIMEOUT_S = 30.0
 
-# The relay. It must not import anything beyond the standard library: it runs with -I -S.
+# The relay. It runs with -I -S and imports only built-in modules (_signal, _socket, sys), so it stays at a
+# bare interpreter's size; it reads the agent's frames (hostwire.frame) and writes stop requests as JSON lines.
 RELAY = r"""
-import json, signal, socket, sys
-sock = socket.socket(fileno=int(sys.argv[1]))
-def shown(text):
-    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+import _signal, _socket, sys
+sock = _socket.socket(fileno=int(sys.argv[1]))
 def stop(signum, frame):
     try:
-        sock.sendall(json.dumps({"stop": signal.Signals(signum).name}).encode() + b"\n")
+        sock.sendall(b'{"stop":"SIGINT"}\n' if signum == _signal.SIGINT else b'{"stop":"SIGTERM"}\n')
     except OSError:
         pass
-signal.signal(signal.SIGINT, stop)
-signal.signal(signal.SIGTERM, stop)
-for line in sock.makefile("rb"):
-    message = json.loads(line)
-    if "out" in message:
-        print(shown(message["out"]), flush=True)
-    elif "log" in message:
-        print(shown(message["log"]), file=sys.stderr, flush=True)
-    elif "exit" in message:
-        sys.exit(int(message["exit"]))
-    elif "error" in message:
-        print("Error: " + shown(message["error"]), file=sys.stderr, flush=True)
+_signal.signal(_signal.SIGINT, stop)
+_signal.signal(_signal.SIGTERM, stop)
+pending = b""
+def take(n):
+    global pending
+    while len(pending) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        pending += chunk
+    out, pending = pending[:n], pending[n:]
+    return out
+while True:
+    head = take(5)
+    body = None if head is None else take(int.from_bytes(head[1:], "big"))
+    if body is None:
+        break
+    kind = head[:1]
+    if kind == b"o":
+        sys.stdout.buffer.write(body + b"\n")
+        sys.stdout.buffer.flush()
+    elif kind == b"l":
+        sys.stderr.buffer.write(body + b"\n")
+        sys.stderr.buffer.flush()
+    elif kind == b"x":
+        sys.exit(int(body))
+    elif kind == b"e":
+        sys.stderr.buffer.write(b"Error: " + body + b"\n")
         sys.exit(1)
-print("Error: the host agent went away; its log is in $MIZZEN_HOME/logs/host-agent.log", file=sys.stderr)
+sys.stderr.buffer.write(b"Error: the host agent went away; its log is in $MIZZEN_HOME/logs/host-agent.log\n")
 sys.exit(1)
 """
 

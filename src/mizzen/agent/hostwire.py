@@ -1,13 +1,17 @@
 """What a ``mizzen run`` says to the host agent and what it hears back (:mod:`mizzen.agent.host`).
 
-One UNIX stream connection per workload, JSON lines both ways, each at most :data:`MAX_LINE` bytes:
+One UNIX stream connection per workload. The client sends JSON lines, each at most :data:`MAX_LINE` bytes:
 
-- client -> agent, first line: a :class:`Attach` (the parsed spec, how to reach the control plane, the
-  environment the app and Envoy start from, the client's pid and folder, the Envoy binary it checked);
-- client -> agent, later: ``{"stop": "SIGTERM"}`` when the client is signalled. A closed connection
-  (the client was killed) stops the workload too;
-- agent -> client: ``{"out": text}`` (stdout), ``{"log": text}`` (stderr), then exactly one of
-  ``{"exit": code}`` or ``{"error": message}`` (the workload could not start).
+- first: an :class:`Attach` (the parsed spec, how to reach the control plane, the environment the app and
+  Envoy start from, the client's pid and folder, the Envoy binary it checked);
+- later: ``{"stop": "SIGTERM"}`` when the client is signalled. A closed connection (the client was
+  killed) stops the workload too.
+
+The agent answers in frames (:func:`frame`: a kind byte, a 4-byte big-endian length, UTF-8 text with
+control characters escaped), so that the relay reading them needs no module beyond the interpreter's
+built-in ones (``json``, ``socket`` and ``signal`` would cost it ~1.6 MB): :data:`OUT` (a stdout line),
+:data:`LOG` (a stderr line), then exactly one of :data:`EXIT` (the exit code) or :data:`ERROR` (the
+workload could not start).
 
 The socket lives in the 0700 ``$MIZZEN_HOME/host`` folder, mode 0600, so only the user who runs the
 workloads can attach; the control-plane credential travels over it as it travels from the token file.
@@ -33,6 +37,7 @@ from mizzen.agent.spec import PortSpec, UpstreamSpec, WorkloadSpec
 MAX_LINE = 4 * 1024 * 1024  # a spec with a large bootstrap override still fits; a runaway peer does not
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes; keep a margin
 PROTOCOL = 1
+OUT, LOG, EXIT, ERROR = b"o", b"l", b"x", b"e"
 
 
 class HostWireError(AgentError):
@@ -69,6 +74,13 @@ def private_folder(folder: Path) -> Path:
     if st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise AgentError(f"{folder} must be a folder of this user with mode 0700, to hold the host agent's socket")
     return folder
+
+
+def frame(kind: bytes, text: str) -> bytes:
+    """One agent -> client frame; control characters other than newline and tab are shown escaped."""
+    shown = "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+    body = shown.encode("utf-8", "replace")
+    return kind + len(body).to_bytes(4, "big") + body
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
