@@ -19,6 +19,7 @@ import grpc
 import httpx
 
 from mizzen import channel as proto
+from mizzen.agent.cpclient import plain_http_context
 from mizzen.agent.upstream import Upstream, credential_metadata, unreachable
 from mizzen.security.scope import admin_call_problem
 
@@ -52,7 +53,7 @@ class AdminChannel:
         self._token = token
         self.proxy_id = proxy_id
         self._admin = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(admin_socket)),
+            transport=httpx.AsyncHTTPTransport(uds=str(admin_socket), verify=plain_http_context()),
             base_url="http://envoy-admin",
             timeout=ADMIN_TIMEOUT_S,
             trust_env=False,

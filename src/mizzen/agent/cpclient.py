@@ -7,6 +7,7 @@ verified against the mesh root only.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from typing import Any
 
@@ -19,18 +20,34 @@ _GROUP_PATH = "/apis/networking.istio.io/v1/namespaces/{ns}/workloadentries/{nam
 _API = "/api/mizzen/v1"
 
 
-def tls_verify(base_url: str, roots: bytes | None) -> ssl.SSLContext | bool:
-    """An SSL context trusting only the mesh root for an ``https`` control plane (plain HTTP: none needed)."""
+@functools.cache
+def plain_http_context() -> ssl.SSLContext:
+    """The TLS context of every client that speaks plain HTTP only (Envoy's admin socket, probes, an
+    ``http://`` control plane): no CA loaded, so an ``https`` URL fails closed; one per process.
+
+    httpx loads the whole CA bundle into each client's (and each transport's) default context, ~0.7 MB
+    kept for the client's life: three long-lived clients per workload paid ~2 MB for TLS they never use."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+@functools.lru_cache(maxsize=8)
+def mesh_root_context(roots: bytes) -> ssl.SSLContext:
+    """A TLS client context trusting only the mesh root ``roots`` (PEM), shared by every client using it."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=roots.decode("ascii"))
+    return context
+
+
+def tls_verify(base_url: str, roots: bytes | None) -> ssl.SSLContext:
+    """An SSL context trusting only the mesh root for an ``https`` control plane (plain HTTP: one without CAs)."""
     if not base_url.startswith("https://"):
-        return True
+        return plain_http_context()
     if roots is None:
         raise CredentialError(
             f"the control plane at {base_url} uses TLS but no mesh root is available; copy its "
             "root-cert.pem here and set MIZZEN_ROOT_CERT (or put it in $MIZZEN_HOME/root-cert.pem)"
         )
-    context = ssl.create_default_context()
-    context.load_verify_locations(cadata=roots.decode("ascii"))
-    return context
+    return mesh_root_context(roots)
 
 
 class ControlPlaneClient:

@@ -30,7 +30,7 @@ import httpx
 from mizzen.agent import netns, probe, transparent
 from mizzen.agent import supervisor as sv
 from mizzen.agent.bootstrap import build_bootstrap
-from mizzen.agent.cpclient import ControlPlaneClient
+from mizzen.agent.cpclient import ControlPlaneClient, plain_http_context
 from mizzen.agent.envoy import envoy_command
 from mizzen.agent.errors import AgentError, AlreadyRunningError, RegistrationError
 from mizzen.agent.join import join
@@ -340,7 +340,7 @@ class WorkloadRunner:
         policy = self.spec.probe
         port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
         await asyncio.sleep(policy.initial_delay_s)
-        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s) as client:
+        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s, verify=plain_http_context()) as client:
             while not await probe.check(policy, self.spec.ready_path, port, client, where=self._where):
                 await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.AppReady())
@@ -348,7 +348,7 @@ class WorkloadRunner:
     def _admin_client(self) -> httpx.AsyncClient:
         """A client for this workload's Envoy admin (a UNIX socket only the agent's user can open)."""
         assert self.services is not None
-        transport = httpx.AsyncHTTPTransport(uds=str(self.services.sockets.admin))
+        transport = httpx.AsyncHTTPTransport(uds=str(self.services.sockets.admin), verify=plain_http_context())
         return httpx.AsyncClient(transport=transport, base_url="http://envoy-admin", trust_env=False, timeout=1.0)
 
     async def _probe_envoy(self) -> None:
@@ -398,7 +398,7 @@ class WorkloadRunner:
         policy = self.spec.probe
         port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
         tracker = ReadinessTracker(policy)
-        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s) as client:
+        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s, verify=plain_http_context()) as client:
             while True:
                 await asyncio.sleep(policy.period_s)
                 changed = tracker.observe(

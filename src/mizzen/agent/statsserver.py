@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
+from mizzen.agent.cpclient import plain_http_context
 from mizzen.agent.errors import AgentError
 from mizzen.agent.scrape import (
     CONTENT_TYPE,
@@ -64,10 +64,7 @@ class StatsServer:
         in log lines."""
         self.host, self.port, self.app, self.timeout_s, self.label = host, port, app, timeout_s, label
         self.counters = ScrapeCounters()
-        # Both clients speak plain HTTP only. httpx loads the CA bundle into every client's default TLS context
-        # (~0.7 MB each, kept for the agent's life); a bare client context holds no CA and so fails closed on
-        # any https URL, at no memory cost.
-        plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        plain = plain_http_context()  # both clients speak plain HTTP only
         self._admin = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(admin_socket), verify=plain),
             base_url="http://envoy-admin",
