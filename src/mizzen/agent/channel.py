@@ -16,10 +16,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import grpc
-import httpx
 
 from mizzen import channel as proto
-from mizzen.agent.cpclient import plain_http_context
+from mizzen.agent.http11 import AdminClient, AdminError
 from mizzen.agent.upstream import Upstream, credential_metadata, unreachable
 from mizzen.security.scope import admin_call_problem
 
@@ -52,12 +51,7 @@ class AdminChannel:
         self._logs = dict(logs or {})
         self._token = token
         self.proxy_id = proxy_id
-        self._admin = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(admin_socket), verify=plain_http_context()),
-            base_url="http://envoy-admin",
-            timeout=ADMIN_TIMEOUT_S,
-            trust_env=False,
-        )
+        self._admin = AdminClient(str(admin_socket), timeout_s=ADMIN_TIMEOUT_S)
         self.connected = asyncio.Event()
         self.served = 0
         self._outbox: asyncio.Queue[bytes] | None = None
@@ -144,9 +138,9 @@ class AdminChannel:
             return
         try:
             resp = await self._admin.request(method, f"/{path}", params={str(k): str(v) for k, v in query.items()})
-            answer = proto.response(rid, resp.status_code, resp.headers.get("content-type", "text/plain"), resp.content)
-        except httpx.HTTPError as exc:
-            answer = proto.response(rid, 502, "text/plain", f"Envoy admin unreachable: {exc!r}".encode())
+            answer = proto.response(rid, resp.status, resp.content_type, resp.body)
+        except AdminError as exc:
+            answer = proto.response(rid, 502, "text/plain", f"Envoy admin unreachable: {exc}".encode())
         self.served += 1
         outbox.put_nowait(answer.encode())
 

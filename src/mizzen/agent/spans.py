@@ -4,8 +4,8 @@ Envoy's Zipkin tracer POSTs JSON v2 batches to ``/api/v2/spans``; the agent pass
 agent channel when the control plane said ``ready`` on it (one frame, no HTTP request; Envoy is answered
 202 at once), else as an HTTP POST with its credential (Envoy's config holds none), answering with the
 control plane's status. The control plane stores them and forwards them to an external collector if
-``mesh.yaml`` names one. The HTTP/1.1 side is h11 (sans-IO, already under httpx) on asyncio's UNIX
-server: a web framework would cost every agent a third of a second of start-up for one route.
+``mesh.yaml`` names one. The HTTP/1.1 side is :func:`mizzen.agent.http11.serve` (h11) on asyncio's
+UNIX server: a web framework would cost every agent a third of a second of start-up for one route.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-import h11
-
+from mizzen.agent import http11
 from mizzen.agent.cpclient import ControlPlaneClient
 from mizzen.agent.errors import ControlPlaneCallError
 
@@ -50,47 +49,13 @@ class SpanForwarder:
             self._server = None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
-        try:
-            while await self._one_request(conn, reader, writer):
-                conn.start_next_cycle()
-        except (h11.ProtocolError, ConnectionError) as exc:
-            log.debug("span connection ended: %r", exc)
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+        await http11.serve(reader, writer, self._forward, max_body=MAX_BATCH)
 
-    async def _one_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        """Serve one request; False when the client is done with the connection."""
-        request: h11.Request | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await reader.read(65536)
-                conn.receive_data(data)
-                if not data and request is None:
-                    return False
-            elif isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_BATCH:
-                    await self._respond(conn, writer, 413)
-                    return False
-            elif isinstance(event, h11.EndOfMessage) and request is not None:
-                await self._respond(conn, writer, await self._forward(request, bytes(body)))
-                return conn.our_state is h11.DONE and conn.their_state is h11.DONE
-            else:  # ConnectionClosed, or a message without a request line
-                return False
-
-    async def _forward(self, request: h11.Request, body: bytes) -> int:
+    async def _forward(self, request: http11.Request) -> int:
         if request.method != b"POST" or request.target.split(b"?")[0] != SPANS_PATH:
             return 404
-        content_type = next((v for k, v in request.headers if k == b"content-type"), b"application/json")
+        body = request.body
+        content_type = request.header(b"content-type", b"application/json")
         if self.via is not None and self.via(content_type.decode("latin-1"), body):
             self.forwarded += 1
             return 202
@@ -101,9 +66,3 @@ class SpanForwarder:
             return 503
         self.forwarded += 1
         return status
-
-    @staticmethod
-    async def _respond(conn: h11.Connection, writer: asyncio.StreamWriter, status: int) -> None:
-        writer.write(conn.send(h11.Response(status_code=status, headers=[(b"content-length", b"0")])) or b"")
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
