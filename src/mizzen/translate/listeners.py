@@ -14,7 +14,7 @@ from mizzen.translate.common import JSONDict
 from mizzen.translate.egress import connect_listeners, connect_log_filter
 from mizzen.translate.endpoints import socket_address
 from mizzen.translate.filters import hcm, http_filters, tcp_proxy
-from mizzen.translate.outbound_ports import outbound_port_filter
+from mizzen.translate.outbound_ports import outbound_hcm, outbound_port_filter
 from mizzen.translate.routes import RouteContext
 from mizzen.translate.scope import Scope, inbound_ports, ingress_tls, listener_hosts
 from mizzen.translate.security.inbound import INBOUND_HCM_CLIENT_CERT, inbound_filter_chains, inbound_listener_fields
@@ -260,15 +260,7 @@ def upstream_listener(scope: Scope, upstream: Upstream) -> BuiltListener:
     stat = f"outbound_{upstream.bind}_{upstream.listen_port}"
     if svc is not None and sp is not None and is_http(sp):
         rds = names.upstream_route_config(svc.hostname, upstream.port)
-        filt = hcm(
-            proxy,
-            scope.mesh.mesh,
-            stat,
-            direction="outbound",
-            rds=rds,
-            filters=http_filters(False),
-            resolved=scope.telemetry,
-        )
+        filt = outbound_hcm(scope, stat, rds, dynamic_forward=False)
         lis = _listener(name, upstream.bind, upstream.listen_port, [{"filters": [filt]}], "OUTBOUND")
         return BuiltListener(name, lis, rds, upstream_route_config(scope, svc, upstream.port))
     ctx = RouteContext(scope, upstream.port)

@@ -1,4 +1,4 @@
-"""The filter of an outbound listener for one service port, shared by the capture mode's per-port
+"""The filter of an outbound listener for one service port (and its HCM), shared by the capture mode's per-port
 listeners (:mod:`mizzen.translate.capture`) and a Sidecar's bound egress listeners
 (:mod:`mizzen.translate.listeners`)."""
 
@@ -22,18 +22,23 @@ def outbound_port_filter(
     otherwise a TCP proxy to the first of ``services`` on that port (no route configuration)."""
     if http:
         rds = str(number)
-        rc = sidecar_route_config(scope, rds, services, only_port=number)
-        filt = hcm(
-            scope.proxy,
-            scope.mesh.mesh,
-            stat,
-            direction="outbound",
-            rds=rds,
-            filters=http_filters(dynamic_forward),
-            resolved=scope.telemetry,
+        return outbound_hcm(scope, stat, rds, dynamic_forward=dynamic_forward), sidecar_route_config(
+            scope, rds, services, only_port=number
         )
-        return filt, rc
     ctx = RouteContext(scope, number)
     host = services[0].hostname
     vs = select_virtual_service(mesh_virtual_services(scope), host)
     return outbound_tcp_proxy(ctx, stat, tcp_destinations(ctx, vs, host)), None
+
+
+def outbound_hcm(scope: Scope, stat: str, rds: str, *, dynamic_forward: bool) -> JSONDict:
+    """An outbound HTTP connection manager with the standard filters, routing over RDS ``rds``."""
+    return hcm(
+        scope.proxy,
+        scope.mesh.mesh,
+        stat,
+        direction="outbound",
+        rds=rds,
+        filters=http_filters(dynamic_forward),
+        resolved=scope.telemetry,
+    )
