@@ -1,6 +1,6 @@
-"""The agent's own HTTP/1.1 on UNIX sockets, on h11 (sans-IO; h11 is confined to this module): a small
-client for Envoy's admin (:class:`AdminClient`, the agent channel's hot path) and the request loop of the
-span socket (:func:`serve`, for :mod:`mizzen.agent.spans`).
+"""The agent's own HTTP/1.1, on h11 (sans-IO; h11 is confined to this module): a small client for Envoy's
+admin UNIX socket (:class:`AdminClient`, the agent channel's hot path), the readiness probe's GET
+(:func:`get_status`) and the request loop of the span socket (:func:`serve`, for :mod:`mizzen.agent.spans`).
 
 The control plane scrapes every proxy through its agent every 2 s, so each answer's cost is paid per
 workload all the time: through httpx a request over the admin socket cost ~1.3 ms of agent CPU, through
@@ -91,8 +91,11 @@ class AdminClient:
                 await conn.writer.wait_closed()
 
 
-async def _exchange(conn: _Connection, method: str, target: str) -> AdminResponse:
-    headers = [("host", "envoy-admin")] + ([] if method == "GET" else [("content-length", "0")])
+async def _exchange(
+    conn: _Connection, method: str, target: str, headers: list[tuple[str, str]] | None = None
+) -> AdminResponse:
+    if headers is None:
+        headers = [("host", "envoy-admin")] + ([] if method == "GET" else [("content-length", "0")])
     conn.writer.write(conn.h11.send(h11.Request(method=method, target=target, headers=headers)) or b"")
     conn.writer.write(conn.h11.send(h11.EndOfMessage()) or b"")
     await conn.writer.drain()
@@ -116,6 +119,21 @@ async def _exchange(conn: _Connection, method: str, target: str) -> AdminRespons
             return AdminResponse(status, content_type, b"".join(chunks))
         elif isinstance(event, h11.ConnectionClosed):
             raise AdminError("connection closed before the response")
+
+
+async def get_status(host: str, port: int, target: str, headers: tuple[tuple[str, str], ...] = ()) -> int:
+    """``GET target`` on a fresh TCP connection to ``host:port`` (``Connection: close``, as kubelet's HTTP
+    probes disable keep-alive); the response's status code, its body read and dropped. :class:`AdminError`
+    when there is no complete answer; the caller bounds the time."""
+    reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
+    conn = _Connection(reader, writer, h11.Connection(h11.CLIENT))
+    try:
+        sent = [("host", f"{host}:{port}"), ("user-agent", "mizzen-probe"), ("connection", "close"), *headers]
+        return (await _exchange(conn, "GET", target, sent)).status
+    except h11.ProtocolError as exc:
+        raise AdminError(f"GET {target}: {exc!r}") from exc
+    finally:
+        conn.close()
 
 
 @dataclass(frozen=True)

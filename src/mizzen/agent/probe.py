@@ -8,8 +8,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
+from mizzen.agent import http11
 from mizzen.agent.readiness import ProbePolicy
 from mizzen.agent.spec import PortSpec
 
@@ -23,25 +22,16 @@ def probe_port(policy: ProbePolicy, ports: tuple[PortSpec, ...], app_ports: Mapp
     return app_ports.get(named.name, policy.port) if named is not None else policy.port
 
 
-async def check(
-    policy: ProbePolicy,
-    ready_path: str | None,
-    port: int | None,
-    client: httpx.AsyncClient,
-    *,
-    where: Where | None = None,
-) -> bool:
+async def check(policy: ProbePolicy, ready_path: str | None, port: int | None, *, where: Where | None = None) -> bool:
     """One probe: True when the app is ready. An exec probe runs in ``where`` (default: this process's
     folder and environment)."""
     try:
-        return await asyncio.wait_for(_check(policy, ready_path, port, client, where), policy.timeout_s)
+        return await asyncio.wait_for(_check(policy, ready_path, port, where), policy.timeout_s)
     except TimeoutError:
         return False
 
 
-async def _check(
-    policy: ProbePolicy, ready_path: str | None, port: int | None, client: httpx.AsyncClient, where: Where | None
-) -> bool:
+async def _check(policy: ProbePolicy, ready_path: str | None, port: int | None, where: Where | None) -> bool:
     if policy.exec_command:
         return await _exec(policy.exec_command, where or Where())
     if port is None:
@@ -49,10 +39,10 @@ async def _check(
     path = policy.http_path or ready_path
     if path:
         try:
-            resp = await client.get(f"http://{policy.host}:{port}{path}", headers=dict(policy.headers))
-        except httpx.HTTPError:
+            status = await http11.get_status(policy.host, port, path, policy.headers)
+        except (OSError, http11.AdminError):
             return False
-        return 200 <= resp.status_code < 400  # Kubernetes' httpGet probe rule
+        return 200 <= status < 400  # Kubernetes' httpGet probe rule
     try:
         _, writer = await asyncio.open_connection(policy.host, port)
     except OSError:

@@ -340,9 +340,8 @@ class WorkloadRunner:
         policy = self.spec.probe
         port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
         await asyncio.sleep(policy.initial_delay_s)
-        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s, verify=plain_http_context()) as client:
-            while not await probe.check(policy, self.spec.ready_path, port, client, where=self._where):
-                await asyncio.sleep(PROBE_INTERVAL_S)
+        while not await probe.check(policy, self.spec.ready_path, port, where=self._where):
+            await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.AppReady())
 
     def _admin_client(self) -> httpx.AsyncClient:
@@ -398,21 +397,18 @@ class WorkloadRunner:
         policy = self.spec.probe
         port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
         tracker = ReadinessTracker(policy)
-        async with httpx.AsyncClient(trust_env=False, timeout=policy.timeout_s, verify=plain_http_context()) as client:
-            while True:
-                await asyncio.sleep(policy.period_s)
-                changed = tracker.observe(
-                    await probe.check(policy, self.spec.ready_path, port, client, where=self._where)
-                )
-                if changed is None:
-                    continue
-                self.healthy = changed
-                state = "ready again" if changed else "not ready: taking its endpoint out of load balancing"
-                log.warning("%s.%s: the app is %s", self.spec.name, self.spec.namespace, state)
-                try:
-                    await self._client.register(workload_entry(self.spec, self.alloc, healthy=changed))
-                except RegistrationError as exc:
-                    log.warning("%s.%s: cannot report readiness: %s", self.spec.name, self.spec.namespace, exc)
+        while True:
+            await asyncio.sleep(policy.period_s)
+            changed = tracker.observe(await probe.check(policy, self.spec.ready_path, port, where=self._where))
+            if changed is None:
+                continue
+            self.healthy = changed
+            state = "ready again" if changed else "not ready: taking its endpoint out of load balancing"
+            log.warning("%s.%s: the app is %s", self.spec.name, self.spec.namespace, state)
+            try:
+                await self._client.register(workload_entry(self.spec, self.alloc, healthy=changed))
+            except RegistrationError as exc:
+                log.warning("%s.%s: cannot report readiness: %s", self.spec.name, self.spec.namespace, exc)
 
     async def _drain(self, seconds: float) -> None:
         """After deregistering: let Envoy finish in-flight inbound requests (at most ``seconds``), then report.

@@ -107,3 +107,26 @@ async def test_an_oversized_answer_is_refused(serve: Serve, monkeypatch: pytest.
 async def test_no_envoy_is_an_admin_error(tmp_path: Path) -> None:
     with pytest.raises(AdminError, match="FileNotFoundError"):
         await AdminClient(str(tmp_path / "gone.sock"), timeout_s=1).request("GET", "/ready")
+
+
+async def test_a_probe_get_sends_its_headers_on_a_fresh_connection_and_returns_the_status() -> None:
+    """As kubelet's httpGet: `Connection: close`, the probe's own headers; the body is read and dropped."""
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 302 Found\r\nlocation: /elsewhere\r\ncontent-length: 3\r\n\r\nabc")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for _ in range(2):
+            assert await http11.get_status("127.0.0.1", port, "/ready", (("x-probe", "1"),)) == 302
+    finally:
+        server.close()
+    assert len(heads) == 2  # one connection per probe
+    head = heads[0].lower()
+    assert head.startswith(b"get /ready http/1.1\r\n")
+    assert b"connection: close" in head and b"x-probe: 1" in head and f"host: 127.0.0.1:{port}".encode() in head

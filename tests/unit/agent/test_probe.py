@@ -6,7 +6,6 @@ import asyncio
 import sys
 import threading
 
-import httpx
 import pytest
 
 from mizzen.agent import probe
@@ -76,8 +75,7 @@ def test_a_service_port_number_means_the_apps_port_for_it() -> None:
 
 
 async def _check(policy: ProbePolicy, port: int | None, ready_path: str | None = None) -> bool:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        return await probe.check(policy, ready_path, port, client)
+    return await probe.check(policy, ready_path, port)
 
 
 def test_real_checks_of_each_kind() -> None:
