@@ -60,6 +60,23 @@ def cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
+def connections_to(pid: int, port: int) -> int:
+    """Established TCP connections of process ``pid`` to local port ``port`` (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):  # gRPC dials 127.0.0.1 on a dual-stack socket: it shows in tcp6
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port, state, inode = int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            count += remote_port == port and state == "01" and inode in inodes
+    return count
+
+
 def host_agent_pid(home: Path) -> int | None:
     """The pid in the host agent's lock file, if that process is alive."""
     try:
@@ -98,8 +115,9 @@ def _pair(mesh: Mesh) -> tuple[Workload, Workload]:
 
 
 def test_two_workloads_share_one_host_agent_and_route(mesh: Mesh) -> None:
-    """Both workloads run in one host agent, which is the parent of both Envoys and both apps; each
-    `mizzen run` is a bare relay with its own pid in the state file; traffic flows through the sidecars."""
+    """Both workloads run in one host agent, which is the parent of both Envoys and both apps and holds one
+    gRPC connection to the control plane for both; each `mizzen run` is a bare relay with its own pid in
+    the state file; traffic flows through the sidecars."""
     client, echo = _pair(mesh)
     agent = host_agent_pid(mesh.cp.home)
     assert agent is not None
@@ -110,6 +128,7 @@ def test_two_workloads_share_one_host_agent_and_route(mesh: Mesh) -> None:
         assert parent_of(state["envoyPid"]) == agent and parent_of(state["appPid"]) == agent
         relay = cmdline(w.process.pid)
         assert relay[1:4] == ["-I", "-S", "-c"], relay  # the bare relay, not an agent
+    assert connections_to(agent, mesh.cp.xds_port) == 1  # one shared gRPC connection for both workloads
     body = client.get("http://echo:9080/hello").json()
     assert (body["workload"], body["version"]) == ("echo-v1", "v1")
     assert "is up as spiffe://" in client.log()  # the summary reached the relay's stdout

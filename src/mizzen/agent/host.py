@@ -6,7 +6,9 @@ themselves, and exec a tiny relay (:mod:`mizzen.agent.hostclient`) that prints w
 and passes on Ctrl-C or SIGTERM. Each workload is a :class:`~mizzen.agent.runner.WorkloadRunner` in this
 event loop, with its own credential, certificate, sockets, xDS and agent-channel streams, exactly as a
 per-workload agent has them, so the control plane sees no difference. What the workloads share is the
-interpreter, asyncio and gRPC: paid once per host instead of once per workload (docs/design.md).
+interpreter, asyncio, gRPC and the gRPC channel to each control plane (one connection and one keepalive
+ping a second per host; every call still carries its workload's credential): paid once per host instead of
+once per workload (docs/design.md).
 
 - The first ``mizzen run`` starts the host agent (detached: its own session, its log in
   ``$MIZZEN_HOME/logs/host-agent.log``); a lock file makes a second one exit at once. When the last
@@ -36,6 +38,7 @@ from pathlib import Path
 from mizzen.agent import hostwire
 from mizzen.agent.errors import AgentError
 from mizzen.agent.runner import ControlPlane, WorkloadRunner
+from mizzen.agent.upstream import UpstreamPool
 
 IDLE_EXIT_S = 10.0
 ATTACH_TIMEOUT_S = 10.0  # a client sends its workload at once
@@ -74,6 +77,7 @@ class HostAgent:
         self.socket = hostwire.socket_path(home)
         self.runners: set[WorkloadRunner] = set()
         self.connections = 0  # clients being served (attaching, running, or reporting their exit)
+        self.upstreams = UpstreamPool()  # one gRPC channel per control plane, shared by the workloads
         self._idle: asyncio.TimerHandle | None = None
         self._done: asyncio.Event | None = None
 
@@ -96,6 +100,7 @@ class HostAgent:
         await asyncio.sleep(0)
         while self.connections:
             await asyncio.sleep(0.1)
+        await self.upstreams.close()
         log.info("host agent %d: no workload for %.0fs, exiting", os.getpid(), self.idle_exit_s)
 
     def _arm_idle(self) -> None:
@@ -148,6 +153,7 @@ class HostAgent:
             environ=attach.environ,
             owner_pid=attach.pid,
             cwd=attach.cwd,
+            upstreams=self.upstreams,
         )
         self.runners.add(runner)
         _client.set(lambda text: send(hostwire.LOG, text))  # this task's context; the runner's tasks copy it

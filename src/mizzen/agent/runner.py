@@ -52,6 +52,7 @@ from mizzen.node import Proxy
 
 if TYPE_CHECKING:  # gRPC servers, aiohttp and the xDS encoder load only when a workload runs, not per CLI command
     from mizzen.agent.services import AgentServices
+    from mizzen.agent.upstream import UpstreamPool
 
 log = logging.getLogger("mizzen.agent")
 
@@ -130,18 +131,22 @@ class WorkloadRunner:
         environ: Mapping[str, str] | None = None,
         owner_pid: int | None = None,
         cwd: str | None = None,
+        upstreams: UpstreamPool | None = None,
     ) -> None:
         """Prepare to run ``spec``; nothing starts before :meth:`run`.
 
         ``environ`` is what the app's and Envoy's environments start from (default: this process's), and
         ``owner_pid`` the process a user signals to stop the workload (default: this one), ``cwd`` the folder
-        the app and exec probes run in (default: this process's). A host agent (:mod:`mizzen.agent.host`)
-        runs several workloads in one process: each gets its ``mizzen run``'s environment, pid and folder."""
+        the app and exec probes run in (default: this process's), ``upstreams`` the gRPC channels to share
+        (default: one of this workload's own). A host agent (:mod:`mizzen.agent.host`) runs several
+        workloads in one process: each gets its ``mizzen run``'s environment, pid and folder, and all
+        share the host agent's channel to each control plane."""
         self.spec, self.envoy, self.cp, self.out = spec, envoy, control_plane, out
         self.home = home
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.owner_pid = os.getpid() if owner_pid is None else owner_pid
         self.cwd = cwd
+        self._upstreams = upstreams
         self._where = probe.Where(cwd, None if environ is None else self.environ)
         self.paths = RunPaths.of(home, spec)
         policy = policy or sv.Policy(drain_s=spec.drain_s)
@@ -177,7 +182,9 @@ class WorkloadRunner:
 
             logs = {"app": self.paths.app_log, "access": self.paths.access_log, "envoy": self.paths.envoy_log}
             reconnected = functools.partial(self._events.put_nowait, sv.Reconnected())
-            self.services = await AgentServices.start(self.spec, proxy, self.cp, self.home, logs, reconnected)
+            self.services = await AgentServices.start(
+                self.spec, proxy, self.cp, self.home, logs, reconnected, upstreams=self._upstreams
+            )
             await self._start_stats()
             self._write_bootstrap(proxy)
             if self.capture is not None:  # from Envoy's start: the app may call out before it is ready

@@ -29,7 +29,7 @@ from mizzen.agent.sds import SecretServer
 from mizzen.agent.sockets import AgentSockets
 from mizzen.agent.spans import SpanForwarder
 from mizzen.agent.spec import WorkloadSpec
-from mizzen.agent.upstream import Upstream
+from mizzen.agent.upstream import Upstream, UpstreamPool
 from mizzen.agent.xdsproxy import XdsProxy
 from mizzen.node import Proxy
 
@@ -43,13 +43,20 @@ class AgentServices:
     """The running local services of one workload; build with :meth:`start`."""
 
     def __init__(
-        self, sockets: AgentSockets, credential: AgentCredential, client: ControlPlaneClient, upstream: Upstream
+        self,
+        sockets: AgentSockets,
+        credential: AgentCredential,
+        client: ControlPlaneClient,
+        upstream: Upstream,
+        *,
+        owns_upstream: bool = True,
     ) -> None:
         """Use :meth:`start`, which opens the sockets and the upstream connection in order."""
         self.sockets = sockets
         self.credential = credential
         self.client = client
         self.upstream = upstream
+        self._owns_upstream = owns_upstream  # False: a host agent's shared channel, closed by its pool
         self.xds = XdsProxy(upstream, lambda: credential.token)
         self.sds = SecretServer()
         self.spans = SpanForwarder(client)
@@ -66,9 +73,11 @@ class AgentServices:
         home: Path,
         logs: Mapping[str, Path] | None = None,
         on_ready: Callable[[], None] | None = None,
+        upstreams: UpstreamPool | None = None,
     ) -> AgentServices:
         """Obtain the credential and the first certificate, then serve; :class:`CredentialError` on failure.
-        ``on_ready`` is called each time the agent channel to the control plane opens (:class:`AdminChannel`)."""
+        ``on_ready`` is called each time the agent channel to the control plane opens (:class:`AdminChannel`);
+        ``upstreams``: a host agent's shared gRPC channels (default: one of this workload's own)."""
         given = ControlPlaneClient(cp.api_url, cp.token, roots=cp.roots, others=cp.other_api_urls)
         try:
             cred = await _obtain(given, cp.token, spec)
@@ -77,8 +86,10 @@ class AgentServices:
         client = given.with_token(cred.token)
         if cp.tls and cp.roots is None:
             raise CredentialError(f"the control plane at {cp.api_url} uses TLS but no mesh root is available")
-        upstream = Upstream(cp.xds_addresses, cp.roots if cp.tls else None)
-        services = cls(AgentSockets.create(home, spec.namespace, spec.name), cred, client, upstream)
+        roots = cp.roots if cp.tls else None
+        upstream = upstreams.get(cp.xds_addresses, roots) if upstreams else Upstream(cp.xds_addresses, roots)
+        sockets = AgentSockets.create(home, spec.namespace, spec.name)
+        services = cls(sockets, cred, client, upstream, owns_upstream=upstreams is None)
         try:
             await services._serve(proxy, cp.secret_ttl_s, logs or {}, on_ready)
         except BaseException:
@@ -117,7 +128,8 @@ class AgentServices:
             except ControlPlaneCallError as exc:
                 log.warning("could not revoke this agent's credential %s: %s", self.credential.id, exc)
         await self.client.aclose()
-        await self.upstream.close()
+        if self._owns_upstream:
+            await self.upstream.close()
         self.sockets.remove()
 
     def paths(self) -> AgentPaths:

@@ -202,6 +202,29 @@ class Upstream:
         await self._channel.close()
 
 
+class UpstreamPool:
+    """One :class:`Upstream` per control plane (its addresses and mesh root), shared by every workload of a
+    host agent: one connection, one keepalive ping a second and one reconnect loop per host instead of one
+    per workload. Calls still carry each workload's own credential (:func:`credential_metadata`)."""
+
+    def __init__(self) -> None:
+        """Channels open on first :meth:`get`."""
+        self._by_key: dict[tuple[tuple[Address, ...], bytes | None], Upstream] = {}
+
+    def get(self, addresses: Sequence[Address], roots: bytes | None) -> Upstream:
+        """The shared upstream for this control plane, opened on first use."""
+        key = (tuple(addresses), roots)
+        if key not in self._by_key:
+            self._by_key[key] = Upstream(addresses, roots)
+        return self._by_key[key]
+
+    async def close(self) -> None:
+        """Close every channel (the host agent is exiting)."""
+        pool, self._by_key = self._by_key, {}
+        for upstream in pool.values():
+            await upstream.close()
+
+
 async def _connects(channel: grpc.aio.Channel, timeout: float | None) -> bool:
     if timeout is None:
         return True  # one address: gRPC's own reconnection is all there is
