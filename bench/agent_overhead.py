@@ -8,7 +8,8 @@ it, from that tree's ``pyproject.toml``. Per workload: USS (``Private_*``), PSS 
 ``smaps_rollup`` of every process that is neither Envoy nor the app (the agents; or the host agent and the
 relays), summed and divided by the number of workloads, plus any child of those that is neither an Envoy
 nor an app; then, after the mesh settles, CPU (scheduler runtime of every thread) and wake-ups (context
-switches of every thread) over an idle window.
+switches of every thread) over an idle window, and the control plane's own CPU over that window (all
+workloads together: the agents' keepalive pings, scrape answers and checks cost it too).
 
 The interpreter baseline is a bare ``python -c`` that only sleeps. Attribution: the same interpreter imports
 the agent's dependencies one by one and prints USS/anonymous memory after each, and ``tracemalloc`` ranks
@@ -108,6 +109,7 @@ class Sample:
     cpu_ms_per_s: float  # per workload
     wakeups_per_s: float  # per workload
     processes: int  # agent-side processes in all
+    cp_ms_per_s: float  # the control plane's idle CPU over the same window (all workloads, not per workload)
 
 
 def smaps(pid: int) -> dict[str, int]:
@@ -178,9 +180,12 @@ def measure(variant: Variant, count: int, idle_s: float) -> Sample:
             mem = [smaps(p) for p in agents]
             known = {int(s["envoyPid"]) for s in states} | {int(s["appPid"]) for s in states}
             others = [c for p in agents for c in children(p) if c not in known]
+            cp_pid = cp.process.pid
             cpu0, wake0, t0 = [bt.cpu_seconds(p) for p in agents], [wakeups(p) for p in agents], time.monotonic()
+            cp0 = bt.cpu_seconds(cp_pid)
             time.sleep(idle_s)
             span = time.monotonic() - t0
+            cp_cpu = (bt.cpu_seconds(cp_pid) - cp0) / span
             cpu = sum(bt.cpu_seconds(p) - c for p, c in zip(agents, cpu0, strict=True)) / span / count
             wake = sum(wakeups(p) - w for p, w in zip(agents, wake0, strict=True)) / span / count
     finally:
@@ -204,6 +209,7 @@ def measure(variant: Variant, count: int, idle_s: float) -> Sample:
         cpu_ms_per_s=cpu * 1000,
         wakeups_per_s=wake,
         processes=len(agents),
+        cp_ms_per_s=cp_cpu * 1000,
     )
 
 
@@ -271,14 +277,14 @@ def main() -> None:
                 print(f"measuring {variant.name} with {count} workload(s) ...", flush=True)
                 results[variant.name, count] = measure(variant, count, args.idle)
         print(f"\nper workload beyond Envoy (agent-side processes / n; idle window {args.idle:.0f} s)")
-        heads = ("USS MB", "PSS MB", "anon MB", "others MB", "CPU ms/s", "wakeups/s", "procs")
+        heads = ("USS MB", "PSS MB", "anon MB", "others MB", "CPU ms/s", "wakeups/s", "procs", "CP ms/s")
         print(f"  {'variant':<22} {'n':>3} " + " ".join(f"{h:>9}" for h in heads))
         for count in args.workloads:
             for variant in variants:
                 s = results[variant.name, count]
                 print(
                     f"  {variant.name:<22} {count:>3} {s.uss:8.1f} {s.pss:8.1f} {s.anon:8.1f} {s.others:9.1f} "
-                    f"{s.cpu_ms_per_s:9.2f} {s.wakeups_per_s:9.1f} {s.processes:9d}"
+                    f"{s.cpu_ms_per_s:9.2f} {s.wakeups_per_s:9.1f} {s.processes:9d} {s.cp_ms_per_s:9.2f}"
                 )
         for variant in variants[:2]:  # the host agent imports what "after" imports
             attribution(variant)
