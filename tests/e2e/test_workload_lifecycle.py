@@ -99,7 +99,9 @@ def test_a_vanished_agent_is_removed_after_the_grace_period(cp: RunningControlPl
         w = mesh.run("echo-gone", {"app": "echo", "version": "a"})
         mesh.wait_synced()
         state = w.state()
-        for pid in (state["pid"], state["envoyPid"], state["appPid"]):
+        # The agent first (under MIZZEN_HOST_AGENT, the host agent; else the `mizzen run` itself), so that
+        # nobody is left to deregister; then `mizzen run` (the relay, under the host agent), Envoy, the app.
+        for pid in (state.get("agentPid", state["pid"]), state["pid"], state["envoyPid"], state["appPid"]):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         w.process.wait(10)
