@@ -85,9 +85,12 @@ class LabMesh:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
-    def env(self, host: Host) -> dict[str, str]:
-        """The environment of mizzen commands on ``host``: its home, no inherited ``MIZZEN_*`` settings."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MIZZEN_") or k == "MIZZEN_ENVOY"}
+    def env(self, host: Host, *, host_agent: bool = True) -> dict[str, str]:
+        """The environment of mizzen commands on ``host``: its home, no inherited ``MIZZEN_*`` settings but
+        the Envoy binary and (unless ``host_agent`` is False) the host-agent switch, so the lab can run
+        under ``MIZZEN_HOST_AGENT=1`` as a single-host mesh does."""
+        kept = {"MIZZEN_ENVOY"} | ({"MIZZEN_HOST_AGENT", "MIZZEN_HOST_AGENT_IDLE_SECONDS"} if host_agent else set())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MIZZEN_") or k in kept}
         return {**env, "MIZZEN_HOME": str(self.home(host))}
 
     # --- control plane -----------------------------------------------------------------------
@@ -203,7 +206,8 @@ class LabMesh:
         argv += [a for p in ports for a in ("--port", p)]
         argv += ["--control-plane", self.url, "--token-file", str(token_file), "--root-cert", str(root), *extra]
         log_path = home / "logs" / f"lab-run-{name}.out"
-        proc = host.spawn([*argv, "--", *app], log=log_path, env=self.env(host))
+        captured = "--capture" in extra  # refused under the host agent: such a workload runs its own agent
+        proc = host.spawn([*argv, "--", *app], log=log_path, env=self.env(host, host_agent=not captured))
         w = LabWorkload(host, name, namespace, proc, home, log_path)
         self.workloads.append(w)
         if wait:
