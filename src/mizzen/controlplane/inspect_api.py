@@ -259,7 +259,7 @@ def _current(ts: Any, snap: Snapshot | None, acked: Mapping[str, bytes]) -> bool
     Wildcard types (CDS, LDS) must be ACKed at the snapshot's version. Named types (RDS, EDS) only need
     what the proxy subscribes to: a route config the proxy no longer asks for may change (or vanish)
     without anything being sent, as the xDS protocol prescribes. A subscribed name the snapshot no longer
-    holds has nothing to send either: a listener removed or replaced by LDS keeps its route configuration
+    holds (RDS only) has nothing to send either: a listener removed or replaced by LDS keeps its route configuration
     subscribed while it drains (Istio's drain, 45 s), and every current listener's routes are in the
     snapshot (its consistency check), so such a name is a draining listener's and needs nothing new.
     """
@@ -270,4 +270,5 @@ def _current(ts: Any, snap: Snapshot | None, acked: Mapping[str, bytes]) -> bool
         # streams send them all at once): the per-name check below is only for versions that differ.
         return bool(ts.version_acked == snap.version(ts.type_url))
     have = snap.resources(ts.type_url)
-    return all(name not in have or have[name] == acked.get(name) for name in ts.subscribed)
+    draining_ok = ts.type_url == xt.ROUTE  # only listeners drain; a cluster's endpoints must be there
+    return all((draining_ok and name not in have) or have.get(name) == acked.get(name) for name in ts.subscribed)

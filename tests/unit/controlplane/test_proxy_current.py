@@ -35,3 +35,10 @@ def test_a_draining_listeners_route_the_snapshot_dropped_does_not_hold_sync_back
     snap = Snapshot({xt.ROUTE: {"9080": b"b"}})
     assert _current(Sub(subscribed={"80", "9080"}), snap, {"80": b"old", "9080": b"b"})
     assert not _current(Sub(subscribed={"80", "9080"}), snap, {"80": b"old", "9080": b"stale"})
+
+
+def test_a_subscribed_cluster_load_assignment_the_snapshot_lacks_is_not_current() -> None:
+    """Only listeners drain: an EDS name the proxy asks for must be ACKed as the snapshot holds it."""
+    snap = Snapshot({xt.ENDPOINT: {"outbound|9080||b": b"b"}})
+    sub = Sub(type_url=xt.ENDPOINT, subscribed={"outbound|9080||a", "outbound|9080||b"})
+    assert not _current(sub, snap, {"outbound|9080||a": b"old", "outbound|9080||b": b"b"})
