@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 
 from mizzen import channel as proto
-from mizzen.agent.http11 import AdminClient, AdminError
+from mizzen.agent.http11 import AdminClient, Http11Error
 from mizzen.agent.upstream import Upstream, credential_metadata, unreachable
 from mizzen.security.scope import admin_call_problem
 
@@ -139,7 +139,7 @@ class AdminChannel:
         try:
             resp = await self._admin.request(method, f"/{path}", params={str(k): str(v) for k, v in query.items()})
             answer = proto.response(rid, resp.status, resp.content_type, resp.body)
-        except AdminError as exc:
+        except Http11Error as exc:
             answer = proto.response(rid, 502, "text/plain", f"Envoy admin unreachable: {exc}".encode())
         self.served += 1
         outbox.put_nowait(answer.encode())

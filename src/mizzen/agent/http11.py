@@ -27,8 +27,8 @@ MAX_IDLE = 2  # idle keep-alive connections kept
 READ_CHUNK = 256 * 1024
 
 
-class AdminError(Exception):
-    """Envoy's admin did not answer: unreachable, timed out, malformed or oversized."""
+class Http11Error(Exception):
+    """No complete HTTP answer (Envoy's admin or a probed app): unreachable, timed out, malformed or oversized."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class AdminClient:
         self._idle: list[_Connection] = []
 
     async def request(self, method: str, path: str, params: dict[str, str] | None = None) -> AdminResponse:
-        """``method path?params``; :class:`AdminError` when Envoy's admin does not answer in time."""
+        """``method path?params``; :class:`Http11Error` when Envoy's admin does not answer in time."""
         target = path + ("?" + urlencode(params, quote_via=quote) if params else "")
         conn = self._idle.pop() if self._idle else None
         try:
@@ -67,10 +67,10 @@ class AdminClient:
                 if conn is None:
                     conn = await self._connect()
                 response = await _exchange(conn, method, target)
-        except (OSError, TimeoutError, h11.ProtocolError, AdminError) as exc:
+        except (OSError, TimeoutError, h11.ProtocolError, Http11Error) as exc:
             if conn is not None:
                 conn.close()
-            raise AdminError(f"{method} {path}: {exc!r}") from exc
+            raise Http11Error(f"{method} {path}: {exc!r}") from exc
         if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE and len(self._idle) < MAX_IDLE:
             conn.h11.start_next_cycle()
             self._idle.append(conn)
@@ -105,7 +105,7 @@ async def _exchange(
         if event is h11.NEED_DATA:
             data = await conn.reader.read(READ_CHUNK)
             if not data and conn.h11.their_state is not h11.SEND_BODY:
-                raise AdminError("connection closed before the response")
+                raise Http11Error("connection closed before the response")
             conn.h11.receive_data(data)
         elif isinstance(event, h11.Response):
             status = event.status_code
@@ -113,17 +113,17 @@ async def _exchange(
         elif isinstance(event, h11.Data):
             size += len(event.data)
             if size > MAX_RESPONSE_BYTES:
-                raise AdminError(f"response over {MAX_RESPONSE_BYTES} bytes")
+                raise Http11Error(f"response over {MAX_RESPONSE_BYTES} bytes")
             chunks.append(bytes(event.data))
         elif isinstance(event, h11.EndOfMessage):
             return AdminResponse(status, content_type, b"".join(chunks))
         elif isinstance(event, h11.ConnectionClosed):
-            raise AdminError("connection closed before the response")
+            raise Http11Error("connection closed before the response")
 
 
 async def get_status(host: str, port: int, target: str, headers: tuple[tuple[str, str], ...] = ()) -> int:
     """``GET target`` on a fresh TCP connection to ``host:port`` (``Connection: close``, as kubelet's HTTP
-    probes disable keep-alive); the response's status code, its body read and dropped. :class:`AdminError`
+    probes disable keep-alive); the response's status code, its body read and dropped. :class:`Http11Error`
     when there is no complete answer; the caller bounds the time."""
     reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
     conn = _Connection(reader, writer, h11.Connection(h11.CLIENT))
@@ -131,7 +131,7 @@ async def get_status(host: str, port: int, target: str, headers: tuple[tuple[str
         sent = [("host", f"{host}:{port}"), ("user-agent", "mizzen-probe"), ("connection", "close"), *headers]
         return (await _exchange(conn, "GET", target, sent)).status
     except h11.ProtocolError as exc:
-        raise AdminError(f"GET {target}: {exc!r}") from exc
+        raise Http11Error(f"GET {target}: {exc!r}") from exc
     finally:
         conn.close()
 

@@ -40,7 +40,7 @@ async def _check(policy: ProbePolicy, ready_path: str | None, port: int | None, 
     if path:
         try:
             status = await http11.get_status(policy.host, port, path, policy.headers)
-        except (OSError, http11.AdminError):
+        except (OSError, http11.Http11Error):
             return False
         return 200 <= status < 400  # Kubernetes' httpGet probe rule
     try:

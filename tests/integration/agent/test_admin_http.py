@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from mizzen.agent import http11
-from mizzen.agent.http11 import AdminClient, AdminError
+from mizzen.agent.http11 import AdminClient, Http11Error
 
 Reply = Callable[[bytes], bytes | None]  # request head -> raw response (None: never answer)
 
@@ -93,19 +93,19 @@ async def test_a_post_says_its_empty_body_and_chunked_or_closing_answers_are_rea
 
 async def test_no_answer_in_time_is_an_admin_error(serve: Serve) -> None:
     server = await serve(lambda head: None)
-    with pytest.raises(AdminError, match="TimeoutError"):
+    with pytest.raises(Http11Error, match="TimeoutError"):
         await AdminClient(str(server.path), timeout_s=0.3).request("GET", "/ready")
 
 
 async def test_an_oversized_answer_is_refused(serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http11, "MAX_RESPONSE_BYTES", 1000)
     server = await serve(lambda head: ok(b"x" * 5000))
-    with pytest.raises(AdminError, match="over 1000 bytes"):
+    with pytest.raises(Http11Error, match="over 1000 bytes"):
         await AdminClient(str(server.path), timeout_s=5).request("GET", "/config_dump")
 
 
 async def test_no_envoy_is_an_admin_error(tmp_path: Path) -> None:
-    with pytest.raises(AdminError, match="FileNotFoundError"):
+    with pytest.raises(Http11Error, match="FileNotFoundError"):
         await AdminClient(str(tmp_path / "gone.sock"), timeout_s=1).request("GET", "/ready")
 
 
