@@ -147,7 +147,6 @@ class WorkloadRunner:
         self.owner_pid = os.getpid() if owner_pid is None else owner_pid
         self.cwd = cwd
         self._upstreams = upstreams
-        self._where = probe.Where(cwd, None if environ is None else self.environ)
         self.paths = RunPaths.of(home, spec)
         policy = policy or sv.Policy(drain_s=spec.drain_s)
         self.machine = sv.Supervisor(has_app=spec.has_app, registers=spec.registers, policy=policy)
@@ -342,12 +341,19 @@ class WorkloadRunner:
             self._timers.append(loop.call_later(STOP_GRACE_S, self._signal, which, signal.SIGKILL))
 
     # --- probe and registration ---
+    def probe_where(self) -> probe.Where:
+        """Where an exec probe runs: the app's folder and the app's environment, as Kubernetes runs an exec
+        probe in the container (never the agent's ``MIZZEN_*`` settings, a token among them)."""
+        assert self.alloc is not None
+        return probe.Where(self.cwd, app_env(self.spec, self.alloc, self.environ))
+
     async def _probe(self) -> None:
         assert self.alloc is not None
         policy = self.spec.probe
         port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
         await asyncio.sleep(policy.initial_delay_s)
-        while not await probe.check(policy, self.spec.ready_path, port, where=self._where):
+        where = self.probe_where()
+        while not await probe.check(policy, self.spec.ready_path, port, where=where):
             await asyncio.sleep(PROBE_INTERVAL_S)
         self._events.put_nowait(sv.AppReady())
 
@@ -403,10 +409,10 @@ class WorkloadRunner:
         assert self.alloc is not None
         policy = self.spec.probe
         port = probe.probe_port(policy, self.spec.ports, self.alloc.app)
-        tracker = ReadinessTracker(policy)
+        tracker, where = ReadinessTracker(policy), self.probe_where()
         while True:
             await asyncio.sleep(policy.period_s)
-            changed = tracker.observe(await probe.check(policy, self.spec.ready_path, port, where=self._where))
+            changed = tracker.observe(await probe.check(policy, self.spec.ready_path, port, where=where))
             if changed is None:
                 continue
             self.healthy = changed
