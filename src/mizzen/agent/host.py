@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mizzen.agent import hostwire
@@ -45,7 +46,16 @@ ATTACH_TIMEOUT_S = 10.0  # a client sends its workload at once
 LOCK_WAIT_S = 20.0  # a starting host agent waits this long for one that is exiting
 log = logging.getLogger(__name__)
 
-_client: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("host_client", default=None)
+
+@dataclass(frozen=True)
+class _Client:
+    """Where a workload's log records go, and from which level on (``--verbose``: DEBUG, else INFO)."""
+
+    send: Callable[[str], None]
+    level: int = logging.INFO
+
+
+_client: contextvars.ContextVar[_Client | None] = contextvars.ContextVar("host_client", default=None)
 
 
 class _RouteToClient(logging.Handler):
@@ -57,15 +67,18 @@ class _RouteToClient(logging.Handler):
         self.setFormatter(logging.Formatter("mizzen %(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        send = _client.get()
-        if send is None:
-            self.fallback.handle(record)
+        client = _client.get()
+        if client is None:
+            if record.levelno >= logging.INFO:  # the root level is DEBUG while any client is verbose
+                self.fallback.handle(record)
+            return
+        if record.levelno < client.level:  # one client's --verbose is not every workload's
             return
         text = self.format(record)
         if threading.current_thread() is threading.main_thread():
-            send(text)
+            client.send(text)
         else:  # gRPC's threads: the stream writer belongs to the loop
-            self.loop.call_soon_threadsafe(send, text)
+            self.loop.call_soon_threadsafe(client.send, text)
 
 
 class HostAgent:
@@ -156,7 +169,8 @@ class HostAgent:
             upstreams=self.upstreams,
         )
         self.runners.add(runner)
-        _client.set(lambda text: send(hostwire.LOG, text))  # this task's context; the runner's tasks copy it
+        level = logging.DEBUG if attach.verbose else logging.INFO
+        _client.set(_Client(lambda text: send(hostwire.LOG, text), level))  # the runner's tasks copy this context
         watcher = asyncio.create_task(self._watch(reader, runner), name=f"host-client-{attach.pid}")
         try:
             code = await runner.run(handle_signals=False)
