@@ -58,14 +58,19 @@ VirtualServices = Callable[[str], Sequence[Typed[VirtualService]]]
 
 def connect_log_filter() -> JSONDict:
     """Access-log filter of the HTTP-proxy listener: tunnels into internal listeners are logged there.
-    (A new dict each time: the output is JSON other code may change, never a shared constant.)"""
-    # `||` absorbs errors in CEL, so requests without a cluster (404, faults) are still logged.
-    expression = (
-        f"request.method != 'CONNECT' || !has(xds.cluster_name) "
-        f"|| !xds.cluster_name.startsWith('{names.CONNECT_PREFIX}')"
-    )
+    (A new dict each time: the output is JSON other code may change, never a shared constant.)
+
+    Envoy's ``or_filter`` stops at the first filter that passes, so the header test answers for every
+    request but CONNECT and the CEL expression runs for CONNECT only: a CEL evaluation per logger and
+    request cost ~11 ms of Envoy CPU per 1000 requests for the two loggers (the header test ~0)."""
+    not_connect: JSONDict = {
+        "header_filter": {"header": {"name": ":method", "string_match": {"exact": "CONNECT"}, "invert_match": True}}
+    }
+    # `||` absorbs errors in CEL, so CONNECT requests without a cluster (404, faults) are still logged.
+    expression = f"!has(xds.cluster_name) || !xds.cluster_name.startsWith('{names.CONNECT_PREFIX}')"
     config: JSONDict = {"@type": names.T_CEL_LOG_FILTER, "expression": expression}
-    return {"extension_filter": {"name": names.CEL_LOG_FILTER, "typed_config": config}}
+    not_tunneled = {"extension_filter": {"name": names.CEL_LOG_FILTER, "typed_config": config}}
+    return {"or_filter": {"filters": [not_connect, not_tunneled]}}
 
 
 _NOT_TUNNELED = frozenset({"UDP"})

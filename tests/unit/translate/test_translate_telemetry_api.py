@@ -175,9 +175,10 @@ def test_telemetry_disables_and_filters_per_side() -> None:
     [log] = _files(_outbound(hcms))
     assert log["typed_config"]["path"] == LOG  # the built-in `envoy` provider (/dev/stdout) is the proxy's file
     # The HTTP-proxy listener's own filter (no CONNECT tunnel lines) and the Telemetry's, both required.
-    cel = [f["extension_filter"] for f in log["filter"]["and_filter"]["filters"]]
-    assert {c["name"] for c in cel} == {"envoy.access_loggers.extension_filters.cel"}
-    assert "response.code >= 400" in [c["typed_config"]["expression"] for c in cel]
+    own, telemetry = log["filter"]["and_filter"]["filters"]
+    assert [next(iter(f)) for f in own["or_filter"]["filters"]] == ["header_filter", "extension_filter"]
+    assert telemetry["extension_filter"]["name"] == "envoy.access_loggers.extension_filters.cel"
+    assert telemetry["extension_filter"]["typed_config"]["expression"] == "response.code >= 400"
 
 
 def test_telemetry_file_provider_with_own_path_and_labels() -> None:
