@@ -8,6 +8,7 @@ endpoints and the bootstrap's static resources are not.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 from collections.abc import Mapping
@@ -46,7 +47,9 @@ class SectionDiff:
 def canonical(resource: Mapping[str, Any], message_type: type[Message]) -> Any:
     """Normalize one resource dict through its proto type."""
     import_extensions()  # nested Any values parse only with every Envoy extension type registered
-    body = {k: v for k, v in resource.items() if k != "@type"}
+    # A deep copy: json_format moves each nested Any's "@type" in the dict it parses, and the translator's
+    # output shares objects between resources and proxies.
+    body = copy.deepcopy({k: v for k, v in resource.items() if k != "@type"})
     msg = json_format.ParseDict(body, message_type(), ignore_unknown_fields=True)
     return json_format.MessageToDict(msg, preserving_proto_field_name=True)
 

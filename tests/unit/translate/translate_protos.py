@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import envoy.config.trace.v3.zipkin_pb2
@@ -37,6 +38,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from mizzen.translate.model import ProxyResources
+from mizzen.xds.encode import import_extensions
 
 MESSAGES: dict[str, type[Message]] = {
     "clusters": cluster_pb2.Cluster,
@@ -49,11 +51,13 @@ MESSAGES: dict[str, type[Message]] = {
 
 def parse_all(resources: ProxyResources) -> int:
     """Parse every resource into its Envoy proto (raises on any unknown field or type); returns count."""
+    import_extensions()  # every extension the translator may name (a test run alone imports no others)
     count = 0
     for attr, message in MESSAGES.items():
         items: Mapping[str, Mapping[str, object]] = getattr(resources, attr)
         for name, resource in items.items():
-            parsed = json_format.ParseDict(resource, message())
+            # A copy: json_format moves nested Anys' "@type" keys, and translator output shares objects.
+            parsed = json_format.ParseDict(copy.deepcopy(resource), message())
             assert getattr(parsed, "name", None) in (None, name) or getattr(parsed, "cluster_name", "") == name
             count += 1
     return count

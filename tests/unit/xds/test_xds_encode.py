@@ -39,12 +39,38 @@ def test_camel_case_and_snake_case_are_equivalent() -> None:
 
 
 def test_identical_content_is_parsed_once_and_shared() -> None:
-    """Equal dicts (even with different key order) return the very same bytes object from the cache."""
+    """Equal dicts built alike return the very same bytes object from the cache."""
+    enc = Encoder()
+    first = enc.encode_one(types.CLUSTER, "a", cluster("a"))
+    second = enc.encode_one(types.CLUSTER, "a", cluster("a"))
+    assert first is second
+    assert (enc.hits, enc.misses) == (1, 1)
+
+
+def test_other_key_order_gives_equal_bytes() -> None:
+    """Equal content in another key order misses the cache but serializes to equal bytes."""
     enc = Encoder()
     first = enc.encode_one(types.CLUSTER, "a", cluster("a"))
     second = enc.encode_one(types.CLUSTER, "a", dict(reversed(list(cluster("a").items()))))
-    assert first is second
-    assert (enc.hits, enc.misses) == (1, 1)
+    assert first == second
+    assert (enc.hits, enc.misses) == (0, 2)
+
+
+def test_values_of_other_types_are_other_keys() -> None:
+    """1 == True in Python, not in a resource: after 1 was encoded, True is not served from the cache."""
+    enc = Encoder()
+    enc.encode_one(types.CLUSTER, "a", {**cluster("a"), "per_connection_buffer_limit_bytes": 1})
+    with pytest.raises(EncodeError, match="Bool value True is not acceptable"):
+        enc.encode_one(types.CLUSTER, "a", {**cluster("a"), "per_connection_buffer_limit_bytes": True})
+    assert enc.hits == 0
+
+
+def test_non_json_content_is_refused() -> None:
+    """A set is marshal-able but not JSON: the resource is refused, naming it."""
+    with pytest.raises(EncodeError, match=r"Cluster 'a' is not JSON-shaped"):
+        Encoder().encode_one(types.CLUSTER, "a", {**cluster("a"), "dns_resolvers": {1, 2}})
+    with pytest.raises(EncodeError, match=r"Cluster 'a' is not JSON-shaped"):
+        Encoder().encode_one(types.CLUSTER, "a", {**cluster("a"), "metadata": object()})
 
 
 def test_cache_is_bounded() -> None:
@@ -112,3 +138,14 @@ def test_unknown_type_url_is_an_error() -> None:
 def test_extension_types_resolve(type_name: str) -> None:
     """The Envoy extensions the translator uses resolve as nested Any types."""
     assert message_class("type.googleapis.com/" + type_name).DESCRIPTOR.full_name == type_name
+
+
+def test_the_slow_path_leaves_the_content_as_it_was() -> None:
+    """json_format (the fallback) moves an Any's "@type" to the end of the dict it parses: it gets a copy,
+    so output shared with other resources keeps its key order."""
+    logger = {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stats.v3.Config", "stat_prefix": "x"}
+    wkt = {"@type": "type.googleapis.com/google.protobuf.Struct", "value": {}}  # the fast path refuses it
+    filters = [{"name": "a", "typed_config": logger}, {"name": "b", "typed_config": wkt}]
+    listener = {"name": "l", "filter_chains": [{"filters": filters}]}
+    Encoder().encode_one(types.LISTENER, "l", listener)
+    assert list(logger) == ["@type", "stat_prefix"]
