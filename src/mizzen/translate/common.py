@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from mizzen.config.models.common import Percent
 from mizzen.config.semantics import durations
@@ -13,6 +13,21 @@ JSONDict = dict[str, object]
 
 Builders write these and never read them back: every decision is made on typed inputs first.
 """
+
+
+_J = TypeVar("_J")
+
+
+def json_copy(value: _J) -> _J:
+    """A deep copy of JSON-shaped output (dicts, lists, tuples, scalars): what ``copy.deepcopy`` gives for it,
+    ~5x faster (no memo; output has no cycles). Builders copy where later code changes one copy in place."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]  # type: ignore[return-value]
+    if isinstance(value, tuple):
+        return tuple(json_copy(v) for v in value)  # type: ignore[return-value]
+    return value
 
 
 def proto_duration(value: str | None) -> str | None:

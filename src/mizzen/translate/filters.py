@@ -4,7 +4,6 @@ telemetry parts come from :mod:`mizzen.translate.telemetry`)."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Literal
 
@@ -12,7 +11,7 @@ from mizzen import meshstats
 from mizzen.node import Proxy
 from mizzen.translate import names, stats_logger, telemetry, telemetry_api
 from mizzen.translate.clusters import ADS_SOURCE, DNS_CACHE_CONFIG
-from mizzen.translate.common import JSONDict
+from mizzen.translate.common import JSONDict, json_copy
 from mizzen.translate.model import MeshConfig
 from mizzen.translate.tunnels import connect_target_state
 
@@ -208,5 +207,5 @@ def tcp_proxy(
 
 def _filtered(log: JSONDict, log_filter: JSONDict) -> JSONDict:
     """``log`` with ``log_filter`` added to its own filter (a Telemetry CEL filter): both must pass."""
-    combined = telemetry_api.and_filters(copy.deepcopy(log_filter), log.get("filter"))
+    combined = telemetry_api.and_filters(json_copy(log_filter), log.get("filter"))
     return {**log, "filter": combined}

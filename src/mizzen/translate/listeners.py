@@ -174,11 +174,17 @@ def _connect_after_handshake(chains: list[JSONDict]) -> None:
         filters = chain.get("filters")
         if "transport_socket" not in chain or not isinstance(filters, list):
             continue
-        for filt in filters:
-            config = filt.get("typed_config")
-            if filt.get("name") == names.TCP_PROXY and isinstance(config, dict):
-                config["upstream_connect_mode"] = "ON_DOWNSTREAM_TLS_HANDSHAKE"
-                config["max_early_data_bytes"] = 0  # no data buffered before the app is connected
+        # New dicts, not changes in place: the chains of a port share their filter objects.
+        chain["filters"] = [_connecting_after_handshake(filt) for filt in filters]
+
+
+def _connecting_after_handshake(filt: JSONDict) -> JSONDict:
+    config = filt.get("typed_config")
+    if filt.get("name") != names.TCP_PROXY or not isinstance(config, dict):
+        return filt
+    # No data buffered before the app is connected.
+    after = {**config, "upstream_connect_mode": "ON_DOWNSTREAM_TLS_HANDSHAKE", "max_early_data_bytes": 0}
+    return {**filt, "typed_config": after}
 
 
 def _port_map(scope: Scope) -> dict[int, int]:
