@@ -360,6 +360,8 @@ def upstream_credential_secrets(scope: Scope, clusters: Mapping[str, Mapping[str
     """The ``credentialName`` secrets the clusters' DestinationRule TLS asks for over ADS
     (``kubernetes://<name>`` and its ``-cacert``), from the Secrets of the proxy's namespace."""
     out: dict[str, JSONDict] = {}
+    if not any(r.namespace == scope.proxy.namespace for r in scope.mesh.secrets):
+        return out  # nothing to find: skip the walk over every cluster (once per push and sharing key)
     for name in sorted(_ads_secret_names(list(clusters.values()))):
         credential = name.removeprefix("kubernetes://")
         if credential.endswith("-cacert"):

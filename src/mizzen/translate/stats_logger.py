@@ -25,6 +25,7 @@ made (tcp_proxy's ``TcpUpstreamConnected`` entry), ``closed`` and the bytes at i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -102,8 +103,29 @@ def http_stats_loggers(
     service: ServiceTags | None = None,
 ) -> list[JSONDict]:
     """The stats logger of an HTTP connection manager (``[]`` when every HTTP metric is off)."""
+    return list(_http_loggers(direction, tuple(_http_tags(proxy, direction, service)), settings))
+
+
+def tcp_stats_loggers(
+    proxy: Proxy,
+    direction: Direction,
+    settings: MetricsSettings = DEFAULT_METRICS,
+    service: ServiceTags | None = None,
+) -> list[JSONDict]:
+    """The stats loggers of a tcp_proxy: one for its connected entry (opened), one for its end entry
+    (closed, bytes). Pair them with tcp_proxy's ``flush_access_log_on_connected``."""
+    return list(_tcp_loggers(direction, tuple(_tcp_tags(proxy, direction, service)), settings))
+
+
+# Built once per distinct (direction, tags, settings) and shared: every push rebuilds every proxy's
+# listeners, and these loggers were a third of that. Callers put them in their output as they are
+# (output is never changed in place) and get a list of their own.
+_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _http_loggers(direction: Direction, tags: tuple[tuple[str, str], ...], settings: MetricsSettings) -> list[JSONDict]:
     side = side_of(direction)
-    tags = _http_tags(proxy, direction, service)
     counters: list[JSONDict] = []
     histograms: list[JSONDict] = []
     for metric, (value, unit) in _HTTP_VALUES.items():
@@ -118,16 +140,9 @@ def http_stats_loggers(
     return _logger(counters, histograms)
 
 
-def tcp_stats_loggers(
-    proxy: Proxy,
-    direction: Direction,
-    settings: MetricsSettings = DEFAULT_METRICS,
-    service: ServiceTags | None = None,
-) -> list[JSONDict]:
-    """The stats loggers of a tcp_proxy: one for its connected entry (opened), one for its end entry
-    (closed, bytes). Pair them with tcp_proxy's ``flush_access_log_on_connected``."""
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _tcp_loggers(direction: Direction, tags: tuple[tuple[str, str], ...], settings: MetricsSettings) -> list[JSONDict]:
     side = side_of(direction)
-    tags = _tcp_tags(proxy, direction, service)
     opened: list[JSONDict] = []
     ended: list[JSONDict] = []
     for metric, value in _TCP_VALUES.items():
