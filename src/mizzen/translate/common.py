@@ -11,7 +11,10 @@ from mizzen.config.semantics import durations
 JSONDict = dict[str, object]
 """An Envoy v3 proto-JSON object being built: str, number, bool, list or nested object values.
 
-Builders write these and never read them back: every decision is made on typed inputs first.
+Builders write these and never read them back: every decision is made on typed inputs first. Nor does
+anything change them once returned: output objects may be shared between resources and proxies (e.g. the
+stats loggers, built once per distinct input). Code that must change one builds a new dict; code that
+hands one to ``json_format`` (which moves nested ``"@type"`` keys in place) hands it a copy.
 """
 
 
