@@ -186,7 +186,7 @@ class Encoder:
         """Serialized ``Any`` of one resource, from the cache when identical content was seen before."""
         try:
             key = (type_url, marshal.dumps(body, _MARSHAL_VERSION))  # type: ignore[arg-type]
-        except ValueError:  # not even marshal-able: the JSON check below words the error
+        except ValueError:  # str/int subclasses, sets of them, ...: JSON decides, without the cache
             key = None
         if key is not None:
             with self._lock:
@@ -199,10 +199,13 @@ class Encoder:
             text = json.dumps(body, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise EncodeError(f"{_short(type_url)} {name!r} is not JSON-shaped: {exc}") from exc
-        assert key is not None  # whatever JSON takes, marshal takes
         if '"@type"' in text:  # a nested Any resolves only if its message type is registered
             import_extensions()
         data = _serialize(type_url, name, body)
+        if key is None:  # JSON-shaped but not marshal-able (e.g. an Enum value): correct, uncached
+            with self._lock:
+                self.misses += 1
+            return data
         with self._lock:
             self.misses += 1
             # Another thread may have raced us to the same content: keep one shared object.

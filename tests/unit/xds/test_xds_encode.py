@@ -73,6 +73,19 @@ def test_non_json_content_is_refused() -> None:
         Encoder().encode_one(types.CLUSTER, "a", {**cluster("a"), "metadata": object()})
 
 
+def test_str_subclass_values_encode_uncached() -> None:
+    """An Enum-like str subclass is JSON-shaped but not marshal-able: it encodes, to plain-str bytes, uncached."""
+
+    class Name(str):
+        pass
+
+    enc = Encoder()
+    plain = Encoder().encode_one(types.CLUSTER, "a", cluster("a"))
+    for _ in range(2):
+        assert enc.encode_one(types.CLUSTER, "a", {**cluster("a"), "name": Name("a")}) == plain
+    assert (enc.hits, enc.misses, len(enc)) == (0, 2, 0)
+
+
 def test_cache_is_bounded() -> None:
     """The cache evicts least recently used entries beyond its size."""
     enc = Encoder(max_entries=2)
