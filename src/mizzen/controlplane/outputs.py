@@ -2,7 +2,9 @@
 
 Proxies with the same :func:`~mizzen.translate.sharing.sharing_key` get the very same shared output, so
 it is translated and encoded once per mesh snapshot (and reused by every proxy that connects while the
-snapshot lasts); only each proxy's own listeners and inbound clusters are built per proxy. The shared
+snapshot lasts); only each proxy's own listeners and inbound clusters are built per proxy, and those
+are reused from snapshot to snapshot while nothing they read changed
+(:mod:`~mizzen.controlplane.local_outputs`). The shared
 part is built per service through a :class:`~mizzen.controlplane.incremental.ServiceOutputCache`
 carried from snapshot to snapshot, so a change re-translates only the services it touches, and it is
 built in parts: the endpoint fast path builds load assignments only. Gateways are translated whole.
@@ -19,6 +21,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from mizzen.controlplane.incremental import ServiceOutput, ServiceOutputCache, SnapshotToken, snapshot_token
+from mizzen.controlplane.local_outputs import LocalOutputCache
 from mizzen.node import Proxy
 from mizzen.translate import build_endpoints, names, sharing, translate
 from mizzen.translate.clusters import scope_clusters
@@ -107,9 +110,12 @@ class _Shared:
 class PushOutputs:
     """A memo of shared sidecar resources (translated and encoded) per sharing key, for one mesh snapshot."""
 
-    def __init__(self, mesh: MeshSnapshot, cache: ServiceOutputCache | None = None) -> None:
+    def __init__(
+        self, mesh: MeshSnapshot, cache: ServiceOutputCache | None = None, local_cache: LocalOutputCache | None = None
+    ) -> None:
         self.mesh = mesh
         self.cache = cache if cache is not None else ServiceOutputCache()
+        self.local_cache = local_cache if local_cache is not None else LocalOutputCache()
         self.selectors = sharing.label_selectors(mesh)
         self._token = snapshot_token(mesh)
         self._shared: dict[Hashable, _Shared] = {}
@@ -132,13 +138,13 @@ class PushOutputs:
         res, encoded, versions = shared.full()
         # Same key, same scope: only the proxy itself differs (its ports, name, access-log path).
         scope: Scope = dataclasses.replace(shared.scope, proxy=proxy)
-        local = sharing.local_resources(proxy, self.mesh, scope)
-        local_enc = _encode_all(local)
+        own = self.local_cache.local(scope)
+        local_enc = own.encoded
         # A type with nothing of the proxy's own is the shared mapping itself (no per-proxy copy).
         types = {t: MappingProxyType({**encoded[t], **local_enc[t]}) if local_enc[t] else encoded[t] for t, _ in _TYPES}
-        # Hash only the proxy's own resources; the shared part's version was computed once per key.
-        combined = {t: _combine(versions[t], content_version(local_enc[t])) for t, _ in _TYPES}
-        return res, local, Snapshot(types, combined)
+        # The own part's versions were hashed when it was built; the shared part's once per key.
+        combined = {t: _combine(versions[t], own.versions[t]) for t, _ in _TYPES}
+        return res, own.resources, Snapshot(types, combined)
 
     def endpoints(self, proxy: Proxy) -> tuple[Mapping[str, Mapping[str, object]], Resources, str]:
         """Only the proxy's EDS resources (the endpoint fast path) and their version (hashed once per scope)."""

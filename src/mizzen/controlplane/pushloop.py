@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from mizzen.clock import SYSTEM_CLOCK, Clock
 from mizzen.controlplane.incremental import ServiceOutputCache
+from mizzen.controlplane.local_outputs import LocalOutputCache
 from mizzen.controlplane.outputs import PushOutputs
 from mizzen.controlplane.proxies import ProxyRecord, ProxyTable
 from mizzen.controlplane.pusher import PushQueue, PushRequest
@@ -51,6 +52,7 @@ class PushLoop:
         self.last_push_seconds = 0.0
         self.on_push: Callable[[str, float], None] | None = None  # (reason, seconds) for metrics
         self._service_cache = ServiceOutputCache()  # per-service output, carried across snapshots
+        self._local_cache = LocalOutputCache()  # each sidecar's own part, carried across snapshots
         self._outputs: PushOutputs | None = None
 
     @property
@@ -98,7 +100,8 @@ class PushLoop:
         mesh = self._mesh()
         if self._outputs is None or self._outputs.mesh is not mesh:
             self._service_cache.next_generation()
-            self._outputs = PushOutputs(mesh, self._service_cache)
+            self._local_cache.next_generation()
+            self._outputs = PushOutputs(mesh, self._service_cache, self._local_cache)
         return self._outputs
 
     async def _push(self, req: PushRequest) -> None:

@@ -3,8 +3,10 @@ upstream listeners for TCP/gRPC clients (there are no iptables: every listener b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from mizzen.config.models import Typed, VirtualService
 from mizzen.config.semantics.hosts import resolve
 from mizzen.config.semantics.visibility import hosts_admit
 from mizzen.node import InboundPort, Upstream
@@ -74,8 +76,22 @@ def sidecar_listeners(scope: Scope) -> tuple[dict[str, JSONDict], dict[str, JSON
         listeners.setdefault(built.name, built.listener)
         if built.routes is not None:
             routes.setdefault(built.routes_name, built.routes)
-    listeners.update(connect_listeners(scope, VirtualServiceIndex(mesh_virtual_services(scope)).candidates))
+    listeners.update(connect_listeners(scope, _lazy_candidates(scope)))
     return listeners, routes
+
+
+def _lazy_candidates(scope: Scope) -> Callable[[str], list[Typed[VirtualService]]]:
+    """The sidecar's VirtualService candidates per host, indexed on first use: a sidecar without TLS tunnel
+    ports never reads the VirtualServices for its listeners (the control plane then reuses them across
+    VirtualService changes, :mod:`mizzen.controlplane.local_outputs`)."""
+    index: list[VirtualServiceIndex] = []
+
+    def candidates(hostname: str) -> list[Typed[VirtualService]]:
+        if not index:
+            index.append(VirtualServiceIndex(mesh_virtual_services(scope)))
+        return index[0].candidates(hostname)
+
+    return candidates
 
 
 def sidecar_egress_listeners(scope: Scope) -> list[BuiltListener]:

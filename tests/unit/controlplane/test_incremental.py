@@ -2,7 +2,7 @@
 
 Each case's resources go through the control plane's own :class:`MeshState` (so unchanged resources
 keep their parsed objects, as in the running control plane); after every edit the push path's
-outputs (a :class:`ServiceOutputCache` carried across snapshots) must equal a fresh full
+outputs (a :class:`ServiceOutputCache` and a :class:`LocalOutputCache` carried across snapshots) must equal a fresh full
 ``translate()`` of the same snapshot byte for byte, for every type and for the endpoint fast path.
 """
 
@@ -20,6 +20,7 @@ import yaml
 from mizzen.config import load_text
 from mizzen.config.resource import Resource
 from mizzen.controlplane.incremental import ServiceOutputCache
+from mizzen.controlplane.local_outputs import LocalOutputCache
 from mizzen.controlplane.mesh import MeshController, MeshState
 from mizzen.controlplane.outputs import PushOutputs
 from mizzen.node import InboundPort, Proxy, Upstream, node_metadata
@@ -195,11 +196,13 @@ def test_incremental_output_equals_full_translation(name: str, seed: int) -> Non
     for r in edits.live.values():
         state.apply("ADDED", r)
     cache = ServiceOutputCache()
+    local_cache = LocalOutputCache()
     for n in range(STEPS):
         what = edits.step(state) if n else "initial"
         mesh = state.snapshot()
         cache.next_generation()
-        outputs = PushOutputs(mesh, cache)
+        local_cache.next_generation()
+        outputs = PushOutputs(mesh, cache, local_cache)
         for proxy in proxies:
             full = translate(proxy, mesh)
             _, _, snapshot = outputs.full(proxy)
@@ -209,6 +212,7 @@ def test_incremental_output_equals_full_translation(name: str, seed: int) -> Non
             _, eps, _ = outputs.endpoints(proxy)
             assert dict(eps) == encode(xt.ENDPOINT, full.endpoints), f"step {n} ({what}), {proxy.id}, EDS path"
     assert cache.hits > 0, "nothing was ever reused"
+    assert local_cache.hits > 0 and local_cache.misses > len(proxies), "own parts never reused or never rebuilt"
 
 
 def test_a_one_service_change_retranslates_one_service() -> None:

@@ -1,0 +1,198 @@
+"""Each sidecar's own output (listeners, inbound clusters, upstream routes) reused while what it read is unchanged.
+
+Theory of operation
+-------------------
+A sidecar's own part (:func:`~mizzen.translate.sharing.local_resources`) is a pure function of its
+:class:`~mizzen.translate.scope.Scope`: the proxy, the scope's fields, and the fields of the
+:class:`~mizzen.translate.model.MeshSnapshot` behind it. Which of those it reads depends on the proxy
+(an inbound port reads the authorization policies, an upstream the VirtualServices, a capture sidecar
+the services), so instead of a hand-written key :class:`LocalOutputCache` *records* the reads: the
+translation runs on a copy of the scope (and of its mesh) whose attribute lookups note each field
+read. The entry keeps the output with the value of every field read; on the next snapshot the entry
+is reused when each of those values is the same object as, or equal to, the new snapshot's. A field
+the translation did not read cannot change its output, so a reused entry equals a fresh translation
+(``tests/unit/controlplane/test_incremental.py`` checks it byte for byte over random edit sequences).
+
+Reads are recorded per field, not per item: a proxy that read the VirtualServices is translated again
+after any VirtualService change. Private scope fields are indexes built from public ones and record
+those (``_DERIVED``); a new private field must say what it is derived from, or this module refuses to
+load. Values compare by identity first (unchanged config keeps its parsed objects, see
+:mod:`mizzen.controlplane.incremental`), then by equality, memoized per pair of objects for one
+snapshot, so a thousand proxies reading one changed tuple compare it once.
+
+Entries live two generations, as in :class:`~mizzen.controlplane.incremental.ServiceOutputCache`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mizzen.translate.model import MeshSnapshot, ProxyResources
+from mizzen.translate.scope import Scope
+from mizzen.translate.sharing import local_resources
+from mizzen.xds import types as xt
+from mizzen.xds.encode import encode
+from mizzen.xds.snapshot import Resources, content_version
+
+TYPES = (
+    (xt.CLUSTER, "clusters"),
+    (xt.ENDPOINT, "endpoints"),
+    (xt.LISTENER, "listeners"),
+    (xt.ROUTE, "routes"),
+    (xt.SECRET, "secrets"),
+)
+
+SCOPE = "scope"
+MESH = "mesh"
+Read = tuple[str, str]  # (SCOPE or MESH, field name)
+
+# Scope's private fields are indexes and memo tables of public ones: a read of one is a read of these.
+_DERIVED: dict[str, tuple[str, ...]] = {
+    "_by_host": ("services",),
+    "_rules_by_host": ("destination_rules",),
+    "_wildcard_rules": ("destination_rules",),
+    "_policies": ("destination_rules", "proxy"),  # merged per host for the scope's proxy
+}
+
+
+def _scope_reads() -> dict[str, tuple[Read, ...]]:
+    out: dict[str, tuple[Read, ...]] = {}
+    for f in dataclasses.fields(Scope):
+        if f.name == "mesh":
+            continue  # the recording mesh notes its own fields
+        if f.name.startswith("_"):
+            if f.name not in _DERIVED:
+                raise RuntimeError(f"Scope.{f.name}: say in local_outputs._DERIVED which fields it is built from")
+            out[f.name] = tuple((SCOPE, d) for d in _DERIVED[f.name])
+        else:
+            out[f.name] = ((SCOPE, f.name),)
+    return out
+
+
+_SCOPE_READS = _scope_reads()
+_MESH_READS = {f.name: ((MESH, f.name),) for f in dataclasses.fields(MeshSnapshot)}
+_LOG: contextvars.ContextVar[set[Read] | None] = contextvars.ContextVar("mizzen_local_reads", default=None)
+
+
+class _RecordingScope(Scope):
+    """A Scope noting each field read into the current log (also in copies made with ``replace``)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        reads = _SCOPE_READS.get(name)
+        if reads is not None:
+            log = _LOG.get()
+            if log is not None:
+                log.update(reads)
+        return super().__getattribute__(name)
+
+
+class _RecordingMesh(MeshSnapshot):
+    """A MeshSnapshot noting each field read into the current log."""
+
+    def __getattribute__(self, name: str) -> Any:
+        reads = _MESH_READS.get(name)
+        if reads is not None:
+            log = _LOG.get()
+            if log is not None:
+                log.update(reads)
+        return super().__getattribute__(name)
+
+
+def _recording(scope: Scope) -> _RecordingScope:
+    mesh = object.__new__(_RecordingMesh)
+    mesh.__dict__.update(vars(scope.mesh))
+    rec = object.__new__(_RecordingScope)
+    # Without a cached `telemetry`: computing it again reads (and so records) what it is made of.
+    rec.__dict__.update({k: v for k, v in vars(scope).items() if k != "telemetry"})
+    rec.__dict__["mesh"] = mesh
+    return rec
+
+
+@contextmanager
+def recording() -> Iterator[set[Read]]:
+    """Note every field a :func:`recording` scope is read for, into the yielded set."""
+    log: set[Read] = set()
+    token = _LOG.set(log)
+    try:
+        yield log
+    finally:
+        _LOG.reset(token)
+
+
+def read_value(scope: Scope, read: Read) -> object:
+    """The value of one recorded field in ``scope`` (or in its mesh)."""
+    owner, name = read
+    return object.__getattribute__(scope if owner == SCOPE else scope.mesh, name)
+
+
+def translate_recorded(scope: Scope) -> tuple[ProxyResources, dict[Read, object]]:
+    """The sidecar's own part, and the value of every scope and mesh field it read."""
+    rec = _recording(scope)
+    with recording() as log:
+        out = local_resources(rec.proxy, rec.mesh, rec)
+    log.add((SCOPE, "proxy"))
+    return out, {r: read_value(scope, r) for r in sorted(log)}
+
+
+@dataclass(frozen=True)
+class LocalOutput:
+    """One sidecar's own part as JSON, encoded per type, and each type's content version."""
+
+    resources: ProxyResources
+    encoded: Mapping[str, Resources]
+    versions: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    reads: Mapping[Read, object]
+    output: LocalOutput
+
+
+class LocalOutputCache:
+    """Sidecars' own parts by proxy id, reused while every field they read is unchanged (module docstring)."""
+
+    def __init__(self) -> None:
+        self._current: dict[str, _Entry] = {}
+        self._previous: dict[str, _Entry] = {}
+        # (id(old), id(new)) -> (old, new, equal): holding both keeps the ids from being reused.
+        self._same: dict[tuple[int, int], tuple[object, object, bool]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def next_generation(self) -> None:
+        """A new mesh snapshot: entries unused since the one before are dropped."""
+        self._previous, self._current = self._current, {}
+        self._same = {}
+
+    def __len__(self) -> int:
+        return len(self._current.keys() | self._previous.keys())
+
+    def local(self, scope: Scope) -> LocalOutput:
+        """The own part of ``scope.proxy`` (a sidecar) in ``scope``."""
+        proxy_id = scope.proxy.id
+        entry = self._current.get(proxy_id) or self._previous.get(proxy_id)
+        if entry is not None and all(self._unchanged(old, read_value(scope, r)) for r, old in entry.reads.items()):
+            self.hits += 1
+        else:
+            self.misses += 1
+            resources, reads = translate_recorded(scope)
+            encoded = {t: encode(t, getattr(resources, attr)) for t, attr in TYPES}
+            versions = {t: content_version(encoded[t]) for t, _ in TYPES}
+            entry = _Entry(reads, LocalOutput(resources, encoded, versions))
+        self._current[proxy_id] = entry
+        return entry.output
+
+    def _unchanged(self, old: object, new: object) -> bool:
+        if old is new:
+            return True
+        key = (id(old), id(new))
+        known = self._same.get(key)
+        if known is None:
+            known = self._same[key] = (old, new, old == new)
+        return known[2]

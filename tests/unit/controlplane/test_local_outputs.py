@@ -1,0 +1,138 @@
+"""Each sidecar's own part is reused while nothing it read changed, and rebuilt (correctly) when something did."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mizzen.config import load_text
+from mizzen.controlplane.local_outputs import MESH, SCOPE, LocalOutputCache, translate_recorded
+from mizzen.controlplane.mesh import MeshState
+from mizzen.node import InboundPort, Proxy, Upstream
+from mizzen.translate.model import MeshConfig, MeshSnapshot
+from mizzen.translate.scope import Scope, build_scope
+from mizzen.translate.sharing import local_resources
+
+BASE = """\
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec: {selector: {app: reviews}, ports: [{name: http, port: 9080}, {name: tcp-db, port: 5432}]}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: reviews-1}
+spec: {address: 127.0.0.1, ports: {http: 41000, tcp-db: 41001}, labels: {app: reviews, version: v1}}
+"""
+
+VS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews}}
+spec:
+  hosts: [reviews]
+  http: [{{timeout: {t}s, route: [{{destination: {{host: reviews}}}}]}}]
+  tcp: [{{match: [{{port: 5432}}], route: [{{destination: {{host: reviews, port: {{number: {port}}}}}}}]}}]
+"""
+
+AUTHZ = """\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all}
+spec: {selector: {matchLabels: {app: web}}}
+"""
+
+WEB = Proxy(
+    id="web.default",
+    type="sidecar",
+    name="web",
+    namespace="default",
+    labels={"app": "web"},
+    http_proxy_port=15080,
+    inbound=(InboundPort(8080, "http", "HTTP", 15100, 18080),),
+)
+# The same workload with a TCP upstream: its listener reads the VirtualServices (tcp routes).
+DB_CLIENT = dataclasses.replace(
+    WEB, id="db-client.default", name="db-client", upstreams=(Upstream("reviews", 5432, 15432),)
+)
+
+
+def _state(*texts: str) -> MeshState:
+    state = MeshState(MeshConfig())
+    for r in load_text("\n---\n".join(texts)).resources:
+        state.apply("ADDED", r)
+    return state
+
+
+def _apply(state: MeshState, text: str) -> None:
+    for r in load_text(text).resources:
+        state.apply("MODIFIED", r)
+
+
+def _scope(proxy: Proxy, mesh: MeshSnapshot) -> Scope:
+    return build_scope(proxy, mesh)
+
+
+def test_records_what_the_translation_read_and_nothing_else() -> None:
+    """A plain sidecar's listeners read the policies, Telemetries and services, not the VirtualServices;
+    one with a TCP upstream reads them too. The output is the unrecorded translation's."""
+    mesh = _state(BASE, VS.format(t=1, port=5432)).snapshot()
+    out, reads = translate_recorded(_scope(WEB, mesh))
+    assert out == local_resources(WEB, mesh, _scope(WEB, mesh))
+    assert (SCOPE, "proxy") in reads and (MESH, "authorization_policies") in reads
+    assert (SCOPE, "virtual_services") not in reads and (MESH, "virtual_services") not in reads
+    assert (MESH, "destination_rules") not in reads and (MESH, "gateways") not in reads
+    _, reads = translate_recorded(_scope(DB_CLIENT, mesh))
+    assert (SCOPE, "virtual_services") in reads
+
+
+def test_a_virtual_service_change_reuses_only_the_parts_that_did_not_read_it() -> None:
+    state = _state(BASE, VS.format(t=1, port=5432))
+    cache = LocalOutputCache()
+    before = {p.id: cache.local(_scope(p, state.snapshot())) for p in (WEB, DB_CLIENT)}
+    _apply(state, VS.format(t=2, port=5433))  # an HTTP timeout and the TCP route's port
+    mesh = state.snapshot()
+    cache.next_generation()
+    after = {p.id: cache.local(_scope(p, mesh)) for p in (WEB, DB_CLIENT)}
+    assert after[WEB.id] is before[WEB.id]
+    assert after[DB_CLIENT.id] is not before[DB_CLIENT.id]
+    assert after[DB_CLIENT.id].resources == local_resources(DB_CLIENT, mesh, _scope(DB_CLIENT, mesh))
+    assert after[DB_CLIENT.id].resources != before[DB_CLIENT.id].resources  # the upstream's port moved
+    assert (cache.hits, cache.misses) == (1, 3)
+
+
+def test_a_policy_change_rebuilds_and_the_result_is_a_fresh_translation() -> None:
+    state = _state(BASE)
+    cache = LocalOutputCache()
+    before = cache.local(_scope(WEB, state.snapshot()))
+    for r in load_text(AUTHZ).resources:
+        state.apply("ADDED", r)
+    mesh = state.snapshot()
+    cache.next_generation()
+    after = cache.local(_scope(WEB, mesh))
+    assert after is not before
+    assert after.resources == local_resources(WEB, mesh, _scope(WEB, mesh))
+    assert "envoy.filters.http.rbac" in str(after.resources.listeners)
+    assert "envoy.filters.http.rbac" not in str(before.resources.listeners)
+
+
+def test_the_same_proxy_id_with_other_settings_is_rebuilt() -> None:
+    """A reconnect with another access-log path (same id) gets its own listeners, not the old ones."""
+    mesh = _state(BASE).snapshot()
+    cache = LocalOutputCache()
+    first = cache.local(_scope(WEB, mesh))
+    assert cache.local(_scope(WEB, mesh)) is first  # same snapshot, same proxy: reused
+    moved = dataclasses.replace(WEB, access_log="/tmp/other.log")
+    second = cache.local(_scope(moved, mesh))
+    assert second is not first
+    assert second.resources == local_resources(moved, mesh, _scope(moved, mesh))
+    assert "/tmp/other.log" in str(second.resources.listeners)
+
+
+def test_entries_live_two_generations() -> None:
+    mesh = _state(BASE).snapshot()
+    cache = LocalOutputCache()
+    cache.local(_scope(WEB, mesh))
+    cache.next_generation()
+    assert len(cache) == 1
+    cache.next_generation()
+    assert len(cache) == 0
