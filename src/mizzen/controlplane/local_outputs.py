@@ -20,6 +20,9 @@ load. Values compare by identity first (unchanged config keeps its parsed object
 :mod:`mizzen.controlplane.incremental`), then by equality, memoized per pair of objects for one
 snapshot, so a thousand proxies reading one changed tuple compare it once.
 
+Each entry also keeps the proxy's merged view of a type (the shared resources with its own on top),
+keyed by the shared part's content version, so an unchanged type is not copied again per proxy per push.
+
 Entries live two generations, as in :class:`~mizzen.controlplane.incremental.ServiceOutputCache`.
 """
 
@@ -30,6 +33,7 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from mizzen.translate.model import MeshSnapshot, ProxyResources
@@ -152,6 +156,8 @@ class LocalOutput:
 class _Entry:
     reads: Mapping[Read, object]
     output: LocalOutput
+    # type URL -> (shared part's version, the shared and own resources in one read-only mapping)
+    merged: dict[str, tuple[str, Resources]] = dataclasses.field(default_factory=dict)
 
 
 class LocalOutputCache:
@@ -187,6 +193,17 @@ class LocalOutputCache:
             entry = _Entry(reads, LocalOutput(resources, encoded, versions))
         self._current[proxy_id] = entry
         return entry.output
+
+    def merged(self, proxy_id: str, type_url: str, shared: Resources, shared_version: str) -> Resources:
+        """The shared resources of a type with the proxy's own (from its last :meth:`local`) on top, as one
+        read-only mapping; the same object as last time when neither part's content changed."""
+        entry = self._current[proxy_id]
+        known = entry.merged.get(type_url)
+        if known is not None and known[0] == shared_version:
+            return known[1]
+        out: Resources = MappingProxyType({**shared, **entry.output.encoded[type_url]})
+        entry.merged[type_url] = (shared_version, out)
+        return out
 
     def _unchanged(self, old: object, new: object) -> bool:
         if old is new:

@@ -121,7 +121,7 @@ class PushOutputs:
         self._shared: dict[Hashable, _Shared] = {}
 
     def _shared_for(self, proxy: Proxy) -> _Shared | None:
-        key = sharing.sharing_key(proxy, self.mesh, self.selectors)
+        key = sharing.sharing_key(proxy, self.mesh, self.selectors, self._token.failover_labels)
         if key is None:
             return None
         shared = self._shared.get(key)
@@ -141,7 +141,8 @@ class PushOutputs:
         own = self.local_cache.local(scope)
         local_enc = own.encoded
         # A type with nothing of the proxy's own is the shared mapping itself (no per-proxy copy).
-        types = {t: MappingProxyType({**encoded[t], **local_enc[t]}) if local_enc[t] else encoded[t] for t, _ in _TYPES}
+        merged = self.local_cache.merged
+        types = {t: merged(proxy.id, t, encoded[t], versions[t]) if local_enc[t] else encoded[t] for t, _ in _TYPES}
         # The own part's versions were hashed when it was built; the shared part's once per key.
         combined = {t: _combine(versions[t], own.versions[t]) for t, _ in _TYPES}
         return res, own.resources, Snapshot(types, combined)

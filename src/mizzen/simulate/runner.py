@@ -113,11 +113,12 @@ class Translations:
     def __init__(self, mesh: MeshSnapshot) -> None:
         self.mesh = mesh
         self.selectors = sharing.label_selectors(mesh)
+        self.failover_labels = sharing.failover_priority_labels(mesh)
         self._shared: dict[Hashable, tuple[Scope, ProxyResources]] = {}
 
     def translate(self, proxy: Proxy) -> ProxyResources:
         """The sender's translation, sharing the part alike senders have in common (as the control plane does)."""
-        key = sharing.sharing_key(proxy, self.mesh, self.selectors)
+        key = sharing.sharing_key(proxy, self.mesh, self.selectors, self.failover_labels)
         if key is None:
             return translate(proxy, self.mesh)
         if key not in self._shared:

@@ -53,17 +53,25 @@ def _source_labels(vs: VirtualService) -> Iterable[Mapping[str, str]]:
         yield from (m.source_labels for m in tls.match)
 
 
-def sharing_key(proxy: Proxy, mesh: MeshSnapshot, selectors: Selectors | None = None) -> Hashable | None:
+def sharing_key(
+    proxy: Proxy,
+    mesh: MeshSnapshot,
+    selectors: Selectors | None = None,
+    failover_labels: tuple[str, ...] | None = None,
+) -> Hashable | None:
     """Proxies with equal keys get identical shared resources; ``None`` when a proxy shares nothing.
 
-    ``selectors`` is :func:`label_selectors` of ``mesh``, passed in when computing many keys at once.
+    ``selectors`` is :func:`label_selectors` of ``mesh`` and ``failover_labels`` its
+    :func:`failover_priority_labels`, passed in when computing many keys at once (each walks every
+    DestinationRule).
     """
     if proxy.type != "sidecar":
         return None
     sels = label_selectors(mesh) if selectors is None else selectors
     selected = tuple(subset_of(dict(sel), proxy.labels) for sel in sels)
     # Locality load balancing orders endpoints by the proxy's locality and failoverPriority labels.
-    compared = tuple((name, proxy.labels.get(name, "")) for name in failover_priority_labels(mesh))
+    labels = failover_priority_labels(mesh) if failover_labels is None else failover_labels
+    compared = tuple((name, proxy.labels.get(name, "")) for name in labels)
     # A capture sidecar's special clusters differ (translate/capture.py): it shares only with its kind.
     mode = (bool(proxy.http_proxy_port), proxy.interception)
     return ("sidecar", proxy.namespace, selected, mode, proxy.locality, compared)

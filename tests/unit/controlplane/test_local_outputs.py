@@ -11,6 +11,7 @@ from mizzen.node import InboundPort, Proxy, Upstream
 from mizzen.translate.model import MeshConfig, MeshSnapshot
 from mizzen.translate.scope import Scope, build_scope
 from mizzen.translate.sharing import local_resources
+from mizzen.xds import types as xt
 
 BASE = """\
 apiVersion: v1
@@ -136,3 +137,21 @@ def test_entries_live_two_generations() -> None:
     assert len(cache) == 1
     cache.next_generation()
     assert len(cache) == 0
+
+
+def test_the_merged_view_is_reused_while_both_parts_are_unchanged() -> None:
+    mesh = _state(BASE).snapshot()
+    cache = LocalOutputCache()
+    own = cache.local(_scope(WEB, mesh))
+    shared = {"outbound|9080||reviews.default.svc.cluster.local": b"x"}
+    first = cache.merged(WEB.id, xt.CLUSTER, shared, "v1")
+    assert dict(first) == {**shared, **own.encoded[xt.CLUSTER]}
+    cache.next_generation()
+    cache.local(_scope(WEB, mesh))
+    assert cache.merged(WEB.id, xt.CLUSTER, shared, "v1") is first
+    changed = {**shared, "outbound|5432||reviews.default.svc.cluster.local": b"y"}
+    second = cache.merged(WEB.id, xt.CLUSTER, changed, "v2")
+    assert dict(second) == {**changed, **own.encoded[xt.CLUSTER]}
+    # The proxy's own part changes: a new entry, so nothing merged before is served.
+    cache.local(_scope(dataclasses.replace(WEB, access_log="/tmp/x.log"), mesh))
+    assert cache.merged(WEB.id, xt.CLUSTER, changed, "v2") is not second
