@@ -43,6 +43,7 @@ from mizzen.xds import types as xt
 from mizzen.xds.encode import encode
 from mizzen.xds.snapshot import Resources, content_version
 
+# Each xDS type URL and the ProxyResources field holding it (the push path's one table of them).
 TYPES = (
     (xt.CLUSTER, "clusters"),
     (xt.ENDPOINT, "endpoints"),
@@ -83,15 +84,19 @@ _MESH_READS = {f.name: ((MESH, f.name),) for f in dataclasses.fields(MeshSnapsho
 _LOG: contextvars.ContextVar[set[Read] | None] = contextvars.ContextVar("mizzen_local_reads", default=None)
 
 
+def _note(table: Mapping[str, tuple[Read, ...]], name: str) -> None:
+    reads = table.get(name)
+    if reads is not None:
+        log = _LOG.get()
+        if log is not None:
+            log.update(reads)
+
+
 class _RecordingScope(Scope):
     """A Scope noting each field read into the current log (also in copies made with ``replace``)."""
 
     def __getattribute__(self, name: str) -> Any:
-        reads = _SCOPE_READS.get(name)
-        if reads is not None:
-            log = _LOG.get()
-            if log is not None:
-                log.update(reads)
+        _note(_SCOPE_READS, name)
         return super().__getattribute__(name)
 
 
@@ -99,11 +104,7 @@ class _RecordingMesh(MeshSnapshot):
     """A MeshSnapshot noting each field read into the current log."""
 
     def __getattribute__(self, name: str) -> Any:
-        reads = _MESH_READS.get(name)
-        if reads is not None:
-            log = _LOG.get()
-            if log is not None:
-                log.update(reads)
+        _note(_MESH_READS, name)
         return super().__getattribute__(name)
 
 
@@ -141,6 +142,11 @@ def translate_recorded(scope: Scope) -> tuple[ProxyResources, dict[Read, object]
         out = local_resources(rec.proxy, rec.mesh, rec)
     log.add((SCOPE, "proxy"))
     return out, {r: read_value(scope, r) for r in sorted(log)}
+
+
+def encode_all(res: ProxyResources) -> dict[str, Resources]:
+    """Every type of ``res``, encoded (through the encoder's content cache)."""
+    return {t: encode(t, getattr(res, attr)) for t, attr in TYPES}
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,7 @@ class LocalOutputCache:
         else:
             self.misses += 1
             resources, reads = translate_recorded(scope)
-            encoded = {t: encode(t, getattr(resources, attr)) for t, attr in TYPES}
+            encoded = encode_all(resources)
             versions = {t: content_version(encoded[t]) for t, _ in TYPES}
             entry = _Entry(reads, LocalOutput(resources, encoded, versions))
         self._current[proxy_id] = entry

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from mizzen.controlplane.incremental import ServiceOutput, ServiceOutputCache, SnapshotToken, snapshot_token
-from mizzen.controlplane.local_outputs import LocalOutputCache
+from mizzen.controlplane.local_outputs import TYPES, LocalOutputCache, encode_all
 from mizzen.node import Proxy
 from mizzen.translate import build_endpoints, names, sharing, translate
 from mizzen.translate.clusters import scope_clusters
@@ -34,19 +34,7 @@ from mizzen.xds import types as xt
 from mizzen.xds.encode import encode
 from mizzen.xds.snapshot import EMPTY_VERSION, Resources, content_version
 
-_TYPES = (
-    (xt.CLUSTER, "clusters"),
-    (xt.ENDPOINT, "endpoints"),
-    (xt.LISTENER, "listeners"),
-    (xt.ROUTE, "routes"),
-    (xt.SECRET, "secrets"),
-)
-
 V = TypeVar("V")
-
-
-def _encode_all(res: ProxyResources) -> dict[str, Resources]:
-    return {t: encode(t, getattr(res, attr)) for t, attr in _TYPES}
 
 
 def _sorted(parts: Iterable[Mapping[str, V]]) -> dict[str, V]:
@@ -134,7 +122,7 @@ class PushOutputs:
         shared = self._shared_for(proxy)
         if shared is None:
             out = translate(proxy, self.mesh)
-            return ProxyResources(), out, Snapshot(_encode_all(out))
+            return ProxyResources(), out, Snapshot(encode_all(out))
         res, encoded, versions = shared.full()
         # Same key, same scope: only the proxy itself differs (its ports, name, access-log path).
         scope: Scope = dataclasses.replace(shared.scope, proxy=proxy)
@@ -142,9 +130,9 @@ class PushOutputs:
         local_enc = own.encoded
         # A type with nothing of the proxy's own is the shared mapping itself (no per-proxy copy).
         merged = self.local_cache.merged
-        types = {t: merged(proxy.id, t, encoded[t], versions[t]) if local_enc[t] else encoded[t] for t, _ in _TYPES}
+        types = {t: merged(proxy.id, t, encoded[t], versions[t]) if local_enc[t] else encoded[t] for t, _ in TYPES}
         # The own part's versions were hashed when it was built; the shared part's once per key.
-        combined = {t: _combine(versions[t], own.versions[t]) for t, _ in _TYPES}
+        combined = {t: _combine(versions[t], own.versions[t]) for t, _ in TYPES}
         return res, own.resources, Snapshot(types, combined)
 
     def endpoints(self, proxy: Proxy) -> tuple[Mapping[str, Mapping[str, object]], Resources, str]:
