@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any as AnyType
@@ -56,6 +56,7 @@ from mizzen.xds.errors import ProtocolError
 from mizzen.xds.protocol import Acked, Action, Connected, DeltaResponse, Ignored, Nacked, NodeInfo, node_info
 from mizzen.xds.protocol import resource_version as _version
 from mizzen.xds.snapshot import Resources, Snapshot, referenced_endpoints
+from mizzen.xds.views import Scoped, changes, shared_names
 
 __all__ = ["DeltaStream", "DeltaTypeState"]
 
@@ -83,7 +84,8 @@ class DeltaTypeState:
 
     type_url: str
     wildcard: bool = False
-    names: set[str] = field(default_factory=set)  # explicit subscriptions (besides a wildcard)
+    # Explicit subscriptions (besides a wildcard): one object per distinct set, shared by alike proxies.
+    names: frozenset[str] = frozenset()
     nonce_sent: str = ""
     version_sent: str = ""
     nonce_acked: str = ""
@@ -103,6 +105,9 @@ class DeltaTypeState:
     deferred: tuple[str, ...] = ()  # removals held back to the end of the current push
     force: bool = False  # answer the next build even when nothing changed (first request of the type)
     reconciled: str | None = None  # the snapshot version ``have`` was last brought up to
+    # The subscription changed since the last build: compare every name in scope, not only those the
+    # snapshot changed (the diff of two snapshot mappings is computed once for all proxies that had them).
+    rescoped: bool = True
 
     @property
     def sent(self) -> Resources:
@@ -117,13 +122,15 @@ class DeltaTypeState:
     def _in_scope(self, resources: Resources) -> Resources:
         if self.wildcard:
             return resources
-        return _Scoped(resources, frozenset(self.names))
+        return Scoped(resources, self.names)
 
     def subscribe(self, request: AnyType, *, first: bool) -> None:
         """Apply a request's subscription changes (and, on the first request, its initial versions)."""
         # Interned: thousands of proxies subscribe to the same names; one string object each, not one per proxy.
         added = set(map(sys.intern, request.resource_names_subscribe))
         gone = set(request.resource_names_unsubscribe)
+        if first or added or gone:
+            self.rescoped = True
         if first:
             self.wildcard = not added and not gone  # the legacy wildcard rule
             if request.initial_resource_versions:
@@ -136,13 +143,14 @@ class DeltaTypeState:
             self.have = {n: b for n, b in self.have.items() if n in self.names}
         added.discard("*")
         gone.discard("*")
-        for name in gone & self.names:
-            self.names.discard(name)
+        dropped = gone & self.names
+        for name in dropped:
             self.absent.discard(name)
             self.resend.discard(name)
             if self.wildcard:  # the protocol's exception: say whether the wildcard still covers it
                 self.resend.add(name)
-        self.names |= added
+        if dropped or not added <= self.names:
+            self.names = shared_names((self.names - dropped) | added)
         self.resend |= added - set(self.initial or ())
 
 
@@ -265,6 +273,7 @@ class DeltaStream:
             state.confirmed = {n: b for n, b in have.items() if b is not _FOREIGN}
             state.initial = None
         changed, removed = _diff(state, have, available)
+        state.rescoped = False
         force, state.force, state.resend, state.reconciled = state.force, False, set(), version
         state.have = available
         if state.rejected:
@@ -289,45 +298,26 @@ class DeltaStream:
         return DeltaResponse(state.type_url, version, nonce, changed, tuple(removed))
 
 
-class _Scoped(Mapping[str, bytes]):
-    """The subscribed part of what a proxy has, without copying it (proxy-status reads it on every poll)."""
-
-    __slots__ = ("_names", "_resources")
-
-    def __init__(self, resources: Resources, names: frozenset[str]) -> None:
-        self._resources = resources
-        self._names = names
-
-    def __getitem__(self, name: str) -> bytes:
-        if name not in self._names:
-            raise KeyError(name)
-        return self._resources[name]
-
-    def get(self, name: str, default: AnyType = None) -> AnyType:
-        """The resource's bytes when subscribed and present, else ``default`` (no exception on the way)."""
-        return self._resources.get(name, default) if name in self._names else default
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names and name in self._resources
-
-    def __iter__(self) -> Iterator[str]:
-        return (n for n in self._resources if n in self._names)
-
-    def __len__(self) -> int:
-        return sum(1 for n in self._names if n in self._resources)
-
-
 def _diff(state: DeltaTypeState, have: Resources, available: Resources) -> tuple[dict[str, bytes], list[str]]:
     """``(changed resources, removed names)`` that bring the proxy from ``have`` to ``available``."""
-    names = available if state.wildcard else state.names
-    changed = {n: b for n in names if (b := available.get(n)) is not None and not _same(have.get(n), b)}
-    removed = [n for n in have if n not in available] if state.wildcard else []
-    gone = set(removed)
-    # Subscribed names that are gone, or never existed and were not reported yet.
-    for name in state.names:
-        if name not in available and name not in gone and (name in have or name not in state.absent):
-            removed.append(name)
-            gone.add(name)
+    if state.rescoped:
+        names = available if state.wildcard else state.names
+        changed = {n: b for n in names if (b := available.get(n)) is not None and not _same(have.get(n), b)}
+        removed = [n for n in have if n not in available] if state.wildcard else []
+        gone = set(removed)
+        # Subscribed names that are gone, or never existed and were not reported yet.
+        for name in state.names:
+            if name not in available and name not in gone and (name in have or name not in state.absent):
+                removed.append(name)
+                gone.add(name)
+    else:
+        # The same subscription as at the last build, after which every subscribed name the snapshot
+        # lacked was reported: only what the snapshot changed since can differ.
+        differ, dropped = changes(have, available)
+        wild, names = state.wildcard, state.names
+        changed = {n: available[n] for n in differ if wild or n in names}
+        removed = [n for n in dropped if wild or n in names]
+        gone = set(removed)
     for name in state.resend:  # sent (or reported missing) whatever the proxy has, unless it rejected them
         forced = available.get(name)
         if forced is None and name not in gone:

@@ -270,7 +270,7 @@ class SubscriptionState(Protocol):
 
     type_url: str
     wildcard: bool
-    names: set[str]  # explicit subscriptions (besides a wildcard)
+    names: frozenset[str]  # explicit subscriptions (besides a wildcard)
     nonce_sent: str
     version_sent: str
     nonce_acked: str

@@ -119,7 +119,7 @@ class Snapshot:
         problems: list[str] = []
         routes = self.resources(types.ROUTE)
         listeners = self.resources(types.LISTENER)
-        if not _listener_refs.of(self.version(types.LISTENER), listeners) <= routes.keys():
+        if not _listener_refs.covered(self.version(types.LISTENER), listeners, self.version(types.ROUTE), routes):
             problems += [
                 f"listener {listener!r} references missing route configuration {name!r}"
                 for listener, name in _listener_refs.find(listeners)
@@ -127,7 +127,7 @@ class Snapshot:
             ]
         endpoints = self.resources(types.ENDPOINT)
         clusters = self.resources(types.CLUSTER)
-        if not _cluster_refs.of(self.version(types.CLUSTER), clusters) <= endpoints.keys():
+        if not _cluster_refs.covered(self.version(types.CLUSTER), clusters, self.version(types.ENDPOINT), endpoints):
             problems += [
                 f"EDS cluster {cluster!r} has no ClusterLoadAssignment {name!r}"
                 for cluster, name in _cluster_refs.find(clusters)
@@ -239,6 +239,7 @@ class _TypeRefs:
         self._max = max_entries
         self._memo: dict[str, frozenset[str]] = {}
         self._sets: dict[frozenset[str], frozenset[str]] = {}
+        self._covered: dict[tuple[str, str], bool] = {}  # (this type's version, the target's) -> all present
 
     def of(self, version: str, resources: Resources) -> frozenset[str]:
         found = self._memo.get(version)
@@ -249,6 +250,17 @@ class _TypeRefs:
             names = frozenset(name for _, name in self.find(resources))
             found = self._memo[version] = self._sets.setdefault(names, names)
         return found
+
+    def covered(self, version: str, resources: Resources, target_version: str, targets: Resources) -> bool:
+        """Whether every name ``resources`` reference is in ``targets``: one lookup per pair of versions
+        (both are content hashes), so a thousand proxies with the same clusters and endpoints check once."""
+        key = (version, target_version)
+        known = self._covered.get(key)
+        if known is None:
+            if len(self._covered) >= self._max:
+                self._covered.clear()
+            known = self._covered[key] = self.of(version, resources) <= targets.keys()
+        return known
 
 
 _listener_refs = _TypeRefs(referenced_routes)

@@ -52,6 +52,7 @@ from mizzen.xds import types
 from mizzen.xds.errors import ProtocolError
 from mizzen.xds.protocol import Acked, Action, Connected, Ignored, Nacked, NodeInfo, Response, node_info
 from mizzen.xds.snapshot import Snapshot
+from mizzen.xds.views import Resources, Scoped, changes, scoped, shared_names
 
 
 @dataclass
@@ -60,7 +61,8 @@ class TypeState:
 
     type_url: str
     wildcard: bool = False
-    names: set[str] = field(default_factory=set)  # explicit subscriptions (besides a wildcard)
+    # Explicit subscriptions (besides a wildcard): one object per distinct set, shared by alike proxies.
+    names: frozenset[str] = frozenset()
     explicit: bool = False  # names were requested at least once: an empty list now means "none"
     nonce_sent: str = ""
     version_sent: str = ""
@@ -74,15 +76,21 @@ class TypeState:
     sent: Mapping[str, bytes] = field(default_factory=dict)
     acked: Mapping[str, bytes] = field(default_factory=dict)
     force: bool = False  # answer with the whole subscription next time, even if unchanged
-    # Named types: the snapshot version for which ``sent`` already covers the subscription, so an
-    # update that did not change this type costs a string compare instead of a diff.
+    # Named types: the snapshot version (and its mapping) for which ``sent`` covers the subscription, so
+    # an update that did not change this type costs a string compare, and one that did a diff of what
+    # changed in the snapshot (computed once for every proxy that had the same mapping).
     covered_version: str = ""
+    covered: Resources | None = None
+    requested: tuple[str, ...] | None = None  # the last request's resource_names, as sent
 
     def subscribe(self, resource_names: Iterable[str]) -> set[str]:
         """Apply a request's ``resource_names`` (with the legacy wildcard rule); return newly added names."""
+        requested = tuple(resource_names)
+        if requested == self.requested:  # an ACK repeats the subscription: nothing changes
+            return set()
+        self.requested = requested
         # Interned: thousands of proxies subscribe to the same names; one string object each, not one per proxy.
-        names = set(map(sys.intern, resource_names))
-        before = set(self.names)
+        names = set(map(sys.intern, requested))
         if "*" in names:
             self.wildcard = True
             names.discard("*")
@@ -92,11 +100,11 @@ class TypeState:
             self.explicit = True
         else:
             self.wildcard = True
-        self.names = names
-        self.covered_version = ""
-        if not self.wildcard:
-            self.sent = {n: b for n, b in self.sent.items() if n in names}
-            self.acked = {n: b for n, b in self.acked.items() if n in names}
+        before, self.names = self.names, shared_names(frozenset(names))
+        self.covered_version, self.covered = "", None
+        if not self.wildcard:  # unsubscribed names are forgotten: re-requesting one sends it again
+            self.sent = scoped(self.sent, self.names)
+            self.acked = scoped(self.acked, self.names)
         return names - before
 
 
@@ -196,12 +204,19 @@ class Stream:
         else:
             if not force and version == state.covered_version:
                 return None
-            wanted = {n: available[n] for n in state.names if n in available}
-            payload = wanted if force else {n: b for n, b in wanted.items() if state.sent.get(n) != b}
-            state.covered_version = version
+            names = state.names
+            if not force and state.covered is not None:  # ``sent`` is the covered mapping's subscribed part
+                differ, _ = changes(state.covered, available)
+                payload = {n: available[n] for n in differ if n in names}
+            else:
+                wanted = {n: available[n] for n in names if n in available}
+                payload = wanted if force else {n: b for n, b in wanted.items() if state.sent.get(n) != b}
+            # Every subscribed name the snapshot has is now sent or already was, with these bytes (a name
+            # it lacks is forgotten: sent again if it comes back, which Envoy takes as a no-op update).
+            state.covered_version, state.covered = version, available
+            state.sent = Scoped(available, names)
             if not payload:
                 return None
-            state.sent = {**state.sent, **payload}
         self._nonce += 1
         state.nonce_sent = str(self._nonce)
         state.version_sent = version
