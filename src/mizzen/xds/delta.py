@@ -53,7 +53,7 @@ from typing import Any as AnyType
 
 from mizzen.xds import types
 from mizzen.xds.errors import ProtocolError
-from mizzen.xds.protocol import Acked, Action, Connected, DeltaResponse, Ignored, Nacked, NodeInfo, node_info
+from mizzen.xds.protocol import Acked, Action, Connected, DeltaResponse, Ignored, Nacked, NodeInfo, Nonces, node_info
 from mizzen.xds.protocol import resource_version as _version
 from mizzen.xds.snapshot import Resources, Snapshot, referenced_endpoints
 from mizzen.xds.views import Scoped, changes, shared_names
@@ -167,7 +167,7 @@ class DeltaStream:
         # Endpoint names of clusters sent before the proxy subscribed to EDS on this stream (a reconnect sends
         # CDS first): their clusters warm only once EDS arrives, whatever versions the proxy says it has.
         self._warming: set[str] = set()
-        self._nonce = 0
+        self._nonces = Nonces()
         self._order: tuple[str, ...] = ()
 
     def receive(self, request: AnyType) -> list[Action]:
@@ -289,13 +289,13 @@ class DeltaStream:
     def _respond(
         self, state: DeltaTypeState, version: str, changed: Resources, removed: Sequence[str], after: Resources
     ) -> DeltaResponse:
-        self._nonce += 1
-        nonce = str(self._nonce)
+        response = DeltaResponse.make(state.type_url, version, changed, removed, self._nonces)
+        nonce = response.nonce
         state.nonce_sent, state.version_sent, state.last_sent_time = nonce, version, self._clock()
         state.pending[nonce] = _Pending(version, after, changed)
         if len(state.pending) > _MAX_PENDING:  # Envoy answers every response; a client that does not must
             del state.pending[next(iter(state.pending))]  # not make the server keep every one it was sent
-        return DeltaResponse(state.type_url, version, nonce, changed, tuple(removed))
+        return response
 
 
 def _diff(state: DeltaTypeState, have: Resources, available: Resources) -> tuple[dict[str, bytes], list[str]]:

@@ -10,8 +10,9 @@ per-proxy cost of a push to a memcpy instead of a protobuf build.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from typing import Any as AnyType
 
@@ -33,6 +34,7 @@ __all__ = [
     "Ignored",
     "Nacked",
     "NodeInfo",
+    "Nonces",
     "Reply",
     "Response",
     "SubscriptionState",
@@ -66,36 +68,98 @@ def node_info(node: AnyType) -> NodeInfo:
     )
 
 
+class Nonces:
+    """The nonces of one stream, chosen so that most responses' bytes are shared by every proxy.
+
+    A response body (everything but the nonce) is serialized once and cached with a serial number from a
+    process-wide counter. A response whose body's serial is above every shared nonce this stream has used
+    gets the body's own nonce, ``b<serial>``, which is already in the cached bytes: the proxies that get the
+    same change are all written the very same ``bytes`` object, with no per-proxy copy of a large route
+    configuration. Otherwise (a body this stream may have been sent before) the stream takes one of its own,
+    a plain counter. Both kinds are unique on the stream: shared ones strictly increase, and the two never
+    look alike.
+    """
+
+    def __init__(self) -> None:
+        self._own = 0
+        self._shared = 0
+
+    def choose(self, serial: int) -> str | None:
+        """The shared nonce for a body with ``serial`` when this stream may use it, else ``None``."""
+        if serial > self._shared:
+            self._shared = serial
+            return _shared_nonce(serial)
+        return None
+
+    def own(self) -> str:
+        """A nonce of this stream's own."""
+        self._own += 1
+        return str(self._own)
+
+
+def _shared_nonce(serial: int) -> str:
+    return f"b{serial}"
+
+
 @dataclass(frozen=True)
 class Response:
-    """One DiscoveryResponse to write: a type, its version, a fresh nonce and ``{name: Any bytes}``."""
+    """One DiscoveryResponse to write: a type, its version, a fresh nonce and ``{name: Any bytes}``.
+
+    Build it with :meth:`make` (which picks the nonce from the stream's :class:`Nonces` and keeps the wire
+    bytes); a response built directly is serialized on demand.
+    """
 
     type_url: str
     version: str
     nonce: str
     resources: Mapping[str, bytes]
+    wire: bytes = field(default=b"", repr=False, compare=False)
+
+    @classmethod
+    def make(cls, type_url: str, version: str, resources: Mapping[str, bytes], nonces: Nonces) -> Response:
+        """The response for ``resources``, its nonce chosen by ``nonces``."""
+        serial, body = _sotw_body(type_url, version, resources)
+        return _finish(cls(type_url, version, "", resources), nonces, serial, body)
 
     def serialize(self) -> bytes:
-        """The wire form of ``envoy.service.discovery.v3.DiscoveryResponse``, resources sorted by name.
-
-        Everything but the nonce is shared by the proxies that get the same resources, so that part is
-        cached, keyed by the resource bytes objects themselves (hashes of bytes are cached by Python).
-        """
-        names = tuple(sorted(self.resources))
-        values = tuple(self.resources[n] for n in names)
-        key = (self.type_url, self.version, names, values)
-        body = _BODIES.get(key)
-        if body is None:
-            parts = [_field(1, self.version.encode())]
-            parts.extend(_fields(2, values))
-            parts.append(_field(4, self.type_url.encode()))
-            body = b"".join(parts)
-            _keep_body(_BODIES, key, body)
-        return body + _field(5, self.nonce.encode())
+        """The wire form of ``envoy.service.discovery.v3.DiscoveryResponse``, resources sorted by name."""
+        return self.wire or _with_nonce(_sotw_body(self.type_url, self.version, self.resources)[1], self.nonce)
 
     def to_proto(self) -> AnyType:
         """The same response as a ``DiscoveryResponse`` message (tests, debugging)."""
         return discovery_pb2.DiscoveryResponse.FromString(self.serialize())
+
+
+_R = TypeVar("_R", "Response", "DeltaResponse")
+
+
+def _finish(response: _R, nonces: Nonces, serial: int, body: bytes) -> _R:
+    nonce = nonces.choose(serial)
+    if nonce is not None:
+        return replace(response, nonce=nonce, wire=body)
+    nonce = nonces.own()
+    return replace(response, nonce=nonce, wire=_with_nonce(body, nonce))
+
+
+def _with_nonce(body: bytes, nonce: str) -> bytes:
+    """``body`` answered with ``nonce``. The cached body already ends with its shared nonce; protobuf
+    parsers keep the last value of a field that is not repeated, so a second nonce field overrides it."""
+    return body + _field(5, nonce.encode())
+
+
+def _sotw_body(type_url: str, version: str, resources: Mapping[str, bytes]) -> tuple[int, bytes]:
+    """(serial, bytes) of a DiscoveryResponse without its own nonce, cached: the proxies that get the same
+    resources share it (keyed by the resource bytes objects themselves; hashes of bytes are cached)."""
+    names = tuple(sorted(resources))
+    values = tuple(resources[n] for n in names)
+    key = (type_url, version, names, values)
+    found = _BODIES.get(key)
+    if found is None:
+        parts = [_field(1, version.encode())]
+        parts.extend(_fields(2, values))
+        parts.append(_field(4, type_url.encode()))
+        found = _keep_body(_BODIES, key, parts)
+    return found
 
 
 _BODY_CACHE_SIZE = 256
@@ -105,17 +169,22 @@ _BODY_CACHE_SIZE = 256
 _BODY_CACHE_BYTES = 32 * 1024 * 1024
 
 
-def _keep_body(cache: dict[_K, bytes], key: _K, body: bytes) -> None:
-    """Remember ``body``, dropping the oldest entries past the entry or byte bound."""
-    cache[key] = body
-    total = _BODY_BYTES[id(cache)] = _BODY_BYTES.get(id(cache), 0) + len(body)
+def _keep_body(cache: dict[_K, tuple[int, bytes]], key: _K, parts: list[bytes]) -> tuple[int, bytes]:
+    """Number and remember the body made of ``parts`` (its shared nonce appended), dropping the oldest
+    entries past the entry or byte bound."""
+    serial = next(_SERIALS)
+    parts.append(_field(5, _shared_nonce(serial).encode()))
+    found = cache[key] = (serial, b"".join(parts))
+    total = _BODY_BYTES[id(cache)] = _BODY_BYTES.get(id(cache), 0) + len(found[1])
     while len(cache) > 1 and (len(cache) > _BODY_CACHE_SIZE or total > _BODY_CACHE_BYTES):
-        total -= len(cache.pop(next(iter(cache))))  # oldest first: dicts keep insertion order
+        total -= len(cache.pop(next(iter(cache)))[1])  # oldest first: dicts keep insertion order
     _BODY_BYTES[id(cache)] = total
+    return found
 
 
+_SERIALS = itertools.count(1)
 _BODY_BYTES: dict[int, int] = {}  # bytes held per body cache (keyed by the cache's id; two caches)
-_BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...]], bytes] = {}
+_BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...]], tuple[int, bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -131,33 +200,48 @@ class DeltaResponse:
     nonce: str
     resources: Mapping[str, bytes]
     removed: tuple[str, ...] = ()
+    wire: bytes = field(default=b"", repr=False, compare=False)
+
+    @classmethod
+    def make(
+        cls, type_url: str, version: str, resources: Mapping[str, bytes], removed: Sequence[str], nonces: Nonces
+    ) -> DeltaResponse:
+        """The response for ``resources`` and ``removed``, its nonce chosen by ``nonces``."""
+        serial, body = _delta_body(type_url, version, resources, tuple(removed))
+        return _finish(cls(type_url, version, "", resources, tuple(removed)), nonces, serial, body)
 
     def serialize(self) -> bytes:
-        """The wire form of ``envoy.service.discovery.v3.DeltaDiscoveryResponse``, names sorted.
-
-        The part without the nonce is cached like :meth:`Response.serialize`'s: proxies that get the same
-        change share one body.
-        """
-        names = tuple(sorted(self.resources))
-        values = tuple(self.resources[n] for n in names)
-        removed = tuple(sorted(self.removed))
-        key = (self.type_url, self.version, names, values, removed)
-        body = _DELTA_BODIES.get(key)
-        if body is None:
-            parts = [_field(1, self.version.encode())]
-            parts.extend(_fields(2, [_delta_resource(n, v) for n, v in zip(names, values, strict=True)]))
-            parts.append(_field(4, self.type_url.encode()))
-            parts.extend(_field(6, n.encode()) for n in removed)
-            body = b"".join(parts)
-            _keep_body(_DELTA_BODIES, key, body)
-        return body + _field(5, self.nonce.encode())
+        """The wire form of ``envoy.service.discovery.v3.DeltaDiscoveryResponse``, names sorted."""
+        if self.wire:
+            return self.wire
+        return _with_nonce(_delta_body(self.type_url, self.version, self.resources, self.removed)[1], self.nonce)
 
     def to_proto(self) -> AnyType:
         """The same response as a ``DeltaDiscoveryResponse`` message (tests, debugging)."""
         return discovery_pb2.DeltaDiscoveryResponse.FromString(self.serialize())
 
 
-_DELTA_BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...], tuple[str, ...]], bytes] = {}
+_DELTA_BODIES: dict[tuple[str, str, tuple[str, ...], tuple[bytes, ...], tuple[str, ...]], tuple[int, bytes]] = {}
+
+
+def _delta_body(
+    type_url: str, version: str, resources: Mapping[str, bytes], removed: tuple[str, ...]
+) -> tuple[int, bytes]:
+    """(serial, bytes) of a DeltaDiscoveryResponse without its own nonce, cached like :func:`_sotw_body`."""
+    names = tuple(sorted(resources))
+    values = tuple(resources[n] for n in names)
+    gone = tuple(sorted(removed))
+    key = (type_url, version, names, values, gone)
+    found = _DELTA_BODIES.get(key)
+    if found is None:
+        parts = [_field(1, version.encode())]
+        parts.extend(_fields(2, [_delta_resource(n, v) for n, v in zip(names, values, strict=True)]))
+        parts.append(_field(4, type_url.encode()))
+        parts.extend(_field(6, n.encode()) for n in gone)
+        found = _keep_body(_DELTA_BODIES, key, parts)
+    return found
+
+
 _SHARED_CACHE_SIZE = 1 << 17  # distinct resources remembered; far above one mesh's resources of a type
 _VERSIONS: dict[bytes, str] = {}
 _RESOURCES: dict[tuple[str, bytes], bytes] = {}

@@ -50,7 +50,7 @@ from typing import Any as AnyType
 
 from mizzen.xds import types
 from mizzen.xds.errors import ProtocolError
-from mizzen.xds.protocol import Acked, Action, Connected, Ignored, Nacked, NodeInfo, Response, node_info
+from mizzen.xds.protocol import Acked, Action, Connected, Ignored, Nacked, NodeInfo, Nonces, Response, node_info
 from mizzen.xds.snapshot import Snapshot
 from mizzen.xds.views import Resources, Scoped, changes, scoped, shared_names
 
@@ -118,7 +118,7 @@ class Stream:
         self.types: dict[str, TypeState] = {}
         self.snapshot: Snapshot | None = None
         self._clock = clock
-        self._nonce = 0
+        self._nonces = Nonces()
         self._order: tuple[str, ...] = ()  # self.types in push order (types are only ever added)
 
     def receive(self, request: AnyType) -> list[Action]:
@@ -217,8 +217,8 @@ class Stream:
             state.sent = Scoped(available, names)
             if not payload:
                 return None
-        self._nonce += 1
-        state.nonce_sent = str(self._nonce)
+        response = Response.make(state.type_url, version, payload, self._nonces)
+        state.nonce_sent = response.nonce
         state.version_sent = version
         state.last_sent_time = self._clock()
-        return Response(state.type_url, version, state.nonce_sent, payload)
+        return response

@@ -263,15 +263,21 @@ def test_reconnect_before_the_snapshot_is_resolved_when_it_arrives() -> None:
     assert lds.type_url == LDS and lds.resources == {} and lds.removed == ()
 
 
-def test_nonces_increase_and_are_recorded_before_returning() -> None:
-    """Each response gets a new, larger nonce, already recorded as sent for its type."""
+def test_nonces_are_unique_and_recorded_before_returning() -> None:
+    """Each response gets a nonce not used before on the stream, on the wire and recorded as sent for its type."""
     stream, envoy = DeltaStream(), FakeDeltaEnvoy()
     stream.receive(envoy.request(CDS))
     stream.receive(envoy.request(LDS))
     sent = stream.snapshot_updated(snapshot())
-    nonces = [int(r.nonce) for r in sent]
-    assert nonces == sorted(nonces) and len(set(nonces)) == len(nonces)
-    assert all(stream.types[r.type_url].nonce_sent == r.nonce for r in sent)
+    for clusters in ({"a": "3s", "b": "2s"}, {"a": "2s", "b": "2s"}):  # then back: a body sent before
+        for r in sent[-2:]:
+            stream.receive(envoy.ack(r))
+        sent += stream.snapshot_updated(snapshot(clusters))
+    nonces = [r.nonce for r in sent]
+    assert len(sent) >= 4 and len(set(nonces)) == len(nonces)
+    assert all(r.to_proto().nonce == r.nonce for r in sent)
+    last = {r.type_url: r.nonce for r in sent}
+    assert all(stream.types[type_url].nonce_sent == nonce for type_url, nonce in last.items())
 
 
 def test_ack_of_older_response_keeps_status_stale() -> None:

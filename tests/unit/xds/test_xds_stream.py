@@ -238,14 +238,17 @@ def test_push_order_is_cds_eds_lds_rds() -> None:
     assert [r.type_url for r in sent] == [CDS, EDS, LDS, RDS]
 
 
-def test_nonces_increase_and_are_recorded_before_sending() -> None:
-    """Every response has a fresh, larger nonce, already stored as nonce_sent for its type."""
+def test_nonces_are_unique_and_recorded_before_sending() -> None:
+    """Every response has a nonce not used before on the stream, on the wire and stored as nonce_sent."""
     stream, _ = synced_pair()
     sent = stream.snapshot_updated(snapshot({"a": "2s", "b": "2s"}, routes={"r1": "b"}))
-    nonces = [int(r.nonce) for r in sent]
-    assert nonces == sorted(nonces) and len(set(nonces)) == len(nonces)
     for r in sent:
         assert stream.types[r.type_url].nonce_sent == r.nonce
+    sent += stream.snapshot_updated(snapshot())
+    sent += stream.snapshot_updated(snapshot({"a": "2s", "b": "2s"}, routes={"r1": "b"}))  # bodies sent before
+    nonces = [r.nonce for r in sent]
+    assert len(sent) >= 6 and len(set(nonces)) == len(nonces)
+    assert all(r.to_proto().nonce == r.nonce for r in sent)
 
 
 def test_no_duplicate_names_in_a_response() -> None:
