@@ -20,8 +20,9 @@ load. Values compare by identity first (unchanged config keeps its parsed object
 :mod:`mizzen.controlplane.incremental`), then by equality, memoized per pair of objects for one
 snapshot, so a thousand proxies reading one changed tuple compare it once.
 
-Each entry also keeps the proxy's merged view of a type (the shared resources with its own on top),
-keyed by the shared part's content version, so an unchanged type is not copied again per proxy per push.
+Each entry also keeps the proxy's merged view of a type (the shared resources with its own on top, a
+:class:`~mizzen.xds.views.Layered` view, not a copy), keyed by the shared part's content version, so an
+unchanged type is the same object from push to push and a changed one is diffed through its shared part.
 
 Entries live two generations, as in :class:`~mizzen.controlplane.incremental.ServiceOutputCache`.
 """
@@ -33,7 +34,6 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from mizzen.translate.model import MeshSnapshot, ProxyResources
@@ -42,6 +42,7 @@ from mizzen.translate.sharing import local_resources
 from mizzen.xds import types as xt
 from mizzen.xds.encode import encode
 from mizzen.xds.snapshot import Resources, content_version
+from mizzen.xds.views import Layered
 
 # Each xDS type URL and the ProxyResources field holding it (the push path's one table of them).
 TYPES = (
@@ -207,7 +208,7 @@ class LocalOutputCache:
         known = entry.merged.get(type_url)
         if known is not None and known[0] == shared_version:
             return known[1]
-        out: Resources = MappingProxyType({**shared, **entry.output.encoded[type_url]})
+        out: Resources = Layered(shared, entry.output.encoded[type_url])
         entry.merged[type_url] = (shared_version, out)
         return out
 

@@ -194,8 +194,15 @@ def _stat(metric: str, tags: Sequence[tuple[str, str]], override: MetricOverride
     out += [(name, f"%CEL({expr})%") for name, expr in upserted.items()]
     return {
         "name": meshstats.stat_name(metric),
-        "tags": [{"name": name, "value_format": value} for name, value in out if name not in removed],
+        "tags": [_tag(name, value) for name, value in out if name not in removed],
     }
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE * 4)
+def _tag(name: str, value: str) -> JSONDict:
+    """One tag entry, shared: most are the same format string in every proxy's loggers (a sidecar's
+    ~560 of them were 50 KB of the control plane's memory per proxy), and output is never changed in place."""
+    return {"name": name, "value_format": value}
 
 
 def _http_tags(proxy: Proxy, direction: Direction, service: ServiceTags | None) -> list[tuple[str, str]]:

@@ -10,6 +10,9 @@ content: identical content is parsed and serialized once, and every proxy then s
 The cache key is the content's ``marshal`` form (format version 2, which writes no back-references, so it
 depends on values and order only): ~10x cheaper to compute than JSON text, and as exact, since equal keys
 unmarshal to equal values of equal types. The key only ever lives in memory: nothing is unmarshalled.
+It is kept as the SHA-256 digest of that form, not the form itself: a sidecar's own listeners are
+several KB of marshal each and nobody else's, and the full forms were 40 KB of cache per proxy. The
+digest costs ~0.6 us per KB (a third of the marshal, measured on a golden listener).
 Content equal but built in another key order misses the cache and gets equal bytes of its own (the
 translator builds equal content in one order). Every push computes a key for every resource of every
 proxy, so its cost matters: with 50 proxies the JSON keys were a quarter of the control plane's CPU per push.
@@ -22,6 +25,7 @@ imports every Envoy extension the translator may reference (:data:`EXTENSION_MOD
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 import json
 import logging
@@ -185,7 +189,8 @@ class Encoder:
     def encode_one(self, type_url: str, name: str, body: Mapping[str, object]) -> bytes:
         """Serialized ``Any`` of one resource, from the cache when identical content was seen before."""
         try:
-            key = (type_url, marshal.dumps(body, _MARSHAL_VERSION))  # type: ignore[arg-type]
+            form = marshal.dumps(body, _MARSHAL_VERSION)  # type: ignore[arg-type]
+            key = (type_url, hashlib.sha256(form).digest())
         except ValueError:  # str/int subclasses, sets of them, ...: JSON decides, without the cache
             key = None
         if key is not None:

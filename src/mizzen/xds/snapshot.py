@@ -32,6 +32,7 @@ from google.protobuf import any_pb2
 from mizzen.xds import types
 from mizzen.xds.encode import encode, import_extensions, message_class
 from mizzen.xds.errors import InconsistentSnapshot
+from mizzen.xds.views import Layered
 
 Resources = Mapping[str, bytes]  # resource name -> serialized google.protobuf.Any
 _EMPTY: Resources = MappingProxyType({})
@@ -68,11 +69,13 @@ class Snapshot:
     ) -> None:
         """``resources`` maps type URL to ``{name: Any bytes}``; ``versions`` overrides computed versions.
 
-        A ``MappingProxyType`` is kept without copying: its owner must not change the dict behind it.
+        A ``MappingProxyType`` or :class:`~mizzen.xds.views.Layered` is kept without copying: its owner must
+        not change what is behind it.
         """
         # A read-only view is taken as it is: proxies alike share one mapping instead of a copy each.
         self._resources: dict[str, Resources] = {
-            t: r if isinstance(r, MappingProxyType) else MappingProxyType(dict(r)) for t, r in (resources or {}).items()
+            t: r if isinstance(r, (MappingProxyType, Layered)) else MappingProxyType(dict(r))
+            for t, r in (resources or {}).items()
         }
         given = versions or {}
         self._versions = {t: given.get(t) or content_version(r) for t, r in self._resources.items()}

@@ -88,9 +88,10 @@ class TypeState:
         requested = tuple(resource_names)
         if requested == self.requested:  # an ACK repeats the subscription: nothing changes
             return set()
-        self.requested = requested
-        # Interned: thousands of proxies subscribe to the same names; one string object each, not one per proxy.
-        names = set(map(sys.intern, requested))
+        # Interned and shared: thousands of proxies subscribe to the same names; one string object each
+        # and one tuple per distinct request, not a copy per proxy.
+        self.requested = requested = shared_names(tuple(map(sys.intern, requested)))
+        names = set(requested)
         if "*" in names:
             self.wildcard = True
             names.discard("*")

@@ -215,3 +215,21 @@ def test_tcp_proxy_logs_its_connected_entry_for_the_opened_counter() -> None:
     assert tcp["access_log_options"] == {"flush_access_log_on_connected": True}
     file_log = next(log for log in tcp["access_log"] if log["name"] == "envoy.access_loggers.file")
     assert file_log["filter"]["log_type_filter"]["exclude"] is True
+
+
+def test_two_workloads_share_their_alike_tag_entries() -> None:
+    """A tag whose value is the same format string in every proxy is one object for all of them (the
+    control plane keeps each sidecar's loggers); a workload's own literals stay its own."""
+    other = dataclasses.replace(PROXY, id="ratings-v1.default", name="ratings-v1", labels={"app": "ratings"})
+
+    def entries(proxy: Proxy) -> dict[str, dict[str, str]]:
+        config = http_stats_loggers(proxy, "outbound")[0]["typed_config"]
+        return {t["name"]: t for t in config["counters"][0]["stat"]["tags"]}
+
+    mine, theirs = entries(PROXY), entries(other)
+    assert mine["destination_workload"] is theirs["destination_workload"]
+    assert mine["source_workload"] is not theirs["source_workload"]
+    assert (mine["source_workload"]["value_format"], theirs["source_workload"]["value_format"]) == (
+        "reviews-v2",
+        "ratings-v1",
+    )

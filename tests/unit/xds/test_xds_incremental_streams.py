@@ -22,6 +22,7 @@ from mizzen.xds.protocol import DeltaResponse, Response, resource_version
 from mizzen.xds.stream import Stream
 from mizzen.xds.testing import FakeEnvoy, cla
 from mizzen.xds.testing_delta import FakeDeltaEnvoy
+from mizzen.xds.views import Layered, Resources
 
 EDS = types.ENDPOINT
 NAMES = [f"e{i}" for i in range(8)]
@@ -55,6 +56,18 @@ def _edits(seed: int, steps: int = 60) -> list[tuple[str, object]]:
     return out
 
 
+def _mapping(resources: dict[str, bytes], previous: Resources | None, layered: bool) -> Resources:
+    """The snapshot's mapping of ``resources``: one read-only dict, or (``layered``) a proxy's own names
+    over a shared part, the shared part kept as the same object while its content is unchanged."""
+    if not layered:
+        return MappingProxyType(resources)
+    base = {n: b for n, b in resources.items() if n < "e4"}
+    top = {n: b for n, b in resources.items() if n >= "e3"}  # e3 is in both: the own part shadows it
+    if isinstance(previous, Layered) and dict(previous.base) == base:
+        return Layered(previous.base, top)
+    return Layered(MappingProxyType(base), top)
+
+
 def _check(held: dict[str, bytes], subscribed: set[str], resources: dict[str, bytes], *, removals: bool) -> None:
     for name in subscribed:
         if name in resources:
@@ -63,13 +76,14 @@ def _check(held: dict[str, bytes], subscribed: set[str], resources: dict[str, by
             assert name not in held, name
 
 
+@pytest.mark.parametrize("layered", [False, True], ids=["flat", "layered"])
 @pytest.mark.parametrize("seed", range(40))
-def test_sotw_proxy_holds_the_subscribed_part_of_every_snapshot(seed: int) -> None:
+def test_sotw_proxy_holds_the_subscribed_part_of_every_snapshot(seed: int, layered: bool) -> None:
     stream, envoy = Stream(clock=lambda: 1.0), FakeEnvoy()
     held: dict[str, bytes] = {}
     subscribed: set[str] = set(NAMES[:3])
     resources: dict[str, bytes] = {}
-    mapping = MappingProxyType(resources)
+    mapping: Resources = MappingProxyType(resources)
 
     def apply(replies: Sequence[object]) -> None:
         # Envoy ACKs each response (repeating its subscription), the ACK may cause more.
@@ -83,7 +97,7 @@ def test_sotw_proxy_holds_the_subscribed_part_of_every_snapshot(seed: int) -> No
     for kind, value in _edits(seed):
         if kind == "snapshot":
             resources = dict(value)  # type: ignore[call-overload]
-            mapping = MappingProxyType(resources)
+            mapping = _mapping(resources, mapping, layered)
         if kind in ("snapshot", "same"):
             apply(list(stream.snapshot_updated(Snapshot({EDS: mapping}))))
         else:
@@ -95,12 +109,13 @@ def test_sotw_proxy_holds_the_subscribed_part_of_every_snapshot(seed: int) -> No
             _check(held, subscribed, resources, removals=False)
 
 
+@pytest.mark.parametrize("layered", [False, True], ids=["flat", "layered"])
 @pytest.mark.parametrize("seed", range(40))
-def test_delta_proxy_holds_exactly_the_subscribed_part_of_every_snapshot(seed: int) -> None:
+def test_delta_proxy_holds_exactly_the_subscribed_part_of_every_snapshot(seed: int, layered: bool) -> None:
     stream, envoy = DeltaStream(clock=lambda: 1.0), FakeDeltaEnvoy()
     subscribed: set[str] = set(NAMES[:3])
     resources: dict[str, bytes] = {}
-    mapping = MappingProxyType(resources)
+    mapping: Resources = MappingProxyType(resources)
 
     def apply(replies: Sequence[object]) -> None:
         pending = [r for r in replies if isinstance(r, DeltaResponse)]
@@ -112,7 +127,7 @@ def test_delta_proxy_holds_exactly_the_subscribed_part_of_every_snapshot(seed: i
     for kind, value in _edits(seed):
         if kind == "snapshot":
             resources = dict(value)  # type: ignore[call-overload]
-            mapping = MappingProxyType(resources)
+            mapping = _mapping(resources, mapping, layered)
         if kind in ("snapshot", "same"):
             apply(list(stream.snapshot_updated(Snapshot({EDS: mapping}))))
         else:
