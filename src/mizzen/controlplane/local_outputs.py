@@ -179,8 +179,13 @@ class LocalOutputCache:
         self.misses = 0
 
     def next_generation(self) -> None:
-        """A new mesh snapshot: entries unused since the one before are dropped."""
-        self._previous, self._current = self._current, {}
+        """A new mesh snapshot: entries unused since the one before are dropped.
+
+        A generation in which no own part was asked for (an endpoint-only push: EDS from the shared part)
+        does not count, or two endpoint changes in a row would drop every entry and the next config change
+        would translate every sidecar's own part again."""
+        if self._current:
+            self._previous, self._current = self._current, {}
         self._same = {}
 
     def __len__(self) -> int:

@@ -135,8 +135,22 @@ def test_entries_live_two_generations() -> None:
     cache.local(_scope(WEB, mesh))
     cache.next_generation()
     assert len(cache) == 1
+    other = dataclasses.replace(WEB, id="other.default", name="other")
+    cache.local(_scope(other, mesh))
     cache.next_generation()
-    assert len(cache) == 0
+    assert len(cache) == 1  # WEB went unused for a whole generation; ``other`` was used in the last one
+
+
+def test_generations_without_own_parts_do_not_age_entries() -> None:
+    """Endpoint-only pushes ask for no own part; after any number of them a config push reuses all."""
+    mesh = _state(BASE).snapshot()
+    cache = LocalOutputCache()
+    first = cache.local(_scope(WEB, mesh))
+    for _ in range(3):
+        cache.next_generation()
+    assert len(cache) == 1
+    assert cache.local(_scope(WEB, mesh)) is first
+    assert (cache.hits, cache.misses) == (1, 1)
 
 
 def test_the_merged_view_is_reused_while_both_parts_are_unchanged() -> None:
