@@ -228,6 +228,9 @@ def referenced_endpoints(clusters: Resources) -> Iterator[tuple[str, str]]:
             yield name, service
 
 
+_MAX_BASES = 64  # shared parts are one per scope and push
+
+
 class _TypeRefs:
     """The names one type's resources reference, by that type's content version (bounded like _RefMemo).
 
@@ -243,6 +246,7 @@ class _TypeRefs:
         self._memo: dict[str, frozenset[str]] = {}
         self._sets: dict[frozenset[str], frozenset[str]] = {}
         self._covered: dict[tuple[str, str], bool] = {}  # (this type's version, the target's) -> all present
+        self._bases: dict[tuple[int, str], tuple[Resources, bool]] = {}  # a Layered's shared part, likewise
 
     def of(self, version: str, resources: Resources) -> frozenset[str]:
         found = self._memo.get(version)
@@ -262,8 +266,28 @@ class _TypeRefs:
         if known is None:
             if len(self._covered) >= self._max:
                 self._covered.clear()
-            known = self._covered[key] = self.of(version, resources) <= targets.keys()
+                self._bases.clear()
+            if isinstance(resources, Layered):
+                # A proxy's own few resources over its scope's shared ones: each proxy has its own version,
+                # but the shared part is one object for all of them, so it is checked once per target version.
+                known = self._base_covered(resources.base, target_version, targets) and all(
+                    name in targets for _, name in self.find(resources.top)
+                )
+            else:
+                known = self.of(version, resources) <= targets.keys()
+            self._covered[key] = known
         return known
+
+    def _base_covered(self, base: Resources, target_version: str, targets: Resources) -> bool:
+        # Keyed by identity; the entry holds ``base``, so its id is not reused while the entry lives.
+        key = (id(base), target_version)
+        known = self._bases.get(key)
+        if known is None or known[0] is not base:
+            names = frozenset(name for _, name in self.find(base))
+            known = self._bases[key] = (base, names <= targets.keys())
+            while len(self._bases) > _MAX_BASES:  # it holds old mappings alive: keep only recent ones
+                del self._bases[next(iter(self._bases))]
+        return known[1]
 
 
 _listener_refs = _TypeRefs(referenced_routes)

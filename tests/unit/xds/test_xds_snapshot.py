@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from envoy.config.cluster.v3 import cluster_pb2
 
 from mizzen.xds import types
+from mizzen.xds.encode import encode
 from mizzen.xds.snapshot import EMPTY_VERSION, Snapshot, _RefMemo, content_version, decode
 from mizzen.xds.testing import cla, cluster, listener, route, snapshot
+from mizzen.xds.views import Layered
 
 
 def test_versions_are_content_hashes_per_type() -> None:
@@ -83,3 +87,24 @@ def test_references_are_decoded_once_per_content() -> None:
     memo(b"x")
     memo(b"z")
     assert calls == [b"x", b"y", b"z", b"x"]
+
+
+def test_layered_clusters_are_checked_through_their_shared_part() -> None:
+    """A missing assignment is found whether the EDS cluster is in the shared part or the proxy's own,
+    and proxies with their own versions over one shared part agree with a flat copy."""
+    shared = MappingProxyType(encode(types.CLUSTER, {"a": cluster("a"), "b": cluster("b")}))
+    own_ok = encode(types.CLUSTER, {"static": {"name": "static", "type": "STATIC"}})
+    own_eds = encode(types.CLUSTER, {"c": cluster("c")})
+    endpoints = encode(types.ENDPOINT, {"a": {"cluster_name": "a"}, "b": {"cluster_name": "b"}})
+    partial = encode(types.ENDPOINT, {"a": {"cluster_name": "a"}})
+    cases = [
+        (own_ok, endpoints, []),
+        (own_eds, endpoints, ["c"]),
+        (own_ok, partial, ["b"]),
+        (own_eds, partial, ["b", "c"]),
+    ]
+    for own, eps, missing in cases:
+        layered = Snapshot({types.CLUSTER: Layered(shared, own), types.ENDPOINT: eps})
+        flat = Snapshot({types.CLUSTER: {**shared, **own}, types.ENDPOINT: eps})
+        expected = [f"EDS cluster {n!r} has no ClusterLoadAssignment {n!r}" for n in missing]
+        assert sorted(layered.consistent()) == sorted(flat.consistent()) == expected
