@@ -71,6 +71,7 @@ def main(
             transport=Transport(tls=tls, insecure=insecure, sans=tls_sans),
             advertise_address=advertise_address,
             timeline=timeline,
+            manage_heap=True,
         )
         asyncio.run(cp.run())
     except (ControlPlaneError, SecurityError) as exc:

@@ -27,6 +27,7 @@ from mizzen import gatewayapi
 from mizzen.clock import SYSTEM_CLOCK, Clock
 from mizzen.config.models import Typed, parse
 from mizzen.config.resource import Resource
+from mizzen.controlplane.heap import HeapKeeper
 from mizzen.controlplane.proxies import ProxyRecord, ProxyTable, proxy_json
 from mizzen.controlplane.pusher import PushRequest
 from mizzen.controlplane.pushloop import PushLoop
@@ -99,7 +100,10 @@ class MeshController:
         agent_grace_s: float = 10.0,
         startup_grace_s: float = 35.0,
         clock: Clock = SYSTEM_CLOCK,
+        manage_heap: bool = False,
     ) -> None:
+        """``manage_heap``: keep full garbage collections off the push path (:mod:`~mizzen.controlplane.heap`;
+        for the control-plane process, not for a test runner's)."""
         self.cache = cache
         self.state = MeshState(mesh_config or MeshConfig())
         self.proxies = ProxyTable(clock)
@@ -114,12 +118,21 @@ class MeshController:
             clock=clock,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._pushes_seen = 0
+        self.heap = HeapKeeper(self._pushing, clock=clock) if manage_heap else None
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start the push loop and the reaper (in the running event loop)."""
         self._tasks.append(asyncio.create_task(self.pusher.run(), name="mizzen-push"))
         self._tasks.append(asyncio.create_task(self.reaper.run(), name="mizzen-reaper"))
+        if self.heap is not None:
+            self._tasks.append(asyncio.create_task(self.heap.run(), name="mizzen-heap"))
+
+    def _pushing(self) -> bool:
+        """Whether a push is pending or ran since the last call (the heap keeper's idea of busy)."""
+        seen, self._pushes_seen = self._pushes_seen, self.pusher.push_count
+        return seen != self._pushes_seen or not self.pusher.converged
 
     async def stop(self) -> None:
         """Cancel the push loop and the reaper and wait for them."""

@@ -57,7 +57,7 @@ REVALIDATE_EVERY_S = 2.0  # open streams of an expired credential end within thi
 class MeshExtension:
     """The control plane's mesh: serves xDS on ``cp.xds_port`` from the store's current config."""
 
-    def __init__(self, cp: ControlPlane, mesh_config: MeshConfig | None = None) -> None:
+    def __init__(self, cp: ControlPlane, mesh_config: MeshConfig | None = None, *, manage_heap: bool = False) -> None:
         self.cp = cp
         self.cache = SnapshotCache()
         config = mesh_config or load_mesh_config(cp.home.root / "mesh.yaml")
@@ -78,7 +78,12 @@ class MeshExtension:
         grace = float(os.environ.get("MIZZEN_WORKLOAD_GRACE_SECONDS", "10"))
         startup = float(os.environ.get("MIZZEN_WORKLOAD_STARTUP_GRACE_SECONDS", "35"))
         self.controller = MeshController(
-            self.cache, config, delete_workload=self._delete_workload, agent_grace_s=grace, startup_grace_s=startup
+            self.cache,
+            config,
+            delete_workload=self._delete_workload,
+            agent_grace_s=grace,
+            startup_grace_s=startup,
+            manage_heap=manage_heap,
         )
         self.grpc_auth = CredentialAuthenticator(cp.identity.credentials, self._stored_secrets, self._dr_credentials)
         self.xds = XdsServer(
@@ -284,8 +289,12 @@ def create_control_plane(
     transport: Transport | None = None,
     advertise_address: str | None = None,
     timeline: Timeline | None = None,
+    manage_heap: bool = False,
 ) -> ControlPlane:
-    """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry."""
+    """The whole control plane (API, store, mesh, telemetry, dashboard): the composition root's entry.
+
+    ``manage_heap``: the process is the control plane's own (``python -m mizzen.controlplane``), so it may
+    take over the garbage collector (:mod:`~mizzen.controlplane.heap`)."""
     mesh_config = load_mesh_config(resolve_home(home) / "mesh.yaml")
     cp = ControlPlane(
         home,
@@ -300,5 +309,5 @@ def create_control_plane(
         advertise_address=advertise_address,
         timeline=timeline,
     )
-    cp.extensions.append(MeshExtension(cp, mesh_config))
+    cp.extensions.append(MeshExtension(cp, mesh_config, manage_heap=manage_heap))
     return cp
