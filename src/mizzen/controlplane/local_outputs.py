@@ -16,9 +16,12 @@ the translation did not read cannot change its output, so a reused entry equals 
 Reads are recorded per field, not per item: a proxy that read the VirtualServices is translated again
 after any VirtualService change. Private scope fields are indexes built from public ones and record
 those (``_DERIVED``); a new private field must say what it is derived from, or this module refuses to
-load. Values compare by identity first (unchanged config keeps its parsed objects, see
-:mod:`mizzen.controlplane.incremental`), then by equality, memoized per pair of objects for one
-snapshot, so a thousand proxies reading one changed tuple compare it once.
+load. The mesh's registry is recorded one level down, per registry field (its services apart from
+its endpoints; its cached indexes likewise, ``_REGISTRY_DERIVED``): every sidecar asks which services
+select it, and endpoints change far more often than services. Values compare by identity first
+(unchanged config keeps its parsed objects, see :mod:`mizzen.controlplane.incremental`), then by
+equality, memoized per pair of objects for one snapshot, so a thousand proxies reading one changed
+tuple compare it once.
 
 Each entry also keeps the proxy's merged view of a type (the shared resources with its own on top, a
 :class:`~mizzen.xds.views.Layered` view, not a copy), keyed by the shared part's content version, so an
@@ -31,11 +34,13 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from mizzen.registry.model import RegistrySnapshot
 from mizzen.translate.model import MeshSnapshot, ProxyResources
 from mizzen.translate.scope import Scope
 from mizzen.translate.sharing import local_resources
@@ -55,7 +60,8 @@ TYPES = (
 
 SCOPE = "scope"
 MESH = "mesh"
-Read = tuple[str, str]  # (SCOPE or MESH, field name)
+REGISTRY = "registry"  # the mesh's registry snapshot: its services apart from its endpoints
+Read = tuple[str, str]  # (SCOPE, MESH or REGISTRY; field name)
 
 # Scope's private fields are indexes and memo tables of public ones: a read of one is a read of these.
 _DERIVED: dict[str, tuple[str, ...]] = {
@@ -80,8 +86,31 @@ def _scope_reads() -> dict[str, tuple[Read, ...]]:
     return out
 
 
+# The registry's cached indexes, likewise. A sidecar's own part asks which services select it (inbound),
+# so it reads the services; an endpoint change must not rebuild every sidecar's own part.
+_REGISTRY_DERIVED: dict[str, tuple[str, ...]] = {
+    "_endpoint_index": ("endpoints",),
+    "_selector_index": ("services",),
+    "_service_order": ("services",),
+}
+
+
+def _registry_reads() -> dict[str, tuple[Read, ...]]:
+    out: dict[str, tuple[Read, ...]] = {f.name: ((REGISTRY, f.name),) for f in dataclasses.fields(RegistrySnapshot)}
+    for name, value in vars(RegistrySnapshot).items():
+        if isinstance(value, functools.cached_property):
+            if name not in _REGISTRY_DERIVED:
+                raise RuntimeError(
+                    f"RegistrySnapshot.{name}: say in local_outputs._REGISTRY_DERIVED which fields it is built from"
+                )
+            out[name] = tuple((REGISTRY, d) for d in _REGISTRY_DERIVED[name])
+    return out
+
+
 _SCOPE_READS = _scope_reads()
-_MESH_READS = {f.name: ((MESH, f.name),) for f in dataclasses.fields(MeshSnapshot)}
+# The registry itself is not a read: the recording mesh hands out a recording registry noting its fields.
+_MESH_READS = {f.name: ((MESH, f.name),) for f in dataclasses.fields(MeshSnapshot) if f.name != "registry"}
+_REGISTRY_READS = _registry_reads()
 _LOG: contextvars.ContextVar[set[Read] | None] = contextvars.ContextVar("mizzen_local_reads", default=None)
 
 
@@ -109,9 +138,20 @@ class _RecordingMesh(MeshSnapshot):
         return super().__getattribute__(name)
 
 
+class _RecordingRegistry(RegistrySnapshot):
+    """A RegistrySnapshot noting each field (or index built from one) read into the current log."""
+
+    def __getattribute__(self, name: str) -> Any:
+        _note(_REGISTRY_READS, name)
+        return super().__getattribute__(name)
+
+
 def _recording(scope: Scope) -> _RecordingScope:
+    registry = object.__new__(_RecordingRegistry)
+    registry.__dict__.update(vars(scope.mesh.registry))  # with the indexes already built
     mesh = object.__new__(_RecordingMesh)
     mesh.__dict__.update(vars(scope.mesh))
+    mesh.__dict__["registry"] = registry
     rec = object.__new__(_RecordingScope)
     # Without a cached `telemetry`: computing it again reads (and so records) what it is made of.
     rec.__dict__.update({k: v for k, v in vars(scope).items() if k != "telemetry"})
@@ -133,6 +173,8 @@ def recording() -> Iterator[set[Read]]:
 def read_value(scope: Scope, read: Read) -> object:
     """The value of one recorded field in ``scope`` (or in its mesh)."""
     owner, name = read
+    if owner == REGISTRY:
+        return object.__getattribute__(scope.mesh.registry, name)
     return object.__getattribute__(scope if owner == SCOPE else scope.mesh, name)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from mizzen.config import load_text
-from mizzen.controlplane.local_outputs import MESH, SCOPE, LocalOutputCache, translate_recorded
+from mizzen.controlplane.local_outputs import MESH, REGISTRY, SCOPE, LocalOutputCache, translate_recorded
 from mizzen.controlplane.mesh import MeshState
 from mizzen.node import InboundPort, Proxy, Upstream
 from mizzen.translate.model import MeshConfig, MeshSnapshot
@@ -169,3 +169,32 @@ def test_the_merged_view_is_reused_while_both_parts_are_unchanged() -> None:
     # The proxy's own part changes: a new entry, so nothing merged before is served.
     cache.local(_scope(dataclasses.replace(WEB, access_log="/tmp/x.log"), mesh))
     assert cache.merged(WEB.id, xt.CLUSTER, changed, "v2") is not second
+
+
+WEB_SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{selector: {{app: web}}, ports: [{{name: http, port: {port}, targetPort: 8080}}]}}
+"""
+
+
+def test_endpoint_changes_reuse_own_parts_and_service_changes_rebuild_them() -> None:
+    """The own part reads the registry's services (which select the proxy: its inbound), not its endpoints:
+    a new WorkloadEntry anywhere reuses it; a Service selecting the proxy rebuilds it, correctly."""
+    state = _state(BASE, WEB_SERVICE.format(port=8080))
+    cache = LocalOutputCache()
+    first = cache.local(_scope(WEB, state.snapshot()))
+    _, reads = translate_recorded(_scope(WEB, state.snapshot()))
+    assert (REGISTRY, "services") in reads and (REGISTRY, "endpoints") not in reads
+    assert (MESH, "registry") not in reads
+    cache.next_generation()
+    _apply(state, BASE.replace("reviews-1", "reviews-2").replace("41000", "42000").split("---")[1])
+    assert cache.local(_scope(WEB, state.snapshot())) is first
+    cache.next_generation()
+    _apply(state, WEB_SERVICE.format(port=8081))
+    mesh = state.snapshot()
+    rebuilt = cache.local(_scope(WEB, mesh))
+    assert rebuilt is not first
+    assert rebuilt.resources == local_resources(WEB, mesh, _scope(WEB, mesh))
+    assert (cache.hits, cache.misses) == (1, 2)
