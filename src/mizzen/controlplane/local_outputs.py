@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -220,13 +220,16 @@ class LocalOutputCache:
         self.hits = 0
         self.misses = 0
 
-    def next_generation(self) -> None:
-        """A new mesh snapshot: entries unused since the one before are dropped.
-
-        A generation in which no own part was asked for (an endpoint-only push: EDS from the shared part)
-        does not count, or two endpoint changes in a row would drop every entry and the next config change
-        would translate every sidecar's own part again."""
-        if self._current:
+    def next_generation(self, known: Callable[[str], bool] | None = None) -> None:
+        """A new mesh snapshot. With ``known`` (is this ``Proxy.id`` still in the proxy table?), every
+        entry of a known proxy is kept and the others dropped: a snapshot may ask for a few proxies' own parts only
+        (proxies connecting) or none (an endpoint-only push), which says nothing about the rest. Without
+        it, entries unused since the snapshot before are dropped; a generation in which no own part was
+        asked for does not count."""
+        if known is not None:
+            entries = {**self._previous, **self._current}
+            self._previous, self._current = {i: e for i, e in entries.items() if known(i)}, {}
+        elif self._current:
             self._previous, self._current = self._current, {}
         self._same = {}
 

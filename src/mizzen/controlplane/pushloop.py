@@ -100,7 +100,9 @@ class PushLoop:
         mesh = self._mesh()
         if self._outputs is None or self._outputs.mesh is not mesh:
             self._service_cache.next_generation()
-            self._local_cache.next_generation()
+            # Keyed by proxy id (not node id): keep every proxy the table still has a record of.
+            known = {self._proxies[n].proxy.id for n in self._proxies}
+            self._local_cache.next_generation(known.__contains__)
             self._outputs = PushOutputs(mesh, self._service_cache, self._local_cache)
         return self._outputs
 

@@ -194,3 +194,43 @@ async def test_the_started_reaper_runs_on_the_clock() -> None:
         assert deleted == [("default", "w1")]
     finally:
         await mc.stop()
+
+
+SERVICE_WE = """apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: echo-{k}}}
+spec: {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: echo}}}}
+"""
+ECHO_VS = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: echo}}
+spec: {{hosts: [echo], http: [{{timeout: {t}s, route: [{{destination: {{host: echo}}}}]}}]}}
+"""
+
+
+async def test_own_parts_survive_connects_and_endpoint_pushes_until_their_proxy_is_forgotten() -> None:
+    """Proxies connect, endpoints change twice, more proxies connect, then a VirtualService changes: every
+    sidecar's own part is reused (none of that touched what it read). A proxy the reaper forgot is dropped."""
+    clock = FakeClock()
+    mc = controller(clock, agent_grace_s=10)
+    mc.on_store_event("ADDED", one(SERVICE), 1)
+    await mc.pusher.drain()
+    first = [node(f"a{i}") for i in range(3)]
+    for n in first:
+        await mc.on_connect(n)
+    for k in (1, 2):
+        mc.on_store_event("ADDED", one(SERVICE_WE.format(k=k, port=41000 + k)), 1 + k)
+        await mc.pusher.drain()
+    for i in range(3):
+        await mc.on_connect(node(f"b{i}"))
+    cache = mc.pusher._local_cache
+    before = (cache.hits, cache.misses)
+    mc.on_store_event("ADDED", one(ECHO_VS.format(t=1)), 4)
+    await mc.pusher.drain()
+    assert (cache.hits - before[0], cache.misses - before[1]) == (6, 0)
+    await mc.on_disconnect(first[0])
+    await clock.advance(11)
+    await mc.reaper.reap()
+    mc.on_store_event("MODIFIED", one(ECHO_VS.format(t=2)), 5)
+    await mc.pusher.drain()
+    assert len(cache) == 5
