@@ -10,7 +10,9 @@ So what is alive is frozen every second (:func:`gc.freeze`: moved out of the col
 still freed by reference counting as usual), and collections during a push walk only what is newer than
 that. Cycles among frozen objects are found by a full collection (unfreeze, collect, freeze again) at
 most every ``full_every_s`` and only when no push ran for ``quiet_s``: one pause of that length, when
-nothing waits on the control plane, instead of one in a push.
+nothing waits on the control plane, instead of one in a push. A control plane that is never quiet (endpoints
+churning every few seconds) still collects once ``overdue_s`` has passed since the last full
+collection, so frozen cycles cannot pile up without bound.
 
 Tests that run a control plane in their own process do not enable this (it would freeze the test
 runner's heap); ``python -m mizzen.controlplane`` does.
@@ -56,12 +58,14 @@ class HeapKeeper:
         collector: Collector = gc,
         full_every_s: float = 600.0,
         quiet_s: float = 5.0,
+        overdue_s: float = 1800.0,
     ) -> None:
         self._busy = busy
         self._clock = clock
         self._gc = collector
         self.full_every_s = full_every_s
         self.quiet_s = quiet_s
+        self.overdue_s = overdue_s
         now = clock.monotonic()
         self._last_full = now
         self._last_busy = now
@@ -72,7 +76,8 @@ class HeapKeeper:
         now = self._clock.monotonic()
         if self._busy():
             self._last_busy = now
-        due = now - self._last_full >= self.full_every_s and now - self._last_busy >= self.quiet_s
+        since = now - self._last_full
+        due = (since >= self.full_every_s and now - self._last_busy >= self.quiet_s) or since >= self.overdue_s
         if due:
             started = time.perf_counter()
             self._gc.unfreeze()

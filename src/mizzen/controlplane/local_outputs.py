@@ -27,7 +27,8 @@ Each entry also keeps the proxy's merged view of a type (the shared resources wi
 :class:`~mizzen.xds.views.Layered` view, not a copy), keyed by the shared part's content version, so an
 unchanged type is the same object from push to push and a changed one is diffed through its shared part.
 
-Entries live two generations, as in :class:`~mizzen.controlplane.incremental.ServiceOutputCache`.
+Entries of the push loop's cache live while their proxy is in the proxy table (:meth:`LocalOutputCache.next_generation`
+with ``known``); without it, two generations, as in :class:`~mizzen.controlplane.incremental.ServiceOutputCache`.
 """
 
 from __future__ import annotations

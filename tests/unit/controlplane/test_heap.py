@@ -57,6 +57,25 @@ def test_a_due_collection_waits_for_a_quiet_spell() -> None:
     assert recorder.calls.count("collect") == 1
 
 
+def test_a_control_plane_that_is_never_quiet_still_collects_once_overdue() -> None:
+    clock, recorder, busy = FakeClock(), Recorder(), [True]
+    keeper = HeapKeeper(lambda: busy[0], clock=clock, collector=recorder, full_every_s=60, quiet_s=5, overdue_s=180)
+    collected = []
+    for _ in range(200):
+        asyncio.run(clock.advance(1))
+        collected.append(keeper.tick())
+    assert collected.index(True) == 179  # at 180 s, although a push ran every second
+    assert recorder.calls.count("collect") == 1
+
+
+async def test_the_controller_counts_a_push_as_busy() -> None:
+    mc = MeshController(SnapshotCache())
+    assert mc._pushing() is False
+    mc.pusher.push_count += 1  # a push ran since the keeper last asked
+    assert mc._pushing() is True
+    assert mc._pushing() is False
+
+
 class _Node:
     def __init__(self) -> None:
         self.me = self  # a cycle: only the cyclic collector can free it
